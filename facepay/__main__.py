@@ -1,0 +1,3 @@
+from facepay.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""The headless checkout flow: a declarative state machine with per-state timeouts."""

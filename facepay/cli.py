@@ -1,0 +1,115 @@
+"""The ``facepay`` command.
+
+Each area of the SDK contributes its subcommands through a small module exposing
+``register(subparsers)``; those modules import nothing heavy at module level, so
+``facepay --help`` stays fast. Commands that report accept ``--json`` and print one
+JSON document on stdout; progress bars go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, TypeVar
+
+from facepay.errors import FacePayError
+
+__all__ = ["add_json_flag", "emit", "main", "progress"]
+
+_T = TypeVar("_T")
+
+# group name -> (help, modules that register subcommands into it). A module listed under
+# "" registers top-level commands.
+_GROUPS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "": ("", ("facepay.vision._cli", "facepay.liveness._cli")),
+    "eval": (
+        "measure accuracy on a folder of faces, attacks or recorded sessions",
+        ("facepay.eval._cli",),
+    ),
+    "bench": (
+        "measure speed: per-stage latency, cold start, backend throughput",
+        ("facepay.eval._bench_cli", "facepay.server._bench_cli"),
+    ),
+    "sandbox": (
+        "run and inspect the reference payment backend (sandbox)",
+        ("facepay.server._cli",),
+    ),
+}
+
+
+def add_json_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+
+
+def emit(args: argparse.Namespace, payload: Any, human: Callable[[Any], str] | None = None) -> None:
+    """Print a command's result as JSON (``--json``) or as text for a person."""
+    if getattr(args, "json", False) or human is None:
+        sys.stdout.write(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
+    else:
+        sys.stdout.write(human(payload) + "\n")
+
+
+def progress(items: Iterable[_T], *, total: int | None = None, desc: str = "") -> Iterator[_T]:
+    """Wrap a long loop in a progress bar on stderr (hidden when stderr is not a terminal)."""
+    from tqdm import tqdm
+
+    yield from tqdm(items, total=total, desc=desc, file=sys.stderr, disable=None, leave=False)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="facepay",
+        description="Face-pay checkout SDK: pipeline, liveness, evaluation and sandbox backend.",
+    )
+    from facepay import __version__
+
+    parser.add_argument("--version", action="version", version=f"facepay {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv: debug)")
+    top = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for group, (help_text, modules) in _GROUPS.items():
+        if group:
+            group_parser = top.add_parser(group, help=help_text, description=help_text)
+            target = group_parser.add_subparsers(dest=f"{group}_command", metavar="SUBCOMMAND")
+            group_parser.set_defaults(_group_parser=group_parser)
+        else:
+            target = top
+        for module_name in modules:
+            try:
+                module = importlib.import_module(module_name)
+            except ModuleNotFoundError as exc:
+                if exc.name != module_name:
+                    raise
+                continue  # that area has not been built yet
+            module.register(target, group_parser if group else None)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.verbose:
+        import logging
+
+        logging.basicConfig(
+            level=logging.DEBUG if args.verbose > 1 else logging.INFO,
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        group_parser = getattr(args, "_group_parser", None)
+        (group_parser or parser).print_help(sys.stderr)
+        return 2
+    try:
+        return int(handler(args) or 0)
+    except FacePayError as exc:
+        sys.stderr.write(f"facepay: error: {exc}\n")
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Set up a fresh Debian/Ubuntu machine for facepay: system packages, a virtualenv in
+# .venv (or $FACEPAY_VENV) with facepay and all its extras. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV="${FACEPAY_VENV:-.venv}"
+PYTHON="${PYTHON:-python3}"
+
+# Qt's xcb platform and QtMultimedia need these; xvfb for screenshots; PostgreSQL for the
+# backend's multi-replica storage tests.
+apt_pkgs=(libpulse0 libxcb-icccm4 libxcb-keysyms1 libxkbcommon-x11-0 libxcb-cursor0 libegl1 libgl1 xvfb xauth)
+command -v initdb >/dev/null 2>&1 || [ -x /usr/lib/postgresql/15/bin/initdb ] || apt_pkgs+=(postgresql)
+missing=()
+for p in "${apt_pkgs[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+"$VENV/bin/python" -m pip install -q --upgrade pip
+"$VENV/bin/python" -m pip install -q -e ".[all]"
+echo "facepay is set up in $VENV"

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: set up, lint, type-check, import contracts, tests.
+# Usage: bash scripts/test.sh [extra pytest args]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV="${FACEPAY_VENV:-.venv}"
+[ "${FACEPAY_SKIP_SETUP:-0}" = "1" ] || bash scripts/setup.sh
+export PATH="$PWD/$VENV/bin:$PATH"
+export QT_QPA_PLATFORM=offscreen
+# The evaluation data is read at run time from ../shared/eval, never copied in.
+export FACEPAY_EVAL_DIR="${FACEPAY_EVAL_DIR:-$(cd .. && pwd)/shared/eval}"
+
+echo "== ruff check";         ruff check .
+echo "== ruff format --check"; ruff format --check .
+echo "== mypy";               mypy
+echo "== lint-imports";       lint-imports
+echo "== pytest";             python -m pytest "$@"
