@@ -24,18 +24,18 @@ _T = TypeVar("_T")
 # group name -> (help, modules that register subcommands into it). A module listed under
 # "" registers top-level commands.
 _GROUPS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "": ("", ("facepay.vision._cli", "facepay.liveness._cli")),
+    "": ("", ("facepay._commands.analyze", "facepay._commands.liveness")),
     "eval": (
         "measure accuracy on a folder of faces, attacks or recorded sessions",
-        ("facepay.eval._cli",),
+        ("facepay._commands.eval_verify", "facepay._commands.eval_pad"),
     ),
     "bench": (
         "measure speed: per-stage latency, cold start, backend throughput",
-        ("facepay.eval._bench_cli", "facepay.server._bench_cli"),
+        ("facepay._commands.bench", "facepay._commands.bench_backend"),
     ),
     "sandbox": (
         "run and inspect the reference payment backend (sandbox)",
-        ("facepay.server._cli",),
+        ("facepay._commands.sandbox",),
     ),
 }
 

@@ -1,0 +1,1 @@
+"""CLI commands that compose several stages (above the stages in the import layers)."""
