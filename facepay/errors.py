@@ -15,7 +15,10 @@ HTTP status, request ids), never a face image, a template or a key.
     ├── FaceNotUsableError          no face, several faces, poor quality (carries reasons)
     ├── LivenessError               the liveness session could not run to a verdict
     ├── CryptoError                 crypto misuse on our side (bad key material, etc.)
-    │   └── SealedDataError         opening failed; deliberately opaque (no oracle)
+    │   ├── SealedDataError         opening failed; deliberately opaque (no oracle)
+    │   ├── InvalidSignatureError   a request or receipt signature does not verify (opaque)
+    │   ├── StaleRequestError       signed request outside the clock skew, or nonce reused
+    │   └── TemplateFormatError     serialized template bytes malformed (size, NaN, inf)
     ├── BackendError                the payment backend answered with an error
     │   ├── TransportError          no answer (network, timeout): outcome unknown
     │   ├── AuthenticationError     401/403: unknown device, bad signature, skew, replay
@@ -43,6 +46,7 @@ __all__ = [
     "FacePayError",
     "IdempotencyConflictError",
     "InvalidImageError",
+    "InvalidSignatureError",
     "LivenessError",
     "ModelError",
     "RateLimitedError",
@@ -51,6 +55,8 @@ __all__ = [
     "ServerError",
     "SessionExpiredError",
     "SourceExhaustedError",
+    "StaleRequestError",
+    "TemplateFormatError",
     "TransportError",
 ]
 
@@ -116,6 +122,34 @@ class SealedDataError(CryptoError):
 
     def __init__(self) -> None:
         super().__init__("sealed data could not be opened")
+
+
+class InvalidSignatureError(CryptoError):
+    """A device's request signature or a backend receipt signature does not verify.
+
+    Opaque like :class:`SealedDataError`: wrong key, tampered message, malformed
+    signature and missing headers all look the same.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("signature does not verify")
+
+
+class StaleRequestError(CryptoError):
+    """A correctly signed request that is not fresh.
+
+    ``reason`` is ``"clock_skew"`` (timestamp further than the allowed skew from the
+    backend's clock) or ``"nonce_reused"`` (a replay). Only raised after the signature
+    verified, so telling the device which one leaks nothing to a forger.
+    """
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class TemplateFormatError(CryptoError, ValueError):
+    """Serialized template bytes are malformed: bad header, wrong size, NaN or infinity."""
 
 
 class BackendError(FacePayError):
