@@ -1,0 +1,291 @@
+"""What the sync and async clients share: building, signing, retry decisions, error mapping.
+
+Like httpx's ``BaseClient``, everything here is free of I/O. A call is described once as
+a :class:`Call` (method, path, JSON body, idempotency key, how to read the answer); the
+sync client sends it with ``httpx.Client`` and sleeps with ``time.sleep``, the async
+client with ``httpx.AsyncClient`` and ``asyncio.sleep``. Nothing else differs.
+
+Retry rules (the whole point of a payment client is that a charge is taken exactly once):
+
+* A request that never reached the backend (connection refused, DNS, TLS handshake,
+  connect timeout) is retried whatever its method: nothing was sent, nothing can have
+  happened.
+* A request that may have reached the backend (read timeout, connection reset, 5xx) is
+  retried only when it is safe: a ``GET``, or a request carrying an ``Idempotency-Key``
+  (authorize), whose replay the backend answers with the first answer.
+* 4xx answers are never retried: the same request would get the same refusal. A 429 is
+  surfaced as :class:`~facepay.errors.RateLimitedError` with ``retry_after`` so the till
+  can tell the shopper to wait, instead of the client hammering a lockout.
+
+Backoff is exponential with "full jitter" (sleep a uniform random time in
+``[0, min(cap, base * 2**attempt)]``), the variant AWS's "Exponential Backoff And Jitter"
+measured to spread a herd of retrying tills best. Each attempt is signed afresh: the
+backend rejects a reused nonce, so a retry must never resend the same signature.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
+
+import httpx
+
+from facepay.config import ClientConfig
+from facepay.errors import (
+    AuthenticationError,
+    BackendError,
+    IdempotencyConflictError,
+    RateLimitedError,
+    RequestRejectedError,
+    ServerError,
+    SessionExpiredError,
+    TransportError,
+)
+
+__all__ = ["Call", "RequestSigner"]
+
+logger = logging.getLogger("facepay.client")
+
+T = TypeVar("T")
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+REQUEST_ID_HEADER = "X-Request-Id"
+
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
+# Error codes (the ``code`` of the backend's error body) that mean "this checkout session
+# is over": the till must open a new one rather than retry.
+_SESSION_CODES = frozenset(
+    {"session_expired", "session_unknown", "session_used", "session_closed", "session_not_found"}
+)
+
+
+@runtime_checkable
+class RequestSigner(Protocol):
+    """Signs a request as the till's device key (``facepay.DeviceKey`` is one).
+
+    ``sign_request`` gets the method, the path as sent (with its query) and the exact body
+    bytes, and returns the headers that carry the signature, timestamp, nonce and key id.
+    It is called once per attempt, so every retry has a fresh nonce.
+    """
+
+    def sign_request(self, method: str, path: str, body: bytes) -> Mapping[str, str]: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Call(Generic[T]):
+    """One logical backend call, described without doing any I/O."""
+
+    method: str
+    path: str
+    parse: Callable[[Any], T] = field(repr=False)
+    body: bytes | None = field(default=None, repr=False)
+    params: Mapping[str, str] | None = None
+    idempotency_key: str | None = None
+    # Whether to sign: everything but the public discovery endpoints.
+    signed: bool = True
+
+    @property
+    def retry_safe(self) -> bool:
+        """May this call be sent again after it possibly reached the backend?"""
+        return self.method in _SAFE_METHODS or self.idempotency_key is not None
+
+
+def encode_json(payload: Any) -> bytes:
+    """The body bytes that are both signed and sent (compact, stable key order)."""
+    return json.dumps(payload, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode()
+
+
+def ms_since(started: float) -> float:
+    """Milliseconds since ``started`` (a ``time.perf_counter()`` reading)."""
+    return (time.perf_counter() - started) * 1e3
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+def new_idempotency_key() -> str:
+    """A fresh key for one checkout attempt; reuse it for every retry of that attempt."""
+    return f"idem_{uuid.uuid4().hex}"
+
+
+class BaseClient:
+    """The I/O-free half of :class:`FacePayClient` and :class:`AsyncFacePayClient`."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        signer: RequestSigner | None = None,
+        config: ClientConfig | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        if not base_url:
+            raise ValueError("base_url is required, e.g. 'https://pay.example.com'")
+        self.config = config if config is not None else ClientConfig()
+        self.base_url = httpx.URL(base_url.rstrip("/") + "/")
+        if self.base_url.scheme not in ("http", "https"):
+            raise ValueError(f"base_url must be http(s), got {base_url!r}")
+        self.signer = signer
+        self._rng = rng if rng is not None else random.SystemRandom()
+
+    # -- building ---------------------------------------------------------------------
+
+    def _timeout(self) -> httpx.Timeout:
+        c = self.config
+        return httpx.Timeout(c.timeout_s, connect=c.connect_timeout_s)
+
+    def _client_kwargs(self) -> dict[str, Any]:
+        return {
+            "timeout": self._timeout(),
+            "verify": self.config.verify_tls,
+            "headers": {"User-Agent": self.config.user_agent, "Accept": "application/json"},
+            "follow_redirects": False,
+        }
+
+    def build_request(self, call: Call[Any], request_id: str) -> httpx.Request:
+        """Build and sign one attempt of ``call``."""
+        url = self.base_url.join(call.path.lstrip("/"))
+        if call.params:
+            url = url.copy_merge_params(dict(call.params))
+        headers = {
+            REQUEST_ID_HEADER: request_id,
+            "User-Agent": self.config.user_agent,
+            "Accept": "application/json",
+        }
+        body = call.body if call.body is not None else b""
+        if call.body is not None:
+            headers["Content-Type"] = "application/json"
+        if call.idempotency_key is not None:
+            headers[IDEMPOTENCY_HEADER] = call.idempotency_key
+        if call.signed and self.signer is not None:
+            signed_path = url.raw_path.decode("ascii")
+            headers.update(self.signer.sign_request(call.method, signed_path, body))
+        return httpx.Request(call.method, url, headers=headers, content=body or None)
+
+    # -- deciding ---------------------------------------------------------------------
+
+    def backoff_delay(self, attempt: int) -> float:
+        """Seconds to wait before attempt ``attempt + 1`` (``attempt`` counts from 0)."""
+        c = self.config
+        ceiling = min(c.backoff_max_s, c.backoff_initial_s * (2**attempt))
+        return self._rng.uniform(0.0, ceiling)
+
+    def should_retry(self, call: Call[Any], attempt: int, error: BackendError) -> bool:
+        if attempt + 1 >= self.config.max_attempts:
+            return False
+        if isinstance(error, TransportError):
+            never_sent = error.code == "connect_failed"
+            return never_sent or call.retry_safe
+        if isinstance(error, ServerError):
+            return call.retry_safe and error.status in _RETRYABLE_STATUS
+        return False
+
+    # -- reading ----------------------------------------------------------------------
+
+    def transport_error(self, call: Call[Any], exc: Exception, request_id: str) -> TransportError:
+        never_sent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+        what = "could not connect to" if never_sent else "no answer from"
+        return TransportError(
+            f"{what} the payment backend ({call.method} {call.path}): {type(exc).__name__}",
+            status=None,
+            code="connect_failed" if never_sent else "no_answer",
+            request_id=request_id,
+        )
+
+    def read_response(self, call: Call[T], response: httpx.Response, request_id: str) -> T:
+        """Map an answer to the parsed result or to a typed error."""
+        rid = response.headers.get(REQUEST_ID_HEADER) or request_id
+        if response.is_success:
+            try:
+                payload = response.json() if response.content else None
+                return call.parse(payload)
+            except Exception as exc:  # pydantic ValidationError, JSON errors
+                raise ServerError(
+                    f"unreadable answer from the payment backend to {call.method} {call.path}",
+                    status=response.status_code,
+                    code="bad_response",
+                    request_id=rid,
+                ) from exc
+        raise map_error(response, rid)
+
+    def log(self, call: Call[Any], status: int | None, request_id: str, ms: float) -> None:
+        # One line per attempt; never bodies (they hold sealed templates and tokens).
+        logger.info(
+            "%s %s -> %s request_id=%s %.0f ms",
+            call.method,
+            call.path,
+            status if status is not None else "no answer",
+            request_id,
+            ms,
+        )
+
+
+def _error_fields(response: httpx.Response) -> tuple[str | None, str, str | None]:
+    """(code, message, request_id) from an error body, tolerant of its exact shape."""
+    code: str | None = None
+    message = response.reason_phrase or f"HTTP {response.status_code}"
+    rid: str | None = None
+    try:
+        body = response.json()
+    except ValueError:
+        return code, message, rid
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict):
+            code = _str_or_none(inner.get("code"))
+            message = _str_or_none(inner.get("message")) or message
+            rid = _str_or_none(inner.get("request_id")) or _str_or_none(body.get("request_id"))
+            detail = inner.get("detail")
+            if isinstance(detail, str):
+                message = detail
+            elif isinstance(detail, dict):
+                code = code or _str_or_none(detail.get("code"))
+                message = _str_or_none(detail.get("message")) or message
+        elif isinstance(inner, str):
+            code = inner
+    return code, message, rid
+
+
+def _str_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    raw = response.headers.get("Retry-After")
+    if raw is None:
+        return None
+    try:
+        return max(float(raw), 0.0)
+    except ValueError:
+        return None  # an HTTP date: rare enough to leave to the caller's own pacing
+
+
+def map_error(response: httpx.Response, request_id: str) -> BackendError:
+    """The typed error for a non-2xx answer, carrying status, code and request id."""
+    status = response.status_code
+    code, message, body_rid = _error_fields(response)
+    rid = body_rid or request_id
+    text = f"payment backend answered {status}" + (f" {code}" if code else "") + f": {message}"
+    kw: dict[str, Any] = {"status": status, "code": code, "request_id": rid}
+    if status in (401, 403):
+        return AuthenticationError(text, **kw)
+    if status == 429:
+        return RateLimitedError(text, retry_after=_retry_after(response), **kw)
+    if status == 409 and (code is None or "idempot" in code):
+        return IdempotencyConflictError(text, **kw)
+    if status == 410 or (code is not None and code in _SESSION_CODES):
+        return SessionExpiredError(text, **kw)
+    if 400 <= status < 500:
+        return RequestRejectedError(text, **kw)
+    if status >= 500:
+        return ServerError(text, **kw)
+    # 1xx/3xx: we never follow redirects (a payment must not silently go elsewhere).
+    return RequestRejectedError(text, **kw)
