@@ -11,6 +11,8 @@ from typing import TypeVar
 
 import httpx
 
+from facepay import wire
+from facepay.client import _calls
 from facepay.client._base import (
     BaseClient,
     Call,
@@ -71,6 +73,86 @@ class AsyncFacePayClient(BaseClient):
                 raise error
             await self._sleep(self.backoff_delay(attempt))
             attempt += 1
+
+    # -- the protocol (docs/protocol.md) ------------------------------------------------
+
+    async def health(self) -> wire.HealthResponse:
+        """``GET /v1/health``: is the backend up, and which protocol does it speak."""
+        return await self.send(_calls.health())
+
+    async def get_keys(self) -> wire.KeySet:
+        """``GET /v1/keys``: the current template-sealing key (seal to it) and the others."""
+        return await self.send(_calls.get_keys())
+
+    async def register_device(
+        self, request: wire.DeviceRegistrationRequest, *, enrollment_token: str
+    ) -> wire.DeviceRegistration:
+        """Register this till's public key once, with the operator's enrollment token."""
+        return await self.send(_calls.register_device(request, enrollment_token))
+
+    async def open_session(
+        self, purpose: wire.SessionPurpose | str = wire.SessionPurpose.PAY
+    ) -> wire.CheckoutSessionInfo:
+        """Open a single-use checkout (``"pay"``) or enrollment (``"enroll"``) session."""
+        return await self.send(_calls.create_session(wire.SessionPurpose(purpose)))
+
+    async def enroll(self, request: wire.EnrollmentRequest) -> wire.EnrollmentResponse:
+        """Enroll a consenting shopper: sealed fused template, consent, token and claim.
+
+        Not retried once it may have reached the backend (enrollment has no idempotency
+        key); after a :class:`~facepay.errors.TransportError` enroll again in a new
+        session: a claim that did get enrolled answers ``409 claim_already_enrolled``.
+        """
+        return await self.send(_calls.enroll(request))
+
+    async def authorize(
+        self, request: wire.AuthorizeRequest, *, idempotency_key: str
+    ) -> wire.AuthorizationResponse:
+        """Ask the backend to pay. Retried safely under ``idempotency_key``.
+
+        Use one key per checkout attempt (:func:`new_idempotency_key`) and keep it, with
+        the exact ``request``, until you have an answer: if this raises
+        :class:`~facepay.errors.TransportError` the payment may or may not have been
+        taken, and :meth:`reconcile` with the same key and request tells you which.
+        """
+        return await self.send(_calls.authorize(request, idempotency_key))
+
+    async def reconcile(
+        self, request: wire.AuthorizeRequest, *, idempotency_key: str
+    ) -> wire.AuthorizationResponse:
+        """Find out what happened to an authorization whose answer was lost.
+
+        Sends the same request under the same key: the backend replays its stored answer
+        (same ``authorization_id``) if it decided, or decides now if it never saw it. Either
+        way the shopper is charged at most once. The request must be byte-identical in
+        content (keep the sealed template you sent; re-sealing gives different bytes and a
+        :class:`~facepay.errors.IdempotencyConflictError`).
+        """
+        return await self.send(_calls.authorize(request, idempotency_key))
+
+    async def answer_step_up(
+        self, authorization_id: str, phone_last4: str, *, idempotency_key: str
+    ) -> wire.AuthorizationResponse:
+        """Answer a ``phone_last4`` step-up; returns the same authorization, decided."""
+        request = wire.StepUpRequest(phone_last4=phone_last4)
+        return await self.send(_calls.step_up(authorization_id, request, idempotency_key))
+
+    async def export_shopper(self, privacy_code: str, claim: wire.Claim) -> wire.ShopperExport:
+        """Everything the backend stores about a shopper (never the template itself)."""
+        request = wire.ShopperAccessRequest(privacy_code=privacy_code, claim=claim)
+        return await self.send(_calls.export_shopper(request))
+
+    async def withdraw_consent(
+        self, privacy_code: str, claim: wire.Claim
+    ) -> wire.WithdrawConsentResponse:
+        """Stop face payments now: the backend destroys the template and its data key."""
+        request = wire.ShopperAccessRequest(privacy_code=privacy_code, claim=claim)
+        return await self.send(_calls.withdraw_consent(request))
+
+    async def delete_shopper(self, privacy_code: str, claim: wire.Claim) -> wire.DeletionReceipt:
+        """Delete everything about a shopper; returns a signed deletion receipt."""
+        request = wire.ShopperAccessRequest(privacy_code=privacy_code, claim=claim)
+        return await self.send(_calls.delete_shopper(request))
 
     async def aclose(self) -> None:
         await self._http.aclose()

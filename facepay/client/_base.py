@@ -36,6 +36,7 @@ from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 import httpx
 
+from facepay import wire
 from facepay.config import ClientConfig
 from facepay.errors import (
     AuthenticationError,
@@ -54,8 +55,8 @@ logger = logging.getLogger("facepay.client")
 
 T = TypeVar("T")
 
-IDEMPOTENCY_HEADER = "Idempotency-Key"
-REQUEST_ID_HEADER = "X-Request-Id"
+IDEMPOTENCY_HEADER = wire.HEADER_IDEMPOTENCY_KEY
+REQUEST_ID_HEADER = wire.HEADER_REQUEST_ID
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
@@ -90,6 +91,8 @@ class Call(Generic[T]):
     idempotency_key: str | None = None
     # Whether to sign: everything but the public discovery endpoints.
     signed: bool = True
+    # Device registration is authorized by the operator's token instead of a signature.
+    bearer_token: str | None = field(default=None, repr=False)
 
     @property
     def retry_safe(self) -> bool:
@@ -159,12 +162,15 @@ class BaseClient:
             REQUEST_ID_HEADER: request_id,
             "User-Agent": self.config.user_agent,
             "Accept": "application/json",
+            wire.HEADER_PROTOCOL: wire.PROTOCOL_VERSION,
         }
         body = call.body if call.body is not None else b""
         if call.body is not None:
             headers["Content-Type"] = "application/json"
         if call.idempotency_key is not None:
             headers[IDEMPOTENCY_HEADER] = call.idempotency_key
+        if call.bearer_token is not None:
+            headers["Authorization"] = f"Bearer {call.bearer_token}"
         if call.signed and self.signer is not None:
             signed_path = url.raw_path.decode("ascii")
             headers.update(self.signer.sign_request(call.method, signed_path, body))
@@ -228,21 +234,32 @@ class BaseClient:
         )
 
 
-def _error_fields(response: httpx.Response) -> tuple[str | None, str, str | None]:
-    """(code, message, request_id) from an error body, tolerant of its exact shape."""
+def _error_fields(
+    response: httpx.Response,
+) -> tuple[str | None, str, str | None, float | None]:
+    """(code, message, request_id, retry_after) from an error body.
+
+    The protocol's shape is ``{"error": {"code", "message", "request_id", "retry_after"}}``
+    (docs/protocol.md, "Errors"); a proxy's HTML page or FastAPI's ``{"detail": ...}`` is
+    read as well as it can be, so that an error is never lost to a parsing failure.
+    """
     code: str | None = None
     message = response.reason_phrase or f"HTTP {response.status_code}"
     rid: str | None = None
+    retry_after: float | None = None
     try:
         body = response.json()
     except ValueError:
-        return code, message, rid
+        return code, message, rid, retry_after
     if isinstance(body, dict):
         inner = body.get("error", body)
         if isinstance(inner, dict):
             code = _str_or_none(inner.get("code"))
             message = _str_or_none(inner.get("message")) or message
             rid = _str_or_none(inner.get("request_id")) or _str_or_none(body.get("request_id"))
+            raw_retry = inner.get("retry_after")
+            if isinstance(raw_retry, int | float) and not isinstance(raw_retry, bool):
+                retry_after = max(float(raw_retry), 0.0)
             detail = inner.get("detail")
             if isinstance(detail, str):
                 message = detail
@@ -251,7 +268,7 @@ def _error_fields(response: httpx.Response) -> tuple[str | None, str, str | None
                 message = _str_or_none(detail.get("message")) or message
         elif isinstance(inner, str):
             code = inner
-    return code, message, rid
+    return code, message, rid, retry_after
 
 
 def _str_or_none(value: object) -> str | None:
@@ -271,15 +288,18 @@ def _retry_after(response: httpx.Response) -> float | None:
 def map_error(response: httpx.Response, request_id: str) -> BackendError:
     """The typed error for a non-2xx answer, carrying status, code and request id."""
     status = response.status_code
-    code, message, body_rid = _error_fields(response)
+    code, message, body_rid, body_retry_after = _error_fields(response)
     rid = body_rid or request_id
     text = f"payment backend answered {status}" + (f" {code}" if code else "") + f": {message}"
     kw: dict[str, Any] = {"status": status, "code": code, "request_id": rid}
     if status in (401, 403):
         return AuthenticationError(text, **kw)
     if status == 429:
-        return RateLimitedError(text, retry_after=_retry_after(response), **kw)
-    if status == 409 and (code is None or "idempot" in code):
+        retry_after = _retry_after(response)
+        return RateLimitedError(
+            text, retry_after=retry_after if retry_after is not None else body_retry_after, **kw
+        )
+    if status == 409 and code in (None, "idempotency_conflict"):
         return IdempotencyConflictError(text, **kw)
     if status == 410 or (code is not None and code in _SESSION_CODES):
         return SessionExpiredError(text, **kw)
