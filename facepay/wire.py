@@ -88,27 +88,28 @@ __all__ = [
     "b64decode",
     "b64encode",
     "body_sha256",
-    "canonical_request",
     "looks_like_card_number",
 ]
 
 PROTOCOL_VERSION = "1"
 API_PREFIX = "/v1"
 
-# Request headers of a signed device request (docs/protocol.md, "Signing").
-HEADER_DEVICE = "X-Facepay-Device"
-HEADER_TIMESTAMP = "X-Facepay-Timestamp"
-HEADER_NONCE = "X-Facepay-Nonce"
-HEADER_SIGNATURE = "X-Facepay-Signature"
+# Request headers of a signed device request (docs/protocol.md, "Signed requests"). The
+# canonical request they sign is built by facepay.crypto.canonical_request /
+# sign_request / verify_request (the same names, checked by tests/server).
+HEADER_DEVICE = "X-FacePay-Device"
+HEADER_TIMESTAMP = "X-FacePay-Timestamp"
+HEADER_NONCE = "X-FacePay-Nonce"
+HEADER_SIGNATURE = "X-FacePay-Signature"
 # Sent by both ends: the protocol version the sender speaks.
-HEADER_PROTOCOL = "X-Facepay-Protocol"
+HEADER_PROTOCOL = "X-FacePay-Protocol"
 # Required on POST /v1/authorizations and on step-up answers (RFC draft
 # "The Idempotency-Key HTTP Header Field", as Stripe uses it).
 HEADER_IDEMPOTENCY_KEY = "Idempotency-Key"
 # On every response; a client may send its own (8..64 safe characters) to correlate logs.
 HEADER_REQUEST_ID = "X-Request-Id"
 
-SIGNATURE_SCHEME = "facepay-ed25519-v1"
+SIGNATURE_SCHEME = "FACEPAY-ED25519-V1"
 # A signed request whose timestamp is further than this from the server clock is refused.
 MAX_CLOCK_SKEW_SECONDS = 300
 # The largest request body the backend reads. A sealed 512-d float32 template is ~2.2 KiB
@@ -311,45 +312,6 @@ def b64decode(text: str) -> bytes:
 def body_sha256(body: bytes) -> str:
     """Lower-case hex SHA-256 of the raw request body (empty body: hash of b"")."""
     return hashlib.sha256(body).hexdigest()
-
-
-def canonical_request(
-    *,
-    method: str,
-    path: str,
-    timestamp: int,
-    nonce: str,
-    device_id: str,
-    body: bytes,
-) -> bytes:
-    """The exact bytes a device signs (Ed25519) for one request.
-
-    Seven lines joined by ``\\n``, no trailing newline, UTF-8::
-
-        facepay-ed25519-v1
-        POST
-        /v1/authorizations          (path plus ``?query`` exactly as sent, no host)
-        1767139200                  (X-Facepay-Timestamp, unix seconds)
-        Qm9vdHN0cmFwTm9uY2U         (X-Facepay-Nonce)
-        dev_8f3a...                 (X-Facepay-Device)
-        9f86d081884c7d65...         (hex SHA-256 of the raw body bytes)
-
-    Binding the device id stops a signature being replayed under another device's
-    header; binding the body hash stops a body being swapped under a valid signature.
-    """
-    lines = (
-        SIGNATURE_SCHEME,
-        method.upper(),
-        path,
-        str(int(timestamp)),
-        nonce,
-        device_id,
-        body_sha256(body),
-    )
-    for line in lines:
-        if "\n" in line or "\r" in line:
-            raise ValueError("canonical request fields must not contain line breaks")
-    return "\n".join(lines).encode("utf-8")
 
 
 _PAN_CANDIDATE_RE = re.compile(r"(?:\d[ -]?){12,19}")
