@@ -1,1 +1,90 @@
-"""facepay.crypto."""
+"""facepay.crypto: every cryptographic operation of the SDK and the reference backend.
+
+One safe call per job, no nonce or algorithm to choose, every failure to open or verify
+collapsed into one opaque error (:class:`facepay.errors.SealedDataError`,
+:class:`facepay.errors.InvalidSignatureError`). Raw primitives live in the private
+``_hazmat`` module. See docs/crypto.md.
+
+- Sealing templates to the backend (HPKE, RFC 9180), bound to a checkout session:
+  :func:`seal_template` / :func:`open_template`, :class:`BackendKeyPair`,
+  :class:`BackendPublicKey`, :class:`SealingKeyring` (rotation with a grace period).
+- Device request signing (Ed25519): :class:`DeviceKey`, :func:`sign_request`,
+  :func:`verify_request`, :class:`RequestFreshnessGuard`.
+- Template serialization: :func:`encode_template` / :func:`decode_template`.
+"""
+
+from __future__ import annotations
+
+from facepay.crypto._sealing import (
+    DEFAULT_GRACE_SECONDS,
+    DEFAULT_SUITE,
+    SEALING_PROTOCOL_VERSION,
+    BackendKeyPair,
+    BackendPublicKey,
+    SealingKeyring,
+    SealingSuite,
+    open_bytes,
+    open_template,
+    seal_bytes,
+    seal_template,
+    sealed_template_from_dict,
+    sealed_template_to_dict,
+)
+from facepay.crypto._signing import (
+    DEFAULT_MAX_SKEW_SECONDS,
+    DEVICE_HEADER,
+    NONCE_HEADER,
+    SIGNATURE_HEADER,
+    SIGNATURE_HEADERS,
+    SIGNATURE_SCHEME,
+    TIMESTAMP_HEADER,
+    DeviceKey,
+    DevicePublicKey,
+    RequestFreshnessGuard,
+    VerifiedRequest,
+    canonical_request,
+    canonical_target,
+    sign_request,
+    signed_device_id,
+    verify_request,
+)
+from facepay.crypto._template_codec import (
+    MAX_TEMPLATE_DIMENSION,
+    decode_template,
+    encode_template,
+)
+
+__all__ = [
+    "DEFAULT_GRACE_SECONDS",
+    "DEFAULT_MAX_SKEW_SECONDS",
+    "DEFAULT_SUITE",
+    "DEVICE_HEADER",
+    "MAX_TEMPLATE_DIMENSION",
+    "NONCE_HEADER",
+    "SEALING_PROTOCOL_VERSION",
+    "SIGNATURE_HEADER",
+    "SIGNATURE_HEADERS",
+    "SIGNATURE_SCHEME",
+    "TIMESTAMP_HEADER",
+    "BackendKeyPair",
+    "BackendPublicKey",
+    "DeviceKey",
+    "DevicePublicKey",
+    "RequestFreshnessGuard",
+    "SealingKeyring",
+    "SealingSuite",
+    "VerifiedRequest",
+    "canonical_request",
+    "canonical_target",
+    "decode_template",
+    "encode_template",
+    "open_bytes",
+    "open_template",
+    "seal_bytes",
+    "seal_template",
+    "sealed_template_from_dict",
+    "sealed_template_to_dict",
+    "sign_request",
+    "signed_device_id",
+    "verify_request",
+]

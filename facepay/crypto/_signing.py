@@ -1,0 +1,356 @@
+"""Device request signing: every kiosk request after registration is signed (Ed25519).
+
+The canonical request, exactly (UTF-8, lines joined by ``\\n``, no trailing newline)::
+
+    FACEPAY-ED25519-V1
+    <METHOD, upper case>
+    <target: the path plus "?" and the query string when there is one, exactly as sent>
+    <device id>
+    <timestamp: integer Unix seconds, decimal>
+    <nonce>
+    <lower-case hex SHA-256 of the body bytes (of b"" when there is no body)>
+
+Headers (:data:`SIGNATURE_HEADERS`)::
+
+    X-FacePay-Device     the device id the backend assigned at registration
+    X-FacePay-Timestamp  the timestamp line above
+    X-FacePay-Nonce      16 random bytes, base64url without padding (22 characters)
+    X-FacePay-Signature  Ed25519 signature of the canonical request, base64url, no padding
+
+The target is the request target as it goes on the wire (percent-encoding untouched):
+with httpx ``request.url.raw_path.decode("ascii")``; in an ASGI app ``scope["raw_path"]``
+plus ``b"?" + scope["query_string"]`` when the query is not empty (see
+:func:`canonical_target`). The backend then checks freshness: the timestamp within 300 s
+of its clock and the nonce never seen in that window (:class:`RequestFreshnessGuard`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from facepay.crypto import _hazmat
+from facepay.crypto._common import (
+    b64decode,
+    b64encode,
+    b64url_nopad,
+    b64url_nopad_decode,
+    check_id,
+    read_secret_file,
+    write_secret_file,
+)
+from facepay.errors import CryptoError, InvalidSignatureError, StaleRequestError
+
+__all__ = [
+    "DEFAULT_MAX_SKEW_SECONDS",
+    "DEVICE_HEADER",
+    "NONCE_HEADER",
+    "SIGNATURE_HEADER",
+    "SIGNATURE_HEADERS",
+    "SIGNATURE_SCHEME",
+    "TIMESTAMP_HEADER",
+    "DeviceKey",
+    "DevicePublicKey",
+    "RequestFreshnessGuard",
+    "VerifiedRequest",
+    "canonical_request",
+    "canonical_target",
+    "sign_request",
+    "signed_device_id",
+    "verify_request",
+]
+
+SIGNATURE_SCHEME = "FACEPAY-ED25519-V1"
+DEVICE_HEADER = "X-FacePay-Device"
+TIMESTAMP_HEADER = "X-FacePay-Timestamp"
+NONCE_HEADER = "X-FacePay-Nonce"
+SIGNATURE_HEADER = "X-FacePay-Signature"
+SIGNATURE_HEADERS = (DEVICE_HEADER, TIMESTAMP_HEADER, NONCE_HEADER, SIGNATURE_HEADER)
+# Issue 4: "the backend rejects ... skew over 300 s". Same window as AWS SigV4 (5 min).
+DEFAULT_MAX_SKEW_SECONDS = 300.0
+
+_NONCE_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+_TIMESTAMP_RE = re.compile(r"^[0-9]{1,12}$")
+_METHOD_RE = re.compile(r"^[A-Z]{1,16}$")
+
+
+@dataclass(frozen=True, slots=True)
+class DevicePublicKey:
+    """A kiosk's Ed25519 public key, as sent at registration (base64 of the 32 raw bytes)."""
+
+    raw: bytes
+
+    def __post_init__(self) -> None:
+        if len(self.raw) != _hazmat.ED25519_KEY_LEN:
+            raise CryptoError("an Ed25519 public key is 32 bytes")
+
+    def __repr__(self) -> str:
+        return f"DevicePublicKey(fingerprint={self.fingerprint!r})"
+
+    @property
+    def fingerprint(self) -> str:
+        return hashlib.sha256(self.raw).hexdigest()[:32]
+
+    def to_base64(self) -> str:
+        return b64encode(self.raw)
+
+    @classmethod
+    def from_base64(cls, text: str) -> DevicePublicKey:
+        try:
+            return cls(b64decode(text))
+        except ValueError:
+            raise CryptoError("device public key is not valid base64") from None
+
+
+class DeviceKey:
+    """A kiosk's Ed25519 signing key. Secret: ``repr`` shows only the public fingerprint.
+
+    Store it with :meth:`save` (PKCS#8 PEM, mode 0600) and :meth:`load`.
+    """
+
+    __slots__ = ("_private", "public_key")
+
+    def __init__(self, private_bytes: bytes) -> None:
+        if len(private_bytes) != _hazmat.ED25519_KEY_LEN:
+            raise CryptoError("an Ed25519 private key is 32 bytes")
+        self._private = bytes(private_bytes)
+        self.public_key = DevicePublicKey(_hazmat.ed25519_public(self._private))
+
+    @classmethod
+    def generate(cls) -> DeviceKey:
+        return cls(_hazmat.ed25519_generate())
+
+    def __repr__(self) -> str:
+        return f"DeviceKey(public_fingerprint={self.public_key.fingerprint!r})"
+
+    def __reduce__(self) -> str | tuple[object, ...]:
+        raise TypeError("DeviceKey cannot be pickled; use save()")
+
+    def sign(self, message: bytes) -> bytes:
+        """Raw Ed25519 signature (RFC 8032). Prefer :func:`sign_request`."""
+        return _hazmat.ed25519_sign(self._private, bytes(message))
+
+    def to_pem(self) -> bytes:
+        return _hazmat.ed25519_private_to_pem(self._private)
+
+    @classmethod
+    def from_pem(cls, pem: bytes) -> DeviceKey:
+        try:
+            return cls(_hazmat.ed25519_private_from_pem(pem))
+        except _hazmat.PRIMITIVE_FAILURES:
+            raise CryptoError("not an unencrypted Ed25519 PKCS#8 PEM private key") from None
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the key as PKCS#8 PEM with mode 0600 (atomic replace)."""
+        write_secret_file(path, self.to_pem())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> DeviceKey:
+        """Load a key saved by :meth:`save`; refuses a file others can read."""
+        return cls.from_pem(read_secret_file(path))
+
+    @classmethod
+    def load_or_create(cls, path: str | os.PathLike[str]) -> DeviceKey:
+        if os.path.exists(path):
+            return cls.load(path)
+        key = cls.generate()
+        key.save(path)
+        return key
+
+
+def canonical_target(path: str, query: str | bytes = "") -> str:
+    """The request target line: ``path`` plus ``?query`` when the query is not empty."""
+    q = query.decode("ascii") if isinstance(query, bytes) else query
+    return f"{path}?{q}" if q else path
+
+
+def canonical_request(
+    *, method: str, target: str, device_id: str, timestamp: int, nonce: str, body: bytes
+) -> bytes:
+    """The exact bytes a device signs (see the module docstring)."""
+    method = method.upper()
+    if not _METHOD_RE.match(method):
+        raise CryptoError("bad HTTP method")
+    if not target.startswith("/") or any(c in target for c in "\r\n ") or not target.isascii():
+        raise CryptoError("target must be an ASCII origin-form path starting with '/'")
+    check_id(device_id, "device_id")
+    if not _NONCE_RE.match(nonce):
+        raise CryptoError("nonce must be 16..64 base64url characters")
+    if timestamp < 0:
+        raise CryptoError("timestamp must be Unix seconds")
+    lines = [
+        SIGNATURE_SCHEME,
+        method,
+        target,
+        device_id,
+        str(int(timestamp)),
+        nonce,
+        hashlib.sha256(bytes(body)).hexdigest(),
+    ]
+    return "\n".join(lines).encode("utf-8")
+
+
+def sign_request(
+    key: DeviceKey,
+    *,
+    device_id: str,
+    method: str,
+    target: str,
+    body: bytes = b"",
+    timestamp: int | None = None,
+    nonce: str | None = None,
+) -> dict[str, str]:
+    """Sign one request; returns the four ``X-FacePay-*`` headers to add to it.
+
+    ``target`` is the path plus ``?query`` as sent (see :func:`canonical_target`).
+    ``timestamp`` defaults to now and ``nonce`` to 16 fresh random bytes; pass them only
+    in tests. Sign again for every retry: a nonce is good for one request.
+    """
+    ts = int(time.time()) if timestamp is None else int(timestamp)
+    nonce = nonce if nonce is not None else b64url_nopad(_hazmat.random_bytes(16))
+    message = canonical_request(
+        method=method, target=target, device_id=device_id, timestamp=ts, nonce=nonce, body=body
+    )
+    return {
+        DEVICE_HEADER: device_id,
+        TIMESTAMP_HEADER: str(ts),
+        NONCE_HEADER: nonce,
+        SIGNATURE_HEADER: b64url_nopad(key.sign(message)),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedRequest:
+    """What a valid signature vouches for. Check freshness next (RequestFreshnessGuard)."""
+
+    device_id: str
+    timestamp: int
+    nonce: str
+
+
+def _header(headers: Mapping[str, str], name: str) -> str:
+    value = headers.get(name)
+    if value is None:
+        lower = name.lower()
+        for k, v in headers.items():
+            if k.lower() == lower:
+                value = v
+                break
+    if value is None:
+        raise ValueError(name)
+    return value
+
+
+def signed_device_id(headers: Mapping[str, str]) -> str | None:
+    """The claimed device id (unverified!), to look up its public key; None if absent."""
+    try:
+        return check_id(_header(headers, DEVICE_HEADER), "device_id")
+    except (ValueError, CryptoError):
+        return None
+
+
+def verify_request(
+    public_key: DevicePublicKey,
+    *,
+    headers: Mapping[str, str],
+    method: str,
+    target: str,
+    body: bytes = b"",
+) -> VerifiedRequest:
+    """Check the ``X-FacePay-*`` signature headers of a request against ``public_key``.
+
+    ``headers`` may be any case-insensitive or plain mapping. Missing or malformed
+    headers, a wrong key and any tampering all raise the same
+    :class:`InvalidSignatureError`. Does NOT check the clock or nonce reuse: do that
+    with :class:`RequestFreshnessGuard` after this succeeds.
+    """
+    verified = _try_verify(public_key, headers, method, target, body)
+    if verified is None:
+        raise InvalidSignatureError()  # outside the except: no __context__ either
+    return verified
+
+
+def _try_verify(
+    public_key: DevicePublicKey,
+    headers: Mapping[str, str],
+    method: str,
+    target: str,
+    body: bytes,
+) -> VerifiedRequest | None:
+    try:
+        device_id = _header(headers, DEVICE_HEADER)
+        ts_text = _header(headers, TIMESTAMP_HEADER)
+        nonce = _header(headers, NONCE_HEADER)
+        signature = b64url_nopad_decode(_header(headers, SIGNATURE_HEADER))
+        if not _TIMESTAMP_RE.match(ts_text) or len(signature) != _hazmat.ED25519_SIG_LEN:
+            raise ValueError("format")
+        timestamp = int(ts_text)
+        message = canonical_request(
+            method=method,
+            target=target,
+            device_id=device_id,
+            timestamp=timestamp,
+            nonce=nonce,
+            body=body,
+        )
+        if not _hazmat.ed25519_verify(public_key.raw, signature, message):
+            raise ValueError("signature")
+    except (ValueError, CryptoError, AttributeError, TypeError):
+        return None
+    return VerifiedRequest(device_id=device_id, timestamp=timestamp, nonce=nonce)
+
+
+class RequestFreshnessGuard:
+    """The backend's skew and replay check for signed requests, in memory.
+
+    ``check(verified)`` raises :class:`StaleRequestError` with ``reason="clock_skew"``
+    when the timestamp is more than ``max_skew_seconds`` from ``clock()``, or
+    ``reason="nonce_reused"`` when the (device, nonce) pair was seen within the window.
+    Nonces are remembered for ``2 * max_skew_seconds`` (anything older is rejected by the
+    clock check anyway), at most ``max_entries`` of them. One process only: a backend
+    with several replicas keeps nonces in its shared database instead, with the same rule.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_skew_seconds: float = DEFAULT_MAX_SKEW_SECONDS,
+        clock: Callable[[], float] = time.time,
+        max_entries: int = 1_000_000,
+    ) -> None:
+        self.max_skew_seconds = float(max_skew_seconds)
+        self._clock = clock
+        self._max_entries = max_entries
+        self._seen: OrderedDict[tuple[str, str], float] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"RequestFreshnessGuard(max_skew_seconds={self.max_skew_seconds})"
+
+    def check_timestamp(self, timestamp: float) -> None:
+        if abs(self._clock() - float(timestamp)) > self.max_skew_seconds:
+            raise StaleRequestError(
+                f"request timestamp is more than {self.max_skew_seconds:.0f} s from the "
+                "backend's clock; check the till's clock",
+                reason="clock_skew",
+            )
+
+    def check(self, verified: VerifiedRequest) -> None:
+        self.check_timestamp(verified.timestamp)
+        now = self._clock()
+        key = (verified.device_id, verified.nonce)
+        with self._lock:
+            horizon = now - 2 * self.max_skew_seconds
+            while self._seen and next(iter(self._seen.values())) < horizon:
+                self._seen.popitem(last=False)
+            if key in self._seen:
+                raise StaleRequestError("request nonce was already used", reason="nonce_reused")
+            if len(self._seen) >= self._max_entries:
+                self._seen.popitem(last=False)
+            self._seen[key] = now
