@@ -17,7 +17,12 @@ from typing import Any, TypeVar
 
 from facepay.errors import ConfigurationError
 
-__all__ = ["CheckoutConfig", "ClientConfig", "env_overrides"]
+__all__ = [
+    "CheckoutConfig",
+    "ClientConfig",
+    "FaceDetectorConfig",
+    "env_overrides",
+]
 
 _T = TypeVar("_T")
 
@@ -138,3 +143,49 @@ class CheckoutConfig:
     def from_env(cls, environ: Mapping[str, str] | None = None, **kw: Any) -> CheckoutConfig:
         """Defaults, then ``FACEPAY_CHECKOUT_*`` variables, then ``kw``."""
         return env_overrides(cls, "CHECKOUT", environ, **kw)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class FaceDetectorConfig:
+    """Options of the face detector and landmarker (``FaceMeshDetector``, ``FrameAnalyzer``).
+
+    ``FACEPAY_FACE_DETECTOR_*`` environment variables override the defaults.
+    """
+
+    # Scores at or above this count as faces. Measured on ../shared/eval/faces before the
+    # project started: at mediapipe's default 0.5 "the largest face" was sometimes a logo or
+    # a blurred background face; 0.8 removed those without losing a subject.
+    min_detection_confidence: float = 0.8
+    # Which mediapipe detector to run: "short" (faces within ~2 m, 128 px input), "full"
+    # (up to ~5 m, 192 px input) or "both" (union; a face found by both keeps the higher
+    # score). Measured on ../shared/eval/video (every 10th frame): the full-range model
+    # scores close-up faces low (d9.mp4: 25 of 59 frames < 0.8, WolfgangLanger 18 of 48,
+    # d12 8 of 19) where the short-range model never went below 0.85, at 2.7 ms against
+    # 7.5 ms per frame. A till camera sees the shopper within ~1 m and "a second face close
+    # to the till" is exactly what the short-range model finds, so live video uses it.
+    # Stills (photo folders, group photos) have small faces: obama_and_biden.jpg has no
+    # short-range detection at all, so images use both.
+    video_detector: str = "short"
+    image_detector: str = "both"
+    # Detections between this and min_detection_confidence are kept only when the tracked
+    # mesh agrees there is a face there (a turned or partly covered head during a liveness
+    # challenge); the quality gate refuses them (reason ``occluded``). Mediapipe's default.
+    weak_detection_confidence: float = 0.5
+    # Mesh tracking confidence: mediapipe's default. Below it the mesh re-detects.
+    min_tracking_confidence: float = 0.5
+    # Input checks (FrameAnalyzer). Below 32 px a side there is no face worth measuring
+    # (the detector's own smallest anchor is ~1/16 of its 192 px input); refuse outright.
+    min_image_side_px: int = 32
+    # Images larger than this (longest side) are downscaled for detection and the
+    # coordinates mapped back: the detector works at 192 px anyway and a 24 MP photo
+    # would cost ~100 ms just to convert. 1280 keeps a 40 px interocular face detectable in
+    # a group photo.
+    max_detection_side_px: int = 1280
+    # Beyond this many pixels an image is refused (InvalidImageError) rather than decoded
+    # further: 100 MP is no camera frame, and guards memory on a 24 GiB till.
+    max_image_pixels: int = 100_000_000
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **kw: Any) -> FaceDetectorConfig:
+        """Defaults, then ``FACEPAY_FACE_DETECTOR_*`` variables, then ``kw``."""
+        return env_overrides(cls, "FACE_DETECTOR", environ, **kw)
