@@ -20,6 +20,7 @@ from facepay.errors import ConfigurationError
 __all__ = [
     "CheckoutConfig",
     "ClientConfig",
+    "EmbedderConfig",
     "FaceDetectorConfig",
     "env_overrides",
 ]
@@ -189,3 +190,35 @@ class FaceDetectorConfig:
     def from_env(cls, environ: Mapping[str, str] | None = None, **kw: Any) -> FaceDetectorConfig:
         """Defaults, then ``FACEPAY_FACE_DETECTOR_*`` variables, then ``kw``."""
         return env_overrides(cls, "FACE_DETECTOR", environ, **kw)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class EmbedderConfig:
+    """Options of the face template (``DlibResNetEmbedder``, ``OnnxEmbedder``, fusion).
+
+    ``FACEPAY_EMBEDDER_*`` environment variables override the defaults.
+    """
+
+    # Euclidean distance at or below which two dlib-resnet-v1 templates are the same
+    # person. dlib's customary 0.6 is its training boundary (loss_metric_2 in the .dat:
+    # dist_thresh 0.6, margin 0.04) and LFW 99.38% is an accuracy, not a false-match rate:
+    # too loose for payments. 0.5 is chosen from structure and from data other than the
+    # evaluation folder; see docs/accuracy.md for the reasoning and the measured FMR/FNMR.
+    match_threshold: float = 0.5
+    # onnxruntime threads per inference: one core per face, since the till runs landmarks
+    # and liveness alongside on a 2-core machine (docs/performance.md).
+    intra_op_threads: int = 1
+    # Frames fused into a checkout's template: the best K by the quality gate's utility.
+    # Fusing 3 to 5 frames averages out blink and jitter (docs/accuracy.md, --fused K).
+    fusion_frames: int = 5
+
+    def __post_init__(self) -> None:
+        if not self.match_threshold > 0:
+            raise ConfigurationError("EmbedderConfig.match_threshold must be positive")
+        if self.intra_op_threads < 1 or self.fusion_frames < 1:
+            raise ConfigurationError("EmbedderConfig thread and frame counts must be >= 1")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **kw: Any) -> EmbedderConfig:
+        """Defaults, then ``FACEPAY_EMBEDDER_*`` variables, then ``kw``."""
+        return env_overrides(cls, "EMBEDDER", environ, **kw)

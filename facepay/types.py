@@ -94,9 +94,10 @@ class FaceObservation:
 
     ``landmarks`` is the mediapipe face mesh, ``(478, 3)`` float32: ``x, y`` in pixels,
     ``z`` in the same pixel scale (relative depth, smaller is nearer the camera).
-    ``eye_points`` are the five alignment points in pixels, in this order: the subject's
-    right eye outer corner, right eye inner corner, left eye outer corner, left eye inner
-    corner, nose base (the order dlib's 5-point model uses).
+    ``alignment_points`` are the five alignment points in pixels, in the order dlib's
+    5-point model uses: the subject's LEFT eye outer corner, left eye inner corner (both on
+    the image's right in an unmirrored frame), RIGHT eye outer corner, right eye inner
+    corner, nose base. (Checked against dlib's predictor: its point 0 has the largest x.)
     """
 
     box: BoundingBox
@@ -110,8 +111,9 @@ class FaceObservation:
     def alignment_points(self) -> FloatArray:
         """The five points used to align a face chip (see class docstring)."""
         # Mediapipe mesh indices: 263/362 are the subject's left eye outer/inner corners,
-        # 33/133 the right eye's, 2 the point just below the nose tip.
-        idx = [33, 133, 263, 362, 2]
+        # 33/133 the right eye's, 2 the point just below the nose tip. dlib's template
+        # starts with the left eye (x ~ 0.86 of the face), so the left eye comes first.
+        idx = [263, 362, 33, 133, 2]
         pts: FloatArray = self.landmarks[idx, :2].astype(np.float32)
         return pts
 
