@@ -28,6 +28,7 @@ HTTP status, request ids), never a face image, a template or a key.
     │   │   └── RateLimitedError          429: lockout or rate limit (retry_after)
     │   └── ServerError             5xx
     └── CheckoutError               the checkout flow was used out of order or cancelled
+        └── CheckoutFailedError     the attempt ended before the backend decided: nothing charged
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ __all__ = [
     "CameraUnavailableError",
     "CaptureError",
     "CheckoutError",
+    "CheckoutFailedError",
     "ConfigurationError",
     "CryptoError",
     "FaceNotUsableError",
@@ -215,3 +217,17 @@ class ServerError(BackendError):
 
 class CheckoutError(FacePayError):
     """The checkout flow was driven out of order, cancelled or timed out."""
+
+
+class CheckoutFailedError(CheckoutError):
+    """The attempt ended before the backend decided, so nothing was charged.
+
+    ``state`` is where the flow ended (``failed``, ``timed_out``, ``cancelled``) and
+    ``reason`` a short code (``liveness_failed:...``, ``camera_lost:...``,
+    ``capturing_timeout``): never personal data.
+    """
+
+    def __init__(self, message: str, *, state: str = "", reason: str = "") -> None:
+        super().__init__(message)
+        self.state = state
+        self.reason = reason
