@@ -1,0 +1,1132 @@
+"""Every screen the shopper (or the attendant) sees. Screens hold widgets and words only.
+
+A screen never calls the checkout flow: its buttons are connected by the controller, and
+the controller pushes plain data in (``show_*`` methods). ``retranslate()`` sets every
+visible text and accessible name from the current language, so switching language or
+layout direction never needs the screen to be rebuilt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from PyQt6.QtCore import Qt, pyqtSignal
+from PyQt6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGridLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QProgressBar,
+    QScrollArea,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from facepay import QualityReason
+from kiosk_app.flow import BasketSnapshot, FaceProgress, Outcome, OutcomeKind, format_money
+from kiosk_app.i18n import Language, Translator
+from kiosk_app.widgets import BigButton, CameraView, ChallengeIcon, Keypad, QrView, label
+
+__all__ = [
+    "SCREEN_NAMES",
+    "AttendantPinScreen",
+    "AttendantScreen",
+    "BasketScreen",
+    "CaptureScreen",
+    "CardScreen",
+    "ChoiceScreen",
+    "ClaimScreen",
+    "ConsentScreen",
+    "EnrollCardScreen",
+    "EnrollDoneScreen",
+    "EnrollPhoneScreen",
+    "IdleScreen",
+    "LivenessScreen",
+    "MessageScreen",
+    "PrivacyScreen",
+    "ProcessingScreen",
+    "ResultScreen",
+    "Screen",
+    "StepUpScreen",
+    "quality_prompt_key",
+]
+
+# The order in which quality problems are worth telling the shopper about: the first
+# reason they can fix that blocks everything after it. One prompt at a time, never a list.
+_PROMPT_PRIORITY: tuple[QualityReason, ...] = (
+    QualityReason.MULTIPLE_FACES,
+    QualityReason.NO_FACE,
+    QualityReason.SUNGLASSES,
+    QualityReason.OCCLUDED,
+    QualityReason.TOO_DARK,
+    QualityReason.TOO_BRIGHT,
+    QualityReason.LOW_CONTRAST,
+    QualityReason.FACE_CUT_OFF,
+    QualityReason.FACE_TOO_SMALL,
+    QualityReason.FACE_TOO_LARGE,
+    QualityReason.FACE_NOT_CENTERED,
+    QualityReason.YAW,
+    QualityReason.PITCH,
+    QualityReason.ROLL,
+    QualityReason.EYES_CLOSED,
+    QualityReason.BLURRY,
+)
+
+
+def quality_prompt_key(reasons: Sequence[QualityReason]) -> str:
+    """The one catalogue id to show for a frame's quality reasons."""
+    for reason in _PROMPT_PRIORITY:
+        if reason in reasons:
+            return f"quality.{reason.value}"
+    for reason in reasons:  # a reason added to facepay after this list was written
+        return f"quality.{reason.value}"
+    return "capture.hold_still"
+
+
+class Screen(QWidget):
+    """Base: a title, a body the subclass fills, and a footer with the cancel button."""
+
+    name = "screen"
+    cancellable = True
+
+    def __init__(self, tr: Translator) -> None:
+        super().__init__()
+        self.tr_ = tr
+        self.setObjectName(f"screen_{self.name}")
+        self.title = label("title")
+        self.subtitle = label("subtitle")
+        self.notice = label("notice")
+        self.notice.hide()
+        self.body = QVBoxLayout()
+        self.cancel_button = BigButton("danger")
+        self.cancel_button.setObjectName("cancel")
+        self.footer = QHBoxLayout()
+        self.footer.addWidget(self.cancel_button)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(32, 24, 32, 24)
+        outer.setSpacing(16)
+        outer.addWidget(self.title)
+        outer.addWidget(self.subtitle)
+        outer.addWidget(self.notice)
+        outer.addLayout(self.body, 1)
+        outer.addLayout(self.footer)
+        self.cancel_button.setVisible(self.cancellable)
+
+    def retranslate(self) -> None:
+        self.cancel_button.set_label(self.tr_("common.cancel"))
+        self.setAccessibleName(self.title.text())
+
+    def show_notice(self, text: str) -> None:
+        self.notice.setText(text)
+        self.notice.setAccessibleName(text)
+        self.notice.setVisible(bool(text))
+
+    def first_focus(self) -> QWidget | None:
+        return None
+
+    def reset(self) -> None:
+        """Forget everything shown for the last shopper."""
+        self.show_notice("")
+
+
+class IdleScreen(Screen):
+    name = "idle"
+    cancellable = False
+    language_chosen = pyqtSignal(object)
+
+    def __init__(self, tr: Translator) -> None:
+        super().__init__(tr)
+        self.start_button = BigButton("primary")
+        self.start_button.setObjectName("start")
+        self.start_button.setMinimumHeight(120)
+        self.join_button = BigButton()
+        self.join_button.setObjectName("join")
+        self.language_label = label("subtitle")
+        langs = QHBoxLayout()
+        self.language_buttons: dict[Language, BigButton] = {}
+        for lang in Language:
+            b = BigButton("lang")
+            b.setCheckable(True)
+            b.setObjectName(f"lang_{lang.value}")
+            b.clicked.connect(lambda _=False, lang=lang: self.language_chosen.emit(lang))
+            self.language_buttons[lang] = b
+            langs.addWidget(b)
+        self.attendant_button = BigButton()
+        self.attendant_button.setObjectName("attendant")
+        self.attendant_button.setSizePolicy(
+            self.attendant_button.sizePolicy().horizontalPolicy().Fixed,
+            self.attendant_button.sizePolicy().verticalPolicy(),
+        )
+        self.body.addStretch(1)
+        self.body.addWidget(self.start_button)
+        self.body.addWidget(self.join_button)
+        self.body.addStretch(1)
+        self.body.addWidget(self.language_label)
+        self.body.addLayout(langs)
+        self.footer.addStretch(1)
+        self.footer.addWidget(self.attendant_button)
+
+    def retranslate(self) -> None:
+        t = self.tr_
+        self.title.setText(t("idle.title"))
+        self.subtitle.setText(t("idle.subtitle"))
+        self.start_button.set_label(t("idle.start"))
+        self.join_button.set_label(t("idle.join"))
+        self.language_label.setText(t("idle.language"))
+        self.attendant_button.set_label(t("idle.attendant"))
+        for lang, b in self.language_buttons.items():
+            b.set_label(lang.native_name, f"{t('idle.language')}: {lang.native_name}")
+            b.setChecked(lang is t.language)
+        super().retranslate()
+
+    def first_focus(self) -> QWidget | None:
+        return self.start_button
+
+
+class BasketScreen(Screen):
+    name = "basket"
+    product_scanned = pyqtSignal(str)
+    remove_requested = pyqtSignal(str)
+
+    def __init__(self, tr: Translator) -> None:
+        super().__init__(tr)
+        self.table = QTableWidget(0, 3)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.verticalHeader().setVisible(False)  # type: ignore[union-attr]
+        header = self.table.horizontalHeader()
+        assert header is not None
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
+        self.empty_label = label("subtitle")
+        self.total_label = label("amount")
+        self.count_label = label("fineprint")
+        self.pay_button = BigButton("primary")
+        self.pay_button.setObjectName("pay")
+        self.remove_button = BigButton()
+        self.remove_button.setObjectName("remove")
+        self.remove_button.clicked.connect(self._remove_selected)
+        left = QVBoxLayout()
+        left.addWidget(self.table, 1)
+        left.addWidget(self.empty_label)
+        left.addWidget(self.count_label)
+        left.addWidget(self.total_label)
+        # The demo scanner: a product list standing in for the barcode scanner.
+        self.scanner_label = label("fineprint")
+        self.scanner_box = QWidget()
+        scanner = QVBoxLayout(self.scanner_box)
+        scanner.setContentsMargins(0, 0, 0, 0)
+        scanner.addWidget(self.scanner_label)
+        self.products_layout = QVBoxLayout()
+        scanner.addLayout(self.products_layout)
+        scanner.addStretch(1)
+        self.product_buttons: dict[str, BigButton] = {}
+        self._product_names: dict[str, str] = {}
+        self.scanner_box.hide()
+        row = QHBoxLayout()
+        row.addLayout(left, 3)
+        row.addWidget(self.scanner_box, 2)
+        self.body.addLayout(row)
+        self.footer.addWidget(self.remove_button)
+        self.footer.addWidget(self.pay_button, 2)
+        self._basket: BasketSnapshot | None = None
+
+    def set_products(self, products: Sequence[tuple[str, str, str]]) -> None:
+        """``(sku, name, price text)`` for the demo scanner; empty hides it."""
+        for b in self.product_buttons.values():
+            b.setParent(None)
+        self.product_buttons.clear()
+        for sku, name, price in products:
+            b = BigButton("product")
+            b.setObjectName(f"product_{sku}")
+            b.setText(f"{name}   {price}")
+            b.clicked.connect(lambda _=False, sku=sku: self.product_scanned.emit(sku))
+            self.products_layout.addWidget(b)
+            self.product_buttons[sku] = b
+            self._product_names[sku] = name
+        self.scanner_box.setVisible(bool(products))
+        self.retranslate()
+
+    def show_basket(self, basket: BasketSnapshot) -> None:
+        self._basket = basket
+        self.table.setRowCount(len(basket.lines))
+        for row, line in enumerate(basket.lines):
+            name = QTableWidgetItem(line.name)
+            name.setData(Qt.ItemDataRole.UserRole, line.sku)
+            qty = QTableWidgetItem(str(line.quantity))
+            qty.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+            price = QTableWidgetItem(
+                format_money(line.total_minor, basket.currency, basket.minor_digits)
+            )
+            for col, item in enumerate((name, qty, price)):
+                self.table.setItem(row, col, item)
+        if basket.lines:
+            self.table.scrollToBottom()
+        self.retranslate()
+
+    def _remove_selected(self) -> None:
+        row = self.table.currentRow()
+        if row < 0:
+            row = self.table.rowCount() - 1
+        item = self.table.item(row, 0) if row >= 0 else None
+        if item is not None:
+            self.remove_requested.emit(str(item.data(Qt.ItemDataRole.UserRole)))
+
+    def retranslate(self) -> None:
+        t = self.tr_
+        self.title.setText(t("basket.title"))
+        self.subtitle.hide()
+        self.table.setHorizontalHeaderLabels(
+            [t("basket.col_item"), t("basket.col_qty"), t("basket.col_price")]
+        )
+        self.table.setAccessibleName(t("basket.title"))
+        b = self._basket
+        total = format_money(b.total_minor, b.currency, b.minor_digits) if b else ""
+        has_items = bool(b and b.lines)
+        self.empty_label.setText(t("basket.empty"))
+        self.empty_label.setVisible(not has_items)
+        self.total_label.setText(t("basket.total", amount=total) if has_items else "")
+        self.count_label.setText(t("basket.items", count=b.item_count) if b and has_items else "")
+        self.pay_button.set_label(
+            t("basket.pay", amount=total) if has_items else t("basket.pay", amount="")
+        )
+        self.pay_button.setEnabled(has_items)
+        self.remove_button.set_label(t("basket.remove"))
+        self.remove_button.setEnabled(has_items)
+        self.scanner_label.setText(t("basket.scanner"))
+        for sku, button in self.product_buttons.items():
+            button.setAccessibleName(t("basket.scan_item", name=self._product_names[sku]))
+        super().retranslate()
+
+    def first_focus(self) -> QWidget | None:
+        return self.pay_button if self.pay_button.isEnabled() else None
+
+    def reset(self) -> None:
+        super().reset()
+        self._basket = None
+        self.table.setRowCount(0)
+        self.retranslate()
+
+
+class ChoiceScreen(Screen):
+    name = "choice"
+
+    def __init__(self, tr: Translator) -> None:
+        super().__init__(tr)
+        self.amount_label = label("amount")
+        self.face_button = BigButton("primary")
+        self.face_button.setObjectName("pay_face")
+        self.face_button.setMinimumHeight(110)
+        self.card_button = BigButton()
+        self.card_button.setObjectName("pay_card")
+        self.card_button.setMinimumHeight(110)
+        self.enroll_button = BigButton()
+        self.enroll_button.setObjectName("enroll")
+        self.body.addWidget(self.amount_label)
+        self.body.addStretch(1)
+        row = QHBoxLayout()
+        row.addWidget(self.face_button)
+        row.addWidget(self.card_button)
+        self.body.addLayout(row)
+        self.body.addWidget(self.enroll_button)
+        self.body.addStretch(1)
+        self._amount = ""
+
+    def show_amount(self, amount: str, face_available: bool) -> None:
+        self._amount = amount
+        self.face_button.setEnabled(face_available)
+        self.enroll_button.setEnabled(face_available)
+        self.show_notice("" if face_available else self.tr_("choice.face_unavailable"))
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        t = self.tr_
+        self.title.setText(t("choice.title"))
+        self.subtitle.hide()
+        self.amount_label.setText(t("choice.amount", amount=self._amount))
+        self.face_button.set_label(t("choice.face"))
+        self.card_button.set_label(t("choice.card"))
+        self.enroll_button.set_label(t("choice.enroll"))
+        if self.notice.isVisibleTo(self):
+            self.show_notice(t("choice.face_unavailable"))
+        super().retranslate()
+
+    def first_focus(self) -> QWidget | None:
+        return self.face_button if self.face_button.isEnabled() else self.card_button
+
+
+class _KeypadScreen(Screen):
+    """A screen built around the number keypad (claim, step-up, enrollment phone, PIN)."""
+
+    submit_key = "common.continue"
+
+    def __init__(self, tr: Translator, *, max_digits: int = 15) -> None:
+        super().__init__(tr)
+        self.keypad = Keypad(max_digits=max_digits)
+        self.side = QVBoxLayout()
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(self.keypad, 3)
+        row.addLayout(self.side, 2)
+        row.addStretch(1)
+        self.body.addLayout(row)
+
+    def retranslate(self) -> None:
+        self.keypad.retranslate(self.tr_, self.tr_(self.submit_key))
+        super().retranslate()
+
+    def first_focus(self) -> QWidget | None:
+        return self.keypad.display
+
+    def reset(self) -> None:
+        super().reset()
+        self.keypad.reset()
+
+
+class ClaimScreen(_KeypadScreen):
+    name = "claim"
+
+    def __init__(self, tr: Translator) -> None:
+        super().__init__(tr)
+        self.loyalty_button = BigButton()
+        self.loyalty_button.setObjectName("claim_loyalty")
+        self.qr_button = BigButton()
+        self.qr_button.setObjectName("claim_qr")
+        self.scan_prompt = label("prompt")
+        self.side.addStretch(1)
+        self.side.addWidget(self.loyalty_button)
+        self.side.addWidget(self.qr_button)
+        self.side.addWidget(self.scan_prompt)
+        self.side.addStretch(1)
+        self._scan_key = ""
+        self.loyalty_button.clicked.connect(lambda: self._await_scan("claim.loyalty_prompt"))
+        self.qr_button.clicked.connect(lambda: self._await_scan("claim.qr_prompt"))
+
+    def _await_scan(self, key: str) -> None:
+        self._scan_key = key
+        self.scan_prompt.setText(self.tr_(key))
+
+    def retranslate(self) -> None:
+        t = self.tr_
+        self.title.setText(t("claim.title"))
+        self.subtitle.setText(t("claim.subtitle"))
+        self.loyalty_button.set_label(t("claim.loyalty"))
+        self.qr_button.set_label(t("claim.app_qr"))
+        self.scan_prompt.setText(t(self._scan_key) if self._scan_key else "")
+        super().retranslate()
+        self.keypad.display.setAccessibleName(t("claim.phone"))
+
+    def reset(self) -> None:
+        super().reset()
+        self._scan_key = ""
+        self.scan_prompt.setText("")
+
+
+class CaptureScreen(Screen):
+    """Live preview + the oval + one prompt from the quality reason codes."""
+
+    name = "capture"
+
+    def __init__(self, tr: Translator) -> None:
+        super().__init__(tr)
+        self.camera = CameraView()
+        self.prompt = label("prompt")
+        self.prompt.setAccessibleName("prompt")
+        self.body.addWidget(self.camera, 1)
+        self.body.addWidget(self.prompt)
+        self._prompt_key = "capture.looking"
+
+    def show_progress(self, progress: FaceProgress) -> None:
+        if progress.reasons:
+            self._prompt_key = quality_prompt_key(progress.reasons)
+            self.camera.set_state("looking" if progress.face_box is None else "adjust")
+        else:
+            self._prompt_key = "capture.hold_still"
+            self.camera.set_state("good")
+        self._apply_prompt()
+
+    def camera_lost(self) -> None:
+        self._prompt_key = "capture.camera_lost"
+        self.camera.clear()
+        self.camera.set_state("error")
+        self._apply_prompt()
+
+    def _apply_prompt(self) -> None:
+        text = self.tr_(self._prompt_key)
+        self.prompt.setText(text)
+        self.prompt.setAccessibleDescription(text)
+
+    @property
+    def prompt_key(self) -> str:
+        return self._prompt_key
+
+    def retranslate(self) -> None:
+        t = self.tr_
+        self.title.setText(t("capture.title"))
+        self.subtitle.setText(t("capture.subtitle"))
+        self._apply_prompt()
+        super().retranslate()
+
+    def reset(self) -> None:
+        super().reset()
+        self.camera.clear()
+        self.camera.set_state("looking")
+        self._prompt_key = "capture.looking"
+        self._apply_prompt()
+
+
+_LIVENESS_KEYS = {
+    "blink",
+    "turn_left",
+    "turn_right",
+    "look_up",
+    "look_down",
+    "nod",
+    "smile",
+    "open_mouth",
+    "hold_still",
+}
+
+
+def liveness_prompt_key(challenge: str | None) -> str:
+    """``"turn_left"`` -> ``"liveness.turn_left"``; unknown codes get a generic prompt."""
+    code = (challenge or "").lower()
+    for known in _LIVENESS_KEYS:
+        if code == known or code.endswith("." + known) or code.endswith(":" + known):
+            return f"liveness.{known}"
+    aliases = {
+        "yaw_left": "turn_left",
+        "yaw_right": "turn_right",
+        "head_left": "turn_left",
+        "head_right": "turn_right",
+        "pitch_up": "look_up",
+        "pitch_down": "look_down",
+    }
+    if code in aliases:
+        return f"liveness.{aliases[code]}"
+    return "liveness.follow"
+
+
+class LivenessScreen(Screen):
+    """The challenge with a drawn icon, a countdown and a progress bar, over the preview."""
+
+    name = "liveness"
+
+    def __init__(self, tr: Translator) -> None:
+        super().__init__(tr)
+        self.camera = CameraView()
+        self.icon = ChallengeIcon()
+        self.prompt = label("prompt")
+        self.countdown = label("amount")
+        self.step_label = label("fineprint")
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setRange(0, 100)
+        self.progress_bar.setTextVisible(False)
+        side = QVBoxLayout()
+        side.addStretch(1)
+        side.addWidget(self.icon, 2)
+        side.addWidget(self.prompt)
+        side.addWidget(self.countdown)
+        side.addWidget(self.step_label)
+        side.addWidget(self.progress_bar)
+        side.addStretch(1)
+        row = QHBoxLayout()
+        row.addWidget(self.camera, 3)
+        row.addLayout(side, 2)
+        self.body.addLayout(row, 1)
+        self._progress = FaceProgress(phase="liveness")
+
+    def show_progress(self, progress: FaceProgress) -> None:
+        self._progress = progress
+        self.camera.set_state("adjust" if progress.reasons else "good")
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        t = self.tr_
+        p = self._progress
+        self.title.setText(t("liveness.title"))
+        self.subtitle.hide()
+        key = liveness_prompt_key(p.challenge)
+        if p.reasons and p.face_box is None:
+            key = quality_prompt_key(p.reasons)
+        self.prompt.setText(t(key))
+        self.prompt.setAccessibleDescription(t(key))
+        self.icon.set_challenge(key.split(".", 1)[1] if key.startswith("liveness.") else "")
+        self.icon.setAccessibleName(t(key))
+        self.countdown.setText(
+            t("liveness.seconds_left", seconds=max(0, int(p.seconds_left + 0.99)))
+        )
+        self.step_label.setText(
+            t("liveness.step", current=p.challenge_index + 1, total=p.challenge_count)
+            if p.challenge_count
+            else ""
+        )
+        self.progress_bar.setValue(round(100 * min(max(p.progress, 0.0), 1.0)))
+        self.progress_bar.setAccessibleName(t("liveness.title"))
+        super().retranslate()
+
+    @property
+    def prompt_key(self) -> str:
+        return liveness_prompt_key(self._progress.challenge)
+
+    def reset(self) -> None:
+        super().reset()
+        self.camera.clear()
+        self._progress = FaceProgress(phase="liveness")
+        self.retranslate()
+
+
+class ProcessingScreen(Screen):
+    name = "processing"
+
+    def __init__(self, tr: Translator) -> None:
+        super().__init__(tr)
+        self.busy = QProgressBar()
+        self.busy.setRange(0, 0)
+        self.busy.setTextVisible(False)
+        self.body.addStretch(1)
+        self.body.addWidget(self.busy)
+        self.body.addStretch(1)
+
+    def retranslate(self) -> None:
+        self.title.setText(self.tr_("processing.title"))
+        self.subtitle.setText(self.tr_("processing.subtitle"))
+        self.busy.setAccessibleName(self.tr_("processing.title"))
+        super().retranslate()
+
+
+class ResultScreen(Screen):
+    """Approved (amount, masked method, receipt), declined, or a failure with card fallback."""
+
+    name = "result"
+
+    def __init__(self, tr: Translator) -> None:
+        super().__init__(tr)
+        self.icon = label("icon")
+        self.amount_label = label("amount")
+        self.method_label = label("subtitle")
+        self.receipt = QListWidget()
+        self.receipt.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.receipt.setMaximumHeight(260)
+        self.message = label("subtitle")
+        self.card_button = BigButton("primary")
+        self.card_button.setObjectName("result_card")
+        self.retry_button = BigButton()
+        self.retry_button.setObjectName("result_retry")
+        self.done_button = BigButton("primary")
+        self.done_button.setObjectName("result_done")
+        self.body.addWidget(self.icon)
+        self.body.addWidget(self.amount_label)
+        self.body.addWidget(self.method_label)
+        self.body.addWidget(self.message)
+        self.body.addWidget(self.receipt, 1)
+        self.footer.addWidget(self.retry_button)
+        self.footer.addWidget(self.card_button, 2)
+        self.footer.addWidget(self.done_button, 2)
+        self.outcome: Outcome | None = None
+
+    def show_outcome(self, outcome: Outcome) -> None:
+        self.outcome = outcome
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        t = self.tr_
+        o = self.outcome
+        ok = o is not None and o.kind is OutcomeKind.APPROVED
+        self.icon.setText("✓" if ok else "✕")
+        self.icon.setStyleSheet(f"color: {'#3DDC84' if ok else '#FF6B6B'};")
+        self.icon.setAccessibleName(t("result.approved") if ok else t("result.declined"))
+        amount = (
+            format_money(o.amount_minor, o.currency, o.minor_digits) if o and o.currency else ""
+        )
+        card = o is not None and o.detail == "card"
+        if ok and o is not None:
+            self.title.setText(t("result.card_approved") if card else t("result.approved"))
+            self.amount_label.setText(t("result.paid", amount=amount))
+            self.method_label.setText(
+                t("result.method", method=o.masked_method) if o.masked_method else ""
+            )
+            self.message.setText(t("result.thanks"))
+            self.receipt.clear()
+            self.receipt.addItems(list(o.receipt_lines))
+            self.receipt.setAccessibleName(t("result.receipt"))
+        else:
+            kind = o.kind if o else OutcomeKind.ERROR
+            declined = kind in (
+                OutcomeKind.DECLINED,
+                OutcomeKind.NOT_RECOGNISED,
+                OutcomeKind.LIVENESS_FAILED,
+            )
+            self.title.setText(t("result.declined") if declined else t("result.failed_title"))
+            messages = {
+                OutcomeKind.DECLINED: "result.declined_hint",
+                OutcomeKind.NOT_RECOGNISED: "result.not_recognised",
+                OutcomeKind.LIVENESS_FAILED: "result.liveness_failed",
+                OutcomeKind.BACKEND_DOWN: "result.backend_down",
+                OutcomeKind.CAMERA_LOST: "capture.camera_lost",
+            }
+            self.amount_label.setText("")
+            self.method_label.setText("")
+            self.message.setText(t(messages.get(kind, "result.error")))
+            self.receipt.clear()
+        self.message.setAccessibleName(self.message.text())
+        self.receipt.setVisible(ok)
+        self.card_button.setVisible(not ok)
+        self.retry_button.setVisible(
+            not ok
+            and o is not None
+            and o.kind
+            in (OutcomeKind.NOT_RECOGNISED, OutcomeKind.LIVENESS_FAILED, OutcomeKind.DECLINED)
+        )
+        self.done_button.setVisible(ok)
+        self.cancel_button.setVisible(not ok)
+        self.card_button.set_label(t("result.try_card"))
+        self.retry_button.set_label(t("result.try_again"))
+        self.done_button.set_label(t("common.continue"))
+        super().retranslate()
+
+    def first_focus(self) -> QWidget | None:
+        return self.done_button if self.done_button.isVisible() else self.card_button
+
+    def reset(self) -> None:
+        super().reset()
+        self.outcome = None
+        self.receipt.clear()
+
+
+class MessageScreen(Screen):
+    """A plain message with one button (enrollment declined: nothing was kept)."""
+
+    name = "message"
+    cancellable = False
+
+    def __init__(self, tr: Translator) -> None:
+        super().__init__(tr)
+        self.message = label("title")
+        self.ok_button = BigButton("primary")
+        self.ok_button.setObjectName("message_ok")
+        self.body.addStretch(1)
+        self.body.addWidget(self.message)
+        self.body.addStretch(1)
+        self.footer.addWidget(self.ok_button)
+        self._key = ""
+
+    def show_message(self, key: str) -> None:
+        self._key = key
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        self.title.setText("")
+        self.subtitle.hide()
+        self.message.setText(self.tr_(self._key) if self._key else "")
+        self.message.setAccessibleName(self.message.text())
+        self.ok_button.set_label(self.tr_("common.ok"))
+        super().retranslate()
+        self.setAccessibleName(self.message.text())
+
+    def first_focus(self) -> QWidget | None:
+        return self.ok_button
+
+
+class CardScreen(Screen):
+    """Card fallback: the card reader is the POS's; the sandbox simulates a tap."""
+
+    name = "card"
+
+    def __init__(self, tr: Translator) -> None:
+        super().__init__(tr)
+        self.prompt = label("prompt")
+        self.amount_label = label("amount")
+        self.tap_button = BigButton("primary")
+        self.tap_button.setObjectName("card_tap")
+        self.tap_button.setMinimumHeight(110)
+        self.body.addWidget(self.amount_label)
+        self.body.addStretch(1)
+        self.body.addWidget(self.prompt)
+        self.body.addWidget(self.tap_button)
+        self.body.addStretch(1)
+        self._amount = ""
+
+    def show_amount(self, amount: str) -> None:
+        self._amount = amount
+        self.tap_button.setEnabled(True)
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        t = self.tr_
+        self.title.setText(t("result.card_title"))
+        self.subtitle.hide()
+        self.amount_label.setText(t("choice.amount", amount=self._amount))
+        self.prompt.setText(t("result.card_prompt"))
+        self.tap_button.set_label("💳 " + t("result.card_title"), t("result.card_prompt"))
+        super().retranslate()
+
+    def first_focus(self) -> QWidget | None:
+        return self.tap_button
+
+
+class StepUpScreen(_KeypadScreen):
+    name = "step_up"
+
+    def __init__(self, tr: Translator) -> None:
+        super().__init__(tr, max_digits=8)
+        self.card_button = BigButton()
+        self.card_button.setObjectName("stepup_card")
+        self.side.addStretch(1)
+        self.side.addWidget(self.card_button)
+        self.side.addStretch(1)
+        self._digits = 4
+
+    def ask(self, digits: int) -> None:
+        self._digits = digits
+        self.keypad.set_minimum(digits)
+        self.keypad._max = digits
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        t = self.tr_
+        self.title.setText(t("stepup.title"))
+        self.subtitle.setText(t("stepup.subtitle", digits=self._digits))
+        self.card_button.set_label(t("result.try_card"))
+        super().retranslate()
+        self.keypad.display.setAccessibleName(t("stepup.subtitle", digits=self._digits))
+        self.keypad.display.setEchoMode(QLineEdit.EchoMode.Password)
+
+
+class PrivacyScreen(Screen):
+    """The privacy receipt: a QR code and a short code to see or delete one's data."""
+
+    name = "privacy"
+    cancellable = False
+
+    def __init__(self, tr: Translator) -> None:
+        super().__init__(tr)
+        self.qr = QrView()
+        self.code_label = label("code")
+        self.url_label = label("fineprint")
+        self.url_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.kept_label = label("subtitle")
+        self.done_button = BigButton("primary")
+        self.done_button.setObjectName("privacy_done")
+        self.body.addWidget(self.qr, 1)
+        self.body.addWidget(self.code_label)
+        self.body.addWidget(self.url_label)
+        self.body.addWidget(self.kept_label)
+        self.footer.addWidget(self.done_button)
+        self._code = ""
+        self._title_key = "privacy.title"
+
+    def show_receipt(self, code: str, url: str, title_key: str = "privacy.title") -> None:
+        self._code = code
+        self._title_key = title_key
+        self.qr.set_data(url or code)
+        self.url_label.setText(url)
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        t = self.tr_
+        self.title.setText(t(self._title_key))
+        self.subtitle.setText(t("privacy.body"))
+        self.code_label.setText(t("privacy.code", code=self._code) if self._code else "")
+        self.code_label.setAccessibleName(self.code_label.text())
+        self.kept_label.setText(t("privacy.nothing_kept"))
+        self.qr.setAccessibleName(t("privacy.qr_name"))
+        self.done_button.set_label(t("common.done"))
+        super().retranslate()
+
+    def first_focus(self) -> QWidget | None:
+        return self.done_button
+
+    def reset(self) -> None:
+        super().reset()
+        self._code = ""
+        self.qr.set_data("")
+        self.url_label.setText("")
+
+
+class ConsentScreen(Screen):
+    """Plain-language consent. Nothing happens until the shopper ticks AND presses agree."""
+
+    name = "consent"
+
+    def __init__(self, tr: Translator) -> None:
+        super().__init__(tr)
+        self.points = [label("subtitle", center=False) for _ in range(4)]
+        text = QWidget()
+        col = QVBoxLayout(text)
+        for p in self.points:
+            col.addWidget(p)
+        col.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidget(text)
+        scroll.setWidgetResizable(True)
+        self.body.addWidget(scroll, 1)
+        self.agree_box = QCheckBox()
+        self.agree_box.setObjectName("consent_box")
+        self.body.addWidget(self.agree_box)
+        self.agree_button = BigButton("primary")
+        self.agree_button.setObjectName("consent_agree")
+        self.agree_button.setEnabled(False)
+        self.decline_button = BigButton()
+        self.decline_button.setObjectName("consent_decline")
+        self.agree_box.toggled.connect(self.agree_button.setEnabled)
+        self.footer.addWidget(self.decline_button, 1)
+        self.footer.addWidget(self.agree_button, 2)
+        self._operator = ""
+        self._days = 0
+
+    def show_terms(self, operator: str, retention_days: int) -> None:
+        self._operator, self._days = operator, retention_days
+        self.agree_box.setChecked(False)
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        t = self.tr_
+        self.title.setText(t("enroll.consent_title"))
+        self.subtitle.hide()
+        texts = [
+            t("enroll.consent_what"),
+            t("enroll.consent_where", operator=self._operator),
+            t("enroll.consent_how_long", days=self._days),
+            t("enroll.consent_delete"),
+        ]
+        for p, text in zip(self.points, texts, strict=True):
+            p.setText("•  " + text)
+            p.setAccessibleName(text)
+        self.agree_box.setText(t("enroll.consent_agree"))
+        self.agree_box.setAccessibleName(t("enroll.consent_agree"))
+        self.agree_button.set_label(t("enroll.agree"))
+        self.decline_button.set_label(t("enroll.decline"))
+        super().retranslate()
+
+    def first_focus(self) -> QWidget | None:
+        return self.agree_box
+
+    def reset(self) -> None:
+        super().reset()
+        self.agree_box.setChecked(False)
+
+
+class EnrollPhoneScreen(_KeypadScreen):
+    name = "enroll_phone"
+
+    def retranslate(self) -> None:
+        t = self.tr_
+        self.title.setText(t("enroll.phone_title"))
+        self.subtitle.setText(t("enroll.phone_subtitle"))
+        super().retranslate()
+        self.keypad.display.setAccessibleName(t("claim.phone"))
+
+
+class EnrollCardScreen(Screen):
+    name = "enroll_card"
+
+    def __init__(self, tr: Translator) -> None:
+        super().__init__(tr)
+        self.prompt = label("prompt")
+        self.linked_label = label("subtitle")
+        self.tap_button = BigButton("primary")
+        self.tap_button.setObjectName("enroll_tap")
+        self.tap_button.setMinimumHeight(110)
+        self.continue_button = BigButton("primary")
+        self.continue_button.setObjectName("enroll_card_continue")
+        self.body.addStretch(1)
+        self.body.addWidget(self.prompt)
+        self.body.addWidget(self.tap_button)
+        self.body.addWidget(self.linked_label)
+        self.body.addStretch(1)
+        self.footer.addWidget(self.continue_button, 2)
+        self._method = ""
+
+    def show_linked(self, masked_method: str) -> None:
+        self._method = masked_method
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        t = self.tr_
+        self.title.setText(t("enroll.card_title"))
+        self.subtitle.hide()
+        self.prompt.setText(t("enroll.card_prompt"))
+        self.tap_button.set_label("💳 " + t("enroll.card_title"), t("enroll.card_prompt"))
+        self.tap_button.setVisible(not self._method)
+        self.linked_label.setText(
+            t("enroll.card_linked", method=self._method) if self._method else ""
+        )
+        self.continue_button.set_label(t("common.continue"))
+        self.continue_button.setEnabled(bool(self._method))
+        super().retranslate()
+
+    def first_focus(self) -> QWidget | None:
+        return self.tap_button if not self._method else self.continue_button
+
+    def reset(self) -> None:
+        super().reset()
+        self._method = ""
+        self.retranslate()
+
+
+class EnrollDoneScreen(PrivacyScreen):
+    name = "enroll_done"
+
+    def retranslate(self) -> None:
+        super().retranslate()
+        self.title.setText(self.tr_("enroll.done_title"))
+        self.subtitle.setText(self.tr_("enroll.done_body") + "\n" + self.tr_("privacy.body"))
+        self.setAccessibleName(self.title.text())
+
+
+class AttendantPinScreen(_KeypadScreen):
+    name = "attendant_pin"
+
+    def __init__(self, tr: Translator) -> None:
+        super().__init__(tr, max_digits=8)
+        self.keypad.display.setEchoMode(QLineEdit.EchoMode.Password)
+
+    def retranslate(self) -> None:
+        self.title.setText(self.tr_("attendant.pin_title"))
+        self.subtitle.hide()
+        super().retranslate()
+        self.keypad.display.setAccessibleName(self.tr_("attendant.pin_title"))
+
+
+class AttendantScreen(Screen):
+    """Staff only: camera, backend URL, thresholds, health and recent errors (no PII)."""
+
+    name = "attendant"
+    cancellable = False
+
+    def __init__(self, tr: Translator) -> None:
+        super().__init__(tr)
+        self.camera_box = QComboBox()
+        self.camera_box.setEditable(True)
+        self.camera_box.setObjectName("attendant_camera")
+        self.backend_edit = QLineEdit()
+        self.backend_edit.setObjectName("attendant_backend")
+        self.threshold_spins: dict[str, QDoubleSpinBox] = {}
+        self.thresholds_form = QFormLayout()
+        self.camera_health = label("subtitle", center=False)
+        self.backend_health = label("subtitle", center=False)
+        self.errors = QListWidget()
+        self.errors.setObjectName("attendant_errors")
+        self.camera_label = QLabel()
+        self.backend_label = QLabel()
+        self.thresholds_label = label("subtitle", center=False)
+        self.health_label = label("subtitle", center=False)
+        self.errors_label = label("subtitle", center=False)
+        form = QFormLayout()
+        form.addRow(self.camera_label, self.camera_box)
+        form.addRow(self.backend_label, self.backend_edit)
+        left = QVBoxLayout()
+        left.addLayout(form)
+        left.addWidget(self.thresholds_label)
+        left.addLayout(self.thresholds_form)
+        left.addStretch(1)
+        right = QVBoxLayout()
+        right.addWidget(self.health_label)
+        right.addWidget(self.camera_health)
+        right.addWidget(self.backend_health)
+        right.addWidget(self.errors_label)
+        right.addWidget(self.errors, 1)
+        grid = QGridLayout()
+        grid.addLayout(left, 0, 0)
+        grid.addLayout(right, 0, 1)
+        self.body.addLayout(grid, 1)
+        self.apply_button = BigButton("primary")
+        self.apply_button.setObjectName("attendant_apply")
+        self.exit_button = BigButton()
+        self.exit_button.setObjectName("attendant_exit")
+        self.footer.addWidget(self.exit_button)
+        self.footer.addWidget(self.apply_button)
+        self._camera_ok: tuple[str, float] | None = None
+        self._backend_ok = False
+
+    def show_settings(
+        self, cameras: Sequence[str], camera: str, backend_url: str, thresholds: dict[str, float]
+    ) -> None:
+        self.camera_box.clear()
+        self.camera_box.addItems(list(dict.fromkeys([camera, *cameras])))
+        self.camera_box.setCurrentText(camera)
+        self.backend_edit.setText(backend_url)
+        while self.thresholds_form.rowCount():
+            self.thresholds_form.removeRow(0)
+        self.threshold_spins.clear()
+        for name, value in sorted(thresholds.items()):
+            spin = QDoubleSpinBox()
+            spin.setDecimals(3)
+            spin.setRange(-1000.0, 1000.0)
+            spin.setSingleStep(0.01)
+            spin.setValue(value)
+            spin.setAccessibleName(name)
+            self.thresholds_form.addRow(name, spin)
+            self.threshold_spins[name] = spin
+
+    def show_health(
+        self, camera: tuple[str, float] | None, backend_ok: bool, errors: Sequence[str]
+    ) -> None:
+        self._camera_ok, self._backend_ok = camera, backend_ok
+        self.errors.clear()
+        self.errors.addItems(list(errors) or [self.tr_("attendant.no_errors")])
+        self.retranslate()
+
+    def thresholds(self) -> dict[str, float]:
+        return {name: spin.value() for name, spin in self.threshold_spins.items()}
+
+    def retranslate(self) -> None:
+        t = self.tr_
+        self.title.setText(t("attendant.title"))
+        self.subtitle.hide()
+        self.camera_label.setText(t("attendant.camera"))
+        self.camera_box.setAccessibleName(t("attendant.camera"))
+        self.backend_label.setText(t("attendant.backend"))
+        self.backend_edit.setAccessibleName(t("attendant.backend"))
+        self.thresholds_label.setText(t("attendant.thresholds"))
+        self.health_label.setText(t("attendant.health"))
+        self.errors_label.setText(t("attendant.errors"))
+        self.errors.setAccessibleName(t("attendant.errors"))
+        cam = self._camera_ok
+        self.camera_health.setText(
+            t("attendant.camera_ok", name=cam[0], fps=f"{cam[1]:.0f}")
+            if cam
+            else t("attendant.camera_down")
+        )
+        self.backend_health.setText(
+            t("attendant.backend_ok") if self._backend_ok else t("attendant.backend_down")
+        )
+        self.apply_button.set_label(t("attendant.apply"))
+        self.exit_button.set_label(t("attendant.exit"))
+        super().retranslate()
+
+    def first_focus(self) -> QWidget | None:
+        return self.exit_button
+
+
+SCREEN_NAMES = (
+    "idle",
+    "basket",
+    "choice",
+    "claim",
+    "capture",
+    "liveness",
+    "processing",
+    "result",
+    "step_up",
+    "card",
+    "privacy",
+    "consent",
+    "enroll_phone",
+    "enroll_card",
+    "enroll_done",
+    "message",
+    "attendant_pin",
+    "attendant",
+)

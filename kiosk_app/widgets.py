@@ -1,0 +1,340 @@
+"""Reusable kiosk widgets: big buttons, a number keypad, the camera view with its oval guide,
+the liveness challenge icon and the privacy QR code.
+
+Everything here is drawn by Qt from plain data; nothing keeps a frame longer than the one
+currently on screen, and :meth:`CameraView.clear` drops even that.
+"""
+
+from __future__ import annotations
+
+import math
+
+import qrcode
+from PyQt6.QtCore import QPointF, QRectF, QRegularExpression, QSize, Qt, pyqtSignal
+from PyQt6.QtGui import (
+    QColor,
+    QImage,
+    QKeyEvent,
+    QPainter,
+    QPainterPath,
+    QPaintEvent,
+    QPen,
+    QPixmap,
+    QRegularExpressionValidator,
+)
+from PyQt6.QtWidgets import (
+    QGridLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
+
+from kiosk_app.i18n import Translator
+
+__all__ = ["BigButton", "CameraView", "ChallengeIcon", "Keypad", "QrView", "label"]
+
+AMBER = QColor("#FFC20E")
+GREEN = QColor("#3DDC84")
+WHITE = QColor("#FFFFFF")
+RED = QColor("#FF6B6B")
+
+
+def label(object_name: str = "", *, wrap: bool = True, center: bool = True) -> QLabel:
+    """A label styled by the theme through its object name (title, subtitle, prompt ...)."""
+    widget = QLabel()
+    if object_name:
+        widget.setObjectName(object_name)
+    widget.setWordWrap(wrap)
+    if center:
+        widget.setAlignment(Qt.AlignmentFlag.AlignCenter)
+    return widget
+
+
+class BigButton(QPushButton):
+    """A touch-sized button whose accessible name follows its visible text."""
+
+    def __init__(self, role: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        if role:
+            self.setProperty("role", role)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.setAutoDefault(True)
+
+    def set_label(self, text: str, accessible: str | None = None) -> None:
+        self.setText(text)
+        self.setAccessibleName(accessible or text)
+
+    def keyPressEvent(self, event: QKeyEvent | None) -> None:  # noqa: N802 (Qt API)
+        # Enter/Return press the focused button too (Qt only binds Space by default).
+        if event is not None and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            self.click()
+            return
+        super().keyPressEvent(event)
+
+
+class Keypad(QWidget):
+    """A phone-style keypad with its own display. Typing on a keyboard works too.
+
+    ``submitted`` carries the digits when the shopper presses the submit button or Enter.
+    """
+
+    submitted = pyqtSignal(str)
+    changed = pyqtSignal(str)
+
+    def __init__(self, *, max_digits: int = 15, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._max = max_digits
+        self._min = 1
+        self.display = QLineEdit()
+        self.display.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.display.setValidator(
+            QRegularExpressionValidator(QRegularExpression(rf"[0-9]{{0,{max_digits}}}"))
+        )
+        self.display.setLayoutDirection(Qt.LayoutDirection.LeftToRight)  # digits read LTR
+        self.display.textChanged.connect(self._on_text)
+        self.display.returnPressed.connect(self._submit)
+        grid = QGridLayout()
+        grid.setSpacing(10)
+        self.digit_buttons: dict[str, BigButton] = {}
+        for i, d in enumerate("123456789"):
+            b = BigButton("key")
+            b.setText(d)
+            b.clicked.connect(lambda _=False, d=d: self.press(d))
+            grid.addWidget(b, i // 3, i % 3)
+            self.digit_buttons[d] = b
+        self.clear_button = BigButton("key")
+        self.clear_button.clicked.connect(self.display.clear)
+        zero = BigButton("key")
+        zero.setText("0")
+        zero.clicked.connect(lambda: self.press("0"))
+        self.digit_buttons["0"] = zero
+        self.delete_button = BigButton("key")
+        self.delete_button.setText("⌫")
+        self.delete_button.clicked.connect(self.backspace)
+        grid.addWidget(self.clear_button, 3, 0)
+        grid.addWidget(zero, 3, 1)
+        grid.addWidget(self.delete_button, 3, 2)
+        self.submit_button = BigButton("primary")
+        self.submit_button.clicked.connect(self._submit)
+        self.submit_button.setEnabled(False)
+        box = QVBoxLayout(self)
+        box.addWidget(self.display)
+        keys = QWidget()
+        keys.setLayout(grid)
+        keys.setLayoutDirection(Qt.LayoutDirection.LeftToRight)  # 1-2-3 stays left to right
+        box.addWidget(keys)
+        box.addWidget(self.submit_button)
+
+    def retranslate(self, tr: Translator, submit_text: str) -> None:
+        for d, b in self.digit_buttons.items():
+            b.setAccessibleName(tr("common.digit", digit=d))
+        self.clear_button.set_label(tr("common.clear"))
+        self.delete_button.setAccessibleName(tr("common.delete"))
+        self.submit_button.set_label(submit_text)
+        self.display.setAccessibleName(tr("common.keypad"))
+
+    def set_minimum(self, digits: int) -> None:
+        self._min = max(1, digits)
+        self._on_text(self.display.text())
+
+    def press(self, digit: str) -> None:
+        if len(self.display.text()) < self._max:
+            self.display.setText(self.display.text() + digit)
+
+    def backspace(self) -> None:
+        self.display.setText(self.display.text()[:-1])
+
+    def digits(self) -> str:
+        return self.display.text()
+
+    def reset(self) -> None:
+        self.display.clear()
+
+    def _on_text(self, text: str) -> None:
+        self.submit_button.setEnabled(len(text) >= self._min)
+        self.changed.emit(text)
+
+    def _submit(self) -> None:
+        if len(self.display.text()) >= self._min:
+            self.submitted.emit(self.display.text())
+
+
+class CameraView(QWidget):
+    """The live preview, mirrored like a mirror, with the oval the face must fill.
+
+    The oval is white while looking, amber while the shopper must adjust, green when good.
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._image: QImage | None = None
+        self._state = "looking"
+        self.setMinimumSize(QSize(480, 360))
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setAccessibleName("camera preview")
+        self.frames_shown = 0
+
+    def show_image(self, image: QImage) -> None:
+        self._image = image
+        self.frames_shown += 1
+        self.update()
+
+    def set_state(self, state: str) -> None:
+        if state != self._state:
+            self._state = state
+            self.update()
+
+    @property
+    def state(self) -> str:
+        return self._state
+
+    def clear(self) -> None:
+        """Forget the last frame (called on every exit from a camera screen)."""
+        self._image = None
+        self.update()
+
+    def has_image(self) -> bool:
+        return self._image is not None
+
+    def oval_rect(self) -> QRectF:
+        w, h = float(self.width()), float(self.height())
+        oh = h * 0.78
+        ow = oh * 0.74
+        return QRectF((w - ow) / 2, (h - oh) / 2, ow, oh)
+
+    def paintEvent(self, event: QPaintEvent | None) -> None:  # noqa: N802 (Qt API)
+        p = QPainter(self)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        p.fillRect(self.rect(), QColor("#000000"))
+        if self._image is not None and not self._image.isNull():
+            img = self._image
+            scale = max(self.width() / img.width(), self.height() / img.height())
+            tw, th = img.width() * scale, img.height() * scale
+            target = QRectF((self.width() - tw) / 2, (self.height() - th) / 2, tw, th)
+            p.save()
+            # Mirror horizontally: shoppers expect a selfie view (move left, image moves left).
+            p.translate(self.width(), 0)
+            p.scale(-1, 1)
+            p.drawImage(target, img)
+            p.restore()
+        oval = self.oval_rect()
+        dim = QPainterPath()
+        dim.addRect(QRectF(self.rect()))
+        hole = QPainterPath()
+        hole.addEllipse(oval)
+        p.fillPath(dim.subtracted(hole), QColor(0, 0, 0, 150))
+        colour = {"good": GREEN, "adjust": AMBER, "error": RED}.get(self._state, WHITE)
+        p.setPen(QPen(colour, 8))
+        p.drawEllipse(oval)
+        p.end()
+
+
+class ChallengeIcon(QWidget):
+    """A simple drawn face showing what to do: blink, turn, look up/down, nod, smile.
+
+    Drawn, not an emoji, so it looks the same on every till's fonts. Directions are the
+    shopper's own (the preview is mirrored, so "your left" points to the screen's left).
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._challenge = ""
+        self.setMinimumSize(QSize(160, 160))
+        self.setAccessibleName("challenge icon")
+
+    def set_challenge(self, challenge: str) -> None:
+        self._challenge = challenge
+        self.update()
+
+    def paintEvent(self, event: QPaintEvent | None) -> None:  # noqa: N802 (Qt API)
+        p = QPainter(self)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        s = min(self.width(), self.height()) * 0.8
+        cx, cy = self.width() / 2, self.height() / 2
+        head = QRectF(cx - s * 0.32, cy - s * 0.4, s * 0.64, s * 0.8)
+        p.setPen(QPen(WHITE, max(3.0, s / 30)))
+        p.drawEllipse(head)
+        c = self._challenge
+        ey = cy - s * 0.1
+        for ex in (cx - s * 0.12, cx + s * 0.12):
+            if c == "blink":
+                p.drawLine(QPointF(ex - s * 0.06, ey), QPointF(ex + s * 0.06, ey))
+            else:
+                p.setBrush(WHITE)
+                p.drawEllipse(QPointF(ex, ey), s * 0.03, s * 0.03)
+                p.setBrush(Qt.BrushStyle.NoBrush)
+        mouth = QRectF(cx - s * 0.12, cy + s * 0.08, s * 0.24, s * 0.14)
+        if c == "smile":
+            p.drawArc(mouth, 200 * 16, 140 * 16)
+        elif c == "open_mouth":
+            p.drawEllipse(QRectF(cx - s * 0.06, cy + s * 0.12, s * 0.12, s * 0.14))
+        else:
+            p.drawLine(QPointF(cx - s * 0.08, cy + s * 0.18), QPointF(cx + s * 0.08, cy + s * 0.18))
+        p.setPen(QPen(AMBER, max(4.0, s / 22)))
+        arrows = {
+            "turn_left": [(-1, 0)],
+            "turn_right": [(1, 0)],
+            "look_up": [(0, -1)],
+            "look_down": [(0, 1)],
+            "nod": [(0, -1), (0, 1)],
+        }.get(c, [])
+        for dx, dy in arrows:
+            self._arrow(p, cx, cy, dx, dy, s)
+        p.end()
+
+    @staticmethod
+    def _arrow(p: QPainter, cx: float, cy: float, dx: int, dy: int, s: float) -> None:
+        start = QPointF(cx + dx * s * 0.4, cy + dy * s * 0.46)
+        end = QPointF(cx + dx * s * 0.62, cy + dy * s * 0.62)
+        if dx == 0:
+            start = QPointF(cx + s * 0.42, cy + dy * s * 0.05)
+            end = QPointF(cx + s * 0.42, cy + dy * s * 0.42)
+        p.drawLine(start, end)
+        angle = math.atan2(end.y() - start.y(), end.x() - start.x())
+        for side in (-1, 1):
+            a = angle + math.pi + side * math.radians(35)
+            p.drawLine(
+                end, QPointF(end.x() + math.cos(a) * s * 0.1, end.y() + math.sin(a) * s * 0.1)
+            )
+
+
+class QrView(QLabel):
+    """A QR code for ``data``, drawn from the ``qrcode`` package's module matrix."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.data = ""
+
+    def set_data(self, data: str, size: int = 260) -> None:
+        self.data = data
+        if not data:
+            self.clear()
+            return
+        qr = qrcode.QRCode(border=3, error_correction=qrcode.constants.ERROR_CORRECT_M)
+        qr.add_data(data)
+        qr.make(fit=True)
+        matrix: list[list[bool]] = qr.get_matrix()
+        n = len(matrix)
+        cell = max(1, size // n)
+        image = QImage(n * cell, n * cell, QImage.Format.Format_RGB32)
+        image.fill(QColor("#FFFFFF"))
+        p = QPainter(image)
+        for y, row in enumerate(matrix):
+            for x, dark in enumerate(row):
+                if dark:
+                    p.fillRect(x * cell, y * cell, cell, cell, QColor("#000000"))
+        p.end()
+        self.setPixmap(QPixmap.fromImage(image))
+
+    @staticmethod
+    def matrix_for(data: str) -> list[list[bool]]:
+        qr = qrcode.QRCode(border=0)
+        qr.add_data(data)
+        qr.make(fit=True)
+        result: list[list[bool]] = qr.get_matrix()
+        return result

@@ -1,0 +1,248 @@
+"""Background threads. They talk to the UI only through Qt signals (queued across threads).
+
+* :class:`CameraWorker` (a ``QThread``) reads the frame source, paces a file to real time,
+  turns each frame into a ``QImage`` for the preview and leaves the newest frame in a
+  :class:`FrameMailbox`.
+* :class:`FlowWorker` (a ``QObject`` on its own ``QThread``) owns every call into the
+  :class:`~kiosk_app.flow.CheckoutPort`: vision, liveness and the network. It takes only the
+  NEWEST frame from the mailbox when it is free, so slow analysis drops frames instead of
+  slowing the preview: the preview runs at the camera's rate whatever the analysis costs.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol
+
+from PyQt6.QtCore import QObject, QThread, pyqtSignal, pyqtSlot
+from PyQt6.QtGui import QImage
+
+from facepay import CameraUnavailableError, FacePayError, Frame, SourceExhaustedError
+from kiosk_app.flow import CheckoutPort, Outcome, OutcomeKind, Processing
+
+__all__ = ["CameraWorker", "FlowWorker", "FrameMailbox", "FrameSourceLike", "frame_to_qimage"]
+
+logger = logging.getLogger(__name__)
+
+
+class FrameSourceLike(Protocol):
+    """What the kiosk needs of ``facepay``'s frame sources."""
+
+    def frames(self) -> Iterator[Frame]: ...
+
+    def close(self) -> None: ...
+
+
+class FrameMailbox:
+    """Holds at most one frame: the newest. Taking it empties the box."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._frame: Frame | None = None
+        self.dropped = 0
+
+    def put(self, frame: Frame) -> None:
+        with self._lock:
+            if self._frame is not None:
+                self.dropped += 1
+            self._frame = frame
+
+    def take(self) -> Frame | None:
+        with self._lock:
+            frame, self._frame = self._frame, None
+            return frame
+
+    def clear(self) -> None:
+        with self._lock:
+            self._frame = None
+
+
+def frame_to_qimage(frame: Frame) -> QImage:
+    """An RGB ``Frame`` as a ``QImage`` that owns its pixels (safe to hand across threads)."""
+    image = frame.image
+    h, w = int(image.shape[0]), int(image.shape[1])
+    data = image.tobytes()  # C order, 3 bytes per pixel, rows packed
+    qimage = QImage(data, w, h, 3 * w, QImage.Format.Format_RGB888)
+    copied: QImage = qimage.copy()  # owns its pixels: ``data`` can go
+    return copied
+
+
+class CameraWorker(QThread):
+    """Reads frames until stopped; reports failures as a short code, never a traceback."""
+
+    frame_ready = pyqtSignal(QImage)
+    frame_available = pyqtSignal()
+    camera_failed = pyqtSignal(str)
+    fps_measured = pyqtSignal(float)
+
+    def __init__(
+        self,
+        open_source: Callable[[], FrameSourceLike],
+        mailbox: FrameMailbox,
+        *,
+        pace: bool = True,
+        loop: bool = False,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._open = open_source
+        self._mailbox = mailbox
+        self._pace = pace
+        self._loop = loop
+        self._stop = threading.Event()
+        self.frames_read = 0
+        self.fps = 0.0
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                source = self._open()
+                try:
+                    self._play(source)
+                finally:
+                    source.close()
+                if not self._loop:
+                    if not self._stop.is_set():
+                        self.camera_failed.emit("source_exhausted")
+                    return
+        except SourceExhaustedError:
+            if not self._stop.is_set():
+                self.camera_failed.emit("source_exhausted")
+        except CameraUnavailableError:
+            logger.warning("camera unavailable")
+            self.camera_failed.emit("camera_unavailable")
+        except FacePayError as exc:
+            logger.warning("camera failed: %s", type(exc).__name__)
+            self.camera_failed.emit(type(exc).__name__)
+        except Exception as exc:  # a broken driver must not take the till down
+            logger.exception("camera thread crashed")
+            self.camera_failed.emit(type(exc).__name__)
+
+    def _play(self, source: FrameSourceLike) -> None:
+        start_wall: float | None = None
+        start_ts = 0.0
+        window_start = time.monotonic()
+        window_frames = 0
+        for frame in source.frames():
+            if self._stop.is_set():
+                return
+            if self._pace:
+                now = time.monotonic()
+                if start_wall is None:
+                    start_wall, start_ts = now, frame.timestamp
+                # A file plays faster than life; a camera is already on time (no sleep).
+                delay = (frame.timestamp - start_ts) - (now - start_wall)
+                if delay > 0:
+                    self._stop.wait(min(delay, 0.5))
+                elif delay < -1.0:  # fell behind (machine busy): re-anchor, don't sprint
+                    start_wall, start_ts = now, frame.timestamp
+            self._mailbox.put(frame)
+            self.frame_available.emit()
+            self.frame_ready.emit(frame_to_qimage(frame))
+            self.frames_read += 1
+            window_frames += 1
+            elapsed = time.monotonic() - window_start
+            if elapsed >= 1.0:
+                self.fps = window_frames / elapsed
+                self.fps_measured.emit(self.fps)
+                window_start, window_frames = time.monotonic(), 0
+
+
+class FlowWorker(QObject):
+    """Runs every :class:`CheckoutPort` call on one thread, tagged with an attempt number.
+
+    The controller bumps its attempt number on cancel and ignores answers for older
+    attempts, so a late answer can never move the screen of a new shopper.
+    """
+
+    progress = pyqtSignal(int, object)  # attempt, FaceProgress
+    processing = pyqtSignal(int)
+    outcome = pyqtSignal(int, object)  # attempt, Outcome
+    result = pyqtSignal(int, str, object)  # attempt, tag, value
+    failed = pyqtSignal(int, str, str)  # attempt, tag, error code
+    analysed = pyqtSignal(float)  # seconds spent on one frame
+
+    def __init__(self, port: CheckoutPort, mailbox: FrameMailbox) -> None:
+        super().__init__()
+        self._port = port
+        self._mailbox = mailbox
+        self._feeding_attempt: int | None = None
+        self.frames_analysed = 0
+
+    @pyqtSlot(int)
+    def start_feeding(self, attempt: int) -> None:
+        self._mailbox.clear()
+        self._feeding_attempt = attempt
+
+    @pyqtSlot()
+    def stop_feeding(self) -> None:
+        self._feeding_attempt = None
+        self._mailbox.clear()
+
+    @pyqtSlot()
+    def on_frame(self) -> None:
+        attempt = self._feeding_attempt
+        if attempt is None:
+            self._mailbox.clear()
+            return
+        frame = self._mailbox.take()
+        if frame is None:
+            return  # already took the newest one: the rest were dropped on purpose
+        t0 = time.perf_counter()
+        try:
+            update = self._port.feed(frame)
+        except Exception as exc:
+            self._feeding_attempt = None
+            self._fail_outcome(attempt, exc)
+            return
+        finally:
+            del frame
+        self.frames_analysed += 1
+        self.analysed.emit(time.perf_counter() - t0)
+        if isinstance(update, Processing):
+            self._feeding_attempt = None
+            self._mailbox.clear()
+            self.processing.emit(attempt)
+            try:
+                final = self._port.complete()
+            except Exception as exc:
+                self._fail_outcome(attempt, exc)
+                return
+            self.outcome.emit(attempt, final)
+        else:
+            self.progress.emit(attempt, update)
+
+    @pyqtSlot(int, str, object)
+    def call(self, attempt: int, tag: str, fn: Callable[[CheckoutPort], Any]) -> None:
+        """Run ``fn(port)``; answer with ``result`` (or ``outcome`` if it is one)."""
+        try:
+            value = fn(self._port)
+        except Exception as exc:
+            code = type(exc).__name__
+            if not isinstance(exc, FacePayError):
+                logger.exception("checkout call %s failed", tag)
+            self.failed.emit(attempt, tag, code)
+            return
+        if isinstance(value, Outcome):
+            self.outcome.emit(attempt, value)
+        else:
+            self.result.emit(attempt, tag, value)
+
+    def _fail_outcome(self, attempt: int, exc: BaseException) -> None:
+        if not isinstance(exc, FacePayError):
+            logger.error("checkout flow failed", exc_info=exc)
+        self.outcome.emit(attempt, Outcome(kind=OutcomeKind.ERROR, detail=type(exc).__name__))
+
+
+def start_in_thread(worker: QObject, name: str) -> QThread:
+    thread = QThread()
+    thread.setObjectName(name)
+    worker.moveToThread(thread)
+    thread.start()
+    return thread

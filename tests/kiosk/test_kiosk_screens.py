@@ -1,0 +1,198 @@
+"""Screens on their own: prompts, RTL layout, accessible names, touch sizes, keyboard use."""
+
+from __future__ import annotations
+
+import pytest
+from PyQt6.QtCore import Qt
+from PyQt6.QtWidgets import QApplication, QPushButton, QWidget
+
+from facepay import QualityReason
+from kiosk_app.app import apply_theme
+from kiosk_app.flow import FaceProgress, Outcome, OutcomeKind
+from kiosk_app.i18n import Language, Translator
+from kiosk_app.screens import (
+    CaptureScreen,
+    ConsentScreen,
+    IdleScreen,
+    LivenessScreen,
+    ResultScreen,
+    StepUpScreen,
+    liveness_prompt_key,
+    quality_prompt_key,
+)
+from kiosk_app.widgets import Keypad, QrView
+
+
+@pytest.fixture
+def themed(qapp: QApplication) -> QApplication:
+    apply_theme(qapp)
+    return qapp
+
+
+def test_one_prompt_at_a_time_most_useful_first() -> None:
+    assert quality_prompt_key([QualityReason.FACE_TOO_SMALL]) == "quality.face_too_small"
+    assert (
+        quality_prompt_key([QualityReason.BLURRY, QualityReason.MULTIPLE_FACES])
+        == "quality.multiple_faces"
+    )
+    assert (
+        quality_prompt_key([QualityReason.FACE_TOO_SMALL, QualityReason.SUNGLASSES])
+        == "quality.sunglasses"
+    )
+    assert quality_prompt_key([QualityReason.TOO_DARK, QualityReason.YAW]) == "quality.too_dark"
+    assert quality_prompt_key([]) == "capture.hold_still"
+
+
+def test_liveness_codes_map_to_prompts() -> None:
+    assert liveness_prompt_key("blink") == "liveness.blink"
+    assert liveness_prompt_key("turn_left") == "liveness.turn_left"
+    assert liveness_prompt_key("something_new") == "liveness.follow"
+    assert liveness_prompt_key(None) == "liveness.follow"
+
+
+def test_capture_prompt_follows_reasons_in_the_current_language(themed: QApplication) -> None:
+    tr = Translator(Language.EN)
+    screen = CaptureScreen(tr)
+    screen.retranslate()
+    screen.show_progress(
+        FaceProgress(
+            phase="capture", reasons=(QualityReason.FACE_TOO_SMALL,), face_box=(0, 0, 1, 1)
+        )
+    )
+    assert screen.prompt.text() == "Move closer"
+    assert screen.camera.state == "adjust"
+    screen.show_progress(FaceProgress(phase="capture", reasons=(QualityReason.MULTIPLE_FACES,)))
+    assert screen.prompt.text() == "One person at a time, please"
+    tr.language = Language.ZH
+    screen.retranslate()
+    assert screen.prompt.text() == "请一次一人"
+    screen.show_progress(FaceProgress(phase="capture", face_box=(0.3, 0.2, 0.3, 0.4)))
+    assert screen.camera.state == "good"
+
+
+def test_liveness_screen_shows_countdown_step_and_progress(themed: QApplication) -> None:
+    screen = LivenessScreen(Translator())
+    screen.show_progress(
+        FaceProgress(
+            phase="liveness",
+            challenge="blink",
+            challenge_index=1,
+            challenge_count=3,
+            seconds_left=2.2,
+            progress=0.5,
+        )
+    )
+    assert screen.prompt.text() == "Blink"
+    assert screen.countdown.text() == "3 s"
+    assert screen.step_label.text() == "Step 2 of 3"
+    assert screen.progress_bar.value() == 50
+    assert screen.icon.accessibleName() == "Blink"
+
+
+def _buttons(widget: QWidget) -> list[QPushButton]:
+    return [b for b in widget.findChildren(QPushButton) if b.isVisibleTo(widget)]
+
+
+@pytest.mark.parametrize("language", list(Language))
+def test_every_button_is_named_big_and_focusable(themed: QApplication, language: Language) -> None:
+    tr = Translator(language)
+    screens = [IdleScreen(tr), ConsentScreen(tr), StepUpScreen(tr), ResultScreen(tr)]
+    for screen in screens:
+        screen.resize(1280, 800)
+        screen.retranslate()
+        screen.show()
+        QApplication.processEvents()
+        for b in _buttons(screen):
+            assert b.accessibleName(), (screen.name, b.objectName(), b.text())
+            assert b.height() >= 64, (screen.name, b.objectName(), b.height())
+            assert b.focusPolicy() & Qt.FocusPolicy.TabFocus
+        screen.close()
+
+
+def test_rtl_mirrors_the_layout(themed: QApplication) -> None:
+    tr = Translator(Language.AR)
+    screen = IdleScreen(tr)
+    screen.retranslate()
+    screen.resize(1280, 800)
+    screen.setLayoutDirection(Qt.LayoutDirection.RightToLeft)
+    screen.show()
+    QApplication.processEvents()
+    en, ar = screen.language_buttons[Language.EN], screen.language_buttons[Language.AR]
+    assert en.x() > ar.x()  # the first language button sits on the right in Arabic
+    screen.setLayoutDirection(Qt.LayoutDirection.LeftToRight)
+    QApplication.processEvents()
+    assert en.x() < ar.x()
+    screen.close()
+
+
+def test_keypad_is_keyboard_operable(qtbot, themed: QApplication) -> None:  # type: ignore[no-untyped-def]
+    keypad = Keypad(max_digits=6)
+    qtbot.addWidget(keypad)
+    keypad.retranslate(Translator(), "Continue")
+    keypad.set_minimum(4)
+    keypad.show()
+    keypad.display.setFocus()
+    qtbot.keyClicks(keypad.display, "12ab3")
+    assert keypad.digits() == "123"  # letters refused by the validator
+    assert not keypad.submit_button.isEnabled()
+    keypad.press("4")
+    with qtbot.waitSignal(keypad.submitted, timeout=1000) as blocker:
+        qtbot.keyClick(keypad.display, Qt.Key.Key_Return)
+    assert blocker.args == ["1234"]
+    keypad.press("5")
+    keypad.press("6")
+    keypad.press("7")
+    assert keypad.digits() == "123456"  # max_digits
+    assert keypad.digit_buttons["7"].accessibleName() == "Digit 7"
+
+
+def test_consent_needs_an_active_tick(qtbot, themed: QApplication) -> None:  # type: ignore[no-untyped-def]
+    screen = ConsentScreen(Translator())
+    qtbot.addWidget(screen)
+    screen.show_terms("facepay sandbox", 1095)
+    assert not screen.agree_button.isEnabled()
+    assert "1095 days" in screen.points[2].text()
+    screen.show()
+    screen.agree_box.setFocus()
+    qtbot.keyClick(screen.agree_box, Qt.Key.Key_Space)  # keyboard users can agree too
+    assert screen.agree_button.isEnabled()
+    screen.reset()
+    assert not screen.agree_box.isChecked()
+    assert not screen.agree_button.isEnabled()
+
+
+def test_failure_results_offer_card_and_never_say_charged(themed: QApplication) -> None:
+    screen = ResultScreen(Translator())
+    screen.show_outcome(Outcome(kind=OutcomeKind.BACKEND_DOWN, detail="TransportError"))
+    screen.show()
+    assert screen.card_button.isVisible()
+    assert "Nothing was charged" in screen.message.text()
+    assert not screen.done_button.isVisible()
+    screen.show_outcome(
+        Outcome(
+            kind=OutcomeKind.APPROVED,
+            amount_minor=1234,
+            currency="EUR",
+            masked_method="Visa •••• 4242",
+            charged=True,
+        )
+    )
+    assert screen.amount_label.text() == "Paid EUR 12.34"
+    assert "Visa •••• 4242" in screen.method_label.text()
+    assert not screen.card_button.isVisible()
+    screen.close()
+
+
+def test_privacy_qr_encodes_the_link(themed: QApplication) -> None:
+    qr = QrView()
+    qr.set_data("http://127.0.0.1:8000/v1/privacy?code=K7QD-3MXA-9P2F")
+    pixmap = qr.pixmap()
+    assert pixmap is not None
+    assert not pixmap.isNull()
+    image = pixmap.toImage()
+    # A QR code has a quiet zone (white corner) and dark finder patterns near it.
+    assert image.pixelColor(0, 0).lightness() > 200
+    matrix = QrView.matrix_for("K7QD-3MXA-9P2F")
+    assert matrix[0][0]
+    assert matrix[0][6]
+    assert matrix[6][0]
