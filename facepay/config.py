@@ -22,6 +22,7 @@ __all__ = [
     "ClientConfig",
     "EmbedderConfig",
     "FaceDetectorConfig",
+    "ServerConfig",
     "env_overrides",
 ]
 
@@ -222,3 +223,74 @@ class EmbedderConfig:
     def from_env(cls, environ: Mapping[str, str] | None = None, **kw: Any) -> EmbedderConfig:
         """Defaults, then ``FACEPAY_EMBEDDER_*`` variables, then ``kw``."""
         return env_overrides(cls, "EMBEDDER", environ, **kw)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class ServerConfig:
+    """Options of the reference payment backend (``facepay sandbox serve``, ``Sandbox``).
+
+    ``FACEPAY_SERVER_*`` environment variables override the defaults.
+    """
+
+    # Cosine similarity of L2-normalized templates at or above which a probe matches.
+    # dlib's published operating point is a Euclidean distance of 0.6 between its (unit
+    # norm) descriptors, i.e. cosine 0.82; a payment needs a stricter point: distance 0.5,
+    # cosine 0.875, where the issue quotes FMR ~1e-3 on still photos.
+    match_threshold: float = 0.875
+    # The best score must lead the second best by this much in 1:N, else step-up
+    # (docs/protocol.md, "Matching").
+    match_margin: float = 0.03
+    # Measured false-match rate per comparison at match_threshold (issue 4: ~1e-3 for the
+    # default embedder). Claimless 1:N runs only while gallery size x this <= risk_budget.
+    false_match_rate: float = 1e-3
+    # Expected false accepts per claimless payment the operator accepts (issue 4 default).
+    risk_budget: float = 1e-4
+    # A checkout session must be used within this many seconds (capture + liveness ~30 s,
+    # with room for a slow shopper; short so a captured upload goes stale quickly).
+    session_ttl_s: float = 120.0
+    # A phone_last4 step-up must be answered within this many seconds.
+    step_up_ttl_s: float = 120.0
+    # Signed requests further than this from the server clock are refused (issue 4).
+    max_clock_skew_s: float = 300.0
+    # Request bodies larger than this are refused with 413 (see facepay.wire.MAX_BODY_BYTES).
+    max_body_bytes: int = 64 * 1024
+    # Enrollments unused this long are shredded; 3 years is the most Illinois BIPA allows.
+    retention_days: int = 1095
+    # How often the retention sweep and the nonce purge run.
+    sweep_interval_s: float = 3600.0
+    # After a sealing-key rotation the previous key keeps opening templates this long.
+    key_grace_days: float = 7.0
+    # Per-device request rate (token bucket): a till makes ~3 requests per checkout.
+    device_rate_per_s: float = 10.0
+    device_rate_burst: int = 20
+    # Failed faces (no match, not live, failed step-up) within the window that lock out.
+    lockout_failures: int = 5
+    lockout_window_s: float = 600.0
+    device_lockout_s: float = 300.0
+    shopper_lockout_s: float = 900.0
+    # SQLite durability: FULL fsyncs every commit (an approved payment survives power
+    # loss); NORMAL survives a process crash only.
+    sqlite_synchronous: str = "FULL"
+    # PostgreSQL connections per backend process.
+    postgres_pool_size: int = 8
+    # Bearer token for device registration. None: a random one is made at start (printed
+    # by `facepay sandbox serve`, exposed by Sandbox.admin_token). Kept out of repr.
+    admin_token: str | None = dataclasses.field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.match_threshold <= 1.0 or not 0.0 <= self.match_margin < 1.0:
+            raise ConfigurationError("ServerConfig: match_threshold in (0, 1], margin in [0, 1)")
+        if self.false_match_rate <= 0 or self.risk_budget < 0:
+            raise ConfigurationError("ServerConfig: false_match_rate > 0, risk_budget >= 0")
+        if self.sqlite_synchronous.upper() not in ("FULL", "NORMAL", "EXTRA"):
+            raise ConfigurationError("ServerConfig.sqlite_synchronous: FULL, NORMAL or EXTRA")
+        for name in ("session_ttl_s", "step_up_ttl_s", "max_clock_skew_s", "device_rate_per_s"):
+            if getattr(self, name) <= 0:
+                raise ConfigurationError(f"ServerConfig.{name} must be positive")
+        if self.max_body_bytes < 1024 or self.retention_days < 1 or self.lockout_failures < 1:
+            raise ConfigurationError("ServerConfig: body cap >= 1 KiB, retention and lockout >= 1")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **kw: Any) -> ServerConfig:
+        """Defaults, then ``FACEPAY_SERVER_*`` variables, then ``kw``."""
+        return env_overrides(cls, "SERVER", environ, **kw)

@@ -1,0 +1,421 @@
+"""The HTTP face of the reference backend: a FastAPI (ASGI) app served by uvicorn.
+
+Why FastAPI rather than bare Starlette: the protocol's models already are pydantic v2
+(``facepay.wire``), and FastAPI turns them into request validation and a served OpenAPI
+document (``/openapi.json``) for free; that document is what the fuzzing suite generates
+requests from and what a retailer's developer reads. Everything FastAPI would answer on
+its own (validation errors, 404, 405) is mapped onto the protocol's typed error body.
+
+The app only parses, authenticates and serializes; :class:`PaymentBackend` decides.
+Blocking work (database, crypto, matching) runs in the thread pool, never on the loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Header, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from facepay import __version__
+from facepay.crypto import canonical_target
+from facepay.server._errors import ApiError, status_for
+from facepay.server._service import AuthenticatedDevice, PaymentBackend
+from facepay.wire import (
+    HEADER_IDEMPOTENCY_KEY,
+    HEADER_PROTOCOL,
+    HEADER_REQUEST_ID,
+    PROTOCOL_VERSION,
+    AuthorizationResponse,
+    AuthorizeRequest,
+    CheckoutSessionInfo,
+    CreateSessionRequest,
+    DeletionReceipt,
+    DeviceRegistration,
+    DeviceRegistrationRequest,
+    EnrollmentRequest,
+    EnrollmentResponse,
+    ErrorBody,
+    ErrorCode,
+    ErrorResponse,
+    HealthResponse,
+    KeySet,
+    ShopperAccessRequest,
+    ShopperExport,
+    StepUpRequest,
+    WireModel,
+    WithdrawConsentResponse,
+)
+
+__all__ = ["create_app"]
+
+logger = logging.getLogger(__name__)
+
+_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{8,64}$")
+_IDEMPOTENCY_RE = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
+_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse}
+    for status in (400, 401, 403, 404, 409, 410, 413, 415, 422, 429)
+}
+
+
+class _BodyTooLargeError(Exception):
+    pass
+
+
+class _ProtocolMiddleware:
+    """Request id on every response, protocol header, and the body-size cap.
+
+    Pure ASGI (no BaseHTTPMiddleware): it adds nothing to the hot path but a header.
+    """
+
+    def __init__(self, app: FastAPI, max_body_bytes: int) -> None:
+        self.app = app
+        # The FastAPI app inside (its OpenAPI document: ``.fastapi.openapi()``).
+        self.fastapi = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = ""
+        declared_length = None
+        for name, value in scope.get("headers", []):
+            if name == b"x-request-id":
+                given = value.decode("latin-1")
+            elif name == b"content-length":
+                declared_length = value
+        request_id = given if _REQUEST_ID_RE.match(given) else f"req_{secrets.token_hex(12)}"
+        scope.setdefault("state", {})["request_id"] = request_id
+        extra = [
+            (HEADER_REQUEST_ID.lower().encode(), request_id.encode()),
+            (HEADER_PROTOCOL.lower().encode(), PROTOCOL_VERSION.encode()),
+        ]
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *extra]
+            await send(message)
+
+        too_large = False
+        if declared_length is not None:
+            try:
+                too_large = int(declared_length) > self.max_body_bytes
+            except ValueError:
+                too_large = True
+        if too_large:
+            await _send_error(
+                send_with_headers, request_id, ApiError(ErrorCode.BODY_TOO_LARGE, _TOO_LARGE)
+            )
+            return
+        received = 0
+
+        async def capped_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    raise _BodyTooLargeError()
+            return message
+
+        await self.app(scope, capped_receive, send_with_headers)
+
+
+_TOO_LARGE = "request body is larger than the backend accepts"
+
+
+async def _send_error(send: Send, request_id: str, error: ApiError) -> None:
+    body = _error_bytes(request_id, error)
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": error.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _error_bytes(request_id: str, error: ApiError) -> bytes:
+    payload = ErrorResponse(
+        error=ErrorBody(
+            code=error.code,
+            message=error.message,
+            request_id=request_id,
+            retry_after=error.retry_after,
+            fields=error.fields,
+        )
+    )
+    return payload.model_dump_json().encode()
+
+
+def _request_id(request: Request) -> str:
+    return str(request.scope.get("state", {}).get("request_id", "req_unknown"))
+
+
+def _error_response(request: Request, error: ApiError) -> Response:
+    headers = {}
+    if error.retry_after is not None:
+        headers["Retry-After"] = str(max(1, int(error.retry_after + 0.999)))
+    return Response(
+        content=_error_bytes(_request_id(request), error),
+        status_code=error.status,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+def _json(model: WireModel, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        content=model.model_dump_json(),
+        status_code=status,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+def _validation_error(exc: RequestValidationError) -> ApiError:
+    errors = exc.errors()
+    kinds = {str(e.get("type", "")) for e in errors}
+    if "json_invalid" in kinds or "json_type" in kinds:
+        return ApiError(ErrorCode.MALFORMED_REQUEST, "the request body is not valid JSON")
+    fields = tuple(
+        sorted(
+            {".".join(str(p) for p in e.get("loc", ()) if p != "body") or "body" for e in errors}
+        )
+    )[:20]
+    if "card_number" in kinds:
+        return ApiError(
+            ErrorCode.CARD_NUMBER_REJECTED,
+            "card numbers are never accepted; enroll a payment-method token",
+            fields=fields,
+        )
+    if any(str(e.get("loc", ("",))[0]) == "header" for e in errors) and any(
+        "idempotency" in str(e.get("loc", "")).lower() for e in errors
+    ):
+        return ApiError(
+            ErrorCode.IDEMPOTENCY_KEY_MISSING,
+            "an Idempotency-Key header (8-128 characters) is required",
+        )
+    messages = "; ".join(
+        f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'body')}: {e.get('msg', '')}"
+        for e in errors[:5]
+    )
+    return ApiError(ErrorCode.VALIDATION_FAILED, messages[:500], fields=fields)
+
+
+async def _body(request: Request) -> bytes:
+    return await request.body()
+
+
+def _check_json(request: Request) -> None:
+    if request.method in ("POST", "PUT", "PATCH"):
+        ctype = request.headers.get("content-type", "")
+        if ctype.split(";")[0].strip().lower() != "application/json":
+            raise ApiError(ErrorCode.UNSUPPORTED_MEDIA_TYPE, "send the body as application/json")
+
+
+async def signed_device(request: Request) -> AuthenticatedDevice:
+    _check_json(request)
+    body = await _body(request)
+    target = canonical_target(
+        request.scope.get("raw_path", request.url.path.encode()).decode("latin-1"),
+        request.scope.get("query_string", b""),
+    )
+    headers = dict(request.headers.items())
+    backend: PaymentBackend = request.app.state.backend
+    return await run_in_threadpool(
+        backend.authenticate,
+        method=request.method,
+        target=target,
+        headers=headers,
+        body=body,
+    )
+
+
+Device = Annotated[AuthenticatedDevice, Depends(signed_device)]
+
+
+def _idempotency_key(
+    idempotency_key: Annotated[
+        str | None, Header(alias=HEADER_IDEMPOTENCY_KEY, include_in_schema=True)
+    ] = None,
+) -> str:
+    if idempotency_key is None or not _IDEMPOTENCY_RE.match(idempotency_key):
+        raise ApiError(
+            ErrorCode.IDEMPOTENCY_KEY_MISSING,
+            "an Idempotency-Key header (8-128 characters of A-Z a-z 0-9 . _ : -) is required",
+        )
+    return idempotency_key
+
+
+IdempotencyKey = Annotated[str, Depends(_idempotency_key)]
+
+
+def create_app(backend: PaymentBackend) -> ASGIApp:
+    """The ASGI app for ``backend`` (serve it with uvicorn).
+
+    The outermost layer stamps ``X-Request-Id`` on every response, 500s included; the
+    FastAPI app is its ``.fastapi`` attribute.
+    """
+    app = FastAPI(
+        title="facepay reference payment backend (sandbox)",
+        version=__version__,
+        description=(
+            "Protocol v1 between facepay tills and a payment backend. "
+            "See docs/protocol.md for signing, idempotency and matching rules."
+        ),
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.backend = backend
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> Response:
+        return _error_response(request, exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        return _error_response(request, _validation_error(exc))
+
+    @app.exception_handler(_BodyTooLargeError)
+    async def _too_large(request: Request, exc: _BodyTooLargeError) -> Response:
+        return _error_response(request, ApiError(ErrorCode.BODY_TOO_LARGE, _TOO_LARGE))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 405:
+            error = ApiError(ErrorCode.METHOD_NOT_ALLOWED, "method not allowed on this path")
+        elif exc.status_code == 404:
+            error = ApiError(ErrorCode.NOT_FOUND, "no such endpoint")
+        else:
+            error = ApiError(ErrorCode.MALFORMED_REQUEST, str(exc.detail)[:200])
+        return _error_response(request, error)
+
+    @app.exception_handler(Exception)
+    async def _crash(request: Request, exc: Exception) -> Response:
+        logger.error("unhandled error in request %s", _request_id(request), exc_info=exc)
+        error = ApiError(ErrorCode.INTERNAL_ERROR, "internal error")
+        return _error_response(request, error)
+
+    def _run(fn: Callable[..., Any], *args: Any) -> Awaitable[Any]:
+        return run_in_threadpool(fn, *args)
+
+    @app.get("/v1/health", response_model=HealthResponse, tags=["service"])
+    async def health() -> Response:
+        from datetime import datetime, timezone
+
+        return _json(
+            HealthResponse(server_version=__version__, server_time=datetime.now(timezone.utc))
+        )
+
+    @app.get("/v1/keys", response_model=KeySet, tags=["keys"])
+    async def keys() -> Response:
+        return _json(backend.key_set())
+
+    @app.post(
+        "/v1/devices",
+        response_model=DeviceRegistration,
+        status_code=201,
+        responses=_ERROR_RESPONSES,
+        tags=["devices"],
+    )
+    async def register_device(
+        request: Request,
+        body: DeviceRegistrationRequest,
+        authorization: Annotated[str | None, Header()] = None,
+    ) -> Response:
+        _check_json(request)
+        backend.check_admin(authorization)
+        return _json(await _run(backend.register_device, body), 201)
+
+    @app.post(
+        "/v1/sessions",
+        response_model=CheckoutSessionInfo,
+        status_code=201,
+        responses=_ERROR_RESPONSES,
+        tags=["checkout"],
+    )
+    async def create_session(device: Device, body: CreateSessionRequest) -> Response:
+        return _json(await _run(backend.create_session, device, body), 201)
+
+    @app.post(
+        "/v1/enrollments",
+        response_model=EnrollmentResponse,
+        status_code=201,
+        responses=_ERROR_RESPONSES,
+        tags=["enrollment"],
+    )
+    async def enroll(device: Device, body: EnrollmentRequest) -> Response:
+        return _json(await _run(backend.enroll, device, body), 201)
+
+    @app.post(
+        "/v1/authorizations",
+        response_model=AuthorizationResponse,
+        responses=_ERROR_RESPONSES,
+        tags=["checkout"],
+    )
+    async def authorize(
+        device: Device, idempotency_key: IdempotencyKey, body: AuthorizeRequest
+    ) -> Response:
+        answer, replayed = await _run(backend.authorize, device, body, idempotency_key)
+        return _json(answer, 200, {"Idempotent-Replayed": "true" if replayed else "false"})
+
+    @app.post(
+        "/v1/authorizations/{authorization_id}/step-up",
+        response_model=AuthorizationResponse,
+        responses=_ERROR_RESPONSES,
+        tags=["checkout"],
+    )
+    async def step_up(
+        device: Device,
+        idempotency_key: IdempotencyKey,
+        authorization_id: str,
+        body: StepUpRequest,
+    ) -> Response:
+        if not re.fullmatch(r"[A-Za-z0-9._:-]{1,64}", authorization_id):
+            raise ApiError(ErrorCode.NOT_FOUND, "no such authorization")
+        return _json(await _run(backend.step_up, device, authorization_id, body, idempotency_key))
+
+    @app.post(
+        "/v1/shoppers/export",
+        response_model=ShopperExport,
+        responses=_ERROR_RESPONSES,
+        tags=["shopper rights"],
+    )
+    async def export(request: Request, body: ShopperAccessRequest) -> Response:
+        _check_json(request)
+        return _json(await _run(backend.export, body))
+
+    @app.post(
+        "/v1/shoppers/withdraw-consent",
+        response_model=WithdrawConsentResponse,
+        responses=_ERROR_RESPONSES,
+        tags=["shopper rights"],
+    )
+    async def withdraw(request: Request, body: ShopperAccessRequest) -> Response:
+        _check_json(request)
+        return _json(await _run(backend.withdraw_consent, body))
+
+    @app.post(
+        "/v1/shoppers/delete",
+        response_model=DeletionReceipt,
+        responses=_ERROR_RESPONSES,
+        tags=["shopper rights"],
+    )
+    async def delete(request: Request, body: ShopperAccessRequest) -> Response:
+        _check_json(request)
+        return _json(await _run(backend.delete, body))
+
+    return _ProtocolMiddleware(app, backend.config.max_body_bytes)
+
+
+def status_of(code: ErrorCode) -> int:
+    """HTTP status of an error code (for docs and tests)."""
+    return status_for(code)

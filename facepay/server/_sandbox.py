@@ -1,0 +1,234 @@
+"""Running the reference backend: in-process (:class:`Sandbox`) or as a server process.
+
+:class:`Sandbox` is the embedded default the SDK's examples, the kiosk demo and the tests
+use: a real uvicorn on a free 127.0.0.1 port in a background thread, a real SQLite file
+(temporary unless given), real keys. It is a context manager::
+
+    with Sandbox() as sandbox:
+        device = sandbox.provision_device()          # registers a fresh DeviceKey
+        client = FacePayClient(sandbox.base_url, device_key=device.key, device_id=device.device_id)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import socket
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from facepay.config import ServerConfig
+from facepay.crypto import BackendPublicKey, DeviceKey
+from facepay.errors import FacePayError
+from facepay.server._app import create_app
+from facepay.server._service import PaymentBackend, ledger
+from facepay.server._storage import Database, open_database
+from facepay.server._vault import Vault
+from facepay.wire import DeviceRegistrationRequest, b64encode
+
+__all__ = ["ProvisionedDevice", "Sandbox", "build_backend", "default_key_dir"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ProvisionedDevice:
+    """A till registered with the sandbox: its id, tenant, store, lane and signing key."""
+
+    device_id: str
+    tenant_id: str
+    store_id: str
+    lane_id: str
+    key: DeviceKey = dataclasses.field(repr=False)
+
+
+def default_key_dir(db: str | Path) -> Path:
+    """Keys live next to a SQLite file (``shop.db`` -> ``shop.db.keys/``)."""
+    text = str(db)
+    if text.startswith(("postgresql://", "postgres://")):
+        raise FacePayError("a PostgreSQL backend needs an explicit key directory (--keys)")
+    return Path(text).with_name(Path(text).name + ".keys")
+
+
+def build_backend(
+    db: str | Path,
+    *,
+    key_dir: str | Path | None = None,
+    config: ServerConfig | None = None,
+) -> PaymentBackend:
+    """Open the database (migrating it), the keys, and load the galleries."""
+    config = config or ServerConfig.from_env()
+    database: Database = open_database(
+        db, synchronous=config.sqlite_synchronous, pool_size=config.postgres_pool_size
+    )
+    vault = Vault.open(Path(key_dir) if key_dir is not None else default_key_dir(db))
+    backend = PaymentBackend(database, vault, config)
+    backend.load_galleries()
+    backend.sweep()
+    return backend
+
+
+class _Sweeper(threading.Thread):
+    def __init__(self, backend: PaymentBackend, interval: float) -> None:
+        super().__init__(name="facepay-sweeper", daemon=True)
+        self._backend = backend
+        self._interval = interval
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.wait(self._interval):
+            try:
+                self._backend.sweep()
+            except Exception:
+                logger.exception("retention sweep failed")
+
+    def stop(self) -> None:
+        self._stop_event.set()
+
+
+class Sandbox:
+    """The reference backend on a free loopback port, in this process.
+
+    ``db``: a SQLite path or a PostgreSQL DSN; default a temporary SQLite file removed
+    on :meth:`stop`. ``port`` 0 picks a free one.
+    """
+
+    def __init__(
+        self,
+        db: str | Path | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        key_dir: str | Path | None = None,
+        config: ServerConfig | None = None,
+    ) -> None:
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        if db is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="facepay-sandbox-")
+            db = Path(self._tmp.name) / "sandbox.db"
+            key_dir = key_dir or Path(self._tmp.name) / "keys"
+        self.db = db
+        self.host = host
+        self._port = port
+        self._key_dir = key_dir
+        self._config = config or ServerConfig()
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+        self._sweeper: _Sweeper | None = None
+        self.backend: PaymentBackend | None = None
+
+    def __repr__(self) -> str:
+        return f"Sandbox(base_url={self.base_url if self._server else None!r})"
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        if self._server is None:
+            raise FacePayError("the sandbox is not running; call start()")
+        return f"http://{self.host}:{self._port}"
+
+    @property
+    def admin_token(self) -> str:
+        return self._backend().admin_token
+
+    def _backend(self) -> PaymentBackend:
+        if self.backend is None:
+            raise FacePayError("the sandbox is not running; call start()")
+        return self.backend
+
+    def start(self) -> Sandbox:
+        import uvicorn
+
+        if self._server is not None:
+            return self
+        self.backend = build_backend(self.db, key_dir=self._key_dir, config=self._config)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, self._port))
+        self._port = int(sock.getsockname()[1])
+        config = uvicorn.Config(
+            create_app(self.backend),
+            log_level="warning",
+            lifespan="off",
+            access_log=False,
+            timeout_graceful_shutdown=5,
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, name="facepay-sandbox", daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + 20.0
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise FacePayError("the sandbox server did not start")
+            time.sleep(0.01)
+        self._sweeper = _Sweeper(self.backend, self._config.sweep_interval_s)
+        self._sweeper.start()
+        logger.info("sandbox backend listening on %s", self.base_url)
+        return self
+
+    def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.stop()
+            self._sweeper = None
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10.0)
+            self._thread = None
+        self._server = None
+        if self.backend is not None:
+            self.backend.db.close()
+            self.backend = None
+        if self._tmp is not None:
+            with contextlib.suppress(OSError):
+                self._tmp.cleanup()
+            self._tmp = None
+
+    def provision_device(
+        self,
+        key: DeviceKey | None = None,
+        *,
+        tenant_id: str = "demo-retailer",
+        store_id: str = "store-1",
+        lane_id: str = "lane-1",
+        device_id: str | None = None,
+    ) -> ProvisionedDevice:
+        """Register a till (a fresh :class:`DeviceKey` unless given) and return it."""
+        key = key or DeviceKey.generate()
+        registration = self._backend().register_device(
+            DeviceRegistrationRequest(
+                tenant_id=tenant_id,
+                store_id=store_id,
+                lane_id=lane_id,
+                public_key=b64encode(key.public_key.raw),
+                device_id=device_id,
+            )
+        )
+        return ProvisionedDevice(
+            device_id=registration.device_id,
+            tenant_id=tenant_id,
+            store_id=store_id,
+            lane_id=lane_id,
+            key=key,
+        )
+
+    @property
+    def sealing_public_key(self) -> BackendPublicKey:
+        """The key tills seal templates to now (what ``GET /v1/keys`` publishes)."""
+        return self._backend().vault.keyring.public_key
+
+    def ledger(self) -> list[dict[str, Any]]:
+        """Every authorization, as ``facepay sandbox ledger`` prints it."""
+        return ledger(self._backend().db)

@@ -1,0 +1,1122 @@
+"""The reference payment backend's logic, independent of HTTP.
+
+:class:`PaymentBackend` takes validated wire models and an authenticated device and
+returns wire models, or raises :class:`ApiError`. The ASGI app (``_app``) only parses,
+authenticates and serializes. Everything durable goes through the database in single
+transactions; the 1:N gallery is an in-memory cache rebuilt from the database at start.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+
+from facepay.config import ServerConfig
+from facepay.crypto import (
+    DevicePublicKey,
+    VerifiedRequest,
+    open_template,
+    signed_device_id,
+    verify_request,
+)
+from facepay.errors import CryptoError, InvalidSignatureError, SealedDataError
+from facepay.server._errors import ApiError
+from facepay.server._gallery import GalleryRegistry, MatchOutcome, MatchResult, normalize
+from facepay.server._storage import Database, Transaction, UniqueViolationError
+from facepay.server._vault import Vault
+from facepay.types import FaceTemplate
+from facepay.wire import (
+    SANDBOX_PAYMENT_TOKENS,
+    AuthorizationResponse,
+    AuthorizationStatus,
+    AuthorizeRequest,
+    CheckoutSessionInfo,
+    Claim,
+    ClaimKind,
+    ConsentRecord,
+    CreateSessionRequest,
+    DeclineReason,
+    DeletionReceipt,
+    DeviceRegistration,
+    DeviceRegistrationRequest,
+    EnrollmentRequest,
+    EnrollmentResponse,
+    ErrorCode,
+    KeySet,
+    SealedTemplateWire,
+    SealingKeyInfo,
+    SessionPurpose,
+    ShopperAccessRequest,
+    ShopperAuthorizationSummary,
+    ShopperExport,
+    StepUp,
+    StepUpKind,
+    StepUpRequest,
+    WithdrawConsentResponse,
+    b64decode,
+    b64encode,
+)
+
+__all__ = ["AuthenticatedDevice", "PaymentBackend"]
+
+logger = logging.getLogger(__name__)
+
+# Template dimensions of the embedders facepay ships; a custom embedder's model id may use
+# any dimension in [32, 4096] as long as its tenant gallery agrees.
+KNOWN_MODEL_DIMENSIONS = {"dlib-resnet-v1": 128}
+_PRIVACY_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AuthenticatedDevice:
+    device_id: str
+    tenant_id: str
+    store_id: str
+    lane_id: str
+
+
+def _iso(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, tz=timezone.utc)
+
+
+def _canonical_hash(model: Any) -> str:
+    data = model.model_dump(mode="json")
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(12)}"
+
+
+class _TokenBucket:
+    """Per-key request rate limit, in memory (a replica-local guard against floods)."""
+
+    def __init__(self, rate: float, burst: int, clock: Callable[[], float]) -> None:
+        self._rate = rate
+        self._burst = float(burst)
+        self._clock = clock
+        self._state: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, key: str) -> float | None:
+        """None if allowed, else seconds until a token is available."""
+        now = self._clock()
+        with self._lock:
+            tokens, last = self._state.get(key, (self._burst, now))
+            tokens = min(self._burst, tokens + (now - last) * self._rate)
+            if tokens >= 1.0:
+                self._state[key] = (tokens - 1.0, now)
+                return None
+            self._state[key] = (tokens, now)
+            return (1.0 - tokens) / self._rate
+
+
+class PaymentBackend:
+    """Devices, sessions, enrollment, authorization, shopper rights, retention."""
+
+    def __init__(
+        self,
+        db: Database,
+        vault: Vault,
+        config: ServerConfig | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        admin_token: str | None = None,
+    ) -> None:
+        self.db = db
+        self.vault = vault
+        self.config = config or ServerConfig()
+        self.clock = clock
+        self.admin_token = admin_token or self.config.admin_token or secrets.token_urlsafe(24)
+        self.galleries = GalleryRegistry()
+        self._device_rate = _TokenBucket(
+            self.config.device_rate_per_s, self.config.device_rate_burst, clock
+        )
+        self._shopper_access_rate = _TokenBucket(0.2, 5, clock)
+        self._devices: dict[str, tuple[AuthenticatedDevice, DevicePublicKey]] = {}
+        self._devices_lock = threading.Lock()
+        self._last_nonce_purge = 0.0
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def load_galleries(self) -> int:
+        """Decrypt every stored template into the in-memory galleries; returns the count."""
+        with self.db.transaction() as tx:
+            rows = tx.all(
+                "SELECT shopper_id, tenant_id, model_id, data_key_wrapped, template_sealed "
+                "FROM shoppers WHERE template_sealed IS NOT NULL AND deleted_at IS NULL"
+            )
+        for shopper_id, tenant_id, model_id, wrapped, sealed in rows:
+            try:
+                template = self.vault.decrypt_template(
+                    sealed, wrapped, shopper_id=shopper_id, tenant_id=tenant_id
+                )
+            except CryptoError:
+                logger.error("stored template of %s could not be decrypted; skipped", shopper_id)
+                continue
+            gallery = self.galleries.get(tenant_id, model_id, template.dimension)
+            assert gallery is not None
+            gallery.add(shopper_id, template.vector)
+        logger.info("loaded %d templates into the galleries", len(rows))
+        return len(rows)
+
+    def sweep(self) -> dict[str, int]:
+        """Retention and housekeeping: shred enrollments unused past their retention
+        period, forget expired nonces and sessions."""
+        now = self.clock()
+        expired: list[tuple[str, str]] = []
+        with self.db.transaction() as tx:
+            rows = tx.all(
+                "SELECT shopper_id, tenant_id, last_used_at, retention_days FROM shoppers "
+                "WHERE template_sealed IS NOT NULL AND deleted_at IS NULL"
+            )
+            for shopper_id, tenant_id, last_used, days in rows:
+                if last_used + float(days) * 86400.0 < now:
+                    expired.append((shopper_id, tenant_id))
+            for shopper_id, tenant_id in expired:
+                self._shred_template(tx, shopper_id)
+                self._audit(tx, tenant_id, None, "retention_expired", shopper_id, {})
+            nonces = tx.execute("DELETE FROM nonces WHERE expires_at < ?", (now,))
+            sessions = tx.execute(
+                "DELETE FROM sessions WHERE expires_at < ?", (now - self.config.session_ttl_s,)
+            )
+        for shopper_id, _ in expired:
+            self.galleries.remove(shopper_id)
+        return {"retention_expired": len(expired), "nonces": nonces, "sessions": sessions}
+
+    # ------------------------------------------------------------------ devices
+
+    def check_admin(self, authorization: str | None) -> None:
+        expected = f"Bearer {self.admin_token}".encode()
+        given = (authorization or "").encode("utf-8", "replace")
+        if not hmac.compare_digest(expected, given):
+            raise ApiError(ErrorCode.ADMIN_TOKEN_INVALID, "a valid enrollment token is required")
+
+    def register_device(self, req: DeviceRegistrationRequest) -> DeviceRegistration:
+        device_id = req.device_id or _new_id("dev")
+        now = self.clock()
+        raw = b64decode(req.public_key)
+        try:
+            DevicePublicKey(raw)
+        except CryptoError:
+            raise ApiError(
+                ErrorCode.VALIDATION_FAILED, "not an Ed25519 public key", fields=("public_key",)
+            ) from None
+        try:
+            with self.db.transaction() as tx:
+                self._ensure_tenant(tx, req.tenant_id)
+                tx.execute(
+                    "INSERT INTO devices (device_id, tenant_id, store_id, lane_id, public_key, "
+                    "registered_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    (device_id, req.tenant_id, req.store_id, req.lane_id, raw, now),
+                )
+                self._audit(
+                    tx,
+                    req.tenant_id,
+                    device_id,
+                    "device_registered",
+                    device_id,
+                    {"store_id": req.store_id, "lane_id": req.lane_id},
+                )
+        except UniqueViolationError:
+            raise ApiError(
+                ErrorCode.DEVICE_ALREADY_REGISTERED, "this device id is already registered"
+            ) from None
+        return DeviceRegistration(
+            device_id=device_id,
+            tenant_id=req.tenant_id,
+            store_id=req.store_id,
+            lane_id=req.lane_id,
+            registered_at=_iso(now),
+        )
+
+    def _ensure_tenant(self, tx: Transaction, tenant_id: str) -> None:
+        if tx.one("SELECT 1 FROM tenants WHERE tenant_id = ?", (tenant_id,)) is None:
+            tx.execute(
+                "INSERT INTO tenants (tenant_id, transform_key_wrapped, created_at) "
+                "VALUES (?, ?, ?)",
+                (tenant_id, self.vault.new_tenant_key(tenant_id), self.clock()),
+            )
+
+    def _device(self, device_id: str) -> tuple[AuthenticatedDevice, DevicePublicKey] | None:
+        with self._devices_lock:
+            cached = self._devices.get(device_id)
+        if cached is not None:
+            return cached
+        with self.db.transaction() as tx:
+            row = tx.one(
+                "SELECT tenant_id, store_id, lane_id, public_key, revoked_at FROM devices "
+                "WHERE device_id = ?",
+                (device_id,),
+            )
+        if row is None:
+            return None
+        if row[4] is not None:
+            raise ApiError(ErrorCode.DEVICE_REVOKED, "this device was revoked")
+        entry = (
+            AuthenticatedDevice(device_id, row[0], row[1], row[2]),
+            DevicePublicKey(bytes(row[3])),
+        )
+        with self._devices_lock:
+            self._devices[device_id] = entry
+        return entry
+
+    def authenticate(
+        self, *, method: str, target: str, headers: dict[str, str], body: bytes
+    ) -> AuthenticatedDevice:
+        """Check a signed request: known device, valid signature, fresh, nonce unused."""
+        device_id = signed_device_id(headers)
+        if device_id is None:
+            raise ApiError(ErrorCode.MISSING_SIGNATURE, "signed request headers are missing")
+        found = self._device(device_id)
+        if found is None:
+            raise ApiError(ErrorCode.UNKNOWN_DEVICE, "unknown device")
+        device, public_key = found
+        try:
+            verified: VerifiedRequest = verify_request(
+                public_key, headers=headers, method=method, target=target, body=body
+            )
+        except InvalidSignatureError:
+            raise ApiError(
+                ErrorCode.BAD_SIGNATURE, "the request signature does not verify"
+            ) from None
+        now = self.clock()
+        skew = self.config.max_clock_skew_s
+        if abs(now - verified.timestamp) > skew:
+            raise ApiError(
+                ErrorCode.CLOCK_SKEW,
+                f"request timestamp is more than {skew:.0f} s from the backend clock",
+            )
+        waited = self._device_rate.take(device.device_id)
+        if waited is not None:
+            raise ApiError(ErrorCode.RATE_LIMITED, "too many requests", retry_after=waited)
+        try:
+            with self.db.transaction() as tx:
+                tx.execute(
+                    "INSERT INTO nonces (device_id, nonce, expires_at) VALUES (?, ?, ?)",
+                    (device.device_id, verified.nonce, now + 2 * skew),
+                )
+        except UniqueViolationError:
+            raise ApiError(ErrorCode.NONCE_REUSED, "this request nonce was already used") from None
+        if now - self._last_nonce_purge > 60.0:
+            self._last_nonce_purge = now
+            with self.db.transaction() as tx:
+                tx.execute("DELETE FROM nonces WHERE expires_at < ?", (now,))
+        return device
+
+    # ------------------------------------------------------------------ keys
+
+    def key_set(self) -> KeySet:
+        ring = self.vault.keyring
+        current = ring.current
+        keys = [
+            SealingKeyInfo(
+                key_id=current.key_id,
+                suite=current.suite.value,
+                public_key=b64encode(current.public_key.raw),
+                status="current",
+            )
+        ]
+        for key_id, until in sorted(ring.retired().items()):
+            pair = ring.find(key_id)
+            if pair is None:
+                continue
+            keys.append(
+                SealingKeyInfo(
+                    key_id=key_id,
+                    suite=pair.suite.value,
+                    public_key=b64encode(pair.public_key.raw),
+                    status="retiring",
+                    not_after=_iso(until),
+                )
+            )
+        return KeySet(
+            current_key_id=current.key_id,
+            keys=tuple(keys),
+            receipt_key_id=self.vault.receipt_key_id,
+            receipt_public_key=b64encode(self.vault.receipt_public_key),
+        )
+
+    # ------------------------------------------------------------------ sessions
+
+    def create_session(
+        self, device: AuthenticatedDevice, req: CreateSessionRequest
+    ) -> CheckoutSessionInfo:
+        now = self.clock()
+        session_id = _new_id("ses")
+        nonce, seed = secrets.token_bytes(32), secrets.token_bytes(32)
+        expires = now + self.config.session_ttl_s
+        with self.db.transaction() as tx:
+            tx.execute(
+                "INSERT INTO sessions (session_id, device_id, tenant_id, purpose, server_nonce, "
+                "liveness_seed, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    session_id,
+                    device.device_id,
+                    device.tenant_id,
+                    req.purpose.value,
+                    nonce,
+                    seed,
+                    now,
+                    expires,
+                ),
+            )
+        return CheckoutSessionInfo(
+            session_id=session_id,
+            purpose=req.purpose,
+            server_nonce=b64encode(nonce),
+            liveness_seed=b64encode(seed),
+            expires_at=_iso(expires),
+            sealing_key_id=self.vault.keyring.current.key_id,
+        )
+
+    def _check_session(
+        self, device: AuthenticatedDevice, session_id: str, purpose: SessionPurpose
+    ) -> None:
+        with self.db.transaction() as tx:
+            row = tx.one(
+                "SELECT device_id, purpose, expires_at, used_at FROM sessions WHERE session_id = ?",
+                (session_id,),
+            )
+        if row is None or row[0] != device.device_id or row[1] != purpose.value:
+            raise ApiError(
+                ErrorCode.SESSION_MISMATCH,
+                "no such session for this device and purpose",
+                fields=("session_id",),
+            )
+        if row[3] is not None:
+            raise ApiError(ErrorCode.SESSION_USED, "this session was already used")
+        if self.clock() > row[2]:
+            raise ApiError(ErrorCode.SESSION_EXPIRED, "this session has expired")
+
+    def _consume_session(self, tx: Transaction, session_id: str) -> None:
+        changed = tx.execute(
+            "UPDATE sessions SET used_at = ? WHERE session_id = ? AND used_at IS NULL "
+            "AND expires_at >= ?",
+            (self.clock(), session_id, self.clock()),
+        )
+        if changed != 1:
+            raise ApiError(ErrorCode.SESSION_USED, "this session was already used or expired")
+
+    def _open(
+        self, device: AuthenticatedDevice, session_id: str, sealed_wire: SealedTemplateWire
+    ) -> FaceTemplate:
+        """Open, check and tenant-transform a sealed template (normalized)."""
+        if sealed_wire.session_id != session_id:
+            raise ApiError(
+                ErrorCode.SESSION_MISMATCH,
+                "the sealed template names another session",
+                fields=("sealed_template.session_id",),
+            )
+        if self.vault.keyring.find(sealed_wire.key_id) is None:
+            raise ApiError(
+                ErrorCode.UNKNOWN_KEY_ID,
+                "the template is sealed to a key this backend does not hold; refetch /v1/keys",
+            )
+        try:
+            template = open_template(
+                sealed_wire.to_sealed(), self.vault.keyring, session_id=session_id
+            )
+        except SealedDataError:
+            raise ApiError(
+                ErrorCode.SEALED_TEMPLATE_INVALID, "the sealed template could not be opened"
+            ) from None
+        vector = np.asarray(template.vector, dtype=np.float32)
+        expected = KNOWN_MODEL_DIMENSIONS.get(template.model_id)
+        dim = int(vector.shape[0])
+        if (expected is not None and dim != expected) or not 32 <= dim <= 4096:
+            raise ApiError(ErrorCode.TEMPLATE_INVALID, "template has the wrong dimension")
+        gallery = self.galleries.get(device.tenant_id, template.model_id)
+        if gallery is not None and gallery.dimension != dim:
+            raise ApiError(ErrorCode.TEMPLATE_INVALID, "template has the wrong dimension")
+        try:
+            unit = normalize(vector)
+        except ValueError:
+            raise ApiError(ErrorCode.TEMPLATE_INVALID, "template is zero or not finite") from None
+        transformed = self._transform(device.tenant_id, unit)
+        return FaceTemplate(
+            vector=transformed, model_id=template.model_id, frames_fused=template.frames_fused
+        )
+
+    def _transform(self, tenant_id: str, vector: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+        with self.db.transaction() as tx:
+            row = tx.one(
+                "SELECT transform_key_wrapped FROM tenants WHERE tenant_id = ?", (tenant_id,)
+            )
+        if row is None:
+            raise ApiError(ErrorCode.UNKNOWN_DEVICE, "unknown tenant")
+        return normalize(self.vault.transform(tenant_id, bytes(row[0]), vector))
+
+    # ------------------------------------------------------------------ enrollment
+
+    def _claim_hash(self, tenant_id: str, claim: Claim) -> str:
+        return self.vault.keyed_hash("claim", f"{tenant_id}\x00{claim.kind.value}\x00{claim.value}")
+
+    def _privacy_hash(self, code: str) -> str:
+        normalized = code.upper().replace("-", "").replace(" ", "")
+        normalized = normalized.replace("O", "0").replace("I", "1").replace("L", "1")
+        return self.vault.keyed_hash("privacy", normalized)
+
+    def enroll(self, device: AuthenticatedDevice, req: EnrollmentRequest) -> EnrollmentResponse:
+        masked = SANDBOX_PAYMENT_TOKENS.get(req.payment_method_token)
+        if masked is None:
+            raise ApiError(
+                ErrorCode.UNKNOWN_PAYMENT_TOKEN,
+                "unknown payment method token (sandbox: tok_visa_4242, tok_mastercard_5555, ...)",
+                fields=("payment_method_token",),
+            )
+        self._check_session(device, req.session_id, SessionPurpose.ENROLL)
+        template = self._open(device, req.session_id, req.sealed_template)
+        now = self.clock()
+        shopper_id = _new_id("shp")
+        raw_code = "".join(secrets.choice(_PRIVACY_ALPHABET) for _ in range(12))
+        privacy_code = f"{raw_code[:4]}-{raw_code[4:8]}-{raw_code[8:]}"
+        sealed, wrapped = self.vault.encrypt_template(
+            template, shopper_id=shopper_id, tenant_id=device.tenant_id
+        )
+        last4 = req.claim.value[-4:] if req.claim.kind is ClaimKind.PHONE else None
+        consent = req.consent
+        try:
+            with self.db.transaction() as tx:
+                self._consume_session(tx, req.session_id)
+                tx.execute(
+                    "INSERT INTO shoppers (shopper_id, tenant_id, claim_kind, claim_hash, "
+                    "claim_last4, privacy_code_hash, privacy_code_wrapped, payment_token, "
+                    "masked_payment_method, consent_json, consent_received_at, retention_days, "
+                    "enrolled_at, last_used_at, model_id, template_dim, data_key_wrapped, "
+                    "template_sealed, enrolled_by_device) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        shopper_id,
+                        device.tenant_id,
+                        req.claim.kind.value,
+                        self._claim_hash(device.tenant_id, req.claim),
+                        last4,
+                        self._privacy_hash(privacy_code),
+                        self.vault.wrap_secret(privacy_code.encode(), purpose="privacy-code"),
+                        req.payment_method_token,
+                        masked,
+                        consent.model_dump_json(),
+                        now,
+                        consent.retention_days,
+                        now,
+                        now,
+                        template.model_id,
+                        template.dimension,
+                        wrapped,
+                        sealed,
+                        device.device_id,
+                    ),
+                )
+                self._audit(
+                    tx,
+                    device.tenant_id,
+                    device.device_id,
+                    "enrolled",
+                    shopper_id,
+                    {
+                        "model_id": template.model_id,
+                        "frames_fused": template.frames_fused,
+                        "consent_text_version": consent.text_version,
+                        "retention_days": consent.retention_days,
+                    },
+                )
+        except UniqueViolationError:
+            raise ApiError(
+                ErrorCode.CLAIM_ALREADY_ENROLLED, "this claim is already enrolled"
+            ) from None
+        gallery = self.galleries.get(device.tenant_id, template.model_id, template.dimension)
+        assert gallery is not None
+        gallery.add(shopper_id, template.vector)
+        return EnrollmentResponse(
+            shopper_id=shopper_id,
+            privacy_code=privacy_code,
+            masked_payment_method=masked,
+            enrolled_at=_iso(now),
+            retention_days=consent.retention_days,
+        )
+
+    # ------------------------------------------------------------------ lockout
+
+    def _locked_for(self, tx: Transaction, subject: str) -> float | None:
+        row = tx.one("SELECT locked_until FROM lockouts WHERE subject = ?", (subject,))
+        if row is None:
+            return None
+        left = float(row[0]) - self.clock()
+        return left if left > 0 else None
+
+    def _record_failure(self, tx: Transaction, subject: str, lock_seconds: float) -> None:
+        now = self.clock()
+        row = tx.one("SELECT failures, window_start FROM lockouts WHERE subject = ?", (subject,))
+        if row is None or now - float(row[1]) > self.config.lockout_window_s:
+            failures, start = 1, now
+        else:
+            failures, start = int(row[0]) + 1, float(row[1])
+        locked_until = now + lock_seconds if failures >= self.config.lockout_failures else 0.0
+        if locked_until:
+            failures, start = 0, now
+            self._audit(tx, None, None, "locked_out", subject, {"seconds": lock_seconds})
+        tx.execute(
+            "INSERT INTO lockouts (subject, failures, window_start, locked_until) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (subject) DO UPDATE SET failures = excluded.failures, "
+            "window_start = excluded.window_start, locked_until = excluded.locked_until",
+            (subject, failures, start, locked_until),
+        )
+
+    def _check_locks(self, subjects: list[str]) -> None:
+        with self.db.transaction() as tx:
+            for subject in subjects:
+                left = self._locked_for(tx, subject)
+                if left is not None:
+                    raise ApiError(
+                        ErrorCode.LOCKED_OUT,
+                        "too many failed attempts; try again later",
+                        retry_after=round(left, 1),
+                    )
+
+    # ------------------------------------------------------------------ authorization
+
+    def _replay(
+        self, table: str, tenant_id: str, key: str, request_hash: str
+    ) -> AuthorizationResponse | None:
+        with self.db.transaction() as tx:
+            row = tx.one(
+                f"SELECT request_hash, response_json FROM {table} "  # noqa: S608 (fixed names)
+                "WHERE tenant_id = ? AND idempotency_key = ?",
+                (tenant_id, key),
+            )
+        if row is None:
+            return None
+        if not hmac.compare_digest(str(row[0]), request_hash):
+            raise ApiError(
+                ErrorCode.IDEMPOTENCY_CONFLICT,
+                "this Idempotency-Key was already used with a different request",
+            )
+        # For an authorization the row holds its current answer: after a completed step-up
+        # a retry of the first call learns the final outcome, which is what reconciles.
+        return AuthorizationResponse.model_validate_json(row[1])
+
+    def authorize(
+        self, device: AuthenticatedDevice, req: AuthorizeRequest, idempotency_key: str
+    ) -> tuple[AuthorizationResponse, bool]:
+        """Decide one payment; returns (answer, replayed)."""
+        request_hash = _canonical_hash(req)
+        replay = self._replay("authorizations", device.tenant_id, idempotency_key, request_hash)
+        if replay is not None:
+            return replay, True
+        claim_hash = self._claim_hash(device.tenant_id, req.claim) if req.claim else None
+        subjects = [f"device:{device.device_id}"]
+        if claim_hash is not None:
+            subjects.append(f"claim:{claim_hash}")
+        self._check_locks(subjects)
+        self._check_session(device, req.session_id, SessionPurpose.PAY)
+        probe = self._open(device, req.session_id, req.sealed_template)
+
+        now = self.clock()
+        authorization_id = _new_id("auth")
+        status = AuthorizationStatus.DECLINED
+        reason: DeclineReason | None = None
+        shopper_id: str | None = None
+        step_up: StepUp | None = None
+        match: MatchResult | None = None
+        failure = False
+        details: dict[str, Any] = {
+            "threshold": self.config.match_threshold,
+            "margin": self.config.match_margin,
+            "claim": claim_hash is not None,
+            "liveness": req.liveness.decision,
+            "model_id": probe.model_id,
+        }
+        gallery = self.galleries.get(device.tenant_id, probe.model_id)
+        if req.liveness.decision != "live":
+            reason, failure = DeclineReason.LIVENESS_FAILED, True
+        elif claim_hash is not None:
+            candidate = self._shopper_by_claim(device.tenant_id, claim_hash)
+            ids = [candidate] if candidate is not None else []
+            if gallery is None or not ids:
+                match = MatchResult(outcome=MatchOutcome.NO_MATCH)
+            else:
+                match = gallery.verify(
+                    probe.vector,
+                    ids,
+                    threshold=self.config.match_threshold,
+                    margin=self.config.match_margin,
+                )
+        else:
+            size = len(gallery) if gallery is not None else 0
+            details["gallery_size"] = size
+            expected_false_accepts = size * self.config.false_match_rate
+            details["expected_false_accepts"] = expected_false_accepts
+            if expected_false_accepts > self.config.risk_budget:
+                match = MatchResult(outcome=MatchOutcome.OVER_BUDGET, gallery_size=size)
+            elif gallery is None:
+                match = MatchResult(outcome=MatchOutcome.NO_MATCH)
+            else:
+                match = gallery.search(
+                    probe.vector,
+                    threshold=self.config.match_threshold,
+                    margin=self.config.match_margin,
+                )
+        candidates: tuple[str, ...] = ()
+        if match is not None:
+            details.update(
+                outcome=match.outcome.value,
+                best_score=None if match.best_score is None else round(match.best_score, 4),
+                second_score=None if match.second_score is None else round(match.second_score, 4),
+                candidates=list(match.candidates),
+                candidate_scores=[round(s, 4) for s in match.candidate_scores],
+            )
+            if match.outcome is MatchOutcome.MATCH:
+                shopper_id = match.shopper_id
+            elif match.outcome is MatchOutcome.NO_MATCH:
+                reason, failure = DeclineReason.NO_MATCH, True
+            elif match.outcome is MatchOutcome.OVER_BUDGET:
+                status = AuthorizationStatus.STEP_UP
+                step_up = StepUp(kind=StepUpKind.CLAIM)
+            else:
+                status = AuthorizationStatus.STEP_UP
+                candidates = match.candidates
+                step_up = StepUp(
+                    kind=StepUpKind.PHONE_LAST4, expires_at=_iso(now + self.config.step_up_ttl_s)
+                )
+        response = self._answer(
+            authorization_id=authorization_id,
+            req_amount=req.amount_minor,
+            currency=req.currency,
+            basket=req.basket_reference,
+            created=now,
+            shopper_id=shopper_id,
+            status=status,
+            reason=reason,
+            step_up=step_up,
+        )
+        details["decision"] = response.status.value
+        details["decline_reason"] = response.decline_reason and response.decline_reason.value
+        details["shopper_id"] = response.status is AuthorizationStatus.APPROVED and shopper_id
+        try:
+            with self.db.transaction() as tx:
+                tx.execute(
+                    "INSERT INTO authorizations (authorization_id, tenant_id, device_id, "
+                    "idempotency_key, request_hash, session_id, amount_minor, currency, "
+                    "basket_reference, status, decline_reason, shopper_id, receipt_id, "
+                    "response_json, step_up_candidates, step_up_expires_at, created_at, "
+                    "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        authorization_id,
+                        device.tenant_id,
+                        device.device_id,
+                        idempotency_key,
+                        request_hash,
+                        req.session_id,
+                        req.amount_minor,
+                        req.currency,
+                        req.basket_reference,
+                        response.status.value,
+                        response.decline_reason and response.decline_reason.value,
+                        shopper_id if response.status is AuthorizationStatus.APPROVED else None,
+                        response.receipt_id,
+                        response.model_dump_json(),
+                        json.dumps(list(candidates)) if candidates else None,
+                        now + self.config.step_up_ttl_s if candidates else None,
+                        now,
+                        now,
+                    ),
+                )
+                self._consume_session(tx, req.session_id)
+                if failure:
+                    self._record_failure(
+                        tx, f"device:{device.device_id}", self.config.device_lockout_s
+                    )
+                    if claim_hash is not None:
+                        self._record_failure(
+                            tx, f"claim:{claim_hash}", self.config.shopper_lockout_s
+                        )
+                if response.status is AuthorizationStatus.APPROVED and shopper_id:
+                    tx.execute(
+                        "UPDATE shoppers SET last_used_at = ? WHERE shopper_id = ?",
+                        (now, shopper_id),
+                    )
+                self._audit(
+                    tx,
+                    device.tenant_id,
+                    device.device_id,
+                    "authorization",
+                    authorization_id,
+                    details,
+                )
+        except UniqueViolationError:
+            # A concurrent request with the same key committed first: answer as it did.
+            replay = self._replay("authorizations", device.tenant_id, idempotency_key, request_hash)
+            if replay is None:  # pragma: no cover - the unique index says it exists
+                raise
+            return replay, True
+        return response, False
+
+    def _shopper_by_claim(self, tenant_id: str, claim_hash: str) -> str | None:
+        with self.db.transaction() as tx:
+            row = tx.one(
+                "SELECT shopper_id FROM shoppers WHERE tenant_id = ? AND claim_hash = ? "
+                "AND template_sealed IS NOT NULL AND deleted_at IS NULL",
+                (tenant_id, claim_hash),
+            )
+        return None if row is None else str(row[0])
+
+    def _answer(
+        self,
+        *,
+        authorization_id: str,
+        req_amount: int,
+        currency: str,
+        basket: str,
+        created: float,
+        shopper_id: str | None,
+        status: AuthorizationStatus,
+        reason: DeclineReason | None,
+        step_up: StepUp | None,
+    ) -> AuthorizationResponse:
+        receipt_id = masked = privacy_code = None
+        if shopper_id is not None:
+            with self.db.transaction() as tx:
+                row = tx.one(
+                    "SELECT payment_token, masked_payment_method, privacy_code_wrapped, "
+                    "consent_withdrawn_at FROM shoppers WHERE shopper_id = ?",
+                    (shopper_id,),
+                )
+            if row is None or row[3] is not None:
+                status, reason = AuthorizationStatus.DECLINED, DeclineReason.NO_MATCH
+            elif row[0] == "tok_chargeDeclined":
+                status, reason = AuthorizationStatus.DECLINED, DeclineReason.PAYMENT_METHOD_DECLINED
+            else:
+                status = AuthorizationStatus.APPROVED
+                receipt_id = _new_id("rcpt")
+                masked = str(row[1])
+                privacy_code = self.vault.unwrap_secret(
+                    bytes(row[2]), purpose="privacy-code"
+                ).decode()
+        return AuthorizationResponse(
+            authorization_id=authorization_id,
+            status=status,
+            amount_minor=req_amount,
+            currency=currency,
+            basket_reference=basket,
+            created_at=_iso(created),
+            receipt_id=receipt_id,
+            masked_payment_method=masked,
+            privacy_code=privacy_code,
+            decline_reason=reason if status is AuthorizationStatus.DECLINED else None,
+            step_up=step_up if status is AuthorizationStatus.STEP_UP else None,
+        )
+
+    def step_up(
+        self,
+        device: AuthenticatedDevice,
+        authorization_id: str,
+        req: StepUpRequest,
+        idempotency_key: str,
+    ) -> AuthorizationResponse:
+        request_hash = _canonical_hash(req) + ":" + authorization_id
+        replay = self._replay("step_up_answers", device.tenant_id, idempotency_key, request_hash)
+        if replay is not None:
+            return replay
+        self._check_locks([f"device:{device.device_id}"])
+        with self.db.transaction() as tx:
+            row = tx.one(
+                "SELECT status, step_up_candidates, step_up_expires_at, amount_minor, currency, "
+                "basket_reference, created_at, device_id FROM authorizations "
+                "WHERE authorization_id = ? AND tenant_id = ?",
+                (authorization_id, device.tenant_id),
+            )
+        if row is None or row[7] != device.device_id:
+            raise ApiError(ErrorCode.NOT_FOUND, "no such authorization for this device")
+        if row[0] != AuthorizationStatus.STEP_UP.value or not row[1]:
+            raise ApiError(ErrorCode.STEP_UP_NOT_PENDING, "this authorization awaits no step-up")
+        if self.clock() > float(row[2]):
+            raise ApiError(ErrorCode.SESSION_EXPIRED, "the step-up window has passed")
+        candidates: list[str] = json.loads(row[1])
+        with self.db.transaction() as tx:
+            matching = [
+                c
+                for c in candidates
+                if (
+                    r := tx.one(
+                        "SELECT claim_last4 FROM shoppers WHERE shopper_id = ? "
+                        "AND deleted_at IS NULL",
+                        (c,),
+                    )
+                )
+                is not None
+                and r[0] is not None
+                and hmac.compare_digest(str(r[0]), req.phone_last4)
+            ]
+        shopper_id = matching[0] if len(matching) == 1 else None
+        response = self._answer(
+            authorization_id=authorization_id,
+            req_amount=int(row[3]),
+            currency=str(row[4]),
+            basket=str(row[5]),
+            created=float(row[6]),
+            shopper_id=shopper_id,
+            status=AuthorizationStatus.DECLINED,
+            reason=DeclineReason.STEP_UP_FAILED,
+            step_up=None,
+        )
+        now = self.clock()
+        try:
+            with self.db.transaction() as tx:
+                changed = tx.execute(
+                    "UPDATE authorizations SET status = ?, decline_reason = ?, shopper_id = ?, "
+                    "receipt_id = ?, response_json = ?, step_up_candidates = NULL, "
+                    "updated_at = ? WHERE authorization_id = ? AND status = ?",
+                    (
+                        response.status.value,
+                        response.decline_reason and response.decline_reason.value,
+                        shopper_id if response.status is AuthorizationStatus.APPROVED else None,
+                        response.receipt_id,
+                        response.model_dump_json(),
+                        now,
+                        authorization_id,
+                        AuthorizationStatus.STEP_UP.value,
+                    ),
+                )
+                if changed != 1:
+                    raise ApiError(ErrorCode.STEP_UP_NOT_PENDING, "already answered")
+                tx.execute(
+                    "INSERT INTO step_up_answers (tenant_id, idempotency_key, request_hash, "
+                    "authorization_id, response_json, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        device.tenant_id,
+                        idempotency_key,
+                        request_hash,
+                        authorization_id,
+                        response.model_dump_json(),
+                        now,
+                    ),
+                )
+                if shopper_id is None:
+                    self._record_failure(
+                        tx, f"device:{device.device_id}", self.config.device_lockout_s
+                    )
+                elif response.status is AuthorizationStatus.APPROVED:
+                    tx.execute(
+                        "UPDATE shoppers SET last_used_at = ? WHERE shopper_id = ?",
+                        (now, shopper_id),
+                    )
+                self._audit(
+                    tx,
+                    device.tenant_id,
+                    device.device_id,
+                    "step_up",
+                    authorization_id,
+                    {
+                        "candidates": candidates,
+                        "matching": len(matching),
+                        "decision": response.status.value,
+                    },
+                )
+        except UniqueViolationError:
+            replay = self._replay(
+                "step_up_answers", device.tenant_id, idempotency_key, request_hash
+            )
+            if replay is None:  # pragma: no cover
+                raise
+            return replay
+        return response
+
+    # ------------------------------------------------------------------ shopper rights
+
+    def _shopper_for_access(self, req: ShopperAccessRequest) -> tuple[Any, ...]:
+        code_hash = self._privacy_hash(req.privacy_code)
+        subject = f"privacy:{code_hash}"
+        if self._shopper_access_rate.take(subject) is not None:
+            raise ApiError(ErrorCode.RATE_LIMITED, "too many requests", retry_after=5.0)
+        self._check_locks([subject])
+        with self.db.transaction() as tx:
+            row = tx.one(
+                "SELECT shopper_id, tenant_id, claim_hash, claim_kind, claim_last4, enrolled_at, "
+                "last_used_at, consent_json, consent_withdrawn_at, masked_payment_method, "
+                "template_sealed IS NOT NULL, model_id, retention_days "
+                "FROM shoppers WHERE privacy_code_hash = ? AND deleted_at IS NULL",
+                (code_hash,),
+            )
+            ok = row is not None and hmac.compare_digest(
+                str(row[2] or ""), self._claim_hash(str(row[1]), req.claim)
+            )
+            if not ok:
+                self._record_failure(tx, subject, self.config.shopper_lockout_s)
+        if not ok or row is None:
+            raise ApiError(
+                ErrorCode.SHOPPER_ACCESS_DENIED, "privacy code and claim do not match an enrollment"
+            )
+        return row
+
+    def export(self, req: ShopperAccessRequest) -> ShopperExport:
+        row = self._shopper_for_access(req)
+        shopper_id = str(row[0])
+        with self.db.transaction() as tx:
+            auths = tx.all(
+                "SELECT authorization_id, status, amount_minor, currency, created_at "
+                "FROM authorizations WHERE shopper_id = ? ORDER BY created_at",
+                (shopper_id,),
+            )
+        last_used = float(row[6])
+        return ShopperExport(
+            shopper_id=shopper_id,
+            enrolled_at=_iso(float(row[5])),
+            last_used_at=_iso(last_used),
+            consent=ConsentRecord.model_validate_json(row[7]),
+            consent_withdrawn_at=None if row[8] is None else _iso(float(row[8])),
+            claim_kind=ClaimKind(row[3]),
+            claim_last4=row[4],
+            masked_payment_method=str(row[9]),
+            template_stored=bool(row[10]),
+            template_model_id=row[11] if row[10] else None,
+            retention_expires_at=_iso(last_used + float(row[12]) * 86400.0),
+            authorizations=tuple(
+                ShopperAuthorizationSummary(
+                    authorization_id=a[0],
+                    status=AuthorizationStatus(a[1]),
+                    amount_minor=int(a[2]),
+                    currency=a[3],
+                    created_at=_iso(float(a[4])),
+                )
+                for a in auths
+            ),
+        )
+
+    def _shred_template(self, tx: Transaction, shopper_id: str) -> None:
+        # Crypto-shredding: the wrapped data key is the only way to the template; with it
+        # gone the ciphertext is noise, and we drop that too.
+        tx.execute(
+            "UPDATE shoppers SET data_key_wrapped = NULL, template_sealed = NULL "
+            "WHERE shopper_id = ?",
+            (shopper_id,),
+        )
+
+    def withdraw_consent(self, req: ShopperAccessRequest) -> WithdrawConsentResponse:
+        row = self._shopper_for_access(req)
+        shopper_id, tenant_id = str(row[0]), str(row[1])
+        now = self.clock()
+        with self.db.transaction() as tx:
+            self._shred_template(tx, shopper_id)
+            tx.execute(
+                "UPDATE shoppers SET consent_withdrawn_at = COALESCE(consent_withdrawn_at, ?) "
+                "WHERE shopper_id = ?",
+                (now, shopper_id),
+            )
+            self._audit(tx, tenant_id, None, "consent_withdrawn", shopper_id, {})
+        self.galleries.remove(shopper_id)
+        withdrawn = now if row[8] is None else float(row[8])
+        return WithdrawConsentResponse(
+            shopper_id=shopper_id, consent_withdrawn_at=_iso(withdrawn), template_destroyed=True
+        )
+
+    def delete(self, req: ShopperAccessRequest) -> DeletionReceipt:
+        row = self._shopper_for_access(req)
+        shopper_id, tenant_id = str(row[0]), str(row[1])
+        now = self.clock()
+        erased = (
+            "template_data_key",
+            "template",
+            "claim",
+            "privacy_code",
+            "payment_method",
+            "consent_record",
+        )
+        unsigned = DeletionReceipt(
+            receipt_id=_new_id("del"),
+            shopper_id=shopper_id,
+            deleted_at=_iso(now),
+            erased=erased,
+            receipt_key_id=self.vault.receipt_key_id,
+            signature=b64encode(b"\x00" * 64),
+        )
+        receipt = unsigned.model_copy(
+            update={"signature": b64encode(self.vault.sign_receipt(unsigned.signed_payload()))}
+        )
+        with self.db.transaction() as tx:
+            self._shred_template(tx, shopper_id)
+            tx.execute(
+                "UPDATE shoppers SET claim_hash = NULL, claim_last4 = NULL, "
+                "privacy_code_hash = NULL, privacy_code_wrapped = NULL, payment_token = NULL, "
+                "masked_payment_method = '', consent_json = '{}', deleted_at = ? "
+                "WHERE shopper_id = ?",
+                (now, shopper_id),
+            )
+            tx.execute(
+                "INSERT INTO deletion_receipts (receipt_id, shopper_id, deleted_at, receipt_json) "
+                "VALUES (?, ?, ?, ?)",
+                (receipt.receipt_id, shopper_id, now, receipt.model_dump_json()),
+            )
+            self._audit(
+                tx, tenant_id, None, "shopper_deleted", shopper_id, {"receipt": receipt.receipt_id}
+            )
+        self.galleries.remove(shopper_id)
+        return receipt
+
+    # ------------------------------------------------------------------ ledger and audit
+
+    def _audit(
+        self,
+        tx: Transaction,
+        tenant_id: str | None,
+        device_id: str | None,
+        event: str,
+        subject_id: str | None,
+        details: dict[str, Any],
+    ) -> None:
+        tx.execute(
+            "INSERT INTO audit_log (at, tenant_id, device_id, event, subject_id, details_json) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                self.clock(),
+                tenant_id,
+                device_id,
+                event,
+                subject_id,
+                json.dumps(details, default=str),
+            ),
+        )
+
+
+def ledger(db: Database) -> list[dict[str, Any]]:
+    """Every authorization, oldest first, for reconciliation (``facepay sandbox ledger``)."""
+    with db.transaction() as tx:
+        rows = tx.all(
+            "SELECT authorization_id, idempotency_key, amount_minor, currency, status, "
+            "shopper_id, decline_reason, receipt_id, basket_reference, device_id, tenant_id, "
+            "created_at, updated_at FROM authorizations ORDER BY created_at, authorization_id"
+        )
+    names = (
+        "id",
+        "idempotency_key",
+        "amount_minor",
+        "currency",
+        "state",
+        "shopper_id",
+        "decline_reason",
+        "receipt_id",
+        "basket_reference",
+        "device_id",
+        "tenant_id",
+        "created_at",
+        "updated_at",
+    )
+    out = []
+    for row in rows:
+        entry = dict(zip(names, row, strict=True))
+        entry["created_at"] = _iso(float(entry["created_at"])).isoformat()
+        entry["updated_at"] = _iso(float(entry["updated_at"])).isoformat()
+        out.append(entry)
+    return out

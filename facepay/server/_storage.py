@@ -1,0 +1,391 @@
+"""The backend's database: SQLite (one file, WAL) or PostgreSQL, one schema, one set of
+migrations.
+
+The SQL is written once with ``?`` placeholders and a few type tokens (``{blob}``,
+``{real}``, ``{bigint}``, ``{autoid}``) that each dialect fills in; everything else is
+the common subset of both. Times are unix seconds (floats) so both dialects compare them
+the same way.
+
+Every write that matters (an authorization and its answer, a session's consumption) goes
+through :meth:`Database.transaction`, which is one database transaction: all or nothing,
+whatever happens to the process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Database", "Transaction", "UniqueViolationError", "open_database"]
+
+logger = logging.getLogger(__name__)
+
+
+class UniqueViolationError(Exception):
+    """A UNIQUE or PRIMARY KEY constraint refused a row (both dialects)."""
+
+
+# Each migration is a list of statements; applied in order, each version once, inside one
+# transaction with its bookkeeping row. Never edit a released migration: add one.
+MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
+    (
+        1,
+        "initial schema",
+        (
+            """CREATE TABLE tenants (
+                tenant_id TEXT PRIMARY KEY,
+                transform_key_wrapped {blob} NOT NULL,
+                created_at {real} NOT NULL
+            )""",
+            """CREATE TABLE devices (
+                device_id TEXT PRIMARY KEY,
+                tenant_id TEXT NOT NULL,
+                store_id TEXT NOT NULL,
+                lane_id TEXT NOT NULL,
+                public_key {blob} NOT NULL,
+                registered_at {real} NOT NULL,
+                revoked_at {real}
+            )""",
+            """CREATE TABLE nonces (
+                device_id TEXT NOT NULL,
+                nonce TEXT NOT NULL,
+                expires_at {real} NOT NULL,
+                PRIMARY KEY (device_id, nonce)
+            )""",
+            "CREATE INDEX nonces_expiry ON nonces (expires_at)",
+            """CREATE TABLE sessions (
+                session_id TEXT PRIMARY KEY,
+                device_id TEXT NOT NULL,
+                tenant_id TEXT NOT NULL,
+                purpose TEXT NOT NULL,
+                server_nonce {blob} NOT NULL,
+                liveness_seed {blob} NOT NULL,
+                created_at {real} NOT NULL,
+                expires_at {real} NOT NULL,
+                used_at {real}
+            )""",
+            "CREATE INDEX sessions_expiry ON sessions (expires_at)",
+            """CREATE TABLE shoppers (
+                shopper_id TEXT PRIMARY KEY,
+                tenant_id TEXT NOT NULL,
+                claim_kind TEXT NOT NULL,
+                claim_hash TEXT,
+                claim_last4 TEXT,
+                privacy_code_hash TEXT,
+                privacy_code_wrapped {blob},
+                payment_token TEXT,
+                masked_payment_method TEXT NOT NULL,
+                consent_json TEXT NOT NULL,
+                consent_received_at {real} NOT NULL,
+                consent_withdrawn_at {real},
+                retention_days {bigint} NOT NULL,
+                enrolled_at {real} NOT NULL,
+                last_used_at {real} NOT NULL,
+                model_id TEXT,
+                template_dim {bigint},
+                data_key_wrapped {blob},
+                template_sealed {blob},
+                enrolled_by_device TEXT NOT NULL,
+                deleted_at {real}
+            )""",
+            "CREATE UNIQUE INDEX shoppers_claim ON shoppers (tenant_id, claim_hash)",
+            "CREATE INDEX shoppers_privacy ON shoppers (privacy_code_hash)",
+            "CREATE INDEX shoppers_last_used ON shoppers (last_used_at)",
+            """CREATE TABLE authorizations (
+                authorization_id TEXT PRIMARY KEY,
+                tenant_id TEXT NOT NULL,
+                device_id TEXT NOT NULL,
+                idempotency_key TEXT NOT NULL,
+                request_hash TEXT NOT NULL,
+                session_id TEXT NOT NULL,
+                amount_minor {bigint} NOT NULL,
+                currency TEXT NOT NULL,
+                basket_reference TEXT NOT NULL,
+                status TEXT NOT NULL,
+                decline_reason TEXT,
+                shopper_id TEXT,
+                receipt_id TEXT,
+                response_json TEXT NOT NULL,
+                step_up_candidates TEXT,
+                step_up_expires_at {real},
+                created_at {real} NOT NULL,
+                updated_at {real} NOT NULL
+            )""",
+            """CREATE UNIQUE INDEX authorizations_idempotency
+                ON authorizations (tenant_id, idempotency_key)""",
+            "CREATE INDEX authorizations_shopper ON authorizations (shopper_id)",
+            """CREATE TABLE step_up_answers (
+                tenant_id TEXT NOT NULL,
+                idempotency_key TEXT NOT NULL,
+                request_hash TEXT NOT NULL,
+                authorization_id TEXT NOT NULL,
+                response_json TEXT NOT NULL,
+                created_at {real} NOT NULL,
+                PRIMARY KEY (tenant_id, idempotency_key)
+            )""",
+            """CREATE TABLE lockouts (
+                subject TEXT PRIMARY KEY,
+                failures {bigint} NOT NULL,
+                window_start {real} NOT NULL,
+                locked_until {real} NOT NULL
+            )""",
+            """CREATE TABLE audit_log (
+                id {autoid},
+                at {real} NOT NULL,
+                tenant_id TEXT,
+                device_id TEXT,
+                event TEXT NOT NULL,
+                subject_id TEXT,
+                details_json TEXT NOT NULL
+            )""",
+            """CREATE TABLE deletion_receipts (
+                receipt_id TEXT PRIMARY KEY,
+                shopper_id TEXT NOT NULL,
+                deleted_at {real} NOT NULL,
+                receipt_json TEXT NOT NULL
+            )""",
+        ),
+    ),
+)
+
+_TOKENS = {
+    "sqlite": {
+        "blob": "BLOB",
+        "real": "REAL",
+        "bigint": "INTEGER",
+        "autoid": "INTEGER PRIMARY KEY AUTOINCREMENT",
+    },
+    "postgres": {
+        "blob": "BYTEA",
+        "real": "DOUBLE PRECISION",
+        "bigint": "BIGINT",
+        "autoid": "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
+    },
+}
+
+Row = tuple[Any, ...]
+
+
+class Transaction:
+    """One open transaction: ``execute`` statements, read rows, all committed together."""
+
+    def __init__(self, cursor: Any, dialect: str) -> None:
+        self._cursor = cursor
+        self._dialect = dialect
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one statement; return the number of rows it changed."""
+        if self._dialect == "postgres":
+            sql = sql.replace("?", "%s")
+        try:
+            self._cursor.execute(sql, tuple(params))
+        except sqlite3.IntegrityError as exc:
+            if "UNIQUE" in str(exc) or "PRIMARY KEY" in str(exc):
+                raise UniqueViolationError(str(exc)) from None
+            raise
+        except Exception as exc:
+            if type(exc).__name__ == "UniqueViolation":  # psycopg.errors.UniqueViolation
+                raise UniqueViolationError(str(exc)) from None
+            raise
+        return int(self._cursor.rowcount)
+
+    def one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        self.execute(sql, params)
+        row = self._cursor.fetchone()
+        return None if row is None else tuple(_plain(v) for v in row)
+
+    def all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        self.execute(sql, params)
+        return [tuple(_plain(v) for v in row) for row in self._cursor.fetchall()]
+
+
+def _plain(value: Any) -> Any:
+    # psycopg returns memoryview for BYTEA; sqlite3 returns bytes.
+    return bytes(value) if isinstance(value, memoryview) else value
+
+
+class Database:
+    """A connection pool for one database, with migrations applied on open."""
+
+    dialect: str
+    description: str
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def migrate(self) -> int:
+        """Apply pending migrations; return the schema version."""
+        tokens = _TOKENS[self.dialect]
+        with self.transaction() as tx:
+            tx.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                f"version {tokens['bigint']} PRIMARY KEY, name TEXT NOT NULL, "
+                f"applied_at {tokens['real']} NOT NULL)"
+            )
+        version = 0
+        for number, name, statements in MIGRATIONS:
+            with self.transaction() as tx:
+                if self.dialect == "postgres":
+                    # Several replicas may start at once: one migrates, the others wait.
+                    tx.execute("SELECT pg_advisory_xact_lock(4242)")
+                if tx.one("SELECT 1 FROM schema_migrations WHERE version = ?", (number,)):
+                    version = number
+                    continue
+                for statement in statements:
+                    tx.execute(statement.format(**tokens))
+                tx.execute(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                    (number, name, time.time()),
+                )
+                logger.info("database migrated to version %d (%s)", number, name)
+                version = number
+        return version
+
+
+class SQLiteDatabase(Database):
+    """One SQLite file in WAL mode; one connection per thread.
+
+    Write transactions start with ``BEGIN IMMEDIATE`` so two writers never deadlock on a
+    lock upgrade; readers never block writers (WAL).
+    """
+
+    dialect = "sqlite"
+
+    def __init__(self, path: Path, *, synchronous: str = "FULL") -> None:
+        self.path = Path(path)
+        self.description = f"sqlite:{self.path}"
+        self._synchronous = synchronous.upper()
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def _connection(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(
+                str(self.path), timeout=30.0, isolation_level=None, check_same_thread=False
+            )
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA synchronous={self._synchronous}")
+            conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute("PRAGMA foreign_keys=ON")
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        conn = self._connection()
+        cursor = conn.cursor()
+        cursor.execute("BEGIN IMMEDIATE")
+        try:
+            yield Transaction(cursor, "sqlite")
+        except BaseException:
+            conn.rollback()
+            raise
+        else:
+            conn.commit()
+        finally:
+            cursor.close()
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._all:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.close()
+            self._all.clear()
+        self._local = threading.local()
+
+
+class PostgresDatabase(Database):
+    """PostgreSQL through psycopg 3, with a small fixed-size connection pool."""
+
+    dialect = "postgres"
+
+    def __init__(self, dsn: str, *, pool_size: int = 8) -> None:
+        import psycopg
+
+        self._psycopg = psycopg
+        self._dsn = dsn
+        self.description = "postgresql"
+        self._pool: queue.LifoQueue[Any] = queue.LifoQueue()
+        self._size = pool_size
+        self._made = 0
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def _get(self) -> Any:
+        try:
+            return self._pool.get_nowait()
+        except queue.Empty:
+            pass
+        with self._lock:
+            if self._made < self._size:
+                self._made += 1
+                try:
+                    return self._psycopg.connect(self._dsn, autocommit=False)
+                except BaseException:
+                    self._made -= 1
+                    raise
+        return self._pool.get(timeout=30.0)
+
+    def _put(self, conn: Any) -> None:
+        if self._closed or conn.closed or conn.broken:
+            with self._lock:
+                self._made -= 1
+            with contextlib.suppress(Exception):
+                conn.close()
+            return
+        self._pool.put(conn)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        conn = self._get()
+        try:
+            cursor = conn.cursor()
+            try:
+                yield Transaction(cursor, "postgres")
+            except BaseException:
+                conn.rollback()
+                raise
+            else:
+                conn.commit()
+            finally:
+                cursor.close()
+        finally:
+            self._put(conn)
+
+    def close(self) -> None:
+        self._closed = True
+        while True:
+            try:
+                conn = self._pool.get_nowait()
+            except queue.Empty:
+                break
+            with contextlib.suppress(Exception):
+                conn.close()
+
+
+def open_database(target: str | Path, *, synchronous: str = "FULL", pool_size: int = 8) -> Database:
+    """Open (and migrate) ``target``: a ``postgresql://`` DSN, or a SQLite file path."""
+    text = str(target)
+    db: Database
+    if text.startswith(("postgresql://", "postgres://")):
+        db = PostgresDatabase(text, pool_size=pool_size)
+    else:
+        db = SQLiteDatabase(Path(text), synchronous=synchronous)
+    db.migrate()
+    return db
