@@ -10,11 +10,32 @@ collapsed into one opaque error (:class:`facepay.errors.SealedDataError`,
   :class:`BackendPublicKey`, :class:`SealingKeyring` (rotation with a grace period).
 - Device request signing (Ed25519): :class:`DeviceKey`, :func:`sign_request`,
   :func:`verify_request`, :class:`RequestFreshnessGuard`.
+- Templates at rest: :class:`TemplateVault` (envelope encryption, one data key per
+  record, crypto-shredding, master key rotation by re-wrapping) over a
+  :class:`MasterKey` (:class:`FileMasterKey` by default, a KMS in production).
+- Cancelable biometrics: :class:`TenantTransform`, a secret orthogonal transform per
+  tenant (ISO/IEC 24745 unlinkability and renewability).
+- Signed receipts: :class:`ReceiptSigner`, :func:`verify_receipt`.
 - Template serialization: :func:`encode_template` / :func:`decode_template`.
 """
 
 from __future__ import annotations
 
+from facepay.crypto._at_rest import (
+    EncryptedRecord,
+    FileMasterKey,
+    MasterKey,
+    TemplateVault,
+    wrapped_key_master_id,
+)
+from facepay.crypto._cancelable import TenantTransform
+from facepay.crypto._receipts import (
+    RECEIPT_SIGNATURE_FIELD,
+    ReceiptPublicKey,
+    ReceiptSigner,
+    receipt_signing_bytes,
+    verify_receipt,
+)
 from facepay.crypto._sealing import (
     DEFAULT_GRACE_SECONDS,
     DEFAULT_SUITE,
@@ -61,6 +82,7 @@ __all__ = [
     "DEVICE_HEADER",
     "MAX_TEMPLATE_DIMENSION",
     "NONCE_HEADER",
+    "RECEIPT_SIGNATURE_FIELD",
     "SEALING_PROTOCOL_VERSION",
     "SIGNATURE_HEADER",
     "SIGNATURE_HEADERS",
@@ -70,9 +92,16 @@ __all__ = [
     "BackendPublicKey",
     "DeviceKey",
     "DevicePublicKey",
+    "EncryptedRecord",
+    "FileMasterKey",
+    "MasterKey",
+    "ReceiptPublicKey",
+    "ReceiptSigner",
     "RequestFreshnessGuard",
     "SealingKeyring",
     "SealingSuite",
+    "TemplateVault",
+    "TenantTransform",
     "VerifiedRequest",
     "canonical_request",
     "canonical_target",
@@ -80,11 +109,14 @@ __all__ = [
     "encode_template",
     "open_bytes",
     "open_template",
+    "receipt_signing_bytes",
     "seal_bytes",
     "seal_template",
     "sealed_template_from_dict",
     "sealed_template_to_dict",
     "sign_request",
     "signed_device_id",
+    "verify_receipt",
     "verify_request",
+    "wrapped_key_master_id",
 ]

@@ -45,9 +45,9 @@ def b64encode(data: bytes) -> str:
 
 
 def b64decode(text: str | bytes) -> bytes:
-    """Strict standard base64 (padding required); also accepts the URL-safe alphabet.
+    """Standard or URL-safe base64, padded or not (the protocol sends unpadded base64url).
 
-    Raises ValueError on anything else.
+    Raises ValueError on anything else (stray characters, impossible lengths).
     """
     if isinstance(text, str):
         try:
@@ -57,6 +57,8 @@ def b64decode(text: str | bytes) -> bytes:
     else:
         raw = bytes(text)
     raw = raw.replace(b"-", b"+").replace(b"_", b"/")
+    if b"=" not in raw:
+        raw += b"=" * (-len(raw) % 4)
     try:
         return base64.b64decode(raw, validate=True)
     except (binascii.Error, ValueError):
@@ -68,8 +70,7 @@ def b64url_nopad(data: bytes) -> str:
 
 
 def b64url_nopad_decode(text: str) -> bytes:
-    pad = "=" * (-len(text) % 4)
-    return b64decode(text + pad)
+    return b64decode(text)
 
 
 def write_secret_file(path: str | os.PathLike[str], data: bytes) -> Path:

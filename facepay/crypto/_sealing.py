@@ -28,6 +28,7 @@ from facepay.crypto import _hazmat
 from facepay.crypto._common import (
     b64decode,
     b64encode,
+    b64url_nopad,
     check_id,
     encode_context,
     read_secret_file,
@@ -170,7 +171,8 @@ class BackendPublicKey:
         return cls(key_id=key_id, suite=suite, raw=raw)
 
     def to_base64(self) -> str:
-        return b64encode(self.to_bytes())
+        """The whole key (magic, suite, key id, raw key) as unpadded base64url."""
+        return b64url_nopad(self.to_bytes())
 
     @classmethod
     def from_base64(cls, text: str) -> BackendPublicKey:
@@ -180,8 +182,12 @@ class BackendPublicKey:
             raise CryptoError("public key is not valid base64") from None
 
     def to_dict(self) -> dict[str, str]:
-        """``{"key_id", "suite", "public_key" (standard base64 of the raw key)}``."""
-        return {"key_id": self.key_id, "suite": self.suite.value, "public_key": b64encode(self.raw)}
+        """``{"key_id", "suite", "public_key"}``, the raw key in unpadded base64url."""
+        return {
+            "key_id": self.key_id,
+            "suite": self.suite.value,
+            "public_key": b64url_nopad(self.raw),
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, object]) -> BackendPublicKey:
@@ -529,13 +535,16 @@ def _try_open_template(
 
 
 def sealed_template_to_dict(sealed: SealedTemplate) -> dict[str, str]:
-    """JSON form: key_id, suite, session_id, and standard base64 of enc and ciphertext."""
+    """JSON form: key_id, suite, session_id, and unpadded base64url of enc and ciphertext.
+
+    The same shape as ``facepay.wire.SealedTemplateWire``.
+    """
     return {
         "key_id": sealed.key_id,
         "suite": sealed.suite,
         "session_id": sealed.session_id,
-        "encapsulated_key": b64encode(sealed.encapsulated_key),
-        "ciphertext": b64encode(sealed.ciphertext),
+        "encapsulated_key": b64url_nopad(sealed.encapsulated_key),
+        "ciphertext": b64url_nopad(sealed.ciphertext),
     }
 
 

@@ -38,7 +38,6 @@ from dataclasses import dataclass
 from facepay.crypto import _hazmat
 from facepay.crypto._common import (
     b64decode,
-    b64encode,
     b64url_nopad,
     b64url_nopad_decode,
     check_id,
@@ -98,7 +97,8 @@ class DevicePublicKey:
         return hashlib.sha256(self.raw).hexdigest()[:32]
 
     def to_base64(self) -> str:
-        return b64encode(self.raw)
+        """Unpadded base64url of the 32 raw bytes (the protocol's encoding)."""
+        return b64url_nopad(self.raw)
 
     @classmethod
     def from_base64(cls, text: str) -> DevicePublicKey:
