@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from facepay.errors import FacePayError
 from facepay.wire import ErrorCode
 
 __all__ = ["ApiError"]
@@ -45,7 +46,7 @@ def status_for(code: ErrorCode) -> int:
     return _STATUS[code]
 
 
-class ApiError(Exception):
+class ApiError(FacePayError):
     """A refusal with its protocol error code (docs/protocol.md, "Errors")."""
 
     def __init__(

@@ -1,0 +1,138 @@
+"""``facepay sandbox serve|ledger|provision``: run and inspect the reference backend."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+__all__ = ["register"]
+
+
+def register(subparsers: Any, group_parser: argparse.ArgumentParser | None) -> None:
+    from facepay.cli import add_json_flag
+
+    serve = subparsers.add_parser(
+        "serve",
+        help="serve the reference payment backend over HTTP (uvicorn)",
+        description=(
+            "Serve the reference payment backend. --db is a SQLite file (created and "
+            "migrated on first use) or a postgresql:// DSN. Keys live in --keys (default: "
+            "next to the SQLite file, PATH.keys/). The device enrollment token is "
+            "FACEPAY_SERVER_ADMIN_TOKEN, or a random one printed at start."
+        ),
+    )
+    serve.add_argument("--db", required=True, help="SQLite file path or postgresql:// DSN")
+    serve.add_argument("--port", type=int, default=8470, help="TCP port (default 8470)")
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, loopback only)"
+    )
+    serve.add_argument("--keys", default=None, help="key directory (required for PostgreSQL)")
+    serve.set_defaults(handler=_serve)
+
+    ledger = subparsers.add_parser(
+        "ledger",
+        help="list every authorization (id, idempotency key, amount, currency, state, shopper)",
+    )
+    ledger.add_argument("--db", required=True, help="SQLite file path or postgresql:// DSN")
+    add_json_flag(ledger)
+    ledger.set_defaults(handler=_ledger)
+
+    provision = subparsers.add_parser(
+        "provision",
+        help="register a till's device key with a backend's database (operator)",
+    )
+    provision.add_argument("--db", required=True, help="SQLite file path or postgresql:// DSN")
+    provision.add_argument("--keys", default=None, help="key directory")
+    provision.add_argument("--device-key", required=True, help="PEM file (created if absent)")
+    provision.add_argument("--tenant", default="demo-retailer")
+    provision.add_argument("--store", default="store-1")
+    provision.add_argument("--lane", default="lane-1")
+    provision.add_argument("--device-id", default=None)
+    add_json_flag(provision)
+    provision.set_defaults(handler=_provision)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import logging
+
+    import uvicorn
+
+    from facepay.config import ServerConfig
+    from facepay.server import build_backend, create_app
+    from facepay.server._sandbox import _Sweeper
+
+    config = ServerConfig.from_env()
+    backend = build_backend(args.db, key_dir=args.keys, config=config)
+    if config.admin_token is None:
+        sys.stderr.write(f"facepay sandbox: device enrollment token: {backend.admin_token}\n")
+    sys.stderr.write(
+        f"facepay sandbox: serving protocol v1 on http://{args.host}:{args.port} "
+        f"({backend.db.description})\n"
+    )
+    sweeper = _Sweeper(backend, config.sweep_interval_s)
+    sweeper.start()
+    logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
+    try:
+        uvicorn.run(
+            create_app(backend),
+            host=args.host,
+            port=args.port,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=5,
+        )
+    finally:
+        sweeper.stop()
+        backend.db.close()
+    return 0
+
+
+def _ledger(args: argparse.Namespace) -> int:
+    from facepay.cli import emit
+    from facepay.server import ledger, open_database
+
+    db = open_database(args.db)
+    try:
+        rows = ledger(db)
+    finally:
+        db.close()
+
+    def human(items: list[dict[str, Any]]) -> str:
+        lines = [f"{len(items)} authorizations"]
+        for r in items:
+            lines.append(
+                f"{r['created_at']}  {r['id']}  {r['state']:<9} {r['amount_minor']:>10} "
+                f"{r['currency']}  key={r['idempotency_key']}  shopper={r['shopper_id'] or '-'}"
+            )
+        return "\n".join(lines)
+
+    emit(args, rows, human)
+    return 0
+
+
+def _provision(args: argparse.Namespace) -> int:
+    from facepay.cli import emit
+    from facepay.crypto import DeviceKey
+    from facepay.server import PaymentBackend, Vault, default_key_dir, open_database
+    from facepay.wire import DeviceRegistrationRequest, b64encode
+
+    key = DeviceKey.load_or_create(args.device_key)
+    db = open_database(args.db)
+    try:
+        vault = Vault.open(args.keys or default_key_dir(args.db))
+        backend = PaymentBackend(db, vault)
+        registration = backend.register_device(
+            DeviceRegistrationRequest(
+                tenant_id=args.tenant,
+                store_id=args.store,
+                lane_id=args.lane,
+                public_key=b64encode(key.public_key.raw),
+                device_id=args.device_id,
+            )
+        )
+    finally:
+        db.close()
+    emit(args, registration.model_dump(mode="json"), lambda r: f"registered {r['device_id']}")
+    return 0
