@@ -134,6 +134,9 @@ class KioskController(QObject):
         self.sale_id = bridge.sale_id
         self.paid_sales: set[str] = set()
         self.card_requested: set[str] = set()
+        # Sales whose face authorization was sent but never answered (not even on
+        # reconcile): no card until the backend says what happened.
+        self.unsettled_sales: set[str] = set()
         self.errors: collections.deque[str] = collections.deque(maxlen=50)
         self.enroll_claim: Claim | None = None
         self.enroll_token = ""
@@ -210,7 +213,7 @@ class KioskController(QObject):
             lambda d: self.begin_face(Claim(kind=ClaimKind.PHONE, value=d))
         )
         self.result.card_button.clicked.connect(self.choose_card)
-        self.result.retry_button.clicked.connect(self.choose_face)
+        self.result.retry_button.clicked.connect(self._retry)
         self.result.done_button.clicked.connect(self._after_result)
         self.step_up.keypad.submitted.connect(self.submit_step_up)
         self.step_up.card_button.clicked.connect(self.choose_card)
@@ -333,6 +336,7 @@ class KioskController(QObject):
             app.setLayoutDirection(direction)
         self.stack.setLayoutDirection(direction)
         self.retranslate()
+        self._call.emit(self.attempt, "language", lambda p: _set_language(p, language))
 
     def retranslate(self) -> None:
         for s in self.screens.values():
@@ -353,6 +357,12 @@ class KioskController(QObject):
             self._show_attendant_health()
             return
         if attempt != self.attempt:
+            return
+        if tag == "reconcile":
+            settled: list[Outcome] = list(value)
+            if settled:
+                self.unsettled_sales.discard(self.sale_id)
+                self._on_outcome(attempt, settled[0])
             return
         if tag == "link_card":
             self.enroll_token, masked = value
@@ -532,6 +542,13 @@ class KioskController(QObject):
         if kind is OutcomeKind.CANCELLED:
             self.reset_to_idle()
             return
+        if kind is OutcomeKind.CLAIM_NEEDED:
+            self.claim.reset()
+            self.claim.show_notice(self.translate("claim.needed"))
+            self.go("claim")
+            return
+        if kind is OutcomeKind.PAYMENT_UNKNOWN:
+            self.unsettled_sales.add(self.sale_id)
         if kind is OutcomeKind.APPROVED:
             self.paid_sales.add(self.sale_id)
             self.bridge.sale_completed.emit(self.sale_id, outcome)
@@ -539,6 +556,13 @@ class KioskController(QObject):
             self._log_error(f"{kind.value}: {outcome.detail}")
         self.result.show_outcome(outcome)
         self.go("result")
+
+    def _retry(self) -> None:
+        o = self.result.outcome
+        if o is not None and o.kind is OutcomeKind.PAYMENT_UNKNOWN:
+            self._call.emit(self.attempt, "reconcile", lambda p: _reconcile(p))
+        else:
+            self.choose_face()
 
     def _after_result(self) -> None:
         o = self.result.outcome
@@ -556,8 +580,8 @@ class KioskController(QObject):
 
     # ------------------------------------------------------------------ card fallback
     def choose_card(self) -> None:
-        if self.sale_id in self.paid_sales:
-            return  # already paid: a second payment would charge twice
+        if self.sale_id in self.paid_sales or self.sale_id in self.unsettled_sales:
+            return  # paid, or maybe paid: a second payment could charge twice
         self.attempt += 1
         self._stop_camera()
         self._stop_feeding.emit()
@@ -578,7 +602,7 @@ class KioskController(QObject):
         if sale_id != self.sale_id or self.current != "card":
             return
         if approved:
-            if sale_id in self.paid_sales:
+            if sale_id in self.paid_sales or sale_id in self.unsettled_sales:
                 return
             outcome = Outcome(
                 kind=OutcomeKind.APPROVED,
@@ -709,6 +733,18 @@ def _configure(port: CheckoutPort, url: str, thresholds: dict[str, float]) -> No
     configure = getattr(port, "configure", None)
     if callable(configure):
         configure(backend_url=url, thresholds=thresholds)
+
+
+def _set_language(port: CheckoutPort, language: Language) -> None:
+    # The consent record names the language the shopper read it in.
+    set_language = getattr(port, "set_language", None)
+    if callable(set_language):
+        set_language(language)
+
+
+def _reconcile(port: CheckoutPort) -> list[Outcome]:
+    settle = getattr(port, "reconcile_pending", None)
+    return list(settle()) if callable(settle) else []
 
 
 def _is_transport(code: str) -> bool:

@@ -143,6 +143,9 @@ class OutcomeKind(str, enum.Enum):
     NOT_RECOGNISED = "not_recognised"
     BACKEND_DOWN = "backend_down"
     CAMERA_LOST = "camera_lost"
+    TIMED_OUT = "timed_out"
+    CLAIM_NEEDED = "claim_needed"  # claimless search over its risk budget: ask who pays
+    PAYMENT_UNKNOWN = "payment_unknown"  # sent, answer lost, reconcile failed: no card!
     CANCELLED = "cancelled"
     ERROR = "error"
 
@@ -185,8 +188,9 @@ class CheckoutPort(Protocol):
     def begin_enrollment(self, claim: Claim, card_token: str) -> None:
         """Open an enrollment: consent was given on screen, the card is tokenised."""
 
-    def feed(self, frame: Frame) -> FaceProgress | Processing:
-        """Analyse one frame; returns :class:`Processing` once capture and liveness pass."""
+    def feed(self, frame: Frame) -> FaceProgress | Processing | Outcome:
+        """Analyse one frame; :class:`Processing` once capture and liveness pass, an
+        :class:`Outcome` when the attempt ended without a decision (liveness failed ...)."""
 
     def complete(self) -> Outcome:
         """Seal, send and wait for the backend's decision (after :class:`Processing`)."""

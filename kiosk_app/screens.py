@@ -667,13 +667,18 @@ class ResultScreen(Screen):
                 OutcomeKind.NOT_RECOGNISED,
                 OutcomeKind.LIVENESS_FAILED,
             )
-            self.title.setText(t("result.declined") if declined else t("result.failed_title"))
+            title = "result.declined" if declined else "result.failed_title"
+            if kind is OutcomeKind.PAYMENT_UNKNOWN:
+                title = "result.unknown_title"
+            self.title.setText(t(title))
             messages = {
                 OutcomeKind.DECLINED: "result.declined_hint",
                 OutcomeKind.NOT_RECOGNISED: "result.not_recognised",
                 OutcomeKind.LIVENESS_FAILED: "result.liveness_failed",
                 OutcomeKind.BACKEND_DOWN: "result.backend_down",
                 OutcomeKind.CAMERA_LOST: "capture.camera_lost",
+                OutcomeKind.TIMED_OUT: "result.timed_out",
+                OutcomeKind.PAYMENT_UNKNOWN: "result.unknown",
             }
             self.amount_label.setText("")
             self.method_label.setText("")
@@ -681,17 +686,25 @@ class ResultScreen(Screen):
             self.receipt.clear()
         self.message.setAccessibleName(self.message.text())
         self.receipt.setVisible(ok)
-        self.card_button.setVisible(not ok)
+        unknown = o is not None and o.kind is OutcomeKind.PAYMENT_UNKNOWN
+        # Money may have moved: a card now could charge twice, so only "check again".
+        self.card_button.setVisible(not ok and not unknown)
         self.retry_button.setVisible(
             not ok
             and o is not None
             and o.kind
-            in (OutcomeKind.NOT_RECOGNISED, OutcomeKind.LIVENESS_FAILED, OutcomeKind.DECLINED)
+            in (
+                OutcomeKind.NOT_RECOGNISED,
+                OutcomeKind.LIVENESS_FAILED,
+                OutcomeKind.DECLINED,
+                OutcomeKind.TIMED_OUT,
+                OutcomeKind.PAYMENT_UNKNOWN,
+            )
         )
         self.done_button.setVisible(ok)
         self.cancel_button.setVisible(not ok)
         self.card_button.set_label(t("result.try_card"))
-        self.retry_button.set_label(t("result.try_again"))
+        self.retry_button.set_label(t("result.check_again" if unknown else "result.try_again"))
         self.done_button.set_label(t("common.continue"))
         super().retranslate()
 

@@ -205,7 +205,11 @@ class FlowWorker(QObject):
             del frame
         self.frames_analysed += 1
         self.analysed.emit(time.perf_counter() - t0)
-        if isinstance(update, Processing):
+        if isinstance(update, Outcome):
+            self._feeding_attempt = None
+            self._mailbox.clear()
+            self.outcome.emit(attempt, update)
+        elif isinstance(update, Processing):
             self._feeding_attempt = None
             self._mailbox.clear()
             self.processing.emit(attempt)
