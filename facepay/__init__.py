@@ -18,6 +18,7 @@ from facepay.errors import (
     FacePayError,
     IdempotencyConflictError,
     InvalidImageError,
+    InvalidSignatureError,
     LivenessError,
     ModelError,
     RateLimitedError,
@@ -26,6 +27,8 @@ from facepay.errors import (
     ServerError,
     SessionExpiredError,
     SourceExhaustedError,
+    StaleRequestError,
+    TemplateFormatError,
     TransportError,
 )
 from facepay.types import (
@@ -60,6 +63,7 @@ __all__ = [
     "HeadPose",
     "IdempotencyConflictError",
     "InvalidImageError",
+    "InvalidSignatureError",
     "LivenessDecision",
     "LivenessError",
     "LivenessVerdict",
@@ -73,6 +77,8 @@ __all__ = [
     "ServerError",
     "SessionExpiredError",
     "SourceExhaustedError",
+    "StaleRequestError",
+    "TemplateFormatError",
     "TransportError",
     "__version__",
 ]
