@@ -6,12 +6,16 @@ This module is the public API: applications (the kiosk, a retailer's POS) import
 
 from __future__ import annotations
 
+import importlib as _importlib
+import typing as _typing
+
 from facepay.errors import (
     AuthenticationError,
     BackendError,
     CameraUnavailableError,
     CaptureError,
     CheckoutError,
+    CheckoutFailedError,
     ConfigurationError,
     CryptoError,
     FaceNotUsableError,
@@ -44,41 +48,179 @@ from facepay.types import (
     SealedTemplate,
 )
 
+# The checkout flow, the client and the wire models pull in httpx, pydantic and
+# cryptography (about a second on the 2-core till): load them on first use (PEP 562), so
+# that ``import facepay`` for the vision pipeline or the CLI stays fast.
+_LAZY: dict[str, str] = {
+    "AsyncFacePayClient": "facepay.client",
+    "BackendPublicKey": "facepay.crypto",
+    "Basket": "facepay.checkout",
+    "BasketLine": "facepay.checkout",
+    "CheckoutConfig": "facepay.config",
+    "CheckoutEvent": "facepay.checkout",
+    "CheckoutFinished": "facepay.checkout",
+    "CheckoutSession": "facepay.checkout",
+    "CheckoutState": "facepay.checkout",
+    "Claim": "facepay.wire",
+    "ClaimKind": "facepay.wire",
+    "ClientConfig": "facepay.config",
+    "ConsentRecord": "facepay.wire",
+    "DeviceKey": "facepay.crypto",
+    "DevicePublicKey": "facepay.crypto",
+    "DeviceSigner": "facepay.checkout",
+    "EnrollmentResult": "facepay.checkout",
+    "EnrollmentSession": "facepay.checkout",
+    "FacePayClient": "facepay.client",
+    "FrameFeedback": "facepay.checkout",
+    "LivenessProgressed": "facepay.checkout",
+    "PaymentStatus": "facepay.checkout",
+    "PendingAuthorization": "facepay.checkout",
+    "QualityPrompt": "facepay.checkout",
+    "ReceiptPublicKey": "facepay.crypto",
+    "Receipt": "facepay.checkout",
+    "SealingSuite": "facepay.crypto",
+    "StateChanged": "facepay.checkout",
+    "Till": "facepay.checkout",
+    "consent_now": "facepay.checkout",
+    "fixed_liveness_plan": "facepay.checkout",
+    "format_money": "facepay.checkout",
+    "new_idempotency_key": "facepay.client",
+    "seeded_liveness": "facepay.checkout",
+    "verify_receipt": "facepay.crypto",
+}
+
+if _typing.TYPE_CHECKING:
+    from facepay.checkout import (
+        Basket,
+        BasketLine,
+        CheckoutEvent,
+        CheckoutFinished,
+        CheckoutSession,
+        CheckoutState,
+        DeviceSigner,
+        EnrollmentResult,
+        EnrollmentSession,
+        FrameFeedback,
+        LivenessProgressed,
+        PaymentStatus,
+        PendingAuthorization,
+        QualityPrompt,
+        Receipt,
+        StateChanged,
+        Till,
+        consent_now,
+        fixed_liveness_plan,
+        format_money,
+        seeded_liveness,
+    )
+    from facepay.client import (
+        AsyncFacePayClient,
+        FacePayClient,
+        new_idempotency_key,
+    )
+    from facepay.config import (
+        CheckoutConfig,
+        ClientConfig,
+    )
+    from facepay.crypto import (
+        BackendPublicKey,
+        DeviceKey,
+        DevicePublicKey,
+        ReceiptPublicKey,
+        SealingSuite,
+        verify_receipt,
+    )
+    from facepay.wire import (
+        Claim,
+        ClaimKind,
+        ConsentRecord,
+    )
+
+
+def __getattr__(name: str) -> _typing.Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'facepay' has no attribute {name!r}")
+    value = getattr(_importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
 __version__ = "0.1.0"
 
 __all__ = [
+    "AsyncFacePayClient",
     "AuthenticationError",
     "BackendError",
+    "BackendPublicKey",
+    "Basket",
+    "BasketLine",
     "BoundingBox",
     "CameraUnavailableError",
     "CaptureError",
+    "CheckoutConfig",
     "CheckoutError",
+    "CheckoutEvent",
+    "CheckoutFailedError",
+    "CheckoutFinished",
+    "CheckoutSession",
+    "CheckoutState",
+    "Claim",
+    "ClaimKind",
+    "ClientConfig",
     "ConfigurationError",
+    "ConsentRecord",
     "CryptoError",
+    "DeviceKey",
+    "DevicePublicKey",
+    "DeviceSigner",
+    "EnrollmentResult",
+    "EnrollmentSession",
     "FaceNotUsableError",
     "FaceObservation",
+    "FacePayClient",
     "FacePayError",
     "FaceTemplate",
     "Frame",
+    "FrameFeedback",
     "HeadPose",
     "IdempotencyConflictError",
     "InvalidImageError",
     "InvalidSignatureError",
     "LivenessDecision",
     "LivenessError",
+    "LivenessProgressed",
     "LivenessVerdict",
     "ModelError",
+    "PaymentStatus",
+    "PendingAuthorization",
+    "QualityPrompt",
     "QualityReason",
     "QualityReport",
     "RateLimitedError",
+    "Receipt",
+    "ReceiptPublicKey",
     "RequestRejectedError",
     "SealedDataError",
     "SealedTemplate",
+    "SealingSuite",
     "ServerError",
     "SessionExpiredError",
     "SourceExhaustedError",
     "StaleRequestError",
+    "StateChanged",
     "TemplateFormatError",
+    "Till",
     "TransportError",
     "__version__",
+    "consent_now",
+    "fixed_liveness_plan",
+    "format_money",
+    "new_idempotency_key",
+    "seeded_liveness",
+    "verify_receipt",
 ]
