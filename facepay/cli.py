@@ -31,7 +31,11 @@ _GROUPS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "bench": (
         "measure speed: per-stage latency, cold start, backend throughput",
-        ("facepay._commands.bench", "facepay._commands.bench_backend"),
+        (
+            "facepay._commands.bench",
+            "facepay._commands.bench_backend",
+            "facepay._commands.bench_crypto",
+        ),
     ),
     "sandbox": (
         "run and inspect the reference payment backend (sandbox)",

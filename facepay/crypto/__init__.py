@@ -24,6 +24,7 @@ from __future__ import annotations
 from facepay.crypto._at_rest import (
     EncryptedRecord,
     FileMasterKey,
+    KeyedHasher,
     MasterKey,
     TemplateVault,
     wrapped_key_master_id,
@@ -94,6 +95,7 @@ __all__ = [
     "DevicePublicKey",
     "EncryptedRecord",
     "FileMasterKey",
+    "KeyedHasher",
     "MasterKey",
     "ReceiptPublicKey",
     "ReceiptSigner",

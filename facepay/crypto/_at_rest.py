@@ -40,6 +40,7 @@ from facepay.types import FaceTemplate
 __all__ = [
     "EncryptedRecord",
     "FileMasterKey",
+    "KeyedHasher",
     "MasterKey",
     "TemplateVault",
     "wrapped_key_master_id",
@@ -314,3 +315,36 @@ class TemplateVault:
             ciphertext=record.ciphertext,
             master_key_id=self.master_key.key_id,
         )
+
+
+class KeyedHasher:
+    """HMAC-SHA256 lookup hashes ("blind indexes") for values the backend must find but
+    should not store in the clear: a phone-number claim, a privacy code.
+
+    An unkeyed hash of a phone number is reversed by hashing all phone numbers; the key
+    (32 random bytes, stored wrapped by the master key like a tenant secret) stops that
+    for anyone without it. ``purpose`` separates uses: the same phone number hashes
+    differently as a claim and as anything else.
+    """
+
+    __slots__ = ("_key",)
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) < 16:
+            raise CryptoError("a keyed-hash key is at least 16 random bytes")
+        self._key = bytes(key)
+
+    @staticmethod
+    def generate_key() -> bytes:
+        return _hazmat.random_bytes(32)
+
+    def __repr__(self) -> str:
+        return "KeyedHasher()"
+
+    def __reduce__(self) -> str | tuple[object, ...]:
+        raise TypeError("KeyedHasher cannot be pickled")
+
+    def hexdigest(self, purpose: str, value: str) -> str:
+        """Lower-case hex HMAC-SHA256 of ``value`` under ``purpose``."""
+        message = encode_context("facepay/keyed-hash", [("purpose", purpose), ("value", value)])
+        return _hazmat.hmac_sha256(self._key, message).hex()

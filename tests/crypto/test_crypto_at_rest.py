@@ -15,6 +15,7 @@ import pytest
 from facepay.crypto import (
     EncryptedRecord,
     FileMasterKey,
+    KeyedHasher,
     MasterKey,
     TemplateVault,
     wrapped_key_master_id,
@@ -179,3 +180,16 @@ def test_record_repr_hides_bytes() -> None:
     rec = vault.encrypt_template(_template(), tenant_id="a", shopper_id="s")
     assert repr(rec) == "EncryptedRecord(master_key_id='mk-1')"
     assert "mk-1" in repr(vault)
+
+
+def test_keyed_hasher() -> None:
+    key = KeyedHasher.generate_key()
+    h = KeyedHasher(key)
+    a = h.hexdigest("claim:phone", "+4915112345678")
+    assert a == KeyedHasher(key).hexdigest("claim:phone", "+4915112345678")
+    assert len(a) == 64
+    assert a != h.hexdigest("privacy-code", "+4915112345678")
+    assert a != KeyedHasher(KeyedHasher.generate_key()).hexdigest("claim:phone", "+4915112345678")
+    assert key.hex() not in repr(h)
+    with pytest.raises(CryptoError):
+        KeyedHasher(b"short")

@@ -36,6 +36,7 @@ def _instances() -> list[tuple[object, list[bytes]]]:
     vault = fc.TemplateVault(master)
     transform = fc.TenantTransform.generate(tenant_id="acme", dimension=16)
     signer = fc.ReceiptSigner.generate()
+    hasher = fc.KeyedHasher(fc.KeyedHasher.generate_key())
     template = FaceTemplate(vector=np.arange(16, dtype=np.float32), model_id="m")
     record = vault.encrypt_template(template, tenant_id="acme", shopper_id="s")
     sealed = fc.seal_template(template, kp.public_key, session_id="s")
@@ -57,6 +58,7 @@ def _instances() -> list[tuple[object, list[bytes]]]:
         (verified, []),
         (fc.RequestFreshnessGuard(), []),
         (fc.SealingSuite.X25519_AES256GCM, []),
+        (hasher, [hasher._key]),
     ]
 
 
@@ -112,3 +114,16 @@ def test_public_all_is_sorted_and_resolves() -> None:
     for name in fc.__all__:
         assert hasattr(fc, name), name
     assert len(set(fc.__all__)) == len(fc.__all__)
+
+
+def test_bench_crypto_command_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from facepay.cli import main
+
+    assert main(["bench", "crypto", "--iterations", "2", "--dimension", "16", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out["suites"]) == {s.value for s in fc.SealingSuite}
+    hybrid = out["suites"]["mlkem768x25519-hkdf-sha256-chacha20poly1305"]
+    assert hybrid["encapsulated_key_bytes"] == 1120
+    assert all(v["open_ms"] > 0 for v in out["suites"].values())
