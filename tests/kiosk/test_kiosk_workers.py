@@ -1,0 +1,66 @@
+"""The camera thread: real clip, real pacing, newest-frame mailbox, clean failure codes."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from facepay import Frame
+from facepay.capture import open_source
+from kiosk_app.workers import CameraWorker, FrameMailbox, frame_to_qimage
+
+pytestmark = pytest.mark.eval
+
+
+def test_mailbox_keeps_only_the_newest_frame() -> None:
+    box = FrameMailbox()
+    img = np.zeros((4, 4, 3), np.uint8)
+    for i in range(5):
+        box.put(Frame(image=img, timestamp=i / 30, index=i))
+    frame = box.take()
+    assert frame is not None
+    assert frame.index == 4
+    assert box.dropped == 4
+    assert box.take() is None
+
+
+def test_frame_to_qimage_keeps_rgb_order_and_owns_pixels() -> None:
+    img = np.zeros((2, 3, 3), np.uint8)
+    img[0, 0] = (255, 0, 0)
+    img[1, 2] = (0, 0, 255)
+    q = frame_to_qimage(Frame(image=img, timestamp=0.0, index=0))
+    del img
+    assert (q.width(), q.height()) == (3, 2)
+    assert q.pixelColor(0, 0).getRgb()[:3] == (255, 0, 0)
+    assert q.pixelColor(2, 1).getRgb()[:3] == (0, 0, 255)
+
+
+def test_camera_plays_a_clip_at_its_own_rate_then_reports_the_end(qtbot, eval_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    path = eval_dir / "video" / "single_face.mp4"  # 2.4 s at 30 fps
+    box = FrameMailbox()
+    worker = CameraWorker(lambda: open_source(path), box, pace=True, loop=False)
+    shown: list[int] = []
+    worker.frame_ready.connect(lambda image: shown.append(image.width()))
+    start = time.monotonic()
+    with qtbot.waitSignal(worker.camera_failed, timeout=15_000) as blocker:
+        worker.start()
+    elapsed = time.monotonic() - start
+    worker.wait(3000)
+    assert blocker.args == ["source_exhausted"]
+    assert len(shown) == worker.frames_read > 60
+    assert shown[0] == 640
+    # Paced to the clip's timestamps: about 2.4 s, not as fast as the decoder can go.
+    assert 1.8 < elapsed < 6.0
+    assert box.take() is not None
+
+
+def test_missing_file_is_a_code_not_a_crash(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    worker = CameraWorker(lambda: open_source(tmp_path / "nope.mp4"), FrameMailbox())
+    with qtbot.waitSignal(worker.camera_failed, timeout=5000) as blocker:
+        worker.start()
+    worker.wait(3000)
+    assert blocker.args[0]
+    assert "Traceback" not in blocker.args[0]
