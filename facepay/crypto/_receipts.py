@@ -1,14 +1,17 @@
 """Signed receipts: the backend's Ed25519 signature on what it did for a shopper.
 
 A deletion receipt lets a shopper prove later that the backend confirmed erasing their
-data; an authorization receipt can be signed the same way. The signed bytes are::
+data; an authorization receipt can be signed the same way. The signed bytes are the
+canonical JSON of the receipt without its ``signature`` field::
 
-    b"FACEPAY-RECEIPT-V1\\n" + canonical JSON of the receipt without its "signature"
+    json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 
-where canonical JSON is ``json.dumps(fields, sort_keys=True, separators=(",", ":"),
-ensure_ascii=True)`` and fields hold only strings, integers, booleans, null, lists and
-objects (no floats: their text form is not portable). The prefix keeps a receipt
-signature from ever being valid for anything else the key might sign.
+exactly ``facepay.wire.DeletionReceipt.signed_payload()`` (docs/protocol.md), so a
+shopper's app can verify with any Ed25519 library. Fields hold only strings, integers,
+booleans, null, lists and objects (no floats: their text form is not portable). There
+is no domain-separation prefix, because the protocol already published this form;
+instead the receipt key signs receipts and nothing else, and every receipt kind carries
+its own distinguishing fields (``receipt_id`` prefix, ``erased``...).
 """
 
 from __future__ import annotations
@@ -40,7 +43,6 @@ __all__ = [
 ]
 
 RECEIPT_SIGNATURE_FIELD = "signature"
-_PREFIX = b"FACEPAY-RECEIPT-V1\n"
 
 
 def _check_json(value: Any, depth: int = 0) -> None:
@@ -66,7 +68,7 @@ def receipt_signing_bytes(receipt: Mapping[str, Any]) -> bytes:
     fields = {k: v for k, v in receipt.items() if k != RECEIPT_SIGNATURE_FIELD}
     _check_json(fields)
     text = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    return _PREFIX + text.encode("ascii")
+    return text.encode("ascii")
 
 
 class ReceiptPublicKey:

@@ -31,7 +31,11 @@ def test_sign_and_verify() -> None:
     # A shopper's app only has the published key.
     pk = ReceiptPublicKey.from_base64(signer.public_key.to_base64(), key_id="r-1")
     verify_receipt(receipt, pk)
-    assert receipt_signing_bytes(receipt).startswith(b"FACEPAY-RECEIPT-V1\n{")
+    assert receipt_signing_bytes(receipt) == (
+        b'{"deleted_at":"2026-11-26T23:00:00Z","erased":["template_data_key","template",'
+        b'"claim","payment_method"],"receipt_id":"del_123","receipt_key_id":"r-1",'
+        b'"shopper_id":"shp_1"}'
+    )
     assert b'"signature"' not in receipt_signing_bytes(receipt)
 
 
@@ -55,6 +59,16 @@ def test_every_tampering_fails_the_same_way() -> None:
             verify_receipt(r, pk)
         seen.add((str(exc.value), exc.value.__context__))
     assert seen == {("signature does not verify", None)}
+
+
+def test_matches_the_wire_models_signed_payload() -> None:
+    from facepay.wire import DeletionReceipt
+
+    signer = ReceiptSigner.generate(key_id="r-1")
+    fields = _receipt(signer)
+    wire_receipt = DeletionReceipt.model_validate(fields)
+    assert wire_receipt.signed_payload() == receipt_signing_bytes(fields)
+    verify_receipt(wire_receipt.model_dump(mode="json"), signer.public_key)
 
 
 def test_floats_are_refused_at_signing() -> None:
