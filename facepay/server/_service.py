@@ -616,6 +616,25 @@ class PaymentBackend:
         replay = self._replay("authorizations", device.tenant_id, idempotency_key, request_hash)
         if replay is not None:
             return replay, True
+        try:
+            return self._authorize(device, req, idempotency_key, request_hash)
+        except ApiError as exc:
+            if exc.code is not ErrorCode.SESSION_USED:
+                raise
+            # A concurrent retry with the same key consumed the session first: its
+            # committed answer is ours too.
+            replay = self._replay("authorizations", device.tenant_id, idempotency_key, request_hash)
+            if replay is None:
+                raise
+            return replay, True
+
+    def _authorize(
+        self,
+        device: AuthenticatedDevice,
+        req: AuthorizeRequest,
+        idempotency_key: str,
+        request_hash: str,
+    ) -> tuple[AuthorizationResponse, bool]:
         claim_hash = self._claim_hash(device.tenant_id, req.claim) if req.claim else None
         subjects = [f"device:{device.device_id}"]
         if claim_hash is not None:
