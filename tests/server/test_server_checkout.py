@@ -260,7 +260,8 @@ def test_audit_records_scores_but_never_the_template(till: Till) -> None:
     events = [e for e, _ in audit]
     assert events[-1] == "authorization"
     details = audit[-1][1]
-    assert '"best_score"' in details and '"threshold"' in details
+    assert '"best_score"' in details
+    assert '"threshold"' in details
     # No vector component of the probe appears in any audit row.
     text = " ".join(d for _, d in audit)
     for value in alice[:8]:
