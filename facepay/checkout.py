@@ -630,6 +630,11 @@ class _FaceFlow:
     # ---------------------------------------------------------------- frames
 
     def _open_backend_session(self, purpose: wire.SessionPurpose) -> None:
+        # A video-mode analyzer tracks faces across frames: a new shopper starts afresh
+        # (and a replayed clip's timestamps start again at 0).
+        reset = getattr(self._parts.analyzer, "reset", None)
+        if callable(reset):
+            reset()
         self._session = self._parts.client.open_session(purpose)
         # The backend's seed decides the challenges, so a recording cannot know them.
         self._liveness_seed = wire.b64decode(self._session.liveness_seed)
@@ -1375,7 +1380,7 @@ def fixed_liveness_plan(*challenges: str) -> LivenessFactory:
         del seed
         from facepay.liveness import ChallengePlan, LivenessSession
 
-        session: LivenessCheck = LivenessSession(ChallengePlan.explicit(challenges))
+        session: LivenessCheck = LivenessSession(ChallengePlan.of(challenges))
         return session
 
     return build
