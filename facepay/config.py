@@ -22,6 +22,7 @@ __all__ = [
     "ClientConfig",
     "EmbedderConfig",
     "FaceDetectorConfig",
+    "QualityConfig",
     "ServerConfig",
     "env_overrides",
 ]
@@ -294,3 +295,94 @@ class ServerConfig:
     def from_env(cls, environ: Mapping[str, str] | None = None, **kw: Any) -> ServerConfig:
         """Defaults, then ``FACEPAY_SERVER_*`` variables, then ``kw``."""
         return env_overrides(cls, "SERVER", environ, **kw)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class QualityConfig:
+    """Thresholds of the quality gate (``QualityGate``); see docs/quality.md.
+
+    ``FACEPAY_QUALITY_*`` environment variables override the defaults. "Measured" values
+    come from ``facepay analyze`` runs on ../shared/eval (numbers in docs/quality.md).
+    """
+
+    # -- one face ---------------------------------------------------------------------
+    # A second face whose box is at least this fraction of the dominant face's area is
+    # close to the till: refuse (multiple_faces). Area scales with 1/distance^2, so 0.3
+    # means "within ~1.8x the shopper's distance". Measured: NUAA office frames have
+    # background people at most 1/4 of the subject's area (eval README), which must not
+    # block a checkout; a person beside the shopper is 0.5-1.0.
+    max_second_face_area_ratio: float = 0.3
+    # ... or at least this fraction AND within this many face widths of the dominant face
+    # (someone looking over the shopper's shoulder).
+    near_second_face_area_ratio: float = 0.1
+    near_second_face_distance: float = 1.5
+
+    # -- size and placement ------------------------------------------------------------
+    # Interocular distance (eye centres) in pixels. ICAO 9303 / ISO/IEC 19794-5 ask 90 px
+    # (120 preferred) for document portraits; a verification chip only needs its own
+    # resolution: dlib's 150 px chip puts the eye centres ~52 px apart, so below ~40 px
+    # the chip is upsampled by >30% and detail is invented.
+    min_interocular_px: float = 40.0
+    # A face whose eyes span more than this share of the frame width is too close: the
+    # outline leaves the frame and lens distortion grows. Measured on the face-cam clips
+    # (d3/d12/d14, 512 px wide): 0.17-0.26 when the whole head is in view.
+    max_interocular_fraction: float = 0.35
+    # Face outline (36 mesh points) allowed outside the frame, as a fraction of points,
+    # with a margin in interocular distances. ISO/IEC 29794-5 "face occlusion / cropping":
+    # the whole face should be visible; a chin grazing the edge is tolerated.
+    max_outline_outside_fraction: float = 0.05
+    cut_off_margin_fraction: float = 0.1
+    # Face centre offset from the frame centre, as a fraction of half the frame (0 = centre,
+    # 1 = edge). None disables the check (photo folders).
+    max_centre_offset: float | None = 0.7
+
+    # -- pose (degrees, from the mesh) ---------------------------------------------------
+    # ICAO 9303 portraits allow only ~5 deg yaw/pitch and ~8 deg roll: right for a passport
+    # photo, too strict for a shopper glancing at a till screen. Measured: templates of
+    # eval clip frames within +-20 deg yaw stay within the genuine-distance range; the mesh
+    # reads ~20-25% less yaw than a generic-head PnP fit (docs/quality.md).
+    max_abs_yaw: float = 20.0
+    max_abs_pitch: float = 20.0
+    max_abs_roll: float = 15.0
+
+    # -- sharpness -------------------------------------------------------------------------
+    # Variance of the Laplacian of the inner face resampled to 128x128 (ISO/IEC 29794-5
+    # sharpness component, simplified). Measured: a Gaussian blur of sigma = 4% of the
+    # interocular distance (3-5 px at a till) brings every tested face to <= 17, most to
+    # <= 8; unblurred eval frames sit at >= 14 (d12.mp4, a soft compressed clip) and >= 20
+    # on the NUAA webcam frames. See docs/quality.md.
+    min_sharpness: float = 12.0
+
+    # -- exposure (8-bit luma of the face region) -------------------------------------------
+    # ISO/IEC 29794-5 luminance mean / under- and over-exposure prevention. Measured on
+    # the eval clips and photos: face luma means 75-192; NUAA webcam frames 47-215, where
+    # the brightest (s0004, s0006 by a window: mean ~200-215, 30-44% of face pixels at
+    # >= 250) still show skin texture and are accepted; beyond that detail is gone.
+    min_brightness: float = 45.0
+    max_brightness: float = 225.0
+    dark_pixel_level: int = 20
+    bright_pixel_level: int = 250
+    max_dark_fraction: float = 0.4
+    max_bright_fraction: float = 0.5
+    # 5th-95th percentile spread of the face's luma (ISO/IEC 29794-5 dynamic range).
+    min_contrast: float = 30.0
+
+    # -- eyes and occlusion ----------------------------------------------------------------
+    # Eye aspect ratio (Soukupova & Cech 2016): open ~0.25-0.35, shut < 0.15 on the mesh's
+    # eyelids. Measured on d14 (both eyes shut ~frames 136-204) and single_face's blink.
+    min_eye_aspect_ratio: float = 0.18
+    # 90th-percentile luma of the eye openings over the cheeks' median: dark lenses hide
+    # the bright sclera. Measured: bare open eyes 5th percentile 0.32, median 0.82 (eval
+    # faces, NUAA live, three clips; 448 faces); dark lenses drawn on the same faces 0.10-
+    # 0.15 (one at 0.50, where the lens missed the eye). Eyes squeezed shut in shadow also
+    # read ~0.2, so a low eye aspect ratio is reported first (eyes_closed).
+    min_eye_cheek_luminance_ratio: float = 0.28
+    # Detector confidence below which the face is treated as partly covered (hand, mask,
+    # scarf): the detector drops well below this when half the face is hidden. The same
+    # 0.8 as FaceDetectorConfig.min_detection_confidence.
+    min_face_score: float = 0.8
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **kw: Any) -> QualityConfig:
+        """Defaults, then ``FACEPAY_QUALITY_*`` variables, then ``kw``."""
+        return env_overrides(cls, "QUALITY", environ, **kw)

@@ -118,8 +118,12 @@ def head_pose_from_landmarks(landmarks: npt.NDArray[np.float32]) -> HeadPose:
 class FaceMeshDetector:
     """Find faces and fit the 478-point mesh: ``detect(image) -> list[FaceObservation]``.
 
-    The list is ordered dominant face first (largest confident box); it is empty when no
-    face is found. Every observation has its landmarks; a secondary face whose mesh cannot
+    The list is ordered dominant face first (largest confident box), then the other
+    confident faces by size, then weak detections (score between
+    ``weak_detection_confidence`` and ``min_detection_confidence``) that the mesh confirms
+    as faces; it is empty when no confident face is found (except in video mode, where a
+    tracked face that the detector sees only weakly, e.g. a turned head, is returned with
+    its weak score). Every observation has its landmarks; a secondary face whose mesh cannot
     be fitted (tiny, far in the background) carries NaN landmarks and pose, so it still
     counts as a face for the quality gate's "exactly one face" rule.
 
@@ -240,6 +244,17 @@ class FaceMeshDetector:
                     if landmarks is None:
                         landmarks = self._mesh_on_crop(image, det.box)
                     faces.append(self._observation(det, landmarks, frame_index, timestamp))
+                # A weak second detection counts as a face when the mesh confirms it
+                # (obama_and_biden.jpg's second face scores 0.80-, kit_with_rose.jpg's 0.78):
+                # missing a person beside the shopper is worse than a needless refusal.
+                for det in detections:
+                    if det.score >= self.config.min_detection_confidence:
+                        continue
+                    if any(_iou(det.box, f.box) >= _MATCH_IOU for f in faces):
+                        continue
+                    landmarks = self._mesh_on_crop(image, det.box)
+                    if landmarks is not None:
+                        faces.append(self._observation(det, landmarks, frame_index, timestamp))
             elif mesh is not None:
                 # No confident face, but the mesh sees one: keep it only where the detector
                 # also sees something (a turned or partly covered head), with its weak score.
