@@ -117,8 +117,10 @@ class KioskController(QObject):
         demo_products: Sequence[tuple[str, str, str]] = (),
         on_demo_scan: Callable[[str], None] | None = None,
         on_demo_card: Callable[[str], None] | None = None,
+        camera_opener: Callable[[str | int], FrameSourceLike] | None = None,
     ) -> None:
         super().__init__()
+        self.camera_opener = camera_opener
         self.settings = settings or KioskSettings()
         self.translate = translator or Translator()
         self.bridge = bridge
@@ -714,8 +716,17 @@ class KioskController(QObject):
         thresholds = self.attendant.thresholds()
         url = self.settings.backend_url
         self._call.emit(self.attempt, "configure", lambda p: _configure(p, url, thresholds))
-        self.camera_changed.emit(self.settings.camera)
+        self._use_camera(self.settings.camera)
         self._call.emit(self.attempt, "health", lambda p: p.health())
+
+    def _use_camera(self, spec_text: str) -> None:
+        """The attendant picked a camera (index or path): used from the next shopper on."""
+        opener = self.camera_opener
+        if opener is None or not spec_text:
+            return
+        spec: str | int = int(spec_text) if spec_text.isdigit() else spec_text
+        self.open_camera = lambda: opener(spec)
+        self.camera_changed.emit(spec_text)
 
     def _log_error(self, text: str) -> None:
         # Codes and screen names only: never a phone number, a claim, a template or a face.
