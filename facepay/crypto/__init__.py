@@ -16,6 +16,7 @@ collapsed into one opaque error (:class:`facepay.errors.SealedDataError`,
 - Cancelable biometrics: :class:`TenantTransform`, a secret orthogonal transform per
   tenant (ISO/IEC 24745 unlinkability and renewability).
 - Signed receipts: :class:`ReceiptSigner`, :func:`verify_receipt`.
+- The backend's key custody in one object: :class:`BackendKeyStore` (key directory).
 - Template serialization: :func:`encode_template` / :func:`decode_template`.
 """
 
@@ -30,6 +31,7 @@ from facepay.crypto._at_rest import (
     wrapped_key_master_id,
 )
 from facepay.crypto._cancelable import TenantTransform
+from facepay.crypto._keystore import BackendKeyStore
 from facepay.crypto._receipts import (
     RECEIPT_SIGNATURE_FIELD,
     ReceiptPublicKey,
@@ -90,6 +92,7 @@ __all__ = [
     "SIGNATURE_SCHEME",
     "TIMESTAMP_HEADER",
     "BackendKeyPair",
+    "BackendKeyStore",
     "BackendPublicKey",
     "DeviceKey",
     "DevicePublicKey",

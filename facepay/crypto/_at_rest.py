@@ -189,6 +189,31 @@ class EncryptedRecord:
     ciphertext: bytes = field(repr=False)
     master_key_id: str
 
+    def to_bytes(self) -> bytes:
+        """One blob (for secrets kept in a single column; templates: keep two columns
+        so the wrapped key can be shredded on its own)."""
+        kid = self.master_key_id.encode("ascii")
+        return (
+            b"FPR\x01"
+            + struct.pack(">BH", len(kid), len(self.wrapped_key))
+            + kid
+            + self.wrapped_key
+            + self.ciphertext
+        )
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> EncryptedRecord:
+        """Inverse of :meth:`to_bytes`; SealedDataError if malformed."""
+        data = bytes(data)
+        if len(data) < 7 or data[:4] != b"FPR\x01":
+            raise SealedDataError()
+        kid_len, key_len = struct.unpack_from(">BH", data, 4)
+        end = 7 + kid_len + key_len
+        if len(data) < end:
+            raise SealedDataError()
+        kid = data[7 : 7 + kid_len].decode("ascii", "replace")
+        return cls(wrapped_key=data[7 + kid_len : end], ciphertext=data[end:], master_key_id=kid)
+
 
 class TemplateVault:
     """Envelope encryption of templates (and other per-shopper secrets) at rest.

@@ -37,6 +37,9 @@ def _instances() -> list[tuple[object, list[bytes]]]:
     transform = fc.TenantTransform.generate(tenant_id="acme", dimension=16)
     signer = fc.ReceiptSigner.generate()
     hasher = fc.KeyedHasher(fc.KeyedHasher.generate_key())
+    store = fc.BackendKeyStore(
+        keyring=ring, master_key=master, receipt_signer=signer, hasher=hasher
+    )
     template = FaceTemplate(vector=np.arange(16, dtype=np.float32), model_id="m")
     record = vault.encrypt_template(template, tenant_id="acme", shopper_id="s")
     sealed = fc.seal_template(template, kp.public_key, session_id="s")
@@ -59,6 +62,7 @@ def _instances() -> list[tuple[object, list[bytes]]]:
         (fc.RequestFreshnessGuard(), []),
         (fc.SealingSuite.X25519_AES256GCM, []),
         (hasher, [hasher._key]),
+        (store, [store._hasher._key, store.receipt_signer._private]),
     ]
 
 
