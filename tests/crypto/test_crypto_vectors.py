@@ -61,3 +61,65 @@ def test_rfc9180_a21_wrong_info_fails() -> None:
         rust_openssl.hpke._decrypt_with_aad(
             suite, blob, sk, info=b"Ode on a Grecian Urn!", aad=bytes.fromhex(A21["aad"])
         )
+
+
+def test_rfc8439_chacha20_keystream_a1_vector_1() -> None:
+    """RFC 8439 appendix A.1 test vector #1 (all-zero key, nonce and counter): the
+    keystream the tenant transform derivation reads."""
+    assert _hazmat.chacha20_keystream(bytes(32), 64).hex() == (
+        "76b8e0ada0f13d90405d6ae55386bd28bdd219b8a08ded1aa836efcc8b770dc7"
+        "da41597c5157488d7724e03fb8d84a376a43b8f41518a11cc387b669b2ee6586"
+    )
+
+
+def test_rfc5869_hkdf_sha256_test_case_1() -> None:
+    okm = _hazmat.hkdf_sha256(
+        b"\x0b" * 22, salt=bytes(range(13)), info=bytes(range(0xF0, 0xFA)), length=42
+    )
+    assert okm.hex() == (
+        "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865"
+    )
+
+
+# Our own golden values (not published vectors): they pin the derivations so that a
+# change which would silently break compatibility between SDK/backend versions fails.
+
+
+def test_golden_tenant_transform() -> None:
+    from facepay.crypto import TenantTransform
+
+    m = TenantTransform(b"\x01" * 32, tenant_id="acme", dimension=8)._matrix
+    expected_row0 = [
+        0.37048278788110345,
+        -0.03643433398369311,
+        -0.3223571373787077,
+        -0.30515767845420444,
+        -0.3717769367815639,
+        -0.6148193041921737,
+        0.06478973762145726,
+        -0.3794221037596071,
+    ]
+    # QR runs in LAPACK: allow last-bit differences between BLAS builds, nothing more.
+    assert max(abs(a - b) for a, b in zip(m[0], expected_row0, strict=True)) < 1e-9
+    assert abs(m[7, 7] - -0.20001700799684916) < 1e-9
+
+
+def test_golden_sealing_info() -> None:
+    from facepay.crypto._sealing import _template_info
+
+    info = _template_info(
+        session_id="ses_1",
+        key_id="k1",
+        suite=SealingSuite.X25519_CHACHA20POLY1305,
+        tenant_id="",
+        device_id="",
+    )
+    assert info == (
+        b"\x00\x17facepay/sealed-template"
+        b"\x00\x07version\x00\x011"
+        b"\x00\nsession_id\x00\x05ses_1"
+        b"\x00\x06key_id\x00\x02k1"
+        b"\x00\x05suite\x00\x23x25519-hkdf-sha256-chacha20poly1305"
+        b"\x00\ttenant_id\x00\x00"
+        b"\x00\tdevice_id\x00\x00"
+    )
