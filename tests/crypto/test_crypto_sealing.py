@@ -317,3 +317,21 @@ def test_reprs_hold_no_secrets() -> None:
         assert sealed.ciphertext.hex()[:16] not in repr(sealed)
     with pytest.raises(TypeError):
         pickle.dumps(kp)
+
+
+def test_wire_forms_match_the_protocol_models(rings: dict[SealingSuite, SealingKeyring]) -> None:
+    """facepay.wire (docs/protocol.md) and facepay.crypto must agree byte for byte."""
+    from facepay import wire
+
+    ring = rings[SealingSuite.MLKEM768X25519_CHACHA20POLY1305]
+    sealed = seal_template(_template(), ring.public_key, session_id="ses_1")
+    on_wire = wire.SealedTemplateWire.from_sealed(sealed)
+    assert on_wire.model_dump(mode="json") == sealed_template_to_dict(sealed)
+    assert sealed_template_from_dict(on_wire.model_dump(mode="json")) == sealed
+    info = wire.SealingKeyInfo(
+        key_id=ring.current.key_id,
+        suite=ring.current.suite.value,
+        public_key=wire.b64encode(ring.public_key.raw),
+        status="current",
+    )
+    assert BackendPublicKey.from_dict(info.model_dump(mode="json")) == ring.public_key
