@@ -4,15 +4,34 @@ mediapipe stays inside this package: everything public takes and returns
 :mod:`facepay.types` data.
 """
 
+from facepay.vision._alignment import ChipSpec, extract_chip
 from facepay.vision._analyzer import FrameAnalyzer, validate_image
+from facepay.vision._embedding import (
+    DLIB_RESNET_CARD,
+    DlibResNetEmbedder,
+    Embedder,
+    ModelCard,
+    OnnxEmbedder,
+    compare,
+    fuse_templates,
+)
 from facepay.vision._landmarks import FaceMeshDetector, head_pose_from_landmarks
 from facepay.vision._quality import QualityGate, eye_aspect_ratio
 
 __all__ = [
+    "DLIB_RESNET_CARD",
+    "ChipSpec",
+    "DlibResNetEmbedder",
+    "Embedder",
     "FaceMeshDetector",
     "FrameAnalyzer",
+    "ModelCard",
+    "OnnxEmbedder",
     "QualityGate",
+    "compare",
+    "extract_chip",
     "eye_aspect_ratio",
+    "fuse_templates",
     "head_pose_from_landmarks",
     "validate_image",
 ]
