@@ -18,7 +18,7 @@ import hashlib
 import hmac
 import os
 
-from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.exceptions import InvalidSignature, InvalidTag, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, hpke, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, mlkem, x25519
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
@@ -35,6 +35,7 @@ HpkePublicKey = x25519.X25519PublicKey | hpke.MLKEM768X25519PublicKey
 PRIMITIVE_FAILURES: tuple[type[BaseException], ...] = (
     InvalidTag,
     InvalidSignature,
+    UnsupportedAlgorithm,
     ValueError,
     TypeError,
     OverflowError,

@@ -208,3 +208,19 @@ def test_reprs_hold_no_secrets() -> None:
     assert RFC8032_SECRET not in key.to_pem()  # PEM is base64, never raw hex in logs either
     with pytest.raises(TypeError):
         pickle.dumps(key)
+
+
+def test_device_key_pem_of_another_kind_is_refused() -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    pem = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    for data in (pem, b"garbage", b""):
+        with pytest.raises(CryptoError, match="Ed25519"):
+            DeviceKey.from_pem(data)
+    key = DeviceKey.generate()
+    assert DeviceKey.from_pem(key.to_pem()).public_key == key.public_key
