@@ -290,7 +290,10 @@ def create_app(backend: PaymentBackend) -> ASGIApp:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
-        if exc.status_code == 405:
+        if isinstance(exc.__cause__, _BodyTooLargeError):
+            # FastAPI wraps errors raised while it reads the body into a 400.
+            error = ApiError(ErrorCode.BODY_TOO_LARGE, _TOO_LARGE)
+        elif exc.status_code == 405:
             error = ApiError(ErrorCode.METHOD_NOT_ALLOWED, "method not allowed on this path")
         elif exc.status_code == 404:
             error = ApiError(ErrorCode.NOT_FOUND, "no such endpoint")

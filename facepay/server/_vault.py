@@ -112,9 +112,15 @@ class Vault:
     """Every secret the backend holds, behind the few operations it needs."""
 
     def __init__(
-        self, keyring: SealingKeyring, master: MasterKey, receipt_key: Ed25519PrivateKey
+        self,
+        keyring: SealingKeyring,
+        master: MasterKey,
+        receipt_key: Ed25519PrivateKey,
+        *,
+        keyring_path: Path | None = None,
     ) -> None:
         self.keyring = keyring
+        self._keyring_path = keyring_path
         self._master = master
         self._receipt_key = receipt_key
         self.receipt_public_key = receipt_key.public_key().public_bytes(
@@ -152,7 +158,15 @@ class Vault:
                     serialization.NoEncryption(),
                 ),
             )
-        return cls(keyring, master, receipt)
+        return cls(keyring, master, receipt, keyring_path=key_dir / "sealing-keyring.json")
+
+    def rotate_sealing_key(self, *, grace_seconds: float) -> str:
+        """Make a fresh sealing key current; the old one opens templates for
+        ``grace_seconds`` more. Saved at once. Returns the new key id."""
+        new = self.keyring.rotate(grace_seconds=grace_seconds)
+        if self._keyring_path is not None:
+            self.keyring.save(self._keyring_path)
+        return new.key_id
 
     # ---------------------------------------------------------------- small secrets
 

@@ -1,0 +1,156 @@
+"""Shopper rights (export, withdraw, delete with a signed receipt), retention, key rotation."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from server_helpers import PHONE, Till, face, make_till, rows, same_face
+
+from facepay.server import Sandbox
+from facepay.wire import DeletionReceipt, KeySet, b64decode
+
+
+def access(code: str, phone: str = PHONE) -> dict[str, object]:
+    return {"privacy_code": code, "claim": {"kind": "phone", "value": phone}}
+
+
+@pytest.fixture
+def shopper(till: Till) -> tuple[Till, str]:
+    enrolled = till.enroll(face(1))
+    assert enrolled.status_code == 201
+    assert till.authorize(till.pay_body(same_face(face(1), 1))).json()["status"] == "approved"
+    return till, str(enrolled.json()["privacy_code"])
+
+
+def test_export_lists_what_is_stored_but_never_the_template(shopper: tuple[Till, str]) -> None:
+    till, code = shopper
+    r = till.http.post("/v1/shoppers/export", json=access(code))
+    assert r.status_code == 200, r.text
+    data = r.json()
+    assert data["claim_kind"] == "phone"
+    assert data["claim_last4"] == "5678"
+    assert data["template_stored"] is True
+    assert data["consent"]["text_version"] == "2026-01-en"
+    assert [a["status"] for a in data["authorizations"]] == ["approved"]
+    assert PHONE not in r.text
+    assert "vector" not in r.text
+
+
+def test_wrong_code_or_claim_is_denied_the_same_way(shopper: tuple[Till, str]) -> None:
+    till, code = shopper
+    wrong_code = till.http.post("/v1/shoppers/export", json=access("AAAA-BBBB-CCCC"))
+    wrong_claim = till.http.post("/v1/shoppers/export", json=access(code, "+4915100000000"))
+    for r in (wrong_code, wrong_claim):
+        assert r.status_code == 403
+        assert r.json()["error"]["code"] == "shopper_access_denied"
+    assert wrong_code.json()["error"]["message"] == wrong_claim.json()["error"]["message"]
+
+
+def test_guessing_privacy_codes_is_locked_out(shopper: tuple[Till, str]) -> None:
+    till, code = shopper
+    statuses = [
+        till.http.post("/v1/shoppers/export", json=access(code, f"+49151000000{i:02d}")).status_code
+        for i in range(7)
+    ]
+    assert statuses[:5] == [403] * 5
+    assert 429 in statuses[5:]
+
+
+def test_withdrawn_consent_stops_face_payments(shopper: tuple[Till, str]) -> None:
+    till, code = shopper
+    r = till.http.post("/v1/shoppers/withdraw-consent", json=access(code))
+    assert r.status_code == 200, r.text
+    assert r.json()["template_destroyed"] is True
+    assert rows(till.sandbox, "SELECT template_sealed, data_key_wrapped FROM shoppers") == [
+        (None, None)
+    ]
+    body = till.authorize(till.pay_body(face(1))).json()
+    assert (body["status"], body["decline_reason"]) == ("declined", "no_match")
+    export = till.http.post("/v1/shoppers/export", json=access(code)).json()
+    assert export["template_stored"] is False
+    assert export["consent_withdrawn_at"] is not None
+
+
+def test_delete_returns_a_receipt_that_verifies_and_erases(shopper: tuple[Till, str]) -> None:
+    till, code = shopper
+    r = till.http.post("/v1/shoppers/delete", json=access(code))
+    assert r.status_code == 200, r.text
+    receipt = DeletionReceipt.model_validate_json(r.content)
+    keys = KeySet.model_validate_json(till.http.get("/v1/keys").content)
+    assert receipt.receipt_key_id == keys.receipt_key_id
+    public = Ed25519PublicKey.from_public_bytes(b64decode(keys.receipt_public_key))
+    public.verify(b64decode(receipt.signature), receipt.signed_payload())  # raises if forged
+    forged = receipt.model_copy(update={"shopper_id": "shp_someone_else"})
+    with pytest.raises(InvalidSignature):
+        public.verify(b64decode(forged.signature), forged.signed_payload())
+    leftovers = rows(
+        till.sandbox,
+        "SELECT claim_hash, privacy_code_hash, payment_token, template_sealed, "
+        "data_key_wrapped FROM shoppers",
+    )
+    assert leftovers == [(None, None, None, None, None)]
+    # The ledger keeps the payment record (merchants must), by shopper id only.
+    assert [e["state"] for e in till.sandbox.ledger()] == ["approved"]
+    # Gone from matching, and the same code no longer opens anything.
+    body = till.authorize(till.pay_body(face(1))).json()
+    assert body["decline_reason"] == "no_match"
+    assert till.http.post("/v1/shoppers/export", json=access(code)).status_code == 403
+    # The claim can enroll again afterwards.
+    assert till.enroll(face(1)).status_code == 201
+
+
+def test_retention_shreds_enrollments_unused_for_three_years(sandbox: Sandbox) -> None:
+    till = make_till(sandbox)
+    till.enroll(face(1))
+    till.enroll(face(2), phone="+4915100000002")
+    backend = sandbox.backend
+    assert backend is not None
+    # The second shopper paid recently; the first has not been seen for 1096 days.
+    rows_before = rows(
+        sandbox, "SELECT shopper_id, last_used_at FROM shoppers ORDER BY enrolled_at"
+    )
+    first = rows_before[0][0]
+    with backend.db.transaction() as tx:
+        tx.execute(
+            "UPDATE shoppers SET last_used_at = ? WHERE shopper_id = ?",
+            (time.time() - 1096 * 86400, first),
+        )
+    assert backend.sweep()["retention_expired"] == 1
+    kept = rows(sandbox, "SELECT shopper_id FROM shoppers WHERE template_sealed IS NOT NULL")
+    assert first not in [k[0] for k in kept]
+    assert len(kept) == 1
+    assert backend.galleries.size("acme") == 1
+    events = rows(
+        sandbox, "SELECT event, subject_id FROM audit_log WHERE event = 'retention_expired'"
+    )
+    assert events == [("retention_expired", first)]
+
+
+def test_rotated_key_keeps_opening_during_its_grace_period(sandbox: Sandbox) -> None:
+    till = make_till(sandbox)
+    till.enroll(face(1))
+    old_key_id = till.public_key.key_id
+    stale_body = till.pay_body(face(1))  # sealed to the old key
+    backend = sandbox.backend
+    assert backend is not None
+    new_id = backend.vault.rotate_sealing_key(grace_seconds=600)
+    keys = KeySet.model_validate_json(till.http.get("/v1/keys").content)
+    assert keys.current_key_id == new_id != old_key_id
+    assert [(k.key_id, k.status) for k in keys.keys] == [
+        (new_id, "current"),
+        (old_key_id, "retiring"),
+    ]
+    assert till.authorize(stale_body).json()["status"] == "approved"
+    # Past the grace period the old key id is unknown: the till must refetch and reseal.
+    backend.vault.rotate_sealing_key(grace_seconds=600)
+    backend.vault.keyring._retired[old_key_id] = (
+        backend.vault.keyring._retired[old_key_id][0],
+        time.time() - 1,
+    )
+    late = till.pay_body(face(1))
+    r = till.authorize(late)
+    assert r.status_code == 422
+    assert r.json()["error"]["code"] == "unknown_key_id"
