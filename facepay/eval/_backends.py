@@ -1,0 +1,233 @@
+"""Real backends for the proof suites and benchmarks: a throwaway PostgreSQL cluster and
+``facepay sandbox serve`` as a child process that can be SIGKILLed and restarted.
+
+Nothing here is a fake: the cluster is PostgreSQL 15's own initdb/pg_ctl, the server is
+the command an operator runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import httpx
+
+from facepay.errors import FacePayError
+
+__all__ = [
+    "ServerProcess",
+    "create_postgres_database",
+    "free_port",
+    "throwaway_postgres",
+]
+
+_PG_BIN_DIRS = ("/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _pg_tool(name: str) -> str:
+    found = shutil.which(name)
+    if found:
+        return found
+    for directory in _PG_BIN_DIRS:
+        candidate = Path(directory) / name
+        if candidate.exists():
+            return str(candidate)
+    raise FacePayError(f"PostgreSQL's {name} not found (install postgresql-15: scripts/setup.sh)")
+
+
+def _as_postgres(cmd: list[str]) -> list[str]:
+    # initdb and pg_ctl refuse to run as root.
+    if os.geteuid() != 0:
+        return cmd
+    runuser = shutil.which("runuser")
+    if runuser:
+        return [runuser, "-u", "postgres", "--", *cmd]
+    return ["su", "postgres", "-s", "/bin/sh", "-c", " ".join(cmd)]
+
+
+@contextlib.contextmanager
+def throwaway_postgres(*, max_connections: int = 300) -> Iterator[str]:
+    """A PostgreSQL cluster on a free 127.0.0.1 port for the duration of the block;
+    yields the DSN of its maintenance database. ``FACEPAY_TEST_POSTGRES_DSN``, when set,
+    is used instead (CI may provide a server)."""
+    given = os.environ.get("FACEPAY_TEST_POSTGRES_DSN")
+    if given:
+        yield given
+        return
+    initdb, pg_ctl = _pg_tool("initdb"), _pg_tool("pg_ctl")
+    root = Path(tempfile.mkdtemp(prefix="facepay-pg-"))
+    data = root / "data"
+    if os.geteuid() == 0:
+        shutil.chown(root, user="postgres", group="postgres")
+    port = free_port()
+    env = {**os.environ, "LC_ALL": "C", "LANG": "C"}
+    subprocess.run(  # noqa: S603 - fixed argv of PostgreSQL's own tools, no shell
+        _as_postgres(
+            [initdb, "-D", str(data), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync"]
+        ),
+        check=True,
+        capture_output=True,
+        env=env,
+    )
+    # fsync stays on: the crash suite kills the backend, not the database, but a payment
+    # benchmark should pay the real commit cost.
+    options = (
+        f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c max_connections={max_connections}"
+    )
+    subprocess.run(  # noqa: S603 - fixed argv, no shell
+        _as_postgres(
+            [pg_ctl, "-D", str(data), "-l", str(root / "log"), "-o", options, "-w", "start"]
+        ),
+        check=True,
+        capture_output=True,
+        env=env,
+    )
+    try:
+        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run(  # noqa: S603 - fixed argv, no shell
+            _as_postgres([pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"]),
+            check=False,
+            capture_output=True,
+            env=env,
+        )
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def create_postgres_database(server_dsn: str, prefix: str = "facepay_proof") -> str:
+    """A fresh empty database on ``server_dsn``'s server; returns its DSN."""
+    import psycopg
+
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server_dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base, _, _ = server_dsn.rpartition("/")
+    return f"{base}/{name}"
+
+
+class ServerProcess:
+    """``facepay sandbox serve`` in a child process: start, SIGKILL, restart.
+
+    The admin (device enrollment) token and any ``ServerConfig`` overrides travel as
+    ``FACEPAY_SERVER_*`` environment variables, exactly as an operator would set them.
+    """
+
+    def __init__(
+        self,
+        db: str,
+        key_dir: str | Path,
+        *,
+        port: int | None = None,
+        admin_token: str | None = None,
+        server_env: Mapping[str, str] | None = None,
+        log_path: str | Path | None = None,
+    ) -> None:
+        self.db = db
+        self.key_dir = Path(key_dir)
+        self.port = port or free_port()
+        self.admin_token = admin_token or uuid.uuid4().hex
+        self.server_env = dict(server_env or {})
+        self.log_path = Path(log_path) if log_path else None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+        self.kills = 0
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._proc is None else self._proc.pid
+
+    def start(self, timeout_s: float = 60.0) -> ServerProcess:
+        env = {
+            **os.environ,
+            **self.server_env,
+            "FACEPAY_SERVER_ADMIN_TOKEN": self.admin_token,
+        }
+        cmd = [
+            sys.executable,
+            "-m",
+            "facepay",
+            "sandbox",
+            "serve",
+            "--db",
+            self.db,
+            "--port",
+            str(self.port),
+            "--keys",
+            str(self.key_dir),
+        ]
+        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        try:
+            self._proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=out)  # noqa: S603
+        finally:
+            if self.log_path:
+                out.close()  # type: ignore[union-attr]
+        self.starts += 1
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise FacePayError(f"facepay sandbox serve exited with {self._proc.returncode}")
+            try:
+                if httpx.get(f"{self.base_url}/v1/health", timeout=1.0).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        self.kill()
+        raise FacePayError("facepay sandbox serve did not become healthy")
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown handler runs, in-flight requests die mid-transaction."""
+        if self._proc is not None and self._proc.poll() is None:
+            os.kill(self._proc.pid, signal.SIGKILL)
+            self._proc.wait(timeout=30)
+            self.kills += 1
+        self._proc = None
+
+    def stop(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGTERM)
+            try:
+                self._proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait(timeout=15)
+        self._proc = None
+
+    def rss_bytes(self) -> int | None:
+        """Resident memory of the server process (Linux /proc), or None."""
+        if self._proc is None:
+            return None
+        try:
+            text = Path(f"/proc/{self._proc.pid}/status").read_text()
+        except OSError:
+            return None
+        for line in text.splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        return None
+
+    def __enter__(self) -> ServerProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

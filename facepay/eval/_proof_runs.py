@@ -1,0 +1,307 @@
+"""The proof runs behind ``facepay bench faults|crash|load|fuzz`` and the CI proof suites.
+
+Each run builds a real backend (in this process for faults and fuzzing; as a
+``facepay sandbox serve`` child process for crash and load), on SQLite or on a throwaway
+PostgreSQL cluster, drives it, and returns a JSON-ready dict whose ``ok`` says whether the
+guarantee held. The CI tests call the same functions at small sizes.
+
+The backends here raise the per-device request rate and the failed-face lockout out of
+the way (``_PROOF_SERVER``): a handful of tills run hundreds of checkouts per minute, a
+tenth of them impostors, which a real lane never does. The lockout and rate limit have
+their own suite (tests/proof/test_lockout.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from facepay.config import ServerConfig
+from facepay.eval._backends import ServerProcess, create_postgres_database, throwaway_postgres
+from facepay.eval._faults import FaultLog, FaultPlan, FaultyTransport
+from facepay.eval._reliability import (
+    _client_config,
+    audit_ledger,
+    enroll_population,
+    plan_checkouts,
+    register_till,
+    run_checkouts,
+)
+
+__all__ = [
+    "crash_run",
+    "fault_run",
+    "fuzz_run",
+    "load_run",
+    "proof_database",
+]
+
+_PROOF_SERVER: dict[str, Any] = {
+    "device_rate_per_s": 100_000.0,
+    "device_rate_burst": 100_000,
+    "lockout_failures": 1_000_000_000,
+}
+
+
+def _server_env() -> dict[str, str]:
+    return {f"FACEPAY_SERVER_{k.upper()}": str(v) for k, v in _PROOF_SERVER.items()}
+
+
+@contextlib.contextmanager
+def proof_database(kind: str, workdir: Path, postgres_server: str | None = None) -> Iterator[str]:
+    """``sqlite`` -> a file in ``workdir``; ``postgres`` -> a fresh database on
+    ``postgres_server`` or on a throwaway cluster; a ``postgresql://`` DSN is used as is."""
+    if kind == "sqlite":
+        yield str(workdir / "proof.db")
+    elif kind == "postgres":
+        if postgres_server is not None:
+            yield create_postgres_database(postgres_server)
+        else:
+            with throwaway_postgres() as server:
+                yield create_postgres_database(server)
+    elif kind.startswith(("postgresql://", "postgres://")):
+        yield kind
+    else:
+        raise ValueError("--db is sqlite, postgres or a postgresql:// DSN")
+
+
+def _ledger(db: str) -> list[dict[str, Any]]:
+    from facepay.server import ledger, open_database
+
+    database = open_database(db)
+    try:
+        return ledger(database)
+    finally:
+        database.close()
+
+
+def fault_run(
+    *,
+    db: str = "sqlite",
+    checkouts: int = 100,
+    fault_rate: float = 0.3,
+    seed: int = 0,
+    tills: int = 4,
+    shoppers: int = 40,
+    client_attempts: int = 2,
+    postgres_server: str | None = None,
+    progress: Callable[[], None] | None = None,
+) -> dict[str, Any]:
+    """``checkouts`` through a wire that faults ``fault_rate`` of requests, then the audit."""
+    from facepay.server import Sandbox
+
+    with tempfile.TemporaryDirectory(prefix="facepay-faults-") as tmp:
+        work = Path(tmp)
+        with proof_database(db, work, postgres_server) as url:
+            config = ServerConfig(**_PROOF_SERVER)
+            with Sandbox(url, key_dir=work / "keys", config=config) as sandbox:
+                registered = [
+                    register_till(sandbox.base_url, sandbox.admin_token, lane=i)
+                    for i in range(tills)
+                ]
+                population = enroll_population(sandbox.base_url, registered[0], shoppers, seed=seed)
+                specs = plan_checkouts(population, checkouts, seed=seed)
+                log = FaultLog()
+                counter = [0]
+
+                def transport() -> FaultyTransport:
+                    counter[0] += 1
+                    plan = FaultPlan(rate=fault_rate, seed=seed * 1000 + counter[0])
+                    return FaultyTransport(plan, log=log)
+
+                started = time.monotonic()
+                outcomes = run_checkouts(
+                    sandbox.base_url,
+                    registered,
+                    population,
+                    specs,
+                    transport_factory=transport,
+                    on_done=(lambda _o: progress()) if progress else None,
+                    client_config=_client_config(max_attempts=client_attempts),
+                )
+                elapsed = time.monotonic() - started
+                audit = audit_ledger(outcomes, sandbox.ledger())
+        result = {
+            "run": "faults",
+            "db": "postgres" if db != "sqlite" else "sqlite",
+            "fault_rate": fault_rate,
+            "seed": seed,
+            "tills": tills,
+            "client_attempts": client_attempts,
+            "seconds": round(elapsed, 1),
+            "wire": log.summary(),
+            **audit.as_dict(),
+        }
+    return result
+
+
+def crash_run(
+    *,
+    db: str = "sqlite",
+    checkouts: int = 200,
+    kills: int = 3,
+    seed: int = 0,
+    tills: int = 4,
+    shoppers: int = 30,
+    postgres_server: str | None = None,
+    progress: Callable[[], None] | None = None,
+) -> dict[str, Any]:
+    """Checkouts against ``facepay sandbox serve`` while it is SIGKILLed ``kills`` times
+    (each restart on the same database and keys), then the audit from the database."""
+    rng = random.Random(seed)  # noqa: S311 - seeded on purpose: repeatable
+    with tempfile.TemporaryDirectory(prefix="facepay-crash-") as tmp:
+        work = Path(tmp)
+        with proof_database(db, work, postgres_server) as url:
+            server = ServerProcess(
+                url, work / "keys", server_env=_server_env(), log_path=work / "server.log"
+            )
+            server.start()
+            try:
+                registered = [
+                    register_till(server.base_url, server.admin_token, lane=i) for i in range(tills)
+                ]
+                population = enroll_population(server.base_url, registered[0], shoppers, seed=seed)
+                specs = plan_checkouts(population, checkouts, seed=seed)
+                done = threading.Event()
+                finished = [0]
+                finished_lock = threading.Condition()
+                downtime: list[float] = []
+
+                def counted(_outcome: object) -> None:
+                    with finished_lock:
+                        finished[0] += 1
+                        finished_lock.notify_all()
+                    if progress is not None:
+                        progress()
+
+                def killer() -> None:
+                    # Spread the kills over the run: the i-th lands after about
+                    # i/(kills+1) of the checkouts, jittered, while tills are mid-request.
+                    for i in range(1, kills + 1):
+                        mark = int(checkouts * i / (kills + 1))
+                        with finished_lock:
+                            while finished[0] < mark and not done.is_set():
+                                finished_lock.wait(0.2)
+                        if done.is_set():
+                            return
+                        time.sleep(rng.uniform(0.0, 0.2))
+                        server.kill()
+                        down = time.monotonic()
+                        time.sleep(rng.uniform(0.1, 0.5))
+                        server.start()
+                        downtime.append(time.monotonic() - down)
+
+                thread = threading.Thread(target=killer, name="facepay-killer", daemon=True)
+                started = time.monotonic()
+                thread.start()
+                outcomes = run_checkouts(
+                    server.base_url,
+                    registered,
+                    population,
+                    specs,
+                    on_done=counted,
+                    client_config=_client_config(max_attempts=3, connect_timeout_s=1.0),
+                    deadline_s=90.0,
+                )
+                done.set()
+                thread.join()
+                elapsed = time.monotonic() - started
+            finally:
+                server.stop()
+            audit = audit_ledger(outcomes, _ledger(url))
+            result = {
+                "run": "crash",
+                "db": "postgres" if db != "sqlite" else "sqlite",
+                "seed": seed,
+                "tills": tills,
+                "sigkills": server.kills,
+                "restarts": server.starts - 1,
+                "mean_downtime_s": round(sum(downtime) / len(downtime), 2) if downtime else 0.0,
+                "seconds": round(elapsed, 1),
+                **audit.as_dict(),
+            }
+    return result
+
+
+def load_run(
+    *,
+    db: str = "sqlite",
+    clients: int = 32,
+    duration_s: float = 20.0,
+    shoppers: int = 200,
+    seed: int = 0,
+    postgres_server: str | None = None,
+) -> dict[str, Any]:
+    """``clients`` concurrent tills for ``duration_s`` against a backend process."""
+    from facepay.eval._load import run_load
+
+    with tempfile.TemporaryDirectory(prefix="facepay-load-") as tmp:
+        work = Path(tmp)
+        with proof_database(db, work, postgres_server) as url:
+            server = ServerProcess(
+                url, work / "keys", server_env=_server_env(), log_path=work / "server.log"
+            )
+            server.start()
+            try:
+                registered = [
+                    register_till(server.base_url, server.admin_token, lane=i)
+                    for i in range(clients)
+                ]
+                population = enroll_population(
+                    server.base_url, registered[0], shoppers, seed=seed, declined_every=0
+                )
+                rss_before = server.rss_bytes()
+                report = run_load(server.base_url, registered, population, duration_s=duration_s)
+                rss_after = server.rss_bytes()
+            finally:
+                server.stop()
+            ledger_rows = len(_ledger(url))
+    result = {
+        "run": "load",
+        "db": "postgres" if db != "sqlite" else "sqlite",
+        "enrolled": shoppers,
+        "backend_rss_mb_before": round(rss_before / 2**20, 1) if rss_before else None,
+        "backend_rss_mb_after": round(rss_after / 2**20, 1) if rss_after else None,
+        "ledger_rows": ledger_rows,
+        **report.as_dict(),
+    }
+    result["ok"] = result["errors"] == 0
+    return result
+
+
+def fuzz_run(
+    *,
+    cases: int = 500,
+    seed: int = 0,
+    db: str = "sqlite",
+    postgres_server: str | None = None,
+    progress: Callable[[], None] | None = None,
+) -> dict[str, Any]:
+    """``cases`` schema-generated requests against an in-process backend."""
+    from facepay.eval._fuzz import fuzz_backend
+    from facepay.server import Sandbox
+
+    with tempfile.TemporaryDirectory(prefix="facepay-fuzz-") as tmp:
+        work = Path(tmp)
+        with proof_database(db, work, postgres_server) as url:
+            config = ServerConfig(**_PROOF_SERVER)
+            with Sandbox(url, key_dir=work / "keys", config=config) as sandbox:
+                till = register_till(sandbox.base_url, sandbox.admin_token)
+                started = time.monotonic()
+                report = fuzz_backend(
+                    sandbox.base_url, till, cases=cases, seed=seed, on_case=progress
+                )
+                elapsed = time.monotonic() - started
+    return {
+        "run": "fuzz",
+        "db": "postgres" if db != "sqlite" else "sqlite",
+        "seed": seed,
+        "seconds": round(elapsed, 1),
+        **report.as_dict(),
+    }

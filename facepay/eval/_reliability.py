@@ -1,0 +1,468 @@
+"""Exactly-once proofs: run many checkouts through a misbehaving wire (or a backend that
+gets SIGKILLed), reconcile every unknown answer, then audit the ledger.
+
+The driver is a till as the SDK tells a POS to behave: one idempotency key and one
+sealed request per checkout attempt, kept until an answer arrives; a lost answer
+(:class:`~facepay.errors.TransportError`, a 5xx, a 429) is reconciled with the same key
+and request, never re-sealed. The audit then compares what every till believes with what
+the backend's ledger (``facepay sandbox ledger``) says:
+
+* **double charge**: more than one approved authorization for one basket;
+* **lost charge**: a till holds an approved receipt the ledger does not have (or has in
+  another state, or for another amount);
+* **silent charge**: the ledger has an approved authorization the till does not know
+  about (it believes declined, abandoned or not charged);
+* **unresolved**: a checkout that never learned its outcome within the deadline.
+
+All four must be zero. Shoppers are synthetic unit vectors (the proof is about the
+payment protocol, not the embedder) sealed with the real crypto.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from typing import Any
+
+import httpx
+import numpy as np
+
+from facepay import wire
+from facepay.client import FacePayClient
+from facepay.config import ClientConfig
+from facepay.crypto import BackendPublicKey, DeviceKey, SealingSuite, seal_template, sign_request
+from facepay.errors import (
+    AuthenticationError,
+    BackendError,
+    RateLimitedError,
+    ServerError,
+    SessionExpiredError,
+    TransportError,
+)
+from facepay.types import FaceTemplate
+
+__all__ = [
+    "CheckoutOutcome",
+    "CheckoutSpec",
+    "LedgerAudit",
+    "Population",
+    "RegisteredTill",
+    "SignerFor",
+    "audit_ledger",
+    "enroll_population",
+    "plan_checkouts",
+    "register_till",
+    "run_checkouts",
+]
+
+MODEL_ID = "dlib-resnet-v1"
+DIM = 128
+CONSENT_VERSION = "2026-01-en"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RegisteredTill:
+    device_id: str
+    key: DeviceKey = dataclasses.field(repr=False)
+
+
+class SignerFor:
+    """The client's RequestSigner seam for one registered till."""
+
+    def __init__(self, till: RegisteredTill) -> None:
+        self._till = till
+
+    def sign_request(self, method: str, path: str, body: bytes) -> dict[str, str]:
+        return sign_request(
+            self._till.key, device_id=self._till.device_id, method=method, target=path, body=body
+        )
+
+
+def register_till(
+    base_url: str, admin_token: str, *, tenant_id: str = "proof-retailer", lane: int = 0
+) -> RegisteredTill:
+    """Register a fresh device key over HTTP with the operator's enrollment token."""
+    key = DeviceKey.generate()
+    with FacePayClient(base_url, config=_client_config()) as client:
+        reg = client.register_device(
+            wire.DeviceRegistrationRequest(
+                tenant_id=tenant_id,
+                store_id="store-1",
+                lane_id=f"lane-{lane}",
+                public_key=wire.b64encode(key.public_key.raw),
+            ),
+            enrollment_token=admin_token,
+        )
+    return RegisteredTill(reg.device_id, key)
+
+
+def _client_config(**kw: Any) -> ClientConfig:
+    # Plain http on loopback; short backoff so a benchmark measures the backend, not sleep.
+    base: dict[str, Any] = {
+        "verify_tls": False,
+        "timeout_s": 10.0,
+        "connect_timeout_s": 2.0,
+        "backoff_initial_s": 0.02,
+        "backoff_max_s": 0.2,
+    }
+    base.update(kw)
+    return ClientConfig(**base)
+
+
+def unit(rng: np.random.Generator) -> np.ndarray[Any, Any]:
+    v = rng.standard_normal(DIM).astype(np.float32)
+    return v / np.linalg.norm(v)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Shopper:
+    phone: str
+    vector: np.ndarray[Any, Any] = dataclasses.field(repr=False)
+    token: str
+    privacy_code: str
+    shopper_id: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Population:
+    shoppers: tuple[Shopper, ...]
+
+    def expected(self, shopper: Shopper, genuine: bool) -> str:
+        if not genuine:
+            return "declined:no_match"
+        if shopper.token == "tok_chargeDeclined":  # noqa: S105 - a sandbox card token
+            return "declined:payment_method_declined"
+        return "approved"
+
+
+def _keys(client: FacePayClient) -> dict[str, BackendPublicKey]:
+    return {
+        k.key_id: BackendPublicKey(
+            key_id=k.key_id, suite=SealingSuite.parse(k.suite), raw=wire.b64decode(k.public_key)
+        )
+        for k in client.get_keys().keys
+    }
+
+
+def _sealed(
+    keys: dict[str, BackendPublicKey], vector: np.ndarray[Any, Any], info: wire.CheckoutSessionInfo
+) -> wire.SealedTemplateWire:
+    template = FaceTemplate(vector=vector, model_id=MODEL_ID, frames_fused=5)
+    return wire.SealedTemplateWire.from_sealed(
+        seal_template(template, keys[info.sealing_key_id], session_id=info.session_id)
+    )
+
+
+def enroll_population(
+    base_url: str, till: RegisteredTill, count: int, *, seed: int = 0, declined_every: int = 7
+) -> Population:
+    """Enroll ``count`` synthetic shoppers over HTTP (no faults); every
+    ``declined_every``-th has a card that the sandbox always declines."""
+    rng = np.random.default_rng(seed)
+    shoppers = []
+    with FacePayClient(base_url, signer=SignerFor(till), config=_client_config()) as client:
+        keys = _keys(client)
+        for i in range(count):
+            vector = unit(rng)
+            phone = f"+49151{seed % 1000:03d}{i:05d}"
+            token = (
+                "tok_chargeDeclined"
+                if declined_every and i % declined_every == 3
+                else ("tok_visa_4242")
+            )
+            info = client.open_session("enroll")
+            answer = client.enroll(
+                wire.EnrollmentRequest(
+                    session_id=info.session_id,
+                    sealed_template=_sealed(keys, vector, info),
+                    consent=wire.ConsentRecord(
+                        text_version=CONSENT_VERSION, accepted_at=datetime.now(timezone.utc)
+                    ),
+                    payment_method_token=token,
+                    claim=wire.Claim(kind=wire.ClaimKind.PHONE, value=phone),
+                )
+            )
+            shoppers.append(Shopper(phone, vector, token, answer.privacy_code, answer.shopper_id))
+    return Population(tuple(shoppers))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CheckoutSpec:
+    basket_reference: str
+    shopper_index: int
+    genuine: bool
+    amount_minor: int
+    noise_seed: int
+
+
+def plan_checkouts(
+    population: Population, count: int, *, seed: int = 0, impostor_share: float = 0.1
+) -> list[CheckoutSpec]:
+    rng = np.random.default_rng(seed + 1)
+    run = uuid.uuid4().hex[:8]
+    return [
+        CheckoutSpec(
+            basket_reference=f"proof-{run}-{i:06d}",
+            shopper_index=int(rng.integers(len(population.shoppers))),
+            genuine=bool(rng.random() >= impostor_share),
+            amount_minor=int(rng.integers(50, 50_000)),
+            noise_seed=int(rng.integers(2**31)),
+        )
+        for i in range(count)
+    ]
+
+
+@dataclasses.dataclass(slots=True)
+class CheckoutOutcome:
+    spec: CheckoutSpec
+    expected: str
+    idempotency_key: str | None = None
+    # approved | declined:<reason> | step_up:<kind> | abandoned (never authorized) |
+    # not_charged (the backend answered 4xx: nothing stored) | unresolved
+    final: str = "unresolved"
+    authorization_id: str | None = None
+    amount_minor: int | None = None
+    reconciled: bool = False
+    reconcile_attempts: int = 0
+    session_attempts: int = 0
+    errors: Counter[str] = dataclasses.field(default_factory=Counter)
+    latency_s: float = 0.0
+
+
+_UNKNOWN = (TransportError, ServerError, RateLimitedError)
+
+
+def _describe(answer: wire.AuthorizationResponse) -> str:
+    if answer.status is wire.AuthorizationStatus.APPROVED:
+        return "approved"
+    if answer.status is wire.AuthorizationStatus.DECLINED:
+        reason = answer.decline_reason.value if answer.decline_reason else "unknown"
+        return f"declined:{reason}"
+    kind = answer.step_up.kind.value if answer.step_up else "unknown"
+    return f"step_up:{kind}"
+
+
+def _pause(error: BackendError, attempt: int) -> float:
+    if isinstance(error, RateLimitedError) and error.retry_after:
+        return min(float(error.retry_after), 5.0)
+    return float(min(0.05 * (2 ** min(attempt, 5)), 1.0))
+
+
+def _one_checkout(
+    client: FacePayClient,
+    keys: dict[str, BackendPublicKey],
+    population: Population,
+    spec: CheckoutSpec,
+    *,
+    deadline_s: float,
+    sleep: Callable[[float], None],
+) -> CheckoutOutcome:
+    shopper = population.shoppers[spec.shopper_index]
+    outcome = CheckoutOutcome(spec, population.expected(shopper, spec.genuine))
+    started = time.monotonic()
+    stop_at = started + deadline_s
+    rng = np.random.default_rng(spec.noise_seed)
+    if spec.genuine:
+        probe = shopper.vector + 0.02 * rng.standard_normal(DIM).astype(np.float32)
+    else:
+        probe = unit(rng)
+    # 1. a session. Opening one charges nothing, so any failure just opens another.
+    info: wire.CheckoutSessionInfo | None = None
+    while info is None:
+        outcome.session_attempts += 1
+        try:
+            info = client.open_session("pay")
+        except (*_UNKNOWN, AuthenticationError) as exc:
+            outcome.errors[f"session:{type(exc).__name__}"] += 1
+            if time.monotonic() > stop_at:
+                outcome.final = "abandoned"
+                outcome.latency_s = time.monotonic() - started
+                return outcome
+            sleep(_pause(exc, outcome.session_attempts))
+    # 2. one sealed request and one key for this attempt, kept until an answer arrives.
+    request = wire.AuthorizeRequest(
+        session_id=info.session_id,
+        amount_minor=spec.amount_minor,
+        currency="EUR",
+        basket_reference=spec.basket_reference,
+        sealed_template=_sealed(keys, probe, info),
+        liveness=wire.LivenessSummary(decision="live", challenges=("blink",), score=0.97),
+        claim=wire.Claim(kind=wire.ClaimKind.PHONE, value=shopper.phone),
+    )
+    key = f"idem_{uuid.uuid4().hex}"
+    outcome.idempotency_key = key
+    answer: wire.AuthorizationResponse | None = None
+    try:
+        answer = client.authorize(request, idempotency_key=key)
+    except (*_UNKNOWN, AuthenticationError) as exc:
+        # AuthenticationError: e.g. a duplicated request's nonce answer surfaced by a
+        # proxy; not a decision either. Reconcile.
+        outcome.errors[f"authorize:{type(exc).__name__}"] += 1
+        last: BackendError = exc
+        outcome.reconciled = True
+        while answer is None:
+            if time.monotonic() > stop_at:
+                break
+            sleep(_pause(last, outcome.reconcile_attempts))
+            outcome.reconcile_attempts += 1
+            try:
+                answer = client.reconcile(request, idempotency_key=key)
+            except SessionExpiredError:
+                # The backend never stored an answer and the session is gone: a 4xx is
+                # not an answer, nothing was charged (docs/protocol.md).
+                outcome.final = "not_charged"
+                break
+            except (*_UNKNOWN, AuthenticationError) as exc2:
+                outcome.errors[f"reconcile:{type(exc2).__name__}"] += 1
+                last = exc2
+    if answer is not None:
+        outcome.final = _describe(answer)
+        outcome.authorization_id = answer.authorization_id
+        outcome.amount_minor = answer.amount_minor
+    outcome.latency_s = time.monotonic() - started
+    return outcome
+
+
+def run_checkouts(
+    base_url: str,
+    tills: Sequence[RegisteredTill],
+    population: Population,
+    specs: Sequence[CheckoutSpec],
+    *,
+    transport_factory: Callable[[], httpx.BaseTransport | None] = lambda: None,
+    deadline_s: float = 120.0,
+    on_done: Callable[[CheckoutOutcome], None] | None = None,
+    client_config: ClientConfig | None = None,
+) -> list[CheckoutOutcome]:
+    """Run ``specs`` spread over ``tills`` (one worker thread per till)."""
+    config = client_config or _client_config()
+    queue = list(enumerate(specs))
+    lock = threading.Lock()
+    results: list[CheckoutOutcome | None] = [None] * len(specs)
+
+    def worker(till: RegisteredTill) -> None:
+        with FacePayClient(
+            base_url, signer=SignerFor(till), config=config, transport=transport_factory()
+        ) as client:
+            keys: dict[str, BackendPublicKey] = {}
+            while not keys:
+                try:
+                    keys = _keys(client)
+                except _UNKNOWN:
+                    time.sleep(0.1)
+            while True:
+                with lock:
+                    if not queue:
+                        return
+                    index, spec = queue.pop(0)
+                outcome = _one_checkout(
+                    client, keys, population, spec, deadline_s=deadline_s, sleep=time.sleep
+                )
+                results[index] = outcome
+                if on_done is not None:
+                    on_done(outcome)
+
+    with ThreadPoolExecutor(max_workers=len(tills)) as pool:
+        for future in [pool.submit(worker, t) for t in tills]:
+            future.result()
+    return [r for r in results if r is not None]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LedgerAudit:
+    checkouts: int
+    outcomes: dict[str, int]
+    unknown_then_reconciled: int
+    wrong_decisions: int
+    ledger_rows: int
+    ledger_approved: int
+    double_charges: int
+    lost_charges: int
+    silent_charges: int
+    unresolved: int
+    problems: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not (
+            self.double_charges
+            or self.lost_charges
+            or self.silent_charges
+            or self.unresolved
+            or self.wrong_decisions
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["problems"] = list(self.problems[:20])
+        data["ok"] = self.ok
+        return data
+
+
+def audit_ledger(outcomes: Iterable[CheckoutOutcome], ledger: list[dict[str, Any]]) -> LedgerAudit:
+    """Compare what the tills believe with what the backend recorded."""
+    outcomes = list(outcomes)
+    problems: list[str] = []
+    by_key = {o.idempotency_key: o for o in outcomes if o.idempotency_key}
+    baskets = {o.spec.basket_reference: o for o in outcomes}
+    approved_per_basket: Counter[str] = Counter()
+    rows_by_key: dict[str, dict[str, Any]] = {}
+    ours = [r for r in ledger if r["basket_reference"] in baskets]
+    for entry in ours:
+        rows_by_key[entry["idempotency_key"]] = entry
+        if entry["state"] == "approved":
+            approved_per_basket[entry["basket_reference"]] += 1
+    double = sum(n - 1 for n in approved_per_basket.values() if n > 1)
+    if double:
+        problems.append(f"{double} baskets charged more than once")
+    lost = silent = unresolved = wrong = 0
+    for o in outcomes:
+        row: dict[str, Any] | None = rows_by_key.get(o.idempotency_key or "")
+        if o.final == "unresolved":
+            unresolved += 1
+            problems.append(f"{o.spec.basket_reference}: outcome never learned")
+        if o.final == "approved":
+            if (
+                row is None
+                or row["state"] != "approved"
+                or row["id"] != o.authorization_id
+                or int(row["amount_minor"]) != o.spec.amount_minor
+            ):
+                lost += 1
+                problems.append(f"{o.spec.basket_reference}: approved at the till, ledger {row}")
+        elif approved_per_basket.get(o.spec.basket_reference):
+            silent += 1
+            problems.append(f"{o.spec.basket_reference}: till says {o.final}, ledger approved")
+        if o.final.startswith(("approved", "declined")) and o.final != o.expected:
+            wrong += 1
+            problems.append(f"{o.spec.basket_reference}: expected {o.expected}, got {o.final}")
+        if o.final.startswith(("declined", "step_up")) and (
+            row is None or row["id"] != o.authorization_id
+        ):
+            lost += 1
+            problems.append(f"{o.spec.basket_reference}: answered {o.final}, not in the ledger")
+    foreign = [r for r in ours if r["idempotency_key"] not in by_key]
+    if foreign:
+        silent += len([r for r in foreign if r["state"] == "approved"])
+        problems.append(f"{len(foreign)} ledger rows under keys no till used")
+    return LedgerAudit(
+        checkouts=len(outcomes),
+        outcomes=dict(sorted(Counter(o.final for o in outcomes).items())),
+        unknown_then_reconciled=sum(
+            1 for o in outcomes if o.reconciled and o.final not in ("unresolved",)
+        ),
+        wrong_decisions=wrong,
+        ledger_rows=len(ours),
+        ledger_approved=sum(approved_per_basket.values()),
+        double_charges=double,
+        lost_charges=lost,
+        silent_charges=silent,
+        unresolved=unresolved,
+        problems=tuple(problems),
+    )
