@@ -35,6 +35,7 @@ _GROUPS: dict[str, tuple[str, tuple[str, ...]]] = {
             "facepay._commands.bench",
             "facepay._commands.bench_backend",
             "facepay._commands.bench_crypto",
+            "facepay._commands.bench_reliability",
         ),
     ),
     "sandbox": (
