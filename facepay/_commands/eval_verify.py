@@ -44,6 +44,11 @@ def register(subparsers: Any, group_parser: argparse.ArgumentParser | None = Non
         "--step", type=int, default=1, help="with --fused: use every STEP-th frame (default 1)"
     )
     parser.add_argument(
+        "--no-quality-gate",
+        action="store_true",
+        help="with --fused: keep every confident near-frontal face, not only gate-passed frames",
+    )
+    parser.add_argument(
         "--threshold",
         type=float,
         default=None,
@@ -61,7 +66,7 @@ def register(subparsers: Any, group_parser: argparse.ArgumentParser | None = Non
 
 def run(args: argparse.Namespace) -> int:
     from facepay.cli import emit, progress
-    from facepay.config import EmbedderConfig, FaceDetectorConfig
+    from facepay.config import EmbedderConfig, FaceDetectorConfig, QualityConfig
     from facepay.errors import FacePayError
     from facepay.eval._verify import (
         closest_impostors,
@@ -70,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         pair_scores,
         verification_report,
     )
-    from facepay.vision import DlibResNetEmbedder, FaceMeshDetector
+    from facepay.vision import DlibResNetEmbedder, FaceMeshDetector, FrameAnalyzer
 
     root: Path = args.dir
     if not root.is_dir():
@@ -94,7 +99,11 @@ def run(args: argparse.Namespace) -> int:
         samples, images, _clips, failed = enroll_clips(
             root,
             args.fused,
-            detector_factory=lambda: FaceMeshDetector(detector_config, mode="video"),
+            detector_factory=(
+                (lambda: FaceMeshDetector(detector_config, mode="video"))
+                if args.no_quality_gate
+                else (lambda: FrameAnalyzer(detector_config, QualityConfig.from_env()))
+            ),
             embedder=embedder,
             same_person=groups,
             min_score=detector_config.min_detection_confidence,

@@ -250,6 +250,10 @@ def enroll_clips(
 ) -> tuple[list[EnrolledSample], int, int, int]:
     """Fused templates of ``k`` consecutive usable frames per window, per clip.
 
+    ``detector_factory`` makes a ``FrameAnalyzer`` (frames must pass the product's quality
+    gate, as at a till) or a bare ``FaceMeshDetector`` (frames need only a confident,
+    near-frontal face: :func:`usable_for_template`).
+
     Each clip is its own identity unless listed together in ``same_person`` (clips cut
     from the same footage). Returns ``(samples, windows, clips, failed_windows)``;
     a failed window is one that could not be filled with usable frames (the tail of a
@@ -276,11 +280,17 @@ def enroll_clips(
                 for frame in source.frames():
                     if frame.index % step:
                         continue
-                    faces = detector.detect_frame(frame)
-                    if not faces or not usable_for_template(faces[0], min_score, max_angle):
+                    if hasattr(detector, "analyze"):  # a FrameAnalyzer: the till's own gate
+                        report = detector.analyze(frame)
+                        face = report.face if report.passed else None
+                    else:
+                        faces = detector.detect_frame(frame)
+                        ok = faces and usable_for_template(faces[0], min_score, max_angle)
+                        face = faces[0] if ok else None
+                    if face is None:
                         continue
                     try:
-                        usable.append((frame.index, embedder.embed(frame, faces[0])))
+                        usable.append((frame.index, embedder.embed(frame, face)))
                     except FacePayError:
                         failed += 1
         finally:
