@@ -75,7 +75,7 @@ SIGNATURE_HEADERS = (DEVICE_HEADER, TIMESTAMP_HEADER, NONCE_HEADER, SIGNATURE_HE
 DEFAULT_MAX_SKEW_SECONDS = 300.0
 
 _NONCE_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
-_TIMESTAMP_RE = re.compile(r"^[0-9]{1,12}$")
+_TIMESTAMP_RE = re.compile(r"^(0|[1-9][0-9]{0,11})$")  # canonical: no leading zeros
 _METHOD_RE = re.compile(r"^[A-Z]{1,16}$")
 
 

@@ -133,6 +133,8 @@ def test_every_tampering_is_the_same_opaque_error() -> None:
         (key.public_key, {**headers, SIGNATURE_HEADER: flipped}, good),
         (key.public_key, {**headers, SIGNATURE_HEADER: "not base64!"}, good),
         (key.public_key, {**headers, TIMESTAMP_HEADER: "-5"}, good),
+        (key.public_key, {**headers, TIMESTAMP_HEADER: "0" + headers[TIMESTAMP_HEADER]}, good),
+        (key.public_key, {**headers, TIMESTAMP_HEADER: headers[TIMESTAMP_HEADER] + ".0"}, good),
         (key.public_key, {k: v for k, v in headers.items() if k != NONCE_HEADER}, good),
         (key.public_key, {}, good),
     ]
