@@ -77,6 +77,8 @@ DEFAULT_MAX_SKEW_SECONDS = 300.0
 _NONCE_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 _TIMESTAMP_RE = re.compile(r"^(0|[1-9][0-9]{0,11})$")  # canonical: no leading zeros
 _METHOD_RE = re.compile(r"^[A-Z]{1,16}$")
+# An Ed25519 signature in unpadded base64url is exactly 86 characters.
+_SIGNATURE_RE = re.compile(r"^[A-Za-z0-9_-]{86}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,7 +289,10 @@ def _try_verify(
         device_id = _header(headers, DEVICE_HEADER)
         ts_text = _header(headers, TIMESTAMP_HEADER)
         nonce = _header(headers, NONCE_HEADER)
-        signature = b64url_nopad_decode(_header(headers, SIGNATURE_HEADER))
+        signature_text = _header(headers, SIGNATURE_HEADER)
+        if not _SIGNATURE_RE.match(signature_text):
+            raise ValueError("signature form")
+        signature = b64url_nopad_decode(signature_text)
         if not _TIMESTAMP_RE.match(ts_text) or len(signature) != _hazmat.ED25519_SIG_LEN:
             raise ValueError("format")
         timestamp = int(ts_text)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import pickle
 import stat
@@ -132,6 +133,15 @@ def test_every_tampering_is_the_same_opaque_error() -> None:
         (key.public_key, {**headers, NONCE_HEADER: "B" * 22}, good),
         (key.public_key, {**headers, SIGNATURE_HEADER: flipped}, good),
         (key.public_key, {**headers, SIGNATURE_HEADER: "not base64!"}, good),
+        (key.public_key, {**headers, SIGNATURE_HEADER: sig + "=="}, good),
+        (
+            key.public_key,
+            {
+                **headers,
+                SIGNATURE_HEADER: base64.b64encode(base64.urlsafe_b64decode(sig + "==")).decode(),
+            },
+            good,
+        ),
         (key.public_key, {**headers, TIMESTAMP_HEADER: "-5"}, good),
         (key.public_key, {**headers, TIMESTAMP_HEADER: "0" + headers[TIMESTAMP_HEADER]}, good),
         (key.public_key, {**headers, TIMESTAMP_HEADER: headers[TIMESTAMP_HEADER] + ".0"}, good),
