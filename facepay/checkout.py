@@ -65,6 +65,8 @@ from facepay.errors import (
     CaptureError,
     CheckoutError,
     CheckoutFailedError,
+    InvalidImageError,
+    ServerError,
     SessionExpiredError,
     TransportError,
 )
@@ -262,25 +264,47 @@ class EnrollmentResult:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PendingAuthorization:
-    """An authorization whose answer was lost (the backend did not answer).
+    """A request that can move money, sent without an answer coming back.
 
     The payment may or may not have been taken. Keep this and pass it to
-    ``Till.reconcile`` (or :meth:`CheckoutSession.reconcile`) before offering the shopper
-    another way to pay: the same key and request replay the backend's first answer, or
-    get one now. The template in it is sealed to the backend and bound to a single-use
-    session: no one else can open it, and it cannot pay twice.
+    ``Till.reconcile`` (or call :meth:`CheckoutSession.reconcile`) before offering the
+    shopper another way to pay: the same key and the same request replay the backend's
+    first answer, or get one now. The template in it is sealed to the backend and bound to
+    a single-use session: no one else can open it, and it cannot pay twice.
     """
 
     idempotency_key: str
-    request: wire.AuthorizeRequest = field(repr=False)
+    # An authorization ...
+    request: wire.AuthorizeRequest | None = field(default=None, repr=False)
+    # ... or the answer to its phone_last4 step-up.
+    step_up_authorization_id: str | None = None
+    step_up_phone_last4: str | None = field(default=None, repr=False)
+    # The checkout attempt's key, when this is a step-up answer under its own key.
+    attempt_key: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.request is None) == (self.step_up_authorization_id is None):
+            raise CheckoutError("a pending authorization is a request or a step-up answer")
 
     @property
-    def basket_reference(self) -> str:
-        return self.request.basket_reference
+    def basket_reference(self) -> str | None:
+        return self.request.basket_reference if self.request is not None else None
 
     @property
-    def amount_minor(self) -> int:
-        return self.request.amount_minor
+    def amount_minor(self) -> int | None:
+        return self.request.amount_minor if self.request is not None else None
+
+    def send(self, client: FacePayClient) -> wire.AuthorizationResponse:
+        """Send (again) exactly what was sent, under the same key."""
+        if self.request is not None:
+            return client.reconcile(self.request, idempotency_key=self.idempotency_key)
+        assert self.step_up_authorization_id is not None
+        assert self.step_up_phone_last4 is not None
+        return client.answer_step_up(
+            self.step_up_authorization_id,
+            self.step_up_phone_last4,
+            idempotency_key=self.idempotency_key,
+        )
 
 
 # =========================================================================== events
@@ -399,8 +423,8 @@ class LivenessCheck(Protocol):
     def verdict(self) -> LivenessVerdict: ...
 
 
-# Builds a liveness session from the backend session's 32-byte seed.
-LivenessFactory = Callable[[bytes], LivenessCheck]
+# Builds a liveness session from the backend session's 32-byte seed and the camera's name.
+LivenessFactory = Callable[[bytes, str | None], LivenessCheck]
 # Fuses several templates of one face into one (``facepay.vision.fuse_templates``).
 TemplateFuser = Callable[[Sequence[FaceTemplate]], FaceTemplate]
 # Seals a template to the backend key named by the session, bound to the session.
@@ -483,9 +507,12 @@ class _FaceFlow:
                 raise TypeError(f"{cls.__name__}: final state {state.value} has a timeout")
             if not hasattr(CheckoutConfig, cls.TIMEOUTS[state]):
                 raise TypeError(f"{cls.__name__}: no CheckoutConfig.{cls.TIMEOUTS[state]}")
-        cls._REACHABLE = frozenset(reachable)
-
-    _REACHABLE: ClassVar[frozenset[CheckoutState]]
+        # Every state the flow can wait in must end on its own: a shopper who walks away
+        # must never leave frames in memory.
+        for state in reachable - _FINAL - {S.IDLE}:
+            exits = {tr.event for tr in table if state in tr.sources}
+            if state not in cls.TIMEOUTS or not {"time_out", "cancel"} <= exits:
+                raise TypeError(f"{cls.__name__}: {state.value} cannot time out and be cancelled")
 
     def __init__(
         self,
@@ -510,6 +537,9 @@ class _FaceFlow:
         self._tiebreak = itertools.count()
         self._sealed: SealedTemplate | None = None
         self._liveness_seed = b""
+        # The camera's name (``FrameSource.device_name``): liveness refuses known virtual
+        # cameras (injection). ``run()`` fills it in from its source.
+        self.camera_name: str | None = None
 
     # ---------------------------------------------------------------- state and events
 
@@ -640,7 +670,7 @@ class _FaceFlow:
         self._liveness_seed = wire.b64decode(self._session.liveness_seed)
 
     def _start_liveness(self) -> None:
-        self._liveness = self._parts.liveness(self._liveness_seed)
+        self._liveness = self._parts.liveness(self._liveness_seed, self.camera_name)
 
     def feed(self, frame: Frame) -> FrameFeedback:
         """Analyse one camera frame: quality, then liveness; seals once the shopper is live.
@@ -652,7 +682,13 @@ class _FaceFlow:
         with self._lock:
             if self.check_timeout() or self._state not in (S.CAPTURING, S.LIVENESS):
                 return FrameFeedback(state=self._state, frame_index=frame.index)
-            report = self._parts.analyzer.analyze(frame)
+            try:
+                report = self._parts.analyzer.analyze(frame)
+            except InvalidImageError as exc:
+                # One corrupt frame from a flaky camera is skipped, not fatal: the state's
+                # timeout ends a camera that sends nothing usable.
+                logger.debug("frame %d skipped: %s", frame.index, exc)
+                return FrameFeedback(state=self._state, frame_index=frame.index)
             self._last_report = report
             if not report.passed:
                 self._emit(QualityPrompt(reasons=report.reasons, frame_index=frame.index))
@@ -667,11 +703,18 @@ class _FaceFlow:
             assert self._liveness is not None
             self._keep_candidate(frame, report)
             progress = self._liveness.feed(frame, report.face)
-            view = _liveness_view(progress, frame.index)
+            plan = getattr(self._liveness, "plan", None)
+            view = _liveness_view(progress, frame.index, len(plan) if plan is not None else 0)
             self._emit(view)
             feedback = self._feedback(frame, report, view)
             if _finished(progress):
-                self._conclude_liveness()
+                try:
+                    self._conclude_liveness()
+                except Exception as exc:
+                    # A model or key failure must not leave frames behind.
+                    if not self._state.is_final:
+                        self._fail(f"template_failed:{type(exc).__name__}")
+                    raise
                 return FrameFeedback(state=self._state, frame_index=frame.index)
             return feedback
 
@@ -753,6 +796,9 @@ class _FaceFlow:
     def run(self, source: Iterable[Frame] | Any) -> None:
         """Feed ``source`` (a ``FrameSource`` or any iterable of frames) until the face part
         is over: the flow then is ``processing`` (or a final state)."""
+        device_name = getattr(source, "device_name", None)
+        if self.camera_name is None and isinstance(device_name, str):
+            self.camera_name = device_name
         frames: Iterable[Frame] = source.frames() if hasattr(source, "frames") else source
         try:
             for frame in frames:
@@ -765,7 +811,13 @@ class _FaceFlow:
                     self._fail(f"camera_lost:{type(exc).__name__}")
             return
         with self._lock:
-            if self._state in (S.CAPTURING, S.LIVENESS):
+            if self._state is S.LIVENESS and self._liveness is not None:
+                # The camera stopped mid-liveness: the verdict says so (never LIVE).
+                stop = getattr(self._liveness, "stop", None)
+                if callable(stop):
+                    stop()
+                self._conclude_liveness()
+            elif self._state in (S.CAPTURING, S.LIVENESS):
                 self._fail("camera_lost:no_more_frames")
 
 
@@ -773,14 +825,14 @@ def _finished(progress: Any) -> bool:
     return bool(getattr(progress, "finished", False))
 
 
-def _liveness_view(progress: Any, frame_index: int) -> LivenessProgressed:
+def _liveness_view(progress: Any, frame_index: int, count: int) -> LivenessProgressed:
     """Read a liveness progress report into plain data for the UI."""
     challenge = getattr(progress, "challenge", None)
     name = getattr(challenge, "value", challenge)
     return LivenessProgressed(
         challenge=str(name) if name is not None else None,
         challenge_index=int(getattr(progress, "challenge_index", 0) or 0),
-        challenge_count=int(getattr(progress, "challenge_count", 0) or 0),
+        challenge_count=count,
         seconds_left=float(getattr(progress, "seconds_left", 0.0) or 0.0),
         progress=float(getattr(progress, "progress", 0.0) or 0.0),
         frame_index=frame_index,
@@ -829,9 +881,10 @@ class CheckoutSession(_FaceFlow):
         self._claimless_allowed = claimless_allowed
         # One key per checkout attempt, for the attempt's whole life (retries, reconcile).
         self.idempotency_key = new_idempotency_key()
-        self._request: wire.AuthorizeRequest | None = None
         self._answer: wire.AuthorizationResponse | None = None
-        self._step_up_keys = 0
+        # What was sent and not yet answered (outcome unknown), for reconcile().
+        self._pending: PendingAuthorization | None = None
+        self._step_up_count = 0
         self.receipt: Receipt | None = None
 
     # guards
@@ -850,10 +903,8 @@ class CheckoutSession(_FaceFlow):
 
     @property
     def pending(self) -> PendingAuthorization | None:
-        """Set while an authorization was sent but no answer came back."""
-        if self._request is not None and self._answer is None:
-            return PendingAuthorization(idempotency_key=self.idempotency_key, request=self._request)
-        return None
+        """Set while a request that can move money was sent and no answer came back."""
+        return self._pending
 
     def begin(self) -> CheckoutState:
         """Open the backend session (seed, expiry, sealing key) and start the flow."""
@@ -874,35 +925,35 @@ class CheckoutSession(_FaceFlow):
     def complete(self) -> Receipt:
         """Send the sealed template and wait for the decision (state ``processing``).
 
-        On :class:`~facepay.errors.TransportError` the state stays ``processing`` and
-        :attr:`pending` holds what is needed to :meth:`reconcile`; nothing is lost.
+        On :class:`~facepay.errors.TransportError` (or a 5xx) the state stays
+        ``processing`` and :attr:`pending` holds the exact request and its key for
+        :meth:`reconcile`; nothing is lost and nothing can be charged twice.
         """
         with self._lock:
+            if self._pending is not None:
+                return self.reconcile()
             if self.check_timeout():
                 raise CheckoutFailedError(
                     "the checkout timed out", state=self._state.value, reason=self._reason
                 )
             self._require(S.PROCESSING)
-            if self._request is None:
-                self._request = self._build_request()
-            return self._send(
-                lambda: self._parts.client.authorize(
-                    self._require_request(), idempotency_key=self.idempotency_key
-                )
+            self._pending = PendingAuthorization(
+                idempotency_key=self.idempotency_key, request=self._build_request()
             )
+            return self._send(self._pending)
 
     def reconcile(self) -> Receipt:
-        """After a lost answer: ask again under the same key; never charges twice."""
+        """After a lost answer: send the same request under the same key again.
+
+        The backend replays its first answer, or decides now if it never got the request:
+        the shopper is charged at most once. Works after a timeout or a cancel too.
+        """
         with self._lock:
-            if self.receipt is not None:
-                return self.receipt
-            if self._request is None:
+            if self._pending is None:
+                if self.receipt is not None:
+                    return self.receipt
                 raise CheckoutError("nothing was sent yet: there is nothing to reconcile")
-            return self._send(
-                lambda: self._parts.client.reconcile(
-                    self._require_request(), idempotency_key=self.idempotency_key
-                )
-            )
+            return self._send(self._pending)
 
     def answer_step_up(self, phone_last4: str) -> Receipt:
         """The shopper typed the last 4 digits of their phone (state ``step_up``)."""
@@ -915,17 +966,16 @@ class CheckoutSession(_FaceFlow):
             assert self._answer is not None
             auth_id = self._answer.authorization_id
             self._fire("step_up_answered")
-            self._step_up_keys += 1
-            # Its own key (docs/protocol.md), derived from the attempt's so a retry reuses it.
-            key = f"{self.idempotency_key}-s{self._step_up_keys}"
-            self._answer = None
-            return self._send(
-                lambda: self._parts.client.answer_step_up(auth_id, phone_last4, idempotency_key=key)
+            self._step_up_count += 1
+            # Its own key (docs/protocol.md), derived from the attempt's so that a retry or
+            # a reconcile of this answer reuses it.
+            self._pending = PendingAuthorization(
+                idempotency_key=f"{self.idempotency_key}-s{self._step_up_count}",
+                step_up_authorization_id=auth_id,
+                step_up_phone_last4=phone_last4,
+                attempt_key=self.idempotency_key,
             )
-
-    def _require_request(self) -> wire.AuthorizeRequest:
-        assert self._request is not None
-        return self._request
+            return self._send(self._pending)
 
     def _build_request(self) -> wire.AuthorizeRequest:
         session, sealed = self._session, self._sealed
@@ -943,28 +993,24 @@ class CheckoutSession(_FaceFlow):
         self._sealed = None
         return request
 
-    def _send(self, call: Callable[[], wire.AuthorizationResponse]) -> Receipt:
+    def _send(self, pending: PendingAuthorization) -> Receipt:
         try:
-            answer = call()
-        except TransportError:
-            # Outcome unknown: keep the request and key (``pending``) and stay processing.
+            answer = pending.send(self._parts.client)
+        except (TransportError, ServerError):
+            # Outcome unknown: keep ``pending`` (request and key) and stay where we are.
             logger.warning(
                 "authorization %s: no answer, reconcile before any other payment",
-                self.idempotency_key,
+                pending.idempotency_key,
             )
             raise
-        except SessionExpiredError as exc:
-            # A 4xx is not an answer: nothing was stored, nothing charged.
-            self._request = None
-            if not self._state.is_final:
-                self._fail(f"session_expired:{exc.code}")
-            raise
         except BackendError as exc:
-            if exc.status is not None and 400 <= exc.status < 500:
-                self._request = None
-                if not self._state.is_final:
-                    self._fail(f"rejected:{exc.code}")
+            # A 4xx is not an answer: nothing was stored, nothing charged.
+            self._pending = None
+            if not self._state.is_final:
+                prefix = "session_expired" if isinstance(exc, SessionExpiredError) else "rejected"
+                self._fail(f"{prefix}:{exc.code}")
             raise
+        self._pending = None
         self._answer = answer
         receipt = Receipt.from_wire(answer, self.idempotency_key)
         if self._state is S.PROCESSING:
@@ -976,7 +1022,6 @@ class CheckoutSession(_FaceFlow):
             self._fire(event, reason=receipt.decline_reason or receipt.step_up or "")
         if receipt.status is not PaymentStatus.STEP_UP:
             self.receipt = receipt
-            self._request = None
             self._emit(CheckoutFinished(state=self._state, receipt=receipt, reason=self._reason))
         return receipt
 
@@ -1277,8 +1322,9 @@ class Till:
         session = self.start_checkout(basket, claim=claim, on_event=on_event)
         try:
             return session.pay(camera)
-        except TransportError as exc:
-            exc.pending = session.pending  # type: ignore[attr-defined]
+        except (TransportError, ServerError) as exc:
+            # The answer was lost: the caller must reconcile before any other payment.
+            exc.pending = session.pending  # type: ignore[union-attr]
             raise
         finally:
             if session.pending is None and not session.state.is_final:
@@ -1308,8 +1354,8 @@ class Till:
 
     def reconcile(self, pending: PendingAuthorization) -> Receipt:
         """What happened to an authorization whose answer was lost (charges at most once)."""
-        answer = self.client.reconcile(pending.request, idempotency_key=pending.idempotency_key)
-        return Receipt.from_wire(answer, pending.idempotency_key)
+        answer = pending.send(self.client)
+        return Receipt.from_wire(answer, pending.attempt_key or pending.idempotency_key)
 
     # ---------------------------------------------------------------- shopper rights
 
@@ -1355,10 +1401,11 @@ def seeded_liveness(config: CheckoutConfig | None = None) -> LivenessFactory:
     """The real till's liveness: challenges drawn from the backend session's seed."""
     count = (config or CheckoutConfig()).liveness_challenges
 
-    def build(seed: bytes) -> LivenessCheck:
+    def build(seed: bytes, camera_name: str | None) -> LivenessCheck:
         from facepay.liveness import ChallengePlan, LivenessSession
 
-        session: LivenessCheck = LivenessSession(ChallengePlan.from_seed(seed, count=count))
+        plan = ChallengePlan.from_seed(seed, count=count)
+        session: LivenessCheck = LivenessSession(plan, device_name=camera_name)
         return session
 
     return build
@@ -1368,7 +1415,7 @@ def fixed_liveness_plan(*challenges: str) -> LivenessFactory:
     """Ask for these challenges whatever the seed says. For demos and tests only.
 
     A recorded clip cannot answer random prompts, so the examples name the challenges
-    their clip performs (a blink in ``single_face.mp4``, head turns in ``d12.mp4``). A
+    their clip performs (``turn_left`` in ``d12.mp4``). A
     real till must use :func:`seeded_liveness` (the default): the backend's random seed is
     what stops a pre-recorded video from knowing the challenges. The verdict is still
     computed for real from the frames; nothing is faked.
@@ -1376,11 +1423,13 @@ def fixed_liveness_plan(*challenges: str) -> LivenessFactory:
     if not challenges:
         raise CheckoutError("fixed_liveness_plan needs at least one challenge")
 
-    def build(seed: bytes) -> LivenessCheck:
-        del seed
-        from facepay.liveness import ChallengePlan, LivenessSession
+    from facepay.liveness import ChallengePlan, LivenessSession
 
-        session: LivenessCheck = LivenessSession(ChallengePlan.of(challenges))
+    plan = ChallengePlan.of(challenges)  # fails now, not mid-checkout, on an unknown name
+
+    def build(seed: bytes, camera_name: str | None) -> LivenessCheck:
+        del seed
+        session: LivenessCheck = LivenessSession(plan, device_name=camera_name)
         return session
 
     return build

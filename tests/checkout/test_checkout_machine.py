@@ -296,3 +296,11 @@ def test_a_malformed_machine_fails_when_the_class_is_defined() -> None:
 
         class Broken2(_FaceFlow):
             TRANSITIONS = (Transition("again", frozenset({S.APPROVED}), S.CAPTURING),)
+
+    with pytest.raises(TypeError, match="capturing cannot time out"):
+
+        class Broken3(_FaceFlow):
+            TRANSITIONS = (
+                Transition("begin", frozenset({S.IDLE}), S.CAPTURING),
+                Transition("cancel", frozenset({S.CAPTURING}), S.CANCELLED),
+            )

@@ -1,0 +1,249 @@
+"""The checkout flow end to end: real clips, real models, real liveness, real crypto, the
+real sandbox over loopback. Fakes only at the seams: the clock (timeouts) and, for the
+lost-answer case, the HTTP transport."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from facepay import wire
+from facepay.capture import VideoFileSource
+from facepay.checkout import (
+    Basket,
+    BasketLine,
+    CheckoutEvent,
+    CheckoutFinished,
+    CheckoutState,
+    LivenessProgressed,
+    PaymentStatus,
+    StateChanged,
+    Till,
+    consent_now,
+    fixed_liveness_plan,
+)
+from facepay.config import CheckoutConfig, ClientConfig
+from facepay.errors import CheckoutFailedError, TransportError
+from facepay.server import ProvisionedDevice, Sandbox
+from facepay.types import Frame
+
+pytestmark = [pytest.mark.slow, pytest.mark.eval]
+
+S = CheckoutState
+
+
+def phone(n: int) -> wire.Claim:
+    return wire.Claim(kind=wire.ClaimKind.PHONE, value=f"+49151000{n:05d}")
+
+
+def basket(reference: str = "pos-1", cents: int = 1250) -> Basket:
+    return Basket(
+        reference=reference,
+        currency="EUR",
+        lines=(BasketLine(sku="1", description="Bread", quantity=1, unit_price_minor=cents),),
+    )
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class LosingTransport(httpx.BaseTransport):
+    """Delivers every request to the real server; loses the first ``lose`` authorize answers."""
+
+    def __init__(self, lose: int) -> None:
+        self._inner = httpx.HTTPTransport()
+        self.lose = lose
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self._inner.handle_request(request)
+        response.read()
+        if request.url.path == "/v1/authorizations" and self.lose > 0:
+            self.lose -= 1
+            raise httpx.ReadTimeout("answer lost", request=request)
+        return response
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[Sandbox]:
+    with Sandbox() as sb:
+        yield sb
+
+
+@pytest.fixture(scope="module")
+def device(sandbox: Sandbox) -> ProvisionedDevice:
+    return sandbox.provision_device()
+
+
+@pytest.fixture(scope="module")
+def till(sandbox: Sandbox, device: ProvisionedDevice) -> Iterator[Till]:
+    with Till.connect(
+        sandbox.base_url,
+        device_key=device.key,
+        device_id=device.device_id,
+        liveness=fixed_liveness_plan("turn_left"),
+    ) as t:
+        yield t
+
+
+@pytest.fixture(scope="module")
+def video(eval_dir: Path) -> Path:
+    return eval_dir / "video"
+
+
+def frames(path: Path) -> Iterator[Frame]:
+    with VideoFileSource(path) as source:
+        yield from source.frames()
+
+
+def test_enroll_then_pay_with_the_same_person(till: Till, sandbox: Sandbox, video: Path) -> None:
+    events: list[CheckoutEvent] = []
+    enrollment = till.start_enrollment(
+        consent=consent_now("2026-01-en"),
+        claim=phone(1),
+        payment_method_token="tok_visa_4242",
+        on_event=events.append,
+    )
+    result = enrollment.enroll(frames(video / "d12.mp4"))
+    assert result.masked_payment_method == "Visa •••• 4242"
+    assert enrollment.state is S.ENROLLED
+    assert not enrollment.holds_biometric_data
+    states = [e.state for e in events if isinstance(e, StateChanged)]
+    assert states == [S.CAPTURING, S.LIVENESS, S.PROCESSING, S.ENROLLED]
+    assert any(isinstance(e, LivenessProgressed) and e.challenge == "turn_left" for e in events)
+
+    events.clear()
+    session = till.start_checkout(basket("pos-e2e-1", 1250), claim=phone(1), on_event=events.append)
+    receipt = session.pay(frames(video / "d12.mp4"))
+    assert receipt.status is PaymentStatus.APPROVED, receipt
+    assert receipt.privacy_code == result.privacy_code
+    assert receipt.amount_minor == 1250
+    assert not session.holds_biometric_data
+    assert session.pending is None
+    finished = [e for e in events if isinstance(e, CheckoutFinished)]
+    assert [f.receipt for f in finished] == [receipt]
+    rows = [r for r in sandbox.ledger() if r["idempotency_key"] == receipt.idempotency_key]
+    assert [(r["state"], r["amount_minor"]) for r in rows] == [("approved", 1250)]
+
+
+def test_another_person_claiming_that_phone_is_declined(till: Till, video: Path) -> None:
+    till.enroll(
+        frames(video / "d12.mp4"),
+        consent=consent_now("2026-01-en"),
+        claim=phone(2),
+        payment_method_token="tok_visa_4242",
+    )
+    # Another man, who also turns to his left: live, but not the enrolled shopper.
+    receipt = till.pay(
+        basket("pos-e2e-2"), frames(video / "WolfgangLanger_Pexels.mp4"), claim=phone(2)
+    )
+    assert receipt.status is PaymentStatus.DECLINED
+    assert receipt.decline_reason == "no_match"
+
+
+def test_cancel_mid_liveness_drops_every_frame_and_charges_nothing(
+    till: Till, sandbox: Sandbox, video: Path
+) -> None:
+    session = till.start_checkout(basket("pos-e2e-3"), claim=phone(3))
+    session.begin()
+    fed_in_liveness = 0
+    for frame in frames(video / "d12.mp4"):
+        session.feed(frame)
+        if session.state is S.LIVENESS:
+            fed_in_liveness += 1
+            if fed_in_liveness == 5:
+                break
+    assert session.state is S.LIVENESS
+    assert session.holds_biometric_data
+    session.cancel()
+    assert session.state is S.CANCELLED
+    assert not session.holds_biometric_data
+    assert session.pending is None
+    assert not [r for r in sandbox.ledger() if r["basket_reference"] == "pos-e2e-3"]
+
+
+def test_liveness_times_out_on_the_clock_and_drops_the_frames(
+    sandbox: Sandbox, device: ProvisionedDevice, video: Path
+) -> None:
+    clock = FakeClock()
+    with Till.connect(
+        sandbox.base_url,
+        device_key=device.key,
+        device_id=device.device_id,
+        liveness=fixed_liveness_plan("turn_left"),
+        config=CheckoutConfig(liveness_timeout_s=8.0),
+        clock=clock,
+    ) as t:
+        session = t.start_checkout(basket("pos-e2e-4"), claim=phone(4))
+        session.begin()
+        source = frames(video / "d12.mp4")
+        while session.state is not S.LIVENESS:
+            session.feed(next(source))
+        session.feed(next(source))
+        assert session.holds_biometric_data
+        clock.now += 8.5
+        feedback = session.feed(next(source))
+        assert feedback.state is S.TIMED_OUT
+        assert session.reason == "liveness_timeout"
+        assert not session.holds_biometric_data
+
+
+def test_a_still_photo_never_gets_a_template_made(
+    till: Till, sandbox: Sandbox, video: Path
+) -> None:
+    """Only a LIVE verdict makes a template: a held-up still (a frozen image) is refused."""
+    first = next(frames(video / "d12.mp4"))
+    still = (Frame(image=np.array(first.image), timestamp=i * 0.2, index=i) for i in range(200))
+    session = till.start_enrollment(
+        consent=consent_now("2026-01-en"), claim=phone(5), payment_method_token="tok_visa_4242"
+    )
+    with pytest.raises(CheckoutFailedError) as err:
+        session.enroll(still)
+    assert err.value.reason.startswith("liveness_failed")
+    assert not session.holds_biometric_data
+    # Nothing was enrolled for that phone: the live shopper can still enroll it.
+    result = till.enroll(
+        frames(video / "d12.mp4"),
+        consent=consent_now("2026-01-en"),
+        claim=phone(5),
+        payment_method_token="tok_visa_4242",
+    )
+    assert result.shopper_id
+
+
+def test_a_lost_answer_is_reconciled_and_charged_once(
+    sandbox: Sandbox, device: ProvisionedDevice, till: Till, video: Path
+) -> None:
+    till.enroll(
+        frames(video / "d12.mp4"),
+        consent=consent_now("2026-01-en"),
+        claim=phone(6),
+        payment_method_token="tok_visa_4242",
+    )
+    with Till.connect(
+        sandbox.base_url,
+        device_key=device.key,
+        device_id=device.device_id,
+        liveness=fixed_liveness_plan("turn_left"),
+        transport=LosingTransport(lose=10),
+        client_config=ClientConfig(max_attempts=2, backoff_initial_s=0.01),
+    ) as flaky:
+        with pytest.raises(TransportError) as err:
+            flaky.pay(basket("pos-e2e-6", 777), frames(video / "d12.mp4"), claim=phone(6))
+        pending = err.value.pending  # type: ignore[attr-defined]
+        assert pending is not None
+        assert pending.amount_minor == 777
+    receipt = till.reconcile(pending)  # the uplink is back
+    again = till.reconcile(pending)
+    assert receipt.status is PaymentStatus.APPROVED
+    assert again.authorization_id == receipt.authorization_id
+    rows = [r for r in sandbox.ledger() if r["basket_reference"] == "pos-e2e-6"]
+    assert [(r["id"], r["amount_minor"]) for r in rows] == [(receipt.authorization_id, 777)]
