@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 __all__ = ["register"]
@@ -43,6 +44,11 @@ def register(subparsers: Any, group_parser: argparse.ArgumentParser | None) -> N
         "auto: image for folders and still images, video otherwise",
     )
     parser.add_argument(
+        "--recursive",
+        action="store_true",
+        help="for a folder: also read images in its subfolders (e.g. one per identity)",
+    )
+    parser.add_argument(
         "--per-frame",
         action="store_true",
         help="also list every frame's reasons and main measurements",
@@ -62,7 +68,11 @@ def _run(args: argparse.Namespace) -> int:
         from facepay.errors import ConfigurationError
 
         raise ConfigurationError("--max-frames must be at least 1")
-    source = open_source(args.source)
+    source = (
+        ImageFolderSource(args.source, recursive=True)
+        if args.recursive and Path(args.source).is_dir()
+        else open_source(args.source)
+    )
     mode = args.mode
     if mode == "auto":
         mode = "video" if isinstance(source, VideoFileSource) or _is_camera(source) else "image"
