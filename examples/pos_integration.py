@@ -43,8 +43,8 @@ from facepay import (
     TransportError,
     consent_now,
     fixed_liveness_plan,
+    open_source,
 )
-from facepay.capture import open_source
 from facepay.server import Sandbox
 
 HERE = Path(__file__).resolve().parent
