@@ -257,10 +257,17 @@ class CameraSource(_SourceBase):
             index += 1
 
     def _release(self) -> None:
-        if self._capture is not None:
-            with self._lock:
-                self._capture.release()
-            self._capture = None
+        capture, self._capture = self._capture, None
+        if capture is None:
+            return
+        # A read stuck in the driver holds the lock; never let close() hang the till on it.
+        if self._lock.acquire(timeout=self._read_timeout):
+            try:
+                capture.release()
+            finally:
+                self._lock.release()
+        else:
+            logger.warning("%s: a read is stuck in the driver; not waiting to release", self)
 
     def close(self) -> None:
         super().close()

@@ -176,3 +176,31 @@ def test_closed_source_refuses_to_play(eval_dir: Path) -> None:
     source.close()  # idempotent
     with pytest.raises(CaptureError, match="closed"):
         list(source.frames())
+
+
+def test_camera_source_reads_a_device_and_stops_cleanly(eval_dir: Path) -> None:
+    """OpenCV opens a file path like a device node: exercise the camera path for real."""
+    clip = str(eval_dir / "video" / "single_face.mp4")
+    camera = CameraSource(clip, width=None, height=None, read_timeout=1.0)
+    frames = []
+    for frame in camera.frames():
+        frames.append(frame)
+        if len(frames) == 5:
+            threading.Thread(target=camera.stop).start()
+            time.sleep(0.1)
+    camera.close()
+    assert 5 <= len(frames) <= 7
+    assert frames[0].image.shape == (360, 640, 3)
+    stamps = [f.timestamp for f in frames]
+    assert stamps == sorted(stamps)  # the till's monotonic clock
+    assert camera.description == f"camera {clip}"
+
+
+def test_camera_that_stops_delivering_raises_instead_of_hanging(eval_dir: Path) -> None:
+    clip = str(eval_dir / "video" / "single_face.mp4")
+    started = time.monotonic()
+    camera = CameraSource(clip, width=None, height=None, read_timeout=1.0)
+    with camera, pytest.raises(CaptureError, match="stopped delivering"):
+        for _ in camera.frames():  # the "device" runs dry after 72 frames
+            pass
+    assert time.monotonic() - started < 20
