@@ -4,6 +4,8 @@ lost-answer case, the HTTP transport."""
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -104,7 +106,10 @@ def frames(path: Path) -> Iterator[Frame]:
         yield from source.frames()
 
 
-def test_enroll_then_pay_with_the_same_person(till: Till, sandbox: Sandbox, video: Path) -> None:
+def test_enroll_then_pay_with_the_same_person(
+    till: Till, sandbox: Sandbox, video: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
     events: list[CheckoutEvent] = []
     enrollment = till.start_enrollment(
         consent=consent_now("2026-01-en"),
@@ -132,6 +137,15 @@ def test_enroll_then_pay_with_the_same_person(till: Till, sandbox: Sandbox, vide
     assert [f.receipt for f in finished] == [receipt]
     rows = [r for r in sandbox.ledger() if r["idempotency_key"] == receipt.idempotency_key]
     assert [(r["state"], r["amount_minor"]) for r in rows] == [("approved", 1250)]
+    # Nothing personal or biometric in the logs, even at DEBUG: no phone number, no card
+    # token, no sealed bytes, no vectors.
+    assert caplog.records
+    for record in caplog.records:
+        text = record.getMessage()
+        assert phone(1).value not in text
+        assert "tok_visa" not in text
+        assert "ciphertext" not in text
+        assert not re.search(r"(-?\d+\.\d+[,\s]+){8}", text), text[:200]
 
 
 def test_another_person_claiming_that_phone_is_declined(till: Till, video: Path) -> None:
