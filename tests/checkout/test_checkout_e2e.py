@@ -261,3 +261,39 @@ def test_a_lost_answer_is_reconciled_and_charged_once(
     assert again.authorization_id == receipt.authorization_id
     rows = [r for r in sandbox.ledger() if r["basket_reference"] == "pos-e2e-6"]
     assert [(r["id"], r["amount_minor"]) for r in rows] == [(receipt.authorization_id, 777)]
+
+
+def test_a_near_tie_asks_for_phone_digits_and_the_answer_decides(video: Path) -> None:
+    """Claimless 1:N (allowed here by a generous risk budget) finds two shoppers with the
+    same face: the backend asks for the phone's last 4 digits, and they pick the payer."""
+    from facepay.config import ServerConfig
+
+    with Sandbox(config=ServerConfig(risk_budget=1.0)) as sb:
+        dev = sb.provision_device()
+        with Till.connect(
+            sb.base_url,
+            device_key=dev.key,
+            device_id=dev.device_id,
+            liveness=fixed_liveness_plan("turn_left"),
+            claimless_allowed=True,
+        ) as t:
+            for n, token in ((10, "tok_visa_4242"), (11, "tok_amex_0005")):
+                t.enroll(
+                    frames(video / "d12.mp4"),
+                    consent=consent_now("2026-01-en"),
+                    claim=phone(n),
+                    payment_method_token=token,
+                )
+            session = t.start_checkout(basket("pos-e2e-7", 990))
+            assert session.begin() is S.CAPTURING  # claimless: no claim screen
+            first = session.pay(frames(video / "d12.mp4"))
+            assert first.status is PaymentStatus.STEP_UP
+            assert first.step_up == "phone_last4"
+            assert session.state is S.STEP_UP
+            receipt = session.answer_step_up(phone(11).value[-4:])
+            assert receipt.status is PaymentStatus.APPROVED
+            assert receipt.masked_payment_method == "American Express •••• 0005"
+            assert receipt.authorization_id == first.authorization_id
+            assert session.state is S.APPROVED
+        rows = [r for r in sb.ledger() if r["basket_reference"] == "pos-e2e-7"]
+        assert [(r["state"], r["amount_minor"]) for r in rows] == [("approved", 990)]
