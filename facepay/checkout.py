@@ -708,13 +708,7 @@ class _FaceFlow:
             self._emit(view)
             feedback = self._feedback(frame, report, view)
             if _finished(progress):
-                try:
-                    self._conclude_liveness()
-                except Exception as exc:
-                    # A model or key failure must not leave frames behind.
-                    if not self._state.is_final:
-                        self._fail(f"template_failed:{type(exc).__name__}")
-                    raise
+                self._conclude_safely()
                 return FrameFeedback(state=self._state, frame_index=frame.index)
             return feedback
 
@@ -751,6 +745,15 @@ class _FaceFlow:
             seconds_left=view.seconds_left if view else 0.0,
             progress=view.progress if view else 0.0,
         )
+
+    def _conclude_safely(self) -> None:
+        try:
+            self._conclude_liveness()
+        except Exception as exc:
+            # A model or key failure must not leave frames behind.
+            if not self._state.is_final:
+                self._fail(f"template_failed:{type(exc).__name__}")
+            raise
 
     def _conclude_liveness(self) -> None:
         assert self._liveness is not None
@@ -810,13 +813,18 @@ class _FaceFlow:
                 if not self._state.is_final:
                     self._fail(f"camera_lost:{type(exc).__name__}")
             return
+        finally:
+            # Release the camera or file now, not when the generator is collected.
+            close = getattr(frames, "close", None)
+            if callable(close):
+                close()
         with self._lock:
             if self._state is S.LIVENESS and self._liveness is not None:
                 # The camera stopped mid-liveness: the verdict says so (never LIVE).
                 stop = getattr(self._liveness, "stop", None)
                 if callable(stop):
                     stop()
-                self._conclude_liveness()
+                self._conclude_safely()
             elif self._state in (S.CAPTURING, S.LIVENESS):
                 self._fail("camera_lost:no_more_frames")
 
