@@ -83,4 +83,3 @@ def test_pos_integration_turns_a_basket_into_one_receipt(eval_dir: Path) -> None
     assert [(r["id"], r["state"], r["amount_minor"]) for r in rows] == [
         (record["authorization_id"], "approved", record["amount_minor"])
     ]
-
