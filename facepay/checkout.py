@@ -1,17 +1,18 @@
 """The headless checkout flow: a declarative state machine with per-state timeouts.
 
-A face payment at a till, as the shopper lives it::
+A face payment at a till, as the shopper lives it (``CheckoutSession.TRANSITIONS`` is
+this list, and the code)::
 
-    idle ──begin──▶ claim ──claim_given──▶ capturing ──face_found──▶ liveness
-                      │ (skipped when a claim came with the basket,      │
-                      │  or the store allows claimless payment)  liveness_passed
-                      ▼                                                  ▼
-                                                                    processing ◀──┐
-                                         approved ◀──approved──────────┤         │
-                                         declined ◀──declined──────────┤   step_up_answered
-                                                   step_up ◀──step_up_asked┘          │
-                                                      └───────────────────────────────┘
-    every waiting state ──cancel──▶ cancelled, ──time_out──▶ timed_out, ──fail──▶ failed
+    idle        --begin-------------> claim       (no claim yet, and the store needs one)
+    idle        --begin-------------> capturing   (claim given with the basket, or claimless)
+    claim       --claim_given-------> capturing   (phone number typed, loyalty card scanned)
+    capturing   --face_found--------> liveness    [guard face_is_usable: the quality gate passed]
+    liveness    --liveness_passed---> processing  [guard verdict_is_live] template fused, sealed
+    liveness    --liveness_failed---> failed
+    processing  --approved | declined ----------> approved | declined
+    processing  --step_up_asked-----> step_up     (a near tie: last 4 digits of the phone)
+    step_up     --step_up_answered--> processing  [guard step_up_is_phone_digits]
+    any waiting state --cancel--> cancelled, --time_out--> timed_out, --fail--> failed
 
 The same machine, with ``enrolled`` as its happy end, enrolls a consenting shopper.
 
@@ -87,15 +88,23 @@ __all__ = [
     "CheckoutFinished",
     "CheckoutSession",
     "CheckoutState",
+    "DeviceSigner",
     "EnrollmentResult",
     "EnrollmentSession",
+    "FlowParts",
     "FrameFeedback",
     "LivenessProgressed",
+    "PaymentStatus",
     "PendingAuthorization",
     "QualityPrompt",
     "Receipt",
     "StateChanged",
+    "Till",
     "Transition",
+    "consent_now",
+    "fixed_liveness_plan",
+    "format_money",
+    "seeded_liveness",
 ]
 
 logger = logging.getLogger(__name__)

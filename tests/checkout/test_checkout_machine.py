@@ -304,3 +304,20 @@ def test_a_malformed_machine_fails_when_the_class_is_defined() -> None:
                 Transition("begin", frozenset({S.IDLE}), S.CAPTURING),
                 Transition("cancel", frozenset({S.CAPTURING}), S.CANCELLED),
             )
+
+
+def test_the_module_docstring_lists_the_payment_table() -> None:
+    """The spec in the docstring and the table the code runs cannot drift apart."""
+    import re
+
+    import facepay.checkout as checkout
+
+    doc = checkout.__doc__ or ""
+    drawn = set(re.findall(r"^\s+(\w+)\s+--(\w+)-*>\s+(\w+)", doc, flags=re.M))
+    table = {
+        (source.value, tr.event, tr.target.value)
+        for tr in CheckoutSession.TRANSITIONS
+        for source in tr.sources
+        if tr.event not in ("fail", "cancel", "time_out", "approved", "declined")
+    }
+    assert drawn == table
