@@ -90,6 +90,9 @@ class ClientConfig:
     # TLS certificate verification. On by default; only a test against a loopback sandbox
     # over plain http does without it.
     verify_tls: bool = True
+    # A PEM file of CA certificates to trust instead of the system's (an acquirer's private
+    # CA). Verification stays on; None uses the system store.
+    ca_bundle: str | None = None
     user_agent: str = "facepay-client/0.1"
 
     def __post_init__(self) -> None:

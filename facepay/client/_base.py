@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import ssl
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -145,10 +146,16 @@ class BaseClient:
         c = self.config
         return httpx.Timeout(c.timeout_s, connect=c.connect_timeout_s)
 
+    def _verify(self) -> bool | ssl.SSLContext:
+        c = self.config
+        if c.verify_tls and c.ca_bundle:
+            return ssl.create_default_context(cafile=c.ca_bundle)
+        return c.verify_tls
+
     def _client_kwargs(self) -> dict[str, Any]:
         return {
             "timeout": self._timeout(),
-            "verify": self.config.verify_tls,
+            "verify": self._verify(),
             "headers": {"User-Agent": self.config.user_agent, "Accept": "application/json"},
             "follow_redirects": False,
         }

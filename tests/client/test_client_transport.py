@@ -10,6 +10,7 @@ import logging
 import random
 import ssl
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
 import httpx
 import pytest
@@ -299,3 +300,14 @@ async def test_async_client_shares_the_same_rules() -> None:
             await c.send(post_call(key=None))
         assert len(seen) == 1
         assert json.loads(seen[0].content) == {"amount": 1250, "currency": "EUR"}
+
+
+def test_a_private_ca_bundle_keeps_verification_on(tmp_path: Path) -> None:
+    import certifi
+
+    bundle = tmp_path / "acquirer-ca.pem"
+    bundle.write_bytes(Path(certifi.where()).read_bytes())
+    with FacePayClient(BASE, config=ClientConfig(ca_bundle=str(bundle))) as c:
+        context = c._http._transport._pool._ssl_context  # type: ignore[attr-defined]
+        assert context.verify_mode == ssl.CERT_REQUIRED
+        assert context.check_hostname is True
