@@ -153,7 +153,7 @@ class PaymentBackend:
 
     def load_galleries(self) -> int:
         """Decrypt every stored template into the in-memory galleries; returns the count."""
-        with self.db.transaction() as tx:
+        with self.db.transaction(readonly=True) as tx:
             rows = tx.all(
                 "SELECT shopper_id, tenant_id, model_id, data_key_wrapped, template_sealed "
                 "FROM shoppers WHERE template_sealed IS NOT NULL AND deleted_at IS NULL"
@@ -255,7 +255,7 @@ class PaymentBackend:
             cached = self._devices.get(device_id)
         if cached is not None:
             return cached
-        with self.db.transaction() as tx:
+        with self.db.transaction(readonly=True) as tx:
             row = tx.one(
                 "SELECT tenant_id, store_id, lane_id, public_key, revoked_at FROM devices "
                 "WHERE device_id = ?",
@@ -385,7 +385,7 @@ class PaymentBackend:
     def _check_session(
         self, device: AuthenticatedDevice, session_id: str, purpose: SessionPurpose
     ) -> None:
-        with self.db.transaction() as tx:
+        with self.db.transaction(readonly=True) as tx:
             row = tx.one(
                 "SELECT device_id, purpose, expires_at, used_at FROM sessions WHERE session_id = ?",
                 (session_id,),
@@ -451,7 +451,7 @@ class PaymentBackend:
         )
 
     def _transform(self, tenant_id: str, vector: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-        with self.db.transaction() as tx:
+        with self.db.transaction(readonly=True) as tx:
             row = tx.one(
                 "SELECT transform_key_wrapped FROM tenants WHERE tenant_id = ?", (tenant_id,)
             )
@@ -576,7 +576,7 @@ class PaymentBackend:
         )
 
     def _check_locks(self, subjects: list[str]) -> None:
-        with self.db.transaction() as tx:
+        with self.db.transaction(readonly=True) as tx:
             for subject in subjects:
                 left = self._locked_for(tx, subject)
                 if left is not None:
@@ -591,7 +591,7 @@ class PaymentBackend:
     def _replay(
         self, table: str, tenant_id: str, key: str, request_hash: str
     ) -> AuthorizationResponse | None:
-        with self.db.transaction() as tx:
+        with self.db.transaction(readonly=True) as tx:
             row = tx.one(
                 f"SELECT request_hash, response_json FROM {table} "  # noqa: S608 (fixed names)
                 "WHERE tenant_id = ? AND idempotency_key = ?",
@@ -784,7 +784,7 @@ class PaymentBackend:
         return response, False
 
     def _shopper_by_claim(self, tenant_id: str, claim_hash: str) -> str | None:
-        with self.db.transaction() as tx:
+        with self.db.transaction(readonly=True) as tx:
             row = tx.one(
                 "SELECT shopper_id FROM shoppers WHERE tenant_id = ? AND claim_hash = ? "
                 "AND template_sealed IS NOT NULL AND deleted_at IS NULL",
@@ -807,7 +807,7 @@ class PaymentBackend:
     ) -> AuthorizationResponse:
         receipt_id = masked = privacy_code = None
         if shopper_id is not None:
-            with self.db.transaction() as tx:
+            with self.db.transaction(readonly=True) as tx:
                 row = tx.one(
                     "SELECT payment_token, masked_payment_method, privacy_code_wrapped, "
                     "consent_withdrawn_at FROM shoppers WHERE shopper_id = ?",
@@ -850,7 +850,7 @@ class PaymentBackend:
         if replay is not None:
             return replay
         self._check_locks([f"device:{device.device_id}"])
-        with self.db.transaction() as tx:
+        with self.db.transaction(readonly=True) as tx:
             row = tx.one(
                 "SELECT status, step_up_candidates, step_up_expires_at, amount_minor, currency, "
                 "basket_reference, created_at, device_id FROM authorizations "
@@ -864,7 +864,7 @@ class PaymentBackend:
         if self.clock() > float(row[2]):
             raise ApiError(ErrorCode.SESSION_EXPIRED, "the step-up window has passed")
         candidates: list[str] = json.loads(row[1])
-        with self.db.transaction() as tx:
+        with self.db.transaction(readonly=True) as tx:
             matching = [
                 c
                 for c in candidates
@@ -983,7 +983,7 @@ class PaymentBackend:
     def export(self, req: ShopperAccessRequest) -> ShopperExport:
         row = self._shopper_for_access(req)
         shopper_id = str(row[0])
-        with self.db.transaction() as tx:
+        with self.db.transaction(readonly=True) as tx:
             auths = tx.all(
                 "SELECT authorization_id, status, amount_minor, currency, created_at "
                 "FROM authorizations WHERE shopper_id = ? ORDER BY created_at",

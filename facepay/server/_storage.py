@@ -218,8 +218,10 @@ class Database:
     description: str
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[Transaction]:
+    def transaction(self, *, readonly: bool = False) -> Iterator[Transaction]:
+        """One transaction; ``readonly`` ones never wait for the write lock (SQLite)."""
         raise NotImplementedError
+        yield  # pragma: no cover
 
     def close(self) -> None:
         raise NotImplementedError
@@ -287,10 +289,10 @@ class SQLiteDatabase(Database):
         return conn
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[Transaction]:
+    def transaction(self, *, readonly: bool = False) -> Iterator[Transaction]:
         conn = self._connection()
         cursor = conn.cursor()
-        cursor.execute("BEGIN IMMEDIATE")
+        cursor.execute("BEGIN" if readonly else "BEGIN IMMEDIATE")
         try:
             yield Transaction(cursor, "sqlite")
         except BaseException:
@@ -352,7 +354,7 @@ class PostgresDatabase(Database):
         self._pool.put(conn)
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[Transaction]:
+    def transaction(self, *, readonly: bool = False) -> Iterator[Transaction]:
         conn = self._get()
         try:
             cursor = conn.cursor()

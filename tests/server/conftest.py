@@ -11,10 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import socket
-import subprocess
-import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,34 +20,7 @@ from server_helpers import Till
 
 from facepay.config import ServerConfig
 from facepay.server import Sandbox
-
-_PG_BIN_DIRS = ("/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin")
-
-
-def _pg_tool(name: str) -> str:
-    found = shutil.which(name)
-    if found:
-        return found
-    for directory in _PG_BIN_DIRS:
-        candidate = Path(directory) / name
-        if candidate.exists():
-            return str(candidate)
-    pytest.fail(f"PostgreSQL's {name} not found (install postgresql-15: scripts/setup.sh)")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _as_postgres(cmd: list[str]) -> list[str]:
-    if os.geteuid() != 0:
-        return cmd
-    runuser = shutil.which("runuser")
-    if runuser:
-        return [runuser, "-u", "postgres", "--", *cmd]
-    return ["su", "postgres", "-s", "/bin/sh", "-c", " ".join(cmd)]
+from facepay.server._pgcluster import TemporaryPostgres
 
 
 @pytest.fixture(scope="session")
@@ -61,42 +30,8 @@ def postgres_server() -> Iterator[str]:
     if given:
         yield given
         return
-    initdb, pg_ctl = _pg_tool("initdb"), _pg_tool("pg_ctl")
-    root = Path(tempfile.mkdtemp(prefix="facepay-pg-"))
-    data = root / "data"
-    if os.geteuid() == 0:
-        shutil.chown(root, user="postgres", group="postgres")
-    port = _free_port()
-    env = {**os.environ, "LC_ALL": "C", "LANG": "C"}
-    subprocess.run(
-        _as_postgres(
-            [initdb, "-D", str(data), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync"]
-        ),
-        check=True,
-        capture_output=True,
-        env=env,
-    )
-    options = (
-        f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
-    )
-    subprocess.run(
-        _as_postgres(
-            [pg_ctl, "-D", str(data), "-l", str(root / "log"), "-o", options, "-w", "start"]
-        ),
-        check=True,
-        capture_output=True,
-        env=env,
-    )
-    try:
-        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run(
-            _as_postgres([pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"]),
-            check=False,
-            capture_output=True,
-            env=env,
-        )
-        shutil.rmtree(root, ignore_errors=True)
+    with TemporaryPostgres() as pg:
+        yield pg.dsn
 
 
 @pytest.fixture

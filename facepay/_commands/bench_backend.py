@@ -1,0 +1,412 @@
+"""``facepay bench backend``: 1:N decision latency and authorize throughput.
+
+Two measurements, both printed as one JSON document with ``--json``:
+
+1. **1:N decision latency** of the matcher (``Gallery.search``: normalize, one
+   matrix-vector product over the whole gallery, best and second best, the margin rule)
+   over N synthetic unit templates (128-d float32, the default embedder's size), with
+   genuine probes (a gallery row plus noise) and impostor probes (fresh random vectors).
+2. **Authorize throughput**: a real backend (``facepay sandbox serve`` in a subprocess,
+   so that server and load generator do not share a GIL) on SQLite (synchronous=FULL)
+   and on PostgreSQL (a temporary cluster with fsync on, unless ``--postgres-dsn``),
+   driven by C concurrent async clients over loopback, each its own registered device,
+   each request signed and carrying a freshly sealed template in its own session, with
+   claim-then-verify (the default flow). Setup (sessions, sealing) is not timed.
+
+Every figure comes with the machine's load average before and after, because the 2 cores
+are shared: numbers taken under load are labelled so by the caller.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from typing import Any
+
+__all__ = ["register"]
+
+
+def register(subparsers: Any, group_parser: argparse.ArgumentParser | None) -> None:
+    from facepay.cli import add_json_flag
+
+    p = subparsers.add_parser(
+        "backend",
+        help="reference backend: 1:N decision latency and authorize throughput",
+        description=__doc__.split("\n\n")[0] if __doc__ else None,
+    )
+    p.add_argument(
+        "--gallery",
+        default="10000,100000,1000000",
+        help="gallery sizes for the 1:N latency, comma separated (default 10k,100k,1M)",
+    )
+    p.add_argument("--queries", type=int, default=200, help="1:N probes per size (default 200)")
+    p.add_argument("--clients", type=int, default=32, help="concurrent clients (default 32)")
+    p.add_argument(
+        "--duration", type=float, default=10.0, help="seconds of authorize load per database"
+    )
+    p.add_argument(
+        "--db",
+        choices=("sqlite", "postgres", "both", "none"),
+        default="both",
+        help="databases for the throughput run ('none' skips it)",
+    )
+    p.add_argument(
+        "--postgres-dsn",
+        default=os.environ.get("FACEPAY_BENCH_POSTGRES_DSN"),
+        help="an empty PostgreSQL database (default: start a temporary cluster)",
+    )
+    add_json_flag(p)
+    p.set_defaults(handler=_run)
+
+
+def _load() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def _percentiles(values_ms: list[float]) -> dict[str, float]:
+    import numpy as np
+
+    arr = np.asarray(values_ms, dtype=np.float64)
+    return {
+        "p50_ms": round(float(np.percentile(arr, 50)), 2),
+        "p99_ms": round(float(np.percentile(arr, 99)), 2),
+        "mean_ms": round(float(arr.mean()), 2),
+        "max_ms": round(float(arr.max()), 2),
+    }
+
+
+def bench_gallery(size: int, queries: int, dim: int = 128, seed: int = 7) -> dict[str, Any]:
+    """1:N decision latency over ``size`` synthetic templates."""
+    import numpy as np
+
+    from facepay.config import ServerConfig
+    from facepay.server import Gallery
+
+    config = ServerConfig()
+    rng = np.random.default_rng(seed)
+    gallery = Gallery(dim, capacity=size)
+    chunk = 100_000
+    for start in range(0, size, chunk):
+        n = min(chunk, size - start)
+        block = rng.standard_normal((n, dim), dtype=np.float32)
+        block /= np.linalg.norm(block, axis=1, keepdims=True)
+        gallery.add_many([f"shp_{i}" for i in range(start, start + n)], block)
+    load_before = _load()
+    times: list[float] = []
+    correct = 0
+    genuine = 0
+    for q in range(queries):
+        if q % 2 == 0:
+            target = int(rng.integers(size))
+            base = gallery.vector(f"shp_{target}")
+            assert base is not None
+            probe = base + 0.02 * rng.standard_normal(dim).astype(np.float32)
+            expect: str | None = f"shp_{target}"
+            genuine += 1
+        else:
+            probe = rng.standard_normal(dim).astype(np.float32)
+            expect = None
+        t0 = time.perf_counter()
+        result = gallery.search(probe, threshold=config.match_threshold, margin=config.match_margin)
+        times.append((time.perf_counter() - t0) * 1e3)
+        correct += int(result.shopper_id == expect)
+    return {
+        "gallery_size": size,
+        "dimension": dim,
+        "queries": queries,
+        **_percentiles(times),
+        "decisions_correct": correct,
+        "genuine_probes": genuine,
+        "gallery_memory_mb": round(size * dim * 4 / 2**20, 1),
+        "load_average_before": load_before,
+        "load_average_after": _load(),
+    }
+
+
+def _run(args: argparse.Namespace) -> int:
+    from facepay.cli import emit
+
+    sizes = [int(s.replace("_", "")) for s in str(args.gallery).split(",") if s.strip()]
+    report: dict[str, Any] = {
+        "machine": {"cpus": os.cpu_count(), "load_average_start": _load()},
+        "one_to_n": [],
+        "authorize": [],
+    }
+    for size in sizes:
+        report["one_to_n"].append(bench_gallery(size, args.queries))
+    dbs = {"both": ["sqlite", "postgres"], "none": []}.get(args.db, [args.db])
+    for db in dbs:
+        report["authorize"].append(
+            _throughput(db, clients=args.clients, duration=args.duration, dsn=args.postgres_dsn)
+        )
+    report["machine"]["load_average_end"] = _load()
+
+    def human(r: dict[str, Any]) -> str:
+        lines = [f"load average at start {r['machine']['load_average_start']}"]
+        for g in r["one_to_n"]:
+            lines.append(
+                f"1:N  N={g['gallery_size']:>9,}  p50 {g['p50_ms']:7.2f} ms  "
+                f"p99 {g['p99_ms']:7.2f} ms  ({g['decisions_correct']}/{g['queries']} right)"
+            )
+        for a in r["authorize"]:
+            lines.append(
+                f"authorize {a['database']:<8} {a['clients']} clients: "
+                f"{a['throughput_per_s']:.0f}/s  p50 {a['p50_ms']:.1f} ms  "
+                f"p99 {a['p99_ms']:.1f} ms  errors {a['errors']}"
+            )
+        return "\n".join(lines)
+
+    emit(args, report, human)
+    return 0
+
+
+# ----------------------------------------------------------------------------- throughput
+
+
+def _throughput(database: str, *, clients: int, duration: float, dsn: str | None) -> dict[str, Any]:
+    import contextlib
+    import tempfile
+    from pathlib import Path
+
+    from facepay.server._pgcluster import TemporaryPostgres
+
+    with contextlib.ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="facepay-bench-")))
+        if database == "sqlite":
+            target = str(tmp / "bench.db")
+            settings = "SQLite WAL, synchronous=FULL"
+        elif dsn:
+            target = dsn
+            settings = "PostgreSQL (given DSN)"
+        else:
+            pg = stack.enter_context(TemporaryPostgres(durable=True))
+            target = pg.dsn
+            settings = "PostgreSQL 15, temporary cluster, fsync on"
+        result = _drive(target, tmp / "keys", clients=clients, duration=duration)
+        result.update(database=database, settings=settings)
+        return result
+
+
+def _drive(target: str, key_dir: Any, *, clients: int, duration: float) -> dict[str, Any]:
+    import asyncio
+    import secrets
+    import socket
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    token = secrets.token_urlsafe(16)
+    env = {
+        **os.environ,
+        "FACEPAY_SERVER_ADMIN_TOKEN": token,
+        # The load generator is one process playing many tills: lift the per-device
+        # flood guard and give sessions time to wait for their turn.
+        "FACEPAY_SERVER_DEVICE_RATE_PER_S": "100000",
+        "FACEPAY_SERVER_DEVICE_RATE_BURST": "100000",
+        "FACEPAY_SERVER_SESSION_TTL_S": "900",
+    }
+    log = open(Path(key_dir).parent / "server.log", "wb")  # noqa: SIM115 (closed below)
+    server = subprocess.Popen(  # noqa: S603
+        [
+            sys.executable,
+            "-m",
+            "facepay",
+            "sandbox",
+            "serve",
+            "--db",
+            target,
+            "--keys",
+            str(key_dir),
+            "--port",
+            str(port),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/v1/health", timeout=1.0).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise RuntimeError("benchmark backend did not start")
+            time.sleep(0.2)
+        return asyncio.run(_load_test(base, token, clients=clients, duration=duration))
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+        tail = (Path(key_dir).parent / "server.log").read_text(errors="replace")[-2000:]
+        if "Traceback" in tail:
+            sys.stderr.write(f"benchmark backend log (tail):\n{tail}\n")
+
+
+async def _load_test(base: str, token: str, *, clients: int, duration: float) -> dict[str, Any]:
+    import asyncio
+    import json
+    import uuid
+
+    import httpx
+    import numpy as np
+
+    from facepay.crypto import (
+        BackendPublicKey,
+        DeviceKey,
+        SealingSuite,
+        seal_template,
+        sign_request,
+    )
+    from facepay.types import FaceTemplate
+    from facepay.wire import KeySet, SealedTemplateWire, b64decode, b64encode
+
+    limits = httpx.Limits(max_connections=clients * 2, max_keepalive_connections=clients * 2)
+    async with httpx.AsyncClient(base_url=base, timeout=30.0, limits=limits) as http:
+        keys = KeySet.model_validate_json((await http.get("/v1/keys")).content)
+        current = keys.current()
+        public = BackendPublicKey(
+            key_id=current.key_id,
+            suite=SealingSuite.parse(current.suite),
+            raw=b64decode(current.public_key),
+        )
+
+        async def signed(
+            device: tuple[str, DeviceKey], path: str, payload: Any, extra: dict[str, str]
+        ) -> httpx.Response:
+            body = json.dumps(payload, separators=(",", ":")).encode()
+            headers = sign_request(
+                device[1], device_id=device[0], method="POST", target=path, body=body
+            )
+            headers.update(extra)
+            headers["content-type"] = "application/json"
+            return await http.post(path, content=body, headers=headers)
+
+        rng = np.random.default_rng(3)
+        devices: list[tuple[str, DeviceKey]] = []
+        faces: list[np.ndarray[Any, Any]] = []
+        for i in range(clients):
+            key = DeviceKey.generate()
+            r = await http.post(
+                "/v1/devices",
+                json={
+                    "tenant_id": "bench",
+                    "store_id": "store-1",
+                    "lane_id": f"lane-{i}",
+                    "public_key": b64encode(key.public_key.raw),
+                },
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            r.raise_for_status()
+            devices.append((r.json()["device_id"], key))
+            vec = rng.standard_normal(128).astype(np.float32)
+            faces.append(vec / np.linalg.norm(vec))
+
+        def sealed(vec: np.ndarray[Any, Any], session_id: str) -> dict[str, Any]:
+            template = FaceTemplate(vector=vec, model_id="dlib-resnet-v1", frames_fused=5)
+            s = seal_template(template, public, session_id=session_id)
+            return SealedTemplateWire.from_sealed(s).model_dump()
+
+        async def session(device: tuple[str, DeviceKey], purpose: str) -> str:
+            r = await signed(device, "/v1/sessions", {"purpose": purpose}, {})
+            r.raise_for_status()
+            return str(r.json()["session_id"])
+
+        # One shopper per client, enrolled by its till; phone claims for verification.
+        for i, device in enumerate(devices):
+            sid = await session(device, "enroll")
+            r = await signed(
+                device,
+                "/v1/enrollments",
+                {
+                    "session_id": sid,
+                    "sealed_template": sealed(faces[i], sid),
+                    "consent": {"text_version": "bench", "accepted_at": "2026-01-01T00:00:00Z"},
+                    "payment_method_token": "tok_visa_4242",
+                    "claim": {"kind": "phone", "value": f"+491510000{i:04d}"},
+                },
+                {},
+            )
+            r.raise_for_status()
+
+        # Prepare each client's authorizations (sessions + sealed templates): untimed.
+        per_client = max(20, int(duration * 600 / clients))
+
+        async def prepare(i: int) -> list[dict[str, Any]]:
+            out = []
+            for _ in range(per_client):
+                sid = await session(devices[i], "pay")
+                probe = faces[i] + 0.02 * rng.standard_normal(128).astype(np.float32)
+                out.append(
+                    {
+                        "session_id": sid,
+                        "amount_minor": int(rng.integers(100, 10_000)),
+                        "currency": "EUR",
+                        "basket_reference": f"bench-{uuid.uuid4().hex[:12]}",
+                        "sealed_template": sealed(probe, sid),
+                        "liveness": {"decision": "live"},
+                        "claim": {"kind": "phone", "value": f"+491510000{i:04d}"},
+                    }
+                )
+            return out
+
+        prepared = await asyncio.gather(*(prepare(i) for i in range(clients)))
+
+        latencies: list[float] = []
+        statuses: dict[str, int] = {}
+        errors = 0
+        stop_at = 0.0
+
+        async def worker(i: int) -> None:
+            nonlocal errors
+            for body in prepared[i]:
+                if time.perf_counter() >= stop_at:
+                    return
+                t0 = time.perf_counter()
+                try:
+                    r = await signed(
+                        devices[i],
+                        "/v1/authorizations",
+                        body,
+                        {"Idempotency-Key": f"idem_{uuid.uuid4().hex}"},
+                    )
+                except httpx.HTTPError:
+                    errors += 1
+                    continue
+                latencies.append((time.perf_counter() - t0) * 1e3)
+                if r.status_code == 200:
+                    state = str(r.json()["status"])
+                    statuses[state] = statuses.get(state, 0) + 1
+                else:
+                    errors += 1
+
+        load_before = _load()
+        start = time.perf_counter()
+        stop_at = start + duration
+        await asyncio.gather(*(worker(i) for i in range(clients)))
+        elapsed = time.perf_counter() - start
+        done = len(latencies)
+        return {
+            "clients": clients,
+            "requests": done,
+            "seconds": round(elapsed, 2),
+            "throughput_per_s": round(done / elapsed, 1) if elapsed else 0.0,
+            **_percentiles(latencies or [0.0]),
+            "outcomes": statuses,
+            "errors": errors,
+            "prepared_exhausted": done >= clients * per_client,
+            "load_average_before": load_before,
+            "load_average_after": _load(),
+        }
