@@ -44,6 +44,12 @@ def register(subparsers: Any, group_parser: argparse.ArgumentParser | None = Non
         "--step", type=int, default=1, help="with --fused: use every STEP-th frame (default 1)"
     )
     parser.add_argument(
+        "--identity-pattern",
+        metavar="REGEX",
+        default=None,
+        help="stills sit directly in DIR; the regex's first group of a file name is its identity",
+    )
+    parser.add_argument(
         "--no-quality-gate",
         action="store_true",
         help="with --fused: keep every confident near-frontal face, not only gate-passed frames",
@@ -90,7 +96,11 @@ def run(args: argparse.Namespace) -> int:
     if args.fused is None:
         with FaceMeshDetector(detector_config, mode="image") as detector:
             samples, images, failed = enroll_stills(
-                root, detector=detector, embedder=embedder, progress=bar
+                root,
+                detector=detector,
+                embedder=embedder,
+                pattern=args.identity_pattern,
+                progress=bar,
             )
     else:
         if args.fused < 1 or args.step < 1:

@@ -168,9 +168,23 @@ def closest_impostors(
 # --- still photos --------------------------------------------------------------------
 
 
-def identity_images(root: Path) -> list[tuple[str, Path]]:
-    """(identity, image path) for every image in ``root/<identity>/``, sorted."""
+def identity_images(root: Path, pattern: str | None = None) -> list[tuple[str, Path]]:
+    """(identity, image path) for every image in ``root/<identity>/``, sorted.
+
+    With ``pattern`` (a regular expression whose first group is the identity) the images
+    sit directly in ``root`` and are named after their subject, e.g. ``^(s\\d{4})_`` for
+    NUAA's ``s0003_live_07.jpg``; files that do not match are skipped.
+    """
     items = []
+    if pattern is not None:
+        import re
+
+        rx = re.compile(pattern)
+        for f in sorted(root.iterdir()):
+            m = rx.search(f.name)
+            if f.suffix.lower() in IMAGE_SUFFIXES and m:
+                items.append((m.group(1), f))
+        return items
     for sub in sorted(p for p in root.iterdir() if p.is_dir()):
         for f in sorted(sub.iterdir()):
             if f.suffix.lower() in IMAGE_SUFFIXES:
@@ -208,6 +222,7 @@ def enroll_stills(
     *,
     detector: Any,
     embedder: Any,
+    pattern: str | None = None,
     progress: Callable[[Iterable[Any], int], Iterable[Any]] | None = None,
 ) -> tuple[list[EnrolledSample], int, int]:
     """Embed the largest (dominant) face of every image in ``root/<identity>/``.
@@ -217,7 +232,7 @@ def enroll_stills(
     from facepay.capture import read_image
     from facepay.errors import FacePayError
 
-    items = identity_images(root)
+    items = identity_images(root, pattern)
     it: Iterable[tuple[str, Path]] = progress(items, len(items)) if progress else items
     samples: list[EnrolledSample] = []
     failed = 0
