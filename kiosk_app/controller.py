@@ -76,6 +76,7 @@ class KioskSettings:
     attendant_pin: str = "2468"  # change it: FACEPAY_KIOSK_PIN or --pin
     loop_camera: bool = False  # demo clips loop so the demo never "loses" its camera
     pace_camera: bool = True
+    lockstep_camera: bool = False  # tests only: analyse every frame of a recorded clip
     timeouts: dict[str, float] = field(
         default_factory=lambda: {
             "basket": 180.0,
@@ -455,6 +456,7 @@ class KioskController(QObject):
             self.mailbox,
             pace=self.settings.pace_camera,
             loop=self.settings.loop_camera,
+            lockstep=self.settings.lockstep_camera,
         )
         cam.frame_ready.connect(self._on_preview)
         cam.frame_available.connect(self.worker.on_frame)

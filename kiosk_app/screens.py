@@ -874,9 +874,10 @@ class ConsentScreen(Screen):
 
     def __init__(self, tr: Translator) -> None:
         super().__init__(tr)
-        self.points = [label("subtitle", center=False) for _ in range(4)]
+        self.points = [label("consent", center=False) for _ in range(4)]
         text = QWidget()
         col = QVBoxLayout(text)
+        col.setSpacing(28)
         for p in self.points:
             col.addWidget(p)
         col.addStretch(1)
@@ -985,6 +986,7 @@ class EnrollCardScreen(Screen):
     def reset(self) -> None:
         super().reset()
         self._method = ""
+        self.tap_button.setEnabled(True)
         self.retranslate()
 
 
@@ -1025,6 +1027,7 @@ class AttendantScreen(Screen):
         self.camera_box.setObjectName("attendant_camera")
         self.backend_edit = QLineEdit()
         self.backend_edit.setObjectName("attendant_backend")
+        self.backend_edit.setLayoutDirection(Qt.LayoutDirection.LeftToRight)  # URLs read LTR
         self.threshold_spins: dict[str, QDoubleSpinBox] = {}
         self.thresholds_form = QFormLayout()
         self.camera_health = label("subtitle", center=False)

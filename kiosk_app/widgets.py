@@ -259,6 +259,10 @@ class ChallengeIcon(QWidget):
         p.setPen(QPen(WHITE, max(3.0, s / 30)))
         p.drawEllipse(head)
         c = self._challenge
+        # The features move the way the head should: a glance at the icon says where.
+        shift_x = {"turn_left": -1, "turn_right": 1}.get(c, 0) * s * 0.09
+        shift_y = {"look_up": -1, "look_down": 1}.get(c, 0) * s * 0.07
+        cx, cy = cx + shift_x, cy + shift_y
         ey = cy - s * 0.1
         for ex in (cx - s * 0.12, cx + s * 0.12):
             if c == "blink":
@@ -274,6 +278,7 @@ class ChallengeIcon(QWidget):
             p.drawEllipse(QRectF(cx - s * 0.06, cy + s * 0.12, s * 0.12, s * 0.14))
         else:
             p.drawLine(QPointF(cx - s * 0.08, cy + s * 0.18), QPointF(cx + s * 0.08, cy + s * 0.18))
+        cx, cy = cx - shift_x, cy - shift_y
         p.setPen(QPen(AMBER, max(4.0, s / 22)))
         arrows = {
             "turn_left": [(-1, 0)],

@@ -40,7 +40,7 @@ class FrameMailbox:
     """Holds at most one frame: the newest. Taking it empties the box."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
         self._frame: Frame | None = None
         self.dropped = 0
 
@@ -53,11 +53,18 @@ class FrameMailbox:
     def take(self) -> Frame | None:
         with self._lock:
             frame, self._frame = self._frame, None
+            self._lock.notify_all()
             return frame
 
     def clear(self) -> None:
         with self._lock:
             self._frame = None
+            self._lock.notify_all()
+
+    def wait_taken(self, timeout: float) -> bool:
+        """Block until the frame in the box was taken (lockstep mode); False on timeout."""
+        with self._lock:
+            return self._lock.wait_for(lambda: self._frame is None, timeout)
 
 
 def frame_to_qimage(frame: Frame) -> QImage:
@@ -85,16 +92,26 @@ class CameraWorker(QThread):
         *,
         pace: bool = True,
         loop: bool = False,
+        lockstep: bool = False,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
         self._open = open_source
         self._mailbox = mailbox
         self._pace = pace
+        # Lockstep: wait for the analysis to take each frame before reading the next, so
+        # a recorded clip is analysed frame by frame however busy the machine is (tests on
+        # a shared CI box). A live kiosk never does this: it drops frames instead.
+        self._lockstep = lockstep
         self._loop = loop
         self._stop = threading.Event()
         self.frames_read = 0
         self.fps = 0.0
+        self._ts_offset = 0.0
+        self._index_offset = 0
+        self._last_ts = 0.0
+        self._last_dt = 1.0 / 30.0
+        self._last_index = -1
 
     def stop(self) -> None:
         self._stop.set()
@@ -107,6 +124,10 @@ class CameraWorker(QThread):
                     self._play(source)
                 finally:
                     source.close()
+                # A looping clip restarts at t=0; a camera's clock never goes back, and
+                # liveness rightly flags one that does (injection signal). Carry on the clock.
+                self._ts_offset = self._last_ts + self._last_dt
+                self._index_offset = self._last_index + 1
                 if not self._loop:
                     if not self._stop.is_set():
                         self.camera_failed.emit("source_exhausted")
@@ -129,9 +150,20 @@ class CameraWorker(QThread):
         start_ts = 0.0
         window_start = time.monotonic()
         window_frames = 0
-        for frame in source.frames():
+        for raw in source.frames():
             if self._stop.is_set():
                 return
+            frame = raw
+            if self._ts_offset or self._index_offset:
+                frame = Frame(
+                    image=raw.image,
+                    timestamp=raw.timestamp + self._ts_offset,
+                    index=raw.index + self._index_offset,
+                    source_id=raw.source_id,
+                )
+            if frame.timestamp > self._last_ts:
+                self._last_dt = frame.timestamp - self._last_ts
+            self._last_ts, self._last_index = frame.timestamp, frame.index
             if self._pace:
                 now = time.monotonic()
                 if start_wall is None:
@@ -145,6 +177,12 @@ class CameraWorker(QThread):
             self._mailbox.put(frame)
             self.frame_available.emit()
             self.frame_ready.emit(frame_to_qimage(frame))
+            if self._lockstep:
+                while not self._stop.is_set() and not self._mailbox.wait_taken(0.1):
+                    pass
+                now = time.monotonic()
+                if start_wall is not None and now - start_wall > frame.timestamp - start_ts:
+                    start_wall, start_ts = now, frame.timestamp  # we waited: re-anchor
             self.frames_read += 1
             window_frames += 1
             elapsed = time.monotonic() - window_start
@@ -174,6 +212,7 @@ class FlowWorker(QObject):
         self._mailbox = mailbox
         self._feeding_attempt: int | None = None
         self.frames_analysed = 0
+        self.last_complete_s = 0.0  # the authorization round trip, for the benchmark
 
     @pyqtSlot(int)
     def start_feeding(self, attempt: int) -> None:
@@ -213,11 +252,13 @@ class FlowWorker(QObject):
             self._feeding_attempt = None
             self._mailbox.clear()
             self.processing.emit(attempt)
+            t1 = time.perf_counter()
             try:
                 final = self._port.complete()
             except Exception as exc:
                 self._fail_outcome(attempt, exc)
                 return
+            self.last_complete_s = time.perf_counter() - t1
             self.outcome.emit(attempt, final)
         else:
             self.progress.emit(attempt, update)

@@ -64,3 +64,43 @@ def test_missing_file_is_a_code_not_a_crash(qtbot, tmp_path: Path) -> None:  # t
     worker.wait(3000)
     assert blocker.args[0]
     assert "Traceback" not in blocker.args[0]
+
+
+def test_a_slow_consumer_gets_the_newest_frames_and_never_slows_the_camera(  # type: ignore[no-untyped-def]
+    qtbot, eval_dir: Path
+) -> None:
+    """The analysis side takes one frame per 150 ms (slower than the 30 fps camera): the
+    camera keeps its pace, the preview gets every frame, the consumer the newest ones."""
+    import threading
+
+    path = eval_dir / "video" / "single_face.mp4"
+    box = FrameMailbox()
+    worker = CameraWorker(lambda: open_source(path), box, pace=True, loop=False)
+    previews: list[int] = []
+    worker.frame_ready.connect(lambda image: previews.append(1))
+    taken: list[int] = []
+    done = threading.Event()
+
+    def slow_consumer() -> None:
+        while not done.is_set():
+            frame = box.take()
+            if frame is not None:
+                taken.append(frame.index)
+                time.sleep(0.15)
+            else:
+                time.sleep(0.005)
+
+    consumer = threading.Thread(target=slow_consumer)
+    consumer.start()
+    start = time.monotonic()
+    with qtbot.waitSignal(worker.camera_failed, timeout=15_000):
+        worker.start()
+    elapsed = time.monotonic() - start
+    done.set()
+    consumer.join()
+    worker.wait(3000)
+    assert elapsed < 6.0  # the camera was not held back by the consumer
+    qtbot.waitUntil(lambda: len(previews) == worker.frames_read, timeout=3000)
+    assert len(taken) < worker.frames_read / 2  # most frames were dropped for analysis
+    assert box.dropped > 0
+    assert taken == sorted(taken)  # always forward in time
