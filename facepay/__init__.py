@@ -91,6 +91,7 @@ _LAZY: dict[str, str] = {
     "QualityPrompt": "facepay.checkout",
     "ReceiptPublicKey": "facepay.crypto",
     "Receipt": "facepay.checkout",
+    "Sandbox": "facepay.server",
     "SealingSuite": "facepay.crypto",
     "StateChanged": "facepay.checkout",
     "Till": "facepay.checkout",
@@ -156,6 +157,7 @@ if _typing.TYPE_CHECKING:
         SealingSuite,
         verify_receipt,
     )
+    from facepay.server import Sandbox
     from facepay.vision import (
         DlibResNetEmbedder,
         Embedder,
@@ -254,6 +256,7 @@ __all__ = [
     "Receipt",
     "ReceiptPublicKey",
     "RequestRejectedError",
+    "Sandbox",
     "SealedDataError",
     "SealedTemplate",
     "SealingSuite",
