@@ -796,6 +796,9 @@ class DeletionReceipt(WireModel):
     signature: Base64Url
 
     def signed_payload(self) -> bytes:
-        """The exact bytes signed: the receipt without its signature, canonical JSON."""
+        """The exact bytes signed: the receipt without its signature, canonical JSON
+        (sorted keys, no spaces, ASCII), as ``facepay.crypto.receipt_signing_bytes``
+        builds them; verify with ``facepay.crypto.verify_receipt(receipt.model_dump(
+        mode="json"), ReceiptPublicKey(raw, key_id=receipt_key_id))``."""
         data = self.model_dump(mode="json", exclude={"signature"})
         return json.dumps(data, sort_keys=True, separators=(",", ":")).encode("utf-8")

@@ -13,14 +13,12 @@ from facepay.server._gallery import Gallery, MatchOutcome, MatchResult
 from facepay.server._sandbox import ProvisionedDevice, Sandbox, build_backend, default_key_dir
 from facepay.server._service import AuthenticatedDevice, PaymentBackend, ledger
 from facepay.server._storage import Database, open_database
-from facepay.server._vault import FileMasterKey, MasterKey, Vault
+from facepay.server._vault import Vault
 
 __all__ = [
     "AuthenticatedDevice",
     "Database",
-    "FileMasterKey",
     "Gallery",
-    "MasterKey",
     "MatchOutcome",
     "MatchResult",
     "PaymentBackend",

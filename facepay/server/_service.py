@@ -194,6 +194,7 @@ class PaymentBackend:
             )
         for shopper_id, _ in expired:
             self.galleries.remove(shopper_id)
+        self.db.scrub()
         return {"retention_expired": len(expired), "nonces": nonces, "sessions": sessions}
 
     # ------------------------------------------------------------------ devices
@@ -1036,6 +1037,7 @@ class PaymentBackend:
             )
             self._audit(tx, tenant_id, None, "consent_withdrawn", shopper_id, {})
         self.galleries.remove(shopper_id)
+        self.db.scrub()
         withdrawn = now if row[8] is None else float(row[8])
         return WithdrawConsentResponse(
             shopper_id=shopper_id, consent_withdrawn_at=_iso(withdrawn), template_destroyed=True
@@ -1059,10 +1061,10 @@ class PaymentBackend:
             deleted_at=_iso(now),
             erased=erased,
             receipt_key_id=self.vault.receipt_key_id,
-            signature=b64encode(b"\x00" * 64),
+            signature="",
         )
         receipt = unsigned.model_copy(
-            update={"signature": b64encode(self.vault.sign_receipt(unsigned.signed_payload()))}
+            update={"signature": self.vault.sign_receipt(unsigned.model_dump(mode="json"))}
         )
         with self.db.transaction() as tx:
             self._shred_template(tx, shopper_id)
@@ -1082,6 +1084,7 @@ class PaymentBackend:
                 tx, tenant_id, None, "shopper_deleted", shopper_id, {"receipt": receipt.receipt_id}
             )
         self.galleries.remove(shopper_id)
+        self.db.scrub()
         return receipt
 
     # ------------------------------------------------------------------ ledger and audit

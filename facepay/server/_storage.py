@@ -226,6 +226,9 @@ class Database:
     def close(self) -> None:
         raise NotImplementedError
 
+    def scrub(self) -> None:
+        """After a deletion: push erased bytes out of logs the engine keeps (best effort)."""
+
     def migrate(self) -> int:
         """Apply pending migrations; return the schema version."""
         tokens = _TOKENS[self.dialect]
@@ -283,6 +286,9 @@ class SQLiteDatabase(Database):
             conn.execute(f"PRAGMA synchronous={self._synchronous}")
             conn.execute("PRAGMA busy_timeout=30000")
             conn.execute("PRAGMA foreign_keys=ON")
+            # Overwrite deleted content with zeros instead of leaving it in free space:
+            # a shredded template's ciphertext and wrapped key must not linger in the file.
+            conn.execute("PRAGMA secure_delete=ON")
             self._local.conn = conn
             with self._lock:
                 self._all.append(conn)
@@ -302,6 +308,13 @@ class SQLiteDatabase(Database):
             conn.commit()
         finally:
             cursor.close()
+
+    def scrub(self) -> None:
+        """Checkpoint and truncate the WAL, so the pre-deletion page images it holds (the
+        shredded ciphertext and wrapped key) are gone from disk now, not at some later
+        checkpoint. Busy readers can hold it back; the retention sweep repeats it."""
+        conn = self._connection()
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
     def close(self) -> None:
         with self._lock:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 
 import pytest
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from server_helpers import PHONE, Till, face, make_till, rows, same_face
 
+from facepay.crypto import ReceiptPublicKey, receipt_signing_bytes, verify_receipt
+from facepay.errors import InvalidSignatureError
 from facepay.server import Sandbox
 from facepay.wire import DeletionReceipt, KeySet, b64decode
 
@@ -81,11 +81,12 @@ def test_delete_returns_a_receipt_that_verifies_and_erases(shopper: tuple[Till, 
     receipt = DeletionReceipt.model_validate_json(r.content)
     keys = KeySet.model_validate_json(till.http.get("/v1/keys").content)
     assert receipt.receipt_key_id == keys.receipt_key_id
-    public = Ed25519PublicKey.from_public_bytes(b64decode(keys.receipt_public_key))
-    public.verify(b64decode(receipt.signature), receipt.signed_payload())  # raises if forged
+    public = ReceiptPublicKey(b64decode(keys.receipt_public_key), key_id=keys.receipt_key_id)
+    verify_receipt(receipt.model_dump(mode="json"), public)  # raises if forged
+    assert receipt.signed_payload() == receipt_signing_bytes(receipt.model_dump(mode="json"))
     forged = receipt.model_copy(update={"shopper_id": "shp_someone_else"})
-    with pytest.raises(InvalidSignature):
-        public.verify(b64decode(forged.signature), forged.signed_payload())
+    with pytest.raises(InvalidSignatureError):
+        verify_receipt(forged.model_dump(mode="json"), public)
     leftovers = rows(
         till.sandbox,
         "SELECT claim_hash, privacy_code_hash, payment_token, template_sealed, "
