@@ -129,17 +129,6 @@ def _galleries(sandbox: Sandbox) -> list[Any]:
     return out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG (reported to H4): after POST /v1/shoppers/delete the encrypted template and its "
-        "wrapped data key stay in shop.db-wal until the next checkpoint (up to 1000 pages "
-        "later), so a copy of the live data directory plus the master key file recovers a "
-        "'deleted' template. Fix in facepay/server: PRAGMA secure_delete=ON on each SQLite "
-        "connection and PRAGMA wal_checkpoint(TRUNCATE) after a shred (delete, withdraw, "
-        "retention sweep). Remove this marker when fixed."
-    ),
-)
 def test_deleted_template_bytes_are_gone_from_the_sqlite_files(tmp_path: Path) -> None:
     """An insider who copies the live database files (db, WAL, SHM) after the deletion
     finds neither the encrypted template nor its wrapped data key in them."""
