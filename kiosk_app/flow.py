@@ -197,9 +197,6 @@ class CheckoutPort(Protocol):
 
     def answer_step_up(self, digits: str) -> Outcome: ...
 
-    def pay_by_card(self, basket: BasketSnapshot) -> Outcome:
-        """Card fallback; idempotent per basket so a retry never charges twice."""
-
     def link_card(self) -> tuple[str, str]:
         """Sandbox card reader: ``(card_token, masked_method)``."""
 

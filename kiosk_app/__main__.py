@@ -1,0 +1,147 @@
+"""``facepay-kiosk``: the composition root. Parses options, builds the pieces, runs Qt.
+
+    facepay-kiosk --demo                              embedded sandbox, demo basket, camera 0
+    facepay-kiosk --demo --camera clip.mp4            a video file (or image folder) as camera
+    facepay-kiosk --demo --lang ar                    start in Arabic (right to left)
+
+Nothing here knows how a screen looks or how a payment is made: it wires a
+:class:`~kiosk_app.flow.CheckoutPort` (facepay's checkout flow), a frame source factory and
+the POS bridge into :class:`~kiosk_app.controller.KioskController`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from facepay import FacePayError, __version__
+
+__all__ = ["build_parser", "main"]
+
+logger = logging.getLogger("kiosk_app")
+
+_NO_CAMERA = """\
+facepay-kiosk: no camera could be opened.
+  {why}
+Pass a camera index, a video file or a folder of images instead, for example:
+
+    facepay-kiosk --demo --camera 1
+    facepay-kiosk --demo --camera path/to/clip.mp4
+    facepay-kiosk --demo --camera path/to/folder_of_jpegs/
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="facepay-kiosk",
+        description="The facepay self-checkout screen (PyQt6).",
+        epilog="Example: facepay-kiosk --demo --camera ../shared/eval/video/single_face.mp4",
+    )
+    p.add_argument("--version", action="version", version=f"facepay-kiosk {__version__}")
+    p.add_argument(
+        "--demo",
+        action="store_true",
+        help="start an embedded sandbox backend on loopback and a demo till with products",
+    )
+    p.add_argument(
+        "--camera",
+        metavar="FILE_OR_INDEX",
+        help="camera index (0, 1 ...), a video file or an image folder (default: camera 0)",
+    )
+    p.add_argument("--lang", choices=["en", "zh", "ar"], default="en", help="start language")
+    p.add_argument(
+        "--pin",
+        default=os.environ.get("FACEPAY_KIOSK_PIN", "2468"),
+        help="attendant PIN (default: $FACEPAY_KIOSK_PIN or 2468; change it on a real till)",
+    )
+    p.add_argument(
+        "--challenges",
+        metavar="LIST",
+        help="liveness challenges to ask for, comma separated (default: drawn from the "
+        "backend's seed for a camera; 'blink' for a clip, which cannot follow random prompts)",
+    )
+    p.add_argument("--currency", default="EUR", help="demo store currency (ISO 4217)")
+    p.add_argument("--window", action="store_true", help="a 1280x800 window, not full screen")
+    p.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv: debug)")
+    return p
+
+
+def camera_spec(value: str | None) -> str | int:
+    if value is None or value == "":
+        return 0
+    return int(value) if value.isdigit() else value
+
+
+def probe_camera(
+    spec: str | int, opener: Callable[[str | int], object]
+) -> tuple[Callable[[], object] | None, str]:
+    """Open the source and read one frame, so a missing camera is a message, not a traceback."""
+    try:
+        source = opener(spec)
+        try:
+            next(iter(source.frames()))  # type: ignore[attr-defined]
+        finally:
+            source.close()  # type: ignore[attr-defined]
+    except StopIteration:
+        return None, "it has no frames"
+    except FacePayError as exc:
+        return None, str(exc) or type(exc).__name__
+    except OSError as exc:
+        return None, str(exc)
+    return (lambda: opener(spec)), ""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.verbose:
+        logging.basicConfig(
+            level=logging.DEBUG if args.verbose > 1 else logging.INFO,
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
+    if not args.demo:
+        sys.stderr.write(
+            "facepay-kiosk: only the demo mode is available from the command line so far:\n"
+            "    facepay-kiosk --demo [--camera FILE_OR_INDEX]\n"
+            "A retailer's POS embeds the kiosk with kiosk_app.run.build_kiosk(...) "
+            "(see docs/kiosk.md).\n"
+        )
+        return 2
+    from kiosk_app.facepay_port import open_frame_source
+
+    spec = camera_spec(args.camera)
+    what = f"camera {spec}" if isinstance(spec, int) else str(spec)
+    opener, why = probe_camera(spec, open_frame_source)
+    if opener is None:
+        sys.stderr.write(_NO_CAMERA.format(why=why or what))
+        return 2
+
+    from kiosk_app.run import run_demo
+
+    if args.challenges:
+        challenges = tuple(c.strip() for c in args.challenges.split(",") if c.strip())
+    else:
+        challenges = () if isinstance(spec, int) else ("blink",)
+
+    try:
+        return run_demo(
+            open_camera=opener,  # type: ignore[arg-type]
+            camera_name=what,
+            language=args.lang,
+            pin=args.pin,
+            currency=args.currency,
+            loop_camera=not isinstance(spec, int),
+            fullscreen=not args.window,
+            challenges=challenges,
+        )
+    except FacePayError as exc:
+        sys.stderr.write(f"facepay-kiosk: {exc}\n")
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,162 @@
+"""Measure the kiosk as a shopper lives it: preview frame rate, face-in-oval to approval, RSS.
+
+    QT_QPA_PLATFORM=offscreen .venv/bin/python scripts/kiosk_bench.py [--runs 3] [--json]
+
+Runs the real kiosk (embedded sandbox on loopback, real models, a clip from
+../shared/eval/video played at its real frame rate as the camera), enrolls one shopper,
+then pays ``--runs`` times. Per payment it reports:
+
+* preview fps: frames drawn in the camera view per second while the capture and liveness
+  screens were up (the camera delivers the clip's own rate: 30 fps for single_face.mp4);
+* analysed fps: frames the flow worker analysed per second over the same time (the rest
+  were dropped on purpose so the preview never waits for analysis);
+* face in oval -> approval: from the first frame that passed the quality gate to the
+  approved screen (as the UI saw both), and the part of it spent in the authorization
+  round trip (``CheckoutSession.complete``: HTTP to the sandbox, matching, the answer); the
+  rest is the challenge itself plus template fusion and sealing;
+* RSS: the process's resident and peak resident memory (VmRSS, VmHWM) at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from PyQt6.QtWidgets import QApplication  # noqa: E402
+
+from facepay import Sandbox, open_source  # noqa: E402
+from kiosk_app.app import apply_theme  # noqa: E402
+from kiosk_app.controller import KioskSettings  # noqa: E402
+from kiosk_app.facepay_port import connect_port  # noqa: E402
+from kiosk_app.flow import OutcomeKind  # noqa: E402
+from kiosk_app.run import build_demo  # noqa: E402
+
+
+def proc_status() -> dict[str, float]:
+    out: dict[str, float] = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            out[key] = int(value.split()[0]) / 1024.0
+    return out
+
+
+def wait(app: QApplication, predicate: Any, timeout: float) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        app.processEvents()
+        if predicate():
+            return True
+        time.sleep(0.002)
+    return False
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    eval_dir = Path(os.environ.get("FACEPAY_EVAL_DIR", REPO.parent / "shared" / "eval"))
+    ap.add_argument("--clip", type=Path, default=eval_dir / "video" / "single_face.mp4")
+    ap.add_argument("--challenge", default="blink")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+
+    app = QApplication(sys.argv[:1])
+    apply_theme(app)
+    t0 = time.monotonic()
+    results: list[dict[str, float]] = []
+    with Sandbox() as sandbox:
+        port = connect_port(sandbox, challenges=(args.challenge,))
+        clip = args.clip
+        demo = build_demo(
+            port=port,
+            open_camera=lambda: open_source(clip),
+            camera_name=clip.name,
+            settings=KioskSettings(loop_camera=True),
+        )
+        c, pos = demo.controller, demo.pos
+        c.widget().resize(1280, 800)
+        c.widget().show()
+        startup_s = time.monotonic() - t0
+
+        # Enroll once.
+        c.start_enrollment()
+        c.consent.agree_box.setChecked(True)
+        c.consent_given()
+        c.enroll_phone_entered("015112345678")
+        c.link_card()
+        wait(app, lambda: bool(c.enroll_token), 10)
+        c.begin_enrollment_capture()
+        if not wait(app, lambda: c.current in ("enroll_done", "result"), 120):
+            raise SystemExit("enrollment did not finish")
+        if c.current != "enroll_done":
+            raise SystemExit(f"enrollment failed: {c.result.outcome}")
+        c.reset_to_idle()
+
+        for _ in range(args.runs):
+            for sku in ("4011", "5057172236511"):
+                pos.scan(sku)
+            wait(app, lambda: c.current == "basket", 5)
+            c.show_payment_choice()
+            c.choose_face()
+            shown0 = c.capture.camera.frames_shown + c.liveness.camera.frames_shown
+            analysed0 = c.worker.frames_analysed
+            start = time.monotonic()
+            c.claim.keypad.display.setText("015112345678")
+            c.claim.keypad.submit_button.click()
+            wait(app, lambda: c.current == "processing" or c.current == "result", 120)
+            camera_s = time.monotonic() - start
+            shown = c.capture.camera.frames_shown + c.liveness.camera.frames_shown - shown0
+            analysed = c.worker.frames_analysed - analysed0
+            wait(app, lambda: c.current == "result", 60)
+            outcome = c.result.outcome
+            if outcome is None or outcome.kind is not OutcomeKind.APPROVED:
+                raise SystemExit(f"payment not approved: {outcome}")
+            assert c.face_in_oval_at is not None
+            assert c.processing_at is not None
+            latency = c.last_approval_latency or float("nan")
+            results.append(
+                {
+                    "preview_fps": shown / camera_s,
+                    "analysed_fps": analysed / camera_s,
+                    "camera_fps": c.camera_fps,
+                    "face_in_oval_to_approval_s": latency,
+                    "authorization_round_trip_s": c.worker.last_complete_s,
+                    "before_authorization_s": latency - c.worker.last_complete_s,
+                }
+            )
+            c.reset_to_idle()
+        demo.close()
+
+    summary: dict[str, Any] = {
+        "clip": args.clip.name,
+        "challenge": args.challenge,
+        "runs": results,
+        "startup_s": startup_s,
+        **{f"median_{k}": statistics.median(r[k] for r in results) for k in results[0]},
+        "rss_mb": proc_status().get("VmRSS"),
+        "peak_rss_mb": proc_status().get("VmHWM"),
+        "cpus": os.cpu_count(),
+        "load_avg_1m": os.getloadavg()[0],
+    }
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        for key, value in summary.items():
+            if key != "runs":
+                print(
+                    f"{key:32s} {value:.2f}" if isinstance(value, float) else f"{key:32s} {value}"
+                )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,171 @@
+"""Screenshots of every kiosk screen in every language, into docs/images/.
+
+    xvfb-run -a -s "-screen 0 1280x800x24" .venv/bin/python scripts/screenshots.py
+
+Runs the real kiosk (embedded sandbox backend, real models) and puts each screen into the
+state a shopper would see, with a real frame from ../shared/eval/video/single_face.mp4 in
+the camera preview. Results (approved, declined ...) are staged on the screens, so the run
+takes seconds and looks the same every time. Under xvfb the fonts and the window system
+are the real X11 ones (the offscreen platform used by the tests draws text differently).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from PyQt6.QtWidgets import QApplication  # noqa: E402
+
+from facepay import QualityReason, Sandbox, open_source  # noqa: E402
+from kiosk_app.app import apply_theme  # noqa: E402
+from kiosk_app.facepay_port import connect_port  # noqa: E402
+from kiosk_app.flow import FaceProgress, Outcome, OutcomeKind  # noqa: E402
+from kiosk_app.i18n import Language  # noqa: E402
+from kiosk_app.run import build_demo  # noqa: E402
+from kiosk_app.workers import frame_to_qimage  # noqa: E402
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=REPO / "docs" / "images")
+    ap.add_argument("--size", default="1280x800")
+    ap.add_argument(
+        "--clip",
+        type=Path,
+        default=Path(os.environ.get("FACEPAY_EVAL_DIR", REPO.parent / "shared" / "eval"))
+        / "video"
+        / "single_face.mp4",
+    )
+    ap.add_argument("--lang", action="append", choices=[x.value for x in Language])
+    args = ap.parse_args()
+    width, height = (int(v) for v in args.size.split("x"))
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    app = QApplication(sys.argv[:1])
+    apply_theme(app)
+    source = open_source(args.clip)
+    try:
+        frames = [f for _, f in zip(range(30), source.frames(), strict=False)]
+    finally:
+        source.close()
+    preview = frame_to_qimage(frames[-1])
+
+    with Sandbox() as sandbox:
+        port = connect_port(sandbox, challenges=("blink",))
+        demo = build_demo(port=port, open_camera=None, camera_name="single_face.mp4")
+        c, pos = demo.controller, demo.pos
+        window = c.widget()
+        window.resize(width, height)
+        window.show()
+        written = []
+
+        def shot(lang: Language, name: str) -> None:
+            for _ in range(10):
+                app.processEvents()
+            path = args.out / f"kiosk-{lang.value}-{name}.png"
+            window.grab().save(str(path))
+            written.append(path)
+
+        for lang in [Language(x) for x in (args.lang or [x.value for x in Language])]:
+            c.reset_to_idle()
+            c.set_language(lang)
+            shot(lang, "idle")
+            for sku in ("4011", "4011", "5057172236511", "4006381333931"):
+                pos.scan(sku)
+            shot(lang, "basket")
+            c.show_payment_choice()
+            shot(lang, "choice")
+            c.choose_face()
+            for d in "01511234":
+                c.claim.keypad.press(d)
+            shot(lang, "claim")
+            c.go("capture")
+            c.capture.camera.show_image(preview)
+            c.capture.show_progress(
+                FaceProgress(
+                    phase="capture",
+                    reasons=(QualityReason.FACE_TOO_SMALL,),
+                    face_box=(0.4, 0.2, 0.2, 0.4),
+                )
+            )
+            shot(lang, "capture")
+            c.go("liveness")
+            c.liveness.camera.show_image(preview)
+            c.liveness.show_progress(
+                FaceProgress(
+                    phase="liveness",
+                    challenge="blink",
+                    challenge_index=0,
+                    challenge_count=2,
+                    seconds_left=4.2,
+                    progress=0.35,
+                    face_box=(0.4, 0.2, 0.2, 0.4),
+                )
+            )
+            shot(lang, "liveness")
+            c.go("processing")
+            shot(lang, "processing")
+            total = c.basket.total_minor
+            approved = Outcome(
+                kind=OutcomeKind.APPROVED,
+                amount_minor=total,
+                currency="EUR",
+                masked_method="Visa •••• 4242",
+                receipt_lines=(
+                    "2 x Bananas 1 kg  EUR 2.38",
+                    "1 x Coffee beans 500 g  EUR 7.49",
+                    "1 x Wholegrain bread  EUR 2.49",
+                ),
+                privacy_code="K7QD-3MXA-9P2F",
+                privacy_url=f"{sandbox.base_url}/privacy?code=K7QD-3MXA-9P2F",
+                charged=True,
+            )
+            c.result.show_outcome(approved)
+            c.go("result")
+            shot(lang, "approved")
+            c.privacy.show_receipt(approved.privacy_code, approved.privacy_url)
+            c.go("privacy")
+            shot(lang, "privacy")
+            c.result.show_outcome(Outcome(kind=OutcomeKind.DECLINED, detail="no_match"))
+            c.go("result")
+            shot(lang, "declined")
+            c.result.show_outcome(Outcome(kind=OutcomeKind.BACKEND_DOWN))
+            c.go("result")
+            shot(lang, "backend-down")
+            c.step_up.reset()
+            c.step_up.ask(4)
+            c.go("step_up")
+            shot(lang, "step-up")
+            c.card.show_amount(c.amount_text())
+            c.go("card")
+            shot(lang, "card")
+            c.start_enrollment()
+            shot(lang, "consent")
+            c.enroll_phone.reset()
+            c.go("enroll_phone")
+            shot(lang, "enroll-phone")
+            c.enroll_card.reset()
+            c.enroll_card.show_linked("Visa •••• 4242")
+            c.go("enroll_card")
+            shot(lang, "enroll-card")
+            c.enroll_done.show_receipt("K7QD-3MXA-9P2F", approved.privacy_url)
+            c.go("enroll_done")
+            shot(lang, "enroll-done")
+            c.attendant_pin.reset()
+            c.go("attendant_pin")
+            shot(lang, "attendant-pin")
+            c._check_pin(c.settings.attendant_pin)
+            shot(lang, "attendant")
+        demo.close()
+    for path in written:
+        print(path.relative_to(REPO))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

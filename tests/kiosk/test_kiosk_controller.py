@@ -1,0 +1,129 @@
+"""The controller on a real sandbox: language and RTL everywhere, inactivity, attendant.
+
+No camera is needed here; the flows with clips are in test_kiosk_flows.py.
+"""
+
+from __future__ import annotations
+
+import gc
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from PyQt6.QtCore import Qt
+from PyQt6.QtWidgets import QApplication, QPushButton
+
+from facepay import Sandbox
+from kiosk_app.app import apply_theme
+from kiosk_app.controller import KioskController, KioskSettings
+from kiosk_app.facepay_port import connect_port
+from kiosk_app.i18n import Language
+from kiosk_app.pos import DemoPos, PosBridge
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def models() -> dict[str, Any]:
+    from facepay.vision import DlibResNetEmbedder, FrameAnalyzer
+
+    return {"analyzer": FrameAnalyzer(), "embedder": DlibResNetEmbedder()}
+
+
+@pytest.fixture
+def kiosk(qapp: QApplication, models: dict[str, Any]) -> Iterator[tuple[KioskController, DemoPos]]:
+    apply_theme(qapp)
+    with Sandbox() as sandbox:
+        port = connect_port(sandbox, **models)
+        bridge = PosBridge()
+        pos = DemoPos(bridge)
+        settings = KioskSettings()
+        settings.timeouts["basket"] = 0.4
+        c = KioskController(
+            port=port,
+            open_camera=None,
+            bridge=bridge,
+            settings=settings,
+            on_demo_scan=pos.scan,
+            on_demo_card=pos.approve_card,
+        )
+        c.widget().resize(1280, 800)
+        c.widget().show()
+        yield c, pos
+        c.shutdown()
+        port.close()
+        qapp.setLayoutDirection(Qt.LayoutDirection.LeftToRight)
+    gc.collect()
+
+
+def test_arabic_mirrors_every_screen_and_english_restores(qtbot, kiosk) -> None:  # type: ignore[no-untyped-def]
+    c, _ = kiosk
+    c.idle.language_buttons[Language.AR].click()
+    assert QApplication.layoutDirection() is Qt.LayoutDirection.RightToLeft
+    for name, screen in c.screens.items():
+        assert screen.layoutDirection() is Qt.LayoutDirection.RightToLeft, name
+        assert screen.title.text() == "" or not screen.title.text().isascii(), name
+    assert c.idle.start_button.text() == "ابدأ"
+    c.idle.language_buttons[Language.ZH].click()
+    assert QApplication.layoutDirection() is Qt.LayoutDirection.LeftToRight
+    assert c.idle.start_button.text() == "开始"
+    assert c.idle.language_buttons[Language.ZH].isChecked()
+    assert not c.idle.language_buttons[Language.AR].isChecked()
+
+
+def test_every_visible_button_on_every_screen_has_a_name(kiosk) -> None:  # type: ignore[no-untyped-def]
+    c, pos = kiosk
+    pos.scan("4011")
+    for name in c.screens:
+        c.go(name)
+        QApplication.processEvents()
+        screen = c.screens[name]
+        for b in screen.findChildren(QPushButton):
+            if b.isVisibleTo(screen):
+                assert b.accessibleName(), (name, b.objectName())
+                assert b.height() >= 64, (name, b.objectName(), b.height())
+
+
+def test_inactivity_goes_back_to_idle_and_forgets_the_basket(qtbot, kiosk) -> None:  # type: ignore[no-untyped-def]
+    c, pos = kiosk
+    pos.scan("4011")
+    QApplication.processEvents()
+    assert c.current == "basket"
+    assert c.basket_screen.table.rowCount() == 1
+    qtbot.waitUntil(lambda: c.current == "idle", timeout=3000)
+    assert c.basket.lines == ()
+    assert c.basket_screen.table.rowCount() == 0
+    assert pos.quantities == {}
+
+
+def test_keyboard_alone_reaches_the_basket(qtbot, kiosk) -> None:  # type: ignore[no-untyped-def]
+    c, _ = kiosk
+    assert c.idle.start_button.hasFocus() or c.widget().focusWidget() is c.idle.start_button
+    qtbot.keyClick(c.idle.start_button, Qt.Key.Key_Return)
+    assert c.current == "basket"
+
+
+def test_attendant_needs_the_pin_and_shows_health_without_personal_data(qtbot, kiosk) -> None:  # type: ignore[no-untyped-def]
+    c, _ = kiosk
+    c.idle.attendant_button.click()
+    assert c.current == "attendant_pin"
+    for d in "1111":
+        c.attendant_pin.keypad.press(d)
+    c.attendant_pin.keypad.submit_button.click()
+    assert c.current == "attendant_pin"
+    assert c.attendant_pin.notice.text() == "Wrong PIN"
+    # A claim typed by a shopper never reaches the attendant's error list.
+    c._log_error("claim: TransportError")
+    for d in c.settings.attendant_pin:
+        c.attendant_pin.keypad.press(d)
+    c.attendant_pin.keypad.submit_button.click()
+    assert c.current == "attendant"
+    qtbot.waitUntil(lambda: "reachable" in c.attendant.backend_health.text(), timeout=5000)
+    assert c.attendant.backend_health.text() == "Backend: reachable"
+    errors = [c.attendant.errors.item(i).text() for i in range(c.attendant.errors.count())]
+    assert any("wrong PIN" in e for e in errors)
+    assert not [e for e in errors if re.search(r"\d{7,}", e)]  # no phone numbers
+    assert c.attendant.threshold_spins  # the till's thresholds are shown
+    c.attendant.exit_button.click()
+    assert c.current == "idle"

@@ -1,0 +1,45 @@
+"""``facepay-kiosk`` from a shell: clear messages, never a traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run_kiosk(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    return subprocess.run(
+        [sys.executable, "-m", "kiosk_app", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+        env=env,
+        check=False,
+    )
+
+
+def test_no_camera_says_how_to_pass_one(tmp_path: Path) -> None:
+    result = run_kiosk("--demo", "--camera", str(tmp_path / "missing.mp4"))
+    assert result.returncode == 2
+    assert "no camera could be opened" in result.stderr
+    assert "--camera path/to/clip.mp4" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_help_lists_the_options() -> None:
+    result = run_kiosk("--help")
+    assert result.returncode == 0
+    for option in ("--demo", "--camera", "--lang", "--pin", "--challenges"):
+        assert option in result.stdout
+
+
+def test_without_demo_it_explains_instead_of_starting() -> None:
+    result = run_kiosk()
+    assert result.returncode == 2
+    assert "facepay-kiosk --demo" in result.stderr
+    assert "Traceback" not in result.stderr
