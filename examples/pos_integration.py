@@ -13,7 +13,7 @@ To run on its own it first enrolls a demo shopper in the embedded sandbox, with 
 the camera (the liveness challenge is named explicitly because a recorded clip cannot
 follow random prompts; a real till uses the backend's random plan)::
 
-    .venv/bin/python examples/pos_integration.py [CLIP] [--challenge turn_left] [--json]
+    .venv/bin/python examples/pos_integration.py [CLIP] [--challenge blink] [--json]
 """
 
 from __future__ import annotations
@@ -140,7 +140,7 @@ def pay_by_face(till: Till, order: PosOrder, camera: Any, phone: str) -> dict[st
 
 def default_clip() -> Path:
     eval_dir = Path(os.environ.get("FACEPAY_EVAL_DIR", HERE.parent.parent / "shared" / "eval"))
-    return eval_dir / "video" / "d12.mp4"
+    return eval_dir / "video" / "single_face.mp4"
 
 
 def demo_order() -> PosOrder:
@@ -172,7 +172,7 @@ def main(argv: Iterable[str] | None = None) -> int:
             sandbox.base_url,
             device_key=device.key,
             device_id=device.device_id,
-            liveness=fixed_liveness_plan(*(args.challenge or ["turn_left"])),
+            liveness=fixed_liveness_plan(*(args.challenge or ["blink"])),
         ) as till:
             # Demo setup: the shopper enrolled earlier (at a kiosk or in the retailer's app).
             with open_source(clip) as camera:

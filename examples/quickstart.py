@@ -4,16 +4,16 @@ A recorded clip stands in for the till's camera, and the reference payment backe
 in this process on a free loopback port (the embedded sandbox). Run it from the
 repository root::
 
-    .venv/bin/python examples/quickstart.py      # plays ../shared/eval/video/d12.mp4
-    .venv/bin/python examples/quickstart.py CLIP.mp4 --challenge turn_left --json
+    .venv/bin/python examples/quickstart.py      # plays ../shared/eval/video/single_face.mp4
+    .venv/bin/python examples/quickstart.py CLIP.mp4 --challenge blink --json
 
 A note on liveness: a real till asks for challenges drawn at random from the backend's
-session seed (``Till``'s default), which is what stops a pre-recorded video. This clip
-was not recorded in answer to any prompt, so the example asks for the challenge the clip
-happens to perform: ``turn_left`` (the shopper's own left) for d12.mp4 and
-WolfgangLanger_Pexels.mp4. The liveness verdict is still computed from the frames, and it
-includes the 3D parallax check that needs a head turn, which is why a blink-only clip
-(single_face.mp4) is refused as inconclusive.
+session seed (``Till``'s default), which is what stops a pre-recorded video; every such
+plan holds a head turn, during which the liveness check also measures 3D parallax. This
+clip was not recorded in answer to any prompt, so the example asks for the challenge the
+clip happens to perform: ``blink`` for single_face.mp4 and d9.mp4. The liveness verdict is
+still computed from the frames (a plan without a turn skips the parallax check, and says
+so in its evidence).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ HERE = Path(__file__).resolve().parent
 
 def default_clip() -> Path:
     eval_dir = Path(os.environ.get("FACEPAY_EVAL_DIR", HERE.parent.parent / "shared" / "eval"))
-    return eval_dir / "video" / "d12.mp4"
+    return eval_dir / "video" / "single_face.mp4"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,18 +52,18 @@ def main(argv: list[str] | None = None) -> int:
         nargs="?",
         type=Path,
         default=None,
-        help="video file used as the camera (default: d12.mp4)",
+        help="video file used as the camera (default: single_face.mp4)",
     )
     parser.add_argument(
         "--challenge",
         action="append",
         default=None,
-        help="liveness challenge the clip performs (repeatable; default turn_left)",
+        help="liveness challenge the clip performs (repeatable; default blink)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     args = parser.parse_args(argv)
     clip = args.clip or default_clip()
-    challenges = args.challenge or ["turn_left"]
+    challenges = args.challenge or ["blink"]
     if not clip.is_file():
         print(f"no clip at {clip}: pass one, or set FACEPAY_EVAL_DIR", file=sys.stderr)
         return 2

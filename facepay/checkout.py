@@ -1432,7 +1432,7 @@ def fixed_liveness_plan(*challenges: str) -> LivenessFactory:
     """Ask for these challenges whatever the seed says. For demos and tests only.
 
     A recorded clip cannot answer random prompts, so the examples name the challenges
-    their clip performs (``turn_left`` in ``d12.mp4``). A
+    their clip performs (``blink`` in ``single_face.mp4``). A
     real till must use :func:`seeded_liveness` (the default): the backend's random seed is
     what stops a pre-recorded video from knowing the challenges. The verdict is still
     computed for real from the frames; nothing is faked.
