@@ -123,11 +123,11 @@ class PassiveCues:
         out = []
         if med and c.screen_moire_max > 0 and med["moire"] > c.screen_moire_max:
             out.append("screen_cue")
-        if (
-            med
-            and c.print_min_colourfulness > 0
-            and med["colourfulness"] < c.print_min_colourfulness
-        ):
+        printish = med and (
+            (c.print_edge_min_lines > 0 and med["border_lines"] >= c.print_edge_min_lines)
+            or (c.print_min_colourfulness > 0 and med["colourfulness"] < c.print_min_colourfulness)
+        )
+        if printish:
             out.append("print_cue")
         return out
 

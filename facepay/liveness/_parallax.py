@@ -48,6 +48,10 @@ _EYES_MOUTH = (
 )
 # Work at a scale where the eyes are about this far apart: enough texture for KLT, cheap.
 _WORK_IOD_PX = 110.0
+# A segment whose yaw changed less than this has no reliable direction (mesh yaw jitters by
+# 1-2 degrees frame to frame): it is not counted. Measured on d12's fast turn, where such
+# segments carried +-5 % of pure noise.
+_MIN_SEGMENT_TURN_DEG = 3.0
 _LK = {
     "winSize": (15, 15),
     "maxLevel": 3,
@@ -186,6 +190,8 @@ class _Segment:
         pred = cv2.perspectiveTransform(self.p0[self.is_nose].reshape(-1, 1, 2), h).reshape(-1, 2)
         # A nose in front of the cheek plane runs ahead in the direction of the turn: image
         # right when yaw grows (towards the shopper's own left), image left when it falls.
+        if abs(yaw - self.yaw0) < _MIN_SEGMENT_TURN_DEG:
+            return None  # too little turn to know its direction: noise either way
         direction = float(np.sign(yaw - self.yaw0))
         dx = (self.p[self.is_nose, 0] - pred[:, 0]) * direction
         return float(np.median(dx)) / self.iod

@@ -155,6 +155,7 @@ class LivenessSession:
         self._index = 0
         self._challenge_t0 = 0.0
         self._armed_t: float | None = None
+        self._yaw_ref = 0.0
         self._closed_seen = False
         self._hold = 0
         self._passed: list[str] = []
@@ -307,6 +308,10 @@ class LivenessSession:
         ):
             self._close_parallax()
 
+    def _head_steady(self, t: float, span_s: float = 0.3, max_deg: float = 6.0) -> bool:
+        recent = [mm.yaw for (tt, mm, _) in self._history if t - tt <= span_s]
+        return len(recent) >= 3 and max(recent) - min(recent) < max_deg
+
     def _close_parallax(self) -> None:
         if self._parallax is not None:
             reading = self._parallax.reading()
@@ -345,9 +350,14 @@ class LivenessSession:
         }[challenge]
         if self._armed_t is None:
             # The answer counts only from a neutral face after the prompt, so the tail of the
-            # previous answer (or an action already under way) is not taken as this one.
-            if neutral and abs(dyaw) < c.wrong_turn_deg:
+            # previous answer (or an action already under way) is not taken as this one. A
+            # non-turn challenge also waits for the head to settle and takes that settled yaw
+            # as its reference (a shopper coming back from a turn rarely lands exactly where
+            # the warm-up was).
+            settled = abs(dyaw) < c.wrong_turn_deg if challenge.is_turn else self._head_steady(t)
+            if neutral and settled:
                 self._armed_t = t
+                self._yaw_ref = m.yaw
             return
         # A head turn that was not asked for is a wrong answer: a replayed clip that turns
         # on its own schedule fails here. Blinks and mouth movements are spontaneous in real
@@ -355,7 +365,10 @@ class LivenessSession:
         if (
             (challenge is LivenessChallenge.TURN_LEFT and dyaw <= -c.wrong_turn_deg)
             or (challenge is LivenessChallenge.TURN_RIGHT and dyaw >= c.wrong_turn_deg)
-            or (not challenge.is_turn and abs(dyaw) >= c.wrong_turn_deg)
+            or (
+                not challenge.is_turn
+                and min(abs(m.yaw - self._yaw_ref), abs(dyaw)) >= c.wrong_turn_deg
+            )
         ):
             self._failed_challenge = challenge.value
             self._finish(LivenessReason.WRONG_RESPONSE)

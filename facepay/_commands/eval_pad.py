@@ -1,0 +1,197 @@
+"""Liveness evaluation commands (ISO/IEC 30107-3 terms; see docs/liveness.md).
+
+``facepay eval pad DIR``: passive-only presentation attack detection. DIR holds ``live/``
+and one folder per attack type (``print/``, ``replay/``, ``mask/`` ...), each with images
+or clips. Judged at the SDK's shipped operating point (LivenessConfig defaults, never
+tuned on the data evaluated); prints {"counts", "bpcer", "apcer", "apcer_max", "acer"}.
+
+``facepay eval sessions MANIFEST``: the full active pipeline on recorded sessions. The
+manifest (JSON list, or one JSON object per line) names, per session, the clip, the plan
+that was shown and the truth: {"clip": "till3/0142.mp4", "challenges": ["blink",
+"turn_left"], "label": "live", "start_s": 0, "group": {"glasses": true}}. Relative clip
+paths are relative to the manifest. This is how a retailer scores their own tills.
+
+``facepay eval attacks EVAL_DIR``: synthetic attacks built from EVAL_DIR (the shared
+evaluation folder): photos tilted by an attacker who reads the prompts, real clips
+replayed off a simulated screen under random plans, and frozen-frame injection.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+__all__ = ["register"]
+
+
+def register(subparsers: Any, group_parser: argparse.ArgumentParser | None = None) -> None:
+    from facepay.cli import add_json_flag
+
+    pad = subparsers.add_parser(
+        "pad",
+        help="passive presentation attack detection on live/ and <attack>/ folders: "
+        "APCER per attack type, BPCER, ACER",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    pad.add_argument("dir", type=Path, help="folder with live/ and one folder per attack type")
+    pad.add_argument("--pad-model", default=None, metavar="CARD.json", help="a passive ONNX model")
+    pad.add_argument("--details", action="store_true", help="also list every presentation")
+    add_json_flag(pad)
+    pad.set_defaults(handler=_run_pad)
+
+    sessions = subparsers.add_parser(
+        "sessions",
+        help="the full active liveness pipeline on recorded sessions (clip + plan shown)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sessions.add_argument("manifest", type=Path, help="JSON list or JSON lines of sessions")
+    sessions.add_argument("--details", action="store_true", help="also list every session")
+    add_json_flag(sessions)
+    sessions.set_defaults(handler=_run_sessions)
+
+    attacks = subparsers.add_parser(
+        "attacks",
+        help="synthetic photo, screen-replay and frozen-frame attacks against the full pipeline",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    attacks.add_argument("eval_dir", type=Path, help="the shared evaluation folder")
+    attacks.add_argument("--photos", type=int, default=12, help="photo attacks to run")
+    attacks.add_argument("--plans", type=int, default=4, help="random plans per replayed clip")
+    attacks.add_argument(
+        "--sessions",
+        type=Path,
+        default=None,
+        metavar="MANIFEST",
+        help="recorded live sessions to replay under their own plans and to inject frozen",
+    )
+    attacks.add_argument("--details", action="store_true", help="also list every attack")
+    add_json_flag(attacks)
+    attacks.set_defaults(handler=_run_attacks)
+
+
+def _frames_of(path: Path) -> Iterator[Any]:
+    from facepay.capture import open_source
+
+    with open_source(path) as source:
+        yield from source.frames()
+
+
+def _round(payload: Any) -> Any:
+    if isinstance(payload, float):
+        return round(payload, 4)
+    if isinstance(payload, dict):
+        return {k: _round(v) for k, v in payload.items()}
+    if isinstance(payload, list):
+        return [_round(v) for v in payload]
+    return payload
+
+
+def _human(payload: dict[str, Any]) -> str:
+    lines = [f"counts: {payload['counts']}", f"BPCER: {payload['bpcer']}"]
+    for k, v in payload.get("apcer", {}).items():
+        lines.append(f"APCER[{k}]: {v}")
+    lines.append(f"APCER max: {payload.get('apcer_max')}  ACER: {payload.get('acer')}")
+    return "\n".join(lines)
+
+
+def _details(results: Iterable[Any]) -> list[dict[str, Any]]:
+    return [
+        {
+            "label": r.label,
+            "item": r.path,
+            "accepted": r.accepted,
+            "acquired": r.acquired,
+            "reasons": list(r.reasons),
+            "evidence": r.evidence,
+        }
+        for r in results
+    ]
+
+
+def _run_pad(args: argparse.Namespace) -> int:
+    from facepay.cli import emit, progress
+    from facepay.config import FaceDetectorConfig, LivenessConfig
+    from facepay.eval._liveness import evaluate_pad_dir
+    from facepay.liveness import PadModel, PadModelCard
+    from facepay.vision import FrameAnalyzer
+
+    pad = (
+        PadModel.from_model_card(PadModelCard.from_json(args.pad_model)) if args.pad_model else None
+    )
+    det = FaceDetectorConfig.from_env()
+    stills = FrameAnalyzer(det, mode="image")
+
+    def finder(video: bool) -> Any:
+        return FrameAnalyzer(det, mode="video") if video else stills
+
+    metrics, results = evaluate_pad_dir(
+        args.dir,
+        finder,
+        config=LivenessConfig.from_env(),
+        pad_model=pad,
+        frames_of=_frames_of,
+        progress=lambda items: progress(items, desc="pad"),
+    )
+    metrics["mode"] = "passive" + ("+pad_model" if pad else "")
+    if args.details:
+        metrics["details"] = _details(results)
+    emit(args, _round(metrics), _human)
+    return 0
+
+
+def _load_manifest(path: Path) -> list[Any]:
+    from facepay.errors import FacePayError
+    from facepay.eval._liveness import load_sessions_manifest
+
+    try:
+        return load_sessions_manifest(path)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise FacePayError(f"cannot read sessions manifest {path}: {exc}") from None
+
+
+def _run_sessions(args: argparse.Namespace) -> int:
+    from facepay.cli import emit, progress
+    from facepay.config import FaceDetectorConfig, LivenessConfig
+    from facepay.eval._liveness import evaluate_sessions
+    from facepay.vision import FrameAnalyzer
+
+    det = FaceDetectorConfig.from_env()
+    metrics, results = evaluate_sessions(
+        _load_manifest(args.manifest),
+        lambda: FrameAnalyzer(det, mode="video"),
+        _frames_of,
+        config=LivenessConfig.from_env(),
+        progress=lambda items: progress(items, desc="sessions"),
+    )
+    metrics["mode"] = "active"
+    if args.details:
+        metrics["details"] = _details(results)
+    emit(args, _round(metrics), _human)
+    return 0
+
+
+def _run_attacks(args: argparse.Namespace) -> int:
+    from facepay.cli import emit
+    from facepay.config import FaceDetectorConfig, LivenessConfig
+    from facepay.eval._liveness import synthetic_attack_suite
+    from facepay.vision import FrameAnalyzer
+
+    det = FaceDetectorConfig.from_env()
+    metrics, results = synthetic_attack_suite(
+        args.eval_dir,
+        lambda: FrameAnalyzer(det, mode="video"),
+        config=LivenessConfig.from_env(),
+        photos=args.photos,
+        plans_per_clip=args.plans,
+        matched_sessions=_load_manifest(args.sessions) if args.sessions else (),
+    )
+    if args.details:
+        metrics["details"] = _details(results)
+    emit(args, _round(metrics), _human)
+    return 0
