@@ -1,0 +1,94 @@
+"""The sandbox and bench commands, run for real."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from server_helpers import face, make_till
+
+from facepay.cli import main
+from facepay.server import Sandbox
+
+
+def test_ledger_lists_every_authorization(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "shop.db"
+    with Sandbox(db, key_dir=tmp_path / "keys") as sandbox:
+        till = make_till(sandbox)
+        till.enroll(face(1))
+        till.authorize(till.pay_body(face(1)), key="idem-ledger-1")
+        till.authorize(till.pay_body(face(2)), key="idem-ledger-2")
+        till.close()
+    assert main(["sandbox", "ledger", "--db", str(db), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["idempotency_key"], r["state"]) for r in rows] == [
+        ("idem-ledger-1", "approved"),
+        ("idem-ledger-2", "declined"),
+    ]
+    assert set(rows[0]) >= {
+        "id",
+        "idempotency_key",
+        "amount_minor",
+        "currency",
+        "state",
+        "shopper_id",
+    }
+    assert rows[0]["shopper_id"].startswith("shp_")
+    assert rows[1]["shopper_id"] is None
+
+
+def test_serve_answers_on_the_given_port(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "facepay",
+            "sandbox",
+            "serve",
+            "--db",
+            str(tmp_path / "s.db"),
+            "--port",
+            str(port),
+        ],
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=1)
+                break
+            except httpx.HTTPError:
+                assert proc.poll() is None, "server exited"
+                assert time.monotonic() < deadline, "server did not start"
+                time.sleep(0.2)
+        assert r.json()["protocol_version"] == "1"
+        assert (tmp_path / "s.db.keys" / "sealing-keyring.json").exists()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    assert proc.stderr is not None
+    assert b"device enrollment token" in proc.stderr.read()
+
+
+def test_bench_backend_reports_latency(capsys: pytest.CaptureFixture[str]) -> None:
+    assert (
+        main(["bench", "backend", "--gallery", "2000", "--queries", "20", "--db", "none", "--json"])
+        == 0
+    )
+    report = json.loads(capsys.readouterr().out)
+    (row,) = report["one_to_n"]
+    assert row["gallery_size"] == 2000
+    assert 0 < row["p50_ms"] <= row["p99_ms"]
+    assert row["decisions_correct"] == 20  # genuine found, impostors refused
