@@ -1234,6 +1234,7 @@ class Till:
             clock=clock,
         )
         self._keys: dict[str, BackendPublicKey] = {}
+        self._unanswered: list[PendingAuthorization] = []
 
     @classmethod
     def connect(
@@ -1334,7 +1335,8 @@ class Till:
         Returns the backend's answer (approved, declined or step-up). Raises
         :class:`~facepay.errors.CheckoutFailedError` when no decision was reached (nothing
         was charged) and :class:`~facepay.errors.TransportError` when the answer was lost:
-        then ``exc.pending`` must go to :meth:`reconcile` before any other payment.
+        then ``exc.pending`` (also kept in :attr:`unanswered`) must go to :meth:`reconcile`
+        before any other payment.
         """
         session = self.start_checkout(basket, claim=claim, on_event=on_event)
         try:
@@ -1342,6 +1344,8 @@ class Till:
         except (TransportError, ServerError) as exc:
             # The answer was lost: the caller must reconcile before any other payment.
             exc.pending = session.pending  # type: ignore[union-attr]
+            if session.pending is not None:
+                self._unanswered.append(session.pending)
             raise
         finally:
             if session.pending is None and not session.state.is_final:
@@ -1369,9 +1373,16 @@ class Till:
             if not session.state.is_final:
                 session.cancel("abandoned")
 
+    @property
+    def unanswered(self) -> tuple[PendingAuthorization, ...]:
+        """Payments sent by :meth:`pay` whose answer was lost: reconcile them first."""
+        return tuple(self._unanswered)
+
     def reconcile(self, pending: PendingAuthorization) -> Receipt:
         """What happened to an authorization whose answer was lost (charges at most once)."""
         answer = pending.send(self.client)
+        if pending in self._unanswered:
+            self._unanswered.remove(pending)
         return Receipt.from_wire(answer, pending.attempt_key or pending.idempotency_key)
 
     # ---------------------------------------------------------------- shopper rights
