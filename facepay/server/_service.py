@@ -489,6 +489,8 @@ class PaymentBackend:
         )
         last4 = req.claim.value[-4:] if req.claim.kind is ClaimKind.PHONE else None
         consent = req.consent
+        # The shorter of what the shopper agreed to and what the operator keeps.
+        retention_days = min(consent.retention_days, self.config.retention_days)
         try:
             with self.db.transaction() as tx:
                 self._consume_session(tx, req.session_id)
@@ -511,7 +513,7 @@ class PaymentBackend:
                         masked,
                         consent.model_dump_json(),
                         now,
-                        consent.retention_days,
+                        retention_days,
                         now,
                         now,
                         template.model_id,
@@ -531,7 +533,7 @@ class PaymentBackend:
                         "model_id": template.model_id,
                         "frames_fused": template.frames_fused,
                         "consent_text_version": consent.text_version,
-                        "retention_days": consent.retention_days,
+                        "retention_days": retention_days,
                     },
                 )
         except UniqueViolationError:
@@ -546,7 +548,7 @@ class PaymentBackend:
             privacy_code=privacy_code,
             masked_payment_method=masked,
             enrolled_at=_iso(now),
-            retention_days=consent.retention_days,
+            retention_days=retention_days,
         )
 
     # ------------------------------------------------------------------ lockout

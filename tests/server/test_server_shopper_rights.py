@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 from server_helpers import PHONE, Till, face, make_till, rows, same_face
 
+from facepay.config import ServerConfig
 from facepay.crypto import ReceiptPublicKey, receipt_signing_bytes, verify_receipt
 from facepay.errors import InvalidSignatureError
 from facepay.server import Sandbox
@@ -155,3 +157,13 @@ def test_rotated_key_keeps_opening_during_its_grace_period(sandbox: Sandbox) -> 
     r = till.authorize(late)
     assert r.status_code == 422
     assert r.json()["error"]["code"] == "unknown_key_id"
+
+
+def test_operator_retention_caps_what_the_consent_allows(tmp_path: Path) -> None:
+    config = ServerConfig(retention_days=30)
+    with Sandbox(tmp_path / "r.db", key_dir=tmp_path / "k", config=config) as sandbox:
+        till = make_till(sandbox)
+        enrolled = till.enroll(face(1))  # the consent allows 1095 days
+        assert enrolled.json()["retention_days"] == 30
+        assert rows(sandbox, "SELECT retention_days FROM shoppers") == [(30,)]
+        till.close()
