@@ -185,7 +185,12 @@ class ServerProcess:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
-                raise FacePayError(f"facepay sandbox serve exited with {self._proc.returncode}")
+                tail = ""
+                if self.log_path and self.log_path.exists():
+                    tail = self.log_path.read_text(errors="replace")[-3000:]
+                raise FacePayError(
+                    f"facepay sandbox serve exited with {self._proc.returncode}: {tail}"
+                )
             try:
                 if httpx.get(f"{self.base_url}/v1/health", timeout=1.0).status_code == 200:
                     return self
