@@ -13,9 +13,11 @@ A POS embeds the kiosk like this (the POS owns the basket and the card terminal)
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Callable, Sequence
 
+from PyQt6.QtCore import QTimer
 from PyQt6.QtWidgets import QApplication
 
 from kiosk_app.app import apply_theme
@@ -148,7 +150,15 @@ def run_demo(
     else:
         window.resize(1280, 800)
         window.show()
+    # Ctrl+C / SIGTERM end the app through Qt, so the camera stops, the flow drops its
+    # frames and the embedded sandbox removes its temporary database and keys.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: app.quit())
+    ticker = QTimer()
+    ticker.timeout.connect(lambda: None)  # lets Python run its signal handlers
+    ticker.start(250)
     try:
         return app.exec()
     finally:
+        ticker.stop()
         demo.close()

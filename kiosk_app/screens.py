@@ -618,6 +618,9 @@ class ResultScreen(Screen):
         self.receipt = QListWidget()
         self.receipt.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.receipt.setMaximumHeight(260)
+        # Receipt lines are the POS's own text (product names, amounts): keep them in their
+        # own direction, or "2 x Bananas" would print as "x Bananas 2" in Arabic.
+        self.receipt.setLayoutDirection(Qt.LayoutDirection.LeftToRight)
         self.message = label("subtitle")
         self.card_button = BigButton("primary")
         self.card_button.setObjectName("result_card")
@@ -625,11 +628,13 @@ class ResultScreen(Screen):
         self.retry_button.setObjectName("result_retry")
         self.done_button = BigButton("primary")
         self.done_button.setObjectName("result_done")
+        self.message.setObjectName("message")
         self.body.addWidget(self.icon)
         self.body.addWidget(self.amount_label)
         self.body.addWidget(self.method_label)
         self.body.addWidget(self.message)
-        self.body.addWidget(self.receipt, 1)
+        self.body.addWidget(self.receipt, 3)
+        self.body.addStretch(1)
         self.footer.addWidget(self.retry_button)
         self.footer.addWidget(self.card_button, 2)
         self.footer.addWidget(self.done_button, 2)
@@ -685,6 +690,8 @@ class ResultScreen(Screen):
             self.message.setText(t(messages.get(kind, "result.error")))
             self.receipt.clear()
         self.message.setAccessibleName(self.message.text())
+        self.amount_label.setVisible(ok)
+        self.method_label.setVisible(ok and bool(self.method_label.text()))
         self.receipt.setVisible(ok)
         unknown = o is not None and o.kind is OutcomeKind.PAYMENT_UNKNOWN
         # Money may have moved: a card now could charge twice, so only "check again".

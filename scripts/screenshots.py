@@ -3,22 +3,27 @@
     xvfb-run -a -s "-screen 0 1280x800x24" .venv/bin/python scripts/screenshots.py
 
 Runs the real kiosk (embedded sandbox backend, real models) and puts each screen into the
-state a shopper would see, with a real frame from ../shared/eval/video/single_face.mp4 in
-the camera preview. Results (approved, declined ...) are staged on the screens, so the run
-takes seconds and looks the same every time. Under xvfb the fonts and the window system
-are the real X11 ones (the offscreen platform used by the tests draws text differently).
+state a shopper would see. Results (approved, declined ...) are staged on the screens, so
+the run takes seconds and looks the same every time. Under xvfb the fonts and the window
+system are the real X11 ones (the offscreen platform used by the tests draws differently).
+
+The camera preview in these pictures is a drawn stand-in, not a frame of a real clip: the
+evaluation clips in ../shared/eval must never be copied into the repository, and a
+screenshot of one would be a copy. ``--clip PATH`` shows a real frame instead, for a
+local look; do not commit those.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from PyQt6.QtCore import QRectF, Qt  # noqa: E402
+from PyQt6.QtGui import QColor, QImage, QLinearGradient, QPainter  # noqa: E402
 from PyQt6.QtWidgets import QApplication  # noqa: E402
 
 from facepay import QualityReason, Sandbox, open_source  # noqa: E402
@@ -30,17 +35,39 @@ from kiosk_app.run import build_demo  # noqa: E402
 from kiosk_app.workers import frame_to_qimage  # noqa: E402
 
 
+def stand_in_preview(width: int = 640, height: int = 360) -> QImage:
+    """A drawn 'camera image': a room, a head and shoulders where a shopper would be."""
+    image = QImage(width, height, QImage.Format.Format_RGB888)
+    p = QPainter(image)
+    p.setRenderHint(QPainter.RenderHint.Antialiasing)
+    wall = QLinearGradient(0, 0, 0, height)
+    wall.setColorAt(0, QColor("#8D8A83"))
+    wall.setColorAt(1, QColor("#5E5B55"))
+    p.fillRect(0, 0, width, height, wall)
+    p.fillRect(
+        int(width * 0.08),
+        int(height * 0.1),
+        int(width * 0.22),
+        int(height * 0.9),
+        QColor("#A9A49A"),
+    )
+    p.setPen(Qt.PenStyle.NoPen)
+    p.setBrush(QColor("#2B2B30"))
+    p.drawEllipse(QRectF(width * 0.28, height * 0.78, width * 0.44, height * 0.5))
+    p.setBrush(QColor("#C99B7E"))
+    p.drawRect(QRectF(width * 0.46, height * 0.62, width * 0.08, height * 0.2))
+    p.drawEllipse(QRectF(width * 0.41, height * 0.2, width * 0.18, height * 0.48))
+    p.setBrush(QColor("#3A2A22"))
+    p.drawChord(QRectF(width * 0.405, height * 0.16, width * 0.19, height * 0.3), 0, 180 * 16)
+    p.end()
+    return image
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=REPO / "docs" / "images")
     ap.add_argument("--size", default="1280x800")
-    ap.add_argument(
-        "--clip",
-        type=Path,
-        default=Path(os.environ.get("FACEPAY_EVAL_DIR", REPO.parent / "shared" / "eval"))
-        / "video"
-        / "single_face.mp4",
-    )
+    ap.add_argument("--clip", type=Path, help="show a frame of this clip (do not commit)")
     ap.add_argument("--lang", action="append", choices=[x.value for x in Language])
     args = ap.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
@@ -48,12 +75,15 @@ def main() -> int:
 
     app = QApplication(sys.argv[:1])
     apply_theme(app)
-    source = open_source(args.clip)
-    try:
-        frames = [f for _, f in zip(range(30), source.frames(), strict=False)]
-    finally:
-        source.close()
-    preview = frame_to_qimage(frames[-1])
+    if args.clip:
+        source = open_source(args.clip)
+        try:
+            frames = [f for _, f in zip(range(30), source.frames(), strict=False)]
+        finally:
+            source.close()
+        preview = frame_to_qimage(frames[-1])
+    else:
+        preview = stand_in_preview()
 
     with Sandbox() as sandbox:
         port = connect_port(sandbox, challenges=("blink",))
@@ -89,7 +119,7 @@ def main() -> int:
             c.capture.show_progress(
                 FaceProgress(
                     phase="capture",
-                    reasons=(QualityReason.FACE_TOO_SMALL,),
+                    reasons=(QualityReason.TOO_DARK,),
                     face_box=(0.4, 0.2, 0.2, 0.4),
                 )
             )
