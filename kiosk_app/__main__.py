@@ -65,6 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--currency", default="EUR", help="demo store currency (ISO 4217)")
     p.add_argument("--window", action="store_true", help="a 1280x800 window, not full screen")
+    p.add_argument(
+        "--exit-after",
+        type=float,
+        metavar="SECONDS",
+        help="quit after this long (smoke tests: does the kiosk come up?)",
+    )
     p.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv: debug)")
     return p
 
@@ -135,6 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             loop_camera=not isinstance(spec, int),
             fullscreen=not args.window,
             challenges=challenges,
+            exit_after=args.exit_after,
         )
     except FacePayError as exc:
         sys.stderr.write(f"facepay-kiosk: {exc}\n")

@@ -125,6 +125,7 @@ def run_demo(
     loop_camera: bool = True,
     fullscreen: bool = True,
     challenges: tuple[str, ...] = (),
+    exit_after: float | None = None,
 ) -> int:
     from kiosk_app.facepay_port import start_demo_backend
 
@@ -157,6 +158,11 @@ def run_demo(
     ticker = QTimer()
     ticker.timeout.connect(lambda: None)  # lets Python run its signal handlers
     ticker.start(250)
+    sys.stderr.write(
+        f"facepay-kiosk: ready (sandbox backend {port.health().url}, camera {camera_name})\n"
+    )
+    if exit_after is not None:
+        QTimer.singleShot(int(exit_after * 1000), app.quit)
     try:
         return app.exec()
     finally:

@@ -43,3 +43,12 @@ def test_without_demo_it_explains_instead_of_starting() -> None:
     assert result.returncode == 2
     assert "facepay-kiosk --demo" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_readme_command_brings_the_kiosk_up(eval_dir: Path) -> None:
+    """README's main job, with --window --exit-after so it ends on its own."""
+    clip = eval_dir / "video" / "single_face.mp4"
+    result = run_kiosk("--demo", "--camera", str(clip), "--window", "--exit-after", "2")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "facepay-kiosk: ready (sandbox backend http://127.0.0.1:" in result.stderr
+    assert "Traceback" not in result.stderr
