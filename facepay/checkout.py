@@ -1189,6 +1189,10 @@ class DeviceSigner:
         return f"DeviceSigner(device_id={self.device_id!r})"
 
 
+# How many approved orders a till remembers to refuse paying one twice (a day of a busy lane).
+_APPROVED_MEMORY = 2000
+
+
 class Till:
     """A checkout lane: what a POS or a kiosk talks to. Hand it a basket, get a receipt.
 
@@ -1235,6 +1239,8 @@ class Till:
         )
         self._keys: dict[str, BackendPublicKey] = {}
         self._unanswered: list[PendingAuthorization] = []
+        # Recently approved orders, oldest first (bounded): see start_checkout.
+        self._approved: dict[str, Receipt] = {}
 
     @classmethod
     def connect(
@@ -1297,13 +1303,32 @@ class Till:
         claim: wire.Claim | None = None,
         on_event: Callable[[CheckoutEvent], None] | None = None,
     ) -> CheckoutSession:
-        """A new payment attempt for ``basket``; call ``begin()`` on it to start."""
+        """A new payment attempt for ``basket``; call ``begin()`` on it to start.
+
+        Refuses a basket whose reference this till already saw approved: a POS that sends
+        the same order twice gets an error, not a second charge.
+        """
+        paid = self._approved.get(basket.reference)
+        if paid is not None:
+            raise CheckoutError(
+                f"order {basket.reference!r} was already paid (authorization "
+                f"{paid.authorization_id}, receipt {paid.receipt_id})"
+            )
+
+        def record(event: CheckoutEvent) -> None:
+            if isinstance(event, CheckoutFinished) and event.receipt and event.receipt.approved:
+                self._approved[event.receipt.basket_reference] = event.receipt
+                while len(self._approved) > _APPROVED_MEMORY:
+                    self._approved.pop(next(iter(self._approved)))
+            if on_event is not None:
+                on_event(event)
+
         return CheckoutSession(
             self._parts,
             basket,
             claim=claim,
             claimless_allowed=self.claimless_allowed,
-            on_event=on_event,
+            on_event=record,
         )
 
     def start_enrollment(
@@ -1383,7 +1408,10 @@ class Till:
         answer = pending.send(self.client)
         if pending in self._unanswered:
             self._unanswered.remove(pending)
-        return Receipt.from_wire(answer, pending.attempt_key or pending.idempotency_key)
+        receipt = Receipt.from_wire(answer, pending.attempt_key or pending.idempotency_key)
+        if receipt.approved:
+            self._approved[receipt.basket_reference] = receipt
+        return receipt
 
     # ---------------------------------------------------------------- shopper rights
 

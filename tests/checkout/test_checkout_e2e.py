@@ -29,7 +29,7 @@ from facepay.checkout import (
     fixed_liveness_plan,
 )
 from facepay.config import CheckoutConfig, ClientConfig
-from facepay.errors import CheckoutFailedError, TransportError
+from facepay.errors import CheckoutError, CheckoutFailedError, TransportError
 from facepay.server import ProvisionedDevice, Sandbox
 from facepay.types import Frame
 
@@ -137,6 +137,9 @@ def test_enroll_then_pay_with_the_same_person(
     assert [f.receipt for f in finished] == [receipt]
     rows = [r for r in sandbox.ledger() if r["idempotency_key"] == receipt.idempotency_key]
     assert [(r["state"], r["amount_minor"]) for r in rows] == [("approved", 1250)]
+    # The POS sends the same order again (a double click, a retry of its own): refused.
+    with pytest.raises(CheckoutError, match="already paid"):
+        till.start_checkout(basket("pos-e2e-1", 1250), claim=phone(1))
     # Nothing personal or biometric in the logs, even at DEBUG: no phone number, no card
     # token, no sealed bytes, no vectors.
     assert caplog.records
