@@ -52,6 +52,21 @@ def register(subparsers: Any, group_parser: argparse.ArgumentParser | None) -> N
     add_json_flag(provision)
     provision.set_defaults(handler=_provision)
 
+    rotate = subparsers.add_parser(
+        "rotate-key",
+        help="make a fresh template-sealing key current (the old one opens for a grace period)",
+        description=(
+            "Rotate the sealing key in a key directory. Tills pick the new key up from "
+            "GET /v1/keys; templates sealed to the old key keep opening for --grace-days. "
+            "A running server reads the keyring at start: restart it (one replica at a "
+            "time) after rotating."
+        ),
+    )
+    rotate.add_argument("--keys", required=True, help="key directory (e.g. shop.db.keys)")
+    rotate.add_argument("--grace-days", type=float, default=7.0, help="default 7")
+    add_json_flag(rotate)
+    rotate.set_defaults(handler=_rotate)
+
 
 def _serve(args: argparse.Namespace) -> int:
     import logging
@@ -135,4 +150,19 @@ def _provision(args: argparse.Namespace) -> int:
     finally:
         db.close()
     emit(args, registration.model_dump(mode="json"), lambda r: f"registered {r['device_id']}")
+    return 0
+
+
+def _rotate(args: argparse.Namespace) -> int:
+    from facepay.cli import emit
+    from facepay.server import Vault
+
+    vault = Vault.open(args.keys)
+    old = vault.keyring.current.key_id
+    new = vault.rotate_sealing_key(grace_seconds=args.grace_days * 86400.0)
+    emit(
+        args,
+        {"previous_key_id": old, "current_key_id": new, "grace_days": args.grace_days},
+        lambda r: f"sealing key {r['previous_key_id']} -> {r['current_key_id']}",
+    )
     return 0

@@ -92,3 +92,18 @@ def test_bench_backend_reports_latency(capsys: pytest.CaptureFixture[str]) -> No
     assert row["gallery_size"] == 2000
     assert 0 < row["p50_ms"] <= row["p99_ms"]
     assert row["decisions_correct"] == 20  # genuine found, impostors refused
+
+
+def test_rotate_key_then_restart_publishes_both_keys(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    keys = tmp_path / "keys"
+    with Sandbox(tmp_path / "k.db", key_dir=keys) as sandbox:
+        before = sandbox.sealing_public_key.key_id
+    assert main(["sandbox", "rotate-key", "--keys", str(keys), "--json"]) == 0
+    rotated = json.loads(capsys.readouterr().out)
+    assert rotated["previous_key_id"] == before
+    with Sandbox(tmp_path / "k.db", key_dir=keys) as sandbox:
+        published = httpx.get(f"{sandbox.base_url}/v1/keys").json()
+    assert published["current_key_id"] == rotated["current_key_id"]
+    assert [k["status"] for k in published["keys"]] == ["current", "retiring"]
