@@ -38,6 +38,7 @@ from facepay import (
     PaymentStatus,
     QualityPrompt,
     Receipt,
+    Sandbox,
     StateChanged,
     Till,
     TransportError,
@@ -45,7 +46,6 @@ from facepay import (
     fixed_liveness_plan,
     open_source,
 )
-from facepay.server import Sandbox
 
 HERE = Path(__file__).resolve().parent
 

@@ -30,12 +30,12 @@ from facepay import (
     CheckoutFailedError,
     Claim,
     ClaimKind,
+    Sandbox,
     Till,
     consent_now,
     fixed_liveness_plan,
     open_source,
 )
-from facepay.server import Sandbox
 
 HERE = Path(__file__).resolve().parent
 
