@@ -305,5 +305,15 @@ def test_a_near_tie_asks_for_phone_digits_and_the_answer_decides(video: Path) ->
             assert receipt.masked_payment_method == "American Express •••• 0005"
             assert receipt.authorization_id == first.authorization_id
             assert session.state is S.APPROVED
-        rows = [r for r in sb.ledger() if r["basket_reference"] == "pos-e2e-7"]
-        assert [(r["state"], r["amount_minor"]) for r in rows] == [("approved", 990)]
+            # Digits that belong to neither shopper: declined, nobody pays.
+            wrong = t.start_checkout(basket("pos-e2e-8", 990))
+            assert wrong.pay(frames(video / "single_face.mp4")).step_up == "phone_last4"
+            refused = wrong.answer_step_up("0000")
+            assert refused.status is PaymentStatus.DECLINED
+            assert refused.decline_reason == "step_up_failed"
+            assert wrong.state is S.DECLINED
+        rows = [r for r in sb.ledger() if r["basket_reference"] in ("pos-e2e-7", "pos-e2e-8")]
+        assert sorted((r["basket_reference"], r["state"]) for r in rows) == [
+            ("pos-e2e-7", "approved"),
+            ("pos-e2e-8", "declined"),
+        ]
