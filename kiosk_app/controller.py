@@ -150,6 +150,7 @@ class KioskController(QObject):
         # sealed template left, and how long from the former to an approval.
         self.face_in_oval_at: float | None = None
         self.processing_at: float | None = None
+        self.approved_at: float | None = None
         self.last_approval_latency: float | None = None
         self._old_cameras: list[CameraWorker] = []
 
@@ -541,6 +542,7 @@ class KioskController(QObject):
             OutcomeKind.ENROLLED,
         ):
             self.last_approval_latency = time.monotonic() - self.face_in_oval_at
+            self.approved_at = time.monotonic()
         kind = outcome.kind
         if kind is OutcomeKind.STEP_UP:
             self.step_up.reset()

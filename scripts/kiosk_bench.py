@@ -11,9 +11,11 @@ then pays ``--runs`` times. Per payment it reports:
 * analysed fps: frames the flow worker analysed per second over the same time (the rest
   were dropped on purpose so the preview never waits for analysis);
 * face in oval -> approval: from the first frame that passed the quality gate to the
-  approved screen (as the UI saw both), and the part of it spent in the authorization
-  round trip (``CheckoutSession.complete``: HTTP to the sandbox, matching, the answer); the
-  rest is the challenge itself plus template fusion and sealing;
+  approved screen (as the UI saw both). It includes the challenge: with a looping clip,
+  waiting for the clip's next blink (up to its 2.4 s loop);
+* challenge met -> approval: from the arrival of the frame that met the last challenge
+  to the approved screen: liveness verdict, fusing the best frames' templates, sealing,
+  the authorization round trip (also reported alone), and drawing the result;
 * RSS: the process's resident and peak resident memory (VmRSS, VmHWM) at the end.
 """
 
@@ -60,6 +62,68 @@ def wait(app: QApplication, predicate: Any, timeout: float) -> bool:
     return False
 
 
+def measure(
+    app: QApplication,
+    c: Any,
+    pos: Any,
+    runs: int,
+    results: list[dict[str, float]],
+    failures: list[str],
+) -> None:
+    # Enroll once.
+    c.start_enrollment()
+    c.consent.agree_box.setChecked(True)
+    c.consent_given()
+    c.enroll_phone_entered("015112345678")
+    c.link_card()
+    wait(app, lambda: bool(c.enroll_token), 10)
+    c.begin_enrollment_capture()
+    if not wait(app, lambda: c.current in ("enroll_done", "result"), 120):
+        raise SystemExit("enrollment did not finish")
+    if c.current != "enroll_done":
+        raise SystemExit(f"enrollment failed: {c.result.outcome}")
+    c.reset_to_idle()
+
+    for _ in range(runs):
+        for sku in ("4011", "5057172236511"):
+            pos.scan(sku)
+        wait(app, lambda: c.current == "basket", 5)
+        c.show_payment_choice()
+        c.choose_face()
+        shown0 = c.capture.camera.frames_shown + c.liveness.camera.frames_shown
+        analysed0 = c.worker.frames_analysed
+        start = time.monotonic()
+        c.claim.keypad.display.setText("015112345678")
+        c.claim.keypad.submit_button.click()
+        wait(app, lambda: c.current == "processing" or c.current == "result", 120)
+        camera_s = time.monotonic() - start
+        shown = c.capture.camera.frames_shown + c.liveness.camera.frames_shown - shown0
+        analysed = c.worker.frames_analysed - analysed0
+        wait(app, lambda: c.current == "result", 60)
+        outcome = c.result.outcome
+        if outcome is None or outcome.kind is not OutcomeKind.APPROVED:
+            # Real time on a shared machine: a missed blink is a real outcome, counted.
+            failures.append(outcome.detail if outcome else "no outcome")
+            c.reset_to_idle()
+            continue
+        assert c.face_in_oval_at is not None
+        assert c.processing_at is not None
+        latency = c.last_approval_latency or float("nan")
+        results.append(
+            {
+                "preview_fps": shown / camera_s,
+                "analysed_fps": analysed / camera_s,
+                "camera_fps": c.camera_fps,
+                "face_in_oval_to_approval_s": latency,
+                "challenge_met_to_approval_s": (c.approved_at or 0.0)
+                - c.worker.conclusion_started_at,
+                "authorization_round_trip_s": c.worker.last_complete_s,
+                "before_authorization_s": latency - c.worker.last_complete_s,
+            }
+        )
+        c.reset_to_idle()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     eval_dir = Path(os.environ.get("FACEPAY_EVAL_DIR", REPO.parent / "shared" / "eval"))
@@ -73,6 +137,7 @@ def main() -> int:
     apply_theme(app)
     t0 = time.monotonic()
     results: list[dict[str, float]] = []
+    failures: list[str] = []
     with Sandbox() as sandbox:
         port = connect_port(sandbox, challenges=(args.challenge,))
         clip = args.clip
@@ -86,60 +151,21 @@ def main() -> int:
         c.widget().resize(1280, 800)
         c.widget().show()
         startup_s = time.monotonic() - t0
+        try:
+            measure(app, c, pos, args.runs, results, failures)
+        finally:
+            demo.close()  # stop the threads before the interpreter goes
 
-        # Enroll once.
-        c.start_enrollment()
-        c.consent.agree_box.setChecked(True)
-        c.consent_given()
-        c.enroll_phone_entered("015112345678")
-        c.link_card()
-        wait(app, lambda: bool(c.enroll_token), 10)
-        c.begin_enrollment_capture()
-        if not wait(app, lambda: c.current in ("enroll_done", "result"), 120):
-            raise SystemExit("enrollment did not finish")
-        if c.current != "enroll_done":
-            raise SystemExit(f"enrollment failed: {c.result.outcome}")
-        c.reset_to_idle()
-
-        for _ in range(args.runs):
-            for sku in ("4011", "5057172236511"):
-                pos.scan(sku)
-            wait(app, lambda: c.current == "basket", 5)
-            c.show_payment_choice()
-            c.choose_face()
-            shown0 = c.capture.camera.frames_shown + c.liveness.camera.frames_shown
-            analysed0 = c.worker.frames_analysed
-            start = time.monotonic()
-            c.claim.keypad.display.setText("015112345678")
-            c.claim.keypad.submit_button.click()
-            wait(app, lambda: c.current == "processing" or c.current == "result", 120)
-            camera_s = time.monotonic() - start
-            shown = c.capture.camera.frames_shown + c.liveness.camera.frames_shown - shown0
-            analysed = c.worker.frames_analysed - analysed0
-            wait(app, lambda: c.current == "result", 60)
-            outcome = c.result.outcome
-            if outcome is None or outcome.kind is not OutcomeKind.APPROVED:
-                raise SystemExit(f"payment not approved: {outcome}")
-            assert c.face_in_oval_at is not None
-            assert c.processing_at is not None
-            latency = c.last_approval_latency or float("nan")
-            results.append(
-                {
-                    "preview_fps": shown / camera_s,
-                    "analysed_fps": analysed / camera_s,
-                    "camera_fps": c.camera_fps,
-                    "face_in_oval_to_approval_s": latency,
-                    "authorization_round_trip_s": c.worker.last_complete_s,
-                    "before_authorization_s": latency - c.worker.last_complete_s,
-                }
-            )
-            c.reset_to_idle()
-        demo.close()
+    if not results:
+        raise SystemExit(f"no approved payment in {args.runs} attempts: {failures}")
 
     summary: dict[str, Any] = {
         "clip": args.clip.name,
         "challenge": args.challenge,
         "runs": results,
+        "attempts": args.runs,
+        "approved": len(results),
+        "failures": failures,
         "startup_s": startup_s,
         **{f"median_{k}": statistics.median(r[k] for r in results) for k in results[0]},
         "rss_mb": proc_status().get("VmRSS"),
@@ -151,7 +177,7 @@ def main() -> int:
         print(json.dumps(summary, indent=2))
     else:
         for key, value in summary.items():
-            if key != "runs":
+            if key not in ("runs", "failures"):
                 print(
                     f"{key:32s} {value:.2f}" if isinstance(value, float) else f"{key:32s} {value}"
                 )
