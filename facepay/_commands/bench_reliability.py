@@ -63,6 +63,13 @@ def register(subparsers: Any, group_parser: argparse.ArgumentParser | None) -> N
     add_json_flag(load)
     load.set_defaults(handler=_load)
 
+    memory = subparsers.add_parser(
+        "memory", help="resident memory of the backend's 1:N gallery at N enrolled templates"
+    )
+    memory.add_argument("--templates", type=int, default=1_000_000)
+    add_json_flag(memory)
+    memory.set_defaults(handler=_memory)
+
     fuzz = subparsers.add_parser(
         "fuzz", help="requests generated from the served OpenAPI document: no 5xx, no crash"
     )
@@ -164,5 +171,16 @@ def _fuzz(args: argparse.Namespace) -> int:
         f"{r['cases']} generated requests on {r['db']}: statuses {r['statuses']}, "
         f"5xx {r['five_xx']}, transport errors {len(r['transport_errors'])}, healthy after: "
         f"{r['healthy_after']} -> " + ("OK" if r["ok"] else "FAILED")
+    )
+    return _finish(args, r, human)
+
+
+def _memory(args: argparse.Namespace) -> int:
+    from facepay.eval._proof_runs import memory_run
+
+    r = memory_run(templates=args.templates)
+    human = (
+        f"{r['templates']} templates: gallery {r['gallery_rss_mb']} MB resident "
+        f"({r['bytes_per_template']} bytes each), peak growth {r['peak_rss_growth_mb']} MB"
     )
     return _finish(args, r, human)

@@ -305,3 +305,54 @@ def fuzz_run(
         "seconds": round(elapsed, 1),
         **report.as_dict(),
     }
+
+
+def _rss_bytes() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def memory_run(
+    *, templates: int = 1_000_000, seed: int = 0, chunk: int = 100_000
+) -> dict[str, Any]:
+    """Resident memory of the backend's in-memory 1:N gallery at ``templates`` enrolled
+    shoppers, filled the way a backend start fills it (``load_galleries``: one
+    ``Gallery.add`` per stored template, shopper ids in the backend's own format)."""
+    import gc
+    import secrets
+
+    import numpy as np
+
+    from facepay.server import Gallery
+
+    gc.collect()
+    before = _rss_bytes()
+    gallery = Gallery(128)
+    rng = np.random.default_rng(seed)
+    started = time.monotonic()
+    peak = before
+    for start in range(0, templates, chunk):
+        block = rng.standard_normal((min(chunk, templates - start), 128)).astype(np.float32)
+        for row in block:
+            gallery.add(f"shp_{secrets.token_hex(12)}", row)
+        peak = max(peak, _rss_bytes())
+    elapsed = time.monotonic() - started
+    gc.collect()
+    after = _rss_bytes()
+    probe = rng.standard_normal(128).astype(np.float32)
+    probe /= np.linalg.norm(probe)
+    t0 = time.perf_counter()
+    gallery.search(probe, threshold=0.875, margin=0.03)
+    search_ms = (time.perf_counter() - t0) * 1e3
+    return {
+        "run": "memory",
+        "templates": len(gallery),
+        "gallery_rss_mb": round((after - before) / 2**20, 1),
+        "peak_rss_growth_mb": round((peak - before) / 2**20, 1),
+        "bytes_per_template": round((after - before) / max(len(gallery), 1), 1),
+        "fill_seconds": round(elapsed, 1),
+        "one_search_ms": round(search_ms, 1),
+        "ok": len(gallery) == templates,
+    }
