@@ -51,6 +51,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, ClassVar, Protocol
 
+import httpx
+
 from facepay import wire
 from facepay.client import FacePayClient, new_idempotency_key
 from facepay.config import CheckoutConfig, ClientConfig
@@ -1227,9 +1229,14 @@ class Till:
         self.claimless_allowed = claimless_allowed
         if embedder is None:
             embedder = _default_embedder()
+        # The till closes what it built (the face mesh graph), not what it was given.
+        self._owned: list[Any] = []
+        if analyzer is None:
+            analyzer = _default_analyzer()
+            self._owned.append(analyzer)
         self._parts = FlowParts(
             client=client,
-            analyzer=analyzer if analyzer is not None else _default_analyzer(),
+            analyzer=analyzer,
             embedder=embedder,
             fuse=fuse if fuse is not None else _default_fuser(embedder),
             liveness=liveness if liveness is not None else seeded_liveness(self.config),
@@ -1250,7 +1257,7 @@ class Till:
         device_key: DeviceKey,
         device_id: str,
         client_config: ClientConfig | None = None,
-        transport: Any = None,
+        transport: httpx.BaseTransport | None = None,
         **kwargs: Any,
     ) -> Till:
         """A till for the backend at ``base_url``, signing as ``device_id``."""
@@ -1264,6 +1271,11 @@ class Till:
 
     def close(self) -> None:
         self.client.close()
+        for part in self._owned:
+            close = getattr(part, "close", None)
+            if callable(close):
+                close()
+        self._owned.clear()
 
     def __enter__(self) -> Till:
         return self
