@@ -311,3 +311,21 @@ def test_a_private_ca_bundle_keeps_verification_on(tmp_path: Path) -> None:
         context = c._http._transport._pool._ssl_context  # type: ignore[attr-defined]
         assert context.verify_mode == ssl.CERT_REQUIRED
         assert context.check_hostname is True
+
+
+def test_sync_and_async_clients_offer_the_same_calls() -> None:
+    import inspect
+
+    def calls(cls: type) -> dict[str, list[str]]:
+        return {
+            name: list(inspect.signature(fn).parameters)
+            for name, fn in inspect.getmembers(cls, inspect.isfunction)
+            if not name.startswith("_") and name not in ("close", "aclose")
+        }
+
+    sync, async_ = calls(FacePayClient), calls(AsyncFacePayClient)
+    assert sync == async_
+    assert {"authorize", "reconcile", "answer_step_up", "open_session", "enroll"} <= set(sync)
+    for name in sync:
+        if name not in calls(FacePayClient.__mro__[1]):  # the shared builder's own methods
+            assert inspect.iscoroutinefunction(getattr(AsyncFacePayClient, name)), name
