@@ -205,14 +205,16 @@ class EmbedderConfig:
     ``FACEPAY_EMBEDDER_*`` environment variables override the defaults.
     """
 
-    # Euclidean distance at or below which two dlib-resnet-v1 templates are the same
-    # person. dlib's customary 0.6 is its training boundary (loss_metric_2 in the .dat:
-    # dist_thresh 0.6, margin 0.04) and LFW 99.38% is an accuracy, not a false-match rate:
-    # too loose for payments. 0.40 is the largest distance with FMR <= 1e-3 on calibration
+    # Cosine distance (1 - cos) of the L2-normalised descriptors at or below which two
+    # dlib-resnet-v1 templates are the same person, i.e. cosine similarity >= 0.96 (the
+    # backend compares normalised templates by cosine too). dlib's customary Euclidean 0.6
+    # is its training boundary (loss_metric_2 in the .dat: dist_thresh 0.6, margin 0.04)
+    # and its LFW 99.38% is an accuracy, not a false-match rate: far too loose for
+    # payments. 0.04 is the largest value (step 0.005) with FMR <= 1e-3 on calibration
     # data other than the evaluation folder (NUAA live webcam frames of 8 East-Asian
-    # subjects, where dlib's distances between different people are smallest, plus the
-    # clips of ../shared/eval/video); docs/accuracy.md has the derivation and the cost.
-    match_threshold: float = 0.4
+    # subjects, where dlib packs different people closest, plus the clips of
+    # ../shared/eval/video); docs/accuracy.md has the derivation and its cost.
+    match_threshold: float = 0.04
     # onnxruntime threads per inference: one core per face, since the till runs landmarks
     # and liveness alongside on a 2-core machine (docs/performance.md).
     intra_op_threads: int = 1

@@ -5,9 +5,11 @@ comparison.
 Scores are **distances** for every metric (smaller = more alike) so that one rule reads
 the same everywhere: two templates match when ``compare(a, b) <= threshold``.
 
-- ``euclidean`` (dlib's ResNet): the L2 distance between raw, unnormalised descriptors,
-  the space dlib's metric loss was trained in;
-- ``cosine`` (ArcFace-style models): ``1 - cos(a, b)``, in [0, 2].
+- ``cosine`` (the default dlib ResNet, and ArcFace-style models): ``1 - cos(a, b)``, in
+  [0, 2]; for dlib this beats the raw Euclidean distance its loss was trained with
+  (docs/accuracy.md);
+- ``euclidean``: the L2 distance between raw, unnormalised vectors, for models whose card
+  says so.
 
 Fusion (:func:`fuse_templates`): a checkout's template is the mean of the templates of its
 best few frames (ranked by the quality gate's utility score). For ``euclidean`` the raw
@@ -365,7 +367,10 @@ DLIB_RESNET_CARD = ModelCard(
     alignment_landmarks=DLIB_5_POINT_MESH,
     chip_padding=0.25,
     chip_method="dlib",
-    metric="euclidean",
+    # dlib's descriptors are not unit length (norms ~1.3 to 1.6); comparing directions
+    # (cosine) separates people better than raw Euclidean distance on our calibration
+    # data (docs/accuracy.md) and is what the backend does.
+    metric="cosine",
     default_threshold=EmbedderConfig().match_threshold,
     embedding_size=128,
     input_name="image",
