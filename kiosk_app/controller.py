@@ -388,6 +388,15 @@ class KioskController(QObject):
             return
         if attempt != self.attempt or tag == "cancel":
             return
+        if tag == "begin" and code == "InvalidClaimError":
+            self.attempt += 1
+            self._stop_camera()
+            self._stop_feeding.emit()
+            screen = self.enroll_phone if self.mode == "enroll" else self.claim
+            screen.reset()
+            screen.show_notice(self.translate("claim.invalid"))
+            self.go(screen.name)
+            return
         kind = OutcomeKind.BACKEND_DOWN if _is_transport(code) else OutcomeKind.ERROR
         self._on_outcome(attempt, Outcome(kind=kind, detail=code))
 

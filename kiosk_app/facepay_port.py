@@ -61,6 +61,7 @@ from kiosk_app.i18n import CATALOGUES, Language
 
 __all__ = [
     "SANDBOX_CARDS",
+    "InvalidClaimError",
     "TillPort",
     "connect_port",
     "consent_text_version",
@@ -85,6 +86,10 @@ _CONSENT_KEYS = (
     "enroll.consent_how_long",
     "enroll.consent_delete",
 )
+
+
+class InvalidClaimError(FacePayError):
+    """What the shopper typed is not a phone number (E.164) or loyalty number."""
 
 
 def consent_text_version(language: Language) -> str:
@@ -302,10 +307,15 @@ class TillPort:
     def _claim(self, claim: flow.Claim | None) -> Claim | None:
         if claim is None:
             return None
-        if claim.kind is flow.ClaimKind.PHONE:
-            return Claim(kind=ClaimKind.PHONE, value=phone_to_e164(claim.value, self.country_code))
-        # A loyalty card, or the app's QR code, which carries the shopper's loyalty id.
-        return Claim(kind=ClaimKind.LOYALTY_CARD, value=claim.value)
+        try:
+            if claim.kind is flow.ClaimKind.PHONE:
+                value = phone_to_e164(claim.value, self.country_code)
+                return Claim(kind=ClaimKind.PHONE, value=value)
+            # A loyalty card, or the app's QR code, which carries the shopper's loyalty id.
+            return Claim(kind=ClaimKind.LOYALTY_CARD, value=claim.value)
+        except ValueError as exc:  # pydantic's ValidationError is a ValueError
+            # No value in the message: it is personal data and this may be logged.
+            raise InvalidClaimError("the claim is not a valid phone or loyalty number") from exc
 
     def _authorize(self, session: CheckoutSession, send: Callable[[], Receipt]) -> Outcome:
         try:

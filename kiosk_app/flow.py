@@ -106,7 +106,7 @@ class StoreProfile:
     claimless_allowed: bool = False
     operator: str = "facepay sandbox"
     retention_days: int = 365
-    min_claim_digits: int = 4
+    min_claim_digits: int = 7  # E.164 numbers have at least 7 digits after the country code
     step_up_digits: int = 4
 
 

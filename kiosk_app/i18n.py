@@ -88,6 +88,7 @@ _EN: dict[str, str] = {
     "claim.loyalty_prompt": "Hold your loyalty card under the scanner.",
     "claim.qr_prompt": "Hold the QR code from the app under the scanner.",
     "claim.too_short": "Please enter at least {min} digits.",
+    "claim.invalid": "That number does not look right. Please check it and try again.",
     # -- face capture
     "capture.title": "Look at the camera",
     "capture.subtitle": "Fit your face inside the oval.",
@@ -237,6 +238,7 @@ _ZH: dict[str, str] = {
     "claim.loyalty_prompt": "请将会员卡放在扫描器下方。",
     "claim.qr_prompt": "请将应用中的二维码放在扫描器下方。",
     "claim.too_short": "请至少输入 {min} 位数字。",
+    "claim.invalid": "号码似乎不正确，请检查后重试。",
     "capture.title": "请看向摄像头",
     "capture.subtitle": "请将面部置于椭圆框内。",
     "capture.hold_still": "请保持不动…",
@@ -377,6 +379,7 @@ _AR: dict[str, str] = {
     "claim.loyalty_prompt": "ضع بطاقة الولاء تحت الماسح.",
     "claim.qr_prompt": "ضع رمز QR من التطبيق تحت الماسح.",
     "claim.too_short": "يرجى إدخال {min} أرقام على الأقل.",
+    "claim.invalid": "يبدو أن الرقم غير صحيح. يرجى التحقق منه والمحاولة مرة أخرى.",
     "capture.title": "انظر إلى الكاميرا",
     "capture.subtitle": "ضع وجهك داخل الإطار البيضاوي.",
     "capture.hold_still": "اثبت قليلًا…",

@@ -127,3 +127,43 @@ def test_attendant_needs_the_pin_and_shows_health_without_personal_data(qtbot, k
     assert c.attendant.threshold_spins  # the till's thresholds are shown
     c.attendant.exit_button.click()
     assert c.current == "idle"
+
+
+def _to_claim_screen(c: KioskController, pos: DemoPos) -> None:
+    pos.scan("4011")
+    QApplication.processEvents()
+    c.basket_screen.pay_button.click()
+    c.choice.face_button.click()
+    assert c.current == "claim"
+
+
+def test_a_number_that_is_not_a_phone_number_asks_again(qtbot, kiosk, eval_dir) -> None:  # type: ignore[no-untyped-def]
+    from facepay import open_source
+
+    c, pos = kiosk
+    c.open_camera = lambda: open_source(eval_dir / "video" / "single_face.mp4")
+    _to_claim_screen(c, pos)
+    for d in "0000000":  # national prefix then zeros: "+49000000" is not E.164
+        c.claim.keypad.press(d)
+    c.claim.keypad.submit_button.click()
+    qtbot.waitUntil(lambda: c.current == "claim" and c.claim.notice.isVisible(), timeout=5000)
+    assert "does not look right" in c.claim.notice.text()
+    assert c.claim.keypad.digits() == ""
+
+
+def test_a_scanned_loyalty_card_starts_the_capture_and_no_camera_offers_the_card(  # type: ignore[no-untyped-def]
+    qtbot, kiosk
+) -> None:
+    from kiosk_app.flow import Claim, ClaimKind, OutcomeKind
+
+    c, pos = kiosk
+    _to_claim_screen(c, pos)
+    c.claim.loyalty_button.click()
+    assert "loyalty card" in c.claim.scan_prompt.text()
+    c.bridge.scan_claim(Claim(kind=ClaimKind.LOYALTY_CARD, value="LOY-4711-0815"))
+    # This kiosk has no camera: the shopper is told so and offered the card at once.
+    qtbot.waitUntil(lambda: c.current == "result", timeout=5000)
+    assert c.result.outcome is not None
+    assert c.result.outcome.kind is OutcomeKind.CAMERA_LOST
+    assert c.result.card_button.isVisible()
+    assert any("no_camera" in e for e in c.errors)

@@ -10,6 +10,7 @@ from the frames for real.
 from __future__ import annotations
 
 import gc
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -179,7 +180,8 @@ def approvals(sandbox: Sandbox) -> list[dict[str, Any]]:
     return [row for row in sandbox.ledger() if row.get("state") == "approved"]
 
 
-def test_enroll_then_pay(qtbot, qapp, sandbox, models, eval_dir, kiosks) -> None:  # type: ignore[no-untyped-def]
+def test_enroll_then_pay(qtbot, qapp, sandbox, models, eval_dir, kiosks, caplog) -> None:  # type: ignore[no-untyped-def]
+    caplog.set_level(logging.DEBUG)
     path = clip(eval_dir, "single_face.mp4")
     k = make_kiosk(qapp, sandbox, models, lambda: open_source(path))
     kiosks.append(k)
@@ -204,6 +206,10 @@ def test_enroll_then_pay(qtbot, qapp, sandbox, models, eval_dir, kiosks) -> None
     assert k.c.current == "idle"
     assert not k.c.capture.camera.has_image()
     assert k.c.last_approval_latency is not None
+    # Nothing personal in any log line or in the attendant's error list.
+    assert PHONE[1:] not in caplog.text
+    assert outcome.privacy_code not in caplog.text
+    assert not [e for e in k.c.errors if PHONE[1:] in e]
 
 
 def test_declined_card_offers_card_and_charges_nothing(  # type: ignore[no-untyped-def]
