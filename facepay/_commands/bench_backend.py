@@ -96,6 +96,7 @@ def bench_gallery(size: int, queries: int, dim: int = 128, seed: int = 7) -> dic
     times: list[float] = []
     correct = 0
     genuine = 0
+    cpu_start = time.process_time()
     for q in range(queries):
         if q % 2 == 0:
             target = int(rng.integers(size))
@@ -111,11 +112,15 @@ def bench_gallery(size: int, queries: int, dim: int = 128, seed: int = 7) -> dic
         result = gallery.search(probe, threshold=config.match_threshold, margin=config.match_margin)
         times.append((time.perf_counter() - t0) * 1e3)
         correct += int(result.shopper_id == expect)
+    cpu_ms = (time.process_time() - cpu_start) * 1e3 / max(queries, 1)
     return {
         "gallery_size": size,
         "dimension": dim,
         "queries": queries,
         **_percentiles(times),
+        # CPU time (all threads) per decision: unlike wall time it barely moves with the
+        # machine's load, so it is the figure to compare between runs.
+        "cpu_ms_per_query": round(cpu_ms, 2),
         "decisions_correct": correct,
         "genuine_probes": genuine,
         "gallery_memory_mb": round(size * dim * 4 / 2**20, 1),
@@ -147,13 +152,16 @@ def _run(args: argparse.Namespace) -> int:
         for g in r["one_to_n"]:
             lines.append(
                 f"1:N  N={g['gallery_size']:>9,}  p50 {g['p50_ms']:7.2f} ms  "
-                f"p99 {g['p99_ms']:7.2f} ms  ({g['decisions_correct']}/{g['queries']} right)"
+                f"p99 {g['p99_ms']:7.2f} ms  cpu {g['cpu_ms_per_query']:.2f} ms/query  "
+                f"({g['decisions_correct']}/{g['queries']} right)"
             )
         for a in r["authorize"]:
             lines.append(
                 f"authorize {a['database']:<8} {a['clients']} clients: "
                 f"{a['throughput_per_s']:.0f}/s  p50 {a['p50_ms']:.1f} ms  "
-                f"p99 {a['p99_ms']:.1f} ms  errors {a['errors']}"
+                f"p99 {a['p99_ms']:.1f} ms  errors {a['errors']}  cpu/authorize: server "
+                f"{a['server_cpu_ms_per_authorize']:.1f} ms, client "
+                f"{a['client_cpu_ms_per_authorize']:.1f} ms"
             )
         return "\n".join(lines)
 
@@ -174,8 +182,11 @@ def _throughput(database: str, *, clients: int, duration: float, dsn: str | None
     with contextlib.ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="facepay-bench-")))
         if database == "sqlite":
+            from facepay.config import ServerConfig
+
             target = str(tmp / "bench.db")
-            settings = "SQLite WAL, synchronous=FULL"
+            sync = ServerConfig.from_env().sqlite_synchronous
+            settings = f"SQLite WAL, synchronous={sync}"
         elif dsn:
             target = dsn
             settings = "PostgreSQL (given DSN)"
@@ -242,7 +253,9 @@ def _drive(target: str, key_dir: Any, *, clients: int, duration: float) -> dict[
             if time.monotonic() > deadline or server.poll() is not None:
                 raise RuntimeError("benchmark backend did not start")
             time.sleep(0.2)
-        return asyncio.run(_load_test(base, token, clients=clients, duration=duration))
+        return asyncio.run(
+            _load_test(base, token, clients=clients, duration=duration, server_pid=server.pid)
+        )
     finally:
         server.terminate()
         try:
@@ -255,7 +268,18 @@ def _drive(target: str, key_dir: Any, *, clients: int, duration: float) -> dict[
             sys.stderr.write(f"benchmark backend log (tail):\n{tail}\n")
 
 
-async def _load_test(base: str, token: str, *, clients: int, duration: float) -> dict[str, Any]:
+def _process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process (Linux /proc), all its threads."""
+    try:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()  # noqa: SIM115
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _load_test(
+    base: str, token: str, *, clients: int, duration: float, server_pid: int
+) -> dict[str, Any]:
     import asyncio
     import json
     import uuid
@@ -342,7 +366,7 @@ async def _load_test(base: str, token: str, *, clients: int, duration: float) ->
             r.raise_for_status()
 
         # Prepare each client's authorizations (sessions + sealed templates): untimed.
-        per_client = max(20, int(duration * 600 / clients))
+        per_client = max(20, int(duration * 450 / clients))
 
         async def prepare(i: int) -> list[dict[str, Any]]:
             out = []
@@ -393,12 +417,21 @@ async def _load_test(base: str, token: str, *, clients: int, duration: float) ->
                     errors += 1
 
         load_before = _load()
+        server_cpu = _process_cpu_s(server_pid)
+        client_cpu = time.process_time()
         start = time.perf_counter()
         stop_at = start + duration
         await asyncio.gather(*(worker(i) for i in range(clients)))
         elapsed = time.perf_counter() - start
+        server_cpu = _process_cpu_s(server_pid) - server_cpu
+        client_cpu = time.process_time() - client_cpu
         done = len(latencies)
+        per = max(done, 1)
         return {
+            # CPU per authorization, server and load generator: comparable across runs
+            # whatever the load; 2 idle cores could sustain at most 2000 / (sum) per second.
+            "server_cpu_ms_per_authorize": round(server_cpu * 1e3 / per, 2),
+            "client_cpu_ms_per_authorize": round(client_cpu * 1e3 / per, 2),
             "clients": clients,
             "requests": done,
             "seconds": round(elapsed, 2),
