@@ -9,6 +9,9 @@ PYTHON="${PYTHON:-python3}"
 # Qt's xcb platform and QtMultimedia need these; xvfb for screenshots; PostgreSQL for the
 # backend's multi-replica storage tests.
 apt_pkgs=(libpulse0 libxcb-icccm4 libxcb-keysyms1 libxkbcommon-x11-0 libxcb-cursor0 libegl1 libgl1 xvfb xauth)
+# The kiosk speaks English, Chinese and Arabic: DejaVu covers Latin and Arabic, Droid Sans
+# Fallback the Chinese characters (without it they draw as empty boxes).
+apt_pkgs+=(fonts-dejavu-core fonts-droid-fallback)
 command -v initdb >/dev/null 2>&1 || [ -x /usr/lib/postgresql/15/bin/initdb ] || apt_pkgs+=(postgresql)
 missing=()
 for p in "${apt_pkgs[@]}"; do
