@@ -61,7 +61,10 @@ from kiosk_app.screens import (
 )
 from kiosk_app.workers import CameraWorker, FlowWorker, FrameMailbox, FrameSourceLike
 
-__all__ = ["KioskController", "KioskSettings"]
+__all__ = ["WARNING_LEAD_S", "KioskController", "KioskSettings"]
+
+# Seconds of warning ("Still there?") before an inactivity timeout returns to idle.
+WARNING_LEAD_S = 10.0
 
 logger = logging.getLogger(__name__)
 
@@ -262,6 +265,10 @@ class KioskController(QObject):
         self.idle_timer = QTimer(self)
         self.idle_timer.setSingleShot(True)
         self.idle_timer.timeout.connect(self._on_inactive)
+        self.warn_timer = QTimer(self)
+        self.warn_timer.setSingleShot(True)
+        self.warn_timer.timeout.connect(self._warn_inactive)
+        self._warned: Screen | None = None
         app = QApplication.instance()
         if app is not None:
             app.installEventFilter(self)
@@ -291,11 +298,24 @@ class KioskController(QObject):
 
     def touch(self) -> None:
         """The shopper is here: restart the current screen's inactivity timeout."""
+        if self._warned is not None:
+            self._warned.show_notice("")
+            self._warned = None
         timeout = self.settings.timeouts.get(self.current)
         if timeout:
             self.idle_timer.start(int(timeout * 1000))
+            # Warn before giving up on someone who may only be reading slowly.
+            lead = min(WARNING_LEAD_S, timeout / 3)
+            self.warn_timer.start(int((timeout - lead) * 1000))
         else:
             self.idle_timer.stop()
+            self.warn_timer.stop()
+
+    def _warn_inactive(self) -> None:
+        screen = self.screens[self.current]
+        left = max(1, round(self.idle_timer.remainingTime() / 1000))
+        screen.show_notice(self.translate("common.timeout_warning", seconds=left))
+        self._warned = screen
 
     def eventFilter(self, obj: QObject | None, event: QEvent | None) -> bool:  # noqa: N802 (Qt API)
         if event is not None and event.type() in (
@@ -407,6 +427,7 @@ class KioskController(QObject):
         self.sale_id = sale_id
         self.basket = snapshot
         self.basket_screen.show_basket(snapshot)
+        self.touch()  # scanning is the shopper being here too
         if self.current == "idle" and snapshot.lines:
             self.go("basket")  # scanning the first item starts the session
 
@@ -748,6 +769,7 @@ class KioskController(QObject):
     # ------------------------------------------------------------------ shutdown
     def shutdown(self) -> None:
         self.idle_timer.stop()
+        self.warn_timer.stop()
         app = QApplication.instance()
         if app is not None:
             app.removeEventFilter(self)

@@ -91,6 +91,8 @@ def test_inactivity_goes_back_to_idle_and_forgets_the_basket(qtbot, kiosk) -> No
     QApplication.processEvents()
     assert c.current == "basket"
     assert c.basket_screen.table.rowCount() == 1
+    qtbot.waitUntil(lambda: c.basket_screen.notice.isVisible(), timeout=3000)
+    assert "Still there?" in c.basket_screen.notice.text()
     qtbot.waitUntil(lambda: c.current == "idle", timeout=3000)
     assert c.basket.lines == ()
     assert c.basket_screen.table.rowCount() == 0
