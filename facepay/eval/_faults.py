@@ -85,7 +85,8 @@ class FaultLog:
         self._lock = threading.Lock()
         self.requests = 0
         self.faults: Counter[str] = Counter()
-        self.duplicate_statuses: Counter[int] = Counter()
+        # "POST 401": what the backend answered the duplicated copies, by method.
+        self.duplicate_statuses: Counter[str] = Counter()
         self.backend_statuses: Counter[int] = Counter()
 
     def note_request(self) -> None:
@@ -96,9 +97,12 @@ class FaultLog:
         with self._lock:
             self.faults[kind.value] += 1
 
-    def note_status(self, status: int, *, duplicate: bool = False) -> None:
+    def note_status(self, method: str, status: int, *, duplicate: bool = False) -> None:
         with self._lock:
-            (self.duplicate_statuses if duplicate else self.backend_statuses)[status] += 1
+            if duplicate:
+                self.duplicate_statuses[f"{method} {status}"] += 1
+            else:
+                self.backend_statuses[status] += 1
 
     def summary(self) -> dict[str, Any]:
         with self._lock:
@@ -109,9 +113,7 @@ class FaultLog:
                 "fault_share": round(faulted / self.requests, 4) if self.requests else 0.0,
                 "faults": dict(sorted(self.faults.items())),
                 "backend_statuses": {str(k): v for k, v in sorted(self.backend_statuses.items())},
-                "duplicate_statuses": {
-                    str(k): v for k, v in sorted(self.duplicate_statuses.items())
-                },
+                "duplicate_statuses": dict(sorted(self.duplicate_statuses.items())),
             }
 
 
@@ -160,7 +162,7 @@ class FaultyTransport(httpx.BaseTransport):
     def _deliver(self, request: httpx.Request, *, duplicate: bool = False) -> httpx.Response:
         response = self.inner.handle_request(request)
         response.read()
-        self.log.note_status(response.status_code, duplicate=duplicate)
+        self.log.note_status(request.method, response.status_code, duplicate=duplicate)
         return response
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
@@ -214,7 +216,7 @@ class AsyncFaultyTransport(httpx.AsyncBaseTransport):
     async def _deliver(self, request: httpx.Request, *, duplicate: bool = False) -> httpx.Response:
         response = await self.inner.handle_async_request(request)
         await response.aread()
-        self.log.note_status(response.status_code, duplicate=duplicate)
+        self.log.note_status(request.method, response.status_code, duplicate=duplicate)
         return response
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
