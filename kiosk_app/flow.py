@@ -62,9 +62,9 @@ class BasketSnapshot:
         return sum(line.quantity for line in self.lines)
 
 
-def format_money(amount_minor: int, currency: str, minor_digits: int = 2, locale: str = "") -> str:
-    """``1234, "EUR"`` -> ``"EUR 12.34"``: code + amount, unambiguous in every language."""
-    del locale  # the ISO code reads the same in every script; digits stay Western Arabic
+def format_money(amount_minor: int, currency: str, minor_digits: int = 2) -> str:
+    """``1234, "EUR"`` -> ``"EUR 12.34"``: the ISO code and Western digits read the same in
+    every language the kiosk speaks, so one form serves all (as on the POS's receipt)."""
     sign = "-" if amount_minor < 0 else ""
     value = abs(amount_minor)
     if minor_digits:

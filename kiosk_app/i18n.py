@@ -36,10 +36,6 @@ class Language(str, enum.Enum):
     def native_name(self) -> str:
         return {"en": "English", "zh": "中文", "ar": "العربية"}[self.value]
 
-    @property
-    def qt_locale_name(self) -> str:
-        return {"en": "en_GB", "zh": "zh_CN", "ar": "ar_AE"}[self.value]
-
 
 _EN: dict[str, str] = {
     # -- idle / attract
@@ -507,6 +503,3 @@ class Translator:
             except (KeyError, IndexError, ValueError):
                 return text
         return text
-
-    def has(self, key: str) -> bool:
-        return key in _EN

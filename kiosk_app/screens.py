@@ -810,7 +810,7 @@ class StepUpScreen(_KeypadScreen):
     def ask(self, digits: int) -> None:
         self._digits = digits
         self.keypad.set_minimum(digits)
-        self.keypad._max = digits
+        self.keypad.set_maximum(digits)
         self.retranslate()
 
     def retranslate(self) -> None:

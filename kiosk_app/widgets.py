@@ -137,6 +137,9 @@ class Keypad(QWidget):
         self.submit_button.set_label(submit_text)
         self.display.setAccessibleName(tr("common.keypad"))
 
+    def set_maximum(self, digits: int) -> None:
+        self._max = digits
+
     def set_minimum(self, digits: int) -> None:
         self._min = max(1, digits)
         self._on_text(self.display.text())

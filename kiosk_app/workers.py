@@ -289,11 +289,3 @@ class FlowWorker(QObject):
         if not isinstance(exc, FacePayError):
             logger.error("checkout flow failed", exc_info=exc)
         self.outcome.emit(attempt, Outcome(kind=OutcomeKind.ERROR, detail=type(exc).__name__))
-
-
-def start_in_thread(worker: QObject, name: str) -> QThread:
-    thread = QThread()
-    thread.setObjectName(name)
-    worker.moveToThread(thread)
-    thread.start()
-    return thread
