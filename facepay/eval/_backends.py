@@ -231,6 +231,17 @@ class ServerProcess:
                 return int(line.split()[1]) * 1024
         return None
 
+    def cpu_seconds(self) -> float | None:
+        """User + system CPU time the server process has used so far (Linux /proc)."""
+        if self._proc is None:
+            return None
+        try:
+            fields = Path(f"/proc/{self._proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        # Fields 14 and 15 of stat(5) (utime, stime), counted after the ")" of the name.
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def __enter__(self) -> ServerProcess:
         return self.start()
 

@@ -38,6 +38,8 @@ __all__ = ["LoadReport", "run_load"]
 class LoadReport:
     clients: int
     duration_s: float = 0.0
+    # Authorizations during the warm-up (not in the rates; for CPU-per-checkout figures).
+    warmup_authorizations: int = 0
     authorizations: int = 0
     approved: int = 0
     errors: int = 0
@@ -140,6 +142,8 @@ async def _run(
             )
         )
     report = LoadReport(clients=len(tills))
+    if warmup_s > 0:
+        report.warmup_authorizations = warm.authorizations + warm.errors
     started = time.monotonic()
     stop = started + duration_s
     await asyncio.gather(

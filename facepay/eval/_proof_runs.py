@@ -257,13 +257,24 @@ def load_run(
                     server.base_url, registered[0], shoppers, seed=seed, declined_every=0
                 )
                 rss_before = server.rss_bytes()
+                cpu_before, own_before = server.cpu_seconds(), time.process_time()
                 report = run_load(server.base_url, registered, population, duration_s=duration_s)
+                cpu_after, own_after = server.cpu_seconds(), time.process_time()
                 rss_after = server.rss_bytes()
             finally:
                 server.stop()
             ledger_rows = len(_ledger(url))
+    # CPU time per authorization (server process; the tills' process) stays comparable on
+    # a shared machine, where wall-clock rates and latencies measure the neighbours too.
+    # Both span the warm-up too, so its checkouts are counted in the divisor.
+    served = max(report.authorizations + report.errors + report.warmup_authorizations, 1)
+    server_cpu = (cpu_after - cpu_before) if cpu_after is not None and cpu_before else None
     result = {
         "run": "load",
+        "server_cpu_ms_per_checkout": round(server_cpu * 1e3 / served, 2)
+        if server_cpu is not None
+        else None,
+        "tills_cpu_ms_per_checkout": round((own_after - own_before) * 1e3 / served, 2),
         "db": "postgres" if db != "sqlite" else "sqlite",
         "enrolled": shoppers,
         "backend_rss_mb_before": round(rss_before / 2**20, 1) if rss_before else None,
