@@ -187,3 +187,32 @@ def test_closed_detector_refuses_work() -> None:
     detector.close()
     with pytest.raises(RuntimeError, match="closed"):
         detector.detect(np.zeros((64, 64, 3), np.uint8))
+
+
+def test_mesh_index_names_point_where_they_say(
+    image_detector: FaceMeshDetector, eval_dir: Path
+) -> None:
+    """facepay._mesh is shared with liveness: its "right"/"left" are the shopper's own."""
+    lm = image_detector.detect(read_image(eval_dir / "faces" / "barack_obama" / "obama.jpg"))[
+        0
+    ].landmarks
+    x, y = lm[:, 0], lm[:, 1]
+    # The shopper's right side is on the image's left in an unmirrored photo.
+    assert x[list(_mesh.RIGHT_EYE_RING)].max() < x[list(_mesh.LEFT_EYE_RING)].min()
+    assert x[_mesh.MOUTH_RIGHT] < x[_mesh.MOUTH_LEFT]
+    assert x[list(_mesh.RIGHT_IRIS)].mean() < x[list(_mesh.LEFT_IRIS)].mean()
+    assert y[_mesh.FOREHEAD] < y[_mesh.NOSE_TIP] < y[_mesh.MOUTH_INNER_UPPER] < y[_mesh.CHIN]
+    assert y[_mesh.MOUTH_INNER_UPPER] <= y[_mesh.MOUTH_INNER_LOWER]
+    assert len(set(_mesh.FACE_OVAL)) == 36
+    for ear in (_mesh.RIGHT_EYE_EAR, _mesh.LEFT_EYE_EAR):
+        outer, upper1, upper2, inner, lower1, lower2 = (lm[i, :2] for i in ear)
+        assert upper1[1] < lower2[1]  # p2 above p6
+        assert upper2[1] < lower1[1]  # p3 above p5
+        assert abs(outer[0] - inner[0]) > 10
+    all_indices = [
+        i
+        for name in set(_mesh.__all__) - {"MESH_POINTS"}
+        for v in [getattr(_mesh, name)]
+        for i in (v if isinstance(v, tuple) else (v,))
+    ]
+    assert max(all_indices) < _mesh.MESH_POINTS
