@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from PyQt6.QtCore import QEvent, QObject, Qt, QThread, QTimer, pyqtSignal
-from PyQt6.QtGui import QImage
 from PyQt6.QtWidgets import QApplication, QStackedWidget, QWidget
 
 from kiosk_app.flow import (
@@ -489,7 +488,7 @@ class KioskController(QObject):
             loop=self.settings.loop_camera,
             lockstep=self.settings.lockstep_camera,
         )
-        cam.frame_ready.connect(self._on_preview)
+        cam.preview_ready.connect(self._on_preview)
         cam.frame_available.connect(self.worker.on_frame)
         cam.camera_failed.connect(self._on_camera_failed)
         cam.fps_measured.connect(self._on_fps)
@@ -499,7 +498,12 @@ class KioskController(QObject):
     def _stop_camera(self) -> None:
         cam, self.camera = self.camera, None
         if cam is not None:
-            for sig in (cam.frame_ready, cam.frame_available, cam.camera_failed, cam.fps_measured):
+            for sig in (
+                cam.preview_ready,
+                cam.frame_available,
+                cam.camera_failed,
+                cam.fps_measured,
+            ):
                 with contextlib.suppress(TypeError):
                     sig.disconnect()
             cam.stop()
@@ -508,7 +512,11 @@ class KioskController(QObject):
                 self._old_cameras.append(cam)  # keep it alive until it does
         self.mailbox.clear()
 
-    def _on_preview(self, image: QImage) -> None:
+    def _on_preview(self) -> None:
+        cam = self.camera
+        image = cam.take_preview() if cam is not None else None
+        if image is None:
+            return  # already drew the newest one
         if self.current == "capture":
             self.capture.camera.show_image(image)
         elif self.current == "liveness":

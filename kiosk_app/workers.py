@@ -80,7 +80,9 @@ def frame_to_qimage(frame: Frame) -> QImage:
 class CameraWorker(QThread):
     """Reads frames until stopped; reports failures as a short code, never a traceback."""
 
-    frame_ready = pyqtSignal(QImage)
+    # The preview is "newest only" too: if the UI thread falls behind (a busy till), it
+    # draws the latest frame instead of working through a queue of stale ones.
+    preview_ready = pyqtSignal()
     frame_available = pyqtSignal()
     camera_failed = pyqtSignal(str)
     fps_measured = pyqtSignal(float)
@@ -107,6 +109,9 @@ class CameraWorker(QThread):
         self._stop = threading.Event()
         self.frames_read = 0
         self.fps = 0.0
+        self._preview_lock = threading.Lock()
+        self._preview: QImage | None = None
+        self.previews_skipped = 0
         self._ts_offset = 0.0
         self._index_offset = 0
         self._last_ts = 0.0
@@ -115,6 +120,12 @@ class CameraWorker(QThread):
 
     def stop(self) -> None:
         self._stop.set()
+
+    def take_preview(self) -> QImage | None:
+        """The newest preview image, once (None when already taken)."""
+        with self._preview_lock:
+            image, self._preview = self._preview, None
+            return image
 
     def run(self) -> None:
         try:
@@ -176,7 +187,12 @@ class CameraWorker(QThread):
                     start_wall, start_ts = now, frame.timestamp
             self._mailbox.put(frame)
             self.frame_available.emit()
-            self.frame_ready.emit(frame_to_qimage(frame))
+            image = frame_to_qimage(frame)
+            with self._preview_lock:
+                if self._preview is not None:
+                    self.previews_skipped += 1
+                self._preview = image
+            self.preview_ready.emit()
             if self._lockstep:
                 while not self._stop.is_set() and not self._mailbox.wait_taken(0.1):
                     pass
