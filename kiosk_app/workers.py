@@ -73,8 +73,11 @@ def frame_to_qimage(frame: Frame) -> QImage:
     h, w = int(image.shape[0]), int(image.shape[1])
     data = image.tobytes()  # C order, 3 bytes per pixel, rows packed
     qimage = QImage(data, w, h, 3 * w, QImage.Format.Format_RGB888)
-    copied: QImage = qimage.copy()  # owns its pixels: ``data`` can go
-    return copied
+    # RGB32 owns its pixels (``data`` can go) and is what QPainter scales fast: measured
+    # on the 2-core box, drawing a 640x360 frame into the 1216x684 preview took ~20 ms
+    # from RGB888 and ~4 ms from RGB32; the conversion here costs ~1 ms on this thread.
+    converted: QImage = qimage.convertToFormat(QImage.Format.Format_RGB32)
+    return converted
 
 
 class CameraWorker(QThread):
