@@ -19,7 +19,6 @@ replayed off a simulated screen under random plans, and frozen-frame injection.
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -62,7 +61,9 @@ def register(subparsers: Any, group_parser: argparse.ArgumentParser | None = Non
     )
     attacks.add_argument("eval_dir", type=Path, help="the shared evaluation folder")
     attacks.add_argument("--photos", type=int, default=12, help="photo attacks to run")
-    attacks.add_argument("--plans", type=int, default=4, help="random plans per replayed clip")
+    attacks.add_argument(
+        "--plans", type=int, default=40, help="random plans (and start points) per replayed clip"
+    )
     attacks.add_argument(
         "--sessions",
         type=Path,

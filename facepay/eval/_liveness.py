@@ -456,13 +456,28 @@ def synthetic_attack_suite(
             _read_rgb(path), plan, finder_factory(), config=config, seed=100 + k
         )
         record("print", f"{path.name}:{','.join(plan.names)}", verdict)
+    # Replays: each clip is re-filmed off the simulated screen and analysed once; then many
+    # sessions with random seeded plans run over that recording, each starting at a random
+    # point (the attacker presses play whenever they like).
     clips = sorted(p for p in (eval_dir / "video").iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
-    for clip in clips:
+    for c, clip in enumerate(clips):
+        finder = finder_factory()
+        recording = [
+            (frame, usable_faces(finder.faces(frame)))
+            for frame in screen_replay_attack(_clip_frames(clip), seed=c)
+        ]
+        duration = recording[-1][0].timestamp if recording else 0.0
+        rng = np.random.default_rng(c)
         for k in range(plans_per_clip):
             plan = ChallengePlan.from_seed(f"replay:{clip.name}:{k}".encode(), count=2 + k % 2)
-            frames = screen_replay_attack(_clip_frames(clip), seed=k)
-            verdict = run_session(frames, plan, finder_factory(), config=config)
-            record("replay", f"{clip.name}:{','.join(plan.names)}", verdict)
+            start = float(rng.uniform(0.0, max(0.0, duration - 2.0)))
+            session = LivenessSession(plan, config)
+            for frame, faces in recording:
+                if frame.timestamp >= start and session.feed(frame, faces).finished:
+                    break
+            else:
+                session.stop()
+            record("replay", f"{clip.name}@{start:.1f}s:{','.join(plan.names)}", session.verdict())
     for k, s in enumerate(matched_sessions):
         if s.label != "live":
             continue

@@ -498,6 +498,7 @@ class LivenessSession:
             ev["parallax_deviation"] = round(reading.deviation, 4)
             ev["parallax_turn_deg"] = round(reading.turn_deg, 1)
             ev["parallax_segments"] = reading.segments
+            ev["parallax_signed"] = round(reading.signed, 4)
         if self._baseline is not None:
             ev["open_eye_baseline"] = round(self._baseline.ear, 4)
         ev.update({f"injection_{k}": v for k, v in self._injection.evidence.items()})
