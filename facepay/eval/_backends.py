@@ -121,6 +121,10 @@ def create_postgres_database(server_dsn: str, prefix: str = "facepay_proof") -> 
     return f"{base}/{name}"
 
 
+class _ExitedError(FacePayError):
+    """The server process exited before it answered its health check."""
+
+
 class ServerProcess:
     """``facepay sandbox serve`` in a child process: start, SIGKILL, restart.
 
@@ -157,6 +161,29 @@ class ServerProcess:
         return None if self._proc is None else self._proc.pid
 
     def start(self, timeout_s: float = 60.0) -> ServerProcess:
+        """Start (or restart) the server and wait until ``/v1/health`` answers.
+
+        A process that exits at once is tried again (three times): on a busy machine the
+        port picked by :func:`free_port` can be taken by someone else before the server
+        binds it, so a first start moves to another port; a restart keeps its port (the
+        tills know it) and just waits a moment.
+        """
+        last: FacePayError | None = None
+        for _ in range(3):
+            try:
+                self._start_once(timeout_s)
+            except _ExitedError as exc:
+                last = exc
+                if self.starts == 0:
+                    self.port = free_port()
+                time.sleep(0.5)
+                continue
+            self.starts += 1
+            return self
+        assert last is not None
+        raise last
+
+    def _start_once(self, timeout_s: float) -> None:
         env = {
             **os.environ,
             **self.server_env,
@@ -181,19 +208,18 @@ class ServerProcess:
         finally:
             if self.log_path:
                 out.close()  # type: ignore[union-attr]
-        self.starts += 1
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
                 tail = ""
                 if self.log_path and self.log_path.exists():
                     tail = self.log_path.read_text(errors="replace")[-3000:]
-                raise FacePayError(
-                    f"facepay sandbox serve exited with {self._proc.returncode}: {tail}"
-                )
+                code = self._proc.returncode
+                self._proc = None
+                raise _ExitedError(f"facepay sandbox serve exited with {code}: {tail}")
             try:
                 if httpx.get(f"{self.base_url}/v1/health", timeout=1.0).status_code == 200:
-                    return self
+                    return
             except httpx.HTTPError:
                 pass
             time.sleep(0.05)
