@@ -8,6 +8,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from facepay.capture import ImageFolderSource, VideoFileSource, read_image
 from facepay.config import FaceDetectorConfig
@@ -189,3 +191,27 @@ def test_a_face_like_background_does_not_become_a_second_shopper(
     report = stills.analyze(read_image(eval_dir / "faces" / "barack_obama" / "obama1.jpg"))
     assert report.metrics["faces"] == 1
     assert R.MULTIPLE_FACES not in report.reasons
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    height=st.integers(1, 90),
+    width=st.integers(1, 90),
+    channels=st.sampled_from([None, 1, 2, 3, 4, 5]),
+    dtype=st.sampled_from(["uint8", "uint16", "int32", "float32", "float64", "bool"]),
+    seed=st.integers(0, 2**16),
+)
+def test_any_array_gives_a_report_or_a_typed_error(
+    stills: FrameAnalyzer, height: int, width: int, channels: int | None, dtype: str, seed: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    shape = (height, width) if channels is None else (height, width, channels)
+    image = (rng.random(shape) * (1.0 if dtype.startswith("float") else 300)).astype(dtype)
+    try:
+        report = stills.analyze(image)
+    except FacePayError:
+        return
+    assert isinstance(report.reasons, tuple)
+    assert report.reasons  # noise is never a usable face
