@@ -120,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
             step=args.step,
             progress=bar,
         )
-    scores = pair_scores(samples, embedder.compare)
+    scores = pair_scores(samples, embedder.compare, metric=embedder.metric)
     report: dict[str, Any] = verification_report(
         scores,
         images=images,

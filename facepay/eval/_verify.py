@@ -64,9 +64,19 @@ class PairScores:
 
 
 def pair_scores(
-    samples: Sequence[EnrolledSample], compare: Callable[[FaceTemplate, FaceTemplate], float]
+    samples: Sequence[EnrolledSample],
+    compare: Callable[[FaceTemplate, FaceTemplate], float],
+    *,
+    metric: str | None = None,
 ) -> PairScores:
-    """All unordered pairs: same identity -> genuine, different -> impostor."""
+    """All unordered pairs: same identity -> genuine, different -> impostor.
+
+    With ``metric`` ("cosine" or "euclidean", the embedder's) the distances are computed
+    as one matrix (clips give hundreds of thousands of pairs); otherwise pair by pair with
+    ``compare``.
+    """
+    if metric is not None and len(samples) > 1:
+        return _pair_scores_matrix(samples, metric)
     genuine: list[float] = []
     impostor: list[float] = []
     imp_pairs: list[tuple[int, int]] = []
@@ -84,6 +94,27 @@ def pair_scores(
     )
 
 
+def _pair_scores_matrix(samples: Sequence[EnrolledSample], metric: str) -> PairScores:
+    v = np.stack([np.asarray(s.template.vector, dtype=np.float64) for s in samples])
+    if metric == "cosine":
+        u = v / np.linalg.norm(v, axis=1, keepdims=True)
+        dist = 1.0 - u @ u.T
+    elif metric == "euclidean":
+        sq = (v**2).sum(axis=1)
+        dist = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2.0 * v @ v.T, 0.0))
+    else:
+        raise ValueError(f"unknown metric {metric!r}")
+    rows, cols = np.triu_indices(len(samples), 1)
+    ids = np.array([s.identity for s in samples])
+    same = ids[rows] == ids[cols]
+    d = dist[rows, cols]
+    return PairScores(
+        genuine=d[same],
+        impostor=d[~same],
+        impostor_pairs=tuple(zip(rows[~same].tolist(), cols[~same].tolist(), strict=True)),
+    )
+
+
 def _fmr(impostor: F64, t: float) -> float:
     return float(np.mean(impostor <= t)) if impostor.size else 0.0
 
@@ -95,14 +126,15 @@ def _fnmr(genuine: F64, t: float) -> float:
 def equal_error_rate(genuine: F64, impostor: F64) -> float | None:
     if not genuine.size or not impostor.size:
         return None
-    candidates = np.unique(np.concatenate([genuine, impostor]))
-    best: tuple[float, float] | None = None
-    for t in candidates:
-        a, b = _fmr(impostor, float(t)), _fnmr(genuine, float(t))
-        gap = abs(a - b)
-        if best is None or gap < best[0]:
-            best = (gap, (a + b) / 2.0)
-    return None if best is None else best[1]
+    # Every distinct score is a candidate threshold; FMR(t) and FNMR(t) for all of them at
+    # once by binary search in the sorted scores (O(n log n), not O(n^2)).
+    g = np.sort(genuine)
+    i = np.sort(impostor)
+    candidates = np.unique(np.concatenate([g, i]))
+    fmr = np.searchsorted(i, candidates, side="right") / i.size
+    fnmr = 1.0 - np.searchsorted(g, candidates, side="right") / g.size
+    k = int(np.argmin(np.abs(fmr - fnmr)))
+    return float((fmr[k] + fnmr[k]) / 2.0)
 
 
 def fnmr_at_fmr(genuine: F64, impostor: F64, target: float) -> float | None:

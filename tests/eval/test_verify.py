@@ -117,3 +117,29 @@ def test_bench_json(eval_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_eval_verify_refuses_a_missing_folder(tmp_path: Path) -> None:
     assert main(["eval", "verify", str(tmp_path / "nope"), "--json"]) == 1
+
+
+def test_matrix_pairs_equal_pairwise_compare() -> None:
+    from facepay.eval._verify import EnrolledSample, pair_scores
+    from facepay.types import FaceTemplate
+    from facepay.vision import compare
+
+    rng = np.random.default_rng(3)
+    samples = [
+        EnrolledSample(
+            f"id{i % 3}",
+            str(i),
+            FaceTemplate(vector=rng.normal(size=8).astype(np.float32), model_id="dlib-resnet-v1"),
+        )
+        for i in range(7)
+    ]
+    for metric in ("cosine", "euclidean"):
+
+        def cmp(a: FaceTemplate, b: FaceTemplate, m: str = metric) -> float:
+            return compare(a, b, metric=m)
+
+        slow = pair_scores(samples, cmp)
+        fast = pair_scores(samples, cmp, metric=metric)
+        np.testing.assert_allclose(fast.genuine, slow.genuine, atol=1e-9)
+        np.testing.assert_allclose(fast.impostor, slow.impostor, atol=1e-9)
+        assert fast.impostor_pairs == slow.impostor_pairs
