@@ -94,3 +94,70 @@ def test_a_till_reconciles_an_answer_lost_to_a_crash_without_restarting(tmp_path
         db.close()
     assert len(rows) == 1
     assert rows[0]["state"] == "approved"
+
+
+@pytest.mark.slow
+@pytest.mark.eval
+def test_a_checkout_lane_survives_its_backend_dying_mid_shift(
+    eval_dir: Path, tmp_path: Path
+) -> None:
+    """The real flow (clip as the camera): enroll, the backend is SIGKILLed, a payment
+    attempt fails cleanly with nothing charged, the backend comes back, and the same
+    ``Till`` object takes the next payment; no till restart."""
+    from facepay import (
+        BackendError,
+        Basket,
+        BasketLine,
+        CheckoutFailedError,
+        Claim,
+        ClaimKind,
+        ClientConfig,
+        Till,
+        consent_now,
+        fixed_liveness_plan,
+        open_source,
+    )
+
+    clip = eval_dir / "video" / "single_face.mp4"
+    claim = Claim(kind=ClaimKind.PHONE, value="+4915112345678")
+
+    def basket(ref: str) -> Basket:
+        line = BasketLine(sku="1", description="Milk", quantity=1, unit_price_minor=119)
+        return Basket(reference=ref, currency="EUR", lines=(line,))
+
+    db = str(tmp_path / "lane.db")
+    server = ServerProcess(db, tmp_path / "keys", log_path=tmp_path / "server.log").start()
+    try:
+        device = register_till(server.base_url, server.admin_token)
+        with Till.connect(
+            server.base_url,
+            device_key=device.key,
+            device_id=device.device_id,
+            client_config=ClientConfig(verify_tls=False, connect_timeout_s=1.0, max_attempts=2),
+            liveness=fixed_liveness_plan("blink"),
+        ) as till:
+            with open_source(clip) as camera:
+                till.enroll(
+                    camera,
+                    consent=consent_now("2026-01-en"),
+                    claim=claim,
+                    payment_method_token="tok_visa_4242",
+                )
+            server.kill()
+            with pytest.raises((CheckoutFailedError, BackendError)), open_source(clip) as camera:
+                till.pay(basket("lane-down-1"), camera, claim=claim)
+            server.start()
+            with open_source(clip) as camera:
+                receipt = till.pay(basket("lane-up-2"), camera, claim=claim)
+            assert receipt.approved, receipt
+    finally:
+        server.stop()
+    from facepay.server import ledger, open_database
+
+    database = open_database(db)
+    try:
+        entries = ledger(database)
+    finally:
+        database.close()
+    assert [e["state"] for e in entries if e["basket_reference"] == "lane-up-2"] == ["approved"]
+    assert [e for e in entries if e["basket_reference"] == "lane-down-1"] == []
