@@ -126,9 +126,10 @@ class FaceMeshDetector:
     The list is ordered dominant face first (largest confident box), then the other
     confident faces by size, then weak detections (score between
     ``weak_detection_confidence`` and ``min_detection_confidence``) that the mesh confirms
-    as faces; it is empty when no confident face is found (except in video mode, where a
-    tracked face that the detector sees only weakly, e.g. a turned head, is returned with
-    its weak score). Every observation has its landmarks; a secondary face whose mesh cannot
+    as faces. When there is no confident face but the mesh fits one where the detector
+    sees something weakly (a turned or partly covered head, e.g. during a liveness
+    challenge), that face is returned with its weak score, and the quality gate refuses it
+    as ``occluded``; otherwise the list is empty. Every observation has its landmarks; a secondary face whose mesh cannot
     be fitted (tiny, far in the background) carries NaN landmarks and pose, so it still
     counts as a face for the quality gate's "exactly one face" rule.
 
