@@ -19,6 +19,7 @@ Money safety, in the order things can go wrong:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import time
@@ -29,14 +30,17 @@ from facepay import (
     BackendError,
     Basket,
     BasketLine,
+    CheckoutConfig,
     CheckoutFailedError,
     CheckoutSession,
     CheckoutState,
     Claim,
     ClaimKind,
+    DlibResNetEmbedder,
     EnrollmentSession,
     FacePayError,
     Frame,
+    FrameAnalyzer,
     RateLimitedError,
     Receipt,
     Sandbox,
@@ -45,6 +49,7 @@ from facepay import (
     consent_now,
     fixed_liveness_plan,
     open_source,
+    seeded_liveness,
 )
 from kiosk_app import flow
 from kiosk_app.flow import (
@@ -147,6 +152,8 @@ class TillPort:
         self._backoff = reconcile_backoff_s
         self._close_hooks: list[Callable[[], None]] = []
         self.cards: tuple[tuple[str, str], ...] = SANDBOX_CARDS
+        # Builds a Till with new thresholds and the same client and models (connect_port).
+        self.rebuild_till: Callable[[CheckoutConfig], Till] | None = None
         self._cards = 0
 
     # ------------------------------------------------------------------ CheckoutPort
@@ -276,9 +283,29 @@ class TillPort:
         self.language = language
 
     def configure(self, *, backend_url: str, thresholds: Mapping[str, float]) -> None:
-        # Thresholds are the till's CheckoutConfig, fixed when the Till was built; a change
-        # takes effect on restart (logged so the attendant's action is visible).
-        logger.info("attendant changed settings (%d thresholds)", len(thresholds))
+        """The attendant's settings. Thresholds (the till's ``CheckoutConfig``) apply to the
+        next shopper; a new backend URL needs this till registered there: on restart."""
+        if backend_url and backend_url != self.base_url:
+            logger.warning("attendant set backend URL %s: used after a restart", backend_url)
+        current = self.till.config
+        changes: dict[str, Any] = {}
+        for name, value in thresholds.items():
+            old = getattr(current, name, None)
+            if isinstance(old, bool) or not isinstance(old, (int, float)):
+                continue
+            new = round(value) if isinstance(old, int) else float(value)
+            if new != old:
+                changes[name] = new
+        if not changes or self.rebuild_till is None:
+            return
+        try:
+            config = dataclasses.replace(current, **changes)
+        except (TypeError, ValueError, FacePayError) as exc:
+            logger.warning("attendant thresholds refused: %s", exc)
+            return
+        self.cancel()
+        self.till = self.rebuild_till(config)
+        logger.info("attendant changed thresholds: %s", ", ".join(sorted(changes)))
 
     def reconcile_pending(self) -> list[Outcome]:
         settled: list[Outcome] = []
@@ -424,13 +451,18 @@ def connect_port(
     transport ...: tests share one loaded model between kiosks).
     """
     device = sandbox.provision_device(store_id="demo-store", lane_id=lane_id)
-    if challenges:
-        till_options["liveness"] = fixed_liveness_plan(*challenges)
+    # The models load once here and are kept, so the attendant can rebuild the Till with
+    # new thresholds without loading them again.
+    till_options.setdefault("analyzer", FrameAnalyzer())
+    till_options.setdefault("embedder", DlibResNetEmbedder())
+    config = till_options.pop("config", None) or CheckoutConfig()
     till = Till.connect(
         sandbox.base_url,
         device_key=device.key,
         device_id=device.device_id,
         claimless_allowed=claimless_allowed,
+        config=config,
+        liveness=_liveness_factory(challenges, config),
         **till_options,
     )
     store = StoreProfile(
@@ -440,7 +472,20 @@ def connect_port(
         operator="the facepay sandbox on this computer",
         retention_days=1095,
     )
-    return TillPort(till, base_url=sandbox.base_url, store=store, country_code=country_code)
+    port = TillPort(till, base_url=sandbox.base_url, store=store, country_code=country_code)
+    port.rebuild_till = lambda new_config: Till(
+        till.client,
+        analyzer=till_options["analyzer"],
+        embedder=till_options["embedder"],
+        liveness=_liveness_factory(challenges, new_config),
+        config=new_config,
+        claimless_allowed=claimless_allowed,
+    )
+    return port
+
+
+def _liveness_factory(challenges: tuple[str, ...], config: CheckoutConfig) -> Any:
+    return fixed_liveness_plan(*challenges) if challenges else seeded_liveness(config)
 
 
 def start_demo_backend(
