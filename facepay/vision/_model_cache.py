@@ -59,9 +59,6 @@ def default_dlib_model_path() -> Path:
 
 def dlib_resnet_onnx_path(source: Path | None = None) -> Path:
     """The ONNX conversion of dlib's ResNet ``source``, converting it on first use."""
-    from facepay.vision._dlib_format import read_dlib_network
-    from facepay.vision._dlib_onnx import build_onnx_model
-
     source = Path(source) if source is not None else default_dlib_model_path()
     if not source.is_file():
         raise ModelError(f"dlib model not found: {source}")
@@ -70,6 +67,11 @@ def dlib_resnet_onnx_path(source: Path | None = None) -> Path:
     target = folder / f"dlib_resnet_v1-{digest[:32]}-c{CONVERTER_VERSION}.onnx"
     if target.is_file():
         return target
+    # The converter (and the onnx package it needs) is imported only on a cache miss:
+    # a till's every start takes the branch above.
+    from facepay.vision._dlib_format import read_dlib_network
+    from facepay.vision._dlib_onnx import build_onnx_model
+
     logger.info("converting %s to ONNX (once per machine)", source.name)
     net = read_dlib_network(source)
     model = build_onnx_model(net)
