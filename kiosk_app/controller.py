@@ -393,8 +393,6 @@ class KioskController(QObject):
         if tag == "link_card":
             self.enroll_token, masked = value
             self.enroll_card.show_linked(masked)
-        elif tag == "begin":
-            pass
 
     def _on_failed(self, attempt: int, tag: str, code: str) -> None:
         self._log_error(f"{tag}: {code}")
