@@ -202,8 +202,8 @@ class QualityGate:
             reasons.append(QualityReason.BLURRY)
         # Luminance statistics do not need more than ~64 px between the eyes; a close face
         # at 1080p has 4-5x that (and as many times the pixels to count).
-        if ied > _STATS_INTEROCULAR_PX:
-            factor = _STATS_INTEROCULAR_PX / ied
+        factor = _STATS_INTEROCULAR_PX / ied if ied > 0 else 1.0
+        if factor < 1.0 and min(gray.shape[:2]) * factor >= 8:
             gray = np.asarray(
                 cv2.resize(gray, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA),
                 dtype=np.uint8,

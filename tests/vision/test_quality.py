@@ -218,3 +218,19 @@ def test_narrow_open_eyes_are_not_closed_eyes(stills: FrameAnalyzer, eval_dir: P
     assert sum(R.EYES_CLOSED in r.reasons for r in narrow) <= 1
     for shut in ("s0002_live_07.jpg", "s0005_live_08.jpg"):
         assert R.EYES_CLOSED in stills.analyze(read_image(live / shut)).reasons, shut
+
+
+def test_a_face_almost_entirely_outside_the_frame_is_cut_off_not_a_crash(
+    stills: FrameAnalyzer, good_frame: Frame
+) -> None:
+    """The mesh of a face that runs off the frame: the gate's crop is a sliver."""
+    face = stills.analyze(good_frame).face
+    assert face is not None
+    gate = QualityGate()
+    for dx in (face.box.x + face.box.width - 3, -(good_frame.width - face.box.x - 3)):
+        shifted = dataclasses.replace(
+            face,
+            landmarks=(face.landmarks - np.array([dx, 0, 0], np.float32)).astype(np.float32),
+        )
+        report = gate.assess(good_frame, [shifted])
+        assert R.FACE_CUT_OFF in report.reasons
