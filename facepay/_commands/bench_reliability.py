@@ -35,6 +35,12 @@ def register(subparsers: Any, group_parser: argparse.ArgumentParser | None) -> N
         default=2,
         help="attempts per call inside the client before the till must reconcile",
     )
+    faults.add_argument(
+        "--tcp-cut-rate",
+        type=float,
+        default=0.0,
+        help="also relay through a loopback TCP proxy that cuts this share of chunks mid-stream",
+    )
     faults.add_argument("--seed", type=int, default=0)
     add_json_flag(faults)
     faults.set_defaults(handler=_faults)
@@ -107,6 +113,7 @@ def _faults(args: argparse.Namespace) -> int:
             tills=args.tills,
             shoppers=args.shoppers,
             client_attempts=args.client_attempts,
+            tcp_cut_rate=args.tcp_cut_rate,
             progress=tick,
         )
     human = (

@@ -42,6 +42,7 @@ __all__ = [
     "FaultKind",
     "FaultLog",
     "FaultPlan",
+    "FaultyTcpProxy",
     "FaultyTransport",
     "RecordedExchange",
     "RecordingTransport",
@@ -292,3 +293,139 @@ class RecordingTransport(httpx.BaseTransport):
 
     def close(self) -> None:
         self.inner.close()
+
+
+class FaultyTcpProxy:
+    """A loopback TCP proxy in front of the backend that cuts connections mid-stream.
+
+    Where :class:`FaultyTransport` fails whole HTTP exchanges, this fails bytes: for a
+    seeded share ``rate`` of the chunks it relays, it forwards only a random prefix of
+    the chunk and then closes both sides, so the backend receives a request cut off in
+    the middle of its headers or body, or the till receives half an answer. Chunks can
+    also be held back (``max_delay_s``). Use it as a context manager; point the client at
+    :attr:`base_url`.
+    """
+
+    def __init__(
+        self,
+        upstream_host: str,
+        upstream_port: int,
+        *,
+        rate: float = 0.1,
+        max_delay_s: float = 0.05,
+        seed: int = 0,
+    ) -> None:
+        self.upstream = (upstream_host, upstream_port)
+        self.rate = rate
+        self.max_delay_s = max_delay_s
+        self._rng = random.Random(seed)  # noqa: S311 - seeded on purpose: repeatable
+        self._lock = threading.Lock()
+        self.cuts: Counter[str] = Counter()
+        self.connections = 0
+        self.port = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._server: asyncio.base_events.Server | None = None
+        self._ready = threading.Event()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _draw(self) -> tuple[bool, float, float]:
+        with self._lock:
+            return (
+                self._rng.random() < self.rate,
+                self._rng.random(),
+                self._rng.uniform(0.0, self.max_delay_s),
+            )
+
+    async def _pipe(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        other: asyncio.StreamWriter,
+        direction: str,
+    ) -> None:
+        try:
+            while True:
+                data = await reader.read(65536)
+                if not data:
+                    break
+                cut, share, delay = self._draw()
+                if delay > self.max_delay_s * 0.8:
+                    await asyncio.sleep(delay)
+                if cut:
+                    with self._lock:
+                        self.cuts[direction] += 1
+                    writer.write(data[: int(len(data) * share)])
+                    await writer.drain()
+                    break
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            for w in (writer, other):
+                w.close()
+
+    async def _handle(self, c_reader: asyncio.StreamReader, c_writer: asyncio.StreamWriter) -> None:
+        with self._lock:
+            self.connections += 1
+        try:
+            u_reader, u_writer = await asyncio.open_connection(*self.upstream)
+        except OSError:
+            c_writer.close()
+            return
+        await asyncio.gather(
+            self._pipe(c_reader, u_writer, c_writer, "request"),
+            self._pipe(u_reader, c_writer, u_writer, "response"),
+        )
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        asyncio.set_event_loop(loop)
+
+        async def start() -> None:
+            self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+            self.port = int(self._server.sockets[0].getsockname()[1])
+            self._ready.set()
+
+        loop.run_until_complete(start())
+        loop.run_forever()
+        # Connections still open at stop: cancel their relays before closing the loop.
+        pending = asyncio.all_tasks(loop)
+        for task in pending:
+            task.cancel()
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        loop.close()
+
+    def start(self) -> FaultyTcpProxy:
+        self._thread = threading.Thread(target=self._run, name="facepay-tcp-proxy", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(10.0):
+            raise RuntimeError("the TCP fault proxy did not start")
+        return self
+
+    def stop(self) -> None:
+        loop = self._loop
+        if loop is None:
+            return
+        server = self._server
+
+        def shutdown() -> None:
+            if server is not None:
+                server.close()
+            loop.stop()
+
+        loop.call_soon_threadsafe(shutdown)
+        if self._thread is not None:
+            self._thread.join(timeout=10.0)
+        self._loop = None
+
+    def __enter__(self) -> FaultyTcpProxy:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

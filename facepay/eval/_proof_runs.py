@@ -14,6 +14,7 @@ their own suite (tests/proof/test_lockout.py).
 from __future__ import annotations
 
 import contextlib
+import logging
 import random
 import tempfile
 import threading
@@ -24,7 +25,7 @@ from typing import Any
 
 from facepay.config import ServerConfig
 from facepay.eval._backends import ServerProcess, create_postgres_database, throwaway_postgres
-from facepay.eval._faults import FaultLog, FaultPlan, FaultyTransport
+from facepay.eval._faults import FaultLog, FaultPlan, FaultyTcpProxy, FaultyTransport
 from facepay.eval._reliability import (
     _client_config,
     audit_ledger,
@@ -41,6 +42,16 @@ __all__ = [
     "load_run",
     "proof_database",
 ]
+
+
+class _ErrorCounter(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.ERROR)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += 1
+
 
 _PROOF_SERVER: dict[str, Any] = {
     "device_rate_per_s": 100_000.0,
@@ -90,10 +101,13 @@ def fault_run(
     tills: int = 4,
     shoppers: int = 40,
     client_attempts: int = 2,
+    tcp_cut_rate: float = 0.0,
     postgres_server: str | None = None,
     progress: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
-    """``checkouts`` through a wire that faults ``fault_rate`` of requests, then the audit."""
+    """``checkouts`` through a wire that faults ``fault_rate`` of requests (httpx layer)
+    and, with ``tcp_cut_rate``, also cuts that share of relayed TCP chunks mid-stream
+    (a loopback proxy), then the audit."""
     from facepay.server import Sandbox
 
     with tempfile.TemporaryDirectory(prefix="facepay-faults-") as tmp:
@@ -115,16 +129,33 @@ def fault_run(
                     plan = FaultPlan(rate=fault_rate, seed=seed * 1000 + counter[0])
                     return FaultyTransport(plan, log=log)
 
+                errors = _ErrorCounter()
+                watched = [logging.getLogger(n) for n in ("facepay.server", "uvicorn.error")]
+                for logger in watched:
+                    logger.addHandler(errors)
+                proxy = None
+                target = sandbox.base_url
+                if tcp_cut_rate > 0:
+                    proxy = FaultyTcpProxy(
+                        sandbox.host, int(target.rsplit(":", 1)[1]), rate=tcp_cut_rate, seed=seed
+                    ).start()
+                    target = proxy.base_url
                 started = time.monotonic()
-                outcomes = run_checkouts(
-                    sandbox.base_url,
-                    registered,
-                    population,
-                    specs,
-                    transport_factory=transport,
-                    on_done=(lambda _o: progress()) if progress else None,
-                    client_config=_client_config(max_attempts=client_attempts),
-                )
+                try:
+                    outcomes = run_checkouts(
+                        target,
+                        registered,
+                        population,
+                        specs,
+                        transport_factory=transport,
+                        on_done=(lambda _o: progress()) if progress else None,
+                        client_config=_client_config(max_attempts=client_attempts),
+                    )
+                finally:
+                    if proxy is not None:
+                        proxy.stop()
+                    for logger in watched:
+                        logger.removeHandler(errors)
                 elapsed = time.monotonic() - started
                 audit = audit_ledger(outcomes, sandbox.ledger())
         result = {
@@ -136,8 +167,16 @@ def fault_run(
             "client_attempts": client_attempts,
             "seconds": round(elapsed, 1),
             "wire": log.summary(),
+            # Unhandled errors the backend logged (a 5xx nobody may have seen).
+            "backend_errors_logged": errors.count,
+            "tcp": {
+                "cut_rate": tcp_cut_rate,
+                "connections": proxy.connections if proxy else 0,
+                "cuts": dict(proxy.cuts) if proxy else {},
+            },
             **audit.as_dict(),
         }
+    result["ok"] = result["ok"] and errors.count == 0
     return result
 
 

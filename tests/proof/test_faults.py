@@ -189,3 +189,25 @@ def test_checkouts_through_a_faulty_wire_are_charged_exactly_once(
         "not_charged",
         "abandoned",
     }
+
+
+@pytest.mark.slow
+def test_connections_cut_mid_request_or_mid_answer_charge_exactly_once() -> None:
+    # A loopback TCP proxy cuts 15% of relayed chunks part-way: requests arrive with half
+    # their headers or body, answers arrive half-written.
+    result = fault_run(
+        db="sqlite",
+        checkouts=60,
+        fault_rate=0.0,
+        tcp_cut_rate=0.15,
+        seed=4,
+        tills=3,
+        shoppers=15,
+        client_attempts=1,
+    )
+    assert result["ok"], result["problems"]
+    assert result["tcp"]["cuts"].get("request", 0) > 0
+    assert result["tcp"]["cuts"].get("response", 0) > 0
+    assert result["unknown_then_reconciled"] > 0
+    assert result["backend_errors_logged"] == 0
+    assert result["double_charges"] == result["lost_charges"] == result["silent_charges"] == 0
