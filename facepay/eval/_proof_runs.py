@@ -343,18 +343,30 @@ def fuzz_run(
             config = ServerConfig(**_PROOF_SERVER)
             with Sandbox(url, key_dir=work / "keys", config=config) as sandbox:
                 till = register_till(sandbox.base_url, sandbox.admin_token)
+                errors = _ErrorCounter()
+                watched = [logging.getLogger(n) for n in ("facepay.server", "uvicorn.error")]
+                for logger in watched:
+                    logger.addHandler(errors)
                 started = time.monotonic()
-                report = fuzz_backend(
-                    sandbox.base_url, till, cases=cases, seed=seed, on_case=progress
-                )
+                try:
+                    report = fuzz_backend(
+                        sandbox.base_url, till, cases=cases, seed=seed, on_case=progress
+                    )
+                finally:
+                    for logger in watched:
+                        logger.removeHandler(errors)
                 elapsed = time.monotonic() - started
-    return {
+    result = {
         "run": "fuzz",
         "db": "postgres" if db != "sqlite" else "sqlite",
         "seed": seed,
         "seconds": round(elapsed, 1),
+        # Unhandled errors the backend logged: a crash inside a request handler.
+        "backend_errors_logged": errors.count,
         **report.as_dict(),
     }
+    result["ok"] = result["ok"] and errors.count == 0
+    return result
 
 
 def _rss_bytes() -> int:

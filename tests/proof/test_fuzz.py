@@ -17,6 +17,7 @@ def test_generated_requests_never_get_a_5xx_and_never_crash_the_backend() -> Non
     assert result["ok"], (result["server_errors"], result["transport_errors"])
     assert result["cases"] == 500
     assert result["five_xx"] == 0
+    assert result["backend_errors_logged"] == 0
     assert result["healthy_after"]
     # The run reached every operation, and got past authentication into validation and
     # the backend's own checks, not just 401s.
