@@ -961,9 +961,15 @@ class PaymentBackend:
     def _shopper_for_access(self, req: ShopperAccessRequest) -> tuple[Any, ...]:
         code_hash = self._privacy_hash(req.privacy_code)
         subject = f"privacy:{code_hash}"
+        # Failures count against the code and against the claim: guessing codes for a
+        # known phone number locks that number's access too (60-bit codes make a guess
+        # hopeless anyway; the lock keeps it so).
+        claim_subject = "privacy-claim:" + self.vault.keyed_hash(
+            "privacy-claim", f"{req.claim.kind.value}\x00{req.claim.value}"
+        )
         if self._shopper_access_rate.take(subject) is not None:
             raise ApiError(ErrorCode.RATE_LIMITED, "too many requests", retry_after=5.0)
-        self._check_locks([subject])
+        self._check_locks([subject, claim_subject])
         with self.db.transaction() as tx:
             row = tx.one(
                 "SELECT shopper_id, tenant_id, claim_hash, claim_kind, claim_last4, enrolled_at, "
@@ -977,6 +983,7 @@ class PaymentBackend:
             )
             if not ok:
                 self._record_failure(tx, subject, self.config.shopper_lockout_s)
+                self._record_failure(tx, claim_subject, self.config.shopper_lockout_s)
         if not ok or row is None:
             raise ApiError(
                 ErrorCode.SHOPPER_ACCESS_DENIED, "privacy code and claim do not match an enrollment"

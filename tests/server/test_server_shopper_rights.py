@@ -167,3 +167,13 @@ def test_operator_retention_caps_what_the_consent_allows(tmp_path: Path) -> None
         assert enrolled.json()["retention_days"] == 30
         assert rows(sandbox, "SELECT retention_days FROM shoppers") == [(30,)]
         till.close()
+
+
+def test_guessing_codes_for_one_phone_is_locked_out(shopper: tuple[Till, str]) -> None:
+    till, code = shopper
+    guesses = [f"AAAA-BBBB-CC{i:02d}" for i in range(6)]
+    statuses = [till.http.post("/v1/shoppers/export", json=access(g)).status_code for g in guesses]
+    assert statuses[:5] == [403] * 5
+    assert statuses[5] == 429
+    # Even the right code is refused for that phone until the lock expires.
+    assert till.http.post("/v1/shoppers/export", json=access(code)).status_code == 429
