@@ -201,6 +201,8 @@ class LivenessSession:
             self._t0 = t
         self._t_last = t
         faces = [] if face is None else [face] if isinstance(face, FaceObservation) else list(face)
+        if len(faces) == 1 and not np.isfinite(faces[0].landmarks).all():
+            faces = []  # a face the mesh could not fit is no face to measure
         if len(faces) > 1:
             self._multi += 1
             self._face_since = None

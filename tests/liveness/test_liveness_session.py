@@ -302,3 +302,11 @@ def test_every_reason_maps_to_a_decision() -> None:
     attack = {r for r in LivenessReason if r.is_attack_evidence}
     assert LivenessReason.NO_PARALLAX in attack
     assert LivenessReason.CHALLENGE_TIMEOUT not in attack
+
+
+def test_a_face_without_a_fitted_mesh_counts_as_no_face(mesh: np.ndarray) -> None:
+    broken = observe(np.full_like(mesh, np.nan))
+    session = LivenessSession(ChallengePlan.of(["blink"]))
+    progress = run(session, lambda t: broken, seconds=10)
+    assert progress.finished
+    assert session.verdict().reasons == ("no_face",)
