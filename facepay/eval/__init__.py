@@ -3,7 +3,8 @@
 The network fault layer is public, so a retailer can run their own integration through
 it: :class:`FaultyTransport` / :class:`AsyncFaultyTransport` (httpx transports that drop,
 delay, reset, duplicate and 5xx a seeded share of requests, configured by
-:class:`FaultPlan`) and :class:`RecordingTransport` (keeps every body it carries).
+:class:`FaultPlan`), :class:`FaultyTcpProxy` (a loopback proxy that cuts connections
+mid-stream) and :class:`RecordingTransport` (keeps every body it carries).
 """
 
 from facepay.eval._faults import (
@@ -11,6 +12,7 @@ from facepay.eval._faults import (
     FaultKind,
     FaultLog,
     FaultPlan,
+    FaultyTcpProxy,
     FaultyTransport,
     RecordedExchange,
     RecordingTransport,
@@ -21,6 +23,7 @@ __all__ = [
     "FaultKind",
     "FaultLog",
     "FaultPlan",
+    "FaultyTcpProxy",
     "FaultyTransport",
     "RecordedExchange",
     "RecordingTransport",
