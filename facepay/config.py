@@ -479,7 +479,8 @@ class LivenessConfig:
     # Measured (docs/liveness.md): synthetic photos/prints moved as planes 0.07-0.64 % (63
     # runs, tilts 30-55 deg, max 0.64 %); real turns 0.63-4.3 % (9 turns in 5 clips: only
     # WolfgangLanger's slow 17-degree return was below 1 %). 1 % sits 1.5x above every
-    # photo: a thin margin, so parallax is one layer among several, never the only one.
+    # photo (one photo in `facepay eval attacks` read 0.74 %): a thin margin, so parallax
+    # is one layer among several, never the only one.
     parallax_min_deviation: float = 0.01
     # Without a usable parallax reading (too little texture, tracking lost) the verdict is
     # inconclusive rather than live: fail closed.
