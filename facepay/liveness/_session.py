@@ -183,7 +183,13 @@ class LivenessSession:
 
     def stop(self) -> None:
         """The frame source ended or failed before the plan was done (camera_stopped)."""
-        if not self._finished:
+        if self._finished:
+            return
+        if self._baseline is not None and self._index >= len(self.plan):
+            # Every challenge was answered; only the last turn's return was still tracked.
+            self._close_parallax()
+            self._conclude()
+        else:
             self._finish(LivenessReason.CAMERA_STOPPED)
 
     # -- feeding -------------------------------------------------------------------------------
@@ -256,6 +262,12 @@ class LivenessSession:
             if self._t0 is not None and t - self._t0 > c.max_warmup_s:
                 self._finish(LivenessReason.NO_FACE)
             return self._progress(t, PROMPT_FACE_BACK)
+        if self._index >= len(self.plan):
+            # All answered: the shopper stepping away while the last turn's return was still
+            # being tracked does not undo the answers.
+            self._close_parallax()
+            self._conclude()
+            return self._progress(t)
         last = self._last_face_t if self._last_face_t is not None else t
         if t - last > c.face_lost_s:
             self._finish(LivenessReason.FACE_LOST)

@@ -310,3 +310,18 @@ def test_a_face_without_a_fitted_mesh_counts_as_no_face(mesh: np.ndarray) -> Non
     progress = run(session, lambda t: broken, seconds=10)
     assert progress.finished
     assert session.verdict().reasons == ("no_face",)
+
+
+def test_a_source_ending_after_the_last_answer_still_concludes(mesh: np.ndarray) -> None:
+    # The head turned (answered at ~1.5 s) and the clip ends before it came back: the
+    # session concludes on what it measured instead of calling it a stopped camera.
+    session = LivenessSession(ChallengePlan.of(["turn_left"]))
+    for frame in frames(int(1.7 * FPS)):
+        session.feed(
+            frame, observe(rotate(mesh, yaw=min(30.0, 30 * max(0.0, frame.timestamp - 1.0) / 0.5)))
+        )
+    assert not session.finished
+    verdict = session.verdict()
+    assert verdict.evidence["passed"] == "turn_left"
+    assert "camera_stopped" not in verdict.reasons
+    assert verdict.decision is not LivenessDecision.LIVE  # noise has no parallax
