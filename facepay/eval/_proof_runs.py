@@ -406,7 +406,8 @@ def memory_run(
     probe = rng.standard_normal(128).astype(np.float32)
     probe /= np.linalg.norm(probe)
     t0 = time.perf_counter()
-    gallery.search(probe, threshold=0.875, margin=0.03)
+    defaults = ServerConfig()
+    gallery.search(probe, threshold=defaults.match_threshold, margin=defaults.match_margin)
     search_ms = (time.perf_counter() - t0) * 1e3
     return {
         "run": "memory",

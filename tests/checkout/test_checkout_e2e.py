@@ -159,8 +159,7 @@ def test_another_person_claiming_that_phone_is_declined(till: Till, video: Path)
         payment_method_token="tok_visa_4242",
     )
     # Another person, who also blinks (squeezes the eyes shut): live, but not the enrolled
-    # shopper. (Not d9.mp4's man: his fused template scores cosine 0.90 against
-    # single_face.mp4's, over the sandbox's default 0.875, a threshold still to be fixed.)
+    # shopper.
     receipt = till.pay(basket("pos-e2e-2"), frames(video / "d3.mp4"), claim=phone(2))
     assert receipt.status is PaymentStatus.DECLINED
     assert receipt.decline_reason == "no_match"
