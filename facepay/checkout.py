@@ -429,7 +429,9 @@ class Embedder(Protocol):
 class LivenessCheck(Protocol):
     """``facepay.liveness.LivenessSession``: fed every frame, then asked for a verdict."""
 
-    def feed(self, frame: Frame, face: FaceObservation | None) -> Any: ...
+    def feed(
+        self, frame: Frame, face: FaceObservation | Sequence[FaceObservation] | None
+    ) -> Any: ...
 
     def verdict(self) -> LivenessVerdict: ...
 
@@ -713,7 +715,12 @@ class _FaceFlow:
             # frame fails the eyes-open check and is exactly what liveness needs).
             assert self._liveness is not None
             self._keep_candidate(frame, report)
-            progress = self._liveness.feed(frame, report.face)
+            # Two people in view is the gate's call (a far background face is not); when it
+            # refuses, liveness sees every face, so it reports multiple_faces, not face_lost.
+            seen: FaceObservation | Sequence[FaceObservation] | None = report.face
+            if QualityReason.MULTIPLE_FACES in report.reasons:
+                seen = report.faces
+            progress = self._liveness.feed(frame, seen)
             plan = getattr(self._liveness, "plan", None)
             view = _liveness_view(progress, frame.index, len(plan) if plan is not None else 0)
             self._emit(view)

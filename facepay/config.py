@@ -130,8 +130,11 @@ class CheckoutConfig:
     # Quality-passing frames kept as candidates while liveness runs (best-first, bounded so
     # that memory stays flat however long the session lasts).
     candidate_frames: int = 12
-    # Liveness challenges per session, drawn from the backend session's seed.
-    liveness_challenges: int = 2
+    # Liveness challenges per session, drawn from the backend session's seed. Three, not
+    # two: with three every plan asks a photo for something it cannot do, and in the attack
+    # run (docs/liveness.md) the one replayed clip accepted under a random plan drew a
+    # two-challenge plan (1/160), against 0/160 with three.
+    liveness_challenges: int = 3
 
     def __post_init__(self) -> None:
         if self.fused_frames < 1 or self.candidate_frames < self.fused_frames:
@@ -499,8 +502,12 @@ class LivenessConfig:
     # checkout camera (webcams deliver 5-60 fps; 120 is a generous ceiling).
     min_fps: float = 4.0
     max_fps: float = 120.0
-    # A gap between frames longer than this is a stalled camera (camera_stalled).
-    max_frame_gap_s: float = 1.0
+    # A gap between the frames liveness is given longer than this is a stalled camera
+    # (camera_stalled). 2 s, like capture's own stall limit: a kiosk under load drops
+    # frames while one analysis runs (0.4-1.0 s seen on a busy 2-core till), and at 1 s
+    # that refused real shoppers; a frozen or looped injection is caught by the
+    # duplicate-frame and timestamp signals, not by this one.
+    max_frame_gap_s: float = 2.0
     # Device names that identify a virtual camera (case-insensitive substring match).
     virtual_camera_names: tuple[str, ...] = _VIRTUAL_CAMERA_NAMES
     # -- passive cues (none trusted alone; they can only refuse, never accept) ------------

@@ -151,6 +151,9 @@ class QualityReport:
     metrics: Mapping[str, float]
     face: FaceObservation | None = None
     frame_index: int = 0
+    # Every face found, dominant first (``face`` is None when a second one is a refusal):
+    # liveness needs to know that two people are in view, not just that one is usable.
+    faces: tuple[FaceObservation, ...] = field(default=(), repr=False)
 
     @property
     def passed(self) -> bool:

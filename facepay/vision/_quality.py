@@ -138,6 +138,7 @@ class QualityGate:
                 metrics={**metrics, "utility": 0.0},
                 face=None,
                 frame_index=frame.index,
+                faces=tuple(ordered),
             )
         height, width = frame.height, frame.width
 
@@ -252,6 +253,7 @@ class QualityGate:
             metrics=metrics,
             face=None if QualityReason.MULTIPLE_FACES in unique else face,
             frame_index=frame.index,
+            faces=tuple(ordered),
         )
 
     # -- measures ------------------------------------------------------------------------

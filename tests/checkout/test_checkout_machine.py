@@ -321,3 +321,67 @@ def test_the_module_docstring_lists_the_payment_table() -> None:
         if tr.event not in ("fail", "cancel", "time_out", "approved", "declined")
     }
     assert drawn == table
+
+
+def test_two_people_in_view_reach_liveness_as_two_faces(parts: FlowParts) -> None:
+    """When the quality gate refuses a second person, liveness is shown both faces, so it
+    reports multiple_faces (a second person at the till) rather than a lost face."""
+    import dataclasses
+
+    import numpy as np
+
+    from facepay.types import (
+        BoundingBox,
+        FaceObservation,
+        Frame,
+        HeadPose,
+        QualityReason,
+        QualityReport,
+    )
+
+    def face(x: float) -> FaceObservation:
+        return FaceObservation(
+            box=BoundingBox(x=x, y=10, width=100, height=120),
+            score=0.95,
+            landmarks=np.zeros((478, 3), np.float32),
+            pose=HeadPose(yaw=0, pitch=0, roll=0),
+        )
+
+    alone, other = face(10), face(200)
+    reports = [
+        QualityReport(reasons=(), metrics={"utility": 1.0}, face=alone, faces=(alone,)),
+        QualityReport(
+            reasons=(QualityReason.MULTIPLE_FACES,),
+            metrics={"utility": 0.0},
+            face=None,
+            faces=(alone, other),
+        ),
+    ]
+
+    class ScriptedAnalyzer:
+        def reset(self) -> None:
+            pass
+
+        def analyze(self, frame: Frame) -> QualityReport:
+            return reports[min(frame.index, len(reports) - 1)]
+
+    fed: list[object] = []
+
+    class RecordingLiveness:
+        def feed(self, frame: Frame, seen: object) -> object:
+            fed.append(seen)
+            return None
+
+        def verdict(self) -> object:
+            raise AssertionError("no verdict is asked for in this test")
+
+    parts = dataclasses.replace(
+        parts, analyzer=ScriptedAnalyzer(), liveness=lambda seed, camera: RecordingLiveness()
+    )
+    s = CheckoutSession(parts, basket(), claim=PHONE)
+    s.begin()
+    image = np.zeros((480, 640, 3), np.uint8)
+    for index in range(3):
+        s.feed(Frame(image=image, timestamp=index / 10, index=index))
+    assert s.state is S.LIVENESS
+    assert fed == [(alone, other), (alone, other)]
