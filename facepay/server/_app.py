@@ -20,7 +20,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import Response
+from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -28,6 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from facepay import __version__
 from facepay.crypto import canonical_target
 from facepay.server._errors import ApiError, status_for
+from facepay.server._privacy_page import PRIVACY_PAGE, PRIVACY_PAGE_HEADERS
 from facepay.server._service import AuthenticatedDevice, PaymentBackend
 from facepay.wire import (
     HEADER_IDEMPOTENCY_KEY,
@@ -317,6 +318,10 @@ def create_app(backend: PaymentBackend) -> ASGIApp:
         return _json(
             HealthResponse(server_version=__version__, server_time=datetime.now(timezone.utc))
         )
+
+    @app.get("/privacy", include_in_schema=False)
+    async def privacy_page() -> Response:
+        return HTMLResponse(PRIVACY_PAGE, headers=PRIVACY_PAGE_HEADERS)
 
     @app.get("/v1/keys", response_model=KeySet, tags=["keys"])
     async def keys() -> Response:

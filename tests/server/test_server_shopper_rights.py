@@ -177,3 +177,21 @@ def test_guessing_codes_for_one_phone_is_locked_out(shopper: tuple[Till, str]) -
     assert statuses[5] == 429
     # Even the right code is refused for that phone until the lock expires.
     assert till.http.post("/v1/shoppers/export", json=access(code)).status_code == 429
+
+
+def test_the_privacy_page_the_receipt_qr_points_to_reflects_nothing(sandbox: Sandbox) -> None:
+    """The kiosk's privacy QR opens /privacy?code=...: a static page whose script reads
+    the code itself, so nothing from the address is echoed into the HTML, and which stays
+    out of caches and referrers."""
+    import httpx
+
+    probe = "<script>alert(1)</script>"
+    r = httpx.get(f"{sandbox.base_url}/privacy", params={"code": probe})
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/html")
+    assert probe not in r.text
+    assert "/v1/shoppers/" in r.text  # the page calls the shopper-rights endpoints
+    assert r.headers["cache-control"] == "no-store"
+    assert r.headers["referrer-policy"] == "no-referrer"
+    assert "connect-src 'self'" in r.headers["content-security-policy"]
+    assert "/privacy" not in httpx.get(f"{sandbox.base_url}/openapi.json").json()["paths"]
