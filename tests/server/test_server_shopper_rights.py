@@ -61,6 +61,21 @@ def test_guessing_privacy_codes_is_locked_out(shopper: tuple[Till, str]) -> None
     assert 429 in statuses[5:]
 
 
+def test_guessing_codes_for_one_phone_number_locks_that_number(
+    shopper: tuple[Till, str],
+) -> None:
+    """Each guess is a different code, so only the per-claim count can stop it; once
+    locked, even the right code is refused for that number until the lock expires."""
+    till, code = shopper
+    statuses = [
+        till.http.post("/v1/shoppers/export", json=access(f"AAAA-BBBB-CC{i:02d}")).status_code
+        for i in range(6)
+    ]
+    assert statuses[:5] == [403] * 5
+    assert statuses[5] == 429
+    assert till.http.post("/v1/shoppers/export", json=access(code)).status_code == 429
+
+
 def test_withdrawn_consent_stops_face_payments(shopper: tuple[Till, str]) -> None:
     till, code = shopper
     r = till.http.post("/v1/shoppers/withdraw-consent", json=access(code))
