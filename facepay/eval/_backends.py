@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator, Mapping
@@ -23,6 +21,7 @@ from pathlib import Path
 import httpx
 
 from facepay.errors import FacePayError
+from facepay.server._pgcluster import TemporaryPostgres
 
 __all__ = [
     "ServerProcess",
@@ -31,34 +30,11 @@ __all__ = [
     "throwaway_postgres",
 ]
 
-_PG_BIN_DIRS = ("/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin")
-
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def _pg_tool(name: str) -> str:
-    found = shutil.which(name)
-    if found:
-        return found
-    for directory in _PG_BIN_DIRS:
-        candidate = Path(directory) / name
-        if candidate.exists():
-            return str(candidate)
-    raise FacePayError(f"PostgreSQL's {name} not found (install postgresql-15: scripts/setup.sh)")
-
-
-def _as_postgres(cmd: list[str]) -> list[str]:
-    # initdb and pg_ctl refuse to run as root.
-    if os.geteuid() != 0:
-        return cmd
-    runuser = shutil.which("runuser")
-    if runuser:
-        return [runuser, "-u", "postgres", "--", *cmd]
-    return ["su", "postgres", "-s", "/bin/sh", "-c", " ".join(cmd)]
 
 
 @contextlib.contextmanager
@@ -70,44 +46,10 @@ def throwaway_postgres(*, max_connections: int = 300) -> Iterator[str]:
     if given:
         yield given
         return
-    initdb, pg_ctl = _pg_tool("initdb"), _pg_tool("pg_ctl")
-    root = Path(tempfile.mkdtemp(prefix="facepay-pg-"))
-    data = root / "data"
-    if os.geteuid() == 0:
-        shutil.chown(root, user="postgres", group="postgres")
-    port = free_port()
-    env = {**os.environ, "LC_ALL": "C", "LANG": "C"}
-    subprocess.run(  # noqa: S603 - fixed argv of PostgreSQL's own tools, no shell
-        _as_postgres(
-            [initdb, "-D", str(data), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync"]
-        ),
-        check=True,
-        capture_output=True,
-        env=env,
-    )
-    # fsync stays on: the crash suite kills the backend, not the database, but a payment
-    # benchmark should pay the real commit cost.
-    options = (
-        f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c max_connections={max_connections}"
-    )
-    subprocess.run(  # noqa: S603 - fixed argv, no shell
-        _as_postgres(
-            [pg_ctl, "-D", str(data), "-l", str(root / "log"), "-o", options, "-w", "start"]
-        ),
-        check=True,
-        capture_output=True,
-        env=env,
-    )
-    try:
-        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run(  # noqa: S603 - fixed argv, no shell
-            _as_postgres([pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"]),
-            check=False,
-            capture_output=True,
-            env=env,
-        )
-        shutil.rmtree(root, ignore_errors=True)
+    # fsync stays on (durable): the crash suite kills the backend, not the database, but a
+    # payment benchmark should pay the real commit cost.
+    with TemporaryPostgres(durable=True, max_connections=max_connections) as pg:
+        yield pg.dsn
 
 
 def create_postgres_database(server_dsn: str, prefix: str = "facepay_proof") -> str:

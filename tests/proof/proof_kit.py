@@ -1,152 +1,28 @@
-"""A raw protocol-v1 till for the attack suites: it can do everything a genuine till does
-and everything an attacker would (reuse a nonce, forge a signature, seal a NaN)."""
+"""The attack suites' till: the shared raw protocol-v1 till (tests/protocol_till.py),
+plus what the proof suites count (rows that would mean something was stored)."""
 
 from __future__ import annotations
 
-import json
-import uuid
-from typing import Any
-
 import httpx
-import numpy as np
+from protocol_till import CONSENT, PHONE, ProtocolTill, face, rows, same_face
 
-from facepay.crypto import BackendPublicKey, seal_template, sign_request
-from facepay.server import ProvisionedDevice, Sandbox
-from facepay.types import FaceTemplate
-from facepay.wire import KeySet, SealedTemplateWire, b64decode
+from facepay.server import Sandbox
 
-PHONE = "+4915112345678"
-CONSENT = {"text_version": "2026-01-en", "accepted_at": "2026-11-26T23:00:00Z"}
+__all__ = [
+    "CONSENT",
+    "PHONE",
+    "STORED",
+    "RawTill",
+    "error_code",
+    "face",
+    "rows",
+    "same_face",
+    "stored_counts",
+]
+
+RawTill = ProtocolTill
 # Tables whose rows would mean "something was stored" (a charge, a shopper, an answer).
 STORED = ("authorizations", "shoppers", "step_up_answers", "deletion_receipts")
-
-
-def face(seed: int, dim: int = 128) -> np.ndarray:
-    """A synthetic identity: a random unit vector (independent ones are ~orthogonal)."""
-    v = np.random.default_rng(seed).standard_normal(dim).astype(np.float32)
-    return v / np.linalg.norm(v)
-
-
-def same_face(base: np.ndarray, seed: int, noise: float = 0.02) -> np.ndarray:
-    rng = np.random.default_rng(10_000 + seed)
-    return (base + noise * rng.standard_normal(base.shape[0])).astype(np.float32)
-
-
-class RawTill:
-    """A registered device speaking protocol v1 with raw httpx + facepay.crypto."""
-
-    def __init__(self, sandbox: Sandbox, device: ProvisionedDevice) -> None:
-        self.sandbox = sandbox
-        self.device = device
-        self.http = httpx.Client(base_url=sandbox.base_url, timeout=30.0)
-        self.refresh_keys()
-
-    def refresh_keys(self) -> None:
-        keys = KeySet.model_validate_json(self.http.get("/v1/keys").content)
-        current = keys.current()
-        self.public_key = BackendPublicKey(
-            key_id=current.key_id, suite=current.suite, raw=b64decode(current.public_key)
-        )
-
-    def call(
-        self,
-        method: str,
-        path: str,
-        payload: Any = None,
-        *,
-        body: bytes | None = None,
-        headers: dict[str, str] | None = None,
-        sign: bool = True,
-        timestamp: int | None = None,
-        nonce: str | None = None,
-    ) -> httpx.Response:
-        if body is None:
-            body = b"" if payload is None else json.dumps(payload).encode()
-        h = {"content-type": "application/json"}
-        if sign:
-            h.update(
-                sign_request(
-                    self.device.key,
-                    device_id=self.device.device_id,
-                    method=method,
-                    target=path,
-                    body=body,
-                    timestamp=timestamp,
-                    nonce=nonce,
-                )
-            )
-        h.update(headers or {})
-        return self.http.request(method, path, content=body, headers=h)
-
-    def session(self, purpose: str = "pay") -> str:
-        r = self.call("POST", "/v1/sessions", {"purpose": purpose})
-        assert r.status_code == 201, r.text
-        return str(r.json()["session_id"])
-
-    def seal(
-        self,
-        vector: np.ndarray,
-        session_id: str,
-        model_id: str = "dlib-resnet-v1",
-        public_key: BackendPublicKey | None = None,
-    ) -> dict[str, Any]:
-        sealed = seal_template(
-            FaceTemplate(vector=vector, model_id=model_id, frames_fused=5),
-            public_key or self.public_key,
-            session_id=session_id,
-        )
-        return SealedTemplateWire.from_sealed(sealed).model_dump()
-
-    def enroll_body(
-        self, vector: np.ndarray, phone: str = PHONE, token: str = "tok_visa_4242"
-    ) -> dict[str, Any]:
-        sid = self.session("enroll")
-        return {
-            "session_id": sid,
-            "sealed_template": self.seal(vector, sid),
-            "consent": CONSENT,
-            "payment_method_token": token,
-            "claim": {"kind": "phone", "value": phone},
-        }
-
-    def enroll(
-        self, vector: np.ndarray, phone: str = PHONE, token: str = "tok_visa_4242"
-    ) -> httpx.Response:
-        return self.call("POST", "/v1/enrollments", self.enroll_body(vector, phone, token))
-
-    def pay_body(
-        self,
-        vector: np.ndarray,
-        *,
-        phone: str | None = PHONE,
-        amount: int = 1999,
-        liveness: str = "live",
-    ) -> dict[str, Any]:
-        sid = self.session("pay")
-        body: dict[str, Any] = {
-            "session_id": sid,
-            "amount_minor": amount,
-            "currency": "EUR",
-            "basket_reference": f"pos-{uuid.uuid4().hex[:8]}",
-            "sealed_template": self.seal(vector, sid),
-            "liveness": {"decision": liveness, "challenges": ["blink"], "score": 0.97},
-        }
-        if phone is not None:
-            body["claim"] = {"kind": "phone", "value": phone}
-        return body
-
-    def authorize(self, body: dict[str, Any], key: str | None = None) -> httpx.Response:
-        key = key or f"idem_{uuid.uuid4().hex}"
-        return self.call("POST", "/v1/authorizations", body, headers={"Idempotency-Key": key})
-
-    def close(self) -> None:
-        self.http.close()
-
-
-def rows(sandbox: Sandbox, sql: str) -> list[tuple[Any, ...]]:
-    assert sandbox.backend is not None
-    with sandbox.backend.db.transaction() as tx:
-        return tx.all(sql)
 
 
 def stored_counts(sandbox: Sandbox) -> dict[str, int]:

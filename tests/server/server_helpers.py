@@ -1,143 +1,16 @@
-"""Test helpers for the backend suites: synthetic faces and a raw protocol-v1 till."""
+"""Test helpers for the backend suites: the shared raw protocol-v1 till and synthetic faces
+(tests/protocol_till.py)."""
 
 from __future__ import annotations
 
-import json
-import uuid
-from typing import Any
+from protocol_till import CONSENT, PHONE, ProtocolTill, face, rows, same_face
 
-import httpx
-import numpy as np
+from facepay.server import Sandbox
 
-from facepay.crypto import BackendPublicKey, seal_template, sign_request
-from facepay.server import ProvisionedDevice, Sandbox
-from facepay.types import FaceTemplate
-from facepay.wire import KeySet, SealedTemplateWire, b64decode
+__all__ = ["CONSENT", "PHONE", "Till", "face", "make_till", "rows", "same_face"]
 
-PHONE = "+4915112345678"
-CONSENT = {"text_version": "2026-01-en", "accepted_at": "2026-11-26T23:00:00Z"}
-
-
-def face(seed: int, dim: int = 128) -> np.ndarray:
-    """A synthetic identity: a random unit vector (independent ones are ~orthogonal)."""
-    v = np.random.default_rng(seed).standard_normal(dim).astype(np.float32)
-    return v / np.linalg.norm(v)
-
-
-def same_face(base: np.ndarray, seed: int, noise: float = 0.02) -> np.ndarray:
-    """Another capture of the same identity: cosine ~0.98 with ``base``."""
-    rng = np.random.default_rng(10_000 + seed)
-    return (base + noise * rng.standard_normal(base.shape[0])).astype(np.float32)
-
-
-class Till:
-    """A registered device speaking protocol v1 with raw httpx + facepay.crypto."""
-
-    def __init__(self, sandbox: Sandbox, device: ProvisionedDevice) -> None:
-        self.sandbox = sandbox
-        self.device = device
-        self.http = httpx.Client(base_url=sandbox.base_url, timeout=30.0)
-        keys = KeySet.model_validate_json(self.http.get("/v1/keys").content)
-        current = keys.current()
-        self.public_key = BackendPublicKey(
-            key_id=current.key_id, suite=current.suite, raw=b64decode(current.public_key)
-        )
-
-    def call(
-        self,
-        method: str,
-        path: str,
-        payload: Any = None,
-        *,
-        body: bytes | None = None,
-        headers: dict[str, str] | None = None,
-        sign: bool = True,
-        timestamp: int | None = None,
-        nonce: str | None = None,
-    ) -> httpx.Response:
-        if body is None:
-            body = b"" if payload is None else json.dumps(payload).encode()
-        h = {"content-type": "application/json"}
-        if sign:
-            h.update(
-                sign_request(
-                    self.device.key,
-                    device_id=self.device.device_id,
-                    method=method,
-                    target=path,
-                    body=body,
-                    timestamp=timestamp,
-                    nonce=nonce,
-                )
-            )
-        h.update(headers or {})
-        return self.http.request(method, path, content=body, headers=h)
-
-    def session(self, purpose: str = "pay") -> str:
-        r = self.call("POST", "/v1/sessions", {"purpose": purpose})
-        assert r.status_code == 201, r.text
-        return str(r.json()["session_id"])
-
-    def seal(
-        self, vector: np.ndarray, session_id: str, model_id: str = "dlib-resnet-v1"
-    ) -> dict[str, Any]:
-        sealed = seal_template(
-            FaceTemplate(vector=vector, model_id=model_id, frames_fused=5),
-            self.public_key,
-            session_id=session_id,
-        )
-        return SealedTemplateWire.from_sealed(sealed).model_dump()
-
-    def enroll(
-        self, vector: np.ndarray, phone: str = PHONE, token: str = "tok_visa_4242"
-    ) -> httpx.Response:
-        sid = self.session("enroll")
-        return self.call(
-            "POST",
-            "/v1/enrollments",
-            {
-                "session_id": sid,
-                "sealed_template": self.seal(vector, sid),
-                "consent": CONSENT,
-                "payment_method_token": token,
-                "claim": {"kind": "phone", "value": phone},
-            },
-        )
-
-    def pay_body(
-        self,
-        vector: np.ndarray,
-        *,
-        phone: str | None = PHONE,
-        amount: int = 1999,
-        liveness: str = "live",
-    ) -> dict[str, Any]:
-        sid = self.session("pay")
-        body: dict[str, Any] = {
-            "session_id": sid,
-            "amount_minor": amount,
-            "currency": "EUR",
-            "basket_reference": "pos-4711",
-            "sealed_template": self.seal(vector, sid),
-            "liveness": {"decision": liveness, "challenges": ["blink"], "score": 0.97},
-        }
-        if phone is not None:
-            body["claim"] = {"kind": "phone", "value": phone}
-        return body
-
-    def authorize(self, body: dict[str, Any], key: str | None = None) -> httpx.Response:
-        key = key or f"idem_{uuid.uuid4().hex}"
-        return self.call("POST", "/v1/authorizations", body, headers={"Idempotency-Key": key})
-
-    def close(self) -> None:
-        self.http.close()
+Till = ProtocolTill
 
 
 def make_till(sandbox: Sandbox, tenant_id: str = "acme") -> Till:
     return Till(sandbox, sandbox.provision_device(tenant_id=tenant_id))
-
-
-def rows(sandbox: Sandbox, sql: str) -> list[tuple[Any, ...]]:
-    assert sandbox.backend is not None
-    with sandbox.backend.db.transaction() as tx:
-        return tx.all(sql)
