@@ -37,8 +37,10 @@ def register(subparsers: Any, group_parser: argparse.ArgumentParser | None) -> N
     )
     p.add_argument(
         "--gallery",
-        default="10000,100000,1000000",
-        help="gallery sizes for the 1:N latency, comma separated (default 10k,100k,1M)",
+        type=gallery_sizes,
+        default="10k,100k,1M",
+        help="gallery sizes for the 1:N latency, comma separated, k and M allowed "
+        "(default 10k,100k,1M)",
     )
     p.add_argument("--queries", type=int, default=200, help="1:N probes per size (default 200)")
     p.add_argument("--clients", type=int, default=32, help="concurrent clients (default 32)")
@@ -74,6 +76,29 @@ def _percentiles(values_ms: list[float]) -> dict[str, float]:
         "mean_ms": round(float(arr.mean()), 2),
         "max_ms": round(float(arr.max()), 2),
     }
+
+
+def gallery_sizes(text: str) -> list[int]:
+    """``"10k,100k,1M"`` -> ``[10000, 100000, 1000000]`` (argparse type: bad input is a
+    usage error, not a traceback)."""
+    scale = {"k": 1_000, "m": 1_000_000}
+    sizes = []
+    for part in text.split(","):
+        item = part.strip().replace("_", "").lower()
+        if not item:
+            continue
+        factor = scale.get(item[-1], 1)
+        digits = item[:-1] if item[-1] in scale else item
+        try:
+            size = int(float(digits) * factor)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a gallery size: {part.strip()!r}") from None
+        if size < 2:
+            raise argparse.ArgumentTypeError(f"a gallery needs at least 2 templates: {part!r}")
+        sizes.append(size)
+    if not sizes:
+        raise argparse.ArgumentTypeError("no gallery size given")
+    return sizes
 
 
 def bench_gallery(size: int, queries: int, dim: int = 128, seed: int = 7) -> dict[str, Any]:
@@ -132,7 +157,7 @@ def bench_gallery(size: int, queries: int, dim: int = 128, seed: int = 7) -> dic
 def _run(args: argparse.Namespace) -> int:
     from facepay.cli import emit
 
-    sizes = [int(s.replace("_", "")) for s in str(args.gallery).split(",") if s.strip()]
+    sizes: list[int] = args.gallery
     report: dict[str, Any] = {
         "machine": {"cpus": os.cpu_count(), "load_average_start": _load()},
         "one_to_n": [],

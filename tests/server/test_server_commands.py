@@ -107,3 +107,16 @@ def test_rotate_key_then_restart_publishes_both_keys(
         published = httpx.get(f"{sandbox.base_url}/v1/keys").json()
     assert published["current_key_id"] == rotated["current_key_id"]
     assert [k["status"] for k in published["keys"]] == ["current", "retiring"]
+
+
+def test_bench_backend_reads_gallery_sizes_as_its_help_writes_them(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from facepay._commands.bench_backend import gallery_sizes
+
+    assert gallery_sizes("10k,100k,1M") == [10_000, 100_000, 1_000_000]
+    assert gallery_sizes("2_000, 1.5k") == [2_000, 1_500]
+    with pytest.raises(SystemExit) as exc:
+        main(["bench", "backend", "--gallery", "lots", "--db", "none"])
+    assert exc.value.code == 2  # a usage error, not a traceback
+    assert "not a gallery size: 'lots'" in capsys.readouterr().err
