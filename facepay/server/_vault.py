@@ -91,14 +91,6 @@ class Vault:
         transform = self.store.tenant_transform(
             tenant_id, wrapped, dimension=int(np.asarray(vector).shape[0])
         )
-        matrix = getattr(transform, "_matrix", None)
-        if isinstance(matrix, np.ndarray) and np.ndim(vector) == 1:
-            # Same product as apply_vectors, without BLAS: for one 128x128 product a
-            # woken OpenBLAS thread cost 4.5 ms of an 7 ms authorization on the loaded
-            # 2-core box (einsum: ~0.05 ms). Drop this when apply_vectors does it itself.
-            v = np.asarray(vector, dtype=np.float64)
-            out: npt.NDArray[np.float32] = np.einsum("ij,j->i", matrix, v).astype(np.float32)
-            return out
         return transform.apply_vectors(vector)
 
     # ---------------------------------------------------------------- templates at rest
