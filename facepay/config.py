@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from facepay.errors import ConfigurationError
 
 __all__ = [
+    "SEALING_SUITES",
     "CheckoutConfig",
     "ClientConfig",
     "EmbedderConfig",
@@ -237,6 +238,16 @@ class EmbedderConfig:
         return env_overrides(cls, "EMBEDDER", environ, **kw)
 
 
+# The HPKE suites facepay.crypto.SealingSuite offers (config imports no crypto; a test keeps
+# the two lists equal).
+SEALING_SUITES = (
+    "x25519-hkdf-sha256-chacha20poly1305",
+    "x25519-hkdf-sha256-aes256gcm",
+    "mlkem768x25519-hkdf-sha256-chacha20poly1305",
+    "mlkem768x25519-hkdf-sha256-aes256gcm",
+)
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
 class ServerConfig:
     """Options of the reference payment backend (``facepay sandbox serve``, ``Sandbox``).
@@ -293,6 +304,12 @@ class ServerConfig:
     sqlite_synchronous: str = "NORMAL"
     # PostgreSQL connections per backend process.
     postgres_pool_size: int = 8
+    # HPKE suite of a *new* sealing keyring (an existing one keeps its suite until
+    # `facepay sandbox rotate-key --suite ...`). X25519 + ChaCha20-Poly1305 by default; the
+    # hybrid post-quantum "mlkem768x25519-hkdf-sha256-chacha20poly1305" is recommended for
+    # long-lived deployments: a template cannot be changed after a leak, so it must outlive
+    # harvest-now-decrypt-later (docs/crypto.md).
+    sealing_suite: str = "x25519-hkdf-sha256-chacha20poly1305"
     # Bearer token for device registration. None: a random one is made at start (printed
     # by `facepay sandbox serve`, exposed by Sandbox.admin_token). Kept out of repr.
     admin_token: str | None = dataclasses.field(default=None, repr=False)
@@ -302,6 +319,10 @@ class ServerConfig:
             raise ConfigurationError("ServerConfig: match_threshold in (0, 1], margin in [0, 1)")
         if self.false_match_rate <= 0 or self.risk_budget < 0:
             raise ConfigurationError("ServerConfig: false_match_rate > 0, risk_budget >= 0")
+        if self.sealing_suite not in SEALING_SUITES:
+            raise ConfigurationError(
+                f"ServerConfig.sealing_suite: one of {', '.join(SEALING_SUITES)}"
+            )
         if self.sqlite_synchronous.upper() not in ("FULL", "NORMAL", "EXTRA"):
             raise ConfigurationError("ServerConfig.sqlite_synchronous: FULL, NORMAL or EXTRA")
         for name in ("session_ttl_s", "step_up_ttl_s", "max_clock_skew_s", "device_rate_per_s"):

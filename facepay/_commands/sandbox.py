@@ -6,6 +6,8 @@ import argparse
 import sys
 from typing import Any
 
+from facepay.config import SEALING_SUITES
+
 __all__ = ["register"]
 
 
@@ -64,6 +66,12 @@ def register(subparsers: Any, group_parser: argparse.ArgumentParser | None) -> N
     )
     rotate.add_argument("--keys", required=True, help="key directory (e.g. shop.db.keys)")
     rotate.add_argument("--grace-days", type=float, default=7.0, help="default 7")
+    rotate.add_argument(
+        "--suite",
+        choices=SEALING_SUITES,
+        help="HPKE suite of the new key (default: the current key's); the mlkem768x25519 "
+        "suites are the hybrid post-quantum KEM",
+    )
     add_json_flag(rotate)
     rotate.set_defaults(handler=_rotate)
 
@@ -159,7 +167,7 @@ def _rotate(args: argparse.Namespace) -> int:
 
     vault = Vault.open(args.keys)
     old = vault.keyring.current.key_id
-    new = vault.rotate_sealing_key(grace_seconds=args.grace_days * 86400.0)
+    new = vault.rotate_sealing_key(grace_seconds=args.grace_days * 86400.0, suite=args.suite)
     emit(
         args,
         {"previous_key_id": old, "current_key_id": new, "grace_days": args.grace_days},

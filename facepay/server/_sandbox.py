@@ -65,7 +65,9 @@ def build_backend(
     database: Database = open_database(
         db, synchronous=config.sqlite_synchronous, pool_size=config.postgres_pool_size
     )
-    vault = Vault.open(Path(key_dir) if key_dir is not None else default_key_dir(db))
+    vault = Vault.open(
+        Path(key_dir) if key_dir is not None else default_key_dir(db), suite=config.sealing_suite
+    )
     backend = PaymentBackend(database, vault, config)
     backend.load_galleries()
     backend.sweep()

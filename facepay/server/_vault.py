@@ -20,10 +20,12 @@ import numpy as np
 import numpy.typing as npt
 
 from facepay.crypto import (
+    DEFAULT_SUITE,
     BackendKeyStore,
     EncryptedRecord,
     MasterKey,
     SealingKeyring,
+    SealingSuite,
     wrapped_key_master_id,
 )
 from facepay.types import FaceTemplate
@@ -41,18 +43,28 @@ class Vault:
         return f"Vault({self.store!r})"
 
     @classmethod
-    def open(cls, key_dir: str | Path, *, master_key: MasterKey | None = None) -> Vault:
-        """Load the keys in ``key_dir`` (created on first use, 0700/0600)."""
-        return cls(BackendKeyStore.open(key_dir, master_key=master_key))
+    def open(
+        cls,
+        key_dir: str | Path,
+        *,
+        master_key: MasterKey | None = None,
+        suite: SealingSuite | str = DEFAULT_SUITE,
+    ) -> Vault:
+        """Load the keys in ``key_dir`` (created on first use, 0700/0600); ``suite`` is the
+        HPKE suite of a sealing keyring created now (an existing one keeps its own)."""
+        return cls(BackendKeyStore.open(key_dir, master_key=master_key, suite=suite))
 
     @property
     def keyring(self) -> SealingKeyring:
         return self.store.keyring
 
-    def rotate_sealing_key(self, *, grace_seconds: float) -> str:
-        """Make a fresh sealing key current; the old one keeps opening templates for
-        ``grace_seconds``. Saved at once. Returns the new key id."""
-        new = self.store.keyring.rotate(grace_seconds=grace_seconds)
+    def rotate_sealing_key(
+        self, *, grace_seconds: float, suite: SealingSuite | str | None = None
+    ) -> str:
+        """Make a fresh sealing key current (of ``suite``, default the current key's); the
+        old one keeps opening templates for ``grace_seconds``. Saved at once. Returns the
+        new key id."""
+        new = self.store.keyring.rotate(grace_seconds=grace_seconds, suite=suite)
         if self.store.key_dir is not None:
             self.store.save_keyring()
         return new.key_id

@@ -210,3 +210,29 @@ def test_the_privacy_page_the_receipt_qr_points_to_reflects_nothing(sandbox: San
     assert r.headers["referrer-policy"] == "no-referrer"
     assert "connect-src 'self'" in r.headers["content-security-policy"]
     assert "/privacy" not in httpx.get(f"{sandbox.base_url}/openapi.json").json()["paths"]
+
+
+def test_a_backend_configured_for_the_post_quantum_suite_seals_and_pays_with_it(
+    tmp_path: Path,
+) -> None:
+    """ServerConfig.sealing_suite chooses the suite of a new keyring; tills follow the
+    published key, so a hybrid ML-KEM-768+X25519 backend enrolls and pays end to end."""
+    from facepay.config import SEALING_SUITES
+    from facepay.crypto import SealingSuite
+
+    assert set(SEALING_SUITES) == {s.value for s in SealingSuite}
+    hybrid = "mlkem768x25519-hkdf-sha256-chacha20poly1305"
+    with Sandbox(
+        str(tmp_path / "pq.db"),
+        key_dir=tmp_path / "keys",
+        config=ServerConfig(sealing_suite=hybrid),
+    ) as sb:
+        till = make_till(sb)
+        keys = KeySet.model_validate_json(till.http.get("/v1/keys").content)
+        assert keys.current().suite == hybrid
+        assert till.enroll(face(1)).status_code == 201
+        paid = till.authorize(till.pay_body(same_face(face(1), 1)))
+        assert paid.json()["status"] == "approved", paid.text
+        till.close()
+    with pytest.raises(ValueError, match="sealing_suite"):
+        ServerConfig(sealing_suite="rot13")
