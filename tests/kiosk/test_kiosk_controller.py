@@ -121,8 +121,10 @@ def test_attendant_needs_the_pin_and_shows_health_without_personal_data(qtbot, k
         c.attendant_pin.keypad.press(d)
     c.attendant_pin.keypad.submit_button.click()
     assert c.current == "attendant"
-    qtbot.waitUntil(lambda: "reachable" in c.attendant.backend_health.text(), timeout=5000)
-    assert c.attendant.backend_health.text() == "Backend: reachable"
+    # ("unreachable" contains "reachable": wait for the exact answer of the health check.)
+    qtbot.waitUntil(
+        lambda: c.attendant.backend_health.text() == "Backend: reachable", timeout=10000
+    )
     errors = [c.attendant.errors.item(i).text() for i in range(c.attendant.errors.count())]
     assert any("wrong PIN" in e for e in errors)
     assert not [e for e in errors if re.search(r"\d{7,}", e)]  # no phone numbers
