@@ -380,6 +380,15 @@ class KioskController(QObject):
             return
         if tag == "health":
             self.backend = value
+            if self.current == "attendant" and not self.attendant.threshold_spins:
+                # Opened before the till's first answer: show its thresholds now (never
+                # over values the attendant may be editing).
+                self.attendant.show_settings(
+                    self.settings.cameras,
+                    self.settings.camera,
+                    self.settings.backend_url,
+                    dict(value.thresholds),
+                )
             self._show_attendant_health()
             return
         if attempt != self.attempt:
