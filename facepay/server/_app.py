@@ -12,12 +12,14 @@ Blocking work (database, crypto, matching) runs in the thread pool, never on the
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import secrets
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
+import anyio.to_thread
 from fastapi import Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, Response
@@ -78,16 +80,24 @@ class _ProtocolMiddleware:
     Pure ASGI (no BaseHTTPMiddleware): it adds nothing to the hot path but a header.
     """
 
-    def __init__(self, app: FastAPI, max_body_bytes: int) -> None:
+    def __init__(self, app: FastAPI, max_body_bytes: int, worker_threads: int) -> None:
         self.app = app
         # The FastAPI app inside (its OpenAPI document: ``.fastapi.openapi()``).
         self.fastapi = app
         self.max_body_bytes = max_body_bytes
+        self.worker_threads = worker_threads
+        self._limiter_loop: object = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        loop = asyncio.get_running_loop()
+        if self._limiter_loop is not loop:
+            # The blocking work (crypto, database) holds the GIL: more threads than cores
+            # only queue on it (ServerConfig.worker_threads). anyio's limiter is per loop.
+            anyio.to_thread.current_default_thread_limiter().total_tokens = self.worker_threads
+            self._limiter_loop = loop
         given = ""
         declared_length = None
         for name, value in scope.get("headers", []):
@@ -421,7 +431,7 @@ def create_app(backend: PaymentBackend) -> ASGIApp:
         _check_json(request)
         return _json(await _run(backend.delete, body))
 
-    return _ProtocolMiddleware(app, backend.config.max_body_bytes)
+    return _ProtocolMiddleware(app, backend.config.max_body_bytes, backend.config.worker_threads)
 
 
 def status_of(code: ErrorCode) -> int:

@@ -120,3 +120,13 @@ def test_bench_backend_reads_gallery_sizes_as_its_help_writes_them(
         main(["bench", "backend", "--gallery", "lots", "--db", "none"])
     assert exc.value.code == 2  # a usage error, not a traceback
     assert "not a gallery size: 'lots'" in capsys.readouterr().err
+
+
+def test_worker_threads_must_leave_room_for_work() -> None:
+    from facepay.config import ServerConfig
+    from facepay.errors import ConfigurationError
+
+    assert ServerConfig().worker_threads == 4
+    assert ServerConfig.from_env({"FACEPAY_SERVER_WORKER_THREADS": "2"}).worker_threads == 2
+    with pytest.raises(ConfigurationError, match="worker_threads"):
+        ServerConfig(worker_threads=0)
