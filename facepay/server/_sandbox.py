@@ -6,7 +6,7 @@ use: a real uvicorn on a free 127.0.0.1 port in a background thread, a real SQLi
 
     with Sandbox() as sandbox:
         device = sandbox.provision_device()          # registers a fresh DeviceKey
-        client = FacePayClient(sandbox.base_url, device_key=device.key, device_id=device.device_id)
+        till = Till.connect(sandbox.base_url, device_key=device.key, device_id=device.device_id)
 """
 
 from __future__ import annotations
