@@ -59,9 +59,11 @@ from facepay.config import CheckoutConfig, ClientConfig
 from facepay.crypto import (
     BackendPublicKey,
     DeviceKey,
+    ReceiptPublicKey,
     SealingSuite,
     seal_template,
     sign_request,
+    verify_receipt,
 )
 from facepay.errors import (
     BackendError,
@@ -1443,7 +1445,16 @@ class Till:
         return self.client.withdraw_consent(privacy_code, claim)
 
     def delete_shopper(self, privacy_code: str, claim: wire.Claim) -> wire.DeletionReceipt:
-        return self.client.delete_shopper(privacy_code, claim)
+        """Delete the shopper and return the backend's signed deletion receipt, verified
+        against the receipt key the backend publishes (``GET /v1/keys``) before the till
+        hands it to the shopper: :class:`InvalidSignatureError` if it does not verify."""
+        receipt = self.client.delete_shopper(privacy_code, claim)
+        keys = self.client.get_keys()
+        verify_receipt(
+            receipt.model_dump(mode="json"),
+            ReceiptPublicKey(wire.b64decode(keys.receipt_public_key), key_id=keys.receipt_key_id),
+        )
+        return receipt
 
 
 # =========================================================================== defaults

@@ -316,3 +316,37 @@ def test_a_near_tie_asks_for_phone_digits_and_the_answer_decides(video: Path) ->
             ("pos-e2e-7", "approved"),
             ("pos-e2e-8", "declined"),
         ]
+
+
+def test_a_shopper_deletes_themselves_and_the_till_checks_the_signed_receipt(
+    till: Till, video: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The till verifies the deletion receipt against the backend's published receipt key
+    before handing it over; the same privacy code then opens nothing."""
+    from facepay.errors import AuthenticationError
+
+    enrollment = till.start_enrollment(
+        consent=consent_now("2026-01-en"), claim=phone(7), payment_method_token="tok_visa_4242"
+    )
+    result = enrollment.enroll(frames(video / "single_face.mp4"))
+    # A receipt that does not verify against the published key is refused, not handed on.
+    from facepay.crypto import ReceiptSigner
+    from facepay.errors import InvalidSignatureError
+
+    real_keys = till.client.get_keys()
+    impostor = ReceiptSigner.generate(key_id=real_keys.receipt_key_id)
+    forged = real_keys.model_copy(
+        update={"receipt_public_key": wire.b64encode(impostor.public_key.raw)}
+    )
+    monkeypatch.setattr(till.client, "get_keys", lambda: forged)
+    with pytest.raises(InvalidSignatureError):
+        till.delete_shopper(result.privacy_code, phone(7))
+    monkeypatch.undo()
+    enrollment = till.start_enrollment(
+        consent=consent_now("2026-01-en"), claim=phone(7), payment_method_token="tok_visa_4242"
+    )
+    result = enrollment.enroll(frames(video / "single_face.mp4"))
+    receipt = till.delete_shopper(result.privacy_code, phone(7))
+    assert receipt.signature
+    with pytest.raises(AuthenticationError, match="shopper_access_denied"):
+        till.delete_shopper(result.privacy_code, phone(7))
