@@ -100,6 +100,14 @@ def _finish(args: argparse.Namespace, result: dict[str, Any], human: str) -> int
     return 0 if result.get("ok") else 1
 
 
+def _audit_summary(r: dict[str, Any]) -> str:
+    """The ledger audit's verdict, as the fault and crash runs print it for a person."""
+    return (
+        f"double {r['double_charges']}, lost {r['lost_charges']}, silent "
+        f"{r['silent_charges']}, unresolved {r['unresolved']} -> " + ("OK" if r["ok"] else "FAILED")
+    )
+
+
 def _faults(args: argparse.Namespace) -> int:
     from facepay.eval._proof_runs import fault_run
 
@@ -119,9 +127,7 @@ def _faults(args: argparse.Namespace) -> int:
     human = (
         f"{r['checkouts']} checkouts on {r['db']}, {r['wire']['faulted']} of "
         f"{r['wire']['requests']} requests faulted: {r['outcomes']}; "
-        f"{r['unknown_then_reconciled']} unknown then reconciled; "
-        f"double {r['double_charges']}, lost {r['lost_charges']}, silent "
-        f"{r['silent_charges']}, unresolved {r['unresolved']} -> " + ("OK" if r["ok"] else "FAILED")
+        f"{r['unknown_then_reconciled']} unknown then reconciled; " + _audit_summary(r)
     )
     return _finish(args, r, human)
 
@@ -143,8 +149,7 @@ def _crash(args: argparse.Namespace) -> int:
     human = (
         f"{r['checkouts']} checkouts on {r['db']} with {r['sigkills']} SIGKILLs: "
         f"{r['outcomes']}; {r['unknown_then_reconciled']} unknown then reconciled; "
-        f"double {r['double_charges']}, lost {r['lost_charges']}, silent "
-        f"{r['silent_charges']}, unresolved {r['unresolved']} -> " + ("OK" if r["ok"] else "FAILED")
+        + _audit_summary(r)
     )
     return _finish(args, r, human)
 
