@@ -1,12 +1,46 @@
 """The in-memory gallery and the risk-budgeted matcher.
 
-One :class:`Gallery` per (tenant, model id): a float32 matrix of L2-normalized,
-tenant-transformed templates, one row per enrolled shopper, grown by doubling and
-shrunk by swapping the last row into a deleted one. Matching is a matrix-vector product
-(BLAS) and two arg-max passes, so a decision over 1M templates reads the matrix once.
+One :class:`Gallery` per (tenant, model id) holds L2-normalized, tenant-transformed
+templates, one row per enrolled shopper, grown by doubling and shrunk by swapping the
+last row into a deleted one. Scores are cosine similarities in [-1, 1]. The orthogonal
+tenant transform preserves them, which is why matching can happen entirely in the
+transformed space.
 
-Scores are cosine similarities in [-1, 1]. The orthogonal tenant transform preserves
-them, which is why matching can happen entirely in the transformed space.
+**Exact bound-pruned 1:N search.** A decision over 1M templates is memory-bound: reading
+the whole float32 matrix once takes ~40 ms on the reference machine. So each row is
+stored split in two: a *head* (its first ``k`` coordinates, ``k = D/4`` by default) in one
+contiguous ``N x k`` matrix, and a *tail* (the other ``D - k``) in another, plus the
+tail's norm. By Cauchy-Schwarz, ``q.g = q_h.g_h + q_t.g_t <= q_h.g_h + |q_t| |g_t|``, so
+one pass over the head matrix (a quarter of the bytes) bounds every row's score from
+above. Only rows whose bound reaches the decision's cutoff can change the decision, and
+only those are scored exactly (head product plus their tail rows):
+
+1. rows whose bound reaches ``threshold`` are scored; if none scores ``threshold`` or
+   more, the answer is NO_MATCH (no other row can reach it);
+2. otherwise the best ``b`` is the true best, and the rows whose bound reaches
+   ``min(threshold, b - margin)`` are scored too: exactly the rows that could be a
+   second best within the margin, or an AMBIGUOUS candidate.
+
+Each cutoff is lowered by :data:`BOUND_SLACK` to cover float32 rounding. When more than
+:attr:`Gallery.rescore_fraction` of the rows survive (gathering scattered rows costs
+about ten times a streamed pass per byte), the search falls back to the full product:
+the tail pass on top of the head pass already made, the same bytes as one plain product.
+
+The head is only tight when it carries most of each template's energy. Random vectors
+in a random rotation spread it evenly, but real face embeddings share a large common
+direction (dlib's cosines between different people sit around 0.85), so the gallery
+keeps its rows in its own **PCA basis** (eigenvectors of the uncentered second moment
+``G^T G``, largest first): an orthogonal change of basis preserves every dot product, the
+probe is rotated the same way, and :meth:`Gallery.vector` rotates back. The basis is
+refitted (and every row rotated in place, in chunks, under the lock) when the gallery
+reaches :attr:`Gallery.prune_min_rows` rows and again each time it doubles.
+
+The outcome, the matched shopper, the AMBIGUOUS candidates and their scores are those of
+the exhaustive search (``tests/server/test_gallery_pruning.py`` checks this against a
+float64 brute force). ``best_score`` and ``second_score`` are exact when they are at or
+above :attr:`MatchResult.exact_above`; below it (or when it is None for the
+exhaustive path, always) they are *upper bounds* on the true scores: the pruned
+search never computed them because they could not change the decision.
 """
 
 from __future__ import annotations
@@ -18,9 +52,23 @@ import threading
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Gallery", "GalleryRegistry", "MatchOutcome", "MatchResult", "decide"]
+__all__ = [
+    "BOUND_SLACK",
+    "Gallery",
+    "GalleryRegistry",
+    "GalleryStats",
+    "MatchOutcome",
+    "MatchResult",
+    "decide",
+]
 
 FloatArray = npt.NDArray[np.float32]
+IntArray = npt.NDArray[np.intp]
+
+# Slack under every pruning cutoff. A bound and the exact score it bounds share the head
+# product; they differ only in |q_t||g_t| versus q_t.g_t, whose float32 rounding is at most
+# ~D x 6e-8 ~ 1e-5 for unit vectors. 1e-4 covers that tenfold and prunes no less in practice.
+BOUND_SLACK = 1e-4
 
 
 class MatchOutcome(str, enum.Enum):
@@ -40,6 +88,23 @@ class MatchResult:
     # Shopper ids over the threshold, best first (step-up candidates); at most a few.
     candidates: tuple[str, ...] = ()
     candidate_scores: tuple[float, ...] = ()
+    # None: every score above is exact. A number: the pruned 1:N search scored exactly
+    # only the rows that could change the decision; best_score / second_score at or above
+    # this value are exact, below it they are upper bounds on the true scores (never
+    # lower than the truth, so a margin computed from them is never overstated).
+    exact_above: float | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class GalleryStats:
+    """Counters of :meth:`Gallery.search` since the gallery was made (for benchmarks)."""
+
+    searches: int = 0
+    pruned_searches: int = 0  # answered from the head bound plus a few exact rows
+    full_scans: int = 0  # too many rows survived the bound (or gallery too small)
+    rows_searched: int = 0  # sum of gallery sizes over all searches
+    rows_rescored: int = 0  # rows scored exactly by pruned searches
+    rebases: int = 0  # PCA basis refits
 
 
 def normalize(vector: npt.ArrayLike) -> FloatArray:
@@ -53,9 +118,20 @@ def normalize(vector: npt.ArrayLike) -> FloatArray:
 
 
 def decide(
-    scores: FloatArray, ids: list[str], *, threshold: float, margin: float, top: int = 5
+    scores: FloatArray,
+    ids: list[str],
+    *,
+    threshold: float,
+    margin: float,
+    top: int = 5,
+    exact_above: float | None = None,
 ) -> MatchResult:
-    """Best over ``threshold`` and ahead of the second best by ``margin``."""
+    """Best over ``threshold`` and ahead of the second best by ``margin``.
+
+    ``scores`` may hold upper bounds instead of exact scores for rows below
+    ``exact_above`` (see the module docstring); the caller guarantees that such a row
+    cannot change the decision.
+    """
     n = int(scores.shape[0])
     if n == 0:
         return MatchResult(outcome=MatchOutcome.NO_MATCH, gallery_size=0)
@@ -74,10 +150,11 @@ def decide(
             best_score=best_score,
             second_score=second_score,
             gallery_size=n,
+            exact_above=exact_above,
         )
     if second_score is not None and best_score - second_score < margin:
         over = np.flatnonzero(scores >= max(threshold, best_score - margin))
-        order = over[np.argsort(-scores[over])][:top]
+        order = over[np.argsort(-scores[over], kind="stable")][:top]
         return MatchResult(
             outcome=MatchOutcome.AMBIGUOUS,
             best_score=best_score,
@@ -85,6 +162,7 @@ def decide(
             gallery_size=n,
             candidates=tuple(ids[i] for i in order),
             candidate_scores=tuple(float(scores[i]) for i in order),
+            exact_above=exact_above,
         )
     return MatchResult(
         outcome=MatchOutcome.MATCH,
@@ -92,17 +170,45 @@ def decide(
         best_score=best_score,
         second_score=second_score,
         gallery_size=n,
+        exact_above=exact_above,
     )
 
 
 class Gallery:
-    """Templates of one tenant and one model, in memory, for 1:N search."""
+    """Templates of one tenant and one model, in memory, for 1:N search.
 
-    def __init__(self, dimension: int, capacity: int = 1024) -> None:
+    ``head`` is the number of leading coordinates (in the gallery's PCA basis) read by
+    the bounding pass; default ``dimension // 4``. ``head=dimension`` turns pruning off.
+    """
+
+    # Below this size a plain product is already fast (100k rows: ~4 ms) and a PCA fit
+    # on few rows generalizes poorly; pruning and the basis start here.
+    prune_min_rows = 20_000
+    # Fall back to the full product when more rows than this share need exact scores:
+    # gathering scattered rows costs ~10x a streamed pass per byte (measured, numpy take).
+    rescore_fraction = 0.05
+    # Rows used to fit the basis (evenly strided): a 128x128 second moment needs few.
+    basis_sample_rows = 65_536
+    _chunk_rows = 65_536
+
+    def __init__(self, dimension: int, capacity: int = 1024, *, head: int | None = None) -> None:
+        if dimension < 1:
+            raise ValueError("dimension must be positive")
+        k = max(1, dimension // 4) if head is None else head
+        if not 1 <= k <= dimension:
+            raise ValueError("head must be in [1, dimension]")
         self.dimension = dimension
-        self._matrix: FloatArray = np.zeros((max(capacity, 16), dimension), dtype=np.float32)
+        self._k = k
+        cap = max(capacity, 16)
+        self._head: FloatArray = np.zeros((cap, k), dtype=np.float32)
+        self._tail: FloatArray = np.zeros((cap, dimension - k), dtype=np.float32)
+        self._tail_norm: FloatArray = np.zeros(cap, dtype=np.float32)
+        # Rows are stored as basis @ v (None: the identity); refitted by _maybe_rebase.
+        self._basis: FloatArray | None = None
+        self._basis_rows = 0
         self._ids: list[str] = []
         self._rows: dict[str, int] = {}
+        self._stats = GalleryStats()
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -110,6 +216,69 @@ class Gallery:
 
     def __contains__(self, shopper_id: object) -> bool:
         return shopper_id in self._rows
+
+    @property
+    def head_dimension(self) -> int:
+        return self._k
+
+    def stats(self) -> GalleryStats:
+        with self._lock:
+            return self._stats
+
+    # --- storage (callers hold the lock) ---------------------------------------------
+
+    def _to_stored(self, rows: FloatArray) -> FloatArray:
+        """Rows (n x D, gallery input space) into the gallery's basis."""
+        if self._basis is None:
+            return rows
+        out: FloatArray = rows @ self._basis.T
+        return out
+
+    def _put(self, start: int, stored: FloatArray) -> None:
+        stop = start + stored.shape[0]
+        k = self._k
+        self._head[start:stop] = stored[:, :k]
+        self._tail[start:stop] = stored[:, k:]
+        self._tail_norm[start:stop] = np.linalg.norm(stored[:, k:], axis=1)
+
+    def _reserve(self, need: int) -> None:
+        cap = self._head.shape[0]
+        if need <= cap:
+            return
+        n = len(self._ids)
+        cap = max(need, cap * 2)
+        for name in ("_head", "_tail", "_tail_norm"):
+            old = getattr(self, name)
+            grown = np.zeros((cap, *old.shape[1:]), dtype=np.float32)
+            grown[:n] = old[:n]
+            setattr(self, name, grown)
+
+    def _maybe_rebase(self) -> None:
+        """Refit the PCA basis at ``prune_min_rows`` rows and each time the gallery doubles.
+
+        Rotates every row in place, chunk by chunk (no second copy of the gallery): about
+        a second per million rows, paid while holding the lock, amortized by doubling.
+        """
+        n = len(self._ids)
+        if self._k == self.dimension or n < self.prune_min_rows or n < 2 * self._basis_rows:
+            return
+        step = max(1, n // self.basis_sample_rows)
+        sample = np.hstack([self._head[:n:step], self._tail[:n:step]]).astype(np.float64)
+        _, vectors = np.linalg.eigh(sample.T @ sample)
+        change = np.ascontiguousarray(vectors[:, ::-1])  # columns: largest energy first
+        rot = change.astype(np.float32)
+        for start in range(0, n, self._chunk_rows):
+            stop = min(n, start + self._chunk_rows)
+            stored = np.hstack([self._head[start:stop], self._tail[start:stop]]) @ rot
+            self._put(start, stored)
+        current = np.eye(self.dimension) if self._basis is None else self._basis.astype(np.float64)
+        # Keep the basis orthonormal in float64 so repeated refits do not drift.
+        q, r = np.linalg.qr(change.T @ current)
+        self._basis = (q * np.sign(np.diag(r))).astype(np.float32)
+        self._basis_rows = n
+        self._stats = dataclasses.replace(self._stats, rebases=self._stats.rebases + 1)
+
+    # --- public API ------------------------------------------------------------------
 
     def add(self, shopper_id: str, vector: npt.ArrayLike) -> None:
         """Add (or replace) one shopper's template; ``vector`` is normalized here."""
@@ -120,29 +289,29 @@ class Gallery:
             row = self._rows.get(shopper_id)
             if row is None:
                 row = len(self._ids)
-                if row == self._matrix.shape[0]:
-                    grown = np.zeros((row * 2, self.dimension), dtype=np.float32)
-                    grown[:row] = self._matrix[:row]
-                    self._matrix = grown
+                self._reserve(row + 1)
                 self._ids.append(shopper_id)
                 self._rows[shopper_id] = row
-            self._matrix[row] = v
+            self._put(row, self._to_stored(v.reshape(1, -1)))
+            self._maybe_rebase()
 
     def add_many(self, shopper_ids: list[str], matrix: FloatArray) -> None:
         """Bulk load already-normalized rows (startup, benchmarks)."""
         if matrix.ndim != 2 or matrix.shape[1] != self.dimension:
             raise ValueError("matrix shape does not match the gallery")
+        if len(shopper_ids) != matrix.shape[0]:
+            raise ValueError("one shopper id per row")
         with self._lock:
             start = len(self._ids)
             need = start + matrix.shape[0]
-            if need > self._matrix.shape[0]:
-                grown = np.zeros((max(need, start * 2), self.dimension), dtype=np.float32)
-                grown[:start] = self._matrix[:start]
-                self._matrix = grown
-            self._matrix[start:need] = matrix
+            self._reserve(need)
+            for at in range(0, matrix.shape[0], self._chunk_rows):
+                block = np.asarray(matrix[at : at + self._chunk_rows], dtype=np.float32)
+                self._put(start + at, self._to_stored(block))
             for offset, shopper_id in enumerate(shopper_ids):
                 self._rows[shopper_id] = start + offset
             self._ids.extend(shopper_ids)
+            self._maybe_rebase()
 
     def remove(self, shopper_id: str) -> bool:
         with self._lock:
@@ -152,27 +321,100 @@ class Gallery:
             last = len(self._ids) - 1
             if row != last:
                 moved = self._ids[last]
-                self._matrix[row] = self._matrix[last]
+                self._head[row] = self._head[last]
+                self._tail[row] = self._tail[last]
+                self._tail_norm[row] = self._tail_norm[last]
                 self._ids[row] = moved
                 self._rows[moved] = row
             self._ids.pop()
-            self._matrix[last] = 0.0
+            self._head[last] = 0.0
+            self._tail[last] = 0.0
+            self._tail_norm[last] = 0.0
             return True
 
     def vector(self, shopper_id: str) -> FloatArray | None:
+        """The stored (normalized) template, in the space it was added in (to float32
+        rounding: rows kept in the PCA basis are rotated back)."""
         with self._lock:
             row = self._rows.get(shopper_id)
-            return None if row is None else self._matrix[row].copy()
+            if row is None:
+                return None
+            stored = np.concatenate([self._head[row], self._tail[row]])
+            out: FloatArray = stored if self._basis is None else stored @ self._basis
+            return out.astype(np.float32, copy=True)
 
     def search(self, probe: FloatArray, *, threshold: float, margin: float) -> MatchResult:
-        """1:N over the whole gallery."""
+        """1:N over the whole gallery (exact decision; see the module docstring)."""
         q = normalize(probe)
         if q.shape[0] != self.dimension:
             raise ValueError("probe dimension does not match the gallery")
         with self._lock:
             n = len(self._ids)
-            scores: FloatArray = self._matrix[:n] @ q
-            return decide(scores, self._ids, threshold=threshold, margin=margin)
+            w = self._to_stored(q.reshape(1, -1)).reshape(-1)
+            k = self._k
+            q_head = np.ascontiguousarray(w[:k])
+            q_tail = np.ascontiguousarray(w[k:])
+            head_scores: FloatArray = self._head[:n] @ q_head
+            result = None
+            if n >= self.prune_min_rows and k < self.dimension:
+                result = self._pruned(head_scores, q_tail, threshold=threshold, margin=margin)
+            if result is None:
+                scores: FloatArray = head_scores
+                if k < self.dimension:
+                    scores += self._tail[:n] @ q_tail
+                result = decide(scores, self._ids, threshold=threshold, margin=margin)
+                self._count(n, full=True)
+            return result
+
+    def _pruned(
+        self, head_scores: FloatArray, q_tail: FloatArray, *, threshold: float, margin: float
+    ) -> MatchResult | None:
+        """The two-cutoff search of the module docstring; None when too many rows survive
+        (the caller then scans in full). Caller holds the lock."""
+        n = head_scores.shape[0]
+        limit = int(self.rescore_fraction * n)
+        bound = self._tail_norm[:n] * np.float32(np.linalg.norm(q_tail))
+        bound += head_scores
+        cut = np.float32(threshold - BOUND_SLACK)
+        first = np.flatnonzero(bound >= cut)
+        if first.shape[0] > limit:
+            return None
+        exact_first = self._exact(first, head_scores, q_tail)
+        rescored = [(first, exact_first)]
+        if exact_first.shape[0] and float(exact_first.max()) >= threshold:
+            lower = np.float32(min(threshold, float(exact_first.max()) - margin) - BOUND_SLACK)
+            if lower < cut:
+                second = np.flatnonzero((bound >= lower) & (bound < cut))
+                if first.shape[0] + second.shape[0] > limit:
+                    return None
+                rescored.append((second, self._exact(second, head_scores, q_tail)))
+                cut = lower
+        # Rows scored exactly carry their score; the rest keep their bound, which is below
+        # every cutoff that matters, so decide() reaches the exhaustive search's decision.
+        total = 0
+        for rows, exact in rescored:
+            bound[rows] = exact
+            total += rows.shape[0]
+        self._count(n, full=False, rescored=total)
+        return decide(bound, self._ids, threshold=threshold, margin=margin, exact_above=float(cut))
+
+    def _exact(self, rows: IntArray, head_scores: FloatArray, q_tail: FloatArray) -> FloatArray:
+        if rows.shape[0] == 0:
+            return np.zeros(0, dtype=np.float32)
+        tail = np.take(self._tail, rows, axis=0)
+        out: FloatArray = head_scores[rows] + tail @ q_tail
+        return out
+
+    def _count(self, n: int, *, full: bool, rescored: int = 0) -> None:
+        s = self._stats
+        self._stats = dataclasses.replace(
+            s,
+            searches=s.searches + 1,
+            pruned_searches=s.pruned_searches + (not full),
+            full_scans=s.full_scans + full,
+            rows_searched=s.rows_searched + n,
+            rows_rescored=s.rows_rescored + rescored,
+        )
 
     def verify(
         self, probe: FloatArray, shopper_ids: list[str], *, threshold: float, margin: float
@@ -182,10 +424,13 @@ class Gallery:
         with self._lock:
             rows = [self._rows[s] for s in shopper_ids if s in self._rows]
             ids = [self._ids[r] for r in rows]
+            w = self._to_stored(q.reshape(1, -1)).reshape(-1)
+            k = self._k
             # einsum, not BLAS, for a handful of rows: waking OpenBLAS's second thread
             # for a tiny product costs a scheduler slice on a busy 2-core server.
             scores: FloatArray = (
-                np.einsum("ij,j->i", self._matrix[rows], q)
+                np.einsum("ij,j->i", self._head[rows], w[:k])
+                + np.einsum("ij,j->i", self._tail[rows], w[k:])
                 if rows
                 else np.zeros(0, dtype=np.float32)
             )
