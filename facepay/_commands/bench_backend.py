@@ -102,7 +102,13 @@ def gallery_sizes(text: str) -> list[int]:
 
 
 def bench_gallery(size: int, queries: int, dim: int = 128, seed: int = 7) -> dict[str, Any]:
-    """1:N decision latency over ``size`` synthetic templates."""
+    """1:N decision latency over ``size`` synthetic templates.
+
+    Also reports how the bound-pruned search went (``Gallery.stats``): the share of
+    gallery rows scored exactly and how many searches fell back to the full product.
+    Synthetic unit vectors are isotropic, the easy case for the head bound; real
+    embeddings prune less (docs/performance.md, "1:N decision").
+    """
     import numpy as np
 
     from facepay.config import ServerConfig
@@ -112,11 +118,14 @@ def bench_gallery(size: int, queries: int, dim: int = 128, seed: int = 7) -> dic
     rng = np.random.default_rng(seed)
     gallery = Gallery(dim, capacity=size)
     chunk = 100_000
+    t_build = time.perf_counter()
     for start in range(0, size, chunk):
         n = min(chunk, size - start)
         block = rng.standard_normal((n, dim), dtype=np.float32)
         block /= np.linalg.norm(block, axis=1, keepdims=True)
         gallery.add_many([f"shp_{i}" for i in range(start, start + n)], block)
+    build_s = time.perf_counter() - t_build
+    before = gallery.stats()
     load_before = _load()
     times: list[float] = []
     correct = 0
@@ -138,6 +147,8 @@ def bench_gallery(size: int, queries: int, dim: int = 128, seed: int = 7) -> dic
         times.append((time.perf_counter() - t0) * 1e3)
         correct += int(result.shopper_id == expect)
     cpu_ms = (time.process_time() - cpu_start) * 1e3 / max(queries, 1)
+    stats = gallery.stats()
+    searched = max(stats.rows_searched - before.rows_searched, 1)
     return {
         "gallery_size": size,
         "dimension": dim,
@@ -148,7 +159,13 @@ def bench_gallery(size: int, queries: int, dim: int = 128, seed: int = 7) -> dic
         "cpu_ms_per_query": round(cpu_ms, 2),
         "decisions_correct": correct,
         "genuine_probes": genuine,
-        "gallery_memory_mb": round(size * dim * 4 / 2**20, 1),
+        # head + tail rows and one tail norm per row (float32)
+        "gallery_memory_mb": round(size * (dim + 1) * 4 / 2**20, 1),
+        "head_dimension": gallery.head_dimension,
+        "pruned_searches": stats.pruned_searches - before.pruned_searches,
+        "full_scans": stats.full_scans - before.full_scans,
+        "rescored_fraction": round((stats.rows_rescored - before.rows_rescored) / searched, 6),
+        "build_seconds": round(build_s, 2),  # bulk load, PCA basis refits included
         "load_average_before": load_before,
         "load_average_after": _load(),
     }
