@@ -304,11 +304,13 @@ class ServerConfig:
     sqlite_synchronous: str = "NORMAL"
     # PostgreSQL connections per backend process.
     postgres_pool_size: int = 8
-    # Threads that run blocking work (crypto, database) per backend process. anyio's
-    # default, 40, only queues on the GIL: measured on 2 cores with 32 clients
-    # (docs/performance.md, "Backend"), 4 threads gave SQLite 241/s p99 186 ms (40: 225/s,
-    # 233 ms) and PostgreSQL 131/s p99 302 ms (40: 99/s, 714 ms).
-    worker_threads: int = 4
+    # Threads that run blocking work (crypto, database) per backend process; 0 runs it on
+    # the event loop itself; None picks per database: 0 for SQLite (its statements never
+    # wait on a network, and handing each request to a thread and back cost more CPU than
+    # the request: the GIL ping-pong), 4 for PostgreSQL (each statement waits for a round
+    # trip, which other requests' work can fill). anyio's default, 40, only queues on the
+    # GIL. Measured on 2 cores with 32 clients: docs/performance.md, "Backend".
+    worker_threads: int | None = None
     # HPKE suite of a *new* sealing keyring (an existing one keeps its suite until
     # `facepay sandbox rotate-key --suite ...`). X25519 + ChaCha20-Poly1305 by default; the
     # hybrid post-quantum "mlkem768x25519-hkdf-sha256-chacha20poly1305" is recommended for
@@ -330,8 +332,8 @@ class ServerConfig:
             )
         if self.sqlite_synchronous.upper() not in ("FULL", "NORMAL", "EXTRA"):
             raise ConfigurationError("ServerConfig.sqlite_synchronous: FULL, NORMAL or EXTRA")
-        if self.worker_threads < 1:
-            raise ConfigurationError("ServerConfig.worker_threads must be at least 1")
+        if self.worker_threads is not None and self.worker_threads < 0:
+            raise ConfigurationError("ServerConfig.worker_threads must be 0 or more (or None)")
         for name in ("session_ttl_s", "step_up_ttl_s", "max_clock_skew_s", "device_rate_per_s"):
             if getattr(self, name) <= 0:
                 raise ConfigurationError(f"ServerConfig.{name} must be positive")

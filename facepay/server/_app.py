@@ -7,7 +7,8 @@ requests from and what a retailer's developer reads. Everything FastAPI would an
 its own (validation errors, 404, 405) is mapped onto the protocol's typed error body.
 
 The app only parses, authenticates and serializes; :class:`PaymentBackend` decides.
-Blocking work (database, crypto, matching) runs in the thread pool, never on the loop.
+Blocking work (database, crypto, matching) runs in a small thread pool, or on the loop
+itself for SQLite (``ServerConfig.worker_threads``): one hop per request either way.
 """
 
 from __future__ import annotations
@@ -231,25 +232,35 @@ def _check_json(request: Request) -> None:
             raise ApiError(ErrorCode.UNSUPPORTED_MEDIA_TYPE, "send the body as application/json")
 
 
-async def signed_device(request: Request) -> AuthenticatedDevice:
+class SignedRequest:
+    """What a device-signed request brings: checked by ``PaymentBackend.authenticate``
+    on the same worker call as the operation it authorizes (one thread hop, not two)."""
+
+    __slots__ = ("body", "headers", "method", "target")
+
+    def __init__(self, method: str, target: str, headers: dict[str, str], body: bytes) -> None:
+        self.method = method
+        self.target = target
+        self.headers = headers
+        self.body = body
+
+    def authenticate(self, backend: PaymentBackend) -> AuthenticatedDevice:
+        return backend.authenticate(
+            method=self.method, target=self.target, headers=self.headers, body=self.body
+        )
+
+
+async def signed_request(request: Request) -> SignedRequest:
     _check_json(request)
     body = await _body(request)
     target = canonical_target(
         request.scope.get("raw_path", request.url.path.encode()).decode("latin-1"),
         request.scope.get("query_string", b""),
     )
-    headers = dict(request.headers.items())
-    backend: PaymentBackend = request.app.state.backend
-    return await run_in_threadpool(
-        backend.authenticate,
-        method=request.method,
-        target=target,
-        headers=headers,
-        body=body,
-    )
+    return SignedRequest(request.method, target, dict(request.headers.items()), body)
 
 
-Device = Annotated[AuthenticatedDevice, Depends(signed_device)]
+Signed = Annotated[SignedRequest, Depends(signed_request)]
 
 
 def _idempotency_key(
@@ -318,8 +329,27 @@ def create_app(backend: PaymentBackend) -> ASGIApp:
         error = ApiError(ErrorCode.INTERNAL_ERROR, "internal error")
         return _error_response(request, error)
 
+    threads = backend.config.worker_threads
+    if threads is None:
+        threads = 0 if backend.db.dialect == "sqlite" else 4
+
+    async def _inline(fn: Callable[..., Any], *args: Any) -> Any:
+        return fn(*args)
+
     def _run(fn: Callable[..., Any], *args: Any) -> Awaitable[Any]:
+        """Run blocking backend work: on the loop itself (``worker_threads`` 0) or on one
+        of ``worker_threads`` threads."""
+        if threads == 0:
+            return _inline(fn, *args)
         return run_in_threadpool(fn, *args)
+
+    def _as_device(signed: SignedRequest, fn: Callable[..., Any], *args: Any) -> Awaitable[Any]:
+        """Authenticate the device, then run ``fn(device, *args)``: one worker call."""
+
+        def work() -> Any:
+            return fn(signed.authenticate(backend), *args)
+
+        return _run(work)
 
     @app.get("/v1/health", response_model=HealthResponse, tags=["service"])
     async def health() -> Response:
@@ -360,8 +390,8 @@ def create_app(backend: PaymentBackend) -> ASGIApp:
         responses=_ERROR_RESPONSES,
         tags=["checkout"],
     )
-    async def create_session(device: Device, body: CreateSessionRequest) -> Response:
-        return _json(await _run(backend.create_session, device, body), 201)
+    async def create_session(signed: Signed, body: CreateSessionRequest) -> Response:
+        return _json(await _as_device(signed, backend.create_session, body), 201)
 
     @app.post(
         "/v1/enrollments",
@@ -370,8 +400,8 @@ def create_app(backend: PaymentBackend) -> ASGIApp:
         responses=_ERROR_RESPONSES,
         tags=["enrollment"],
     )
-    async def enroll(device: Device, body: EnrollmentRequest) -> Response:
-        return _json(await _run(backend.enroll, device, body), 201)
+    async def enroll(signed: Signed, body: EnrollmentRequest) -> Response:
+        return _json(await _as_device(signed, backend.enroll, body), 201)
 
     @app.post(
         "/v1/authorizations",
@@ -380,9 +410,9 @@ def create_app(backend: PaymentBackend) -> ASGIApp:
         tags=["checkout"],
     )
     async def authorize(
-        device: Device, idempotency_key: IdempotencyKey, body: AuthorizeRequest
+        signed: Signed, idempotency_key: IdempotencyKey, body: AuthorizeRequest
     ) -> Response:
-        answer, replayed = await _run(backend.authorize, device, body, idempotency_key)
+        answer, replayed = await _as_device(signed, backend.authorize, body, idempotency_key)
         return _json(answer, 200, {"Idempotent-Replayed": "true" if replayed else "false"})
 
     @app.post(
@@ -392,14 +422,16 @@ def create_app(backend: PaymentBackend) -> ASGIApp:
         tags=["checkout"],
     )
     async def step_up(
-        device: Device,
+        signed: Signed,
         idempotency_key: IdempotencyKey,
         authorization_id: str,
         body: StepUpRequest,
     ) -> Response:
         if not re.fullmatch(r"[A-Za-z0-9._:-]{1,64}", authorization_id):
             raise ApiError(ErrorCode.NOT_FOUND, "no such authorization")
-        return _json(await _run(backend.step_up, device, authorization_id, body, idempotency_key))
+        return _json(
+            await _as_device(signed, backend.step_up, authorization_id, body, idempotency_key)
+        )
 
     @app.post(
         "/v1/shoppers/export",
@@ -431,7 +463,7 @@ def create_app(backend: PaymentBackend) -> ASGIApp:
         _check_json(request)
         return _json(await _run(backend.delete, body))
 
-    return _ProtocolMiddleware(app, backend.config.max_body_bytes, backend.config.worker_threads)
+    return _ProtocolMiddleware(app, backend.config.max_body_bytes, max(threads, 1))
 
 
 def status_of(code: ErrorCode) -> int:

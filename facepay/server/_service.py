@@ -8,6 +8,7 @@ transactions; the 1:N gallery is an in-memory cache rebuilt from the database at
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import hmac
@@ -33,7 +34,7 @@ from facepay.crypto import (
 from facepay.errors import CryptoError, InvalidSignatureError, SealedDataError
 from facepay.server._errors import ApiError
 from facepay.server._gallery import GalleryRegistry, MatchOutcome, MatchResult, normalize
-from facepay.server._storage import Database, Transaction, UniqueViolationError
+from facepay.server._storage import Database, Row, Transaction, UniqueViolationError
 from facepay.server._vault import Vault
 from facepay.types import FaceTemplate
 from facepay.wire import (
@@ -148,6 +149,7 @@ class PaymentBackend:
         self._devices: dict[str, tuple[AuthenticatedDevice, DevicePublicKey]] = {}
         self._devices_lock = threading.Lock()
         self._last_nonce_purge = 0.0
+        self._tenant_keys: dict[str, bytes] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -159,18 +161,25 @@ class PaymentBackend:
                 "FROM shoppers WHERE template_sealed IS NOT NULL AND deleted_at IS NULL"
             )
         for shopper_id, tenant_id, model_id, wrapped, sealed in rows:
-            try:
-                template = self.vault.decrypt_template(
-                    sealed, wrapped, shopper_id=shopper_id, tenant_id=tenant_id
-                )
-            except CryptoError:
-                logger.error("stored template of %s could not be decrypted; skipped", shopper_id)
-                continue
-            gallery = self.galleries.get(tenant_id, model_id, template.dimension)
-            assert gallery is not None
-            gallery.add(shopper_id, template.vector)
+            self._load_template(shopper_id, tenant_id, model_id, wrapped, sealed)
         logger.info("loaded %d templates into the galleries", len(rows))
         return len(rows)
+
+    def _load_template(
+        self, shopper_id: str, tenant_id: str, model_id: str, wrapped: bytes, sealed: bytes
+    ) -> bool:
+        """Decrypt one stored template into its gallery; False if it cannot be opened."""
+        try:
+            template = self.vault.decrypt_template(
+                sealed, wrapped, shopper_id=shopper_id, tenant_id=tenant_id
+            )
+        except CryptoError:
+            logger.error("stored template of %s could not be decrypted; skipped", shopper_id)
+            return False
+        gallery = self.galleries.get(tenant_id, model_id, template.dimension)
+        assert gallery is not None
+        gallery.add(shopper_id, template.vector)
+        return True
 
     def sweep(self) -> dict[str, int]:
         """Retention and housekeeping: shred enrollments unused past their retention
@@ -383,10 +392,19 @@ class PaymentBackend:
             sealing_key_id=self.vault.keyring.current.key_id,
         )
 
+    def _reading(self, tx: Transaction | None) -> contextlib.AbstractContextManager[Transaction]:
+        """``tx`` itself when the caller already reads in one, else a fresh read-only one:
+        a request's reads share one transaction (one snapshot, fewer round trips)."""
+        return contextlib.nullcontext(tx) if tx is not None else self.db.transaction(readonly=True)
+
     def _check_session(
-        self, device: AuthenticatedDevice, session_id: str, purpose: SessionPurpose
+        self,
+        device: AuthenticatedDevice,
+        session_id: str,
+        purpose: SessionPurpose,
+        tx: Transaction | None = None,
     ) -> None:
-        with self.db.transaction(readonly=True) as tx:
+        with self._reading(tx) as tx:
             row = tx.one(
                 "SELECT device_id, purpose, expires_at, used_at FROM sessions WHERE session_id = ?",
                 (session_id,),
@@ -412,7 +430,11 @@ class PaymentBackend:
             raise ApiError(ErrorCode.SESSION_USED, "this session was already used or expired")
 
     def _open(
-        self, device: AuthenticatedDevice, session_id: str, sealed_wire: SealedTemplateWire
+        self,
+        device: AuthenticatedDevice,
+        session_id: str,
+        sealed_wire: SealedTemplateWire,
+        tx: Transaction | None = None,
     ) -> FaceTemplate:
         """Open, check and tenant-transform a sealed template (normalized)."""
         if sealed_wire.session_id != session_id:
@@ -446,19 +468,26 @@ class PaymentBackend:
             unit = normalize(vector)
         except ValueError:
             raise ApiError(ErrorCode.TEMPLATE_INVALID, "template is zero or not finite") from None
-        transformed = self._transform(device.tenant_id, unit)
+        transformed = self._transform(device.tenant_id, unit, tx)
         return FaceTemplate(
             vector=transformed, model_id=template.model_id, frames_fused=template.frames_fused
         )
 
-    def _transform(self, tenant_id: str, vector: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-        with self.db.transaction(readonly=True) as tx:
-            row = tx.one(
-                "SELECT transform_key_wrapped FROM tenants WHERE tenant_id = ?", (tenant_id,)
-            )
-        if row is None:
-            raise ApiError(ErrorCode.UNKNOWN_DEVICE, "unknown tenant")
-        return normalize(self.vault.transform(tenant_id, bytes(row[0]), vector))
+    def _transform(
+        self, tenant_id: str, vector: np.ndarray[Any, Any], tx: Transaction | None = None
+    ) -> np.ndarray[Any, Any]:
+        # A tenant's wrapped transform key is written once, with the tenant, and never
+        # updated (a new transform is a new tenant key version): safe to keep in memory.
+        wrapped = self._tenant_keys.get(tenant_id)
+        if wrapped is None:
+            with self._reading(tx) as tx:
+                row = tx.one(
+                    "SELECT transform_key_wrapped FROM tenants WHERE tenant_id = ?", (tenant_id,)
+                )
+            if row is None:
+                raise ApiError(ErrorCode.UNKNOWN_DEVICE, "unknown tenant")
+            wrapped = self._tenant_keys.setdefault(tenant_id, bytes(row[0]))
+        return normalize(self.vault.transform(tenant_id, wrapped, vector))
 
     # ------------------------------------------------------------------ enrollment
 
@@ -578,8 +607,8 @@ class PaymentBackend:
             (subject, failures, start, locked_until),
         )
 
-    def _check_locks(self, subjects: list[str]) -> None:
-        with self.db.transaction(readonly=True) as tx:
+    def _check_locks(self, subjects: list[str], tx: Transaction | None = None) -> None:
+        with self._reading(tx) as tx:
             for subject in subjects:
                 left = self._locked_for(tx, subject)
                 if left is not None:
@@ -592,9 +621,14 @@ class PaymentBackend:
     # ------------------------------------------------------------------ authorization
 
     def _replay(
-        self, table: str, tenant_id: str, key: str, request_hash: str
+        self,
+        table: str,
+        tenant_id: str,
+        key: str,
+        request_hash: str,
+        tx: Transaction | None = None,
     ) -> AuthorizationResponse | None:
-        with self.db.transaction(readonly=True) as tx:
+        with self._reading(tx) as tx:
             row = tx.one(
                 f"SELECT request_hash, response_json FROM {table} "  # noqa: S608 (fixed names)
                 "WHERE tenant_id = ? AND idempotency_key = ?",
@@ -616,9 +650,6 @@ class PaymentBackend:
     ) -> tuple[AuthorizationResponse, bool]:
         """Decide one payment; returns (answer, replayed)."""
         request_hash = _canonical_hash(req)
-        replay = self._replay("authorizations", device.tenant_id, idempotency_key, request_hash)
-        if replay is not None:
-            return replay, True
         try:
             return self._authorize(device, req, idempotency_key, request_hash)
         except ApiError as exc:
@@ -642,8 +673,19 @@ class PaymentBackend:
         subjects = [f"device:{device.device_id}"]
         if claim_hash is not None:
             subjects.append(f"claim:{claim_hash}")
-        self._check_locks(subjects)
-        self._check_session(device, req.session_id, SessionPurpose.PAY)
+        claimed: Row | None = None
+        # Every read the decision needs, in one read-only transaction: one snapshot, and
+        # one round trip per statement instead of a transaction each.
+        with self.db.transaction(readonly=True) as tx:
+            replay = self._replay(
+                "authorizations", device.tenant_id, idempotency_key, request_hash, tx
+            )
+            if replay is not None:
+                return replay, True
+            self._check_locks(subjects, tx)
+            self._check_session(device, req.session_id, SessionPurpose.PAY, tx)
+            if claim_hash is not None and req.liveness.decision == "live":
+                claimed = self._shopper_by_claim(device.tenant_id, claim_hash, tx)
         probe = self._open(device, req.session_id, req.sealed_template)
 
         now = self.clock()
@@ -665,14 +707,17 @@ class PaymentBackend:
         if req.liveness.decision != "live":
             reason, failure = DeclineReason.LIVENESS_FAILED, True
         elif claim_hash is not None:
-            candidate = self._shopper_by_claim(device.tenant_id, claim_hash)
-            ids = [candidate] if candidate is not None else []
-            if gallery is None or not ids:
+            if claimed is not None and (gallery is None or claimed[0] not in gallery):
+                # Enrolled through another replica (PostgreSQL deployments) after this one
+                # loaded its galleries: the database is the truth, the gallery a cache.
+                self._load_template(claimed[0], device.tenant_id, *claimed[5:8])
+                gallery = self.galleries.get(device.tenant_id, probe.model_id)
+            if gallery is None or claimed is None:
                 match = MatchResult(outcome=MatchOutcome.NO_MATCH)
             else:
                 match = gallery.verify(
                     probe.vector,
-                    ids,
+                    [claimed[0]],
                     threshold=self.config.match_threshold,
                     margin=self.config.match_margin,
                 )
@@ -723,6 +768,7 @@ class PaymentBackend:
             status=status,
             reason=reason,
             step_up=step_up,
+            payer=claimed if claimed is not None and claimed[0] == shopper_id else None,
         )
         details["decision"] = response.status.value
         details["decline_reason"] = response.decline_reason and response.decline_reason.value
@@ -786,14 +832,20 @@ class PaymentBackend:
             return replay, True
         return response, False
 
-    def _shopper_by_claim(self, tenant_id: str, claim_hash: str) -> str | None:
-        with self.db.transaction(readonly=True) as tx:
-            row = tx.one(
-                "SELECT shopper_id FROM shoppers WHERE tenant_id = ? AND claim_hash = ? "
-                "AND template_sealed IS NOT NULL AND deleted_at IS NULL",
-                (tenant_id, claim_hash),
-            )
-        return None if row is None else str(row[0])
+    # The columns _answer needs (after shopper_id), then what _load_template needs.
+    _PAYER_COLUMNS = (
+        "shopper_id, payment_token, masked_payment_method, privacy_code_wrapped, "
+        "consent_withdrawn_at, model_id, data_key_wrapped, template_sealed"
+    )
+
+    def _shopper_by_claim(self, tenant_id: str, claim_hash: str, tx: Transaction) -> Row | None:
+        """The enrolled shopper behind a claim, with what paying needs (see _PAYER_COLUMNS)."""
+        return tx.one(
+            f"SELECT {self._PAYER_COLUMNS} FROM shoppers "  # noqa: S608 (fixed names)
+            "WHERE tenant_id = ? AND claim_hash = ? "
+            "AND template_sealed IS NOT NULL AND deleted_at IS NULL",
+            (tenant_id, claim_hash),
+        )
 
     def _answer(
         self,
@@ -807,15 +859,23 @@ class PaymentBackend:
         status: AuthorizationStatus,
         reason: DeclineReason | None,
         step_up: StepUp | None,
+        payer: Row | None = None,
     ) -> AuthorizationResponse:
+        """The answer for ``shopper_id`` (matched): ``payer`` is its row as
+        :meth:`_shopper_by_claim` reads it, when the caller already has it."""
         receipt_id = masked = privacy_code = None
         if shopper_id is not None:
-            with self.db.transaction(readonly=True) as tx:
-                row = tx.one(
-                    "SELECT payment_token, masked_payment_method, privacy_code_wrapped, "
-                    "consent_withdrawn_at FROM shoppers WHERE shopper_id = ?",
-                    (shopper_id,),
-                )
+            if payer is None:
+                # The gallery is a cache: a shopper deleted through another replica can
+                # still be in it, so the row decides.
+                with self.db.transaction(readonly=True) as tx:
+                    payer = tx.one(
+                        f"SELECT {self._PAYER_COLUMNS} FROM shoppers "  # noqa: S608
+                        "WHERE shopper_id = ? AND template_sealed IS NOT NULL "
+                        "AND deleted_at IS NULL",
+                        (shopper_id,),
+                    )
+            row = None if payer is None else payer[1:]
             if row is None or row[3] is not None:
                 status, reason = AuthorizationStatus.DECLINED, DeclineReason.NO_MATCH
             elif row[0] == "tok_chargeDeclined":

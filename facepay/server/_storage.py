@@ -23,7 +23,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Database", "Transaction", "UniqueViolationError", "open_database"]
+__all__ = ["Database", "Row", "Transaction", "UniqueViolationError", "open_database"]
 
 logger = logging.getLogger(__name__)
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -126,7 +127,49 @@ def test_worker_threads_must_leave_room_for_work() -> None:
     from facepay.config import ServerConfig
     from facepay.errors import ConfigurationError
 
-    assert ServerConfig().worker_threads == 4
+    assert ServerConfig().worker_threads is None  # per database
     assert ServerConfig.from_env({"FACEPAY_SERVER_WORKER_THREADS": "2"}).worker_threads == 2
+    assert ServerConfig.from_env({"FACEPAY_SERVER_WORKER_THREADS": "0"}).worker_threads == 0
     with pytest.raises(ConfigurationError, match="worker_threads"):
-        ServerConfig(worker_threads=0)
+        ServerConfig(worker_threads=-1)
+
+
+@pytest.mark.parametrize(("threads", "on_loop"), [(None, True), (0, True), (2, False)])
+async def test_blocking_work_runs_where_worker_threads_says(
+    tmp_path: Path, threads: int | None, on_loop: bool
+) -> None:
+    """SQLite's default runs the backend's work on the event loop (no thread hop per
+    request); a positive ``worker_threads`` hands it to that many threads."""
+    import threading
+
+    from facepay.config import ServerConfig
+    from facepay.crypto import DeviceKey
+    from facepay.server import build_backend, create_app
+    from facepay.wire import b64encode
+
+    backend = build_backend(
+        tmp_path / "t.db", config=ServerConfig(worker_threads=threads, admin_token="t" * 24)
+    )
+    seen: list[int] = []
+    register = backend.register_device
+
+    def spy(req: Any) -> Any:
+        seen.append(threading.get_ident())
+        return register(req)
+
+    backend.register_device = spy  # type: ignore[method-assign]
+    transport = httpx.ASGITransport(app=create_app(backend))
+    async with httpx.AsyncClient(transport=transport, base_url="http://sandbox") as http:
+        r = await http.post(
+            "/v1/devices",
+            json={
+                "tenant_id": "shop",
+                "store_id": "s1",
+                "lane_id": "l1",
+                "public_key": b64encode(DeviceKey.generate().public_key.raw),
+            },
+            headers={"Authorization": "Bearer " + "t" * 24},
+        )
+    backend.db.close()
+    assert r.status_code == 201, r.text
+    assert (seen == [threading.get_ident()]) is on_loop
