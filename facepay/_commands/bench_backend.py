@@ -54,6 +54,12 @@ def register(subparsers: Any, group_parser: argparse.ArgumentParser | None) -> N
         help="databases for the throughput run ('none' skips it)",
     )
     p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="backend processes (facepay sandbox serve --workers; default 1)",
+    )
+    p.add_argument(
         "--postgres-dsn",
         default=os.environ.get("FACEPAY_BENCH_POSTGRES_DSN"),
         help="an empty PostgreSQL database (default: start a temporary cluster)",
@@ -185,7 +191,13 @@ def _run(args: argparse.Namespace) -> int:
     dbs = {"both": ["sqlite", "postgres"], "none": []}.get(args.db, [args.db])
     for db in dbs:
         report["authorize"].append(
-            _throughput(db, clients=args.clients, duration=args.duration, dsn=args.postgres_dsn)
+            _throughput(
+                db,
+                clients=args.clients,
+                duration=args.duration,
+                dsn=args.postgres_dsn,
+                workers=args.workers,
+            )
         )
     report["machine"]["load_average_end"] = _load()
 
@@ -214,7 +226,9 @@ def _run(args: argparse.Namespace) -> int:
 # ----------------------------------------------------------------------------- throughput
 
 
-def _throughput(database: str, *, clients: int, duration: float, dsn: str | None) -> dict[str, Any]:
+def _throughput(
+    database: str, *, clients: int, duration: float, dsn: str | None, workers: int = 1
+) -> dict[str, Any]:
     import contextlib
     import tempfile
     from pathlib import Path
@@ -223,6 +237,7 @@ def _throughput(database: str, *, clients: int, duration: float, dsn: str | None
 
     with contextlib.ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="facepay-bench-")))
+        database_pid = None  # PostgreSQL's postmaster, when the benchmark starts it
         if database == "sqlite":
             from facepay.config import ServerConfig
 
@@ -236,12 +251,28 @@ def _throughput(database: str, *, clients: int, duration: float, dsn: str | None
             pg = stack.enter_context(TemporaryPostgres(durable=True))
             target = pg.dsn
             settings = "PostgreSQL 15, temporary cluster, fsync on"
-        result = _drive(target, tmp / "keys", clients=clients, duration=duration)
-        result.update(database=database, settings=settings)
+            database_pid = pg.postmaster_pid
+        result = _drive(
+            target,
+            tmp / "keys",
+            clients=clients,
+            duration=duration,
+            workers=workers,
+            database_pid=database_pid,
+        )
+        result.update(database=database, settings=settings, workers=workers)
         return result
 
 
-def _drive(target: str, key_dir: Any, *, clients: int, duration: float) -> dict[str, Any]:
+def _drive(
+    target: str,
+    key_dir: Any,
+    *,
+    clients: int,
+    duration: float,
+    workers: int = 1,
+    database_pid: int | None = None,
+) -> dict[str, Any]:
     import asyncio
     import secrets
     import socket
@@ -278,6 +309,8 @@ def _drive(target: str, key_dir: Any, *, clients: int, duration: float) -> dict[
             str(key_dir),
             "--port",
             str(port),
+            "--workers",
+            str(workers),
         ],
         env=env,
         stdout=subprocess.DEVNULL,
@@ -296,7 +329,14 @@ def _drive(target: str, key_dir: Any, *, clients: int, duration: float) -> dict[
                 raise RuntimeError("benchmark backend did not start")
             time.sleep(0.2)
         return asyncio.run(
-            _load_test(base, token, clients=clients, duration=duration, server_pid=server.pid)
+            _load_test(
+                base,
+                token,
+                clients=clients,
+                duration=duration,
+                server_pid=server.pid,
+                database_pid=database_pid,
+            )
         )
     finally:
         server.terminate()
@@ -311,16 +351,38 @@ def _drive(target: str, key_dir: Any, *, clients: int, duration: float) -> dict[
 
 
 def _process_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process (Linux /proc), all its threads."""
-    try:
-        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()  # noqa: SIM115
-    except OSError:
+    """User + system CPU seconds of a process and all its descendants that are alive
+    (Linux /proc), all their threads: a multi-worker server, or PostgreSQL's backends."""
+    stats: dict[int, tuple[int, float]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()  # noqa: SIM115
+        except OSError:
+            continue
+        # After the ")" of the name: state, ppid, ..., utime and stime are fields 14, 15.
+        stats[int(entry)] = (int(fields[1]), (int(fields[11]) + int(fields[12])))
+    if pid not in stats:
         return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tree, frontier = {pid}, [pid]
+    while frontier:
+        parent = frontier.pop()
+        for child, (ppid, _) in stats.items():
+            if ppid == parent and child not in tree:
+                tree.add(child)
+                frontier.append(child)
+    return sum(stats[p][1] for p in tree) / os.sysconf("SC_CLK_TCK")
 
 
 async def _load_test(
-    base: str, token: str, *, clients: int, duration: float, server_pid: int
+    base: str,
+    token: str,
+    *,
+    clients: int,
+    duration: float,
+    server_pid: int,
+    database_pid: int | None = None,
 ) -> dict[str, Any]:
     import asyncio
     import json
@@ -488,12 +550,15 @@ async def _load_test(
 
         load_before = _load()
         server_cpu = _process_cpu_s(server_pid)
+        database_cpu = _process_cpu_s(database_pid) if database_pid else float("nan")
         client_cpu = time.process_time()
         start = time.perf_counter()
         stop_at = start + duration
         await asyncio.gather(*(worker(i) for i in range(clients)))
         elapsed = time.perf_counter() - start
         server_cpu = _process_cpu_s(server_pid) - server_cpu
+        if database_pid:
+            database_cpu = _process_cpu_s(database_pid) - database_cpu
         client_cpu = time.process_time() - client_cpu
         done = len(latencies)
         per = max(done, 1)
@@ -502,6 +567,10 @@ async def _load_test(
             # whatever the load; 2 idle cores could sustain at most 2000 / (sum) per second.
             "server_cpu_ms_per_authorize": round(server_cpu * 1e3 / per, 2),
             "client_cpu_ms_per_authorize": round(client_cpu * 1e3 / per, 2),
+            # PostgreSQL's own processes (a temporary cluster only; null otherwise).
+            "database_cpu_ms_per_authorize": round(database_cpu * 1e3 / per, 2)
+            if database_pid
+            else None,
             "clients": clients,
             "requests": done,
             "seconds": round(elapsed, 2),

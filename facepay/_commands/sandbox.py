@@ -30,6 +30,14 @@ def register(subparsers: Any, group_parser: argparse.ArgumentParser | None) -> N
         "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, loopback only)"
     )
     serve.add_argument("--keys", default=None, help="key directory (required for PostgreSQL)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="server processes sharing the port and the database (default 1; one per core "
+        "uses them all: each process runs one event loop, and Python runs one thread at a "
+        "time per process)",
+    )
     serve.set_defaults(handler=_serve)
 
     ledger = subparsers.add_parser(
@@ -78,34 +86,51 @@ def register(subparsers: Any, group_parser: argparse.ArgumentParser | None) -> N
 
 def _serve(args: argparse.Namespace) -> int:
     import logging
+    import os
 
     import uvicorn
 
     from facepay.config import ServerConfig
     from facepay.server import build_backend, create_app
-    from facepay.server._sandbox import _Sweeper
+    from facepay.server._sandbox import WORKER_DB_ENV, WORKER_KEYS_ENV, _Sweeper, default_key_dir
 
+    if args.workers < 1:
+        sys.stderr.write("facepay sandbox serve: --workers must be at least 1\n")
+        return 2
     config = ServerConfig.from_env()
-    backend = build_backend(args.db, key_dir=args.keys, config=config)
+    # With several workers this process only supervises: it migrates the database, makes
+    # the keys once (so workers never race to create them) and runs the retention sweep.
+    backend = build_backend(args.db, key_dir=args.keys, config=config, serving=args.workers == 1)
     if config.admin_token is None:
         sys.stderr.write(f"facepay sandbox: device enrollment token: {backend.admin_token}\n")
     sys.stderr.write(
         f"facepay sandbox: serving protocol v1 on http://{args.host}:{args.port} "
-        f"({backend.db.description})\n"
+        f"({backend.db.description}, {args.workers} worker process(es))\n"
     )
     sweeper = _Sweeper(backend, config.sweep_interval_s)
     sweeper.start()
     logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
+    common: dict[str, Any] = {
+        "host": args.host,
+        "port": args.port,
+        "log_level": "warning",
+        "access_log": False,
+        "lifespan": "off",
+        "timeout_graceful_shutdown": 5,
+    }
     try:
-        uvicorn.run(
-            create_app(backend),
-            host=args.host,
-            port=args.port,
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-            timeout_graceful_shutdown=5,
-        )
+        if args.workers == 1:
+            uvicorn.run(create_app(backend), **common)
+        else:
+            os.environ[WORKER_DB_ENV] = str(args.db)
+            os.environ[WORKER_KEYS_ENV] = str(args.keys or default_key_dir(args.db))
+            os.environ["FACEPAY_SERVER_ADMIN_TOKEN"] = backend.admin_token
+            uvicorn.run(
+                "facepay.server._sandbox:worker_app",
+                factory=True,
+                workers=args.workers,
+                **common,
+            )
     finally:
         sweeper.stop()
         backend.db.close()

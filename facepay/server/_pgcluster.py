@@ -116,6 +116,16 @@ class TemporaryPostgres:
             env=env,
         )
 
+    @property
+    def postmaster_pid(self) -> int | None:
+        """The server's main process (its backends are its children), or None."""
+        if self._root is None:
+            return None
+        try:
+            return int((self._root / "data" / "postmaster.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
     def stop(self) -> None:
         if self._root is None:
             return

@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from starlette.types import ASGIApp
+
 from facepay.config import ServerConfig
 from facepay.crypto import BackendPublicKey, DeviceKey
 from facepay.errors import FacePayError
@@ -59,8 +61,10 @@ def build_backend(
     *,
     key_dir: str | Path | None = None,
     config: ServerConfig | None = None,
+    serving: bool = True,
 ) -> PaymentBackend:
-    """Open the database (migrating it), the keys, and load the galleries."""
+    """Open the database (migrating it), the keys, and load the galleries (``serving``;
+    a supervisor that only sweeps leaves them empty)."""
     config = config or ServerConfig.from_env()
     database: Database = open_database(
         db, synchronous=config.sqlite_synchronous, pool_size=config.postgres_pool_size
@@ -69,9 +73,30 @@ def build_backend(
         Path(key_dir) if key_dir is not None else default_key_dir(db), suite=config.sealing_suite
     )
     backend = PaymentBackend(database, vault, config)
-    backend.load_galleries()
+    if serving:
+        backend.load_galleries()
     backend.sweep()
     return backend
+
+
+# Where a worker process of `facepay sandbox serve --workers N` finds its database and
+# keys (set by the supervisor; the rest of its configuration is FACEPAY_SERVER_*).
+WORKER_DB_ENV = "FACEPAY_SANDBOX_WORKER_DB"
+WORKER_KEYS_ENV = "FACEPAY_SANDBOX_WORKER_KEYS"
+
+
+def worker_app() -> ASGIApp:
+    """uvicorn's app factory in each worker process of ``facepay sandbox serve --workers
+    N``: its own database connections, galleries and event loop; the database is what
+    the workers share (sessions, nonces, idempotency keys, lockouts, the ledger)."""
+    import os
+
+    backend = build_backend(
+        os.environ[WORKER_DB_ENV],
+        key_dir=os.environ[WORKER_KEYS_ENV],
+        config=ServerConfig.from_env(),
+    )
+    return create_app(backend)
 
 
 class _Sweeper(threading.Thread):

@@ -150,11 +150,16 @@ class PaymentBackend:
         self._devices_lock = threading.Lock()
         self._last_nonce_purge = 0.0
         self._tenant_keys: dict[str, bytes] = {}
+        # Per tenant: enrolment time up to which this process's galleries hold every
+        # template (see _sync_gallery); set for all tenants by load_galleries.
+        self._synced_until: dict[str, float] = {}
+        self._loaded_at: float | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
     def load_galleries(self) -> int:
         """Decrypt every stored template into the in-memory galleries; returns the count."""
+        self._loaded_at = self.clock()
         with self.db.transaction(readonly=True) as tx:
             rows = tx.all(
                 "SELECT shopper_id, tenant_id, model_id, data_key_wrapped, template_sealed "
@@ -164,6 +169,30 @@ class PaymentBackend:
             self._load_template(shopper_id, tenant_id, model_id, wrapped, sealed)
         logger.info("loaded %d templates into the galleries", len(rows))
         return len(rows)
+
+    def _sync_gallery(self, tenant_id: str) -> None:
+        """Before a claimless 1:N search: load the tenant's templates enrolled through
+        other backend processes since this one last looked (the database is the truth;
+        the gallery a cache). Deletions elsewhere need no sync: a matched shopper's row
+        is read before paying (:meth:`_answer`)."""
+        now = self.clock()
+        since = self._synced_until.get(tenant_id, self._loaded_at)
+        if since is None:
+            return  # galleries never loaded (a supervisor): nothing to keep in sync
+        # Another replica's clock may run behind ours: look back by the skew we accept.
+        floor = since - self.config.max_clock_skew_s
+        with self.db.transaction(readonly=True) as tx:
+            rows = tx.all(
+                "SELECT shopper_id, model_id, data_key_wrapped, template_sealed FROM shoppers "
+                "WHERE tenant_id = ? AND enrolled_at >= ? AND template_sealed IS NOT NULL "
+                "AND deleted_at IS NULL",
+                (tenant_id, floor),
+            )
+        for shopper_id, model_id, wrapped, sealed in rows:
+            gallery = self.galleries.get(tenant_id, model_id)
+            if gallery is None or shopper_id not in gallery:
+                self._load_template(shopper_id, tenant_id, model_id, wrapped, sealed)
+        self._synced_until[tenant_id] = now
 
     def _load_template(
         self, shopper_id: str, tenant_id: str, model_id: str, wrapped: bytes, sealed: bytes
@@ -722,6 +751,8 @@ class PaymentBackend:
                     margin=self.config.match_margin,
                 )
         else:
+            self._sync_gallery(device.tenant_id)
+            gallery = self.galleries.get(device.tenant_id, probe.model_id)
             size = len(gallery) if gallery is not None else 0
             details["gallery_size"] = size
             expected_false_accepts = size * self.config.false_match_rate

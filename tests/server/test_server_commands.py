@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from server_helpers import face, make_till
+from server_helpers import Till, face, make_till
 
 from facepay.cli import main
 from facepay.server import Sandbox
@@ -173,3 +173,86 @@ async def test_blocking_work_runs_where_worker_threads_says(
     backend.db.close()
     assert r.status_code == 201, r.text
     assert (seen == [threading.get_ident()]) is on_loop
+
+
+def test_serve_with_two_workers_shares_one_database(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--workers 2``: two processes behind one port; every checkout is answered once,
+    whichever process takes each connection, and the ledger holds them all."""
+    import os
+    import types
+
+    from facepay.crypto import DeviceKey
+    from facepay.server import ProvisionedDevice
+    from facepay.wire import b64encode
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    db = tmp_path / "w.db"
+    token = "workers-test-token-0123456789"
+    proc = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "facepay", "sandbox", "serve", "--db", str(db)),
+            *("--port", str(port), "--workers", "2"),
+        ],
+        env={**os.environ, "FACEPAY_SERVER_ADMIN_TOKEN": token},
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                httpx.get(f"{base}/v1/health", timeout=1).raise_for_status()
+                break
+            except httpx.HTTPError:
+                assert proc.poll() is None, "server exited"
+                assert time.monotonic() < deadline, "server did not start"
+                time.sleep(0.2)
+        children = [
+            p
+            for p in os.listdir("/proc")
+            if p.isdigit()
+            and Path(f"/proc/{p}/stat").exists()
+            and Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[1] == str(proc.pid)
+        ]
+        assert len(children) >= 2  # the two workers (and multiprocessing's helper, if any)
+        key = DeviceKey.generate()
+        r = httpx.post(
+            f"{base}/v1/devices",
+            json={
+                "tenant_id": "acme",
+                "store_id": "s1",
+                "lane_id": "l1",
+                "public_key": b64encode(key.public_key.raw),
+            },
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert r.status_code == 201, r.text
+        device = ProvisionedDevice(
+            device_id=r.json()["device_id"], tenant_id="acme", store_id="s1", lane_id="l1", key=key
+        )
+        tills = [make_till_at(types.SimpleNamespace(base_url=base), device) for _ in range(6)]
+        assert tills[0].enroll(face(1)).status_code == 201
+        keys = [f"idem-workers-{i}" for i in range(6)]
+        for till, k in zip(tills, keys, strict=True):
+            r = till.authorize(till.pay_body(face(1)), key=k)
+            assert r.status_code == 200, r.text
+            assert r.json()["status"] == "approved", r.text
+        for till in tills:
+            till.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    capsys.readouterr()
+    assert main(["sandbox", "ledger", "--db", str(db), "--json"]) == 0
+    ledger = json.loads(capsys.readouterr().out)
+    assert sorted(r["idempotency_key"] for r in ledger) == sorted(keys)
+    assert {r["state"] for r in ledger} == {"approved"}
+
+
+def make_till_at(sandbox: Any, device: Any) -> Till:
+    """A protocol till on a backend this process did not start (``sandbox.base_url``)."""
+    return Till(sandbox, device)
