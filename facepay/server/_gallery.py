@@ -32,8 +32,9 @@ direction (dlib's cosines between different people sit around 0.85), so the gall
 keeps its rows in its own **PCA basis** (eigenvectors of the uncentered second moment
 ``G^T G``, largest first): an orthogonal change of basis preserves every dot product, the
 probe is rotated the same way, and :meth:`Gallery.vector` rotates back. The basis is
-refitted (and every row rotated in place, in chunks, under the lock) when the gallery
-reaches :attr:`Gallery.prune_min_rows` rows and again each time it doubles.
+checked when the gallery reaches :attr:`Gallery.prune_min_rows` rows and again each time
+it doubles, and refitted (every row rotated in place, in chunks, under the lock) only when
+that moves a tenth or more of the tail's energy into the head.
 
 The outcome, the matched shopper, the AMBIGUOUS candidates and their scores are those of
 the exhaustive search (``tests/server/test_gallery_pruning.py`` checks this against a
@@ -179,8 +180,8 @@ class Gallery:
 
     ``head`` is the number of leading coordinates (in the gallery's PCA basis) read by
     the bounding pass; default ``3 * dimension // 8`` (48 of 128). ``head=dimension``
-    turns pruning off. A quarter (32) is cheaper on isotropic synthetic templates (13 vs
-    21 CPU ms per decision at 1M), but on real dlib templates, with a basis fitted on other
+    turns pruning off. A quarter (32) is cheaper on isotropic synthetic templates (21 vs
+    30 CPU ms per decision at 1M), but on real dlib templates, with a basis fitted on other
     people's templates, 9.8% of impostor rows kept a bound over the threshold at 32 (so
     the search fell back to the full product) against 1.1% at 48 (docs/performance.md).
     """
@@ -193,6 +194,8 @@ class Gallery:
     rescore_fraction = 0.05
     # Rows used to fit the basis (evenly strided): a 128x128 second moment needs few.
     basis_sample_rows = 65_536
+    # Refit only if the new basis leaves at least this much less energy in the tail.
+    refit_gain = 0.1
     _chunk_rows = 65_536
 
     def __init__(self, dimension: int, capacity: int = 1024, *, head: int | None = None) -> None:
@@ -258,17 +261,27 @@ class Gallery:
             setattr(self, name, grown)
 
     def _maybe_rebase(self) -> None:
-        """Refit the PCA basis at ``prune_min_rows`` rows and each time the gallery doubles.
+        """Check the PCA basis at ``prune_min_rows`` rows and each time the gallery doubles;
+        refit it only if that takes at least ``refit_gain`` of the tail's energy away.
 
-        Rotates every row in place, chunk by chunk (no second copy of the gallery): about
-        a second per million rows, paid while holding the lock, amortized by doubling.
+        A refit rotates every row in place, chunk by chunk (no second copy of the
+        gallery), while holding the lock: ~3 s of CPU at 1M rows, so it is skipped when
+        the rows still look like the ones the basis was fitted on (the usual case: a
+        stable population, or isotropic vectors that no basis helps). The check itself
+        is one 128x128 second moment over a sample (~0.1 s at 1M).
         """
         n = len(self._ids)
         if self._k == self.dimension or n < self.prune_min_rows or n < 2 * self._basis_rows:
             return
+        self._basis_rows = n
         step = max(1, n // self.basis_sample_rows)
-        sample = np.hstack([self._head[:n:step], self._tail[:n:step]]).astype(np.float64)
-        _, vectors = np.linalg.eigh(sample.T @ sample)
+        sample = np.hstack([self._head[:n:step], self._tail[:n:step]])
+        moment = (sample.T @ sample).astype(np.float64)
+        energy, vectors = np.linalg.eigh(moment)  # ascending
+        tail_now = float(np.trace(moment[self._k :, self._k :]))
+        tail_best = float(energy[: self.dimension - self._k].sum())
+        if tail_best > (1.0 - self.refit_gain) * tail_now:
+            return
         change = np.ascontiguousarray(vectors[:, ::-1])  # columns: largest energy first
         rot = change.astype(np.float32)
         for start in range(0, n, self._chunk_rows):
@@ -279,7 +292,6 @@ class Gallery:
         # Keep the basis orthonormal in float64 so repeated refits do not drift.
         q, r = np.linalg.qr(change.T @ current)
         self._basis = (q * np.sign(np.diag(r))).astype(np.float32)
-        self._basis_rows = n
         self._stats = dataclasses.replace(self._stats, rebases=self._stats.rebases + 1)
 
     # --- public API ------------------------------------------------------------------

@@ -311,7 +311,8 @@ def test_property_any_gallery_any_head_any_operating_point(
 
 def test_add_replace_remove_and_vector_survive_refits() -> None:
     rng = np.random.default_rng(500)
-    rows = unit_rows(rng, 1200)
+    # two populations: the second one makes the refit at 800 worth its cost
+    rows = np.vstack([clustered_rows(rng, 400, 0.55), clustered_rows(rng, 800, 0.55)])
     g = Gallery(D, capacity=16)
     g.prune_min_rows = 300
     ids = [f"shp_{i}" for i in range(len(rows))]
@@ -371,7 +372,7 @@ def test_input_checks() -> None:
 
 def test_concurrent_search_add_remove() -> None:
     rng = np.random.default_rng(600)
-    rows = unit_rows(rng, 3000)
+    rows = np.vstack([clustered_rows(rng, 1000, 0.55), clustered_rows(rng, 2000, 0.55)])
     g = pruning_gallery(rows[:1000], min_rows=200)
     errors: list[BaseException] = []
     stop = threading.Event()
@@ -391,7 +392,7 @@ def test_concurrent_search_add_remove() -> None:
     threads = [threading.Thread(target=searcher, args=(s,)) for s in (1, 2)]
     for t in threads:
         t.start()
-    for i in range(1000, 3000):  # grows through two refits while searches run
+    for i in range(1000, 3000):  # grows through a refit at 2000 while searches run
         g.add(f"shp_{i}", rows[i])
         if i % 3 == 0:
             g.remove(f"shp_{i - 1}")
@@ -401,3 +402,27 @@ def test_concurrent_search_add_remove() -> None:
     assert not errors, errors[0]
     assert g.stats().rebases >= 2
     assert len(g) == 3000 - len([i for i in range(1000, 3000) if i % 3 == 0])
+
+
+def test_a_gallery_that_keeps_its_shape_is_not_refitted_when_it_doubles() -> None:
+    """A refit costs a pass over every row under the lock; it only happens when the new
+    basis would move a tenth of the tail's energy into the head."""
+    rng = np.random.default_rng(700)
+    rows = clustered_rows(rng, 8000, 0.55)  # one population
+    g = pruning_gallery(rows[:2000], min_rows=2000)
+    assert g.stats().rebases == 1  # the first fit finds the common direction
+    g.add_many([f"shp_{i}" for i in range(2000, 8000)], rows[2000:])  # checked at 8000
+    assert g.stats().rebases == 1
+    other = clustered_rows(rng, 16000, 0.55)  # a different population arrives
+    g.add_many([f"new_{i}" for i in range(len(other))], other)
+    assert g.stats().rebases == 2
+    probe = other[5] + 0.01 * rng.standard_normal(D).astype(np.float32)
+    got = g.search(probe, threshold=THRESHOLD, margin=MARGIN)
+    assert got.shopper_id == "new_5"
+    assert got.exact_above is not None  # pruned
+
+
+def test_isotropic_vectors_keep_the_identity_basis() -> None:
+    rng = np.random.default_rng(800)
+    g = pruning_gallery(unit_rows(rng, 30000), min_rows=20000)
+    assert g.stats().rebases == 0  # no basis would help: no pass over the rows
