@@ -196,6 +196,9 @@ class Gallery:
     basis_sample_rows = 65_536
     # Refit only if the new basis leaves at least this much less energy in the tail.
     refit_gain = 0.1
+    # Wider templates keep the basis they were added in (pruning stays exact, only less
+    # effective): a refit costs O(N D^2), a minute's work at 1M x 4096.
+    max_basis_dimension = 512
     _chunk_rows = 65_536
 
     def __init__(self, dimension: int, capacity: int = 1024, *, head: int | None = None) -> None:
@@ -271,10 +274,17 @@ class Gallery:
         is one 128x128 second moment over a sample (~0.1 s at 1M).
         """
         n = len(self._ids)
-        if self._k == self.dimension or n < self.prune_min_rows or n < 2 * self._basis_rows:
+        if (
+            self._k == self.dimension
+            or self.dimension > self.max_basis_dimension
+            or n < self.prune_min_rows
+            or n < 2 * self._basis_rows
+        ):
             return
         self._basis_rows = n
-        step = max(1, n // self.basis_sample_rows)
+        # The same sample bytes at any width: 65,536 rows of 128, 16,384 of 512.
+        budget = max(1, self.basis_sample_rows * 128 // max(self.dimension, 128))
+        step = max(1, n // budget)
         sample = np.hstack([self._head[:n:step], self._tail[:n:step]])
         moment = (sample.T @ sample).astype(np.float64)
         energy, vectors = np.linalg.eigh(moment)  # ascending

@@ -426,3 +426,13 @@ def test_isotropic_vectors_keep_the_identity_basis() -> None:
     rng = np.random.default_rng(800)
     g = pruning_gallery(unit_rows(rng, 30000), min_rows=20000)
     assert g.stats().rebases == 0  # no basis would help: no pass over the rows
+
+
+def test_wide_templates_are_searched_exactly_without_a_basis() -> None:
+    rng = np.random.default_rng(900)
+    rows = clustered_rows(rng, 600, 0.55, d=1024)
+    g = pruning_gallery(rows, min_rows=100)
+    assert g.stats().rebases == 0  # 1024 > max_basis_dimension
+    probes = [rows[7] + 0.005 * rng.standard_normal(1024).astype(np.float32)]
+    probes += list(clustered_rows(rng, 3, 0.55, d=1024))
+    check_probes(g, rows, probes, threshold=0.9, margin=0.02)
