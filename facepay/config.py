@@ -511,14 +511,21 @@ class LivenessConfig:
     # -- 3D parallax (KLT on the face's texture, see liveness/_parallax.py) --------------------
     # The prompted turn must be at least this large for the parallax reading to count.
     parallax_min_turn_deg: float = 12.0
-    # Nose deviation from the outer-face homography (median over 4-frame segments of the
-    # turn, share of the inter-ocular distance). Below this the face moved like a plane.
-    # Measured (docs/liveness.md): synthetic photos/prints moved as planes 0.07-0.64 % (63
-    # runs, tilts 30-55 deg, max 0.64 %); real turns 0.63-4.3 % (9 turns in 5 clips: only
-    # WolfgangLanger's slow 17-degree return was below 1 %). 1 % sits 1.5x above every
-    # photo (one photo in `facepay eval attacks` read 0.74 %): a thin margin, so parallax
-    # is one layer among several, never the only one.
-    parallax_min_deviation: float = 0.01
+    # A tracked segment ends once the head has turned this far (mesh yaw) since it began,
+    # or after ``parallax_segment_max_frames`` frames, so a slow turn puts as much rotation
+    # into each segment as a fast one (with fixed 4-frame segments, WolfgangLanger's slow
+    # turn read 0.76 %, like a photo). 12 frames: 3 degrees at 0.25 deg/frame (7.5 deg/s at
+    # 30 fps); longer segments let KLT drift on photos grow (docs/liveness.md).
+    parallax_segment_turn_deg: float = 3.0
+    parallax_segment_max_frames: int = 12
+    # Nose deviation from the outer-face homography (median over the turn's segments, share
+    # of the inter-ocular distance). Below this the face moved like a plane. Measured with
+    # the segments above (docs/liveness.md, 2026-11-27): photos/prints moved as planes
+    # 0.07-0.95 % (77 runs, tilts 30-55 deg at two speeds, adaptive attacks); real turns
+    # 1.39-6.0 % (28 turns of 12-37 deg at 3-58 deg/s in 4 clips, and the 8 turns of
+    # docs/liveness_sessions.json). 1.2 % sits 1.26x above every photo and 1.16x below the
+    # lowest real turn: a thin margin, so parallax is one layer among several.
+    parallax_min_deviation: float = 0.012
     # Without a usable parallax reading (too little texture, tracking lost) the verdict is
     # inconclusive rather than live: fail closed.
     parallax_required: bool = True
@@ -563,6 +570,8 @@ class LivenessConfig:
             raise ConfigurationError("LivenessConfig: challenge window shorter than reaction time")
         if self.min_fps <= 0 or self.max_fps <= self.min_fps:
             raise ConfigurationError("LivenessConfig: need 0 < min_fps < max_fps")
+        if self.parallax_segment_turn_deg <= 0 or self.parallax_segment_max_frames < 1:
+            raise ConfigurationError("LivenessConfig: need parallax segments > 0 deg, >= 1 frame")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **kw: Any) -> LivenessConfig:

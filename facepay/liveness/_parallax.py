@@ -7,13 +7,17 @@ a turn we track texture points (KLT optical flow) on the face, fit a homography 
 *outer* face tracks (cheeks, forehead, temples: above the mouth, since the jaw moves when
 people talk), and measure where the *nose* tracks land against that homography's prediction.
 
-Tracks are re-seeded every few frames (a fast turn loses long KLT tracks; short segments
-keep tracking error far below the signal). Each segment gives the nose tracks' median
-distance from where the outer-face homography puts them; the reading is the median over
-the segments of the turn, as a share of the inter-ocular distance. Measured (docs/
-liveness.md): 0.07-0.64 % for photos moved as planes (63 runs, tilts up to 55 degrees),
-0.63-4.3 % for real heads turning. A signed variant (the nose runs ahead in the direction
-of the turn) is kept as evidence; it was too noisy on real clips to decide with.
+Tracks are re-seeded in short segments (a fast turn loses long KLT tracks; short segments
+keep tracking error far below the signal). A segment ends when the head has turned a few
+degrees since it began (mesh yaw), or after a frame cap when the head hardly moves. The
+parallax a segment can show grows with the rotation inside it, so segments of equal
+rotation make a slow turn read like a fast one: with segments of a fixed 4 frames, a slow
+turn (WolfgangLanger's, about 0.3 degrees a frame) put only 0-2 degrees into each and read
+0.76 %, no more than a photo. Each segment gives the nose tracks' median distance from
+where the outer-face homography puts them; the reading is the median over the segments of
+the turn, as a share of the inter-ocular distance. Measured numbers and the threshold:
+docs/liveness.md. A signed variant (the nose runs ahead in the direction of the turn) is
+kept as evidence; it was too noisy on real clips to decide with.
 
 The mesh landmarks themselves are useless for this: the mesh model predicts a plausible 3D
 face for a flat photo too, so landmark residuals look the same for photos and faces. Only
@@ -67,10 +71,10 @@ class ParallaxReading:
     """The parallax measured over one prompted turn.
 
     ``deviation``: median over the tracked segments of the nose tracks' distance from the
-    outer-face homography's prediction, as a share of the inter-ocular distance (planes stay
-    well under 1 %). ``signed``: the sum of the segments' nose deviations along the turn
-    direction (evidence only). ``turn_deg``: the largest yaw away from the turn's starting
-    yaw. ``segments``: how many short tracked segments contributed.
+    outer-face homography's prediction, as a share of the inter-ocular distance.
+    ``signed``: the sum of the segments' nose deviations along the turn direction (evidence
+    only). ``turn_deg``: the largest yaw away from the turn's starting yaw. ``segments``:
+    how many tracked segments contributed.
     """
 
     deviation: float
@@ -89,12 +93,24 @@ def _poly_mask(shape: tuple[int, int], pts: _F32, idx: tuple[int, ...], dilate: 
 
 
 class ParallaxTracker:
-    """Feed every frame of a prompted turn; read the parallax at the end."""
+    """Feed every frame of a prompted turn; read the parallax at the end.
+
+    A tracked segment ends once the yaw has moved ``segment_turn_deg`` since it began, or
+    after ``max_segment_frames`` frames (a head that hardly moves; also bounds KLT drift).
+    """
 
     def __init__(
-        self, *, segment_frames: int = 4, min_outer_tracks: int = 10, min_nose_tracks: int = 3
+        self,
+        *,
+        segment_turn_deg: float = 3.0,
+        max_segment_frames: int = 12,
+        min_outer_tracks: int = 10,
+        min_nose_tracks: int = 3,
     ) -> None:
-        self._segment_frames = segment_frames
+        if segment_turn_deg <= 0 or max_segment_frames < 1:
+            raise ValueError("segment_turn_deg must be > 0 and max_segment_frames >= 1")
+        self._segment_turn = segment_turn_deg
+        self._max_frames = max_segment_frames
         self._min_outer = min_outer_tracks
         self._min_nose = min_nose_tracks
         self._scale = 0.0  # fixed at the first frame so segments are comparable
@@ -125,7 +141,10 @@ class ParallaxTracker:
             self._seg.track(gray)
             if self._seg.lost(self._min_outer, self._min_nose):
                 self._seg = None
-            elif self._seg.frames >= self._segment_frames:
+            elif (
+                abs(yaw - self._seg.yaw0) >= self._segment_turn
+                or self._seg.frames >= self._max_frames
+            ):
                 dev = self._seg.deviation(yaw)
                 if dev is not None:
                     self._unsigned.append(dev[0])

@@ -306,7 +306,10 @@ class LivenessSession:
         self._closed_seen = False
         self._hold = 0
         if self._index < len(self.plan) and self.plan.challenges[self._index].is_turn:
-            self._parallax = ParallaxTracker()
+            self._parallax = ParallaxTracker(
+                segment_turn_deg=self.config.parallax_segment_turn_deg,
+                max_segment_frames=self.config.parallax_segment_max_frames,
+            )
             self._parallax_until = None
 
     def _feed_parallax(self, frame: Frame, obs: FaceObservation, m: FaceMeasures, t: float) -> None:
