@@ -232,38 +232,31 @@ def _check_json(request: Request) -> None:
             raise ApiError(ErrorCode.UNSUPPORTED_MEDIA_TYPE, "send the body as application/json")
 
 
-class SignedRequest:
-    """What a device-signed request brings: checked by ``PaymentBackend.authenticate``
-    on the same worker call as the operation it authorizes (one thread hop, not two)."""
-
-    __slots__ = ("body", "headers", "method", "target")
-
-    def __init__(self, method: str, target: str, headers: dict[str, str], body: bytes) -> None:
-        self.method = method
-        self.target = target
-        self.headers = headers
-        self.body = body
-
-    def authenticate(self, backend: PaymentBackend) -> AuthenticatedDevice:
-        return backend.authenticate(
-            method=self.method, target=self.target, headers=self.headers, body=self.body
-        )
-
-
-async def signed_request(request: Request) -> SignedRequest:
+async def signed_device(request: Request) -> AuthenticatedDevice:
+    """Authenticate before anything else is read from the request: known device, valid
+    signature, fresh timestamp. On the loop itself (CPU only, no write; the device's
+    row is read once per process). Its nonce is left on the device for the operation to
+    record on its worker call (one thread hop per request, not two)."""
     _check_json(request)
     body = await _body(request)
     target = canonical_target(
         request.scope.get("raw_path", request.url.path.encode()).decode("latin-1"),
         request.scope.get("query_string", b""),
     )
-    return SignedRequest(request.method, target, dict(request.headers.items()), body)
+    backend: PaymentBackend = request.app.state.backend
+    return backend.authenticate(
+        method=request.method,
+        target=target,
+        headers=dict(request.headers.items()),
+        body=body,
+        defer_nonce=True,
+    )
 
 
-Signed = Annotated[SignedRequest, Depends(signed_request)]
+Device = Annotated[AuthenticatedDevice, Depends(signed_device)]
 
 
-def _idempotency_key(
+async def _idempotency_key(  # async: FastAPI runs a plain def dependency on a thread
     idempotency_key: Annotated[
         str | None, Header(alias=HEADER_IDEMPOTENCY_KEY, include_in_schema=True)
     ] = None,
@@ -343,11 +336,14 @@ def create_app(backend: PaymentBackend) -> ASGIApp:
             return _inline(fn, *args)
         return run_in_threadpool(fn, *args)
 
-    def _as_device(signed: SignedRequest, fn: Callable[..., Any], *args: Any) -> Awaitable[Any]:
-        """Authenticate the device, then run ``fn(device, *args)``: one worker call."""
+    def _as_device(
+        device: AuthenticatedDevice, fn: Callable[..., Any], *args: Any, records_nonce: bool = False
+    ) -> Awaitable[Any]:
+        """Run ``fn(device, *args)`` on one worker call, the request's nonce recorded
+        first, or by ``fn`` itself (``records_nonce``: in its own commit)."""
 
         def work() -> Any:
-            return fn(signed.authenticate(backend), *args)
+            return fn(device if records_nonce else backend.spend_nonce(device), *args)
 
         return _run(work)
 
@@ -390,8 +386,8 @@ def create_app(backend: PaymentBackend) -> ASGIApp:
         responses=_ERROR_RESPONSES,
         tags=["checkout"],
     )
-    async def create_session(signed: Signed, body: CreateSessionRequest) -> Response:
-        return _json(await _as_device(signed, backend.create_session, body), 201)
+    async def create_session(device: Device, body: CreateSessionRequest) -> Response:
+        return _json(await _as_device(device, backend.create_session, body), 201)
 
     @app.post(
         "/v1/enrollments",
@@ -400,8 +396,8 @@ def create_app(backend: PaymentBackend) -> ASGIApp:
         responses=_ERROR_RESPONSES,
         tags=["enrollment"],
     )
-    async def enroll(signed: Signed, body: EnrollmentRequest) -> Response:
-        return _json(await _as_device(signed, backend.enroll, body), 201)
+    async def enroll(device: Device, body: EnrollmentRequest) -> Response:
+        return _json(await _as_device(device, backend.enroll, body), 201)
 
     @app.post(
         "/v1/authorizations",
@@ -410,9 +406,11 @@ def create_app(backend: PaymentBackend) -> ASGIApp:
         tags=["checkout"],
     )
     async def authorize(
-        signed: Signed, idempotency_key: IdempotencyKey, body: AuthorizeRequest
+        device: Device, idempotency_key: IdempotencyKey, body: AuthorizeRequest
     ) -> Response:
-        answer, replayed = await _as_device(signed, backend.authorize, body, idempotency_key)
+        answer, replayed = await _as_device(
+            device, backend.authorize, body, idempotency_key, records_nonce=True
+        )
         return _json(answer, 200, {"Idempotent-Replayed": "true" if replayed else "false"})
 
     @app.post(
@@ -422,7 +420,7 @@ def create_app(backend: PaymentBackend) -> ASGIApp:
         tags=["checkout"],
     )
     async def step_up(
-        signed: Signed,
+        device: Device,
         idempotency_key: IdempotencyKey,
         authorization_id: str,
         body: StepUpRequest,
@@ -430,7 +428,7 @@ def create_app(backend: PaymentBackend) -> ASGIApp:
         if not re.fullmatch(r"[A-Za-z0-9._:-]{1,64}", authorization_id):
             raise ApiError(ErrorCode.NOT_FOUND, "no such authorization")
         return _json(
-            await _as_device(signed, backend.step_up, authorization_id, body, idempotency_key)
+            await _as_device(device, backend.step_up, authorization_id, body, idempotency_key)
         )
 
     @app.post(

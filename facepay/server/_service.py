@@ -85,6 +85,9 @@ class AuthenticatedDevice:
     tenant_id: str
     store_id: str
     lane_id: str
+    # The request's nonce and its expiry when ``authenticate(defer_nonce=True)`` left it
+    # for the operation to record in its own write transaction (one commit, not two).
+    nonce: tuple[str, float] | None = dataclasses.field(default=None, compare=False)
 
 
 def _iso(ts: float) -> datetime:
@@ -313,9 +316,20 @@ class PaymentBackend:
         return entry
 
     def authenticate(
-        self, *, method: str, target: str, headers: dict[str, str], body: bytes
+        self,
+        *,
+        method: str,
+        target: str,
+        headers: dict[str, str],
+        body: bytes,
+        defer_nonce: bool = False,
     ) -> AuthenticatedDevice:
-        """Check a signed request: known device, valid signature, fresh, nonce unused."""
+        """Check a signed request: known device, valid signature, fresh, nonce unused.
+
+        The nonce is recorded at once, or with ``defer_nonce`` left on the returned device
+        (nothing written: cheap enough to run before the body is even validated) for the
+        operation to record whatever its outcome: :meth:`spend_nonce` first thing, or
+        :meth:`authorize` in its own write transaction."""
         device_id = signed_device_id(headers)
         if device_id is None:
             raise ApiError(ErrorCode.MISSING_SIGNATURE, "signed request headers are missing")
@@ -341,19 +355,32 @@ class PaymentBackend:
         waited = self._device_rate.take(device.device_id)
         if waited is not None:
             raise ApiError(ErrorCode.RATE_LIMITED, "too many requests", retry_after=waited)
+        device = dataclasses.replace(device, nonce=(verified.nonce, now + 2 * skew))
+        return device if defer_nonce else self.spend_nonce(device)
+
+    def _record_nonce(self, tx: Transaction, device: AuthenticatedDevice) -> None:
+        """Record the request's nonce in ``tx``; a second use of it is refused."""
+        if device.nonce is None:
+            return
         try:
-            with self.db.transaction() as tx:
-                tx.execute(
-                    "INSERT INTO nonces (device_id, nonce, expires_at) VALUES (?, ?, ?)",
-                    (device.device_id, verified.nonce, now + 2 * skew),
-                )
+            tx.execute(
+                "INSERT INTO nonces (device_id, nonce, expires_at) VALUES (?, ?, ?)",
+                (device.device_id, *device.nonce),
+            )
         except UniqueViolationError:
             raise ApiError(ErrorCode.NONCE_REUSED, "this request nonce was already used") from None
+        now = self.clock()
         if now - self._last_nonce_purge > 60.0:
             self._last_nonce_purge = now
-            with self.db.transaction() as tx:
-                tx.execute("DELETE FROM nonces WHERE expires_at < ?", (now,))
-        return device
+            tx.execute("DELETE FROM nonces WHERE expires_at < ?", (now,))
+
+    def spend_nonce(self, device: AuthenticatedDevice) -> AuthenticatedDevice:
+        """Record a deferred nonce now (its own commit); returns the device without it."""
+        if device.nonce is None:
+            return device
+        with self.db.transaction() as tx:
+            self._record_nonce(tx, device)
+        return dataclasses.replace(device, nonce=None)
 
     # ------------------------------------------------------------------ keys
 
@@ -638,14 +665,18 @@ class PaymentBackend:
 
     def _check_locks(self, subjects: list[str], tx: Transaction | None = None) -> None:
         with self._reading(tx) as tx:
-            for subject in subjects:
-                left = self._locked_for(tx, subject)
-                if left is not None:
-                    raise ApiError(
-                        ErrorCode.LOCKED_OUT,
-                        "too many failed attempts; try again later",
-                        retry_after=round(left, 1),
-                    )
+            marks = ", ".join("?" * len(subjects))
+            rows = tx.all(
+                f"SELECT locked_until FROM lockouts WHERE subject IN ({marks})",  # noqa: S608
+                subjects,
+            )
+        left = max((float(r[0]) for r in rows), default=0.0) - self.clock()
+        if left > 0:
+            raise ApiError(
+                ErrorCode.LOCKED_OUT,
+                "too many failed attempts; try again later",
+                retry_after=round(left, 1),
+            )
 
     # ------------------------------------------------------------------ authorization
 
@@ -677,19 +708,31 @@ class PaymentBackend:
     def authorize(
         self, device: AuthenticatedDevice, req: AuthorizeRequest, idempotency_key: str
     ) -> tuple[AuthorizationResponse, bool]:
-        """Decide one payment; returns (answer, replayed)."""
+        """Decide one payment; returns (answer, replayed).
+
+        A deferred nonce (``device.nonce``) goes into the write transaction of a fresh
+        answer; a replayed answer or a refusal records it on its own, so a captured
+        request can never be played again, whatever its first outcome was."""
         request_hash = _canonical_hash(req)
         try:
-            return self._authorize(device, req, idempotency_key, request_hash)
-        except ApiError as exc:
-            if exc.code is not ErrorCode.SESSION_USED:
-                raise
-            # A concurrent retry with the same key consumed the session first: its
-            # committed answer is ours too.
-            replay = self._replay("authorizations", device.tenant_id, idempotency_key, request_hash)
-            if replay is None:
-                raise
-            return replay, True
+            answer, replayed = self._authorize(device, req, idempotency_key, request_hash)
+        except Exception as exc:
+            code = exc.code if isinstance(exc, ApiError) else None
+            if code is ErrorCode.SESSION_USED:
+                # A concurrent retry with the same key consumed the session first: its
+                # committed answer is ours too.
+                replay = self._replay(
+                    "authorizations", device.tenant_id, idempotency_key, request_hash
+                )
+                if replay is not None:
+                    self.spend_nonce(device)
+                    return replay, True
+            if code is not ErrorCode.NONCE_REUSED:
+                self.spend_nonce(device)
+            raise
+        if replayed:
+            self.spend_nonce(device)
+        return answer, replayed
 
     def _authorize(
         self,
@@ -703,9 +746,10 @@ class PaymentBackend:
         if claim_hash is not None:
             subjects.append(f"claim:{claim_hash}")
         claimed: Row | None = None
-        # Every read the decision needs, in one read-only transaction: one snapshot, and
-        # one round trip per statement instead of a transaction each.
-        with self.db.transaction(readonly=True) as tx:
+        # Every read the decision needs, on one connection without a transaction around
+        # them (no BEGIN/COMMIT round trips): what must hold at commit is checked again
+        # by the write below (the session unused, the idempotency key unique).
+        with self.db.reads() as tx:
             replay = self._replay(
                 "authorizations", device.tenant_id, idempotency_key, request_hash, tx
             )
@@ -806,6 +850,7 @@ class PaymentBackend:
         details["shopper_id"] = response.status is AuthorizationStatus.APPROVED and shopper_id
         try:
             with self.db.transaction() as tx:
+                self._record_nonce(tx, device)
                 tx.execute(
                     "INSERT INTO authorizations (authorization_id, tenant_id, device_id, "
                     "idempotency_key, request_hash, session_id, amount_minor, currency, "

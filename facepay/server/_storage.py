@@ -235,6 +235,13 @@ class Database:
         raise NotImplementedError
         yield  # pragma: no cover
 
+    @contextlib.contextmanager
+    def reads(self) -> Iterator[Transaction]:
+        """Statements that only read, each on its own (autocommit: no BEGIN/COMMIT round
+        trips, no snapshot shared between them), on one connection."""
+        raise NotImplementedError
+        yield  # pragma: no cover
+
     def close(self) -> None:
         raise NotImplementedError
 
@@ -333,6 +340,15 @@ class SQLiteDatabase(Database):
                 cursor.close()
 
     @contextlib.contextmanager
+    def reads(self) -> Iterator[Transaction]:
+        # isolation_level=None: outside BEGIN every statement is its own transaction.
+        cursor = self._connection().cursor()
+        try:
+            yield Transaction(cursor, "sqlite")
+        finally:
+            cursor.close()
+
+    @contextlib.contextmanager
     def _writer(self) -> Iterator[None]:
         with self._write_lock:
             if sys.platform == "win32":  # no flock: SQLite's busy handler queues them
@@ -423,6 +439,20 @@ class PostgresDatabase(Database):
                 conn.commit()
             finally:
                 cursor.close()
+        finally:
+            self._put(conn)
+
+    @contextlib.contextmanager
+    def reads(self) -> Iterator[Transaction]:
+        conn = self._get()
+        try:
+            conn.autocommit = True
+            cursor = conn.cursor()
+            try:
+                yield Transaction(cursor, "postgres")
+            finally:
+                cursor.close()
+                conn.autocommit = False
         finally:
             self._put(conn)
 

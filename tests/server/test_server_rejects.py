@@ -108,6 +108,49 @@ def test_replayed_request_is_refused(till: Till) -> None:
     )
 
 
+def _replay_authorize(till: Till, body: dict[str, Any], nonce: str, key: str) -> Any:
+    return till.call(
+        "POST", "/v1/authorizations", body, nonce=nonce, headers={"Idempotency-Key": key}
+    )
+
+
+def test_a_replayed_authorization_is_refused_and_charges_once(enrolled: Till) -> None:
+    """The authorize nonce is recorded in the payment's own commit: the byte-identical
+    request played again is refused, it does not get the stored answer back."""
+    body = enrolled.pay_body(face(1))
+    first = _replay_authorize(enrolled, body, "nonce-pay-replay-01", "idem-pay-replay-01")
+    assert first.status_code == 200, first.text
+    assert first.json()["status"] == "approved"
+    again = _replay_authorize(enrolled, body, "nonce-pay-replay-01", "idem-pay-replay-01")
+    assert_error(again, 401, "nonce_reused")
+    # A genuine retry signs again (fresh nonce): it gets the first answer, no new charge.
+    retry = _replay_authorize(enrolled, body, "nonce-pay-replay-02", "idem-pay-replay-01")
+    assert retry.json()["authorization_id"] == first.json()["authorization_id"]
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    # ... and that retry's nonce is spent too.
+    assert_error(
+        _replay_authorize(enrolled, body, "nonce-pay-replay-02", "idem-pay-replay-01"),
+        401,
+        "nonce_reused",
+    )
+    assert len(rows(enrolled.sandbox, "SELECT authorization_id FROM authorizations")) == 1
+
+
+def test_a_refused_authorization_cannot_be_replayed_later(enrolled: Till) -> None:
+    """A request refused before anything was written (here: a session of another
+    purpose) still spends its nonce, so it cannot be played again once it would pass."""
+    body = enrolled.pay_body(face(1))
+    body["session_id"] = enrolled.session("enroll")
+    refused = _replay_authorize(enrolled, body, "nonce-refused-01", "idem-refused-01")
+    assert_error(refused, 422, "session_mismatch")
+    assert_error(
+        _replay_authorize(enrolled, body, "nonce-refused-01", "idem-refused-01"),
+        401,
+        "nonce_reused",
+    )
+    assert rows(enrolled.sandbox, "SELECT authorization_id FROM authorizations") == []
+
+
 def test_device_registration_needs_the_enrollment_token(sandbox: Sandbox) -> None:
     till = make_till(sandbox)
     payload = {
