@@ -281,8 +281,16 @@ class SQLiteDatabase(Database):
     """One SQLite file in WAL mode; one connection per thread.
 
     Write transactions start with ``BEGIN IMMEDIATE`` so two writers never deadlock on a
-    lock upgrade; readers never block writers (WAL).
+    lock upgrade; readers never block writers (WAL). Checkpoints (copying the WAL back
+    into the file, with its fsyncs) run on a background thread, not inside whichever
+    commit crosses SQLite's auto-checkpoint size: measured here they made commits ~40 %
+    dearer on average with 10-25 ms outliers, and on a backend serving requests on its
+    event loop such an outlier stalls every request in flight.
     """
+
+    # Seconds between background checkpoints: the WAL stays a few MB at hundreds of
+    # writes a second.
+    checkpoint_interval_s = 0.2
 
     dialect = "sqlite"
 
@@ -300,6 +308,8 @@ class SQLiteDatabase(Database):
         # SQLite's own busy handler would sleep 1, 2, 5, 10 ... ms between retries.
         self._process_lock_path = self.path.with_name(self.path.name + ".writer-lock")
         self._process_lock_fd: int | None = None
+        self._checkpointer: threading.Thread | None = None
+        self._closing = threading.Event()
 
     def _connection(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -314,6 +324,7 @@ class SQLiteDatabase(Database):
             # Overwrite deleted content with zeros instead of leaving it in free space:
             # a shredded template's ciphertext and wrapped key must not linger in the file.
             conn.execute("PRAGMA secure_delete=ON")
+            conn.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer thread does it
             self._local.conn = conn
             with self._lock:
                 self._all.append(conn)
@@ -348,8 +359,23 @@ class SQLiteDatabase(Database):
         finally:
             cursor.close()
 
+    def _checkpoints(self) -> None:
+        while not self._closing.wait(self.checkpoint_interval_s):
+            try:
+                # PASSIVE: never waits for, nor blocks, a reader or a writer.
+                self._connection().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            except sqlite3.Error as exc:  # a busy moment; the next round catches up
+                logger.debug("background checkpoint skipped: %s", exc)
+
     @contextlib.contextmanager
     def _writer(self) -> Iterator[None]:
+        if self._checkpointer is None:
+            with self._lock:
+                if self._checkpointer is None and not self._closing.is_set():
+                    self._checkpointer = threading.Thread(
+                        target=self._checkpoints, name="facepay-sqlite-checkpoint", daemon=True
+                    )
+                    self._checkpointer.start()
         with self._write_lock:
             if sys.platform == "win32":  # no flock: SQLite's busy handler queues them
                 yield
@@ -372,6 +398,9 @@ class SQLiteDatabase(Database):
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
     def close(self) -> None:
+        self._closing.set()
+        if self._checkpointer is not None and self._checkpointer is not threading.current_thread():
+            self._checkpointer.join(timeout=5)
         with self._lock:
             for conn in self._all:
                 with contextlib.suppress(sqlite3.Error):

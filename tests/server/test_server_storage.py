@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 import pytest
 
 from facepay.server import open_database
@@ -60,5 +63,29 @@ def test_blobs_and_floats_round_trip(database_url: str) -> None:
             )
             row = tx.one("SELECT transform_key_wrapped, created_at FROM tenants")
         assert row == (b"\x00\xffbytes", 1767139200.25)
+    finally:
+        db.close()
+
+
+def test_sqlite_checkpoints_off_the_commit_path(tmp_path: Path) -> None:
+    """No commit pays for a checkpoint (wal_autocheckpoint=0 on every connection); the
+    background thread copies the WAL back into the file within a moment."""
+    path = tmp_path / "c.db"
+    db = open_database(path)
+    try:
+        with db.transaction() as tx:
+            assert tx.one("PRAGMA wal_autocheckpoint") == (0,)
+        before = path.stat().st_size
+        for i in range(300):
+            with db.transaction() as tx:
+                tx.execute(
+                    "INSERT INTO lockouts (subject, failures, window_start, locked_until) "
+                    "VALUES (?, ?, ?, ?)",
+                    (f"subject-{i:04d}-" + "x" * 200, 1, 0.0, 0.0),
+                )
+        deadline = time.monotonic() + 10
+        while path.stat().st_size <= before and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert path.stat().st_size > before  # pages reached the main file: checkpointed
     finally:
         db.close()
