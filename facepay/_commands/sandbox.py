@@ -117,6 +117,9 @@ def _serve(args: argparse.Namespace) -> int:
         "access_log": False,
         "lifespan": "off",
         "timeout_graceful_shutdown": 5,
+        # Nothing reads the client address, so no X-Forwarded-* header is trusted (and
+        # the middleware that would rewrite it is not on every request's path).
+        "proxy_headers": False,
     }
     try:
         if args.workers == 1:

@@ -188,6 +188,8 @@ class Sandbox:
             lifespan="off",
             access_log=False,
             timeout_graceful_shutdown=5,
+            # Nothing reads the client address, so no X-Forwarded-* header is trusted.
+            proxy_headers=False,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
