@@ -92,7 +92,13 @@ def _serve(args: argparse.Namespace) -> int:
 
     from facepay.config import ServerConfig
     from facepay.server import build_backend, create_app
-    from facepay.server._sandbox import WORKER_DB_ENV, WORKER_KEYS_ENV, _Sweeper, default_key_dir
+    from facepay.server._sandbox import (
+        WORKER_DB_ENV,
+        WORKER_KEYS_ENV,
+        _Sweeper,
+        default_key_dir,
+        settle_heap,
+    )
 
     if args.workers < 1:
         sys.stderr.write("facepay sandbox serve: --workers must be at least 1\n")
@@ -123,7 +129,9 @@ def _serve(args: argparse.Namespace) -> int:
     }
     try:
         if args.workers == 1:
-            uvicorn.run(create_app(backend), **common)
+            app = create_app(backend)
+            settle_heap()
+            uvicorn.run(app, **common)
         else:
             os.environ[WORKER_DB_ENV] = str(args.db)
             os.environ[WORKER_KEYS_ENV] = str(args.keys or default_key_dir(args.db))

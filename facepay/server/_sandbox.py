@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
 import logging
 import socket
 import tempfile
@@ -85,6 +86,17 @@ WORKER_DB_ENV = "FACEPAY_SANDBOX_WORKER_DB"
 WORKER_KEYS_ENV = "FACEPAY_SANDBOX_WORKER_KEYS"
 
 
+def settle_heap() -> None:
+    """Before serving: move everything start-up made (models, schemas, galleries' index
+    objects, ~72k tracked objects) out of the garbage collector's sight. A full
+    collection over them took ~30-70 ms here, and on a server that answers on its event
+    loop that pause lands on every request in flight; what requests allocate is still
+    collected as usual. Server processes only: an app embedding the sandbox owns its heap.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 def worker_app() -> ASGIApp:
     """uvicorn's app factory in each worker process of ``facepay sandbox serve --workers
     N``: its own database connections, galleries and event loop; the database is what
@@ -96,7 +108,9 @@ def worker_app() -> ASGIApp:
         key_dir=os.environ[WORKER_KEYS_ENV],
         config=ServerConfig.from_env(),
     )
-    return create_app(backend)
+    app = create_app(backend)
+    settle_heap()
+    return app
 
 
 class _Sweeper(threading.Thread):
