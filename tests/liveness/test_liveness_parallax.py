@@ -16,8 +16,7 @@ import numpy as np
 import pytest
 
 from facepay.config import LivenessConfig
-from facepay.liveness import ChallengePlan, measure_face
-from facepay.liveness._parallax import ParallaxReading, ParallaxTracker
+from facepay.liveness import ChallengePlan, ParallaxReading, ParallaxTracker, measure_face
 from facepay.types import Frame, LivenessDecision
 
 CFG = LivenessConfig()
