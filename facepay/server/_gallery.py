@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import math
 import threading
 
 import numpy as np
@@ -244,6 +245,14 @@ class Gallery:
         out: FloatArray = rows @ self._basis.T
         return out
 
+    def _to_stored_one(self, v: FloatArray) -> FloatArray:
+        """One vector into the gallery's basis. einsum, not BLAS: a 128x128 product
+        through OpenBLAS wakes its second thread, a scheduler slice on a busy server."""
+        if self._basis is None:
+            return v
+        out: FloatArray = np.einsum("ij,j->i", self._basis, v)
+        return out
+
     def _put(self, start: int, stored: FloatArray) -> None:
         stop = start + stored.shape[0]
         k = self._k
@@ -315,11 +324,18 @@ class Gallery:
             row = self._rows.get(shopper_id)
             if row is None:
                 row = len(self._ids)
-                self._reserve(row + 1)
+                if row == self._head.shape[0]:
+                    self._reserve(row + 1)
                 self._ids.append(shopper_id)
                 self._rows[shopper_id] = row
-            self._put(row, self._to_stored(v.reshape(1, -1)))
-            self._maybe_rebase()
+            w = v if self._basis is None else self._to_stored_one(v)
+            k = self._k
+            tail = w[k:]
+            self._head[row] = w[:k]
+            self._tail[row] = tail
+            self._tail_norm[row] = math.sqrt(float(tail @ tail))
+            if len(self._ids) >= max(self.prune_min_rows, 2 * self._basis_rows):
+                self._maybe_rebase()
 
     def add_many(self, shopper_ids: list[str], matrix: FloatArray) -> None:
         """Bulk load already-normalized rows (startup, benchmarks)."""
@@ -376,7 +392,7 @@ class Gallery:
             raise ValueError("probe dimension does not match the gallery")
         with self._lock:
             n = len(self._ids)
-            w = self._to_stored(q.reshape(1, -1)).reshape(-1)
+            w = self._to_stored_one(q)
             k = self._k
             q_head = np.ascontiguousarray(w[:k])
             q_tail = np.ascontiguousarray(w[k:])
@@ -399,7 +415,7 @@ class Gallery:
         (the caller then scans in full). Caller holds the lock."""
         n = head_scores.shape[0]
         limit = int(self.rescore_fraction * n)
-        bound = self._tail_norm[:n] * np.float32(np.linalg.norm(q_tail))
+        bound = self._tail_norm[:n] * np.float32(np.sqrt(np.dot(q_tail, q_tail)))
         bound += head_scores
         cut = np.float32(threshold - BOUND_SLACK)
         first = np.flatnonzero(bound >= cut)
@@ -450,7 +466,7 @@ class Gallery:
         with self._lock:
             rows = [self._rows[s] for s in shopper_ids if s in self._rows]
             ids = [self._ids[r] for r in rows]
-            w = self._to_stored(q.reshape(1, -1)).reshape(-1)
+            w = self._to_stored_one(q)
             k = self._k
             # einsum, not BLAS, for a handful of rows: waking OpenBLAS's second thread
             # for a tiny product costs a scheduler slice on a busy 2-core server.
