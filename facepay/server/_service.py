@@ -17,7 +17,7 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from typing import Any
 
@@ -77,6 +77,41 @@ logger = logging.getLogger(__name__)
 # any dimension in [32, 4096] as long as its tenant gallery agrees.
 KNOWN_MODEL_DIMENSIONS = {"dlib-resnet-v1": 128}
 _PRIVACY_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
+
+_AUTHORIZATION_COLUMNS = (
+    "authorization_id, tenant_id, device_id, idempotency_key, request_hash, session_id, "
+    "amount_minor, currency, basket_reference, status, decline_reason, shopper_id, "
+    "receipt_id, response_json, step_up_candidates, step_up_expires_at, created_at, "
+    "updated_at"
+)
+_INSERT_AUTHORIZATION = (
+    f"INSERT INTO authorizations ({_AUTHORIZATION_COLUMNS}) "  # noqa: S608 (fixed names)
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+# PostgreSQL only (SQLite has no data-modifying CTEs): see _commit_in_one_statement.
+# Parameters in a SELECT list carry no column type, so each one is cast.
+_PG_COMMIT_AUTHORIZATION = (
+    "WITH used AS ("  # noqa: S608 (fixed names; every value is a parameter)
+    " UPDATE sessions SET used_at = CAST(? AS DOUBLE PRECISION)"
+    " WHERE session_id = CAST(? AS TEXT) AND used_at IS NULL"
+    " AND expires_at >= CAST(? AS DOUBLE PRECISION) RETURNING session_id),"
+    " spent_nonce AS (INSERT INTO nonces (device_id, nonce, expires_at)"
+    " SELECT CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS DOUBLE PRECISION) FROM used"
+    " WHERE CAST(? AS BOOLEAN)),"
+    f" authorization_row AS (INSERT INTO authorizations ({_AUTHORIZATION_COLUMNS})"
+    " SELECT CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT),"
+    " CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS TEXT),"
+    " CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT),"
+    " CAST(? AS TEXT), CAST(? AS DOUBLE PRECISION), CAST(? AS DOUBLE PRECISION),"
+    " CAST(? AS DOUBLE PRECISION) FROM used),"
+    " payer AS (UPDATE shoppers SET last_used_at = CAST(? AS DOUBLE PRECISION)"
+    " WHERE shopper_id = CAST(? AS TEXT) AND EXISTS (SELECT 1 FROM used)),"
+    " audit_row AS (INSERT INTO audit_log"
+    " (at, tenant_id, device_id, event, subject_id, details_json)"
+    " SELECT CAST(? AS DOUBLE PRECISION), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT),"
+    " CAST(? AS TEXT), CAST(? AS TEXT) FROM used)"
+    " SELECT count(*) FROM used"
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -465,7 +500,14 @@ class PaymentBackend:
                 "SELECT device_id, purpose, expires_at, used_at FROM sessions WHERE session_id = ?",
                 (session_id,),
             )
-        if row is None or row[0] != device.device_id or row[1] != purpose.value:
+        self._session_usable(device, row, purpose)
+
+    def _session_usable(
+        self, device: AuthenticatedDevice, row: Row | None, purpose: SessionPurpose
+    ) -> None:
+        """Raise unless ``row`` (device_id, purpose, expires_at, used_at) is a session of
+        this device for this purpose, unused and unexpired."""
+        if row is None or row[0] is None or row[0] != device.device_id or row[1] != purpose.value:
             raise ApiError(
                 ErrorCode.SESSION_MISMATCH,
                 "no such session for this device and purpose",
@@ -638,13 +680,6 @@ class PaymentBackend:
 
     # ------------------------------------------------------------------ lockout
 
-    def _locked_for(self, tx: Transaction, subject: str) -> float | None:
-        row = tx.one("SELECT locked_until FROM lockouts WHERE subject = ?", (subject,))
-        if row is None:
-            return None
-        left = float(row[0]) - self.clock()
-        return left if left > 0 else None
-
     def _record_failure(self, tx: Transaction, subject: str, lock_seconds: float) -> None:
         now = self.clock()
         row = tx.one("SELECT failures, window_start FROM lockouts WHERE subject = ?", (subject,))
@@ -665,12 +700,16 @@ class PaymentBackend:
 
     def _check_locks(self, subjects: list[str], tx: Transaction | None = None) -> None:
         with self._reading(tx) as tx:
-            marks = ", ".join("?" * len(subjects))
-            rows = tx.all(
-                f"SELECT locked_until FROM lockouts WHERE subject IN ({marks})",  # noqa: S608
-                subjects,
-            )
-        left = max((float(r[0]) for r in rows), default=0.0) - self.clock()
+            row = tx.one(self._locks_sql(len(subjects)), subjects)
+        self._not_locked(None if row is None else row[0])
+
+    @staticmethod
+    def _locks_sql(count: int) -> str:
+        marks = ", ".join("?" * count)
+        return f"SELECT max(locked_until) AS locked_until FROM lockouts WHERE subject IN ({marks})"  # noqa: S608
+
+    def _not_locked(self, locked_until: float | None) -> None:
+        left = (locked_until or 0.0) - self.clock()
         if left > 0:
             raise ApiError(
                 ErrorCode.LOCKED_OUT,
@@ -694,7 +733,13 @@ class PaymentBackend:
                 "WHERE tenant_id = ? AND idempotency_key = ?",
                 (tenant_id, key),
             )
-        if row is None:
+        return self._replayed(row, request_hash)
+
+    @staticmethod
+    def _replayed(row: Row | None, request_hash: str) -> AuthorizationResponse | None:
+        """The stored answer in ``row`` (request_hash, response_json) if the same request
+        made it; None if there is none; 409 if the key came with another request."""
+        if row is None or row[0] is None:
             return None
         if not hmac.compare_digest(str(row[0]), request_hash):
             raise ApiError(
@@ -745,20 +790,38 @@ class PaymentBackend:
         subjects = [f"device:{device.device_id}"]
         if claim_hash is not None:
             subjects.append(f"claim:{claim_hash}")
-        claimed: Row | None = None
-        # Every read the decision needs, on one connection without a transaction around
-        # them (no BEGIN/COMMIT round trips): what must hold at commit is checked again
-        # by the write below (the session unused, the idempotency key unique).
+        # Every read the decision needs in one statement (a round trip each cost more than
+        # the read on PostgreSQL), outside a transaction: what must still hold at commit
+        # is checked again by the write below (session unused, idempotency key unique).
+        # Checked in this order: a retry learns its answer even when locked out now.
+        payer = ", ".join(f"p.{c.strip()}" for c in self._PAYER_COLUMNS.split(","))
+        paying_claim = claim_hash if req.liveness.decision == "live" else None
         with self.db.reads() as tx:
-            replay = self._replay(
-                "authorizations", device.tenant_id, idempotency_key, request_hash, tx
+            row = tx.one(
+                "SELECT a.request_hash, a.response_json, l.locked_until, s.device_id, "  # noqa: S608
+                f"s.purpose, s.expires_at, s.used_at, {payer} "
+                "FROM (SELECT 1 AS one) AS base "
+                "LEFT JOIN authorizations a ON a.tenant_id = ? AND a.idempotency_key = ? "
+                f"LEFT JOIN ({self._locks_sql(len(subjects))}) AS l ON 1 = 1 "
+                "LEFT JOIN sessions s ON s.session_id = ? "
+                "LEFT JOIN shoppers p ON p.tenant_id = ? AND p.claim_hash = ? "
+                "AND p.template_sealed IS NOT NULL AND p.deleted_at IS NULL",
+                (
+                    device.tenant_id,
+                    idempotency_key,
+                    *subjects,
+                    req.session_id,
+                    device.tenant_id,
+                    paying_claim,
+                ),
             )
-            if replay is not None:
-                return replay, True
-            self._check_locks(subjects, tx)
-            self._check_session(device, req.session_id, SessionPurpose.PAY, tx)
-            if claim_hash is not None and req.liveness.decision == "live":
-                claimed = self._shopper_by_claim(device.tenant_id, claim_hash, tx)
+        assert row is not None  # the base row is always there
+        replay = self._replayed(row[0:2], request_hash)
+        if replay is not None:
+            return replay, True
+        self._not_locked(row[2])
+        self._session_usable(device, row[3:7], SessionPurpose.PAY)
+        claimed: Row | None = row[7:] if row[7] is not None else None
         probe = self._open(device, req.session_id, req.sealed_template)
 
         now = self.clock()
@@ -848,58 +911,56 @@ class PaymentBackend:
         details["decision"] = response.status.value
         details["decline_reason"] = response.decline_reason and response.decline_reason.value
         details["shopper_id"] = response.status is AuthorizationStatus.APPROVED and shopper_id
+        record = (
+            authorization_id,
+            device.tenant_id,
+            device.device_id,
+            idempotency_key,
+            request_hash,
+            req.session_id,
+            req.amount_minor,
+            req.currency,
+            req.basket_reference,
+            response.status.value,
+            response.decline_reason and response.decline_reason.value,
+            shopper_id if response.status is AuthorizationStatus.APPROVED else None,
+            response.receipt_id,
+            response.model_dump_json(),
+            json.dumps(list(candidates)) if candidates else None,
+            now + self.config.step_up_ttl_s if candidates else None,
+            now,
+            now,
+        )
+        paid = shopper_id if response.status is AuthorizationStatus.APPROVED else None
         try:
-            with self.db.transaction() as tx:
-                self._record_nonce(tx, device)
-                tx.execute(
-                    "INSERT INTO authorizations (authorization_id, tenant_id, device_id, "
-                    "idempotency_key, request_hash, session_id, amount_minor, currency, "
-                    "basket_reference, status, decline_reason, shopper_id, receipt_id, "
-                    "response_json, step_up_candidates, step_up_expires_at, created_at, "
-                    "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        authorization_id,
+            if self.db.dialect == "postgres" and not failure:
+                self._commit_in_one_statement(device, req.session_id, record, paid, details)
+            else:
+                with self.db.transaction() as tx:
+                    self._record_nonce(tx, device)
+                    tx.execute(_INSERT_AUTHORIZATION, record)
+                    self._consume_session(tx, req.session_id)
+                    if failure:
+                        self._record_failure(
+                            tx, f"device:{device.device_id}", self.config.device_lockout_s
+                        )
+                        if claim_hash is not None:
+                            self._record_failure(
+                                tx, f"claim:{claim_hash}", self.config.shopper_lockout_s
+                            )
+                    if paid:
+                        tx.execute(
+                            "UPDATE shoppers SET last_used_at = ? WHERE shopper_id = ?",
+                            (now, paid),
+                        )
+                    self._audit(
+                        tx,
                         device.tenant_id,
                         device.device_id,
-                        idempotency_key,
-                        request_hash,
-                        req.session_id,
-                        req.amount_minor,
-                        req.currency,
-                        req.basket_reference,
-                        response.status.value,
-                        response.decline_reason and response.decline_reason.value,
-                        shopper_id if response.status is AuthorizationStatus.APPROVED else None,
-                        response.receipt_id,
-                        response.model_dump_json(),
-                        json.dumps(list(candidates)) if candidates else None,
-                        now + self.config.step_up_ttl_s if candidates else None,
-                        now,
-                        now,
-                    ),
-                )
-                self._consume_session(tx, req.session_id)
-                if failure:
-                    self._record_failure(
-                        tx, f"device:{device.device_id}", self.config.device_lockout_s
+                        "authorization",
+                        authorization_id,
+                        details,
                     )
-                    if claim_hash is not None:
-                        self._record_failure(
-                            tx, f"claim:{claim_hash}", self.config.shopper_lockout_s
-                        )
-                if response.status is AuthorizationStatus.APPROVED and shopper_id:
-                    tx.execute(
-                        "UPDATE shoppers SET last_used_at = ? WHERE shopper_id = ?",
-                        (now, shopper_id),
-                    )
-                self._audit(
-                    tx,
-                    device.tenant_id,
-                    device.device_id,
-                    "authorization",
-                    authorization_id,
-                    details,
-                )
         except UniqueViolationError:
             # A concurrent request with the same key committed first: answer as it did.
             replay = self._replay("authorizations", device.tenant_id, idempotency_key, request_hash)
@@ -908,20 +969,66 @@ class PaymentBackend:
             return replay, True
         return response, False
 
+    def _commit_in_one_statement(
+        self,
+        device: AuthenticatedDevice,
+        session_id: str,
+        record: tuple[Any, ...],
+        paid: str | None,
+        details: dict[str, Any],
+    ) -> None:
+        """PostgreSQL: the writes of a fresh authorization that records no failure (the
+        nonce, the authorization, the session spent, the payer's last use, the audit
+        line) as one statement. Data-modifying CTEs run atomically on one snapshot, so
+        this is the transaction of the SQLite path in one round trip instead of seven;
+        nothing is written unless the session was still unused and unexpired."""
+        now = self.clock()
+        nonce, nonce_expires = device.nonce or ("", 0.0)
+        with self.db.reads() as tx, self._nonce_violation_is_a_replay():
+            # autocommit: the statement is its own transaction
+            row = tx.one(
+                _PG_COMMIT_AUTHORIZATION,
+                (
+                    now,
+                    session_id,
+                    now,
+                    device.device_id,
+                    nonce,
+                    nonce_expires,
+                    device.nonce is not None,
+                    *record,
+                    now,
+                    paid,
+                    now,
+                    device.tenant_id,
+                    device.device_id,
+                    "authorization",
+                    record[0],
+                    json.dumps(details, default=str),
+                ),
+            )
+        if row is None or row[0] != 1:
+            raise ApiError(ErrorCode.SESSION_USED, "this session was already used or expired")
+
+    @staticmethod
+    @contextlib.contextmanager
+    def _nonce_violation_is_a_replay() -> Iterator[None]:
+        """In one statement both the nonce and the idempotency key are unique: a clash on
+        the nonce is a replayed request, one on the key a concurrent retry."""
+        try:
+            yield
+        except UniqueViolationError as exc:
+            if "nonces" in str(exc):
+                raise ApiError(
+                    ErrorCode.NONCE_REUSED, "this request nonce was already used"
+                ) from None
+            raise
+
     # The columns _answer needs (after shopper_id), then what _load_template needs.
     _PAYER_COLUMNS = (
         "shopper_id, payment_token, masked_payment_method, privacy_code_wrapped, "
         "consent_withdrawn_at, model_id, data_key_wrapped, template_sealed"
     )
-
-    def _shopper_by_claim(self, tenant_id: str, claim_hash: str, tx: Transaction) -> Row | None:
-        """The enrolled shopper behind a claim, with what paying needs (see _PAYER_COLUMNS)."""
-        return tx.one(
-            f"SELECT {self._PAYER_COLUMNS} FROM shoppers "  # noqa: S608 (fixed names)
-            "WHERE tenant_id = ? AND claim_hash = ? "
-            "AND template_sealed IS NOT NULL AND deleted_at IS NULL",
-            (tenant_id, claim_hash),
-        )
 
     def _answer(
         self,
@@ -938,7 +1045,7 @@ class PaymentBackend:
         payer: Row | None = None,
     ) -> AuthorizationResponse:
         """The answer for ``shopper_id`` (matched): ``payer`` is its row as
-        :meth:`_shopper_by_claim` reads it, when the caller already has it."""
+        :meth:`_authorize` reads it for a claim, when the caller already has it."""
         receipt_id = masked = privacy_code = None
         if shopper_id is not None:
             if payer is None:

@@ -18,6 +18,7 @@ from facepay.crypto import DeviceKey
 from facepay.crypto import _hazmat as hazmat
 from facepay.crypto._sealing import _template_info
 from facepay.server import Sandbox
+from facepay.server._errors import ApiError
 from facepay.wire import b64decode, b64encode
 
 
@@ -114,7 +115,18 @@ def _replay_authorize(till: Till, body: dict[str, Any], nonce: str, key: str) ->
     )
 
 
-def test_a_replayed_authorization_is_refused_and_charges_once(enrolled: Till) -> None:
+@pytest.fixture
+def any_enrolled(any_sandbox: Sandbox) -> Iterator[Till]:
+    """An enrolled shopper's till, on SQLite and then on PostgreSQL (whose authorize
+    commit is one statement)."""
+    till = make_till(any_sandbox)
+    assert till.enroll(face(1)).status_code == 201
+    yield till
+    till.close()
+
+
+def test_a_replayed_authorization_is_refused_and_charges_once(any_enrolled: Till) -> None:
+    enrolled = any_enrolled
     """The authorize nonce is recorded in the payment's own commit: the byte-identical
     request played again is refused, it does not get the stored answer back."""
     body = enrolled.pay_body(face(1))
@@ -136,7 +148,8 @@ def test_a_replayed_authorization_is_refused_and_charges_once(enrolled: Till) ->
     assert len(rows(enrolled.sandbox, "SELECT authorization_id FROM authorizations")) == 1
 
 
-def test_a_refused_authorization_cannot_be_replayed_later(enrolled: Till) -> None:
+def test_a_refused_authorization_cannot_be_replayed_later(any_enrolled: Till) -> None:
+    enrolled = any_enrolled
     """A request refused before anything was written (here: a session of another
     purpose) still spends its nonce, so it cannot be played again once it would pass."""
     body = enrolled.pay_body(face(1))
@@ -149,6 +162,31 @@ def test_a_refused_authorization_cannot_be_replayed_later(enrolled: Till) -> Non
         "nonce_reused",
     )
     assert rows(enrolled.sandbox, "SELECT authorization_id FROM authorizations") == []
+
+
+def test_a_nonce_recorded_by_a_payment_is_never_accepted_again(any_enrolled: Till) -> None:
+    """Below the HTTP layer: a second authorization that reaches the commit with a nonce
+    the first one recorded (its own session and key) is refused as a replay, not a 500,
+    and writes nothing."""
+    import dataclasses
+    import time as clock
+
+    from facepay.wire import AuthorizeRequest
+
+    backend = any_enrolled.sandbox.backend
+    assert backend is not None
+    found = backend._device(any_enrolled.device.device_id)
+    assert found is not None
+    device = dataclasses.replace(found[0], nonce=("nonce-once-only", clock.time() + 600))
+    first = AuthorizeRequest.model_validate(any_enrolled.pay_body(face(1)))
+    answer, replayed = backend.authorize(device, first, "idem-nonce-once-1")
+    assert answer.status.value == "approved"
+    assert not replayed
+    second = AuthorizeRequest.model_validate(any_enrolled.pay_body(face(1)))
+    with pytest.raises(ApiError) as refused:
+        backend.authorize(device, second, "idem-nonce-once-2")
+    assert refused.value.code.value == "nonce_reused"
+    assert len(rows(any_enrolled.sandbox, "SELECT authorization_id FROM authorizations")) == 1
 
 
 def test_device_registration_needs_the_enrollment_token(sandbox: Sandbox) -> None:
