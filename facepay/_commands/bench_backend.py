@@ -54,6 +54,14 @@ def register(subparsers: Any, group_parser: argparse.ArgumentParser | None) -> N
         help="databases for the throughput run ('none' skips it)",
     )
     p.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        help="offered authorizations per second, spread evenly over the clients (each "
+        "sends on its own schedule; latency counts from the scheduled send, so a late "
+        "send is charged to the backend). Default: none, every client back to back",
+    )
+    p.add_argument(
         "--workers",
         type=int,
         default=1,
@@ -197,6 +205,7 @@ def _run(args: argparse.Namespace) -> int:
                 duration=args.duration,
                 dsn=args.postgres_dsn,
                 workers=args.workers,
+                rate=args.rate,
             )
         )
     report["machine"]["load_average_end"] = _load()
@@ -227,7 +236,13 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _throughput(
-    database: str, *, clients: int, duration: float, dsn: str | None, workers: int = 1
+    database: str,
+    *,
+    clients: int,
+    duration: float,
+    dsn: str | None,
+    workers: int = 1,
+    rate: float | None = None,
 ) -> dict[str, Any]:
     import contextlib
     import tempfile
@@ -259,6 +274,7 @@ def _throughput(
             duration=duration,
             workers=workers,
             database_pid=database_pid,
+            rate=rate,
         )
         result.update(database=database, settings=settings, workers=workers)
         return result
@@ -272,6 +288,7 @@ def _drive(
     duration: float,
     workers: int = 1,
     database_pid: int | None = None,
+    rate: float | None = None,
 ) -> dict[str, Any]:
     import asyncio
     import secrets
@@ -336,6 +353,7 @@ def _drive(
                 duration=duration,
                 server_pid=server.pid,
                 database_pid=database_pid,
+                rate=rate,
             )
         )
     finally:
@@ -383,8 +401,10 @@ async def _load_test(
     duration: float,
     server_pid: int,
     database_pid: int | None = None,
+    rate: float | None = None,
 ) -> dict[str, Any]:
     import asyncio
+    import gc
     import json
     import uuid
 
@@ -470,7 +490,7 @@ async def _load_test(
             r.raise_for_status()
 
         # Prepare each client's authorizations (sessions + sealed templates): untimed.
-        per_client = max(20, int(duration * 450 / clients))
+        per_client = max(20, int(duration * (rate or 700) * 1.1 / clients))
 
         async def prepare(i: int) -> list[dict[str, Any]]:
             out = []
@@ -499,6 +519,30 @@ async def _load_test(
 
         host, port = base.removeprefix("http://").split(":")
 
+        def wire_request(i: int, body: dict[str, Any]) -> bytes:
+            raw = json.dumps(body, separators=(",", ":")).encode()
+            headers = sign_request(
+                devices[i][1],
+                device_id=devices[i][0],
+                method="POST",
+                target="/v1/authorizations",
+                body=raw,
+            )
+            headers["Idempotency-Key"] = f"idem_{uuid.uuid4().hex}"
+            head = (
+                f"POST /v1/authorizations HTTP/1.1\r\nHost: {host}:{port}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(raw)}\r\n"
+                + "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+                + "\r\n"
+            )
+            return head.encode("ascii") + raw
+
+        # Bodies signed before the clock starts too: 32 tills sign on their own CPUs, not
+        # on the backend's. Signatures older than 200 s (of the 300 s the backend
+        # accepts) are made again at send time.
+        signed_at = time.time()
+        wired = [[wire_request(i, body) for body in prepared[i]] for i in range(clients)]
+
         async def worker(i: int) -> None:
             # The timed loop speaks HTTP/1.1 keep-alive directly on a socket: httpx's
             # async client cost ~8 ms of CPU per request here, which on 2 shared cores
@@ -506,26 +550,21 @@ async def _load_test(
             nonlocal errors
             reader, writer = await asyncio.open_connection(host, int(port))
             try:
-                for body in prepared[i]:
+                for n, body in enumerate(prepared[i]):
                     if time.perf_counter() >= stop_at:
                         return
                     t0 = time.perf_counter()
-                    raw = json.dumps(body, separators=(",", ":")).encode()
-                    headers = sign_request(
-                        devices[i][1],
-                        device_id=devices[i][0],
-                        method="POST",
-                        target="/v1/authorizations",
-                        body=raw,
-                    )
-                    headers["Idempotency-Key"] = f"idem_{uuid.uuid4().hex}"
-                    head = (
-                        f"POST /v1/authorizations HTTP/1.1\r\nHost: {host}:{port}\r\n"
-                        f"Content-Type: application/json\r\nContent-Length: {len(raw)}\r\n"
-                        + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-                        + "\r\n"
-                    )
-                    writer.write(head.encode("ascii") + raw)
+                    if rate:
+                        # Paced: send n of client i is due at a fixed time; if the
+                        # backend held us up past it, the wait counts as latency.
+                        due = start + (n + i / clients) * clients / rate
+                        if due >= stop_at:
+                            return
+                        if due > t0:
+                            await asyncio.sleep(due - t0)
+                        t0 = due
+                    fresh = time.time() - signed_at < 200
+                    writer.write(wired[i][n] if fresh else wire_request(i, body))
                     await writer.drain()
                     status = int((await reader.readline()).split()[1])
                     length = 0
@@ -548,13 +587,21 @@ async def _load_test(
             finally:
                 writer.close()
 
+        # The load generator holds every prepared request: a full garbage collection of
+        # its own heap mid-run stalls all 32 clients at once and would be charged to the
+        # backend. Collect now, then keep the collector off until the clock stops.
+        gc.collect()
+        gc.disable()
         load_before = _load()
         server_cpu = _process_cpu_s(server_pid)
         database_cpu = _process_cpu_s(database_pid) if database_pid else float("nan")
         client_cpu = time.process_time()
         start = time.perf_counter()
         stop_at = start + duration
-        await asyncio.gather(*(worker(i) for i in range(clients)))
+        try:
+            await asyncio.gather(*(worker(i) for i in range(clients)))
+        finally:
+            gc.enable()
         elapsed = time.perf_counter() - start
         server_cpu = _process_cpu_s(server_pid) - server_cpu
         if database_pid:
@@ -579,6 +626,9 @@ async def _load_test(
             "outcomes": statuses,
             "errors": errors,
             "prepared_exhausted": done >= clients * per_client,
+            # None: closed loop (each client sends its next request when the last answer
+            # came back), so latency there is queueing: clients / throughput on average.
+            "offered_rate_per_s": rate,
             "load_average_before": load_before,
             "load_average_after": _load(),
         }
