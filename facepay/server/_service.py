@@ -882,6 +882,11 @@ class PaymentBackend:
                 second_score=None if match.second_score is None else round(match.second_score, 4),
                 candidates=list(match.candidates),
                 candidate_scores=[round(s, 4) for s in match.candidate_scores],
+                # Scores below this are upper bounds from the pruned 1:N search, not
+                # exact scores (None: every score above is exact).
+                scores_exact_above=None
+                if match.exact_above is None
+                else round(match.exact_above, 4),
             )
             if match.outcome is MatchOutcome.MATCH:
                 shopper_id = match.shopper_id
