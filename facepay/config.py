@@ -308,8 +308,9 @@ class ServerConfig:
     # the event loop itself; None picks per database: 0 for SQLite (its statements never
     # wait on a network, and handing each request to a thread and back cost more CPU than
     # the request: the GIL ping-pong), 4 for PostgreSQL (each statement waits for a round
-    # trip, which other requests' work can fill). anyio's default, 40, only queues on the
-    # GIL. Measured on 2 cores with 32 clients: docs/performance.md, "Backend".
+    # trip, which other requests' work can fill); `serve --workers N` (N > 1) makes it 0:
+    # the processes wait side by side. anyio's default, 40, only queues on the GIL.
+    # Measured on 2 cores with 32 clients: docs/performance.md, "Backend".
     worker_threads: int | None = None
     # HPKE suite of a *new* sealing keyring (an existing one keeps its suite until
     # `facepay sandbox rotate-key --suite ...`). X25519 + ChaCha20-Poly1305 by default; the

@@ -136,6 +136,10 @@ def _serve(args: argparse.Namespace) -> int:
             os.environ[WORKER_DB_ENV] = str(args.db)
             os.environ[WORKER_KEYS_ENV] = str(args.keys or default_key_dir(args.db))
             os.environ["FACEPAY_SERVER_ADMIN_TOKEN"] = backend.admin_token
+            if config.worker_threads is None:
+                # Several processes already wait on the database side by side: threads in
+                # each only add handoffs (measured: docs/performance.md, "Backend").
+                os.environ["FACEPAY_SERVER_WORKER_THREADS"] = "0"
             uvicorn.run(
                 "facepay.server._sandbox:worker_app",
                 factory=True,
