@@ -1023,7 +1023,9 @@ class PaymentBackend:
         try:
             yield
         except UniqueViolationError as exc:
-            if "nonces" in str(exc):
+            # The constraint's name, as PostgreSQL words it: the detail line that follows
+            # quotes key values, and an Idempotency-Key can hold no quote or space.
+            if 'unique constraint "nonces_pkey"' in str(exc):
                 raise ApiError(
                     ErrorCode.NONCE_REUSED, "this request nonce was already used"
                 ) from None
