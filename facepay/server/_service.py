@@ -234,19 +234,19 @@ class PaymentBackend:
 
     def _load_template(
         self, shopper_id: str, tenant_id: str, model_id: str, wrapped: bytes, sealed: bytes
-    ) -> bool:
-        """Decrypt one stored template into its gallery; False if it cannot be opened."""
+    ) -> None:
+        """Decrypt one stored template into its gallery (logged and skipped if it cannot
+        be opened)."""
         try:
             template = self.vault.decrypt_template(
                 sealed, wrapped, shopper_id=shopper_id, tenant_id=tenant_id
             )
         except CryptoError:
             logger.error("stored template of %s could not be decrypted; skipped", shopper_id)
-            return False
+            return
         gallery = self.galleries.get(tenant_id, model_id, template.dimension)
         assert gallery is not None
         gallery.add(shopper_id, template.vector)
-        return True
 
     def sweep(self) -> dict[str, int]:
         """Retention and housekeeping: shred enrollments unused past their retention
@@ -483,19 +483,13 @@ class PaymentBackend:
             sealing_key_id=self.vault.keyring.current.key_id,
         )
 
-    def _reading(self, tx: Transaction | None) -> contextlib.AbstractContextManager[Transaction]:
-        """``tx`` itself when the caller already reads in one, else a fresh read-only one:
-        a request's reads share one transaction (one snapshot, fewer round trips)."""
-        return contextlib.nullcontext(tx) if tx is not None else self.db.transaction(readonly=True)
-
     def _check_session(
         self,
         device: AuthenticatedDevice,
         session_id: str,
         purpose: SessionPurpose,
-        tx: Transaction | None = None,
     ) -> None:
-        with self._reading(tx) as tx:
+        with self.db.transaction(readonly=True) as tx:
             row = tx.one(
                 "SELECT device_id, purpose, expires_at, used_at FROM sessions WHERE session_id = ?",
                 (session_id,),
@@ -532,7 +526,6 @@ class PaymentBackend:
         device: AuthenticatedDevice,
         session_id: str,
         sealed_wire: SealedTemplateWire,
-        tx: Transaction | None = None,
     ) -> FaceTemplate:
         """Open, check and tenant-transform a sealed template (normalized)."""
         if sealed_wire.session_id != session_id:
@@ -566,19 +559,17 @@ class PaymentBackend:
             unit = normalize(vector)
         except ValueError:
             raise ApiError(ErrorCode.TEMPLATE_INVALID, "template is zero or not finite") from None
-        transformed = self._transform(device.tenant_id, unit, tx)
+        transformed = self._transform(device.tenant_id, unit)
         return FaceTemplate(
             vector=transformed, model_id=template.model_id, frames_fused=template.frames_fused
         )
 
-    def _transform(
-        self, tenant_id: str, vector: np.ndarray[Any, Any], tx: Transaction | None = None
-    ) -> np.ndarray[Any, Any]:
+    def _transform(self, tenant_id: str, vector: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
         # A tenant's wrapped transform key is written once, with the tenant, and never
         # updated (a new transform is a new tenant key version): safe to keep in memory.
         wrapped = self._tenant_keys.get(tenant_id)
         if wrapped is None:
-            with self._reading(tx) as tx:
+            with self.db.transaction(readonly=True) as tx:
                 row = tx.one(
                     "SELECT transform_key_wrapped FROM tenants WHERE tenant_id = ?", (tenant_id,)
                 )
@@ -698,8 +689,8 @@ class PaymentBackend:
             (subject, failures, start, locked_until),
         )
 
-    def _check_locks(self, subjects: list[str], tx: Transaction | None = None) -> None:
-        with self._reading(tx) as tx:
+    def _check_locks(self, subjects: list[str]) -> None:
+        with self.db.transaction(readonly=True) as tx:
             row = tx.one(self._locks_sql(len(subjects)), subjects)
         self._not_locked(None if row is None else row[0])
 
@@ -725,9 +716,8 @@ class PaymentBackend:
         tenant_id: str,
         key: str,
         request_hash: str,
-        tx: Transaction | None = None,
     ) -> AuthorizationResponse | None:
-        with self._reading(tx) as tx:
+        with self.db.transaction(readonly=True) as tx:
             row = tx.one(
                 f"SELECT request_hash, response_json FROM {table} "  # noqa: S608 (fixed names)
                 "WHERE tenant_id = ? AND idempotency_key = ?",
@@ -794,12 +784,11 @@ class PaymentBackend:
         # the read on PostgreSQL), outside a transaction: what must still hold at commit
         # is checked again by the write below (session unused, idempotency key unique).
         # Checked in this order: a retry learns its answer even when locked out now.
-        payer = ", ".join(f"p.{c.strip()}" for c in self._PAYER_COLUMNS.split(","))
         paying_claim = claim_hash if req.liveness.decision == "live" else None
         with self.db.reads() as tx:
             row = tx.one(
                 "SELECT a.request_hash, a.response_json, l.locked_until, s.device_id, "  # noqa: S608
-                f"s.purpose, s.expires_at, s.used_at, {payer} "
+                f"s.purpose, s.expires_at, s.used_at, {self._PAYER_COLUMNS_AS_P} "
                 "FROM (SELECT 1 AS one) AS base "
                 "LEFT JOIN authorizations a ON a.tenant_id = ? AND a.idempotency_key = ? "
                 f"LEFT JOIN ({self._locks_sql(len(subjects))}) AS l ON 1 = 1 "
@@ -916,6 +905,7 @@ class PaymentBackend:
         details["decision"] = response.status.value
         details["decline_reason"] = response.decline_reason and response.decline_reason.value
         details["shopper_id"] = response.status is AuthorizationStatus.APPROVED and shopper_id
+        paid = shopper_id if response.status is AuthorizationStatus.APPROVED else None
         record = (
             authorization_id,
             device.tenant_id,
@@ -928,7 +918,7 @@ class PaymentBackend:
             req.basket_reference,
             response.status.value,
             response.decline_reason and response.decline_reason.value,
-            shopper_id if response.status is AuthorizationStatus.APPROVED else None,
+            paid,
             response.receipt_id,
             response.model_dump_json(),
             json.dumps(list(candidates)) if candidates else None,
@@ -936,7 +926,6 @@ class PaymentBackend:
             now,
             now,
         )
-        paid = shopper_id if response.status is AuthorizationStatus.APPROVED else None
         try:
             if self.db.dialect == "postgres" and not failure:
                 self._commit_in_one_statement(device, req.session_id, record, paid, details)
@@ -1036,6 +1025,7 @@ class PaymentBackend:
         "shopper_id, payment_token, masked_payment_method, privacy_code_wrapped, "
         "consent_withdrawn_at, model_id, data_key_wrapped, template_sealed"
     )
+    _PAYER_COLUMNS_AS_P = ", ".join(f"p.{c.strip()}" for c in _PAYER_COLUMNS.split(","))
 
     def _answer(
         self,
