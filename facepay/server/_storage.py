@@ -218,6 +218,21 @@ class Transaction:
         return [tuple(_plain(v) for v in row) for row in self._cursor.fetchall()]
 
 
+@contextlib.contextmanager
+def _committed(conn: Any, cursor: Any, dialect: str) -> Iterator[Transaction]:
+    """The open transaction on ``cursor``: committed if the block ends normally, rolled
+    back if it raises; the cursor closed either way."""
+    try:
+        yield Transaction(cursor, dialect)
+    except BaseException:
+        conn.rollback()
+        raise
+    else:
+        conn.commit()
+    finally:
+        cursor.close()
+
+
 def _plain(value: Any) -> Any:
     # psycopg returns memoryview for BYTEA; sqlite3 returns bytes.
     return bytes(value) if isinstance(value, memoryview) else value
@@ -333,22 +348,15 @@ class SQLiteDatabase(Database):
     @contextlib.contextmanager
     def transaction(self, *, readonly: bool = False) -> Iterator[Transaction]:
         conn = self._connection()
-        # Writers of this process queue on a lock instead of SQLite's busy handler, which
-        # sleeps in growing steps (up to 100 ms) and gave 1 s p99 tails under 32 clients.
-        # Other processes on the same file still meet the busy handler (busy_timeout).
+        # Writers queue on a lock (this process's threads) and an flock (other processes)
+        # instead of SQLite's busy handler, which sleeps in growing steps (up to 100 ms)
+        # and gave 1 s p99 tails under 32 clients; see _writer.
         writer = contextlib.nullcontext() if readonly else self._writer()
         with writer:
             cursor = conn.cursor()
             cursor.execute("BEGIN" if readonly else "BEGIN IMMEDIATE")
-            try:
-                yield Transaction(cursor, "sqlite")
-            except BaseException:
-                conn.rollback()
-                raise
-            else:
-                conn.commit()
-            finally:
-                cursor.close()
+            with _committed(conn, cursor, "sqlite") as tx:
+                yield tx
 
     @contextlib.contextmanager
     def reads(self) -> Iterator[Transaction]:
@@ -458,16 +466,8 @@ class PostgresDatabase(Database):
     def transaction(self, *, readonly: bool = False) -> Iterator[Transaction]:
         conn = self._get()
         try:
-            cursor = conn.cursor()
-            try:
-                yield Transaction(cursor, "postgres")
-            except BaseException:
-                conn.rollback()
-                raise
-            else:
-                conn.commit()
-            finally:
-                cursor.close()
+            with _committed(conn, conn.cursor(), "postgres") as tx:
+                yield tx
         finally:
             self._put(conn)
 
