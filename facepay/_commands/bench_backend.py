@@ -369,28 +369,10 @@ def _drive(
 
 
 def _process_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process and all its descendants that are alive
-    (Linux /proc), all their threads: a multi-worker server, or PostgreSQL's backends."""
-    stats: dict[int, tuple[int, float]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            fields = open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()  # noqa: SIM115
-        except OSError:
-            continue
-        # After the ")" of the name: state, ppid, ..., utime and stime are fields 14, 15.
-        stats[int(entry)] = (int(fields[1]), (int(fields[11]) + int(fields[12])))
-    if pid not in stats:
-        return float("nan")
-    tree, frontier = {pid}, [pid]
-    while frontier:
-        parent = frontier.pop()
-        for child, (ppid, _) in stats.items():
-            if ppid == parent and child not in tree:
-                tree.add(child)
-                frontier.append(child)
-    return sum(stats[p][1] for p in tree) / os.sysconf("SC_CLK_TCK")
+    from facepay.eval._backends import process_tree_cpu_seconds
+
+    seconds = process_tree_cpu_seconds(pid)
+    return float("nan") if seconds is None else seconds
 
 
 async def _load_test(

@@ -27,8 +27,36 @@ __all__ = [
     "ServerProcess",
     "create_postgres_database",
     "free_port",
+    "process_tree_cpu_seconds",
     "throwaway_postgres",
 ]
+
+
+def process_tree_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds used so far by a process and its live descendants, all
+    their threads (Linux /proc): a server with worker processes, or PostgreSQL with its
+    backends. None if ``pid`` is gone."""
+    stats: dict[int, tuple[int, int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # After the ")" of the name: state, ppid, ...; utime and stime are stat(5)'s
+        # fields 14 and 15.
+        stats[int(entry)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
+    if pid not in stats:
+        return None
+    tree, frontier = {pid}, [pid]
+    while frontier:
+        parent = frontier.pop()
+        for child, (ppid, _) in stats.items():
+            if ppid == parent and child not in tree:
+                tree.add(child)
+                frontier.append(child)
+    return sum(stats[p][1] for p in tree) / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -200,15 +228,8 @@ class ServerProcess:
         return None
 
     def cpu_seconds(self) -> float | None:
-        """User + system CPU time the server process has used so far (Linux /proc)."""
-        if self._proc is None:
-            return None
-        try:
-            fields = Path(f"/proc/{self._proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return None
-        # Fields 14 and 15 of stat(5) (utime, stime), counted after the ")" of the name.
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """User + system CPU time the server process (and any children) has used so far."""
+        return None if self._proc is None else process_tree_cpu_seconds(self._proc.pid)
 
     def __enter__(self) -> ServerProcess:
         return self.start()
