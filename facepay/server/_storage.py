@@ -162,7 +162,7 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
         2,
         "replica gallery sync",
         # Several backend processes share one database: each one's 1:N gallery picks up
-        # enrollments made through the others by enrolment time (PaymentBackend._sync).
+        # enrollments made through the others by enrolment time (PaymentBackend._sync_gallery).
         ("CREATE INDEX shoppers_tenant_enrolled ON shoppers (tenant_id, enrolled_at)",),
     ),
 )
