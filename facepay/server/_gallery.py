@@ -328,7 +328,7 @@ class Gallery:
                     self._reserve(row + 1)
                 self._ids.append(shopper_id)
                 self._rows[shopper_id] = row
-            w = v if self._basis is None else self._to_stored_one(v)
+            w = self._to_stored_one(v)
             k = self._k
             tail = w[k:]
             self._head[row] = w[:k]
