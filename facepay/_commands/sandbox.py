@@ -99,6 +99,7 @@ def _serve(args: argparse.Namespace) -> int:
         default_key_dir,
         settle_heap,
     )
+    from facepay.server._workers import serve_workers
 
     if args.workers < 1:
         sys.stderr.write("facepay sandbox serve: --workers must be at least 1\n")
@@ -140,11 +141,11 @@ def _serve(args: argparse.Namespace) -> int:
                 # Several processes already wait on the database side by side: threads in
                 # each only add handoffs (measured: docs/performance.md, "Backend").
                 os.environ["FACEPAY_SERVER_WORKER_THREADS"] = "0"
-            uvicorn.run(
-                "facepay.server._sandbox:worker_app",
-                factory=True,
-                workers=args.workers,
-                **common,
+            serve_workers(
+                args.workers,
+                host=common.pop("host"),
+                port=common.pop("port"),
+                uvicorn_kwargs=common,
             )
     finally:
         sweeper.stop()

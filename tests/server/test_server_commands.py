@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -180,7 +181,6 @@ def test_serve_with_two_workers_shares_one_database(
 ) -> None:
     """``--workers 2``: two processes behind one port; every checkout is answered once,
     whichever process takes each connection, and the ledger holds them all."""
-    import os
     import types
 
     from facepay.crypto import DeviceKey
@@ -211,14 +211,40 @@ def test_serve_with_two_workers_shares_one_database(
                 assert proc.poll() is None, "server exited"
                 assert time.monotonic() < deadline, "server did not start"
                 time.sleep(0.2)
-        children = [
-            p
-            for p in os.listdir("/proc")
-            if p.isdigit()
-            and Path(f"/proc/{p}/stat").exists()
-            and Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[1] == str(proc.pid)
-        ]
+        children = _children(proc.pid)
         assert len(children) >= 2  # the two workers (and multiprocessing's helper, if any)
+        # Each worker listens on a socket of its own (SO_REUSEPORT), so the kernel deals
+        # connections out among them; with one shared socket a burst of connections could
+        # pile onto whichever worker woke first.
+        listening = {pid: _sockets_of(pid, port, state="0A") for pid in children}
+        workers = [pid for pid, inodes in listening.items() if inodes]
+        assert len(workers) == 2, listening
+        assert len(set().union(*listening.values())) == 2  # two sockets, not one shared
+        held = [socket.create_connection(("127.0.0.1", port)) for _ in range(24)]
+        try:
+            for c in held:
+                c.sendall(b"GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+                assert c.recv(64).startswith(b"HTTP/1.1 200")
+            served = {pid: len(_sockets_of(pid, port, state="01")) for pid in workers}
+            assert sum(served.values()) == 24
+            assert min(served.values()) > 0, served  # all on one: p = 2**-23
+        finally:
+            for c in held:
+                c.close()
+        # A worker that dies is replaced; the port keeps answering meanwhile.
+        os.kill(int(workers[0]), 9)
+        deadline = time.monotonic() + 60
+        while True:
+            httpx.get(f"{base}/v1/health", timeout=5).raise_for_status()
+            alive = [
+                pid
+                for pid in _children(proc.pid)
+                if pid != workers[0] and _sockets_of(pid, port, state="0A")
+            ]
+            if len(alive) == 2:
+                break
+            assert time.monotonic() < deadline, "the dead worker was not replaced"
+            time.sleep(0.2)
         key = DeviceKey.generate()
         r = httpx.post(
             f"{base}/v1/devices",
@@ -251,6 +277,38 @@ def test_serve_with_two_workers_shares_one_database(
     ledger = json.loads(capsys.readouterr().out)
     assert sorted(r["idempotency_key"] for r in ledger) == sorted(keys)
     assert {r["state"] for r in ledger} == {"approved"}
+
+
+def _children(parent: int) -> list[str]:
+    out = []
+    for p in os.listdir("/proc"):
+        try:
+            stat = Path(f"/proc/{p}/stat").read_text() if p.isdigit() else ""
+        except OSError:
+            continue  # exited meanwhile
+        if stat and stat.rsplit(")", 1)[1].split()[1] == str(parent):
+            out.append(p)
+    return out
+
+
+def _sockets_of(pid: str, port: int, *, state: str) -> set[str]:
+    """Inodes of the TCP sockets process ``pid`` holds on local ``port`` in ``state``
+    (/proc/net/tcp: 0A listening, 01 established)."""
+    try:
+        inodes = {
+            os.readlink(f"/proc/{pid}/fd/{fd}")[8:-1]
+            for fd in os.listdir(f"/proc/{pid}/fd")
+            if os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:[")
+        }
+    except OSError:
+        return set()
+    found = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, st, inode = fields[1], fields[3], fields[9]
+        if int(local.split(":")[1], 16) == port and st == state and inode in inodes:
+            found.add(inode)
+    return found
 
 
 def make_till_at(sandbox: Any, device: Any) -> Till:
