@@ -48,6 +48,14 @@ def register(subparsers: Any, group_parser: argparse.ArgumentParser | None) -> N
         "--duration", type=float, default=10.0, help="seconds of authorize load per database"
     )
     p.add_argument(
+        "--warmup",
+        type=float,
+        default=2.0,
+        help="seconds of the same load before the clock starts, not measured (default 2): "
+        "a freshly started backend's first second pays one-time costs (each worker loading "
+        "the shoppers it has not seen, preparing its statements)",
+    )
+    p.add_argument(
         "--db",
         choices=("sqlite", "postgres", "both", "none"),
         default="both",
@@ -206,6 +214,7 @@ def _run(args: argparse.Namespace) -> int:
                 dsn=args.postgres_dsn,
                 workers=args.workers,
                 rate=args.rate,
+                warmup=args.warmup,
             )
         )
     report["machine"]["load_average_end"] = _load()
@@ -243,6 +252,7 @@ def _throughput(
     dsn: str | None,
     workers: int = 1,
     rate: float | None = None,
+    warmup: float = 2.0,
 ) -> dict[str, Any]:
     import contextlib
     import tempfile
@@ -275,6 +285,7 @@ def _throughput(
             workers=workers,
             database_pid=database_pid,
             rate=rate,
+            warmup=warmup,
         )
         result.update(database=database, settings=settings, workers=workers)
         return result
@@ -289,6 +300,7 @@ def _drive(
     workers: int = 1,
     database_pid: int | None = None,
     rate: float | None = None,
+    warmup: float = 2.0,
 ) -> dict[str, Any]:
     import asyncio
     import secrets
@@ -354,6 +366,7 @@ def _drive(
                 server_pid=server.pid,
                 database_pid=database_pid,
                 rate=rate,
+                warmup=warmup,
             )
         )
     finally:
@@ -384,6 +397,7 @@ async def _load_test(
     server_pid: int,
     database_pid: int | None = None,
     rate: float | None = None,
+    warmup: float = 2.0,
 ) -> dict[str, Any]:
     import asyncio
     import gc
@@ -472,7 +486,7 @@ async def _load_test(
             r.raise_for_status()
 
         # Prepare each client's authorizations (sessions + sealed templates): untimed.
-        per_client = max(20, int(duration * (rate or 700) * 1.1 / clients))
+        per_client = max(20, int((warmup + duration) * (rate or 700) * 1.1 / clients))
 
         async def prepare(i: int) -> list[dict[str, Any]]:
             out = []
@@ -497,7 +511,8 @@ async def _load_test(
         latencies: list[float] = []
         statuses: dict[str, int] = {}
         errors = 0
-        stop_at = 0.0
+        stop_at = measure_from = 0.0
+        exhausted = 0  # clients that sent every request prepared for them
 
         host, port = base.removeprefix("http://").split(":")
 
@@ -529,7 +544,7 @@ async def _load_test(
             # The timed loop speaks HTTP/1.1 keep-alive directly on a socket: httpx's
             # async client cost ~8 ms of CPU per request here, which on 2 shared cores
             # would measure the load generator instead of the backend.
-            nonlocal errors
+            nonlocal errors, exhausted
             reader, writer = await asyncio.open_connection(host, int(port))
             try:
                 for n, body in enumerate(prepared[i]):
@@ -558,12 +573,15 @@ async def _load_test(
                         if name.strip().lower() == b"content-length":
                             length = int(value)
                     payload = await reader.readexactly(length)
+                    if status != 200:
+                        errors += 1  # warm-up included
+                    if t0 < measure_from:
+                        continue  # warm-up: the same load, not measured
                     latencies.append((time.perf_counter() - t0) * 1e3)
                     if status == 200:
                         state = str(json.loads(payload)["status"])
                         statuses[state] = statuses.get(state, 0) + 1
-                    else:
-                        errors += 1
+                exhausted += 1
             except (OSError, asyncio.IncompleteReadError, ValueError, IndexError):
                 errors += 1
             finally:
@@ -575,16 +593,24 @@ async def _load_test(
         gc.collect()
         gc.disable()
         load_before = _load()
-        server_cpu = _process_cpu_s(server_pid)
-        database_cpu = _process_cpu_s(database_pid) if database_pid else float("nan")
-        client_cpu = time.process_time()
         start = time.perf_counter()
-        stop_at = start + duration
+        measure_from = start + warmup
+        stop_at = measure_from + duration
+        cpu: dict[str, float] = {}
+
+        async def clock() -> None:
+            # CPU is counted from the end of the warm-up, like latency.
+            await asyncio.sleep(max(0.0, measure_from - time.perf_counter()))
+            cpu["server"] = _process_cpu_s(server_pid)
+            cpu["database"] = _process_cpu_s(database_pid) if database_pid else float("nan")
+            cpu["client"] = time.process_time()
+
         try:
-            await asyncio.gather(*(worker(i) for i in range(clients)))
+            await asyncio.gather(clock(), *(worker(i) for i in range(clients)))
         finally:
             gc.enable()
-        elapsed = time.perf_counter() - start
+        elapsed = time.perf_counter() - measure_from
+        server_cpu, database_cpu, client_cpu = cpu["server"], cpu["database"], cpu["client"]
         server_cpu = _process_cpu_s(server_pid) - server_cpu
         if database_pid:
             database_cpu = _process_cpu_s(database_pid) - database_cpu
@@ -607,10 +633,11 @@ async def _load_test(
             **_percentiles(latencies or [0.0]),
             "outcomes": statuses,
             "errors": errors,
-            "prepared_exhausted": done >= clients * per_client,
+            "prepared_exhausted": exhausted > 0,
             # None: closed loop (each client sends its next request when the last answer
             # came back), so latency there is queueing: clients / throughput on average.
             "offered_rate_per_s": rate,
+            "warmup_s": warmup,
             "load_average_before": load_before,
             "load_average_after": _load(),
         }
