@@ -486,7 +486,7 @@ async def _load_test(
             r.raise_for_status()
 
         # Prepare each client's authorizations (sessions + sealed templates): untimed.
-        per_client = max(20, int((warmup + duration) * (rate or 700) * 1.1 / clients))
+        per_client = max(20, int((warmup + duration) * (rate or 900) * 1.1 / clients))
 
         async def prepare(i: int) -> list[dict[str, Any]]:
             out = []
@@ -512,7 +512,7 @@ async def _load_test(
         statuses: dict[str, int] = {}
         errors = 0
         stop_at = measure_from = 0.0
-        exhausted = 0  # clients that sent every request prepared for them
+        exhausted = False  # a client sent every request prepared for it
 
         host, port = base.removeprefix("http://").split(":")
 
@@ -544,7 +544,7 @@ async def _load_test(
             # The timed loop speaks HTTP/1.1 keep-alive directly on a socket: httpx's
             # async client cost ~8 ms of CPU per request here, which on 2 shared cores
             # would measure the load generator instead of the backend.
-            nonlocal errors, exhausted
+            nonlocal errors, exhausted, stop_at
             reader, writer = await asyncio.open_connection(host, int(port))
             try:
                 for n, body in enumerate(prepared[i]):
@@ -581,7 +581,10 @@ async def _load_test(
                     if status == 200:
                         state = str(json.loads(payload)["status"])
                         statuses[state] = statuses.get(state, 0) + 1
-                exhausted += 1
+                # Back to back, clients on a less busy worker run ahead: the first to
+                # run out ends the run for all, so the load stays full while measured.
+                exhausted = True
+                stop_at = min(stop_at, time.perf_counter())
             except (OSError, asyncio.IncompleteReadError, ValueError, IndexError):
                 errors += 1
             finally:
@@ -609,7 +612,7 @@ async def _load_test(
             await asyncio.gather(clock(), *(worker(i) for i in range(clients)))
         finally:
             gc.enable()
-        elapsed = time.perf_counter() - measure_from
+        elapsed = max(0.0, time.perf_counter() - measure_from)
         server_cpu, database_cpu, client_cpu = cpu["server"], cpu["database"], cpu["client"]
         server_cpu = _process_cpu_s(server_pid) - server_cpu
         if database_pid:
@@ -633,7 +636,8 @@ async def _load_test(
             **_percentiles(latencies or [0.0]),
             "outcomes": statuses,
             "errors": errors,
-            "prepared_exhausted": exhausted > 0,
+            # True: the run ended early, when the first client ran out ("seconds").
+            "prepared_exhausted": exhausted,
             # None: closed loop (each client sends its next request when the last answer
             # came back), so latency there is queueing: clients / throughput on average.
             "offered_rate_per_s": rate,
