@@ -71,6 +71,14 @@ def register(subparsers: Any, group_parser: argparse.ArgumentParser | None = Non
         metavar="MANIFEST",
         help="recorded live sessions to replay under their own plans and to inject frozen",
     )
+    attacks.add_argument(
+        "--seed-offset",
+        type=int,
+        default=0,
+        metavar="N",
+        help="shift every random choice (screens, plans, start points, shake): 0 gives the "
+        "attacks reported before, another N fresh ones to test a rule designed on others",
+    )
     attacks.add_argument("--details", action="store_true", help="also list every attack")
     add_json_flag(attacks)
     attacks.set_defaults(handler=_run_attacks)
@@ -191,6 +199,7 @@ def _run_attacks(args: argparse.Namespace) -> int:
         photos=args.photos,
         plans_per_clip=args.plans,
         matched_sessions=_load_manifest(args.sessions) if args.sessions else (),
+        seed_offset=args.seed_offset,
     )
     if args.details:
         metrics["details"] = _details(results)

@@ -409,6 +409,7 @@ def synthetic_attack_suite(
     photos: int = 12,
     plans_per_clip: int = 4,
     matched_sessions: Sequence[RecordedSession] = (),
+    seed_offset: int = 0,
 ) -> tuple[dict[str, Any], list[PadResult]]:
     """Run the synthetic attacks of :mod:`facepay.eval.attacks` against the full pipeline.
 
@@ -420,6 +421,11 @@ def synthetic_attack_suite(
     * ``replay_matched``: the same screen replays under the plan each clip happens to
       answer (``matched_sessions``): only a screen cue can stop these (stretch goal).
     * ``injection_frozen``: the matched clips injected directly with 1 s frozen.
+
+    ``seed_offset`` shifts every random choice (photo shake, the simulated screens' moiré,
+    glare and jitter, the replays' plans and start points): 0 gives the attacks reported
+    before; another offset gives fresh attacks, so a rule designed while looking at one
+    set can be measured on another (docs/liveness.md says which set chose what).
     """
     from facepay.eval.attacks import frozen_frames, screen_replay_attack
 
@@ -446,14 +452,14 @@ def synthetic_attack_suite(
     for k, path in enumerate(photo_items):
         plan = ChallengePlan.of(_PHOTO_PLANS[k % len(_PHOTO_PLANS)])
         verdict = adaptive_photo_attack(
-            _read_rgb(path), plan, finder_factory(), config=config, seed=k,
+            _read_rgb(path), plan, finder_factory(), config=config, seed=seed_offset + k,
             paper_margin=0.05 if k % 2 else 0.0,
         )  # fmt: skip
         record("photo", f"{path.name}:{','.join(plan.names)}", verdict)
     for k, path in enumerate(sorted((pad / "print").glob("*_03.jpg"))[: max(1, photos // 2)]):
         plan = ChallengePlan.of(_PHOTO_PLANS[k % len(_PHOTO_PLANS)])
         verdict = adaptive_photo_attack(
-            _read_rgb(path), plan, finder_factory(), config=config, seed=100 + k
+            _read_rgb(path), plan, finder_factory(), config=config, seed=seed_offset + 100 + k
         )
         record("print", f"{path.name}:{','.join(plan.names)}", verdict)
     # Replays: each clip is re-filmed off the simulated screen and analysed once; then many
@@ -464,12 +470,13 @@ def synthetic_attack_suite(
         finder = finder_factory()
         recording = [
             (frame, usable_faces(finder.faces(frame)))
-            for frame in screen_replay_attack(_clip_frames(clip), seed=c)
+            for frame in screen_replay_attack(_clip_frames(clip), seed=seed_offset + c)
         ]
         duration = recording[-1][0].timestamp if recording else 0.0
-        rng = np.random.default_rng(c)
+        rng = np.random.default_rng(seed_offset + c)
         for k in range(plans_per_clip):
-            plan = ChallengePlan.from_seed(f"replay:{clip.name}:{k}".encode(), count=2 + k % 2)
+            nonce = f"replay:{clip.name}:{seed_offset + k}".encode()
+            plan = ChallengePlan.from_seed(nonce, count=2 + k % 2)
             start = float(rng.uniform(0.0, max(0.0, duration - 2.0)))
             session = LivenessSession(plan, config)
             for frame, faces in recording:
@@ -482,7 +489,7 @@ def synthetic_attack_suite(
         if s.label != "live":
             continue
         plan = ChallengePlan.of(s.challenges)
-        frames = screen_replay_attack(_clip_frames(s.clip), seed=k)
+        frames = screen_replay_attack(_clip_frames(s.clip), seed=seed_offset + k)
         verdict = run_session(frames, plan, finder_factory(), config=config, start_s=s.start_s)
         record("replay_matched", f"{s.clip.name}:{','.join(plan.names)}", verdict)
         # Freeze one second right after the warm-up, while the first challenge runs.
