@@ -475,6 +475,14 @@ class LivenessConfig:
     # An answer completed sooner than this after the prompt was already under way before
     # the prompt (human visual reaction time is ~0.2-0.25 s): early_response.
     min_reaction_s: float = 0.2
+    # The answer must *begin* (its last neutral frame, for a blink the last open-eye frame)
+    # within this long after the prompt; finishing may take the rest of the window. A
+    # shopper reads the prompt and starts within a choice reaction time (0.4-0.8 s in young
+    # adults, about 1-1.2 s in older ones) plus the first part of the movement; a replay
+    # acts on its own schedule, so its matching action starts anywhere in the window.
+    # Measured on docs/liveness_sessions.json: onsets 0.1-1.96 s (the slowest,
+    # WolfgangLanger's slow turn). Beyond it: late_response (inconclusive). 0 turns it off.
+    max_onset_s: float = 2.5
     # The face missing for longer than this during a challenge ends the session (face_lost).
     face_lost_s: float = 0.7
     # Two or more faces in this many frames in a row ends the session (multiple_faces).
@@ -569,6 +577,8 @@ class LivenessConfig:
             raise ConfigurationError("LivenessConfig: need 0 < blink_closed_ratio < reopen <= 1")
         if self.challenge_window_s <= self.min_reaction_s:
             raise ConfigurationError("LivenessConfig: challenge window shorter than reaction time")
+        if self.max_onset_s < 0 or (0 < self.max_onset_s <= self.min_reaction_s):
+            raise ConfigurationError("LivenessConfig: need max_onset_s 0 (off) or > min_reaction_s")
         if self.min_fps <= 0 or self.max_fps <= self.min_fps:
             raise ConfigurationError("LivenessConfig: need 0 < min_fps < max_fps")
         if self.parallax_segment_turn_deg <= 0 or self.parallax_segment_max_frames < 1:

@@ -37,6 +37,7 @@ class LivenessReason(str, enum.Enum):
     MULTIPLE_FACES = "multiple_faces"
     FACE_LOST = "face_lost"
     CHALLENGE_TIMEOUT = "challenge_timeout"
+    LATE_RESPONSE = "late_response"
     PARALLAX_UNMEASURED = "parallax_unmeasured"
     CAMERA_STOPPED = "camera_stopped"
     CAMERA_STALLED = "camera_stalled"
@@ -155,11 +156,13 @@ class LivenessSession:
         self._index = 0
         self._challenge_t0 = 0.0
         self._armed_t: float | None = None
+        self._onset_t: float | None = None
         self._yaw_ref = 0.0
         self._closed_seen = False
         self._hold = 0
         self._passed: list[str] = []
         self._response_s: list[float] = []
+        self._onset_s: list[float] = []
         self._parallax: ParallaxTracker | None = None
         self._parallax_readings: list[ParallaxReading] = []
         self._parallax_until: float | None = None
@@ -303,6 +306,7 @@ class LivenessSession:
     def _start_challenge(self, t: float) -> None:
         self._challenge_t0 = t
         self._armed_t = None
+        self._onset_t = None
         self._closed_seen = False
         self._hold = 0
         if self._index < len(self.plan) and self.plan.challenges[self._index].is_turn:
@@ -373,9 +377,13 @@ class LivenessSession:
             # the warm-up was).
             settled = abs(dyaw) < c.wrong_turn_deg if challenge.is_turn else self._head_steady(t)
             if neutral and settled:
-                self._armed_t = t
+                self._armed_t = self._onset_t = t
                 self._yaw_ref = m.yaw
             return
+        # The answer's onset: the last neutral frame before it (for a blink, the last
+        # open-eye frame before the eyes closed).
+        if neutral and not self._closed_seen:
+            self._onset_t = t
         # A head turn that was not asked for is a wrong answer: a replayed clip that turns
         # on its own schedule fails here. Blinks and mouth movements are spontaneous in real
         # people, so they are never held against a shopper.
@@ -413,8 +421,17 @@ class LivenessSession:
             self._failed_challenge = challenge.value
             self._finish(LivenessReason.EARLY_RESPONSE)
             return
+        onset = (self._onset_t if self._onset_t is not None else t) - self._challenge_t0
+        if c.max_onset_s > 0 and onset > c.max_onset_s:
+            # A shopper starts answering within a reaction time of the prompt; an action
+            # that only began long after it was not an answer to it (a replay acting on its
+            # own schedule). A slow shopper may simply try again: inconclusive.
+            self._failed_challenge = challenge.value
+            self._finish(LivenessReason.LATE_RESPONSE)
+            return
         self._passed.append(challenge.value)
         self._response_s.append(elapsed)
+        self._onset_s.append(onset)
         if challenge.is_turn and self._parallax is not None:
             self._parallax_until = t + 1.0
         self._index += 1
@@ -507,6 +524,8 @@ class LivenessSession:
             ev["failed_challenge"] = self._failed_challenge
         for i, s in enumerate(self._response_s):
             ev[f"response_s_{i}"] = round(s, 3)
+        for i, s in enumerate(self._onset_s):
+            ev[f"onset_s_{i}"] = round(s, 3)
         if self._t0 is not None and self._t_last is not None:
             ev["duration_s"] = round(self._t_last - self._t0, 3)
         reading = self._parallax_reading()

@@ -25,6 +25,8 @@ def test_environment_overrides_reach_the_liveness_options() -> None:
         {"blink_closed_ratio": 0.9, "blink_reopen_ratio": 0.8},
         {"challenge_window_s": 0.1},
         {"min_fps": 30.0, "max_fps": 10.0},
+        {"max_onset_s": -1.0},
+        {"max_onset_s": 0.1},
     ],
 )
 def test_inconsistent_options_are_refused(kw: dict[str, float]) -> None:

@@ -163,6 +163,36 @@ def test_an_answer_faster_than_human_reaction_is_refused(mesh: np.ndarray) -> No
     assert verdict.reasons == ("early_response",)
 
 
+def test_an_answer_that_begins_long_after_the_prompt_is_late(mesh: np.ndarray) -> None:
+    # The prompt shows at 0.6 s; the eyes stay open until 3.5 s (2.9 s after it) and the
+    # blink is over at 3.8 s, inside the 4 s window: a clip blinking on its own schedule,
+    # not a shopper reacting to the prompt.
+    session = LivenessSession(ChallengePlan.of(["blink"]))
+    run(session, lambda t: observe(blink(mesh, 0.9 * bump(t, 3.5, 3.8))))
+    verdict = session.verdict()
+    assert verdict.decision is LivenessDecision.INCONCLUSIVE
+    assert verdict.reasons == ("late_response",)
+    assert verdict.evidence["failed_challenge"] == "blink"
+
+
+def test_an_answer_begun_within_reaction_time_is_live_and_its_onset_is_evidence(
+    mesh: np.ndarray,
+) -> None:
+    session = LivenessSession(ChallengePlan.of(["blink"]))
+    run(session, lambda t: observe(blink(mesh, 0.9 * bump(t, 1.6, 1.9))))
+    verdict = session.verdict()
+    assert verdict.decision is LivenessDecision.LIVE, verdict.reasons
+    # The eyes were last open about 1.0-1.1 s after the prompt (0.6 s).
+    assert 0.9 < float(verdict.evidence["onset_s_0"]) < 1.2
+    assert float(verdict.evidence["onset_s_0"]) < float(verdict.evidence["response_s_0"])
+
+
+def test_the_onset_rule_can_be_turned_off(mesh: np.ndarray) -> None:
+    session = LivenessSession(ChallengePlan.of(["blink"]), LivenessConfig(max_onset_s=0.0))
+    run(session, lambda t: observe(blink(mesh, 0.9 * bump(t, 3.5, 3.8))))
+    assert session.verdict().decision is LivenessDecision.LIVE
+
+
 def test_a_head_turn_without_texture_parallax_is_not_live(mesh: np.ndarray) -> None:
     # The mesh turns, but the pixels are noise: no texture moves like a head. Fail closed.
     session = LivenessSession(ChallengePlan.of(["turn_left"]))
