@@ -464,7 +464,15 @@ async def _load_test(
             return SealedTemplateWire.from_sealed(s).model_dump()
 
         async def session(device: tuple[str, DeviceKey], purpose: str) -> str:
-            r = await signed(device, "/v1/sessions", {"purpose": purpose}, {})
+            for attempt in range(3):
+                try:
+                    r = await signed(device, "/v1/sessions", {"purpose": purpose}, {})
+                    break
+                except (httpx.ReadError, httpx.RemoteProtocolError):
+                    # A keep-alive connection the server closed as it was reused (an idle
+                    # prepare phase): a new session on a new connection is as good.
+                    if attempt == 2:
+                        raise
             r.raise_for_status()
             return str(r.json()["session_id"])
 
