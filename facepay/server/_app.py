@@ -18,7 +18,7 @@ import json
 import logging
 import re
 import secrets
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Annotated, Any
 
 import anyio.to_thread
@@ -205,17 +205,7 @@ class _LeanRoute:
             content_type = headers.get("content-type", "")
             data = _parse_json(body) if body and _is_json(content_type) else None
             _check_content_type(scope["method"], content_type)
-            device = self.backend.authenticate(
-                method=scope["method"],
-                target=canonical_target(
-                    scope.get("raw_path", scope["path"].encode()).decode("latin-1"),
-                    scope.get("query_string", b""),
-                ),
-                headers=headers,
-                body=body,
-                defer_nonce=True,
-            )
-            args: list[Any] = [device]
+            args: list[Any] = [_authenticate(self.backend, scope, headers, body)]
             if self.idempotent:
                 args.append(_checked_idempotency_key(headers.get(HEADER_IDEMPOTENCY_KEY.lower())))
             args.append(self._validated(data if body else _EMPTY))
@@ -227,19 +217,9 @@ class _LeanRoute:
             await _send_error(send, request_id, ApiError(ErrorCode.BODY_TOO_LARGE, _TOO_LARGE))
             return
         except Exception as exc:
-            logger.error("unhandled error in request %s", request_id, exc_info=exc)
-            await _send_error(
-                send, request_id, ApiError(ErrorCode.INTERNAL_ERROR, "internal error")
-            )
+            await _send_error(send, request_id, _internal_error(request_id, exc))
             return
-        content = answer.model_dump_json().encode()
-        response_headers = [
-            (b"content-length", str(len(content)).encode()),
-            (b"content-type", b"application/json"),
-            *((name.lower().encode(), value.encode()) for name, value in (extra or {}).items()),
-        ]
-        await send({"type": "http.response.start", "status": status, "headers": response_headers})
-        await send({"type": "http.response.body", "body": content})
+        await _send_json(send, status, answer.model_dump_json().encode(), (extra or {}).items())
 
     def _validated(self, data: Any) -> WireModel:
         if data is _EMPTY:
@@ -281,10 +261,16 @@ _TOO_LARGE = "request body is larger than the backend accepts"
 
 
 async def _send_error(send: Send, request_id: str, error: ApiError) -> None:
-    body = _error_bytes(request_id, error)
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    headers += [(name.lower().encode(), value.encode()) for name, value in _error_headers(error)]
-    await send({"type": "http.response.start", "status": error.status, "headers": headers})
+    await _send_json(send, error.status, _error_bytes(request_id, error), _error_headers(error))
+
+
+async def _send_json(
+    send: Send, status: int, body: bytes, headers: Iterable[tuple[str, str]] = ()
+) -> None:
+    """A JSON answer straight onto ASGI (what the middleware and lean routes send)."""
+    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    raw += [(name.lower().encode(), value.encode()) for name, value in headers]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": body})
 
 
@@ -303,6 +289,13 @@ def _error_bytes(request_id: str, error: ApiError) -> bytes:
 
 def _request_id(request: Request) -> str:
     return str(request.scope.get("state", {}).get("request_id", "req_unknown"))
+
+
+def _internal_error(request_id: str, exc: Exception) -> ApiError:
+    """Log an unhandled error (with its request id, for the operator) and answer the
+    client with an opaque 500."""
+    logger.error("unhandled error in request %s", request_id, exc_info=exc)
+    return ApiError(ErrorCode.INTERNAL_ERROR, "internal error")
 
 
 def _error_headers(error: ApiError) -> list[tuple[str, str]]:
@@ -383,15 +376,20 @@ async def signed_device(request: Request) -> AuthenticatedDevice:
     record on its worker call (one thread hop per request, not two)."""
     _check_json(request)
     body = await _body(request)
-    target = canonical_target(
-        request.scope.get("raw_path", request.url.path.encode()).decode("latin-1"),
-        request.scope.get("query_string", b""),
-    )
-    backend: PaymentBackend = request.app.state.backend
+    return _authenticate(request.app.state.backend, request.scope, request.headers, body)
+
+
+def _authenticate(
+    backend: PaymentBackend, scope: Scope, headers: Mapping[str, str], body: bytes
+) -> AuthenticatedDevice:
+    """The device that signed this request (its nonce left for the operation to record)."""
     return backend.authenticate(
-        method=request.method,
-        target=target,
-        headers=dict(request.headers.items()),
+        method=scope["method"],
+        target=canonical_target(
+            scope.get("raw_path", scope["path"].encode()).decode("latin-1"),
+            scope.get("query_string", b""),
+        ),
+        headers=dict(headers.items()),
         body=body,
         defer_nonce=True,
     )
@@ -466,9 +464,7 @@ def create_app(backend: PaymentBackend) -> ASGIApp:
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> Response:
-        logger.error("unhandled error in request %s", _request_id(request), exc_info=exc)
-        error = ApiError(ErrorCode.INTERNAL_ERROR, "internal error")
-        return _error_response(request, error)
+        return _error_response(request, _internal_error(_request_id(request), exc))
 
     threads = backend.config.worker_threads
     if threads is None:
