@@ -25,6 +25,7 @@ from facepay.server._pgcluster import TemporaryPostgres
 
 __all__ = [
     "ServerProcess",
+    "child_pids",
     "create_postgres_database",
     "free_port",
     "process_tree_cpu_seconds",
@@ -32,10 +33,8 @@ __all__ = [
 ]
 
 
-def process_tree_cpu_seconds(pid: int) -> float | None:
-    """User + system CPU seconds used so far by a process and its live descendants, all
-    their threads (Linux /proc): a server with worker processes, or PostgreSQL with its
-    backends. None if ``pid`` is gone."""
+def _process_table() -> dict[int, tuple[int, int]]:
+    """Every live process (Linux /proc): pid -> (parent pid, user + system CPU ticks)."""
     stats: dict[int, tuple[int, int]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -47,6 +46,19 @@ def process_tree_cpu_seconds(pid: int) -> float | None:
         # After the ")" of the name: state, ppid, ...; utime and stime are stat(5)'s
         # fields 14 and 15.
         stats[int(entry)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
+    return stats
+
+
+def child_pids(pid: int) -> list[int]:
+    """The live direct children of ``pid`` (Linux /proc)."""
+    return [child for child, (ppid, _) in _process_table().items() if ppid == pid]
+
+
+def process_tree_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds used so far by a process and its live descendants, all
+    their threads (Linux /proc): a server with worker processes, or PostgreSQL with its
+    backends. None if ``pid`` is gone."""
+    stats = _process_table()
     if pid not in stats:
         return None
     tree, frontier = {pid}, [pid]

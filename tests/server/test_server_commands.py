@@ -16,6 +16,7 @@ import pytest
 from server_helpers import Till, face, make_till
 
 from facepay.cli import main
+from facepay.eval._backends import child_pids
 from facepay.server import Sandbox
 
 
@@ -211,7 +212,7 @@ def test_serve_with_two_workers_shares_one_database(
                 assert proc.poll() is None, "server exited"
                 assert time.monotonic() < deadline, "server did not start"
                 time.sleep(0.2)
-        children = _children(proc.pid)
+        children = [str(pid) for pid in child_pids(proc.pid)]
         assert len(children) >= 2  # the two workers (and multiprocessing's helper, if any)
         # Each worker listens on a socket of its own (SO_REUSEPORT), so the kernel deals
         # connections out among them; with one shared socket a burst of connections could
@@ -238,7 +239,7 @@ def test_serve_with_two_workers_shares_one_database(
             httpx.get(f"{base}/v1/health", timeout=5).raise_for_status()
             alive = [
                 pid
-                for pid in _children(proc.pid)
+                for pid in map(str, child_pids(proc.pid))
                 if pid != workers[0] and _sockets_of(pid, port, state="0A")
             ]
             if len(alive) == 2:
@@ -277,18 +278,6 @@ def test_serve_with_two_workers_shares_one_database(
     ledger = json.loads(capsys.readouterr().out)
     assert sorted(r["idempotency_key"] for r in ledger) == sorted(keys)
     assert {r["state"] for r in ledger} == {"approved"}
-
-
-def _children(parent: int) -> list[str]:
-    out = []
-    for p in os.listdir("/proc"):
-        try:
-            stat = Path(f"/proc/{p}/stat").read_text() if p.isdigit() else ""
-        except OSError:
-            continue  # exited meanwhile
-        if stat and stat.rsplit(")", 1)[1].split()[1] == str(parent):
-            out.append(p)
-    return out
 
 
 def _sockets_of(pid: str, port: int, *, state: str) -> set[str]:
