@@ -18,7 +18,7 @@ import json
 import logging
 import re
 import secrets
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Annotated, Any
 
 import anyio.to_thread
@@ -376,11 +376,12 @@ async def signed_device(request: Request) -> AuthenticatedDevice:
     record on its worker call (one thread hop per request, not two)."""
     _check_json(request)
     body = await _body(request)
-    return _authenticate(request.app.state.backend, request.scope, request.headers, body)
+    headers = dict(request.headers.items())
+    return _authenticate(request.app.state.backend, request.scope, headers, body)
 
 
 def _authenticate(
-    backend: PaymentBackend, scope: Scope, headers: Mapping[str, str], body: bytes
+    backend: PaymentBackend, scope: Scope, headers: dict[str, str], body: bytes
 ) -> AuthenticatedDevice:
     """The device that signed this request (its nonce left for the operation to record)."""
     return backend.authenticate(
@@ -389,7 +390,7 @@ def _authenticate(
             scope.get("raw_path", scope["path"].encode()).decode("latin-1"),
             scope.get("query_string", b""),
         ),
-        headers=dict(headers.items()),
+        headers=headers,
         body=body,
         defer_nonce=True,
     )
