@@ -8,6 +8,13 @@
   print lose chroma; live skin under the same light keeps more. (Aimed at prints.)
 * ``border_lines``: long straight edges around the face (a paper's edge, a phone's
   bezel): counted outside the face box. (Both.)
+* ``outline``: a closed straight-edged frame around the face: long straight edges above,
+  left and right of it and one unbroken below it, meeting near the corners. A screen (or
+  a print) held up with
+  its outline in view draws exactly that; a real shopper cannot, because nothing stands
+  between the camera and them: an edge below the face would have to cross their neck, and
+  the room's door frames and shelves are hidden behind their head and shoulders. (Screens,
+  and prints shown whole.)
 
 Each is measured in docs/liveness.md, on real clips and on synthetic attacks; none is
 strong enough to be trusted alone, so they only ever add refusals, and a threshold of 0
@@ -17,6 +24,9 @@ turns a cue off.
 from __future__ import annotations
 
 import math
+import threading
+from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -81,6 +91,116 @@ def _border_lines(image: _U8, face: FaceObservation) -> int:
     return count
 
 
+_per_thread = threading.local()
+
+
+def _segments(gray: _U8) -> npt.NDArray[np.float32]:
+    """Straight line segments (x1, y1, x2, y2) of a grey image (LSD, Grompone von Gioi 2010)."""
+    lsd: Any = getattr(_per_thread, "lsd", None)
+    if lsd is None:  # one detector per thread: OpenCV's is not shared safely
+        lsd = _per_thread.lsd = cv2.createLineSegmentDetector(cv2.LSD_REFINE_STD)
+    found = lsd.detect(gray)[0]
+    if found is None:
+        return np.zeros((0, 4), np.float32)
+    return np.asarray(found, np.float32).reshape(-1, 4)
+
+
+@dataclass(frozen=True, slots=True)
+class _Side:
+    """The best straight edge on one side of the face: where it runs and how much of it."""
+
+    covered: float  # length covered by its segments
+    lo: float  # its extent along the side
+    hi: float
+    at: float  # where it crosses the face's centre line
+
+
+def _union(spans: list[tuple[float, float]], gap: float) -> tuple[float, list[tuple[float, float]]]:
+    """Covered length, and the pieces left once spans closer than ``gap`` are joined."""
+    merged: list[tuple[float, float]] = []
+    covered, end = 0.0, -math.inf
+    for a, z in sorted(spans):
+        if z > end:
+            covered += z - max(a, end)
+            end = z
+        if merged and a <= merged[-1][1] + gap:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], z))
+        else:
+            merged.append((a, z))
+    return covered, merged
+
+
+def _outline(image: _U8, face: FaceObservation) -> bool:
+    """Is the face framed by a closed straight-edged outline (see the module docstring)?
+
+    Each side needs one edge (LSD segments within 20 degrees of the side's direction, in
+    6-pixel bands) wholly outside the face box, covering at least 0.6 face sizes (a
+    bezel's low-contrast stretches break it into pieces) and passing the face's centre
+    line; the edge below the face must run unbroken under the middle half of the face's
+    width (a real shopper's neck is there, in front of any edge of the room); the four must
+    meet near the corners (within 0.35 face sizes: a bezel has an inner and an outer edge).
+    """
+    b = face.box
+    size = max(b.width, b.height)
+    if size < 16:
+        return False
+    cx, cy = b.center
+    gray = np.asarray(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), np.uint8)
+    bands: dict[tuple[str, int], list[tuple[float, float, float]]] = {}
+    for x1, y1, x2, y2 in _segments(gray):
+        dx, dy = float(x2 - x1), float(y2 - y1)
+        if math.hypot(dx, dy) < 0.03 * size:
+            continue
+        angle = abs(math.degrees(math.atan2(dy, dx))) % 180.0
+        if min(angle, 180.0 - angle) < 20.0:  # runs along the top or bottom
+            at = y1 + (cx - x1) * dy / dx
+            if max(y1, y2) < b.y:
+                side = "top"
+            elif min(y1, y2) > b.y + b.height:
+                side = "bottom"
+            else:
+                continue
+            span = (min(x1, x2), max(x1, x2))
+        elif abs(angle - 90.0) < 20.0:  # runs along the left or right
+            at = x1 + (cy - y1) * dx / dy
+            if max(x1, x2) < b.x:
+                side = "left"
+            elif min(x1, x2) > b.x + b.width:
+                side = "right"
+            else:
+                continue
+            span = (min(y1, y2), max(y1, y2))
+        else:
+            continue
+        bands.setdefault((side, int(at // 6)), []).append((float(span[0]), float(span[1]), at))
+    best: dict[str, _Side] = {}
+    for (side, k), members in bands.items():
+        members = members + bands.get((side, k + 1), [])  # a tilted edge straddles two bands
+        covered, pieces = _union([(a, z) for a, z, _ in members], gap=0.03 * size)
+        centre = cx if side in ("top", "bottom") else cy
+        if side == "bottom":
+            half = b.width / 4
+            passes = any(a <= centre - half and z >= centre + half for a, z in pieces)
+        else:
+            passes = pieces[0][0] <= centre <= pieces[-1][1]
+        if covered >= 0.6 * size and passes and (side not in best or covered > best[side].covered):
+            at = float(np.mean([m[2] for m in members]))
+            best[side] = _Side(covered, pieces[0][0], pieces[-1][1], at)
+    if len(best) < 4:
+        return False
+    tol = 0.35 * size
+    top, bottom, left, right = best["top"], best["bottom"], best["left"], best["right"]
+    return all(
+        e.lo <= lo_end.at + tol and e.hi >= hi_end.at - tol
+        for e, lo_end, hi_end in (
+            (top, left, right),
+            (bottom, left, right),
+            (left, top, bottom),
+            (right, top, bottom),
+        )
+    )
+
+
 def measure_cues(image: _U8, face: FaceObservation) -> dict[str, float]:
     """All passive cues for one face in one RGB frame."""
     crop = _face_crop(image, face, 0.8)
@@ -92,6 +212,7 @@ def measure_cues(image: _U8, face: FaceObservation) -> dict[str, float]:
         "specular": float(np.mean(np.all(crop >= 245, axis=2))),
         "colourfulness": _colourfulness(crop),
         "border_lines": float(_border_lines(image, face)),
+        "outline": float(_outline(image, face)),
     }
 
 
@@ -121,7 +242,11 @@ class PassiveCues:
     def refusals(self) -> list[str]:
         c, med = self._config, self.medians()
         out = []
-        if med and c.screen_moire_max > 0 and med["moire"] > c.screen_moire_max:
+        framed = self.outline_share()
+        if med and (
+            (c.screen_moire_max > 0 and med["moire"] > c.screen_moire_max)
+            or (c.screen_outline_min_share > 0 and framed >= c.screen_outline_min_share)
+        ):
             out.append("screen_cue")
         printish = med and (
             (c.print_edge_min_lines > 0 and med["border_lines"] >= c.print_edge_min_lines)
@@ -131,5 +256,14 @@ class PassiveCues:
             out.append("print_cue")
         return out
 
+    def outline_share(self) -> float:
+        """The share of samples in which an outline framed the face."""
+        if not self._samples:
+            return 0.0
+        return float(np.mean([s.get("outline", 0.0) for s in self._samples]))
+
     def evidence(self) -> dict[str, float]:
-        return {f"cue_{k}": round(v, 4) for k, v in self.medians().items()}
+        ev = {f"cue_{k}": round(v, 4) for k, v in self.medians().items()}
+        if self._samples:
+            ev["cue_outline"] = round(self.outline_share(), 4)
+        return ev
