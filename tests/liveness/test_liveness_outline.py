@@ -91,7 +91,7 @@ def test_the_session_refuses_when_the_face_is_framed_in_most_samples(eval_dir: P
     mostly = run([framed, framed, image], config)
     assert mostly.evidence()["cue_outline"] == pytest.approx(2 / 3, abs=1e-3)
     assert "screen_cue" in mostly.refusals()
-    seldom = run([framed, image, image, image], config)
+    seldom = run([framed, image, image, image, image], config)
     assert "screen_cue" not in seldom.refusals()
     # 0 turns the outline cue off.
     off = run([framed, framed, framed], LivenessConfig(screen_outline_min_share=0.0))
