@@ -130,6 +130,29 @@ def _union(spans: list[tuple[float, float]], gap: float) -> tuple[float, list[tu
     return covered, merged
 
 
+def _place(
+    a1: float,
+    b1: float,
+    a2: float,
+    b2: float,
+    centre: float,
+    box_lo: float,
+    box_hi: float,
+    names: tuple[str, str],
+) -> tuple[str, float, tuple[float, float]] | None:
+    """A segment running along axis ``a`` (from a1 to a2, at b1..b2 across it): the side of
+    the face box it lies on (``names``: before, after), where it crosses the face's centre
+    line, and its span along ``a``; None if it crosses the box's band."""
+    if max(b1, b2) < box_lo:
+        side = names[0]
+    elif min(b1, b2) > box_hi:
+        side = names[1]
+    else:
+        return None
+    at = b1 + (centre - a1) * (b2 - b1) / (a2 - a1)
+    return side, float(at), (float(min(a1, a2)), float(max(a1, a2)))
+
+
 def _outline(image: _U8, face: FaceObservation) -> bool:
     """Is the face framed by a closed straight-edged outline (see the module docstring)?
 
@@ -153,26 +176,15 @@ def _outline(image: _U8, face: FaceObservation) -> bool:
             continue
         angle = abs(math.degrees(math.atan2(dy, dx))) % 180.0
         if min(angle, 180.0 - angle) < 20.0:  # runs along the top or bottom
-            at = y1 + (cx - x1) * dy / dx
-            if max(y1, y2) < b.y:
-                side = "top"
-            elif min(y1, y2) > b.y + b.height:
-                side = "bottom"
-            else:
-                continue
-            span = (min(x1, x2), max(x1, x2))
+            placed = _place(x1, y1, x2, y2, cx, b.y, b.y + b.height, ("top", "bottom"))
         elif abs(angle - 90.0) < 20.0:  # runs along the left or right
-            at = x1 + (cy - y1) * dx / dy
-            if max(x1, x2) < b.x:
-                side = "left"
-            elif min(x1, x2) > b.x + b.width:
-                side = "right"
-            else:
-                continue
-            span = (min(y1, y2), max(y1, y2))
+            placed = _place(y1, x1, y2, x2, cy, b.x, b.x + b.width, ("left", "right"))
         else:
             continue
-        bands.setdefault((side, int(at // 6)), []).append((float(span[0]), float(span[1]), at))
+        if placed is None:
+            continue
+        side, at, span = placed
+        bands.setdefault((side, int(at // 6)), []).append((span[0], span[1], at))
     best: dict[str, _Side] = {}
     for (side, k), members in bands.items():
         members = members + bands.get((side, k + 1), [])  # a tilted edge straddles two bands
