@@ -498,6 +498,19 @@ _LIVENESS_KEYS = {
 }
 
 
+# Liveness reasons that only mean the shopper was slow to answer: the result screen says
+# so. Any other reason (evidence of an attack among them) gets the plain message, which
+# tells an attacker nothing about which signal refused them.
+_SLOW_REASONS = frozenset({"late_response", "challenge_timeout"})
+
+
+def _too_slow(detail: str) -> bool:
+    """``"liveness_failed:late_response"`` -> True; attack evidence or anything else: False."""
+    _, _, listed = detail.partition(":")
+    reasons = {r.strip() for r in listed.split(",") if r.strip()}
+    return bool(reasons) and reasons <= _SLOW_REASONS
+
+
 def liveness_prompt_key(challenge: str | None) -> str:
     """``"turn_left"`` -> ``"liveness.turn_left"``; unknown codes get a generic prompt."""
     code = (challenge or "").lower()
@@ -685,9 +698,12 @@ class ResultScreen(Screen):
                 OutcomeKind.TIMED_OUT: "result.timed_out",
                 OutcomeKind.PAYMENT_UNKNOWN: "result.unknown",
             }
+            key = messages.get(kind, "result.error")
+            if kind is OutcomeKind.LIVENESS_FAILED and o is not None and _too_slow(o.detail):
+                key = "result.liveness_slow"
             self.amount_label.setText("")
             self.method_label.setText("")
-            self.message.setText(t(messages.get(kind, "result.error")))
+            self.message.setText(t(key))
             self.receipt.clear()
         self.message.setAccessibleName(self.message.text())
         self.amount_label.setVisible(ok)

@@ -183,6 +183,20 @@ def test_failure_results_offer_card_and_never_say_charged(themed: QApplication) 
     screen.close()
 
 
+def test_a_slow_answer_is_told_so_and_attack_evidence_is_not(themed: QApplication) -> None:
+    screen = ResultScreen(Translator())
+    slow = "liveness_failed:late_response"
+    screen.show_outcome(Outcome(kind=OutcomeKind.LIVENESS_FAILED, detail=slow))
+    assert "as soon as it is shown" in screen.message.text()
+    assert "Nothing was charged" in screen.message.text()
+    screen.show_outcome(
+        Outcome(kind=OutcomeKind.LIVENESS_FAILED, detail="liveness_failed:late_response,screen_cue")
+    )
+    # An attacker learns nothing about which signal refused them.
+    assert screen.message.text() == "We could not complete the check. Nothing was charged."
+    screen.close()
+
+
 def test_privacy_qr_encodes_the_link(themed: QApplication) -> None:
     qr = QrView()
     qr.set_data("http://127.0.0.1:8000/v1/privacy?code=K7QD-3MXA-9P2F")
