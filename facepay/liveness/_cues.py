@@ -24,7 +24,6 @@ turns a cue off.
 from __future__ import annotations
 
 import math
-import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,14 +90,11 @@ def _border_lines(image: _U8, face: FaceObservation) -> int:
     return count
 
 
-_per_thread = threading.local()
-
-
 def _segments(gray: _U8) -> npt.NDArray[np.float32]:
     """Straight line segments (x1, y1, x2, y2) of a grey image (LSD, Grompone von Gioi 2010)."""
-    lsd: Any = getattr(_per_thread, "lsd", None)
-    if lsd is None:  # one detector per thread: OpenCV's is not shared safely
-        lsd = _per_thread.lsd = cv2.createLineSegmentDetector(cv2.LSD_REFINE_STD)
+    # A fresh detector per call: creating one costs about a microsecond, and one kept in a
+    # threading.local made the kiosk segfault (its analysis runs on a QThread).
+    lsd: Any = cv2.createLineSegmentDetector(cv2.LSD_REFINE_STD)
     found = lsd.detect(gray)[0]
     if found is None:
         return np.zeros((0, 4), np.float32)
