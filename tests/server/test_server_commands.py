@@ -212,13 +212,18 @@ def test_serve_with_two_workers_shares_one_database(
                 assert proc.poll() is None, "server exited"
                 assert time.monotonic() < deadline, "server did not start"
                 time.sleep(0.2)
-        children = [str(pid) for pid in child_pids(proc.pid)]
-        assert len(children) >= 2  # the two workers (and multiprocessing's helper, if any)
         # Each worker listens on a socket of its own (SO_REUSEPORT), so the kernel deals
         # connections out among them; with one shared socket a burst of connections could
-        # pile onto whichever worker woke first.
-        listening = {pid: _sockets_of(pid, port, state="0A") for pid in children}
-        workers = [pid for pid, inodes in listening.items() if inodes]
+        # pile onto whichever worker woke first. The first worker up answers the health
+        # check while the second may still be starting: wait for both to listen.
+        deadline = time.monotonic() + 60
+        while True:
+            children = [str(pid) for pid in child_pids(proc.pid)]
+            listening = {pid: _sockets_of(pid, port, state="0A") for pid in children}
+            workers = [pid for pid, inodes in listening.items() if inodes]
+            if len(workers) >= 2 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
         assert len(workers) == 2, listening
         assert len(set().union(*listening.values())) == 2  # two sockets, not one shared
         held = [socket.create_connection(("127.0.0.1", port)) for _ in range(24)]
