@@ -10,11 +10,10 @@
   bezel): counted outside the face box. (Both.)
 * ``outline``: a closed straight-edged frame around the face: long straight edges above,
   left and right of it and one unbroken below it, meeting near the corners. A screen (or
-  a print) held up with
-  its outline in view draws exactly that; a real shopper cannot, because nothing stands
-  between the camera and them: an edge below the face would have to cross their neck, and
-  the room's door frames and shelves are hidden behind their head and shoulders. (Screens,
-  and prints shown whole.)
+  a print) held up with its outline in view draws exactly that; a real shopper cannot,
+  because nothing stands between the camera and them: an edge below the face would have
+  to cross their neck, and the room's door frames and shelves are hidden behind their
+  head and shoulders. (Screens, and prints shown whole.)
 
 Each is measured in docs/liveness.md, on real clips and on synthetic attacks; none is
 strong enough to be trusted alone, so they only ever add refusals, and a threshold of 0
@@ -72,8 +71,7 @@ def _colourfulness(rgb: _U8) -> float:
     )
 
 
-def _border_lines(image: _U8, face: FaceObservation) -> int:
-    gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+def _border_lines(gray: _U8, face: FaceObservation) -> int:
     edges = cv2.Canny(gray, 60, 150)
     b = face.box
     min_len = int(0.9 * max(b.width, b.height))
@@ -149,7 +147,7 @@ def _place(
     return side, float(at), (float(min(a1, a2)), float(max(a1, a2)))
 
 
-def _outline(image: _U8, face: FaceObservation) -> bool:
+def _outline(gray: _U8, face: FaceObservation) -> bool:
     """Is the face framed by a closed straight-edged outline (see the module docstring)?
 
     Each side needs one edge (LSD segments within 20 degrees of the side's direction, in
@@ -164,7 +162,6 @@ def _outline(image: _U8, face: FaceObservation) -> bool:
     if size < 16:
         return False
     cx, cy = b.center
-    gray = np.asarray(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), np.uint8)
     bands: dict[tuple[str, int], list[tuple[float, float, float]]] = {}
     for x1, y1, x2, y2 in _segments(gray):
         dx, dy = float(x2 - x1), float(y2 - y1)
@@ -215,12 +212,14 @@ def measure_cues(image: _U8, face: FaceObservation) -> dict[str, float]:
     if crop.size == 0 or min(crop.shape[:2]) < 16:
         return {}
     gray = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    # The two edge cues look at the whole frame: one grey conversion serves both.
+    frame_gray = np.asarray(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), np.uint8)
     return {
         "moire": _moire(gray),
         "specular": float(np.mean(np.all(crop >= 245, axis=2))),
         "colourfulness": _colourfulness(crop),
-        "border_lines": float(_border_lines(image, face)),
-        "outline": float(_outline(image, face)),
+        "border_lines": float(_border_lines(frame_gray, face)),
+        "outline": float(_outline(frame_gray, face)),
     }
 
 
