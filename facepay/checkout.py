@@ -8,11 +8,15 @@ this list, and the code)::
     claim       --claim_given-------> capturing   (phone number typed, loyalty card scanned)
     capturing   --face_found--------> liveness    [guard face_is_usable: the quality gate passed]
     liveness    --liveness_passed---> processing  [guard verdict_is_live] template fused, sealed
-    liveness    --liveness_failed---> failed
+    liveness    --liveness_failed---> failed      (reason LIVENESS_FAILED, or FRAMES_ENDED)
     processing  --approved | declined ----------> approved | declined
     processing  --step_up_asked-----> step_up     (a near tie: last 4 digits of the phone)
     step_up     --step_up_answered--> processing  [guard step_up_is_phone_digits]
     any waiting state --cancel--> cancelled, --time_out--> timed_out, --fail--> failed
+
+Every end without a backend decision carries a :class:`FailureReason` (an enum, never a
+string to split); a liveness failure also carries the liveness stage's own
+``LivenessReason`` values as a typed tuple (``liveness_reasons``).
 
 The same machine, with ``enrolled`` as its happy end, enrolls a consenting shopper.
 
@@ -49,7 +53,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 import httpx
 
@@ -85,6 +89,10 @@ from facepay.types import (
     SealedTemplate,
 )
 
+if TYPE_CHECKING:
+    # facepay.liveness pulls in OpenCV: imported when a session starts, not with the flow.
+    from facepay.liveness import LivenessReason
+
 __all__ = [
     "Basket",
     "BasketLine",
@@ -95,10 +103,14 @@ __all__ = [
     "DeviceSigner",
     "EnrollmentResult",
     "EnrollmentSession",
+    "FailureReason",
     "FlowParts",
     "FrameFeedback",
     "LivenessProgressed",
+    "NotEnrolledError",
+    "PaymentNotTakenError",
     "PaymentStatus",
+    "PaymentUnansweredError",
     "PendingAuthorization",
     "QualityPrompt",
     "Receipt",
@@ -354,12 +366,53 @@ _FINAL = frozenset(
 )
 
 
+class FailureReason(str, enum.Enum):
+    """Why an attempt ended before the backend decided: nothing was charged.
+
+    A backend decision (a decline, a step-up) is not a failure: the :class:`Receipt` says
+    why. When the reason is ``LIVENESS_FAILED`` the liveness stage's own reasons travel
+    beside it as a typed tuple (``liveness_reasons``), so no one parses a string.
+    """
+
+    CANCELLED = "cancelled"  # cancel() by the POS, the UI or the shopper
+    ABANDONED = "abandoned"  # Till.pay/enroll returned while the flow still waited
+    # A state ran out of time (CheckoutConfig.<state>_timeout_s); the value names the state.
+    CLAIM_TIMEOUT = "claim_timeout"
+    CAPTURING_TIMEOUT = "capturing_timeout"
+    LIVENESS_TIMEOUT = "liveness_timeout"
+    PROCESSING_TIMEOUT = "processing_timeout"
+    STEP_UP_TIMEOUT = "step_up_timeout"
+    # The liveness verdict was not live (liveness_reasons says which signals refused).
+    LIVENESS_FAILED = "liveness_failed"
+    # The frames ran out (a clip or image folder ended, the caller stopped iterating)
+    # before the face part was done: nothing failed, the check was incomplete.
+    FRAMES_ENDED = "frames_ended"
+    # The frame source raised a CaptureError: the camera itself failed.
+    CAMERA_LOST = "camera_lost"
+    # Liveness passed but no frame passed the quality gate to make a template from.
+    NO_GOOD_FRAME = "no_good_frame"
+    # Embedding, fusing or sealing the template failed (a model or key problem).
+    TEMPLATE_FAILED = "template_failed"
+    # The backend refused the request (4xx): nothing was stored.
+    SESSION_EXPIRED = "session_expired"
+    REQUEST_REJECTED = "request_rejected"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @classmethod
+    def timeout_of(cls, state: CheckoutState) -> FailureReason:
+        return cls(f"{state.value}_timeout")
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StateChanged:
+    """The flow moved. ``reason`` is set when it ended without a backend decision."""
+
     previous: CheckoutState
     state: CheckoutState
     event: str
-    reason: str = ""
+    reason: FailureReason | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -382,13 +435,62 @@ class LivenessProgressed:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CheckoutFinished:
+    """The attempt is over: a ``receipt`` or an ``enrollment``, or a failure ``reason``."""
+
     state: CheckoutState
     receipt: Receipt | None = None
     enrollment: EnrollmentResult | None = None
-    reason: str = ""
+    reason: FailureReason | None = None
+    liveness_reasons: tuple[LivenessReason, ...] = ()
 
 
 CheckoutEvent = StateChanged | QualityPrompt | LivenessProgressed | CheckoutFinished
+
+
+class _NothingTakenError(CheckoutFailedError):
+    """The flow ended at ``state`` for ``reason`` before the backend decided."""
+
+    state: CheckoutState
+    reason: FailureReason
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        state: CheckoutState,
+        reason: FailureReason,
+        liveness_reasons: tuple[LivenessReason, ...] = (),
+    ) -> None:
+        super().__init__(message, state=state, reason=reason)
+        self.liveness_reasons = liveness_reasons
+
+
+class PaymentNotTakenError(_NothingTakenError):
+    """The payment attempt ended before the backend decided: nothing was charged.
+
+    ``reason`` (a :class:`FailureReason`) says why; ``liveness_reasons`` which liveness
+    signals refused when ``reason`` is ``LIVENESS_FAILED``. Offer another way to pay.
+    """
+
+
+class NotEnrolledError(_NothingTakenError):
+    """The enrollment ended before the backend stored anything: the shopper is not enrolled."""
+
+
+_E = TypeVar("_E", bound=_NothingTakenError)
+
+
+class PaymentUnansweredError(TransportError):
+    """A request that can move money was sent and no usable answer came back.
+
+    The payment may or may not have been taken: pass ``pending`` to ``Till.reconcile``
+    (or call ``CheckoutSession.reconcile``) before offering any other way to pay. Raised
+    for a lost connection, a timeout and a 5xx alike; ``__cause__`` is the error seen.
+    """
+
+    def __init__(self, message: str, *, pending: PendingAuthorization, cause: BackendError) -> None:
+        super().__init__(message, status=cause.status, code=cause.code, request_id=cause.request_id)
+        self.pending = pending
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -542,7 +644,8 @@ class _FaceFlow:
         self._lock = threading.RLock()
         self._state = S.IDLE
         self._entered_at = self._clock()
-        self._reason = ""
+        self._reason: FailureReason | None = None
+        self._liveness_reasons: tuple[LivenessReason, ...] = ()
         self._session: wire.CheckoutSessionInfo | None = None
         self._liveness: LivenessCheck | None = None
         self._verdict: LivenessVerdict | None = None
@@ -563,9 +666,14 @@ class _FaceFlow:
         return self._state
 
     @property
-    def reason(self) -> str:
-        """Why the flow is where it is (``"liveness_failed"``, ``"camera_lost"`` ...)."""
+    def reason(self) -> FailureReason | None:
+        """Why the flow ended without a backend decision (None while it has not)."""
         return self._reason
+
+    @property
+    def liveness_reasons(self) -> tuple[LivenessReason, ...]:
+        """The liveness signals that refused, when :attr:`reason` is ``LIVENESS_FAILED``."""
+        return self._liveness_reasons
 
     @property
     def holds_biometric_data(self) -> bool:
@@ -603,7 +711,9 @@ class _FaceFlow:
                 return tr
         return None
 
-    def _fire(self, event: str, reason: str = "") -> CheckoutState:
+    def _fire(
+        self, event: str, reason: FailureReason | None = None, detail: str = ""
+    ) -> CheckoutState:
         tr = self._choose(event)
         if tr is None:
             known = any(t.event == event and self._state in t.sources for t in self.TRANSITIONS)
@@ -613,11 +723,12 @@ class _FaceFlow:
         self._entered_at = self._clock()
         self._reason = reason
         logger.info(
-            "checkout %s -> %s (%s%s)",
+            "checkout %s -> %s (%s%s%s)",
             previous.value,
             tr.target.value,
             event,
-            f": {reason}" if reason else "",
+            f": {reason.value}" if reason else "",
+            f" {detail}" if detail else "",
         )
         if tr.target in _FINAL or tr.target is S.PROCESSING:
             self._drop_biometrics()
@@ -635,13 +746,12 @@ class _FaceFlow:
         with self._lock:
             left = self.seconds_left
             if left is not None and left <= 0.0:
-                state = self._state.value
-                self._fire("time_out", reason=f"{state}_timeout")
+                self._fire("time_out", reason=FailureReason.timeout_of(self._state))
                 self._finish()
                 return True
             return False
 
-    def cancel(self, reason: str = "cancelled") -> None:
+    def cancel(self, reason: FailureReason = FailureReason.CANCELLED) -> None:
         """Abandon the attempt and drop every frame and template. Idempotent."""
         with self._lock:
             if self._state.is_final:
@@ -649,12 +759,27 @@ class _FaceFlow:
             self._fire("cancel", reason=reason)
             self._finish()
 
-    def _fail(self, reason: str) -> None:
-        self._fire("fail", reason=reason)
+    def _fail(self, reason: FailureReason, detail: str = "") -> None:
+        self._fire("fail", reason=reason, detail=detail)
         self._finish()
 
     def _finish(self) -> None:
-        self._emit(CheckoutFinished(state=self._state, reason=self._reason))
+        self._emit(
+            CheckoutFinished(
+                state=self._state, reason=self._reason, liveness_reasons=self._liveness_reasons
+            )
+        )
+
+    def _nothing_taken(self, error: type[_E], message: str) -> _E:
+        """The error that says this attempt ended before the backend decided, and why."""
+        # No reason only if the backend decided, and then nothing raises this.
+        reason = self._reason or FailureReason.CANCELLED
+        return error(
+            f"{message}: {reason.value}",
+            state=self._state,
+            reason=reason,
+            liveness_reasons=self._liveness_reasons,
+        )
 
     def _require(self, *states: CheckoutState) -> None:
         if self._state not in states:
@@ -766,25 +891,34 @@ class _FaceFlow:
             progress=view.progress if view else 0.0,
         )
 
-    def _conclude_safely(self) -> None:
+    def _conclude_safely(self, *, frames_ended: bool = False) -> None:
         try:
-            self._conclude_liveness()
+            self._conclude_liveness(frames_ended=frames_ended)
         except Exception as exc:
             # A model or key failure must not leave frames behind.
             if not self._state.is_final:
-                self._fail(f"template_failed:{type(exc).__name__}")
+                self._fail(FailureReason.TEMPLATE_FAILED, type(exc).__name__)
             raise
 
-    def _conclude_liveness(self) -> None:
+    def _conclude_liveness(self, *, frames_ended: bool = False) -> None:
         assert self._liveness is not None
         self._verdict = self._liveness.verdict()
         if not self.can("liveness_passed"):
-            reasons = ",".join(self._verdict.reasons) or self._verdict.decision.value
-            self._fire("liveness_failed", reason=f"liveness_failed:{reasons}")
+            from facepay.liveness import LivenessReason
+
+            self._liveness_reasons = tuple(LivenessReason(r) for r in self._verdict.reasons)
+            # A clip that ran out is an incomplete check, not a refusal by a liveness signal.
+            ended = frames_ended and self._liveness_reasons == (LivenessReason.CAMERA_STOPPED,)
+            reason = FailureReason.FRAMES_ENDED if ended else FailureReason.LIVENESS_FAILED
+            self._fire(
+                "liveness_failed",
+                reason=reason,
+                detail=",".join(r.value for r in self._liveness_reasons),
+            )
             self._finish()
             return
         if not self.has_fusable_frames():
-            self._fail("no_good_frame")
+            self._fail(FailureReason.NO_GOOD_FRAME)
             return
         template = self._fused_template()
         session = self._session
@@ -831,7 +965,7 @@ class _FaceFlow:
         except CaptureError as exc:
             with self._lock:
                 if not self._state.is_final:
-                    self._fail(f"camera_lost:{type(exc).__name__}")
+                    self._fail(FailureReason.CAMERA_LOST, type(exc).__name__)
             return
         finally:
             # Release the camera or file now, not when the generator is collected.
@@ -840,13 +974,20 @@ class _FaceFlow:
                 close()
         with self._lock:
             if self._state is S.LIVENESS and self._liveness is not None:
-                # The camera stopped mid-liveness: the verdict says so (never LIVE).
+                # The frames ended mid-liveness: the verdict says so (never LIVE).
                 stop = getattr(self._liveness, "stop", None)
                 if callable(stop):
                     stop()
-                self._conclude_safely()
+                self._conclude_safely(frames_ended=True)
             elif self._state in (S.CAPTURING, S.LIVENESS):
-                self._fail("camera_lost:no_more_frames")
+                self._fail(FailureReason.FRAMES_ENDED)
+
+
+def _refusal(exc: BackendError) -> FailureReason:
+    """A 4xx from the backend: nothing was stored, nothing charged."""
+    if isinstance(exc, SessionExpiredError):
+        return FailureReason.SESSION_EXPIRED
+    return FailureReason.REQUEST_REJECTED
 
 
 def _finished(progress: Any) -> bool:
@@ -961,9 +1102,7 @@ class CheckoutSession(_FaceFlow):
             if self._pending is not None:
                 return self.reconcile()
             if self.check_timeout():
-                raise CheckoutFailedError(
-                    "the checkout timed out", state=self._state.value, reason=self._reason
-                )
+                raise self._nothing_taken(PaymentNotTakenError, "the checkout timed out")
             self._require(S.PROCESSING)
             self._pending = PendingAuthorization(
                 idempotency_key=self.idempotency_key, request=self._build_request()
@@ -987,9 +1126,7 @@ class CheckoutSession(_FaceFlow):
         """The shopper typed the last 4 digits of their phone (state ``step_up``)."""
         with self._lock:
             if self.check_timeout():
-                raise CheckoutFailedError(
-                    "the step-up timed out", state=self._state.value, reason=self._reason
-                )
+                raise self._nothing_taken(PaymentNotTakenError, "the step-up timed out")
             self._require(S.STEP_UP)
             assert self._answer is not None
             auth_id = self._answer.authorization_id
@@ -1024,19 +1161,22 @@ class CheckoutSession(_FaceFlow):
     def _send(self, pending: PendingAuthorization) -> Receipt:
         try:
             answer = pending.send(self._parts.client)
-        except (TransportError, ServerError):
+        except (TransportError, ServerError) as exc:
             # Outcome unknown: keep ``pending`` (request and key) and stay where we are.
             logger.warning(
                 "authorization %s: no answer, reconcile before any other payment",
                 pending.idempotency_key,
             )
-            raise
+            raise PaymentUnansweredError(
+                f"no answer to authorization {pending.idempotency_key}: reconcile it",
+                pending=pending,
+                cause=exc,
+            ) from exc
         except BackendError as exc:
             # A 4xx is not an answer: nothing was stored, nothing charged.
             self._pending = None
             if not self._state.is_final:
-                prefix = "session_expired" if isinstance(exc, SessionExpiredError) else "rejected"
-                self._fail(f"{prefix}:{exc.code}")
+                self._fail(_refusal(exc), exc.code or type(exc).__name__)
             raise
         self._pending = None
         self._answer = answer
@@ -1047,17 +1187,17 @@ class CheckoutSession(_FaceFlow):
                 wire.AuthorizationStatus.DECLINED: "declined",
                 wire.AuthorizationStatus.STEP_UP: "step_up_asked",
             }[answer.status]
-            self._fire(event, reason=receipt.decline_reason or receipt.step_up or "")
+            self._fire(event, detail=receipt.decline_reason or receipt.step_up or "")
         if receipt.status is not PaymentStatus.STEP_UP:
             self.receipt = receipt
-            self._emit(CheckoutFinished(state=self._state, receipt=receipt, reason=self._reason))
+            self._emit(CheckoutFinished(state=self._state, receipt=receipt))
         return receipt
 
     def pay(self, source: Iterable[Frame] | Any) -> Receipt:
         """Headless: :meth:`begin`, :meth:`run` the source, :meth:`complete`.
 
-        Raises :class:`~facepay.errors.CheckoutFailedError` when the attempt ends before
-        the backend decided (nothing was charged), e.g. ``liveness_failed``.
+        Raises :class:`PaymentNotTakenError` when the attempt ends before the backend
+        decided (nothing was charged): its ``reason`` says why, e.g. ``LIVENESS_FAILED``.
         """
         if self._state is S.IDLE:
             self.begin()
@@ -1065,11 +1205,7 @@ class CheckoutSession(_FaceFlow):
             raise CheckoutError("a claim is needed first: call give_claim()")
         self.run(source)
         if self._state is not S.PROCESSING:
-            raise CheckoutFailedError(
-                f"no payment: {self._reason or self._state.value}",
-                state=self._state.value,
-                reason=self._reason,
-            )
+            raise self._nothing_taken(PaymentNotTakenError, "no payment")
         return self.complete()
 
 
@@ -1120,9 +1256,7 @@ class EnrollmentSession(_FaceFlow):
         """Send the sealed, fused template with the consent record (state ``processing``)."""
         with self._lock:
             if self.check_timeout():
-                raise CheckoutFailedError(
-                    "the enrollment timed out", state=self._state.value, reason=self._reason
-                )
+                raise self._nothing_taken(NotEnrolledError, "the enrollment timed out")
             self._require(S.PROCESSING)
             session, sealed = self._session, self._sealed
             if session is None or sealed is None:
@@ -1138,7 +1272,7 @@ class EnrollmentSession(_FaceFlow):
             try:
                 answer = self._parts.client.enroll(request)
             except BackendError as exc:
-                self._fail(f"enrollment_failed:{exc.code or type(exc).__name__}")
+                self._fail(_refusal(exc), exc.code or type(exc).__name__)
                 raise
             self.result = EnrollmentResult(
                 shopper_id=answer.shopper_id,
@@ -1157,11 +1291,7 @@ class EnrollmentSession(_FaceFlow):
             self.begin()
         self.run(source)
         if self._state is not S.PROCESSING:
-            raise CheckoutFailedError(
-                f"not enrolled: {self._reason or self._state.value}",
-                state=self._state.value,
-                reason=self._reason,
-            )
+            raise self._nothing_taken(NotEnrolledError, "not enrolled")
         return self.complete()
 
 
@@ -1379,23 +1509,21 @@ class Till:
         """Take a face payment for ``basket`` with frames from ``camera``.
 
         Returns the backend's answer (approved, declined or step-up). Raises
-        :class:`~facepay.errors.CheckoutFailedError` when no decision was reached (nothing
-        was charged) and :class:`~facepay.errors.TransportError` when the answer was lost:
-        then ``exc.pending`` (also kept in :attr:`unanswered`) must go to :meth:`reconcile`
-        before any other payment.
+        :class:`PaymentNotTakenError` when no decision was reached (nothing was charged)
+        and :class:`PaymentUnansweredError` when the answer was lost: then its ``pending``
+        (also kept in :attr:`unanswered`) must go to :meth:`reconcile` before any other
+        payment.
         """
         session = self.start_checkout(basket, claim=claim, on_event=on_event)
         try:
             return session.pay(camera)
-        except (TransportError, ServerError) as exc:
+        except PaymentUnansweredError as exc:
             # The answer was lost: the caller must reconcile before any other payment.
-            exc.pending = session.pending  # type: ignore[union-attr]
-            if session.pending is not None:
-                self._unanswered.append(session.pending)
+            self._unanswered.append(exc.pending)
             raise
         finally:
             if session.pending is None and not session.state.is_final:
-                session.cancel("abandoned")
+                session.cancel(FailureReason.ABANDONED)
 
     def enroll(
         self,
@@ -1417,7 +1545,7 @@ class Till:
             return session.enroll(camera)
         finally:
             if not session.state.is_final:
-                session.cancel("abandoned")
+                session.cancel(FailureReason.ABANDONED)
 
     @property
     def unanswered(self) -> tuple[PendingAuthorization, ...]:

@@ -21,15 +21,19 @@ from facepay.checkout import (
     CheckoutEvent,
     CheckoutFinished,
     CheckoutState,
+    FailureReason,
     LivenessProgressed,
+    NotEnrolledError,
     PaymentStatus,
+    PaymentUnansweredError,
     StateChanged,
     Till,
     consent_now,
     fixed_liveness_plan,
 )
 from facepay.config import CheckoutConfig, ClientConfig
-from facepay.errors import CheckoutError, CheckoutFailedError, TransportError
+from facepay.errors import CheckoutError, TransportError
+from facepay.liveness import LivenessReason
 from facepay.server import ProvisionedDevice, Sandbox
 from facepay.types import Frame
 
@@ -211,7 +215,7 @@ def test_liveness_times_out_on_the_clock_and_drops_the_frames(
         clock.now += 8.5
         feedback = session.feed(next(source))
         assert feedback.state is S.TIMED_OUT
-        assert session.reason == "liveness_timeout"
+        assert session.reason is FailureReason.LIVENESS_TIMEOUT
         assert not session.holds_biometric_data
 
 
@@ -224,9 +228,10 @@ def test_a_still_photo_never_gets_a_template_made(
     session = till.start_enrollment(
         consent=consent_now("2026-01-en"), claim=phone(5), payment_method_token="tok_visa_4242"
     )
-    with pytest.raises(CheckoutFailedError) as err:
+    with pytest.raises(NotEnrolledError) as err:
         session.enroll(still)
-    assert err.value.reason.startswith("liveness_failed")
+    assert err.value.reason is FailureReason.LIVENESS_FAILED
+    assert LivenessReason.FROZEN_FRAMES in err.value.liveness_reasons
     assert not session.holds_biometric_data
     # Nothing was enrolled for that phone: the live shopper can still enroll it.
     result = till.enroll(
@@ -255,10 +260,10 @@ def test_a_lost_answer_is_reconciled_and_charged_once(
         transport=LosingTransport(lose=10),
         client_config=ClientConfig(max_attempts=2, backoff_initial_s=0.01),
     ) as flaky:
-        with pytest.raises(TransportError) as err:
+        with pytest.raises(PaymentUnansweredError) as err:
             flaky.pay(basket("pos-e2e-6", 777), frames(video / "single_face.mp4"), claim=phone(6))
-        pending = err.value.pending  # type: ignore[attr-defined]
-        assert pending is not None
+        assert isinstance(err.value, TransportError)  # what a POS catching TransportError sees
+        pending = err.value.pending
         assert pending.amount_minor == 777
         assert flaky.unanswered == (pending,)
         # The till itself settles it once the uplink is back (same key, same request).
