@@ -108,6 +108,7 @@ __all__ = [
     "FrameFeedback",
     "LivenessProgressed",
     "NotEnrolledError",
+    "PaymentLedger",
     "PaymentNotTakenError",
     "PaymentStatus",
     "PaymentUnansweredError",
@@ -635,6 +636,7 @@ class _FaceFlow:
         self,
         parts: FlowParts,
         *,
+        camera_name: str | None = None,
         on_event: Callable[[CheckoutEvent], None] | None = None,
     ) -> None:
         self._parts = parts
@@ -656,8 +658,9 @@ class _FaceFlow:
         self._sealed: SealedTemplate | None = None
         self._liveness_seed = b""
         # The camera's name (``FrameSource.device_name``): liveness refuses known virtual
-        # cameras (injection). ``run()`` fills it in from its source.
-        self.camera_name: str | None = None
+        # cameras (injection). A caller that feeds frames itself passes it; ``run()``
+        # fills it in from its source when it was not given.
+        self.camera_name = camera_name
 
     # ---------------------------------------------------------------- state and events
 
@@ -1011,6 +1014,16 @@ def _liveness_view(progress: Any, frame_index: int, count: int) -> LivenessProgr
 # =========================================================================== payment
 
 
+class _Ledger(Protocol):
+    """Where a session writes what can move money (the till's :class:`PaymentLedger`)."""
+
+    def hold(self, pending: PendingAuthorization, basket_reference: str) -> None:
+        """``pending`` was sent and no answer came back: keep it until it is reconciled."""
+
+    def settle(self, pending: PendingAuthorization, receipt: Receipt | None) -> None:
+        """``pending`` has its answer (``None``: refused, nothing stored)."""
+
+
 class CheckoutSession(_FaceFlow):
     """One face-payment attempt for one basket.
 
@@ -1042,10 +1055,13 @@ class CheckoutSession(_FaceFlow):
         *,
         claim: wire.Claim | None = None,
         claimless_allowed: bool = False,
+        camera_name: str | None = None,
+        ledger: _Ledger | None = None,
         on_event: Callable[[CheckoutEvent], None] | None = None,
     ) -> None:
-        super().__init__(parts, on_event=on_event)
+        super().__init__(parts, camera_name=camera_name, on_event=on_event)
         self.basket = basket
+        self._ledger = ledger
         self._claim = claim
         self._claimless_allowed = claimless_allowed
         # One key per checkout attempt, for the attempt's whole life (retries, reconcile).
@@ -1167,6 +1183,8 @@ class CheckoutSession(_FaceFlow):
                 "authorization %s: no answer, reconcile before any other payment",
                 pending.idempotency_key,
             )
+            if self._ledger is not None:
+                self._ledger.hold(pending, self.basket.reference)
             raise PaymentUnansweredError(
                 f"no answer to authorization {pending.idempotency_key}: reconcile it",
                 pending=pending,
@@ -1175,12 +1193,16 @@ class CheckoutSession(_FaceFlow):
         except BackendError as exc:
             # A 4xx is not an answer: nothing was stored, nothing charged.
             self._pending = None
+            if self._ledger is not None:
+                self._ledger.settle(pending, None)
             if not self._state.is_final:
                 self._fail(_refusal(exc), exc.code or type(exc).__name__)
             raise
         self._pending = None
         self._answer = answer
         receipt = Receipt.from_wire(answer, self.idempotency_key)
+        if self._ledger is not None:
+            self._ledger.settle(pending, receipt)
         if self._state is S.PROCESSING:
             event = {
                 wire.AuthorizationStatus.APPROVED: "approved",
@@ -1236,9 +1258,10 @@ class EnrollmentSession(_FaceFlow):
         consent: wire.ConsentRecord,
         claim: wire.Claim,
         payment_method_token: str,
+        camera_name: str | None = None,
         on_event: Callable[[CheckoutEvent], None] | None = None,
     ) -> None:
-        super().__init__(parts, on_event=on_event)
+        super().__init__(parts, camera_name=camera_name, on_event=on_event)
         if wire.looks_like_card_number(payment_method_token):
             raise CheckoutError("card numbers are never accepted: tokenize the card first")
         self._consent = consent
@@ -1334,6 +1357,58 @@ class DeviceSigner:
 _APPROVED_MEMORY = 2000
 
 
+class PaymentLedger:
+    """What one till sent that can move money, and what came back: the one list of
+    unanswered payments and the one reconcile policy, shared by every session it starts.
+
+    An authorization whose answer was lost is held until it is reconciled, and its order
+    cannot be paid again meanwhile (it may have been charged). An approved order is
+    remembered (the last ``approved_memory``) so that the same order is never paid twice.
+    """
+
+    def __init__(self, *, approved_memory: int = _APPROVED_MEMORY) -> None:
+        self._lock = threading.Lock()
+        self._memory = approved_memory
+        # idempotency key -> (pending, the order it pays), oldest first.
+        self._unanswered: dict[str, tuple[PendingAuthorization, str]] = {}
+        # order reference -> its approval, oldest first (bounded).
+        self._approved: dict[str, Receipt] = {}
+
+    @property
+    def unanswered(self) -> tuple[PendingAuthorization, ...]:
+        with self._lock:
+            return tuple(pending for pending, _ in self._unanswered.values())
+
+    def refuse_if_open(self, basket_reference: str) -> None:
+        """Raise :class:`CheckoutError` if this order was paid or may have been."""
+        with self._lock:
+            paid = self._approved.get(basket_reference)
+            if paid is not None:
+                raise CheckoutError(
+                    f"order {basket_reference!r} was already paid (authorization "
+                    f"{paid.authorization_id}, receipt {paid.receipt_id})"
+                )
+            for pending, reference in self._unanswered.values():
+                if reference == basket_reference:
+                    raise CheckoutError(
+                        f"order {basket_reference!r} has an unanswered authorization "
+                        f"({pending.idempotency_key}): reconcile it before paying again"
+                    )
+
+    def hold(self, pending: PendingAuthorization, basket_reference: str) -> None:
+        with self._lock:
+            self._unanswered[pending.idempotency_key] = (pending, basket_reference)
+
+    def settle(self, pending: PendingAuthorization, receipt: Receipt | None) -> None:
+        with self._lock:
+            self._unanswered.pop(pending.idempotency_key, None)
+            if receipt is not None and receipt.approved:
+                self._approved.pop(receipt.basket_reference, None)
+                self._approved[receipt.basket_reference] = receipt
+                while len(self._approved) > self._memory:
+                    self._approved.pop(next(iter(self._approved)))
+
+
 class Till:
     """A checkout lane: what a POS or a kiosk talks to. Hand it a basket, get a receipt.
 
@@ -1384,9 +1459,7 @@ class Till:
             clock=clock,
         )
         self._keys: dict[str, BackendPublicKey] = {}
-        self._unanswered: list[PendingAuthorization] = []
-        # Recently approved orders, oldest first (bounded): see start_checkout.
-        self._approved: dict[str, Receipt] = {}
+        self.ledger = PaymentLedger()
 
     @classmethod
     def connect(
@@ -1452,34 +1525,26 @@ class Till:
         basket: Basket,
         *,
         claim: wire.Claim | None = None,
+        camera_name: str | None = None,
         on_event: Callable[[CheckoutEvent], None] | None = None,
     ) -> CheckoutSession:
         """A new payment attempt for ``basket``; call ``begin()`` on it to start.
 
-        Refuses a basket whose reference this till already saw approved: a POS that sends
-        the same order twice gets an error, not a second charge.
+        ``basket.reference`` is the POS's sale id: it reaches the backend's ledger as
+        ``basket_reference``. Refuses an order this till saw approved, or whose answer was
+        lost and is not reconciled yet: a POS that sends the same order twice gets an
+        error, not a second charge. ``camera_name`` is the camera's device name (a UI
+        that feeds frames itself passes it, so liveness refuses a virtual camera).
         """
-        paid = self._approved.get(basket.reference)
-        if paid is not None:
-            raise CheckoutError(
-                f"order {basket.reference!r} was already paid (authorization "
-                f"{paid.authorization_id}, receipt {paid.receipt_id})"
-            )
-
-        def record(event: CheckoutEvent) -> None:
-            if isinstance(event, CheckoutFinished) and event.receipt and event.receipt.approved:
-                self._approved[event.receipt.basket_reference] = event.receipt
-                while len(self._approved) > _APPROVED_MEMORY:
-                    self._approved.pop(next(iter(self._approved)))
-            if on_event is not None:
-                on_event(event)
-
+        self.ledger.refuse_if_open(basket.reference)
         return CheckoutSession(
             self._parts,
             basket,
             claim=claim,
             claimless_allowed=self.claimless_allowed,
-            on_event=record,
+            camera_name=camera_name,
+            ledger=self.ledger,
+            on_event=on_event,
         )
 
     def start_enrollment(
@@ -1488,13 +1553,16 @@ class Till:
         consent: wire.ConsentRecord,
         claim: wire.Claim,
         payment_method_token: str,
+        camera_name: str | None = None,
         on_event: Callable[[CheckoutEvent], None] | None = None,
     ) -> EnrollmentSession:
+        """A new enrollment; ``camera_name`` as for :meth:`start_checkout`."""
         return EnrollmentSession(
             self._parts,
             consent=consent,
             claim=claim,
             payment_method_token=payment_method_token,
+            camera_name=camera_name,
             on_event=on_event,
         )
 
@@ -1517,10 +1585,6 @@ class Till:
         session = self.start_checkout(basket, claim=claim, on_event=on_event)
         try:
             return session.pay(camera)
-        except PaymentUnansweredError as exc:
-            # The answer was lost: the caller must reconcile before any other payment.
-            self._unanswered.append(exc.pending)
-            raise
         finally:
             if session.pending is None and not session.state.is_final:
                 session.cancel(FailureReason.ABANDONED)
@@ -1549,17 +1613,14 @@ class Till:
 
     @property
     def unanswered(self) -> tuple[PendingAuthorization, ...]:
-        """Payments sent by :meth:`pay` whose answer was lost: reconcile them first."""
-        return tuple(self._unanswered)
+        """Payments this till's sessions sent whose answer was lost: reconcile them first."""
+        return self.ledger.unanswered
 
     def reconcile(self, pending: PendingAuthorization) -> Receipt:
         """What happened to an authorization whose answer was lost (charges at most once)."""
         answer = pending.send(self.client)
-        if pending in self._unanswered:
-            self._unanswered.remove(pending)
         receipt = Receipt.from_wire(answer, pending.attempt_key or pending.idempotency_key)
-        if receipt.approved:
-            self._approved[receipt.basket_reference] = receipt
+        self.ledger.settle(pending, receipt)
         return receipt
 
     # ---------------------------------------------------------------- shopper rights

@@ -144,8 +144,7 @@ def test_a_clip_that_ends_mid_liveness_says_frames_ended_not_a_camera_fault(
 def test_a_refusing_liveness_signal_is_liveness_failed_with_its_typed_reason(
     parts: FlowParts,
 ) -> None:
-    session = CheckoutSession(parts, basket(), claim=PHONE)
-    session.camera_name = "OBS Virtual Camera"
+    session = CheckoutSession(parts, basket(), claim=PHONE, camera_name="OBS Virtual Camera")
     with pytest.raises(PaymentNotTakenError) as err:
         session.pay(frames(5))
     assert err.value.reason is FailureReason.LIVENESS_FAILED
