@@ -13,6 +13,8 @@ from facepay.server._storage import Row, Transaction
 __all__ = [
     "StoredTemplate",
     "pin_template_model",
+    "removed_templates",
+    "shred_template",
     "stored_templates",
 ]
 
@@ -81,3 +83,25 @@ def pin_template_model(
     )
     assert row is not None
     return int(row[0])
+
+
+def shred_template(tx: Transaction, shopper_id: str, now: float) -> None:
+    """Crypto-shredding: the wrapped data key is the only way to the template; with it
+    gone the ciphertext is noise, and that goes too. ``template_removed_at`` tells every
+    other process's gallery to drop it (see :func:`removed_templates`)."""
+    tx.execute(
+        "UPDATE shoppers SET data_key_wrapped = NULL, template_sealed = NULL, "
+        "template_removed_at = COALESCE(template_removed_at, ?) WHERE shopper_id = ?",
+        (now, shopper_id),
+    )
+
+
+def removed_templates(tx: Transaction, *, tenant_id: str, since: float) -> list[str]:
+    """Shopper ids of the tenant whose template was shredded at or after ``since``."""
+    return [
+        str(row[0])
+        for row in tx.all(
+            "SELECT shopper_id FROM shoppers WHERE tenant_id = ? AND template_removed_at >= ?",
+            (tenant_id, since),
+        )
+    ]

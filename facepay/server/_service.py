@@ -210,9 +210,12 @@ class PaymentBackend:
 
     def _sync_gallery(self, tenant_id: str) -> None:
         """Before a claimless 1:N search: load the tenant's templates enrolled through
-        other backend processes since this one last looked (the database is the truth;
-        the gallery a cache). Deletions elsewhere need no sync: a matched shopper's row
-        is read before paying (:meth:`_answer`)."""
+        other backend processes since this one last looked, and drop those shredded
+        (deleted, withdrawn, expired) through them (the database is the truth; the
+        gallery a cache). So a deletion committed anywhere takes effect in every worker
+        and replica at its next search: a deleted face is never scored again. A matched
+        shopper's row is still read before paying (:meth:`_answer`), which covers a
+        deletion that commits between this sync and the search."""
         now = self.clock()
         since = self._synced_until.get(tenant_id, self._loaded_at)
         if since is None:
@@ -221,6 +224,9 @@ class PaymentBackend:
         floor = since - self.config.max_clock_skew_s
         with self.db.transaction(readonly=True) as tx:
             stored = repository.stored_templates(tx, tenant_id=tenant_id, enrolled_since=floor)
+            removed = repository.removed_templates(tx, tenant_id=tenant_id, since=floor)
+        for shopper_id in removed:
+            self.galleries.remove(shopper_id)
         for template in stored:
             gallery = self.galleries.get(tenant_id, template.model_id)
             if gallery is None or template.shopper_id not in gallery:
@@ -1290,11 +1296,7 @@ class PaymentBackend:
     def _shred_template(self, tx: Transaction, shopper_id: str) -> None:
         # Crypto-shredding: the wrapped data key is the only way to the template; with it
         # gone the ciphertext is noise, and we drop that too.
-        tx.execute(
-            "UPDATE shoppers SET data_key_wrapped = NULL, template_sealed = NULL "
-            "WHERE shopper_id = ?",
-            (shopper_id,),
-        )
+        repository.shred_template(tx, shopper_id, self.clock())
 
     def withdraw_consent(self, req: ShopperAccessRequest) -> WithdrawConsentResponse:
         row = self._shopper_for_access(req)
