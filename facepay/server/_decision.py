@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-__all__ = ["accepted_models", "template_refusal"]
+__all__ = ["accepted_models", "counts_against_claim", "template_refusal"]
 
 
 def accepted_models(entries: tuple[str, ...]) -> dict[str, int]:
@@ -35,3 +35,14 @@ def template_refusal(
     if dimension != expected or (pinned is not None and dimension != pinned):
         return "template has the wrong dimension"
     return None
+
+
+def counts_against_claim(*, claimed: bool, face_compared: bool) -> bool:
+    """Whether a declined payment counts toward locking out the claimed shopper.
+
+    Only when a face was compared with the claimed shopper's template: a refusal before
+    that (liveness failed, nobody enrolled under the claim) says nothing about the
+    shopper, and counting it let a rogue till lock anyone out of face payments everywhere
+    with five ``not_live`` attempts and nothing but a phone number (issue 12, item 9).
+    Such attempts still count against the device."""
+    return claimed and face_compared

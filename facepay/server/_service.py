@@ -967,7 +967,10 @@ class PaymentBackend:
                         self._record_failure(
                             tx, f"device:{device.device_id}", self.config.device_lockout_s
                         )
-                        if claim_hash is not None:
+                        if decision.counts_against_claim(
+                            claimed=claim_hash is not None,
+                            face_compared=match is not None and match.best_score is not None,
+                        ):
                             self._record_failure(
                                 tx, f"claim:{claim_hash}", self.config.shopper_lockout_s
                             )
