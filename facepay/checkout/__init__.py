@@ -70,6 +70,7 @@ from facepay.checkout._events import (
 from facepay.checkout._machine import (
     FaceFinder,
     FlowParts,
+    FrameStream,
     LivenessCheck,
     LivenessFactory,
     TemplateFuser,
@@ -105,6 +106,7 @@ __all__ = [
     "FailureReason",
     "FlowParts",
     "FrameFeedback",
+    "FrameStream",
     "LivenessCheck",
     "LivenessFactory",
     "LivenessProgressed",

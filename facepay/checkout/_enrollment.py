@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
 
 from facepay import wire
 from facepay.checkout._basket import (
@@ -19,6 +18,7 @@ from facepay.checkout._events import (
 from facepay.checkout._machine import (
     _WAITING,
     FlowParts,
+    FrameStream,
     S,
     _FaceFlow,
     _refusal,
@@ -31,9 +31,6 @@ from facepay.errors import (
 from facepay.types import (
     Frame,
 )
-
-if TYPE_CHECKING:
-    from facepay.capture import FrameSource
 
 __all__ = [
     "EnrollmentSession",
@@ -115,7 +112,7 @@ class EnrollmentSession(_FaceFlow):
             self._emit(CheckoutFinished(state=self._state, enrollment=self.result))
             return self.result
 
-    def enroll(self, source: FrameSource | Iterable[Frame]) -> EnrollmentResult:
+    def enroll(self, source: FrameStream | Iterable[Frame]) -> EnrollmentResult:
         """Headless: :meth:`begin`, :meth:`run` the source, :meth:`complete`."""
         if self._state is S.IDLE:
             self.begin()

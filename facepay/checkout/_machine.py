@@ -9,7 +9,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
@@ -47,12 +47,12 @@ from facepay.types import (
 
 if TYPE_CHECKING:
     # facepay.liveness pulls in OpenCV: imported when a session starts, not with the flow.
-    from facepay.capture import FrameSource
     from facepay.liveness import ChallengePlan, LivenessProgress, LivenessReason
 
 __all__ = [
     "FaceFinder",
     "FlowParts",
+    "FrameStream",
     "LivenessCheck",
     "LivenessFactory",
     "TemplateFuser",
@@ -103,6 +103,16 @@ class LivenessCheck(Protocol):
     def stop(self) -> None: ...
 
     def verdict(self) -> LivenessVerdict: ...
+
+
+class FrameStream(Protocol):
+    """What the flow reads of a camera (any ``facepay.capture.FrameSource``): its frames,
+    and its device name for liveness's virtual-camera check."""
+
+    @property
+    def device_name(self) -> str: ...
+
+    def frames(self) -> Iterator[Frame]: ...
 
 
 class TemplateSealer(Protocol):
@@ -515,7 +525,7 @@ class _FaceFlow:
             },
         )
 
-    def run(self, source: FrameSource | Iterable[Frame]) -> None:
+    def run(self, source: FrameStream | Iterable[Frame]) -> None:
         """Feed ``source`` (a ``FrameSource`` or any iterable of frames) until the face part
         is over: the flow then is ``processing`` (or a final state)."""
         frames: Iterable[Frame]

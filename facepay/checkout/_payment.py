@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from facepay import wire
 from facepay.checkout._basket import (
@@ -22,6 +22,7 @@ from facepay.checkout._events import (
 from facepay.checkout._machine import (
     _WAITING,
     FlowParts,
+    FrameStream,
     S,
     _FaceFlow,
     _refusal,
@@ -37,9 +38,6 @@ from facepay.errors import (
 from facepay.types import (
     Frame,
 )
-
-if TYPE_CHECKING:
-    from facepay.capture import FrameSource
 
 __all__ = [
     "CheckoutSession",
@@ -309,7 +307,7 @@ class CheckoutSession(_FaceFlow):
             self._emit(CheckoutFinished(state=self._state, receipt=receipt))
         return receipt
 
-    def pay(self, source: FrameSource | Iterable[Frame]) -> Receipt:
+    def pay(self, source: FrameStream | Iterable[Frame]) -> Receipt:
         """Headless: :meth:`begin`, :meth:`run` the source, :meth:`complete`.
 
         Raises :class:`PaymentNotTakenError` when the attempt ends before the backend

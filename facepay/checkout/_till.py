@@ -25,6 +25,7 @@ from facepay.checkout._events import (
 from facepay.checkout._machine import (
     FaceFinder,
     FlowParts,
+    FrameStream,
     LivenessCheck,
     LivenessFactory,
     TemplateFuser,
@@ -55,7 +56,6 @@ from facepay.types import (
 )
 
 if TYPE_CHECKING:
-    from facepay.capture import FrameSource
     from facepay.vision import FrameAnalyzer as VisionFrameAnalyzer
 
 __all__ = [
@@ -305,7 +305,7 @@ class Till:
     def pay(
         self,
         basket: Basket,
-        camera: FrameSource | Iterable[Frame],
+        camera: FrameStream | Iterable[Frame],
         *,
         claim: wire.Claim | None = None,
         on_event: Callable[[CheckoutEvent], None] | None = None,
@@ -327,7 +327,7 @@ class Till:
 
     def enroll(
         self,
-        camera: FrameSource | Iterable[Frame],
+        camera: FrameStream | Iterable[Frame],
         *,
         consent: wire.ConsentRecord,
         claim: wire.Claim,
