@@ -9,7 +9,6 @@ transactions; the 1:N gallery is an in-memory cache rebuilt from the database at
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import hashlib
 import hmac
 import json
@@ -26,12 +25,11 @@ import numpy as np
 from facepay.config import ServerConfig
 from facepay.crypto import (
     DevicePublicKey,
-    VerifiedRequest,
     open_template,
     signed_device_id,
-    verify_request,
 )
-from facepay.errors import CryptoError, InvalidSignatureError, SealedDataError
+from facepay.errors import CryptoError, SealedDataError
+from facepay.server._devices import AuthenticatedDevice, RequestGate
 from facepay.server._errors import ApiError
 from facepay.server._gallery import GalleryRegistry, MatchOutcome, MatchResult, normalize
 from facepay.server._storage import Database, Row, Transaction, UniqueViolationError
@@ -114,17 +112,6 @@ _PG_COMMIT_AUTHORIZATION = (
 )
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class AuthenticatedDevice:
-    device_id: str
-    tenant_id: str
-    store_id: str
-    lane_id: str
-    # The request's nonce and its expiry when ``authenticate(defer_nonce=True)`` left it
-    # for the operation to record in its own write transaction (one commit, not two).
-    nonce: tuple[str, float] | None = dataclasses.field(default=None, compare=False)
-
-
 def _iso(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, tz=timezone.utc)
 
@@ -180,13 +167,14 @@ class PaymentBackend:
         self.clock = clock
         self.admin_token = admin_token or self.config.admin_token or secrets.token_urlsafe(24)
         self.galleries = GalleryRegistry()
-        self._device_rate = _TokenBucket(
-            self.config.device_rate_per_s, self.config.device_rate_burst, clock
+        self.gate = RequestGate(
+            db,
+            clock=clock,
+            max_skew_s=self.config.max_clock_skew_s,
+            rate_per_s=self.config.device_rate_per_s,
+            rate_burst=self.config.device_rate_burst,
         )
         self._shopper_access_rate = _TokenBucket(0.2, 5, clock)
-        self._devices: dict[str, tuple[AuthenticatedDevice, DevicePublicKey]] = {}
-        self._devices_lock = threading.Lock()
-        self._last_nonce_purge = 0.0
         self._tenant_keys: dict[str, bytes] = {}
         # Per tenant: enrolment time up to which this process's galleries hold every
         # template (see _sync_gallery); set for all tenants by load_galleries.
@@ -327,29 +315,6 @@ class PaymentBackend:
                 (tenant_id, self.vault.new_tenant_key(tenant_id), self.clock()),
             )
 
-    def _device(self, device_id: str) -> tuple[AuthenticatedDevice, DevicePublicKey] | None:
-        with self._devices_lock:
-            cached = self._devices.get(device_id)
-        if cached is not None:
-            return cached
-        with self.db.transaction(readonly=True) as tx:
-            row = tx.one(
-                "SELECT tenant_id, store_id, lane_id, public_key, revoked_at FROM devices "
-                "WHERE device_id = ?",
-                (device_id,),
-            )
-        if row is None:
-            return None
-        if row[4] is not None:
-            raise ApiError(ErrorCode.DEVICE_REVOKED, "this device was revoked")
-        entry = (
-            AuthenticatedDevice(device_id, row[0], row[1], row[2]),
-            DevicePublicKey(bytes(row[3])),
-        )
-        with self._devices_lock:
-            self._devices[device_id] = entry
-        return entry
-
     def authenticate(
         self,
         *,
@@ -359,63 +324,22 @@ class PaymentBackend:
         body: bytes,
         defer_nonce: bool = False,
     ) -> AuthenticatedDevice:
-        """Check a signed request: known device, valid signature, fresh, nonce unused.
-
-        The nonce is recorded at once, or with ``defer_nonce`` left on the returned device
-        (nothing written: cheap enough to run before the body is even validated) for the
-        operation to record whatever its outcome: :meth:`spend_nonce` first thing, or
-        :meth:`authorize` in its own write transaction."""
+        """Check a signed request and record its nonce, before anything else about the
+        request is looked at (facepay.server._devices). ``defer_nonce`` is accepted for
+        old callers and changes nothing: the nonce is always recorded here."""
         device_id = signed_device_id(headers)
         if device_id is None:
             raise ApiError(ErrorCode.MISSING_SIGNATURE, "signed request headers are missing")
-        found = self._device(device_id)
-        if found is None:
-            raise ApiError(ErrorCode.UNKNOWN_DEVICE, "unknown device")
-        device, public_key = found
-        try:
-            verified: VerifiedRequest = verify_request(
-                public_key, headers=headers, method=method, target=target, body=body
-            )
-        except InvalidSignatureError:
-            raise ApiError(
-                ErrorCode.BAD_SIGNATURE, "the request signature does not verify"
-            ) from None
-        now = self.clock()
-        skew = self.config.max_clock_skew_s
-        if abs(now - verified.timestamp) > skew:
-            raise ApiError(
-                ErrorCode.CLOCK_SKEW,
-                f"request timestamp is more than {skew:.0f} s from the backend clock",
-            )
-        waited = self._device_rate.take(device.device_id)
-        if waited is not None:
-            raise ApiError(ErrorCode.RATE_LIMITED, "too many requests", retry_after=waited)
-        device = dataclasses.replace(device, nonce=(verified.nonce, now + 2 * skew))
-        return device if defer_nonce else self.spend_nonce(device)
+        return self.gate.authenticate(
+            device_id=device_id, method=method, target=target, headers=headers, body=body
+        )
 
     def _record_nonce(self, tx: Transaction, device: AuthenticatedDevice) -> None:
-        """Record the request's nonce in ``tx``; a second use of it is refused."""
-        if device.nonce is None:
-            return
-        try:
-            tx.execute(
-                "INSERT INTO nonces (device_id, nonce, expires_at) VALUES (?, ?, ?)",
-                (device.device_id, *device.nonce),
-            )
-        except UniqueViolationError:
-            raise ApiError(ErrorCode.NONCE_REUSED, "this request nonce was already used") from None
-        now = self.clock()
-        if now - self._last_nonce_purge > 60.0:
-            self._last_nonce_purge = now
-            tx.execute("DELETE FROM nonces WHERE expires_at < ?", (now,))
+        """Nothing left to do: :meth:`authenticate` recorded the nonce (kept for callers)."""
 
     def spend_nonce(self, device: AuthenticatedDevice) -> AuthenticatedDevice:
-        """Record a deferred nonce now (its own commit); returns the device without it."""
-        if device.nonce is None:
-            return device
-        with self.db.transaction() as tx:
-            self._record_nonce(tx, device)
-        return dataclasses.replace(device, nonce=None)
+        """Nothing left to do: :meth:`authenticate` recorded the nonce (kept for callers)."""
+        return device
 
     # ------------------------------------------------------------------ keys
 

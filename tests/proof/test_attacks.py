@@ -259,7 +259,7 @@ def test_unregistered_device(sandbox: Sandbox, enrolled: RawTill) -> None:
     r = enrolled.http.post(
         "/v1/sessions", content=raw, headers={**headers, "content-type": "application/json"}
     )
-    _refused(sandbox, before, r, 401, "unknown_device")
+    _refused(sandbox, before, r, 401, "bad_signature")  # as a wrong key: no id oracle
     r = enrolled.http.post(
         "/v1/sessions", content=raw, headers={"content-type": "application/json"}
     )
