@@ -51,6 +51,7 @@ from facepay.wire import (
     DeletionReceipt,
     DeviceRegistration,
     DeviceRegistrationRequest,
+    DeviceRevocation,
     EnrollmentRequest,
     EnrollmentResponse,
     ErrorBody,
@@ -69,6 +70,7 @@ __all__ = ["create_app"]
 
 logger = logging.getLogger(__name__)
 
+_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{8,64}$")
 _IDEMPOTENCY_RE = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
 _ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -597,6 +599,20 @@ def create_app(backend: PaymentBackend) -> ASGIApp:
         _check_json(request)
         backend.check_admin(authorization)
         return _json(await _run(backend.register_device, body), 201)
+
+    @app.post(
+        "/v1/devices/{device_id}/revoke",
+        response_model=DeviceRevocation,
+        responses=_ERROR_RESPONSES,
+        tags=["devices"],
+    )
+    async def revoke_device(
+        device_id: str, authorization: Annotated[str | None, Header()] = None
+    ) -> Response:
+        backend.check_admin(authorization)
+        if not _ID_RE.fullmatch(device_id):
+            raise ApiError(ErrorCode.NOT_FOUND, "no such device")
+        return _json(await _run(backend.revoke_device, device_id))
 
     @app.post(
         "/v1/sessions",

@@ -30,7 +30,15 @@ from facepay.server._errors import ApiError
 from facepay.server._storage import Database, Transaction
 from facepay.wire import ErrorCode
 
-__all__ = ["DEVICE_CACHE_S", "AuthenticatedDevice", "DeviceRow", "RequestGate", "take_token"]
+__all__ = [
+    "DEVICE_CACHE_S",
+    "AuthenticatedDevice",
+    "DeviceRow",
+    "RequestGate",
+    "register_device",
+    "revoke_device",
+    "take_token",
+]
 
 # How long a process may verify signatures with a device key it read earlier. Revocation
 # does not wait for it (step 3 reads the row in the database); a re-registered till's new
@@ -96,6 +104,67 @@ def read_device(tx: Transaction, device_id: str) -> DeviceRow | None:
         rate_tokens=None if row[6] is None else float(row[6]),
         rate_updated_at=None if row[7] is None else float(row[7]),
     )
+
+
+def register_device(
+    tx: Transaction,
+    *,
+    device_id: str,
+    tenant_id: str,
+    store_id: str,
+    lane_id: str,
+    public_key: bytes,
+    now: float,
+) -> bool:
+    """Register a device, or re-register a revoked one under a new key (a till whose key
+    was stolen, replaced). Returns True for a re-registration. A key that was ever revoked
+    is refused for good; a device that is not revoked keeps its key (``409``)."""
+    if tx.one("SELECT 1 FROM retired_device_keys WHERE public_key = ?", (public_key,)):
+        raise ApiError(
+            ErrorCode.VALIDATION_FAILED,
+            "this key was revoked and cannot be registered again",
+            fields=("public_key",),
+        )
+    existing = read_device(tx, device_id)
+    if existing is None:
+        tx.execute(
+            "INSERT INTO devices (device_id, tenant_id, store_id, lane_id, public_key, "
+            "registered_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (device_id, tenant_id, store_id, lane_id, public_key, now),
+        )
+        return False
+    if existing.revoked_at is None or existing.tenant_id != tenant_id:
+        raise ApiError(
+            ErrorCode.DEVICE_ALREADY_REGISTERED,
+            "this device id is already registered (revoke it first to give it a new key)",
+        )
+    tx.execute(
+        "UPDATE devices SET store_id = ?, lane_id = ?, public_key = ?, registered_at = ?, "
+        "revoked_at = NULL, rate_tokens = NULL, rate_updated_at = NULL "
+        "WHERE device_id = ? AND revoked_at IS NOT NULL",
+        (store_id, lane_id, public_key, now, device_id),
+    )
+    return True
+
+
+def revoke_device(tx: Transaction, device_id: str, now: float) -> DeviceRow | None:
+    """Revoke a device's key (idempotent); None if there is no such device. The key goes
+    on the retired list, so it can never be registered again, under any id."""
+    row = read_device(tx, device_id)
+    if row is None:
+        return None
+    if row.revoked_at is None:
+        tx.execute(
+            "UPDATE devices SET revoked_at = ? WHERE device_id = ? AND revoked_at IS NULL",
+            (now, device_id),
+        )
+        row = dataclasses.replace(row, revoked_at=now)
+    tx.execute(
+        "INSERT INTO retired_device_keys (public_key, device_id, retired_at) VALUES (?, ?, ?) "
+        "ON CONFLICT (public_key) DO NOTHING",
+        (row.public_key, device_id, now),
+    )
+    return row
 
 
 def take_token(

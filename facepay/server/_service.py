@@ -29,6 +29,7 @@ from facepay.crypto import (
     signed_device_id,
 )
 from facepay.errors import CryptoError, SealedDataError
+from facepay.server import _devices as devices
 from facepay.server._devices import AuthenticatedDevice, RequestGate
 from facepay.server._errors import ApiError
 from facepay.server._gallery import GalleryRegistry, MatchOutcome, MatchResult, normalize
@@ -49,6 +50,7 @@ from facepay.wire import (
     DeletionReceipt,
     DeviceRegistration,
     DeviceRegistrationRequest,
+    DeviceRevocation,
     EnrollmentRequest,
     EnrollmentResponse,
     ErrorCode,
@@ -282,16 +284,20 @@ class PaymentBackend:
         try:
             with self.db.transaction() as tx:
                 self._ensure_tenant(tx, req.tenant_id)
-                tx.execute(
-                    "INSERT INTO devices (device_id, tenant_id, store_id, lane_id, public_key, "
-                    "registered_at) VALUES (?, ?, ?, ?, ?, ?)",
-                    (device_id, req.tenant_id, req.store_id, req.lane_id, raw, now),
+                replaced = devices.register_device(
+                    tx,
+                    device_id=device_id,
+                    tenant_id=req.tenant_id,
+                    store_id=req.store_id,
+                    lane_id=req.lane_id,
+                    public_key=raw,
+                    now=now,
                 )
                 self._audit(
                     tx,
                     req.tenant_id,
                     device_id,
-                    "device_registered",
+                    "device_reregistered" if replaced else "device_registered",
                     device_id,
                     {"store_id": req.store_id, "lane_id": req.lane_id},
                 )
@@ -299,6 +305,7 @@ class PaymentBackend:
             raise ApiError(
                 ErrorCode.DEVICE_ALREADY_REGISTERED, "this device id is already registered"
             ) from None
+        self.gate.forget(device_id)
         return DeviceRegistration(
             device_id=device_id,
             tenant_id=req.tenant_id,
@@ -306,6 +313,19 @@ class PaymentBackend:
             lane_id=req.lane_id,
             registered_at=_iso(now),
         )
+
+    def revoke_device(self, device_id: str) -> DeviceRevocation:
+        """Refuse ``device_id``'s key from now on, in every process and replica (each one
+        reads the row when it authenticates a request); idempotent."""
+        now = self.clock()
+        with self.db.transaction() as tx:
+            row = devices.revoke_device(tx, device_id, now)
+            if row is not None:
+                self._audit(tx, row.tenant_id, device_id, "device_revoked", device_id, {})
+        if row is None or row.revoked_at is None:
+            raise ApiError(ErrorCode.NOT_FOUND, "no such device")
+        self.gate.forget(device_id)
+        return DeviceRevocation(device_id=device_id, revoked_at=_iso(row.revoked_at))
 
     def _ensure_tenant(self, tx: Transaction, tenant_id: str) -> None:
         if tx.one("SELECT 1 FROM tenants WHERE tenant_id = ?", (tenant_id,)) is None:
