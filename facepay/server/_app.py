@@ -161,7 +161,7 @@ class _ProtocolMiddleware:
                     raise _BodyTooLargeError()
             return message
 
-        if scope["method"] == "POST" and _SIGNED_PATH_RE.match(scope["path"]):
+        if _is_signed(scope["method"], scope["path"]):
             # Authentication comes first, in one place for every signed route: a refusal
             # for any later reason (content type, body, rate, ...) finds the request's
             # nonce already recorded (facepay.server._devices).
@@ -202,8 +202,18 @@ class _ProtocolMiddleware:
         return _authenticate(self.backend, scope, headers, body)
 
 
-# POST routes a device signs (sessions, enrollments, authorizations and their step-ups).
-_SIGNED_PATH_RE = re.compile(r"^/v1/(sessions|enrollments|authorizations(/[^/]+/step-up)?)$")
+# Routes a device signs: POST sessions, enrollments, authorizations and their step-ups;
+# GET a session's authorization (reconcile by session).
+_SIGNED_POST_RE = re.compile(r"^/v1/(sessions|enrollments|authorizations(/[^/]+/step-up)?)$")
+_SIGNED_GET_RE = re.compile(r"^/v1/sessions/[^/]+/authorization$")
+
+
+def _is_signed(method: str, path: str) -> bool:
+    if method == "POST":
+        return _SIGNED_POST_RE.match(path) is not None
+    return method == "GET" and _SIGNED_GET_RE.match(path) is not None
+
+
 # Headers that must come once: the signature's and the idempotency key.
 _SINGLE_HEADERS = frozenset(
     h.lower()
@@ -626,6 +636,17 @@ def create_app(backend: PaymentBackend) -> ASGIApp:
 
     async def open_session(device: AuthenticatedDevice, body: CreateSessionRequest) -> _Answer:
         return await _as_device(device, backend.create_session, body), 201, None
+
+    @app.get(
+        "/v1/sessions/{session_id}/authorization",
+        response_model=AuthorizationResponse,
+        responses=_ERROR_RESPONSES,
+        tags=["checkout"],
+    )
+    async def session_authorization(device: Device, session_id: str) -> Response:
+        if not _ID_RE.fullmatch(session_id):
+            raise ApiError(ErrorCode.NOT_FOUND, "no authorization of this device in that session")
+        return _json(await _run(backend.authorization_for_session, device, session_id))
 
     @app.post(
         "/v1/enrollments",

@@ -368,6 +368,21 @@ class PaymentBackend:
             device_id=device_id, method=method, target=target, headers=headers, body=body
         )
 
+    def authorization_for_session(
+        self, device: AuthenticatedDevice, session_id: str
+    ) -> AuthorizationResponse:
+        """Reconcile by session: the answer to the authorization this device made in
+        ``session_id`` (its current state, after a step-up too), for a till that lost its
+        idempotency key or its answer. 404 if the session took no payment of this device."""
+        with self.db.transaction(readonly=True) as tx:
+            row = tx.one(
+                "SELECT response_json FROM authorizations WHERE session_id = ? AND device_id = ?",
+                (session_id, device.device_id),
+            )
+        if row is None:
+            raise ApiError(ErrorCode.NOT_FOUND, "no authorization of this device in that session")
+        return AuthorizationResponse.model_validate_json(row[0])
+
     def _record_nonce(self, tx: Transaction, device: AuthenticatedDevice) -> None:
         """Nothing left to do: :meth:`authenticate` recorded the nonce (kept for callers)."""
 

@@ -23,6 +23,7 @@ __all__ = [
     "Recorded",
     "database_url",
     "enroll_shopper",
+    "json_bytes",
     "ledger_size",
     "postgres_server",
     "replay",

@@ -47,6 +47,7 @@ def _signed(till: Till, path: str, **extra: str) -> Headers:
                 method="POST",
                 target=path,
                 body=body,
+                idempotency_key=h.get("Idempotency-Key"),
             )
         )
         return h
