@@ -103,6 +103,18 @@ class DevicePublicKey:
     def __repr__(self) -> str:
         return f"DevicePublicKey(fingerprint={self.fingerprint!r})"
 
+    @classmethod
+    def for_registration(cls, raw: bytes) -> DevicePublicKey:
+        """A key a backend may register: 32 bytes that canonically encode a point of the
+        curve that is not of small order. An all-zero key, the identity, the other seven
+        low-order points (and their non-canonical encodings) would let signatures verify
+        for many messages under RFC 8032's cofactored equation; a byte string that is no
+        point at all verifies nothing and is a till's bug. Both are refused."""
+        key = cls(bytes(raw))
+        if not _is_safe_ed25519_point(key.raw):
+            raise CryptoError("not a usable Ed25519 public key (malformed or low order)")
+        return key
+
     @property
     def fingerprint(self) -> str:
         return hashlib.sha256(self.raw).hexdigest()[:32]
@@ -173,6 +185,43 @@ class DeviceKey:
         key = cls.generate()
         key.save(path)
         return key
+
+
+# Curve25519 in twisted Edwards form (RFC 8032, section 5.1): -x^2 + y^2 = 1 + d x^2 y^2.
+_P = 2**255 - 19
+_D = (-121665 * pow(121666, _P - 2, _P)) % _P
+_SQRT_M1 = pow(2, (_P - 1) // 4, _P)
+
+
+def _is_safe_ed25519_point(raw: bytes) -> bool:
+    """Whether ``raw`` is a canonical encoding of a curve point whose order is not small
+    (decoding as RFC 8032 section 5.1.3, then eight times the point must not be the
+    identity). Pure arithmetic on Python integers: run once per registration only."""
+    if len(raw) != 32:
+        return False
+    encoded = int.from_bytes(raw, "little")
+    sign, y = encoded >> 255, encoded & ((1 << 255) - 1)
+    if y >= _P:
+        return False  # non-canonical
+    u, v = (y * y - 1) % _P, (_D * y * y + 1) % _P
+    x2 = u * pow(v, _P - 2, _P) % _P
+    x = pow(x2, (_P + 3) // 8, _P)
+    if (x * x - x2) % _P:
+        x = x * _SQRT_M1 % _P
+    if (x * x - x2) % _P:
+        return False  # y is on no point of the curve
+    if x == 0 and sign:
+        return False
+    if x & 1 != sign:
+        x = _P - x
+    px, py = x, y
+    for _ in range(3):  # 8P by three doublings (the curve's cofactor is 8)
+        t = _D * px * px * py * py % _P
+        px, py = (
+            2 * px * py * pow(1 + t, _P - 2, _P) % _P,
+            (py * py + px * px) * pow(1 - t, _P - 2, _P) % _P,
+        )
+    return not (px == 0 and py == 1)
 
 
 def canonical_target(path: str, query: str | bytes = "") -> str:

@@ -290,10 +290,12 @@ class PaymentBackend:
         now = self.clock()
         raw = b64decode(req.public_key)
         try:
-            DevicePublicKey(raw)
+            DevicePublicKey.for_registration(raw)
         except CryptoError:
             raise ApiError(
-                ErrorCode.VALIDATION_FAILED, "not an Ed25519 public key", fields=("public_key",)
+                ErrorCode.VALIDATION_FAILED,
+                "not a usable Ed25519 public key (malformed or low order)",
+                fields=("public_key",),
             ) from None
         try:
             with self.db.transaction() as tx:
