@@ -8,8 +8,12 @@ and acts on the verdict.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
-__all__ = ["accepted_models", "counts_against_claim", "template_refusal"]
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["accepted_models", "counts_against_claim", "same_face", "template_refusal"]
 
 
 def accepted_models(entries: tuple[str, ...]) -> dict[str, int]:
@@ -46,3 +50,13 @@ def counts_against_claim(*, claimed: bool, face_compared: bool) -> bool:
     with five ``not_live`` attempts and nothing but a phone number (issue 12, item 9).
     Such attempts still count against the device."""
     return claimed and face_compared
+
+
+def same_face(stored: npt.ArrayLike, probe: npt.ArrayLike, threshold: float) -> bool:
+    """Whether two (tenant-transformed) templates match at the payment threshold."""
+    a: npt.NDArray[Any] = np.asarray(stored, dtype=np.float64).reshape(-1)
+    b: npt.NDArray[Any] = np.asarray(probe, dtype=np.float64).reshape(-1)
+    if a.shape != b.shape:
+        return False
+    denominator = float(np.linalg.norm(a) * np.linalg.norm(b))
+    return denominator > 0 and float(a @ b) / denominator >= threshold

@@ -11,7 +11,9 @@ import dataclasses
 from facepay.server._storage import Row, Transaction
 
 __all__ = [
+    "ClaimHolder",
     "StoredTemplate",
+    "claim_holder",
     "pin_template_model",
     "removed_templates",
     "shred_template",
@@ -105,3 +107,29 @@ def removed_templates(tx: Transaction, *, tenant_id: str, since: float) -> list[
             (tenant_id, since),
         )
     ]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ClaimHolder:
+    """The shopper enrolled under a claim (template fields None once shredded)."""
+
+    shopper_id: str
+    model_id: str | None
+    data_key_wrapped: bytes | None
+    template_sealed: bytes | None
+
+
+def claim_holder(tx: Transaction, tenant_id: str, claim_hash: str) -> ClaimHolder | None:
+    row = tx.one(
+        "SELECT shopper_id, model_id, data_key_wrapped, template_sealed FROM shoppers "
+        "WHERE tenant_id = ? AND claim_hash = ?",
+        (tenant_id, claim_hash),
+    )
+    if row is None:
+        return None
+    return ClaimHolder(
+        shopper_id=str(row[0]),
+        model_id=None if row[1] is None else str(row[1]),
+        data_key_wrapped=None if row[2] is None else bytes(row[2]),
+        template_sealed=None if row[3] is None else bytes(row[3]),
+    )

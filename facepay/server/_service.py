@@ -603,6 +603,14 @@ class PaymentBackend:
         return self.vault.keyed_hash("privacy", normalized)
 
     def enroll(self, device: AuthenticatedDevice, req: EnrollmentRequest) -> EnrollmentResponse:
+        """Enroll a shopper. The session is spent first, whatever happens next, and a
+        claim that is already enrolled gets the answer a new claim gets (nothing is
+        stored): a till cannot probe which phone numbers are enrolled, one per session
+        or otherwise. Only a face that matches the enrolled one learns ``409
+        claim_already_enrolled`` (the shopper retrying after a lost answer)."""
+        self._check_session(device, req.session_id, SessionPurpose.ENROLL)
+        with self.db.transaction() as tx:
+            self._consume_session(tx, req.session_id)
         masked = SANDBOX_PAYMENT_TOKENS.get(req.payment_method_token)
         if masked is None:
             raise ApiError(
@@ -610,7 +618,6 @@ class PaymentBackend:
                 "unknown payment method token (sandbox: tok_visa_4242, tok_mastercard_5555, ...)",
                 fields=("payment_method_token",),
             )
-        self._check_session(device, req.session_id, SessionPurpose.ENROLL)
         template = self._open(device, req.session_id, req.sealed_template)
         now = self.clock()
         shopper_id = _new_id("shp")
@@ -623,9 +630,13 @@ class PaymentBackend:
         consent = req.consent
         # The shorter of what the shopper agreed to and what the operator keeps.
         retention_days = min(consent.retention_days, self.config.retention_days)
+        claim_hash = self._claim_hash(device.tenant_id, req.claim)
+        existing: repository.ClaimHolder | None = None
         try:
             with self.db.transaction() as tx:
-                self._consume_session(tx, req.session_id)
+                existing = repository.claim_holder(tx, device.tenant_id, claim_hash)
+                if existing is not None:
+                    raise UniqueViolationError("claim already enrolled")
                 pinned = repository.pin_template_model(
                     tx, device.tenant_id, template.model_id, template.dimension, now
                 )
@@ -642,7 +653,7 @@ class PaymentBackend:
                         shopper_id,
                         device.tenant_id,
                         req.claim.kind.value,
-                        self._claim_hash(device.tenant_id, req.claim),
+                        claim_hash,
                         last4,
                         self._privacy_hash(privacy_code),
                         self.vault.wrap_secret(privacy_code.encode(), purpose="privacy-code"),
@@ -674,12 +685,11 @@ class PaymentBackend:
                     },
                 )
         except UniqueViolationError:
-            raise ApiError(
-                ErrorCode.CLAIM_ALREADY_ENROLLED, "this claim is already enrolled"
-            ) from None
-        gallery = self.galleries.get(device.tenant_id, template.model_id, template.dimension)
-        assert gallery is not None
-        gallery.add(shopper_id, template.vector)
+            self._claim_taken(device, claim_hash, existing, template)
+        else:
+            gallery = self.galleries.get(device.tenant_id, template.model_id, template.dimension)
+            assert gallery is not None
+            gallery.add(shopper_id, template.vector)
         return EnrollmentResponse(
             shopper_id=shopper_id,
             privacy_code=privacy_code,
@@ -687,6 +697,44 @@ class PaymentBackend:
             enrolled_at=_iso(now),
             retention_days=retention_days,
         )
+
+    def _claim_taken(
+        self,
+        device: AuthenticatedDevice,
+        claim_hash: str,
+        holder: repository.ClaimHolder | None,
+        template: FaceTemplate,
+    ) -> None:
+        """An enrollment under a claim someone holds: audited, nothing stored. Raises 409
+        only for the holder's own face; returns (the caller answers as for a new claim)
+        for any other."""
+        with self.db.transaction(readonly=True) as tx:
+            holder = holder or repository.claim_holder(tx, device.tenant_id, claim_hash)
+        same_face = False
+        if holder is not None and holder.template_sealed is not None:
+            try:
+                stored = self.vault.decrypt_template(
+                    holder.template_sealed,
+                    holder.data_key_wrapped or b"",
+                    shopper_id=holder.shopper_id,
+                    tenant_id=device.tenant_id,
+                )
+            except CryptoError:
+                stored = None
+            same_face = stored is not None and decision.same_face(
+                stored.vector, template.vector, self.config.match_threshold
+            )
+        with self.db.transaction() as tx:
+            self._audit(
+                tx,
+                device.tenant_id,
+                device.device_id,
+                "enrollment_refused",
+                None if holder is None else holder.shopper_id,
+                {"reason": "claim_already_enrolled", "same_face": same_face},
+            )
+        if same_face:
+            raise ApiError(ErrorCode.CLAIM_ALREADY_ENROLLED, "this claim is already enrolled")
 
     # ------------------------------------------------------------------ lockout
 
