@@ -14,6 +14,7 @@ whatever happens to the process.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import queue
@@ -528,13 +529,21 @@ class PostgresDatabase(Database):
                 conn.close()
 
 
-def open_database(target: str | Path, *, synchronous: str = "FULL", pool_size: int = 8) -> Database:
-    """Open (and migrate) ``target``: a ``postgresql://`` DSN, or a SQLite file path."""
+def open_database(
+    target: str | Path, *, synchronous: str = "FULL", pool_size: int = 8, must_exist: bool = False
+) -> Database:
+    """Open (and migrate) ``target``: a ``postgresql://`` DSN, or a SQLite file path.
+
+    ``must_exist``: a SQLite file that is not there raises ``FileNotFoundError`` instead of
+    being created (for commands that only read: a typo must not make an empty ledger).
+    """
     text = str(target)
     db: Database
     if text.startswith(("postgresql://", "postgres://")):
         db = PostgresDatabase(text, pool_size=pool_size)
     else:
+        if must_exist and not Path(text).is_file():
+            raise FileNotFoundError(errno.ENOENT, "no such database", text)
         db = SQLiteDatabase(Path(text), synchronous=synchronous)
     db.migrate()
     return db
