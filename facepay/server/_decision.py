@@ -7,13 +7,20 @@ and acts on the verdict.
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["accepted_models", "counts_against_claim", "same_face", "template_refusal"]
+__all__ = [
+    "accepted_models",
+    "counts_against_claim",
+    "replay_refusal",
+    "same_face",
+    "template_refusal",
+]
 
 
 def accepted_models(entries: tuple[str, ...]) -> dict[str, int]:
@@ -60,3 +67,12 @@ def same_face(stored: npt.ArrayLike, probe: npt.ArrayLike, threshold: float) -> 
         return False
     denominator = float(np.linalg.norm(a) * np.linalg.norm(b))
     return denominator > 0 and float(a @ b) / denominator >= threshold
+
+
+def replay_refusal(*, owner_device: str, device: str, stored_hash: str, request_hash: str) -> bool:
+    """Whether a request under a used Idempotency-Key must be refused rather than answered
+    with the stored answer: it is, unless the same device sent the same request. Owner
+    first, so another device never reaches the comparison of the requests."""
+    if not hmac.compare_digest(owner_device.encode(), device.encode()):
+        return True
+    return not hmac.compare_digest(stored_hash.encode(), request_hash.encode())
