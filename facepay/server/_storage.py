@@ -166,6 +166,38 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
         # enrollments made through the others by enrolment time (PaymentBackend._sync_gallery).
         ("CREATE INDEX shoppers_tenant_enrolled ON shoppers (tenant_id, enrolled_at)",),
     ),
+    (
+        4,
+        "templates, shoppers and galleries hardened (issue 12)",
+        (
+            # One template dimension per (tenant, model id), pinned by the first enrollment:
+            # the primary key means two workers racing with two sizes cannot both commit.
+            """CREATE TABLE template_models (
+                tenant_id TEXT NOT NULL,
+                model_id TEXT NOT NULL,
+                template_dim {bigint} NOT NULL,
+                pinned_at {real} NOT NULL,
+                PRIMARY KEY (tenant_id, model_id)
+            )""",
+            """INSERT INTO template_models (tenant_id, model_id, template_dim, pinned_at)
+                SELECT tenant_id, model_id, min(template_dim), min(enrolled_at) FROM shoppers
+                WHERE model_id IS NOT NULL AND template_dim IS NOT NULL
+                GROUP BY tenant_id, model_id""",
+            # When a template was shredded (deletion, withdrawal, retention): every
+            # process's gallery drops it by this time (PaymentBackend._sync_gallery).
+            "ALTER TABLE shoppers ADD COLUMN template_removed_at {real}",
+            """CREATE INDEX shoppers_tenant_removed
+                ON shoppers (tenant_id, template_removed_at)""",
+            # Unauthenticated shopper-rights calls, counted per source per window.
+            """CREATE TABLE request_windows (
+                subject TEXT PRIMARY KEY,
+                requests {bigint} NOT NULL,
+                window_start {real} NOT NULL
+            )""",
+            "CREATE INDEX request_windows_start ON request_windows (window_start)",
+            "CREATE INDEX lockouts_window ON lockouts (window_start)",
+        ),
+    ),
 )
 
 _TOKENS = {
