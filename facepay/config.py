@@ -220,7 +220,7 @@ class EmbedderConfig:
     # data other than the evaluation folder (NUAA live webcam frames of 8 East-Asian
     # subjects, where dlib packs different people closest, plus the clips of
     # ../shared/eval/video); docs/accuracy.md has the derivation and its cost.
-    match_threshold: float = 0.04
+    match_distance: float = 0.04
     # onnxruntime threads per inference: one core per face, since the till runs landmarks
     # and liveness alongside on a 2-core machine (docs/performance.md).
     intra_op_threads: int = 1
@@ -229,8 +229,8 @@ class EmbedderConfig:
     fusion_frames: int = 5
 
     def __post_init__(self) -> None:
-        if not self.match_threshold > 0:
-            raise ConfigurationError("EmbedderConfig.match_threshold must be positive")
+        if not self.match_distance > 0:
+            raise ConfigurationError("EmbedderConfig.match_distance must be positive")
         if self.intra_op_threads < 1 or self.fusion_frames < 1:
             raise ConfigurationError("EmbedderConfig thread and frame counts must be >= 1")
 
@@ -258,7 +258,7 @@ class ServerConfig:
     """
 
     # Cosine similarity of L2-normalized templates at or above which a probe matches: the
-    # default embedder's shipped operating point, EmbedderConfig.match_threshold = cosine
+    # default embedder's shipped operating point, EmbedderConfig.match_distance = cosine
     # distance 0.04 (docs/accuracy.md: the largest step with FMR <= 1e-3 on calibration data
     # that is not the evaluated folder). dlib's descriptors are not unit length, so their
     # cosines bunch up: at 0.875 different people matched (FMR 8.5% on the still photos,
