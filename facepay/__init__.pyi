@@ -33,6 +33,7 @@ from .types import QualityReason as QualityReason
 # Who the shopper says they are.
 from .wire import Claim as Claim
 from .wire import ClaimKind as ClaimKind
+from .wire import phone_to_e164 as phone_to_e164
 
 # The camera and the face models a till loads once.
 from .capture import open_source as open_source

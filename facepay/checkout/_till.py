@@ -79,9 +79,16 @@ class DeviceSigner:
         self._key = key
         self.device_id = device_id
 
-    def sign_request(self, method: str, path: str, body: bytes) -> Mapping[str, str]:
+    def sign_request(
+        self, method: str, path: str, body: bytes, idempotency_key: str | None = None
+    ) -> Mapping[str, str]:
         return sign_request(
-            self._key, device_id=self.device_id, method=method, target=path, body=body
+            self._key,
+            device_id=self.device_id,
+            method=method,
+            target=path,
+            body=body,
+            idempotency_key=idempotency_key,
         )
 
     def __repr__(self) -> str:
