@@ -18,7 +18,7 @@ from .checkout import PaymentStatus as PaymentStatus
 from .checkout import Receipt as Receipt
 from .checkout import Till as Till
 from .checkout import consent_now as consent_now
-from .checkout import fixed_liveness_plan as fixed_liveness_plan
+from .testing import fixed_liveness_plan as fixed_liveness_plan
 from .checkout import seeded_liveness as seeded_liveness
 
 # What a UI is told while it feeds frames.

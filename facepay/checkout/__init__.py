@@ -88,9 +88,12 @@ from facepay.checkout._till import (
     PaymentLedger,
     SessionSealer,
     Till,
-    fixed_liveness_plan,
     seeded_liveness,
 )
+
+# Moved to facepay.testing (a demo and test switch, not the till's); importable here too
+# until this session's other branches have merged.
+from facepay.testing.clips import fixed_liveness_plan
 
 __all__ = [
     "Basket",
