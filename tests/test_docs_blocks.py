@@ -110,6 +110,7 @@ GIVENS: dict[str, str] = {
         os.symlink(CLIP, "clip.mp4")
         show_prompt = print
     """,
+    "testing.md": "",  # CLIP is the reader's recorded clip
     "kiosk.md": """
         from types import SimpleNamespace
         from PyQt6.QtCore import QTimer
