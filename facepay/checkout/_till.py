@@ -15,9 +15,7 @@ from facepay.checkout._basket import (
     EnrollmentResult,
     Receipt,
 )
-from facepay.checkout._enrollment import (
-    EnrollmentSession,
-)
+from facepay.checkout._enrollment import EnrollmentSession
 from facepay.checkout._events import (
     CheckoutEvent,
     FailureReason,
@@ -46,9 +44,7 @@ from facepay.crypto import (
     sign_request,
     verify_receipt,
 )
-from facepay.errors import (
-    CheckoutError,
-)
+from facepay.errors import CheckoutError
 from facepay.types import (
     FaceTemplate,
     Frame,
