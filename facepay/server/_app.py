@@ -64,6 +64,8 @@ from facepay.wire import (
     StepUpRequest,
     WireModel,
     WithdrawConsentResponse,
+    holds_card_number,
+    looks_like_card_number,
 )
 
 __all__ = ["create_app"]
@@ -421,11 +423,7 @@ def _validation_error(errors: Sequence[Any]) -> ApiError:
     kinds = {str(e.get("type", "")) for e in errors}
     if "json_invalid" in kinds or "json_type" in kinds:
         return ApiError(ErrorCode.MALFORMED_REQUEST, "the request body is not valid JSON")
-    fields = tuple(
-        sorted(
-            {".".join(str(p) for p in e.get("loc", ()) if p != "body") or "body" for e in errors}
-        )
-    )[:20]
+    fields = tuple(sorted({_path(e) for e in errors}))[:20]
     if "card_number" in kinds:
         return ApiError(
             ErrorCode.CARD_NUMBER_REJECTED,
@@ -439,11 +437,45 @@ def _validation_error(errors: Sequence[Any]) -> ApiError:
             ErrorCode.IDEMPOTENCY_KEY_MISSING,
             "an Idempotency-Key header (8-128 characters) is required",
         )
-    messages = "; ".join(
-        f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'body')}: {e.get('msg', '')}"
-        for e in errors[:5]
-    )
+    messages = "; ".join(f"{_path(e)}: {_message(e)}" for e in errors[:5])
     return ApiError(ErrorCode.VALIDATION_FAILED, messages[:500], fields=fields)
+
+
+def _field_names() -> frozenset[str]:
+    """Every field name of every protocol model (what a 422 may name)."""
+    names: set[str] = set()
+    todo: list[type[Any]] = [WireModel]
+    while todo:
+        model = todo.pop()
+        todo.extend(model.__subclasses__())
+        names.update(getattr(model, "model_fields", {}))
+    return frozenset(names)
+
+
+_FIELD_NAMES = _field_names()
+
+
+def _path(error: Any) -> str:
+    """The JSON path of a validation error as a 422 may show it: the protocol's field
+    names and list positions; any other key (an unknown field, a liveness evidence key)
+    is the request's own text and shows as ``*``, so that nothing the request sent
+    (a card number sent as a key, say) is echoed back."""
+    parts = [
+        str(p) if isinstance(p, int) or p in _FIELD_NAMES else "*"
+        for p in error.get("loc", ())
+        if p not in ("body", "header")
+    ]
+    return ".".join(parts) or "body"
+
+
+def _message(error: Any) -> str:
+    """pydantic's message, unless it could quote the request: then its error type."""
+    message = str(error.get("msg", ""))
+    given = error.get("input")
+    quoted = isinstance(given, str | int | float) and len(str(given)) >= 3 and str(given) in message
+    if quoted or looks_like_card_number(message) or str(error.get("type")) == "extra_forbidden":
+        return str(error.get("type", "invalid"))
+    return message
 
 
 def _check_json(request: Request) -> None:
@@ -498,6 +530,13 @@ def _checked_idempotency_key(idempotency_key: str | None) -> str:
         raise ApiError(
             ErrorCode.IDEMPOTENCY_KEY_MISSING,
             "an Idempotency-Key header (8-128 characters of A-Z a-z 0-9 . _ : -) is required",
+        )
+    if holds_card_number(idempotency_key):
+        # It would be stored in the ledger and printed by `facepay sandbox ledger`.
+        raise ApiError(
+            ErrorCode.CARD_NUMBER_REJECTED,
+            "card numbers are never accepted, in an Idempotency-Key either",
+            fields=("Idempotency-Key",),
         )
     return idempotency_key
 
