@@ -91,6 +91,7 @@ __all__ = [
     "body_sha256",
     "holds_card_number",
     "looks_like_card_number",
+    "phone_to_e164",
 ]
 
 PROTOCOL_VERSION = "1"
@@ -627,6 +628,24 @@ class ClaimKind(str, enum.Enum):
 
 
 _PHONE_RE = re.compile(r"\+[1-9][0-9]{6,14}")
+
+
+def phone_to_e164(typed: str, country_code: str) -> str:
+    """A phone number as a shopper types it -> the E.164 form a phone ``Claim`` holds.
+
+    ``0049 151 ...`` -> ``+49151...``; a national ``0151 ...`` -> ``+<country_code>151...``;
+    anything else (``+49 151 ...``, ``49151...``) is taken as international. Spaces,
+    dashes and brackets are ignored. The kiosk stores what this returns, and the privacy
+    page looks shoppers up by it: one function, so both accept the same numbers.
+    """
+    d = "".join(ch for ch in typed if ch.isdigit())
+    if d.startswith("00"):
+        return "+" + d[2:]
+    if d.startswith("0"):
+        return f"+{country_code.lstrip('+')}{d[1:]}"
+    return "+" + d
+
+
 _LOYALTY_RE = re.compile(r"[A-Za-z0-9-]{4,32}")
 
 

@@ -33,7 +33,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from facepay import __version__
 from facepay.crypto import canonical_target
 from facepay.server._errors import ApiError, status_for
-from facepay.server._privacy_page import PRIVACY_PAGE, PRIVACY_PAGE_HEADERS
+from facepay.server._privacy_page import (
+    PRIVACY_PAGE_HEADERS,
+    privacy_answer,
+    privacy_language,
+    render_privacy_page,
+)
 from facepay.server._service import AuthenticatedDevice, PaymentBackend
 from facepay.wire import (
     HEADER_DEVICE,
@@ -625,9 +630,25 @@ def create_app(backend: PaymentBackend) -> ASGIApp:
             HealthResponse(server_version=__version__, server_time=datetime.now(timezone.utc))
         )
 
+    # The shopper's page (facepay/server/_privacy_page.py): a form in their language
+    # that posts back here and runs the /v1/shoppers/* operations.
     @app.get("/privacy", include_in_schema=False)
-    async def privacy_page() -> Response:
-        return HTMLResponse(PRIVACY_PAGE, headers=PRIVACY_PAGE_HEADERS)
+    async def privacy_page(request: Request) -> Response:
+        q = request.query_params
+        lang = privacy_language(q.get("lang"), request.headers.get("accept-language", ""))
+        page = render_privacy_page(lang, country=q.get("cc"))
+        return HTMLResponse(page, headers=PRIVACY_PAGE_HEADERS)
+
+    @app.post("/privacy", include_in_schema=False)
+    async def privacy_form(request: Request) -> Response:
+        from urllib.parse import parse_qs
+
+        lang = privacy_language(
+            request.query_params.get("lang"), request.headers.get("accept-language", "")
+        )
+        form = parse_qs((await request.body()).decode("utf-8", "replace"))
+        status, page = await _run(privacy_answer, backend, form, lang)
+        return HTMLResponse(page, status_code=status, headers=PRIVACY_PAGE_HEADERS)
 
     @app.get("/v1/keys", response_model=KeySet, tags=["keys"])
     async def keys() -> Response:

@@ -123,6 +123,14 @@ def _canonical_hash(model: Any) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def _stored_answer(response: AuthorizationResponse) -> str:
+    """An answer as stored for replays: without the privacy code, a secret that lets
+    anyone with the claim read or erase the shopper's data. A replay puts it back from
+    the shopper's wrapped copy (:meth:`PaymentBackend._with_privacy_code`), so it goes
+    when the shopper is deleted."""
+    return response.model_copy(update={"privacy_code": None}).model_dump_json()
+
+
 def _new_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(12)}"
 
@@ -564,6 +572,14 @@ class PaymentBackend:
         return self.vault.keyed_hash("privacy", normalized)
 
     def enroll(self, device: AuthenticatedDevice, req: EnrollmentRequest) -> EnrollmentResponse:
+        """Enroll a shopper. The session is spent first, whatever happens next, and a
+        claim that is already enrolled gets the answer a new claim gets (nothing is
+        stored): a till cannot probe which phone numbers are enrolled, one per session
+        or otherwise. Only a face that matches the enrolled one learns ``409
+        claim_already_enrolled`` (the shopper retrying after a lost answer)."""
+        self._check_session(device, req.session_id, SessionPurpose.ENROLL)
+        with self.db.transaction() as tx:
+            self._consume_session(tx, req.session_id)
         masked = SANDBOX_PAYMENT_TOKENS.get(req.payment_method_token)
         if masked is None:
             raise ApiError(
@@ -571,7 +587,6 @@ class PaymentBackend:
                 "unknown payment method token (sandbox: tok_visa_4242, tok_mastercard_5555, ...)",
                 fields=("payment_method_token",),
             )
-        self._check_session(device, req.session_id, SessionPurpose.ENROLL)
         template = self._open(device, req.session_id, req.sealed_template)
         now = self.clock()
         shopper_id = _new_id("shp")
@@ -584,9 +599,13 @@ class PaymentBackend:
         consent = req.consent
         # The shorter of what the shopper agreed to and what the operator keeps.
         retention_days = min(consent.retention_days, self.config.retention_days)
+        claim_hash = self._claim_hash(device.tenant_id, req.claim)
+        existing: repository.ClaimHolder | None = None
         try:
             with self.db.transaction() as tx:
-                self._consume_session(tx, req.session_id)
+                existing = repository.claim_holder(tx, device.tenant_id, claim_hash)
+                if existing is not None:
+                    raise UniqueViolationError("claim already enrolled")
                 pinned = repository.pin_template_model(
                     tx, device.tenant_id, template.model_id, template.dimension, now
                 )
@@ -603,7 +622,7 @@ class PaymentBackend:
                         shopper_id,
                         device.tenant_id,
                         req.claim.kind.value,
-                        self._claim_hash(device.tenant_id, req.claim),
+                        claim_hash,
                         last4,
                         self._privacy_hash(privacy_code),
                         self.vault.wrap_secret(privacy_code.encode(), purpose="privacy-code"),
@@ -635,12 +654,11 @@ class PaymentBackend:
                     },
                 )
         except UniqueViolationError:
-            raise ApiError(
-                ErrorCode.CLAIM_ALREADY_ENROLLED, "this claim is already enrolled"
-            ) from None
-        gallery = self.galleries.get(device.tenant_id, template.model_id, template.dimension)
-        assert gallery is not None
-        gallery.add(shopper_id, template.vector)
+            self._claim_taken(device, claim_hash, existing, template)
+        else:
+            gallery = self.galleries.get(device.tenant_id, template.model_id, template.dimension)
+            assert gallery is not None
+            gallery.add(shopper_id, template.vector)
         return EnrollmentResponse(
             shopper_id=shopper_id,
             privacy_code=privacy_code,
@@ -648,6 +666,44 @@ class PaymentBackend:
             enrolled_at=_iso(now),
             retention_days=retention_days,
         )
+
+    def _claim_taken(
+        self,
+        device: AuthenticatedDevice,
+        claim_hash: str,
+        holder: repository.ClaimHolder | None,
+        template: FaceTemplate,
+    ) -> None:
+        """An enrollment under a claim someone holds: audited, nothing stored. Raises 409
+        only for the holder's own face; returns (the caller answers as for a new claim)
+        for any other."""
+        with self.db.transaction(readonly=True) as tx:
+            holder = holder or repository.claim_holder(tx, device.tenant_id, claim_hash)
+        same_face = False
+        if holder is not None and holder.template_sealed is not None:
+            try:
+                stored = self.vault.decrypt_template(
+                    holder.template_sealed,
+                    holder.data_key_wrapped or b"",
+                    shopper_id=holder.shopper_id,
+                    tenant_id=device.tenant_id,
+                )
+            except CryptoError:
+                stored = None
+            same_face = stored is not None and decision.same_face(
+                stored.vector, template.vector, self.config.match_threshold
+            )
+        with self.db.transaction() as tx:
+            self._audit(
+                tx,
+                device.tenant_id,
+                device.device_id,
+                "enrollment_refused",
+                None if holder is None else holder.shopper_id,
+                {"reason": "claim_already_enrolled", "same_face": same_face},
+            )
+        if same_face:
+            raise ApiError(ErrorCode.CLAIM_ALREADY_ENROLLED, "this claim is already enrolled")
 
     # ------------------------------------------------------------------ lockout
 
@@ -693,32 +749,55 @@ class PaymentBackend:
     def _replay(
         self,
         table: str,
-        tenant_id: str,
+        device: AuthenticatedDevice,
         key: str,
         request_hash: str,
     ) -> AuthorizationResponse | None:
         with self.db.transaction(readonly=True) as tx:
-            row = tx.one(
-                f"SELECT request_hash, response_json FROM {table} "  # noqa: S608 (fixed names)
-                "WHERE tenant_id = ? AND idempotency_key = ?",
-                (tenant_id, key),
-            )
-        return self._replayed(row, request_hash)
+            stored = repository.stored_answer(tx, table, device.tenant_id, key)
+        return self._replayed(stored, device, request_hash)
 
-    @staticmethod
-    def _replayed(row: Row | None, request_hash: str) -> AuthorizationResponse | None:
-        """The stored answer in ``row`` (request_hash, response_json) if the same request
-        made it; None if there is none; 409 if the key came with another request."""
-        if row is None or row[0] is None:
+    def _replayed(
+        self,
+        stored: repository.StoredAnswer | None,
+        device: AuthenticatedDevice,
+        request_hash: str,
+    ) -> AuthorizationResponse | None:
+        """The stored answer if this device made the same request; None if there is none;
+        409 if the key came with another request or from another device.
+
+        Ownership is checked first and answered like any other conflict: another till of
+        the tenant learns nothing from a key it found in a log (not the answer, not
+        whether its guess of the request, a step-up's last 4 digits say, was right)."""
+        if stored is None:
             return None
-        if not hmac.compare_digest(str(row[0]), request_hash):
+        if decision.replay_refusal(
+            owner_device=stored.device_id,
+            device=device.device_id,
+            stored_hash=stored.request_hash,
+            request_hash=request_hash,
+        ):
             raise ApiError(
                 ErrorCode.IDEMPOTENCY_CONFLICT,
                 "this Idempotency-Key was already used with a different request",
             )
         # For an authorization the row holds its current answer: after a completed step-up
         # a retry of the first call learns the final outcome, which is what reconciles.
-        return AuthorizationResponse.model_validate_json(row[1])
+        return self._with_privacy_code(
+            AuthorizationResponse.model_validate_json(stored.response_json)
+        )
+
+    def _with_privacy_code(self, answer: AuthorizationResponse) -> AuthorizationResponse:
+        """A stored approval with its privacy code put back from the shopper's wrapped
+        copy (stored answers hold none); without one once the shopper is deleted."""
+        if answer.status is not AuthorizationStatus.APPROVED or answer.privacy_code:
+            return answer
+        with self.db.transaction(readonly=True) as tx:
+            wrapped = repository.privacy_code_of_authorization(tx, answer.authorization_id)
+        if wrapped is None:
+            return answer
+        code = self.vault.unwrap_secret(wrapped, purpose="privacy-code").decode()
+        return answer.model_copy(update={"privacy_code": code})
 
     def authorize(
         self, device: AuthenticatedDevice, req: AuthorizeRequest, idempotency_key: str
@@ -736,9 +815,7 @@ class PaymentBackend:
             if code is ErrorCode.SESSION_USED:
                 # A concurrent retry with the same key consumed the session first: its
                 # committed answer is ours too.
-                replay = self._replay(
-                    "authorizations", device.tenant_id, idempotency_key, request_hash
-                )
+                replay = self._replay("authorizations", device, idempotency_key, request_hash)
                 if replay is not None:
                     self.spend_nonce(device)
                     return replay, True
@@ -767,7 +844,8 @@ class PaymentBackend:
         paying_claim = claim_hash if req.liveness.decision == "live" else None
         with self.db.reads() as tx:
             row = tx.one(
-                "SELECT a.request_hash, a.response_json, l.locked_until, s.device_id, "  # noqa: S608
+                "SELECT a.request_hash, a.response_json, a.device_id, l.locked_until, "  # noqa: S608
+                "s.device_id, "
                 f"s.purpose, s.expires_at, s.used_at, {self._PAYER_COLUMNS_AS_P} "
                 "FROM (SELECT 1 AS one) AS base "
                 "LEFT JOIN authorizations a ON a.tenant_id = ? AND a.idempotency_key = ? "
@@ -785,12 +863,17 @@ class PaymentBackend:
                 ),
             )
         assert row is not None  # the base row is always there
-        replay = self._replayed(row[0:2], request_hash)
+        stored = None
+        if row[0] is not None:
+            stored = repository.StoredAnswer(
+                request_hash=str(row[0]), response_json=str(row[1]), device_id=str(row[2])
+            )
+        replay = self._replayed(stored, device, request_hash)
         if replay is not None:
             return replay, True
-        self._not_locked(row[2])
-        self._session_usable(device, row[3:7], SessionPurpose.PAY)
-        claimed: Row | None = row[7:] if row[7] is not None else None
+        self._not_locked(row[3])
+        self._session_usable(device, row[4:8], SessionPurpose.PAY)
+        claimed: Row | None = row[8:] if row[8] is not None else None
         probe = self._open(device, req.session_id, req.sealed_template)
 
         now = self.clock()
@@ -910,7 +993,7 @@ class PaymentBackend:
             response.decline_reason and response.decline_reason.value,
             paid,
             response.receipt_id,
-            response.model_dump_json(),
+            _stored_answer(response),
             json.dumps(list(candidates)) if candidates else None,
             now + self.config.step_up_ttl_s if candidates else None,
             now,
@@ -950,7 +1033,7 @@ class PaymentBackend:
                     )
         except UniqueViolationError:
             # A concurrent request with the same key committed first: answer as it did.
-            replay = self._replay("authorizations", device.tenant_id, idempotency_key, request_hash)
+            replay = self._replay("authorizations", device, idempotency_key, request_hash)
             if replay is None:  # pragma: no cover - the unique index says it exists
                 raise
             return replay, True
@@ -1082,7 +1165,7 @@ class PaymentBackend:
         idempotency_key: str,
     ) -> AuthorizationResponse:
         request_hash = _canonical_hash(req) + ":" + authorization_id
-        replay = self._replay("step_up_answers", device.tenant_id, idempotency_key, request_hash)
+        replay = self._replay("step_up_answers", device, idempotency_key, request_hash)
         if replay is not None:
             return replay
         self._check_locks([f"device:{device.device_id}"])
@@ -1139,7 +1222,7 @@ class PaymentBackend:
                         response.decline_reason and response.decline_reason.value,
                         shopper_id if response.status is AuthorizationStatus.APPROVED else None,
                         response.receipt_id,
-                        response.model_dump_json(),
+                        _stored_answer(response),
                         now,
                         authorization_id,
                         AuthorizationStatus.STEP_UP.value,
@@ -1155,7 +1238,7 @@ class PaymentBackend:
                         idempotency_key,
                         request_hash,
                         authorization_id,
-                        response.model_dump_json(),
+                        _stored_answer(response),
                         now,
                     ),
                 )
@@ -1181,9 +1264,7 @@ class PaymentBackend:
                     },
                 )
         except UniqueViolationError:
-            replay = self._replay(
-                "step_up_answers", device.tenant_id, idempotency_key, request_hash
-            )
+            replay = self._replay("step_up_answers", device, idempotency_key, request_hash)
             if replay is None:  # pragma: no cover
                 raise
             return replay
@@ -1313,6 +1394,7 @@ class PaymentBackend:
                 "WHERE shopper_id = ?",
                 (now, shopper_id),
             )
+            repository.erase_privacy_codes(tx, shopper_id)
             tx.execute(
                 "INSERT INTO deletion_receipts (receipt_id, shopper_id, deleted_at, receipt_json) "
                 "VALUES (?, ?, ?, ?)",
