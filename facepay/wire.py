@@ -84,6 +84,8 @@ __all__ = [
     "StepUp",
     "StepUpKind",
     "StepUpRequest",
+    "TenantRegistration",
+    "TenantRequest",
     "WireModel",
     "WithdrawConsentResponse",
     "b64decode",
@@ -526,6 +528,20 @@ class DeviceRegistration(WireModel):
     store_id: Identifier
     lane_id: Identifier
     registered_at: Timestamp
+
+
+class TenantRequest(WireModel):
+    """``POST /v1/tenants`` with the backend's enrollment token: create a tenant
+    (retailer). Devices register only into a tenant that exists, so a typo is refused."""
+
+    tenant_id: Identifier
+
+
+class TenantRegistration(WireModel):
+    tenant_id: Identifier
+    # Registers and revokes devices of this tenant only (``Authorization: Bearer ...``).
+    enrollment_token: str
+    created_at: Timestamp
 
 
 class DeviceRevocation(WireModel):

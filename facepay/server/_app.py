@@ -67,6 +67,8 @@ from facepay.wire import (
     ShopperAccessRequest,
     ShopperExport,
     StepUpRequest,
+    TenantRegistration,
+    TenantRequest,
     WireModel,
     WithdrawConsentResponse,
     holds_card_number,
@@ -487,6 +489,15 @@ def _check_json(request: Request) -> None:
     _check_content_type(request.method, request.headers.get("content-type", ""))
 
 
+async def _require_json(request: Request) -> None:
+    """A route dependency: FastAPI solves it before it raises the body's validation
+    errors, so a non-JSON content type answers the documented 415, not a 422."""
+    _check_json(request)
+
+
+JsonOnly = Depends(_require_json)
+
+
 def _check_content_type(method: str, content_type: str) -> None:
     if (
         method in ("POST", "PUT", "PATCH")
@@ -660,15 +671,29 @@ def create_app(backend: PaymentBackend) -> ASGIApp:
         status_code=201,
         responses=_ERROR_RESPONSES,
         tags=["devices"],
+        dependencies=[JsonOnly],
     )
     async def register_device(
-        request: Request,
         body: DeviceRegistrationRequest,
         authorization: Annotated[str | None, Header()] = None,
     ) -> Response:
-        _check_json(request)
-        backend.check_admin(authorization)
+        backend.check_admin(authorization, body.tenant_id)
         return _json(await _run(backend.register_device, body), 201)
+
+    @app.post(
+        "/v1/tenants",
+        response_model=TenantRegistration,
+        status_code=201,
+        responses=_ERROR_RESPONSES,
+        tags=["devices"],
+        dependencies=[JsonOnly],
+    )
+    async def create_tenant(
+        body: TenantRequest, authorization: Annotated[str | None, Header()] = None
+    ) -> Response:
+        backend.check_admin(authorization)  # the backend's own token: no tenant's
+        registration, created = await _run(backend.create_tenant, body.tenant_id)
+        return _json(registration, 201 if created else 200)
 
     @app.post(
         "/v1/devices/{device_id}/revoke",
@@ -679,8 +704,12 @@ def create_app(backend: PaymentBackend) -> ASGIApp:
     async def revoke_device(
         device_id: str, authorization: Annotated[str | None, Header()] = None
     ) -> Response:
-        backend.check_admin(authorization)
-        if not _ID_RE.fullmatch(device_id):
+        tenant = (
+            await _run(backend.device_tenant, device_id) if _ID_RE.fullmatch(device_id) else None
+        )
+        # A tenant's token revokes that tenant's devices; it learns nothing of others'.
+        backend.check_admin(authorization, tenant)
+        if tenant is None:
             raise ApiError(ErrorCode.NOT_FOUND, "no such device")
         return _json(await _run(backend.revoke_device, device_id))
 
@@ -760,9 +789,9 @@ def create_app(backend: PaymentBackend) -> ASGIApp:
         response_model=ShopperExport,
         responses=_ERROR_RESPONSES,
         tags=["shopper rights"],
+        dependencies=[JsonOnly],
     )
-    async def export(request: Request, body: ShopperAccessRequest) -> Response:
-        _check_json(request)
+    async def export(body: ShopperAccessRequest) -> Response:
         return _json(await _run(backend.export, body))
 
     @app.post(
@@ -770,9 +799,9 @@ def create_app(backend: PaymentBackend) -> ASGIApp:
         response_model=WithdrawConsentResponse,
         responses=_ERROR_RESPONSES,
         tags=["shopper rights"],
+        dependencies=[JsonOnly],
     )
-    async def withdraw(request: Request, body: ShopperAccessRequest) -> Response:
-        _check_json(request)
+    async def withdraw(body: ShopperAccessRequest) -> Response:
         return _json(await _run(backend.withdraw_consent, body))
 
     @app.post(
@@ -780,9 +809,9 @@ def create_app(backend: PaymentBackend) -> ASGIApp:
         response_model=DeletionReceipt,
         responses=_ERROR_RESPONSES,
         tags=["shopper rights"],
+        dependencies=[JsonOnly],
     )
-    async def delete(request: Request, body: ShopperAccessRequest) -> Response:
-        _check_json(request)
+    async def delete(body: ShopperAccessRequest) -> Response:
         return _json(await _run(backend.delete, body))
 
     lean = {
