@@ -450,6 +450,10 @@ async def _load_test(
         rng = np.random.default_rng(3)
         devices: list[tuple[str, DeviceKey]] = []
         faces: list[np.ndarray[Any, Any]] = []
+        tenant = await http.post(
+            "/v1/tenants", json={"tenant_id": "bench"}, headers={"Authorization": f"Bearer {token}"}
+        )
+        tenant.raise_for_status()
         for i in range(clients):
             key = DeviceKey.generate()
             r = await http.post(

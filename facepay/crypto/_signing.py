@@ -330,11 +330,30 @@ def _header(headers: Mapping[str, str], name: str) -> str:
 
 
 def signed_device_id(headers: Mapping[str, str]) -> str | None:
-    """The claimed device id (unverified!), to look up its public key; None if absent."""
+    """The claimed device id (unverified!), to look up its public key; None unless all
+    four signature headers are present and well formed (a backend answers that case
+    ``missing_signature``, and a signature that does not verify ``bad_signature``)."""
+    parsed = _parse(headers)
+    return None if parsed is None else parsed[0]
+
+
+def _parse(headers: Mapping[str, str]) -> tuple[str, int, str, bytes] | None:
+    """(device id, timestamp, nonce, signature) from well-formed headers, else None."""
     try:
-        return check_id(_header(headers, DEVICE_HEADER), "device_id")
-    except (ValueError, CryptoError):
+        device_id = check_id(_header(headers, DEVICE_HEADER), "device_id")
+        ts_text = _header(headers, TIMESTAMP_HEADER)
+        nonce = _header(headers, NONCE_HEADER)
+        signature_text = _header(headers, SIGNATURE_HEADER)
+        if not _SIGNATURE_RE.match(signature_text) or not _TIMESTAMP_RE.match(ts_text):
+            return None
+        if not _NONCE_RE.match(nonce):
+            return None
+        signature = b64url_nopad_decode(signature_text)
+        if len(signature) != _hazmat.ED25519_SIG_LEN:
+            return None
+    except (ValueError, CryptoError, AttributeError, TypeError):
         return None
+    return device_id, int(ts_text), nonce, signature
 
 
 def verify_request(
@@ -365,17 +384,11 @@ def _try_verify(
     target: str,
     body: bytes,
 ) -> VerifiedRequest | None:
+    parsed = _parse(headers)
+    if parsed is None:
+        return None
+    device_id, timestamp, nonce, signature = parsed
     try:
-        device_id = _header(headers, DEVICE_HEADER)
-        ts_text = _header(headers, TIMESTAMP_HEADER)
-        nonce = _header(headers, NONCE_HEADER)
-        signature_text = _header(headers, SIGNATURE_HEADER)
-        if not _SIGNATURE_RE.match(signature_text):
-            raise ValueError("signature form")
-        signature = b64url_nopad_decode(signature_text)
-        if not _TIMESTAMP_RE.match(ts_text) or len(signature) != _hazmat.ED25519_SIG_LEN:
-            raise ValueError("format")
-        timestamp = int(ts_text)
         try:
             idempotency_key: str | None = _header(headers, IDEMPOTENCY_KEY_HEADER)
         except ValueError:
