@@ -323,6 +323,13 @@ class ServerConfig:
     # custom id at a new size made a d x d transform per request and could pin a gallery
     # to a size that later broke every payment of the tenant).
     template_models: tuple[str, ...] = ("dlib-resnet-v1:128",)
+    # Tenants whose tills may pay with any liveness plan (demos and tests with a fixed
+    # plan, e.g. fixed_liveness_plan("blink")); "*" is every tenant. Every other tenant is
+    # a production tenant: its payments must show the plan the session's seed derives
+    # (ChallengePlan.from_seed) and a 3D head-turn parallax check, else liveness_failed
+    # (issues 12 and 16). The in-process Sandbox makes every tenant a sandbox tenant
+    # unless this names which ones are.
+    sandbox_tenants: tuple[str, ...] = ()
     # Bearer token for device registration. None: a random one is made at start (printed
     # by `facepay sandbox serve`, exposed by Sandbox.admin_token). Kept out of repr.
     admin_token: str | None = dataclasses.field(default=None, repr=False)

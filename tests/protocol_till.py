@@ -14,11 +14,12 @@ import httpx
 import numpy as np
 
 from facepay.crypto import BackendPublicKey, seal_template, sign_request
+from facepay.liveness import ChallengePlan
 from facepay.server import ProvisionedDevice, Sandbox
 from facepay.types import FaceTemplate
 from facepay.wire import KeySet, SealedTemplateWire, b64decode
 
-__all__ = ["CONSENT", "PHONE", "ProtocolTill", "face", "rows", "same_face"]
+__all__ = ["CONSENT", "PHONE", "ProtocolTill", "face", "rows", "same_face", "seeded_liveness"]
 
 PHONE = "+4915112345678"
 CONSENT = {"text_version": "2026-01-en", "accepted_at": "2026-11-26T23:00:00Z"}
@@ -34,6 +35,18 @@ def same_face(base: np.ndarray, seed: int, noise: float = 0.02) -> np.ndarray:
     """Another capture of the same identity: cosine ~0.98 with ``base``."""
     rng = np.random.default_rng(10_000 + seed)
     return (base + noise * rng.standard_normal(base.shape[0])).astype(np.float32)
+
+
+def seeded_liveness(seed: bytes, decision: str = "live") -> dict[str, Any]:
+    """The liveness summary a genuine till sends: the plan the session's seed derives,
+    with its 3D head-turn (parallax) check done."""
+    plan = ChallengePlan.from_seed(seed, count=2)
+    return {
+        "decision": decision,
+        "challenges": list(plan.names),
+        "score": 0.97,
+        "evidence": {"plan": ",".join(plan.names), "parallax_checked": True},
+    }
 
 
 class ProtocolTill:
@@ -87,6 +100,7 @@ class ProtocolTill:
     def session(self, purpose: str = "pay") -> str:
         r = self.call("POST", "/v1/sessions", {"purpose": purpose})
         assert r.status_code == 201, r.text
+        self.liveness_seed = b64decode(r.json()["liveness_seed"])
         return str(r.json()["session_id"])
 
     def seal(
@@ -135,7 +149,7 @@ class ProtocolTill:
             "currency": "EUR",
             "basket_reference": f"pos-{uuid.uuid4().hex[:8]}",
             "sealed_template": self.seal(vector, sid),
-            "liveness": {"decision": liveness, "challenges": ["blink"], "score": 0.97},
+            "liveness": seeded_liveness(self.liveness_seed, liveness),
         }
         if phone is not None:
             body["claim"] = {"kind": "phone", "value": phone}

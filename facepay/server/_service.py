@@ -885,7 +885,7 @@ class PaymentBackend:
             row = tx.one(
                 "SELECT a.request_hash, a.response_json, a.device_id, l.locked_until, "  # noqa: S608
                 "s.device_id, "
-                f"s.purpose, s.expires_at, s.used_at, {self._PAYER_COLUMNS_AS_P} "
+                f"s.purpose, s.expires_at, s.used_at, s.liveness_seed, {self._PAYER_COLUMNS_AS_P} "
                 "FROM (SELECT 1 AS one) AS base "
                 "LEFT JOIN authorizations a ON a.tenant_id = ? AND a.idempotency_key = ? "
                 f"LEFT JOIN ({self._locks_sql(len(subjects))}) AS l ON 1 = 1 "
@@ -912,7 +912,8 @@ class PaymentBackend:
             return replay, True
         self._not_locked(row[3])
         self._session_usable(device, row[4:8], SessionPurpose.PAY)
-        claimed: Row | None = row[8:] if row[8] is not None else None
+        liveness_seed = b"" if row[8] is None else bytes(row[8])
+        claimed: Row | None = row[9:] if row[9] is not None else None
         probe = self._open(device, req.session_id, req.sealed_template)
 
         now = self.clock()
@@ -931,7 +932,15 @@ class PaymentBackend:
             "model_id": probe.model_id,
         }
         gallery = self.galleries.get(device.tenant_id, probe.model_id)
-        if req.liveness.decision != "live":
+        liveness_refused = decision.liveness_refusal(
+            decision=req.liveness.decision,
+            challenges=req.liveness.challenges,
+            evidence=req.liveness.evidence,
+            seed=liveness_seed,
+            sandbox=decision.is_sandbox_tenant(self.config.sandbox_tenants, device.tenant_id),
+        )
+        if liveness_refused is not None:
+            details["liveness_refused"] = liveness_refused
             reason, failure = DeclineReason.LIVENESS_FAILED, True
         elif claim_hash is not None:
             if claimed is not None and (gallery is None or claimed[0] not in gallery):
