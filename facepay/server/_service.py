@@ -213,6 +213,18 @@ class PaymentBackend:
         with self.db.transaction(readonly=True) as tx:
             stored = repository.stored_templates(tx)
         loaded = sum(self._load_template(t) for t in stored)
+        # Build each serving tenant's transform now, at start, not inside the first
+        # request that needs it (tens of ms for 128-d, on the event loop with SQLite).
+        for tenant_id, dimension in sorted(
+            {
+                (t.tenant_id, self._models.get(t.model_id))
+                for t in stored
+                if t.model_id in self._models
+            }
+        ):
+            assert dimension is not None
+            with contextlib.suppress(ApiError, CryptoError):
+                self._transform(tenant_id, np.ones(dimension, dtype=np.float32))
         logger.info("loaded %d templates into the galleries", loaded)
         return loaded
 
