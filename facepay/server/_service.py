@@ -9,7 +9,6 @@ transactions; the 1:N gallery is an in-memory cache rebuilt from the database at
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import hashlib
 import hmac
 import json
@@ -26,14 +25,14 @@ import numpy as np
 from facepay.config import ServerConfig
 from facepay.crypto import (
     DevicePublicKey,
-    VerifiedRequest,
     open_template,
     signed_device_id,
-    verify_request,
 )
-from facepay.errors import CryptoError, InvalidSignatureError, SealedDataError
+from facepay.errors import CryptoError, SealedDataError
 from facepay.server import _decision as decision
+from facepay.server import _devices as devices
 from facepay.server import _repository as repository
+from facepay.server._devices import AuthenticatedDevice, RequestGate
 from facepay.server._errors import ApiError
 from facepay.server._gallery import GalleryRegistry, MatchOutcome, MatchResult, normalize
 from facepay.server._storage import Database, Row, Transaction, UniqueViolationError
@@ -53,6 +52,7 @@ from facepay.wire import (
     DeletionReceipt,
     DeviceRegistration,
     DeviceRegistrationRequest,
+    DeviceRevocation,
     EnrollmentRequest,
     EnrollmentResponse,
     ErrorCode,
@@ -111,17 +111,6 @@ _PG_COMMIT_AUTHORIZATION = (
     " CAST(? AS TEXT), CAST(? AS TEXT) FROM used)"
     " SELECT count(*) FROM used"
 )
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class AuthenticatedDevice:
-    device_id: str
-    tenant_id: str
-    store_id: str
-    lane_id: str
-    # The request's nonce and its expiry when ``authenticate(defer_nonce=True)`` left it
-    # for the operation to record in its own write transaction (one commit, not two).
-    nonce: tuple[str, float] | None = dataclasses.field(default=None, compare=False)
 
 
 def _iso(ts: float) -> datetime:
@@ -188,13 +177,14 @@ class PaymentBackend:
         self.admin_token = admin_token or self.config.admin_token or secrets.token_urlsafe(24)
         self.galleries = GalleryRegistry()
         self._models = decision.accepted_models(self.config.template_models)
-        self._device_rate = _TokenBucket(
-            self.config.device_rate_per_s, self.config.device_rate_burst, clock
+        self.gate = RequestGate(
+            db,
+            clock=clock,
+            max_skew_s=self.config.max_clock_skew_s,
+            rate_per_s=self.config.device_rate_per_s,
+            rate_burst=self.config.device_rate_burst,
         )
         self._shopper_access_rate = _TokenBucket(0.2, 5, clock)
-        self._devices: dict[str, tuple[AuthenticatedDevice, DevicePublicKey]] = {}
-        self._devices_lock = threading.Lock()
-        self._last_nonce_purge = 0.0
         self._tenant_keys: dict[str, bytes] = {}
         # Per tenant: enrolment time up to which this process's galleries hold every
         # template (see _sync_gallery); set for all tenants by load_galleries.
@@ -320,24 +310,30 @@ class PaymentBackend:
         now = self.clock()
         raw = b64decode(req.public_key)
         try:
-            DevicePublicKey(raw)
+            DevicePublicKey.for_registration(raw)
         except CryptoError:
             raise ApiError(
-                ErrorCode.VALIDATION_FAILED, "not an Ed25519 public key", fields=("public_key",)
+                ErrorCode.VALIDATION_FAILED,
+                "not a usable Ed25519 public key (malformed or low order)",
+                fields=("public_key",),
             ) from None
         try:
             with self.db.transaction() as tx:
                 self._ensure_tenant(tx, req.tenant_id)
-                tx.execute(
-                    "INSERT INTO devices (device_id, tenant_id, store_id, lane_id, public_key, "
-                    "registered_at) VALUES (?, ?, ?, ?, ?, ?)",
-                    (device_id, req.tenant_id, req.store_id, req.lane_id, raw, now),
+                replaced = devices.register_device(
+                    tx,
+                    device_id=device_id,
+                    tenant_id=req.tenant_id,
+                    store_id=req.store_id,
+                    lane_id=req.lane_id,
+                    public_key=raw,
+                    now=now,
                 )
                 self._audit(
                     tx,
                     req.tenant_id,
                     device_id,
-                    "device_registered",
+                    "device_reregistered" if replaced else "device_registered",
                     device_id,
                     {"store_id": req.store_id, "lane_id": req.lane_id},
                 )
@@ -345,6 +341,7 @@ class PaymentBackend:
             raise ApiError(
                 ErrorCode.DEVICE_ALREADY_REGISTERED, "this device id is already registered"
             ) from None
+        self.gate.forget(device_id)
         return DeviceRegistration(
             device_id=device_id,
             tenant_id=req.tenant_id,
@@ -353,6 +350,19 @@ class PaymentBackend:
             registered_at=_iso(now),
         )
 
+    def revoke_device(self, device_id: str) -> DeviceRevocation:
+        """Refuse ``device_id``'s key from now on, in every process and replica (each one
+        reads the row when it authenticates a request); idempotent."""
+        now = self.clock()
+        with self.db.transaction() as tx:
+            row = devices.revoke_device(tx, device_id, now)
+            if row is not None:
+                self._audit(tx, row.tenant_id, device_id, "device_revoked", device_id, {})
+        if row is None or row.revoked_at is None:
+            raise ApiError(ErrorCode.NOT_FOUND, "no such device")
+        self.gate.forget(device_id)
+        return DeviceRevocation(device_id=device_id, revoked_at=_iso(row.revoked_at))
+
     def _ensure_tenant(self, tx: Transaction, tenant_id: str) -> None:
         if tx.one("SELECT 1 FROM tenants WHERE tenant_id = ?", (tenant_id,)) is None:
             tx.execute(
@@ -360,29 +370,6 @@ class PaymentBackend:
                 "VALUES (?, ?, ?)",
                 (tenant_id, self.vault.new_tenant_key(tenant_id), self.clock()),
             )
-
-    def _device(self, device_id: str) -> tuple[AuthenticatedDevice, DevicePublicKey] | None:
-        with self._devices_lock:
-            cached = self._devices.get(device_id)
-        if cached is not None:
-            return cached
-        with self.db.transaction(readonly=True) as tx:
-            row = tx.one(
-                "SELECT tenant_id, store_id, lane_id, public_key, revoked_at FROM devices "
-                "WHERE device_id = ?",
-                (device_id,),
-            )
-        if row is None:
-            return None
-        if row[4] is not None:
-            raise ApiError(ErrorCode.DEVICE_REVOKED, "this device was revoked")
-        entry = (
-            AuthenticatedDevice(device_id, row[0], row[1], row[2]),
-            DevicePublicKey(bytes(row[3])),
-        )
-        with self._devices_lock:
-            self._devices[device_id] = entry
-        return entry
 
     def authenticate(
         self,
@@ -393,63 +380,37 @@ class PaymentBackend:
         body: bytes,
         defer_nonce: bool = False,
     ) -> AuthenticatedDevice:
-        """Check a signed request: known device, valid signature, fresh, nonce unused.
-
-        The nonce is recorded at once, or with ``defer_nonce`` left on the returned device
-        (nothing written: cheap enough to run before the body is even validated) for the
-        operation to record whatever its outcome: :meth:`spend_nonce` first thing, or
-        :meth:`authorize` in its own write transaction."""
+        """Check a signed request and record its nonce, before anything else about the
+        request is looked at (facepay.server._devices). ``defer_nonce`` is accepted for
+        old callers and changes nothing: the nonce is always recorded here."""
         device_id = signed_device_id(headers)
         if device_id is None:
             raise ApiError(ErrorCode.MISSING_SIGNATURE, "signed request headers are missing")
-        found = self._device(device_id)
-        if found is None:
-            raise ApiError(ErrorCode.UNKNOWN_DEVICE, "unknown device")
-        device, public_key = found
-        try:
-            verified: VerifiedRequest = verify_request(
-                public_key, headers=headers, method=method, target=target, body=body
+        return self.gate.authenticate(
+            device_id=device_id, method=method, target=target, headers=headers, body=body
+        )
+
+    def authorization_for_session(
+        self, device: AuthenticatedDevice, session_id: str
+    ) -> AuthorizationResponse:
+        """Reconcile by session: the answer to the authorization this device made in
+        ``session_id`` (its current state, after a step-up too), for a till that lost its
+        idempotency key or its answer. 404 if the session took no payment of this device."""
+        with self.db.transaction(readonly=True) as tx:
+            row = tx.one(
+                "SELECT response_json FROM authorizations WHERE session_id = ? AND device_id = ?",
+                (session_id, device.device_id),
             )
-        except InvalidSignatureError:
-            raise ApiError(
-                ErrorCode.BAD_SIGNATURE, "the request signature does not verify"
-            ) from None
-        now = self.clock()
-        skew = self.config.max_clock_skew_s
-        if abs(now - verified.timestamp) > skew:
-            raise ApiError(
-                ErrorCode.CLOCK_SKEW,
-                f"request timestamp is more than {skew:.0f} s from the backend clock",
-            )
-        waited = self._device_rate.take(device.device_id)
-        if waited is not None:
-            raise ApiError(ErrorCode.RATE_LIMITED, "too many requests", retry_after=waited)
-        device = dataclasses.replace(device, nonce=(verified.nonce, now + 2 * skew))
-        return device if defer_nonce else self.spend_nonce(device)
+        if row is None:
+            raise ApiError(ErrorCode.NOT_FOUND, "no authorization of this device in that session")
+        return AuthorizationResponse.model_validate_json(row[0])
 
     def _record_nonce(self, tx: Transaction, device: AuthenticatedDevice) -> None:
-        """Record the request's nonce in ``tx``; a second use of it is refused."""
-        if device.nonce is None:
-            return
-        try:
-            tx.execute(
-                "INSERT INTO nonces (device_id, nonce, expires_at) VALUES (?, ?, ?)",
-                (device.device_id, *device.nonce),
-            )
-        except UniqueViolationError:
-            raise ApiError(ErrorCode.NONCE_REUSED, "this request nonce was already used") from None
-        now = self.clock()
-        if now - self._last_nonce_purge > 60.0:
-            self._last_nonce_purge = now
-            tx.execute("DELETE FROM nonces WHERE expires_at < ?", (now,))
+        """Nothing left to do: :meth:`authenticate` recorded the nonce (kept for callers)."""
 
     def spend_nonce(self, device: AuthenticatedDevice) -> AuthenticatedDevice:
-        """Record a deferred nonce now (its own commit); returns the device without it."""
-        if device.nonce is None:
-            return device
-        with self.db.transaction() as tx:
-            self._record_nonce(tx, device)
-        return dataclasses.replace(device, nonce=None)
+        """Nothing left to do: :meth:`authenticate` recorded the nonce (kept for callers)."""
+        return device
 
     # ------------------------------------------------------------------ keys
 

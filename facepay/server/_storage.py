@@ -167,6 +167,22 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
         ("CREATE INDEX shoppers_tenant_enrolled ON shoppers (tenant_id, enrolled_at)",),
     ),
     (
+        3,
+        "devices: shared rate limit, revocation, retired keys",
+        # Every worker and replica reads the same per-device token bucket (the devices
+        # row) and the same revocation (facepay.server._devices). A revoked or replaced
+        # key is kept here so that it can never be registered again.
+        (
+            "ALTER TABLE devices ADD COLUMN rate_tokens {real}",
+            "ALTER TABLE devices ADD COLUMN rate_updated_at {real}",
+            """CREATE TABLE retired_device_keys (
+                public_key {blob} PRIMARY KEY,
+                device_id TEXT NOT NULL,
+                retired_at {real} NOT NULL
+            )""",
+        ),
+    ),
+    (
         4,
         "templates, shoppers and galleries hardened (issue 12)",
         (
