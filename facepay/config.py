@@ -325,6 +325,13 @@ class ServerConfig:
     # custom id at a new size made a d x d transform per request and could pin a gallery
     # to a size that later broke every payment of the tenant).
     template_models: tuple[str, ...] = ("dlib-resnet-v1:128",)
+    # Shopper-rights calls (export, withdraw consent, delete: unauthenticated, by privacy
+    # code and claim) per source address per window, counted in the database. 20 in 15
+    # minutes is plenty for a shopper and, against 60-bit privacy codes, hopeless for a
+    # guesser; nothing counts against the code or the claim, so no one can lock a
+    # shopper out of their rights.
+    shopper_rights_per_source: int = 20
+    shopper_rights_window_s: float = 900.0
     # Tenants whose tills may pay with any liveness plan (demos and tests with a fixed
     # plan, e.g. fixed_liveness_plan("blink")); "*" is every tenant. Every other tenant is
     # a production tenant: its payments must show the plan the session's seed derives

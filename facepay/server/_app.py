@@ -565,6 +565,11 @@ def create_app(backend: PaymentBackend) -> ASGIApp:
     async def _inline(fn: Callable[..., Any], *args: Any) -> Any:
         return fn(*args)
 
+    def _source(request: Request) -> str:
+        """Where an unauthenticated shopper-rights call comes from (its peer address;
+        behind a proxy, run uvicorn with --proxy-headers --forwarded-allow-ips)."""
+        return request.client.host if request.client is not None else "unknown"
+
     def _run(fn: Callable[..., Any], *args: Any) -> Awaitable[Any]:
         """Run blocking backend work: on the loop itself (``worker_threads`` 0) or on one
         of ``worker_threads`` threads."""
@@ -608,7 +613,7 @@ def create_app(backend: PaymentBackend) -> ASGIApp:
             request.query_params.get("lang"), request.headers.get("accept-language", "")
         )
         form = parse_qs((await request.body()).decode("utf-8", "replace"))
-        status, page = await _run(privacy_answer, backend, form, lang)
+        status, page = await _run(privacy_answer, backend.for_source(_source(request)), form, lang)
         return HTMLResponse(page, status_code=status, headers=PRIVACY_PAGE_HEADERS)
 
     @app.get("/v1/keys", response_model=KeySet, tags=["keys"])
@@ -724,7 +729,7 @@ def create_app(backend: PaymentBackend) -> ASGIApp:
     )
     async def export(request: Request, body: ShopperAccessRequest) -> Response:
         _check_json(request)
-        return _json(await _run(backend.export, body))
+        return _json(await _run(backend.for_source(_source(request)).export, body))
 
     @app.post(
         "/v1/shoppers/withdraw-consent",
@@ -734,7 +739,7 @@ def create_app(backend: PaymentBackend) -> ASGIApp:
     )
     async def withdraw(request: Request, body: ShopperAccessRequest) -> Response:
         _check_json(request)
-        return _json(await _run(backend.withdraw_consent, body))
+        return _json(await _run(backend.for_source(_source(request)).withdraw_consent, body))
 
     @app.post(
         "/v1/shoppers/delete",
@@ -744,7 +749,7 @@ def create_app(backend: PaymentBackend) -> ASGIApp:
     )
     async def delete(request: Request, body: ShopperAccessRequest) -> Response:
         _check_json(request)
-        return _json(await _run(backend.delete, body))
+        return _json(await _run(backend.for_source(_source(request)).delete, body))
 
     lean = {
         ("POST", "/v1/sessions"): _LeanRoute(

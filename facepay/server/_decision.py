@@ -25,6 +25,7 @@ __all__ = [
     "replay_refusal",
     "same_face",
     "template_refusal",
+    "within_limit",
 ]
 
 
@@ -120,3 +121,8 @@ def liveness_refusal(
     if evidence.get("parallax_checked") is not True:
         return "no_3d_check"
     return None
+
+
+def within_limit(requests_in_window: int, limit: int) -> bool:
+    """Whether the request just counted (the n-th of its window) may proceed."""
+    return requests_in_window <= limit

@@ -184,7 +184,6 @@ class PaymentBackend:
             rate_per_s=self.config.device_rate_per_s,
             rate_burst=self.config.device_rate_burst,
         )
-        self._shopper_access_rate = _TokenBucket(0.2, 5, clock)
         self._tenant_keys: dict[str, bytes] = {}
         # Per tenant: enrolment time up to which this process's galleries hold every
         # template (see _sync_gallery); set for all tenants by load_galleries.
@@ -292,10 +291,22 @@ class PaymentBackend:
             sessions = tx.execute(
                 "DELETE FROM sessions WHERE expires_at < ?", (now - self.config.session_ttl_s,)
             )
+            purged = repository.purge_counters(
+                tx,
+                now=now,
+                lockout_window_s=self.config.lockout_window_s,
+                rights_window_s=self.config.shopper_rights_window_s,
+            )
         for shopper_id, _ in expired:
             self.galleries.remove(shopper_id)
         self.db.scrub()
-        return {"retention_expired": len(expired), "nonces": nonces, "sessions": sessions}
+        return {
+            "retention_expired": len(expired),
+            "nonces": nonces,
+            "sessions": sessions,
+            "lockouts": purged.lockouts,
+            "request_windows": purged.request_windows,
+        }
 
     # ------------------------------------------------------------------ devices
 
@@ -1293,19 +1304,33 @@ class PaymentBackend:
 
     # ------------------------------------------------------------------ shopper rights
 
-    def _shopper_for_access(self, req: ShopperAccessRequest) -> tuple[Any, ...]:
-        code_hash = self._privacy_hash(req.privacy_code)
-        subject = f"privacy:{code_hash}"
-        # Failures count against the code and against the claim: guessing codes for a
-        # known phone number locks that number's access too (60-bit codes make a guess
-        # hopeless anyway; the lock keeps it so).
-        claim_subject = "privacy-claim:" + self.vault.keyed_hash(
-            "privacy-claim", f"{req.claim.kind.value}\x00{req.claim.value}"
-        )
-        if self._shopper_access_rate.take(subject) is not None:
-            raise ApiError(ErrorCode.RATE_LIMITED, "too many requests", retry_after=5.0)
-        self._check_locks([subject, claim_subject])
+    def for_source(self, source: str) -> ShopperRightsCalls:
+        """The shopper-rights operations for callers from ``source`` (the peer address)."""
+        return ShopperRightsCalls(self, source)
+
+    def _shopper_for_access(
+        self, req: ShopperAccessRequest, source: str = "unknown"
+    ) -> tuple[Any, ...]:
+        """The shopper a privacy code and claim name, or 403.
+
+        Unauthenticated, so limited per source in the database (every worker and replica
+        counts together): ``shopper_rights_per_source`` requests per
+        ``shopper_rights_window_s``, then 429 until the window ends. Nothing is counted
+        against the code or the claim: a correct pair from any other source always
+        works, so nobody who knows a shopper's phone number can lock them out of their
+        rights (a 12-character, 60-bit code makes guessing hopeless at this rate)."""
+        now = self.clock()
+        window = self.config.shopper_rights_window_s
         with self.db.transaction() as tx:
+            count = repository.count_request(tx, f"rights-source:{source}", now, window)
+        if not decision.within_limit(count.requests, self.config.shopper_rights_per_source):
+            raise ApiError(
+                ErrorCode.RATE_LIMITED,
+                "too many requests",
+                retry_after=round(max(0.0, count.window_start + window - now), 1),
+            )
+        code_hash = self._privacy_hash(req.privacy_code)
+        with self.db.transaction(readonly=True) as tx:
             row = tx.one(
                 "SELECT shopper_id, tenant_id, claim_hash, claim_kind, claim_last4, enrolled_at, "
                 "last_used_at, consent_json, consent_withdrawn_at, masked_payment_method, "
@@ -1313,20 +1338,17 @@ class PaymentBackend:
                 "FROM shoppers WHERE privacy_code_hash = ? AND deleted_at IS NULL",
                 (code_hash,),
             )
-            ok = row is not None and hmac.compare_digest(
-                str(row[2] or ""), self._claim_hash(str(row[1]), req.claim)
-            )
-            if not ok:
-                self._record_failure(tx, subject, self.config.shopper_lockout_s)
-                self._record_failure(tx, claim_subject, self.config.shopper_lockout_s)
+        ok = row is not None and hmac.compare_digest(
+            str(row[2] or ""), self._claim_hash(str(row[1]), req.claim)
+        )
         if not ok or row is None:
             raise ApiError(
                 ErrorCode.SHOPPER_ACCESS_DENIED, "privacy code and claim do not match an enrollment"
             )
         return row
 
-    def export(self, req: ShopperAccessRequest) -> ShopperExport:
-        row = self._shopper_for_access(req)
+    def export(self, req: ShopperAccessRequest, *, source: str = "unknown") -> ShopperExport:
+        row = self._shopper_for_access(req, source)
         shopper_id = str(row[0])
         with self.db.transaction(readonly=True) as tx:
             auths = tx.all(
@@ -1364,8 +1386,10 @@ class PaymentBackend:
         # gone the ciphertext is noise, and we drop that too.
         repository.shred_template(tx, shopper_id, self.clock())
 
-    def withdraw_consent(self, req: ShopperAccessRequest) -> WithdrawConsentResponse:
-        row = self._shopper_for_access(req)
+    def withdraw_consent(
+        self, req: ShopperAccessRequest, *, source: str = "unknown"
+    ) -> WithdrawConsentResponse:
+        row = self._shopper_for_access(req, source)
         shopper_id, tenant_id = str(row[0]), str(row[1])
         now = self.clock()
         with self.db.transaction() as tx:
@@ -1383,8 +1407,8 @@ class PaymentBackend:
             shopper_id=shopper_id, consent_withdrawn_at=_iso(withdrawn), template_destroyed=True
         )
 
-    def delete(self, req: ShopperAccessRequest) -> DeletionReceipt:
-        row = self._shopper_for_access(req)
+    def delete(self, req: ShopperAccessRequest, *, source: str = "unknown") -> DeletionReceipt:
+        row = self._shopper_for_access(req, source)
         shopper_id, tenant_id = str(row[0]), str(row[1])
         now = self.clock()
         erased = (
@@ -1451,6 +1475,23 @@ class PaymentBackend:
                 json.dumps(details, default=str),
             ),
         )
+
+
+class ShopperRightsCalls:
+    """A shopper's export, withdrawal and deletion, for callers from one source."""
+
+    def __init__(self, backend: PaymentBackend, source: str) -> None:
+        self._backend = backend
+        self._source = source
+
+    def export(self, req: ShopperAccessRequest) -> ShopperExport:
+        return self._backend.export(req, source=self._source)
+
+    def withdraw_consent(self, req: ShopperAccessRequest) -> WithdrawConsentResponse:
+        return self._backend.withdraw_consent(req, source=self._source)
+
+    def delete(self, req: ShopperAccessRequest) -> DeletionReceipt:
+        return self._backend.delete(req, source=self._source)
 
 
 def ledger(db: Database) -> list[dict[str, Any]]:
