@@ -321,6 +321,8 @@ def _drive(
     token = secrets.token_urlsafe(16)
     env = {
         **os.environ,
+        # Synthetic tills with a fixed liveness verdict: sandbox tenants (no seeded plan).
+        "FACEPAY_SERVER_SANDBOX_TENANTS": "*",
         "FACEPAY_SERVER_ADMIN_TOKEN": token,
         # The load generator is one process playing many tills: lift the per-device
         # flood guard and give sessions time to wait for their turn.
