@@ -115,6 +115,7 @@ _LAZY: dict[str, str] = {
     "new_idempotency_key": "facepay.client",
     "open_source": "facepay.capture",
     "phone_to_e164": "facepay.wire",
+    "quiet_native_logs": "facepay._native_logs",
     "seeded_liveness": "facepay.checkout",
     "verify_receipt": "facepay.crypto",
 }
@@ -316,6 +317,7 @@ __all__ = [
     "new_idempotency_key",
     "open_source",
     "phone_to_e164",
+    "quiet_native_logs",
     "seeded_liveness",
     "verify_receipt",
 ]
