@@ -66,6 +66,7 @@ __all__ = [
     "DeletionReceipt",
     "DeviceRegistration",
     "DeviceRegistrationRequest",
+    "DeviceRevocation",
     "EnrollmentRequest",
     "EnrollmentResponse",
     "ErrorBody",
@@ -492,6 +493,14 @@ class DeviceRegistration(WireModel):
     store_id: Identifier
     lane_id: Identifier
     registered_at: Timestamp
+
+
+class DeviceRevocation(WireModel):
+    """``POST /v1/devices/{device_id}/revoke`` with the enrollment token: the device's key
+    is refused from now on, in every backend process; it can never be registered again."""
+
+    device_id: Identifier
+    revoked_at: Timestamp
 
 
 class SealingKeyInfo(WireModel):
