@@ -180,6 +180,9 @@ FACEPAY_MISTAKES = {
     "serve: database in a read-only folder": Mistake(
         ("sandbox", "serve", "--db", "locked/shop.db", "--port", "@port"), "locked/shop.db"
     ),
+    "serve: port already in use": Mistake(
+        ("sandbox", "serve", "--db", "new.db", "--port", "@busy"), "Address already in use"
+    ),
     "serve: unreachable PostgreSQL": Mistake(
         ("sandbox", "serve", "--db", "@pg", "--keys", "pg.keys", "--port", "@port"),
         "PostgreSQL: connection failed",
@@ -232,8 +235,22 @@ FACEPAY_MISTAKES = {
 }
 
 
+_BUSY: list[socket.socket] = []
+
+
+def _busy_port() -> str:
+    """A port this test process listens on."""
+    if not _BUSY:
+        _BUSY.append(socket.create_server(("127.0.0.1", 0)))
+    return str(_BUSY[0].getsockname()[1])
+
+
 def _resolve(argv: tuple[str, ...]) -> list[str]:
-    table = {"@pg": _unreachable_postgres, "@port": lambda: str(_free_port())}
+    table = {
+        "@pg": _unreachable_postgres,
+        "@port": lambda: str(_free_port()),
+        "@busy": _busy_port,
+    }
     return [table[a]() if a in table else a for a in argv]
 
 
