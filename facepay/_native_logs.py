@@ -19,8 +19,10 @@ import atexit
 import io
 import os
 import re
+import signal
 import sys
 import threading
+import time
 
 __all__ = ["NATIVE_NOISE", "quiet_native_logs"]
 
@@ -42,32 +44,42 @@ _installed = False
 def quiet_native_logs() -> bool:
     """Filter native log noise out of this process's stderr (idempotent).
 
-    Returns False (and changes nothing) where fd 2 cannot be redirected.
+    The filter runs in a small forked process, not a thread, so what native code writes
+    just before a crash (absl's fatal lines, then abort) still reaches the terminal.
+    Returns False (and changes nothing) where that is not possible (no ``fork``, fd 2
+    not redirectable).
     """
     global _installed
     with _lock:
         if _installed:
             return True
+        if not hasattr(os, "fork"):
+            return False
         try:
             sys.stderr.flush()
             terminal = os.dup(2)
             read_end, write_end = os.pipe()
-            os.dup2(write_end, 2)
-            os.close(write_end)
         except OSError:
             return False
+        pid = os.fork()
+        if pid == 0:  # the filter: reads until every writer has closed fd 2
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the program
+            os.close(write_end)
+            try:
+                _forward(read_end, terminal)
+            finally:
+                os._exit(0)
+        os.close(read_end)
+        os.dup2(write_end, 2)
+        os.close(write_end)
         # Python writes to the terminal itself, unfiltered and in order.
         sys.stderr = io.TextIOWrapper(
-            os.fdopen(os.dup(terminal), "wb", buffering=0),
+            os.fdopen(terminal, "wb", buffering=0),
             encoding=getattr(sys.stderr, "encoding", None) or "utf-8",
             errors="backslashreplace",
             line_buffering=True,
         )
-        thread = threading.Thread(
-            target=_forward, args=(read_end, terminal), name="facepay-native-logs", daemon=True
-        )
-        thread.start()
-        atexit.register(_drain, thread)
+        atexit.register(_drain, pid)
         _installed = True
         return True
 
@@ -85,10 +97,20 @@ def _forward(read_end: int, terminal: int) -> None:
         os.write(terminal, pending)
 
 
-def _drain(thread: threading.Thread) -> None:
-    # Close our end of fd 2 so the forwarder sees the end of what native code wrote.
+def _drain(pid: int) -> None:
+    # Close this process's end of fd 2, then give the filter a moment to pass on the
+    # last lines before the shell prints its prompt.
     try:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
     except OSError:
         return
-    thread.join(timeout=1.0)
+    for _ in range(100):
+        try:
+            done, _status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if done:
+            return
+        time.sleep(0.01)

@@ -73,3 +73,26 @@ def test_a_run_shows_facepays_lines_only_and_all_of_them_with_v(tmp_path: Path) 
     assert wrong.stderr.splitlines() == [
         f"facepay: error: no camera, video file or image folder at {tmp_path / 'nope.mp4'}"
     ]
+
+
+def test_a_native_crash_still_shows_its_last_words() -> None:
+    """The filter outlives a process that aborts: a fatal native line is not lost."""
+    crash = (
+        "import os\n"
+        "from facepay import quiet_native_logs\n"
+        "assert quiet_native_logs()\n"
+        "os.write(2, b'W0000 00:00:1.5 7 x.cc:1] noise\\n')\n"
+        "os.write(2, b'F0000 00:00:1.5 7 model.cc:2] Check failed: model loaded\\n')\n"
+        "os.abort()\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", crash],
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "Check failed: model loaded" in result.stderr
+    assert "noise" not in result.stderr
