@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import errno
+import os
 import sys
 from typing import Any
 
@@ -61,6 +63,23 @@ def register(subparsers: Any, group_parser: argparse.ArgumentParser | None) -> N
     provision.add_argument("--device-id", default=None)
     add_json_flag(provision)
     provision.set_defaults(handler=_provision)
+
+    revoke = subparsers.add_parser(
+        "revoke",
+        help="revoke a till's device key (stolen or replaced): refused at once by every "
+        "running server process",
+        description=(
+            "Revoke a device in a backend's database. Every server process and replica reads "
+            "the device's row when it checks a request, so the key is refused from the next "
+            "request on, without a restart. The key can never be registered again; the "
+            "device id can, with a new key (facepay sandbox provision --device-id ID)."
+        ),
+    )
+    revoke.add_argument("--db", required=True, help="SQLite file path or postgresql:// DSN")
+    revoke.add_argument("--keys", default=None, help="key directory")
+    revoke.add_argument("--device-id", required=True)
+    add_json_flag(revoke)
+    revoke.set_defaults(handler=_revoke)
 
     rotate = subparsers.add_parser(
         "rotate-key",
@@ -157,7 +176,7 @@ def _ledger(args: argparse.Namespace) -> int:
     from facepay.cli import emit
     from facepay.server import ledger, open_database
 
-    db = open_database(args.db)
+    db = open_database(args.db, must_exist=True)  # reading never creates a database
     try:
         rows = ledger(db)
     finally:
@@ -182,8 +201,17 @@ def _provision(args: argparse.Namespace) -> int:
     from facepay.server import PaymentBackend, Vault, default_key_dir, open_database
     from facepay.wire import DeviceRegistrationRequest, b64encode
 
-    key = DeviceKey.load_or_create(args.device_key)
-    db = open_database(args.db)
+    made_key = not os.path.exists(args.device_key)
+    try:
+        key = DeviceKey.load_or_create(args.device_key)
+    except OSError as exc:  # name the key, not the temporary file it was written through
+        raise OSError(exc.errno, exc.strerror, args.device_key) from None
+    try:
+        db = open_database(args.db)
+    except BaseException:
+        if made_key:  # a failed provisioning leaves no stray key behind
+            os.unlink(args.device_key)
+        raise
     try:
         vault = Vault.open(args.keys or default_key_dir(args.db))
         backend = PaymentBackend(db, vault)
@@ -202,10 +230,40 @@ def _provision(args: argparse.Namespace) -> int:
     return 0
 
 
+def _revoke(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from facepay.cli import emit
+    from facepay.server import PaymentBackend, Vault, default_key_dir, open_database
+    from facepay.server._errors import ApiError
+
+    if (
+        not str(args.db).startswith(("postgresql://", "postgres://"))
+        and not Path(args.db).is_file()
+    ):
+        sys.stderr.write(f"facepay sandbox revoke: no database at {args.db}\n")
+        return 2
+    db = open_database(args.db)
+    try:
+        vault = Vault.open(args.keys or default_key_dir(args.db))
+        try:
+            revocation = PaymentBackend(db, vault).revoke_device(args.device_id)
+        except ApiError:
+            sys.stderr.write(f"facepay sandbox revoke: no device {args.device_id!r}\n")
+            return 2
+    finally:
+        db.close()
+    emit(args, revocation.model_dump(mode="json"), lambda r: f"revoked {r['device_id']}")
+    return 0
+
+
 def _rotate(args: argparse.Namespace) -> int:
     from facepay.cli import emit
     from facepay.server import Vault
 
+    if not os.path.isfile(os.path.join(args.keys, "sealing-keyring.json")):
+        # Rotating a typo would make a whole new key directory.
+        raise FileNotFoundError(errno.ENOENT, "no sealing keyring in this folder", args.keys)
     vault = Vault.open(args.keys)
     old = vault.keyring.current.key_id
     new = vault.rotate_sealing_key(grace_seconds=args.grace_days * 86400.0, suite=args.suite)

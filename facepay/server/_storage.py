@@ -14,6 +14,7 @@ whatever happens to the process.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import queue
@@ -165,6 +166,54 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
         # enrollments made through the others by enrolment time (PaymentBackend._sync_gallery).
         ("CREATE INDEX shoppers_tenant_enrolled ON shoppers (tenant_id, enrolled_at)",),
     ),
+    (
+        3,
+        "devices: shared rate limit, revocation, retired keys",
+        # Every worker and replica reads the same per-device token bucket (the devices
+        # row) and the same revocation (facepay.server._devices). A revoked or replaced
+        # key is kept here so that it can never be registered again.
+        (
+            "ALTER TABLE devices ADD COLUMN rate_tokens {real}",
+            "ALTER TABLE devices ADD COLUMN rate_updated_at {real}",
+            """CREATE TABLE retired_device_keys (
+                public_key {blob} PRIMARY KEY,
+                device_id TEXT NOT NULL,
+                retired_at {real} NOT NULL
+            )""",
+        ),
+    ),
+    (
+        4,
+        "templates, shoppers and galleries hardened (issue 12)",
+        (
+            # One template dimension per (tenant, model id), pinned by the first enrollment:
+            # the primary key means two workers racing with two sizes cannot both commit.
+            """CREATE TABLE template_models (
+                tenant_id TEXT NOT NULL,
+                model_id TEXT NOT NULL,
+                template_dim {bigint} NOT NULL,
+                pinned_at {real} NOT NULL,
+                PRIMARY KEY (tenant_id, model_id)
+            )""",
+            """INSERT INTO template_models (tenant_id, model_id, template_dim, pinned_at)
+                SELECT tenant_id, model_id, min(template_dim), min(enrolled_at) FROM shoppers
+                WHERE model_id IS NOT NULL AND template_dim IS NOT NULL
+                GROUP BY tenant_id, model_id""",
+            # When a template was shredded (deletion, withdrawal, retention): every
+            # process's gallery drops it by this time (PaymentBackend._sync_gallery).
+            "ALTER TABLE shoppers ADD COLUMN template_removed_at {real}",
+            """CREATE INDEX shoppers_tenant_removed
+                ON shoppers (tenant_id, template_removed_at)""",
+            # Unauthenticated shopper-rights calls, counted per source per window.
+            """CREATE TABLE request_windows (
+                subject TEXT PRIMARY KEY,
+                requests {bigint} NOT NULL,
+                window_start {real} NOT NULL
+            )""",
+            "CREATE INDEX request_windows_start ON request_windows (window_start)",
+            "CREATE INDEX lockouts_window ON lockouts (window_start)",
+        ),
+    ),
 )
 
 _TOKENS = {
@@ -292,6 +341,22 @@ class Database:
         return version
 
 
+def _owner_only(path: Path) -> None:
+    """Create the database's folder (0700) and file (0600) for the owner alone, and take
+    group and other access away from an existing file and its WAL and shared-memory files
+    (SQLite gives those the main file's mode). The file holds wrapped keys, sealed
+    templates and the audit log: no other local user reads it."""
+    if not path.parent.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    os.close(fd)
+    for name in (path.name, path.name + "-wal", path.name + "-shm"):
+        with contextlib.suppress(FileNotFoundError, PermissionError):
+            target = path.with_name(name)
+            if target.stat().st_mode & 0o077:
+                os.chmod(target, 0o600)
+
+
 class SQLiteDatabase(Database):
     """One SQLite file in WAL mode; one connection per thread.
 
@@ -317,7 +382,7 @@ class SQLiteDatabase(Database):
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        _owner_only(self.path)
         # Writers in *other processes* (``serve --workers N``) queue on an flock of this
         # empty file: the kernel wakes the next one when the lock is released, where
         # SQLite's own busy handler would sleep 1, 2, 5, 10 ... ms between retries.
@@ -496,13 +561,21 @@ class PostgresDatabase(Database):
                 conn.close()
 
 
-def open_database(target: str | Path, *, synchronous: str = "FULL", pool_size: int = 8) -> Database:
-    """Open (and migrate) ``target``: a ``postgresql://`` DSN, or a SQLite file path."""
+def open_database(
+    target: str | Path, *, synchronous: str = "FULL", pool_size: int = 8, must_exist: bool = False
+) -> Database:
+    """Open (and migrate) ``target``: a ``postgresql://`` DSN, or a SQLite file path.
+
+    ``must_exist``: a SQLite file that is not there raises ``FileNotFoundError`` instead of
+    being created (for commands that only read: a typo must not make an empty ledger).
+    """
     text = str(target)
     db: Database
     if text.startswith(("postgresql://", "postgres://")):
         db = PostgresDatabase(text, pool_size=pool_size)
     else:
+        if must_exist and not Path(text).is_file():
+            raise FileNotFoundError(errno.ENOENT, "no such database", text)
         db = SQLiteDatabase(Path(text), synchronous=synchronous)
     db.migrate()
     return db

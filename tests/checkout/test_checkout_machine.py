@@ -23,15 +23,17 @@ from facepay.checkout import (
     CheckoutSession,
     CheckoutState,
     EnrollmentSession,
+    FailureReason,
     FlowParts,
+    PaymentNotTakenError,
     StateChanged,
     Transition,
-    _FaceFlow,
     consent_now,
 )
+from facepay.checkout._machine import _FaceFlow
 from facepay.client import FacePayClient
 from facepay.config import CheckoutConfig
-from facepay.errors import CheckoutError, CheckoutFailedError
+from facepay.errors import CheckoutError
 
 S = CheckoutState
 PHONE = wire.Claim(kind=wire.ClaimKind.PHONE, value="+4915112345678")
@@ -100,7 +102,7 @@ def parts(clock: FakeClock) -> FlowParts:
         embedder=trip,
         fuse=trip,
         liveness=trip,
-        seal=trip,
+        sealer=trip,
         config=CheckoutConfig(claim_timeout_s=60, capture_timeout_s=20),
         clock=clock,
     )
@@ -196,9 +198,10 @@ def test_each_waiting_state_times_out_on_the_clock(
     clock.advance(1.0)
     assert s.check_timeout()
     assert s.state is S.TIMED_OUT
-    assert s.reason == f"{state_after_begin.value}_timeout"
+    assert s.reason is FailureReason(f"{state_after_begin.value}_timeout")
     assert isinstance(events[-1], CheckoutFinished)
     assert events[-1].state is S.TIMED_OUT
+    assert events[-1].reason is s.reason
     assert not s.holds_biometric_data
     # A timed-out flow refuses to go on.
     with pytest.raises(CheckoutError):
@@ -245,10 +248,10 @@ def test_pay_needs_a_claim_first(parts: FlowParts) -> None:
 
 def test_a_camera_with_no_frames_fails_without_charging(parts: FlowParts) -> None:
     s = CheckoutSession(parts, basket(), claim=PHONE)
-    with pytest.raises(CheckoutFailedError) as err:
+    with pytest.raises(PaymentNotTakenError) as err:
         s.pay([])
-    assert err.value.state == "failed"
-    assert err.value.reason == "camera_lost:no_more_frames"
+    assert err.value.state is S.FAILED
+    assert err.value.reason is FailureReason.FRAMES_ENDED
     assert s.pending is None
 
 
@@ -269,7 +272,7 @@ def test_enrollment_opens_an_enroll_session_and_refuses_card_numbers(clock: Fake
         embedder=trip,
         fuse=trip,
         liveness=trip,
-        seal=trip,
+        sealer=trip,
         clock=clock,
     )
     consent = consent_now("2026-01-en")
@@ -330,6 +333,7 @@ def test_two_people_in_view_reach_liveness_as_two_faces(parts: FlowParts) -> Non
 
     import numpy as np
 
+    from facepay.liveness import ChallengePlan, LivenessProgress
     from facepay.types import (
         BoundingBox,
         FaceObservation,
@@ -368,9 +372,13 @@ def test_two_people_in_view_reach_liveness_as_two_faces(parts: FlowParts) -> Non
     fed: list[object] = []
 
     class RecordingLiveness:
-        def feed(self, frame: Frame, seen: object) -> object:
+        plan = ChallengePlan.of(["blink"])
+
+        def feed(self, frame: Frame, seen: object) -> LivenessProgress:
             fed.append(seen)
-            return None
+            return LivenessProgress(
+                challenge="blink", prompt_code="", seconds_left=5.0, progress=0.0, finished=False
+            )
 
         def verdict(self) -> object:
             raise AssertionError("no verdict is asked for in this test")

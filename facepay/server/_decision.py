@@ -1,0 +1,78 @@
+"""The backend's decision rules for templates, shoppers and galleries, as plain functions.
+
+Each one takes plain data (no database, no clock, no HTTP) and returns a verdict, so a
+rule can be read and tested on its own; :mod:`facepay.server._service` gathers the data
+and acts on the verdict.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "accepted_models",
+    "counts_against_claim",
+    "replay_refusal",
+    "same_face",
+    "template_refusal",
+]
+
+
+def accepted_models(entries: tuple[str, ...]) -> dict[str, int]:
+    """``ServerConfig.template_models`` ("model_id:dimension" entries) as a mapping."""
+    models: dict[str, int] = {}
+    for entry in entries:
+        model_id, _, dim = entry.rpartition(":")
+        models[model_id] = int(dim)
+    return models
+
+
+def template_refusal(
+    models: Mapping[str, int], model_id: str, dimension: int, pinned: int | None = None
+) -> str | None:
+    """Why a template of ``model_id`` and ``dimension`` must be refused, or None.
+
+    Only configured model ids at their configured size pass; ``pinned`` is the size the
+    tenant's first enrollment of that model fixed in the database (it wins over a
+    configuration changed since, which would split the tenant's gallery)."""
+    expected = models.get(model_id)
+    if expected is None:
+        return "this backend does not accept templates of that model"
+    if dimension != expected or (pinned is not None and dimension != pinned):
+        return "template has the wrong dimension"
+    return None
+
+
+def counts_against_claim(*, claimed: bool, face_compared: bool) -> bool:
+    """Whether a declined payment counts toward locking out the claimed shopper.
+
+    Only when a face was compared with the claimed shopper's template: a refusal before
+    that (liveness failed, nobody enrolled under the claim) says nothing about the
+    shopper, and counting it let a rogue till lock anyone out of face payments everywhere
+    with five ``not_live`` attempts and nothing but a phone number (issue 12, item 9).
+    Such attempts still count against the device."""
+    return claimed and face_compared
+
+
+def same_face(stored: npt.ArrayLike, probe: npt.ArrayLike, threshold: float) -> bool:
+    """Whether two (tenant-transformed) templates match at the payment threshold."""
+    a: npt.NDArray[Any] = np.asarray(stored, dtype=np.float64).reshape(-1)
+    b: npt.NDArray[Any] = np.asarray(probe, dtype=np.float64).reshape(-1)
+    if a.shape != b.shape:
+        return False
+    denominator = float(np.linalg.norm(a) * np.linalg.norm(b))
+    return denominator > 0 and float(a @ b) / denominator >= threshold
+
+
+def replay_refusal(*, owner_device: str, device: str, stored_hash: str, request_hash: str) -> bool:
+    """Whether a request under a used Idempotency-Key must be refused rather than answered
+    with the stored answer: it is, unless the same device sent the same request. Owner
+    first, so another device never reaches the comparison of the requests."""
+    if not hmac.compare_digest(owner_device.encode(), device.encode()):
+        return True
+    return not hmac.compare_digest(stored_hash.encode(), request_hash.encode())
