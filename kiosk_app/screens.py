@@ -31,9 +31,9 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from facepay import QualityReason
-from kiosk_app.flow import BasketSnapshot, FaceProgress, Outcome, OutcomeKind, format_money
+from facepay import CheckoutState, FrameFeedback, QualityReason, format_money
 from kiosk_app.i18n import Language, Translator
+from kiosk_app.model import Outcome, OutcomeKind, Sale
 from kiosk_app.widgets import BigButton, CameraView, ChallengeIcon, Keypad, QrView, label
 
 __all__ = [
@@ -45,6 +45,7 @@ __all__ = [
     "CardScreen",
     "ChoiceScreen",
     "ClaimScreen",
+    "ConfirmCancelScreen",
     "ConsentScreen",
     "EnrollCardScreen",
     "EnrollDoneScreen",
@@ -54,6 +55,7 @@ __all__ = [
     "MessageScreen",
     "PrivacyScreen",
     "ProcessingScreen",
+    "ReceiptScreen",
     "ResultScreen",
     "Screen",
     "StepUpScreen",
@@ -239,7 +241,7 @@ class BasketScreen(Screen):
         self.body.addLayout(row)
         self.footer.addWidget(self.remove_button)
         self.footer.addWidget(self.pay_button, 2)
-        self._basket: BasketSnapshot | None = None
+        self._basket: Sale | None = None
 
     def set_products(self, products: Sequence[tuple[str, str, str]]) -> None:
         """``(sku, name, price text)`` for the demo scanner; empty hides it."""
@@ -257,17 +259,15 @@ class BasketScreen(Screen):
         self.scanner_box.setVisible(bool(products))
         self.retranslate()
 
-    def show_basket(self, basket: BasketSnapshot) -> None:
+    def show_basket(self, basket: Sale) -> None:
         self._basket = basket
         self.table.setRowCount(len(basket.lines))
         for row, line in enumerate(basket.lines):
-            name = QTableWidgetItem(line.name)
+            name = QTableWidgetItem(line.description)
             name.setData(Qt.ItemDataRole.UserRole, line.sku)
             qty = QTableWidgetItem(str(line.quantity))
             qty.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
-            price = QTableWidgetItem(
-                format_money(line.total_minor, basket.currency, basket.minor_digits)
-            )
+            price = QTableWidgetItem(format_money(line.total_minor, basket.currency))
             for col, item in enumerate((name, qty, price)):
                 self.table.setItem(row, col, item)
         if basket.lines:
@@ -291,7 +291,7 @@ class BasketScreen(Screen):
         )
         self.table.setAccessibleName(t("basket.title"))
         b = self._basket
-        total = format_money(b.total_minor, b.currency, b.minor_digits) if b else ""
+        total = b.amount_text if b else ""
         has_items = bool(b and b.lines)
         self.empty_label.setText(t("basket.empty"))
         self.empty_label.setVisible(not has_items)
@@ -446,7 +446,7 @@ class CaptureScreen(Screen):
         self.body.addWidget(self.prompt)
         self._prompt_key = "capture.looking"
 
-    def show_progress(self, progress: FaceProgress) -> None:
+    def show_progress(self, progress: FrameFeedback) -> None:
         if progress.reasons:
             self._prompt_key = quality_prompt_key(progress.reasons)
             self.camera.set_state("looking" if progress.face_box is None else "adjust")
@@ -498,19 +498,6 @@ _LIVENESS_KEYS = {
 }
 
 
-# Liveness reasons that only mean the shopper was slow to answer: the result screen says
-# so. Any other reason (evidence of an attack among them) gets the plain message, which
-# tells an attacker nothing about which signal refused them.
-_SLOW_REASONS = frozenset({"late_response", "challenge_timeout"})
-
-
-def _too_slow(detail: str) -> bool:
-    """``"liveness_failed:late_response"`` -> True; attack evidence or anything else: False."""
-    _, _, listed = detail.partition(":")
-    reasons = {r.strip() for r in listed.split(",") if r.strip()}
-    return bool(reasons) and reasons <= _SLOW_REASONS
-
-
 def liveness_prompt_key(challenge: str | None) -> str:
     """``"turn_left"`` -> ``"liveness.turn_left"``; unknown codes get a generic prompt."""
     code = (challenge or "").lower()
@@ -557,9 +544,9 @@ class LivenessScreen(Screen):
         row.addWidget(self.camera, 3)
         row.addLayout(side, 2)
         self.body.addLayout(row, 1)
-        self._progress = FaceProgress(phase="liveness")
+        self._progress = FrameFeedback(state=CheckoutState.LIVENESS, frame_index=0)
 
-    def show_progress(self, progress: FaceProgress) -> None:
+    def show_progress(self, progress: FrameFeedback) -> None:
         self._progress = progress
         self.camera.set_state("adjust" if progress.reasons else "good")
         self.retranslate()
@@ -595,7 +582,7 @@ class LivenessScreen(Screen):
     def reset(self) -> None:
         super().reset()
         self.camera.clear()
-        self._progress = FaceProgress(phase="liveness")
+        self._progress = FrameFeedback(state=CheckoutState.LIVENESS, frame_index=0)
         self.retranslate()
 
 
@@ -616,6 +603,23 @@ class ProcessingScreen(Screen):
         self.subtitle.setText(self.tr_("processing.subtitle"))
         self.busy.setAccessibleName(self.tr_("processing.title"))
         super().retranslate()
+
+
+# One message per outcome kind (kiosk_app.model.OutcomeKind); every face failure keeps
+# "Nothing was charged".
+RESULT_MESSAGES: dict[OutcomeKind, str] = {
+    OutcomeKind.DECLINED: "result.declined_hint",
+    OutcomeKind.NOT_ENROLLED: "result.not_enrolled",
+    OutcomeKind.NOT_RECOGNISED: "result.not_recognised",
+    OutcomeKind.TOO_SLOW: "result.liveness_slow",
+    OutcomeKind.FACE_LOST: "result.face_lost",
+    OutcomeKind.LIVENESS_FAILED: "result.liveness_failed",
+    OutcomeKind.SHOPPER_LOCKED: "result.shopper_locked",
+    OutcomeKind.LANE_PAUSED: "result.lane_paused",
+    OutcomeKind.BACKEND_DOWN: "result.backend_down",
+    OutcomeKind.CAMERA_LOST: "capture.camera_lost",
+    OutcomeKind.PAYMENT_UNKNOWN: "result.unknown",
+}
 
 
 class ResultScreen(Screen):
@@ -652,9 +656,11 @@ class ResultScreen(Screen):
         self.footer.addWidget(self.card_button, 2)
         self.footer.addWidget(self.done_button, 2)
         self.outcome: Outcome | None = None
+        self.face_offered = True
 
-    def show_outcome(self, outcome: Outcome) -> None:
+    def show_outcome(self, outcome: Outcome, face_offered: bool = True) -> None:
         self.outcome = outcome
+        self.face_offered = face_offered
         self.retranslate()
 
     def retranslate(self) -> None:
@@ -664,10 +670,8 @@ class ResultScreen(Screen):
         self.icon.setText("✓" if ok else "✕")
         self.icon.setStyleSheet(f"color: {'#3DDC84' if ok else '#FF6B6B'};")
         self.icon.setAccessibleName(t("result.approved") if ok else t("result.declined"))
-        amount = (
-            format_money(o.amount_minor, o.currency, o.minor_digits) if o and o.currency else ""
-        )
-        card = o is not None and o.detail == "card"
+        amount = o.amount_text if o else ""
+        card = o is not None and o.by_card
         if ok and o is not None:
             self.title.setText(t("result.card_approved") if card else t("result.approved"))
             self.amount_label.setText(t("result.paid", amount=amount))
@@ -676,31 +680,16 @@ class ResultScreen(Screen):
             )
             self.message.setText(t("result.thanks"))
             self.receipt.clear()
-            self.receipt.addItems(list(o.receipt_lines))
+            self.receipt.addItems(list(o.screen_lines))
             self.receipt.setAccessibleName(t("result.receipt"))
         else:
             kind = o.kind if o else OutcomeKind.ERROR
-            declined = kind in (
-                OutcomeKind.DECLINED,
-                OutcomeKind.NOT_RECOGNISED,
-                OutcomeKind.LIVENESS_FAILED,
-            )
-            title = "result.declined" if declined else "result.failed_title"
+            # "Declined" is a bank's word: only for the card issuer's answer.
+            title = "result.declined" if kind is OutcomeKind.DECLINED else "result.failed_title"
             if kind is OutcomeKind.PAYMENT_UNKNOWN:
                 title = "result.unknown_title"
             self.title.setText(t(title))
-            messages = {
-                OutcomeKind.DECLINED: "result.declined_hint",
-                OutcomeKind.NOT_RECOGNISED: "result.not_recognised",
-                OutcomeKind.LIVENESS_FAILED: "result.liveness_failed",
-                OutcomeKind.BACKEND_DOWN: "result.backend_down",
-                OutcomeKind.CAMERA_LOST: "capture.camera_lost",
-                OutcomeKind.TIMED_OUT: "result.timed_out",
-                OutcomeKind.PAYMENT_UNKNOWN: "result.unknown",
-            }
-            key = messages.get(kind, "result.error")
-            if kind is OutcomeKind.LIVENESS_FAILED and o is not None and _too_slow(o.detail):
-                key = "result.liveness_slow"
+            key = RESULT_MESSAGES.get(kind, "result.error")
             self.amount_label.setText("")
             self.method_label.setText("")
             self.message.setText(t(key))
@@ -711,18 +700,9 @@ class ResultScreen(Screen):
         self.receipt.setVisible(ok)
         unknown = o is not None and o.kind is OutcomeKind.PAYMENT_UNKNOWN
         # Money may have moved: a card now could charge twice, so only "check again".
-        self.card_button.setVisible(not ok and not unknown)
+        self.card_button.setVisible(not ok and o is not None and o.kind.card_is_safe)
         self.retry_button.setVisible(
-            not ok
-            and o is not None
-            and o.kind
-            in (
-                OutcomeKind.NOT_RECOGNISED,
-                OutcomeKind.LIVENESS_FAILED,
-                OutcomeKind.DECLINED,
-                OutcomeKind.TIMED_OUT,
-                OutcomeKind.PAYMENT_UNKNOWN,
-            )
+            not ok and o is not None and (unknown or (o.kind.can_retry_face and self.face_offered))
         )
         self.done_button.setVisible(ok)
         self.cancel_button.setVisible(not ok)
@@ -1027,14 +1007,20 @@ class AttendantPinScreen(_KeypadScreen):
     name = "attendant_pin"
 
     def __init__(self, tr: Translator) -> None:
-        super().__init__(tr, max_digits=8)
+        super().__init__(tr, max_digits=12)
         self.keypad.display.setEchoMode(QLineEdit.EchoMode.Password)
+        # Each member of staff signs in as themselves (kiosk_app.model.StaffLogin).
+        self.staff_id_edit = QLineEdit()
+        self.staff_id_edit.setObjectName("attendant_staff_id")
+        self.side.addWidget(self.staff_id_edit)
 
     def retranslate(self) -> None:
         self.title.setText(self.tr_("attendant.pin_title"))
         self.subtitle.hide()
         super().retranslate()
         self.keypad.display.setAccessibleName(self.tr_("attendant.pin_title"))
+        self.staff_id_edit.setPlaceholderText(self.tr_("attendant.staff_id"))
+        self.staff_id_edit.setAccessibleName(self.tr_("attendant.staff_id"))
 
 
 class AttendantScreen(Screen):
@@ -1149,6 +1135,64 @@ class AttendantScreen(Screen):
         return self.exit_button
 
 
+class ReceiptScreen(Screen):
+    """The shopper picks how to get the receipt that carries their privacy code: the code
+    itself is never drawn on this shared screen."""
+
+    name = "receipt"
+    cancellable = False
+
+    def __init__(self, tr: Translator) -> None:
+        super().__init__(tr)
+        self.print_button = BigButton("primary")
+        self.print_button.setObjectName("receipt_print")
+        self.skip_button = BigButton()
+        self.skip_button.setObjectName("receipt_skip")
+        self.body.addStretch(1)
+        self.body.addWidget(self.print_button)
+        self.body.addStretch(1)
+        self.footer.addWidget(self.skip_button)
+
+    def retranslate(self) -> None:
+        t = self.tr_
+        self.title.setText(t("receipt.title"))
+        self.subtitle.setText(t("receipt.body"))
+        self.print_button.set_label(t("receipt.print"))
+        self.skip_button.set_label(t("receipt.skip"))
+        super().retranslate()
+
+    def first_focus(self) -> QWidget | None:
+        return self.print_button
+
+
+class ConfirmCancelScreen(Screen):
+    """Cancel asks before an unpaid basket is dropped; focus starts on "Keep shopping"."""
+
+    name = "confirm_cancel"
+    cancellable = False
+
+    def __init__(self, tr: Translator) -> None:
+        super().__init__(tr)
+        self.keep_button = BigButton("primary")
+        self.keep_button.setObjectName("confirm_keep")
+        self.drop_button = BigButton("danger")
+        self.drop_button.setObjectName("confirm_drop")
+        self.body.addStretch(1)
+        self.footer.addWidget(self.drop_button)
+        self.footer.addWidget(self.keep_button, 2)
+
+    def retranslate(self) -> None:
+        t = self.tr_
+        self.title.setText(t("cancel.confirm_title"))
+        self.subtitle.setText(t("cancel.confirm_body"))
+        self.keep_button.set_label(t("cancel.keep"))
+        self.drop_button.set_label(t("cancel.drop"))
+        super().retranslate()
+
+    def first_focus(self) -> QWidget | None:
+        return self.keep_button
+
+
 SCREEN_NAMES = (
     "idle",
     "basket",
@@ -1168,4 +1212,6 @@ SCREEN_NAMES = (
     "message",
     "attendant_pin",
     "attendant",
+    "receipt",
+    "confirm_cancel",
 )

@@ -80,3 +80,6 @@ class CheckoutPort(Protocol):
 
     def cancel(self) -> None:
         """Abandon the attempt and drop every frame and template held in memory."""
+
+    def configure(self, settings: Mapping[str, float]) -> None:
+        """Staff settings, already clamped (``SETTING_BOUNDS``): the next attempt's."""

@@ -137,6 +137,9 @@ class ScriptedPort:
     def cancel(self) -> None:
         self.cancels += 1
 
+    def configure(self, settings: Mapping[str, float]) -> None:
+        raise AssertionError("the machine configures through its effects")
+
 
 class SyncEffects:
     """Runs the port calls at once; records what the POS and the camera were told."""
@@ -686,3 +689,23 @@ def test_staff_void_a_line_through_the_pos(lane: Lane) -> None:
         StaffAction.VOID_LINE,
         StaffAction.DISMISS_ALERT,
     ]
+
+
+def test_a_retailer_provisions_staff_from_the_command_line(tmp_path: Path) -> None:
+    import subprocess
+
+    path = tmp_path / "staff.json"
+    cmd = [sys.executable, "-m", "kiosk_app.staff"]
+    added = subprocess.run(
+        [*cmd, "add", str(path), "ana"], input="482913\n", capture_output=True, text=True
+    )
+    assert added.returncode == 0, added.stderr
+    assert "482913" not in path.read_text()
+    assert StaffDirectory.load(path).check("ana", "482913")
+    short = subprocess.run(
+        [*cmd, "add", str(path), "bob"], input="2468\n", capture_output=True, text=True
+    )
+    assert short.returncode == 2
+    assert "6 digits" in short.stderr
+    listed = subprocess.run([*cmd, "list", str(path)], capture_output=True, text=True, check=True)
+    assert listed.stdout.split() == ["ana"]
