@@ -104,6 +104,9 @@ class KioskSettings:
 class KioskController(QObject):
     screen_changed = pyqtSignal(str)
     camera_changed = pyqtSignal(str)  # the attendant picked another camera
+    # The shopper picked a channel for their privacy code: (channel, code, url). The code
+    # never goes on the shared screen; the receipt channel adapter delivers it.
+    privacy_code_requested = pyqtSignal(str, str, str)
     # UI thread -> FlowWorker (queued): never call the worker's methods directly.
     _call = pyqtSignal(int, str, object)
     _start_feeding = pyqtSignal(int)
@@ -145,6 +148,7 @@ class KioskController(QObject):
         self.errors: collections.deque[str] = collections.deque(maxlen=50)
         self.enroll_claim: Claim | None = None
         self.enroll_token = ""
+        self._privacy_code: tuple[str, str] | None = None
         self.camera: CameraWorker | None = None
         self.camera_fps = 0.0
         self.analysis_seconds: collections.deque[float] = collections.deque(maxlen=100)
@@ -228,6 +232,8 @@ class KioskController(QObject):
         self.step_up.card_button.clicked.connect(self.choose_card)
         self.card.tap_button.clicked.connect(self.tap_card)
         self.privacy.done_button.clicked.connect(self.reset_to_idle)
+        self.privacy.channel_chosen.connect(self._send_privacy_code)
+        self.enroll_done.channel_chosen.connect(self._send_privacy_code)
         self.consent.agree_button.clicked.connect(self.consent_given)
         self.consent.decline_button.clicked.connect(self.consent_declined)
         self.enroll_phone.keypad.submitted.connect(self.enroll_phone_entered)
@@ -341,6 +347,7 @@ class KioskController(QObject):
         self._call.emit(self.attempt, "cancel", lambda p: p.cancel())
         self.enroll_claim = None
         self.enroll_token = ""
+        self._privacy_code = None
         self.mode = "pay"
         self.face_in_oval_at = None
         for s in self.screens.values():
@@ -597,7 +604,8 @@ class KioskController(QObject):
             self.go("step_up")
             return
         if kind is OutcomeKind.ENROLLED:
-            self.enroll_done.show_receipt(outcome.privacy_code, outcome.privacy_url)
+            self._privacy_code = (outcome.privacy_code, outcome.privacy_url)
+            self.enroll_done.offer()
             self.go("enroll_done")
             return
         if kind is OutcomeKind.CANCELLED:
@@ -628,10 +636,23 @@ class KioskController(QObject):
     def _after_result(self) -> None:
         o = self.result.outcome
         if o is not None and o.kind is OutcomeKind.APPROVED and o.privacy_code:
-            self.privacy.show_receipt(o.privacy_code, o.privacy_url)
+            self._privacy_code = (o.privacy_code, o.privacy_url)
+            self.privacy.offer()
             self.go("privacy")
         else:
             self.reset_to_idle()
+
+    def _send_privacy_code(self, channel: str) -> None:
+        if self._privacy_code is None:
+            return
+        code, url = self._privacy_code
+        self.privacy_code_requested.emit(channel, code, url)
+        screen = self.screens[self.current]
+        if isinstance(screen, PrivacyScreen):
+            screen.show_sent(channel)
+            focus = screen.first_focus()
+            if focus is not None:
+                focus.setFocus()
 
     def submit_step_up(self, digits: str) -> None:
         attempt = self.attempt

@@ -20,7 +20,7 @@ import string
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-__all__ = ["CATALOGUES", "Language", "Translator", "placeholders"]
+__all__ = ["CATALOGUES", "Language", "Translator", "placeholders", "retention_period"]
 
 
 class Language(str, enum.Enum):
@@ -40,7 +40,7 @@ class Language(str, enum.Enum):
 _EN: dict[str, str] = {
     # -- idle / attract
     "idle.title": "Scan your first item to start",
-    "idle.subtitle": "Pay with your face or your card. Your face never leaves this till.",
+    "idle.subtitle": "Pay with your face or your card. No picture of you leaves this till: only an encrypted face template goes to the payment service.",
     "idle.start": "Start",
     "idle.language": "Language",
     "idle.attendant": "Staff",
@@ -153,16 +153,25 @@ _EN: dict[str, str] = {
     "stepup.title": "One more check",
     "stepup.subtitle": "Enter the last {digits} digits of your phone number.",
     # -- privacy receipt
-    "privacy.title": "Your privacy receipt",
-    "privacy.body": "Scan the code or visit the address to see or delete your face pay data.",
-    "privacy.code": "Your code: {code}",
+    "privacy.title": "Your privacy code",
+    "privacy.body": "With your privacy code you can see or delete your face pay data. It is never shown on this screen, so nobody behind you can read it. How would you like to get it?",
+    "privacy.channel.print": "Print it",
+    "privacy.channel.email": "By e-mail",
+    "privacy.channel.sms": "By text message",
+    "privacy.sent.print": "Printed. Please take your slip.",
+    "privacy.sent.email": "Sent to the e-mail address you gave us.",
+    "privacy.sent.sms": "Sent by text message to your phone.",
+    "privacy.skip": "No thanks",
     "privacy.nothing_kept": "No picture of your face was stored.",
     "privacy.qr_name": "Privacy QR code",
     # -- enrollment
     "enroll.consent_title": "Set up face pay",
-    "enroll.consent_what": "What we keep: a face template (a list of numbers made from your face, not a picture), locked with the payment service's key.",
-    "enroll.consent_where": "Where: only at the payment service ({operator}). No picture leaves this till.",
-    "enroll.consent_how_long": "How long: until you delete it, or {days} days after your last face payment.",
+    "enroll.consent_what": "What we keep: a face template (a list of numbers made from your face, not a picture), locked with the payment service's key; a coded form (hash) of your phone number and its last 4 digits; a token for your card, never the card number.",
+    "enroll.consent_where": "Where: only at the payment service ({operator}). No picture leaves this till: only the locked template is sent.",
+    "enroll.consent_how_long": "How long: until you delete it, or {period} after your last face payment.",
+    "period.years": "{count} years",
+    "period.one_year": "1 year",
+    "period.days": "{count} days",
     "enroll.consent_delete": "How to delete: use the code on your privacy receipt, or ask staff, at any time.",
     "enroll.consent_agree": "I have read this and I agree",
     "enroll.agree": "I agree, set it up",
@@ -195,7 +204,7 @@ _EN: dict[str, str] = {
 
 _ZH: dict[str, str] = {
     "idle.title": "扫描第一件商品即可开始",
-    "idle.subtitle": "刷脸或刷卡付款。您的面部信息不会离开本收银台。",
+    "idle.subtitle": "刷脸或刷卡付款。您的照片不会离开本收银台：只有加密的面部特征模板会发送到支付服务。",
     "idle.start": "开始",
     "idle.language": "语言",
     "idle.attendant": "店员",
@@ -297,15 +306,24 @@ _ZH: dict[str, str] = {
     "result.thanks": "感谢您的光临。",
     "stepup.title": "再确认一次",
     "stepup.subtitle": "请输入您手机号码的后 {digits} 位。",
-    "privacy.title": "您的隐私凭条",
-    "privacy.body": "扫描二维码或访问网址，即可查看或删除您的刷脸支付数据。",
-    "privacy.code": "您的代码：{code}",
+    "privacy.title": "您的隐私代码",
+    "privacy.body": "凭隐私代码可查看或删除您的刷脸支付数据。为防止他人看到，代码绝不会显示在本屏幕上。您希望如何接收？",
+    "privacy.channel.print": "打印",
+    "privacy.channel.email": "电子邮件",
+    "privacy.channel.sms": "短信",
+    "privacy.sent.print": "已打印，请取走凭条。",
+    "privacy.sent.email": "已发送到您提供的电子邮箱。",
+    "privacy.sent.sms": "已通过短信发送到您的手机。",
+    "privacy.skip": "不用了",
     "privacy.nothing_kept": "未保存您的任何面部照片。",
     "privacy.qr_name": "隐私二维码",
     "enroll.consent_title": "开通刷脸支付",
-    "enroll.consent_what": "保存内容：面部特征模板（由您的面部生成的一组数字，不是照片），并用支付服务的密钥加密。",
-    "enroll.consent_where": "保存位置：仅在支付服务（{operator}）。任何照片都不会离开本收银台。",
-    "enroll.consent_how_long": "保存期限：直到您删除，或在您最后一次刷脸支付后 {days} 天。",
+    "enroll.consent_what": "保存内容：面部特征模板（由您的面部生成的一组数字，不是照片），并用支付服务的密钥加密；手机号码的加密散列值及其后 4 位；银行卡令牌，绝不保存卡号。",
+    "enroll.consent_where": "保存位置：仅在支付服务（{operator}）。任何照片都不会离开本收银台：只发送加密的模板。",
+    "enroll.consent_how_long": "保存期限：直到您删除，或在您最后一次刷脸支付后 {period}。",
+    "period.years": "{count} 年",
+    "period.one_year": "1 年",
+    "period.days": "{count} 天",
     "enroll.consent_delete": "如何删除：随时使用隐私凭条上的代码，或联系店员。",
     "enroll.consent_agree": "我已阅读并同意",
     "enroll.agree": "我同意，开通",
@@ -337,7 +355,7 @@ _ZH: dict[str, str] = {
 
 _AR: dict[str, str] = {
     "idle.title": "امسح أول منتج للبدء",
-    "idle.subtitle": "ادفع بوجهك أو ببطاقتك. صورة وجهك لا تغادر هذا الجهاز أبدًا.",
+    "idle.subtitle": "ادفع بوجهك أو ببطاقتك. لا تغادر أي صورة لك هذا الجهاز: يُرسل فقط قالب وجه مشفّر إلى خدمة الدفع.",
     "idle.start": "ابدأ",
     "idle.language": "اللغة",
     "idle.attendant": "الموظفون",
@@ -439,15 +457,24 @@ _AR: dict[str, str] = {
     "result.thanks": "شكرًا لتسوقك معنا.",
     "stepup.title": "تحقق إضافي",
     "stepup.subtitle": "أدخل آخر {digits} أرقام من رقم هاتفك.",
-    "privacy.title": "إيصال الخصوصية",
-    "privacy.body": "امسح الرمز أو زر العنوان لعرض بيانات الدفع بالوجه أو حذفها.",
-    "privacy.code": "رمزك: {code}",
+    "privacy.title": "رمز الخصوصية",
+    "privacy.body": "برمز الخصوصية يمكنك عرض بيانات الدفع بالوجه أو حذفها. لا يظهر الرمز على هذه الشاشة أبدًا حتى لا يقرأه أحد خلفك. كيف تود استلامه؟",
+    "privacy.channel.print": "اطبعه",
+    "privacy.channel.email": "بالبريد الإلكتروني",
+    "privacy.channel.sms": "برسالة نصية",
+    "privacy.sent.print": "تمت الطباعة. يرجى أخذ الإيصال.",
+    "privacy.sent.email": "أُرسل إلى بريدك الإلكتروني الذي أعطيتنا إياه.",
+    "privacy.sent.sms": "أُرسل برسالة نصية إلى هاتفك.",
+    "privacy.skip": "لا، شكرًا",
     "privacy.nothing_kept": "لم تُحفظ أي صورة لوجهك.",
     "privacy.qr_name": "رمز QR للخصوصية",
     "enroll.consent_title": "تفعيل الدفع بالوجه",
-    "enroll.consent_what": "ما نحفظه: قالب للوجه (قائمة أرقام مشتقة من وجهك، وليس صورة)، مقفل بمفتاح خدمة الدفع.",
-    "enroll.consent_where": "أين: لدى خدمة الدفع فقط ({operator}). لا تغادر أي صورة هذا الجهاز.",
-    "enroll.consent_how_long": "إلى متى: حتى تحذفه، أو بعد {days} يومًا من آخر دفع بالوجه.",
+    "enroll.consent_what": "ما نحفظه: قالب للوجه (قائمة أرقام مشتقة من وجهك، وليس صورة)، مقفل بمفتاح خدمة الدفع؛ صيغة مشفّرة (تجزئة) لرقم هاتفك وآخر 4 أرقام منه؛ رمز لبطاقتك، وليس رقم البطاقة أبدًا.",
+    "enroll.consent_where": "أين: لدى خدمة الدفع فقط ({operator}). لا تغادر أي صورة هذا الجهاز: يُرسل القالب المقفل فقط.",
+    "enroll.consent_how_long": "إلى متى: حتى تحذفه، أو بعد {period} من آخر دفع بالوجه.",
+    "period.years": "{count} سنوات",
+    "period.one_year": "سنة واحدة",
+    "period.days": "{count} يومًا",
     "enroll.consent_delete": "طريقة الحذف: استخدم الرمز في إيصال الخصوصية أو اطلب من الموظف، في أي وقت.",
     "enroll.consent_agree": "قرأت هذا وأوافق عليه",
     "enroll.agree": "أوافق، فعّل الخدمة",
@@ -476,6 +503,19 @@ _AR: dict[str, str] = {
     "attendant.exit": "الخروج من وضع الموظف",
     "attendant.no_errors": "لا توجد أخطاء",
 }
+
+
+def retention_period(tr: Translator, days: int) -> str:
+    """``1095`` -> "3 years": a retention period in the unit a shopper thinks in.
+
+    Whole years (365 days each, as ``ServerConfig.retention_days`` counts them) read as
+    years; anything else stays in days, never rounded into a promise the backend does not keep.
+    """
+    if days > 0 and days % 365 == 0:
+        years = days // 365
+        return tr("period.one_year") if years == 1 else tr("period.years", count=years)
+    return tr("period.days", count=days)
+
 
 CATALOGUES: Mapping[Language, Mapping[str, str]] = {
     Language.EN: _EN,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from PyQt6.QtCore import Qt, pyqtSignal
+from PyQt6.QtCore import QSize, Qt, pyqtSignal
 from PyQt6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -33,8 +33,9 @@ from PyQt6.QtWidgets import (
 
 from facepay import QualityReason
 from kiosk_app.flow import BasketSnapshot, FaceProgress, Outcome, OutcomeKind, format_money
-from kiosk_app.i18n import Language, Translator
-from kiosk_app.widgets import BigButton, CameraView, ChallengeIcon, Keypad, QrView, label
+from kiosk_app.i18n import Language, Translator, retention_period
+from kiosk_app.ui.icons import icon
+from kiosk_app.widgets import BigButton, CameraView, ChallengeIcon, Keypad, label
 
 __all__ = [
     "SCREEN_NAMES",
@@ -816,6 +817,7 @@ class StepUpScreen(_KeypadScreen):
 
     def __init__(self, tr: Translator) -> None:
         super().__init__(tr, max_digits=8)
+        self.keypad.set_reveal_last(0)  # the step-up digits are the secret being checked
         self.card_button = BigButton()
         self.card_button.setObjectName("stepup_card")
         self.side.addStretch(1)
@@ -836,58 +838,93 @@ class StepUpScreen(_KeypadScreen):
         self.card_button.set_label(t("result.try_card"))
         super().retranslate()
         self.keypad.display.setAccessibleName(t("stepup.subtitle", digits=self._digits))
-        self.keypad.display.setEchoMode(QLineEdit.EchoMode.Password)
+
+
+# The ways a privacy code can reach the shopper, in the order offered. The code unlocks
+# export, withdraw and delete together with the phone number, so it never appears on the
+# shared screen: the till hands it to the channel the shopper picks (a printer, e-mail or
+# SMS adapter behind one interface) and says where it went.
+RECEIPT_CHANNELS: tuple[str, ...] = ("print", "email", "sms")
+_CHANNEL_ICONS = {"print": "printer", "email": "mail", "sms": "phone"}
 
 
 class PrivacyScreen(Screen):
-    """The privacy receipt: a QR code and a short code to see or delete one's data."""
+    """The privacy code: offered on a channel the shopper picks, never drawn on the glass."""
 
     name = "privacy"
     cancellable = False
+    channel_chosen = pyqtSignal(str)
 
     def __init__(self, tr: Translator) -> None:
         super().__init__(tr)
-        self.qr = QrView()
-        self.code_label = label("code")
-        self.url_label = label("fineprint")
-        self.url_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.kept_label = label("subtitle")
+        self.sent_label = label("prompt")
+        self.channel_buttons: dict[str, BigButton] = {}
+        row = QHBoxLayout()
+        for channel in RECEIPT_CHANNELS:
+            b = BigButton()
+            b.setObjectName(f"privacy_{channel}")
+            b.setIcon(icon(_CHANNEL_ICONS[channel], 40))
+            b.setIconSize(QSize(40, 40))
+            b.clicked.connect(lambda _=False, c=channel: self._choose(c))
+            row.addWidget(b)
+            self.channel_buttons[channel] = b
+        self.body.addStretch(1)
+        self.body.addLayout(row)
+        self.body.addWidget(self.sent_label)
+        self.body.addWidget(self.kept_label)
+        self.body.addStretch(1)
         self.done_button = BigButton("primary")
         self.done_button.setObjectName("privacy_done")
-        self.body.addWidget(self.qr, 1)
-        self.body.addWidget(self.code_label)
-        self.body.addWidget(self.url_label)
-        self.body.addWidget(self.kept_label)
         self.footer.addWidget(self.done_button)
-        self._code = ""
+        self._channels: tuple[str, ...] = RECEIPT_CHANNELS
+        self._sent = ""
         self._title_key = "privacy.title"
 
-    def show_receipt(self, code: str, url: str, title_key: str = "privacy.title") -> None:
-        self._code = code
+    def offer(
+        self, channels: Sequence[str] = RECEIPT_CHANNELS, title_key: str = "privacy.title"
+    ) -> None:
+        """Ask how the shopper wants their code; ``channels`` are the till's adapters."""
+        self._channels = tuple(c for c in channels if c in self.channel_buttons)
+        self._sent = ""
         self._title_key = title_key
-        self.qr.set_data(url or code)
-        self.url_label.setText(url)
         self.retranslate()
+
+    def show_sent(self, channel: str) -> None:
+        """The channel took the code: say where it went (never what it is)."""
+        self._sent = channel
+        self.retranslate()
+
+    def _choose(self, channel: str) -> None:
+        if not self._sent:
+            self.channel_chosen.emit(channel)
 
     def retranslate(self) -> None:
         t = self.tr_
         self.title.setText(t(self._title_key))
         self.subtitle.setText(t("privacy.body"))
-        self.code_label.setText(t("privacy.code", code=self._code) if self._code else "")
-        self.code_label.setAccessibleName(self.code_label.text())
+        self.subtitle.setVisible(not self._sent)
+        for channel, b in self.channel_buttons.items():
+            b.set_label(t(f"privacy.channel.{channel}"))
+            b.setVisible(not self._sent and channel in self._channels)
+        self.sent_label.setText(t(f"privacy.sent.{self._sent}") if self._sent else "")
+        self.sent_label.setVisible(bool(self._sent))
         self.kept_label.setText(t("privacy.nothing_kept"))
-        self.qr.setAccessibleName(t("privacy.qr_name"))
-        self.done_button.set_label(t("common.done"))
+        self.done_button.set_label(t("common.done") if self._sent else t("privacy.skip"))
         super().retranslate()
 
     def first_focus(self) -> QWidget | None:
+        if self._sent:
+            return self.done_button
+        for channel in self._channels:
+            return self.channel_buttons[channel]
         return self.done_button
 
     def reset(self) -> None:
         super().reset()
-        self._code = ""
-        self.qr.set_data("")
-        self.url_label.setText("")
+        self._sent = ""
+        self._channels = RECEIPT_CHANNELS
+        self.retranslate()
 
 
 class ConsentScreen(Screen):
@@ -934,7 +971,7 @@ class ConsentScreen(Screen):
         texts = [
             t("enroll.consent_what"),
             t("enroll.consent_where", operator=self._operator),
-            t("enroll.consent_how_long", days=self._days),
+            t("enroll.consent_how_long", period=retention_period(t, self._days)),
             t("enroll.consent_delete"),
         ]
         for p, text in zip(self.points, texts, strict=True):
@@ -1019,7 +1056,8 @@ class EnrollDoneScreen(PrivacyScreen):
     def retranslate(self) -> None:
         super().retranslate()
         self.title.setText(self.tr_("enroll.done_title"))
-        self.subtitle.setText(self.tr_("enroll.done_body") + "\n" + self.tr_("privacy.body"))
+        if not self._sent:
+            self.subtitle.setText(self.tr_("enroll.done_body") + "\n" + self.tr_("privacy.body"))
         self.setAccessibleName(self.title.text())
 
 
@@ -1028,7 +1066,7 @@ class AttendantPinScreen(_KeypadScreen):
 
     def __init__(self, tr: Translator) -> None:
         super().__init__(tr, max_digits=8)
-        self.keypad.display.setEchoMode(QLineEdit.EchoMode.Password)
+        self.keypad.set_reveal_last(0)
 
     def retranslate(self) -> None:
         self.title.setText(self.tr_("attendant.pin_title"))

@@ -1,5 +1,5 @@
 """Reusable kiosk widgets: big buttons, a number keypad, the camera view with its oval guide,
-the liveness challenge icon and the privacy QR code.
+and the liveness challenge icon.
 
 Everything here is drawn by Qt from plain data; nothing keeps a frame longer than the one
 currently on screen, and :meth:`CameraView.clear` drops even that.
@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import math
 
-import qrcode
-from PyQt6.QtCore import QPointF, QRectF, QRegularExpression, QSize, Qt, pyqtSignal
+from PyQt6.QtCore import QEvent, QObject, QPointF, QRectF, QSize, Qt, pyqtSignal
 from PyQt6.QtGui import (
     QColor,
     QImage,
@@ -20,7 +19,6 @@ from PyQt6.QtGui import (
     QPaintEvent,
     QPen,
     QPixmap,
-    QRegularExpressionValidator,
 )
 from PyQt6.QtWidgets import (
     QGridLayout,
@@ -33,8 +31,9 @@ from PyQt6.QtWidgets import (
 )
 
 from kiosk_app.i18n import Translator
+from kiosk_app.ui.icons import icon
 
-__all__ = ["BigButton", "CameraView", "ChallengeIcon", "Keypad", "QrView", "label"]
+__all__ = ["BigButton", "CameraView", "ChallengeIcon", "Keypad", "label"]
 
 AMBER = QColor("#FFC20E")
 GREEN = QColor("#3DDC84")
@@ -79,24 +78,32 @@ class BigButton(QPushButton):
 class Keypad(QWidget):
     """A phone-style keypad with its own display. Typing on a keyboard works too.
 
+    The display never shows what was typed in full: the screen is shared, and the shopper
+    behind sees it too. ``reveal_last`` digits stay readable so the shopper can check the
+    end of what they typed (2 for a phone number, 0 for a PIN or step-up digits).
     ``submitted`` carries the digits when the shopper presses the submit button or Enter.
     """
 
     submitted = pyqtSignal(str)
     changed = pyqtSignal(str)
 
-    def __init__(self, *, max_digits: int = 15, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, *, max_digits: int = 15, reveal_last: int = 2, parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self._max = max_digits
         self._min = 1
+        self._reveal = reveal_last
+        self._digits = ""
         self.display = QLineEdit()
+        self.display.setObjectName("keypad_display")
         self.display.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.display.setValidator(
-            QRegularExpressionValidator(QRegularExpression(rf"[0-9]{{0,{max_digits}}}"))
-        )
+        # Read-only: the digits live here, the display only ever holds the masked form.
+        self.display.setReadOnly(True)
+        self.display.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.display.setContextMenuPolicy(Qt.ContextMenuPolicy.NoContextMenu)
         self.display.setLayoutDirection(Qt.LayoutDirection.LeftToRight)  # digits read LTR
-        self.display.textChanged.connect(self._on_text)
-        self.display.returnPressed.connect(self._submit)
+        self.display.installEventFilter(self)
         grid = QGridLayout()
         grid.setSpacing(10)
         self.digit_buttons: dict[str, BigButton] = {}
@@ -107,13 +114,14 @@ class Keypad(QWidget):
             grid.addWidget(b, i // 3, i % 3)
             self.digit_buttons[d] = b
         self.clear_button = BigButton("key")
-        self.clear_button.clicked.connect(self.display.clear)
+        self.clear_button.clicked.connect(self.reset)
         zero = BigButton("key")
         zero.setText("0")
         zero.clicked.connect(lambda: self.press("0"))
         self.digit_buttons["0"] = zero
         self.delete_button = BigButton("key")
-        self.delete_button.setText("⌫")
+        self.delete_button.setIcon(icon("backspace", 40))
+        self.delete_button.setIconSize(QSize(40, 40))
         self.delete_button.clicked.connect(self.backspace)
         grid.addWidget(self.clear_button, 3, 0)
         grid.addWidget(zero, 3, 1)
@@ -122,6 +130,7 @@ class Keypad(QWidget):
         self.submit_button.clicked.connect(self._submit)
         self.submit_button.setEnabled(False)
         box = QVBoxLayout(self)
+        box.setContentsMargins(0, 0, 0, 0)
         box.addWidget(self.display)
         keys = QWidget()
         keys.setLayout(grid)
@@ -134,6 +143,7 @@ class Keypad(QWidget):
             b.setAccessibleName(tr("common.digit", digit=d))
         self.clear_button.set_label(tr("common.clear"))
         self.delete_button.setAccessibleName(tr("common.delete"))
+        self.delete_button.setToolTip(tr("common.delete"))
         self.submit_button.set_label(submit_text)
         self.display.setAccessibleName(tr("common.keypad"))
 
@@ -142,28 +152,61 @@ class Keypad(QWidget):
 
     def set_minimum(self, digits: int) -> None:
         self._min = max(1, digits)
-        self._on_text(self.display.text())
+        self._set(self._digits)
+
+    def set_reveal_last(self, count: int) -> None:
+        self._reveal = max(0, count)
+        self._set(self._digits)
 
     def press(self, digit: str) -> None:
-        if len(self.display.text()) < self._max:
-            self.display.setText(self.display.text() + digit)
+        if digit.isdigit() and len(digit) == 1 and len(self._digits) < self._max:
+            self._set(self._digits + digit)
 
     def backspace(self) -> None:
-        self.display.setText(self.display.text()[:-1])
+        self._set(self._digits[:-1])
 
     def digits(self) -> str:
-        return self.display.text()
+        return self._digits
 
     def reset(self) -> None:
-        self.display.clear()
+        self._set("")
 
-    def _on_text(self, text: str) -> None:
-        self.submit_button.setEnabled(len(text) >= self._min)
-        self.changed.emit(text)
+    def masked(self) -> str:
+        """What the display shows: dots, then the last ``reveal_last`` digits."""
+        n = len(self._digits)
+        shown = min(self._reveal, n)
+        return "\u2022" * (n - shown) + (self._digits[n - shown :] if shown else "")
+
+    def eventFilter(self, obj: QObject | None, event: QEvent | None) -> bool:  # noqa: N802 (Qt API)
+        if obj is self.display and isinstance(event, QKeyEvent):
+            if event.type() != QEvent.Type.KeyPress:
+                return False
+            key, text = event.key(), event.text()
+            if text.isdigit() and len(text) == 1:
+                self.press(text)
+                return True
+            if key == Qt.Key.Key_Backspace:
+                self.backspace()
+                return True
+            if key == Qt.Key.Key_Delete:
+                self.reset()
+                return True
+            if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+                self._submit()
+                return True
+            # Tab, Escape and the rest travel on to the screen; letters are dropped.
+            return bool(text) and text.isprintable()
+        return False
+
+    def _set(self, digits: str) -> None:
+        self._digits = digits
+        self.display.setText(self.masked())
+        self.submit_button.setEnabled(len(digits) >= self._min)
+        self.changed.emit(digits)
 
     def _submit(self) -> None:
-        if len(self.display.text()) >= self._min:
-            self.submitted.emit(self.display.text())
+        if len(self._digits) >= self._min:
+            self.submitted.emit(self._digits)
 
 
 class CameraView(QWidget):
@@ -324,41 +367,3 @@ class ChallengeIcon(QWidget):
             p.drawLine(
                 end, QPointF(end.x() + math.cos(a) * s * 0.1, end.y() + math.sin(a) * s * 0.1)
             )
-
-
-class QrView(QLabel):
-    """A QR code for ``data``, drawn from the ``qrcode`` package's module matrix."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.data = ""
-
-    def set_data(self, data: str, size: int = 260) -> None:
-        self.data = data
-        if not data:
-            self.clear()
-            return
-        qr = qrcode.QRCode(border=3, error_correction=qrcode.constants.ERROR_CORRECT_M)
-        qr.add_data(data)
-        qr.make(fit=True)
-        matrix: list[list[bool]] = qr.get_matrix()
-        n = len(matrix)
-        cell = max(1, size // n)
-        image = QImage(n * cell, n * cell, QImage.Format.Format_RGB32)
-        image.fill(QColor("#FFFFFF"))
-        p = QPainter(image)
-        for y, row in enumerate(matrix):
-            for x, dark in enumerate(row):
-                if dark:
-                    p.fillRect(x * cell, y * cell, cell, cell, QColor("#000000"))
-        p.end()
-        self.setPixmap(QPixmap.fromImage(image))
-
-    @staticmethod
-    def matrix_for(data: str) -> list[list[bool]]:
-        qr = qrcode.QRCode(border=0)
-        qr.add_data(data)
-        qr.make(fit=True)
-        result: list[list[bool]] = qr.get_matrix()
-        return result

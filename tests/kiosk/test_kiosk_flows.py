@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
-from PyQt6.QtWidgets import QApplication
+from PyQt6.QtWidgets import QApplication, QWidget
 
 from facepay import CameraUnavailableError, Frame, Sandbox, open_source
 from facepay.config import ServerConfig
@@ -26,6 +26,7 @@ from kiosk_app.controller import KioskController, KioskSettings
 from kiosk_app.facepay_port import TillPort, connect_port
 from kiosk_app.flow import OutcomeKind
 from kiosk_app.pos import DemoPos, PosBridge
+from kiosk_app.screens import PrivacyScreen
 
 pytestmark = [pytest.mark.slow, pytest.mark.eval]
 
@@ -147,11 +148,36 @@ def enroll(qtbot: Any, k: Kiosk, phone: str) -> str:
     c.enroll_card.continue_button.click()
     assert c.current == "capture"
     assert wait_screen(qtbot, k, "enroll_done", "result") == "enroll_done", c.result.outcome
-    code = c.enroll_done.code_label.text()
-    assert c.enroll_done.qr.data.endswith(c.enroll_done._code)
+    code = privacy_code_by(qtbot, c, c.enroll_done, "print")
     c.enroll_done.done_button.click()
     assert c.current == "idle"
     return code
+
+
+def on_screen_texts(widget: QWidget) -> list[str]:
+    """Every text a passer-by could read on the glass, or a screen reader could speak."""
+    texts = []
+    for w in [widget, *widget.findChildren(QWidget)]:
+        if not w.isVisibleTo(widget) and w is not widget:
+            continue
+        texts.append(w.accessibleName())
+        texts.append(w.accessibleDescription())
+        text = getattr(w, "text", None)
+        if callable(text):
+            texts.append(str(text()))
+    return [t for t in texts if t]
+
+
+def privacy_code_by(qtbot: Any, c: KioskController, screen: PrivacyScreen, channel: str) -> str:
+    """Pick a receipt channel: the code goes to it and never onto the shared screen."""
+    with qtbot.waitSignal(c.privacy_code_requested, timeout=2000) as sent:
+        screen.channel_buttons[channel].click()
+    chosen, code, _url = sent.args
+    assert chosen == channel
+    assert code
+    assert not [t for t in on_screen_texts(c.widget()) if code in t]
+    assert screen.sent_label.isVisibleTo(screen)
+    return str(code)
 
 
 def fill_basket(k: Kiosk) -> None:
@@ -200,8 +226,7 @@ def test_enroll_then_pay(qtbot, qapp, sandbox, models, eval_dir, kiosks, caplog)
     assert [o.kind for _, o in k.pos.completed] == [OutcomeKind.APPROVED]
     k.c.result.done_button.click()
     assert k.c.current == "privacy"
-    assert k.c.privacy.qr.data
-    assert outcome.privacy_code in k.c.privacy.code_label.text()
+    assert privacy_code_by(qtbot, k.c, k.c.privacy, "email") == outcome.privacy_code
     k.c.privacy.done_button.click()
     assert k.c.current == "idle"
     assert not k.c.capture.camera.has_image()

@@ -4,23 +4,27 @@ from __future__ import annotations
 
 import pytest
 from PyQt6.QtCore import Qt
-from PyQt6.QtWidgets import QApplication, QPushButton, QWidget
+from PyQt6.QtWidgets import QApplication, QLabel, QPushButton, QWidget
 
 from facepay import QualityReason
 from kiosk_app.app import apply_theme
 from kiosk_app.flow import FaceProgress, Outcome, OutcomeKind
-from kiosk_app.i18n import Language, Translator
+from kiosk_app.i18n import CATALOGUES, Language, Translator, retention_period
 from kiosk_app.screens import (
+    AttendantPinScreen,
     CaptureScreen,
+    ClaimScreen,
     ConsentScreen,
+    EnrollPhoneScreen,
     IdleScreen,
     LivenessScreen,
+    PrivacyScreen,
     ResultScreen,
     StepUpScreen,
     liveness_prompt_key,
     quality_prompt_key,
 )
-from kiosk_app.widgets import Keypad, QrView
+from kiosk_app.widgets import Keypad
 
 
 @pytest.fixture
@@ -151,7 +155,7 @@ def test_consent_needs_an_active_tick(qtbot, themed: QApplication) -> None:  # t
     qtbot.addWidget(screen)
     screen.show_terms("facepay sandbox", 1095)
     assert not screen.agree_button.isEnabled()
-    assert "1095 days" in screen.points[2].text()
+    assert "3 years" in screen.points[2].text()
     screen.show()
     screen.agree_box.setFocus()
     qtbot.keyClick(screen.agree_box, Qt.Key.Key_Space)  # keyboard users can agree too
@@ -197,16 +201,94 @@ def test_a_slow_answer_is_told_so_and_attack_evidence_is_not(themed: QApplicatio
     screen.close()
 
 
-def test_privacy_qr_encodes_the_link(themed: QApplication) -> None:
-    qr = QrView()
-    qr.set_data("http://127.0.0.1:8000/v1/privacy?code=K7QD-3MXA-9P2F")
-    pixmap = qr.pixmap()
-    assert pixmap is not None
-    assert not pixmap.isNull()
-    image = pixmap.toImage()
-    # A QR code has a quiet zone (white corner) and dark finder patterns near it.
-    assert image.pixelColor(0, 0).lightness() > 200
-    matrix = QrView.matrix_for("K7QD-3MXA-9P2F")
-    assert matrix[0][0]
-    assert matrix[0][6]
-    assert matrix[6][0]
+def _texts(widget: QWidget) -> list[str]:
+    out = []
+    for w in [widget, *widget.findChildren(QWidget)]:
+        out += [w.accessibleName(), w.accessibleDescription()]
+        text = getattr(w, "text", None)
+        if callable(text):
+            out.append(str(text()))
+    return [t for t in out if t]
+
+
+@pytest.mark.parametrize("screen_type", [ClaimScreen, EnrollPhoneScreen])
+def test_phone_number_is_masked_as_typed(qtbot, themed: QApplication, screen_type) -> None:  # type: ignore[no-untyped-def]
+    screen = screen_type(Translator())
+    qtbot.addWidget(screen)
+    screen.retranslate()
+    screen.show()
+    screen.keypad.display.setFocus()
+    for d in "0151":
+        screen.keypad.press(d)
+    qtbot.keyClicks(screen.keypad.display, "2345x6")  # from a keyboard as well
+    assert screen.keypad.digits() == "015123456"
+    assert screen.keypad.display.text() == "•••••••56"
+    # No prefix of the number longer than the visible tail is anywhere on the glass.
+    assert not [t for t in _texts(screen) if "0151" in t or "123" in t]
+    qtbot.keyClick(screen.keypad.display, Qt.Key.Key_Backspace)
+    assert screen.keypad.display.text() == "••••••45"
+    with qtbot.waitSignal(screen.keypad.submitted, timeout=1000) as blocker:
+        qtbot.keyClick(screen.keypad.display, Qt.Key.Key_Return)
+    assert blocker.args == ["01512345"]
+
+
+def test_pin_and_step_up_digits_show_no_digit(qtbot, themed: QApplication) -> None:  # type: ignore[no-untyped-def]
+    for screen in (StepUpScreen(Translator()), AttendantPinScreen(Translator())):
+        qtbot.addWidget(screen)
+        screen.retranslate()
+        for d in "4321":
+            screen.keypad.press(d)
+        assert screen.keypad.display.text() == "••••"
+        assert not [t for t in _texts(screen) if "4321" in t or "21" in t]
+
+
+@pytest.mark.parametrize("language", list(Language))
+def test_privacy_code_is_offered_on_a_channel_never_shown(
+    qtbot, themed: QApplication, language: Language
+) -> None:  # type: ignore[no-untyped-def]
+    screen = PrivacyScreen(Translator(language))
+    qtbot.addWidget(screen)
+    screen.offer()
+    screen.show()
+    assert not screen.findChildren(QLabel, "code")
+    shown = [b for b in screen.channel_buttons.values() if b.isVisible()]
+    assert len(shown) == 3
+    assert all(b.accessibleName() and not b.icon().isNull() for b in shown)
+    # The screen says why the code is not here.
+    said = CATALOGUES[language]["privacy.body"]
+    assert screen.subtitle.text() == said
+    with qtbot.waitSignal(screen.channel_chosen, timeout=1000) as chosen:
+        screen.channel_buttons["sms"].click()
+    assert chosen.args == ["sms"]
+    screen.show_sent("sms")
+    assert screen.sent_label.text() == CATALOGUES[language]["privacy.sent.sms"]
+    assert not any(b.isVisible() for b in screen.channel_buttons.values())
+    assert screen.first_focus() is screen.done_button
+
+
+@pytest.mark.parametrize("language", list(Language))
+def test_no_screen_says_the_face_never_leaves_the_till(language: Language) -> None:
+    catalogue = CATALOGUES[language]
+    # A sealed template does go to the payment service: the texts say so, not the opposite.
+    assert "never leaves" not in catalogue["idle.subtitle"]
+    assert "不会离开本收银台。" not in catalogue["idle.subtitle"]
+    assert "لا تغادر هذا الجهاز أبدًا" not in catalogue["idle.subtitle"]
+    for key in ("idle.subtitle", "enroll.consent_where"):
+        assert any(word in catalogue[key] for word in ("template", "模板", "قالب")), key
+
+
+def test_consent_lists_phone_hash_digits_and_card_token(themed: QApplication) -> None:
+    screen = ConsentScreen(Translator())
+    screen.show_terms("facepay sandbox", 1095)
+    what = screen.points[0].text()
+    for words in ("hash", "phone number", "last 4 digits", "token for your card"):
+        assert words in what, words
+    assert "3 years" in screen.points[2].text()
+    assert "1095" not in screen.points[2].text()
+    screen.show_terms("facepay sandbox", 30)
+    assert "30 days" in screen.points[2].text()
+    screen.show_terms("facepay sandbox", 365)
+    assert "1 year " in screen.points[2].text()
+    tr = Translator(Language.ZH)
+    assert retention_period(tr, 1095) == "3 年"
+    assert retention_period(Translator(Language.AR), 1095) == "3 سنوات"
