@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from PyQt6.QtCore import QTimer
 from PyQt6.QtWidgets import QApplication
 
-from kiosk_app.app import apply_theme
+from kiosk_app.app import apply_theme, show_on_display
 from kiosk_app.controller import KioskController, KioskSettings
 from kiosk_app.flow import CheckoutPort, format_money
 from kiosk_app.i18n import Language, Translator
@@ -146,11 +146,8 @@ def run_demo(
     )
     window = demo.controller.widget()
     window.setWindowTitle("facepay")
-    if fullscreen:
-        window.showFullScreen()
-    else:
-        window.resize(1280, 800)
-        window.show()
+    show_on_display(window, fullscreen=fullscreen, window_size=(1280, 800))
+    app.processEvents()
     # Ctrl+C / SIGTERM end the app through Qt, so the camera stops, the flow drops its
     # frames and the embedded sandbox removes its temporary database and keys.
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -159,7 +156,8 @@ def run_demo(
     ticker.timeout.connect(lambda: None)  # lets Python run its signal handlers
     ticker.start(250)
     sys.stderr.write(
-        f"facepay-kiosk: ready (sandbox backend {port.health().url}, camera {camera_name})\n"
+        f"facepay-kiosk: ready (sandbox backend {port.health().url}, camera {camera_name}, "
+        f"window {window.width()}x{window.height()})\n"
     )
     if exit_after is not None:
         QTimer.singleShot(int(exit_after * 1000), app.quit)

@@ -250,7 +250,7 @@ class BasketScreen(Screen):
         for sku, name, price in products:
             b = BigButton("product")
             b.setObjectName(f"product_{sku}")
-            b.setText(f"{name}   {price}")
+            b.setText(f"{name}\n{price}")  # two lines: fits the scanner column at 1024 px
             b.clicked.connect(lambda _=False, sku=sku: self.product_scanned.emit(sku))
             self.products_layout.addWidget(b)
             self.product_buttons[sku] = b
@@ -373,14 +373,18 @@ class _KeypadScreen(Screen):
 
     def __init__(self, tr: Translator, *, max_digits: int = 15) -> None:
         super().__init__(tr)
-        self.keypad = Keypad(max_digits=max_digits)
+        # Keys on one side, the submit button and the screen's other choices on the other:
+        # stacked, the two do not fit the height of a 1024x768 or 1280x800 display.
+        self.keypad = Keypad(max_digits=max_digits, submit_below=False)
+        self.keypad.setMaximumWidth(560)
         self.side = QVBoxLayout()
+        self.side.setSpacing(16)
+        self.side.addWidget(self.keypad.submit_button)
         row = QHBoxLayout()
-        row.addStretch(1)
-        row.addWidget(self.keypad, 3)
-        row.addLayout(self.side, 2)
-        row.addStretch(1)
-        self.body.addLayout(row)
+        row.setSpacing(32)
+        row.addWidget(self.keypad, 1)
+        row.addLayout(self.side, 1)
+        self.body.addLayout(row, 1)
 
     def retranslate(self) -> None:
         self.keypad.retranslate(self.tr_, self.tr_(self.submit_key))

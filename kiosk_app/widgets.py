@@ -88,7 +88,12 @@ class Keypad(QWidget):
     changed = pyqtSignal(str)
 
     def __init__(
-        self, *, max_digits: int = 15, reveal_last: int = 2, parent: QWidget | None = None
+        self,
+        *,
+        max_digits: int = 15,
+        reveal_last: int = 2,
+        submit_below: bool = True,
+        parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self._max = max_digits
@@ -114,6 +119,7 @@ class Keypad(QWidget):
             grid.addWidget(b, i // 3, i % 3)
             self.digit_buttons[d] = b
         self.clear_button = BigButton("key")
+        self.clear_button.setObjectName("keypad_clear")
         self.clear_button.clicked.connect(self.reset)
         zero = BigButton("key")
         zero.setText("0")
@@ -126,7 +132,9 @@ class Keypad(QWidget):
         grid.addWidget(self.clear_button, 3, 0)
         grid.addWidget(zero, 3, 1)
         grid.addWidget(self.delete_button, 3, 2)
+        # A screen short of height (1024x768) puts the submit button beside the keys.
         self.submit_button = BigButton("primary")
+        self.submit_button.setObjectName("keypad_submit")
         self.submit_button.clicked.connect(self._submit)
         self.submit_button.setEnabled(False)
         box = QVBoxLayout(self)
@@ -136,7 +144,8 @@ class Keypad(QWidget):
         keys.setLayout(grid)
         keys.setLayoutDirection(Qt.LayoutDirection.LeftToRight)  # 1-2-3 stays left to right
         box.addWidget(keys)
-        box.addWidget(self.submit_button)
+        if submit_below:
+            box.addWidget(self.submit_button)
 
     def retranslate(self, tr: Translator, submit_text: str) -> None:
         for d, b in self.digit_buttons.items():
