@@ -36,6 +36,7 @@ from kiosk_app.flow import (
     receipt_lines,
 )
 from kiosk_app.i18n import Language, Translator
+from kiosk_app.model import ChannelKind
 from kiosk_app.pos import PosBridge
 from kiosk_app.screens import (
     AttendantPinScreen,
@@ -89,7 +90,7 @@ class KioskSettings:
             "result": 20.0,
             "step_up": 60.0,
             "card": 90.0,
-            "privacy": 30.0,
+            "receipt": 30.0,
             "consent": 120.0,
             "enroll_phone": 60.0,
             "enroll_card": 60.0,
@@ -638,15 +639,15 @@ class KioskController(QObject):
         if o is not None and o.kind is OutcomeKind.APPROVED and o.privacy_code:
             self._privacy_code = (o.privacy_code, o.privacy_url)
             self.privacy.offer()
-            self.go("privacy")
+            self.go("receipt")
         else:
             self.reset_to_idle()
 
-    def _send_privacy_code(self, channel: str) -> None:
+    def _send_privacy_code(self, channel: ChannelKind, address: str = "") -> None:
         if self._privacy_code is None:
             return
         code, url = self._privacy_code
-        self.privacy_code_requested.emit(channel, code, url)
+        self.privacy_code_requested.emit(channel.value, code, url)
         screen = self.screens[self.current]
         if isinstance(screen, PrivacyScreen):
             screen.show_sent(channel)

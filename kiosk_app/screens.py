@@ -9,6 +9,7 @@ layout direction never needs the screen to be rebuilt.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from PyQt6.QtCore import QSize, Qt, pyqtSignal
 from PyQt6.QtWidgets import (
@@ -25,6 +26,7 @@ from PyQt6.QtWidgets import (
     QListWidget,
     QProgressBar,
     QScrollArea,
+    QSizePolicy,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -32,10 +34,15 @@ from PyQt6.QtWidgets import (
 )
 
 from facepay import QualityReason
-from kiosk_app.flow import BasketSnapshot, FaceProgress, Outcome, OutcomeKind, format_money
+from kiosk_app.flow import BasketSnapshot, FaceProgress, format_money
+from kiosk_app.flow import Outcome as LegacyOutcome
+from kiosk_app.flow import OutcomeKind as LegacyKind
 from kiosk_app.i18n import Language, Translator, retention_period
-from kiosk_app.ui.icons import icon
-from kiosk_app.widgets import BigButton, CameraView, ChallengeIcon, Keypad, label
+from kiosk_app.model import ChannelKind, OutcomeKind
+from kiosk_app.ui.icons import icon, icon_pixmap
+from kiosk_app.widgets import GREEN, RED, BigButton, CameraView, ChallengeIcon, Keypad, label
+
+_MODEL_KINDS = frozenset(k.value for k in OutcomeKind)
 
 __all__ = [
     "SCREEN_NAMES",
@@ -46,6 +53,7 @@ __all__ = [
     "CardScreen",
     "ChoiceScreen",
     "ClaimScreen",
+    "ConfirmCancelScreen",
     "ConsentScreen",
     "EnrollCardScreen",
     "EnrollDoneScreen",
@@ -94,10 +102,17 @@ def quality_prompt_key(reasons: Sequence[QualityReason]) -> str:
 
 
 class Screen(QWidget):
-    """Base: a title, a body the subclass fills, and a footer with the cancel button."""
+    """Base: a header (Back, the title, Call staff), a body the subclass fills, and a footer
+    with the cancel button.
+
+    The buttons only emit: the model decides where Back goes (``kiosk_app.model.BACK``),
+    whether Cancel asks first, and who hears the call for staff.
+    """
 
     name = "screen"
     cancellable = True
+    has_back = True  # the model's BACK table says where it goes from each screen
+    calls_attendant = True  # a shopper can call for help from any screen
 
     def __init__(self, tr: Translator) -> None:
         super().__init__()
@@ -108,6 +123,21 @@ class Screen(QWidget):
         self.notice = label("notice")
         self.notice.hide()
         self.body = QVBoxLayout()
+        self.back_button = BigButton("nav")
+        self.back_button.setObjectName("back")
+        self.back_button.setIcon(icon("back", 32))
+        self.back_button.setIconSize(QSize(32, 32))
+        self.call_button = BigButton("nav")
+        self.call_button.setObjectName("call_attendant")
+        self.call_button.setIcon(icon("attendant", 32))
+        self.call_button.setIconSize(QSize(32, 32))
+        self.back_button.setSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Fixed)
+        self.call_button.setSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Fixed)
+        header = QHBoxLayout()
+        header.setSpacing(16)
+        header.addWidget(self.back_button, 0, Qt.AlignmentFlag.AlignTop)
+        header.addWidget(self.title, 1)
+        header.addWidget(self.call_button, 0, Qt.AlignmentFlag.AlignTop)
         self.cancel_button = BigButton("danger")
         self.cancel_button.setObjectName("cancel")
         self.footer = QHBoxLayout()
@@ -115,15 +145,20 @@ class Screen(QWidget):
         outer = QVBoxLayout(self)
         outer.setContentsMargins(32, 24, 32, 24)
         outer.setSpacing(16)
-        outer.addWidget(self.title)
+        outer.addLayout(header)
         outer.addWidget(self.subtitle)
         outer.addWidget(self.notice)
         outer.addLayout(self.body, 1)
         outer.addLayout(self.footer)
         self.cancel_button.setVisible(self.cancellable)
+        self.back_button.setVisible(self.has_back)
+        self.call_button.setVisible(self.calls_attendant)
 
     def retranslate(self) -> None:
-        self.cancel_button.set_label(self.tr_("common.cancel"))
+        t = self.tr_
+        self.cancel_button.set_label(t("common.cancel"))
+        self.back_button.set_label(t("common.back"))
+        self.call_button.set_label(t("common.call_attendant"))
         self.setAccessibleName(self.title.text())
 
     def show_notice(self, text: str) -> None:
@@ -142,6 +177,7 @@ class Screen(QWidget):
 class IdleScreen(Screen):
     name = "idle"
     cancellable = False
+    has_back = False
     language_chosen = pyqtSignal(object)
 
     def __init__(self, tr: Translator) -> None:
@@ -342,12 +378,21 @@ class ChoiceScreen(Screen):
         self.body.addWidget(self.enroll_button)
         self.body.addStretch(1)
         self._amount = ""
+        self._notice_key = ""
 
-    def show_amount(self, amount: str, face_available: bool) -> None:
+    def show_amount(self, amount: str, face_available: bool, *, lane_paused: bool = False) -> None:
+        """``lane_paused``: the backend paused face pay at this till (too many failed
+        attempts): the face options are hidden, not greyed, and the screen says why."""
         self._amount = amount
-        self.face_button.setEnabled(face_available)
-        self.enroll_button.setEnabled(face_available)
-        self.show_notice("" if face_available else self.tr_("choice.face_unavailable"))
+        self._notice_key = (
+            "choice.lane_paused"
+            if lane_paused
+            else ("" if face_available else "choice.face_unavailable")
+        )
+        self.face_button.setVisible(not lane_paused)
+        self.enroll_button.setVisible(not lane_paused)
+        self.face_button.setEnabled(face_available and not lane_paused)
+        self.enroll_button.setEnabled(face_available and not lane_paused)
         self.retranslate()
 
     def retranslate(self) -> None:
@@ -358,12 +403,12 @@ class ChoiceScreen(Screen):
         self.face_button.set_label(t("choice.face"))
         self.card_button.set_label(t("choice.card"))
         self.enroll_button.set_label(t("choice.enroll"))
-        if self.notice.isVisibleTo(self):
-            self.show_notice(t("choice.face_unavailable"))
+        self.show_notice(t(self._notice_key) if self._notice_key else "")
         super().retranslate()
 
     def first_focus(self) -> QWidget | None:
-        return self.face_button if self.face_button.isEnabled() else self.card_button
+        face = self.face_button
+        return face if face.isVisibleTo(self) and face.isEnabled() else self.card_button
 
 
 class _KeypadScreen(Screen):
@@ -606,6 +651,8 @@ class LivenessScreen(Screen):
 
 class ProcessingScreen(Screen):
     name = "processing"
+    cancellable = False  # the template is on its way: the answer is waited for, never dropped
+    has_back = False
 
     def __init__(self, tr: Translator) -> None:
         super().__init__(tr)
@@ -623,14 +670,41 @@ class ProcessingScreen(Screen):
         super().retranslate()
 
 
+# One plain message per way a payment can end. Face failures never say "declined": that
+# is a bank's word, kept for the one case where the card issuer said no. Every message of
+# an attempt that took no money ends with "Nothing was charged" (checked in the tests).
+_RESULT_MESSAGES: dict[OutcomeKind, str] = {
+    OutcomeKind.DECLINED: "result.declined_hint",
+    OutcomeKind.NOT_ENROLLED: "result.not_enrolled",
+    OutcomeKind.NOT_RECOGNISED: "result.not_recognised",
+    OutcomeKind.TOO_SLOW: "result.liveness_slow",
+    OutcomeKind.FACE_LOST: "result.face_lost",
+    OutcomeKind.LIVENESS_FAILED: "result.liveness_failed",
+    OutcomeKind.SHOPPER_LOCKED: "result.shopper_locked",
+    OutcomeKind.LANE_PAUSED: "result.lane_paused",
+    OutcomeKind.BACKEND_DOWN: "result.backend_down",
+    OutcomeKind.CAMERA_LOST: "capture.camera_lost",
+    OutcomeKind.PAYMENT_UNKNOWN: "result.unknown",
+}
+_RESULT_TITLES: dict[OutcomeKind, str] = {
+    OutcomeKind.APPROVED: "result.approved",
+    OutcomeKind.DECLINED: "result.declined",
+    OutcomeKind.LANE_PAUSED: "result.lane_paused_title",
+    OutcomeKind.PAYMENT_UNKNOWN: "result.unknown_title",
+}
+
+
 class ResultScreen(Screen):
-    """Approved (amount, masked method, receipt), declined, or a failure with card fallback."""
+    """Approved (amount, masked method, receipt lines) or one plain failure message with
+    what the shopper can do next (card, try again, check again)."""
 
     name = "result"
 
     def __init__(self, tr: Translator) -> None:
         super().__init__(tr)
-        self.icon = label("icon")
+        self.icon = QLabel()
+        self.icon.setObjectName("icon")
+        self.icon.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.amount_label = label("amount")
         self.method_label = label("subtitle")
         self.receipt = QListWidget()
@@ -642,6 +716,8 @@ class ResultScreen(Screen):
         self.message = label("subtitle")
         self.card_button = BigButton("primary")
         self.card_button.setObjectName("result_card")
+        self.card_button.setIcon(icon("card", 36, "#101418"))
+        self.card_button.setIconSize(QSize(36, 36))
         self.retry_button = BigButton()
         self.retry_button.setObjectName("result_retry")
         self.done_button = BigButton("primary")
@@ -656,93 +732,141 @@ class ResultScreen(Screen):
         self.footer.addWidget(self.retry_button)
         self.footer.addWidget(self.card_button, 2)
         self.footer.addWidget(self.done_button, 2)
-        self.outcome: Outcome | None = None
+        self.kind: OutcomeKind | None = None
+        self._amount = ""
+        self._method = ""
+        self._lines: tuple[str, ...] = ()
+        self._by_card = False
+        self.outcome: Any = None  # the controller's own record of the outcome shown
 
-    def show_outcome(self, outcome: Outcome) -> None:
-        self.outcome = outcome
+    def show_result(
+        self,
+        kind: OutcomeKind,
+        *,
+        amount_text: str = "",
+        masked_method: str = "",
+        lines: Sequence[str] = (),
+        by_card: bool = False,
+    ) -> None:
+        """Show how the payment ended (``kind`` picks the words; the rest is the receipt)."""
+        self.kind = kind
+        self._amount, self._method = amount_text, masked_method
+        self._lines, self._by_card = tuple(lines), by_card
         self.retranslate()
+
+    def show_outcome(self, outcome: LegacyOutcome) -> None:
+        """The old controller's outcome (``kiosk_app.flow``): remove with that module."""
+        kind = OutcomeKind(outcome.kind.value) if outcome.kind.value in _MODEL_KINDS else None
+        if outcome.kind is LegacyKind.TIMED_OUT or (
+            outcome.kind is LegacyKind.LIVENESS_FAILED and _too_slow(outcome.detail)
+        ):
+            kind = OutcomeKind.TOO_SLOW
+        self.outcome = None
+        self.show_result(
+            kind or OutcomeKind.ERROR,
+            amount_text=format_money(outcome.amount_minor, outcome.currency, outcome.minor_digits)
+            if outcome.currency
+            else "",
+            masked_method=outcome.masked_method,
+            lines=outcome.receipt_lines,
+            by_card=outcome.detail == "card",
+        )
+        self.outcome = outcome
 
     def retranslate(self) -> None:
         t = self.tr_
-        o = self.outcome
-        ok = o is not None and o.kind is OutcomeKind.APPROVED
-        self.icon.setText("✓" if ok else "✕")
-        self.icon.setStyleSheet(f"color: {'#3DDC84' if ok else '#FF6B6B'};")
-        self.icon.setAccessibleName(t("result.approved") if ok else t("result.declined"))
-        amount = (
-            format_money(o.amount_minor, o.currency, o.minor_digits) if o and o.currency else ""
+        kind = self.kind or OutcomeKind.ERROR
+        ok = kind is OutcomeKind.APPROVED
+        self.icon.setPixmap(
+            icon_pixmap("tick" if ok else "cross", 96, (GREEN if ok else RED).name())
         )
-        card = o is not None and o.detail == "card"
-        if ok and o is not None:
-            self.title.setText(t("result.card_approved") if card else t("result.approved"))
-            self.amount_label.setText(t("result.paid", amount=amount))
+        title = _RESULT_TITLES.get(kind, "result.failed_title")
+        if ok and self._by_card:
+            title = "result.card_approved"
+        self.title.setText(t(title))
+        self.icon.setAccessibleName(t(title))
+        if ok:
+            self.amount_label.setText(t("result.paid", amount=self._amount))
             self.method_label.setText(
-                t("result.method", method=o.masked_method) if o.masked_method else ""
+                t("result.method", method=self._method) if self._method else ""
             )
             self.message.setText(t("result.thanks"))
             self.receipt.clear()
-            self.receipt.addItems(list(o.receipt_lines))
+            self.receipt.addItems(list(self._lines))
             self.receipt.setAccessibleName(t("result.receipt"))
         else:
-            kind = o.kind if o else OutcomeKind.ERROR
-            declined = kind in (
-                OutcomeKind.DECLINED,
-                OutcomeKind.NOT_RECOGNISED,
-                OutcomeKind.LIVENESS_FAILED,
-            )
-            title = "result.declined" if declined else "result.failed_title"
-            if kind is OutcomeKind.PAYMENT_UNKNOWN:
-                title = "result.unknown_title"
-            self.title.setText(t(title))
-            messages = {
-                OutcomeKind.DECLINED: "result.declined_hint",
-                OutcomeKind.NOT_RECOGNISED: "result.not_recognised",
-                OutcomeKind.LIVENESS_FAILED: "result.liveness_failed",
-                OutcomeKind.BACKEND_DOWN: "result.backend_down",
-                OutcomeKind.CAMERA_LOST: "capture.camera_lost",
-                OutcomeKind.TIMED_OUT: "result.timed_out",
-                OutcomeKind.PAYMENT_UNKNOWN: "result.unknown",
-            }
-            key = messages.get(kind, "result.error")
-            if kind is OutcomeKind.LIVENESS_FAILED and o is not None and _too_slow(o.detail):
-                key = "result.liveness_slow"
             self.amount_label.setText("")
             self.method_label.setText("")
-            self.message.setText(t(key))
+            self.message.setText(t(_RESULT_MESSAGES.get(kind, "result.error")))
             self.receipt.clear()
         self.message.setAccessibleName(self.message.text())
         self.amount_label.setVisible(ok)
         self.method_label.setVisible(ok and bool(self.method_label.text()))
-        self.receipt.setVisible(ok)
-        unknown = o is not None and o.kind is OutcomeKind.PAYMENT_UNKNOWN
+        self.receipt.setVisible(ok and bool(self._lines))
+        unknown = kind is OutcomeKind.PAYMENT_UNKNOWN
         # Money may have moved: a card now could charge twice, so only "check again".
-        self.card_button.setVisible(not ok and not unknown)
-        self.retry_button.setVisible(
-            not ok
-            and o is not None
-            and o.kind
-            in (
-                OutcomeKind.NOT_RECOGNISED,
-                OutcomeKind.LIVENESS_FAILED,
-                OutcomeKind.DECLINED,
-                OutcomeKind.TIMED_OUT,
-                OutcomeKind.PAYMENT_UNKNOWN,
-            )
-        )
+        self.card_button.setVisible(not ok and kind.card_is_safe)
+        self.retry_button.setVisible(not ok and (kind.can_retry_face or unknown))
         self.done_button.setVisible(ok)
         self.cancel_button.setVisible(not ok)
+        self.back_button.setVisible(not ok and not unknown)
         self.card_button.set_label(t("result.try_card"))
         self.retry_button.set_label(t("result.check_again" if unknown else "result.try_again"))
         self.done_button.set_label(t("common.continue"))
         super().retranslate()
 
     def first_focus(self) -> QWidget | None:
-        return self.done_button if self.done_button.isVisible() else self.card_button
+        for b in (self.done_button, self.card_button, self.retry_button):
+            if b.isVisibleTo(self):
+                return b
+        return None
 
     def reset(self) -> None:
         super().reset()
+        self.kind = None
         self.outcome = None
+        self._lines = ()
         self.receipt.clear()
+
+
+class ConfirmCancelScreen(Screen):
+    """Cancel asks first: one tap used to drop a whole basket."""
+
+    name = "confirm_cancel"
+    cancellable = False  # its own two answers stand in for Cancel
+
+    def __init__(self, tr: Translator) -> None:
+        super().__init__(tr)
+        self.keep_button = BigButton("primary")
+        self.keep_button.setObjectName("cancel_keep")
+        self.keep_button.setMinimumHeight(110)
+        self.drop_button = BigButton("danger")
+        self.drop_button.setObjectName("cancel_drop")
+        self.drop_button.setMinimumHeight(110)
+        self.body.addStretch(1)
+        row = QHBoxLayout()
+        row.addWidget(self.drop_button, 1)
+        row.addWidget(self.keep_button, 1)
+        self.body.addLayout(row)
+        self.body.addStretch(1)
+        self._count = 0
+        self._amount = ""
+
+    def ask(self, item_count: int, amount_text: str) -> None:
+        self._count, self._amount = item_count, amount_text
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        t = self.tr_
+        self.title.setText(t("cancel.confirm_title"))
+        self.subtitle.setText(t("cancel.confirm_body", count=self._count, amount=self._amount))
+        self.keep_button.set_label(t("cancel.keep"))
+        self.drop_button.set_label(t("cancel.drop"))
+        super().retranslate()
+
+    def first_focus(self) -> QWidget | None:
+        # Enter or a stray tap keeps the basket: dropping it takes a deliberate choice.
+        return self.keep_button
 
 
 class MessageScreen(Screen):
@@ -750,6 +874,7 @@ class MessageScreen(Screen):
 
     name = "message"
     cancellable = False
+    has_back = False
 
     def __init__(self, tr: Translator) -> None:
         super().__init__(tr)
@@ -847,87 +972,165 @@ class StepUpScreen(_KeypadScreen):
 # The ways a privacy code can reach the shopper, in the order offered. The code unlocks
 # export, withdraw and delete together with the phone number, so it never appears on the
 # shared screen: the till hands it to the channel the shopper picks (a printer, e-mail or
-# SMS adapter behind one interface) and says where it went.
-RECEIPT_CHANNELS: tuple[str, ...] = ("print", "email", "sms")
-_CHANNEL_ICONS = {"print": "printer", "email": "mail", "sms": "phone"}
+# SMS adapter behind one interface, ``kiosk_app.model.ReceiptChannel``) and says where it went.
+RECEIPT_CHANNELS: tuple[ChannelKind, ...] = (
+    ChannelKind.PRINTED,
+    ChannelKind.EMAIL,
+    ChannelKind.SMS,
+)
+_CHANNEL_ICONS = {
+    ChannelKind.PRINTED: "printer",
+    ChannelKind.EMAIL: "mail",
+    ChannelKind.SMS: "phone",
+}
 
 
 class PrivacyScreen(Screen):
-    """The privacy code: offered on a channel the shopper picks, never drawn on the glass."""
+    """The privacy code: offered on a channel the shopper picks, never drawn on the glass.
 
-    name = "privacy"
+    ``channel_chosen(kind, address)`` carries a :class:`ChannelKind` and, for e-mail or SMS,
+    the address the shopper typed (a phone number is masked as typed, like on the claim).
+    """
+
+    name = "receipt"
     cancellable = False
-    channel_chosen = pyqtSignal(str)
+    channel_chosen = pyqtSignal(object, str)
 
     def __init__(self, tr: Translator) -> None:
         super().__init__(tr)
         self.kept_label = label("subtitle")
         self.sent_label = label("prompt")
-        self.channel_buttons: dict[str, BigButton] = {}
+        self.channel_buttons: dict[ChannelKind, BigButton] = {}
         row = QHBoxLayout()
         for channel in RECEIPT_CHANNELS:
             b = BigButton()
-            b.setObjectName(f"privacy_{channel}")
+            b.setObjectName(f"receipt_{channel.value}")
             b.setIcon(icon(_CHANNEL_ICONS[channel], 40))
             b.setIconSize(QSize(40, 40))
             b.clicked.connect(lambda _=False, c=channel: self._choose(c))
             row.addWidget(b)
             self.channel_buttons[channel] = b
+        # The address step (e-mail or SMS only).
+        self.address_label = label("prompt")
+        self.email_edit = QLineEdit()
+        self.email_edit.setObjectName("receipt_email")
+        self.email_edit.setLayoutDirection(Qt.LayoutDirection.LeftToRight)  # addresses read LTR
+        self.email_edit.setInputMethodHints(Qt.InputMethodHint.ImhEmailCharactersOnly)
+        self.email_edit.returnPressed.connect(self._send_email)
+        self.phone_keypad = Keypad(max_digits=15, submit_below=False)
+        self.phone_keypad.setMaximumWidth(480)
+        self.phone_keypad.submitted.connect(lambda digits: self._send(ChannelKind.SMS, digits))
+        self.send_button = BigButton("primary")
+        self.send_button.setObjectName("receipt_send")
+        self.send_button.clicked.connect(self._send_typed)
+        address = QHBoxLayout()
+        address.addWidget(self.phone_keypad, 1)
+        side = QVBoxLayout()
+        side.addWidget(self.address_label)
+        side.addWidget(self.email_edit)
+        side.addWidget(self.send_button)
+        side.addStretch(1)
+        address.addLayout(side, 1)
         self.body.addStretch(1)
         self.body.addLayout(row)
+        self.body.addLayout(address)
         self.body.addWidget(self.sent_label)
         self.body.addWidget(self.kept_label)
         self.body.addStretch(1)
         self.done_button = BigButton("primary")
-        self.done_button.setObjectName("privacy_done")
+        self.done_button.setObjectName("receipt_done")
         self.footer.addWidget(self.done_button)
-        self._channels: tuple[str, ...] = RECEIPT_CHANNELS
-        self._sent = ""
+        self._channels: tuple[ChannelKind, ...] = RECEIPT_CHANNELS
+        self._asking: ChannelKind | None = None
+        self._sent: ChannelKind | None = None
         self._title_key = "privacy.title"
 
     def offer(
-        self, channels: Sequence[str] = RECEIPT_CHANNELS, title_key: str = "privacy.title"
+        self, channels: Sequence[ChannelKind] = RECEIPT_CHANNELS, title_key: str = "privacy.title"
     ) -> None:
         """Ask how the shopper wants their code; ``channels`` are the till's adapters."""
-        self._channels = tuple(c for c in channels if c in self.channel_buttons)
-        self._sent = ""
+        self._channels = tuple(c for c in RECEIPT_CHANNELS if c in channels)
+        self._asking = self._sent = None
         self._title_key = title_key
+        self.email_edit.clear()
+        self.phone_keypad.reset()
         self.retranslate()
 
-    def show_sent(self, channel: str) -> None:
+    def show_sent(self, channel: ChannelKind) -> None:
         """The channel took the code: say where it went (never what it is)."""
-        self._sent = channel
+        self._sent, self._asking = channel, None
+        self.email_edit.clear()
+        self.phone_keypad.reset()
         self.retranslate()
 
-    def _choose(self, channel: str) -> None:
-        if not self._sent:
-            self.channel_chosen.emit(channel)
+    def _choose(self, channel: ChannelKind) -> None:
+        if self._sent is not None:
+            return
+        if channel.needs_address:
+            self._asking = channel
+            self.retranslate()
+            focus = self.first_focus()
+            if focus is not None:
+                focus.setFocus()
+            return
+        self._send(channel, "")
+
+    def _send_email(self) -> None:
+        if self._asking is ChannelKind.EMAIL:
+            self._send_typed()
+
+    def _send_typed(self) -> None:
+        if self._asking is ChannelKind.EMAIL and "@" in self.email_edit.text():
+            self._send(ChannelKind.EMAIL, self.email_edit.text().strip())
+        elif self._asking is ChannelKind.SMS:
+            self.phone_keypad.submit_button.click()
+
+    def _send(self, channel: ChannelKind, address: str) -> None:
+        if self._sent is None:
+            self.channel_chosen.emit(channel, address)
 
     def retranslate(self) -> None:
         t = self.tr_
+        sent, asking = self._sent, self._asking
+        choosing = sent is None and asking is None
         self.title.setText(t(self._title_key))
         self.subtitle.setText(t("privacy.body"))
-        self.subtitle.setVisible(not self._sent)
+        self.subtitle.setVisible(choosing)
         for channel, b in self.channel_buttons.items():
-            b.set_label(t(f"privacy.channel.{channel}"))
-            b.setVisible(not self._sent and channel in self._channels)
-        self.sent_label.setText(t(f"privacy.sent.{self._sent}") if self._sent else "")
-        self.sent_label.setVisible(bool(self._sent))
+            b.set_label(t(f"privacy.channel.{channel.value}"))
+            b.setVisible(choosing and channel in self._channels)
+        self.address_label.setText(t(f"privacy.address.{asking.value}") if asking else "")
+        self.address_label.setVisible(asking is not None)
+        self.email_edit.setVisible(asking is ChannelKind.EMAIL)
+        self.email_edit.setAccessibleName(t("privacy.address.email"))
+        self.phone_keypad.setVisible(asking is ChannelKind.SMS)
+        self.phone_keypad.retranslate(t, t("privacy.send"))
+        self.phone_keypad.display.setAccessibleName(t("privacy.address.sms"))
+        self.send_button.set_label(t("privacy.send"))
+        self.send_button.setVisible(asking is not None)
+        self.sent_label.setText(t(f"privacy.sent.{sent.value}") if sent else "")
+        self.sent_label.setVisible(sent is not None)
         self.kept_label.setText(t("privacy.nothing_kept"))
-        self.done_button.set_label(t("common.done") if self._sent else t("privacy.skip"))
+        self.done_button.set_label(t("common.done") if sent else t("privacy.skip"))
         super().retranslate()
 
     def first_focus(self) -> QWidget | None:
-        if self._sent:
+        if self._sent is not None:
             return self.done_button
+        if self._asking is ChannelKind.EMAIL:
+            return self.email_edit
+        if self._asking is ChannelKind.SMS:
+            return self.phone_keypad.display
         for channel in self._channels:
             return self.channel_buttons[channel]
         return self.done_button
 
     def reset(self) -> None:
         super().reset()
-        self._sent = ""
+        self._sent = self._asking = None
         self._channels = RECEIPT_CHANNELS
+        self.email_edit.clear()
+        self.phone_keypad.reset()
         self.retranslate()
 
 
@@ -1060,13 +1263,14 @@ class EnrollDoneScreen(PrivacyScreen):
     def retranslate(self) -> None:
         super().retranslate()
         self.title.setText(self.tr_("enroll.done_title"))
-        if not self._sent:
+        if self._sent is None:
             self.subtitle.setText(self.tr_("enroll.done_body") + "\n" + self.tr_("privacy.body"))
         self.setAccessibleName(self.title.text())
 
 
 class AttendantPinScreen(_KeypadScreen):
     name = "attendant_pin"
+    calls_attendant = False  # staff are the ones at the till here
 
     def __init__(self, tr: Translator) -> None:
         super().__init__(tr, max_digits=8)
@@ -1084,6 +1288,7 @@ class AttendantScreen(Screen):
 
     name = "attendant"
     cancellable = False
+    calls_attendant = False
 
     def __init__(self, tr: Translator) -> None:
         super().__init__(tr)
@@ -1202,11 +1407,12 @@ SCREEN_NAMES = (
     "result",
     "step_up",
     "card",
-    "privacy",
+    "receipt",
     "consent",
     "enroll_phone",
     "enroll_card",
     "enroll_done",
+    "confirm_cancel",
     "message",
     "attendant_pin",
     "attendant",

@@ -159,7 +159,7 @@ def main() -> int:
             c.go("result")
             shot(lang, "approved")
             c.privacy.offer()
-            c.go("privacy")
+            c.go("receipt")
             shot(lang, "privacy")
             c.result.show_outcome(Outcome(kind=OutcomeKind.DECLINED, detail="no_match"))
             c.go("result")

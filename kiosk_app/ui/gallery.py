@@ -15,7 +15,8 @@ from PyQt6.QtCore import QRectF, Qt
 from PyQt6.QtGui import QColor, QImage, QLinearGradient, QPainter
 
 from facepay import QualityReason
-from kiosk_app.flow import BasketLine, BasketSnapshot, FaceProgress, Outcome, OutcomeKind
+from kiosk_app.flow import BasketLine, BasketSnapshot, FaceProgress
+from kiosk_app.model import OutcomeKind
 from kiosk_app.screens import (
     SCREEN_NAMES,
     AttendantPinScreen,
@@ -25,6 +26,7 @@ from kiosk_app.screens import (
     CardScreen,
     ChoiceScreen,
     ClaimScreen,
+    ConfirmCancelScreen,
     ConsentScreen,
     EnrollCardScreen,
     EnrollDoneScreen,
@@ -55,11 +57,12 @@ SCREEN_TYPES: Mapping[str, type[Screen]] = {
     "result": ResultScreen,
     "step_up": StepUpScreen,
     "card": CardScreen,
-    "privacy": PrivacyScreen,
+    "receipt": PrivacyScreen,
     "consent": ConsentScreen,
     "enroll_phone": EnrollPhoneScreen,
     "enroll_card": EnrollCardScreen,
     "enroll_done": EnrollDoneScreen,
+    "confirm_cancel": ConfirmCancelScreen,
     "message": MessageScreen,
     "attendant_pin": AttendantPinScreen,
     "attendant": AttendantScreen,
@@ -89,19 +92,12 @@ BASKET = BasketSnapshot(
     ),
     currency="EUR",
 )
-APPROVED = Outcome(
-    kind=OutcomeKind.APPROVED,
-    amount_minor=BASKET.total_minor,
-    currency="EUR",
-    masked_method="Visa •••• 4242",
-    receipt_lines=(
-        "2 x Bananas 1 kg  EUR 2.38",
-        "1 x Coffee beans 500 g  EUR 7.49",
-        "1 x Wholegrain bread  EUR 2.49",
-        "3 x Free-range eggs x6  EUR 8.97",
-        "6 x Sparkling water 1.5 l  EUR 5.34",
-    ),
-    charged=True,
+RECEIPT_LINES = (
+    "2 x Bananas 1 kg  EUR 2.38",
+    "1 x Coffee beans 500 g  EUR 7.49",
+    "1 x Wholegrain bread  EUR 2.49",
+    "3 x Free-range eggs x6  EUR 8.97",
+    "6 x Sparkling water 1.5 l  EUR 5.34",
 )
 
 
@@ -186,7 +182,12 @@ def _liveness(s: Screen, preview: QImage) -> None:
 
 def _result(s: Screen, preview: QImage) -> None:
     assert isinstance(s, ResultScreen)
-    s.show_outcome(APPROVED)
+    s.show_result(
+        OutcomeKind.APPROVED,
+        amount_text="EUR 26.67",
+        masked_method="Visa •••• 4242",
+        lines=RECEIPT_LINES,
+    )
 
 
 def _step_up(s: Screen, preview: QImage) -> None:
@@ -226,6 +227,11 @@ def _enroll_done(s: Screen, preview: QImage) -> None:
     s.offer()
 
 
+def _confirm_cancel(s: Screen, preview: QImage) -> None:
+    assert isinstance(s, ConfirmCancelScreen)
+    s.ask(BASKET.item_count, "EUR 26.67")
+
+
 def _message(s: Screen, preview: QImage) -> None:
     assert isinstance(s, MessageScreen)
     s.show_message("enroll.declined")
@@ -255,11 +261,12 @@ STATES: Mapping[str, Callable[[Screen, QImage], None]] = {
     "processing": lambda s, p: None,
     "step_up": _step_up,
     "card": _card,
-    "privacy": _privacy,
+    "receipt": _privacy,
     "consent": _consent,
     "enroll_phone": _enroll_phone,
     "enroll_card": _enroll_card,
     "enroll_done": _enroll_done,
+    "confirm_cancel": _confirm_cancel,
     "message": _message,
     "attendant_pin": _attendant_pin,
     "attendant": _attendant,

@@ -25,6 +25,7 @@ from kiosk_app.app import apply_theme
 from kiosk_app.controller import KioskController, KioskSettings
 from kiosk_app.facepay_port import TillPort, connect_port
 from kiosk_app.flow import OutcomeKind
+from kiosk_app.model import ChannelKind
 from kiosk_app.pos import DemoPos, PosBridge
 from kiosk_app.screens import PrivacyScreen
 
@@ -148,7 +149,7 @@ def enroll(qtbot: Any, k: Kiosk, phone: str) -> str:
     c.enroll_card.continue_button.click()
     assert c.current == "capture"
     assert wait_screen(qtbot, k, "enroll_done", "result") == "enroll_done", c.result.outcome
-    code = privacy_code_by(qtbot, c, c.enroll_done, "print")
+    code = privacy_code_by(qtbot, c, c.enroll_done, ChannelKind.PRINTED)
     c.enroll_done.done_button.click()
     assert c.current == "idle"
     return code
@@ -168,12 +169,14 @@ def on_screen_texts(widget: QWidget) -> list[str]:
     return [t for t in texts if t]
 
 
-def privacy_code_by(qtbot: Any, c: KioskController, screen: PrivacyScreen, channel: str) -> str:
+def privacy_code_by(
+    qtbot: Any, c: KioskController, screen: PrivacyScreen, channel: ChannelKind
+) -> str:
     """Pick a receipt channel: the code goes to it and never onto the shared screen."""
     with qtbot.waitSignal(c.privacy_code_requested, timeout=2000) as sent:
         screen.channel_buttons[channel].click()
     chosen, code, _url = sent.args
-    assert chosen == channel
+    assert chosen == channel.value
     assert code
     assert not [t for t in on_screen_texts(c.widget()) if code in t]
     assert screen.sent_label.isVisibleTo(screen)
@@ -225,8 +228,8 @@ def test_enroll_then_pay(qtbot, qapp, sandbox, models, eval_dir, kiosks, caplog)
     # The POS heard about the sale exactly once; the privacy receipt follows.
     assert [o.kind for _, o in k.pos.completed] == [OutcomeKind.APPROVED]
     k.c.result.done_button.click()
-    assert k.c.current == "privacy"
-    assert privacy_code_by(qtbot, k.c, k.c.privacy, "email") == outcome.privacy_code
+    assert k.c.current == "receipt"
+    assert privacy_code_by(qtbot, k.c, k.c.privacy, ChannelKind.PRINTED) == outcome.privacy_code
     k.c.privacy.done_button.click()
     assert k.c.current == "idle"
     assert not k.c.capture.camera.has_image()

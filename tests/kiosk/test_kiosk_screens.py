@@ -8,12 +8,17 @@ from PyQt6.QtWidgets import QApplication, QLabel, QPushButton, QWidget
 
 from facepay import QualityReason
 from kiosk_app.app import apply_theme
-from kiosk_app.flow import FaceProgress, Outcome, OutcomeKind
+from kiosk_app.flow import FaceProgress, Outcome
+from kiosk_app.flow import OutcomeKind as LegacyKind
 from kiosk_app.i18n import CATALOGUES, Language, Translator, retention_period
+from kiosk_app.model import ChannelKind, OutcomeKind
 from kiosk_app.screens import (
+    SCREEN_NAMES,
     AttendantPinScreen,
     CaptureScreen,
+    ChoiceScreen,
     ClaimScreen,
+    ConfirmCancelScreen,
     ConsentScreen,
     EnrollPhoneScreen,
     IdleScreen,
@@ -24,6 +29,7 @@ from kiosk_app.screens import (
     liveness_prompt_key,
     quality_prompt_key,
 )
+from kiosk_app.ui.gallery import SCREEN_TYPES, stage
 from kiosk_app.widgets import Keypad
 
 
@@ -167,14 +173,14 @@ def test_consent_needs_an_active_tick(qtbot, themed: QApplication) -> None:  # t
 
 def test_failure_results_offer_card_and_never_say_charged(themed: QApplication) -> None:
     screen = ResultScreen(Translator())
-    screen.show_outcome(Outcome(kind=OutcomeKind.BACKEND_DOWN, detail="TransportError"))
+    screen.show_outcome(Outcome(kind=LegacyKind.BACKEND_DOWN, detail="TransportError"))
     screen.show()
     assert screen.card_button.isVisible()
     assert "Nothing was charged" in screen.message.text()
     assert not screen.done_button.isVisible()
     screen.show_outcome(
         Outcome(
-            kind=OutcomeKind.APPROVED,
+            kind=LegacyKind.APPROVED,
             amount_minor=1234,
             currency="EUR",
             masked_method="Visa •••• 4242",
@@ -190,11 +196,11 @@ def test_failure_results_offer_card_and_never_say_charged(themed: QApplication) 
 def test_a_slow_answer_is_told_so_and_attack_evidence_is_not(themed: QApplication) -> None:
     screen = ResultScreen(Translator())
     slow = "liveness_failed:late_response"
-    screen.show_outcome(Outcome(kind=OutcomeKind.LIVENESS_FAILED, detail=slow))
+    screen.show_outcome(Outcome(kind=LegacyKind.LIVENESS_FAILED, detail=slow))
     assert "as soon as it is shown" in screen.message.text()
     assert "Nothing was charged" in screen.message.text()
     screen.show_outcome(
-        Outcome(kind=OutcomeKind.LIVENESS_FAILED, detail="liveness_failed:late_response,screen_cue")
+        Outcome(kind=LegacyKind.LIVENESS_FAILED, detail="liveness_failed:late_response,screen_cue")
     )
     # An attacker learns nothing about which signal refused them.
     assert screen.message.text() == "We could not complete the check. Nothing was charged."
@@ -255,15 +261,32 @@ def test_privacy_code_is_offered_on_a_channel_never_shown(
     assert len(shown) == 3
     assert all(b.accessibleName() and not b.icon().isNull() for b in shown)
     # The screen says why the code is not here.
-    said = CATALOGUES[language]["privacy.body"]
-    assert screen.subtitle.text() == said
+    assert screen.subtitle.text() == CATALOGUES[language]["privacy.body"]
     with qtbot.waitSignal(screen.channel_chosen, timeout=1000) as chosen:
-        screen.channel_buttons["sms"].click()
-    assert chosen.args == ["sms"]
-    screen.show_sent("sms")
-    assert screen.sent_label.text() == CATALOGUES[language]["privacy.sent.sms"]
+        screen.channel_buttons[ChannelKind.PRINTED].click()
+    assert chosen.args == [ChannelKind.PRINTED, ""]
+    screen.show_sent(ChannelKind.PRINTED)
+    assert screen.sent_label.text() == CATALOGUES[language]["privacy.sent.printed"]
     assert not any(b.isVisible() for b in screen.channel_buttons.values())
     assert screen.first_focus() is screen.done_button
+
+
+def test_sms_receipt_asks_for_the_number_masked(qtbot, themed: QApplication) -> None:  # type: ignore[no-untyped-def]
+    screen = PrivacyScreen(Translator())
+    qtbot.addWidget(screen)
+    screen.offer()
+    screen.show()
+    screen.channel_buttons[ChannelKind.SMS].click()
+    assert screen.phone_keypad.isVisible()
+    assert screen.first_focus() is screen.phone_keypad.display
+    for d in "01511234567":
+        screen.phone_keypad.press(d)
+    assert screen.phone_keypad.display.text().endswith("•67")
+    with qtbot.waitSignal(screen.channel_chosen, timeout=1000) as chosen:
+        screen.send_button.click()
+    assert chosen.args == [ChannelKind.SMS, "01511234567"]
+    screen.offer(channels=[ChannelKind.PRINTED])  # a till with only a printer
+    assert [c for c, b in screen.channel_buttons.items() if b.isVisible()] == [ChannelKind.PRINTED]
 
 
 @pytest.mark.parametrize("language", list(Language))
@@ -292,3 +315,90 @@ def test_consent_lists_phone_hash_digits_and_card_token(themed: QApplication) ->
     tr = Translator(Language.ZH)
     assert retention_period(tr, 1095) == "3 年"
     assert retention_period(Translator(Language.AR), 1095) == "3 سنوات"
+
+
+_NOTHING_CHARGED = {
+    Language.EN: "Nothing was charged",
+    Language.ZH: "未扣款",
+    Language.AR: "لم يُخصم أي مبلغ",
+}
+_FACE_FAILURES = (
+    OutcomeKind.NOT_ENROLLED,
+    OutcomeKind.NOT_RECOGNISED,
+    OutcomeKind.TOO_SLOW,
+    OutcomeKind.FACE_LOST,
+    OutcomeKind.LANE_PAUSED,
+    OutcomeKind.LIVENESS_FAILED,
+    OutcomeKind.SHOPPER_LOCKED,
+)
+
+
+@pytest.mark.parametrize("language", list(Language))
+def test_each_face_failure_has_its_own_plain_message(
+    themed: QApplication, language: Language
+) -> None:
+    tr = Translator(language)
+    screen = ResultScreen(tr)
+    messages = {}
+    for kind in _FACE_FAILURES:
+        screen.show_result(kind)
+        # "Payment declined" is a bank's word: never for a face that was not matched.
+        assert screen.title.text() != tr("result.declined"), kind
+        assert _NOTHING_CHARGED[language] in screen.message.text(), kind
+        assert screen.card_button.isVisibleTo(screen), kind
+        messages[kind] = screen.message.text()
+    assert len(set(messages.values())) == len(messages)
+    screen.show_result(OutcomeKind.LANE_PAUSED)
+    assert screen.message.text().startswith(tr("choice.lane_paused").rstrip("。."))
+    assert not screen.retry_button.isVisibleTo(screen)  # a retry cannot work while paused
+    screen.show_result(OutcomeKind.NOT_RECOGNISED)
+    assert screen.retry_button.isVisibleTo(screen)
+    assert screen.back_button.isVisibleTo(screen)
+    screen.show_result(OutcomeKind.DECLINED)  # the card issuer said no: a bank's word
+    assert screen.title.text() == tr("result.declined")
+
+
+def test_lane_paused_hides_the_face_option_and_says_why(themed: QApplication) -> None:
+    screen = ChoiceScreen(Translator())
+    screen.show_amount("EUR 9.87", True)
+    assert screen.face_button.isVisibleTo(screen)
+    screen.show_amount("EUR 9.87", True, lane_paused=True)
+    assert not screen.face_button.isVisibleTo(screen)
+    assert not screen.enroll_button.isVisibleTo(screen)
+    assert screen.notice.text() == "Face pay is paused at this till, please pay by card."
+    assert screen.first_focus() is screen.card_button
+    screen.tr_.language = Language.ZH
+    screen.retranslate()
+    assert screen.notice.text() == "本收银台的刷脸支付已暂停，请刷卡付款。"
+
+
+@pytest.mark.parametrize("language", list(Language))
+def test_every_shopper_screen_has_back_and_call_staff(
+    themed: QApplication, language: Language
+) -> None:
+    no_back = {"idle", "processing", "message"}
+    staff = {"attendant_pin", "attendant"}
+    for name in SCREEN_NAMES:
+        screen = stage(SCREEN_TYPES[name](Translator(language)))
+        back, call = screen.back_button, screen.call_button
+        paid = name == "result"  # staged as approved: the sale is paid, nothing to go back to
+        assert back.isVisibleTo(screen) is (name not in no_back and not paid), name
+        assert call.isVisibleTo(screen) is (name not in staff), name
+        if back.isVisibleTo(screen):
+            assert back.text() == CATALOGUES[language]["common.back"]
+            assert not back.icon().isNull()
+        if call.isVisibleTo(screen):
+            assert call.text() == CATALOGUES[language]["common.call_attendant"]
+
+
+def test_cancel_asks_before_dropping_the_basket(qtbot, themed: QApplication) -> None:  # type: ignore[no-untyped-def]
+    screen = ConfirmCancelScreen(Translator())
+    qtbot.addWidget(screen)
+    screen.ask(13, "EUR 26.67")
+    screen.show()
+    assert "13 items, EUR 26.67" in screen.subtitle.text()
+    assert "Nothing was charged" in screen.subtitle.text()
+    assert screen.first_focus() is screen.keep_button  # Enter keeps the basket
+    assert not screen.cancel_button.isVisibleTo(screen)
+    assert screen.keep_button.isVisible()
+    assert screen.drop_button.isVisible()
