@@ -295,9 +295,7 @@ class KioskController(QObject):
             self.capture.camera.clear()
             self.liveness.camera.clear()
         self.stack.setCurrentWidget(screen)
-        focus = screen.first_focus()
-        if focus is not None:
-            focus.setFocus()
+        screen.refocus()
         self.touch()
         self.screen_changed.emit(name)
         logger.debug("screen %s", name)

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from PyQt6.QtCore import QSize, Qt, pyqtSignal
+from PyQt6.QtGui import QKeyEvent
 from PyQt6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -153,6 +154,24 @@ class Screen(QWidget):
         self.cancel_button.setVisible(self.cancellable)
         self.back_button.setVisible(self.has_back)
         self.call_button.setVisible(self.calls_attendant)
+        # The screen itself can hold the focus, so a screen with nothing to press first
+        # (capture, processing) never leaves it on Cancel for Enter to press by accident.
+        self.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+
+    def keyPressEvent(self, event: QKeyEvent | None) -> None:  # noqa: N802 (Qt API)
+        # Escape is Back, as on every other screen a keyboard user knows.
+        if event is not None and event.key() == Qt.Key.Key_Escape:
+            if self.back_button.isVisibleTo(self) and self.back_button.isEnabled():
+                self.back_button.click()
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
+    def refocus(self) -> None:
+        """Put the focus where :meth:`first_focus` says (after a screen change, or when the
+        focused button was hidden: Qt would hand the focus to the next one, often Cancel)."""
+        target = self.first_focus() or self
+        target.setFocus(Qt.FocusReason.OtherFocusReason)
 
     def retranslate(self) -> None:
         t = self.tr_
@@ -167,6 +186,7 @@ class Screen(QWidget):
         self.notice.setVisible(bool(text))
 
     def first_focus(self) -> QWidget | None:
+        """The widget Enter should act on when the screen appears; never Cancel."""
         return None
 
     def reset(self) -> None:
@@ -286,6 +306,9 @@ class BasketScreen(Screen):
         for sku, name, price in products:
             b = BigButton("product")
             b.setObjectName(f"product_{sku}")
+            # The demo's stand-in for a barcode scanner: a scanner takes no keyboard focus,
+            # and a focused product button turned every Enter into another scan.
+            b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
             b.setText(f"{name}\n{price}")  # two lines: fits the scanner column at 1024 px
             b.clicked.connect(lambda _=False, sku=sku: self.product_scanned.emit(sku))
             self.products_layout.addWidget(b)
@@ -310,6 +333,8 @@ class BasketScreen(Screen):
         if basket.lines:
             self.table.scrollToBottom()
         self.retranslate()
+        if self.isVisible() and not self.pay_button.hasFocus():
+            self.refocus()
 
     def _remove_selected(self) -> None:
         row = self.table.currentRow()
@@ -346,7 +371,7 @@ class BasketScreen(Screen):
         super().retranslate()
 
     def first_focus(self) -> QWidget | None:
-        return self.pay_button if self.pay_button.isEnabled() else None
+        return self.pay_button if self.pay_button.isEnabled() else self.table
 
     def reset(self) -> None:
         super().reset()
@@ -753,6 +778,8 @@ class ResultScreen(Screen):
         self._amount, self._method = amount_text, masked_method
         self._lines, self._by_card = tuple(lines), by_card
         self.retranslate()
+        if self.isVisible():
+            self.refocus()
 
     def show_outcome(self, outcome: LegacyOutcome) -> None:
         """The old controller's outcome (``kiosk_app.flow``): remove with that module."""
@@ -1062,6 +1089,8 @@ class PrivacyScreen(Screen):
         self.email_edit.clear()
         self.phone_keypad.reset()
         self.retranslate()
+        if self.isVisible():
+            self.refocus()
 
     def _choose(self, channel: ChannelKind) -> None:
         if self._sent is not None:
@@ -1069,9 +1098,7 @@ class PrivacyScreen(Screen):
         if channel.needs_address:
             self._asking = channel
             self.retranslate()
-            focus = self.first_focus()
-            if focus is not None:
-                focus.setFocus()
+            self.refocus()
             return
         self._send(channel, "")
 
@@ -1232,6 +1259,10 @@ class EnrollCardScreen(Screen):
     def show_linked(self, masked_method: str) -> None:
         self._method = masked_method
         self.retranslate()
+        if self.isVisible():
+            # The tap button just disappeared: Qt would pass the focus on to Cancel, and
+            # the next Enter abandoned the enrollment.
+            self.refocus()
 
     def retranslate(self) -> None:
         t = self.tr_

@@ -15,11 +15,13 @@ from kiosk_app.model import ChannelKind, OutcomeKind
 from kiosk_app.screens import (
     SCREEN_NAMES,
     AttendantPinScreen,
+    BasketScreen,
     CaptureScreen,
     ChoiceScreen,
     ClaimScreen,
     ConfirmCancelScreen,
     ConsentScreen,
+    EnrollCardScreen,
     EnrollPhoneScreen,
     IdleScreen,
     LivenessScreen,
@@ -29,7 +31,7 @@ from kiosk_app.screens import (
     liveness_prompt_key,
     quality_prompt_key,
 )
-from kiosk_app.ui.gallery import SCREEN_TYPES, stage
+from kiosk_app.ui.gallery import BASKET, PRODUCTS, SCREEN_TYPES, stage
 from kiosk_app.widgets import Keypad
 
 
@@ -402,3 +404,63 @@ def test_cancel_asks_before_dropping_the_basket(qtbot, themed: QApplication) -> 
     assert not screen.cancel_button.isVisibleTo(screen)
     assert screen.keep_button.isVisible()
     assert screen.drop_button.isVisible()
+
+
+def _shown(qtbot, screen):  # type: ignore[no-untyped-def]
+    qtbot.addWidget(screen)
+    screen.resize(1280, 800)
+    screen.show()
+    screen.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is screen, timeout=2000)
+    return screen
+
+
+@pytest.mark.parametrize("name", SCREEN_NAMES)
+def test_focus_after_a_screen_change_is_never_cancel(qtbot, themed: QApplication, name) -> None:  # type: ignore[no-untyped-def]
+    screen = _shown(qtbot, stage(SCREEN_TYPES[name](Translator())))
+    screen.cancel_button.setFocus()  # where Qt left it when the last focused widget went away
+    screen.refocus()
+    focused = QApplication.focusWidget()
+    assert focused is not None
+    assert focused is not screen.cancel_button
+    assert focused is screen or screen.isAncestorOf(focused)
+
+
+def test_escape_goes_back(qtbot, themed: QApplication) -> None:  # type: ignore[no-untyped-def]
+    screen = _shown(qtbot, stage(ClaimScreen(Translator())))
+    screen.refocus()
+    assert QApplication.focusWidget() is screen.keypad.display
+    with qtbot.waitSignal(screen.back_button.clicked, timeout=1000):
+        qtbot.keyClick(screen.keypad.display, Qt.Key.Key_Escape)
+    idle = _shown(qtbot, IdleScreen(Translator()))  # nowhere to go back to: nothing happens
+    with qtbot.assertNotEmitted(idle.back_button.clicked):
+        qtbot.keyClick(idle, Qt.Key.Key_Escape)
+
+
+def test_enter_after_linking_a_card_continues_not_cancels(qtbot, themed: QApplication) -> None:  # type: ignore[no-untyped-def]
+    screen = _shown(qtbot, EnrollCardScreen(Translator()))
+    screen.reset()
+    screen.refocus()
+    assert QApplication.focusWidget() is screen.tap_button
+    screen.show_linked("Visa •••• 4242")  # the tap button hides itself
+    assert QApplication.focusWidget() is screen.continue_button
+    with (
+        qtbot.assertNotEmitted(screen.cancel_button.clicked),
+        qtbot.waitSignal(screen.continue_button.clicked, timeout=1000),
+    ):
+        qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Return)
+
+
+def test_enter_on_the_basket_does_not_scan_again(qtbot, themed: QApplication) -> None:  # type: ignore[no-untyped-def]
+    screen = _shown(qtbot, BasketScreen(Translator()))
+    screen.set_products(PRODUCTS)
+    scans: list[str] = []
+    screen.product_scanned.connect(scans.append)
+    qtbot.mouseClick(screen.product_buttons["4011"], Qt.MouseButton.LeftButton)
+    assert scans == ["4011"]
+    screen.show_basket(BASKET)
+    focused = QApplication.focusWidget()
+    assert focused is screen.pay_button
+    with qtbot.waitSignal(screen.pay_button.clicked, timeout=1000):
+        qtbot.keyClick(focused, Qt.Key.Key_Return)
+    assert scans == ["4011"]
