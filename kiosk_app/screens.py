@@ -177,6 +177,7 @@ class Screen(QWidget):
         t = self.tr_
         self.cancel_button.set_label(t("common.cancel"))
         self.back_button.set_label(t("common.back"))
+        self.back_button.setIcon(icon("forward" if t.language.rtl else "back", 32))
         self.call_button.set_label(t("common.call_attendant"))
         self.setAccessibleName(self.title.text())
 
@@ -388,9 +389,13 @@ class ChoiceScreen(Screen):
         self.amount_label = label("amount")
         self.face_button = BigButton("primary")
         self.face_button.setObjectName("pay_face")
+        self.face_button.setIcon(icon("face", 48, "#101418"))
+        self.face_button.setIconSize(QSize(48, 48))
         self.face_button.setMinimumHeight(110)
         self.card_button = BigButton()
         self.card_button.setObjectName("pay_card")
+        self.card_button.setIcon(icon("card", 48))
+        self.card_button.setIconSize(QSize(48, 48))
         self.card_button.setMinimumHeight(110)
         self.enroll_button = BigButton()
         self.enroll_button.setObjectName("enroll")
@@ -942,6 +947,8 @@ class CardScreen(Screen):
         self.amount_label = label("amount")
         self.tap_button = BigButton("primary")
         self.tap_button.setObjectName("card_tap")
+        self.tap_button.setIcon(icon("card", 48, "#101418"))
+        self.tap_button.setIconSize(QSize(48, 48))
         self.tap_button.setMinimumHeight(110)
         self.body.addWidget(self.amount_label)
         self.body.addStretch(1)
@@ -961,7 +968,7 @@ class CardScreen(Screen):
         self.subtitle.hide()
         self.amount_label.setText(t("choice.amount", amount=self._amount))
         self.prompt.setText(t("result.card_prompt"))
-        self.tap_button.set_label("💳 " + t("result.card_title"), t("result.card_prompt"))
+        self.tap_button.set_label(t("result.card_title"), t("result.card_prompt"))
         super().retranslate()
 
     def first_focus(self) -> QWidget | None:
@@ -1245,6 +1252,8 @@ class EnrollCardScreen(Screen):
         self.linked_label = label("subtitle")
         self.tap_button = BigButton("primary")
         self.tap_button.setObjectName("enroll_tap")
+        self.tap_button.setIcon(icon("card", 48, "#101418"))
+        self.tap_button.setIconSize(QSize(48, 48))
         self.tap_button.setMinimumHeight(110)
         self.continue_button = BigButton("primary")
         self.continue_button.setObjectName("enroll_card_continue")
@@ -1269,7 +1278,7 @@ class EnrollCardScreen(Screen):
         self.title.setText(t("enroll.card_title"))
         self.subtitle.hide()
         self.prompt.setText(t("enroll.card_prompt"))
-        self.tap_button.set_label("💳 " + t("enroll.card_title"), t("enroll.card_prompt"))
+        self.tap_button.set_label(t("enroll.card_title"), t("enroll.card_prompt"))
         self.tap_button.setVisible(not self._method)
         self.linked_label.setText(
             t("enroll.card_linked", method=self._method) if self._method else ""

@@ -29,6 +29,13 @@ def _back(p: QPainter, s: float) -> None:
     p.drawLine(QPointF(s * 0.2, s * 0.5), QPointF(s * 0.45, s * 0.75))
 
 
+def _forward(p: QPainter, s: float) -> None:
+    # Back in a right-to-left language points right.
+    p.translate(s, 0)
+    p.scale(-1, 1)
+    _back(p, s)
+
+
 def _backspace(p: QPainter, s: float) -> None:
     path = QPainterPath()
     path.moveTo(s * 0.08, s * 0.5)
@@ -43,10 +50,14 @@ def _backspace(p: QPainter, s: float) -> None:
 
 
 def _attendant(p: QPainter, s: float) -> None:
-    # A person with a raised hand: "call someone over".
-    p.drawEllipse(QPointF(s * 0.42, s * 0.24), s * 0.12, s * 0.12)
-    p.drawArc(QRectF(s * 0.16, s * 0.42, s * 0.52, s * 0.6), 0, 180 * 16)
-    p.drawLine(QPointF(s * 0.64, s * 0.56), QPointF(s * 0.84, s * 0.14))
+    # A person with a hand raised: "call someone over".
+    p.drawEllipse(QPointF(s * 0.36, s * 0.26), s * 0.13, s * 0.13)
+    body = QPainterPath()
+    body.moveTo(s * 0.1, s * 0.92)
+    body.cubicTo(s * 0.1, s * 0.5, s * 0.62, s * 0.5, s * 0.62, s * 0.92)
+    p.drawPath(body)
+    p.drawLine(QPointF(s * 0.56, s * 0.6), QPointF(s * 0.8, s * 0.28))
+    p.drawLine(QPointF(s * 0.8, s * 0.28), QPointF(s * 0.8, s * 0.1))
 
 
 def _tick(p: QPainter, s: float) -> None:
@@ -95,6 +106,7 @@ _PAINTERS: dict[str, Callable[[QPainter, float], None]] = {
     "card": _card,
     "cross": _cross,
     "face": _face,
+    "forward": _forward,
     "lock": _lock,
     "mail": _mail,
     "phone": _phone,
