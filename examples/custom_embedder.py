@@ -119,6 +119,10 @@ def main(argv: list[str] | None = None) -> int:
         ("barack_obama", faces / "barack_obama" / "obama2.jpg"),
         ("joe_biden", faces / "joe_biden" / "biden2.jpg"),
     ]
+    missing = [path for _, path in photos if not path.is_file()]
+    if missing:
+        print(f"no photo at {missing[0]}: set FACEPAY_EVAL_DIR", file=sys.stderr)
+        return 2
     with tempfile.TemporaryDirectory() as tmp:
         model_path = build_tiny_arcface(Path(tmp) / "tiny_arcface.onnx", card)
         embedder = OnnxEmbedder.from_model_card(CARD, model_path)

@@ -34,6 +34,8 @@ from facepay import (
     CheckoutFailedError,
     Claim,
     ClaimKind,
+    FacePayError,
+    LivenessChallenge,
     LivenessProgressed,
     PaymentStatus,
     QualityPrompt,
@@ -158,12 +160,20 @@ def demo_order() -> PosOrder:
 def main(argv: Iterable[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="a POS pays a basket by face")
     parser.add_argument("clip", nargs="?", type=Path, default=None)
-    parser.add_argument("--challenge", action="append", default=None)
+    parser.add_argument(
+        "--challenge", action="append", default=None, choices=[c.value for c in LivenessChallenge]
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(list(argv) if argv is not None else None)
     clip = args.clip or default_clip()
     if not clip.is_file():
         print(f"no clip at {clip}: pass one, or set FACEPAY_EVAL_DIR", file=sys.stderr)
+        return 2
+    try:
+        with open_source(clip):  # a file that is not a video fails here, before any setup
+            pass
+    except FacePayError as exc:
+        print(f"{parser.prog}: {exc}", file=sys.stderr)
         return 2
     phone = "+4930123456789"
     with Sandbox() as sandbox:

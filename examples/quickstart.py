@@ -30,6 +30,8 @@ from facepay import (
     CheckoutFailedError,
     Claim,
     ClaimKind,
+    FacePayError,
+    LivenessChallenge,
     Sandbox,
     Till,
     consent_now,
@@ -58,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         "--challenge",
         action="append",
         default=None,
+        choices=[c.value for c in LivenessChallenge],
         help="liveness challenge the clip performs (repeatable; default blink)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON document")
@@ -66,6 +69,12 @@ def main(argv: list[str] | None = None) -> int:
     challenges = args.challenge or ["blink"]
     if not clip.is_file():
         print(f"no clip at {clip}: pass one, or set FACEPAY_EVAL_DIR", file=sys.stderr)
+        return 2
+    try:
+        with open_source(clip):  # a file that is not a video fails here, before any setup
+            pass
+    except FacePayError as exc:
+        print(f"{parser.prog}: {exc}", file=sys.stderr)
         return 2
 
     # The shopper's claim: the phone number they type on the till's keypad.

@@ -8,11 +8,15 @@ this list, and the code)::
     claim       --claim_given-------> capturing   (phone number typed, loyalty card scanned)
     capturing   --face_found--------> liveness    [guard face_is_usable: the quality gate passed]
     liveness    --liveness_passed---> processing  [guard verdict_is_live] template fused, sealed
-    liveness    --liveness_failed---> failed
+    liveness    --liveness_failed---> failed      (reason LIVENESS_FAILED, or FRAMES_ENDED)
     processing  --approved | declined ----------> approved | declined
     processing  --step_up_asked-----> step_up     (a near tie: last 4 digits of the phone)
     step_up     --step_up_answered--> processing  [guard step_up_is_phone_digits]
     any waiting state --cancel--> cancelled, --time_out--> timed_out, --fail--> failed
+
+Every end without a backend decision carries a :class:`FailureReason` (an enum, never a
+string to split); a liveness failure also carries the liveness stage's own
+``LivenessReason`` values as a typed tuple (``liveness_reasons``).
 
 The same machine, with ``enrolled`` as its happy end, enrolls a consenting shopper.
 
@@ -49,7 +53,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 import httpx
 
@@ -85,6 +89,10 @@ from facepay.types import (
     SealedTemplate,
 )
 
+if TYPE_CHECKING:
+    # facepay.liveness pulls in OpenCV: imported when a session starts, not with the flow.
+    from facepay.liveness import LivenessReason
+
 __all__ = [
     "Basket",
     "BasketLine",
@@ -95,10 +103,15 @@ __all__ = [
     "DeviceSigner",
     "EnrollmentResult",
     "EnrollmentSession",
+    "FailureReason",
     "FlowParts",
     "FrameFeedback",
     "LivenessProgressed",
+    "NotEnrolledError",
+    "PaymentLedger",
+    "PaymentNotTakenError",
     "PaymentStatus",
+    "PaymentUnansweredError",
     "PendingAuthorization",
     "QualityPrompt",
     "Receipt",
@@ -354,12 +367,53 @@ _FINAL = frozenset(
 )
 
 
+class FailureReason(str, enum.Enum):
+    """Why an attempt ended before the backend decided: nothing was charged.
+
+    A backend decision (a decline, a step-up) is not a failure: the :class:`Receipt` says
+    why. When the reason is ``LIVENESS_FAILED`` the liveness stage's own reasons travel
+    beside it as a typed tuple (``liveness_reasons``), so no one parses a string.
+    """
+
+    CANCELLED = "cancelled"  # cancel() by the POS, the UI or the shopper
+    ABANDONED = "abandoned"  # Till.pay/enroll returned while the flow still waited
+    # A state ran out of time (CheckoutConfig.<state>_timeout_s); the value names the state.
+    CLAIM_TIMEOUT = "claim_timeout"
+    CAPTURING_TIMEOUT = "capturing_timeout"
+    LIVENESS_TIMEOUT = "liveness_timeout"
+    PROCESSING_TIMEOUT = "processing_timeout"
+    STEP_UP_TIMEOUT = "step_up_timeout"
+    # The liveness verdict was not live (liveness_reasons says which signals refused).
+    LIVENESS_FAILED = "liveness_failed"
+    # The frames ran out (a clip or image folder ended, the caller stopped iterating)
+    # before the face part was done: nothing failed, the check was incomplete.
+    FRAMES_ENDED = "frames_ended"
+    # The frame source raised a CaptureError: the camera itself failed.
+    CAMERA_LOST = "camera_lost"
+    # Liveness passed but no frame passed the quality gate to make a template from.
+    NO_GOOD_FRAME = "no_good_frame"
+    # Embedding, fusing or sealing the template failed (a model or key problem).
+    TEMPLATE_FAILED = "template_failed"
+    # The backend refused the request (4xx): nothing was stored.
+    SESSION_EXPIRED = "session_expired"
+    REQUEST_REJECTED = "request_rejected"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @classmethod
+    def timeout_of(cls, state: CheckoutState) -> FailureReason:
+        return cls(f"{state.value}_timeout")
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StateChanged:
+    """The flow moved. ``reason`` is set when it ended without a backend decision."""
+
     previous: CheckoutState
     state: CheckoutState
     event: str
-    reason: str = ""
+    reason: FailureReason | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -382,13 +436,62 @@ class LivenessProgressed:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CheckoutFinished:
+    """The attempt is over: a ``receipt`` or an ``enrollment``, or a failure ``reason``."""
+
     state: CheckoutState
     receipt: Receipt | None = None
     enrollment: EnrollmentResult | None = None
-    reason: str = ""
+    reason: FailureReason | None = None
+    liveness_reasons: tuple[LivenessReason, ...] = ()
 
 
 CheckoutEvent = StateChanged | QualityPrompt | LivenessProgressed | CheckoutFinished
+
+
+class _NothingTakenError(CheckoutFailedError):
+    """The flow ended at ``state`` for ``reason`` before the backend decided."""
+
+    state: CheckoutState
+    reason: FailureReason
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        state: CheckoutState,
+        reason: FailureReason,
+        liveness_reasons: tuple[LivenessReason, ...] = (),
+    ) -> None:
+        super().__init__(message, state=state, reason=reason)
+        self.liveness_reasons = liveness_reasons
+
+
+class PaymentNotTakenError(_NothingTakenError):
+    """The payment attempt ended before the backend decided: nothing was charged.
+
+    ``reason`` (a :class:`FailureReason`) says why; ``liveness_reasons`` which liveness
+    signals refused when ``reason`` is ``LIVENESS_FAILED``. Offer another way to pay.
+    """
+
+
+class NotEnrolledError(_NothingTakenError):
+    """The enrollment ended before the backend stored anything: the shopper is not enrolled."""
+
+
+_E = TypeVar("_E", bound=_NothingTakenError)
+
+
+class PaymentUnansweredError(TransportError):
+    """A request that can move money was sent and no usable answer came back.
+
+    The payment may or may not have been taken: pass ``pending`` to ``Till.reconcile``
+    (or call ``CheckoutSession.reconcile``) before offering any other way to pay. Raised
+    for a lost connection, a timeout and a 5xx alike; ``__cause__`` is the error seen.
+    """
+
+    def __init__(self, message: str, *, pending: PendingAuthorization, cause: BackendError) -> None:
+        super().__init__(message, status=cause.status, code=cause.code, request_id=cause.request_id)
+        self.pending = pending
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -533,6 +636,7 @@ class _FaceFlow:
         self,
         parts: FlowParts,
         *,
+        camera_name: str | None = None,
         on_event: Callable[[CheckoutEvent], None] | None = None,
     ) -> None:
         self._parts = parts
@@ -542,7 +646,8 @@ class _FaceFlow:
         self._lock = threading.RLock()
         self._state = S.IDLE
         self._entered_at = self._clock()
-        self._reason = ""
+        self._reason: FailureReason | None = None
+        self._liveness_reasons: tuple[LivenessReason, ...] = ()
         self._session: wire.CheckoutSessionInfo | None = None
         self._liveness: LivenessCheck | None = None
         self._verdict: LivenessVerdict | None = None
@@ -553,8 +658,9 @@ class _FaceFlow:
         self._sealed: SealedTemplate | None = None
         self._liveness_seed = b""
         # The camera's name (``FrameSource.device_name``): liveness refuses known virtual
-        # cameras (injection). ``run()`` fills it in from its source.
-        self.camera_name: str | None = None
+        # cameras (injection). A caller that feeds frames itself passes it; ``run()``
+        # fills it in from its source when it was not given.
+        self.camera_name = camera_name
 
     # ---------------------------------------------------------------- state and events
 
@@ -563,9 +669,14 @@ class _FaceFlow:
         return self._state
 
     @property
-    def reason(self) -> str:
-        """Why the flow is where it is (``"liveness_failed"``, ``"camera_lost"`` ...)."""
+    def reason(self) -> FailureReason | None:
+        """Why the flow ended without a backend decision (None while it has not)."""
         return self._reason
+
+    @property
+    def liveness_reasons(self) -> tuple[LivenessReason, ...]:
+        """The liveness signals that refused, when :attr:`reason` is ``LIVENESS_FAILED``."""
+        return self._liveness_reasons
 
     @property
     def holds_biometric_data(self) -> bool:
@@ -603,7 +714,9 @@ class _FaceFlow:
                 return tr
         return None
 
-    def _fire(self, event: str, reason: str = "") -> CheckoutState:
+    def _fire(
+        self, event: str, reason: FailureReason | None = None, detail: str = ""
+    ) -> CheckoutState:
         tr = self._choose(event)
         if tr is None:
             known = any(t.event == event and self._state in t.sources for t in self.TRANSITIONS)
@@ -613,11 +726,12 @@ class _FaceFlow:
         self._entered_at = self._clock()
         self._reason = reason
         logger.info(
-            "checkout %s -> %s (%s%s)",
+            "checkout %s -> %s (%s%s%s)",
             previous.value,
             tr.target.value,
             event,
-            f": {reason}" if reason else "",
+            f": {reason.value}" if reason else "",
+            f" {detail}" if detail else "",
         )
         if tr.target in _FINAL or tr.target is S.PROCESSING:
             self._drop_biometrics()
@@ -635,13 +749,12 @@ class _FaceFlow:
         with self._lock:
             left = self.seconds_left
             if left is not None and left <= 0.0:
-                state = self._state.value
-                self._fire("time_out", reason=f"{state}_timeout")
+                self._fire("time_out", reason=FailureReason.timeout_of(self._state))
                 self._finish()
                 return True
             return False
 
-    def cancel(self, reason: str = "cancelled") -> None:
+    def cancel(self, reason: FailureReason = FailureReason.CANCELLED) -> None:
         """Abandon the attempt and drop every frame and template. Idempotent."""
         with self._lock:
             if self._state.is_final:
@@ -649,12 +762,27 @@ class _FaceFlow:
             self._fire("cancel", reason=reason)
             self._finish()
 
-    def _fail(self, reason: str) -> None:
-        self._fire("fail", reason=reason)
+    def _fail(self, reason: FailureReason, detail: str = "") -> None:
+        self._fire("fail", reason=reason, detail=detail)
         self._finish()
 
     def _finish(self) -> None:
-        self._emit(CheckoutFinished(state=self._state, reason=self._reason))
+        self._emit(
+            CheckoutFinished(
+                state=self._state, reason=self._reason, liveness_reasons=self._liveness_reasons
+            )
+        )
+
+    def _nothing_taken(self, error: type[_E], message: str) -> _E:
+        """The error that says this attempt ended before the backend decided, and why."""
+        # No reason only if the backend decided, and then nothing raises this.
+        reason = self._reason or FailureReason.CANCELLED
+        return error(
+            f"{message}: {reason.value}",
+            state=self._state,
+            reason=reason,
+            liveness_reasons=self._liveness_reasons,
+        )
 
     def _require(self, *states: CheckoutState) -> None:
         if self._state not in states:
@@ -766,25 +894,34 @@ class _FaceFlow:
             progress=view.progress if view else 0.0,
         )
 
-    def _conclude_safely(self) -> None:
+    def _conclude_safely(self, *, frames_ended: bool = False) -> None:
         try:
-            self._conclude_liveness()
+            self._conclude_liveness(frames_ended=frames_ended)
         except Exception as exc:
             # A model or key failure must not leave frames behind.
             if not self._state.is_final:
-                self._fail(f"template_failed:{type(exc).__name__}")
+                self._fail(FailureReason.TEMPLATE_FAILED, type(exc).__name__)
             raise
 
-    def _conclude_liveness(self) -> None:
+    def _conclude_liveness(self, *, frames_ended: bool = False) -> None:
         assert self._liveness is not None
         self._verdict = self._liveness.verdict()
         if not self.can("liveness_passed"):
-            reasons = ",".join(self._verdict.reasons) or self._verdict.decision.value
-            self._fire("liveness_failed", reason=f"liveness_failed:{reasons}")
+            from facepay.liveness import LivenessReason
+
+            self._liveness_reasons = tuple(LivenessReason(r) for r in self._verdict.reasons)
+            # A clip that ran out is an incomplete check, not a refusal by a liveness signal.
+            ended = frames_ended and self._liveness_reasons == (LivenessReason.CAMERA_STOPPED,)
+            reason = FailureReason.FRAMES_ENDED if ended else FailureReason.LIVENESS_FAILED
+            self._fire(
+                "liveness_failed",
+                reason=reason,
+                detail=",".join(r.value for r in self._liveness_reasons),
+            )
             self._finish()
             return
         if not self.has_fusable_frames():
-            self._fail("no_good_frame")
+            self._fail(FailureReason.NO_GOOD_FRAME)
             return
         template = self._fused_template()
         session = self._session
@@ -831,7 +968,7 @@ class _FaceFlow:
         except CaptureError as exc:
             with self._lock:
                 if not self._state.is_final:
-                    self._fail(f"camera_lost:{type(exc).__name__}")
+                    self._fail(FailureReason.CAMERA_LOST, type(exc).__name__)
             return
         finally:
             # Release the camera or file now, not when the generator is collected.
@@ -840,13 +977,20 @@ class _FaceFlow:
                 close()
         with self._lock:
             if self._state is S.LIVENESS and self._liveness is not None:
-                # The camera stopped mid-liveness: the verdict says so (never LIVE).
+                # The frames ended mid-liveness: the verdict says so (never LIVE).
                 stop = getattr(self._liveness, "stop", None)
                 if callable(stop):
                     stop()
-                self._conclude_safely()
+                self._conclude_safely(frames_ended=True)
             elif self._state in (S.CAPTURING, S.LIVENESS):
-                self._fail("camera_lost:no_more_frames")
+                self._fail(FailureReason.FRAMES_ENDED)
+
+
+def _refusal(exc: BackendError) -> FailureReason:
+    """A 4xx from the backend: nothing was stored, nothing charged."""
+    if isinstance(exc, SessionExpiredError):
+        return FailureReason.SESSION_EXPIRED
+    return FailureReason.REQUEST_REJECTED
 
 
 def _finished(progress: Any) -> bool:
@@ -868,6 +1012,16 @@ def _liveness_view(progress: Any, frame_index: int, count: int) -> LivenessProgr
 
 
 # =========================================================================== payment
+
+
+class _Ledger(Protocol):
+    """Where a session writes what can move money (the till's :class:`PaymentLedger`)."""
+
+    def hold(self, pending: PendingAuthorization, basket_reference: str) -> None:
+        """``pending`` was sent and no answer came back: keep it until it is reconciled."""
+
+    def settle(self, pending: PendingAuthorization, receipt: Receipt | None) -> None:
+        """``pending`` has its answer (``None``: refused, nothing stored)."""
 
 
 class CheckoutSession(_FaceFlow):
@@ -901,10 +1055,13 @@ class CheckoutSession(_FaceFlow):
         *,
         claim: wire.Claim | None = None,
         claimless_allowed: bool = False,
+        camera_name: str | None = None,
+        ledger: _Ledger | None = None,
         on_event: Callable[[CheckoutEvent], None] | None = None,
     ) -> None:
-        super().__init__(parts, on_event=on_event)
+        super().__init__(parts, camera_name=camera_name, on_event=on_event)
         self.basket = basket
+        self._ledger = ledger
         self._claim = claim
         self._claimless_allowed = claimless_allowed
         # One key per checkout attempt, for the attempt's whole life (retries, reconcile).
@@ -961,9 +1118,7 @@ class CheckoutSession(_FaceFlow):
             if self._pending is not None:
                 return self.reconcile()
             if self.check_timeout():
-                raise CheckoutFailedError(
-                    "the checkout timed out", state=self._state.value, reason=self._reason
-                )
+                raise self._nothing_taken(PaymentNotTakenError, "the checkout timed out")
             self._require(S.PROCESSING)
             self._pending = PendingAuthorization(
                 idempotency_key=self.idempotency_key, request=self._build_request()
@@ -987,9 +1142,7 @@ class CheckoutSession(_FaceFlow):
         """The shopper typed the last 4 digits of their phone (state ``step_up``)."""
         with self._lock:
             if self.check_timeout():
-                raise CheckoutFailedError(
-                    "the step-up timed out", state=self._state.value, reason=self._reason
-                )
+                raise self._nothing_taken(PaymentNotTakenError, "the step-up timed out")
             self._require(S.STEP_UP)
             assert self._answer is not None
             auth_id = self._answer.authorization_id
@@ -1024,40 +1177,49 @@ class CheckoutSession(_FaceFlow):
     def _send(self, pending: PendingAuthorization) -> Receipt:
         try:
             answer = pending.send(self._parts.client)
-        except (TransportError, ServerError):
+        except (TransportError, ServerError) as exc:
             # Outcome unknown: keep ``pending`` (request and key) and stay where we are.
             logger.warning(
                 "authorization %s: no answer, reconcile before any other payment",
                 pending.idempotency_key,
             )
-            raise
+            if self._ledger is not None:
+                self._ledger.hold(pending, self.basket.reference)
+            raise PaymentUnansweredError(
+                f"no answer to authorization {pending.idempotency_key}: reconcile it",
+                pending=pending,
+                cause=exc,
+            ) from exc
         except BackendError as exc:
             # A 4xx is not an answer: nothing was stored, nothing charged.
             self._pending = None
+            if self._ledger is not None:
+                self._ledger.settle(pending, None)
             if not self._state.is_final:
-                prefix = "session_expired" if isinstance(exc, SessionExpiredError) else "rejected"
-                self._fail(f"{prefix}:{exc.code}")
+                self._fail(_refusal(exc), exc.code or type(exc).__name__)
             raise
         self._pending = None
         self._answer = answer
         receipt = Receipt.from_wire(answer, self.idempotency_key)
+        if self._ledger is not None:
+            self._ledger.settle(pending, receipt)
         if self._state is S.PROCESSING:
             event = {
                 wire.AuthorizationStatus.APPROVED: "approved",
                 wire.AuthorizationStatus.DECLINED: "declined",
                 wire.AuthorizationStatus.STEP_UP: "step_up_asked",
             }[answer.status]
-            self._fire(event, reason=receipt.decline_reason or receipt.step_up or "")
+            self._fire(event, detail=receipt.decline_reason or receipt.step_up or "")
         if receipt.status is not PaymentStatus.STEP_UP:
             self.receipt = receipt
-            self._emit(CheckoutFinished(state=self._state, receipt=receipt, reason=self._reason))
+            self._emit(CheckoutFinished(state=self._state, receipt=receipt))
         return receipt
 
     def pay(self, source: Iterable[Frame] | Any) -> Receipt:
         """Headless: :meth:`begin`, :meth:`run` the source, :meth:`complete`.
 
-        Raises :class:`~facepay.errors.CheckoutFailedError` when the attempt ends before
-        the backend decided (nothing was charged), e.g. ``liveness_failed``.
+        Raises :class:`PaymentNotTakenError` when the attempt ends before the backend
+        decided (nothing was charged): its ``reason`` says why, e.g. ``LIVENESS_FAILED``.
         """
         if self._state is S.IDLE:
             self.begin()
@@ -1065,11 +1227,7 @@ class CheckoutSession(_FaceFlow):
             raise CheckoutError("a claim is needed first: call give_claim()")
         self.run(source)
         if self._state is not S.PROCESSING:
-            raise CheckoutFailedError(
-                f"no payment: {self._reason or self._state.value}",
-                state=self._state.value,
-                reason=self._reason,
-            )
+            raise self._nothing_taken(PaymentNotTakenError, "no payment")
         return self.complete()
 
 
@@ -1100,9 +1258,10 @@ class EnrollmentSession(_FaceFlow):
         consent: wire.ConsentRecord,
         claim: wire.Claim,
         payment_method_token: str,
+        camera_name: str | None = None,
         on_event: Callable[[CheckoutEvent], None] | None = None,
     ) -> None:
-        super().__init__(parts, on_event=on_event)
+        super().__init__(parts, camera_name=camera_name, on_event=on_event)
         if wire.looks_like_card_number(payment_method_token):
             raise CheckoutError("card numbers are never accepted: tokenize the card first")
         self._consent = consent
@@ -1120,9 +1279,7 @@ class EnrollmentSession(_FaceFlow):
         """Send the sealed, fused template with the consent record (state ``processing``)."""
         with self._lock:
             if self.check_timeout():
-                raise CheckoutFailedError(
-                    "the enrollment timed out", state=self._state.value, reason=self._reason
-                )
+                raise self._nothing_taken(NotEnrolledError, "the enrollment timed out")
             self._require(S.PROCESSING)
             session, sealed = self._session, self._sealed
             if session is None or sealed is None:
@@ -1138,7 +1295,7 @@ class EnrollmentSession(_FaceFlow):
             try:
                 answer = self._parts.client.enroll(request)
             except BackendError as exc:
-                self._fail(f"enrollment_failed:{exc.code or type(exc).__name__}")
+                self._fail(_refusal(exc), exc.code or type(exc).__name__)
                 raise
             self.result = EnrollmentResult(
                 shopper_id=answer.shopper_id,
@@ -1157,11 +1314,7 @@ class EnrollmentSession(_FaceFlow):
             self.begin()
         self.run(source)
         if self._state is not S.PROCESSING:
-            raise CheckoutFailedError(
-                f"not enrolled: {self._reason or self._state.value}",
-                state=self._state.value,
-                reason=self._reason,
-            )
+            raise self._nothing_taken(NotEnrolledError, "not enrolled")
         return self.complete()
 
 
@@ -1202,6 +1355,58 @@ class DeviceSigner:
 
 # How many approved orders a till remembers to refuse paying one twice (a day of a busy lane).
 _APPROVED_MEMORY = 2000
+
+
+class PaymentLedger:
+    """What one till sent that can move money, and what came back: the one list of
+    unanswered payments and the one reconcile policy, shared by every session it starts.
+
+    An authorization whose answer was lost is held until it is reconciled, and its order
+    cannot be paid again meanwhile (it may have been charged). An approved order is
+    remembered (the last ``approved_memory``) so that the same order is never paid twice.
+    """
+
+    def __init__(self, *, approved_memory: int = _APPROVED_MEMORY) -> None:
+        self._lock = threading.Lock()
+        self._memory = approved_memory
+        # idempotency key -> (pending, the order it pays), oldest first.
+        self._unanswered: dict[str, tuple[PendingAuthorization, str]] = {}
+        # order reference -> its approval, oldest first (bounded).
+        self._approved: dict[str, Receipt] = {}
+
+    @property
+    def unanswered(self) -> tuple[PendingAuthorization, ...]:
+        with self._lock:
+            return tuple(pending for pending, _ in self._unanswered.values())
+
+    def refuse_if_open(self, basket_reference: str) -> None:
+        """Raise :class:`CheckoutError` if this order was paid or may have been."""
+        with self._lock:
+            paid = self._approved.get(basket_reference)
+            if paid is not None:
+                raise CheckoutError(
+                    f"order {basket_reference!r} was already paid (authorization "
+                    f"{paid.authorization_id}, receipt {paid.receipt_id})"
+                )
+            for pending, reference in self._unanswered.values():
+                if reference == basket_reference:
+                    raise CheckoutError(
+                        f"order {basket_reference!r} has an unanswered authorization "
+                        f"({pending.idempotency_key}): reconcile it before paying again"
+                    )
+
+    def hold(self, pending: PendingAuthorization, basket_reference: str) -> None:
+        with self._lock:
+            self._unanswered[pending.idempotency_key] = (pending, basket_reference)
+
+    def settle(self, pending: PendingAuthorization, receipt: Receipt | None) -> None:
+        with self._lock:
+            self._unanswered.pop(pending.idempotency_key, None)
+            if receipt is not None and receipt.approved:
+                self._approved.pop(receipt.basket_reference, None)
+                self._approved[receipt.basket_reference] = receipt
+                while len(self._approved) > self._memory:
+                    self._approved.pop(next(iter(self._approved)))
 
 
 class Till:
@@ -1254,9 +1459,7 @@ class Till:
             clock=clock,
         )
         self._keys: dict[str, BackendPublicKey] = {}
-        self._unanswered: list[PendingAuthorization] = []
-        # Recently approved orders, oldest first (bounded): see start_checkout.
-        self._approved: dict[str, Receipt] = {}
+        self.ledger = PaymentLedger()
 
     @classmethod
     def connect(
@@ -1322,34 +1525,26 @@ class Till:
         basket: Basket,
         *,
         claim: wire.Claim | None = None,
+        camera_name: str | None = None,
         on_event: Callable[[CheckoutEvent], None] | None = None,
     ) -> CheckoutSession:
         """A new payment attempt for ``basket``; call ``begin()`` on it to start.
 
-        Refuses a basket whose reference this till already saw approved: a POS that sends
-        the same order twice gets an error, not a second charge.
+        ``basket.reference`` is the POS's sale id: it reaches the backend's ledger as
+        ``basket_reference``. Refuses an order this till saw approved, or whose answer was
+        lost and is not reconciled yet: a POS that sends the same order twice gets an
+        error, not a second charge. ``camera_name`` is the camera's device name (a UI
+        that feeds frames itself passes it, so liveness refuses a virtual camera).
         """
-        paid = self._approved.get(basket.reference)
-        if paid is not None:
-            raise CheckoutError(
-                f"order {basket.reference!r} was already paid (authorization "
-                f"{paid.authorization_id}, receipt {paid.receipt_id})"
-            )
-
-        def record(event: CheckoutEvent) -> None:
-            if isinstance(event, CheckoutFinished) and event.receipt and event.receipt.approved:
-                self._approved[event.receipt.basket_reference] = event.receipt
-                while len(self._approved) > _APPROVED_MEMORY:
-                    self._approved.pop(next(iter(self._approved)))
-            if on_event is not None:
-                on_event(event)
-
+        self.ledger.refuse_if_open(basket.reference)
         return CheckoutSession(
             self._parts,
             basket,
             claim=claim,
             claimless_allowed=self.claimless_allowed,
-            on_event=record,
+            camera_name=camera_name,
+            ledger=self.ledger,
+            on_event=on_event,
         )
 
     def start_enrollment(
@@ -1358,13 +1553,16 @@ class Till:
         consent: wire.ConsentRecord,
         claim: wire.Claim,
         payment_method_token: str,
+        camera_name: str | None = None,
         on_event: Callable[[CheckoutEvent], None] | None = None,
     ) -> EnrollmentSession:
+        """A new enrollment; ``camera_name`` as for :meth:`start_checkout`."""
         return EnrollmentSession(
             self._parts,
             consent=consent,
             claim=claim,
             payment_method_token=payment_method_token,
+            camera_name=camera_name,
             on_event=on_event,
         )
 
@@ -1379,23 +1577,17 @@ class Till:
         """Take a face payment for ``basket`` with frames from ``camera``.
 
         Returns the backend's answer (approved, declined or step-up). Raises
-        :class:`~facepay.errors.CheckoutFailedError` when no decision was reached (nothing
-        was charged) and :class:`~facepay.errors.TransportError` when the answer was lost:
-        then ``exc.pending`` (also kept in :attr:`unanswered`) must go to :meth:`reconcile`
-        before any other payment.
+        :class:`PaymentNotTakenError` when no decision was reached (nothing was charged)
+        and :class:`PaymentUnansweredError` when the answer was lost: then its ``pending``
+        (also kept in :attr:`unanswered`) must go to :meth:`reconcile` before any other
+        payment.
         """
         session = self.start_checkout(basket, claim=claim, on_event=on_event)
         try:
             return session.pay(camera)
-        except (TransportError, ServerError) as exc:
-            # The answer was lost: the caller must reconcile before any other payment.
-            exc.pending = session.pending  # type: ignore[union-attr]
-            if session.pending is not None:
-                self._unanswered.append(session.pending)
-            raise
         finally:
             if session.pending is None and not session.state.is_final:
-                session.cancel("abandoned")
+                session.cancel(FailureReason.ABANDONED)
 
     def enroll(
         self,
@@ -1417,21 +1609,18 @@ class Till:
             return session.enroll(camera)
         finally:
             if not session.state.is_final:
-                session.cancel("abandoned")
+                session.cancel(FailureReason.ABANDONED)
 
     @property
     def unanswered(self) -> tuple[PendingAuthorization, ...]:
-        """Payments sent by :meth:`pay` whose answer was lost: reconcile them first."""
-        return tuple(self._unanswered)
+        """Payments this till's sessions sent whose answer was lost: reconcile them first."""
+        return self.ledger.unanswered
 
     def reconcile(self, pending: PendingAuthorization) -> Receipt:
         """What happened to an authorization whose answer was lost (charges at most once)."""
         answer = pending.send(self.client)
-        if pending in self._unanswered:
-            self._unanswered.remove(pending)
         receipt = Receipt.from_wire(answer, pending.attempt_key or pending.idempotency_key)
-        if receipt.approved:
-            self._approved[receipt.basket_reference] = receipt
+        self.ledger.settle(pending, receipt)
         return receipt
 
     # ---------------------------------------------------------------- shopper rights

@@ -4,6 +4,13 @@ Each area of the SDK contributes its subcommands through a small module exposing
 ``register(subparsers)``; those modules import nothing heavy at module level, so
 ``facepay --help`` stays fast. Commands that report accept ``--json`` and print one
 JSON document on stdout; progress bars go to stderr.
+
+Exit status: 0 done; 2 a mistake in what the command was given (a missing or unreadable
+file, a file that is not a video or a database, a folder it may not write, a database it
+cannot reach, an unknown option or value), told in one line on stderr and never as a
+traceback; ``facepay liveness`` adds 3 (not live) and 4 (inconclusive); 130 interrupted.
+The mistakes are caught here, once, not in every command: facepay's own typed errors,
+the operating system's (``OSError``) and the databases' (sqlite3, psycopg).
 """
 
 from __future__ import annotations
@@ -11,13 +18,17 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import sqlite3
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from facepay.errors import FacePayError
 
-__all__ = ["add_json_flag", "emit", "main", "progress"]
+__all__ = ["EXIT_MISTAKE", "add_json_flag", "emit", "main", "progress"]
+
+# The exit status of a usage mistake, as argparse uses for an unknown flag.
+EXIT_MISTAKE = 2
 
 _T = TypeVar("_T")
 
@@ -109,11 +120,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(handler(args) or 0)
-    except FacePayError as exc:
-        sys.stderr.write(f"facepay: error: {exc}\n")
-        return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        line = _mistake(exc, args)
+        if line is None:
+            raise  # a bug, not a mistake: the traceback is for us
+        sys.stderr.write(f"facepay: error: {line}\n")
+        return EXIT_MISTAKE
+
+
+def _mistake(exc: BaseException, args: argparse.Namespace) -> str | None:
+    """One line that tells a user what was wrong with what they gave, or None for a bug."""
+    db = getattr(args, "db", None)
+    if isinstance(exc, FacePayError):
+        return _one_line(str(exc) or type(exc).__name__)
+    if isinstance(exc, OSError):
+        if exc.filename is not None and exc.strerror:
+            return f"{exc.filename}: {exc.strerror}"
+        return _one_line(str(exc))
+    if isinstance(exc, sqlite3.Error):
+        # "file is not a database", "unable to open database file", "disk I/O error"
+        return f"{db}: {exc}" if db else f"database: {exc}"
+    if type(exc).__module__.split(".")[0] == "psycopg":
+        # psycopg is imported only by commands that reach PostgreSQL.
+        return f"PostgreSQL: {_one_line(str(exc))}"
+    return None
+
+
+def _one_line(text: str) -> str:
+    return " ".join(part.strip() for part in text.strip().splitlines() if part.strip())
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -318,6 +318,11 @@ class ServerConfig:
     # long-lived deployments: a template cannot be changed after a leak, so it must outlive
     # harvest-now-decrypt-later (docs/crypto.md).
     sealing_suite: str = "x25519-hkdf-sha256-chacha20poly1305"
+    # The template models this backend accepts, as "model_id:dimension". A template of any
+    # other model id or size is refused before anything is built for it (issue 12: a
+    # custom id at a new size made a d x d transform per request and could pin a gallery
+    # to a size that later broke every payment of the tenant).
+    template_models: tuple[str, ...] = ("dlib-resnet-v1:128",)
     # Bearer token for device registration. None: a random one is made at start (printed
     # by `facepay sandbox serve`, exposed by Sandbox.admin_token). Kept out of repr.
     admin_token: str | None = dataclasses.field(default=None, repr=False)
@@ -335,6 +340,13 @@ class ServerConfig:
             raise ConfigurationError("ServerConfig.sqlite_synchronous: FULL, NORMAL or EXTRA")
         if self.worker_threads is not None and self.worker_threads < 0:
             raise ConfigurationError("ServerConfig.worker_threads must be 0 or more (or None)")
+        for entry in self.template_models:
+            model_id, _, dim = entry.rpartition(":")
+            if not model_id or not dim.isdigit() or not 32 <= int(dim) <= 4096:
+                raise ConfigurationError(
+                    f"ServerConfig.template_models: {entry!r} is not 'model_id:dimension' "
+                    "with a dimension in 32..4096"
+                )
         for name in ("session_ttl_s", "step_up_ttl_s", "max_clock_skew_s", "device_rate_per_s"):
             if getattr(self, name) <= 0:
                 raise ConfigurationError(f"ServerConfig.{name} must be positive")

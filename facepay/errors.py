@@ -29,6 +29,11 @@ HTTP status, request ids), never a face image, a template or a key.
     │   └── ServerError             5xx
     └── CheckoutError               the checkout flow was used out of order or cancelled
         └── CheckoutFailedError     the attempt ended before the backend decided: nothing charged
+            ├── PaymentNotTakenError    (facepay.checkout) a payment; ``reason`` a FailureReason
+            └── NotEnrolledError        (facepay.checkout) an enrollment; ``reason`` likewise
+
+    facepay.checkout.PaymentUnansweredError (a TransportError) carries the ``pending``
+    authorization to reconcile when a payment's answer was lost.
 """
 
 from __future__ import annotations
@@ -223,8 +228,9 @@ class CheckoutFailedError(CheckoutError):
     """The attempt ended before the backend decided, so nothing was charged.
 
     ``state`` is where the flow ended (``failed``, ``timed_out``, ``cancelled``) and
-    ``reason`` a short code (``liveness_failed:...``, ``camera_lost:...``,
-    ``capturing_timeout``): never personal data.
+    ``reason`` why. The checkout flow raises its subclasses, whose ``state`` is a
+    ``CheckoutState`` and ``reason`` a ``FailureReason`` (both str-valued enums), with the
+    liveness stage's reasons as a typed tuple: never personal data, never a string to split.
     """
 
     def __init__(self, message: str, *, state: str = "", reason: str = "") -> None:

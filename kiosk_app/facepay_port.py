@@ -277,7 +277,7 @@ class TillPort:
         if isinstance(session, CheckoutSession) and session.pending is not None:
             self.pending.append(session.pending)  # money may have moved: keep it
         if not session.state.is_final:
-            session.cancel("kiosk_cancel")
+            session.cancel()
 
     def set_language(self, language: Language) -> None:
         self.language = language
@@ -410,7 +410,10 @@ class TillPort:
         return Outcome(kind=kind, detail=reason, **common)
 
     def _final_outcome(self, session: CheckoutSession | EnrollmentSession) -> Outcome:
-        reason = session.reason
+        failure = session.reason
+        reason = failure.value if failure is not None else ""
+        if session.liveness_reasons:
+            reason += ":" + ",".join(r.value for r in session.liveness_reasons)
         self._session = None
         if session.state is CheckoutState.CANCELLED:
             return Outcome(kind=OutcomeKind.CANCELLED, detail=reason)

@@ -65,7 +65,8 @@ def test_quickstart_refuses_a_challenge_the_clip_does_not_perform(eval_dir: Path
     and there is no payment (and so no way to fake one with a recording)."""
     result = run(doc_commands("quickstart.md")[1], eval_dir)
     assert result.returncode == 1, result.stdout + result.stderr[-3000:]
-    assert "no payment: liveness_failed" in result.stderr
+    # The clip ends while liveness waits for the turn: an incomplete check, typed as such.
+    assert "no payment: frames_ended" in result.stderr
     assert "APPROVED" not in result.stdout
 
 

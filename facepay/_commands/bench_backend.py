@@ -13,6 +13,10 @@ Two measurements, both printed as one JSON document with ``--json``:
    each request signed and carrying a freshly sealed template in its own session, with
    claim-then-verify (the default flow). Setup (sessions, sealing) is not timed.
 
+Both measure the **backend alone**: the load generator speaks the raw protocol (it is not
+a :class:`facepay.Till`, whose face stage would be the bottleneck on the same 2 cores). The
+till's own payment path is measured by ``facepay bench faults|crash``.
+
 Every figure comes with the machine's load average before and after, because the 2 cores
 are shared: numbers taken under load are labelled so by the caller.
 """

@@ -5,7 +5,9 @@ and one folder per attack type (``print/``, ``replay/``, ``mask/`` ...), each wi
 or clips. Judged at the SDK's shipped operating point (LivenessConfig defaults, never
 tuned on the data evaluated); prints {"counts", "bpcer", "apcer", "apcer_max", "acer"}.
 
-``facepay eval sessions MANIFEST``: the full active pipeline on recorded sessions. The
+``facepay eval sessions MANIFEST``: recorded sessions through the till's own code
+(``Till.enroll`` against an in-process sandbox, the clip as the camera and the clock): the
+quality gate, the active liveness pipeline, fusion, sealing, the backend. The
 manifest (JSON list, or one JSON object per line) names, per session, the clip, the plan
 that was shown and the truth: {"clip": "till3/0142.mp4", "challenges": ["blink",
 "turn_left"], "label": "live", "start_s": 0, "group": {"glasses": true}}. Relative clip
@@ -166,16 +168,10 @@ def _load_manifest(path: Path) -> list[Any]:
 
 def _run_sessions(args: argparse.Namespace) -> int:
     from facepay.cli import emit, progress
-    from facepay.config import FaceDetectorConfig, LivenessConfig
-    from facepay.eval._liveness import evaluate_sessions
-    from facepay.vision import FrameAnalyzer
+    from facepay.eval._sessions import evaluate_sessions
 
-    det = FaceDetectorConfig.from_env()
     metrics, results = evaluate_sessions(
         _load_manifest(args.manifest),
-        lambda: FrameAnalyzer(det, mode="video"),
-        _frames_of,
-        config=LivenessConfig.from_env(),
         progress=lambda items: progress(items, desc="sessions"),
     )
     metrics["mode"] = "active"

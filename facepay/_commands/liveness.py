@@ -7,15 +7,16 @@ so a recorded session scores the same on any machine:
     facepay liveness --camera ../shared/eval/video/d12.mp4 --challenges turn_left,turn_right --json
     facepay liveness --camera 0                      # a random plan, on the first camera
 
-Without ``--challenges`` the plan is random (from ``--seed``, hex, or fresh random bytes),
-as at a till where the backend's session nonce seeds it. Challenge names: blink, turn_left,
+Without ``--challenges`` the plan is random: three challenges (``--count``, the same
+default as a till's), from ``--seed`` (hex, at least 8 bytes) or fresh random bytes, as at
+a till where the backend's session nonce seeds it. Challenge names: blink, turn_left,
 turn_right, look_up, open_mouth, smile. **Left and right are the shopper's own**: turn_left
 means the shopper turns towards their own left hand (their face moves to the right of an
 unmirrored camera image).
 
 Prints {"decision", "challenges", "reasons", "evidence"}; exit status 0 when live, 3 when
-not live, 4 when inconclusive. Evidence is numbers and flags only: no image, landmark or
-template is printed or written.
+not live, 4 when inconclusive, 2 for a mistake in the command (one line on stderr).
+Evidence is numbers and flags only: no image, landmark or template is printed or written.
 """
 
 from __future__ import annotations
@@ -27,10 +28,13 @@ from typing import Any
 __all__ = ["register"]
 
 EXIT = {"live": 0, "not_live": 3, "inconclusive": 4}
+# ChallengePlan.from_seed refuses shorter seeds (a session nonce is longer).
+MIN_SEED_BYTES = 8
 
 
 def register(subparsers: Any, group_parser: argparse.ArgumentParser | None) -> None:
     from facepay.cli import add_json_flag
+    from facepay.config import CheckoutConfig
 
     parser = subparsers.add_parser(
         "liveness",
@@ -47,8 +51,21 @@ def register(subparsers: Any, group_parser: argparse.ArgumentParser | None) -> N
         default=None,
         help="comma-separated plan, e.g. blink,turn_left (default: a random plan)",
     )
-    parser.add_argument("--count", type=int, default=2, choices=(2, 3), help="random plan size")
-    parser.add_argument("--seed", default=None, help="hex seed for the random plan (reproducible)")
+    parser.add_argument(
+        "--count",
+        type=int,
+        default=None,
+        choices=(2, 3),
+        help=f"random plan size (default: {CheckoutConfig().liveness_challenges}, or "
+        "FACEPAY_CHECKOUT_LIVENESS_CHALLENGES: the size a till draws)",
+    )
+    parser.add_argument(
+        "--seed",
+        default=None,
+        metavar="HEX",
+        help="seed for the random plan, at least 8 bytes as hex (16 hex digits), as the "
+        "backend's session nonce is (reproducible)",
+    )
     parser.add_argument(
         "--start", type=float, default=0.0, metavar="S", help="start the session S seconds in"
     )
@@ -68,10 +85,27 @@ def _human(payload: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _seed(text: str | None) -> bytes:
+    from facepay.errors import ConfigurationError
+
+    if text is None:
+        return secrets.token_bytes(32)
+    try:
+        seed = bytes.fromhex(text)
+    except ValueError:
+        raise ConfigurationError(f"--seed {text!r} is not hex (e.g. 0011223344556677)") from None
+    if len(seed) < MIN_SEED_BYTES:
+        raise ConfigurationError(
+            f"--seed is {len(seed)} bytes; a plan seed is at least {MIN_SEED_BYTES} bytes "
+            f"({2 * MIN_SEED_BYTES} hex digits), like the backend's session nonce"
+        )
+    return seed
+
+
 def _run(args: argparse.Namespace) -> int:
     from facepay.capture import open_source
     from facepay.cli import emit
-    from facepay.config import FaceDetectorConfig, LivenessConfig
+    from facepay.config import CheckoutConfig, FaceDetectorConfig, LivenessConfig
     from facepay.errors import FacePayError
     from facepay.eval._liveness import run_session
     from facepay.liveness import ChallengePlan, PadModel, PadModelCard, parse_challenges
@@ -83,8 +117,8 @@ def _run(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise FacePayError(str(exc)) from None
     else:
-        seed = bytes.fromhex(args.seed) if args.seed else secrets.token_bytes(32)
-        plan = ChallengePlan.from_seed(seed, count=args.count)
+        count = args.count or CheckoutConfig.from_env().liveness_challenges
+        plan = ChallengePlan.from_seed(_seed(args.seed), count=count)
     pad = (
         PadModel.from_model_card(PadModelCard.from_json(args.pad_model)) if args.pad_model else None
     )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import errno
+import os
 import sys
 from typing import Any
 
@@ -157,7 +159,7 @@ def _ledger(args: argparse.Namespace) -> int:
     from facepay.cli import emit
     from facepay.server import ledger, open_database
 
-    db = open_database(args.db)
+    db = open_database(args.db, must_exist=True)  # reading never creates a database
     try:
         rows = ledger(db)
     finally:
@@ -182,8 +184,17 @@ def _provision(args: argparse.Namespace) -> int:
     from facepay.server import PaymentBackend, Vault, default_key_dir, open_database
     from facepay.wire import DeviceRegistrationRequest, b64encode
 
-    key = DeviceKey.load_or_create(args.device_key)
-    db = open_database(args.db)
+    made_key = not os.path.exists(args.device_key)
+    try:
+        key = DeviceKey.load_or_create(args.device_key)
+    except OSError as exc:  # name the key, not the temporary file it was written through
+        raise OSError(exc.errno, exc.strerror, args.device_key) from None
+    try:
+        db = open_database(args.db)
+    except BaseException:
+        if made_key:  # a failed provisioning leaves no stray key behind
+            os.unlink(args.device_key)
+        raise
     try:
         vault = Vault.open(args.keys or default_key_dir(args.db))
         backend = PaymentBackend(db, vault)
@@ -206,6 +217,9 @@ def _rotate(args: argparse.Namespace) -> int:
     from facepay.cli import emit
     from facepay.server import Vault
 
+    if not os.path.isfile(os.path.join(args.keys, "sealing-keyring.json")):
+        # Rotating a typo would make a whole new key directory.
+        raise FileNotFoundError(errno.ENOENT, "no sealing keyring in this folder", args.keys)
     vault = Vault.open(args.keys)
     old = vault.keyring.current.key_id
     new = vault.rotate_sealing_key(grace_seconds=args.grace_days * 86400.0, suite=args.suite)

@@ -2,9 +2,8 @@
 
 * :func:`evaluate_pad_dir`: passive-only presentation attack detection on a folder of
   ``live/`` and ``<attack type>/`` images or clips, at the SDK's shipped operating point.
-* :func:`evaluate_sessions`: the full active pipeline on recorded sessions, each a clip plus
-  the plan that was shown (a retailer's own recordings from their tills, or our clips with
-  plans matched to what they show).
+* recorded sessions (a clip plus the plan that was shown) are scored through the till
+  itself: :func:`facepay.eval._sessions.evaluate_sessions`.
 * :func:`run_session`: one liveness session over any frame iterable.
 * :func:`adaptive_photo_attack`: a photo held up by an attacker who reads the prompts and
   tilts the photo as each one asks (the strongest planar attack we can simulate).
@@ -41,7 +40,6 @@ __all__ = [
     "PadResult",
     "adaptive_photo_attack",
     "evaluate_pad_dir",
-    "evaluate_sessions",
     "iso_metrics",
     "run_session",
 ]
@@ -190,19 +188,6 @@ def iso_metrics(results: Sequence[PadResult]) -> dict[str, Any]:
     }
 
 
-def _group_bpcer(results: Sequence[PadResult]) -> dict[str, dict[str, Any]]:
-    out: dict[str, dict[str, Any]] = {}
-    live = [r for r in results if r.label == "live"]
-    for r in live:
-        for key, value in r.group.items():
-            slot = out.setdefault(f"{key}={value}", {"n": 0, "refused": 0})
-            slot["n"] += 1
-            slot["refused"] += int(not r.accepted)
-    for slot in out.values():
-        slot["bpcer"] = slot["refused"] / slot["n"] if slot["n"] else None
-    return out
-
-
 def _passive_judgement(
     cues: PassiveCues,
     monitor: InjectionMonitor | None,
@@ -317,40 +302,6 @@ class RecordedSession:
             start_s=float(raw.get("start_s", 0.0)),
             group=dict(raw.get("group", {})),
         )
-
-
-def evaluate_sessions(
-    sessions: Sequence[RecordedSession],
-    finder_factory: Callable[[], FaceFinder],
-    frames_of: Callable[[Path], Iterable[Frame]],
-    *,
-    config: LivenessConfig | None = None,
-    progress: Callable[[Iterable[RecordedSession]], Iterable[RecordedSession]] = lambda x: x,
-) -> tuple[dict[str, Any], list[PadResult]]:
-    """The full active pipeline on recorded sessions (clip + the plan that was shown)."""
-    results: list[PadResult] = []
-    for s in progress(sessions):
-        verdict = run_session(
-            frames_of(s.clip),
-            ChallengePlan.of(s.challenges),
-            finder_factory(),
-            config=config,
-            start_s=s.start_s,
-        )
-        results.append(
-            PadResult(
-                label=s.label,
-                path=f"{s.clip.name}@{s.start_s:g}s:{','.join(s.challenges)}",
-                accepted=verdict.decision is LivenessDecision.LIVE,
-                acquired="no_face" not in verdict.reasons,
-                reasons=verdict.reasons,
-                evidence=dict(verdict.evidence),
-                group=s.group,
-            )
-        )
-    metrics = iso_metrics(results)
-    metrics["bpcer_by_group"] = _group_bpcer(results)
-    return metrics, results
 
 
 def _clip_frames(path: Path) -> Iterator[Frame]:

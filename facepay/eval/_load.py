@@ -6,6 +6,9 @@ process (``facepay sandbox serve``): open a session, seal a fused template to it
 authorize with a claim. Latency is measured per request at the till, so it includes
 loopback HTTP, signing verification, HPKE opening, matching and the database commit.
 On a 2-core machine the tills and the backend share the CPU: the numbers are a floor.
+
+This measures the **backend alone**: the "tills" here are raw protocol-v1 clients, not
+:class:`facepay.Till` (whose pay/reconcile path ``facepay bench faults|crash`` drives).
 """
 
 from __future__ import annotations

@@ -180,6 +180,69 @@ def fault_run(
     return result
 
 
+def _kill_marks(checkouts: int, kills: int, rng: random.Random) -> list[int]:
+    """After how many finished checkouts each SIGKILL lands: spread over the run (the
+    i-th near i/(kills+1) of it, jittered by the seed), each before the last checkout so
+    that a checkout always runs against the restarted server."""
+    if kills <= 0 or checkouts < 2:
+        return []
+    span = checkouts / (kills + 1)
+    marks: set[int] = set()
+    for i in range(1, kills + 1):
+        jitter = rng.uniform(-span / 4, span / 4)
+        marks.add(min(max(int(span * i + jitter), 1), checkouts - 1))
+    return sorted(marks)
+
+
+class _ProgressKiller:
+    """SIGKILLs the server when the run reaches a number of finished checkouts.
+
+    The kill is decided by progress, never by time: the till worker that finishes the
+    mark-th checkout kills the server itself (the other tills are mid-request), and a
+    restarter thread brings it back. While the server is down no checkout can finish, so
+    every mark is reached whatever the machine's speed (a timed killer lost the race on
+    an idle machine: all checkouts finished before its second kill).
+    """
+
+    def __init__(self, server: ServerProcess, marks: list[int], rng: random.Random) -> None:
+        self._server = server
+        self._marks = list(marks)
+        self._rng = rng
+        self._finished = 0
+        self._lock = threading.Lock()
+        self._restarter: threading.Thread | None = None
+        self.downtime: list[float] = []
+
+    def checkout_finished(self) -> None:
+        with self._lock:
+            self._finished += 1
+            if not self._marks or self._finished < self._marks[0]:
+                return
+            self._marks.pop(0)
+            self._join_restarter()
+            self._server.kill()
+            down = time.monotonic()
+            # How long the lane stays dark; it never decides whether a kill happens.
+            pause = self._rng.uniform(0.1, 0.5)
+
+            def restart() -> None:
+                time.sleep(pause)
+                self._server.start()
+                self.downtime.append(time.monotonic() - down)
+
+            self._restarter = threading.Thread(target=restart, name="facepay-restarter")
+            self._restarter.start()
+
+    def _join_restarter(self) -> None:
+        if self._restarter is not None:
+            self._restarter.join()
+            self._restarter = None
+
+    def wait_restarted(self) -> None:
+        with self._lock:
+            self._join_restarter()
+
+
 def crash_run(
     *,
     db: str = "sqlite",
@@ -207,49 +270,27 @@ def crash_run(
                 ]
                 population = enroll_population(server.base_url, registered[0], shoppers, seed=seed)
                 specs = plan_checkouts(population, checkouts, seed=seed)
-                done = threading.Event()
-                finished = [0]
-                finished_lock = threading.Condition()
-                downtime: list[float] = []
+                killer = _ProgressKiller(server, _kill_marks(checkouts, kills, rng), rng)
 
                 def counted(_outcome: object) -> None:
-                    with finished_lock:
-                        finished[0] += 1
-                        finished_lock.notify_all()
+                    killer.checkout_finished()
                     if progress is not None:
                         progress()
 
-                def killer() -> None:
-                    # Spread the kills over the run: the i-th lands after about
-                    # i/(kills+1) of the checkouts, jittered, while tills are mid-request.
-                    for i in range(1, kills + 1):
-                        mark = int(checkouts * i / (kills + 1))
-                        with finished_lock:
-                            while finished[0] < mark and not done.is_set():
-                                finished_lock.wait(0.2)
-                        if done.is_set():
-                            return
-                        time.sleep(rng.uniform(0.0, 0.2))
-                        server.kill()
-                        down = time.monotonic()
-                        time.sleep(rng.uniform(0.1, 0.5))
-                        server.start()
-                        downtime.append(time.monotonic() - down)
-
-                thread = threading.Thread(target=killer, name="facepay-killer", daemon=True)
                 started = time.monotonic()
-                thread.start()
-                outcomes = run_checkouts(
-                    server.base_url,
-                    registered,
-                    population,
-                    specs,
-                    on_done=counted,
-                    client_config=_client_config(max_attempts=3, connect_timeout_s=1.0),
-                    deadline_s=90.0,
-                )
-                done.set()
-                thread.join()
+                try:
+                    outcomes = run_checkouts(
+                        server.base_url,
+                        registered,
+                        population,
+                        specs,
+                        on_done=counted,
+                        client_config=_client_config(max_attempts=3, connect_timeout_s=1.0),
+                        deadline_s=90.0,
+                    )
+                finally:
+                    killer.wait_restarted()
+                downtime = killer.downtime
                 elapsed = time.monotonic() - started
             finally:
                 server.stop()

@@ -1,11 +1,14 @@
 """Exactly-once proofs: run many checkouts through a misbehaving wire (or a backend that
 gets SIGKILLed), reconcile every unknown answer, then audit the ledger.
 
-The driver is a till as the SDK tells a POS to behave: one idempotency key and one
-sealed request per checkout attempt, kept until an answer arrives; a lost answer
-(:class:`~facepay.errors.TransportError`, a 5xx, a 429) is reconciled with the same key
-and request, never re-sealed. The audit then compares what every till believes with what
-the backend's ledger (``facepay sandbox ledger``) says:
+The driver is the product: one :class:`facepay.Till` per lane, paying each basket with
+``Till.pay``; a lost answer leaves the request in ``Till.unanswered`` and goes to
+``Till.reconcile`` (same key, same sealed request), exactly what the SDK tells a POS to
+do. The doubles sit at the network (``facepay.eval.FaultyTransport``, a TCP proxy, a
+SIGKILLed backend) and at the face stage (:mod:`facepay.eval._synthetic`: synthetic
+templates, since the proof is about the payment protocol, not the embedder). The audit
+then compares what every till believes with what the backend's ledger (``facepay
+sandbox ledger``) says:
 
 * **double charge**: more than one approved authorization for one basket;
 * **lost charge**: a till holds an approved receipt the ledger does not have (or has in
@@ -14,8 +17,8 @@ the backend's ledger (``facepay sandbox ledger``) says:
   about (it believes declined, abandoned or not charged);
 * **unresolved**: a checkout that never learned its outcome within the deadline.
 
-All four must be zero. Shoppers are synthetic unit vectors (the proof is about the
-payment protocol, not the embedder) sealed with the real crypto.
+All four must be zero. Shoppers are enrolled over the raw protocol as set-up (synthetic
+unit vectors sealed with the real crypto); that set-up is not what is measured.
 """
 
 from __future__ import annotations
@@ -34,17 +37,27 @@ import httpx
 import numpy as np
 
 from facepay import wire
+from facepay.checkout import (
+    Basket,
+    BasketLine,
+    PaymentStatus,
+    PendingAuthorization,
+    Receipt,
+    Till,
+)
 from facepay.client import FacePayClient
 from facepay.config import ClientConfig
 from facepay.crypto import BackendPublicKey, DeviceKey, SealingSuite, seal_template, sign_request
 from facepay.errors import (
     AuthenticationError,
     BackendError,
+    CheckoutFailedError,
     RateLimitedError,
     ServerError,
     SessionExpiredError,
     TransportError,
 )
+from facepay.eval._synthetic import SyntheticFaces
 from facepay.types import FaceTemplate
 
 __all__ = [
@@ -238,31 +251,33 @@ class CheckoutOutcome:
 _UNKNOWN = (TransportError, ServerError, RateLimitedError)
 
 
-def _describe(answer: wire.AuthorizationResponse) -> str:
-    if answer.status is wire.AuthorizationStatus.APPROVED:
+def _describe(receipt: Receipt) -> str:
+    if receipt.status is PaymentStatus.APPROVED:
         return "approved"
-    if answer.status is wire.AuthorizationStatus.DECLINED:
-        reason = answer.decline_reason.value if answer.decline_reason else "unknown"
-        return f"declined:{reason}"
-    kind = answer.step_up.kind.value if answer.step_up else "unknown"
-    return f"step_up:{kind}"
+    if receipt.status is PaymentStatus.DECLINED:
+        return f"declined:{receipt.decline_reason or 'unknown'}"
+    return f"step_up:{receipt.step_up or 'unknown'}"
 
 
-def _pause(error: BackendError, attempt: int) -> float:
+def _pause(error: BaseException, attempt: int) -> float:
     if isinstance(error, RateLimitedError) and error.retry_after:
         return min(float(error.retry_after), 5.0)
     return float(min(0.05 * (2 ** min(attempt, 5)), 1.0))
 
 
 def _one_checkout(
-    client: FacePayClient,
-    keys: dict[str, BackendPublicKey],
+    till: Till,
+    faces: SyntheticFaces,
     population: Population,
     spec: CheckoutSpec,
     *,
     deadline_s: float,
     sleep: Callable[[float], None],
 ) -> CheckoutOutcome:
+    """One basket at one till, as a POS drives :class:`~facepay.Till`: ``pay``; when the
+    answer is lost, the till keeps the request in :attr:`~facepay.Till.unanswered` and
+    the POS reconciles it before anything else; when nothing that can move money was
+    sent (or the backend refused it), a new attempt."""
     shopper = population.shoppers[spec.shopper_index]
     outcome = CheckoutOutcome(spec, population.expected(shopper, spec.genuine))
     started = time.monotonic()
@@ -272,61 +287,71 @@ def _one_checkout(
         probe = shopper.vector + 0.02 * rng.standard_normal(DIM).astype(np.float32)
     else:
         probe = unit(rng)
-    # 1. a session. Opening one charges nothing, so any failure just opens another.
-    info: wire.CheckoutSessionInfo | None = None
-    while info is None:
-        outcome.session_attempts += 1
-        try:
-            info = client.open_session("pay")
-        except (*_UNKNOWN, AuthenticationError) as exc:
-            outcome.errors[f"session:{type(exc).__name__}"] += 1
+    line = BasketLine(
+        sku="proof", description="proof basket", quantity=1, unit_price_minor=spec.amount_minor
+    )
+    basket = Basket(reference=spec.basket_reference, currency="EUR", lines=(line,))
+    claim = wire.Claim(kind=wire.ClaimKind.PHONE, value=shopper.phone)
+    receipt: Receipt | None = None
+    try:
+        while receipt is None and outcome.final == "unresolved":
             if time.monotonic() > stop_at:
                 outcome.final = "abandoned"
-                outcome.latency_s = time.monotonic() - started
-                return outcome
-            sleep(_pause(exc, outcome.session_attempts))
-    # 2. one sealed request and one key for this attempt, kept until an answer arrives.
-    request = wire.AuthorizeRequest(
-        session_id=info.session_id,
-        amount_minor=spec.amount_minor,
-        currency="EUR",
-        basket_reference=spec.basket_reference,
-        sealed_template=_sealed(keys, probe, info),
-        liveness=wire.LivenessSummary(decision="live", challenges=("blink",), score=0.97),
-        claim=wire.Claim(kind=wire.ClaimKind.PHONE, value=shopper.phone),
-    )
-    key = f"idem_{uuid.uuid4().hex}"
-    outcome.idempotency_key = key
-    answer: wire.AuthorizationResponse | None = None
-    try:
-        answer = client.authorize(request, idempotency_key=key)
-    except (*_UNKNOWN, AuthenticationError) as exc:
-        # AuthenticationError: e.g. a duplicated request's nonce answer surfaced by a
-        # proxy; not a decision either. Reconcile.
-        outcome.errors[f"authorize:{type(exc).__name__}"] += 1
-        last: BackendError = exc
-        outcome.reconciled = True
-        while answer is None:
-            if time.monotonic() > stop_at:
                 break
-            sleep(_pause(last, outcome.reconcile_attempts))
-            outcome.reconcile_attempts += 1
+            outcome.session_attempts += 1
+            camera = faces.camera(spec.basket_reference, probe)
             try:
-                answer = client.reconcile(request, idempotency_key=key)
-            except SessionExpiredError:
-                # The backend never stored an answer and the session is gone: a 4xx is
-                # not an answer, nothing was charged (docs/protocol.md).
-                outcome.final = "not_charged"
-                break
-            except (*_UNKNOWN, AuthenticationError) as exc2:
-                outcome.errors[f"reconcile:{type(exc2).__name__}"] += 1
-                last = exc2
-    if answer is not None:
-        outcome.final = _describe(answer)
-        outcome.authorization_id = answer.authorization_id
-        outcome.amount_minor = answer.amount_minor
+                receipt = till.pay(basket, camera, claim=claim)
+            except (TransportError, ServerError) as exc:
+                outcome.errors[f"pay:{type(exc).__name__}"] += 1
+                mine = [p for p in till.unanswered if p.basket_reference == basket.reference]
+                if mine:
+                    receipt = _reconcile(till, mine[0], outcome, exc, stop_at, sleep)
+                else:
+                    # Nothing that can move money left the till: try again.
+                    sleep(_pause(exc, outcome.session_attempts))
+            except (BackendError, CheckoutFailedError) as exc:
+                # A 4xx (the backend stored nothing) or an attempt that ended before the
+                # authorization was sent: nothing was charged, try again.
+                outcome.errors[f"pay:{type(exc).__name__}"] += 1
+                sleep(_pause(exc, outcome.session_attempts))
+    finally:
+        faces.forget(spec.basket_reference)
+    if receipt is not None:
+        outcome.final = _describe(receipt)
+        outcome.idempotency_key = receipt.idempotency_key
+        outcome.authorization_id = receipt.authorization_id
+        outcome.amount_minor = receipt.amount_minor
     outcome.latency_s = time.monotonic() - started
     return outcome
+
+
+def _reconcile(
+    till: Till,
+    pending: PendingAuthorization,
+    outcome: CheckoutOutcome,
+    error: BaseException,
+    stop_at: float,
+    sleep: Callable[[float], None],
+) -> Receipt | None:
+    """``Till.reconcile`` until the backend answers (or the deadline passes)."""
+    outcome.reconciled = True
+    outcome.idempotency_key = pending.idempotency_key
+    last = error
+    while time.monotonic() <= stop_at:
+        sleep(_pause(last, outcome.reconcile_attempts))
+        outcome.reconcile_attempts += 1
+        try:
+            return till.reconcile(pending)
+        except SessionExpiredError:
+            # The backend never stored an answer and the session is gone: a 4xx is not
+            # an answer, nothing was charged (docs/protocol.md).
+            outcome.final = "not_charged"
+            return None
+        except (*_UNKNOWN, AuthenticationError) as exc:
+            outcome.errors[f"reconcile:{type(exc).__name__}"] += 1
+            last = exc
+    return None
 
 
 def run_checkouts(
@@ -340,29 +365,32 @@ def run_checkouts(
     on_done: Callable[[CheckoutOutcome], None] | None = None,
     client_config: ClientConfig | None = None,
 ) -> list[CheckoutOutcome]:
-    """Run ``specs`` spread over ``tills`` (one worker thread per till)."""
+    """Run ``specs`` spread over ``tills``: one :class:`~facepay.Till` per registered
+    device, each in its own worker thread, its wire built by ``transport_factory``."""
     config = client_config or _client_config()
     queue = list(enumerate(specs))
     lock = threading.Lock()
     results: list[CheckoutOutcome | None] = [None] * len(specs)
+    faces = SyntheticFaces()
 
-    def worker(till: RegisteredTill) -> None:
-        with FacePayClient(
-            base_url, signer=SignerFor(till), config=config, transport=transport_factory()
-        ) as client:
-            keys: dict[str, BackendPublicKey] = {}
-            while not keys:
-                try:
-                    keys = _keys(client)
-                except _UNKNOWN:
-                    time.sleep(0.1)
+    def worker(registered: RegisteredTill) -> None:
+        with Till.connect(
+            base_url,
+            device_key=registered.key,
+            device_id=registered.device_id,
+            client_config=config,
+            transport=transport_factory(),
+            analyzer=faces,
+            embedder=faces,
+            liveness=faces.liveness,
+        ) as till:
             while True:
                 with lock:
                     if not queue:
                         return
                     index, spec = queue.pop(0)
                 outcome = _one_checkout(
-                    client, keys, population, spec, deadline_s=deadline_s, sleep=time.sleep
+                    till, faces, population, spec, deadline_s=deadline_s, sleep=time.sleep
                 )
                 results[index] = outcome
                 if on_done is not None:

@@ -32,6 +32,8 @@ from facepay.crypto import (
     verify_request,
 )
 from facepay.errors import CryptoError, InvalidSignatureError, SealedDataError
+from facepay.server import _decision as decision
+from facepay.server import _repository as repository
 from facepay.server._errors import ApiError
 from facepay.server._gallery import GalleryRegistry, MatchOutcome, MatchResult, normalize
 from facepay.server._storage import Database, Row, Transaction, UniqueViolationError
@@ -73,9 +75,6 @@ __all__ = ["AuthenticatedDevice", "PaymentBackend"]
 
 logger = logging.getLogger(__name__)
 
-# Template dimensions of the embedders facepay ships; a custom embedder's model id may use
-# any dimension in [32, 4096] as long as its tenant gallery agrees.
-KNOWN_MODEL_DIMENSIONS = {"dlib-resnet-v1": 128}
 _PRIVACY_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
 
 _AUTHORIZATION_COLUMNS = (
@@ -180,6 +179,7 @@ class PaymentBackend:
         self.clock = clock
         self.admin_token = admin_token or self.config.admin_token or secrets.token_urlsafe(24)
         self.galleries = GalleryRegistry()
+        self._models = decision.accepted_models(self.config.template_models)
         self._device_rate = _TokenBucket(
             self.config.device_rate_per_s, self.config.device_rate_burst, clock
         )
@@ -196,23 +196,26 @@ class PaymentBackend:
     # ------------------------------------------------------------------ lifecycle
 
     def load_galleries(self) -> int:
-        """Decrypt every stored template into the in-memory galleries; returns the count."""
+        """Decrypt every stored template into the in-memory galleries; returns the count.
+
+        A row that cannot be loaded (undecryptable, a model id or size this backend does
+        not accept, or not the size its tenant's model is pinned to) is logged and
+        skipped: one bad row must not keep every tenant from being served."""
         self._loaded_at = self.clock()
         with self.db.transaction(readonly=True) as tx:
-            rows = tx.all(
-                "SELECT shopper_id, tenant_id, model_id, data_key_wrapped, template_sealed "
-                "FROM shoppers WHERE template_sealed IS NOT NULL AND deleted_at IS NULL"
-            )
-        for shopper_id, tenant_id, model_id, wrapped, sealed in rows:
-            self._load_template(shopper_id, tenant_id, model_id, wrapped, sealed)
-        logger.info("loaded %d templates into the galleries", len(rows))
-        return len(rows)
+            stored = repository.stored_templates(tx)
+        loaded = sum(self._load_template(t) for t in stored)
+        logger.info("loaded %d templates into the galleries", loaded)
+        return loaded
 
     def _sync_gallery(self, tenant_id: str) -> None:
         """Before a claimless 1:N search: load the tenant's templates enrolled through
-        other backend processes since this one last looked (the database is the truth;
-        the gallery a cache). Deletions elsewhere need no sync: a matched shopper's row
-        is read before paying (:meth:`_answer`)."""
+        other backend processes since this one last looked, and drop those shredded
+        (deleted, withdrawn, expired) through them (the database is the truth; the
+        gallery a cache). So a deletion committed anywhere takes effect in every worker
+        and replica at its next search: a deleted face is never scored again. A matched
+        shopper's row is still read before paying (:meth:`_answer`), which covers a
+        deletion that commits between this sync and the search."""
         now = self.clock()
         since = self._synced_until.get(tenant_id, self._loaded_at)
         if since is None:
@@ -220,33 +223,44 @@ class PaymentBackend:
         # Another replica's clock may run behind ours: look back by the skew we accept.
         floor = since - self.config.max_clock_skew_s
         with self.db.transaction(readonly=True) as tx:
-            rows = tx.all(
-                "SELECT shopper_id, model_id, data_key_wrapped, template_sealed FROM shoppers "
-                "WHERE tenant_id = ? AND enrolled_at >= ? AND template_sealed IS NOT NULL "
-                "AND deleted_at IS NULL",
-                (tenant_id, floor),
-            )
-        for shopper_id, model_id, wrapped, sealed in rows:
-            gallery = self.galleries.get(tenant_id, model_id)
-            if gallery is None or shopper_id not in gallery:
-                self._load_template(shopper_id, tenant_id, model_id, wrapped, sealed)
+            stored = repository.stored_templates(tx, tenant_id=tenant_id, enrolled_since=floor)
+            removed = repository.removed_templates(tx, tenant_id=tenant_id, since=floor)
+        for shopper_id in removed:
+            self.galleries.remove(shopper_id)
+        for template in stored:
+            gallery = self.galleries.get(tenant_id, template.model_id)
+            if gallery is None or template.shopper_id not in gallery:
+                self._load_template(template)
         self._synced_until[tenant_id] = now
 
-    def _load_template(
-        self, shopper_id: str, tenant_id: str, model_id: str, wrapped: bytes, sealed: bytes
-    ) -> None:
-        """Decrypt one stored template into its gallery (logged and skipped if it cannot
-        be opened)."""
+    def _load_template(self, stored: repository.StoredTemplate) -> bool:
+        """Decrypt one stored template into its gallery; False (logged, skipped) if it
+        cannot be opened or is not a size its tenant's model accepts."""
+        shopper_id = stored.shopper_id
         try:
             template = self.vault.decrypt_template(
-                sealed, wrapped, shopper_id=shopper_id, tenant_id=tenant_id
+                stored.template_sealed,
+                stored.data_key_wrapped,
+                shopper_id=shopper_id,
+                tenant_id=stored.tenant_id,
             )
         except CryptoError:
             logger.error("stored template of %s could not be decrypted; skipped", shopper_id)
-            return
-        gallery = self.galleries.get(tenant_id, model_id, template.dimension)
-        assert gallery is not None
+            return False
+        refusal = decision.template_refusal(
+            self._models, stored.model_id, template.dimension, stored.pinned_dim
+        )
+        gallery = None
+        if refusal is None:
+            gallery = self.galleries.get(stored.tenant_id, stored.model_id, template.dimension)
+            assert gallery is not None
+            if gallery.dimension != template.dimension:
+                refusal = "template has the wrong dimension"
+        if gallery is None or refusal is not None:
+            logger.error("stored template of %s skipped: %s", shopper_id, refusal)
+            return False
         gallery.add(shopper_id, template.vector)
+        return True
 
     def sweep(self) -> dict[str, int]:
         """Retention and housekeeping: shred enrollments unused past their retention
@@ -548,13 +562,13 @@ class PaymentBackend:
                 ErrorCode.SEALED_TEMPLATE_INVALID, "the sealed template could not be opened"
             ) from None
         vector = np.asarray(template.vector, dtype=np.float32)
-        expected = KNOWN_MODEL_DIMENSIONS.get(template.model_id)
         dim = int(vector.shape[0])
-        if (expected is not None and dim != expected) or not 32 <= dim <= 4096:
-            raise ApiError(ErrorCode.TEMPLATE_INVALID, "template has the wrong dimension")
         gallery = self.galleries.get(device.tenant_id, template.model_id)
-        if gallery is not None and gallery.dimension != dim:
-            raise ApiError(ErrorCode.TEMPLATE_INVALID, "template has the wrong dimension")
+        refusal = decision.template_refusal(
+            self._models, template.model_id, dim, None if gallery is None else gallery.dimension
+        )
+        if refusal is not None:
+            raise ApiError(ErrorCode.TEMPLATE_INVALID, refusal)
         try:
             unit = normalize(vector)
         except ValueError:
@@ -612,6 +626,11 @@ class PaymentBackend:
         try:
             with self.db.transaction() as tx:
                 self._consume_session(tx, req.session_id)
+                pinned = repository.pin_template_model(
+                    tx, device.tenant_id, template.model_id, template.dimension, now
+                )
+                if pinned != template.dimension:
+                    raise ApiError(ErrorCode.TEMPLATE_INVALID, "template has the wrong dimension")
                 tx.execute(
                     "INSERT INTO shoppers (shopper_id, tenant_id, claim_kind, claim_hash, "
                     "claim_last4, privacy_code_hash, privacy_code_wrapped, payment_token, "
@@ -835,7 +854,17 @@ class PaymentBackend:
             if claimed is not None and (gallery is None or claimed[0] not in gallery):
                 # Enrolled through another replica (PostgreSQL deployments) after this one
                 # loaded its galleries: the database is the truth, the gallery a cache.
-                self._load_template(claimed[0], device.tenant_id, *claimed[5:8])
+                self._load_template(
+                    repository.StoredTemplate(
+                        shopper_id=str(claimed[0]),
+                        tenant_id=device.tenant_id,
+                        model_id=str(claimed[5]),
+                        template_dim=None,
+                        data_key_wrapped=bytes(claimed[6]),
+                        template_sealed=bytes(claimed[7]),
+                        pinned_dim=None,
+                    )
+                )
                 gallery = self.galleries.get(device.tenant_id, probe.model_id)
             if gallery is None or claimed is None:
                 match = MatchResult(outcome=MatchOutcome.NO_MATCH)
@@ -938,7 +967,10 @@ class PaymentBackend:
                         self._record_failure(
                             tx, f"device:{device.device_id}", self.config.device_lockout_s
                         )
-                        if claim_hash is not None:
+                        if decision.counts_against_claim(
+                            claimed=claim_hash is not None,
+                            face_compared=match is not None and match.best_score is not None,
+                        ):
                             self._record_failure(
                                 tx, f"claim:{claim_hash}", self.config.shopper_lockout_s
                             )
@@ -1267,11 +1299,7 @@ class PaymentBackend:
     def _shred_template(self, tx: Transaction, shopper_id: str) -> None:
         # Crypto-shredding: the wrapped data key is the only way to the template; with it
         # gone the ciphertext is noise, and we drop that too.
-        tx.execute(
-            "UPDATE shoppers SET data_key_wrapped = NULL, template_sealed = NULL "
-            "WHERE shopper_id = ?",
-            (shopper_id,),
-        )
+        repository.shred_template(tx, shopper_id, self.clock())
 
     def withdraw_consent(self, req: ShopperAccessRequest) -> WithdrawConsentResponse:
         row = self._shopper_for_access(req)

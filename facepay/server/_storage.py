@@ -14,6 +14,7 @@ whatever happens to the process.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import queue
@@ -164,6 +165,38 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
         # Several backend processes share one database: each one's 1:N gallery picks up
         # enrollments made through the others by enrolment time (PaymentBackend._sync_gallery).
         ("CREATE INDEX shoppers_tenant_enrolled ON shoppers (tenant_id, enrolled_at)",),
+    ),
+    (
+        4,
+        "templates, shoppers and galleries hardened (issue 12)",
+        (
+            # One template dimension per (tenant, model id), pinned by the first enrollment:
+            # the primary key means two workers racing with two sizes cannot both commit.
+            """CREATE TABLE template_models (
+                tenant_id TEXT NOT NULL,
+                model_id TEXT NOT NULL,
+                template_dim {bigint} NOT NULL,
+                pinned_at {real} NOT NULL,
+                PRIMARY KEY (tenant_id, model_id)
+            )""",
+            """INSERT INTO template_models (tenant_id, model_id, template_dim, pinned_at)
+                SELECT tenant_id, model_id, min(template_dim), min(enrolled_at) FROM shoppers
+                WHERE model_id IS NOT NULL AND template_dim IS NOT NULL
+                GROUP BY tenant_id, model_id""",
+            # When a template was shredded (deletion, withdrawal, retention): every
+            # process's gallery drops it by this time (PaymentBackend._sync_gallery).
+            "ALTER TABLE shoppers ADD COLUMN template_removed_at {real}",
+            """CREATE INDEX shoppers_tenant_removed
+                ON shoppers (tenant_id, template_removed_at)""",
+            # Unauthenticated shopper-rights calls, counted per source per window.
+            """CREATE TABLE request_windows (
+                subject TEXT PRIMARY KEY,
+                requests {bigint} NOT NULL,
+                window_start {real} NOT NULL
+            )""",
+            "CREATE INDEX request_windows_start ON request_windows (window_start)",
+            "CREATE INDEX lockouts_window ON lockouts (window_start)",
+        ),
     ),
 )
 
@@ -496,13 +529,21 @@ class PostgresDatabase(Database):
                 conn.close()
 
 
-def open_database(target: str | Path, *, synchronous: str = "FULL", pool_size: int = 8) -> Database:
-    """Open (and migrate) ``target``: a ``postgresql://`` DSN, or a SQLite file path."""
+def open_database(
+    target: str | Path, *, synchronous: str = "FULL", pool_size: int = 8, must_exist: bool = False
+) -> Database:
+    """Open (and migrate) ``target``: a ``postgresql://`` DSN, or a SQLite file path.
+
+    ``must_exist``: a SQLite file that is not there raises ``FileNotFoundError`` instead of
+    being created (for commands that only read: a typo must not make an empty ledger).
+    """
     text = str(target)
     db: Database
     if text.startswith(("postgresql://", "postgres://")):
         db = PostgresDatabase(text, pool_size=pool_size)
     else:
+        if must_exist and not Path(text).is_file():
+            raise FileNotFoundError(errno.ENOENT, "no such database", text)
         db = SQLiteDatabase(Path(text), synchronous=synchronous)
     db.migrate()
     return db

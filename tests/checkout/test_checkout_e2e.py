@@ -21,15 +21,19 @@ from facepay.checkout import (
     CheckoutEvent,
     CheckoutFinished,
     CheckoutState,
+    FailureReason,
     LivenessProgressed,
+    NotEnrolledError,
     PaymentStatus,
+    PaymentUnansweredError,
     StateChanged,
     Till,
     consent_now,
     fixed_liveness_plan,
 )
 from facepay.config import CheckoutConfig, ClientConfig
-from facepay.errors import CheckoutError, CheckoutFailedError, TransportError
+from facepay.errors import CheckoutError, TransportError
+from facepay.liveness import LivenessReason
 from facepay.server import ProvisionedDevice, Sandbox
 from facepay.types import Frame
 
@@ -151,6 +155,53 @@ def test_enroll_then_pay_with_the_same_person(
         assert not re.search(r"(-?\d+\.\d+[,\s]+){8}", text), text[:200]
 
 
+def test_a_ui_feeding_frames_sends_the_pos_sale_id_and_the_paid_guard_fires_on_it(
+    till: Till, sandbox: Sandbox, video: Path
+) -> None:
+    """The kiosk's path (start_checkout, feed, complete): the POS sale id given as
+    ``Basket.reference`` is the backend ledger's ``basket_reference``, and the same sale
+    cannot be paid twice."""
+    till.enroll(
+        frames(video / "single_face.mp4"),
+        consent=consent_now("2026-01-en"),
+        claim=phone(21),
+        payment_method_token="tok_visa_4242",
+    )
+    sale = "SALE-2026-000042"
+    session = till.start_checkout(basket(sale, 990), claim=phone(21), camera_name="USB2.0 HD UVC")
+    session.begin()
+    source = frames(video / "single_face.mp4")
+    while session.state in (S.CAPTURING, S.LIVENESS):
+        session.feed(next(source))
+    assert session.state is S.PROCESSING, session.reason
+    receipt = session.complete()
+    assert receipt.status is PaymentStatus.APPROVED
+    assert receipt.basket_reference == sale
+    rows = [r for r in sandbox.ledger() if r["idempotency_key"] == receipt.idempotency_key]
+    assert [(r["basket_reference"], r["amount_minor"]) for r in rows] == [(sale, 990)]
+    with pytest.raises(CheckoutError, match="already paid"):
+        till.start_checkout(basket(sale, 990), claim=phone(21))
+
+
+def test_the_virtual_camera_check_runs_on_the_feed_path(
+    till: Till, sandbox: Sandbox, video: Path
+) -> None:
+    """A UI that feeds frames itself names its camera: a virtual one is refused before any
+    template is made or anything is sent."""
+    session = till.start_checkout(
+        basket("SALE-virtual-1"), claim=phone(1), camera_name="OBS Virtual Camera"
+    )
+    session.begin()
+    source = frames(video / "single_face.mp4")
+    while not session.state.is_final:
+        session.feed(next(source))
+    assert session.state is S.FAILED
+    assert session.reason is FailureReason.LIVENESS_FAILED
+    assert session.liveness_reasons == (LivenessReason.VIRTUAL_CAMERA,)
+    assert not session.holds_biometric_data
+    assert not [r for r in sandbox.ledger() if r["basket_reference"] == "SALE-virtual-1"]
+
+
 def test_another_person_claiming_that_phone_is_declined(till: Till, video: Path) -> None:
     till.enroll(
         frames(video / "single_face.mp4"),
@@ -211,7 +262,7 @@ def test_liveness_times_out_on_the_clock_and_drops_the_frames(
         clock.now += 8.5
         feedback = session.feed(next(source))
         assert feedback.state is S.TIMED_OUT
-        assert session.reason == "liveness_timeout"
+        assert session.reason is FailureReason.LIVENESS_TIMEOUT
         assert not session.holds_biometric_data
 
 
@@ -224,9 +275,10 @@ def test_a_still_photo_never_gets_a_template_made(
     session = till.start_enrollment(
         consent=consent_now("2026-01-en"), claim=phone(5), payment_method_token="tok_visa_4242"
     )
-    with pytest.raises(CheckoutFailedError) as err:
+    with pytest.raises(NotEnrolledError) as err:
         session.enroll(still)
-    assert err.value.reason.startswith("liveness_failed")
+    assert err.value.reason is FailureReason.LIVENESS_FAILED
+    assert LivenessReason.FROZEN_FRAMES in err.value.liveness_reasons
     assert not session.holds_biometric_data
     # Nothing was enrolled for that phone: the live shopper can still enroll it.
     result = till.enroll(
@@ -255,16 +307,21 @@ def test_a_lost_answer_is_reconciled_and_charged_once(
         transport=LosingTransport(lose=10),
         client_config=ClientConfig(max_attempts=2, backoff_initial_s=0.01),
     ) as flaky:
-        with pytest.raises(TransportError) as err:
+        with pytest.raises(PaymentUnansweredError) as err:
             flaky.pay(basket("pos-e2e-6", 777), frames(video / "single_face.mp4"), claim=phone(6))
-        pending = err.value.pending  # type: ignore[attr-defined]
-        assert pending is not None
+        assert isinstance(err.value, TransportError)  # what a POS catching TransportError sees
+        pending = err.value.pending
         assert pending.amount_minor == 777
         assert flaky.unanswered == (pending,)
+        # It may have been charged: the same order cannot be paid again until reconciled.
+        with pytest.raises(CheckoutError, match="unanswered"):
+            flaky.start_checkout(basket("pos-e2e-6", 777), claim=phone(6))
         # The till itself settles it once the uplink is back (same key, same request).
         flaky.client._http._transport.lose = 0  # type: ignore[attr-defined]
         settled = flaky.reconcile(pending)
         assert flaky.unanswered == ()
+        with pytest.raises(CheckoutError, match="already paid"):
+            flaky.start_checkout(basket("pos-e2e-6", 777), claim=phone(6))
     receipt = till.reconcile(pending)  # and from another client of the same till: a replay
     assert receipt.status is PaymentStatus.APPROVED
     assert settled.authorization_id == receipt.authorization_id

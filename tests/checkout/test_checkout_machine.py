@@ -23,7 +23,9 @@ from facepay.checkout import (
     CheckoutSession,
     CheckoutState,
     EnrollmentSession,
+    FailureReason,
     FlowParts,
+    PaymentNotTakenError,
     StateChanged,
     Transition,
     _FaceFlow,
@@ -31,7 +33,7 @@ from facepay.checkout import (
 )
 from facepay.client import FacePayClient
 from facepay.config import CheckoutConfig
-from facepay.errors import CheckoutError, CheckoutFailedError
+from facepay.errors import CheckoutError
 
 S = CheckoutState
 PHONE = wire.Claim(kind=wire.ClaimKind.PHONE, value="+4915112345678")
@@ -196,9 +198,10 @@ def test_each_waiting_state_times_out_on_the_clock(
     clock.advance(1.0)
     assert s.check_timeout()
     assert s.state is S.TIMED_OUT
-    assert s.reason == f"{state_after_begin.value}_timeout"
+    assert s.reason is FailureReason(f"{state_after_begin.value}_timeout")
     assert isinstance(events[-1], CheckoutFinished)
     assert events[-1].state is S.TIMED_OUT
+    assert events[-1].reason is s.reason
     assert not s.holds_biometric_data
     # A timed-out flow refuses to go on.
     with pytest.raises(CheckoutError):
@@ -245,10 +248,10 @@ def test_pay_needs_a_claim_first(parts: FlowParts) -> None:
 
 def test_a_camera_with_no_frames_fails_without_charging(parts: FlowParts) -> None:
     s = CheckoutSession(parts, basket(), claim=PHONE)
-    with pytest.raises(CheckoutFailedError) as err:
+    with pytest.raises(PaymentNotTakenError) as err:
         s.pay([])
-    assert err.value.state == "failed"
-    assert err.value.reason == "camera_lost:no_more_frames"
+    assert err.value.state is S.FAILED
+    assert err.value.reason is FailureReason.FRAMES_ENDED
     assert s.pending is None
 
 

@@ -116,7 +116,7 @@ def test_bench_json(eval_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_eval_verify_refuses_a_missing_folder(tmp_path: Path) -> None:
-    assert main(["eval", "verify", str(tmp_path / "nope"), "--json"]) == 1
+    assert main(["eval", "verify", str(tmp_path / "nope"), "--json"]) == 2
 
 
 def test_matrix_pairs_equal_pairwise_compare() -> None:

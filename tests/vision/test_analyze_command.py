@@ -51,8 +51,8 @@ def test_analyze_reports_a_missing_source_as_an_error(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     code, _, err = _run(capsys, "analyze", str(tmp_path / "nope.mp4"))
-    assert code == 1
+    assert code == 2
     assert "no camera, video file or image folder" in err
     code, _, err = _run(capsys, "analyze", "7")
-    assert code == 1
+    assert code == 2
     assert "camera 7" in err

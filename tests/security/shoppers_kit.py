@@ -1,0 +1,115 @@
+"""Fixtures and helpers for the template, shopper and gallery attack tests
+(``test_attack_shoppers*.py``): real backends on SQLite and PostgreSQL, and several
+backends on one database standing in for ``serve --workers N`` or replicas.
+
+Imported by the test modules (not a conftest: engineer a's attack tests live in the same
+folder with their own fixtures)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from protocol_till import CONSENT, PHONE, ProtocolTill
+
+from facepay.config import ServerConfig
+from facepay.server import Sandbox
+from facepay.server._pgcluster import TemporaryPostgres
+
+__all__ = [
+    "Backends",
+    "database_url",
+    "enroll_body",
+    "postgres_dsn",
+    "postgres_server",
+    "rows",
+]
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    given = os.environ.get("FACEPAY_TEST_POSTGRES_DSN")
+    if given:
+        yield given
+        return
+    with TemporaryPostgres() as pg:
+        yield pg.dsn
+
+
+@pytest.fixture
+def postgres_dsn(postgres_server: str) -> Iterator[str]:
+    import psycopg
+
+    name = f"facepay_attack_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base, _, _ = postgres_server.rpartition("/")
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with (
+            contextlib.suppress(Exception),
+            psycopg.connect(postgres_server, autocommit=True) as conn,
+        ):
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return str(tmp_path / "backend.db")
+    return str(request.getfixturevalue("postgres_dsn"))
+
+
+class Backends:
+    """Backend processes on one database and one key directory, started on demand: each
+    is what one worker (SQLite) or one replica (PostgreSQL) is."""
+
+    def __init__(self, database_url: str, key_dir: Path) -> None:
+        self.database_url = database_url
+        self.key_dir = key_dir
+        self.started: list[Sandbox] = []
+        self.tills: list[ProtocolTill] = []
+
+    def start(self, config: ServerConfig | None = None) -> Sandbox:
+        sb = Sandbox(self.database_url, key_dir=self.key_dir, config=config).start()
+        self.started.append(sb)
+        return sb
+
+    def till(self, sandbox: Sandbox, device: Any = None, tenant_id: str = "acme") -> ProtocolTill:
+        t = ProtocolTill(sandbox, device or sandbox.provision_device(tenant_id=tenant_id))
+        self.tills.append(t)
+        return t
+
+    def close(self) -> None:
+        for t in self.tills:
+            t.close()
+        for sb in reversed(self.started):
+            sb.stop()
+
+
+def enroll_body(
+    till: ProtocolTill, vector: Any, *, phone: str = PHONE, model_id: str = "dlib-resnet-v1"
+) -> dict[str, Any]:
+    sid = till.session("enroll")
+    return {
+        "session_id": sid,
+        "sealed_template": till.seal(vector, sid, model_id=model_id),
+        "consent": CONSENT,
+        "payment_method_token": "tok_visa_4242",
+        "claim": {"kind": "phone", "value": phone},
+    }
+
+
+def rows(sandbox: Sandbox, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    assert sandbox.backend is not None
+    with sandbox.backend.db.transaction() as tx:
+        if not sql.lstrip().upper().startswith("SELECT"):
+            tx.execute(sql, params)
+            return []
+        return tx.all(sql, params)

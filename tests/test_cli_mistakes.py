@@ -1,0 +1,271 @@
+"""Every command, every plausible mistake: one clear line, exit status 2, nothing made or lost.
+
+Each ``facepay`` subcommand and each example runs as a user runs it (a subprocess, so an
+uncaught exception shows as the traceback a user would see) with the mistakes people make:
+a missing file, a text file as a clip or a database, a folder it may not write, a
+PostgreSQL nobody listens on, an unknown flag, challenge or too short a seed. Each must
+answer with one line on stderr naming the problem (argparse's own usage errors add the
+usage line above it), exit 2, and leave the files around it exactly as they were.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.slow
+
+TEXT = "not a video, not a database: a shopping list\n"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _unreachable_postgres() -> str:
+    # A port just freed on loopback: nothing listens there, the connection is refused.
+    return f"postgresql://facepay@127.0.0.1:{_free_port()}/facepay?connect_timeout=5"
+
+
+@contextlib.contextmanager
+def _read_only(folder: Path) -> Iterator[Path]:
+    """A folder nobody may write into. chmod is enough for a normal user; CI runs as root,
+    whom only the immutable attribute stops."""
+    folder.mkdir()
+    folder.chmod(0o555)
+    immutable = False
+    if _writable(folder) and shutil.which("chattr"):
+        immutable = (
+            subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode == 0
+        )
+    try:
+        if _writable(folder):
+            pytest.fail(f"cannot make {folder} read-only here (chmod 555, chattr +i)")
+        yield folder
+    finally:
+        if immutable:
+            subprocess.run(["chattr", "-i", str(folder)], check=True)
+        folder.chmod(0o755)
+
+
+def _writable(folder: Path) -> bool:
+    probe = folder / ".probe"
+    try:
+        probe.write_text("x")
+    except OSError:
+        return False
+    probe.unlink()
+    return True
+
+
+def _snapshot(root: Path) -> dict[str, str]:
+    """Every file under ``root`` with a hash of its bytes: what exists and what it holds."""
+    out = {}
+    for path in sorted(root.rglob("*")):
+        rel = str(path.relative_to(root))
+        out[rel] = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "dir"
+    return out
+
+
+@dataclass(frozen=True)
+class Mistake:
+    argv: tuple[str, ...]
+    says: str  # what the one line must name
+    code: int = 2
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A folder with a text file, a real sandbox database holding one device, its keys,
+    and a read-only folder."""
+    root = tmp_path_factory.mktemp("mistakes")
+    (root / "notes.txt").write_text(TEXT)
+    result = _run(
+        root,
+        "facepay",
+        "sandbox",
+        "provision",
+        "--db",
+        "shop.db",
+        "--device-key",
+        "till.pem",
+    )
+    assert result.returncode == 0, result.stderr
+    with _read_only(root / "locked"):
+        yield root
+
+
+def _run(cwd: Path, program: str, *argv: str, **env: str) -> subprocess.CompletedProcess[str]:
+    command = (
+        [sys.executable, "-m", "facepay", *argv]
+        if program == "facepay"
+        else [sys.executable, str(REPO / "examples" / program), *argv]
+    )
+    return subprocess.run(
+        command,
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(REPO), **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def _assert_one_clear_line(result: subprocess.CompletedProcess[str], mistake: Mistake) -> None:
+    err = result.stderr
+    assert "Traceback" not in err, err
+    assert result.returncode == mistake.code, (result.returncode, err)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert lines, "nothing on stderr"
+    last = lines[-1]
+    assert mistake.says in last, last
+    # The error is the last line and the only one, bar argparse's usage above it.
+    assert "error" in last or ": " in last
+    others = [ln for ln in lines[:-1] if not ln.startswith(("usage:", " "))]
+    assert not others, others
+
+
+FACEPAY_MISTAKES = {
+    "analyze: missing file": Mistake(
+        ("analyze", "nope.mp4"), "no camera, video file or image folder at nope.mp4"
+    ),
+    "analyze: text file as a clip": Mistake(("analyze", "notes.txt"), "cannot be opened"),
+    "analyze: unknown flag": Mistake(
+        ("analyze", "notes.txt", "--frames", "3"), "unrecognized arguments: --frames"
+    ),
+    "liveness: text file as a clip": Mistake(
+        ("liveness", "--camera", "notes.txt", "--challenges", "blink"), "cannot be opened"
+    ),
+    "liveness: unknown challenge": Mistake(
+        ("liveness", "--camera", "notes.txt", "--challenges", "blink,wink"),
+        "unknown challenge 'wink'",
+    ),
+    "liveness: seed shorter than 8 bytes": Mistake(
+        ("liveness", "--camera", "notes.txt", "--seed", "00112233"), "at least 8 bytes"
+    ),
+    "liveness: seed not hex": Mistake(
+        ("liveness", "--camera", "notes.txt", "--seed", "not-hex"), "is not hex"
+    ),
+    "liveness: count out of range": Mistake(
+        ("liveness", "--camera", "notes.txt", "--count", "5"), "invalid choice: 5"
+    ),
+    "ledger: database typo": Mistake(
+        ("sandbox", "ledger", "--db", "shopp.db"), "shopp.db: no such database"
+    ),
+    "ledger: text file as database": Mistake(
+        ("sandbox", "ledger", "--db", "notes.txt"), "notes.txt: file is not a database"
+    ),
+    "ledger: unreachable PostgreSQL": Mistake(
+        ("sandbox", "ledger", "--db", "@pg"), "PostgreSQL: connection failed"
+    ),
+    "serve: text file as database": Mistake(
+        ("sandbox", "serve", "--db", "notes.txt", "--port", "@port"), "file is not a database"
+    ),
+    "serve: database in a read-only folder": Mistake(
+        ("sandbox", "serve", "--db", "locked/shop.db", "--port", "@port"), "locked/shop.db"
+    ),
+    "serve: unreachable PostgreSQL": Mistake(
+        ("sandbox", "serve", "--db", "@pg", "--keys", "pg.keys", "--port", "@port"),
+        "PostgreSQL: connection failed",
+    ),
+    "provision: text file as database": Mistake(
+        ("sandbox", "provision", "--db", "notes.txt", "--device-key", "new.pem"),
+        "notes.txt: file is not a database",
+    ),
+    "provision: device key in a read-only folder": Mistake(
+        ("sandbox", "provision", "--db", "shop.db", "--device-key", "locked/till.pem"),
+        "locked/till.pem",
+    ),
+    "provision: database in a read-only folder": Mistake(
+        ("sandbox", "provision", "--db", "locked/shop.db", "--device-key", "new.pem"),
+        "locked/shop.db",
+    ),
+    "provision: unreachable PostgreSQL": Mistake(
+        ("sandbox", "provision", "--db", "@pg", "--keys", "pg.keys", "--device-key", "new.pem"),
+        "PostgreSQL: connection failed",
+    ),
+    "rotate-key: key folder typo": Mistake(
+        ("sandbox", "rotate-key", "--keys", "shopp.db.keys"), "no sealing keyring"
+    ),
+    "rotate-key: unknown suite": Mistake(
+        ("sandbox", "rotate-key", "--keys", "shop.db.keys", "--suite", "rot13"),
+        "invalid choice: 'rot13'",
+    ),
+    "eval verify: missing folder": Mistake(("eval", "verify", "nope"), "nope is not a folder"),
+    "eval verify: a text file": Mistake(
+        ("eval", "verify", "notes.txt"), "notes.txt is not a folder"
+    ),
+    "eval sessions: missing manifest": Mistake(("eval", "sessions", "nope.json"), "nope.json"),
+    "bench: missing clip": Mistake(("bench", "--clip", "nope.mp4"), "clip not found: nope.mp4"),
+    "unknown command": Mistake(("pay",), "invalid choice: 'pay'"),
+}
+
+
+def _resolve(argv: tuple[str, ...]) -> list[str]:
+    table = {"@pg": _unreachable_postgres, "@port": lambda: str(_free_port())}
+    return [table[a]() if a in table else a for a in argv]
+
+
+@pytest.mark.parametrize("mistake", FACEPAY_MISTAKES.values(), ids=FACEPAY_MISTAKES.keys())
+def test_facepay_answers_a_mistake_with_one_line(workspace: Path, mistake: Mistake) -> None:
+    before = _snapshot(workspace)
+    result = _run(workspace, "facepay", *_resolve(mistake.argv))
+    _assert_one_clear_line(result, mistake)
+    assert _snapshot(workspace) == before  # nothing created, nothing lost
+
+
+def test_the_ledger_still_reads_the_database_those_mistakes_missed(workspace: Path) -> None:
+    """The database the typos and failed provisionings did not touch is intact."""
+    result = _run(workspace, "facepay", "sandbox", "ledger", "--db", "shop.db", "--json")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+EXAMPLE_MISTAKES = {
+    "quickstart: text file as the clip": ("quickstart.py", ("notes.txt",), "cannot be opened"),
+    "quickstart: missing clip": ("quickstart.py", ("nope.mp4",), "no clip at nope.mp4"),
+    "quickstart: unknown challenge": (
+        "quickstart.py",
+        ("--challenge", "wink"),
+        "invalid choice: 'wink'",
+    ),
+    "pos_integration: text file as the clip": (
+        "pos_integration.py",
+        ("notes.txt",),
+        "cannot be opened",
+    ),
+    "pos_integration: unknown challenge": (
+        "pos_integration.py",
+        ("--challenge", "wink"),
+        "invalid choice: 'wink'",
+    ),
+    "custom_embedder: no evaluation photos": ("custom_embedder.py", (), "no photo at"),
+}
+
+
+@pytest.mark.parametrize(
+    ("program", "argv", "says"), EXAMPLE_MISTAKES.values(), ids=EXAMPLE_MISTAKES.keys()
+)
+def test_examples_answer_a_mistake_with_one_line(
+    workspace: Path, program: str, argv: tuple[str, ...], says: str
+) -> None:
+    before = _snapshot(workspace)
+    # An evaluation folder without the photos and clips: the examples must say so.
+    result = _run(workspace, program, *argv, FACEPAY_EVAL_DIR=str(workspace / "locked"))
+    _assert_one_clear_line(result, Mistake(argv, says))
+    assert _snapshot(workspace) == before
