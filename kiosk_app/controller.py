@@ -559,6 +559,14 @@ class KioskController(QObject):
             if self.face_in_oval_at is None:
                 self.face_in_oval_at = time.monotonic()
             if self.current != "liveness":
+                # The prompt and the last frame from the first moment: never a black
+                # preview with "Follow the prompt" while the next frame is analysed.
+                self.liveness.start(
+                    progress.challenge,
+                    challenge_count=progress.challenge_count,
+                    seconds=progress.seconds_left,
+                    last_frame=self.capture.camera.image(),
+                )
                 self.go("liveness")
             self.liveness.show_progress(progress)
         elif self.current == "capture":

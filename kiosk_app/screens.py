@@ -8,11 +8,13 @@ layout direction never needs the screen to be rebuilt.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from PyQt6.QtCore import QSize, Qt, pyqtSignal
-from PyQt6.QtGui import QKeyEvent
+from PyQt6.QtCore import QSize, Qt, QTimer, pyqtSignal
+from PyQt6.QtGui import QImage, QKeyEvent
 from PyQt6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -611,12 +613,19 @@ def liveness_prompt_key(challenge: str | None) -> str:
 
 
 class LivenessScreen(Screen):
-    """The challenge with a drawn icon, a countdown and a progress bar, over the preview."""
+    """The challenge with a drawn icon, a countdown and a progress bar, beside the preview.
+
+    The first prompt shows from the first frame: :meth:`start` is given the first
+    challenge (and the capture screen's last frame, so the preview never goes black), and
+    the countdown runs on its own between frames from the flow's ``seconds_left`` (a frame
+    every 100 ms or every second: the number still counts down once a second).
+    """
 
     name = "liveness"
 
-    def __init__(self, tr: Translator) -> None:
+    def __init__(self, tr: Translator, *, clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__(tr)
+        self._clock = clock
         self.camera = CameraView()
         self.icon = ChallengeIcon()
         self.prompt = label("prompt")
@@ -638,27 +647,72 @@ class LivenessScreen(Screen):
         row.addLayout(side, 2)
         self.body.addLayout(row, 1)
         self._progress = FaceProgress(phase="liveness")
+        self._deadline: float | None = None
+        self.ticker = QTimer(self)
+        self.ticker.setInterval(250)
+        self.ticker.timeout.connect(self.tick)
+
+    def start(
+        self,
+        challenge: str | None,
+        *,
+        challenge_count: int = 0,
+        seconds: float = 0.0,
+        last_frame: QImage | None = None,
+    ) -> None:
+        """The liveness step begins: prompt, step and countdown before the first frame."""
+        self.show_progress(
+            FaceProgress(
+                phase="liveness",
+                challenge=challenge,
+                challenge_count=challenge_count,
+                seconds_left=seconds,
+            )
+        )
+        if last_frame is not None and not self.camera.has_image():
+            self.camera.show_image(last_frame)
 
     def show_progress(self, progress: FaceProgress) -> None:
         self._progress = progress
+        self._deadline = (
+            self._clock() + progress.seconds_left if progress.seconds_left > 0 else None
+        )
         self.camera.set_state("adjust" if progress.reasons else "good")
         self.retranslate()
+        if self._deadline is not None and not self.ticker.isActive():
+            self.ticker.start()
+
+    def seconds_left(self) -> int:
+        """Whole seconds left on the current challenge, as shown (0 when none is running)."""
+        if self._deadline is None:
+            return 0
+        return max(0, math.ceil(self._deadline - self._clock() - 1e-6))
+
+    def tick(self) -> None:
+        self._show_countdown()
+        if self._deadline is None or self.seconds_left() == 0:
+            self.ticker.stop()
+
+    def _show_countdown(self) -> None:
+        left = self.seconds_left()
+        self.countdown.setText(self.tr_("liveness.seconds_left", seconds=left) if left else "")
+        self.countdown.setVisible(bool(left))
 
     def retranslate(self) -> None:
         t = self.tr_
         p = self._progress
         self.title.setText(t("liveness.title"))
         self.subtitle.hide()
-        key = liveness_prompt_key(p.challenge)
+        # Until the flow names a challenge the shopper is asked to hold still: never a
+        # generic "Follow the prompt" with no prompt to follow.
+        key = liveness_prompt_key(p.challenge) if p.challenge else "liveness.hold_still"
         if p.reasons and p.face_box is None:
             key = quality_prompt_key(p.reasons)
         self.prompt.setText(t(key))
         self.prompt.setAccessibleDescription(t(key))
         self.icon.set_challenge(key.split(".", 1)[1] if key.startswith("liveness.") else "")
         self.icon.setAccessibleName(t(key))
-        self.countdown.setText(
-            t("liveness.seconds_left", seconds=max(0, int(p.seconds_left + 0.99)))
-        )
+        self._show_countdown()
         self.step_label.setText(
             t("liveness.step", current=p.challenge_index + 1, total=p.challenge_count)
             if p.challenge_count
@@ -674,8 +728,10 @@ class LivenessScreen(Screen):
 
     def reset(self) -> None:
         super().reset()
+        self.ticker.stop()
         self.camera.clear()
         self._progress = FaceProgress(phase="liveness")
+        self._deadline = None
         self.retranslate()
 
 

@@ -30,6 +30,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from facepay import QualityConfig
 from kiosk_app.i18n import Translator
 from kiosk_app.ui.icons import icon
 
@@ -218,14 +219,28 @@ class Keypad(QWidget):
             self.submitted.emit(self._digits)
 
 
-class CameraView(QWidget):
-    """The live preview, mirrored like a mirror, with the oval the face must fill.
+# The frame shape assumed before the first frame arrives (most till cameras are 16:9).
+_DEFAULT_ASPECT = 16 / 9
 
-    The oval is white while looking, amber while the shopper must adjust, green when good.
+
+class CameraView(QWidget):
+    """The live preview, mirrored like a mirror, with the oval the face must be in.
+
+    The whole frame is shown (letterboxed, never cropped): a cropped preview hid an
+    off-centre face half out of view while the camera still saw it. The oval is drawn in
+    the frame's own coordinates where facepay's quality gate accepts a face's centre
+    (``QualityConfig.max_centre_offset`` of half the frame each way), so a face inside
+    the oval is never refused for placement, and a face the gate accepts is never shown
+    beside it. White while looking, amber while the shopper must adjust, green when good.
     """
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, parent: QWidget | None = None, *, max_centre_offset: float | None = None
+    ) -> None:
         super().__init__(parent)
+        if max_centre_offset is None:
+            max_centre_offset = QualityConfig().max_centre_offset or 1.0
+        self._centre_offset = max_centre_offset
         self._image: QImage | None = None
         self._state = "looking"
         self.setMinimumSize(QSize(480, 360))
@@ -233,12 +248,30 @@ class CameraView(QWidget):
         self.setAccessibleName("camera preview")
         self.frames_shown = 0
         self._overlay_pixmap: QPixmap | None = None
-        self._overlay_key: tuple[int, int, str] | None = None
+        self._overlay_key: tuple[int, int, str, int, int] | None = None
 
     def show_image(self, image: QImage) -> None:
         self._image = image
         self.frames_shown += 1
         self.update()
+
+    def image(self) -> QImage | None:
+        """The frame on screen (to carry it from one camera screen to the next)."""
+        return self._image
+
+    def set_max_centre_offset(self, offset: float) -> None:
+        """The till's ``QualityConfig.max_centre_offset``: where the gate accepts a face."""
+        self._centre_offset = offset
+        self._overlay_key = None
+        self.update()
+
+    def image_rect(self) -> QRectF:
+        """Where the whole frame is drawn: as large as fits, centred, never cropped."""
+        w, h = float(self.width()), float(self.height())
+        img = self._image
+        aspect = img.width() / img.height() if img is not None and img.height() else _DEFAULT_ASPECT
+        tw, th = (w, w / aspect) if w / h < aspect else (h * aspect, h)
+        return QRectF((w - tw) / 2, (h - th) / 2, tw, th)
 
     def set_state(self, state: str) -> None:
         if state != self._state:
@@ -258,10 +291,11 @@ class CameraView(QWidget):
         return self._image is not None
 
     def oval_rect(self) -> QRectF:
-        w, h = float(self.width()), float(self.height())
-        oh = h * 0.78
-        ow = oh * 0.74
-        return QRectF((w - ow) / 2, (h - oh) / 2, ow, oh)
+        """The ellipse inscribed in the gate's accepted box for the face centre."""
+        frame = self.image_rect()
+        ow, oh = frame.width() * self._centre_offset, frame.height() * self._centre_offset
+        c = frame.center()
+        return QRectF(c.x() - ow / 2, c.y() - oh / 2, ow, oh)
 
     def paintEvent(self, event: QPaintEvent | None) -> None:  # noqa: N802 (Qt API)
         # Runs for every camera frame on the UI thread: the frame is drawn unscaled-smooth
@@ -271,9 +305,7 @@ class CameraView(QWidget):
         p.fillRect(self.rect(), QColor("#000000"))
         if self._image is not None and not self._image.isNull():
             img = self._image
-            scale = max(self.width() / img.width(), self.height() / img.height())
-            tw, th = img.width() * scale, img.height() * scale
-            target = QRectF((self.width() - tw) / 2, (self.height() - th) / 2, tw, th)
+            target = self.image_rect()
             p.save()
             # Mirror horizontally: shoppers expect a selfie view (move left, image moves left).
             p.translate(self.width(), 0)
@@ -284,7 +316,14 @@ class CameraView(QWidget):
         p.end()
 
     def _overlay(self) -> QPixmap:
-        key = (self.width(), self.height(), self._state)
+        frame = self.image_rect()
+        key = (
+            self.width(),
+            self.height(),
+            self._state,
+            round(frame.width()),
+            round(frame.height()),
+        )
         if self._overlay_key != key or self._overlay_pixmap is None:
             pixmap = QPixmap(self.size())
             pixmap.fill(Qt.GlobalColor.transparent)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
-from PyQt6.QtCore import Qt
+from PyQt6.QtCore import QRectF, Qt
 from PyQt6.QtWidgets import QApplication, QLabel, QPushButton, QWidget
 
-from facepay import QualityReason
+from facepay import QualityConfig, QualityReason
 from kiosk_app.app import apply_theme
 from kiosk_app.flow import FaceProgress, Outcome
 from kiosk_app.flow import OutcomeKind as LegacyKind
@@ -31,8 +33,8 @@ from kiosk_app.screens import (
     liveness_prompt_key,
     quality_prompt_key,
 )
-from kiosk_app.ui.gallery import BASKET, PRODUCTS, SCREEN_TYPES, stage
-from kiosk_app.widgets import Keypad
+from kiosk_app.ui.gallery import BASKET, PRODUCTS, SCREEN_TYPES, stage, stand_in_preview
+from kiosk_app.widgets import CameraView, Keypad
 
 
 @pytest.fixture
@@ -464,3 +466,70 @@ def test_enter_on_the_basket_does_not_scan_again(qtbot, themed: QApplication) ->
     with qtbot.waitSignal(screen.pay_button.clicked, timeout=1000):
         qtbot.keyClick(focused, Qt.Key.Key_Return)
     assert scans == ["4011"]
+
+
+def test_liveness_prompt_and_preview_from_the_first_moment(themed: QApplication) -> None:
+    screen = LivenessScreen(Translator())
+    screen.reset()
+    assert screen.prompt.text() != "Follow the prompt"
+    assert not screen.countdown.isVisibleTo(screen)  # never "0 s"
+    screen.start("turn_left", challenge_count=2, seconds=5.0, last_frame=stand_in_preview())
+    assert screen.prompt.text() == "Turn your head to your left"
+    assert screen.countdown.text() == "5 s"
+    assert screen.step_label.text() == "Step 1 of 2"
+    assert screen.camera.has_image()  # the capture's last frame, not a black box
+
+
+def test_liveness_countdown_counts_between_frames(themed: QApplication) -> None:
+    now = [100.0]
+    screen = LivenessScreen(Translator(), clock=lambda: now[0])
+    screen.show_progress(FaceProgress(phase="liveness", challenge="blink", seconds_left=3.0))
+    assert screen.countdown.text() == "3 s"
+    assert screen.ticker.isActive()
+    shown = []
+    for t in (100.5, 101.2, 102.4, 103.1):
+        now[0] = t
+        screen.tick()
+        shown.append(screen.countdown.text())
+    assert shown == ["3 s", "2 s", "1 s", ""]
+    assert not screen.ticker.isActive()
+
+
+def test_preview_shows_the_whole_frame(themed: QApplication) -> None:
+    view = CameraView()
+    view.resize(800, 600)
+    view.show_image(stand_in_preview(640, 360))
+    frame = view.image_rect()
+    assert QRectF(view.rect()).contains(frame)  # nothing of the frame is cut off
+    assert frame.width() == 800
+    assert abs(frame.width() / frame.height() - 640 / 360) < 1e-6
+    view.resize(600, 800)
+    assert QRectF(view.rect()).contains(view.image_rect())
+
+
+@pytest.mark.parametrize("offset", [0.7, 0.4])
+def test_oval_is_where_the_quality_gate_accepts_the_face_centre(
+    themed: QApplication, offset: float
+) -> None:
+    view = CameraView(max_centre_offset=offset)
+    view.resize(900, 700)
+    view.show_image(stand_in_preview(640, 360))
+    frame, oval = view.image_rect(), view.oval_rect()
+    assert frame.contains(oval)
+
+    def gate_offset(x: float, y: float) -> float:
+        # facepay.vision's placement check, in the frame's own pixels.
+        fx = (x - frame.left()) / frame.width() * 640
+        fy = (y - frame.top()) / frame.height() * 360
+        return max(abs(fx - 320) / 320, abs(fy - 180) / 180)
+
+    c = oval.center()
+    for i in range(36):  # every point on the oval is a centre the gate accepts
+        a = math.radians(i * 10)
+        x = c.x() + math.cos(a) * oval.width() / 2
+        y = c.y() + math.sin(a) * oval.height() / 2
+        assert gate_offset(x, y) <= offset + 1e-6
+    # ... and the oval reaches the gate's limit left/right and top/bottom: not a token oval.
+    assert gate_offset(oval.left(), c.y()) == pytest.approx(offset)
+    assert gate_offset(c.x(), oval.top()) == pytest.approx(offset)
+    assert QualityConfig().max_centre_offset == 0.7  # the default the kiosk draws
