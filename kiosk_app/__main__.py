@@ -12,9 +12,11 @@ the POS bridge into :class:`~kiosk_app.controller.KioskController`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from facepay import FacePayError, __version__
@@ -23,15 +25,66 @@ __all__ = ["build_parser", "main"]
 
 logger = logging.getLogger("kiosk_app")
 
-_NO_CAMERA = """\
-facepay-kiosk: no camera could be opened.
-  {why}
-Pass a camera index, a video file or a folder of images instead, for example:
+# One line each: a shopper-facing machine's log is read by someone in a hurry.
+_NO_CAMERA = (
+    "facepay-kiosk: no camera could be opened ({why}); give it a clip instead: "
+    "facepay-kiosk --demo --camera path/to/clip.mp4 (or an image folder, or --camera 1)\n"
+)
+_NO_DISPLAY = (
+    "facepay-kiosk: no display to show the till on ({why}); run it on the till's screen, "
+    "or on a virtual one: xvfb-run -a facepay-kiosk --demo ...\n"
+)
 
-    facepay-kiosk --demo --camera 1
-    facepay-kiosk --demo --camera path/to/clip.mp4
-    facepay-kiosk --demo --camera path/to/folder_of_jpegs/
-"""
+
+def display_problem(environ: Mapping[str, str] | None = None) -> str:
+    """Why Qt would find no display (it aborts the process), or "" when there is one.
+
+    Qt's xcb plugin calls qFatal when it cannot connect, which kills the process with a core
+    dump; checking first turns that into one line. Only the usual local cases are checked:
+    an explicit ``QT_QPA_PLATFORM`` (offscreen, eglfs, wayland ...) is trusted as given.
+    """
+    env = os.environ if environ is None else environ
+    if env.get("QT_QPA_PLATFORM") or not sys.platform.startswith("linux"):
+        return ""
+    if env.get("WAYLAND_DISPLAY"):
+        return ""
+    display = env.get("DISPLAY", "")
+    if not display:
+        return "DISPLAY is not set"
+    host, _, rest = display.partition(":")
+    number = rest.split(".", 1)[0]
+    # X's fixed, well-known socket directory (not a temporary file we create).
+    socket = Path("/tmp/.X11-unix") / f"X{number}"  # noqa: S108
+    if host in ("", "unix") and number.isdigit() and not socket.exists():
+        return f"no X server is listening on DISPLAY={display}"
+    return ""
+
+
+@contextlib.contextmanager
+def native_stderr_quieted(quiet: bool) -> Iterator[None]:
+    """Send what native libraries print on fd 2 (TFLite, absl, OpenCV, Qt) to /dev/null.
+
+    Python's own ``sys.stderr`` (this command's messages, logging, tracebacks) keeps the real
+    stderr. ``-v`` shows everything.
+    """
+    if not quiet:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    old_stderr = sys.stderr
+    try:
+        os.dup2(devnull, 2)
+        sys.stderr = open(saved, "w", buffering=1, closefd=False)  # noqa: SIM115 (restored below)
+        yield
+    finally:
+        sys.stderr.flush()
+        sys.stderr.close()
+        sys.stderr = old_stderr
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -112,6 +165,11 @@ def probe_camera(
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    with native_stderr_quieted(not args.verbose):
+        return _main(args)
+
+
+def _main(args: argparse.Namespace) -> int:
     if args.verbose:
         logging.basicConfig(
             level=logging.DEBUG if args.verbose > 1 else logging.INFO,
@@ -124,6 +182,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             "A retailer's POS embeds the kiosk with kiosk_app.run.build_kiosk(...) "
             "(see docs/kiosk.md).\n"
         )
+        return 2
+    why_no_display = display_problem()
+    if why_no_display:
+        sys.stderr.write(_NO_DISPLAY.format(why=why_no_display))
         return 2
     from facepay import open_source
 

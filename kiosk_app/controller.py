@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 from PyQt6.QtCore import QEvent, QObject, Qt, QThread, QTimer, pyqtSignal
 from PyQt6.QtWidgets import QApplication, QStackedWidget, QWidget
 
-from facepay import Claim
+from facepay import Claim, FrameFeedback
 from kiosk_app.i18n import Language, Translator
 from kiosk_app.model import (
     BackendHealth,
@@ -67,8 +67,8 @@ from kiosk_app.screens import (
     EnrollPhoneScreen,
     IdleScreen,
     LivenessScreen,
+    PrivacyScreen,
     ProcessingScreen,
-    ReceiptScreen,
     ResultScreen,
     Screen,
     StepUpScreen,
@@ -170,6 +170,7 @@ class KioskController(QObject):
         self.last_approval_latency: float | None = None
         self._old_cameras: list[CameraWorker] = []
         self._jobs: dict[int, Callable[[Any], None]] = {}
+        self._last_feedback: FrameFeedback | None = None
         self._job_ids = itertools.count(1)
 
         # -- the flow worker on its own thread
@@ -213,7 +214,7 @@ class KioskController(QObject):
         self.result = ResultScreen(t)
         self.step_up = StepUpScreen(t)
         self.card = CardScreen(t)
-        self.receipt = ReceiptScreen(t)
+        self.privacy = PrivacyScreen(t)  # the receipt channel for the privacy code
         self.confirm = ConfirmCancelScreen(t)
         self.consent = ConsentScreen(t)
         self.enroll_phone = EnrollPhoneScreen(t)
@@ -233,7 +234,7 @@ class KioskController(QObject):
             self.result,
             self.step_up,
             self.card,
-            self.receipt,
+            self.privacy,
             self.confirm,
             self.consent,
             self.enroll_phone,
@@ -245,6 +246,8 @@ class KioskController(QObject):
             self.screens[s.name] = s
             self.stack.addWidget(s)
             s.cancel_button.clicked.connect(self.machine.cancel)
+            s.back_button.clicked.connect(self.machine.back)
+            s.call_button.clicked.connect(self.machine.call_attendant)
         missing = {s.value for s in ScreenId} - set(self.screens)
         if missing:
             raise RuntimeError(f"no widget for screens {sorted(missing)}")
@@ -272,8 +275,9 @@ class KioskController(QObject):
         self.step_up.keypad.submitted.connect(self._submit_step_up)
         self.step_up.card_button.clicked.connect(m.choose_card)
         self.card.tap_button.clicked.connect(self.tap_card)
-        self.receipt.print_button.clicked.connect(lambda: m.send_receipt(ChannelKind.PRINTED))
-        self.receipt.skip_button.clicked.connect(m.done)
+        self.privacy.channel_chosen.connect(m.send_receipt)
+        self.privacy.done_button.clicked.connect(m.done)
+        self.enroll_done.channel_chosen.connect(m.send_receipt)
         self.confirm.keep_button.clicked.connect(m.keep_shopping)
         self.confirm.drop_button.clicked.connect(m.confirm_cancel)
         self.consent.agree_button.clicked.connect(self._consent_given)
@@ -374,9 +378,10 @@ class KioskController(QObject):
         if m.screen in (*_FACE_SCREENS, ScreenId.PROCESSING):
             m.on_outcome(m.attempt, Outcome(kind=OutcomeKind.ERROR, staff_code=code))
 
-    def _on_feedback(self, attempt: int, feedback: Any) -> None:
+    def _on_feedback(self, attempt: int, feedback: FrameFeedback) -> None:
         if attempt != self.machine.attempt:
             return
+        self._last_feedback = feedback
         if feedback.face_box is not None:
             self.touch()  # someone is in front of the camera
         if self.face_in_oval_at is None and (
@@ -409,6 +414,12 @@ class KioskController(QObject):
             if event.key == "claim.invalid":
                 for screen in (self.claim, self.enroll_phone):
                     screen.keypad.reset()  # the number was refused: type it again
+            if event.key == "receipt.sent":
+                # Say where the receipt went (never what the code is).
+                sent = self.screens[self.current]
+                if isinstance(sent, PrivacyScreen):
+                    sent.show_sent(ChannelKind(event.params["channel"]))
+                return
             self.screens[self.current].show_notice(text)
         elif isinstance(event, OutcomeShown):
             self._show_outcome(event.outcome)
@@ -433,9 +444,9 @@ class KioskController(QObject):
             self._log_error(f"{outcome.kind.value}: {outcome.staff_code}")
         if outcome.kind is OutcomeKind.ENROLLED:
             # The privacy code goes on the receipt the shopper picks, never on this screen.
-            self.enroll_done.show_receipt("", self.machine.store.privacy_url)
+            self.enroll_done.offer(self.machine.receipt_channels)
         else:
-            self.result.show_outcome(outcome, self.machine.face_is_offered())
+            self.result.show_outcome(outcome)
 
     def _show(self, screen_id: ScreenId) -> None:
         m = self.machine
@@ -448,17 +459,30 @@ class KioskController(QObject):
                 s.reset()
             self.face_in_oval_at = None
         elif screen_id is ScreenId.CHOICE:
-            face = m.face_is_offered()
-            self.choice.show_amount(m.sale.amount_text, face)
-            # A paused lane hides face pay (and its enrollment) instead of greying it out.
-            self.choice.face_button.setVisible(not m.lane_paused)
-            self.choice.enroll_button.setVisible(not m.lane_paused)
+            # A paused lane hides face pay (and its enrollment) and says why.
+            self.choice.show_amount(
+                m.sale.amount_text, m.face_is_offered(), lane_paused=m.lane_paused
+            )
         elif screen_id is ScreenId.CLAIM:
             self.claim.reset()
             self.claim.keypad.set_minimum(m.store.min_claim_digits)
         elif screen_id is ScreenId.CAPTURE:
             self.capture.reset()
             self.liveness.reset()
+        elif screen_id is ScreenId.LIVENESS:
+            # The prompt and the last frame from the first moment: never a black preview
+            # with "Follow the prompt" while the next frame is analysed.
+            fb = self._last_feedback
+            self.liveness.start(
+                fb.challenge if fb else None,
+                challenge_count=fb.challenge_count if fb else 0,
+                seconds=fb.seconds_left if fb else 0.0,
+                last_frame=self.capture.camera.image(),
+            )
+        elif screen_id is ScreenId.RECEIPT:
+            self.privacy.offer(m.receipt_channels)
+        elif screen_id is ScreenId.CONFIRM_CANCEL:
+            self.confirm.ask(m.sale.item_count, m.sale.amount_text)
         elif screen_id is ScreenId.STEP_UP:
             self.step_up.reset()
             self.step_up.ask(m.store.step_up_digits)
@@ -485,9 +509,7 @@ class KioskController(QObject):
             self._show_attendant_health()
             self.run(lambda p: p.health(), self._on_health)
         self.stack.setCurrentWidget(screen)
-        focus = screen.first_focus()
-        if focus is not None:
-            focus.setFocus()
+        screen.refocus()
         self.touch()
         self.screen_changed.emit(screen_id.value)
         logger.debug("screen %s", screen_id.value)

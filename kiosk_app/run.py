@@ -27,7 +27,7 @@ from PyQt6.QtCore import QTimer
 from PyQt6.QtWidgets import QApplication
 
 from facepay import format_money
-from kiosk_app.app import apply_theme
+from kiosk_app.app import apply_theme, show_on_display
 from kiosk_app.controller import KioskController, KioskSettings
 from kiosk_app.demo import DemoCardReader, demo_staff
 from kiosk_app.demo.pos import DemoPos
@@ -203,11 +203,8 @@ def run_demo(
     )
     window = demo.controller.widget()
     window.setWindowTitle("facepay")
-    if fullscreen:
-        window.showFullScreen()
-    else:
-        window.resize(1280, 800)
-        window.show()
+    show_on_display(window, fullscreen=fullscreen, window_size=(1280, 800))
+    app.processEvents()
     # Ctrl+C / SIGTERM end the app through Qt, so the camera stops, the flow drops its
     # frames and the embedded sandbox removes its temporary database and keys.
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -215,13 +212,14 @@ def run_demo(
     ticker = QTimer()
     ticker.timeout.connect(lambda: None)  # lets Python run its signal handlers
     ticker.start(250)
+    # The demo staff PIN goes on the operator's terminal only: never in --help, the docs or
+    # on the screen. One line, as a till's log expects.
+    staff = f"staff id demo PIN {demo.staff_pin}, " if demo.staff_pin else ""
     sys.stderr.write(
-        f"facepay-kiosk: ready (sandbox backend {port.base_url}, camera {camera_name})\n"
-        f"facepay-kiosk: receipts print to {demo.printer.folder}\n"
+        f"facepay-kiosk: ready (sandbox backend {port.base_url}, camera {camera_name}, "
+        f"{staff}receipts in {demo.printer.folder}, "
+        f"window {window.width()}x{window.height()})\n"
     )
-    if demo.staff_pin:
-        # On the operator's terminal only: never in --help, the docs or on the screen.
-        sys.stderr.write(f"facepay-kiosk: demo staff sign-in: id demo, PIN {demo.staff_pin}\n")
     if exit_after is not None:
         QTimer.singleShot(int(exit_after * 1000), app.quit)
     try:

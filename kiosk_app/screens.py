@@ -8,9 +8,12 @@ layout direction never needs the screen to be rebuilt.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+import time
+from collections.abc import Callable, Sequence
 
-from PyQt6.QtCore import Qt, pyqtSignal
+from PyQt6.QtCore import QSize, Qt, QTimer, pyqtSignal
+from PyQt6.QtGui import QImage, QKeyEvent
 from PyQt6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -25,6 +28,7 @@ from PyQt6.QtWidgets import (
     QListWidget,
     QProgressBar,
     QScrollArea,
+    QSizePolicy,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -32,9 +36,10 @@ from PyQt6.QtWidgets import (
 )
 
 from facepay import CheckoutState, FrameFeedback, QualityReason, format_money
-from kiosk_app.i18n import Language, Translator
-from kiosk_app.model import Outcome, OutcomeKind, Sale
-from kiosk_app.widgets import BigButton, CameraView, ChallengeIcon, Keypad, QrView, label
+from kiosk_app.i18n import Language, Translator, retention_period
+from kiosk_app.model import ChannelKind, Outcome, OutcomeKind, Sale
+from kiosk_app.ui.icons import icon, icon_pixmap
+from kiosk_app.widgets import GREEN, RED, BigButton, CameraView, ChallengeIcon, Keypad, label
 
 __all__ = [
     "SCREEN_NAMES",
@@ -55,7 +60,6 @@ __all__ = [
     "MessageScreen",
     "PrivacyScreen",
     "ProcessingScreen",
-    "ReceiptScreen",
     "ResultScreen",
     "Screen",
     "StepUpScreen",
@@ -95,10 +99,17 @@ def quality_prompt_key(reasons: Sequence[QualityReason]) -> str:
 
 
 class Screen(QWidget):
-    """Base: a title, a body the subclass fills, and a footer with the cancel button."""
+    """Base: a header (Back, the title, Call staff), a body the subclass fills, and a footer
+    with the cancel button.
+
+    The buttons only emit: the model decides where Back goes (``kiosk_app.model.BACK``),
+    whether Cancel asks first, and who hears the call for staff.
+    """
 
     name = "screen"
     cancellable = True
+    has_back = True  # the model's BACK table says where it goes from each screen
+    calls_attendant = True  # a shopper can call for help from any screen
 
     def __init__(self, tr: Translator) -> None:
         super().__init__()
@@ -109,6 +120,21 @@ class Screen(QWidget):
         self.notice = label("notice")
         self.notice.hide()
         self.body = QVBoxLayout()
+        self.back_button = BigButton("nav")
+        self.back_button.setObjectName("back")
+        self.back_button.setIcon(icon("back", 32))
+        self.back_button.setIconSize(QSize(32, 32))
+        self.call_button = BigButton("nav")
+        self.call_button.setObjectName("call_attendant")
+        self.call_button.setIcon(icon("attendant", 32))
+        self.call_button.setIconSize(QSize(32, 32))
+        self.back_button.setSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Fixed)
+        self.call_button.setSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Fixed)
+        header = QHBoxLayout()
+        header.setSpacing(16)
+        header.addWidget(self.back_button, 0, Qt.AlignmentFlag.AlignTop)
+        header.addWidget(self.title, 1)
+        header.addWidget(self.call_button, 0, Qt.AlignmentFlag.AlignTop)
         self.cancel_button = BigButton("danger")
         self.cancel_button.setObjectName("cancel")
         self.footer = QHBoxLayout()
@@ -116,15 +142,39 @@ class Screen(QWidget):
         outer = QVBoxLayout(self)
         outer.setContentsMargins(32, 24, 32, 24)
         outer.setSpacing(16)
-        outer.addWidget(self.title)
+        outer.addLayout(header)
         outer.addWidget(self.subtitle)
         outer.addWidget(self.notice)
         outer.addLayout(self.body, 1)
         outer.addLayout(self.footer)
         self.cancel_button.setVisible(self.cancellable)
+        self.back_button.setVisible(self.has_back)
+        self.call_button.setVisible(self.calls_attendant)
+        # The screen itself can hold the focus, so a screen with nothing to press first
+        # (capture, processing) never leaves it on Cancel for Enter to press by accident.
+        self.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+
+    def keyPressEvent(self, event: QKeyEvent | None) -> None:  # noqa: N802 (Qt API)
+        # Escape is Back, as on every other screen a keyboard user knows.
+        if event is not None and event.key() == Qt.Key.Key_Escape:
+            if self.back_button.isVisibleTo(self) and self.back_button.isEnabled():
+                self.back_button.click()
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
+    def refocus(self) -> None:
+        """Put the focus where :meth:`first_focus` says (after a screen change, or when the
+        focused button was hidden: Qt would hand the focus to the next one, often Cancel)."""
+        target = self.first_focus() or self
+        target.setFocus(Qt.FocusReason.OtherFocusReason)
 
     def retranslate(self) -> None:
-        self.cancel_button.set_label(self.tr_("common.cancel"))
+        t = self.tr_
+        self.cancel_button.set_label(t("common.cancel"))
+        self.back_button.set_label(t("common.back"))
+        self.back_button.setIcon(icon("forward" if t.language.rtl else "back", 32))
+        self.call_button.set_label(t("common.call_attendant"))
         self.setAccessibleName(self.title.text())
 
     def show_notice(self, text: str) -> None:
@@ -133,6 +183,7 @@ class Screen(QWidget):
         self.notice.setVisible(bool(text))
 
     def first_focus(self) -> QWidget | None:
+        """The widget Enter should act on when the screen appears; never Cancel."""
         return None
 
     def reset(self) -> None:
@@ -143,6 +194,7 @@ class Screen(QWidget):
 class IdleScreen(Screen):
     name = "idle"
     cancellable = False
+    has_back = False
     language_chosen = pyqtSignal(object)
 
     def __init__(self, tr: Translator) -> None:
@@ -251,7 +303,10 @@ class BasketScreen(Screen):
         for sku, name, price in products:
             b = BigButton("product")
             b.setObjectName(f"product_{sku}")
-            b.setText(f"{name}   {price}")
+            # The demo's stand-in for a barcode scanner: a scanner takes no keyboard focus,
+            # and a focused product button turned every Enter into another scan.
+            b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+            b.setText(f"{name}\n{price}")  # two lines: fits the scanner column at 1024 px
             b.clicked.connect(lambda _=False, sku=sku: self.product_scanned.emit(sku))
             self.products_layout.addWidget(b)
             self.product_buttons[sku] = b
@@ -273,6 +328,8 @@ class BasketScreen(Screen):
         if basket.lines:
             self.table.scrollToBottom()
         self.retranslate()
+        if self.isVisible() and not self.pay_button.hasFocus():
+            self.refocus()
 
     def _remove_selected(self) -> None:
         row = self.table.currentRow()
@@ -309,7 +366,7 @@ class BasketScreen(Screen):
         super().retranslate()
 
     def first_focus(self) -> QWidget | None:
-        return self.pay_button if self.pay_button.isEnabled() else None
+        return self.pay_button if self.pay_button.isEnabled() else self.table
 
     def reset(self) -> None:
         super().reset()
@@ -326,9 +383,13 @@ class ChoiceScreen(Screen):
         self.amount_label = label("amount")
         self.face_button = BigButton("primary")
         self.face_button.setObjectName("pay_face")
+        self.face_button.setIcon(icon("face", 48, "#101418"))
+        self.face_button.setIconSize(QSize(48, 48))
         self.face_button.setMinimumHeight(110)
         self.card_button = BigButton()
         self.card_button.setObjectName("pay_card")
+        self.card_button.setIcon(icon("card", 48))
+        self.card_button.setIconSize(QSize(48, 48))
         self.card_button.setMinimumHeight(110)
         self.enroll_button = BigButton()
         self.enroll_button.setObjectName("enroll")
@@ -341,12 +402,21 @@ class ChoiceScreen(Screen):
         self.body.addWidget(self.enroll_button)
         self.body.addStretch(1)
         self._amount = ""
+        self._notice_key = ""
 
-    def show_amount(self, amount: str, face_available: bool) -> None:
+    def show_amount(self, amount: str, face_available: bool, *, lane_paused: bool = False) -> None:
+        """``lane_paused``: the backend paused face pay at this till (too many failed
+        attempts): the face options are hidden, not greyed, and the screen says why."""
         self._amount = amount
-        self.face_button.setEnabled(face_available)
-        self.enroll_button.setEnabled(face_available)
-        self.show_notice("" if face_available else self.tr_("choice.face_unavailable"))
+        self._notice_key = (
+            "choice.lane_paused"
+            if lane_paused
+            else ("" if face_available else "choice.face_unavailable")
+        )
+        self.face_button.setVisible(not lane_paused)
+        self.enroll_button.setVisible(not lane_paused)
+        self.face_button.setEnabled(face_available and not lane_paused)
+        self.enroll_button.setEnabled(face_available and not lane_paused)
         self.retranslate()
 
     def retranslate(self) -> None:
@@ -357,12 +427,12 @@ class ChoiceScreen(Screen):
         self.face_button.set_label(t("choice.face"))
         self.card_button.set_label(t("choice.card"))
         self.enroll_button.set_label(t("choice.enroll"))
-        if self.notice.isVisibleTo(self):
-            self.show_notice(t("choice.face_unavailable"))
+        self.show_notice(t(self._notice_key) if self._notice_key else "")
         super().retranslate()
 
     def first_focus(self) -> QWidget | None:
-        return self.face_button if self.face_button.isEnabled() else self.card_button
+        face = self.face_button
+        return face if face.isVisibleTo(self) and face.isEnabled() else self.card_button
 
 
 class _KeypadScreen(Screen):
@@ -372,14 +442,18 @@ class _KeypadScreen(Screen):
 
     def __init__(self, tr: Translator, *, max_digits: int = 15) -> None:
         super().__init__(tr)
-        self.keypad = Keypad(max_digits=max_digits)
+        # Keys on one side, the submit button and the screen's other choices on the other:
+        # stacked, the two do not fit the height of a 1024x768 or 1280x800 display.
+        self.keypad = Keypad(max_digits=max_digits, submit_below=False)
+        self.keypad.setMaximumWidth(560)
         self.side = QVBoxLayout()
+        self.side.setSpacing(16)
+        self.side.addWidget(self.keypad.submit_button)
         row = QHBoxLayout()
-        row.addStretch(1)
-        row.addWidget(self.keypad, 3)
-        row.addLayout(self.side, 2)
-        row.addStretch(1)
-        self.body.addLayout(row)
+        row.setSpacing(32)
+        row.addWidget(self.keypad, 1)
+        row.addLayout(self.side, 1)
+        self.body.addLayout(row, 1)
 
     def retranslate(self) -> None:
         self.keypad.retranslate(self.tr_, self.tr_(self.submit_key))
@@ -518,12 +592,19 @@ def liveness_prompt_key(challenge: str | None) -> str:
 
 
 class LivenessScreen(Screen):
-    """The challenge with a drawn icon, a countdown and a progress bar, over the preview."""
+    """The challenge with a drawn icon, a countdown and a progress bar, beside the preview.
+
+    The first prompt shows from the first frame: :meth:`start` is given the first
+    challenge (and the capture screen's last frame, so the preview never goes black), and
+    the countdown runs on its own between frames from the flow's ``seconds_left`` (a frame
+    every 100 ms or every second: the number still counts down once a second).
+    """
 
     name = "liveness"
 
-    def __init__(self, tr: Translator) -> None:
+    def __init__(self, tr: Translator, *, clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__(tr)
+        self._clock = clock
         self.camera = CameraView()
         self.icon = ChallengeIcon()
         self.prompt = label("prompt")
@@ -545,27 +626,73 @@ class LivenessScreen(Screen):
         row.addLayout(side, 2)
         self.body.addLayout(row, 1)
         self._progress = FrameFeedback(state=CheckoutState.LIVENESS, frame_index=0)
+        self._deadline: float | None = None
+        self.ticker = QTimer(self)
+        self.ticker.setInterval(250)
+        self.ticker.timeout.connect(self.tick)
+
+    def start(
+        self,
+        challenge: str | None,
+        *,
+        challenge_count: int = 0,
+        seconds: float = 0.0,
+        last_frame: QImage | None = None,
+    ) -> None:
+        """The liveness step begins: prompt, step and countdown before the first frame."""
+        self.show_progress(
+            FrameFeedback(
+                state=CheckoutState.LIVENESS,
+                frame_index=0,
+                challenge=challenge,
+                challenge_count=challenge_count,
+                seconds_left=seconds,
+            )
+        )
+        if last_frame is not None and not self.camera.has_image():
+            self.camera.show_image(last_frame)
 
     def show_progress(self, progress: FrameFeedback) -> None:
         self._progress = progress
+        self._deadline = (
+            self._clock() + progress.seconds_left if progress.seconds_left > 0 else None
+        )
         self.camera.set_state("adjust" if progress.reasons else "good")
         self.retranslate()
+        if self._deadline is not None and not self.ticker.isActive():
+            self.ticker.start()
+
+    def seconds_left(self) -> int:
+        """Whole seconds left on the current challenge, as shown (0 when none is running)."""
+        if self._deadline is None:
+            return 0
+        return max(0, math.ceil(self._deadline - self._clock() - 1e-6))
+
+    def tick(self) -> None:
+        self._show_countdown()
+        if self._deadline is None or self.seconds_left() == 0:
+            self.ticker.stop()
+
+    def _show_countdown(self) -> None:
+        left = self.seconds_left()
+        self.countdown.setText(self.tr_("liveness.seconds_left", seconds=left) if left else "")
+        self.countdown.setVisible(bool(left))
 
     def retranslate(self) -> None:
         t = self.tr_
         p = self._progress
         self.title.setText(t("liveness.title"))
         self.subtitle.hide()
-        key = liveness_prompt_key(p.challenge)
+        # Until the flow names a challenge the shopper is asked to hold still: never a
+        # generic "Follow the prompt" with no prompt to follow.
+        key = liveness_prompt_key(p.challenge) if p.challenge else "liveness.hold_still"
         if p.reasons and p.face_box is None:
             key = quality_prompt_key(p.reasons)
         self.prompt.setText(t(key))
         self.prompt.setAccessibleDescription(t(key))
         self.icon.set_challenge(key.split(".", 1)[1] if key.startswith("liveness.") else "")
         self.icon.setAccessibleName(t(key))
-        self.countdown.setText(
-            t("liveness.seconds_left", seconds=max(0, int(p.seconds_left + 0.99)))
-        )
+        self._show_countdown()
         self.step_label.setText(
             t("liveness.step", current=p.challenge_index + 1, total=p.challenge_count)
             if p.challenge_count
@@ -581,13 +708,17 @@ class LivenessScreen(Screen):
 
     def reset(self) -> None:
         super().reset()
+        self.ticker.stop()
         self.camera.clear()
         self._progress = FrameFeedback(state=CheckoutState.LIVENESS, frame_index=0)
+        self._deadline = None
         self.retranslate()
 
 
 class ProcessingScreen(Screen):
     name = "processing"
+    cancellable = False  # the template is on its way: the answer is waited for, never dropped
+    has_back = False
 
     def __init__(self, tr: Translator) -> None:
         super().__init__(tr)
@@ -605,9 +736,10 @@ class ProcessingScreen(Screen):
         super().retranslate()
 
 
-# One message per outcome kind (kiosk_app.model.OutcomeKind); every face failure keeps
-# "Nothing was charged".
-RESULT_MESSAGES: dict[OutcomeKind, str] = {
+# One plain message per way a payment can end. Face failures never say "declined": that
+# is a bank's word, kept for the one case where the card issuer said no. Every message of
+# an attempt that took no money ends with "Nothing was charged" (checked in the tests).
+_RESULT_MESSAGES: dict[OutcomeKind, str] = {
     OutcomeKind.DECLINED: "result.declined_hint",
     OutcomeKind.NOT_ENROLLED: "result.not_enrolled",
     OutcomeKind.NOT_RECOGNISED: "result.not_recognised",
@@ -620,16 +752,25 @@ RESULT_MESSAGES: dict[OutcomeKind, str] = {
     OutcomeKind.CAMERA_LOST: "capture.camera_lost",
     OutcomeKind.PAYMENT_UNKNOWN: "result.unknown",
 }
+_RESULT_TITLES: dict[OutcomeKind, str] = {
+    OutcomeKind.APPROVED: "result.approved",
+    OutcomeKind.DECLINED: "result.declined",
+    OutcomeKind.LANE_PAUSED: "result.lane_paused_title",
+    OutcomeKind.PAYMENT_UNKNOWN: "result.unknown_title",
+}
 
 
 class ResultScreen(Screen):
-    """Approved (amount, masked method, receipt), declined, or a failure with card fallback."""
+    """Approved (amount, masked method, receipt lines) or one plain failure message with
+    what the shopper can do next (card, try again, check again)."""
 
     name = "result"
 
     def __init__(self, tr: Translator) -> None:
         super().__init__(tr)
-        self.icon = label("icon")
+        self.icon = QLabel()
+        self.icon.setObjectName("icon")
+        self.icon.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.amount_label = label("amount")
         self.method_label = label("subtitle")
         self.receipt = QListWidget()
@@ -641,6 +782,8 @@ class ResultScreen(Screen):
         self.message = label("subtitle")
         self.card_button = BigButton("primary")
         self.card_button.setObjectName("result_card")
+        self.card_button.setIcon(icon("card", 36, "#101418"))
+        self.card_button.setIconSize(QSize(36, 36))
         self.retry_button = BigButton()
         self.retry_button.setObjectName("result_retry")
         self.done_button = BigButton("primary")
@@ -655,69 +798,136 @@ class ResultScreen(Screen):
         self.footer.addWidget(self.retry_button)
         self.footer.addWidget(self.card_button, 2)
         self.footer.addWidget(self.done_button, 2)
+        self.kind: OutcomeKind | None = None
+        self._amount = ""
+        self._method = ""
+        self._lines: tuple[str, ...] = ()
+        self._by_card = False
         self.outcome: Outcome | None = None
-        self.face_offered = True
 
-    def show_outcome(self, outcome: Outcome, face_offered: bool = True) -> None:
-        self.outcome = outcome
-        self.face_offered = face_offered
+    def show_result(
+        self,
+        kind: OutcomeKind,
+        *,
+        amount_text: str = "",
+        masked_method: str = "",
+        lines: Sequence[str] = (),
+        by_card: bool = False,
+    ) -> None:
+        """Show how the payment ended (``kind`` picks the words; the rest is the receipt)."""
+        self.kind = kind
+        self._amount, self._method = amount_text, masked_method
+        self._lines, self._by_card = tuple(lines), by_card
         self.retranslate()
+        if self.isVisible():
+            self.refocus()
+
+    def show_outcome(self, outcome: Outcome) -> None:
+        """Draw the model's outcome: its kind picks the words, its screen lines the receipt
+        (never the privacy code)."""
+        self.show_result(
+            outcome.kind,
+            amount_text=outcome.amount_text,
+            masked_method=outcome.masked_method,
+            lines=outcome.screen_lines,
+            by_card=outcome.by_card,
+        )
+        self.outcome = outcome
 
     def retranslate(self) -> None:
         t = self.tr_
-        o = self.outcome
-        ok = o is not None and o.kind is OutcomeKind.APPROVED
-        self.icon.setText("✓" if ok else "✕")
-        self.icon.setStyleSheet(f"color: {'#3DDC84' if ok else '#FF6B6B'};")
-        self.icon.setAccessibleName(t("result.approved") if ok else t("result.declined"))
-        amount = o.amount_text if o else ""
-        card = o is not None and o.by_card
-        if ok and o is not None:
-            self.title.setText(t("result.card_approved") if card else t("result.approved"))
-            self.amount_label.setText(t("result.paid", amount=amount))
+        kind = self.kind or OutcomeKind.ERROR
+        ok = kind is OutcomeKind.APPROVED
+        self.icon.setPixmap(
+            icon_pixmap("tick" if ok else "cross", 96, (GREEN if ok else RED).name())
+        )
+        title = _RESULT_TITLES.get(kind, "result.failed_title")
+        if ok and self._by_card:
+            title = "result.card_approved"
+        self.title.setText(t(title))
+        self.icon.setAccessibleName(t(title))
+        if ok:
+            self.amount_label.setText(t("result.paid", amount=self._amount))
             self.method_label.setText(
-                t("result.method", method=o.masked_method) if o.masked_method else ""
+                t("result.method", method=self._method) if self._method else ""
             )
             self.message.setText(t("result.thanks"))
             self.receipt.clear()
-            self.receipt.addItems(list(o.screen_lines))
+            self.receipt.addItems(list(self._lines))
             self.receipt.setAccessibleName(t("result.receipt"))
         else:
-            kind = o.kind if o else OutcomeKind.ERROR
-            # "Declined" is a bank's word: only for the card issuer's answer.
-            title = "result.declined" if kind is OutcomeKind.DECLINED else "result.failed_title"
-            if kind is OutcomeKind.PAYMENT_UNKNOWN:
-                title = "result.unknown_title"
-            self.title.setText(t(title))
-            key = RESULT_MESSAGES.get(kind, "result.error")
             self.amount_label.setText("")
             self.method_label.setText("")
-            self.message.setText(t(key))
+            self.message.setText(t(_RESULT_MESSAGES.get(kind, "result.error")))
             self.receipt.clear()
         self.message.setAccessibleName(self.message.text())
         self.amount_label.setVisible(ok)
         self.method_label.setVisible(ok and bool(self.method_label.text()))
-        self.receipt.setVisible(ok)
-        unknown = o is not None and o.kind is OutcomeKind.PAYMENT_UNKNOWN
+        self.receipt.setVisible(ok and bool(self._lines))
+        unknown = kind is OutcomeKind.PAYMENT_UNKNOWN
         # Money may have moved: a card now could charge twice, so only "check again".
-        self.card_button.setVisible(not ok and o is not None and o.kind.card_is_safe)
-        self.retry_button.setVisible(
-            not ok and o is not None and (unknown or (o.kind.can_retry_face and self.face_offered))
-        )
+        self.card_button.setVisible(not ok and kind.card_is_safe)
+        self.retry_button.setVisible(not ok and (kind.can_retry_face or unknown))
         self.done_button.setVisible(ok)
         self.cancel_button.setVisible(not ok)
+        self.back_button.setVisible(not ok and not unknown)
         self.card_button.set_label(t("result.try_card"))
         self.retry_button.set_label(t("result.check_again" if unknown else "result.try_again"))
         self.done_button.set_label(t("common.continue"))
         super().retranslate()
 
     def first_focus(self) -> QWidget | None:
-        return self.done_button if self.done_button.isVisible() else self.card_button
+        for b in (self.done_button, self.card_button, self.retry_button):
+            if b.isVisibleTo(self):
+                return b
+        return None
 
     def reset(self) -> None:
         super().reset()
+        self.kind = None
         self.outcome = None
+        self._lines = ()
         self.receipt.clear()
+
+
+class ConfirmCancelScreen(Screen):
+    """Cancel asks first: one tap used to drop a whole basket."""
+
+    name = "confirm_cancel"
+    cancellable = False  # its own two answers stand in for Cancel
+
+    def __init__(self, tr: Translator) -> None:
+        super().__init__(tr)
+        self.keep_button = BigButton("primary")
+        self.keep_button.setObjectName("cancel_keep")
+        self.keep_button.setMinimumHeight(110)
+        self.drop_button = BigButton("danger")
+        self.drop_button.setObjectName("cancel_drop")
+        self.drop_button.setMinimumHeight(110)
+        self.body.addStretch(1)
+        row = QHBoxLayout()
+        row.addWidget(self.drop_button, 1)
+        row.addWidget(self.keep_button, 1)
+        self.body.addLayout(row)
+        self.body.addStretch(1)
+        self._count = 0
+        self._amount = ""
+
+    def ask(self, item_count: int, amount_text: str) -> None:
+        self._count, self._amount = item_count, amount_text
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        t = self.tr_
+        self.title.setText(t("cancel.confirm_title"))
+        self.subtitle.setText(t("cancel.confirm_body", count=self._count, amount=self._amount))
+        self.keep_button.set_label(t("cancel.keep"))
+        self.drop_button.set_label(t("cancel.drop"))
+        super().retranslate()
+
+    def first_focus(self) -> QWidget | None:
+        # Enter or a stray tap keeps the basket: dropping it takes a deliberate choice.
+        return self.keep_button
 
 
 class MessageScreen(Screen):
@@ -725,6 +935,7 @@ class MessageScreen(Screen):
 
     name = "message"
     cancellable = False
+    has_back = False
 
     def __init__(self, tr: Translator) -> None:
         super().__init__(tr)
@@ -765,6 +976,8 @@ class CardScreen(Screen):
         self.amount_label = label("amount")
         self.tap_button = BigButton("primary")
         self.tap_button.setObjectName("card_tap")
+        self.tap_button.setIcon(icon("card", 48, "#101418"))
+        self.tap_button.setIconSize(QSize(48, 48))
         self.tap_button.setMinimumHeight(110)
         self.body.addWidget(self.amount_label)
         self.body.addStretch(1)
@@ -784,7 +997,7 @@ class CardScreen(Screen):
         self.subtitle.hide()
         self.amount_label.setText(t("choice.amount", amount=self._amount))
         self.prompt.setText(t("result.card_prompt"))
-        self.tap_button.set_label("💳 " + t("result.card_title"), t("result.card_prompt"))
+        self.tap_button.set_label(t("result.card_title"), t("result.card_prompt"))
         super().retranslate()
 
     def first_focus(self) -> QWidget | None:
@@ -796,6 +1009,7 @@ class StepUpScreen(_KeypadScreen):
 
     def __init__(self, tr: Translator) -> None:
         super().__init__(tr, max_digits=8)
+        self.keypad.set_reveal_last(0)  # the step-up digits are the secret being checked
         self.card_button = BigButton()
         self.card_button.setObjectName("stepup_card")
         self.side.addStretch(1)
@@ -816,58 +1030,171 @@ class StepUpScreen(_KeypadScreen):
         self.card_button.set_label(t("result.try_card"))
         super().retranslate()
         self.keypad.display.setAccessibleName(t("stepup.subtitle", digits=self._digits))
-        self.keypad.display.setEchoMode(QLineEdit.EchoMode.Password)
+
+
+# The ways a privacy code can reach the shopper, in the order offered. The code unlocks
+# export, withdraw and delete together with the phone number, so it never appears on the
+# shared screen: the till hands it to the channel the shopper picks (a printer, e-mail or
+# SMS adapter behind one interface, ``kiosk_app.model.ReceiptChannel``) and says where it went.
+RECEIPT_CHANNELS: tuple[ChannelKind, ...] = (
+    ChannelKind.PRINTED,
+    ChannelKind.EMAIL,
+    ChannelKind.SMS,
+)
+_CHANNEL_ICONS = {
+    ChannelKind.PRINTED: "printer",
+    ChannelKind.EMAIL: "mail",
+    ChannelKind.SMS: "phone",
+}
 
 
 class PrivacyScreen(Screen):
-    """The privacy receipt: a QR code and a short code to see or delete one's data."""
+    """The privacy code: offered on a channel the shopper picks, never drawn on the glass.
 
-    name = "privacy"
+    ``channel_chosen(kind, address)`` carries a :class:`ChannelKind` and, for e-mail or SMS,
+    the address the shopper typed (a phone number is masked as typed, like on the claim).
+    """
+
+    name = "receipt"
     cancellable = False
+    channel_chosen = pyqtSignal(object, str)
 
     def __init__(self, tr: Translator) -> None:
         super().__init__(tr)
-        self.qr = QrView()
-        self.code_label = label("code")
-        self.url_label = label("fineprint")
-        self.url_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.kept_label = label("subtitle")
-        self.done_button = BigButton("primary")
-        self.done_button.setObjectName("privacy_done")
-        self.body.addWidget(self.qr, 1)
-        self.body.addWidget(self.code_label)
-        self.body.addWidget(self.url_label)
+        self.sent_label = label("prompt")
+        self.channel_buttons: dict[ChannelKind, BigButton] = {}
+        row = QHBoxLayout()
+        for channel in RECEIPT_CHANNELS:
+            b = BigButton()
+            b.setObjectName(f"receipt_{channel.value}")
+            b.setIcon(icon(_CHANNEL_ICONS[channel], 40))
+            b.setIconSize(QSize(40, 40))
+            b.clicked.connect(lambda _=False, c=channel: self._choose(c))
+            row.addWidget(b)
+            self.channel_buttons[channel] = b
+        # The address step (e-mail or SMS only).
+        self.address_label = label("prompt")
+        self.email_edit = QLineEdit()
+        self.email_edit.setObjectName("receipt_email")
+        self.email_edit.setLayoutDirection(Qt.LayoutDirection.LeftToRight)  # addresses read LTR
+        self.email_edit.setInputMethodHints(Qt.InputMethodHint.ImhEmailCharactersOnly)
+        self.email_edit.returnPressed.connect(self._send_email)
+        self.phone_keypad = Keypad(max_digits=15, submit_below=False)
+        self.phone_keypad.setMaximumWidth(480)
+        self.phone_keypad.submitted.connect(lambda digits: self._send(ChannelKind.SMS, digits))
+        self.send_button = BigButton("primary")
+        self.send_button.setObjectName("receipt_send")
+        self.send_button.clicked.connect(self._send_typed)
+        address = QHBoxLayout()
+        address.addWidget(self.phone_keypad, 1)
+        side = QVBoxLayout()
+        side.addWidget(self.address_label)
+        side.addWidget(self.email_edit)
+        side.addWidget(self.send_button)
+        side.addStretch(1)
+        address.addLayout(side, 1)
+        self.body.addStretch(1)
+        self.body.addLayout(row)
+        self.body.addLayout(address)
+        self.body.addWidget(self.sent_label)
         self.body.addWidget(self.kept_label)
+        self.body.addStretch(1)
+        self.done_button = BigButton("primary")
+        self.done_button.setObjectName("receipt_done")
         self.footer.addWidget(self.done_button)
-        self._code = ""
+        self._channels: tuple[ChannelKind, ...] = RECEIPT_CHANNELS
+        self._asking: ChannelKind | None = None
+        self._sent: ChannelKind | None = None
         self._title_key = "privacy.title"
 
-    def show_receipt(self, code: str, url: str, title_key: str = "privacy.title") -> None:
-        self._code = code
+    def offer(
+        self, channels: Sequence[ChannelKind] = RECEIPT_CHANNELS, title_key: str = "privacy.title"
+    ) -> None:
+        """Ask how the shopper wants their code; ``channels`` are the till's adapters."""
+        self._channels = tuple(c for c in RECEIPT_CHANNELS if c in channels)
+        self._asking = self._sent = None
         self._title_key = title_key
-        self.qr.set_data(url or code)
-        self.url_label.setText(url)
+        self.email_edit.clear()
+        self.phone_keypad.reset()
         self.retranslate()
+
+    def show_sent(self, channel: ChannelKind) -> None:
+        """The channel took the code: say where it went (never what it is)."""
+        self._sent, self._asking = channel, None
+        self.email_edit.clear()
+        self.phone_keypad.reset()
+        self.retranslate()
+        if self.isVisible():
+            self.refocus()
+
+    def _choose(self, channel: ChannelKind) -> None:
+        if self._sent is not None:
+            return
+        if channel.needs_address:
+            self._asking = channel
+            self.retranslate()
+            self.refocus()
+            return
+        self._send(channel, "")
+
+    def _send_email(self) -> None:
+        if self._asking is ChannelKind.EMAIL:
+            self._send_typed()
+
+    def _send_typed(self) -> None:
+        if self._asking is ChannelKind.EMAIL and "@" in self.email_edit.text():
+            self._send(ChannelKind.EMAIL, self.email_edit.text().strip())
+        elif self._asking is ChannelKind.SMS:
+            self.phone_keypad.submit_button.click()
+
+    def _send(self, channel: ChannelKind, address: str) -> None:
+        if self._sent is None:
+            self.channel_chosen.emit(channel, address)
 
     def retranslate(self) -> None:
         t = self.tr_
+        sent, asking = self._sent, self._asking
+        choosing = sent is None and asking is None
         self.title.setText(t(self._title_key))
         self.subtitle.setText(t("privacy.body"))
-        self.code_label.setText(t("privacy.code", code=self._code) if self._code else "")
-        self.code_label.setAccessibleName(self.code_label.text())
+        self.subtitle.setVisible(choosing)
+        for channel, b in self.channel_buttons.items():
+            b.set_label(t(f"privacy.channel.{channel.value}"))
+            b.setVisible(choosing and channel in self._channels)
+        self.address_label.setText(t(f"privacy.address.{asking.value}") if asking else "")
+        self.address_label.setVisible(asking is not None)
+        self.email_edit.setVisible(asking is ChannelKind.EMAIL)
+        self.email_edit.setAccessibleName(t("privacy.address.email"))
+        self.phone_keypad.setVisible(asking is ChannelKind.SMS)
+        self.phone_keypad.retranslate(t, t("privacy.send"))
+        self.phone_keypad.display.setAccessibleName(t("privacy.address.sms"))
+        self.send_button.set_label(t("privacy.send"))
+        self.send_button.setVisible(asking is not None)
+        self.sent_label.setText(t(f"privacy.sent.{sent.value}") if sent else "")
+        self.sent_label.setVisible(sent is not None)
         self.kept_label.setText(t("privacy.nothing_kept"))
-        self.qr.setAccessibleName(t("privacy.qr_name"))
-        self.done_button.set_label(t("common.done"))
+        self.done_button.set_label(t("common.done") if sent else t("privacy.skip"))
         super().retranslate()
 
     def first_focus(self) -> QWidget | None:
+        if self._sent is not None:
+            return self.done_button
+        if self._asking is ChannelKind.EMAIL:
+            return self.email_edit
+        if self._asking is ChannelKind.SMS:
+            return self.phone_keypad.display
+        for channel in self._channels:
+            return self.channel_buttons[channel]
         return self.done_button
 
     def reset(self) -> None:
         super().reset()
-        self._code = ""
-        self.qr.set_data("")
-        self.url_label.setText("")
+        self._sent = self._asking = None
+        self._channels = RECEIPT_CHANNELS
+        self.email_edit.clear()
+        self.phone_keypad.reset()
+        self.retranslate()
 
 
 class ConsentScreen(Screen):
@@ -914,7 +1241,7 @@ class ConsentScreen(Screen):
         texts = [
             t("enroll.consent_what"),
             t("enroll.consent_where", operator=self._operator),
-            t("enroll.consent_how_long", days=self._days),
+            t("enroll.consent_how_long", period=retention_period(t, self._days)),
             t("enroll.consent_delete"),
         ]
         for p, text in zip(self.points, texts, strict=True):
@@ -954,6 +1281,8 @@ class EnrollCardScreen(Screen):
         self.linked_label = label("subtitle")
         self.tap_button = BigButton("primary")
         self.tap_button.setObjectName("enroll_tap")
+        self.tap_button.setIcon(icon("card", 48, "#101418"))
+        self.tap_button.setIconSize(QSize(48, 48))
         self.tap_button.setMinimumHeight(110)
         self.continue_button = BigButton("primary")
         self.continue_button.setObjectName("enroll_card_continue")
@@ -968,13 +1297,17 @@ class EnrollCardScreen(Screen):
     def show_linked(self, masked_method: str) -> None:
         self._method = masked_method
         self.retranslate()
+        if self.isVisible():
+            # The tap button just disappeared: Qt would pass the focus on to Cancel, and
+            # the next Enter abandoned the enrollment.
+            self.refocus()
 
     def retranslate(self) -> None:
         t = self.tr_
         self.title.setText(t("enroll.card_title"))
         self.subtitle.hide()
         self.prompt.setText(t("enroll.card_prompt"))
-        self.tap_button.set_label("💳 " + t("enroll.card_title"), t("enroll.card_prompt"))
+        self.tap_button.set_label(t("enroll.card_title"), t("enroll.card_prompt"))
         self.tap_button.setVisible(not self._method)
         self.linked_label.setText(
             t("enroll.card_linked", method=self._method) if self._method else ""
@@ -999,16 +1332,18 @@ class EnrollDoneScreen(PrivacyScreen):
     def retranslate(self) -> None:
         super().retranslate()
         self.title.setText(self.tr_("enroll.done_title"))
-        self.subtitle.setText(self.tr_("enroll.done_body") + "\n" + self.tr_("privacy.body"))
+        if self._sent is None:
+            self.subtitle.setText(self.tr_("enroll.done_body") + "\n" + self.tr_("privacy.body"))
         self.setAccessibleName(self.title.text())
 
 
 class AttendantPinScreen(_KeypadScreen):
     name = "attendant_pin"
+    calls_attendant = False  # staff are the ones at the till here
 
     def __init__(self, tr: Translator) -> None:
         super().__init__(tr, max_digits=12)
-        self.keypad.display.setEchoMode(QLineEdit.EchoMode.Password)
+        self.keypad.set_reveal_last(0)
         # Each member of staff signs in as themselves (kiosk_app.model.StaffLogin).
         self.staff_id_edit = QLineEdit()
         self.staff_id_edit.setObjectName("attendant_staff_id")
@@ -1028,6 +1363,7 @@ class AttendantScreen(Screen):
 
     name = "attendant"
     cancellable = False
+    calls_attendant = False
 
     def __init__(self, tr: Translator) -> None:
         super().__init__(tr)
@@ -1135,64 +1471,6 @@ class AttendantScreen(Screen):
         return self.exit_button
 
 
-class ReceiptScreen(Screen):
-    """The shopper picks how to get the receipt that carries their privacy code: the code
-    itself is never drawn on this shared screen."""
-
-    name = "receipt"
-    cancellable = False
-
-    def __init__(self, tr: Translator) -> None:
-        super().__init__(tr)
-        self.print_button = BigButton("primary")
-        self.print_button.setObjectName("receipt_print")
-        self.skip_button = BigButton()
-        self.skip_button.setObjectName("receipt_skip")
-        self.body.addStretch(1)
-        self.body.addWidget(self.print_button)
-        self.body.addStretch(1)
-        self.footer.addWidget(self.skip_button)
-
-    def retranslate(self) -> None:
-        t = self.tr_
-        self.title.setText(t("receipt.title"))
-        self.subtitle.setText(t("receipt.body"))
-        self.print_button.set_label(t("receipt.print"))
-        self.skip_button.set_label(t("receipt.skip"))
-        super().retranslate()
-
-    def first_focus(self) -> QWidget | None:
-        return self.print_button
-
-
-class ConfirmCancelScreen(Screen):
-    """Cancel asks before an unpaid basket is dropped; focus starts on "Keep shopping"."""
-
-    name = "confirm_cancel"
-    cancellable = False
-
-    def __init__(self, tr: Translator) -> None:
-        super().__init__(tr)
-        self.keep_button = BigButton("primary")
-        self.keep_button.setObjectName("confirm_keep")
-        self.drop_button = BigButton("danger")
-        self.drop_button.setObjectName("confirm_drop")
-        self.body.addStretch(1)
-        self.footer.addWidget(self.drop_button)
-        self.footer.addWidget(self.keep_button, 2)
-
-    def retranslate(self) -> None:
-        t = self.tr_
-        self.title.setText(t("cancel.confirm_title"))
-        self.subtitle.setText(t("cancel.confirm_body"))
-        self.keep_button.set_label(t("cancel.keep"))
-        self.drop_button.set_label(t("cancel.drop"))
-        super().retranslate()
-
-    def first_focus(self) -> QWidget | None:
-        return self.keep_button
-
-
 SCREEN_NAMES = (
     "idle",
     "basket",
@@ -1204,14 +1482,13 @@ SCREEN_NAMES = (
     "result",
     "step_up",
     "card",
-    "privacy",
+    "receipt",
     "consent",
     "enroll_phone",
     "enroll_card",
     "enroll_done",
+    "confirm_cancel",
     "message",
     "attendant_pin",
     "attendant",
-    "receipt",
-    "confirm_cancel",
 )

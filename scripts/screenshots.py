@@ -22,14 +22,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from kiosk_app.facepay_port import connect_port  # noqa: E402
+from kiosk_app.flow import FaceProgress, Outcome, OutcomeKind  # noqa: E402
 from PyQt6.QtCore import QRectF, Qt  # noqa: E402
 from PyQt6.QtGui import QColor, QImage, QLinearGradient, QPainter  # noqa: E402
 from PyQt6.QtWidgets import QApplication  # noqa: E402
 
 from facepay import QualityReason, Sandbox, open_source  # noqa: E402
 from kiosk_app.app import apply_theme  # noqa: E402
-from kiosk_app.facepay_port import connect_port  # noqa: E402
-from kiosk_app.flow import FaceProgress, Outcome, OutcomeKind  # noqa: E402
 from kiosk_app.i18n import Language  # noqa: E402
 from kiosk_app.run import build_demo  # noqa: E402
 from kiosk_app.workers import frame_to_qimage  # noqa: E402
@@ -158,8 +158,8 @@ def main() -> int:
             c.result.show_outcome(approved)
             c.go("result")
             shot(lang, "approved")
-            c.privacy.show_receipt(approved.privacy_code, approved.privacy_url)
-            c.go("privacy")
+            c.privacy.offer()
+            c.go("receipt")
             shot(lang, "privacy")
             c.result.show_outcome(Outcome(kind=OutcomeKind.DECLINED, detail="no_match"))
             c.go("result")
@@ -183,7 +183,7 @@ def main() -> int:
             c.enroll_card.show_linked("Visa •••• 4242")
             c.go("enroll_card")
             shot(lang, "enroll-card")
-            c.enroll_done.show_receipt("K7QD-3MXA-9P2F", approved.privacy_url)
+            c.enroll_done.offer()
             c.go("enroll_done")
             shot(lang, "enroll-done")
             c.attendant_pin.reset()

@@ -401,6 +401,8 @@ def test_the_privacy_code_never_reaches_the_screen_only_the_chosen_channel(lane:
     lane.m.done()
     assert lane.m.screen is Screen.RECEIPT
     lane.m.send_receipt(ChannelKind.PRINTED)
+    assert lane.notices()[-1] == "receipt.sent"
+    lane.m.done()
     assert lane.m.screen is Screen.IDLE
     (printed,) = lane.printer.printed
     text = printed.read_text()
@@ -445,10 +447,10 @@ def test_enrollment_shows_the_backends_masked_card_and_sends_the_code_by_receipt
     assert lane.m.screen is Screen.ENROLL_DONE
     assert lane.m.outcome is not None
     assert lane.m.outcome.masked_method == "Mastercard •••• 4444"
-    lane.m.done()
-    assert lane.m.screen is Screen.RECEIPT
-    lane.m.send_receipt(ChannelKind.PRINTED)
+    lane.m.send_receipt(ChannelKind.PRINTED)  # the enrollment screen offers the channels
     assert "PC-ENROL-1" in lane.printer.printed[0].read_text()
+    lane.m.done()
+    assert lane.m.screen is Screen.IDLE
 
 
 # ---------------------------------------------------------------- lane lock
