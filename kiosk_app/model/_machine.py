@@ -66,6 +66,10 @@ T = TypeVar("T")
 # default device lockout (facepay.config.ServerConfig.device_lockout_s) is 300 s.
 DEFAULT_LANE_PAUSE_S = 300.0
 
+# Attempt numbers remembered to credit a late approval to its sale (a lane starts a few
+# attempts a minute; an answer is late by seconds, at most the client's timeouts).
+_ATTEMPTS_KEPT = 500
+
 
 class Screen(str, enum.Enum):
     IDLE = "idle"
@@ -509,6 +513,9 @@ class KioskMachine:
         self.attempt += 1
         attempt = self.attempt
         self.attempt_sales[attempt] = self.sale.sale_id
+        # A late answer can only come for a recent attempt: keep the last few hundred.
+        for old in [a for a in self.attempt_sales if a < attempt - _ATTEMPTS_KEPT]:
+            del self.attempt_sales[old]
         self.outcome = None
         if self.mode is Mode.ENROLL:
             eclaim, token, locale = self.enroll_claim, self.card_token, self.language
