@@ -789,7 +789,6 @@ class KioskController(QObject):
 
     def _apply_attendant(self) -> None:
         self.settings.camera = self.attendant.camera_box.currentText()
-        self.settings.backend_url = self.attendant.backend_edit.text().strip()
         thresholds = self.attendant.thresholds()
         url = self.settings.backend_url
         self._call.emit(self.attempt, "configure", lambda p: _configure(p, url, thresholds))

@@ -131,9 +131,12 @@ def test_attendant_needs_the_pin_and_shows_health_without_personal_data(qtbot, k
     # The till's thresholds are shown, and a change applies to the next shopper.
     port = c.worker._port
     assert c.attendant.threshold_spins["liveness_challenges"].value() == 3
+    # Only within the model's bounds (3..5): fewer challenges would weaken liveness.
     c.attendant.threshold_spins["liveness_challenges"].setValue(2)
+    assert c.attendant.threshold_spins["liveness_challenges"].value() == 3
+    c.attendant.threshold_spins["liveness_challenges"].setValue(4)
     c.attendant.apply_button.click()
-    qtbot.waitUntil(lambda: port.till.config.liveness_challenges == 2, timeout=5000)
+    qtbot.waitUntil(lambda: port.till.config.liveness_challenges == 4, timeout=5000)
     c.attendant.exit_button.click()
     assert c.current == "idle"
 
