@@ -100,7 +100,7 @@ def test_lane_unlock_void_and_reprint(qtbot, themed: QApplication) -> None:  # t
     assert not screen.unlock_button.isVisible()
     screen.show_lane(True)
     assert screen.unlock_button.isVisible()
-    assert "paused" in screen.lane_label.text()
+    assert screen.lane_label.text() == "Face pay: paused"
     with qtbot.waitSignal(screen.unlock_requested, timeout=1000):
         screen.unlock_button.click()
     screen.show_sale([("4011", "Bananas 1 kg", 2), ("77", "Red wine 0.75 l", 1)])
