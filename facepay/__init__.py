@@ -114,6 +114,7 @@ _LAZY: dict[str, str] = {
     "fuse_templates": "facepay.vision",
     "new_idempotency_key": "facepay.client",
     "open_source": "facepay.capture",
+    "phone_to_e164": "facepay.wire",
     "seeded_liveness": "facepay.checkout",
     "verify_receipt": "facepay.crypto",
 }
@@ -314,6 +315,7 @@ __all__ = [
     "fuse_templates",
     "new_idempotency_key",
     "open_source",
+    "phone_to_e164",
     "seeded_liveness",
     "verify_receipt",
 ]

@@ -121,7 +121,9 @@ class CheckoutConfig:
     capture_timeout_s: float = 20.0
     # Whole liveness session (2-3 challenges of a few seconds each, as the plan allots).
     liveness_timeout_s: float = 30.0
-    # Sealing and the authorize round trip, retries included.
+    # How long a sealed template may wait in ``processing`` for ``complete()`` to send it:
+    # past this the attempt times out and nothing is sent. The round trip itself is bounded
+    # by ClientConfig (its timeouts, attempts and backoff), not by this.
     processing_timeout_s: float = 30.0
     step_up_timeout_s: float = 60.0
     # Templates are fused from this many of the best quality-ranked frames captured during

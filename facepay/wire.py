@@ -66,6 +66,7 @@ __all__ = [
     "DeletionReceipt",
     "DeviceRegistration",
     "DeviceRegistrationRequest",
+    "DeviceRevocation",
     "EnrollmentRequest",
     "EnrollmentResponse",
     "ErrorBody",
@@ -89,6 +90,7 @@ __all__ = [
     "b64encode",
     "body_sha256",
     "looks_like_card_number",
+    "phone_to_e164",
 ]
 
 PROTOCOL_VERSION = "1"
@@ -493,6 +495,14 @@ class DeviceRegistration(WireModel):
     registered_at: Timestamp
 
 
+class DeviceRevocation(WireModel):
+    """``POST /v1/devices/{device_id}/revoke`` with the enrollment token: the device's key
+    is refused from now on, in every backend process; it can never be registered again."""
+
+    device_id: Identifier
+    revoked_at: Timestamp
+
+
 class SealingKeyInfo(WireModel):
     """One template-sealing public key the backend accepts."""
 
@@ -585,6 +595,24 @@ class ClaimKind(str, enum.Enum):
 
 
 _PHONE_RE = re.compile(r"\+[1-9][0-9]{6,14}")
+
+
+def phone_to_e164(typed: str, country_code: str) -> str:
+    """A phone number as a shopper types it -> the E.164 form a phone ``Claim`` holds.
+
+    ``0049 151 ...`` -> ``+49151...``; a national ``0151 ...`` -> ``+<country_code>151...``;
+    anything else (``+49 151 ...``, ``49151...``) is taken as international. Spaces,
+    dashes and brackets are ignored. The kiosk stores what this returns, and the privacy
+    page looks shoppers up by it: one function, so both accept the same numbers.
+    """
+    d = "".join(ch for ch in typed if ch.isdigit())
+    if d.startswith("00"):
+        return "+" + d[2:]
+    if d.startswith("0"):
+        return f"+{country_code.lstrip('+')}{d[1:]}"
+    return "+" + d
+
+
 _LOYALTY_RE = re.compile(r"[A-Za-z0-9-]{4,32}")
 
 

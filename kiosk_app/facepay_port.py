@@ -49,6 +49,7 @@ from facepay import (
     consent_now,
     fixed_liveness_plan,
     open_source,
+    phone_to_e164,  # re-exported: the privacy page normalises with the same function
     seeded_liveness,
 )
 from kiosk_app import flow
@@ -103,20 +104,6 @@ def consent_text_version(language: Language) -> str:
     return f"kiosk-{language.value}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
 
 
-def phone_to_e164(digits: str, country_code: str) -> str:
-    """What the shopper typed on the keypad -> E.164 (``+`` and 7-15 digits).
-
-    ``0049151...`` -> ``+49151...``; a national ``0151...`` -> ``+<country>151...``;
-    anything else is taken as already international.
-    """
-    d = "".join(ch for ch in digits if ch.isdigit())
-    if d.startswith("00"):
-        return "+" + d[2:]
-    if d.startswith("0"):
-        return f"+{country_code}{d[1:]}"
-    return "+" + d
-
-
 def open_frame_source(spec: str | int) -> Any:
     """facepay's frame source for a camera index, a video file or an image folder."""
     return open_source(spec)
@@ -142,7 +129,8 @@ class TillPort:
         self.country_code = country_code
         # Where a shopper sees or deletes their data (the retailer's page, which calls the
         # backend's /v1/shoppers/* endpoints); "{code}" is replaced by the privacy code.
-        self.privacy_url = privacy_url or base_url + "/privacy?code={code}"
+        # cc: the page reads a national phone number as this kiosk did (phone_to_e164).
+        self.privacy_url = privacy_url or f"{base_url}/privacy?cc={country_code}&code={{code}}"
         self.language = Language.EN
         self._session: CheckoutSession | EnrollmentSession | None = None
         self._basket: BasketSnapshot | None = None

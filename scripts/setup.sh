@@ -19,8 +19,21 @@ for p in "${apt_pkgs[@]}"; do
 done
 if [ "${#missing[@]}" -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+  # Another apt (unattended-upgrades on a fresh machine, a second setup) may hold the
+  # dpkg or lists lock: wait up to 10 minutes for it instead of failing at once.
+  # apt-get update does not honour that timeout for its lists lock (apt 2.6): retry it
+  # while, and only while, the lock is what stops it.
+  apt_wait=(-o DPkg::Lock::Timeout=600)
+  deadline=$((SECONDS + 600))
+  until out=$($SUDO apt-get "${apt_wait[@]}" update -qq 2>&1); do
+    if [[ "$out" != *"Could not get lock"* ]] || ((SECONDS >= deadline)); then
+      echo "$out" >&2
+      exit 1
+    fi
+    echo "setup: another apt process holds the package lists; waiting for it" >&2
+    sleep 5
+  done
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get "${apt_wait[@]}" install -y -qq "${missing[@]}" >/dev/null
 fi
 
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"

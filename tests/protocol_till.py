@@ -79,6 +79,7 @@ class ProtocolTill:
                     body=body,
                     timestamp=timestamp,
                     nonce=nonce,
+                    idempotency_key=(headers or {}).get("Idempotency-Key"),
                 )
             )
         h.update(headers or {})

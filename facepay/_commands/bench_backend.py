@@ -436,7 +436,12 @@ async def _load_test(
         ) -> httpx.Response:
             body = json.dumps(payload, separators=(",", ":")).encode()
             headers = sign_request(
-                device[1], device_id=device[0], method="POST", target=path, body=body
+                device[1],
+                device_id=device[0],
+                method="POST",
+                target=path,
+                body=body,
+                idempotency_key=extra.get("Idempotency-Key"),
             )
             headers.update(extra)
             headers["content-type"] = "application/json"
@@ -530,14 +535,16 @@ async def _load_test(
 
         def wire_request(i: int, body: dict[str, Any]) -> bytes:
             raw = json.dumps(body, separators=(",", ":")).encode()
+            idempotency_key = f"idem_{uuid.uuid4().hex}"
             headers = sign_request(
                 devices[i][1],
                 device_id=devices[i][0],
                 method="POST",
                 target="/v1/authorizations",
                 body=raw,
+                idempotency_key=idempotency_key,
             )
-            headers["Idempotency-Key"] = f"idem_{uuid.uuid4().hex}"
+            headers["Idempotency-Key"] = idempotency_key
             head = (
                 f"POST /v1/authorizations HTTP/1.1\r\nHost: {host}:{port}\r\n"
                 f"Content-Type: application/json\r\nContent-Length: {len(raw)}\r\n"

@@ -64,6 +64,23 @@ def register(subparsers: Any, group_parser: argparse.ArgumentParser | None) -> N
     add_json_flag(provision)
     provision.set_defaults(handler=_provision)
 
+    revoke = subparsers.add_parser(
+        "revoke",
+        help="revoke a till's device key (stolen or replaced): refused at once by every "
+        "running server process",
+        description=(
+            "Revoke a device in a backend's database. Every server process and replica reads "
+            "the device's row when it checks a request, so the key is refused from the next "
+            "request on, without a restart. The key can never be registered again; the "
+            "device id can, with a new key (facepay sandbox provision --device-id ID)."
+        ),
+    )
+    revoke.add_argument("--db", required=True, help="SQLite file path or postgresql:// DSN")
+    revoke.add_argument("--keys", default=None, help="key directory")
+    revoke.add_argument("--device-id", required=True)
+    add_json_flag(revoke)
+    revoke.set_defaults(handler=_revoke)
+
     rotate = subparsers.add_parser(
         "rotate-key",
         help="make a fresh template-sealing key current (the old one opens for a grace period)",
@@ -210,6 +227,33 @@ def _provision(args: argparse.Namespace) -> int:
     finally:
         db.close()
     emit(args, registration.model_dump(mode="json"), lambda r: f"registered {r['device_id']}")
+    return 0
+
+
+def _revoke(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from facepay.cli import emit
+    from facepay.server import PaymentBackend, Vault, default_key_dir, open_database
+    from facepay.server._errors import ApiError
+
+    if (
+        not str(args.db).startswith(("postgresql://", "postgres://"))
+        and not Path(args.db).is_file()
+    ):
+        sys.stderr.write(f"facepay sandbox revoke: no database at {args.db}\n")
+        return 2
+    db = open_database(args.db)
+    try:
+        vault = Vault.open(args.keys or default_key_dir(args.db))
+        try:
+            revocation = PaymentBackend(db, vault).revoke_device(args.device_id)
+        except ApiError:
+            sys.stderr.write(f"facepay sandbox revoke: no device {args.device_id!r}\n")
+            return 2
+    finally:
+        db.close()
+    emit(args, revocation.model_dump(mode="json"), lambda r: f"revoked {r['device_id']}")
     return 0
 
 

@@ -130,6 +130,13 @@ class AsyncFacePayClient(BaseClient):
         """
         return await self.send(_calls.authorize(request, idempotency_key))
 
+    async def authorization_for_session(self, session_id: str) -> wire.AuthorizationResponse:
+        """Reconcile by session: the authorization this till made in ``session_id``, as it
+        stands now (after a step-up too); ``RequestRejectedError`` (404 ``not_found``) if
+        that session took no payment. For a till that lost both the answer and its
+        idempotency key: the session it opened is enough, and nothing is sent again."""
+        return await self.send(_calls.authorization_for_session(session_id))
+
     async def answer_step_up(
         self, authorization_id: str, phone_last4: str, *, idempotency_key: str
     ) -> wire.AuthorizationResponse:

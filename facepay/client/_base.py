@@ -72,12 +72,16 @@ _SESSION_CODES = frozenset(
 class RequestSigner(Protocol):
     """Signs a request as the till's device key (``facepay.DeviceKey`` is one).
 
-    ``sign_request`` gets the method, the path as sent (with its query) and the exact body
-    bytes, and returns the headers that carry the signature, timestamp, nonce and key id.
-    It is called once per attempt, so every retry has a fresh nonce.
+    ``sign_request`` gets the method, the path as sent (with its query), the exact body
+    bytes and, for a call that carries one, the ``Idempotency-Key`` (it is signed: a
+    proxy that rewrote it would get the request refused); it returns the headers that
+    carry the signature, timestamp, nonce and key id. It is called once per attempt, so
+    every retry has a fresh nonce. A call without a key is signed with three arguments.
     """
 
-    def sign_request(self, method: str, path: str, body: bytes) -> Mapping[str, str]: ...
+    def sign_request(
+        self, method: str, path: str, body: bytes, idempotency_key: str | None = None
+    ) -> Mapping[str, str]: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -180,7 +184,14 @@ class BaseClient:
             headers["Authorization"] = f"Bearer {call.bearer_token}"
         if call.signed and self.signer is not None:
             signed_path = url.raw_path.decode("ascii")
-            headers.update(self.signer.sign_request(call.method, signed_path, body))
+            if call.idempotency_key is None:
+                headers.update(self.signer.sign_request(call.method, signed_path, body))
+            else:
+                headers.update(
+                    self.signer.sign_request(
+                        call.method, signed_path, body, idempotency_key=call.idempotency_key
+                    )
+                )
         return httpx.Request(call.method, url, headers=headers, content=body or None)
 
     # -- deciding ---------------------------------------------------------------------

@@ -14,6 +14,7 @@ from facepay import wire
 from facepay.client._base import Call, encode_json
 
 __all__ = [
+    "authorization_for_session",
     "authorize",
     "create_session",
     "delete_shopper",
@@ -103,6 +104,15 @@ def authorize(
         path=f"{_V1}/authorizations",
         body=_body(request),
         idempotency_key=_check_key(idempotency_key),
+        parse=_reader(wire.AuthorizationResponse),
+    )
+
+
+def authorization_for_session(session_id: str) -> Call[wire.AuthorizationResponse]:
+    # A GET: safe to retry whatever happened.
+    return Call(
+        method="GET",
+        path=f"{_V1}/sessions/{quote(session_id, safe='')}/authorization",
         parse=_reader(wire.AuthorizationResponse),
     )
 

@@ -129,6 +129,13 @@ class FacePayClient(BaseClient):
         """
         return self.send(_calls.authorize(request, idempotency_key))
 
+    def authorization_for_session(self, session_id: str) -> wire.AuthorizationResponse:
+        """Reconcile by session: the authorization this till made in ``session_id``, as it
+        stands now (after a step-up too); ``RequestRejectedError`` (404 ``not_found``) if
+        that session took no payment. For a till that lost both the answer and its
+        idempotency key: the session it opened is enough, and nothing is sent again."""
+        return self.send(_calls.authorization_for_session(session_id))
+
     def answer_step_up(
         self, authorization_id: str, phone_last4: str, *, idempotency_key: str
     ) -> wire.AuthorizationResponse:

@@ -9,6 +9,12 @@ The canonical request, exactly (UTF-8, lines joined by ``\\n``, no trailing newl
     <timestamp: integer Unix seconds, decimal>
     <nonce>
     <lower-case hex SHA-256 of the body bytes (of b"" when there is no body)>
+    <the Idempotency-Key header's value: this eighth line only when the request has one>
+
+The ``Idempotency-Key`` is signed because it decides which payment a retry reconciles
+with: a proxy that rewrote it would get a payment approved under a key the till never
+asks about. A request without the header signs seven lines, so adding one to it breaks
+the signature too.
 
 Headers (:data:`SIGNATURE_HEADERS`)::
 
@@ -49,6 +55,7 @@ from facepay.errors import CryptoError, InvalidSignatureError, StaleRequestError
 __all__ = [
     "DEFAULT_MAX_SKEW_SECONDS",
     "DEVICE_HEADER",
+    "IDEMPOTENCY_KEY_HEADER",
     "NONCE_HEADER",
     "SIGNATURE_HEADER",
     "SIGNATURE_HEADERS",
@@ -71,6 +78,8 @@ TIMESTAMP_HEADER = "X-FacePay-Timestamp"
 NONCE_HEADER = "X-FacePay-Nonce"
 SIGNATURE_HEADER = "X-FacePay-Signature"
 SIGNATURE_HEADERS = (DEVICE_HEADER, TIMESTAMP_HEADER, NONCE_HEADER, SIGNATURE_HEADER)
+# Signed when present (the canonical request's eighth line); facepay.wire names it too.
+IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
 # Issue 4: "the backend rejects ... skew over 300 s". Same window as AWS SigV4 (5 min).
 DEFAULT_MAX_SKEW_SECONDS = 300.0
 
@@ -93,6 +102,18 @@ class DevicePublicKey:
 
     def __repr__(self) -> str:
         return f"DevicePublicKey(fingerprint={self.fingerprint!r})"
+
+    @classmethod
+    def for_registration(cls, raw: bytes) -> DevicePublicKey:
+        """A key a backend may register: 32 bytes that canonically encode a point of the
+        curve that is not of small order. An all-zero key, the identity, the other seven
+        low-order points (and their non-canonical encodings) would let signatures verify
+        for many messages under RFC 8032's cofactored equation; a byte string that is no
+        point at all verifies nothing and is a till's bug. Both are refused."""
+        key = cls(bytes(raw))
+        if not _is_safe_ed25519_point(key.raw):
+            raise CryptoError("not a usable Ed25519 public key (malformed or low order)")
+        return key
 
     @property
     def fingerprint(self) -> str:
@@ -166,6 +187,43 @@ class DeviceKey:
         return key
 
 
+# Curve25519 in twisted Edwards form (RFC 8032, section 5.1): -x^2 + y^2 = 1 + d x^2 y^2.
+_P = 2**255 - 19
+_D = (-121665 * pow(121666, _P - 2, _P)) % _P
+_SQRT_M1 = pow(2, (_P - 1) // 4, _P)
+
+
+def _is_safe_ed25519_point(raw: bytes) -> bool:
+    """Whether ``raw`` is a canonical encoding of a curve point whose order is not small
+    (decoding as RFC 8032 section 5.1.3, then eight times the point must not be the
+    identity). Pure arithmetic on Python integers: run once per registration only."""
+    if len(raw) != 32:
+        return False
+    encoded = int.from_bytes(raw, "little")
+    sign, y = encoded >> 255, encoded & ((1 << 255) - 1)
+    if y >= _P:
+        return False  # non-canonical
+    u, v = (y * y - 1) % _P, (_D * y * y + 1) % _P
+    x2 = u * pow(v, _P - 2, _P) % _P
+    x = pow(x2, (_P + 3) // 8, _P)
+    if (x * x - x2) % _P:
+        x = x * _SQRT_M1 % _P
+    if (x * x - x2) % _P:
+        return False  # y is on no point of the curve
+    if x == 0 and sign:
+        return False
+    if x & 1 != sign:
+        x = _P - x
+    px, py = x, y
+    for _ in range(3):  # 8P by three doublings (the curve's cofactor is 8)
+        t = _D * px * px * py * py % _P
+        px, py = (
+            2 * px * py * pow(1 + t, _P - 2, _P) % _P,
+            (py * py + px * px) * pow(1 - t, _P - 2, _P) % _P,
+        )
+    return not (px == 0 and py == 1)
+
+
 def canonical_target(path: str, query: str | bytes = "") -> str:
     """The request target line: ``path`` plus ``?query`` when the query is not empty."""
     q = query.decode("ascii") if isinstance(query, bytes) else query
@@ -173,9 +231,17 @@ def canonical_target(path: str, query: str | bytes = "") -> str:
 
 
 def canonical_request(
-    *, method: str, target: str, device_id: str, timestamp: int, nonce: str, body: bytes
+    *,
+    method: str,
+    target: str,
+    device_id: str,
+    timestamp: int,
+    nonce: str,
+    body: bytes,
+    idempotency_key: str | None = None,
 ) -> bytes:
-    """The exact bytes a device signs (see the module docstring)."""
+    """The exact bytes a device signs (see the module docstring); ``idempotency_key`` is
+    the ``Idempotency-Key`` header's value when the request carries one."""
     method = method.upper()
     if not _METHOD_RE.match(method):
         raise CryptoError("bad HTTP method")
@@ -195,6 +261,10 @@ def canonical_request(
         nonce,
         hashlib.sha256(bytes(body)).hexdigest(),
     ]
+    if idempotency_key is not None:
+        if not idempotency_key.isascii() or any(c in idempotency_key for c in "\r\n"):
+            raise CryptoError("an Idempotency-Key is one line of ASCII")
+        lines.append(idempotency_key)
     return "\n".join(lines).encode("utf-8")
 
 
@@ -207,17 +277,26 @@ def sign_request(
     body: bytes = b"",
     timestamp: int | None = None,
     nonce: str | None = None,
+    idempotency_key: str | None = None,
 ) -> dict[str, str]:
     """Sign one request; returns the four ``X-FacePay-*`` headers to add to it.
 
-    ``target`` is the path plus ``?query`` as sent (see :func:`canonical_target`).
+    ``target`` is the path plus ``?query`` as sent (see :func:`canonical_target`);
+    ``idempotency_key`` the ``Idempotency-Key`` header the request carries, if any (it is
+    signed: sending another one, or none, fails the signature).
     ``timestamp`` defaults to now and ``nonce`` to 16 fresh random bytes; pass them only
     in tests. Sign again for every retry: a nonce is good for one request.
     """
     ts = int(time.time()) if timestamp is None else int(timestamp)
     nonce = nonce if nonce is not None else b64url_nopad(_hazmat.random_bytes(16))
     message = canonical_request(
-        method=method, target=target, device_id=device_id, timestamp=ts, nonce=nonce, body=body
+        method=method,
+        target=target,
+        device_id=device_id,
+        timestamp=ts,
+        nonce=nonce,
+        body=body,
+        idempotency_key=idempotency_key,
     )
     return {
         DEVICE_HEADER: device_id,
@@ -296,6 +375,10 @@ def _try_verify(
         if not _TIMESTAMP_RE.match(ts_text) or len(signature) != _hazmat.ED25519_SIG_LEN:
             raise ValueError("format")
         timestamp = int(ts_text)
+        try:
+            idempotency_key: str | None = _header(headers, IDEMPOTENCY_KEY_HEADER)
+        except ValueError:
+            idempotency_key = None
         message = canonical_request(
             method=method,
             target=target,
@@ -303,6 +386,7 @@ def _try_verify(
             timestamp=timestamp,
             nonce=nonce,
             body=body,
+            idempotency_key=idempotency_key,
         )
         if not _hazmat.ed25519_verify(public_key.raw, signature, message):
             raise ValueError("signature")

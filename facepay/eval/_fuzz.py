@@ -123,6 +123,7 @@ def fuzz_backend(
                 method=request.method,
                 target=target,
                 body=body or b"",
+                idempotency_key=request.headers.get("Idempotency-Key"),
             )
             if how == "bad_signature":
                 sig = {**sig, "X-FacePay-Signature": sig["X-FacePay-Signature"][::-1]}

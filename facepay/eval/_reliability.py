@@ -91,9 +91,16 @@ class SignerFor:
     def __init__(self, till: RegisteredTill) -> None:
         self._till = till
 
-    def sign_request(self, method: str, path: str, body: bytes) -> dict[str, str]:
+    def sign_request(
+        self, method: str, path: str, body: bytes, idempotency_key: str | None = None
+    ) -> dict[str, str]:
         return sign_request(
-            self._till.key, device_id=self._till.device_id, method=method, target=path, body=body
+            self._till.key,
+            device_id=self._till.device_id,
+            method=method,
+            target=path,
+            body=body,
+            idempotency_key=idempotency_key,
         )
 
 

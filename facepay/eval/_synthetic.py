@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from facepay.liveness import ChallengePlan, LivenessProgress
 from facepay.types import (
     BoundingBox,
     FaceObservation,
@@ -46,20 +46,25 @@ _FACE = FaceObservation(
 _IMAGE = np.zeros((64, 64, 3), dtype=np.uint8)
 
 
-@dataclass(frozen=True, slots=True)
-class _Progress:
-    finished: bool
-
-
 class _LiveCheck:
     """Live once it has seen a frame after the first (the till's liveness seam)."""
+
+    plan = ChallengePlan.of(["blink"])
 
     def __init__(self) -> None:
         self._frames = 0
 
-    def feed(self, frame: Frame, face: FaceObservation | Sequence[FaceObservation] | None) -> Any:
+    def feed(
+        self, frame: Frame, face: FaceObservation | Sequence[FaceObservation] | None
+    ) -> LivenessProgress:
         self._frames += 1
-        return _Progress(finished=self._frames >= 1)
+        done = self._frames >= 1
+        return LivenessProgress(
+            challenge=None, prompt_code="", seconds_left=0.0, progress=float(done), finished=done
+        )
+
+    def stop(self) -> None:
+        pass
 
     def verdict(self) -> LivenessVerdict:
         return LivenessVerdict(
@@ -90,7 +95,10 @@ class SyntheticFaces:
         with self._lock:
             self._probes.pop(name, None)
 
-    # The till's FrameAnalyzer seam.
+    # The till's FaceFinder seam.
+    def reset(self) -> None:
+        pass
+
     def analyze(self, frame: Frame) -> QualityReport:
         return QualityReport(
             reasons=(),
@@ -100,7 +108,7 @@ class SyntheticFaces:
             faces=(_FACE,),
         )
 
-    # The till's Embedder seam.
+    # The till's TemplateMaker seam.
     def embed(self, frame: Frame, face: FaceObservation) -> FaceTemplate:
         with self._lock:
             vector = self._probes[frame.source_id]

@@ -33,12 +33,21 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from facepay import __version__
 from facepay.crypto import canonical_target
 from facepay.server._errors import ApiError, status_for
-from facepay.server._privacy_page import PRIVACY_PAGE, PRIVACY_PAGE_HEADERS
+from facepay.server._privacy_page import (
+    PRIVACY_PAGE_HEADERS,
+    privacy_answer,
+    privacy_language,
+    render_privacy_page,
+)
 from facepay.server._service import AuthenticatedDevice, PaymentBackend
 from facepay.wire import (
+    HEADER_DEVICE,
     HEADER_IDEMPOTENCY_KEY,
+    HEADER_NONCE,
     HEADER_PROTOCOL,
     HEADER_REQUEST_ID,
+    HEADER_SIGNATURE,
+    HEADER_TIMESTAMP,
     PROTOCOL_VERSION,
     AuthorizationResponse,
     AuthorizeRequest,
@@ -47,6 +56,7 @@ from facepay.wire import (
     DeletionReceipt,
     DeviceRegistration,
     DeviceRegistrationRequest,
+    DeviceRevocation,
     EnrollmentRequest,
     EnrollmentResponse,
     ErrorBody,
@@ -65,6 +75,7 @@ __all__ = ["create_app"]
 
 logger = logging.getLogger(__name__)
 
+_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{8,64}$")
 _IDEMPOTENCY_RE = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
 _ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -89,8 +100,13 @@ class _ProtocolMiddleware:
         max_body_bytes: int,
         worker_threads: int,
         lean: dict[tuple[str, str], _LeanRoute] | None = None,
+        *,
+        backend: PaymentBackend,
+        run: Callable[..., Awaitable[Any]],
     ) -> None:
         self.app = app
+        self.backend = backend
+        self.run = run
         # The FastAPI app inside (its OpenAPI document: ``.fastapi.openapi()``).
         self.fastapi = app
         self.max_body_bytes = max_body_bytes
@@ -150,11 +166,97 @@ class _ProtocolMiddleware:
                     raise _BodyTooLargeError()
             return message
 
+        if _is_signed(scope["method"], scope["path"]):
+            # Authentication comes first, in one place for every signed route: a refusal
+            # for any later reason (content type, body, rate, ...) finds the request's
+            # nonce already recorded (facepay.server._devices).
+            try:
+                body = await _read_body(capped_receive)
+                if body is None:
+                    return  # the client went away: nothing to answer
+                device = await self.run(self._authenticate, scope, body)
+            except ApiError as error:
+                await _send_error(send_with_headers, request_id, error)
+                return
+            except _BodyTooLargeError:
+                await _send_error(
+                    send_with_headers, request_id, ApiError(ErrorCode.BODY_TOO_LARGE, _TOO_LARGE)
+                )
+                return
+            except Exception as exc:
+                await _send_error(send_with_headers, request_id, _internal_error(request_id, exc))
+                return
+            scope["state"]["device"] = device
+            downstream: Receive = _replaying(body, receive)
+        else:
+            downstream = capped_receive
         route = self.lean.get((scope["method"], scope["path"]))
         if route is not None:
-            await route(scope, capped_receive, send_with_headers, request_id)
+            await route(scope, downstream, send_with_headers, request_id)
             return
-        await self.app(scope, capped_receive, send_with_headers)
+        await self.app(scope, downstream, send_with_headers)
+
+    def _authenticate(self, scope: Scope, body: bytes) -> AuthenticatedDevice:
+        headers: dict[str, str] = {}
+        for name, value in scope["headers"]:
+            key = name.decode("latin-1").lower()
+            if key in headers and key in _SINGLE_HEADERS:
+                # Which of two would the signature and the operation each read? Neither.
+                raise ApiError(ErrorCode.MISSING_SIGNATURE, f"{key} is sent more than once")
+            headers[key] = value.decode("latin-1")
+        return _authenticate(self.backend, scope, headers, body)
+
+
+# Routes a device signs: POST sessions, enrollments, authorizations and their step-ups;
+# GET a session's authorization (reconcile by session).
+_SIGNED_POST_RE = re.compile(r"^/v1/(sessions|enrollments|authorizations(/[^/]+/step-up)?)$")
+_SIGNED_GET_RE = re.compile(r"^/v1/sessions/[^/]+/authorization$")
+
+
+def _is_signed(method: str, path: str) -> bool:
+    if method == "POST":
+        return _SIGNED_POST_RE.match(path) is not None
+    return method == "GET" and _SIGNED_GET_RE.match(path) is not None
+
+
+# Headers that must come once: the signature's and the idempotency key.
+_SINGLE_HEADERS = frozenset(
+    h.lower()
+    for h in (
+        HEADER_DEVICE,
+        HEADER_TIMESTAMP,
+        HEADER_NONCE,
+        HEADER_SIGNATURE,
+        HEADER_IDEMPOTENCY_KEY,
+    )
+)
+
+
+async def _read_body(receive: Receive) -> bytes | None:
+    """The whole request body; None if the client went away first."""
+    body = b""
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return None
+        body += bytes(message.get("body", b""))
+        if not message.get("more_body", False):
+            return body
+
+
+def _replaying(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that hands the already read ``body`` over once, then waits on the
+    connection (a disconnect)."""
+    given = False
+
+    async def replay() -> Message:
+        nonlocal given
+        if not given:
+            given = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
 
 
 # What an endpoint's operation hands back: the answer, its status, extra headers.
@@ -194,18 +296,14 @@ class _LeanRoute:
             headers = {
                 name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]
             }
-            body = b""
-            while True:
-                message = await receive()
-                if message["type"] != "http.request":
-                    return  # the client went away: nothing to answer
-                body += message.get("body", b"")
-                if not message.get("more_body", False):
-                    break
+            body = await _read_body(receive)
+            if body is None:
+                return  # the client went away: nothing to answer
+            device: AuthenticatedDevice = scope["state"]["device"]
             content_type = headers.get("content-type", "")
             data = _parse_json(body) if body and _is_json(content_type) else None
             _check_content_type(scope["method"], content_type)
-            args: list[Any] = [_authenticate(self.backend, scope, headers, body)]
+            args: list[Any] = [device]
             if self.idempotent:
                 args.append(_checked_idempotency_key(headers.get(HEADER_IDEMPOTENCY_KEY.lower())))
             args.append(self._validated(data if body else _EMPTY))
@@ -353,10 +451,6 @@ def _validation_error(errors: Sequence[Any]) -> ApiError:
     return ApiError(ErrorCode.VALIDATION_FAILED, messages[:500], fields=fields)
 
 
-async def _body(request: Request) -> bytes:
-    return await request.body()
-
-
 def _check_json(request: Request) -> None:
     _check_content_type(request.method, request.headers.get("content-type", ""))
 
@@ -370,14 +464,11 @@ def _check_content_type(method: str, content_type: str) -> None:
 
 
 async def signed_device(request: Request) -> AuthenticatedDevice:
-    """Authenticate before anything else is read from the request: known device, valid
-    signature, fresh timestamp. On the loop itself (CPU only, no write; the device's
-    row is read once per process). Its nonce is left on the device for the operation to
-    record on its worker call (one thread hop per request, not two)."""
+    """The device :class:`_ProtocolMiddleware` authenticated (and whose nonce it recorded)
+    before anything else was read from the request."""
     _check_json(request)
-    body = await _body(request)
-    headers = dict(request.headers.items())
-    return _authenticate(request.app.state.backend, request.scope, headers, body)
+    device: AuthenticatedDevice = request.scope["state"]["device"]
+    return device
 
 
 def _authenticate(
@@ -500,9 +591,25 @@ def create_app(backend: PaymentBackend) -> ASGIApp:
             HealthResponse(server_version=__version__, server_time=datetime.now(timezone.utc))
         )
 
+    # The shopper's page (facepay/server/_privacy_page.py): a form in their language
+    # that posts back here and runs the /v1/shoppers/* operations.
     @app.get("/privacy", include_in_schema=False)
-    async def privacy_page() -> Response:
-        return HTMLResponse(PRIVACY_PAGE, headers=PRIVACY_PAGE_HEADERS)
+    async def privacy_page(request: Request) -> Response:
+        q = request.query_params
+        lang = privacy_language(q.get("lang"), request.headers.get("accept-language", ""))
+        page = render_privacy_page(lang, country=q.get("cc"))
+        return HTMLResponse(page, headers=PRIVACY_PAGE_HEADERS)
+
+    @app.post("/privacy", include_in_schema=False)
+    async def privacy_form(request: Request) -> Response:
+        from urllib.parse import parse_qs
+
+        lang = privacy_language(
+            request.query_params.get("lang"), request.headers.get("accept-language", "")
+        )
+        form = parse_qs((await request.body()).decode("utf-8", "replace"))
+        status, page = await _run(privacy_answer, backend, form, lang)
+        return HTMLResponse(page, status_code=status, headers=PRIVACY_PAGE_HEADERS)
 
     @app.get("/v1/keys", response_model=KeySet, tags=["keys"])
     async def keys() -> Response:
@@ -525,6 +632,20 @@ def create_app(backend: PaymentBackend) -> ASGIApp:
         return _json(await _run(backend.register_device, body), 201)
 
     @app.post(
+        "/v1/devices/{device_id}/revoke",
+        response_model=DeviceRevocation,
+        responses=_ERROR_RESPONSES,
+        tags=["devices"],
+    )
+    async def revoke_device(
+        device_id: str, authorization: Annotated[str | None, Header()] = None
+    ) -> Response:
+        backend.check_admin(authorization)
+        if not _ID_RE.fullmatch(device_id):
+            raise ApiError(ErrorCode.NOT_FOUND, "no such device")
+        return _json(await _run(backend.revoke_device, device_id))
+
+    @app.post(
         "/v1/sessions",
         response_model=CheckoutSessionInfo,
         status_code=201,
@@ -536,6 +657,17 @@ def create_app(backend: PaymentBackend) -> ASGIApp:
 
     async def open_session(device: AuthenticatedDevice, body: CreateSessionRequest) -> _Answer:
         return await _as_device(device, backend.create_session, body), 201, None
+
+    @app.get(
+        "/v1/sessions/{session_id}/authorization",
+        response_model=AuthorizationResponse,
+        responses=_ERROR_RESPONSES,
+        tags=["checkout"],
+    )
+    async def session_authorization(device: Device, session_id: str) -> Response:
+        if not _ID_RE.fullmatch(session_id):
+            raise ApiError(ErrorCode.NOT_FOUND, "no authorization of this device in that session")
+        return _json(await _run(backend.authorization_for_session, device, session_id))
 
     @app.post(
         "/v1/enrollments",
@@ -622,7 +754,9 @@ def create_app(backend: PaymentBackend) -> ASGIApp:
             backend, AuthorizeRequest, take_payment, idempotent=True
         ),
     }
-    return _ProtocolMiddleware(app, backend.config.max_body_bytes, max(threads, 1), lean)
+    return _ProtocolMiddleware(
+        app, backend.config.max_body_bytes, max(threads, 1), lean, backend=backend, run=_run
+    )
 
 
 def status_of(code: ErrorCode) -> int:

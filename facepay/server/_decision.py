@@ -7,9 +7,20 @@ and acts on the verdict.
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Mapping
+from typing import Any
 
-__all__ = ["accepted_models", "counts_against_claim", "template_refusal"]
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "accepted_models",
+    "counts_against_claim",
+    "replay_refusal",
+    "same_face",
+    "template_refusal",
+]
 
 
 def accepted_models(entries: tuple[str, ...]) -> dict[str, int]:
@@ -46,3 +57,22 @@ def counts_against_claim(*, claimed: bool, face_compared: bool) -> bool:
     with five ``not_live`` attempts and nothing but a phone number (issue 12, item 9).
     Such attempts still count against the device."""
     return claimed and face_compared
+
+
+def same_face(stored: npt.ArrayLike, probe: npt.ArrayLike, threshold: float) -> bool:
+    """Whether two (tenant-transformed) templates match at the payment threshold."""
+    a: npt.NDArray[Any] = np.asarray(stored, dtype=np.float64).reshape(-1)
+    b: npt.NDArray[Any] = np.asarray(probe, dtype=np.float64).reshape(-1)
+    if a.shape != b.shape:
+        return False
+    denominator = float(np.linalg.norm(a) * np.linalg.norm(b))
+    return denominator > 0 and float(a @ b) / denominator >= threshold
+
+
+def replay_refusal(*, owner_device: str, device: str, stored_hash: str, request_hash: str) -> bool:
+    """Whether a request under a used Idempotency-Key must be refused rather than answered
+    with the stored answer: it is, unless the same device sent the same request. Owner
+    first, so another device never reaches the comparison of the requests."""
+    if not hmac.compare_digest(owner_device.encode(), device.encode()):
+        return True
+    return not hmac.compare_digest(stored_hash.encode(), request_hash.encode())

@@ -7,14 +7,21 @@ small frozen dataclasses, so the service never reads a column by position.
 from __future__ import annotations
 
 import dataclasses
+import json
 
 from facepay.server._storage import Row, Transaction
 
 __all__ = [
+    "ClaimHolder",
+    "StoredAnswer",
     "StoredTemplate",
+    "claim_holder",
+    "erase_privacy_codes",
     "pin_template_model",
+    "privacy_code_of_authorization",
     "removed_templates",
     "shred_template",
+    "stored_answer",
     "stored_templates",
 ]
 
@@ -105,3 +112,101 @@ def removed_templates(tx: Transaction, *, tenant_id: str, since: float) -> list[
             (tenant_id, since),
         )
     ]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ClaimHolder:
+    """The shopper enrolled under a claim (template fields None once shredded)."""
+
+    shopper_id: str
+    model_id: str | None
+    data_key_wrapped: bytes | None
+    template_sealed: bytes | None
+
+
+def claim_holder(tx: Transaction, tenant_id: str, claim_hash: str) -> ClaimHolder | None:
+    row = tx.one(
+        "SELECT shopper_id, model_id, data_key_wrapped, template_sealed FROM shoppers "
+        "WHERE tenant_id = ? AND claim_hash = ?",
+        (tenant_id, claim_hash),
+    )
+    if row is None:
+        return None
+    return ClaimHolder(
+        shopper_id=str(row[0]),
+        model_id=None if row[1] is None else str(row[1]),
+        data_key_wrapped=None if row[2] is None else bytes(row[2]),
+        template_sealed=None if row[3] is None else bytes(row[3]),
+    )
+
+
+def privacy_code_of_authorization(tx: Transaction, authorization_id: str) -> bytes | None:
+    """The wrapped privacy code of the shopper an authorization paid for, unless deleted."""
+    row = tx.one(
+        "SELECT s.privacy_code_wrapped FROM authorizations a "
+        "JOIN shoppers s ON s.shopper_id = a.shopper_id "
+        "WHERE a.authorization_id = ? AND s.deleted_at IS NULL",
+        (authorization_id,),
+    )
+    return None if row is None or row[0] is None else bytes(row[0])
+
+
+def erase_privacy_codes(tx: Transaction, shopper_id: str) -> int:
+    """Rewrite the stored answers of a shopper's authorizations (and their step-ups)
+    without a privacy code. Answers are stored without one since migration 4; this
+    erases those written before. Returns the rows rewritten."""
+    changed = 0
+    for table, where in (
+        ("authorizations", "shopper_id = ?"),
+        (
+            "step_up_answers",
+            "authorization_id IN (SELECT authorization_id FROM authorizations "
+            "WHERE shopper_id = ?)",
+        ),
+    ):
+        found = tx.all(
+            f"SELECT idempotency_key, tenant_id, response_json FROM {table} "  # noqa: S608
+            f"WHERE {where}",
+            (shopper_id,),
+        )
+        for key, tenant_id, text in found:
+            answer = json.loads(text)
+            if answer.get("privacy_code") is None:
+                continue
+            answer["privacy_code"] = None
+            changed += tx.execute(
+                f"UPDATE {table} SET response_json = ? "  # noqa: S608
+                "WHERE tenant_id = ? AND idempotency_key = ?",
+                (json.dumps(answer, separators=(",", ":")), tenant_id, key),
+            )
+    return changed
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StoredAnswer:
+    """An answer kept for replays under its Idempotency-Key, and who asked."""
+
+    request_hash: str
+    response_json: str
+    device_id: str
+
+
+_STORED_ANSWER_SQL = {
+    "authorizations": (
+        "SELECT request_hash, response_json, device_id FROM authorizations "
+        "WHERE tenant_id = ? AND idempotency_key = ?"
+    ),
+    # A step-up belongs to the device whose authorization it answers.
+    "step_up_answers": (
+        "SELECT s.request_hash, s.response_json, a.device_id FROM step_up_answers s "
+        "JOIN authorizations a ON a.authorization_id = s.authorization_id "
+        "WHERE s.tenant_id = ? AND s.idempotency_key = ?"
+    ),
+}
+
+
+def stored_answer(tx: Transaction, table: str, tenant_id: str, key: str) -> StoredAnswer | None:
+    row = tx.one(_STORED_ANSWER_SQL[table], (tenant_id, key))
+    if row is None:
+        return None
+    return StoredAnswer(request_hash=str(row[0]), response_json=str(row[1]), device_id=str(row[2]))

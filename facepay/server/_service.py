@@ -9,7 +9,6 @@ transactions; the 1:N gallery is an in-memory cache rebuilt from the database at
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import hashlib
 import hmac
 import json
@@ -26,14 +25,14 @@ import numpy as np
 from facepay.config import ServerConfig
 from facepay.crypto import (
     DevicePublicKey,
-    VerifiedRequest,
     open_template,
     signed_device_id,
-    verify_request,
 )
-from facepay.errors import CryptoError, InvalidSignatureError, SealedDataError
+from facepay.errors import CryptoError, SealedDataError
 from facepay.server import _decision as decision
+from facepay.server import _devices as devices
 from facepay.server import _repository as repository
+from facepay.server._devices import AuthenticatedDevice, RequestGate
 from facepay.server._errors import ApiError
 from facepay.server._gallery import GalleryRegistry, MatchOutcome, MatchResult, normalize
 from facepay.server._storage import Database, Row, Transaction, UniqueViolationError
@@ -53,6 +52,7 @@ from facepay.wire import (
     DeletionReceipt,
     DeviceRegistration,
     DeviceRegistrationRequest,
+    DeviceRevocation,
     EnrollmentRequest,
     EnrollmentResponse,
     ErrorCode,
@@ -113,17 +113,6 @@ _PG_COMMIT_AUTHORIZATION = (
 )
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class AuthenticatedDevice:
-    device_id: str
-    tenant_id: str
-    store_id: str
-    lane_id: str
-    # The request's nonce and its expiry when ``authenticate(defer_nonce=True)`` left it
-    # for the operation to record in its own write transaction (one commit, not two).
-    nonce: tuple[str, float] | None = dataclasses.field(default=None, compare=False)
-
-
 def _iso(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, tz=timezone.utc)
 
@@ -132,6 +121,14 @@ def _canonical_hash(model: Any) -> str:
     data = model.model_dump(mode="json")
     text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _stored_answer(response: AuthorizationResponse) -> str:
+    """An answer as stored for replays: without the privacy code, a secret that lets
+    anyone with the claim read or erase the shopper's data. A replay puts it back from
+    the shopper's wrapped copy (:meth:`PaymentBackend._with_privacy_code`), so it goes
+    when the shopper is deleted."""
+    return response.model_copy(update={"privacy_code": None}).model_dump_json()
 
 
 def _new_id(prefix: str) -> str:
@@ -180,13 +177,14 @@ class PaymentBackend:
         self.admin_token = admin_token or self.config.admin_token or secrets.token_urlsafe(24)
         self.galleries = GalleryRegistry()
         self._models = decision.accepted_models(self.config.template_models)
-        self._device_rate = _TokenBucket(
-            self.config.device_rate_per_s, self.config.device_rate_burst, clock
+        self.gate = RequestGate(
+            db,
+            clock=clock,
+            max_skew_s=self.config.max_clock_skew_s,
+            rate_per_s=self.config.device_rate_per_s,
+            rate_burst=self.config.device_rate_burst,
         )
         self._shopper_access_rate = _TokenBucket(0.2, 5, clock)
-        self._devices: dict[str, tuple[AuthenticatedDevice, DevicePublicKey]] = {}
-        self._devices_lock = threading.Lock()
-        self._last_nonce_purge = 0.0
         self._tenant_keys: dict[str, bytes] = {}
         # Per tenant: enrolment time up to which this process's galleries hold every
         # template (see _sync_gallery); set for all tenants by load_galleries.
@@ -300,24 +298,30 @@ class PaymentBackend:
         now = self.clock()
         raw = b64decode(req.public_key)
         try:
-            DevicePublicKey(raw)
+            DevicePublicKey.for_registration(raw)
         except CryptoError:
             raise ApiError(
-                ErrorCode.VALIDATION_FAILED, "not an Ed25519 public key", fields=("public_key",)
+                ErrorCode.VALIDATION_FAILED,
+                "not a usable Ed25519 public key (malformed or low order)",
+                fields=("public_key",),
             ) from None
         try:
             with self.db.transaction() as tx:
                 self._ensure_tenant(tx, req.tenant_id)
-                tx.execute(
-                    "INSERT INTO devices (device_id, tenant_id, store_id, lane_id, public_key, "
-                    "registered_at) VALUES (?, ?, ?, ?, ?, ?)",
-                    (device_id, req.tenant_id, req.store_id, req.lane_id, raw, now),
+                replaced = devices.register_device(
+                    tx,
+                    device_id=device_id,
+                    tenant_id=req.tenant_id,
+                    store_id=req.store_id,
+                    lane_id=req.lane_id,
+                    public_key=raw,
+                    now=now,
                 )
                 self._audit(
                     tx,
                     req.tenant_id,
                     device_id,
-                    "device_registered",
+                    "device_reregistered" if replaced else "device_registered",
                     device_id,
                     {"store_id": req.store_id, "lane_id": req.lane_id},
                 )
@@ -325,6 +329,7 @@ class PaymentBackend:
             raise ApiError(
                 ErrorCode.DEVICE_ALREADY_REGISTERED, "this device id is already registered"
             ) from None
+        self.gate.forget(device_id)
         return DeviceRegistration(
             device_id=device_id,
             tenant_id=req.tenant_id,
@@ -333,6 +338,19 @@ class PaymentBackend:
             registered_at=_iso(now),
         )
 
+    def revoke_device(self, device_id: str) -> DeviceRevocation:
+        """Refuse ``device_id``'s key from now on, in every process and replica (each one
+        reads the row when it authenticates a request); idempotent."""
+        now = self.clock()
+        with self.db.transaction() as tx:
+            row = devices.revoke_device(tx, device_id, now)
+            if row is not None:
+                self._audit(tx, row.tenant_id, device_id, "device_revoked", device_id, {})
+        if row is None or row.revoked_at is None:
+            raise ApiError(ErrorCode.NOT_FOUND, "no such device")
+        self.gate.forget(device_id)
+        return DeviceRevocation(device_id=device_id, revoked_at=_iso(row.revoked_at))
+
     def _ensure_tenant(self, tx: Transaction, tenant_id: str) -> None:
         if tx.one("SELECT 1 FROM tenants WHERE tenant_id = ?", (tenant_id,)) is None:
             tx.execute(
@@ -340,29 +358,6 @@ class PaymentBackend:
                 "VALUES (?, ?, ?)",
                 (tenant_id, self.vault.new_tenant_key(tenant_id), self.clock()),
             )
-
-    def _device(self, device_id: str) -> tuple[AuthenticatedDevice, DevicePublicKey] | None:
-        with self._devices_lock:
-            cached = self._devices.get(device_id)
-        if cached is not None:
-            return cached
-        with self.db.transaction(readonly=True) as tx:
-            row = tx.one(
-                "SELECT tenant_id, store_id, lane_id, public_key, revoked_at FROM devices "
-                "WHERE device_id = ?",
-                (device_id,),
-            )
-        if row is None:
-            return None
-        if row[4] is not None:
-            raise ApiError(ErrorCode.DEVICE_REVOKED, "this device was revoked")
-        entry = (
-            AuthenticatedDevice(device_id, row[0], row[1], row[2]),
-            DevicePublicKey(bytes(row[3])),
-        )
-        with self._devices_lock:
-            self._devices[device_id] = entry
-        return entry
 
     def authenticate(
         self,
@@ -373,63 +368,37 @@ class PaymentBackend:
         body: bytes,
         defer_nonce: bool = False,
     ) -> AuthenticatedDevice:
-        """Check a signed request: known device, valid signature, fresh, nonce unused.
-
-        The nonce is recorded at once, or with ``defer_nonce`` left on the returned device
-        (nothing written: cheap enough to run before the body is even validated) for the
-        operation to record whatever its outcome: :meth:`spend_nonce` first thing, or
-        :meth:`authorize` in its own write transaction."""
+        """Check a signed request and record its nonce, before anything else about the
+        request is looked at (facepay.server._devices). ``defer_nonce`` is accepted for
+        old callers and changes nothing: the nonce is always recorded here."""
         device_id = signed_device_id(headers)
         if device_id is None:
             raise ApiError(ErrorCode.MISSING_SIGNATURE, "signed request headers are missing")
-        found = self._device(device_id)
-        if found is None:
-            raise ApiError(ErrorCode.UNKNOWN_DEVICE, "unknown device")
-        device, public_key = found
-        try:
-            verified: VerifiedRequest = verify_request(
-                public_key, headers=headers, method=method, target=target, body=body
+        return self.gate.authenticate(
+            device_id=device_id, method=method, target=target, headers=headers, body=body
+        )
+
+    def authorization_for_session(
+        self, device: AuthenticatedDevice, session_id: str
+    ) -> AuthorizationResponse:
+        """Reconcile by session: the answer to the authorization this device made in
+        ``session_id`` (its current state, after a step-up too), for a till that lost its
+        idempotency key or its answer. 404 if the session took no payment of this device."""
+        with self.db.transaction(readonly=True) as tx:
+            row = tx.one(
+                "SELECT response_json FROM authorizations WHERE session_id = ? AND device_id = ?",
+                (session_id, device.device_id),
             )
-        except InvalidSignatureError:
-            raise ApiError(
-                ErrorCode.BAD_SIGNATURE, "the request signature does not verify"
-            ) from None
-        now = self.clock()
-        skew = self.config.max_clock_skew_s
-        if abs(now - verified.timestamp) > skew:
-            raise ApiError(
-                ErrorCode.CLOCK_SKEW,
-                f"request timestamp is more than {skew:.0f} s from the backend clock",
-            )
-        waited = self._device_rate.take(device.device_id)
-        if waited is not None:
-            raise ApiError(ErrorCode.RATE_LIMITED, "too many requests", retry_after=waited)
-        device = dataclasses.replace(device, nonce=(verified.nonce, now + 2 * skew))
-        return device if defer_nonce else self.spend_nonce(device)
+        if row is None:
+            raise ApiError(ErrorCode.NOT_FOUND, "no authorization of this device in that session")
+        return AuthorizationResponse.model_validate_json(row[0])
 
     def _record_nonce(self, tx: Transaction, device: AuthenticatedDevice) -> None:
-        """Record the request's nonce in ``tx``; a second use of it is refused."""
-        if device.nonce is None:
-            return
-        try:
-            tx.execute(
-                "INSERT INTO nonces (device_id, nonce, expires_at) VALUES (?, ?, ?)",
-                (device.device_id, *device.nonce),
-            )
-        except UniqueViolationError:
-            raise ApiError(ErrorCode.NONCE_REUSED, "this request nonce was already used") from None
-        now = self.clock()
-        if now - self._last_nonce_purge > 60.0:
-            self._last_nonce_purge = now
-            tx.execute("DELETE FROM nonces WHERE expires_at < ?", (now,))
+        """Nothing left to do: :meth:`authenticate` recorded the nonce (kept for callers)."""
 
     def spend_nonce(self, device: AuthenticatedDevice) -> AuthenticatedDevice:
-        """Record a deferred nonce now (its own commit); returns the device without it."""
-        if device.nonce is None:
-            return device
-        with self.db.transaction() as tx:
-            self._record_nonce(tx, device)
-        return dataclasses.replace(device, nonce=None)
+        """Nothing left to do: :meth:`authenticate` recorded the nonce (kept for callers)."""
+        return device
 
     # ------------------------------------------------------------------ keys
 
@@ -603,6 +572,14 @@ class PaymentBackend:
         return self.vault.keyed_hash("privacy", normalized)
 
     def enroll(self, device: AuthenticatedDevice, req: EnrollmentRequest) -> EnrollmentResponse:
+        """Enroll a shopper. The session is spent first, whatever happens next, and a
+        claim that is already enrolled gets the answer a new claim gets (nothing is
+        stored): a till cannot probe which phone numbers are enrolled, one per session
+        or otherwise. Only a face that matches the enrolled one learns ``409
+        claim_already_enrolled`` (the shopper retrying after a lost answer)."""
+        self._check_session(device, req.session_id, SessionPurpose.ENROLL)
+        with self.db.transaction() as tx:
+            self._consume_session(tx, req.session_id)
         masked = SANDBOX_PAYMENT_TOKENS.get(req.payment_method_token)
         if masked is None:
             raise ApiError(
@@ -610,7 +587,6 @@ class PaymentBackend:
                 "unknown payment method token (sandbox: tok_visa_4242, tok_mastercard_5555, ...)",
                 fields=("payment_method_token",),
             )
-        self._check_session(device, req.session_id, SessionPurpose.ENROLL)
         template = self._open(device, req.session_id, req.sealed_template)
         now = self.clock()
         shopper_id = _new_id("shp")
@@ -623,9 +599,13 @@ class PaymentBackend:
         consent = req.consent
         # The shorter of what the shopper agreed to and what the operator keeps.
         retention_days = min(consent.retention_days, self.config.retention_days)
+        claim_hash = self._claim_hash(device.tenant_id, req.claim)
+        existing: repository.ClaimHolder | None = None
         try:
             with self.db.transaction() as tx:
-                self._consume_session(tx, req.session_id)
+                existing = repository.claim_holder(tx, device.tenant_id, claim_hash)
+                if existing is not None:
+                    raise UniqueViolationError("claim already enrolled")
                 pinned = repository.pin_template_model(
                     tx, device.tenant_id, template.model_id, template.dimension, now
                 )
@@ -642,7 +622,7 @@ class PaymentBackend:
                         shopper_id,
                         device.tenant_id,
                         req.claim.kind.value,
-                        self._claim_hash(device.tenant_id, req.claim),
+                        claim_hash,
                         last4,
                         self._privacy_hash(privacy_code),
                         self.vault.wrap_secret(privacy_code.encode(), purpose="privacy-code"),
@@ -674,12 +654,11 @@ class PaymentBackend:
                     },
                 )
         except UniqueViolationError:
-            raise ApiError(
-                ErrorCode.CLAIM_ALREADY_ENROLLED, "this claim is already enrolled"
-            ) from None
-        gallery = self.galleries.get(device.tenant_id, template.model_id, template.dimension)
-        assert gallery is not None
-        gallery.add(shopper_id, template.vector)
+            self._claim_taken(device, claim_hash, existing, template)
+        else:
+            gallery = self.galleries.get(device.tenant_id, template.model_id, template.dimension)
+            assert gallery is not None
+            gallery.add(shopper_id, template.vector)
         return EnrollmentResponse(
             shopper_id=shopper_id,
             privacy_code=privacy_code,
@@ -687,6 +666,44 @@ class PaymentBackend:
             enrolled_at=_iso(now),
             retention_days=retention_days,
         )
+
+    def _claim_taken(
+        self,
+        device: AuthenticatedDevice,
+        claim_hash: str,
+        holder: repository.ClaimHolder | None,
+        template: FaceTemplate,
+    ) -> None:
+        """An enrollment under a claim someone holds: audited, nothing stored. Raises 409
+        only for the holder's own face; returns (the caller answers as for a new claim)
+        for any other."""
+        with self.db.transaction(readonly=True) as tx:
+            holder = holder or repository.claim_holder(tx, device.tenant_id, claim_hash)
+        same_face = False
+        if holder is not None and holder.template_sealed is not None:
+            try:
+                stored = self.vault.decrypt_template(
+                    holder.template_sealed,
+                    holder.data_key_wrapped or b"",
+                    shopper_id=holder.shopper_id,
+                    tenant_id=device.tenant_id,
+                )
+            except CryptoError:
+                stored = None
+            same_face = stored is not None and decision.same_face(
+                stored.vector, template.vector, self.config.match_threshold
+            )
+        with self.db.transaction() as tx:
+            self._audit(
+                tx,
+                device.tenant_id,
+                device.device_id,
+                "enrollment_refused",
+                None if holder is None else holder.shopper_id,
+                {"reason": "claim_already_enrolled", "same_face": same_face},
+            )
+        if same_face:
+            raise ApiError(ErrorCode.CLAIM_ALREADY_ENROLLED, "this claim is already enrolled")
 
     # ------------------------------------------------------------------ lockout
 
@@ -732,32 +749,55 @@ class PaymentBackend:
     def _replay(
         self,
         table: str,
-        tenant_id: str,
+        device: AuthenticatedDevice,
         key: str,
         request_hash: str,
     ) -> AuthorizationResponse | None:
         with self.db.transaction(readonly=True) as tx:
-            row = tx.one(
-                f"SELECT request_hash, response_json FROM {table} "  # noqa: S608 (fixed names)
-                "WHERE tenant_id = ? AND idempotency_key = ?",
-                (tenant_id, key),
-            )
-        return self._replayed(row, request_hash)
+            stored = repository.stored_answer(tx, table, device.tenant_id, key)
+        return self._replayed(stored, device, request_hash)
 
-    @staticmethod
-    def _replayed(row: Row | None, request_hash: str) -> AuthorizationResponse | None:
-        """The stored answer in ``row`` (request_hash, response_json) if the same request
-        made it; None if there is none; 409 if the key came with another request."""
-        if row is None or row[0] is None:
+    def _replayed(
+        self,
+        stored: repository.StoredAnswer | None,
+        device: AuthenticatedDevice,
+        request_hash: str,
+    ) -> AuthorizationResponse | None:
+        """The stored answer if this device made the same request; None if there is none;
+        409 if the key came with another request or from another device.
+
+        Ownership is checked first and answered like any other conflict: another till of
+        the tenant learns nothing from a key it found in a log (not the answer, not
+        whether its guess of the request, a step-up's last 4 digits say, was right)."""
+        if stored is None:
             return None
-        if not hmac.compare_digest(str(row[0]), request_hash):
+        if decision.replay_refusal(
+            owner_device=stored.device_id,
+            device=device.device_id,
+            stored_hash=stored.request_hash,
+            request_hash=request_hash,
+        ):
             raise ApiError(
                 ErrorCode.IDEMPOTENCY_CONFLICT,
                 "this Idempotency-Key was already used with a different request",
             )
         # For an authorization the row holds its current answer: after a completed step-up
         # a retry of the first call learns the final outcome, which is what reconciles.
-        return AuthorizationResponse.model_validate_json(row[1])
+        return self._with_privacy_code(
+            AuthorizationResponse.model_validate_json(stored.response_json)
+        )
+
+    def _with_privacy_code(self, answer: AuthorizationResponse) -> AuthorizationResponse:
+        """A stored approval with its privacy code put back from the shopper's wrapped
+        copy (stored answers hold none); without one once the shopper is deleted."""
+        if answer.status is not AuthorizationStatus.APPROVED or answer.privacy_code:
+            return answer
+        with self.db.transaction(readonly=True) as tx:
+            wrapped = repository.privacy_code_of_authorization(tx, answer.authorization_id)
+        if wrapped is None:
+            return answer
+        code = self.vault.unwrap_secret(wrapped, purpose="privacy-code").decode()
+        return answer.model_copy(update={"privacy_code": code})
 
     def authorize(
         self, device: AuthenticatedDevice, req: AuthorizeRequest, idempotency_key: str
@@ -775,9 +815,7 @@ class PaymentBackend:
             if code is ErrorCode.SESSION_USED:
                 # A concurrent retry with the same key consumed the session first: its
                 # committed answer is ours too.
-                replay = self._replay(
-                    "authorizations", device.tenant_id, idempotency_key, request_hash
-                )
+                replay = self._replay("authorizations", device, idempotency_key, request_hash)
                 if replay is not None:
                     self.spend_nonce(device)
                     return replay, True
@@ -806,7 +844,8 @@ class PaymentBackend:
         paying_claim = claim_hash if req.liveness.decision == "live" else None
         with self.db.reads() as tx:
             row = tx.one(
-                "SELECT a.request_hash, a.response_json, l.locked_until, s.device_id, "  # noqa: S608
+                "SELECT a.request_hash, a.response_json, a.device_id, l.locked_until, "  # noqa: S608
+                "s.device_id, "
                 f"s.purpose, s.expires_at, s.used_at, {self._PAYER_COLUMNS_AS_P} "
                 "FROM (SELECT 1 AS one) AS base "
                 "LEFT JOIN authorizations a ON a.tenant_id = ? AND a.idempotency_key = ? "
@@ -824,12 +863,17 @@ class PaymentBackend:
                 ),
             )
         assert row is not None  # the base row is always there
-        replay = self._replayed(row[0:2], request_hash)
+        stored = None
+        if row[0] is not None:
+            stored = repository.StoredAnswer(
+                request_hash=str(row[0]), response_json=str(row[1]), device_id=str(row[2])
+            )
+        replay = self._replayed(stored, device, request_hash)
         if replay is not None:
             return replay, True
-        self._not_locked(row[2])
-        self._session_usable(device, row[3:7], SessionPurpose.PAY)
-        claimed: Row | None = row[7:] if row[7] is not None else None
+        self._not_locked(row[3])
+        self._session_usable(device, row[4:8], SessionPurpose.PAY)
+        claimed: Row | None = row[8:] if row[8] is not None else None
         probe = self._open(device, req.session_id, req.sealed_template)
 
         now = self.clock()
@@ -949,7 +993,7 @@ class PaymentBackend:
             response.decline_reason and response.decline_reason.value,
             paid,
             response.receipt_id,
-            response.model_dump_json(),
+            _stored_answer(response),
             json.dumps(list(candidates)) if candidates else None,
             now + self.config.step_up_ttl_s if candidates else None,
             now,
@@ -989,7 +1033,7 @@ class PaymentBackend:
                     )
         except UniqueViolationError:
             # A concurrent request with the same key committed first: answer as it did.
-            replay = self._replay("authorizations", device.tenant_id, idempotency_key, request_hash)
+            replay = self._replay("authorizations", device, idempotency_key, request_hash)
             if replay is None:  # pragma: no cover - the unique index says it exists
                 raise
             return replay, True
@@ -1121,7 +1165,7 @@ class PaymentBackend:
         idempotency_key: str,
     ) -> AuthorizationResponse:
         request_hash = _canonical_hash(req) + ":" + authorization_id
-        replay = self._replay("step_up_answers", device.tenant_id, idempotency_key, request_hash)
+        replay = self._replay("step_up_answers", device, idempotency_key, request_hash)
         if replay is not None:
             return replay
         self._check_locks([f"device:{device.device_id}"])
@@ -1178,7 +1222,7 @@ class PaymentBackend:
                         response.decline_reason and response.decline_reason.value,
                         shopper_id if response.status is AuthorizationStatus.APPROVED else None,
                         response.receipt_id,
-                        response.model_dump_json(),
+                        _stored_answer(response),
                         now,
                         authorization_id,
                         AuthorizationStatus.STEP_UP.value,
@@ -1194,7 +1238,7 @@ class PaymentBackend:
                         idempotency_key,
                         request_hash,
                         authorization_id,
-                        response.model_dump_json(),
+                        _stored_answer(response),
                         now,
                     ),
                 )
@@ -1220,9 +1264,7 @@ class PaymentBackend:
                     },
                 )
         except UniqueViolationError:
-            replay = self._replay(
-                "step_up_answers", device.tenant_id, idempotency_key, request_hash
-            )
+            replay = self._replay("step_up_answers", device, idempotency_key, request_hash)
             if replay is None:  # pragma: no cover
                 raise
             return replay
@@ -1352,6 +1394,7 @@ class PaymentBackend:
                 "WHERE shopper_id = ?",
                 (now, shopper_id),
             )
+            repository.erase_privacy_codes(tx, shopper_id)
             tx.execute(
                 "INSERT INTO deletion_receipts (receipt_id, shopper_id, deleted_at, receipt_json) "
                 "VALUES (?, ?, ?, ?)",

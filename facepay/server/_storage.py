@@ -167,6 +167,22 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
         ("CREATE INDEX shoppers_tenant_enrolled ON shoppers (tenant_id, enrolled_at)",),
     ),
     (
+        3,
+        "devices: shared rate limit, revocation, retired keys",
+        # Every worker and replica reads the same per-device token bucket (the devices
+        # row) and the same revocation (facepay.server._devices). A revoked or replaced
+        # key is kept here so that it can never be registered again.
+        (
+            "ALTER TABLE devices ADD COLUMN rate_tokens {real}",
+            "ALTER TABLE devices ADD COLUMN rate_updated_at {real}",
+            """CREATE TABLE retired_device_keys (
+                public_key {blob} PRIMARY KEY,
+                device_id TEXT NOT NULL,
+                retired_at {real} NOT NULL
+            )""",
+        ),
+    ),
+    (
         4,
         "templates, shoppers and galleries hardened (issue 12)",
         (
@@ -325,6 +341,22 @@ class Database:
         return version
 
 
+def _owner_only(path: Path) -> None:
+    """Create the database's folder (0700) and file (0600) for the owner alone, and take
+    group and other access away from an existing file and its WAL and shared-memory files
+    (SQLite gives those the main file's mode). The file holds wrapped keys, sealed
+    templates and the audit log: no other local user reads it."""
+    if not path.parent.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    os.close(fd)
+    for name in (path.name, path.name + "-wal", path.name + "-shm"):
+        with contextlib.suppress(FileNotFoundError, PermissionError):
+            target = path.with_name(name)
+            if target.stat().st_mode & 0o077:
+                os.chmod(target, 0o600)
+
+
 class SQLiteDatabase(Database):
     """One SQLite file in WAL mode; one connection per thread.
 
@@ -350,7 +382,7 @@ class SQLiteDatabase(Database):
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        _owner_only(self.path)
         # Writers in *other processes* (``serve --workers N``) queue on an flock of this
         # empty file: the kernel wakes the next one when the lock is released, where
         # SQLite's own busy handler would sleep 1, 2, 5, 10 ... ms between retries.

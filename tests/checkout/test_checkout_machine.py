@@ -28,9 +28,9 @@ from facepay.checkout import (
     PaymentNotTakenError,
     StateChanged,
     Transition,
-    _FaceFlow,
     consent_now,
 )
+from facepay.checkout._machine import _FaceFlow
 from facepay.client import FacePayClient
 from facepay.config import CheckoutConfig
 from facepay.errors import CheckoutError
@@ -102,7 +102,7 @@ def parts(clock: FakeClock) -> FlowParts:
         embedder=trip,
         fuse=trip,
         liveness=trip,
-        seal=trip,
+        sealer=trip,
         config=CheckoutConfig(claim_timeout_s=60, capture_timeout_s=20),
         clock=clock,
     )
@@ -272,7 +272,7 @@ def test_enrollment_opens_an_enroll_session_and_refuses_card_numbers(clock: Fake
         embedder=trip,
         fuse=trip,
         liveness=trip,
-        seal=trip,
+        sealer=trip,
         clock=clock,
     )
     consent = consent_now("2026-01-en")
@@ -333,6 +333,7 @@ def test_two_people_in_view_reach_liveness_as_two_faces(parts: FlowParts) -> Non
 
     import numpy as np
 
+    from facepay.liveness import ChallengePlan, LivenessProgress
     from facepay.types import (
         BoundingBox,
         FaceObservation,
@@ -371,9 +372,13 @@ def test_two_people_in_view_reach_liveness_as_two_faces(parts: FlowParts) -> Non
     fed: list[object] = []
 
     class RecordingLiveness:
-        def feed(self, frame: Frame, seen: object) -> object:
+        plan = ChallengePlan.of(["blink"])
+
+        def feed(self, frame: Frame, seen: object) -> LivenessProgress:
             fed.append(seen)
-            return None
+            return LivenessProgress(
+                challenge="blink", prompt_code="", seconds_left=5.0, progress=0.0, finished=False
+            )
 
         def verdict(self) -> object:
             raise AssertionError("no verdict is asked for in this test")

@@ -71,6 +71,9 @@ class NeverCalled:
     def embed(self, frame: Frame, face: FaceObservation) -> object:
         raise AssertionError("no template may be made without a live verdict")
 
+    def seal(self, template: object, session: object) -> object:
+        raise AssertionError("nothing may be fused without a live verdict")
+
 
 def sessions_only() -> httpx.MockTransport:
     def handler(request: httpx.Request) -> httpx.Response:
@@ -94,16 +97,16 @@ def sessions_only() -> httpx.MockTransport:
 def parts() -> FlowParts:
     never = NeverCalled()
 
-    def no_sealing(*args: object) -> object:
+    def no_fusing(*args: object) -> object:
         raise AssertionError("nothing may be sealed without a live verdict")
 
     return FlowParts(
         client=FacePayClient("http://backend.test", transport=sessions_only()),
         analyzer=FirstFrameHasAFace(),
         embedder=never,  # type: ignore[arg-type]
-        fuse=no_sealing,  # type: ignore[arg-type]
+        fuse=no_fusing,  # type: ignore[arg-type]
         liveness=fixed_liveness_plan("blink"),
-        seal=no_sealing,  # type: ignore[arg-type]
+        sealer=never,  # type: ignore[arg-type]
         config=CheckoutConfig(),
     )
 

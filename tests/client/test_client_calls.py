@@ -26,7 +26,9 @@ class Signer:
     def __init__(self) -> None:
         self.paths: list[str] = []
 
-    def sign_request(self, method: str, path: str, body: bytes) -> Mapping[str, str]:
+    def sign_request(
+        self, method: str, path: str, body: bytes, idempotency_key: str | None = None
+    ) -> Mapping[str, str]:
         self.paths.append(path)
         return {wire.HEADER_DEVICE: "kiosk-1", wire.HEADER_NONCE: f"nonce{len(self.paths):012d}"}
 

@@ -37,7 +37,9 @@ class RecordingSigner:
     def __init__(self) -> None:
         self.calls: list[tuple[str, str, bytes]] = []
 
-    def sign_request(self, method: str, path: str, body: bytes) -> Mapping[str, str]:
+    def sign_request(
+        self, method: str, path: str, body: bytes, idempotency_key: str | None = None
+    ) -> Mapping[str, str]:
         self.calls.append((method, path, body))
         return {"X-Facepay-Device": "dev_1", "X-Facepay-Nonce": f"n{len(self.calls)}"}
 

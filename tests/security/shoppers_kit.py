@@ -113,3 +113,19 @@ def rows(sandbox: Sandbox, sql: str, params: tuple[Any, ...] = ()) -> list[tuple
             tx.execute(sql, params)
             return []
         return tx.all(sql, params)
+
+
+def ambiguous_payment(till: ProtocolTill, seed: int) -> tuple[dict[str, Any], str]:
+    """Enroll two near-identical faces (twins) and pay claimless with a third capture:
+    the backend asks for a phone_last4 step-up (needs a config with risk_budget=1.0).
+    Returns (the step-up answer, the last 4 digits of the first twin's phone)."""
+    from protocol_till import face, same_face
+
+    base = face(seed)
+    twin = same_face(base, 1, noise=0.01)
+    assert till.enroll(base, phone=PHONE).status_code == 201
+    assert till.enroll(twin, phone="+15550006161").status_code == 201
+    r = till.authorize(till.pay_body(same_face(base, 2, noise=0.005), phone=None))
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "step_up", r.text
+    return dict(r.json()), PHONE[-4:]

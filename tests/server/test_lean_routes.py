@@ -26,7 +26,9 @@ def _clients(sandbox: Sandbox) -> tuple[httpx.AsyncClient, httpx.AsyncClient]:
     lean = create_app(backend)
     assert isinstance(lean, _ProtocolMiddleware)
     assert set(lean.lean) == {("POST", "/v1/sessions"), ("POST", "/v1/authorizations")}
-    reference = _ProtocolMiddleware(lean.fastapi, backend.config.max_body_bytes, 1)
+    reference = _ProtocolMiddleware(
+        lean.fastapi, backend.config.max_body_bytes, 1, backend=backend, run=lean.run
+    )
 
     def client(app: Any) -> httpx.AsyncClient:
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
@@ -45,6 +47,7 @@ def _signed(till: Till, path: str, **extra: str) -> Headers:
                 method="POST",
                 target=path,
                 body=body,
+                idempotency_key=h.get("Idempotency-Key"),
             )
         )
         return h
@@ -117,12 +120,18 @@ async def test_bad_requests_get_the_same_typed_errors(
     key = {"Idempotency-Key": f"idem_{uuid.uuid4().hex}"}
     signed = _signed(till, path, **key)
     cases: list[tuple[bytes, Headers, str]] = [
-        # Parsed before the signature is checked, as FastAPI does.
-        (b'{"purpose": ', _unsigned(), "malformed_request"),
-        (b'{"purpose": "\xff\xfe"}', _unsigned(), "malformed_request"),
-        (b"[" * 5_000, _unsigned(), "malformed_request"),  # too deep for json.loads
-        (b'{"purpose": "pay"}', _unsigned("text/plain"), "unsupported_media_type"),
+        # The signature is checked before anything else about the request.
+        (b'{"purpose": ', _unsigned(), "missing_signature"),
+        (b'{"purpose": "pay"}', _unsigned("text/plain"), "missing_signature"),
         (b'{"purpose": "pay"}', _unsigned(), "missing_signature"),
+        (b'{"purpose": ', signed, "malformed_request"),
+        (b'{"purpose": "\xff\xfe"}', signed, "malformed_request"),
+        (b"[" * 5_000, signed, "malformed_request"),  # too deep for json.loads
+        (
+            b'{"purpose": "pay"}',
+            _signed(till, path, **key, **{"content-type": "text/plain"}),
+            "unsupported_media_type",
+        ),
         (b'{"purpose": "pay"}', lambda body: signed(b"{}"), "bad_signature"),
         (b"", signed, "validation_failed"),
         (b'{"amount_minor": NaN, "purpose": 7}', signed, "validation_failed"),

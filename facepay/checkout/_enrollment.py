@@ -1,0 +1,134 @@
+"""Enrolling a consenting shopper: consent record, payment token, claim, face."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime, timezone
+
+from facepay import wire
+from facepay.checkout._basket import (
+    EnrollmentResult,
+)
+from facepay.checkout._events import (
+    CheckoutEvent,
+    CheckoutFinished,
+    CheckoutState,
+    NotEnrolledError,
+)
+from facepay.checkout._machine import (
+    _WAITING,
+    FlowParts,
+    FrameStream,
+    S,
+    _FaceFlow,
+    _refusal,
+    _t,
+)
+from facepay.errors import (
+    BackendError,
+    CheckoutError,
+)
+from facepay.types import (
+    Frame,
+)
+
+__all__ = [
+    "EnrollmentSession",
+    "consent_now",
+]
+
+
+class EnrollmentSession(_FaceFlow):
+    """Enroll a consenting shopper: consent record, payment token, claim, face.
+
+    Declining consent means never creating this session: nothing is sent or kept.
+    """
+
+    TRANSITIONS = (
+        _t("begin", S.IDLE, S.CAPTURING),
+        _t("face_found", S.CAPTURING, S.LIVENESS, guard="face_is_usable"),
+        _t("liveness_passed", S.LIVENESS, S.PROCESSING, guard="verdict_is_live"),
+        _t("liveness_failed", S.LIVENESS, S.FAILED),
+        _t("enrolled", S.PROCESSING, S.ENROLLED),
+        _t("fail", _WAITING, S.FAILED),
+        _t("cancel", _WAITING | {S.IDLE}, S.CANCELLED),
+        _t("time_out", _WAITING, S.TIMED_OUT),
+    )
+
+    def __init__(
+        self,
+        parts: FlowParts,
+        *,
+        consent: wire.ConsentRecord,
+        claim: wire.Claim,
+        payment_method_token: str,
+        camera_name: str | None = None,
+        on_event: Callable[[CheckoutEvent], None] | None = None,
+    ) -> None:
+        super().__init__(parts, camera_name=camera_name, on_event=on_event)
+        if wire.looks_like_card_number(payment_method_token):
+            raise CheckoutError("card numbers are never accepted: tokenize the card first")
+        self._consent = consent
+        self._claim = claim
+        self._token = payment_method_token
+        self.result: EnrollmentResult | None = None
+
+    def begin(self) -> CheckoutState:
+        with self._lock:
+            self._require(S.IDLE)
+            self._open_backend_session(wire.SessionPurpose.ENROLL)
+            return self._fire("begin")
+
+    def complete(self) -> EnrollmentResult:
+        """Send the sealed, fused template with the consent record (state ``processing``)."""
+        with self._lock:
+            if self.check_timeout():
+                raise self._nothing_taken(NotEnrolledError, "the enrollment timed out")
+            self._require(S.PROCESSING)
+            session, sealed = self._session, self._sealed
+            if session is None or sealed is None:
+                raise CheckoutError("no sealed template: liveness has not passed")
+            request = wire.EnrollmentRequest(
+                session_id=session.session_id,
+                sealed_template=wire.SealedTemplateWire.from_sealed(sealed),
+                consent=self._consent,
+                payment_method_token=self._token,
+                claim=self._claim,
+            )
+            self._sealed = None
+            try:
+                answer = self._parts.client.enroll(request)
+            except BackendError as exc:
+                self._fail(_refusal(exc), exc.code or type(exc).__name__)
+                raise
+            self.result = EnrollmentResult(
+                shopper_id=answer.shopper_id,
+                privacy_code=answer.privacy_code,
+                masked_payment_method=answer.masked_payment_method,
+                enrolled_at=answer.enrolled_at,
+                retention_days=answer.retention_days,
+            )
+            self._fire("enrolled")
+            self._emit(CheckoutFinished(state=self._state, enrollment=self.result))
+            return self.result
+
+    def enroll(self, source: FrameStream | Iterable[Frame]) -> EnrollmentResult:
+        """Headless: :meth:`begin`, :meth:`run` the source, :meth:`complete`."""
+        if self._state is S.IDLE:
+            self.begin()
+        self.run(source)
+        if self._state is not S.PROCESSING:
+            raise self._nothing_taken(NotEnrolledError, "not enrolled")
+        return self.complete()
+
+
+def consent_now(
+    text_version: str, *, retention_days: int = 1095, locale: str = "en"
+) -> wire.ConsentRecord:
+    """The consent record for a shopper who just accepted ``text_version`` on screen."""
+    return wire.ConsentRecord(
+        text_version=text_version,
+        accepted_at=datetime.now(timezone.utc),
+        retention_days=retention_days,
+        locale=locale,
+    )

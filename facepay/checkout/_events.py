@@ -1,0 +1,197 @@
+"""What the flow tells a UI: its states, why an attempt failed, and the events it emits."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from facepay.checkout._basket import (
+    EnrollmentResult,
+    Receipt,
+)
+from facepay.errors import (
+    CheckoutFailedError,
+)
+from facepay.types import (
+    QualityReason,
+)
+
+if TYPE_CHECKING:
+    # facepay.liveness pulls in OpenCV: imported when a session starts, not with the flow.
+    from facepay.liveness import LivenessReason
+
+__all__ = [
+    "CheckoutEvent",
+    "CheckoutFinished",
+    "CheckoutState",
+    "FailureReason",
+    "FrameFeedback",
+    "LivenessProgressed",
+    "NotEnrolledError",
+    "NothingTakenError",
+    "PaymentNotTakenError",
+    "QualityPrompt",
+    "StateChanged",
+]
+
+
+class CheckoutState(str, enum.Enum):
+    IDLE = "idle"
+    CLAIM = "claim"
+    CAPTURING = "capturing"
+    LIVENESS = "liveness"
+    PROCESSING = "processing"
+    STEP_UP = "step_up"
+    APPROVED = "approved"
+    DECLINED = "declined"
+    ENROLLED = "enrolled"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    TIMED_OUT = "timed_out"
+
+    @property
+    def is_final(self) -> bool:
+        return self in _FINAL
+
+
+_FINAL = frozenset(
+    {
+        CheckoutState.APPROVED,
+        CheckoutState.DECLINED,
+        CheckoutState.ENROLLED,
+        CheckoutState.FAILED,
+        CheckoutState.CANCELLED,
+        CheckoutState.TIMED_OUT,
+    }
+)
+
+
+class FailureReason(str, enum.Enum):
+    """Why an attempt ended before the backend decided: nothing was charged.
+
+    A backend decision (a decline, a step-up) is not a failure: the :class:`Receipt` says
+    why. When the reason is ``LIVENESS_FAILED`` the liveness stage's own reasons travel
+    beside it as a typed tuple (``liveness_reasons``), so no one parses a string.
+    """
+
+    CANCELLED = "cancelled"  # cancel() by the POS, the UI or the shopper
+    ABANDONED = "abandoned"  # Till.pay/enroll returned while the flow still waited
+    # A state ran out of time (CheckoutConfig.<state>_timeout_s); the value names the state.
+    CLAIM_TIMEOUT = "claim_timeout"
+    CAPTURING_TIMEOUT = "capturing_timeout"
+    LIVENESS_TIMEOUT = "liveness_timeout"
+    PROCESSING_TIMEOUT = "processing_timeout"
+    STEP_UP_TIMEOUT = "step_up_timeout"
+    # The liveness verdict was not live (liveness_reasons says which signals refused).
+    LIVENESS_FAILED = "liveness_failed"
+    # The frames ran out (a clip or image folder ended, the caller stopped iterating)
+    # before the face part was done: nothing failed, the check was incomplete.
+    FRAMES_ENDED = "frames_ended"
+    # The frame source raised a CaptureError: the camera itself failed.
+    CAMERA_LOST = "camera_lost"
+    # Liveness passed but no frame passed the quality gate to make a template from.
+    NO_GOOD_FRAME = "no_good_frame"
+    # Embedding, fusing or sealing the template failed (a model or key problem).
+    TEMPLATE_FAILED = "template_failed"
+    # The backend refused the request (4xx): nothing was stored.
+    SESSION_EXPIRED = "session_expired"
+    REQUEST_REJECTED = "request_rejected"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @classmethod
+    def timeout_of(cls, state: CheckoutState) -> FailureReason:
+        return cls(f"{state.value}_timeout")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StateChanged:
+    """The flow moved. ``reason`` is set when it ended without a backend decision."""
+
+    previous: CheckoutState
+    state: CheckoutState
+    event: str
+    reason: FailureReason | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QualityPrompt:
+    """The frame was not good enough: the UI turns ``reasons`` into prompts."""
+
+    reasons: tuple[QualityReason, ...]
+    frame_index: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LivenessProgressed:
+    challenge: str | None
+    challenge_index: int
+    challenge_count: int
+    seconds_left: float
+    progress: float
+    frame_index: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CheckoutFinished:
+    """The attempt is over: a ``receipt`` or an ``enrollment``, or a failure ``reason``."""
+
+    state: CheckoutState
+    receipt: Receipt | None = None
+    enrollment: EnrollmentResult | None = None
+    reason: FailureReason | None = None
+    liveness_reasons: tuple[LivenessReason, ...] = ()
+
+
+CheckoutEvent = StateChanged | QualityPrompt | LivenessProgressed | CheckoutFinished
+
+
+class NothingTakenError(CheckoutFailedError):
+    """The flow ended at ``state`` for ``reason`` before the backend decided."""
+
+    state: CheckoutState
+    reason: FailureReason
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        state: CheckoutState,
+        reason: FailureReason,
+        liveness_reasons: tuple[LivenessReason, ...] = (),
+    ) -> None:
+        super().__init__(message, state=state, reason=reason)
+        self.liveness_reasons = liveness_reasons
+
+
+class PaymentNotTakenError(NothingTakenError):
+    """The payment attempt ended before the backend decided: nothing was charged.
+
+    ``reason`` (a :class:`FailureReason`) says why; ``liveness_reasons`` which liveness
+    signals refused when ``reason`` is ``LIVENESS_FAILED``. Offer another way to pay.
+    """
+
+
+class NotEnrolledError(NothingTakenError):
+    """The enrollment ended before the backend stored anything: the shopper is not enrolled."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FrameFeedback:
+    """What one fed frame did, for drawing the next screen.
+
+    ``face_box`` is ``(x, y, w, h)`` as fractions of the frame; ``reasons`` are quality
+    reason codes (empty when the frame passed).
+    """
+
+    state: CheckoutState
+    frame_index: int
+    reasons: tuple[QualityReason, ...] = ()
+    face_box: tuple[float, float, float, float] | None = None
+    challenge: str | None = None
+    challenge_index: int = 0
+    challenge_count: int = 0
+    seconds_left: float = 0.0
+    progress: float = 0.0

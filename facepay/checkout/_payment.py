@@ -1,0 +1,323 @@
+"""One face-payment attempt: the authorization it sends, exactly once, and its answer."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from facepay import wire
+from facepay.checkout._basket import (
+    Basket,
+    PaymentStatus,
+    Receipt,
+)
+from facepay.checkout._events import (
+    CheckoutEvent,
+    CheckoutFinished,
+    CheckoutState,
+    PaymentNotTakenError,
+)
+from facepay.checkout._machine import (
+    _WAITING,
+    FlowParts,
+    FrameStream,
+    S,
+    _FaceFlow,
+    _refusal,
+    _t,
+)
+from facepay.client import FacePayClient, new_idempotency_key
+from facepay.errors import (
+    BackendError,
+    CheckoutError,
+    ServerError,
+    TransportError,
+)
+from facepay.types import (
+    Frame,
+)
+
+__all__ = [
+    "CheckoutSession",
+    "PaymentUnansweredError",
+    "PendingAuthorization",
+]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PendingAuthorization:
+    """A request that can move money, sent without an answer coming back.
+
+    The payment may or may not have been taken. Keep this and pass it to
+    ``Till.reconcile`` (or call :meth:`CheckoutSession.reconcile`) before offering the
+    shopper another way to pay: the same key and the same request replay the backend's
+    first answer, or get one now. The template in it is sealed to the backend and bound to
+    a single-use session: no one else can open it, and it cannot pay twice.
+    """
+
+    idempotency_key: str
+    # An authorization ...
+    request: wire.AuthorizeRequest | None = field(default=None, repr=False)
+    # ... or the answer to its phone_last4 step-up.
+    step_up_authorization_id: str | None = None
+    step_up_phone_last4: str | None = field(default=None, repr=False)
+    # The checkout attempt's key, when this is a step-up answer under its own key.
+    attempt_key: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.request is None) == (self.step_up_authorization_id is None):
+            raise CheckoutError("a pending authorization is a request or a step-up answer")
+
+    @property
+    def basket_reference(self) -> str | None:
+        return self.request.basket_reference if self.request is not None else None
+
+    @property
+    def amount_minor(self) -> int | None:
+        return self.request.amount_minor if self.request is not None else None
+
+    def send(self, client: FacePayClient) -> wire.AuthorizationResponse:
+        """Send (again) exactly what was sent, under the same key."""
+        if self.request is not None:
+            return client.reconcile(self.request, idempotency_key=self.idempotency_key)
+        assert self.step_up_authorization_id is not None
+        assert self.step_up_phone_last4 is not None
+        return client.answer_step_up(
+            self.step_up_authorization_id,
+            self.step_up_phone_last4,
+            idempotency_key=self.idempotency_key,
+        )
+
+
+class PaymentUnansweredError(TransportError):
+    """A request that can move money was sent and no usable answer came back.
+
+    The payment may or may not have been taken: pass ``pending`` to ``Till.reconcile``
+    (or call ``CheckoutSession.reconcile``) before offering any other way to pay. Raised
+    for a lost connection, a timeout and a 5xx alike; ``__cause__`` is the error seen.
+    """
+
+    def __init__(self, message: str, *, pending: PendingAuthorization, cause: BackendError) -> None:
+        super().__init__(message, status=cause.status, code=cause.code, request_id=cause.request_id)
+        self.pending = pending
+
+
+class _Ledger(Protocol):
+    """Where a session writes what can move money (the till's :class:`PaymentLedger`)."""
+
+    def hold(self, pending: PendingAuthorization, basket_reference: str) -> None:
+        """``pending`` was sent and no answer came back: keep it until it is reconciled."""
+
+    def settle(self, pending: PendingAuthorization, receipt: Receipt | None) -> None:
+        """``pending`` has its answer (``None``: refused, nothing stored)."""
+
+
+class CheckoutSession(_FaceFlow):
+    """One face-payment attempt for one basket.
+
+    Drive it with :meth:`begin`, then :meth:`give_claim` if asked, :meth:`feed` every
+    camera frame (or :meth:`run` a frame source) until the state is ``processing``, then
+    :meth:`complete`. A ``step_up`` answer is continued with :meth:`answer_step_up`.
+    """
+
+    TRANSITIONS = (
+        _t("begin", S.IDLE, S.CLAIM, guard="claim_is_needed"),
+        _t("begin", S.IDLE, S.CAPTURING),
+        _t("claim_given", S.CLAIM, S.CAPTURING, guard="claim_is_present"),
+        _t("face_found", S.CAPTURING, S.LIVENESS, guard="face_is_usable"),
+        _t("liveness_passed", S.LIVENESS, S.PROCESSING, guard="verdict_is_live"),
+        _t("liveness_failed", S.LIVENESS, S.FAILED),
+        _t("approved", S.PROCESSING, S.APPROVED),
+        _t("declined", S.PROCESSING, S.DECLINED),
+        _t("step_up_asked", S.PROCESSING, S.STEP_UP),
+        _t("step_up_answered", S.STEP_UP, S.PROCESSING, guard="step_up_is_phone_digits"),
+        _t("fail", _WAITING, S.FAILED),
+        _t("cancel", _WAITING | {S.IDLE}, S.CANCELLED),
+        _t("time_out", _WAITING, S.TIMED_OUT),
+    )
+
+    def __init__(
+        self,
+        parts: FlowParts,
+        basket: Basket,
+        *,
+        claim: wire.Claim | None = None,
+        claimless_allowed: bool = False,
+        camera_name: str | None = None,
+        ledger: _Ledger | None = None,
+        on_event: Callable[[CheckoutEvent], None] | None = None,
+    ) -> None:
+        super().__init__(parts, camera_name=camera_name, on_event=on_event)
+        self.basket = basket
+        self._ledger = ledger
+        self._claim = claim
+        self._claimless_allowed = claimless_allowed
+        # One key per checkout attempt, for the attempt's whole life (retries, reconcile).
+        self.idempotency_key = new_idempotency_key()
+        self._answer: wire.AuthorizationResponse | None = None
+        # What was sent and not yet answered (outcome unknown), for reconcile().
+        self._pending: PendingAuthorization | None = None
+        self._step_up_count = 0
+        self.receipt: Receipt | None = None
+
+    # guards
+    def claim_is_needed(self) -> bool:
+        return self._claim is None and not self._claimless_allowed
+
+    def claim_is_present(self) -> bool:
+        return self._claim is not None
+
+    def step_up_is_phone_digits(self) -> bool:
+        return (
+            self._answer is not None
+            and self._answer.step_up is not None
+            and self._answer.step_up.kind is wire.StepUpKind.PHONE_LAST4
+        )
+
+    @property
+    def pending(self) -> PendingAuthorization | None:
+        """Set while a request that can move money was sent and no answer came back."""
+        return self._pending
+
+    def begin(self) -> CheckoutState:
+        """Open the backend session (seed, expiry, sealing key) and start the flow."""
+        with self._lock:
+            self._require(S.IDLE)
+            self._open_backend_session(wire.SessionPurpose.PAY)
+            return self._fire("begin")
+
+    def give_claim(self, claim: wire.Claim) -> CheckoutState:
+        """The shopper said who they are (phone number, loyalty card)."""
+        with self._lock:
+            if self.check_timeout():
+                return self._state
+            self._require(S.CLAIM)
+            self._claim = claim
+            return self._fire("claim_given")
+
+    def complete(self) -> Receipt:
+        """Send the sealed template and wait for the decision (state ``processing``).
+
+        On :class:`~facepay.errors.TransportError` (or a 5xx) the state stays
+        ``processing`` and :attr:`pending` holds the exact request and its key for
+        :meth:`reconcile`; nothing is lost and nothing can be charged twice.
+        """
+        with self._lock:
+            if self._pending is not None:
+                return self.reconcile()
+            if self.check_timeout():
+                raise self._nothing_taken(PaymentNotTakenError, "the checkout timed out")
+            self._require(S.PROCESSING)
+            self._pending = PendingAuthorization(
+                idempotency_key=self.idempotency_key, request=self._build_request()
+            )
+            return self._send(self._pending)
+
+    def reconcile(self) -> Receipt:
+        """After a lost answer: send the same request under the same key again.
+
+        The backend replays its first answer, or decides now if it never got the request:
+        the shopper is charged at most once. Works after a timeout or a cancel too.
+        """
+        with self._lock:
+            if self._pending is None:
+                if self.receipt is not None:
+                    return self.receipt
+                raise CheckoutError("nothing was sent yet: there is nothing to reconcile")
+            return self._send(self._pending)
+
+    def answer_step_up(self, phone_last4: str) -> Receipt:
+        """The shopper typed the last 4 digits of their phone (state ``step_up``)."""
+        with self._lock:
+            if self.check_timeout():
+                raise self._nothing_taken(PaymentNotTakenError, "the step-up timed out")
+            self._require(S.STEP_UP)
+            assert self._answer is not None
+            auth_id = self._answer.authorization_id
+            self._fire("step_up_answered")
+            self._step_up_count += 1
+            # Its own key (docs/protocol.md), derived from the attempt's so that a retry or
+            # a reconcile of this answer reuses it.
+            self._pending = PendingAuthorization(
+                idempotency_key=f"{self.idempotency_key}-s{self._step_up_count}",
+                step_up_authorization_id=auth_id,
+                step_up_phone_last4=phone_last4,
+                attempt_key=self.idempotency_key,
+            )
+            return self._send(self._pending)
+
+    def _build_request(self) -> wire.AuthorizeRequest:
+        session, sealed = self._session, self._sealed
+        if session is None or sealed is None:
+            raise CheckoutError("no sealed template: liveness has not passed")
+        request = wire.AuthorizeRequest(
+            session_id=session.session_id,
+            amount_minor=self.basket.total_minor,
+            currency=self.basket.currency,
+            basket_reference=self.basket.reference,
+            sealed_template=wire.SealedTemplateWire.from_sealed(sealed),
+            liveness=self._liveness_summary(),
+            claim=self._claim,
+        )
+        self._sealed = None
+        return request
+
+    def _send(self, pending: PendingAuthorization) -> Receipt:
+        try:
+            answer = pending.send(self._parts.client)
+        except (TransportError, ServerError) as exc:
+            # Outcome unknown: keep ``pending`` (request and key) and stay where we are.
+            logger.warning(
+                "authorization %s: no answer, reconcile before any other payment",
+                pending.idempotency_key,
+            )
+            if self._ledger is not None:
+                self._ledger.hold(pending, self.basket.reference)
+            raise PaymentUnansweredError(
+                f"no answer to authorization {pending.idempotency_key}: reconcile it",
+                pending=pending,
+                cause=exc,
+            ) from exc
+        except BackendError as exc:
+            # A 4xx is not an answer: nothing was stored, nothing charged.
+            self._pending = None
+            if self._ledger is not None:
+                self._ledger.settle(pending, None)
+            if not self._state.is_final:
+                self._fail(_refusal(exc), exc.code or type(exc).__name__)
+            raise
+        self._pending = None
+        self._answer = answer
+        receipt = Receipt.from_wire(answer, self.idempotency_key)
+        if self._ledger is not None:
+            self._ledger.settle(pending, receipt)
+        if self._state is S.PROCESSING:
+            event = {
+                wire.AuthorizationStatus.APPROVED: "approved",
+                wire.AuthorizationStatus.DECLINED: "declined",
+                wire.AuthorizationStatus.STEP_UP: "step_up_asked",
+            }[answer.status]
+            self._fire(event, detail=receipt.decline_reason or receipt.step_up or "")
+        if receipt.status is not PaymentStatus.STEP_UP:
+            self.receipt = receipt
+            self._emit(CheckoutFinished(state=self._state, receipt=receipt))
+        return receipt
+
+    def pay(self, source: FrameStream | Iterable[Frame]) -> Receipt:
+        """Headless: :meth:`begin`, :meth:`run` the source, :meth:`complete`.
+
+        Raises :class:`PaymentNotTakenError` when the attempt ends before the backend
+        decided (nothing was charged): its ``reason`` says why, e.g. ``LIVENESS_FAILED``.
+        """
+        if self._state is S.IDLE:
+            self.begin()
+        if self._state is S.CLAIM:
+            raise CheckoutError("a claim is needed first: call give_claim()")
+        self.run(source)
+        if self._state is not S.PROCESSING:
+            raise self._nothing_taken(PaymentNotTakenError, "no payment")
+        return self.complete()

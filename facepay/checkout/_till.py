@@ -1,0 +1,448 @@
+"""The till: what a POS or a kiosk talks to, with its one payment ledger and its signer."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from facepay import wire
+from facepay.checkout._basket import (
+    Basket,
+    EnrollmentResult,
+    Receipt,
+)
+from facepay.checkout._enrollment import (
+    EnrollmentSession,
+)
+from facepay.checkout._events import (
+    CheckoutEvent,
+    FailureReason,
+)
+from facepay.checkout._machine import (
+    FaceFinder,
+    FlowParts,
+    FrameStream,
+    LivenessCheck,
+    LivenessFactory,
+    TemplateFuser,
+    TemplateMaker,
+)
+from facepay.checkout._payment import (
+    CheckoutSession,
+    PendingAuthorization,
+)
+from facepay.client import FacePayClient
+from facepay.config import CheckoutConfig, ClientConfig
+from facepay.crypto import (
+    BackendPublicKey,
+    DeviceKey,
+    ReceiptPublicKey,
+    SealingSuite,
+    seal_template,
+    sign_request,
+    verify_receipt,
+)
+from facepay.errors import (
+    CheckoutError,
+)
+from facepay.types import (
+    FaceTemplate,
+    Frame,
+    SealedTemplate,
+)
+
+if TYPE_CHECKING:
+    from facepay.vision import FrameAnalyzer as VisionFrameAnalyzer
+
+__all__ = [
+    "DeviceSigner",
+    "PaymentLedger",
+    "SessionSealer",
+    "Till",
+    "fixed_liveness_plan",
+    "seeded_liveness",
+]
+
+
+class DeviceSigner:
+    """Signs the client's requests as one registered till (device id + Ed25519 key).
+
+    Adapts :class:`facepay.crypto.DeviceKey` to the client's ``RequestSigner`` seam (the
+    client does not import ``facepay.crypto``: stages stay independent).
+    """
+
+    def __init__(self, key: DeviceKey, device_id: str) -> None:
+        self._key = key
+        self.device_id = device_id
+
+    def sign_request(
+        self, method: str, path: str, body: bytes, idempotency_key: str | None = None
+    ) -> Mapping[str, str]:
+        return sign_request(
+            self._key,
+            device_id=self.device_id,
+            method=method,
+            target=path,
+            body=body,
+            idempotency_key=idempotency_key,
+        )
+
+    def __repr__(self) -> str:
+        return f"DeviceSigner(device_id={self.device_id!r})"
+
+
+# How many approved orders a till remembers to refuse paying one twice (a day of a busy lane).
+_APPROVED_MEMORY = 2000
+
+
+class PaymentLedger:
+    """What one till sent that can move money, and what came back: the one list of
+    unanswered payments and the one reconcile policy, shared by every session it starts.
+
+    An authorization whose answer was lost is held until it is reconciled, and its order
+    cannot be paid again meanwhile (it may have been charged). An approved order is
+    remembered (the last ``approved_memory``) so that the same order is never paid twice.
+    """
+
+    def __init__(self, *, approved_memory: int = _APPROVED_MEMORY) -> None:
+        self._lock = threading.Lock()
+        self._memory = approved_memory
+        # idempotency key -> (pending, the order it pays), oldest first.
+        self._unanswered: dict[str, tuple[PendingAuthorization, str]] = {}
+        # order reference -> its approval, oldest first (bounded).
+        self._approved: dict[str, Receipt] = {}
+
+    @property
+    def unanswered(self) -> tuple[PendingAuthorization, ...]:
+        with self._lock:
+            return tuple(pending for pending, _ in self._unanswered.values())
+
+    def refuse_if_open(self, basket_reference: str) -> None:
+        """Raise :class:`CheckoutError` if this order was paid or may have been."""
+        with self._lock:
+            paid = self._approved.get(basket_reference)
+            if paid is not None:
+                raise CheckoutError(
+                    f"order {basket_reference!r} was already paid (authorization "
+                    f"{paid.authorization_id}, receipt {paid.receipt_id})"
+                )
+            for pending, reference in self._unanswered.values():
+                if reference == basket_reference:
+                    raise CheckoutError(
+                        f"order {basket_reference!r} has an unanswered authorization "
+                        f"({pending.idempotency_key}): reconcile it before paying again"
+                    )
+
+    def hold(self, pending: PendingAuthorization, basket_reference: str) -> None:
+        with self._lock:
+            self._unanswered[pending.idempotency_key] = (pending, basket_reference)
+
+    def settle(self, pending: PendingAuthorization, receipt: Receipt | None) -> None:
+        with self._lock:
+            self._unanswered.pop(pending.idempotency_key, None)
+            if receipt is not None and receipt.approved:
+                self._approved.pop(receipt.basket_reference, None)
+                self._approved[receipt.basket_reference] = receipt
+                while len(self._approved) > self._memory:
+                    self._approved.pop(next(iter(self._approved)))
+
+
+class SessionSealer:
+    """Seals a template to the key the backend session names (fetched from ``GET /v1/keys``
+    and kept; fetched again when a session names a key it does not know: a rotation)."""
+
+    def __init__(self, client: FacePayClient) -> None:
+        self._client = client
+        self._keys: dict[str, BackendPublicKey] = {}
+
+    def seal(self, template: FaceTemplate, session: wire.CheckoutSessionInfo) -> SealedTemplate:
+        key = self._key(session.sealing_key_id)
+        return seal_template(template, key, session_id=session.session_id)
+
+    def _key(self, key_id: str) -> BackendPublicKey:
+        if key_id not in self._keys:
+            keyset = self._client.get_keys()
+            self._keys = {
+                k.key_id: BackendPublicKey(
+                    key_id=k.key_id,
+                    suite=SealingSuite.parse(k.suite),
+                    raw=wire.b64decode(k.public_key),
+                )
+                for k in keyset.keys
+            }
+        if key_id not in self._keys:
+            raise CheckoutError(f"the backend does not publish sealing key {key_id!r}")
+        return self._keys[key_id]
+
+
+class Till:
+    """A checkout lane: what a POS or a kiosk talks to. Hand it a basket, get a receipt.
+
+    Build it once per lane (the face models load once) with :meth:`connect`, then:
+
+    * ``till.pay(basket, camera, claim=...)`` -> :class:`Receipt` (headless, e.g. a POS);
+    * ``till.start_checkout(basket, ...)`` -> :class:`CheckoutSession` for a UI that feeds
+      camera frames itself and draws the prompts (the kiosk);
+    * ``till.enroll(camera, consent=..., claim=..., payment_method_token=...)``;
+    * ``till.reconcile(pending)`` after a lost answer; and the shopper's rights:
+      :meth:`export_shopper`, :meth:`withdraw_consent`, :meth:`delete_shopper`.
+
+    ``liveness`` builds a liveness session from the backend session's seed. The default
+    draws the challenges from that seed (what a real till must do); a demo may pass
+    :func:`fixed_liveness_plan` to ask for challenges a recorded clip performs.
+    """
+
+    def __init__(
+        self,
+        client: FacePayClient,
+        *,
+        analyzer: FaceFinder | None = None,
+        embedder: TemplateMaker | None = None,
+        fuse: TemplateFuser | None = None,
+        liveness: LivenessFactory | None = None,
+        config: CheckoutConfig | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        claimless_allowed: bool = False,
+    ) -> None:
+        self.client = client
+        self.config = config if config is not None else CheckoutConfig()
+        self.claimless_allowed = claimless_allowed
+        if embedder is None:
+            embedder = _default_embedder()
+        # The till closes what it built (the face mesh graph), not what it was given.
+        self._built_analyzer: VisionFrameAnalyzer | None = None
+        if analyzer is None:
+            analyzer = self._built_analyzer = _default_analyzer()
+        self._parts = FlowParts(
+            client=client,
+            analyzer=analyzer,
+            embedder=embedder,
+            fuse=fuse if fuse is not None else _default_fuser(embedder),
+            liveness=liveness if liveness is not None else seeded_liveness(self.config),
+            sealer=SessionSealer(client),
+            config=self.config,
+            clock=clock,
+        )
+        self.ledger = PaymentLedger()
+
+    @classmethod
+    def connect(
+        cls,
+        base_url: str,
+        *,
+        device_key: DeviceKey,
+        device_id: str,
+        client_config: ClientConfig | None = None,
+        transport: httpx.BaseTransport | None = None,
+        **kwargs: Any,
+    ) -> Till:
+        """A till for the backend at ``base_url``, signing as ``device_id``."""
+        client = FacePayClient(
+            base_url,
+            signer=DeviceSigner(device_key, device_id),
+            config=client_config,
+            transport=transport,
+        )
+        return cls(client, **kwargs)
+
+    def close(self) -> None:
+        self.client.close()
+        if self._built_analyzer is not None:
+            self._built_analyzer.close()
+            self._built_analyzer = None
+
+    def __enter__(self) -> Till:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---------------------------------------------------------------- flows
+
+    def start_checkout(
+        self,
+        basket: Basket,
+        *,
+        claim: wire.Claim | None = None,
+        camera_name: str | None = None,
+        on_event: Callable[[CheckoutEvent], None] | None = None,
+    ) -> CheckoutSession:
+        """A new payment attempt for ``basket``; call ``begin()`` on it to start.
+
+        ``basket.reference`` is the POS's sale id: it reaches the backend's ledger as
+        ``basket_reference``. Refuses an order this till saw approved, or whose answer was
+        lost and is not reconciled yet: a POS that sends the same order twice gets an
+        error, not a second charge. ``camera_name`` is the camera's device name (a UI
+        that feeds frames itself passes it, so liveness refuses a virtual camera).
+        """
+        self.ledger.refuse_if_open(basket.reference)
+        return CheckoutSession(
+            self._parts,
+            basket,
+            claim=claim,
+            claimless_allowed=self.claimless_allowed,
+            camera_name=camera_name,
+            ledger=self.ledger,
+            on_event=on_event,
+        )
+
+    def start_enrollment(
+        self,
+        *,
+        consent: wire.ConsentRecord,
+        claim: wire.Claim,
+        payment_method_token: str,
+        camera_name: str | None = None,
+        on_event: Callable[[CheckoutEvent], None] | None = None,
+    ) -> EnrollmentSession:
+        """A new enrollment; ``camera_name`` as for :meth:`start_checkout`."""
+        return EnrollmentSession(
+            self._parts,
+            consent=consent,
+            claim=claim,
+            payment_method_token=payment_method_token,
+            camera_name=camera_name,
+            on_event=on_event,
+        )
+
+    def pay(
+        self,
+        basket: Basket,
+        camera: FrameStream | Iterable[Frame],
+        *,
+        claim: wire.Claim | None = None,
+        on_event: Callable[[CheckoutEvent], None] | None = None,
+    ) -> Receipt:
+        """Take a face payment for ``basket`` with frames from ``camera``.
+
+        Returns the backend's answer (approved, declined or step-up). Raises
+        :class:`PaymentNotTakenError` when no decision was reached (nothing was charged)
+        and :class:`PaymentUnansweredError` when the answer was lost: then its ``pending``
+        (also kept in :attr:`unanswered`) must go to :meth:`reconcile` before any other
+        payment.
+        """
+        session = self.start_checkout(basket, claim=claim, on_event=on_event)
+        try:
+            return session.pay(camera)
+        finally:
+            if session.pending is None and not session.state.is_final:
+                session.cancel(FailureReason.ABANDONED)
+
+    def enroll(
+        self,
+        camera: FrameStream | Iterable[Frame],
+        *,
+        consent: wire.ConsentRecord,
+        claim: wire.Claim,
+        payment_method_token: str,
+        on_event: Callable[[CheckoutEvent], None] | None = None,
+    ) -> EnrollmentResult:
+        """Enroll a shopper who accepted ``consent``, with frames from ``camera``."""
+        session = self.start_enrollment(
+            consent=consent,
+            claim=claim,
+            payment_method_token=payment_method_token,
+            on_event=on_event,
+        )
+        try:
+            return session.enroll(camera)
+        finally:
+            if not session.state.is_final:
+                session.cancel(FailureReason.ABANDONED)
+
+    @property
+    def unanswered(self) -> tuple[PendingAuthorization, ...]:
+        """Payments this till's sessions sent whose answer was lost: reconcile them first."""
+        return self.ledger.unanswered
+
+    def reconcile(self, pending: PendingAuthorization) -> Receipt:
+        """What happened to an authorization whose answer was lost (charges at most once)."""
+        answer = pending.send(self.client)
+        receipt = Receipt.from_wire(answer, pending.attempt_key or pending.idempotency_key)
+        self.ledger.settle(pending, receipt)
+        return receipt
+
+    # ---------------------------------------------------------------- shopper rights
+
+    def export_shopper(self, privacy_code: str, claim: wire.Claim) -> wire.ShopperExport:
+        return self.client.export_shopper(privacy_code, claim)
+
+    def withdraw_consent(
+        self, privacy_code: str, claim: wire.Claim
+    ) -> wire.WithdrawConsentResponse:
+        return self.client.withdraw_consent(privacy_code, claim)
+
+    def delete_shopper(self, privacy_code: str, claim: wire.Claim) -> wire.DeletionReceipt:
+        """Delete the shopper and return the backend's signed deletion receipt, verified
+        against the receipt key the backend publishes (``GET /v1/keys``) before the till
+        hands it to the shopper: :class:`InvalidSignatureError` if it does not verify."""
+        receipt = self.client.delete_shopper(privacy_code, claim)
+        keys = self.client.get_keys()
+        verify_receipt(
+            receipt.model_dump(mode="json"),
+            ReceiptPublicKey(wire.b64decode(keys.receipt_public_key), key_id=keys.receipt_key_id),
+        )
+        return receipt
+
+
+def _default_analyzer() -> VisionFrameAnalyzer:
+    from facepay.vision import FrameAnalyzer
+
+    return FrameAnalyzer()
+
+
+def _default_embedder() -> TemplateMaker:
+    from facepay.vision import DlibResNetEmbedder
+
+    return DlibResNetEmbedder()
+
+
+def _default_fuser(embedder: TemplateMaker) -> TemplateFuser:
+    fuse = getattr(embedder, "fuse", None)
+    if callable(fuse):
+        return fuse  # type: ignore[no-any-return]
+    from facepay.vision import fuse_templates
+
+    return fuse_templates
+
+
+def seeded_liveness(config: CheckoutConfig | None = None) -> LivenessFactory:
+    """The real till's liveness: challenges drawn from the backend session's seed."""
+    count = (config or CheckoutConfig()).liveness_challenges
+
+    def build(seed: bytes, camera_name: str | None) -> LivenessCheck:
+        from facepay.liveness import ChallengePlan, LivenessSession
+
+        plan = ChallengePlan.from_seed(seed, count=count)
+        session: LivenessCheck = LivenessSession(plan, device_name=camera_name)
+        return session
+
+    return build
+
+
+def fixed_liveness_plan(*challenges: str) -> LivenessFactory:
+    """Ask for these challenges whatever the seed says. For demos and tests only.
+
+    A recorded clip cannot answer random prompts, so the examples name the challenges
+    their clip performs (``blink`` in ``single_face.mp4``). A
+    real till must use :func:`seeded_liveness` (the default): the backend's random seed is
+    what stops a pre-recorded video from knowing the challenges. The verdict is still
+    computed for real from the frames; nothing is faked.
+    """
+    if not challenges:
+        raise CheckoutError("fixed_liveness_plan needs at least one challenge")
+
+    from facepay.liveness import ChallengePlan, LivenessSession
+
+    plan = ChallengePlan.of(challenges)  # fails now, not mid-checkout, on an unknown name
+
+    def build(seed: bytes, camera_name: str | None) -> LivenessCheck:
+        del seed
+        session: LivenessCheck = LivenessSession(plan, device_name=camera_name)
+        return session
+
+    return build
