@@ -286,9 +286,13 @@ class KioskController(QObject):
         self.enroll_card.tap_button.clicked.connect(self.link_card)
         self.enroll_card.continue_button.clicked.connect(m.enroll_capture)
         self.enroll_done.done_button.clicked.connect(m.done)
-        self.attendant_pin.keypad.submitted.connect(self._sign_in)
+        self.attendant_pin.sign_in_requested.connect(self._sign_in)
         self.attendant.exit_button.clicked.connect(m.staff_sign_out)
         self.attendant.apply_button.clicked.connect(self._apply_attendant)
+        self.attendant.request_action.connect(self._on_request_action)
+        self.attendant.void_requested.connect(m.void_line)
+        self.attendant.unlock_requested.connect(m.unlock_lane)
+        self.attendant.reprint_requested.connect(m.reprint)
 
         # -- wiring: POS -> model
         bridge.basket_changed.connect(lambda _sid, sale: m.sale_updated(sale))
@@ -431,11 +435,16 @@ class KioskController(QObject):
                 self.capture.show_progress(fb)
         elif isinstance(event, SaleChanged):
             self.basket_screen.show_basket(event.sale)
+            if self.machine.screen is ScreenId.ATTENDANT:
+                self._show_attendant_work()
             self.touch()  # scanning is the shopper being here too
         elif isinstance(event, LaneChanged):
             self._log_error("lane paused by the backend" if event.paused else "lane unlocked")
+            if self.machine.screen is ScreenId.ATTENDANT:
+                self._show_attendant_work()
         elif isinstance(event, QueueChanged):
-            self._show_attendant_health()
+            if self.machine.screen is ScreenId.ATTENDANT:
+                self._show_attendant_work()
         elif isinstance(event, LanguageChanged):
             self._apply_language(Language(event.language))
 
@@ -507,6 +516,7 @@ class KioskController(QObject):
                 dict(backend.settings) if backend else {},
             )
             self._show_attendant_health()
+            self._show_attendant_work()
             self.run(lambda p: p.health(), self._on_health)
         self.stack.setCurrentWidget(screen)
         screen.refocus()
@@ -541,12 +551,35 @@ class KioskController(QObject):
         self.machine.card_linked(self._card_reader())
         self.enroll_card.show_linked(self.translate("enroll.card_read"))
 
-    def _sign_in(self, pin: str) -> None:
-        staff_id = self.attendant_pin.staff_id_edit.text().strip()
+    def _sign_in(self, staff_id: str, pin: str) -> None:
         self.attendant_pin.keypad.reset()
         self.machine.staff_sign_in(staff_id, pin)
         if self.machine.screen is ScreenId.STAFF_SIGN_IN:
             self._log_error("attendant: sign-in refused")
+
+    def _on_request_action(self, request_id: int, action: str) -> None:
+        """One button per attendant request: the model checks the staff member and audits."""
+        m = self.machine
+        request = next((r for r in m.queue.open if r.request_id == request_id), None)
+        if request is None:
+            return
+        if action == "approve_age":
+            m.approve_age()
+        elif action == "unlock":
+            m.unlock_lane()
+        elif action == "settle":
+            m.settle_payment(request.sale_id)
+        else:
+            m.dismiss(request_id)
+
+    def _show_attendant_work(self) -> None:
+        """The attendant screen's queue, lane state and basket, from the model."""
+        m = self.machine
+        self.attendant.show_queue(m.queue.open)
+        self.attendant.show_lane(m.lane_paused)
+        self.attendant.show_sale(
+            [(line.sku, line.description, line.quantity) for line in m.sale.lines]
+        )
 
     def _apply_attendant(self) -> None:
         self.settings.camera = self.attendant.camera_box.currentText()
@@ -579,9 +612,8 @@ class KioskController(QObject):
     def _show_attendant_health(self) -> None:
         cam = (self.settings.camera or "-", self.camera_fps) if self.open_camera else None
         backend = self.machine.backend
-        requests = [f"{r.kind.value} {r.amount_text}".strip() for r in self.machine.queue.open]
         self.attendant.show_health(
-            cam, bool(backend and backend.reachable), requests + list(reversed(self.errors))
+            cam, bool(backend and backend.reachable), list(reversed(self.errors))
         )
 
     # ------------------------------------------------------------------ camera

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from PyQt6.QtCore import QSize, Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QImage, QKeyEvent
@@ -18,17 +18,17 @@ from PyQt6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
     QComboBox,
-    QDoubleSpinBox,
     QFormLayout,
-    QGridLayout,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QLineEdit,
     QListWidget,
     QProgressBar,
+    QPushButton,
     QScrollArea,
     QSizePolicy,
+    QSpinBox,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -37,7 +37,15 @@ from PyQt6.QtWidgets import (
 
 from facepay import CheckoutState, FrameFeedback, QualityReason, format_money
 from kiosk_app.i18n import Language, Translator, retention_period
-from kiosk_app.model import ChannelKind, Outcome, OutcomeKind, Sale
+from kiosk_app.model import (
+    SETTING_BOUNDS,
+    AttendantRequest,
+    ChannelKind,
+    Outcome,
+    OutcomeKind,
+    RequestKind,
+    Sale,
+)
 from kiosk_app.ui.icons import icon, icon_pixmap
 from kiosk_app.widgets import GREEN, RED, BigButton, CameraView, ChallengeIcon, Keypad, label
 
@@ -1338,98 +1346,278 @@ class EnrollDoneScreen(PrivacyScreen):
 
 
 class AttendantPinScreen(_KeypadScreen):
+    """Staff sign-in: a staff ID and a PIN (each member of staff has their own)."""
+
     name = "attendant_pin"
     calls_attendant = False  # staff are the ones at the till here
+    sign_in_requested = pyqtSignal(str, str)  # staff id, PIN
 
     def __init__(self, tr: Translator) -> None:
         super().__init__(tr, max_digits=12)
         self.keypad.set_reveal_last(0)
-        # Each member of staff signs in as themselves (kiosk_app.model.StaffLogin).
+        self.staff_id_label = label("subtitle")
         self.staff_id_edit = QLineEdit()
-        self.staff_id_edit.setObjectName("attendant_staff_id")
-        self.side.addWidget(self.staff_id_edit)
+        self.staff_id_edit.setObjectName("staff_id")
+        self.staff_id_edit.setLayoutDirection(Qt.LayoutDirection.LeftToRight)
+        self.staff_id_edit.setMaxLength(32)
+        self.staff_id_edit.returnPressed.connect(self.keypad.display.setFocus)
+        self.side.insertWidget(0, self.staff_id_label)
+        self.side.insertWidget(1, self.staff_id_edit)
+        self.side.addStretch(1)
+        self.keypad.submitted.connect(self._submit)
+
+    def _submit(self, pin: str) -> None:
+        staff_id = self.staff_id_edit.text().strip()
+        if staff_id:
+            self.sign_in_requested.emit(staff_id, pin)
 
     def retranslate(self) -> None:
-        self.title.setText(self.tr_("attendant.pin_title"))
+        t = self.tr_
+        self.title.setText(t("attendant.sign_in_title"))
         self.subtitle.hide()
+        self.staff_id_label.setText(t("attendant.staff_id"))
+        self.staff_id_edit.setAccessibleName(t("attendant.staff_id"))
         super().retranslate()
-        self.keypad.display.setAccessibleName(self.tr_("attendant.pin_title"))
-        self.staff_id_edit.setPlaceholderText(self.tr_("attendant.staff_id"))
-        self.staff_id_edit.setAccessibleName(self.tr_("attendant.staff_id"))
+        self.keypad.display.setAccessibleName(t("attendant.pin_title"))
+
+    def first_focus(self) -> QWidget | None:
+        return self.keypad.display if self.staff_id_edit.text() else self.staff_id_edit
+
+    def reset(self) -> None:
+        super().reset()
+        self.staff_id_edit.clear()
+
+
+# What each kind of request asks staff to do, and the action that resolves it.
+_REQUEST_ACTIONS: dict[RequestKind, str] = {
+    RequestKind.CALLED: "done",
+    RequestKind.AGE_CHECK: "approve_age",
+    RequestKind.ABANDONED_BASKET: "done",
+    RequestKind.LANE_PAUSED: "unlock",
+    RequestKind.PAYMENT_UNKNOWN: "settle",
+}
 
 
 class AttendantScreen(Screen):
-    """Staff only: camera, backend URL, thresholds, health and recent errors (no PII)."""
+    """Staff only, in the staff member's own language: what needs attention at this till
+    (each request with the button that resolves it), the basket with a void per line,
+    the lane's face-pay state with an unlock, reprint, health, and the few settings the
+    till may change (whole numbers within the model's SETTING_BOUNDS, named in words)."""
 
     name = "attendant"
     cancellable = False
     calls_attendant = False
+    request_action = pyqtSignal(
+        int, str
+    )  # request id, "done" | "approve_age" | "unlock" | "settle"
+    void_requested = pyqtSignal(str)  # sku
+    unlock_requested = pyqtSignal()
+    reprint_requested = pyqtSignal()
+    staff_language_chosen = pyqtSignal(object)  # Language
 
     def __init__(self, tr: Translator) -> None:
-        super().__init__(tr)
+        # The staff member's language is theirs once they pick it (until they sign out);
+        # until then the screen speaks the till's current language.
+        self.shopper_tr = tr
+        self.staff_tr = Translator(tr.language)
+        self._staff_choice: Language | None = None
+        super().__init__(self.staff_tr)
+        self.requests_label = label("subtitle", center=False)
+        # Any number of requests fits: they scroll, oldest first.
+        requests_widget = QWidget()
+        self.requests_box = QVBoxLayout(requests_widget)
+        self.requests_box.setContentsMargins(0, 0, 0, 0)
+        self.requests_box.addStretch(1)
+        self.requests_scroll = QScrollArea()
+        self.requests_scroll.setObjectName("attendant_requests")
+        self.requests_scroll.setWidget(requests_widget)
+        self.requests_scroll.setWidgetResizable(True)
+        self.requests_scroll.setMinimumHeight(150)
+        self.request_rows: dict[int, tuple[QLabel, BigButton]] = {}
+        self.no_requests = label("fineprint", center=False)
+        self.lane_label = label("subtitle", center=False)
+        self.unlock_button = BigButton("nav")
+        self.unlock_button.setObjectName("attendant_unlock")
+        self.unlock_button.setSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Fixed)
+        self.unlock_button.setIcon(icon("lock", 32))
+        self.unlock_button.setIconSize(QSize(32, 32))
+        self.unlock_button.clicked.connect(self.unlock_requested)
+        self.basket_label = label("subtitle", center=False)
+        self.basket_list = QTableWidget(0, 3)
+        self.basket_list.setObjectName("attendant_basket")
+        self.basket_list.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.basket_list.verticalHeader().setVisible(False)  # type: ignore[union-attr]
+        self.basket_list.horizontalHeader().setVisible(False)  # type: ignore[union-attr]
+        header = self.basket_list.horizontalHeader()
+        assert header is not None
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
+        self.basket_list.setLayoutDirection(Qt.LayoutDirection.LeftToRight)
+        self.basket_list.setMinimumHeight(90)
+        self.void_buttons: dict[str, QPushButton] = {}
+        self.reprint_button = BigButton("nav")
+        self.reprint_button.setObjectName("attendant_reprint")
+        self.reprint_button.setIcon(icon("printer", 32))
+        self.reprint_button.setIconSize(QSize(32, 32))
+        self.reprint_button.clicked.connect(self.reprint_requested)
+        # Settings: only what the model allows, as whole numbers inside its bounds.
+        self.settings_label = label("subtitle", center=False)
+        self.settings_form = QFormLayout()
+        self.threshold_spins: dict[str, QSpinBox] = {}
+        self._setting_labels: dict[str, QLabel] = {}
         self.camera_box = QComboBox()
         self.camera_box.setEditable(True)
         self.camera_box.setObjectName("attendant_camera")
-        self.backend_edit = QLineEdit()
-        self.backend_edit.setObjectName("attendant_backend")
-        self.backend_edit.setLayoutDirection(Qt.LayoutDirection.LeftToRight)  # URLs read LTR
-        self.threshold_spins: dict[str, QDoubleSpinBox] = {}
-        self.thresholds_form = QFormLayout()
-        self.camera_health = label("subtitle", center=False)
-        self.backend_health = label("subtitle", center=False)
+        self.camera_label = QLabel()
+        self.settings_form.addRow(self.camera_label, self.camera_box)
+        self.camera_health = label("fineprint", center=False)
+        self.backend_health = label("fineprint", center=False)
         self.errors = QListWidget()
         self.errors.setObjectName("attendant_errors")
-        self.camera_label = QLabel()
-        self.backend_label = QLabel()
-        self.thresholds_label = label("subtitle", center=False)
-        self.health_label = label("subtitle", center=False)
-        self.errors_label = label("subtitle", center=False)
-        form = QFormLayout()
-        form.addRow(self.camera_label, self.camera_box)
-        form.addRow(self.backend_label, self.backend_edit)
+        self.errors.setMinimumHeight(48)
+        self.language_buttons: dict[Language, BigButton] = {}
+        langs = QHBoxLayout()
+        for lang in Language:
+            b = BigButton("nav")
+            b.setCheckable(True)
+            b.setObjectName(f"staff_lang_{lang.value}")
+            b.setProperty("compact", True)
+            b.setSizePolicy(QSizePolicy.Policy.Minimum, QSizePolicy.Policy.Fixed)
+            b.clicked.connect(lambda _=False, lang=lang: self.set_staff_language(lang))
+            self.language_buttons[lang] = b
+            langs.addWidget(b)
         left = QVBoxLayout()
-        left.addLayout(form)
-        left.addWidget(self.thresholds_label)
-        left.addLayout(self.thresholds_form)
-        left.addStretch(1)
+        left.addWidget(self.requests_label)
+        left.addWidget(self.no_requests)
+        left.addWidget(self.requests_scroll, 3)
+        lane = QHBoxLayout()
+        lane.addWidget(self.lane_label, 1)
+        lane.addWidget(self.unlock_button)
+        left.addLayout(lane)
+        left.addWidget(self.basket_label)
+        left.addWidget(self.basket_list, 2)
+        # Settings and health scroll inside their column: they never push the footer off.
+        details = QWidget()
+        details_box = QVBoxLayout(details)
+        details_box.setContentsMargins(0, 0, 0, 0)
+        details_box.addWidget(self.settings_label)
+        details_box.addLayout(self.settings_form)
+        details_box.addWidget(self.camera_health)
+        details_box.addWidget(self.backend_health)
+        details_box.addWidget(self.errors, 1)
+        details_scroll = QScrollArea()
+        details_scroll.setObjectName("attendant_details")
+        details_scroll.setWidget(details)
+        details_scroll.setWidgetResizable(True)
+        details_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         right = QVBoxLayout()
-        right.addWidget(self.health_label)
-        right.addWidget(self.camera_health)
-        right.addWidget(self.backend_health)
-        right.addWidget(self.errors_label)
-        right.addWidget(self.errors, 1)
-        grid = QGridLayout()
-        grid.addLayout(left, 0, 0)
-        grid.addLayout(right, 0, 1)
-        self.body.addLayout(grid, 1)
+        right.addLayout(langs)
+        right.addWidget(details_scroll, 1)
+        row = QHBoxLayout()
+        row.setSpacing(32)
+        row.addLayout(left, 3)
+        row.addLayout(right, 2)
+        self.body.addLayout(row, 1)
         self.apply_button = BigButton("primary")
         self.apply_button.setObjectName("attendant_apply")
         self.exit_button = BigButton()
         self.exit_button.setObjectName("attendant_exit")
         self.footer.addWidget(self.exit_button)
+        self.footer.addWidget(self.reprint_button)
         self.footer.addWidget(self.apply_button)
+        self._requests: tuple[AttendantRequest, ...] = ()
+        self._lane_paused = False
         self._camera_ok: tuple[str, float] | None = None
         self._backend_ok = False
+        self._lines: list[tuple[str, str, int]] = []
+
+    # -- what the model says -------------------------------------------------------------
+    def set_staff_language(self, language: Language) -> None:
+        self._staff_choice = language
+        self.staff_tr.language = language
+        self.setLayoutDirection(
+            Qt.LayoutDirection.RightToLeft if language.rtl else Qt.LayoutDirection.LeftToRight
+        )
+        self.retranslate()
+        self.staff_language_chosen.emit(language)
+
+    def show_queue(self, requests: Sequence[AttendantRequest]) -> None:
+        """The open requests, oldest first, each with the button that resolves it."""
+        self._requests = tuple(requests)
+        for text, button in self.request_rows.values():
+            text.setParent(None)
+            button.setParent(None)
+        self.request_rows.clear()
+        for r in self._requests:
+            text = label("fineprint", center=False)
+            button = BigButton("nav")
+            button.setObjectName(f"request_{r.request_id}")
+            button.setSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Fixed)
+            action = _REQUEST_ACTIONS.get(r.kind, "done")
+            button.clicked.connect(
+                lambda _=False, rid=r.request_id, a=action: self.request_action.emit(rid, a)
+            )
+            row = QHBoxLayout()
+            row.addWidget(text, 1)
+            row.addWidget(button)
+            self.requests_box.insertLayout(self.requests_box.count() - 1, row)
+            self.request_rows[r.request_id] = (text, button)
+        self.retranslate()
+
+    def show_lane(self, paused: bool) -> None:
+        self._lane_paused = paused
+        self.retranslate()
+
+    def show_sale(self, lines: Sequence[tuple[str, str, int]]) -> None:
+        """``(sku, description, quantity)`` per basket line, each with a void button."""
+        self._lines = list(lines)
+        self.basket_list.setRowCount(len(self._lines))
+        self.void_buttons.clear()
+        for row, (sku, name, qty) in enumerate(self._lines):
+            self.basket_list.setItem(row, 0, QTableWidgetItem(name))
+            count = QTableWidgetItem(str(qty))
+            count.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+            self.basket_list.setItem(row, 1, count)
+            void = QPushButton()
+            void.setObjectName(f"void_{sku}")
+            void.setProperty("role", "cell")
+            void.clicked.connect(lambda _=False, sku=sku: self.void_requested.emit(sku))
+            self.basket_list.setCellWidget(row, 2, void)
+            self.void_buttons[sku] = void
+        self.basket_list.resizeRowsToContents()
+        self.retranslate()
 
     def show_settings(
-        self, cameras: Sequence[str], camera: str, backend_url: str, thresholds: dict[str, float]
+        self,
+        cameras: Sequence[str],
+        camera: str,
+        backend_url: str,
+        settings: Mapping[str, float],
     ) -> None:
+        """Only the settings the model lets a till change (``SETTING_BOUNDS``); raw
+        thresholds and anything else stay out of the till's UI."""
         self.camera_box.clear()
         self.camera_box.addItems(list(dict.fromkeys([camera, *cameras])))
         self.camera_box.setCurrentText(camera)
-        self.backend_edit.setText(backend_url)
-        while self.thresholds_form.rowCount():
-            self.thresholds_form.removeRow(0)
+        self._backend_url = backend_url
+        for name in list(self.threshold_spins):
+            self.settings_form.removeRow(self._setting_labels.pop(name))
         self.threshold_spins.clear()
-        for name, value in sorted(thresholds.items()):
-            spin = QDoubleSpinBox()
-            spin.setDecimals(3)
-            spin.setRange(-1000.0, 1000.0)
-            spin.setSingleStep(0.01)
-            spin.setValue(value)
-            spin.setAccessibleName(name)
-            self.thresholds_form.addRow(name, spin)
+        for name, (low, high) in SETTING_BOUNDS.items():
+            spin = QSpinBox()
+            spin.setObjectName(f"setting_{name}")
+            spin.setRange(int(low), int(high))
+            value = settings.get(name, low)
+            spin.setValue(round(min(high, max(low, value))))
+            if name.endswith("_s"):
+                spin.setSuffix(" s")
+            text = QLabel()
+            text.setWordWrap(True)
+            self.settings_form.addRow(text, spin)
             self.threshold_spins[name] = spin
+            self._setting_labels[name] = text
+        self.retranslate()
 
     def show_health(
         self, camera: tuple[str, float] | None, backend_ok: bool, errors: Sequence[str]
@@ -1440,20 +1628,48 @@ class AttendantScreen(Screen):
         self.retranslate()
 
     def thresholds(self) -> dict[str, float]:
-        return {name: spin.value() for name, spin in self.threshold_spins.items()}
+        """The settings as the attendant left them (the model clamps them again)."""
+        return {name: float(spin.value()) for name, spin in self.threshold_spins.items()}
 
     def retranslate(self) -> None:
         t = self.tr_
+        if self._staff_choice is None:
+            t.language = self.shopper_tr.language
         self.title.setText(t("attendant.title"))
         self.subtitle.hide()
+        self.requests_label.setText(t("attendant.requests"))
+        for r in self._requests:
+            text, button = self.request_rows[r.request_id]
+            text.setText(
+                t(
+                    f"attendant.request.{r.kind.value}",
+                    item=r.sku,
+                    count=r.item_count,
+                    amount=r.amount_text,
+                )
+            )
+            action = _REQUEST_ACTIONS.get(r.kind, "done")
+            button.set_label(t(f"attendant.action.{action}"))
+        self.no_requests.setText(t("attendant.no_requests"))
+        self.no_requests.setVisible(not self._requests)
+        self.requests_scroll.setVisible(bool(self._requests))
+        self.lane_label.setText(
+            t("attendant.lane_paused") if self._lane_paused else t("attendant.lane_open")
+        )
+        self.unlock_button.set_label(t("attendant.action.unlock"))
+        self.unlock_button.setVisible(self._lane_paused)
+        self.basket_label.setText(t("attendant.basket"))
+        self.basket_list.setAccessibleName(t("attendant.basket"))
+        for sku, void in self.void_buttons.items():
+            void.setText(t("attendant.void"))
+            void.setAccessibleName(f"{t('attendant.void')}: {sku}")
+        self.reprint_button.set_label(t("attendant.reprint"))
+        self.settings_label.setText(t("attendant.settings"))
         self.camera_label.setText(t("attendant.camera"))
         self.camera_box.setAccessibleName(t("attendant.camera"))
-        self.backend_label.setText(t("attendant.backend"))
-        self.backend_edit.setAccessibleName(t("attendant.backend"))
-        self.thresholds_label.setText(t("attendant.thresholds"))
-        self.health_label.setText(t("attendant.health"))
-        self.errors_label.setText(t("attendant.errors"))
-        self.errors.setAccessibleName(t("attendant.errors"))
+        for name, text in self._setting_labels.items():
+            text.setText(t(f"attendant.setting.{name}"))
+            self.threshold_spins[name].setAccessibleName(t(f"attendant.setting.{name}"))
         cam = self._camera_ok
         self.camera_health.setText(
             t("attendant.camera_ok", name=cam[0], fps=f"{cam[1]:.0f}")
@@ -1463,12 +1679,30 @@ class AttendantScreen(Screen):
         self.backend_health.setText(
             t("attendant.backend_ok") if self._backend_ok else t("attendant.backend_down")
         )
+        self.errors.setAccessibleName(t("attendant.errors"))
+        for lang, b in self.language_buttons.items():
+            b.set_label(lang.native_name, f"{t('idle.language')}: {lang.native_name}")
+            b.setChecked(lang is t.language)
         self.apply_button.set_label(t("attendant.apply"))
         self.exit_button.set_label(t("attendant.exit"))
         super().retranslate()
 
     def first_focus(self) -> QWidget | None:
+        for _, button in self.request_rows.values():
+            return button
         return self.exit_button
+
+    def reset(self) -> None:
+        """Signed out: the next staff member starts in the till's language again."""
+        super().reset()
+        if self._staff_choice is not None:
+            self._staff_choice = None
+            parent = self.parentWidget()
+            self.setLayoutDirection(
+                parent.layoutDirection() if parent is not None else self.layoutDirection()
+            )
+            self.setAttribute(Qt.WidgetAttribute.WA_SetLayoutDirection, False)
+            self.retranslate()
 
 
 SCREEN_NAMES = (

@@ -15,7 +15,7 @@ from PyQt6.QtCore import QRectF, Qt
 from PyQt6.QtGui import QColor, QImage, QLinearGradient, QPainter
 
 from facepay import BasketLine, CheckoutState, FrameFeedback, QualityReason
-from kiosk_app.model import OutcomeKind, Sale
+from kiosk_app.model import AttendantRequest, OutcomeKind, RequestKind, Sale
 from kiosk_app.screens import (
     SCREEN_NAMES,
     AttendantPinScreen,
@@ -245,10 +245,25 @@ def _attendant_pin(s: Screen, preview: QImage) -> None:
 
 def _attendant(s: Screen, preview: QImage) -> None:
     assert isinstance(s, AttendantScreen)
-    s.show_settings(
-        ["0", "1"], "0", "http://127.0.0.1:8000", {"match_threshold": 0.6, "challenges": 2.0}
-    )
+    s.show_settings(["0", "1"], "0", "https://pay.example", {"liveness_challenges": 3.0})
     s.show_health(("0", 29.7), True, ["12:01:02  camera: source_exhausted"])
+    s.show_lane(True)
+    s.show_sale([(line.sku, line.description, line.quantity) for line in BASKET.lines])
+    s.show_queue(
+        [
+            AttendantRequest(request_id=1, kind=RequestKind.CALLED, raised_at=0.0),
+            AttendantRequest(
+                request_id=2, kind=RequestKind.AGE_CHECK, raised_at=1.0, sku="5010677850209"
+            ),
+            AttendantRequest(
+                request_id=3,
+                kind=RequestKind.ABANDONED_BASKET,
+                raised_at=2.0,
+                item_count=13,
+                amount_text="EUR 26.67",
+            ),
+        ]
+    )
 
 
 STATES: Mapping[str, Callable[[Screen, QImage], None]] = {

@@ -161,8 +161,9 @@ def test_staff_sign_in_backs_off_and_shows_health_without_personal_data(qtbot, k
     # Staff settings are clamped: the challenge count cannot go below the shipped 3.
     port = c.worker.port
     assert c.attendant.threshold_spins["liveness_challenges"].value() == 3
-    c.attendant.threshold_spins["liveness_challenges"].setValue(1)
-    c.attendant.apply_button.click()
+    # Only within the model's bounds (3..5): fewer challenges would weaken liveness.
+    c.attendant.threshold_spins["liveness_challenges"].setValue(2)
+    assert c.attendant.threshold_spins["liveness_challenges"].value() == 3
     c.attendant.threshold_spins["liveness_challenges"].setValue(4)
     c.attendant.apply_button.click()
     qtbot.waitUntil(lambda: port.till.config.liveness_challenges == 4, timeout=5000)
