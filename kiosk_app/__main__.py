@@ -5,7 +5,7 @@
     facepay-kiosk --demo --lang ar                    start in Arabic (right to left)
 
 Nothing here knows how a screen looks or how a payment is made: it wires a
-:class:`~kiosk_app.flow.CheckoutPort` (facepay's checkout flow), a frame source factory and
+:class:`~kiosk_app.model.CheckoutPort` (facepay's till), a frame source factory and
 the POS bridge into :class:`~kiosk_app.controller.KioskController`.
 """
 
@@ -106,9 +106,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--lang", choices=["en", "zh", "ar"], default="en", help="start language")
     p.add_argument(
-        "--pin",
-        default=os.environ.get("FACEPAY_KIOSK_PIN", "2468"),
-        help="attendant PIN (default: $FACEPAY_KIOSK_PIN or 2468; change it on a real till)",
+        "--staff-file",
+        type=Path,
+        metavar="FILE",
+        help="staff accounts (hashed PINs), made with 'python -m kiosk_app.staff add FILE ID'; "
+        "without it the demo makes one account for this run and says so on the terminal",
+    )
+    p.add_argument(
+        "--privacy-url",
+        metavar="URL",
+        help="your public https page where shoppers see or delete their data "
+        "(printed on their receipt)",
     )
     p.add_argument(
         "--challenges",
@@ -136,21 +144,23 @@ def camera_spec(value: str | None) -> str | int:
 
 def probe_camera(
     spec: str | int, opener: Callable[[str | int], object]
-) -> tuple[Callable[[], object] | None, str]:
-    """Open the source and read one frame, so a missing camera is a message, not a traceback."""
+) -> tuple[Callable[[], object] | None, str, str | None]:
+    """Open the source and read one frame, so a missing camera is a message, not a
+    traceback. Also returns the device's name, for the till's virtual-camera check."""
     try:
         source = opener(spec)
         try:
             next(iter(source.frames()))  # type: ignore[attr-defined]
+            name = getattr(source, "device_name", None)
         finally:
             source.close()  # type: ignore[attr-defined]
     except StopIteration:
-        return None, "it has no frames"
+        return None, "it has no frames", None
     except FacePayError as exc:
-        return None, str(exc) or type(exc).__name__
+        return None, str(exc) or type(exc).__name__, None
     except OSError as exc:
-        return None, str(exc)
-    return (lambda: opener(spec)), ""
+        return None, str(exc), None
+    return (lambda: opener(spec)), "", name if isinstance(name, str) else None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -177,11 +187,11 @@ def _main(args: argparse.Namespace) -> int:
     if why_no_display:
         sys.stderr.write(_NO_DISPLAY.format(why=why_no_display))
         return 2
-    from kiosk_app.facepay_port import open_frame_source
+    from facepay import open_source
 
     spec = camera_spec(args.camera)
     what = f"camera {spec}" if isinstance(spec, int) else str(spec)
-    opener, why = probe_camera(spec, open_frame_source)
+    opener, why, device = probe_camera(spec, open_source)
     if opener is None:
         sys.stderr.write(_NO_CAMERA.format(why=why or what))
         return 2
@@ -198,12 +208,14 @@ def _main(args: argparse.Namespace) -> int:
             open_camera=opener,  # type: ignore[arg-type]
             camera_name=what,
             language=args.lang,
-            pin=args.pin,
             currency=args.currency,
             loop_camera=not isinstance(spec, int),
             fullscreen=not args.window,
             challenges=challenges,
             exit_after=args.exit_after,
+            camera_device=device,
+            staff_file=args.staff_file,
+            privacy_url=args.privacy_url,
         )
     except FacePayError as exc:
         sys.stderr.write(f"facepay-kiosk: {exc}\n")

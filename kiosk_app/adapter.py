@@ -2,12 +2,11 @@
 
 It passes what the model hands it straight to the till: the POS sale id arrives as the
 basket's ``reference`` (the backend's ledger records it and the till's already-paid guard
-checks it), the camera's device name goes on the session so the virtual-camera check runs
-on the kiosk's ``feed()`` path, and answers and errors come back as facepay's own types.
-It has no retry loop and no list of unanswered payments of its own: a payment whose answer
-was lost stays in its ``CheckoutSession`` (``session.pending``) until
-:meth:`TillAdapter.reconcile` sends the same request under the same key again, which is
-the till's one reconcile path.
+checks it), the camera's device name goes to ``start_checkout`` so the virtual-camera check
+runs on the kiosk's ``feed()`` path, and answers and errors come back as facepay's own
+types. It has no retry loop and no list of unanswered payments of its own: those are the
+till's (``Till.unanswered``), settled by ``Till.reconcile``, the one reconcile path. It
+only remembers which attempt keys belong to which sale, to find them there.
 """
 
 from __future__ import annotations
@@ -27,8 +26,11 @@ from facepay import (
     EnrollmentResult,
     EnrollmentSession,
     FacePayError,
+    FailureReason,
     Frame,
     FrameFeedback,
+    LivenessReason,
+    PendingAuthorization,
     Receipt,
     Till,
     consent_now,
@@ -66,8 +68,8 @@ class TillAdapter:
         self._consent_text = consent_text
         self._rebuild_till = rebuild_till
         self._session: CheckoutSession | EnrollmentSession | None = None
-        # Sessions whose authorization was sent and never answered, by sale id.
-        self._unanswered: dict[str, CheckoutSession] = {}
+        # The attempt keys of each sale (an index into the till's ledger, not a copy of it).
+        self._attempt_keys: dict[str, list[str]] = {}
         self._close_hooks: list[Callable[[], None]] = []
 
     # ------------------------------------------------------------------ CheckoutPort
@@ -83,7 +85,7 @@ class TillAdapter:
         return BackendHealth(
             reachable=True,
             url=self.base_url,
-            detail=f"{len(self._unanswered)} awaiting reconciliation" if self._unanswered else "",
+            detail=f"{n} awaiting reconciliation" if (n := len(self.till.unanswered)) else "",
             settings={
                 "liveness_challenges": float(cfg.liveness_challenges),
                 "capture_timeout_s": cfg.capture_timeout_s,
@@ -93,8 +95,11 @@ class TillAdapter:
 
     def begin_payment(self, basket: Basket, claim: Claim | None) -> None:
         self.cancel()
-        session = self.till.start_checkout(basket, claim=claim)
-        session.camera_name = self.camera_name
+        # Forget the keys of sales that have nothing left to settle.
+        for sale_id in [k for k in self._attempt_keys if not self._unanswered_of(k)]:
+            del self._attempt_keys[sale_id]
+        session = self.till.start_checkout(basket, claim=claim, camera_name=self.camera_name)
+        self._attempt_keys.setdefault(basket.reference, []).append(session.idempotency_key)
         session.begin()  # opens the backend session: raises TransportError when down
         self._session = session
 
@@ -106,9 +111,11 @@ class TillAdapter:
             locale=locale,
         )
         session = self.till.start_enrollment(
-            consent=consent, claim=claim, payment_method_token=card_token
+            consent=consent,
+            claim=claim,
+            payment_method_token=card_token,
+            camera_name=self.camera_name,
         )
-        session.camera_name = self.camera_name
         session.begin()
         self._session = session
 
@@ -118,39 +125,46 @@ class TillAdapter:
             raise CheckoutError("no attempt is open")
         return session.feed(frame)
 
-    def end_reason(self) -> str:
+    def end_reason(self) -> tuple[FailureReason | None, tuple[LivenessReason, ...]]:
         session = self._session
-        return session.reason if session is not None else "cancelled"
+        if session is None:
+            return FailureReason.CANCELLED, ()
+        return session.reason, session.liveness_reasons
 
     def complete(self) -> Receipt | EnrollmentResult:
         session = self._session
         if session is None:
             raise CheckoutError("no attempt is open")
-        if isinstance(session, EnrollmentSession):
-            return session.complete()
-        return self._keep_if_unanswered(session, session.complete)
+        return session.complete()
 
     def answer_step_up(self, digits: str) -> Receipt:
         session = self._session
         if not isinstance(session, CheckoutSession):
             raise CheckoutError("no payment is waiting for a step-up")
-        return self._keep_if_unanswered(session, lambda: session.answer_step_up(digits))
+        return session.answer_step_up(digits)
 
     def answer_lost(self, sale_id: str) -> bool:
-        return sale_id in self._unanswered
+        return bool(self._unanswered_of(sale_id))
 
     def reconcile(self, sale_id: str) -> Receipt:
-        session = self._unanswered.get(sale_id)
-        if session is None:
+        """Settle the sale's unanswered payment through the till (charged at most once)."""
+        pending = self._unanswered_of(sale_id)
+        if not pending:
             raise CheckoutError("no payment for this sale is waiting for an answer")
-        receipt = session.reconcile()
-        del self._unanswered[sale_id]
-        return receipt
+        return self.till.reconcile(pending[-1])
+
+    def _unanswered_of(self, sale_id: str) -> list[PendingAuthorization]:
+        keys = set(self._attempt_keys.get(sale_id, ()))
+        return [
+            p
+            for p in self.till.unanswered
+            if p.idempotency_key in keys or (p.attempt_key or "") in keys
+        ]
 
     def cancel(self) -> None:
         session, self._session = self._session, None
         if session is not None and not session.state.is_final:
-            session.cancel("kiosk_cancel")
+            session.cancel(FailureReason.CANCELLED)
 
     # ------------------------------------------------------------------ the lane
     def set_camera_name(self, name: str | None) -> None:
@@ -177,16 +191,3 @@ class TillAdapter:
 
     def add_close_hook(self, hook: Callable[[], None]) -> None:
         self._close_hooks.append(hook)
-
-    def _keep_if_unanswered(self, session: CheckoutSession, send: Callable[[], Receipt]) -> Receipt:
-        try:
-            return send()
-        except FacePayError:
-            if session.pending is not None:
-                # Money may have moved: keep the session (request and key) for reconcile,
-                # and drop the attempt so no frame reaches it again.
-                # Never dropped: each one is a charge that may have been taken.
-                self._unanswered[session.basket.reference] = session
-                if self._session is session:
-                    self._session = None
-            raise

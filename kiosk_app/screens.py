@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
 
 from PyQt6.QtCore import QSize, Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QImage, QKeyEvent
@@ -36,22 +35,19 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from facepay import QualityReason
-from kiosk_app.flow import BasketSnapshot, FaceProgress, format_money
-from kiosk_app.flow import Outcome as LegacyOutcome
-from kiosk_app.flow import OutcomeKind as LegacyKind
+from facepay import CheckoutState, FrameFeedback, QualityReason, format_money
 from kiosk_app.i18n import Language, Translator, retention_period
 from kiosk_app.model import (
     SETTING_BOUNDS,
     AttendantRequest,
     ChannelKind,
+    Outcome,
     OutcomeKind,
     RequestKind,
+    Sale,
 )
 from kiosk_app.ui.icons import icon, icon_pixmap
 from kiosk_app.widgets import GREEN, RED, BigButton, CameraView, ChallengeIcon, Keypad, label
-
-_MODEL_KINDS = frozenset(k.value for k in OutcomeKind)
 
 __all__ = [
     "SCREEN_NAMES",
@@ -305,7 +301,7 @@ class BasketScreen(Screen):
         self.body.addLayout(row)
         self.footer.addWidget(self.remove_button)
         self.footer.addWidget(self.pay_button, 2)
-        self._basket: BasketSnapshot | None = None
+        self._basket: Sale | None = None
 
     def set_products(self, products: Sequence[tuple[str, str, str]]) -> None:
         """``(sku, name, price text)`` for the demo scanner; empty hides it."""
@@ -326,17 +322,15 @@ class BasketScreen(Screen):
         self.scanner_box.setVisible(bool(products))
         self.retranslate()
 
-    def show_basket(self, basket: BasketSnapshot) -> None:
+    def show_basket(self, basket: Sale) -> None:
         self._basket = basket
         self.table.setRowCount(len(basket.lines))
         for row, line in enumerate(basket.lines):
-            name = QTableWidgetItem(line.name)
+            name = QTableWidgetItem(line.description)
             name.setData(Qt.ItemDataRole.UserRole, line.sku)
             qty = QTableWidgetItem(str(line.quantity))
             qty.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
-            price = QTableWidgetItem(
-                format_money(line.total_minor, basket.currency, basket.minor_digits)
-            )
+            price = QTableWidgetItem(format_money(line.total_minor, basket.currency))
             for col, item in enumerate((name, qty, price)):
                 self.table.setItem(row, col, item)
         if basket.lines:
@@ -362,7 +356,7 @@ class BasketScreen(Screen):
         )
         self.table.setAccessibleName(t("basket.title"))
         b = self._basket
-        total = format_money(b.total_minor, b.currency, b.minor_digits) if b else ""
+        total = b.amount_text if b else ""
         has_items = bool(b and b.lines)
         self.empty_label.setText(t("basket.empty"))
         self.empty_label.setVisible(not has_items)
@@ -534,7 +528,7 @@ class CaptureScreen(Screen):
         self.body.addWidget(self.prompt)
         self._prompt_key = "capture.looking"
 
-    def show_progress(self, progress: FaceProgress) -> None:
+    def show_progress(self, progress: FrameFeedback) -> None:
         if progress.reasons:
             self._prompt_key = quality_prompt_key(progress.reasons)
             self.camera.set_state("looking" if progress.face_box is None else "adjust")
@@ -584,19 +578,6 @@ _LIVENESS_KEYS = {
     "open_mouth",
     "hold_still",
 }
-
-
-# Liveness reasons that only mean the shopper was slow to answer: the result screen says
-# so. Any other reason (evidence of an attack among them) gets the plain message, which
-# tells an attacker nothing about which signal refused them.
-_SLOW_REASONS = frozenset({"late_response", "challenge_timeout"})
-
-
-def _too_slow(detail: str) -> bool:
-    """``"liveness_failed:late_response"`` -> True; attack evidence or anything else: False."""
-    _, _, listed = detail.partition(":")
-    reasons = {r.strip() for r in listed.split(",") if r.strip()}
-    return bool(reasons) and reasons <= _SLOW_REASONS
 
 
 def liveness_prompt_key(challenge: str | None) -> str:
@@ -652,7 +633,7 @@ class LivenessScreen(Screen):
         row.addWidget(self.camera, 3)
         row.addLayout(side, 2)
         self.body.addLayout(row, 1)
-        self._progress = FaceProgress(phase="liveness")
+        self._progress = FrameFeedback(state=CheckoutState.LIVENESS, frame_index=0)
         self._deadline: float | None = None
         self.ticker = QTimer(self)
         self.ticker.setInterval(250)
@@ -668,8 +649,9 @@ class LivenessScreen(Screen):
     ) -> None:
         """The liveness step begins: prompt, step and countdown before the first frame."""
         self.show_progress(
-            FaceProgress(
-                phase="liveness",
+            FrameFeedback(
+                state=CheckoutState.LIVENESS,
+                frame_index=0,
                 challenge=challenge,
                 challenge_count=challenge_count,
                 seconds_left=seconds,
@@ -678,7 +660,7 @@ class LivenessScreen(Screen):
         if last_frame is not None and not self.camera.has_image():
             self.camera.show_image(last_frame)
 
-    def show_progress(self, progress: FaceProgress) -> None:
+    def show_progress(self, progress: FrameFeedback) -> None:
         self._progress = progress
         self._deadline = (
             self._clock() + progress.seconds_left if progress.seconds_left > 0 else None
@@ -736,7 +718,7 @@ class LivenessScreen(Screen):
         super().reset()
         self.ticker.stop()
         self.camera.clear()
-        self._progress = FaceProgress(phase="liveness")
+        self._progress = FrameFeedback(state=CheckoutState.LIVENESS, frame_index=0)
         self._deadline = None
         self.retranslate()
 
@@ -829,7 +811,7 @@ class ResultScreen(Screen):
         self._method = ""
         self._lines: tuple[str, ...] = ()
         self._by_card = False
-        self.outcome: Any = None  # the controller's own record of the outcome shown
+        self.outcome: Outcome | None = None
 
     def show_result(
         self,
@@ -848,22 +830,15 @@ class ResultScreen(Screen):
         if self.isVisible():
             self.refocus()
 
-    def show_outcome(self, outcome: LegacyOutcome) -> None:
-        """The old controller's outcome (``kiosk_app.flow``): remove with that module."""
-        kind = OutcomeKind(outcome.kind.value) if outcome.kind.value in _MODEL_KINDS else None
-        if outcome.kind is LegacyKind.TIMED_OUT or (
-            outcome.kind is LegacyKind.LIVENESS_FAILED and _too_slow(outcome.detail)
-        ):
-            kind = OutcomeKind.TOO_SLOW
-        self.outcome = None
+    def show_outcome(self, outcome: Outcome) -> None:
+        """Draw the model's outcome: its kind picks the words, its screen lines the receipt
+        (never the privacy code)."""
         self.show_result(
-            kind or OutcomeKind.ERROR,
-            amount_text=format_money(outcome.amount_minor, outcome.currency, outcome.minor_digits)
-            if outcome.currency
-            else "",
+            outcome.kind,
+            amount_text=outcome.amount_text,
             masked_method=outcome.masked_method,
-            lines=outcome.receipt_lines,
-            by_card=outcome.detail == "card",
+            lines=outcome.screen_lines,
+            by_card=outcome.by_card,
         )
         self.outcome = outcome
 

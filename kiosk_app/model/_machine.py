@@ -272,7 +272,7 @@ class KioskMachine:
         _t("enrolled", {*_FACE, S.PROCESSING}, S.ENROLL_DONE),
         _t("outcome", {*_FACE, S.PROCESSING, S.STEP_UP, S.CLAIM, S.CARD, S.RESULT}, S.RESULT),
         _t("card", {S.CHOICE, S.RESULT, S.STEP_UP, S.CLAIM}, S.CARD, guard="card_is_safe"),
-        _t("receipt", {S.RESULT, S.ENROLL_DONE}, S.RECEIPT, guard="has_privacy_code"),
+        _t("receipt", S.RESULT, S.RECEIPT, guard="has_privacy_code"),
         _t("done", {S.RESULT, S.RECEIPT}, S.IDLE, guard="sale_is_settled"),
         _t("done", {S.RESULT, S.RECEIPT, S.ENROLL_DONE}, S.CHOICE, guard="sale_is_payable"),
         _t("done", {S.RESULT, S.RECEIPT, S.ENROLL_DONE}, S.IDLE),
@@ -387,6 +387,11 @@ class KioskMachine:
 
     def has_privacy_code(self) -> bool:
         return bool(self.outcome and self.outcome.privacy_code and self.channels)
+
+    @property
+    def receipt_channels(self) -> tuple[ChannelKind, ...]:
+        """The channels this till can deliver a receipt on (offer only these)."""
+        return tuple(self.channels)
 
     def card_is_linked(self) -> bool:
         return bool(self.card_token and self.enroll_claim is not None)
@@ -653,9 +658,10 @@ class KioskMachine:
 
     # ------------------------------------------------------------------ ending
     def done(self) -> None:
-        """Done on the result or enrollment screen: the receipt channel if there is a
-        privacy code to give, else on (the payment choice when the basket is unpaid)."""
-        if self.screen in (Screen.RESULT, Screen.ENROLL_DONE) and self._fire("receipt"):
+        """Done on the result screen: the receipt channel if there is a privacy code to
+        give, else on (the payment choice when the basket is unpaid). The enrollment screen
+        offers the channels itself (:meth:`send_receipt` works there too)."""
+        if self.screen is Screen.RESULT and self._fire("receipt"):
             return
         if self.screen is Screen.ENROLL_DONE or self.mode is Mode.ENROLL:
             self.mode = Mode.PAY
@@ -663,10 +669,13 @@ class KioskMachine:
         self._fire("done")
 
     def send_receipt(self, kind: ChannelKind, address: str = "") -> None:
-        """The shopper chose how to get the receipt with their privacy code."""
+        """The shopper chose how to get the receipt with their privacy code. The screen
+        stays (it says where the receipt went); Done leaves."""
         channel = self.channels.get(kind)
         o = self.outcome
-        if channel is None or o is None or self.screen is not Screen.RECEIPT:
+        if channel is None or o is None:
+            return
+        if self.screen not in (Screen.RECEIPT, Screen.ENROLL_DONE):
             return
         receipt = PrivacyReceipt(
             sale_id=self.sale.sale_id if o.receipt is not None else "",
@@ -683,7 +692,6 @@ class KioskMachine:
         # Staff may reprint the sale, never the privacy code.
         self.last_receipt = replace(receipt, privacy_code="")
         self._emit(Notice("receipt.sent", {"channel": kind.value}))
-        self.done()
 
     def back(self) -> None:
         to = BACK.get(self.screen)

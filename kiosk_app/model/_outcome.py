@@ -22,9 +22,13 @@ from facepay import (
     CheckoutState,
     EnrollmentResult,
     FacePayError,
+    FailureReason,
     Frame,
     FrameFeedback,
     LivenessReason,
+    NotEnrolledError,
+    PaymentNotTakenError,
+    PaymentUnansweredError,
     RateLimitedError,
     Receipt,
     ServerError,
@@ -187,41 +191,56 @@ _LOST = frozenset({LivenessReason.FACE_LOST, LivenessReason.NO_FACE, LivenessRea
 _CAMERA = frozenset({LivenessReason.CAMERA_STOPPED, LivenessReason.CAMERA_STALLED})
 
 
-def classify_reason(reason: str) -> tuple[OutcomeKind, tuple[LivenessReason, ...]]:
-    """The checkout flow's end reason -> the shopper's outcome and the liveness reasons.
-
-    This is the one place that reads facepay's reason code (``"liveness_failed:face_lost"``,
-    ``"capturing_timeout"``, ``"camera_lost:..."``); it goes when facepay carries a typed
-    failure reason end to end.
-    """
-    head, _, rest = reason.partition(":")
-    if head == "liveness_failed":
-        known = {r.value for r in LivenessReason}
-        listed = tuple(LivenessReason(r) for r in rest.split(",") if r.strip() in known)
-        found = set(listed)
-        if found and found <= _SLOW:
-            return OutcomeKind.TOO_SLOW, listed
-        if found and found <= _LOST | _SLOW:
-            return OutcomeKind.FACE_LOST, listed
-        if found and found <= _CAMERA | _SLOW | _LOST:
-            return OutcomeKind.CAMERA_LOST, listed
-        return OutcomeKind.LIVENESS_FAILED, listed
-    if head in ("capturing_timeout", "liveness_timeout", "claim_timeout", "step_up_timeout"):
-        return OutcomeKind.TOO_SLOW, ()
-    if head == "no_good_frame":
-        return OutcomeKind.FACE_LOST, ()
-    if head == "camera_lost":
-        return OutcomeKind.CAMERA_LOST, ()
-    if head in ("cancelled", "kiosk_cancel", "abandoned"):
-        return OutcomeKind.CANCELLED, ()
-    if head == "session_expired":
-        return OutcomeKind.TOO_SLOW, ()
-    return OutcomeKind.ERROR, ()
+_BY_REASON: dict[FailureReason, OutcomeKind] = {
+    FailureReason.CANCELLED: OutcomeKind.CANCELLED,
+    FailureReason.ABANDONED: OutcomeKind.CANCELLED,
+    FailureReason.CLAIM_TIMEOUT: OutcomeKind.TOO_SLOW,
+    FailureReason.CAPTURING_TIMEOUT: OutcomeKind.TOO_SLOW,
+    FailureReason.LIVENESS_TIMEOUT: OutcomeKind.TOO_SLOW,
+    FailureReason.STEP_UP_TIMEOUT: OutcomeKind.TOO_SLOW,
+    FailureReason.SESSION_EXPIRED: OutcomeKind.TOO_SLOW,
+    # Timed out before the request left: nothing charged, the service was too slow.
+    FailureReason.PROCESSING_TIMEOUT: OutcomeKind.BACKEND_DOWN,
+    # The kiosk's camera stream ended or failed mid-check.
+    FailureReason.FRAMES_ENDED: OutcomeKind.CAMERA_LOST,
+    FailureReason.CAMERA_LOST: OutcomeKind.CAMERA_LOST,
+    FailureReason.NO_GOOD_FRAME: OutcomeKind.FACE_LOST,
+    FailureReason.TEMPLATE_FAILED: OutcomeKind.ERROR,
+    FailureReason.REQUEST_REJECTED: OutcomeKind.ERROR,
+}
 
 
-def outcome_from_reason(reason: str) -> Outcome:
-    kind, listed = classify_reason(reason)
-    return Outcome(kind=kind, liveness_reasons=listed, staff_code=reason[:120])
+def classify_reason(
+    reason: FailureReason | None, liveness: tuple[LivenessReason, ...] = ()
+) -> OutcomeKind:
+    """facepay's typed failure reason (and, for a liveness failure, the liveness stage's
+    reasons) -> the shopper's outcome. Attack evidence anywhere in ``liveness`` gives the
+    one opaque LIVENESS_FAILED."""
+    if reason is None:
+        return OutcomeKind.ERROR
+    if reason is not FailureReason.LIVENESS_FAILED:
+        return _BY_REASON.get(reason, OutcomeKind.ERROR)
+    found = set(liveness)
+    if not found or any(r.is_attack_evidence for r in found):
+        return OutcomeKind.LIVENESS_FAILED
+    if found <= _SLOW:
+        return OutcomeKind.TOO_SLOW
+    if found <= _LOST | _SLOW:
+        return OutcomeKind.FACE_LOST
+    if found <= _CAMERA | _SLOW | _LOST:
+        return OutcomeKind.CAMERA_LOST
+    return OutcomeKind.LIVENESS_FAILED
+
+
+def outcome_from_reason(
+    reason: FailureReason | None, liveness: tuple[LivenessReason, ...] = ()
+) -> Outcome:
+    code = reason.value if reason is not None else "unknown"
+    if liveness:
+        code += ":" + ",".join(r.value for r in liveness)
+    return Outcome(
+        kind=classify_reason(reason, liveness), liveness_reasons=liveness, staff_code=code
+    )
 
 
 def _code(exc: BaseException) -> str:
@@ -233,14 +252,17 @@ def outcome_from_error(exc: BaseException, *, answer_lost: bool) -> Outcome:
     """A facepay error -> the outcome. ``answer_lost``: a request that can move money was
     sent and no answer came back (the till holds it for reconciliation)."""
     if isinstance(exc, (TransportError, ServerError)):
-        kind = OutcomeKind.PAYMENT_UNKNOWN if answer_lost else OutcomeKind.BACKEND_DOWN
+        lost = answer_lost or isinstance(exc, PaymentUnansweredError)
+        kind = OutcomeKind.PAYMENT_UNKNOWN if lost else OutcomeKind.BACKEND_DOWN
         return Outcome(kind=kind, staff_code=_code(exc))
     if isinstance(exc, RateLimitedError):
         return Outcome(
             kind=OutcomeKind.LANE_PAUSED, retry_after_s=exc.retry_after, staff_code=_code(exc)
         )
+    if isinstance(exc, (PaymentNotTakenError, NotEnrolledError)):
+        return outcome_from_reason(exc.reason, exc.liveness_reasons)
     if isinstance(exc, CheckoutFailedError):
-        return outcome_from_reason(exc.reason or exc.state)
+        return Outcome(kind=OutcomeKind.ERROR, staff_code=_code(exc))
     if isinstance(exc, BackendError):
         return Outcome(kind=OutcomeKind.ERROR, staff_code=_code(exc))
     if isinstance(exc, FacePayError):
@@ -270,7 +292,7 @@ def settle(
 class _Feeding(Protocol):
     def feed(self, frame: Frame) -> FrameFeedback: ...
 
-    def end_reason(self) -> str: ...
+    def end_reason(self) -> tuple[FailureReason | None, tuple[LivenessReason, ...]]: ...
 
     def complete(self) -> Receipt | EnrollmentResult: ...
 
@@ -295,5 +317,5 @@ def process_frame(
         sale_id = sale.sale_id if sale is not None else ""
         return settle(port.complete, sale, lambda: bool(sale_id) and port.answer_lost(sale_id))
     if feedback.state.is_final:
-        return outcome_from_reason(port.end_reason())
+        return outcome_from_reason(*port.end_reason())
     return feedback

@@ -11,7 +11,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from facepay import Basket, Claim, EnrollmentResult, Frame, FrameFeedback, Receipt
+from facepay import (
+    Basket,
+    Claim,
+    EnrollmentResult,
+    FailureReason,
+    Frame,
+    FrameFeedback,
+    LivenessReason,
+    Receipt,
+)
 
 __all__ = ["BackendHealth", "CheckoutPort", "StoreProfile"]
 
@@ -63,8 +72,8 @@ class CheckoutPort(Protocol):
         """Analyse one frame. ``state`` ``processing``: call :meth:`complete`; a final state:
         :meth:`end_reason` says why."""
 
-    def end_reason(self) -> str:
-        """Why the attempt ended without a decision (facepay's reason code)."""
+    def end_reason(self) -> tuple[FailureReason | None, tuple[LivenessReason, ...]]:
+        """Why the attempt ended without a decision, and the liveness stage's reasons."""
 
     def complete(self) -> Receipt | EnrollmentResult:
         """Seal, send and wait for the backend's decision."""
@@ -80,3 +89,6 @@ class CheckoutPort(Protocol):
 
     def cancel(self) -> None:
         """Abandon the attempt and drop every frame and template held in memory."""
+
+    def configure(self, settings: Mapping[str, float]) -> None:
+        """Staff settings, already clamped (``SETTING_BOUNDS``): the next attempt's."""

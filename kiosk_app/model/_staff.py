@@ -3,7 +3,7 @@
 * :class:`StaffDirectory`: one credential per staff member, the PIN stored only as a salted
   scrypt hash (``hashlib.scrypt``, RFC 7914 parameters n=2**14, r=8, p=1: ~16 MB and a few
   tens of ms per guess, which is what makes a stolen file slow to brute-force). A retailer
-  provisions it with ``python -m kiosk_app.model.staff add FILE STAFF_ID`` (docs/kiosk.md).
+  provisions it with ``python -m kiosk_app.staff add FILE STAFF_ID`` (kiosk_app/model/README.md).
 * :class:`StaffLogin`: the till's door. After each wrong PIN the next try waits twice as long
   (1 s, 2 s, 4 s ...), and after :attr:`LoginPolicy.lockout_after` wrong PINs in a row the till
   refuses every PIN for :attr:`LoginPolicy.lockout_s`. The clock is injected.
@@ -87,6 +87,9 @@ class StaffDirectory:
 
     def __len__(self) -> int:
         return len(self._by_id)
+
+    def ids(self) -> tuple[str, ...]:
+        return tuple(sorted(self._by_id))
 
     def add(self, staff_id: str, pin: str, *, name: str = "") -> StaffCredential:
         if not staff_id or not staff_id.isprintable():

@@ -14,9 +14,8 @@ from collections.abc import Callable, Mapping
 from PyQt6.QtCore import QRectF, Qt
 from PyQt6.QtGui import QColor, QImage, QLinearGradient, QPainter
 
-from facepay import QualityReason
-from kiosk_app.flow import BasketLine, BasketSnapshot, FaceProgress
-from kiosk_app.model import AttendantRequest, OutcomeKind, RequestKind
+from facepay import BasketLine, CheckoutState, FrameFeedback, QualityReason
+from kiosk_app.model import AttendantRequest, OutcomeKind, RequestKind, Sale
 from kiosk_app.screens import (
     SCREEN_NAMES,
     AttendantPinScreen,
@@ -76,19 +75,17 @@ PRODUCTS = (
     ("8712100837516", "Free-range eggs x6", "EUR 2.99"),
     ("5057172236511", "Coffee beans 500 g", "EUR 7.49"),
 )
-BASKET = BasketSnapshot(
-    lines=(
-        BasketLine(sku="4011", name="Bananas 1 kg", quantity=2, unit_price_minor=119),
-        BasketLine(
-            sku="5057172236511", name="Coffee beans 500 g", quantity=1, unit_price_minor=749
-        ),
-        BasketLine(sku="4006381333931", name="Wholegrain bread", quantity=1, unit_price_minor=249),
-        BasketLine(
-            sku="8712100837516", name="Free-range eggs x6", quantity=3, unit_price_minor=299
-        ),
-        BasketLine(
-            sku="5000112637922", name="Sparkling water 1.5 l", quantity=6, unit_price_minor=89
-        ),
+BASKET = Sale(
+    sale_id="gallery-sale",
+    lines=tuple(
+        BasketLine(sku=sku, description=name, quantity=quantity, unit_price_minor=price)
+        for sku, name, quantity, price in (
+            ("4011", "Bananas 1 kg", 2, 119),
+            ("5057172236511", "Coffee beans 500 g", 1, 749),
+            ("4006381333931", "Wholegrain bread", 1, 249),
+            ("8712100837516", "Free-range eggs x6", 3, 299),
+            ("5000112637922", "Sparkling water 1.5 l", 6, 89),
+        )
     ),
     currency="EUR",
 )
@@ -158,8 +155,11 @@ def _capture(s: Screen, preview: QImage) -> None:
     assert isinstance(s, CaptureScreen)
     s.camera.show_image(preview)
     s.show_progress(
-        FaceProgress(
-            phase="capture", reasons=(QualityReason.TOO_BRIGHT,), face_box=(0.4, 0.2, 0.2, 0.4)
+        FrameFeedback(
+            state=CheckoutState.CAPTURING,
+            frame_index=0,
+            reasons=(QualityReason.TOO_BRIGHT,),
+            face_box=(0.4, 0.2, 0.2, 0.4),
         )
     )
 
@@ -168,8 +168,9 @@ def _liveness(s: Screen, preview: QImage) -> None:
     assert isinstance(s, LivenessScreen)
     s.camera.show_image(preview)
     s.show_progress(
-        FaceProgress(
-            phase="liveness",
+        FrameFeedback(
+            state=CheckoutState.LIVENESS,
+            frame_index=0,
             challenge="turn_left",
             challenge_index=0,
             challenge_count=2,
@@ -247,7 +248,7 @@ def _attendant(s: Screen, preview: QImage) -> None:
     s.show_settings(["0", "1"], "0", "https://pay.example", {"liveness_challenges": 3.0})
     s.show_health(("0", 29.7), True, ["12:01:02  camera: source_exhausted"])
     s.show_lane(True)
-    s.show_sale([(line.sku, line.name, line.quantity) for line in BASKET.lines])
+    s.show_sale([(line.sku, line.description, line.quantity) for line in BASKET.lines])
     s.show_queue(
         [
             AttendantRequest(request_id=1, kind=RequestKind.CALLED, raised_at=0.0),

@@ -17,9 +17,22 @@ from PyQt6.QtWidgets import QApplication, QPushButton
 from facepay import Sandbox
 from kiosk_app.app import apply_theme
 from kiosk_app.controller import KioskController, KioskSettings
-from kiosk_app.facepay_port import connect_port
+from kiosk_app.demo import connect_demo_till
+from kiosk_app.demo.pos import DemoPos
 from kiosk_app.i18n import Language
-from kiosk_app.pos import DemoPos, PosBridge
+from kiosk_app.model import LoginPolicy, StaffDirectory, StaffLogin
+from kiosk_app.pos import PosBridge
+
+STAFF_PIN = "482913"
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
 
 pytestmark = pytest.mark.slow
 
@@ -35,15 +48,18 @@ def models() -> dict[str, Any]:
 def kiosk(qapp: QApplication, models: dict[str, Any]) -> Iterator[tuple[KioskController, DemoPos]]:
     apply_theme(qapp)
     with Sandbox() as sandbox:
-        port = connect_port(sandbox, **models)
+        port = connect_demo_till(sandbox, **models)
         bridge = PosBridge()
         pos = DemoPos(bridge)
         settings = KioskSettings()
         settings.timeouts["basket"] = 0.4
+        directory = StaffDirectory()
+        directory.add("ana", STAFF_PIN)
         c = KioskController(
             port=port,
             open_camera=None,
             bridge=bridge,
+            staff=StaffLogin(directory, clock=FakeClock()),
             settings=settings,
             on_demo_scan=pos.scan,
             on_demo_card=pos.approve_card,
@@ -60,6 +76,7 @@ def kiosk(qapp: QApplication, models: dict[str, Any]) -> Iterator[tuple[KioskCon
 def test_arabic_mirrors_every_screen_and_english_restores(qtbot, kiosk) -> None:  # type: ignore[no-untyped-def]
     c, _ = kiosk
     c.idle.language_buttons[Language.AR].click()
+    assert c.machine.language == "ar"
     assert QApplication.layoutDirection() is Qt.LayoutDirection.RightToLeft
     for name, screen in c.screens.items():
         assert screen.layoutDirection() is Qt.LayoutDirection.RightToLeft, name
@@ -76,7 +93,7 @@ def test_every_visible_button_on_every_screen_has_a_name(kiosk) -> None:  # type
     c, pos = kiosk
     pos.scan("4011")
     for name in c.screens:
-        c.go(name)
+        c.stack.setCurrentWidget(c.screens[name])
         QApplication.processEvents()
         screen = c.screens[name]
         for b in screen.findChildren(QPushButton):
@@ -94,9 +111,13 @@ def test_inactivity_goes_back_to_idle_and_forgets_the_basket(qtbot, kiosk) -> No
     qtbot.waitUntil(lambda: c.basket_screen.notice.isVisible(), timeout=3000)
     assert "Still there?" in c.basket_screen.notice.text()
     qtbot.waitUntil(lambda: c.current == "idle", timeout=3000)
-    assert c.basket.lines == ()
+    assert c.machine.sale.lines == ()
     assert c.basket_screen.table.rowCount() == 0
     assert pos.quantities == {}
+    # #13: the unpaid basket did not vanish silently: staff are alerted.
+    (alert,) = c.machine.queue.open
+    assert alert.kind.value == "abandoned_basket"
+    assert alert.amount_text == "EUR 1.19"
 
 
 def test_keyboard_alone_reaches_the_basket(qtbot, kiosk) -> None:  # type: ignore[no-untyped-def]
@@ -106,18 +127,26 @@ def test_keyboard_alone_reaches_the_basket(qtbot, kiosk) -> None:  # type: ignor
     assert c.current == "basket"
 
 
-def test_attendant_needs_the_pin_and_shows_health_without_personal_data(qtbot, kiosk) -> None:  # type: ignore[no-untyped-def]
+def test_staff_sign_in_backs_off_and_shows_health_without_personal_data(qtbot, kiosk) -> None:  # type: ignore[no-untyped-def]
     c, _ = kiosk
+    clock = c.machine.staff._clock
     c.idle.attendant_button.click()
     assert c.current == "attendant_pin"
-    for d in "1111":
+    c.attendant_pin.staff_id_edit.setText("ana")
+    for d in "111111":
         c.attendant_pin.keypad.press(d)
     c.attendant_pin.keypad.submit_button.click()
     assert c.current == "attendant_pin"
-    assert c.attendant_pin.notice.text() == "Wrong PIN"
-    # A claim typed by a shopper never reaches the attendant's error list.
-    c._log_error("claim: TransportError")
-    for d in c.settings.attendant_pin:
+    assert "Wrong staff ID or PIN" in c.attendant_pin.notice.text()
+    # During the back-off even the right PIN is refused (it is not even checked).
+    c.attendant_pin.staff_id_edit.setText("ana")
+    for d in STAFF_PIN:
+        c.attendant_pin.keypad.press(d)
+    c.attendant_pin.keypad.submit_button.click()
+    assert c.current == "attendant_pin"
+    clock.now += LoginPolicy().first_delay_s
+    c.attendant_pin.staff_id_edit.setText("ana")
+    for d in STAFF_PIN:
         c.attendant_pin.keypad.press(d)
     c.attendant_pin.keypad.submit_button.click()
     assert c.current == "attendant"
@@ -126,17 +155,19 @@ def test_attendant_needs_the_pin_and_shows_health_without_personal_data(qtbot, k
         lambda: c.attendant.backend_health.text() == "Backend: reachable", timeout=10000
     )
     errors = [c.attendant.errors.item(i).text() for i in range(c.attendant.errors.count())]
-    assert any("wrong PIN" in e for e in errors)
+    assert any("sign-in refused" in e for e in errors)
     assert not [e for e in errors if re.search(r"\d{7,}", e)]  # no phone numbers
-    # The till's thresholds are shown, and a change applies to the next shopper.
-    port = c.worker._port
+    # Staff settings are clamped: the challenge count cannot go below the shipped 3.
+    port = c.worker.port
     assert c.attendant.threshold_spins["liveness_challenges"].value() == 3
-    # Only within the model's bounds (3..5): fewer challenges would weaken liveness.
-    c.attendant.threshold_spins["liveness_challenges"].setValue(2)
-    assert c.attendant.threshold_spins["liveness_challenges"].value() == 3
+    c.attendant.threshold_spins["liveness_challenges"].setValue(1)
+    c.attendant.apply_button.click()
     c.attendant.threshold_spins["liveness_challenges"].setValue(4)
     c.attendant.apply_button.click()
     qtbot.waitUntil(lambda: port.till.config.liveness_challenges == 4, timeout=5000)
+    actions = [a.action.value for a in c.machine.audit.lines]
+    assert actions[:3] == ["sign_in_refused", "sign_in_refused", "sign_in"]
+    assert "change_setting" in actions
     c.attendant.exit_button.click()
     assert c.current == "idle"
 
@@ -166,7 +197,8 @@ def test_a_number_that_is_not_a_phone_number_asks_again(qtbot, kiosk, eval_dir) 
 def test_a_scanned_loyalty_card_starts_the_capture_and_no_camera_offers_the_card(  # type: ignore[no-untyped-def]
     qtbot, kiosk
 ) -> None:
-    from kiosk_app.flow import Claim, ClaimKind, OutcomeKind
+    from facepay import Claim, ClaimKind
+    from kiosk_app.model import OutcomeKind
 
     c, pos = kiosk
     _to_claim_screen(c, pos)

@@ -89,8 +89,11 @@ def test_full_screen_on_a_display_without_window_manager(eval_dir: Path, size: s
 def test_help_lists_the_options() -> None:
     result = run_kiosk("--help")
     assert result.returncode == 0
-    for option in ("--demo", "--camera", "--lang", "--pin", "--challenges"):
+    for option in ("--demo", "--camera", "--lang", "--staff-file", "--challenges"):
         assert option in result.stdout
+    # #13: the shared staff PIN was printed in --help.
+    assert "--pin" not in result.stdout
+    assert "2468" not in result.stdout
 
 
 def test_without_demo_it_explains_instead_of_starting() -> None:

@@ -19,8 +19,11 @@ from facepay import (
     CheckoutState,
     Claim,
     EnrollmentResult,
+    FailureReason,
     Frame,
     FrameFeedback,
+    LivenessReason,
+    PaymentNotTakenError,
     PaymentStatus,
     RateLimitedError,
     Receipt,
@@ -110,8 +113,8 @@ class ScriptedPort:
     def feed(self, frame: Frame) -> FrameFeedback:
         return FrameFeedback(state=CheckoutState.PROCESSING, frame_index=frame.index)
 
-    def end_reason(self) -> str:
-        return ""
+    def end_reason(self) -> tuple[FailureReason | None, tuple[LivenessReason, ...]]:
+        return None, ()
 
     def complete(self) -> Receipt | EnrollmentResult:
         answer = self.answers.pop(0)
@@ -136,6 +139,9 @@ class ScriptedPort:
 
     def cancel(self) -> None:
         self.cancels += 1
+
+    def configure(self, settings: Mapping[str, float]) -> None:
+        raise AssertionError("the machine configures through its effects")
 
 
 class SyncEffects:
@@ -313,26 +319,50 @@ def test_a_late_approval_after_the_shopper_left_is_never_hidden(lane: Lane) -> N
     assert [sid for sid, _ in lane.fx.completed] == ["sale-1"]
 
 
+L = LivenessReason
+F = FailureReason
+
+
 @pytest.mark.parametrize(
-    ("reason", "kind"),
+    ("reason", "liveness", "kind"),
     [
-        ("liveness_failed:late_response", OutcomeKind.TOO_SLOW),
-        ("liveness_failed:challenge_timeout,late_response", OutcomeKind.TOO_SLOW),
-        ("capturing_timeout", OutcomeKind.TOO_SLOW),
-        ("liveness_failed:face_lost", OutcomeKind.FACE_LOST),
-        ("liveness_failed:face_lost,late_response", OutcomeKind.FACE_LOST),
-        ("no_good_frame", OutcomeKind.FACE_LOST),
-        ("liveness_failed:screen_cue", OutcomeKind.LIVENESS_FAILED),
-        ("liveness_failed:late_response,screen_cue", OutcomeKind.LIVENESS_FAILED),
-        ("camera_lost:no_more_frames", OutcomeKind.CAMERA_LOST),
-        ("template_failed:ValueError", OutcomeKind.ERROR),
+        (F.LIVENESS_FAILED, (L.LATE_RESPONSE,), OutcomeKind.TOO_SLOW),
+        (F.LIVENESS_FAILED, (L.CHALLENGE_TIMEOUT, L.LATE_RESPONSE), OutcomeKind.TOO_SLOW),
+        (F.CAPTURING_TIMEOUT, (), OutcomeKind.TOO_SLOW),
+        (F.LIVENESS_FAILED, (L.FACE_LOST,), OutcomeKind.FACE_LOST),
+        (F.LIVENESS_FAILED, (L.FACE_LOST, L.LATE_RESPONSE), OutcomeKind.FACE_LOST),
+        (F.NO_GOOD_FRAME, (), OutcomeKind.FACE_LOST),
+        (F.LIVENESS_FAILED, (L.SCREEN_CUE,), OutcomeKind.LIVENESS_FAILED),
+        (F.LIVENESS_FAILED, (L.LATE_RESPONSE, L.SCREEN_CUE), OutcomeKind.LIVENESS_FAILED),
+        (F.LIVENESS_FAILED, (L.FACE_LOST, L.VIRTUAL_CAMERA), OutcomeKind.LIVENESS_FAILED),
+        (F.LIVENESS_FAILED, (), OutcomeKind.LIVENESS_FAILED),
+        (F.CAMERA_LOST, (), OutcomeKind.CAMERA_LOST),
+        (F.FRAMES_ENDED, (), OutcomeKind.CAMERA_LOST),
+        (F.TEMPLATE_FAILED, (), OutcomeKind.ERROR),
+        (F.CANCELLED, (), OutcomeKind.CANCELLED),
     ],
 )
 def test_each_failure_has_its_own_kind_and_attack_evidence_stays_opaque(
-    reason: str, kind: OutcomeKind
+    reason: FailureReason, liveness: tuple[LivenessReason, ...], kind: OutcomeKind
 ) -> None:
     """#13: every face failure said "Payment declined", and screens split reason strings."""
-    assert classify_reason(reason)[0] is kind
+    assert classify_reason(reason, liveness) is kind
+
+
+def test_a_typed_not_taken_error_becomes_its_outcome() -> None:
+    from facepay import CheckoutState
+    from kiosk_app.model import outcome_from_error
+
+    exc = PaymentNotTakenError(
+        "no payment",
+        state=CheckoutState.FAILED,
+        reason=FailureReason.LIVENESS_FAILED,
+        liveness_reasons=(LivenessReason.LATE_RESPONSE,),
+    )
+    o = outcome_from_error(exc, answer_lost=False)
+    assert o.kind is OutcomeKind.TOO_SLOW
+    assert o.liveness_reasons == (LivenessReason.LATE_RESPONSE,)
+    assert o.kind.nothing_charged
 
 
 @pytest.mark.parametrize(
@@ -371,6 +401,8 @@ def test_the_privacy_code_never_reaches_the_screen_only_the_chosen_channel(lane:
     lane.m.done()
     assert lane.m.screen is Screen.RECEIPT
     lane.m.send_receipt(ChannelKind.PRINTED)
+    assert lane.notices()[-1] == "receipt.sent"
+    lane.m.done()
     assert lane.m.screen is Screen.IDLE
     (printed,) = lane.printer.printed
     text = printed.read_text()
@@ -415,10 +447,10 @@ def test_enrollment_shows_the_backends_masked_card_and_sends_the_code_by_receipt
     assert lane.m.screen is Screen.ENROLL_DONE
     assert lane.m.outcome is not None
     assert lane.m.outcome.masked_method == "Mastercard •••• 4444"
-    lane.m.done()
-    assert lane.m.screen is Screen.RECEIPT
-    lane.m.send_receipt(ChannelKind.PRINTED)
+    lane.m.send_receipt(ChannelKind.PRINTED)  # the enrollment screen offers the channels
     assert "PC-ENROL-1" in lane.printer.printed[0].read_text()
+    lane.m.done()
+    assert lane.m.screen is Screen.IDLE
 
 
 # ---------------------------------------------------------------- lane lock
@@ -686,3 +718,23 @@ def test_staff_void_a_line_through_the_pos(lane: Lane) -> None:
         StaffAction.VOID_LINE,
         StaffAction.DISMISS_ALERT,
     ]
+
+
+def test_a_retailer_provisions_staff_from_the_command_line(tmp_path: Path) -> None:
+    import subprocess
+
+    path = tmp_path / "staff.json"
+    cmd = [sys.executable, "-m", "kiosk_app.staff"]
+    added = subprocess.run(
+        [*cmd, "add", str(path), "ana"], input="482913\n", capture_output=True, text=True
+    )
+    assert added.returncode == 0, added.stderr
+    assert "482913" not in path.read_text()
+    assert StaffDirectory.load(path).check("ana", "482913")
+    short = subprocess.run(
+        [*cmd, "add", str(path), "bob"], input="2468\n", capture_output=True, text=True
+    )
+    assert short.returncode == 2
+    assert "6 digits" in short.stderr
+    listed = subprocess.run([*cmd, "list", str(path)], capture_output=True, text=True, check=True)
+    assert listed.stdout.split() == ["ana"]

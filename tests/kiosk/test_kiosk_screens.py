@@ -8,12 +8,10 @@ import pytest
 from PyQt6.QtCore import QRectF, Qt
 from PyQt6.QtWidgets import QApplication, QLabel, QPushButton, QWidget
 
-from facepay import QualityConfig, QualityReason
+from facepay import CheckoutState, FrameFeedback, QualityConfig, QualityReason
 from kiosk_app.app import apply_theme
-from kiosk_app.flow import FaceProgress, Outcome
-from kiosk_app.flow import OutcomeKind as LegacyKind
 from kiosk_app.i18n import CATALOGUES, Language, Translator, retention_period
-from kiosk_app.model import ChannelKind, OutcomeKind
+from kiosk_app.model import ChannelKind, Outcome, OutcomeKind
 from kiosk_app.screens import (
     SCREEN_NAMES,
     AttendantPinScreen,
@@ -69,26 +67,36 @@ def test_capture_prompt_follows_reasons_in_the_current_language(themed: QApplica
     screen = CaptureScreen(tr)
     screen.retranslate()
     screen.show_progress(
-        FaceProgress(
-            phase="capture", reasons=(QualityReason.FACE_TOO_SMALL,), face_box=(0, 0, 1, 1)
+        FrameFeedback(
+            state=CheckoutState.CAPTURING,
+            frame_index=0,
+            reasons=(QualityReason.FACE_TOO_SMALL,),
+            face_box=(0, 0, 1, 1),
         )
     )
     assert screen.prompt.text() == "Move closer"
     assert screen.camera.state == "adjust"
-    screen.show_progress(FaceProgress(phase="capture", reasons=(QualityReason.MULTIPLE_FACES,)))
+    screen.show_progress(
+        FrameFeedback(
+            state=CheckoutState.CAPTURING, frame_index=0, reasons=(QualityReason.MULTIPLE_FACES,)
+        )
+    )
     assert screen.prompt.text() == "One person at a time, please"
     tr.language = Language.ZH
     screen.retranslate()
     assert screen.prompt.text() == "请一次一人"
-    screen.show_progress(FaceProgress(phase="capture", face_box=(0.3, 0.2, 0.3, 0.4)))
+    screen.show_progress(
+        FrameFeedback(state=CheckoutState.CAPTURING, frame_index=0, face_box=(0.3, 0.2, 0.3, 0.4))
+    )
     assert screen.camera.state == "good"
 
 
 def test_liveness_screen_shows_countdown_step_and_progress(themed: QApplication) -> None:
     screen = LivenessScreen(Translator())
     screen.show_progress(
-        FaceProgress(
-            phase="liveness",
+        FrameFeedback(
+            state=CheckoutState.LIVENESS,
+            frame_index=0,
             challenge="blink",
             challenge_index=1,
             challenge_count=3,
@@ -177,14 +185,14 @@ def test_consent_needs_an_active_tick(qtbot, themed: QApplication) -> None:  # t
 
 def test_failure_results_offer_card_and_never_say_charged(themed: QApplication) -> None:
     screen = ResultScreen(Translator())
-    screen.show_outcome(Outcome(kind=LegacyKind.BACKEND_DOWN, detail="TransportError"))
+    screen.show_outcome(Outcome(kind=OutcomeKind.BACKEND_DOWN, staff_code="TransportError"))
     screen.show()
     assert screen.card_button.isVisible()
     assert "Nothing was charged" in screen.message.text()
     assert not screen.done_button.isVisible()
     screen.show_outcome(
         Outcome(
-            kind=LegacyKind.APPROVED,
+            kind=OutcomeKind.APPROVED,
             amount_minor=1234,
             currency="EUR",
             masked_method="Visa •••• 4242",
@@ -199,13 +207,10 @@ def test_failure_results_offer_card_and_never_say_charged(themed: QApplication) 
 
 def test_a_slow_answer_is_told_so_and_attack_evidence_is_not(themed: QApplication) -> None:
     screen = ResultScreen(Translator())
-    slow = "liveness_failed:late_response"
-    screen.show_outcome(Outcome(kind=LegacyKind.LIVENESS_FAILED, detail=slow))
+    screen.show_outcome(Outcome(kind=OutcomeKind.TOO_SLOW))
     assert "as soon as it is shown" in screen.message.text()
     assert "Nothing was charged" in screen.message.text()
-    screen.show_outcome(
-        Outcome(kind=LegacyKind.LIVENESS_FAILED, detail="liveness_failed:late_response,screen_cue")
-    )
+    screen.show_outcome(Outcome(kind=OutcomeKind.LIVENESS_FAILED))
     # An attacker learns nothing about which signal refused them.
     assert screen.message.text() == "We could not complete the check. Nothing was charged."
     screen.close()
@@ -483,7 +488,11 @@ def test_liveness_prompt_and_preview_from_the_first_moment(themed: QApplication)
 def test_liveness_countdown_counts_between_frames(themed: QApplication) -> None:
     now = [100.0]
     screen = LivenessScreen(Translator(), clock=lambda: now[0])
-    screen.show_progress(FaceProgress(phase="liveness", challenge="blink", seconds_left=3.0))
+    screen.show_progress(
+        FrameFeedback(
+            state=CheckoutState.LIVENESS, frame_index=0, challenge="blink", seconds_left=3.0
+        )
+    )
     assert screen.countdown.text() == "3 s"
     assert screen.ticker.isActive()
     shown = []
