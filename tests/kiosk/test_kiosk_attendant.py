@@ -104,6 +104,10 @@ def test_lane_unlock_void_and_reprint(qtbot, themed: QApplication) -> None:  # t
     with qtbot.waitSignal(screen.unlock_requested, timeout=1000):
         screen.unlock_button.click()
     screen.show_sale([("4011", "Bananas 1 kg", 2), ("77", "Red wine 0.75 l", 1)])
+    screen.show_queue(
+        [AttendantRequest(request_id=9, kind=RequestKind.AGE_CHECK, raised_at=0.0, sku="77")]
+    )
+    assert screen.request_rows[9][0].text() == "Age check needed: Red wine 0.75 l"
     with qtbot.waitSignal(screen.void_requested, timeout=1000) as voided:
         screen.void_buttons["77"].click()
     assert voided.args == ["77"]
