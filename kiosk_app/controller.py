@@ -594,8 +594,10 @@ class KioskController(QObject):
         )
 
     def _show_attendant_sale(self) -> None:
-        lines = self.machine.sale.lines
-        self.attendant.show_sale([(x.sku, x.description, x.quantity) for x in lines])
+        sale = self.machine.sale
+        self.attendant.show_sale(
+            [(x.sku, x.description, x.quantity) for x in sale.lines], sale.age_restricted
+        )
 
     def _on_request_action(self, request_id: int, action: str) -> None:
         """The attendant pressed the button beside a request (see AttendantScreen)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from PyQt6.QtCore import QSize, Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QImage, QKeyEvent
@@ -1541,6 +1541,7 @@ class AttendantScreen(Screen):
         self._camera_ok: tuple[str, float] | None = None
         self._backend_ok = False
         self._lines: list[tuple[str, str, int]] = []
+        self._age_restricted: frozenset[str] = frozenset()
 
     # -- what the model says -------------------------------------------------------------
     def set_staff_language(self, language: Language) -> None:
@@ -1579,9 +1580,13 @@ class AttendantScreen(Screen):
         self._lane_paused = paused
         self.retranslate()
 
-    def show_sale(self, lines: Sequence[tuple[str, str, int]]) -> None:
-        """``(sku, description, quantity)`` per basket line, each with a void button."""
+    def show_sale(
+        self, lines: Sequence[tuple[str, str, int]], age_restricted: Iterable[str] = ()
+    ) -> None:
+        """``(sku, description, quantity)`` per basket line, each with a void button;
+        ``age_restricted`` are the SKUs an age check is about (named in its request)."""
         self._lines = list(lines)
+        self._age_restricted = frozenset(age_restricted)
         self.basket_list.setRowCount(len(self._lines))
         self.void_buttons.clear()
         for row, (sku, name, qty) in enumerate(self._lines):
@@ -1649,12 +1654,14 @@ class AttendantScreen(Screen):
         self.subtitle.hide()
         self.requests_label.setText(t("attendant.requests"))
         names = {sku: name for sku, name, _ in self._lines}
+        restricted = ", ".join(n for sku, n in names.items() if sku in self._age_restricted)
         for r in self._requests:
             text, button = self.request_rows[r.request_id]
             text.setText(
                 t(
                     f"attendant.request.{r.kind.value}",
-                    item=names.get(r.sku, r.sku),  # the product's name when it is on the till
+                    # the product's name when it is on the till, never a bare SKU if known
+                    item=names.get(r.sku, r.sku) if r.sku else restricted,
                     count=r.item_count,
                     amount=r.amount_text,
                 )
