@@ -220,19 +220,16 @@ class EmbedderConfig:
     # data other than the evaluation folder (NUAA live webcam frames of 8 East-Asian
     # subjects, where dlib packs different people closest, plus the clips of
     # ../shared/eval/video); docs/accuracy.md has the derivation and its cost.
-    match_threshold: float = 0.04
+    match_distance: float = 0.04
     # onnxruntime threads per inference: one core per face, since the till runs landmarks
     # and liveness alongside on a 2-core machine (docs/performance.md).
     intra_op_threads: int = 1
-    # Frames fused into a checkout's template: the best K by the quality gate's utility.
-    # Fusing 3 to 5 frames averages out blink and jitter (docs/accuracy.md, --fused K).
-    fusion_frames: int = 5
 
     def __post_init__(self) -> None:
-        if not self.match_threshold > 0:
-            raise ConfigurationError("EmbedderConfig.match_threshold must be positive")
-        if self.intra_op_threads < 1 or self.fusion_frames < 1:
-            raise ConfigurationError("EmbedderConfig thread and frame counts must be >= 1")
+        if not self.match_distance > 0:
+            raise ConfigurationError("EmbedderConfig.match_distance must be positive")
+        if self.intra_op_threads < 1:
+            raise ConfigurationError("EmbedderConfig.intra_op_threads must be >= 1")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **kw: Any) -> EmbedderConfig:
@@ -250,6 +247,11 @@ SEALING_SUITES = (
 )
 
 
+# Issue 4: "the backend rejects ... skew over 300 s"; the window AWS SigV4 allows (5 min).
+# The protocol's constant (facepay.wire.MAX_CLOCK_SKEW_SECONDS) and the backend's default.
+MAX_CLOCK_SKEW_S = 300.0
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
 class ServerConfig:
     """Options of the reference payment backend (``facepay sandbox serve``, ``Sandbox``).
@@ -258,7 +260,7 @@ class ServerConfig:
     """
 
     # Cosine similarity of L2-normalized templates at or above which a probe matches: the
-    # default embedder's shipped operating point, EmbedderConfig.match_threshold = cosine
+    # default embedder's shipped operating point, EmbedderConfig.match_distance = cosine
     # distance 0.04 (docs/accuracy.md: the largest step with FMR <= 1e-3 on calibration data
     # that is not the evaluated folder). dlib's descriptors are not unit length, so their
     # cosines bunch up: at 0.875 different people matched (FMR 8.5% on the still photos,
@@ -280,15 +282,13 @@ class ServerConfig:
     # A phone_last4 step-up must be answered within this many seconds.
     step_up_ttl_s: float = 120.0
     # Signed requests further than this from the server clock are refused (issue 4).
-    max_clock_skew_s: float = 300.0
+    max_clock_skew_s: float = MAX_CLOCK_SKEW_S
     # Request bodies larger than this are refused with 413 (see facepay.wire.MAX_BODY_BYTES).
     max_body_bytes: int = 64 * 1024
     # Enrollments unused this long are shredded; 3 years is the most Illinois BIPA allows.
     retention_days: int = 1095
     # How often the retention sweep and the nonce purge run.
     sweep_interval_s: float = 3600.0
-    # After a sealing-key rotation the previous key keeps opening templates this long.
-    key_grace_days: float = 7.0
     # Per-device request rate (token bucket): a till makes ~3 requests per checkout.
     device_rate_per_s: float = 10.0
     device_rate_burst: int = 20
@@ -325,6 +325,20 @@ class ServerConfig:
     # custom id at a new size made a d x d transform per request and could pin a gallery
     # to a size that later broke every payment of the tenant).
     template_models: tuple[str, ...] = ("dlib-resnet-v1:128",)
+    # Shopper-rights calls (export, withdraw consent, delete: unauthenticated, by privacy
+    # code and claim) per source address per window, counted in the database. 20 in 15
+    # minutes is plenty for a shopper and, against 60-bit privacy codes, hopeless for a
+    # guesser; nothing counts against the code or the claim, so no one can lock a
+    # shopper out of their rights.
+    shopper_rights_per_source: int = 20
+    shopper_rights_window_s: float = 900.0
+    # Tenants whose tills may pay with any liveness plan (demos and tests with a fixed
+    # plan, e.g. fixed_liveness_plan("blink")); "*" is every tenant. Every other tenant is
+    # a production tenant: its payments must show the plan the session's seed derives
+    # (ChallengePlan.from_seed) and a 3D head-turn parallax check, else liveness_failed
+    # (issues 12 and 16). The in-process Sandbox makes every tenant a sandbox tenant
+    # unless this names which ones are.
+    sandbox_tenants: tuple[str, ...] = ()
     # Bearer token for device registration. None: a random one is made at start (printed
     # by `facepay sandbox serve`, exposed by Sandbox.admin_token). Kept out of repr.
     admin_token: str | None = dataclasses.field(default=None, repr=False)
