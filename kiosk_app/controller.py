@@ -286,7 +286,7 @@ class KioskController(QObject):
         self.enroll_card.tap_button.clicked.connect(self.link_card)
         self.enroll_card.continue_button.clicked.connect(m.enroll_capture)
         self.enroll_done.done_button.clicked.connect(m.done)
-        self.attendant_pin.keypad.submitted.connect(self._sign_in)
+        self.attendant_pin.sign_in_requested.connect(self._sign_in)
         self.attendant.exit_button.clicked.connect(m.staff_sign_out)
         self.attendant.apply_button.clicked.connect(self._apply_attendant)
         self.attendant.request_action.connect(self._on_request_action)
@@ -435,14 +435,16 @@ class KioskController(QObject):
                 self.capture.show_progress(fb)
         elif isinstance(event, SaleChanged):
             self.basket_screen.show_basket(event.sale)
-            self._show_attendant_sale()
+            if self.machine.screen is ScreenId.ATTENDANT:
+                self._show_attendant_work()
             self.touch()  # scanning is the shopper being here too
         elif isinstance(event, LaneChanged):
             self._log_error("lane paused by the backend" if event.paused else "lane unlocked")
-            self.attendant.show_lane(event.paused)
+            if self.machine.screen is ScreenId.ATTENDANT:
+                self._show_attendant_work()
         elif isinstance(event, QueueChanged):
-            self.attendant.show_queue(self.machine.queue.open)
-            self._show_attendant_health()
+            if self.machine.screen is ScreenId.ATTENDANT:
+                self._show_attendant_work()
         elif isinstance(event, LanguageChanged):
             self._apply_language(Language(event.language))
 
@@ -513,10 +515,8 @@ class KioskController(QObject):
                 self.settings.backend_url,
                 dict(backend.settings) if backend else {},
             )
-            self.attendant.show_queue(m.queue.open)
-            self.attendant.show_lane(m.lane_paused)
-            self._show_attendant_sale()
             self._show_attendant_health()
+            self._show_attendant_work()
             self.run(lambda p: p.health(), self._on_health)
         self.stack.setCurrentWidget(screen)
         screen.refocus()
@@ -551,12 +551,36 @@ class KioskController(QObject):
         self.machine.card_linked(self._card_reader())
         self.enroll_card.show_linked(self.translate("enroll.card_read"))
 
-    def _sign_in(self, pin: str) -> None:
-        staff_id = self.attendant_pin.staff_id_edit.text().strip()
+    def _sign_in(self, staff_id: str, pin: str) -> None:
         self.attendant_pin.keypad.reset()
         self.machine.staff_sign_in(staff_id, pin)
         if self.machine.screen is ScreenId.STAFF_SIGN_IN:
             self._log_error("attendant: sign-in refused")
+
+    def _on_request_action(self, request_id: int, action: str) -> None:
+        """One button per attendant request: the model checks the staff member and audits."""
+        m = self.machine
+        request = next((r for r in m.queue.open if r.request_id == request_id), None)
+        if request is None:
+            return
+        if action == "approve_age":
+            m.approve_age()
+        elif action == "unlock":
+            m.unlock_lane()
+        elif action == "settle":
+            m.settle_payment(request.sale_id)
+        else:
+            m.dismiss(request_id)
+
+    def _show_attendant_work(self) -> None:
+        """The attendant screen's queue, lane state and basket, from the model."""
+        m = self.machine
+        self.attendant.show_queue(m.queue.open)
+        self.attendant.show_lane(m.lane_paused)
+        self.attendant.show_sale(
+            [(line.sku, line.description, line.quantity) for line in m.sale.lines],
+            m.sale.age_restricted,
+        )
 
     def _apply_attendant(self) -> None:
         self.settings.camera = self.attendant.camera_box.currentText()
@@ -592,27 +616,6 @@ class KioskController(QObject):
         self.attendant.show_health(
             cam, bool(backend and backend.reachable), list(reversed(self.errors))
         )
-
-    def _show_attendant_sale(self) -> None:
-        sale = self.machine.sale
-        self.attendant.show_sale(
-            [(x.sku, x.description, x.quantity) for x in sale.lines], sale.age_restricted
-        )
-
-    def _on_request_action(self, request_id: int, action: str) -> None:
-        """The attendant pressed the button beside a request (see AttendantScreen)."""
-        m = self.machine
-        request = next((r for r in m.queue.open if r.request_id == request_id), None)
-        if request is None:
-            return
-        if action == "approve_age":
-            m.approve_age()
-        elif action == "unlock":
-            m.unlock_lane()
-        elif action == "settle":
-            m.settle_payment(request.sale_id)
-        else:
-            m.dismiss(request_id)
 
     # ------------------------------------------------------------------ camera
     def _stop_camera(self) -> None:

@@ -35,7 +35,6 @@ from kiosk_app.model._machine import (
     StaffChanged,
     Transition,
     phone_claim,
-    phone_to_e164,
 )
 from kiosk_app.model._outcome import (
     Outcome,
@@ -122,7 +121,6 @@ __all__ = [
     "outcome_from_reason",
     "outcome_from_receipt",
     "phone_claim",
-    "phone_to_e164",
     "process_frame",
     "public_privacy_url",
     "settle",

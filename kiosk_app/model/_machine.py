@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, TypeVar
 
-from facepay import Claim, ClaimKind, FacePayError, FrameFeedback, Receipt
+from facepay import Claim, ClaimKind, FacePayError, FrameFeedback, Receipt, phone_to_e164
 from kiosk_app.model._attendant import AttendantQueue, AttendantRequest, RequestKind
 from kiosk_app.model._outcome import Outcome, OutcomeKind, outcome_from_error, settle
 from kiosk_app.model._port import BackendHealth, CheckoutPort, StoreProfile
@@ -55,7 +55,6 @@ __all__ = [
     "ScreenChanged",
     "StaffChanged",
     "phone_claim",
-    "phone_to_e164",
 ]
 
 logger = logging.getLogger(__name__)
@@ -65,6 +64,10 @@ T = TypeVar("T")
 # When the backend rate-limits the lane without saying for how long (no Retry-After): its
 # default device lockout (facepay.config.ServerConfig.device_lockout_s) is 300 s.
 DEFAULT_LANE_PAUSE_S = 300.0
+
+# Attempt numbers remembered to credit a late approval to its sale (a lane starts a few
+# attempts a minute; an answer is late by seconds, at most the client's timeouts).
+_ATTEMPTS_KEPT = 500
 
 
 class Screen(str, enum.Enum):
@@ -190,18 +193,9 @@ class InvalidClaimError(FacePayError):
     """What the shopper typed is not a phone number."""
 
 
-def phone_to_e164(digits: str, country_code: str) -> str:
-    """Keypad digits -> E.164: ``0049151..`` -> ``+49151..``; national ``0151..`` ->
-    ``+<country>151..``; anything else is taken as already international."""
-    d = "".join(ch for ch in digits if ch.isdigit())
-    if d.startswith("00"):
-        return "+" + d[2:]
-    if d.startswith("0"):
-        return f"+{country_code}{d[1:]}"
-    return "+" + d
-
-
 def phone_claim(digits: str, country_code: str) -> Claim:
+    """Keypad digits -> a phone ``Claim``, by facepay's ``phone_to_e164`` (the privacy page
+    reads numbers with the same function)."""
     try:
         return Claim(kind=ClaimKind.PHONE, value=phone_to_e164(digits, country_code))
     except ValueError as exc:  # pydantic's ValidationError is a ValueError
@@ -509,6 +503,9 @@ class KioskMachine:
         self.attempt += 1
         attempt = self.attempt
         self.attempt_sales[attempt] = self.sale.sale_id
+        # A late answer can only come for a recent attempt: keep the last few hundred.
+        for old in [a for a in self.attempt_sales if a < attempt - _ATTEMPTS_KEPT]:
+            del self.attempt_sales[old]
         self.outcome = None
         if self.mode is Mode.ENROLL:
             eclaim, token, locale = self.enroll_claim, self.card_token, self.language

@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import QApplication, QPushButton
@@ -160,8 +161,9 @@ def test_staff_sign_in_backs_off_and_shows_health_without_personal_data(qtbot, k
     # Staff settings are clamped: the challenge count cannot go below the shipped 3.
     port = c.worker.port
     assert c.attendant.threshold_spins["liveness_challenges"].value() == 3
-    c.attendant.threshold_spins["liveness_challenges"].setValue(1)
-    c.attendant.apply_button.click()
+    # Only within the model's bounds (3..5): fewer challenges would weaken liveness.
+    c.attendant.threshold_spins["liveness_challenges"].setValue(2)
+    assert c.attendant.threshold_spins["liveness_challenges"].value() == 3
     c.attendant.threshold_spins["liveness_challenges"].setValue(4)
     c.attendant.apply_button.click()
     qtbot.waitUntil(lambda: port.till.config.liveness_challenges == 4, timeout=5000)
@@ -211,3 +213,86 @@ def test_a_scanned_loyalty_card_starts_the_capture_and_no_camera_offers_the_card
     assert c.result.outcome.kind is OutcomeKind.CAMERA_LOST
     assert c.result.card_button.isVisible()
     assert any("no_camera" in e for e in c.errors)
+
+
+class LaneLocked(httpx.HTTPTransport):
+    """The backend's answer once a lane has had 5 failed face attempts: 429 on every new
+    session, with the lockout's remaining seconds (docs/protocol.md, "Errors")."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.locked = False
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if self.locked and request.url.path == "/v1/sessions":
+            body = {"error": {"code": "device_locked", "message": "locked", "retry_after": 280}}
+            return httpx.Response(429, json=body, headers={"Retry-After": "280"})
+        return super().handle_request(request)
+
+
+def test_a_locked_lane_pauses_face_pay_hides_it_and_staff_unlock_it(  # type: ignore[no-untyped-def]
+    qtbot, qapp, models, eval_dir
+) -> None:
+    """#13: every shopper on the lane got "Payment declined" and a Try again that could not
+    work; staff saw only RateLimitedError."""
+    from facepay import open_source
+    from kiosk_app.model import OutcomeKind, RequestKind
+
+    apply_theme(qapp)
+    transport = LaneLocked()
+    with Sandbox() as sandbox:
+        port = connect_demo_till(sandbox, transport=transport, **models)
+        bridge = PosBridge()
+        pos = DemoPos(bridge)
+        directory = StaffDirectory()
+        directory.add("ana", STAFF_PIN)
+        c = KioskController(
+            port=port,
+            open_camera=lambda: open_source(eval_dir / "video" / "single_face.mp4"),
+            bridge=bridge,
+            staff=StaffLogin(directory),
+            on_demo_scan=pos.scan,
+        )
+        try:
+            c.widget().resize(1280, 800)
+            c.widget().show()
+            transport.locked = True
+            _to_claim_screen(c, pos)
+            for d in "015112345678":
+                c.claim.keypad.press(d)
+            c.claim.keypad.submit_button.click()
+            qtbot.waitUntil(lambda: c.current == "result", timeout=10_000)
+            outcome = c.result.outcome
+            assert outcome is not None
+            assert outcome.kind is OutcomeKind.LANE_PAUSED
+            assert "Face pay is paused at this till" in c.result.message.text()
+            assert "Nothing was charged" in c.result.message.text()
+            assert "declined" not in c.result.title.text().lower()
+            assert not c.result.retry_button.isVisible()
+            assert c.result.card_button.isVisible()
+            assert [r.kind for r in c.machine.queue.open] == [RequestKind.LANE_PAUSED]
+            # Back to the choice: the face option is hidden, the card stays.
+            c.result.back_button.click()
+            assert c.current == "choice"
+            assert not c.choice.face_button.isVisible()
+            assert c.choice.card_button.isVisible()
+            # Staff see the lock and unlock the lane.
+            c.choice.call_button.click()
+            c.machine.staff_requested()
+            c.attendant_pin.staff_id_edit.setText("ana")
+            for d in STAFF_PIN:
+                c.attendant_pin.keypad.press(d)
+            c.attendant_pin.keypad.submit_button.click()
+            assert c.current == "attendant"
+            shown = [c.attendant.errors.item(i).text() for i in range(c.attendant.errors.count())]
+            assert any("lane_paused" in e for e in shown)
+            transport.locked = False
+            c.machine.unlock_lane()
+            assert not c.machine.lane_paused
+            c.attendant.exit_button.click()
+            assert c.current == "choice"
+            assert c.choice.face_button.isVisible()
+        finally:
+            c.shutdown()
+            port.close()
+            qapp.setLayoutDirection(Qt.LayoutDirection.LeftToRight)

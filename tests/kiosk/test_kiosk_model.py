@@ -738,3 +738,41 @@ def test_a_retailer_provisions_staff_from_the_command_line(tmp_path: Path) -> No
     assert "6 digits" in short.stderr
     listed = subprocess.run([*cmd, "list", str(path)], capture_output=True, text=True, check=True)
     assert listed.stdout.split() == ["ana"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8000/privacy",  # the demo's old QR: loopback, plain http
+        "https://127.0.0.1/privacy",
+        "https://localhost/privacy",
+        "https://192.168.1.20/privacy",
+        "https://[::1]/privacy",
+        "http://shop.example/privacy",
+        "privacy",
+    ],
+)
+def test_the_privacy_page_must_be_the_retailers_public_https_url(url: str) -> None:
+    """#13: the privacy QR pointed at a loopback address."""
+    from facepay import ConfigurationError
+    from kiosk_app.model import public_privacy_url
+
+    with pytest.raises(ConfigurationError):
+        public_privacy_url(url)
+
+
+def test_a_public_privacy_url_is_kept() -> None:
+    from kiosk_app.model import public_privacy_url
+
+    assert public_privacy_url("https://shop.example/privacy") == "https://shop.example/privacy"
+
+
+def test_the_demo_card_reader_hands_out_tokens_never_a_masked_card() -> None:
+    """#13: the demo Mastercard showed 5555 on the kiosk and 4444 from the backend: the
+    kiosk now shows only the backend's masked method (see the enrollment test above)."""
+    from kiosk_app.demo import DEMO_CARD_TOKENS, DemoCardReader
+
+    reader = DemoCardReader()
+    taps = [reader.tap() for _ in range(len(DEMO_CARD_TOKENS) + 1)]
+    assert taps == [*DEMO_CARD_TOKENS, DEMO_CARD_TOKENS[0]]
+    assert all(t.startswith("tok_") and "•" not in t for t in taps)
