@@ -583,7 +583,8 @@ class KioskController(QObject):
         self.attendant.show_queue(m.queue.open)
         self.attendant.show_lane(m.lane_paused)
         self.attendant.show_sale(
-            [(line.sku, line.description, line.quantity) for line in m.sale.lines]
+            [(line.sku, line.description, line.quantity) for line in m.sale.lines],
+            m.sale.age_restricted,
         )
 
     def _apply_attendant(self) -> None:
