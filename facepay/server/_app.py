@@ -578,6 +578,15 @@ def create_app(backend: PaymentBackend) -> ASGIApp:
         redoc_url=None,
     )
     app.state.backend = backend
+    generated = app.openapi
+
+    def openapi_with_signing() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            _declare_signing(generated())
+        assert app.openapi_schema is not None
+        return app.openapi_schema
+
+    app.openapi = openapi_with_signing  # type: ignore[method-assign]
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> Response:
@@ -825,6 +834,66 @@ def create_app(backend: PaymentBackend) -> ASGIApp:
     return _ProtocolMiddleware(
         app, backend.config.max_body_bytes, max(threads, 1), lean, backend=backend, run=_run
     )
+
+
+_SIGNING = (
+    "Ed25519 over the canonical request (docs/protocol.md, 'Signed requests'): the lines "
+    "FACEPAY-ED25519-V1, METHOD, target (path and ?query as sent), device id, timestamp, "
+    "nonce, lower-case hex SHA-256 of the body, and the Idempotency-Key's value when the "
+    "request has one, joined by \\n; the signature is base64url without padding. All four "
+    "X-FacePay-* headers are required together."
+)
+_DEVICE_SCHEMES = {
+    "FacePayDevice": (HEADER_DEVICE, "the device id the backend assigned at registration"),
+    "FacePayTimestamp": (HEADER_TIMESTAMP, "integer Unix seconds when the request was signed"),
+    "FacePayNonce": (HEADER_NONCE, "16 fresh random bytes, base64url without padding"),
+    "FacePaySignature": (HEADER_SIGNATURE, _SIGNING),
+}
+
+
+def _declare_signing(schema: dict[str, Any]) -> None:
+    """Make the OpenAPI document say what a generated client needs: the device signature
+    (four headers, all required) on every signed operation, the enrollment token on the
+    operator's operations, ``Idempotency-Key`` required where it is, and the
+    ``Idempotent-Replayed`` answer header."""
+    schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+    for name, (header, description) in _DEVICE_SCHEMES.items():
+        schemes[name] = {
+            "type": "apiKey",
+            "in": "header",
+            "name": header,
+            "description": description,
+        }
+    schemes["EnrollmentToken"] = {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "the backend's enrollment token, or a tenant's own (POST /v1/tenants)",
+    }
+    for path, operations in schema.get("paths", {}).items():
+        for method, operation in operations.items():
+            if _is_signed(method.upper(), path):
+                operation["security"] = [{name: [] for name in _DEVICE_SCHEMES}]
+            elif path.startswith(("/v1/devices", "/v1/tenants")):
+                operation["security"] = [{"EnrollmentToken": []}]
+            else:
+                operation["security"] = []
+            for parameter in operation.get("parameters", []):
+                if parameter.get("name") == HEADER_IDEMPOTENCY_KEY:
+                    parameter["required"] = True
+                    parameter["schema"] = {
+                        "type": "string",
+                        "pattern": _IDEMPOTENCY_RE.pattern,
+                        "description": "signed: part of the canonical request",
+                    }
+            ok = operation.get("responses", {}).get("200")
+            if ok is not None and path == "/v1/authorizations":
+                ok["headers"] = {
+                    "Idempotent-Replayed": {
+                        "description": "true when this is the stored answer to an earlier "
+                        "request with the same Idempotency-Key and body",
+                        "schema": {"type": "string", "enum": ["true", "false"]},
+                    }
+                }
 
 
 def status_of(code: ErrorCode) -> int:
