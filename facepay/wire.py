@@ -37,6 +37,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from facepay.config import MAX_CLOCK_SKEW_S
 from facepay.types import SealedTemplate
 
 __all__ = [
@@ -115,8 +116,9 @@ HEADER_IDEMPOTENCY_KEY = "Idempotency-Key"
 HEADER_REQUEST_ID = "X-Request-Id"
 
 SIGNATURE_SCHEME = "FACEPAY-ED25519-V1"
-# A signed request whose timestamp is further than this from the server clock is refused.
-MAX_CLOCK_SKEW_SECONDS = 300
+# A signed request whose timestamp is further than this from the server clock is refused
+# (the backend's default, ServerConfig.max_clock_skew_s; defined once, in facepay.config).
+MAX_CLOCK_SKEW_SECONDS = MAX_CLOCK_SKEW_S
 # The largest request body the backend reads. A sealed 512-d float32 template is ~2.2 KiB
 # of ciphertext (~3 KiB in base64), ML-KEM adds ~1.1 KiB of encapsulated key: 64 KiB
 # leaves ample room and still stops memory-exhaustion uploads at the door.

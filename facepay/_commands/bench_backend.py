@@ -262,7 +262,7 @@ def _throughput(
     import tempfile
     from pathlib import Path
 
-    from facepay.server._pgcluster import TemporaryPostgres
+    from facepay.testing.postgres import TemporaryPostgres
 
     with contextlib.ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="facepay-bench-")))

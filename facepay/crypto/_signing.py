@@ -51,6 +51,12 @@ from facepay.crypto._common import (
     write_secret_file,
 )
 from facepay.errors import CryptoError, InvalidSignatureError, StaleRequestError
+from facepay.wire import HEADER_DEVICE as DEVICE_HEADER
+from facepay.wire import HEADER_IDEMPOTENCY_KEY as IDEMPOTENCY_KEY_HEADER
+from facepay.wire import HEADER_NONCE as NONCE_HEADER
+from facepay.wire import HEADER_SIGNATURE as SIGNATURE_HEADER
+from facepay.wire import HEADER_TIMESTAMP as TIMESTAMP_HEADER
+from facepay.wire import MAX_CLOCK_SKEW_SECONDS, SIGNATURE_SCHEME
 
 __all__ = [
     "DEFAULT_MAX_SKEW_SECONDS",
@@ -72,16 +78,11 @@ __all__ = [
     "verify_request",
 ]
 
-SIGNATURE_SCHEME = "FACEPAY-ED25519-V1"
-DEVICE_HEADER = "X-FacePay-Device"
-TIMESTAMP_HEADER = "X-FacePay-Timestamp"
-NONCE_HEADER = "X-FacePay-Nonce"
-SIGNATURE_HEADER = "X-FacePay-Signature"
+# The header names, the scheme and the skew are the protocol's (facepay.wire), defined
+# there once. The idempotency key is signed when present (the canonical request's eighth
+# line).
 SIGNATURE_HEADERS = (DEVICE_HEADER, TIMESTAMP_HEADER, NONCE_HEADER, SIGNATURE_HEADER)
-# Signed when present (the canonical request's eighth line); facepay.wire names it too.
-IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
-# Issue 4: "the backend rejects ... skew over 300 s". Same window as AWS SigV4 (5 min).
-DEFAULT_MAX_SKEW_SECONDS = 300.0
+DEFAULT_MAX_SKEW_SECONDS = float(MAX_CLOCK_SKEW_SECONDS)
 
 _NONCE_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 _TIMESTAMP_RE = re.compile(r"^(0|[1-9][0-9]{0,11})$")  # canonical: no leading zeros
