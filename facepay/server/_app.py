@@ -7,8 +7,11 @@ requests from and what a retailer's developer reads. Everything FastAPI would an
 its own (validation errors, 404, 405) is mapped onto the protocol's typed error body.
 
 The app only parses, authenticates and serializes; :class:`PaymentBackend` decides.
-Blocking work (database, crypto, matching) runs in a small thread pool, or on the loop
-itself for SQLite (``ServerConfig.worker_threads``): one hop per request either way.
+Every signed route is authenticated in one place, the middleware, before anything else
+in the request is read (facepay.server._devices: the nonce is recorded whatever the
+request's later fate). Blocking work (database, crypto, matching) runs in a small thread
+pool, or on the loop itself for SQLite (``ServerConfig.worker_threads``): two hops per
+signed request (authentication, then the operation).
 """
 
 from __future__ import annotations
@@ -274,9 +277,10 @@ class _LeanRoute:
     requests every checkout makes: open a session and authorize.
 
     It does what FastAPI does for the same route, in the same order, with the same
-    functions: the body parsed with ``json.loads`` (before the signature, as FastAPI
-    does), content type, device signature, ``Idempotency-Key``, then the body validated
-    into the model, errors mapped by :func:`_validation_error`. The FastAPI route stays
+    functions, after :class:`_ProtocolMiddleware` authenticated the request for both
+    paths (the signature, and the nonce recorded): the body parsed with ``json.loads``,
+    content type, ``Idempotency-Key``, then the body validated into the model, errors
+    mapped by :func:`_validation_error`. The FastAPI route stays
     declared (the OpenAPI document) and calls the same operation;
     tests/server/test_lean_routes.py sends the same requests, good and bad, through
     both and compares the answers.
