@@ -21,7 +21,6 @@ from typing import Any
 
 import httpx
 import pytest
-from protocol_till import ProtocolTill, face, same_face
 from requests_kit import (  # noqa: F401 (fixtures)
     database_url,
     enroll_shopper,
@@ -31,6 +30,7 @@ from requests_kit import (  # noqa: F401 (fixtures)
 
 from facepay.crypto import DeviceKey, sign_request
 from facepay.server import Sandbox
+from facepay.testing.protocol_till import ProtocolTill, face, same_face
 
 
 @pytest.fixture
