@@ -325,6 +325,20 @@ class ServerConfig:
     # custom id at a new size made a d x d transform per request and could pin a gallery
     # to a size that later broke every payment of the tenant).
     template_models: tuple[str, ...] = ("dlib-resnet-v1:128",)
+    # Shopper-rights calls (export, withdraw consent, delete: unauthenticated, by privacy
+    # code and claim) per source address per window, counted in the database. 20 in 15
+    # minutes is plenty for a shopper and, against 60-bit privacy codes, hopeless for a
+    # guesser; nothing counts against the code or the claim, so no one can lock a
+    # shopper out of their rights.
+    shopper_rights_per_source: int = 20
+    shopper_rights_window_s: float = 900.0
+    # Tenants whose tills may pay with any liveness plan (demos and tests with a fixed
+    # plan, e.g. fixed_liveness_plan("blink")); "*" is every tenant. Every other tenant is
+    # a production tenant: its payments must show the plan the session's seed derives
+    # (ChallengePlan.from_seed) and a 3D head-turn parallax check, else liveness_failed
+    # (issues 12 and 16). The in-process Sandbox makes every tenant a sandbox tenant
+    # unless this names which ones are.
+    sandbox_tenants: tuple[str, ...] = ()
     # Bearer token for device registration. None: a random one is made at start (printed
     # by `facepay sandbox serve`, exposed by Sandbox.admin_token). Kept out of repr.
     admin_token: str | None = dataclasses.field(default=None, repr=False)

@@ -13,6 +13,7 @@ stored by the caller (in its database) as opaque bytes.
 
 from __future__ import annotations
 
+import collections
 import os
 import threading
 import time
@@ -46,6 +47,10 @@ class BackendKeyStore:
     keyed hasher of one backend. Build with :meth:`open`; thread-safe.
     """
 
+    # Tenant transforms kept built: 256 of 128-d ones are ~32 MB. Beyond that the least
+    # recently used is rebuilt on its next use (tens of ms for 128-d on 2 cores).
+    max_cached_transforms = 256
+
     def __init__(
         self,
         *,
@@ -62,7 +67,11 @@ class BackendKeyStore:
         self.receipt_signer = receipt_signer
         self._hasher = hasher
         self.key_dir = key_dir
-        self._transforms: dict[tuple[str, int, bytes], TenantTransform] = {}
+        # Least recently used last out; bounded: a d x d matrix per (tenant, size) must not
+        # grow the process without limit (issue 12, item 4).
+        self._transforms: collections.OrderedDict[tuple[str, int, bytes], TenantTransform] = (
+            collections.OrderedDict()
+        )
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -168,6 +177,8 @@ class BackendKeyStore:
         cache_key = (f"{tenant_id}\x00{version}", int(dimension), bytes(wrapped_secret))
         with self._lock:
             found = self._transforms.get(cache_key)
+            if found is not None:
+                self._transforms.move_to_end(cache_key)
         if found is not None:
             return found
         secret = self.unwrap_secret(
@@ -178,6 +189,8 @@ class BackendKeyStore:
         )
         with self._lock:
             self._transforms[cache_key] = transform
+            while len(self._transforms) > self.max_cached_transforms:
+                self._transforms.popitem(last=False)
         return transform
 
     # -- templates at rest --------------------------------------------------------------

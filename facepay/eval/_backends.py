@@ -168,6 +168,9 @@ class ServerProcess:
     def _start_once(self, timeout_s: float) -> None:
         env = {
             **os.environ,
+            # The harness's tills are synthetic (no camera, a fixed liveness verdict):
+            # a sandbox tenant's, which the backend accepts without a seeded 3D plan.
+            "FACEPAY_SERVER_SANDBOX_TENANTS": "*",
             **self.server_env,
             "FACEPAY_SERVER_ADMIN_TOKEN": self.admin_token,
         }

@@ -628,6 +628,11 @@ def create_app(backend: PaymentBackend) -> ASGIApp:
     async def _inline(fn: Callable[..., Any], *args: Any) -> Any:
         return fn(*args)
 
+    def _source(request: Request) -> str:
+        """Where an unauthenticated shopper-rights call comes from (its peer address;
+        behind a proxy, run uvicorn with --proxy-headers --forwarded-allow-ips)."""
+        return request.client.host if request.client is not None else "unknown"
+
     def _run(fn: Callable[..., Any], *args: Any) -> Awaitable[Any]:
         """Run blocking backend work: on the loop itself (``worker_threads`` 0) or on one
         of ``worker_threads`` threads."""
@@ -671,7 +676,7 @@ def create_app(backend: PaymentBackend) -> ASGIApp:
             request.query_params.get("lang"), request.headers.get("accept-language", "")
         )
         form = parse_qs((await request.body()).decode("utf-8", "replace"))
-        status, page = await _run(privacy_answer, backend, form, lang)
+        status, page = await _run(privacy_answer, backend.for_source(_source(request)), form, lang)
         return HTMLResponse(page, status_code=status, headers=PRIVACY_PAGE_HEADERS)
 
     @app.get("/v1/keys", response_model=KeySet, tags=["keys"])
@@ -804,8 +809,8 @@ def create_app(backend: PaymentBackend) -> ASGIApp:
         tags=["shopper rights"],
         dependencies=[JsonOnly],
     )
-    async def export(body: ShopperAccessRequest) -> Response:
-        return _json(await _run(backend.export, body))
+    async def export(request: Request, body: ShopperAccessRequest) -> Response:
+        return _json(await _run(backend.for_source(_source(request)).export, body))
 
     @app.post(
         "/v1/shoppers/withdraw-consent",
@@ -814,8 +819,8 @@ def create_app(backend: PaymentBackend) -> ASGIApp:
         tags=["shopper rights"],
         dependencies=[JsonOnly],
     )
-    async def withdraw(body: ShopperAccessRequest) -> Response:
-        return _json(await _run(backend.withdraw_consent, body))
+    async def withdraw(request: Request, body: ShopperAccessRequest) -> Response:
+        return _json(await _run(backend.for_source(_source(request)).withdraw_consent, body))
 
     @app.post(
         "/v1/shoppers/delete",
@@ -824,8 +829,8 @@ def create_app(backend: PaymentBackend) -> ASGIApp:
         tags=["shopper rights"],
         dependencies=[JsonOnly],
     )
-    async def delete(body: ShopperAccessRequest) -> Response:
-        return _json(await _run(backend.delete, body))
+    async def delete(request: Request, body: ShopperAccessRequest) -> Response:
+        return _json(await _run(backend.for_source(_source(request)).delete, body))
 
     lean = {
         ("POST", "/v1/sessions"): _LeanRoute(

@@ -14,12 +14,18 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+# The till's own plan derivation, reused (not a second copy): facepay.liveness draws the
+# challenges a till asks for from the session's seed, and the backend recomputes them.
+from facepay.liveness._challenges import ChallengePlan
+
 __all__ = [
     "accepted_models",
     "counts_against_claim",
+    "liveness_refusal",
     "replay_refusal",
     "same_face",
     "template_refusal",
+    "within_limit",
 ]
 
 
@@ -76,3 +82,47 @@ def replay_refusal(*, owner_device: str, device: str, stored_hash: str, request_
     if not hmac.compare_digest(owner_device.encode(), device.encode()):
         return True
     return not hmac.compare_digest(stored_hash.encode(), request_hash.encode())
+
+
+def is_sandbox_tenant(sandbox_tenants: tuple[str, ...], tenant_id: str) -> bool:
+    return "*" in sandbox_tenants or tenant_id in sandbox_tenants
+
+
+def liveness_refusal(
+    *,
+    decision: str,
+    challenges: tuple[str, ...],
+    evidence: Mapping[str, object],
+    seed: bytes,
+    sandbox: bool,
+) -> str | None:
+    """Why the till's liveness summary cannot back a payment, or None.
+
+    The till decides liveness; the backend checks what it can. A decision other than
+    ``live`` never pays. For a production (non-sandbox) tenant the summary must also name
+    exactly the plan the session's seed derives (``ChallengePlan.from_seed(seed, n)`` for
+    the n = 2 or 3 challenges it reports; its evidence ``plan``, if given, must agree)
+    and report the 3D head-turn parallax check (``parallax_checked`` true). So a sloppy,
+    replaying or demo-configured till (a fixed plan without a turn) cannot pay outside
+    the sandbox; a compromised till can still lie, which only the till's own integrity
+    prevents."""
+    if decision != "live":
+        return "not_live"
+    if sandbox:
+        return None
+    if len(challenges) not in (2, 3):
+        return "plan_not_from_seed"
+    expected = ChallengePlan.from_seed(seed, count=len(challenges)).names
+    if tuple(challenges) != expected:
+        return "plan_not_from_seed"
+    stated = evidence.get("plan")
+    if stated is not None and stated != ",".join(expected):
+        return "plan_not_from_seed"
+    if evidence.get("parallax_checked") is not True:
+        return "no_3d_check"
+    return None
+
+
+def within_limit(requests_in_window: int, limit: int) -> bool:
+    """Whether the request just counted (the n-th of its window) may proceed."""
+    return requests_in_window <= limit

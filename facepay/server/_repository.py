@@ -13,12 +13,16 @@ from facepay.server._storage import Row, Transaction
 
 __all__ = [
     "ClaimHolder",
+    "PurgedCounters",
+    "RequestCount",
     "StoredAnswer",
     "StoredTemplate",
     "claim_holder",
+    "count_request",
     "erase_privacy_codes",
     "pin_template_model",
     "privacy_code_of_authorization",
+    "purge_counters",
     "removed_templates",
     "shred_template",
     "stored_answer",
@@ -210,3 +214,48 @@ def stored_answer(tx: Transaction, table: str, tenant_id: str, key: str) -> Stor
     if row is None:
         return None
     return StoredAnswer(request_hash=str(row[0]), response_json=str(row[1]), device_id=str(row[2]))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RequestCount:
+    requests: int
+    window_start: float
+
+
+def count_request(tx: Transaction, subject: str, now: float, window_s: float) -> RequestCount:
+    """Count one request of ``subject`` in its fixed window (a new window once the last
+    one is ``window_s`` old): one row per subject, updated in place, in the database so
+    every worker and replica counts together."""
+    stale = now - window_s
+    tx.execute(
+        "INSERT INTO request_windows (subject, requests, window_start) VALUES (?, 1, ?) "
+        "ON CONFLICT (subject) DO UPDATE SET "
+        "requests = CASE WHEN request_windows.window_start < ? THEN 1 "
+        "ELSE request_windows.requests + 1 END, "
+        "window_start = CASE WHEN request_windows.window_start < ? THEN excluded.window_start "
+        "ELSE request_windows.window_start END",
+        (subject, now, stale, stale),
+    )
+    row = tx.one("SELECT requests, window_start FROM request_windows WHERE subject = ?", (subject,))
+    assert row is not None
+    return RequestCount(requests=int(row[0]), window_start=float(row[1]))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PurgedCounters:
+    lockouts: int
+    request_windows: int
+
+
+def purge_counters(
+    tx: Transaction, *, now: float, lockout_window_s: float, rights_window_s: float
+) -> PurgedCounters:
+    """Forget lockouts that neither lock nor count any more, and ended request windows."""
+    lockouts = tx.execute(
+        "DELETE FROM lockouts WHERE locked_until < ? AND window_start < ?",
+        (now, now - lockout_window_s),
+    )
+    windows = tx.execute(
+        "DELETE FROM request_windows WHERE window_start < ?", (now - rights_window_s,)
+    )
+    return PurgedCounters(lockouts=lockouts, request_windows=windows)

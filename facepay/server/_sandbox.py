@@ -156,7 +156,12 @@ class Sandbox:
         self.host = host
         self._port = port
         self._key_dir = key_dir
-        self._config = config or ServerConfig()
+        config = config or ServerConfig()
+        # The demo harness: fixed liveness plans (a recorded clip's) pay here unless the
+        # caller names its sandbox tenants, making every other tenant a production one.
+        if not config.sandbox_tenants:
+            config = dataclasses.replace(config, sandbox_tenants=("*",))
+        self._config = config
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self._sweeper: _Sweeper | None = None

@@ -188,7 +188,6 @@ class PaymentBackend:
             rate_per_s=self.config.device_rate_per_s,
             rate_burst=self.config.device_rate_burst,
         )
-        self._shopper_access_rate = _TokenBucket(0.2, 5, clock)
         self._tenant_keys: dict[str, bytes] = {}
         # Per tenant: enrolment time up to which this process's galleries hold every
         # template (see _sync_gallery); set for all tenants by load_galleries.
@@ -207,6 +206,18 @@ class PaymentBackend:
         with self.db.transaction(readonly=True) as tx:
             stored = repository.stored_templates(tx)
         loaded = sum(self._load_template(t) for t in stored)
+        # Build each serving tenant's transform now, at start, not inside the first
+        # request that needs it (tens of ms for 128-d, on the event loop with SQLite).
+        for tenant_id, dimension in sorted(
+            {
+                (t.tenant_id, self._models.get(t.model_id))
+                for t in stored
+                if t.model_id in self._models
+            }
+        ):
+            assert dimension is not None
+            with contextlib.suppress(ApiError, CryptoError):
+                self._transform(tenant_id, np.ones(dimension, dtype=np.float32))
         logger.info("loaded %d templates into the galleries", loaded)
         return loaded
 
@@ -284,10 +295,22 @@ class PaymentBackend:
             sessions = tx.execute(
                 "DELETE FROM sessions WHERE expires_at < ?", (now - self.config.session_ttl_s,)
             )
+            purged = repository.purge_counters(
+                tx,
+                now=now,
+                lockout_window_s=self.config.lockout_window_s,
+                rights_window_s=self.config.shopper_rights_window_s,
+            )
         for shopper_id, _ in expired:
             self.galleries.remove(shopper_id)
         self.db.scrub()
-        return {"retention_expired": len(expired), "nonces": nonces, "sessions": sessions}
+        return {
+            "retention_expired": len(expired),
+            "nonces": nonces,
+            "sessions": sessions,
+            "lockouts": purged.lockouts,
+            "request_windows": purged.request_windows,
+        }
 
     # ------------------------------------------------------------------ devices
 
@@ -902,7 +925,7 @@ class PaymentBackend:
             row = tx.one(
                 "SELECT a.request_hash, a.response_json, a.device_id, l.locked_until, "  # noqa: S608
                 "s.device_id, "
-                f"s.purpose, s.expires_at, s.used_at, {self._PAYER_COLUMNS_AS_P} "
+                f"s.purpose, s.expires_at, s.used_at, s.liveness_seed, {self._PAYER_COLUMNS_AS_P} "
                 "FROM (SELECT 1 AS one) AS base "
                 "LEFT JOIN authorizations a ON a.tenant_id = ? AND a.idempotency_key = ? "
                 f"LEFT JOIN ({self._locks_sql(len(subjects))}) AS l ON 1 = 1 "
@@ -929,7 +952,8 @@ class PaymentBackend:
             return replay, True
         self._not_locked(row[3])
         self._session_usable(device, row[4:8], SessionPurpose.PAY)
-        claimed: Row | None = row[8:] if row[8] is not None else None
+        liveness_seed = b"" if row[8] is None else bytes(row[8])
+        claimed: Row | None = row[9:] if row[9] is not None else None
         probe = self._open(device, req.session_id, req.sealed_template)
 
         now = self.clock()
@@ -948,7 +972,15 @@ class PaymentBackend:
             "model_id": probe.model_id,
         }
         gallery = self.galleries.get(device.tenant_id, probe.model_id)
-        if req.liveness.decision != "live":
+        liveness_refused = decision.liveness_refusal(
+            decision=req.liveness.decision,
+            challenges=req.liveness.challenges,
+            evidence=req.liveness.evidence,
+            seed=liveness_seed,
+            sandbox=decision.is_sandbox_tenant(self.config.sandbox_tenants, device.tenant_id),
+        )
+        if liveness_refused is not None:
+            details["liveness_refused"] = liveness_refused
             reason, failure = DeclineReason.LIVENESS_FAILED, True
         elif claim_hash is not None:
             if claimed is not None and (gallery is None or claimed[0] not in gallery):
@@ -1328,19 +1360,33 @@ class PaymentBackend:
 
     # ------------------------------------------------------------------ shopper rights
 
-    def _shopper_for_access(self, req: ShopperAccessRequest) -> tuple[Any, ...]:
-        code_hash = self._privacy_hash(req.privacy_code)
-        subject = f"privacy:{code_hash}"
-        # Failures count against the code and against the claim: guessing codes for a
-        # known phone number locks that number's access too (60-bit codes make a guess
-        # hopeless anyway; the lock keeps it so).
-        claim_subject = "privacy-claim:" + self.vault.keyed_hash(
-            "privacy-claim", f"{req.claim.kind.value}\x00{req.claim.value}"
-        )
-        if self._shopper_access_rate.take(subject) is not None:
-            raise ApiError(ErrorCode.RATE_LIMITED, "too many requests", retry_after=5.0)
-        self._check_locks([subject, claim_subject])
+    def for_source(self, source: str) -> ShopperRightsCalls:
+        """The shopper-rights operations for callers from ``source`` (the peer address)."""
+        return ShopperRightsCalls(self, source)
+
+    def _shopper_for_access(
+        self, req: ShopperAccessRequest, source: str = "unknown"
+    ) -> tuple[Any, ...]:
+        """The shopper a privacy code and claim name, or 403.
+
+        Unauthenticated, so limited per source in the database (every worker and replica
+        counts together): ``shopper_rights_per_source`` requests per
+        ``shopper_rights_window_s``, then 429 until the window ends. Nothing is counted
+        against the code or the claim: a correct pair from any other source always
+        works, so nobody who knows a shopper's phone number can lock them out of their
+        rights (a 12-character, 60-bit code makes guessing hopeless at this rate)."""
+        now = self.clock()
+        window = self.config.shopper_rights_window_s
         with self.db.transaction() as tx:
+            count = repository.count_request(tx, f"rights-source:{source}", now, window)
+        if not decision.within_limit(count.requests, self.config.shopper_rights_per_source):
+            raise ApiError(
+                ErrorCode.RATE_LIMITED,
+                "too many requests",
+                retry_after=round(max(0.0, count.window_start + window - now), 1),
+            )
+        code_hash = self._privacy_hash(req.privacy_code)
+        with self.db.transaction(readonly=True) as tx:
             row = tx.one(
                 "SELECT shopper_id, tenant_id, claim_hash, claim_kind, claim_last4, enrolled_at, "
                 "last_used_at, consent_json, consent_withdrawn_at, masked_payment_method, "
@@ -1348,20 +1394,17 @@ class PaymentBackend:
                 "FROM shoppers WHERE privacy_code_hash = ? AND deleted_at IS NULL",
                 (code_hash,),
             )
-            ok = row is not None and hmac.compare_digest(
-                str(row[2] or ""), self._claim_hash(str(row[1]), req.claim)
-            )
-            if not ok:
-                self._record_failure(tx, subject, self.config.shopper_lockout_s)
-                self._record_failure(tx, claim_subject, self.config.shopper_lockout_s)
+        ok = row is not None and hmac.compare_digest(
+            str(row[2] or ""), self._claim_hash(str(row[1]), req.claim)
+        )
         if not ok or row is None:
             raise ApiError(
                 ErrorCode.SHOPPER_ACCESS_DENIED, "privacy code and claim do not match an enrollment"
             )
         return row
 
-    def export(self, req: ShopperAccessRequest) -> ShopperExport:
-        row = self._shopper_for_access(req)
+    def export(self, req: ShopperAccessRequest, *, source: str = "unknown") -> ShopperExport:
+        row = self._shopper_for_access(req, source)
         shopper_id = str(row[0])
         with self.db.transaction(readonly=True) as tx:
             auths = tx.all(
@@ -1399,8 +1442,10 @@ class PaymentBackend:
         # gone the ciphertext is noise, and we drop that too.
         repository.shred_template(tx, shopper_id, self.clock())
 
-    def withdraw_consent(self, req: ShopperAccessRequest) -> WithdrawConsentResponse:
-        row = self._shopper_for_access(req)
+    def withdraw_consent(
+        self, req: ShopperAccessRequest, *, source: str = "unknown"
+    ) -> WithdrawConsentResponse:
+        row = self._shopper_for_access(req, source)
         shopper_id, tenant_id = str(row[0]), str(row[1])
         now = self.clock()
         with self.db.transaction() as tx:
@@ -1418,8 +1463,8 @@ class PaymentBackend:
             shopper_id=shopper_id, consent_withdrawn_at=_iso(withdrawn), template_destroyed=True
         )
 
-    def delete(self, req: ShopperAccessRequest) -> DeletionReceipt:
-        row = self._shopper_for_access(req)
+    def delete(self, req: ShopperAccessRequest, *, source: str = "unknown") -> DeletionReceipt:
+        row = self._shopper_for_access(req, source)
         shopper_id, tenant_id = str(row[0]), str(row[1])
         now = self.clock()
         erased = (
@@ -1486,6 +1531,23 @@ class PaymentBackend:
                 json.dumps(details, default=str),
             ),
         )
+
+
+class ShopperRightsCalls:
+    """A shopper's export, withdrawal and deletion, for callers from one source."""
+
+    def __init__(self, backend: PaymentBackend, source: str) -> None:
+        self._backend = backend
+        self._source = source
+
+    def export(self, req: ShopperAccessRequest) -> ShopperExport:
+        return self._backend.export(req, source=self._source)
+
+    def withdraw_consent(self, req: ShopperAccessRequest) -> WithdrawConsentResponse:
+        return self._backend.withdraw_consent(req, source=self._source)
+
+    def delete(self, req: ShopperAccessRequest) -> DeletionReceipt:
+        return self._backend.delete(req, source=self._source)
 
 
 def ledger(db: Database) -> list[dict[str, Any]]:

@@ -15,15 +15,28 @@ from typing import Any
 import httpx
 
 from facepay.crypto import BackendPublicKey, SealingSuite, seal_template, sign_request
+from facepay.liveness import ChallengePlan
 from facepay.server import ProvisionedDevice, Sandbox
 from facepay.testing.synthetic import MODEL_ID, Vector, face, same_face, template
 from facepay.wire import KeySet, SealedTemplateWire, b64decode
 
-__all__ = ["CONSENT", "PHONE", "ProtocolTill", "face", "rows", "same_face"]
+__all__ = ["CONSENT", "PHONE", "ProtocolTill", "face", "rows", "same_face", "seeded_liveness"]
 
 PHONE = "+4915112345678"
 SANDBOX_CARD = "tok_visa_4242"
 CONSENT = {"text_version": "2026-01-en", "accepted_at": "2026-11-26T23:00:00Z"}
+
+
+def seeded_liveness(seed: bytes, decision: str = "live") -> dict[str, Any]:
+    """The liveness summary a genuine till sends: the plan the session's seed derives,
+    with its 3D head-turn (parallax) check done."""
+    plan = ChallengePlan.from_seed(seed, count=2)
+    return {
+        "decision": decision,
+        "challenges": list(plan.names),
+        "score": 0.97,
+        "evidence": {"plan": ",".join(plan.names), "parallax_checked": True},
+    }
 
 
 class ProtocolTill:
@@ -80,6 +93,7 @@ class ProtocolTill:
     def session(self, purpose: str = "pay") -> str:
         r = self.call("POST", "/v1/sessions", {"purpose": purpose})
         assert r.status_code == 201, r.text
+        self.liveness_seed = b64decode(r.json()["liveness_seed"])
         return str(r.json()["session_id"])
 
     def seal(
@@ -128,7 +142,7 @@ class ProtocolTill:
             "currency": "EUR",
             "basket_reference": f"pos-{uuid.uuid4().hex[:8]}",
             "sealed_template": self.seal(vector, sid),
-            "liveness": {"decision": liveness, "challenges": ["blink"], "score": 0.97},
+            "liveness": seeded_liveness(self.liveness_seed, liveness),
         }
         if phone is not None:
             body["claim"] = {"kind": "phone", "value": phone}
