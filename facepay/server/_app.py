@@ -7,8 +7,11 @@ requests from and what a retailer's developer reads. Everything FastAPI would an
 its own (validation errors, 404, 405) is mapped onto the protocol's typed error body.
 
 The app only parses, authenticates and serializes; :class:`PaymentBackend` decides.
-Blocking work (database, crypto, matching) runs in a small thread pool, or on the loop
-itself for SQLite (``ServerConfig.worker_threads``): one hop per request either way.
+Every signed route is authenticated in one place, the middleware, before anything else
+in the request is read (facepay.server._devices: the nonce is recorded whatever the
+request's later fate). Blocking work (database, crypto, matching) runs in a small thread
+pool, or on the loop itself for SQLite (``ServerConfig.worker_threads``): two hops per
+signed request (authentication, then the operation).
 """
 
 from __future__ import annotations
@@ -274,9 +277,10 @@ class _LeanRoute:
     requests every checkout makes: open a session and authorize.
 
     It does what FastAPI does for the same route, in the same order, with the same
-    functions: the body parsed with ``json.loads`` (before the signature, as FastAPI
-    does), content type, device signature, ``Idempotency-Key``, then the body validated
-    into the model, errors mapped by :func:`_validation_error`. The FastAPI route stays
+    functions, after :class:`_ProtocolMiddleware` authenticated the request for both
+    paths (the signature, and the nonce recorded): the body parsed with ``json.loads``,
+    content type, ``Idempotency-Key``, then the body validated into the model, errors
+    mapped by :func:`_validation_error`. The FastAPI route stays
     declared (the OpenAPI document) and calls the same operation;
     tests/server/test_lean_routes.py sends the same requests, good and bad, through
     both and compares the answers.
@@ -578,6 +582,15 @@ def create_app(backend: PaymentBackend) -> ASGIApp:
         redoc_url=None,
     )
     app.state.backend = backend
+    generated = app.openapi
+
+    def openapi_with_signing() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            _declare_signing(generated())
+        assert app.openapi_schema is not None
+        return app.openapi_schema
+
+    app.openapi = openapi_with_signing  # type: ignore[method-assign]
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> Response:
@@ -830,6 +843,66 @@ def create_app(backend: PaymentBackend) -> ASGIApp:
     return _ProtocolMiddleware(
         app, backend.config.max_body_bytes, max(threads, 1), lean, backend=backend, run=_run
     )
+
+
+_SIGNING = (
+    "Ed25519 over the canonical request (docs/protocol.md, 'Signed requests'): the lines "
+    "FACEPAY-ED25519-V1, METHOD, target (path and ?query as sent), device id, timestamp, "
+    "nonce, lower-case hex SHA-256 of the body, and the Idempotency-Key's value when the "
+    "request has one, joined by \\n; the signature is base64url without padding. All four "
+    "X-FacePay-* headers are required together."
+)
+_DEVICE_SCHEMES = {
+    "FacePayDevice": (HEADER_DEVICE, "the device id the backend assigned at registration"),
+    "FacePayTimestamp": (HEADER_TIMESTAMP, "integer Unix seconds when the request was signed"),
+    "FacePayNonce": (HEADER_NONCE, "16 fresh random bytes, base64url without padding"),
+    "FacePaySignature": (HEADER_SIGNATURE, _SIGNING),
+}
+
+
+def _declare_signing(schema: dict[str, Any]) -> None:
+    """Make the OpenAPI document say what a generated client needs: the device signature
+    (four headers, all required) on every signed operation, the enrollment token on the
+    operator's operations, ``Idempotency-Key`` required where it is, and the
+    ``Idempotent-Replayed`` answer header."""
+    schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+    for name, (header, description) in _DEVICE_SCHEMES.items():
+        schemes[name] = {
+            "type": "apiKey",
+            "in": "header",
+            "name": header,
+            "description": description,
+        }
+    schemes["EnrollmentToken"] = {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "the backend's enrollment token, or a tenant's own (POST /v1/tenants)",
+    }
+    for path, operations in schema.get("paths", {}).items():
+        for method, operation in operations.items():
+            if _is_signed(method.upper(), path):
+                operation["security"] = [{name: [] for name in _DEVICE_SCHEMES}]
+            elif path.startswith(("/v1/devices", "/v1/tenants")):
+                operation["security"] = [{"EnrollmentToken": []}]
+            else:
+                operation["security"] = []
+            for parameter in operation.get("parameters", []):
+                if parameter.get("name") == HEADER_IDEMPOTENCY_KEY:
+                    parameter["required"] = True
+                    parameter["schema"] = {
+                        "type": "string",
+                        "pattern": _IDEMPOTENCY_RE.pattern,
+                        "description": "signed: part of the canonical request",
+                    }
+            ok = operation.get("responses", {}).get("200")
+            if ok is not None and path == "/v1/authorizations":
+                ok["headers"] = {
+                    "Idempotent-Replayed": {
+                        "description": "true when this is the stored answer to an earlier "
+                        "request with the same Idempotency-Key and body",
+                        "schema": {"type": "string", "enum": ["true", "false"]},
+                    }
+                }
 
 
 def status_of(code: ErrorCode) -> int:

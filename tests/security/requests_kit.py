@@ -13,11 +13,11 @@ from typing import Any
 
 import httpx
 import pytest
-from protocol_till import ProtocolTill, face, rows
 
 from facepay.config import ServerConfig
 from facepay.server import Sandbox
-from facepay.server._pgcluster import TemporaryPostgres
+from facepay.testing.postgres import TemporaryPostgres
+from facepay.testing.protocol_till import ProtocolTill, face, rows
 
 __all__ = [
     "Recorded",

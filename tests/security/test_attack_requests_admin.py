@@ -21,12 +21,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from protocol_till import rows
 from requests_kit import database_url, postgres_server, start  # noqa: F401 (fixtures)
 
 from facepay.crypto import DeviceKey
 from facepay.eval._backends import child_pids
 from facepay.server import Sandbox
+from facepay.testing.protocol_till import rows
 from facepay.wire import b64encode
 
 

@@ -19,13 +19,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from protocol_till import ProtocolTill
 from requests_kit import database_url, postgres_server, start  # noqa: F401 (fixtures)
 
 from facepay.cli import main
 from facepay.config import ServerConfig
 from facepay.crypto import DeviceKey
 from facepay.server import ProvisionedDevice, Sandbox
+from facepay.testing.protocol_till import ProtocolTill
 from facepay.wire import b64encode
 
 

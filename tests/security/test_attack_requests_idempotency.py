@@ -16,7 +16,6 @@ from typing import Any
 
 import httpx
 import pytest
-from protocol_till import ProtocolTill, face, same_face
 from requests_kit import (  # noqa: F401 (fixtures)
     Recorded,
     database_url,
@@ -34,6 +33,7 @@ from facepay.client import FacePayClient
 from facepay.crypto import sign_request
 from facepay.errors import RequestRejectedError
 from facepay.server import Sandbox
+from facepay.testing.protocol_till import ProtocolTill, face, same_face
 
 
 @pytest.fixture

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from protocol_till import rows
 from requests_kit import database_url, postgres_server, start  # noqa: F401 (fixtures)
 
 from facepay.crypto import DeviceKey, DevicePublicKey
 from facepay.errors import CryptoError
 from facepay.server import Sandbox
+from facepay.testing.protocol_till import rows
 from facepay.wire import b64encode
 
 # The eight points of small order (libsodium's blocklist, from its

@@ -16,7 +16,6 @@ from typing import Any
 
 import httpx
 import pytest
-from protocol_till import ProtocolTill, face, rows, same_face
 from requests_kit import (  # noqa: F401 (fixtures)
     database_url,
     enroll_shopper,
@@ -27,6 +26,7 @@ from requests_kit import (  # noqa: F401 (fixtures)
 
 from facepay.crypto import DeviceKey
 from facepay.server import ProvisionedDevice, Sandbox
+from facepay.testing.protocol_till import ProtocolTill, face, rows, same_face
 
 PAN = "4111111111111111"  # the Visa test number: Luhn-valid, 16 digits
 

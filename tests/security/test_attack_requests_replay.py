@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from protocol_till import ProtocolTill, face, same_face
 from requests_kit import (  # noqa: F401 (fixtures)
     database_url,
     enroll_shopper,
@@ -27,6 +26,7 @@ from requests_kit import (  # noqa: F401 (fixtures)
 
 from facepay.config import ServerConfig
 from facepay.server import Sandbox
+from facepay.testing.protocol_till import ProtocolTill, face, same_face
 
 
 @pytest.fixture
