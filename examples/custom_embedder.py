@@ -29,7 +29,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from facepay import FaceMeshDetector, ModelCard, OnnxEmbedder, fuse_templates
+from facepay.vision import FaceMeshDetector, ModelCard, OnnxEmbedder, fuse_templates
 
 HERE = Path(__file__).resolve().parent
 CARD = HERE / "tiny_arcface.card.json"

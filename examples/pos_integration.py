@@ -35,7 +35,6 @@ from facepay import (
     Claim,
     ClaimKind,
     FacePayError,
-    LivenessChallenge,
     LivenessProgressed,
     PaymentStatus,
     QualityPrompt,
@@ -48,6 +47,7 @@ from facepay import (
     fixed_liveness_plan,
     open_source,
 )
+from facepay.liveness import LivenessChallenge
 
 HERE = Path(__file__).resolve().parent
 

@@ -31,13 +31,13 @@ from facepay import (
     Claim,
     ClaimKind,
     FacePayError,
-    LivenessChallenge,
     Sandbox,
     Till,
     consent_now,
     fixed_liveness_plan,
     open_source,
 )
+from facepay.liveness import LivenessChallenge
 
 HERE = Path(__file__).resolve().parent
 

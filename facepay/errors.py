@@ -13,7 +13,6 @@ HTTP status, request ids), never a face image, a template or a key.
     │   └── SourceExhaustedError    a video or image folder has no more frames
     ├── InvalidImageError           corrupt, empty, wrong dtype/shape, tiny or huge image
     ├── FaceNotUsableError          no face, several faces, poor quality (carries reasons)
-    ├── LivenessError               the liveness session could not run to a verdict
     ├── CryptoError                 crypto misuse on our side (bad key material, etc.)
     │   ├── SealedDataError         opening failed; deliberately opaque (no oracle)
     │   ├── InvalidSignatureError   a request or receipt signature does not verify (opaque)
@@ -54,7 +53,6 @@ __all__ = [
     "IdempotencyConflictError",
     "InvalidImageError",
     "InvalidSignatureError",
-    "LivenessError",
     "ModelError",
     "RateLimitedError",
     "RequestRejectedError",
@@ -102,14 +100,6 @@ class FaceNotUsableError(FacePayError):
     ``reasons`` holds reason codes (strings of :class:`facepay.types.QualityReason`) the
     UI turns into prompts.
     """
-
-    def __init__(self, message: str, reasons: Sequence[str] = ()) -> None:
-        super().__init__(message)
-        self.reasons: tuple[str, ...] = tuple(reasons)
-
-
-class LivenessError(FacePayError):
-    """The liveness session could not reach a verdict (source lost, timed out, misuse)."""
 
     def __init__(self, message: str, reasons: Sequence[str] = ()) -> None:
         super().__init__(message)

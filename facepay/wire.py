@@ -37,6 +37,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from facepay.config import MAX_CLOCK_SKEW_S
 from facepay.types import SealedTemplate
 
 __all__ = [
@@ -84,11 +85,14 @@ __all__ = [
     "StepUp",
     "StepUpKind",
     "StepUpRequest",
+    "TenantRegistration",
+    "TenantRequest",
     "WireModel",
     "WithdrawConsentResponse",
     "b64decode",
     "b64encode",
     "body_sha256",
+    "holds_card_number",
     "looks_like_card_number",
     "phone_to_e164",
 ]
@@ -112,8 +116,9 @@ HEADER_IDEMPOTENCY_KEY = "Idempotency-Key"
 HEADER_REQUEST_ID = "X-Request-Id"
 
 SIGNATURE_SCHEME = "FACEPAY-ED25519-V1"
-# A signed request whose timestamp is further than this from the server clock is refused.
-MAX_CLOCK_SKEW_SECONDS = 300
+# A signed request whose timestamp is further than this from the server clock is refused
+# (the backend's default, ServerConfig.max_clock_skew_s; defined once, in facepay.config).
+MAX_CLOCK_SKEW_SECONDS = MAX_CLOCK_SKEW_S
 # The largest request body the backend reads. A sealed 512-d float32 template is ~2.2 KiB
 # of ciphertext (~3 KiB in base64), ML-KEM adds ~1.1 KiB of encapsulated key: 64 KiB
 # leaves ample room and still stops memory-exhaustion uploads at the door.
@@ -344,6 +349,38 @@ def looks_like_card_number(text: str) -> bool:
     return False
 
 
+# A whole token of 13-19 digits, in groups joined by single spaces or dashes, with no
+# letter or digit right before or after it.
+_PAN_TOKEN_RE = re.compile(r"(?<![A-Za-z0-9])\d+(?:[ -]\d+)*(?![A-Za-z0-9])")
+
+
+def holds_card_number(text: str) -> bool:
+    """True when ``text`` holds a token that is a payment card number: 13-19 digits
+    (ISO/IEC 7812), Luhn-valid, standing on its own, written as one run
+    (``order-4111111111111111``) or in groups of 3-6 digits joined by spaces or dashes
+    as cards print them (``4111 1111 1111 1111``, ``3782-822463-10005``).
+
+    For free-form references (basket references, idempotency keys, liveness evidence):
+    narrower than :func:`looks_like_card_number` so that order numbers and random ids
+    are never refused by accident (a digit run inside ``idem_3f5a...`` hex is not a
+    token; a UUID's groups are not card groups); a card number typed or scanned into
+    such a field is.
+    """
+    for match in _PAN_TOKEN_RE.finditer(text):
+        groups = re.split(r"[ -]", match.group(0))
+        digits = "".join(groups)
+        card_groups = len(groups) == 1 or all(3 <= len(g) <= 6 for g in groups)
+        if card_groups and 13 <= len(digits) <= 19 and _luhn_ok(digits):
+            return True
+    return False
+
+
+def _check_no_card_token(value: str) -> str:
+    if holds_card_number(value):
+        raise PydanticCustomError("card_number", "card numbers are never accepted")
+    return value
+
+
 # --------------------------------------------------------------------------- types
 
 _B64URL_RE = re.compile(r"[A-Za-z0-9_-]*={0,2}")
@@ -493,6 +530,20 @@ class DeviceRegistration(WireModel):
     store_id: Identifier
     lane_id: Identifier
     registered_at: Timestamp
+
+
+class TenantRequest(WireModel):
+    """``POST /v1/tenants`` with the backend's enrollment token: create a tenant
+    (retailer). Devices register only into a tenant that exists, so a typo is refused."""
+
+    tenant_id: Identifier
+
+
+class TenantRegistration(WireModel):
+    tenant_id: Identifier
+    # Registers and revokes devices of this tenant only (``Authorization: Bearer ...``).
+    enrollment_token: str
+    created_at: Timestamp
 
 
 class DeviceRevocation(WireModel):
@@ -675,19 +726,23 @@ class EnrollmentResponse(WireModel):
 # --------------------------------------------------------------------------- authorization
 
 
+# Free text in liveness evidence: never a card number (it would be stored in the audit).
+_EvidenceText64 = Annotated[str, Field(max_length=64), AfterValidator(_check_no_card_token)]
+
+
 class LivenessSummary(WireModel):
     """What the till's liveness stage concluded: numbers and flags, never frames."""
 
     decision: Literal["live", "not_live", "inconclusive"]
-    challenges: tuple[Annotated[str, Field(max_length=64)], ...] = Field(default=(), max_length=8)
-    reasons: tuple[Annotated[str, Field(max_length=64)], ...] = Field(default=(), max_length=16)
+    challenges: tuple[_EvidenceText64, ...] = Field(default=(), max_length=8)
+    reasons: tuple[_EvidenceText64, ...] = Field(default=(), max_length=16)
     score: FiniteScore | None = None
     evidence: dict[
-        Annotated[str, Field(max_length=64)],
+        _EvidenceText64,
         Annotated[float, Field(allow_inf_nan=False)]
         | int
         | bool
-        | Annotated[str, Field(max_length=128)],
+        | Annotated[str, Field(max_length=128), AfterValidator(_check_no_card_token)],
     ] = Field(default_factory=dict, max_length=32)
 
 
@@ -699,7 +754,10 @@ class AuthorizeRequest(WireModel):
     currency: Currency
     # The POS's own reference for the basket (order id): shown in the ledger.
     basket_reference: Annotated[
-        str, Strict(), Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/#-]{0,63}$")
+        str,
+        Strict(),
+        Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/#-]{0,63}$"),
+        AfterValidator(_check_no_card_token),
     ]
     sealed_template: SealedTemplateWire
     liveness: LivenessSummary

@@ -95,7 +95,8 @@ GIVENS: dict[str, str] = {
     """,
     "models.md": """
         import runpy, shutil
-        from facepay import ModelCard, open_source
+        from facepay import open_source
+        from facepay.vision import ModelCard
         _example = runpy.run_path(str(REPO / "examples" / "custom_embedder.py"))
         shutil.copy(REPO / "examples" / "tiny_arcface.card.json", "my_model.card.json")
         _example["build_tiny_arcface"](
@@ -109,6 +110,7 @@ GIVENS: dict[str, str] = {
         os.symlink(CLIP, "clip.mp4")
         show_prompt = print
     """,
+    "testing.md": "",  # CLIP is the reader's recorded clip
     "kiosk.md": """
         from types import SimpleNamespace
         from PyQt6.QtCore import QTimer

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from facepay import ModelCard, ModelError, OnnxEmbedder
+from facepay.errors import ModelError
+from facepay.vision import ModelCard, OnnxEmbedder
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -262,7 +262,7 @@ def _throughput(
     import tempfile
     from pathlib import Path
 
-    from facepay.server._pgcluster import TemporaryPostgres
+    from facepay.testing.postgres import TemporaryPostgres
 
     with contextlib.ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="facepay-bench-")))
@@ -452,6 +452,10 @@ async def _load_test(
         rng = np.random.default_rng(3)
         devices: list[tuple[str, DeviceKey]] = []
         faces: list[np.ndarray[Any, Any]] = []
+        tenant = await http.post(
+            "/v1/tenants", json={"tenant_id": "bench"}, headers={"Authorization": f"Bearer {token}"}
+        )
+        tenant.raise_for_status()
         for i in range(clients):
             key = DeviceKey.generate()
             r = await http.post(

@@ -6,6 +6,7 @@ import argparse
 import errno
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from facepay.config import SEALING_SUITES
@@ -22,8 +23,10 @@ def register(subparsers: Any, group_parser: argparse.ArgumentParser | None) -> N
         description=(
             "Serve the reference payment backend. --db is a SQLite file (created and "
             "migrated on first use) or a postgresql:// DSN. Keys live in --keys (default: "
-            "next to the SQLite file, PATH.keys/). The device enrollment token is "
-            "FACEPAY_SERVER_ADMIN_TOKEN, or a random one printed at start."
+            "next to the SQLite file, PATH.keys/). The device enrollment token is the "
+            "operator's (--admin-token-file, or FACEPAY_SERVER_ADMIN_TOKEN), else a random "
+            "one kept in KEYS/enrollment-token, readable by this user only; it is never "
+            "printed, and worker processes are given only its SHA-256."
         ),
     )
     serve.add_argument("--db", required=True, help="SQLite file path or postgresql:// DSN")
@@ -32,6 +35,12 @@ def register(subparsers: Any, group_parser: argparse.ArgumentParser | None) -> N
         "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, loopback only)"
     )
     serve.add_argument("--keys", default=None, help="key directory (required for PostgreSQL)")
+    serve.add_argument(
+        "--admin-token-file",
+        default=None,
+        help="file holding the device enrollment token (default: FACEPAY_SERVER_ADMIN_TOKEN, "
+        "else KEYS/enrollment-token, made on first start, mode 0600)",
+    )
     serve.add_argument(
         "--workers",
         type=int,
@@ -63,6 +72,23 @@ def register(subparsers: Any, group_parser: argparse.ArgumentParser | None) -> N
     provision.add_argument("--device-id", default=None)
     add_json_flag(provision)
     provision.set_defaults(handler=_provision)
+
+    tenant = subparsers.add_parser(
+        "tenant",
+        help="create a tenant (retailer) and write its own enrollment token to a file",
+        description=(
+            "Create a tenant in a backend's database (idempotent). Devices register only "
+            "into a tenant that exists, so a typo in a registration is refused. The "
+            "tenant's enrollment token registers and revokes that tenant's devices only; it "
+            "is written to --token-file (mode 0600), never printed."
+        ),
+    )
+    tenant.add_argument("--db", required=True, help="SQLite file path or postgresql:// DSN")
+    tenant.add_argument("--keys", default=None, help="key directory")
+    tenant.add_argument("--tenant", required=True)
+    tenant.add_argument("--token-file", required=True, help="where to write the tenant's token")
+    add_json_flag(tenant)
+    tenant.set_defaults(handler=_tenant)
 
     revoke = subparsers.add_parser(
         "revoke",
@@ -103,6 +129,33 @@ def register(subparsers: Any, group_parser: argparse.ArgumentParser | None) -> N
     rotate.set_defaults(handler=_rotate)
 
 
+def _enrollment_token(
+    given_file: str | None, from_env: str | None, key_dir: Path
+) -> tuple[str, str]:
+    """(the device enrollment token, where the operator finds it) for ``serve``."""
+    import os
+    import secrets
+
+    if given_file is not None:
+        token = Path(given_file).read_text(encoding="utf-8").strip()
+        if len(token) < 16:
+            raise SystemExit("facepay sandbox serve: --admin-token-file holds under 16 characters")
+        return token, f"from {given_file}"
+    if from_env:
+        return from_env, "from FACEPAY_SERVER_ADMIN_TOKEN"
+    path = key_dir / "enrollment-token"
+    if path.exists():
+        if path.stat().st_mode & 0o077:
+            raise SystemExit(f"facepay sandbox serve: {path} is readable by others; chmod 600 it")
+        return path.read_text(encoding="utf-8").strip(), f"in {path} (readable by this user only)"
+    key_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    token = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(token + "\n")
+    return token, f"in {path} (readable by this user only)"
+
+
 def _serve(args: argparse.Namespace) -> int:
     import logging
     import os
@@ -118,7 +171,7 @@ def _serve(args: argparse.Namespace) -> int:
         default_key_dir,
         settle_heap,
     )
-    from facepay.server._workers import serve_workers
+    from facepay.server._workers import WORKER_ADMIN_SHA256_ENV, serve_workers
 
     if args.workers < 1:
         sys.stderr.write("facepay sandbox serve: --workers must be at least 1\n")
@@ -127,8 +180,10 @@ def _serve(args: argparse.Namespace) -> int:
     # With several workers this process only supervises: it migrates the database, makes
     # the keys once (so workers never race to create them) and runs the retention sweep.
     backend = build_backend(args.db, key_dir=args.keys, config=config, serving=args.workers == 1)
-    if config.admin_token is None:
-        sys.stderr.write(f"facepay sandbox: device enrollment token: {backend.admin_token}\n")
+    key_dir = Path(args.keys) if args.keys else default_key_dir(args.db)
+    token, where = _enrollment_token(args.admin_token_file, config.admin_token, key_dir)
+    backend.use_admin_token(token)
+    sys.stderr.write(f"facepay sandbox: device enrollment token: {where}\n")
     sys.stderr.write(
         f"facepay sandbox: serving protocol v1 on http://{args.host}:{args.port} "
         f"({backend.db.description}, {args.workers} worker process(es))\n"
@@ -154,8 +209,10 @@ def _serve(args: argparse.Namespace) -> int:
             uvicorn.run(app, **common)
         else:
             os.environ[WORKER_DB_ENV] = str(args.db)
-            os.environ[WORKER_KEYS_ENV] = str(args.keys or default_key_dir(args.db))
-            os.environ["FACEPAY_SERVER_ADMIN_TOKEN"] = backend.admin_token
+            os.environ[WORKER_KEYS_ENV] = str(key_dir)
+            # Workers are spawned with this environment: the token stays out of it.
+            os.environ.pop("FACEPAY_SERVER_ADMIN_TOKEN", None)
+            os.environ[WORKER_ADMIN_SHA256_ENV] = backend.admin_token_sha256
             if config.worker_threads is None:
                 # Several processes already wait on the database side by side: threads in
                 # each only add handoffs (measured: docs/performance.md, "Backend").
@@ -222,7 +279,8 @@ def _provision(args: argparse.Namespace) -> int:
                 lane_id=args.lane,
                 public_key=b64encode(key.public_key.raw),
                 device_id=args.device_id,
-            )
+            ),
+            create_tenant=True,
         )
     finally:
         db.close()
@@ -230,9 +288,40 @@ def _provision(args: argparse.Namespace) -> int:
     return 0
 
 
-def _revoke(args: argparse.Namespace) -> int:
-    from pathlib import Path
+def _tenant(args: argparse.Namespace) -> int:
+    from facepay.cli import emit
+    from facepay.server import PaymentBackend, Vault, default_key_dir, open_database
+    from facepay.wire import TenantRequest
 
+    TenantRequest(tenant_id=args.tenant)  # a bad id: pydantic's error, before anything
+    is_dsn = str(args.db).startswith(("postgresql://", "postgres://"))
+    if not is_dsn and not Path(args.db).is_file():
+        sys.stderr.write(f"facepay sandbox tenant: no database at {args.db}\n")
+        return 2
+    db = open_database(args.db)
+    try:
+        vault = Vault.open(args.keys or default_key_dir(args.db))
+        registration, created = PaymentBackend(db, vault).create_tenant(args.tenant)
+    finally:
+        db.close()
+    target = Path(args.token_file)
+    target.unlink(missing_ok=True)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(registration.enrollment_token + "\n")
+    result = {"tenant_id": args.tenant, "created": created, "token_file": str(target)}
+    emit(
+        args,
+        result,
+        lambda r: (
+            f"tenant {r['tenant_id']} {'created' if r['created'] else 'exists'}; "
+            f"its enrollment token is in {r['token_file']}"
+        ),
+    )
+    return 0
+
+
+def _revoke(args: argparse.Namespace) -> int:
     from facepay.cli import emit
     from facepay.server import PaymentBackend, Vault, default_key_dir, open_database
     from facepay.server._errors import ApiError

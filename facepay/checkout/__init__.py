@@ -28,9 +28,10 @@ and signer).
 
 The flow composes the stages and nothing else: a frame source (``facepay.capture``), the
 frame analyzer (quality gate) and embedder (``facepay.vision``), a liveness session whose
-challenge plan comes from the backend session's seed (``facepay.liveness``),
-``seal_template`` bound to that session (``facepay.crypto``), and the payment client
-(``facepay.client``). It never imports Qt: a UI subscribes to plain-data events
+challenge plan comes from the backend session's seed (``facepay.liveness``), the
+till's ``SessionSealer`` (``facepay.crypto.seal_template``, bound to that session), and
+the payment client (``facepay.client``); each is typed in ``_machine`` as the flow sees it.
+It never imports Qt: a UI subscribes to plain-data events
 (:class:`StateChanged`, :class:`QualityPrompt`, :class:`LivenessProgressed`,
 :class:`CheckoutFinished`) and drives the flow with :meth:`CheckoutSession.feed` from its
 camera worker thread.
@@ -88,9 +89,12 @@ from facepay.checkout._till import (
     PaymentLedger,
     SessionSealer,
     Till,
-    fixed_liveness_plan,
     seeded_liveness,
 )
+
+# Moved to facepay.testing (a demo and test switch, not the till's); importable here too
+# until this session's other branches have merged.
+from facepay.testing.clips import fixed_liveness_plan
 
 __all__ = [
     "Basket",

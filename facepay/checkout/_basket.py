@@ -8,9 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from facepay import wire
-from facepay.errors import (
-    CheckoutError,
-)
+from facepay.errors import CheckoutError
 
 __all__ = [
     "Basket",

@@ -6,9 +6,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 
 from facepay import wire
-from facepay.checkout._basket import (
-    EnrollmentResult,
-)
+from facepay.checkout._basket import EnrollmentResult
 from facepay.checkout._events import (
     CheckoutEvent,
     CheckoutFinished,
@@ -28,9 +26,7 @@ from facepay.errors import (
     BackendError,
     CheckoutError,
 )
-from facepay.types import (
-    Frame,
-)
+from facepay.types import Frame
 
 __all__ = [
     "EnrollmentSession",

@@ -10,12 +10,8 @@ from facepay.checkout._basket import (
     EnrollmentResult,
     Receipt,
 )
-from facepay.errors import (
-    CheckoutFailedError,
-)
-from facepay.types import (
-    QualityReason,
-)
+from facepay.errors import CheckoutFailedError
+from facepay.types import QualityReason
 
 if TYPE_CHECKING:
     # facepay.liveness pulls in OpenCV: imported when a session starts, not with the flow.

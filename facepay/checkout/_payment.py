@@ -35,9 +35,7 @@ from facepay.errors import (
     ServerError,
     TransportError,
 )
-from facepay.types import (
-    Frame,
-)
+from facepay.types import Frame
 
 __all__ = [
     "CheckoutSession",

@@ -15,9 +15,7 @@ from facepay.checkout._basket import (
     EnrollmentResult,
     Receipt,
 )
-from facepay.checkout._enrollment import (
-    EnrollmentSession,
-)
+from facepay.checkout._enrollment import EnrollmentSession
 from facepay.checkout._events import (
     CheckoutEvent,
     FailureReason,
@@ -46,9 +44,7 @@ from facepay.crypto import (
     sign_request,
     verify_receipt,
 )
-from facepay.errors import (
-    CheckoutError,
-)
+from facepay.errors import CheckoutError
 from facepay.types import (
     FaceTemplate,
     Frame,
@@ -63,7 +59,6 @@ __all__ = [
     "PaymentLedger",
     "SessionSealer",
     "Till",
-    "fixed_liveness_plan",
     "seeded_liveness",
 ]
 
@@ -193,7 +188,8 @@ class Till:
 
     ``liveness`` builds a liveness session from the backend session's seed. The default
     draws the challenges from that seed (what a real till must do); a demo may pass
-    :func:`fixed_liveness_plan` to ask for challenges a recorded clip performs.
+    :func:`facepay.testing.fixed_liveness_plan` to ask for challenges a recorded clip
+    performs.
     """
 
     def __init__(
@@ -418,30 +414,6 @@ def seeded_liveness(config: CheckoutConfig | None = None) -> LivenessFactory:
         from facepay.liveness import ChallengePlan, LivenessSession
 
         plan = ChallengePlan.from_seed(seed, count=count)
-        session: LivenessCheck = LivenessSession(plan, device_name=camera_name)
-        return session
-
-    return build
-
-
-def fixed_liveness_plan(*challenges: str) -> LivenessFactory:
-    """Ask for these challenges whatever the seed says. For demos and tests only.
-
-    A recorded clip cannot answer random prompts, so the examples name the challenges
-    their clip performs (``blink`` in ``single_face.mp4``). A
-    real till must use :func:`seeded_liveness` (the default): the backend's random seed is
-    what stops a pre-recorded video from knowing the challenges. The verdict is still
-    computed for real from the frames; nothing is faked.
-    """
-    if not challenges:
-        raise CheckoutError("fixed_liveness_plan needs at least one challenge")
-
-    from facepay.liveness import ChallengePlan, LivenessSession
-
-    plan = ChallengePlan.of(challenges)  # fails now, not mid-checkout, on an unknown name
-
-    def build(seed: bytes, camera_name: str | None) -> LivenessCheck:
-        del seed
         session: LivenessCheck = LivenessSession(plan, device_name=camera_name)
         return session
 

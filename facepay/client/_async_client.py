@@ -84,6 +84,11 @@ class AsyncFacePayClient(BaseClient):
         """``GET /v1/keys``: the current template-sealing key (seal to it) and the others."""
         return await self.send(_calls.get_keys())
 
+    async def create_tenant(self, tenant_id: str, enrollment_token: str) -> wire.TenantRegistration:
+        """Create a tenant (idempotent) with the backend's enrollment token; the answer
+        carries the tenant's own token, which registers that tenant's devices only."""
+        return await self.send(_calls.create_tenant(tenant_id, enrollment_token))
+
     async def register_device(
         self, request: wire.DeviceRegistrationRequest, *, enrollment_token: str
     ) -> wire.DeviceRegistration:

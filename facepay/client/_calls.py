@@ -17,6 +17,7 @@ __all__ = [
     "authorization_for_session",
     "authorize",
     "create_session",
+    "create_tenant",
     "delete_shopper",
     "enroll",
     "export_shopper",
@@ -71,6 +72,18 @@ def register_device(
         path=f"{_V1}/devices",
         body=_body(request),
         parse=_reader(wire.DeviceRegistration),
+        signed=False,
+        bearer_token=enrollment_token,
+    )
+
+
+def create_tenant(tenant_id: str, enrollment_token: str) -> Call[wire.TenantRegistration]:
+    # Idempotent at the backend (an existing tenant answers 200 with the same token).
+    return Call(
+        method="POST",
+        path=f"{_V1}/tenants",
+        body=_body(wire.TenantRequest(tenant_id=tenant_id)),
+        parse=_reader(wire.TenantRegistration),
         signed=False,
         bearer_token=enrollment_token,
     )

@@ -22,7 +22,7 @@ from cryptography.exceptions import InvalidSignature, InvalidTag, UnsupportedAlg
 from cryptography.hazmat.primitives import hashes, hpke, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, mlkem, x25519
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 __all__: list[str] = []  # private: nothing here is part of any public API
@@ -56,10 +56,6 @@ def random_bytes(n: int) -> bytes:
 
 def sha256(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
-
-
-def constant_time_equal(a: bytes, b: bytes) -> bool:
-    return hmac.compare_digest(a, b)
 
 
 def hmac_sha256(key: bytes, message: bytes) -> bytes:
@@ -146,17 +142,6 @@ def aead_open(key: bytes, blob: bytes, aad: bytes) -> bytes:
     if len(blob) < AEAD_NONCE_LEN + 16:
         raise ValueError("truncated")
     return ChaCha20Poly1305(key).decrypt(blob[:AEAD_NONCE_LEN], blob[AEAD_NONCE_LEN:], aad)
-
-
-def aes_gcm_seal(key: bytes, plaintext: bytes, aad: bytes) -> bytes:
-    nonce = os.urandom(AEAD_NONCE_LEN)
-    return nonce + AESGCM(key).encrypt(nonce, plaintext, aad)
-
-
-def aes_gcm_open(key: bytes, blob: bytes, aad: bytes) -> bytes:
-    if len(blob) < AEAD_NONCE_LEN + 16:
-        raise ValueError("truncated")
-    return AESGCM(key).decrypt(blob[:AEAD_NONCE_LEN], blob[AEAD_NONCE_LEN:], aad)
 
 
 # --------------------------------------------------------------------------- KDF / stream

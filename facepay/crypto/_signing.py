@@ -51,6 +51,12 @@ from facepay.crypto._common import (
     write_secret_file,
 )
 from facepay.errors import CryptoError, InvalidSignatureError, StaleRequestError
+from facepay.wire import HEADER_DEVICE as DEVICE_HEADER
+from facepay.wire import HEADER_IDEMPOTENCY_KEY as IDEMPOTENCY_KEY_HEADER
+from facepay.wire import HEADER_NONCE as NONCE_HEADER
+from facepay.wire import HEADER_SIGNATURE as SIGNATURE_HEADER
+from facepay.wire import HEADER_TIMESTAMP as TIMESTAMP_HEADER
+from facepay.wire import MAX_CLOCK_SKEW_SECONDS, SIGNATURE_SCHEME
 
 __all__ = [
     "DEFAULT_MAX_SKEW_SECONDS",
@@ -72,16 +78,11 @@ __all__ = [
     "verify_request",
 ]
 
-SIGNATURE_SCHEME = "FACEPAY-ED25519-V1"
-DEVICE_HEADER = "X-FacePay-Device"
-TIMESTAMP_HEADER = "X-FacePay-Timestamp"
-NONCE_HEADER = "X-FacePay-Nonce"
-SIGNATURE_HEADER = "X-FacePay-Signature"
+# The header names, the scheme and the skew are the protocol's (facepay.wire), defined
+# there once. The idempotency key is signed when present (the canonical request's eighth
+# line).
 SIGNATURE_HEADERS = (DEVICE_HEADER, TIMESTAMP_HEADER, NONCE_HEADER, SIGNATURE_HEADER)
-# Signed when present (the canonical request's eighth line); facepay.wire names it too.
-IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
-# Issue 4: "the backend rejects ... skew over 300 s". Same window as AWS SigV4 (5 min).
-DEFAULT_MAX_SKEW_SECONDS = 300.0
+DEFAULT_MAX_SKEW_SECONDS = float(MAX_CLOCK_SKEW_SECONDS)
 
 _NONCE_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 _TIMESTAMP_RE = re.compile(r"^(0|[1-9][0-9]{0,11})$")  # canonical: no leading zeros
@@ -329,11 +330,30 @@ def _header(headers: Mapping[str, str], name: str) -> str:
 
 
 def signed_device_id(headers: Mapping[str, str]) -> str | None:
-    """The claimed device id (unverified!), to look up its public key; None if absent."""
+    """The claimed device id (unverified!), to look up its public key; None unless all
+    four signature headers are present and well formed (a backend answers that case
+    ``missing_signature``, and a signature that does not verify ``bad_signature``)."""
+    parsed = _parse(headers)
+    return None if parsed is None else parsed[0]
+
+
+def _parse(headers: Mapping[str, str]) -> tuple[str, int, str, bytes] | None:
+    """(device id, timestamp, nonce, signature) from well-formed headers, else None."""
     try:
-        return check_id(_header(headers, DEVICE_HEADER), "device_id")
-    except (ValueError, CryptoError):
+        device_id = check_id(_header(headers, DEVICE_HEADER), "device_id")
+        ts_text = _header(headers, TIMESTAMP_HEADER)
+        nonce = _header(headers, NONCE_HEADER)
+        signature_text = _header(headers, SIGNATURE_HEADER)
+        if not _SIGNATURE_RE.match(signature_text) or not _TIMESTAMP_RE.match(ts_text):
+            return None
+        if not _NONCE_RE.match(nonce):
+            return None
+        signature = b64url_nopad_decode(signature_text)
+        if len(signature) != _hazmat.ED25519_SIG_LEN:
+            return None
+    except (ValueError, CryptoError, AttributeError, TypeError):
         return None
+    return device_id, int(ts_text), nonce, signature
 
 
 def verify_request(
@@ -364,17 +384,11 @@ def _try_verify(
     target: str,
     body: bytes,
 ) -> VerifiedRequest | None:
+    parsed = _parse(headers)
+    if parsed is None:
+        return None
+    device_id, timestamp, nonce, signature = parsed
     try:
-        device_id = _header(headers, DEVICE_HEADER)
-        ts_text = _header(headers, TIMESTAMP_HEADER)
-        nonce = _header(headers, NONCE_HEADER)
-        signature_text = _header(headers, SIGNATURE_HEADER)
-        if not _SIGNATURE_RE.match(signature_text):
-            raise ValueError("signature form")
-        signature = b64url_nopad_decode(signature_text)
-        if not _TIMESTAMP_RE.match(ts_text) or len(signature) != _hazmat.ED25519_SIG_LEN:
-            raise ValueError("format")
-        timestamp = int(ts_text)
         try:
             idempotency_key: str | None = _header(headers, IDEMPOTENCY_KEY_HEADER)
         except ValueError:

@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 
 from facepay.errors import FacePayError
-from facepay.server._pgcluster import TemporaryPostgres
+from facepay.testing.postgres import TemporaryPostgres
 
 __all__ = [
     "ServerProcess",

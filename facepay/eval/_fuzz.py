@@ -34,6 +34,8 @@ class FuzzReport:
     cases: int = 0
     statuses: Counter[int] = dataclasses.field(default_factory=Counter)
     by_operation: Counter[str] = dataclasses.field(default_factory=Counter)
+    # Every operation the served OpenAPI document declares, as "METHOD /path".
+    operations: list[str] = dataclasses.field(default_factory=list)
     modes: Counter[str] = dataclasses.field(default_factory=Counter)
     server_errors: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     transport_errors: list[str] = dataclasses.field(default_factory=list)
@@ -49,6 +51,7 @@ class FuzzReport:
             "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
             "five_xx": sum(v for k, v in self.statuses.items() if k >= 500),
             "by_operation": dict(sorted(self.by_operation.items())),
+            "operations": sorted(self.operations),
             "modes": dict(sorted(self.modes.items())),
             "server_errors": self.server_errors[:10],
             "transport_errors": self.transport_errors[:10],
@@ -91,6 +94,7 @@ def fuzz_backend(
     spec = http.get("/openapi.json").json()
     schema = schemathesis.openapi.from_dict(spec)
     operations = [result.ok() for result in schema.get_all_operations()]  # type: ignore[union-attr]
+    report.operations = [f"{op.method.upper()} {op.path}" for op in operations]
     strategies: list[tuple[Any, str, Any]] = []
     for op in operations:
         strategies.append((op, "positive", op.as_strategy(GenerationMode.POSITIVE)))  # type: ignore[arg-type]

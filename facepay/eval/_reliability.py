@@ -110,6 +110,7 @@ def register_till(
     """Register a fresh device key over HTTP with the operator's enrollment token."""
     key = DeviceKey.generate()
     with FacePayClient(base_url, config=_client_config()) as client:
+        client.create_tenant(tenant_id, admin_token)  # tenants are created explicitly
         reg = client.register_device(
             wire.DeviceRegistrationRequest(
                 tenant_id=tenant_id,

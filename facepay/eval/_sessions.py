@@ -18,52 +18,17 @@ from __future__ import annotations
 
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from facepay.eval._liveness import PadResult, RecordedSession, iso_metrics
 from facepay.liveness import ChallengePlan, LivenessSession
-from facepay.types import Frame, LivenessVerdict
+from facepay.testing.clips import ClipCamera
+from facepay.types import LivenessVerdict
 
 __all__ = ["ClipCamera", "evaluate_sessions"]
-
-
-class ClipCamera:
-    """A recorded clip as a till's camera, from ``start_s`` plus ``skip_frames`` frames.
-
-    Frames keep the clip's own timestamps. :meth:`now` is the clock the till reads: the
-    timestamp of the last frame handed out, so a state's timeout means the same number
-    of recorded seconds on an idle machine and on a busy one.
-    """
-
-    def __init__(self, path: Path, *, start_s: float = 0.0, skip_frames: int = 0) -> None:
-        self.path = path
-        self.start_s = start_s
-        self.skip_frames = skip_frames
-        self._now = start_s
-
-    @property
-    def device_name(self) -> str:
-        return str(self.path)
-
-    def now(self) -> float:
-        return self._now
-
-    def frames(self) -> Iterator[Frame]:
-        from facepay.capture import VideoFileSource
-
-        skipped = 0
-        with VideoFileSource(self.path) as source:
-            for frame in source.frames():
-                if frame.timestamp < self.start_s:
-                    continue
-                if skipped < self.skip_frames:
-                    skipped += 1
-                    continue
-                self._now = frame.timestamp
-                yield frame
 
 
 class _PlanShown:

@@ -67,8 +67,12 @@ from facepay.wire import (
     ShopperAccessRequest,
     ShopperExport,
     StepUpRequest,
+    TenantRegistration,
+    TenantRequest,
     WireModel,
     WithdrawConsentResponse,
+    holds_card_number,
+    looks_like_card_number,
 )
 
 __all__ = ["create_app"]
@@ -426,11 +430,7 @@ def _validation_error(errors: Sequence[Any]) -> ApiError:
     kinds = {str(e.get("type", "")) for e in errors}
     if "json_invalid" in kinds or "json_type" in kinds:
         return ApiError(ErrorCode.MALFORMED_REQUEST, "the request body is not valid JSON")
-    fields = tuple(
-        sorted(
-            {".".join(str(p) for p in e.get("loc", ()) if p != "body") or "body" for e in errors}
-        )
-    )[:20]
+    fields = tuple(sorted({_path(e) for e in errors}))[:20]
     if "card_number" in kinds:
         return ApiError(
             ErrorCode.CARD_NUMBER_REJECTED,
@@ -444,15 +444,58 @@ def _validation_error(errors: Sequence[Any]) -> ApiError:
             ErrorCode.IDEMPOTENCY_KEY_MISSING,
             "an Idempotency-Key header (8-128 characters) is required",
         )
-    messages = "; ".join(
-        f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'body')}: {e.get('msg', '')}"
-        for e in errors[:5]
-    )
+    messages = "; ".join(f"{_path(e)}: {_message(e)}" for e in errors[:5])
     return ApiError(ErrorCode.VALIDATION_FAILED, messages[:500], fields=fields)
+
+
+def _field_names() -> frozenset[str]:
+    """Every field name of every protocol model (what a 422 may name)."""
+    names: set[str] = set()
+    todo: list[type[Any]] = [WireModel]
+    while todo:
+        model = todo.pop()
+        todo.extend(model.__subclasses__())
+        names.update(getattr(model, "model_fields", {}))
+    return frozenset(names)
+
+
+_FIELD_NAMES = _field_names()
+
+
+def _path(error: Any) -> str:
+    """The JSON path of a validation error as a 422 may show it: the protocol's field
+    names and list positions; any other key (an unknown field, a liveness evidence key)
+    is the request's own text and shows as ``*``, so that nothing the request sent
+    (a card number sent as a key, say) is echoed back."""
+    parts = [
+        str(p) if isinstance(p, int) or p in _FIELD_NAMES else "*"
+        for p in error.get("loc", ())
+        if p not in ("body", "header")
+    ]
+    return ".".join(parts) or "body"
+
+
+def _message(error: Any) -> str:
+    """pydantic's message, unless it could quote the request: then its error type."""
+    message = str(error.get("msg", ""))
+    given = error.get("input")
+    quoted = isinstance(given, str | int | float) and len(str(given)) >= 3 and str(given) in message
+    if quoted or looks_like_card_number(message) or str(error.get("type")) == "extra_forbidden":
+        return str(error.get("type", "invalid"))
+    return message
 
 
 def _check_json(request: Request) -> None:
     _check_content_type(request.method, request.headers.get("content-type", ""))
+
+
+async def _require_json(request: Request) -> None:
+    """A route dependency: FastAPI solves it before it raises the body's validation
+    errors, so a non-JSON content type answers the documented 415, not a 422."""
+    _check_json(request)
+
+
+JsonOnly = Depends(_require_json)
 
 
 def _check_content_type(method: str, content_type: str) -> None:
@@ -503,6 +546,13 @@ def _checked_idempotency_key(idempotency_key: str | None) -> str:
         raise ApiError(
             ErrorCode.IDEMPOTENCY_KEY_MISSING,
             "an Idempotency-Key header (8-128 characters of A-Z a-z 0-9 . _ : -) is required",
+        )
+    if holds_card_number(idempotency_key):
+        # It would be stored in the ledger and printed by `facepay sandbox ledger`.
+        raise ApiError(
+            ErrorCode.CARD_NUMBER_REJECTED,
+            "card numbers are never accepted, in an Idempotency-Key either",
+            fields=("Idempotency-Key",),
         )
     return idempotency_key
 
@@ -626,15 +676,29 @@ def create_app(backend: PaymentBackend) -> ASGIApp:
         status_code=201,
         responses=_ERROR_RESPONSES,
         tags=["devices"],
+        dependencies=[JsonOnly],
     )
     async def register_device(
-        request: Request,
         body: DeviceRegistrationRequest,
         authorization: Annotated[str | None, Header()] = None,
     ) -> Response:
-        _check_json(request)
-        backend.check_admin(authorization)
+        backend.check_admin(authorization, body.tenant_id)
         return _json(await _run(backend.register_device, body), 201)
+
+    @app.post(
+        "/v1/tenants",
+        response_model=TenantRegistration,
+        status_code=201,
+        responses=_ERROR_RESPONSES,
+        tags=["devices"],
+        dependencies=[JsonOnly],
+    )
+    async def create_tenant(
+        body: TenantRequest, authorization: Annotated[str | None, Header()] = None
+    ) -> Response:
+        backend.check_admin(authorization)  # the backend's own token: no tenant's
+        registration, created = await _run(backend.create_tenant, body.tenant_id)
+        return _json(registration, 201 if created else 200)
 
     @app.post(
         "/v1/devices/{device_id}/revoke",
@@ -645,8 +709,12 @@ def create_app(backend: PaymentBackend) -> ASGIApp:
     async def revoke_device(
         device_id: str, authorization: Annotated[str | None, Header()] = None
     ) -> Response:
-        backend.check_admin(authorization)
-        if not _ID_RE.fullmatch(device_id):
+        tenant = (
+            await _run(backend.device_tenant, device_id) if _ID_RE.fullmatch(device_id) else None
+        )
+        # A tenant's token revokes that tenant's devices; it learns nothing of others'.
+        backend.check_admin(authorization, tenant)
+        if tenant is None:
             raise ApiError(ErrorCode.NOT_FOUND, "no such device")
         return _json(await _run(backend.revoke_device, device_id))
 
@@ -726,9 +794,9 @@ def create_app(backend: PaymentBackend) -> ASGIApp:
         response_model=ShopperExport,
         responses=_ERROR_RESPONSES,
         tags=["shopper rights"],
+        dependencies=[JsonOnly],
     )
     async def export(request: Request, body: ShopperAccessRequest) -> Response:
-        _check_json(request)
         return _json(await _run(backend.for_source(_source(request)).export, body))
 
     @app.post(
@@ -736,9 +804,9 @@ def create_app(backend: PaymentBackend) -> ASGIApp:
         response_model=WithdrawConsentResponse,
         responses=_ERROR_RESPONSES,
         tags=["shopper rights"],
+        dependencies=[JsonOnly],
     )
     async def withdraw(request: Request, body: ShopperAccessRequest) -> Response:
-        _check_json(request)
         return _json(await _run(backend.for_source(_source(request)).withdraw_consent, body))
 
     @app.post(
@@ -746,9 +814,9 @@ def create_app(backend: PaymentBackend) -> ASGIApp:
         response_model=DeletionReceipt,
         responses=_ERROR_RESPONSES,
         tags=["shopper rights"],
+        dependencies=[JsonOnly],
     )
     async def delete(request: Request, body: ShopperAccessRequest) -> Response:
-        _check_json(request)
         return _json(await _run(backend.for_source(_source(request)).delete, body))
 
     lean = {

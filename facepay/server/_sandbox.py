@@ -262,7 +262,8 @@ class Sandbox:
                 lane_id=lane_id,
                 public_key=b64encode(key.public_key.raw),
                 device_id=device_id,
-            )
+            ),
+            create_tenant=True,
         )
         return ProvisionedDevice(
             device_id=registration.device_id,

@@ -66,6 +66,7 @@ from facepay.wire import (
     StepUp,
     StepUpKind,
     StepUpRequest,
+    TenantRegistration,
     WithdrawConsentResponse,
     b64decode,
     b64encode,
@@ -175,6 +176,9 @@ class PaymentBackend:
         self.config = config or ServerConfig()
         self.clock = clock
         self.admin_token = admin_token or self.config.admin_token or secrets.token_urlsafe(24)
+        # What check_admin compares with; a worker process of `serve --workers N` is given
+        # only this digest (facepay.server._workers), never the token.
+        self.admin_token_sha256 = hashlib.sha256(self.admin_token.encode()).hexdigest()
         self.galleries = GalleryRegistry()
         self._models = decision.accepted_models(self.config.template_models)
         self.gate = RequestGate(
@@ -310,13 +314,58 @@ class PaymentBackend:
 
     # ------------------------------------------------------------------ devices
 
-    def check_admin(self, authorization: str | None) -> None:
-        expected = f"Bearer {self.admin_token}".encode()
+    def check_admin(self, authorization: str | None, tenant_id: str | None = None) -> None:
+        """Accept the backend's enrollment token (any tenant), or ``tenant_id``'s own
+        token (that tenant only). Compared as SHA-256 digests in constant time: a process
+        that only checks tokens holds their digests, never the global token itself."""
         given = (authorization or "").encode("utf-8", "replace")
-        if not hmac.compare_digest(expected, given):
+        token = given[7:] if given.startswith(b"Bearer ") else b""
+        digest = hashlib.sha256(token).hexdigest().encode()
+        ok = hmac.compare_digest(digest, self.admin_token_sha256.encode())
+        if tenant_id is not None:
+            tenant = hashlib.sha256(self.tenant_token(tenant_id).encode()).hexdigest()
+            ok = hmac.compare_digest(digest, tenant.encode()) or ok
+        if not ok:
             raise ApiError(ErrorCode.ADMIN_TOKEN_INVALID, "a valid enrollment token is required")
 
-    def register_device(self, req: DeviceRegistrationRequest) -> DeviceRegistration:
+    def use_admin_token(self, token: str) -> None:
+        """Make ``token`` the backend's enrollment token (``facepay sandbox serve``)."""
+        self.admin_token = token
+        self.admin_token_sha256 = hashlib.sha256(token.encode()).hexdigest()
+
+    def tenant_token(self, tenant_id: str) -> str:
+        """The enrollment token scoped to one tenant: derived from the backend's keyed
+        lookup hash (every process and replica with the key directory can check it; none
+        is stored). It cannot be withdrawn on its own (docs/security.md)."""
+        return "fpt_" + self.vault.keyed_hash("tenant-enrollment-token", tenant_id)
+
+    def create_tenant(self, tenant_id: str) -> tuple[TenantRegistration, bool]:
+        """Create a tenant (idempotent); returns its registration and whether it is new."""
+        now = self.clock()
+        with self.db.transaction() as tx:
+            row = tx.one("SELECT created_at FROM tenants WHERE tenant_id = ?", (tenant_id,))
+            if row is None:
+                self._ensure_tenant(tx, tenant_id)
+                self._audit(tx, tenant_id, None, "tenant_created", tenant_id, {})
+            created = now if row is None else float(row[0])
+        registration = TenantRegistration(
+            tenant_id=tenant_id,
+            enrollment_token=self.tenant_token(tenant_id),
+            created_at=_iso(created),
+        )
+        return registration, row is None
+
+    def device_tenant(self, device_id: str) -> str | None:
+        with self.db.transaction(readonly=True) as tx:
+            row = devices.read_device(tx, device_id)
+        return None if row is None else row.tenant_id
+
+    def register_device(
+        self, req: DeviceRegistrationRequest, *, create_tenant: bool = False
+    ) -> DeviceRegistration:
+        """Register (or re-register) a device. Its tenant must exist (``POST /v1/tenants``),
+        unless ``create_tenant``: the operator's own in-process tools (``Sandbox``,
+        ``facepay sandbox provision``) name a tenant to create on purpose."""
         device_id = req.device_id or _new_id("dev")
         now = self.clock()
         raw = b64decode(req.public_key)
@@ -330,7 +379,14 @@ class PaymentBackend:
             ) from None
         try:
             with self.db.transaction() as tx:
-                self._ensure_tenant(tx, req.tenant_id)
+                if create_tenant:
+                    self._ensure_tenant(tx, req.tenant_id)
+                elif not tx.one("SELECT 1 FROM tenants WHERE tenant_id = ?", (req.tenant_id,)):
+                    raise ApiError(
+                        ErrorCode.NOT_FOUND,
+                        "no such tenant: create it first (POST /v1/tenants)",
+                        fields=("tenant_id",),
+                    )
                 replaced = devices.register_device(
                     tx,
                     device_id=device_id,

@@ -25,13 +25,38 @@ import threading
 import time
 from typing import Any
 
-__all__ = ["reuse_port_supported", "serve_workers"]
+__all__ = ["WORKER_ADMIN_SHA256_ENV", "reuse_port_supported", "serve_workers", "worker_app"]
 
 logger = logging.getLogger(__name__)
 
 # uvicorn's app factory for every worker (its database and keys come from the
 # environment the supervisor sets: facepay.server._sandbox.WORKER_DB_ENV).
-WORKER_APP = "facepay.server._sandbox:worker_app"
+WORKER_APP = "facepay.server._workers:worker_app"
+# The SHA-256 of the enrollment token, which is all a worker needs to check one: the
+# token itself is never put into a worker's environment (readable in /proc by the user,
+# inherited by anything the worker starts).
+WORKER_ADMIN_SHA256_ENV = "FACEPAY_SANDBOX_WORKER_ADMIN_SHA256"
+
+
+def worker_app() -> Any:
+    """uvicorn's app factory in each worker process (see facepay.server._sandbox)."""
+    import os
+
+    from facepay.config import ServerConfig
+    from facepay.server._app import create_app
+    from facepay.server._sandbox import WORKER_DB_ENV, WORKER_KEYS_ENV, build_backend, settle_heap
+
+    backend = build_backend(
+        os.environ[WORKER_DB_ENV],
+        key_dir=os.environ[WORKER_KEYS_ENV],
+        config=ServerConfig.from_env(),
+    )
+    backend.admin_token_sha256 = os.environ[WORKER_ADMIN_SHA256_ENV]
+    app = create_app(backend)
+    settle_heap()
+    return app
+
+
 # A worker that dies this soon after it started is not restarted at once (a broken
 # configuration would otherwise spin).
 _RESTART_BACKOFF_S = 1.0

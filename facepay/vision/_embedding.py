@@ -374,7 +374,7 @@ DLIB_RESNET_CARD = ModelCard(
     # (cosine) separates people better than raw Euclidean distance on our calibration
     # data (docs/accuracy.md) and is what the backend does.
     metric="cosine",
-    default_threshold=EmbedderConfig().match_threshold,
+    default_threshold=EmbedderConfig().match_distance,
     embedding_size=128,
     input_name="image",
     output_name="descriptor",
@@ -401,8 +401,8 @@ class DlibResNetEmbedder(OnnxEmbedder):
         config = config or EmbedderConfig()
         onnx_path = dlib_resnet_onnx_path(Path(model_path) if model_path else None)
         card = DLIB_RESNET_CARD
-        if config.match_threshold != card.default_threshold:
-            card = _replace_threshold(card, config.match_threshold)
+        if config.match_distance != card.default_threshold:
+            card = _replace_threshold(card, config.match_distance)
         super().__init__(card, onnx_path, config=config)
 
 

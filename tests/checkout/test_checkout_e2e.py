@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 
 from facepay import wire
-from facepay.capture import VideoFileSource
 from facepay.checkout import (
     Basket,
     BasketLine,
@@ -29,12 +28,12 @@ from facepay.checkout import (
     StateChanged,
     Till,
     consent_now,
-    fixed_liveness_plan,
 )
 from facepay.config import CheckoutConfig, ClientConfig
 from facepay.errors import CheckoutError, TransportError
 from facepay.liveness import LivenessReason
 from facepay.server import ProvisionedDevice, Sandbox
+from facepay.testing import ClipCamera, FakeClock, fixed_liveness_plan
 from facepay.types import Frame
 
 pytestmark = [pytest.mark.slow, pytest.mark.eval]
@@ -52,14 +51,6 @@ def basket(reference: str = "pos-1", cents: int = 1250) -> Basket:
         currency="EUR",
         lines=(BasketLine(sku="1", description="Bread", quantity=1, unit_price_minor=cents),),
     )
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class LosingTransport(httpx.BaseTransport):
@@ -106,8 +97,7 @@ def video(eval_dir: Path) -> Path:
 
 
 def frames(path: Path) -> Iterator[Frame]:
-    with VideoFileSource(path) as source:
-        yield from source.frames()
+    return ClipCamera(path).frames()
 
 
 def test_enroll_then_pay_with_the_same_person(
@@ -243,7 +233,7 @@ def test_cancel_mid_liveness_drops_every_frame_and_charges_nothing(
 def test_liveness_times_out_on_the_clock_and_drops_the_frames(
     sandbox: Sandbox, device: ProvisionedDevice, video: Path
 ) -> None:
-    clock = FakeClock()
+    clock = FakeClock(start=0.0)
     with Till.connect(
         sandbox.base_url,
         device_key=device.key,
@@ -259,7 +249,7 @@ def test_liveness_times_out_on_the_clock_and_drops_the_frames(
             session.feed(next(source))
         session.feed(next(source))
         assert session.holds_biometric_data
-        clock.now += 8.5
+        clock.advance(8.5)
         feedback = session.feed(next(source))
         assert feedback.state is S.TIMED_OUT
         assert session.reason is FailureReason.LIVENESS_TIMEOUT

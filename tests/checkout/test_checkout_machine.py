@@ -34,20 +34,10 @@ from facepay.checkout._machine import _FaceFlow
 from facepay.client import FacePayClient
 from facepay.config import CheckoutConfig
 from facepay.errors import CheckoutError
+from facepay.testing import FakeClock
 
 S = CheckoutState
 PHONE = wire.Claim(kind=wire.ClaimKind.PHONE, value="+4915112345678")
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class Tripwire:

@@ -27,12 +27,12 @@ from facepay.checkout import (
     FlowParts,
     PaymentNotTakenError,
     StateChanged,
-    fixed_liveness_plan,
 )
 from facepay.client import FacePayClient
 from facepay.config import CheckoutConfig
 from facepay.errors import CameraUnavailableError, CheckoutFailedError
 from facepay.liveness import LivenessReason
+from facepay.testing import fixed_liveness_plan
 from facepay.types import (
     BoundingBox,
     FaceObservation,

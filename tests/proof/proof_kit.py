@@ -1,12 +1,12 @@
-"""The attack suites' till: the shared raw protocol-v1 till (tests/protocol_till.py),
+"""The attack suites' till: the shared raw protocol-v1 till (facepay.testing),
 plus what the proof suites count (rows that would mean something was stored)."""
 
 from __future__ import annotations
 
 import httpx
-from protocol_till import CONSENT, PHONE, ProtocolTill, face, rows, same_face
 
 from facepay.server import Sandbox
+from facepay.testing import CONSENT, PHONE, ProtocolTill, face, rows, same_face
 
 __all__ = [
     "CONSENT",

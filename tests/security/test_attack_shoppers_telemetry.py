@@ -24,7 +24,7 @@ _LOAD_MODELS = textwrap.dedent(
     from onnx import TensorProto, helper
 
     import custom_embedder as example
-    from facepay import ModelCard, OnnxEmbedder
+    from facepay.vision import ModelCard, OnnxEmbedder
     from facepay.liveness import PadModel, PadModelCard
 
     out = Path({work!r})

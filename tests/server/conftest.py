@@ -20,7 +20,7 @@ from server_helpers import Till
 
 from facepay.config import ServerConfig
 from facepay.server import Sandbox
-from facepay.server._pgcluster import TemporaryPostgres
+from facepay.testing.postgres import TemporaryPostgres
 
 
 @pytest.fixture(scope="session")

@@ -1,11 +1,10 @@
 """Test helpers for the backend suites: the shared raw protocol-v1 till and synthetic faces
-(tests/protocol_till.py)."""
+(facepay.testing)."""
 
 from __future__ import annotations
 
-from protocol_till import CONSENT, PHONE, ProtocolTill, face, rows, same_face
-
 from facepay.server import Sandbox
+from facepay.testing import CONSENT, PHONE, ProtocolTill, face, rows, same_face
 
 __all__ = ["CONSENT", "PHONE", "Till", "face", "make_till", "rows", "same_face"]
 

@@ -160,6 +160,7 @@ async def test_blocking_work_runs_where_worker_threads_says(
         return register(req)
 
     backend.register_device = spy  # type: ignore[method-assign]
+    backend.create_tenant("shop")  # devices register only into a tenant that exists
     transport = httpx.ASGITransport(app=create_app(backend))
     async with httpx.AsyncClient(transport=transport, base_url="http://sandbox") as http:
         r = await http.post(
@@ -252,6 +253,12 @@ def test_serve_with_two_workers_shares_one_database(
             assert time.monotonic() < deadline, "the dead worker was not replaced"
             time.sleep(0.2)
         key = DeviceKey.generate()
+        tenant = httpx.post(
+            f"{base}/v1/tenants",
+            json={"tenant_id": "acme"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert tenant.status_code == 201, tenant.text
         r = httpx.post(
             f"{base}/v1/devices",
             json={

@@ -47,7 +47,7 @@ def test_default_embedder_is_an_embedder(embedder: DlibResNetEmbedder) -> None:
     assert isinstance(embedder, Embedder)
     assert embedder.model_id == "dlib-resnet-v1"
     assert embedder.metric == "cosine"
-    assert embedder.default_threshold == EmbedderConfig().match_threshold
+    assert embedder.default_threshold == EmbedderConfig().match_distance
 
 
 @pytest.mark.eval
@@ -188,11 +188,11 @@ def test_unreadable_card_is_a_model_error(tmp_path: Path) -> None:
 
 
 def test_config_from_env_and_validation() -> None:
-    cfg = EmbedderConfig.from_env({"FACEPAY_EMBEDDER_MATCH_THRESHOLD": "0.35"})
-    assert cfg.match_threshold == 0.35
+    cfg = EmbedderConfig.from_env({"FACEPAY_EMBEDDER_MATCH_DISTANCE": "0.35"})
+    assert cfg.match_distance == 0.35
     assert DlibResNetEmbedder(cfg).default_threshold == 0.35
     with pytest.raises(ConfigurationError):
-        EmbedderConfig(match_threshold=0)
+        EmbedderConfig(match_distance=0)
     assert dataclasses.is_dataclass(cfg)
 
 
