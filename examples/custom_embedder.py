@@ -29,6 +29,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from facepay import quiet_native_logs
 from facepay.vision import FaceMeshDetector, ModelCard, OnnxEmbedder, fuse_templates
 
 HERE = Path(__file__).resolve().parent
@@ -110,7 +111,12 @@ def eval_faces() -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="also show the native libraries' logs"
+    )
     args = parser.parse_args(argv)
+    if argv is None and not args.verbose:
+        quiet_native_logs()  # mediapipe's and TensorFlow Lite's log lines only with -v
 
     card = ModelCard.from_json(CARD)  # fails here, with every problem listed, if the card is wrong
     faces = eval_faces()

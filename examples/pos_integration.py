@@ -46,6 +46,7 @@ from facepay import (
     consent_now,
     fixed_liveness_plan,
     open_source,
+    quiet_native_logs,
 )
 from facepay.liveness import LivenessChallenge
 
@@ -164,7 +165,12 @@ def main(argv: Iterable[str] | None = None) -> int:
         "--challenge", action="append", default=None, choices=[c.value for c in LivenessChallenge]
     )
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="also show the native libraries' logs"
+    )
     args = parser.parse_args(list(argv) if argv is not None else None)
+    if argv is None and not args.verbose:
+        quiet_native_logs()  # mediapipe's and TensorFlow Lite's log lines only with -v
     clip = args.clip or default_clip()
     if not clip.is_file():
         print(f"no clip at {clip}: pass one, or set FACEPAY_EVAL_DIR", file=sys.stderr)

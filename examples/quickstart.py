@@ -36,6 +36,7 @@ from facepay import (
     consent_now,
     fixed_liveness_plan,
     open_source,
+    quiet_native_logs,
 )
 from facepay.liveness import LivenessChallenge
 
@@ -64,7 +65,12 @@ def main(argv: list[str] | None = None) -> int:
         help="liveness challenge the clip performs (repeatable; default blink)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="also show the native libraries' logs"
+    )
     args = parser.parse_args(argv)
+    if argv is None and not args.verbose:
+        quiet_native_logs()  # mediapipe's and TensorFlow Lite's log lines only with -v
     clip = args.clip or default_clip()
     challenges = args.challenge or ["blink"]
     if not clip.is_file():

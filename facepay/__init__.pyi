@@ -41,6 +41,9 @@ from .types import Frame as Frame
 from .vision import DlibResNetEmbedder as DlibResNetEmbedder
 from .vision import FrameAnalyzer as FrameAnalyzer
 
+# Native libraries' log noise (absl, TensorFlow Lite) kept off the user's terminal.
+from ._native_logs import quiet_native_logs as quiet_native_logs
+
 # Options and the till's key; the sandbox backend for development.
 from .config import CheckoutConfig as CheckoutConfig
 from .config import ClientConfig as ClientConfig

@@ -106,6 +106,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if argv is None and not args.verbose:
+        # The facepay command's own process (not a caller of main([...])): mediapipe's
+        # and TensorFlow Lite's native log lines show only with -v.
+        from facepay._native_logs import quiet_native_logs
+
+        quiet_native_logs()
     if args.verbose:
         import logging
 

@@ -5,17 +5,19 @@
     facepay-kiosk --demo --lang ar                    start in Arabic (right to left)
 
 Nothing here knows how a screen looks or how a payment is made: it wires a
-:class:`~kiosk_app.flow.CheckoutPort` (facepay's checkout flow), a frame source factory and
+:class:`~kiosk_app.model.CheckoutPort` (facepay's till), a frame source factory and
 the POS bridge into :class:`~kiosk_app.controller.KioskController`.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
 
 from facepay import FacePayError, __version__
 
@@ -23,15 +25,66 @@ __all__ = ["build_parser", "main"]
 
 logger = logging.getLogger("kiosk_app")
 
-_NO_CAMERA = """\
-facepay-kiosk: no camera could be opened.
-  {why}
-Pass a camera index, a video file or a folder of images instead, for example:
+# One line each: a shopper-facing machine's log is read by someone in a hurry.
+_NO_CAMERA = (
+    "facepay-kiosk: no camera could be opened ({why}); give it a clip instead: "
+    "facepay-kiosk --demo --camera path/to/clip.mp4 (or an image folder, or --camera 1)\n"
+)
+_NO_DISPLAY = (
+    "facepay-kiosk: no display to show the till on ({why}); run it on the till's screen, "
+    "or on a virtual one: xvfb-run -a facepay-kiosk --demo ...\n"
+)
 
-    facepay-kiosk --demo --camera 1
-    facepay-kiosk --demo --camera path/to/clip.mp4
-    facepay-kiosk --demo --camera path/to/folder_of_jpegs/
-"""
+
+def display_problem(environ: Mapping[str, str] | None = None) -> str:
+    """Why Qt would find no display (it aborts the process), or "" when there is one.
+
+    Qt's xcb plugin calls qFatal when it cannot connect, which kills the process with a core
+    dump; checking first turns that into one line. Only the usual local cases are checked:
+    an explicit ``QT_QPA_PLATFORM`` (offscreen, eglfs, wayland ...) is trusted as given.
+    """
+    env = os.environ if environ is None else environ
+    if env.get("QT_QPA_PLATFORM") or not sys.platform.startswith("linux"):
+        return ""
+    if env.get("WAYLAND_DISPLAY"):
+        return ""
+    display = env.get("DISPLAY", "")
+    if not display:
+        return "DISPLAY is not set"
+    host, _, rest = display.partition(":")
+    number = rest.split(".", 1)[0]
+    # X's fixed, well-known socket directory (not a temporary file we create).
+    socket = Path("/tmp/.X11-unix") / f"X{number}"  # noqa: S108
+    if host in ("", "unix") and number.isdigit() and not socket.exists():
+        return f"no X server is listening on DISPLAY={display}"
+    return ""
+
+
+@contextlib.contextmanager
+def native_stderr_quieted(quiet: bool) -> Iterator[None]:
+    """Send what native libraries print on fd 2 (TFLite, absl, OpenCV, Qt) to /dev/null.
+
+    Python's own ``sys.stderr`` (this command's messages, logging, tracebacks) keeps the real
+    stderr. ``-v`` shows everything.
+    """
+    if not quiet:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    old_stderr = sys.stderr
+    try:
+        os.dup2(devnull, 2)
+        sys.stderr = open(saved, "w", buffering=1, closefd=False)  # noqa: SIM115 (restored below)
+        yield
+    finally:
+        sys.stderr.flush()
+        sys.stderr.close()
+        sys.stderr = old_stderr
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,9 +106,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--lang", choices=["en", "zh", "ar"], default="en", help="start language")
     p.add_argument(
-        "--pin",
-        default=os.environ.get("FACEPAY_KIOSK_PIN", "2468"),
-        help="attendant PIN (default: $FACEPAY_KIOSK_PIN or 2468; change it on a real till)",
+        "--staff-file",
+        type=Path,
+        metavar="FILE",
+        help="staff accounts (hashed PINs), made with 'python -m kiosk_app.staff add FILE ID'; "
+        "without it the demo makes one account for this run and says so on the terminal",
+    )
+    p.add_argument(
+        "--privacy-url",
+        metavar="URL",
+        help="your public https page where shoppers see or delete their data "
+        "(printed on their receipt)",
     )
     p.add_argument(
         "--challenges",
@@ -83,25 +144,32 @@ def camera_spec(value: str | None) -> str | int:
 
 def probe_camera(
     spec: str | int, opener: Callable[[str | int], object]
-) -> tuple[Callable[[], object] | None, str]:
-    """Open the source and read one frame, so a missing camera is a message, not a traceback."""
+) -> tuple[Callable[[], object] | None, str, str | None]:
+    """Open the source and read one frame, so a missing camera is a message, not a
+    traceback. Also returns the device's name, for the till's virtual-camera check."""
     try:
         source = opener(spec)
         try:
             next(iter(source.frames()))  # type: ignore[attr-defined]
+            name = getattr(source, "device_name", None)
         finally:
             source.close()  # type: ignore[attr-defined]
     except StopIteration:
-        return None, "it has no frames"
+        return None, "it has no frames", None
     except FacePayError as exc:
-        return None, str(exc) or type(exc).__name__
+        return None, str(exc) or type(exc).__name__, None
     except OSError as exc:
-        return None, str(exc)
-    return (lambda: opener(spec)), ""
+        return None, str(exc), None
+    return (lambda: opener(spec)), "", name if isinstance(name, str) else None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    with native_stderr_quieted(not args.verbose):
+        return _main(args)
+
+
+def _main(args: argparse.Namespace) -> int:
     if args.verbose:
         logging.basicConfig(
             level=logging.DEBUG if args.verbose > 1 else logging.INFO,
@@ -115,11 +183,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             "(see docs/kiosk.md).\n"
         )
         return 2
-    from kiosk_app.facepay_port import open_frame_source
+    why_no_display = display_problem()
+    if why_no_display:
+        sys.stderr.write(_NO_DISPLAY.format(why=why_no_display))
+        return 2
+    from facepay import open_source
 
     spec = camera_spec(args.camera)
     what = f"camera {spec}" if isinstance(spec, int) else str(spec)
-    opener, why = probe_camera(spec, open_frame_source)
+    opener, why, device = probe_camera(spec, open_source)
     if opener is None:
         sys.stderr.write(_NO_CAMERA.format(why=why or what))
         return 2
@@ -136,12 +208,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             open_camera=opener,  # type: ignore[arg-type]
             camera_name=what,
             language=args.lang,
-            pin=args.pin,
             currency=args.currency,
             loop_camera=not isinstance(spec, int),
             fullscreen=not args.window,
             challenges=challenges,
             exit_after=args.exit_after,
+            camera_device=device,
+            staff_file=args.staff_file,
+            privacy_url=args.privacy_url,
         )
     except FacePayError as exc:
         sys.stderr.write(f"facepay-kiosk: {exc}\n")

@@ -1,41 +1,56 @@
-"""The kiosk controller: which screen is showing, and what each button and signal does.
+"""The Qt side of the kiosk: draws :class:`~kiosk_app.model.KioskMachine` and feeds it input.
 
-It is the only object that knows both the screens and the workers. It runs on the UI thread,
-never blocks, and reaches the checkout flow only through :class:`~kiosk_app.workers.FlowWorker`
-signals. Each face attempt has a number; cancelling bumps it so late answers are ignored.
+The controller decides nothing about money or navigation: the machine does. It owns the
+Qt pieces the machine needs (:class:`~kiosk_app.model.KioskEffects`): the flow worker
+thread that makes every till call, the camera thread, the POS bridge and the inactivity
+timers; it turns the machine's events into screen updates and the screens' buttons into
+machine calls.
 
-Privacy: every way back to idle (cancel, timeout, done) goes through :meth:`reset_to_idle`,
-which stops the camera, empties the frame mailbox, asks the flow to drop its frames and
-templates, and clears every preview and code from the screens.
+Privacy: every way back to idle goes through the machine's reset, which stops the camera,
+empties the frame mailbox, asks the till to drop its frames and templates, and the
+controller clears every preview from the screens.
 """
 
 from __future__ import annotations
 
 import collections
 import contextlib
+import itertools
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from PyQt6.QtCore import QEvent, QObject, Qt, QThread, QTimer, pyqtSignal
 from PyQt6.QtWidgets import QApplication, QStackedWidget, QWidget
 
-from kiosk_app.flow import (
+from facepay import Claim, FrameFeedback
+from kiosk_app.i18n import Language, Translator
+from kiosk_app.model import (
     BackendHealth,
-    BasketSnapshot,
+    ChannelKind,
     CheckoutPort,
-    Claim,
-    ClaimKind,
-    FaceProgress,
+    KioskEvent,
+    KioskMachine,
+    LaneChanged,
+    LanguageChanged,
+    Notice,
     Outcome,
     OutcomeKind,
-    StoreProfile,
-    format_money,
-    receipt_lines,
+    OutcomeShown,
+    ProgressShown,
+    QueueChanged,
+    ReceiptChannel,
+    Sale,
+    SaleChanged,
+    ScreenChanged,
+    StaffAudit,
+    StaffLogin,
 )
-from kiosk_app.i18n import Language, Translator
+from kiosk_app.model import (
+    Screen as ScreenId,
+)
 from kiosk_app.pos import PosBridge
 from kiosk_app.screens import (
     AttendantPinScreen,
@@ -45,27 +60,37 @@ from kiosk_app.screens import (
     CardScreen,
     ChoiceScreen,
     ClaimScreen,
+    ConfirmCancelScreen,
     ConsentScreen,
     EnrollCardScreen,
     EnrollDoneScreen,
     EnrollPhoneScreen,
     IdleScreen,
     LivenessScreen,
-    MessageScreen,
     PrivacyScreen,
     ProcessingScreen,
     ResultScreen,
     Screen,
     StepUpScreen,
 )
-from kiosk_app.workers import CameraWorker, FlowWorker, FrameMailbox, FrameSourceLike
+from kiosk_app.workers import (
+    CameraPlayback,
+    CameraWorker,
+    FlowWorker,
+    FrameMailbox,
+    FrameSourceLike,
+)
 
 __all__ = ["WARNING_LEAD_S", "KioskController", "KioskSettings"]
+
+T = TypeVar("T")
 
 # Seconds of warning ("Still there?") before an inactivity timeout returns to idle.
 WARNING_LEAD_S = 10.0
 
 logger = logging.getLogger(__name__)
+
+_FACE_SCREENS = (ScreenId.CAPTURE, ScreenId.LIVENESS)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -75,10 +100,6 @@ class KioskSettings:
     camera: str = ""  # what --camera said (index or path), shown to the attendant
     cameras: Sequence[str] = ()
     backend_url: str = ""
-    attendant_pin: str = "2468"  # change it: FACEPAY_KIOSK_PIN or --pin
-    loop_camera: bool = False  # demo clips loop so the demo never "loses" its camera
-    pace_camera: bool = True
-    lockstep_camera: bool = False  # tests only: analyse every frame of a recorded clip
     timeouts: dict[str, float] = field(
         default_factory=lambda: {
             "basket": 180.0,
@@ -89,12 +110,12 @@ class KioskSettings:
             "result": 20.0,
             "step_up": 60.0,
             "card": 90.0,
-            "privacy": 30.0,
+            "receipt": 30.0,
+            "confirm_cancel": 30.0,
             "consent": 120.0,
             "enroll_phone": 60.0,
             "enroll_card": 60.0,
             "enroll_done": 30.0,
-            "message": 10.0,
             "attendant_pin": 30.0,
             "attendant": 120.0,
         }
@@ -105,8 +126,8 @@ class KioskController(QObject):
     screen_changed = pyqtSignal(str)
     camera_changed = pyqtSignal(str)  # the attendant picked another camera
     # UI thread -> FlowWorker (queued): never call the worker's methods directly.
-    _call = pyqtSignal(int, str, object)
-    _start_feeding = pyqtSignal(int)
+    _call = pyqtSignal(int, object)
+    _start_feeding = pyqtSignal(int, object)
     _stop_feeding = pyqtSignal()
 
     def __init__(
@@ -115,36 +136,29 @@ class KioskController(QObject):
         port: CheckoutPort,
         open_camera: Callable[[], FrameSourceLike] | None,
         bridge: PosBridge,
+        staff: StaffLogin,
+        audit: StaffAudit | None = None,
+        receipt_channels: Iterable[ReceiptChannel] = (),
         settings: KioskSettings | None = None,
+        playback: CameraPlayback | None = None,
         translator: Translator | None = None,
         demo_products: Sequence[tuple[str, str, str]] = (),
         on_demo_scan: Callable[[str], None] | None = None,
         on_demo_card: Callable[[str], None] | None = None,
+        card_reader: Callable[[], str] | None = None,
         camera_opener: Callable[[str | int], FrameSourceLike] | None = None,
     ) -> None:
         super().__init__()
         self.camera_opener = camera_opener
         self.settings = settings or KioskSettings()
+        self.playback = playback or CameraPlayback()
         self.translate = translator or Translator()
         self.bridge = bridge
         self.open_camera = open_camera
         self._on_demo_card = on_demo_card
+        self._card_reader = card_reader
         self.mailbox = FrameMailbox()
-        self.attempt = 0
-        self.mode = "pay"  # or "enroll"
-        self.store: StoreProfile | None = None
-        self.backend: BackendHealth | None = None
-        self.basket = BasketSnapshot(lines=(), currency="")
-        self.sale_id = bridge.sale_id
-        self.paid_sales: set[str] = set()
-        self.attempt_sales: dict[int, str] = {}
-        self.card_requested: set[str] = set()
-        # Sales whose face authorization was sent but never answered (not even on
-        # reconcile): no card until the backend says what happened.
-        self.unsettled_sales: set[str] = set()
         self.errors: collections.deque[str] = collections.deque(maxlen=50)
-        self.enroll_claim: Claim | None = None
-        self.enroll_token = ""
         self.camera: CameraWorker | None = None
         self.camera_fps = 0.0
         self.analysis_seconds: collections.deque[float] = collections.deque(maxlen=100)
@@ -155,6 +169,36 @@ class KioskController(QObject):
         self.approved_at: float | None = None
         self.last_approval_latency: float | None = None
         self._old_cameras: list[CameraWorker] = []
+        self._jobs: dict[int, Callable[[Any], None]] = {}
+        self._last_feedback: FrameFeedback | None = None
+        self._job_ids = itertools.count(1)
+
+        # -- the flow worker on its own thread
+        self.flow_thread = QThread()
+        self.flow_thread.setObjectName("facepay-flow")
+        self.worker = FlowWorker(port, self.mailbox)
+        self.worker.moveToThread(self.flow_thread)
+        self._call.connect(self.worker.call)
+        self._start_feeding.connect(self.worker.start_feeding)
+        self._stop_feeding.connect(self.worker.stop_feeding)
+        self.worker.feedback.connect(self._on_feedback)
+        self.worker.processing.connect(self._on_processing)
+        self.worker.outcome.connect(self._on_outcome)
+        self.worker.result.connect(self._on_result)
+        self.worker.failed.connect(self._on_failed)
+        self.worker.analysed.connect(self.analysis_seconds.append)
+        self.flow_thread.start()
+
+        # -- the model
+        self.machine = KioskMachine(
+            effects=self,
+            store=port.store_profile(),
+            staff=staff,
+            audit=audit,
+            receipt_channels=receipt_channels,
+            default_language=self.translate.language.value,
+        )
+        self.machine.subscribe(self._on_event)
 
         # -- screens
         self.stack = QStackedWidget()
@@ -170,12 +214,12 @@ class KioskController(QObject):
         self.result = ResultScreen(t)
         self.step_up = StepUpScreen(t)
         self.card = CardScreen(t)
-        self.privacy = PrivacyScreen(t)
+        self.privacy = PrivacyScreen(t)  # the receipt channel for the privacy code
+        self.confirm = ConfirmCancelScreen(t)
         self.consent = ConsentScreen(t)
         self.enroll_phone = EnrollPhoneScreen(t)
         self.enroll_card = EnrollCardScreen(t)
         self.enroll_done = EnrollDoneScreen(t)
-        self.message = MessageScreen(t)
         self.attendant_pin = AttendantPinScreen(t)
         self.attendant = AttendantScreen(t)
         self.screens: dict[str, Screen] = {}
@@ -191,74 +235,69 @@ class KioskController(QObject):
             self.step_up,
             self.card,
             self.privacy,
+            self.confirm,
             self.consent,
             self.enroll_phone,
             self.enroll_card,
             self.enroll_done,
-            self.message,
             self.attendant_pin,
             self.attendant,
         ):
             self.screens[s.name] = s
             self.stack.addWidget(s)
-            s.cancel_button.clicked.connect(self.cancel)
+            s.cancel_button.clicked.connect(self.machine.cancel)
+            s.back_button.clicked.connect(self.machine.back)
+            s.call_button.clicked.connect(self.machine.call_attendant)
+        missing = {s.value for s in ScreenId} - set(self.screens)
+        if missing:
+            raise RuntimeError(f"no widget for screens {sorted(missing)}")
         self.basket_screen.set_products(demo_products)
 
-        # -- wiring: screens -> controller
-        self.idle.start_button.clicked.connect(lambda: self.go("basket"))
-        self.idle.join_button.clicked.connect(self.start_enrollment)
-        self.idle.language_chosen.connect(self.set_language)
-        self.idle.attendant_button.clicked.connect(self._open_attendant_pin)
+        # -- wiring: screens -> model
+        m = self.machine
+        self.idle.start_button.clicked.connect(m.start)
+        self.idle.join_button.clicked.connect(m.join)
+        self.idle.language_chosen.connect(lambda lang: m.set_language(lang.value))
+        self.idle.attendant_button.clicked.connect(m.staff_requested)
         if on_demo_scan is not None:
             self.basket_screen.product_scanned.connect(on_demo_scan)
         self.basket_screen.remove_requested.connect(
             lambda sku: self.bridge.basket_edit_requested.emit(sku, -1)
         )
-        self.basket_screen.pay_button.clicked.connect(self.show_payment_choice)
-        self.choice.face_button.clicked.connect(self.choose_face)
-        self.choice.card_button.clicked.connect(self.choose_card)
-        self.choice.enroll_button.clicked.connect(self.start_enrollment)
-        self.claim.keypad.submitted.connect(
-            lambda d: self.begin_face(Claim(kind=ClaimKind.PHONE, value=d))
-        )
-        self.result.card_button.clicked.connect(self.choose_card)
-        self.result.retry_button.clicked.connect(self._retry)
-        self.result.done_button.clicked.connect(self._after_result)
-        self.step_up.keypad.submitted.connect(self.submit_step_up)
-        self.step_up.card_button.clicked.connect(self.choose_card)
+        self.basket_screen.pay_button.clicked.connect(m.pay)
+        self.choice.face_button.clicked.connect(m.choose_face)
+        self.choice.card_button.clicked.connect(m.choose_card)
+        self.choice.enroll_button.clicked.connect(m.join)
+        self.claim.keypad.submitted.connect(m.give_phone)
+        self.result.card_button.clicked.connect(m.choose_card)
+        self.result.retry_button.clicked.connect(m.retry)
+        self.result.done_button.clicked.connect(m.done)
+        self.step_up.keypad.submitted.connect(self._submit_step_up)
+        self.step_up.card_button.clicked.connect(m.choose_card)
         self.card.tap_button.clicked.connect(self.tap_card)
-        self.privacy.done_button.clicked.connect(self.reset_to_idle)
-        self.consent.agree_button.clicked.connect(self.consent_given)
-        self.consent.decline_button.clicked.connect(self.consent_declined)
-        self.enroll_phone.keypad.submitted.connect(self.enroll_phone_entered)
+        self.privacy.channel_chosen.connect(m.send_receipt)
+        self.privacy.done_button.clicked.connect(m.done)
+        self.enroll_done.channel_chosen.connect(m.send_receipt)
+        self.confirm.keep_button.clicked.connect(m.keep_shopping)
+        self.confirm.drop_button.clicked.connect(m.confirm_cancel)
+        self.consent.agree_button.clicked.connect(self._consent_given)
+        self.consent.decline_button.clicked.connect(m.consent_declined)
+        self.enroll_phone.keypad.submitted.connect(m.enroll_phone)
         self.enroll_card.tap_button.clicked.connect(self.link_card)
-        self.enroll_card.continue_button.clicked.connect(self.begin_enrollment_capture)
-        self.enroll_done.done_button.clicked.connect(self._after_enrollment)
-        self.message.ok_button.clicked.connect(self._after_message)
-        self.attendant_pin.keypad.submitted.connect(self._check_pin)
-        self.attendant.exit_button.clicked.connect(self.reset_to_idle)
+        self.enroll_card.continue_button.clicked.connect(m.enroll_capture)
+        self.enroll_done.done_button.clicked.connect(m.done)
+        self.attendant_pin.sign_in_requested.connect(self._sign_in)
+        self.attendant.exit_button.clicked.connect(m.staff_sign_out)
         self.attendant.apply_button.clicked.connect(self._apply_attendant)
+        self.attendant.request_action.connect(self._on_request_action)
+        self.attendant.void_requested.connect(m.void_line)
+        self.attendant.unlock_requested.connect(m.unlock_lane)
+        self.attendant.reprint_requested.connect(m.reprint)
 
-        # -- wiring: POS -> controller
-        bridge.basket_changed.connect(self._on_basket)
+        # -- wiring: POS -> model
+        bridge.basket_changed.connect(lambda _sid, sale: m.sale_updated(sale))
         bridge.claim_scanned.connect(self._on_claim_scanned)
-        bridge.card_result.connect(self._on_card_result)
-
-        # -- the flow worker on its own thread
-        self.flow_thread = QThread()
-        self.flow_thread.setObjectName("facepay-flow")
-        self.worker = FlowWorker(port, self.mailbox)
-        self.worker.moveToThread(self.flow_thread)
-        self._call.connect(self.worker.call)
-        self._start_feeding.connect(self.worker.start_feeding)
-        self._stop_feeding.connect(self.worker.stop_feeding)
-        self.worker.progress.connect(self._on_progress)
-        self.worker.processing.connect(self._on_processing)
-        self.worker.outcome.connect(self._on_outcome)
-        self.worker.result.connect(self._on_result)
-        self.worker.failed.connect(self._on_failed)
-        self.worker.analysed.connect(self.analysis_seconds.append)
-        self.flow_thread.start()
+        bridge.card_result.connect(m.card_result)
 
         # -- inactivity
         self.idle_timer = QTimer(self)
@@ -272,29 +311,353 @@ class KioskController(QObject):
         if app is not None:
             app.installEventFilter(self)
 
-        self.retranslate()
-        self.go("idle")
-        self.refresh_store()
+        self._apply_language(self.translate.language)
+        self._show(ScreenId.IDLE)
+        m.refresh()
 
-    # ------------------------------------------------------------------ navigation
+    # ------------------------------------------------------------------ reading state
     @property
     def current(self) -> str:
-        w = self.stack.currentWidget()
-        return w.name if isinstance(w, Screen) else ""
+        return self.machine.screen.value
 
-    def go(self, name: str) -> None:
-        screen = self.screens[name]
-        if self.current in ("capture", "liveness") and name not in ("capture", "liveness"):
+    @property
+    def backend(self) -> BackendHealth | None:
+        return self.machine.backend
+
+    def widget(self) -> QWidget:
+        return self.stack
+
+    # ------------------------------------------------------------------ KioskEffects
+    def run(self, job: Callable[[CheckoutPort], T], done: Callable[[T], None]) -> None:
+        job_id = next(self._job_ids)
+        self._jobs[job_id] = done
+        self._call.emit(job_id, job)
+
+    def start_camera(self, attempt: int, sale: Sale | None) -> None:
+        self.face_in_oval_at = None
+        self._stop_camera()
+        if self.open_camera is None:
+            self._camera_failed("no_camera")
+            return
+        cam = CameraWorker(self.open_camera, self.mailbox, playback=self.playback)
+        cam.preview_ready.connect(self._on_preview)
+        cam.frame_available.connect(self.worker.on_frame)
+        cam.camera_failed.connect(self._camera_failed)
+        cam.fps_measured.connect(self._on_fps)
+        self.camera = cam
+        self._start_feeding.emit(attempt, sale)
+        cam.start()
+
+    def stop_camera(self) -> None:
+        self._stop_feeding.emit()
+        self._stop_camera()
+
+    def request_card_payment(self, sale: Sale) -> None:
+        self.card.show_amount(sale.amount_text)
+        self.bridge.card_payment_requested.emit(sale.sale_id, sale)
+
+    def sale_completed(self, sale_id: str, outcome: Outcome) -> None:
+        self.bridge.sale_completed.emit(sale_id, outcome)
+
+    def void_line(self, sale_id: str, sku: str) -> None:
+        self.bridge.line_void_requested.emit(sale_id, sku)
+
+    def configure(self, settings: Mapping[str, float]) -> None:
+        safe = dict(settings)
+        self.run(lambda p: p.configure(safe), _ignore)
+
+    def end_sale(self) -> None:
+        self.bridge.session_reset.emit()
+
+    # ------------------------------------------------------------------ worker answers
+    def _on_result(self, job_id: int, value: object) -> None:
+        done = self._jobs.pop(job_id, None)
+        if done is not None:
+            done(value)
+
+    def _on_failed(self, job_id: int, code: str) -> None:
+        self._jobs.pop(job_id, None)
+        self._log_error(f"till call failed: {code}")
+        m = self.machine
+        if m.screen in (*_FACE_SCREENS, ScreenId.PROCESSING):
+            m.on_outcome(m.attempt, Outcome(kind=OutcomeKind.ERROR, staff_code=code))
+
+    def _on_feedback(self, attempt: int, feedback: FrameFeedback) -> None:
+        if attempt != self.machine.attempt:
+            return
+        self._last_feedback = feedback
+        if feedback.face_box is not None:
+            self.touch()  # someone is in front of the camera
+        if self.face_in_oval_at is None and (
+            feedback.state.value == "liveness" or not feedback.reasons
+        ):
+            self.face_in_oval_at = time.monotonic()
+        self.machine.on_feedback(attempt, feedback)
+
+    def _on_processing(self, attempt: int) -> None:
+        if attempt == self.machine.attempt:
+            self.processing_at = time.monotonic()
+        self.machine.on_processing(attempt)
+
+    def _on_outcome(self, attempt: int, outcome: Outcome) -> None:
+        if (
+            attempt == self.machine.attempt
+            and self.face_in_oval_at is not None
+            and outcome.kind in (OutcomeKind.APPROVED, OutcomeKind.ENROLLED)
+        ):
+            self.approved_at = time.monotonic()
+            self.last_approval_latency = self.approved_at - self.face_in_oval_at
+        self.machine.on_outcome(attempt, outcome)
+
+    # ------------------------------------------------------------------ model events
+    def _on_event(self, event: KioskEvent) -> None:
+        if isinstance(event, ScreenChanged):
+            self._show(event.screen)
+        elif isinstance(event, Notice):
+            text = self.translate(event.key, **event.params) if event.key else ""
+            if event.key == "claim.invalid":
+                for screen in (self.claim, self.enroll_phone):
+                    screen.keypad.reset()  # the number was refused: type it again
+            if event.key == "receipt.sent":
+                # Say where the receipt went (never what the code is).
+                sent = self.screens[self.current]
+                if isinstance(sent, PrivacyScreen):
+                    sent.show_sent(ChannelKind(event.params["channel"]))
+                return
+            self.screens[self.current].show_notice(text)
+        elif isinstance(event, OutcomeShown):
+            self._show_outcome(event.outcome)
+        elif isinstance(event, ProgressShown):
+            fb = event.feedback
+            if self.machine.screen is ScreenId.LIVENESS:
+                self.liveness.show_progress(fb)
+            elif self.machine.screen is ScreenId.CAPTURE:
+                self.capture.show_progress(fb)
+        elif isinstance(event, SaleChanged):
+            self.basket_screen.show_basket(event.sale)
+            if self.machine.screen is ScreenId.ATTENDANT:
+                self._show_attendant_work()
+            self.touch()  # scanning is the shopper being here too
+        elif isinstance(event, LaneChanged):
+            self._log_error("lane paused by the backend" if event.paused else "lane unlocked")
+            if self.machine.screen is ScreenId.ATTENDANT:
+                self._show_attendant_work()
+        elif isinstance(event, QueueChanged):
+            if self.machine.screen is ScreenId.ATTENDANT:
+                self._show_attendant_work()
+        elif isinstance(event, LanguageChanged):
+            self._apply_language(Language(event.language))
+
+    def _show_outcome(self, outcome: Outcome) -> None:
+        if outcome.staff_code:
+            self._log_error(f"{outcome.kind.value}: {outcome.staff_code}")
+        if outcome.kind is OutcomeKind.ENROLLED:
+            # The privacy code goes on the receipt the shopper picks, never on this screen.
+            self.enroll_done.offer(self.machine.receipt_channels)
+        else:
+            self.result.show_outcome(outcome)
+
+    def _show(self, screen_id: ScreenId) -> None:
+        m = self.machine
+        screen = self.screens[screen_id.value]
+        if screen_id not in _FACE_SCREENS:
             self.capture.camera.clear()
             self.liveness.camera.clear()
+        if screen_id is ScreenId.IDLE:
+            for s in self.screens.values():
+                s.reset()
+            self.face_in_oval_at = None
+        elif screen_id is ScreenId.CHOICE:
+            # A paused lane hides face pay (and its enrollment) and says why.
+            self.choice.show_amount(
+                m.sale.amount_text, m.face_is_offered(), lane_paused=m.lane_paused
+            )
+        elif screen_id is ScreenId.CLAIM:
+            self.claim.reset()
+            self.claim.keypad.set_minimum(m.store.min_claim_digits)
+        elif screen_id is ScreenId.CAPTURE:
+            self.capture.reset()
+            self.liveness.reset()
+        elif screen_id is ScreenId.LIVENESS:
+            # The prompt and the last frame from the first moment: never a black preview
+            # with "Follow the prompt" while the next frame is analysed.
+            fb = self._last_feedback
+            self.liveness.start(
+                fb.challenge if fb else None,
+                challenge_count=fb.challenge_count if fb else 0,
+                seconds=fb.seconds_left if fb else 0.0,
+                last_frame=self.capture.camera.image(),
+            )
+        elif screen_id is ScreenId.RECEIPT:
+            self.privacy.offer(m.receipt_channels)
+        elif screen_id is ScreenId.CONFIRM_CANCEL:
+            self.confirm.ask(m.sale.item_count, m.sale.amount_text)
+        elif screen_id is ScreenId.STEP_UP:
+            self.step_up.reset()
+            self.step_up.ask(m.store.step_up_digits)
+        elif screen_id is ScreenId.CARD:
+            self.card.show_amount(m.sale.amount_text)
+        elif screen_id is ScreenId.CONSENT:
+            self.consent.show_terms(m.store.operator, m.store.retention_days)
+        elif screen_id is ScreenId.ENROLL_PHONE:
+            self.enroll_phone.reset()
+            self.enroll_phone.keypad.set_minimum(max(m.store.min_claim_digits, 6))
+        elif screen_id is ScreenId.ENROLL_CARD:
+            self.enroll_card.reset()
+        elif screen_id is ScreenId.STAFF_SIGN_IN:
+            self.attendant_pin.reset()
+            self.attendant_pin.staff_id_edit.clear()
+        elif screen_id is ScreenId.ATTENDANT:
+            backend = m.backend
+            self.attendant.show_settings(
+                self.settings.cameras,
+                self.settings.camera,
+                self.settings.backend_url,
+                dict(backend.settings) if backend else {},
+            )
+            self._show_attendant_health()
+            self._show_attendant_work()
+            self.run(lambda p: p.health(), self._on_health)
         self.stack.setCurrentWidget(screen)
-        focus = screen.first_focus()
-        if focus is not None:
-            focus.setFocus()
+        screen.refocus()
         self.touch()
-        self.screen_changed.emit(name)
-        logger.debug("screen %s", name)
+        self.screen_changed.emit(screen_id.value)
+        logger.debug("screen %s", screen_id.value)
 
+    # ------------------------------------------------------------------ inputs
+    def _submit_step_up(self, digits: str) -> None:
+        self.step_up.keypad.reset()
+        self.machine.answer_step_up(digits)
+
+    def _on_claim_scanned(self, claim: Claim) -> None:
+        self.machine.give_claim(claim)
+
+    def _consent_given(self) -> None:
+        if self.consent.agree_box.isChecked():  # a keyboard user cannot skip the box
+            self.machine.consent_given()
+
+    def tap_card(self) -> None:
+        """Demo only: the simulated terminal approves (a real POS reports its terminal)."""
+        self.card.tap_button.setEnabled(False)
+        if self._on_demo_card is not None:
+            self._on_demo_card(self.machine.sale.sale_id)
+
+    def link_card(self) -> None:
+        """The card reader tokenises the shopper's card for enrollment (a token only)."""
+        if self._card_reader is None:
+            self.enroll_card.show_notice(self.translate("result.error"))
+            return
+        self.enroll_card.tap_button.setEnabled(False)
+        self.machine.card_linked(self._card_reader())
+        self.enroll_card.show_linked(self.translate("enroll.card_read"))
+
+    def _sign_in(self, staff_id: str, pin: str) -> None:
+        self.attendant_pin.keypad.reset()
+        self.machine.staff_sign_in(staff_id, pin)
+        if self.machine.screen is ScreenId.STAFF_SIGN_IN:
+            self._log_error("attendant: sign-in refused")
+
+    def _on_request_action(self, request_id: int, action: str) -> None:
+        """One button per attendant request: the model checks the staff member and audits."""
+        m = self.machine
+        request = next((r for r in m.queue.open if r.request_id == request_id), None)
+        if request is None:
+            return
+        if action == "approve_age":
+            m.approve_age()
+        elif action == "unlock":
+            m.unlock_lane()
+        elif action == "settle":
+            m.settle_payment(request.sale_id)
+        else:
+            m.dismiss(request_id)
+
+    def _show_attendant_work(self) -> None:
+        """The attendant screen's queue, lane state and basket, from the model."""
+        m = self.machine
+        self.attendant.show_queue(m.queue.open)
+        self.attendant.show_lane(m.lane_paused)
+        self.attendant.show_sale(
+            [(line.sku, line.description, line.quantity) for line in m.sale.lines]
+        )
+
+    def _apply_attendant(self) -> None:
+        self.settings.camera = self.attendant.camera_box.currentText()
+        self.machine.change_settings(self.attendant.thresholds())
+        self._use_camera(self.settings.camera)
+        self.run(lambda p: p.health(), self._on_health)
+
+    def _on_health(self, health: BackendHealth) -> None:
+        self.machine.backend = health
+        if self.machine.screen is ScreenId.ATTENDANT and not self.attendant.threshold_spins:
+            # Opened before the till's first answer: show its settings now (never over
+            # values the attendant may be editing).
+            self.attendant.show_settings(
+                self.settings.cameras,
+                self.settings.camera,
+                self.settings.backend_url,
+                dict(health.settings),
+            )
+        self._show_attendant_health()
+
+    def _use_camera(self, spec_text: str) -> None:
+        """The attendant picked a camera (index or path): used from the next shopper on."""
+        opener = self.camera_opener
+        if opener is None or not spec_text:
+            return
+        spec: str | int = int(spec_text) if spec_text.isdigit() else spec_text
+        self.open_camera = lambda: opener(spec)
+        self.camera_changed.emit(spec_text)
+
+    def _show_attendant_health(self) -> None:
+        cam = (self.settings.camera or "-", self.camera_fps) if self.open_camera else None
+        backend = self.machine.backend
+        self.attendant.show_health(
+            cam, bool(backend and backend.reachable), list(reversed(self.errors))
+        )
+
+    # ------------------------------------------------------------------ camera
+    def _stop_camera(self) -> None:
+        cam, self.camera = self.camera, None
+        if cam is not None:
+            for sig in (
+                cam.preview_ready,
+                cam.frame_available,
+                cam.camera_failed,
+                cam.fps_measured,
+            ):
+                with contextlib.suppress(TypeError):
+                    sig.disconnect()
+            cam.stop()
+            if not cam.wait(3000):
+                logger.warning("camera thread did not stop in 3 s")
+                self._old_cameras.append(cam)  # keep it alive until it does
+        self.mailbox.clear()
+
+    def _on_preview(self) -> None:
+        cam = self.camera
+        image = cam.take_preview() if cam is not None else None
+        if image is None:
+            return  # already drew the newest one
+        if self.machine.screen is ScreenId.CAPTURE:
+            self.capture.camera.show_image(image)
+        elif self.machine.screen is ScreenId.LIVENESS:
+            self.liveness.camera.show_image(image)
+
+    def _on_fps(self, fps: float) -> None:
+        self.camera_fps = fps
+
+    def _camera_failed(self, code: str) -> None:
+        self._log_error(f"camera: {code}")
+        m = self.machine
+        if m.screen not in _FACE_SCREENS:
+            return
+        self.stop_camera()
+        self.run(lambda p: p.cancel(), _ignore)
+        self.capture.camera_lost()
+        m.on_outcome(m.attempt, Outcome(kind=OutcomeKind.CAMERA_LOST, staff_code=code))
+
+    # ------------------------------------------------------------------ inactivity
     def touch(self) -> None:
         """The shopper is here: restart the current screen's inactivity timeout."""
         if self._warned is not None:
@@ -327,32 +690,10 @@ class KioskController(QObject):
 
     def _on_inactive(self) -> None:
         logger.info("inactive on %s: back to idle", self.current)
-        self.reset_to_idle()
-
-    def cancel(self) -> None:
-        """The cancel button on any screen. A paid sale stays paid; everything else is dropped."""
-        self.reset_to_idle()
-
-    def reset_to_idle(self) -> None:
-        self.attempt += 1  # late answers from the old attempt are ignored from now on
-        self._stop_camera()
-        self._stop_feeding.emit()
-        self.mailbox.clear()
-        self._call.emit(self.attempt, "cancel", lambda p: p.cancel())
-        self.enroll_claim = None
-        self.enroll_token = ""
-        self.mode = "pay"
-        self.face_in_oval_at = None
-        for s in self.screens.values():
-            s.reset()
-        self.bridge.session_reset.emit()
-        self.sale_id = self.bridge.sale_id
-        self.basket = BasketSnapshot(lines=(), currency=self.basket.currency)
-        self.go("idle")
-        self.refresh_store()
+        self.machine.timeout()
 
     # ------------------------------------------------------------------ language
-    def set_language(self, language: Language) -> None:
+    def _apply_language(self, language: Language) -> None:
         self.translate.language = language
         app = QApplication.instance()
         direction = (
@@ -361,421 +702,11 @@ class KioskController(QObject):
         if isinstance(app, QApplication):
             app.setLayoutDirection(direction)
         self.stack.setLayoutDirection(direction)
-        self.retranslate()
-        self._call.emit(self.attempt, "language", lambda p: _set_language(p, language))
-
-    def retranslate(self) -> None:
-        for s in self.screens.values():
+        for s in self.screens.values() if hasattr(self, "screens") else ():
             s.retranslate()
 
-    # ------------------------------------------------------------------ backend
-    def refresh_store(self) -> None:
-        self._call.emit(self.attempt, "store", lambda p: (p.store_profile(), p.health()))
-
-    def _on_result(self, attempt: int, tag: str, value: Any) -> None:
-        if tag == "store":
-            self.store, self.backend = value
-            if not self.basket.currency and self.store is not None:
-                self.basket = BasketSnapshot(lines=(), currency=self.store.currency)
-            return
-        if tag == "health":
-            self.backend = value
-            if self.current == "attendant" and not self.attendant.threshold_spins:
-                # Opened before the till's first answer: show its thresholds now (never
-                # over values the attendant may be editing).
-                self.attendant.show_settings(
-                    self.settings.cameras,
-                    self.settings.camera,
-                    self.settings.backend_url,
-                    dict(value.thresholds),
-                )
-            self._show_attendant_health()
-            return
-        if attempt != self.attempt:
-            return
-        if tag == "reconcile":
-            settled: list[Outcome] = list(value)
-            if settled:
-                self.unsettled_sales.discard(self.sale_id)
-                self._on_outcome(attempt, settled[0])
-            return
-        if tag == "link_card":
-            self.enroll_token, masked = value
-            self.enroll_card.show_linked(masked)
-
-    def _on_failed(self, attempt: int, tag: str, code: str) -> None:
-        self._log_error(f"{tag}: {code}")
-        if tag in ("store", "health"):
-            self.backend = BackendHealth(
-                reachable=False, url=self.settings.backend_url, detail=code
-            )
-            if tag == "health":
-                self._show_attendant_health()
-            return
-        if attempt != self.attempt or tag == "cancel":
-            return
-        if tag == "begin" and code == "InvalidClaimError":
-            self.attempt += 1
-            self._stop_camera()
-            self._stop_feeding.emit()
-            screen = self.enroll_phone if self.mode == "enroll" else self.claim
-            screen.reset()
-            screen.show_notice(self.translate("claim.invalid"))
-            self.go(screen.name)
-            return
-        kind = OutcomeKind.BACKEND_DOWN if _is_transport(code) else OutcomeKind.ERROR
-        self._on_outcome(attempt, Outcome(kind=kind, detail=code))
-
-    # ------------------------------------------------------------------ basket and choice
-    def _on_basket(self, sale_id: str, snapshot: BasketSnapshot) -> None:
-        if sale_id in self.paid_sales:
-            return
-        self.sale_id = sale_id
-        self.basket = snapshot
-        self.basket_screen.show_basket(snapshot)
-        self.touch()  # scanning is the shopper being here too
-        if self.current == "idle" and snapshot.lines:
-            self.go("basket")  # scanning the first item starts the session
-
-    def amount_text(self) -> str:
-        b = self.basket
-        return format_money(b.total_minor, b.currency, b.minor_digits)
-
-    def show_payment_choice(self) -> None:
-        if not self.basket.lines:
-            return
-        self.mode = "pay"
-        face_ok = self.backend is None or self.backend.reachable
-        self.choice.show_amount(self.amount_text(), face_ok)
-        self.go("choice")
-
-    def choose_face(self) -> None:
-        self.mode = "pay"
-        store = self.store
-        if store is not None and store.claimless_allowed:
-            self.begin_face(None)
-            return
-        self.claim.reset()
-        if store is not None:
-            self.claim.keypad.set_minimum(store.min_claim_digits)
-        self.go("claim")
-
-    def _on_claim_scanned(self, claim: Claim) -> None:
-        if self.current == "claim":
-            self.begin_face(claim)
-
-    # ------------------------------------------------------------------ face capture
-    def begin_face(self, claim: Claim | None) -> None:
-        self.attempt += 1
-        attempt = self.attempt
-        self.attempt_sales[attempt] = self.sale_id
-        basket = self.basket
-        if self.mode == "enroll":
-            assert self.enroll_claim is not None
-            eclaim, token = self.enroll_claim, self.enroll_token
-            self._call.emit(attempt, "begin", lambda p: p.begin_enrollment(eclaim, token))
-        else:
-            self._call.emit(attempt, "begin", lambda p: p.begin_payment(basket, claim))
-        self.capture.reset()
-        self.liveness.reset()
-        self.face_in_oval_at = None
-        self.go("capture")
-        self._start_camera()
-        self._start_feeding.emit(attempt)
-
-    def _start_camera(self) -> None:
-        self._stop_camera()
-        if self.open_camera is None:
-            self._on_camera_failed("no_camera")
-            return
-        cam = CameraWorker(
-            self.open_camera,
-            self.mailbox,
-            pace=self.settings.pace_camera,
-            loop=self.settings.loop_camera,
-            lockstep=self.settings.lockstep_camera,
-        )
-        cam.preview_ready.connect(self._on_preview)
-        cam.frame_available.connect(self.worker.on_frame)
-        cam.camera_failed.connect(self._on_camera_failed)
-        cam.fps_measured.connect(self._on_fps)
-        self.camera = cam
-        cam.start()
-
-    def _stop_camera(self) -> None:
-        cam, self.camera = self.camera, None
-        if cam is not None:
-            for sig in (
-                cam.preview_ready,
-                cam.frame_available,
-                cam.camera_failed,
-                cam.fps_measured,
-            ):
-                with contextlib.suppress(TypeError):
-                    sig.disconnect()
-            cam.stop()
-            if not cam.wait(3000):
-                logger.warning("camera thread did not stop in 3 s")
-                self._old_cameras.append(cam)  # keep it alive until it does
-        self.mailbox.clear()
-
-    def _on_preview(self) -> None:
-        cam = self.camera
-        image = cam.take_preview() if cam is not None else None
-        if image is None:
-            return  # already drew the newest one
-        if self.current == "capture":
-            self.capture.camera.show_image(image)
-        elif self.current == "liveness":
-            self.liveness.camera.show_image(image)
-
-    def _on_fps(self, fps: float) -> None:
-        self.camera_fps = fps
-
-    def _on_camera_failed(self, code: str) -> None:
-        self._log_error(f"camera: {code}")
-        if self.current not in ("capture", "liveness"):
-            return
-        self.attempt += 1
-        self._stop_feeding.emit()
-        self._stop_camera()
-        self._call.emit(self.attempt, "cancel", lambda p: p.cancel())
-        self.capture.camera_lost()
-        self.result.show_outcome(Outcome(kind=OutcomeKind.CAMERA_LOST, detail=code))
-        self.go("result")
-
-    def _on_progress(self, attempt: int, progress: FaceProgress) -> None:
-        if attempt != self.attempt:
-            return
-        if progress.face_box is not None:
-            self.touch()  # someone is in front of the camera
-        if progress.phase == "liveness":
-            if self.face_in_oval_at is None:
-                self.face_in_oval_at = time.monotonic()
-            if self.current != "liveness":
-                self.go("liveness")
-            self.liveness.show_progress(progress)
-        elif self.current == "capture":
-            if not progress.reasons and self.face_in_oval_at is None:
-                self.face_in_oval_at = time.monotonic()
-            self.capture.show_progress(progress)
-
-    def _on_processing(self, attempt: int) -> None:
-        if attempt != self.attempt:
-            return
-        self.processing_at = time.monotonic()
-        self._stop_camera()
-        self.go("processing")
-
-    # ------------------------------------------------------------------ outcomes
-    def _on_outcome(self, attempt: int, outcome: Outcome) -> None:
-        if attempt != self.attempt:
-            if outcome.charged:
-                # Money moved for an attempt the shopper already left: never hide it.
-                self._log_error("late approval after cancel")
-                sale = self.attempt_sales.get(attempt, self.sale_id)
-                self.paid_sales.add(sale)
-                self.bridge.sale_completed.emit(sale, outcome)
-            return
-        # This attempt has its answer: anything else it says from now on is stale.
-        self.attempt += 1
-        self.attempt_sales[self.attempt] = self.sale_id
-        self._stop_camera()
-        self._stop_feeding.emit()
-        if self.face_in_oval_at is not None and outcome.kind in (
-            OutcomeKind.APPROVED,
-            OutcomeKind.ENROLLED,
-        ):
-            self.last_approval_latency = time.monotonic() - self.face_in_oval_at
-            self.approved_at = time.monotonic()
-        kind = outcome.kind
-        if kind is OutcomeKind.STEP_UP:
-            self.step_up.reset()
-            self.step_up.ask(
-                outcome.step_up_digits or (self.store.step_up_digits if self.store else 4)
-            )
-            self.go("step_up")
-            return
-        if kind is OutcomeKind.ENROLLED:
-            self.enroll_done.show_receipt(outcome.privacy_code, outcome.privacy_url)
-            self.go("enroll_done")
-            return
-        if kind is OutcomeKind.CANCELLED:
-            self.reset_to_idle()
-            return
-        if kind is OutcomeKind.CLAIM_NEEDED:
-            self.claim.reset()
-            self.claim.show_notice(self.translate("claim.needed"))
-            self.go("claim")
-            return
-        if kind is OutcomeKind.PAYMENT_UNKNOWN:
-            self.unsettled_sales.add(self.sale_id)
-        if kind is OutcomeKind.APPROVED:
-            self.paid_sales.add(self.sale_id)
-            self.bridge.sale_completed.emit(self.sale_id, outcome)
-        elif outcome.detail:
-            self._log_error(f"{kind.value}: {outcome.detail}")
-        self.result.show_outcome(outcome)
-        self.go("result")
-
-    def _retry(self) -> None:
-        o = self.result.outcome
-        if o is not None and o.kind is OutcomeKind.PAYMENT_UNKNOWN:
-            self._call.emit(self.attempt, "reconcile", lambda p: _reconcile(p))
-        else:
-            self.choose_face()
-
-    def _after_result(self) -> None:
-        o = self.result.outcome
-        if o is not None and o.kind is OutcomeKind.APPROVED and o.privacy_code:
-            self.privacy.show_receipt(o.privacy_code, o.privacy_url)
-            self.go("privacy")
-        else:
-            self.reset_to_idle()
-
-    def submit_step_up(self, digits: str) -> None:
-        attempt = self.attempt
-        self.step_up.keypad.reset()
-        self._call.emit(attempt, "step_up", lambda p: p.answer_step_up(digits))
-        self.go("processing")
-
-    # ------------------------------------------------------------------ card fallback
-    def choose_card(self) -> None:
-        if self.sale_id in self.paid_sales or self.sale_id in self.unsettled_sales:
-            return  # paid, or maybe paid: a second payment could charge twice
-        self.attempt += 1
-        self._stop_camera()
-        self._stop_feeding.emit()
-        self._call.emit(self.attempt, "cancel", lambda p: p.cancel())
-        self.card.show_amount(self.amount_text())
-        self.go("card")
-        if self.sale_id not in self.card_requested:
-            self.card_requested.add(self.sale_id)
-            self.bridge.card_payment_requested.emit(self.sale_id, self.basket)
-
-    def tap_card(self) -> None:
-        """Demo only: the simulated terminal approves (a real POS reports its terminal)."""
-        self.card.tap_button.setEnabled(False)
-        if self._on_demo_card is not None:
-            self._on_demo_card(self.sale_id)
-
-    def _on_card_result(self, sale_id: str, approved: bool, masked_method: str) -> None:
-        if sale_id != self.sale_id or self.current != "card":
-            return
-        if approved:
-            if sale_id in self.paid_sales or sale_id in self.unsettled_sales:
-                return
-            outcome = Outcome(
-                kind=OutcomeKind.APPROVED,
-                amount_minor=self.basket.total_minor,
-                currency=self.basket.currency,
-                minor_digits=self.basket.minor_digits,
-                masked_method=masked_method,
-                receipt_lines=receipt_lines(self.basket),
-                charged=True,
-                detail="card",
-            )
-            self._on_outcome(self.attempt, outcome)
-        else:
-            self.card.tap_button.setEnabled(True)
-            self.card.show_notice(self.translate("result.declined"))
-
-    # ------------------------------------------------------------------ enrollment
-    def start_enrollment(self) -> None:
-        self.mode = "enroll"
-        store = self.store
-        self.consent.show_terms(
-            store.operator if store else "facepay sandbox", store.retention_days if store else 365
-        )
-        self.go("consent")
-
-    def consent_given(self) -> None:
-        if not self.consent.agree_box.isChecked():
-            return  # the button is disabled until ticked; a keyboard user cannot skip it
-        self.enroll_phone.reset()
-        if self.store is not None:
-            self.enroll_phone.keypad.set_minimum(max(self.store.min_claim_digits, 6))
-        self.go("enroll_phone")
-
-    def consent_declined(self) -> None:
-        # Nothing was sent or kept: consent comes before any call to the flow or camera.
-        self.mode = "pay"
-        self.consent.reset()
-        self.message.show_message("enroll.declined")
-        self.go("message")
-
-    def _after_message(self) -> None:
-        if self.basket.lines:
-            self.show_payment_choice()
-        else:
-            self.reset_to_idle()
-
-    def enroll_phone_entered(self, digits: str) -> None:
-        self.enroll_claim = Claim(kind=ClaimKind.PHONE, value=digits)
-        self.enroll_card.reset()
-        self.go("enroll_card")
-
-    def link_card(self) -> None:
-        self.enroll_card.tap_button.setEnabled(False)
-        self._call.emit(self.attempt, "link_card", lambda p: p.link_card())
-
-    def begin_enrollment_capture(self) -> None:
-        if self.enroll_claim is None or not self.enroll_token:
-            return
-        self.mode = "enroll"
-        self.begin_face(None)
-
-    def _after_enrollment(self) -> None:
-        self.mode = "pay"
-        self.enroll_claim = None
-        self.enroll_token = ""
-        if self.basket.lines:
-            self.show_payment_choice()
-        else:
-            self.reset_to_idle()
-
-    # ------------------------------------------------------------------ attendant
-    def _open_attendant_pin(self) -> None:
-        self.attendant_pin.reset()
-        self.go("attendant_pin")
-
-    def _check_pin(self, pin: str) -> None:
-        self.attendant_pin.keypad.reset()
-        if pin != self.settings.attendant_pin:
-            self._log_error("attendant: wrong PIN")
-            self.attendant_pin.show_notice(self.translate("attendant.pin_wrong"))
-            return
-        thresholds = dict(self.backend.thresholds) if self.backend else {}
-        self.attendant.show_settings(
-            self.settings.cameras, self.settings.camera, self.settings.backend_url, thresholds
-        )
-        self._show_attendant_health()
-        self.go("attendant")
-        self._call.emit(self.attempt, "health", lambda p: p.health())
-
-    def _show_attendant_health(self) -> None:
-        cam = (self.settings.camera or "-", self.camera_fps) if self.open_camera else None
-        self.attendant.show_health(
-            cam, bool(self.backend and self.backend.reachable), list(reversed(self.errors))
-        )
-
-    def _apply_attendant(self) -> None:
-        self.settings.camera = self.attendant.camera_box.currentText()
-        self.settings.backend_url = self.attendant.backend_edit.text().strip()
-        thresholds = self.attendant.thresholds()
-        url = self.settings.backend_url
-        self._call.emit(self.attempt, "configure", lambda p: _configure(p, url, thresholds))
-        self._use_camera(self.settings.camera)
-        self._call.emit(self.attempt, "health", lambda p: p.health())
-
-    def _use_camera(self, spec_text: str) -> None:
-        """The attendant picked a camera (index or path): used from the next shopper on."""
-        opener = self.camera_opener
-        if opener is None or not spec_text:
-            return
-        spec: str | int = int(spec_text) if spec_text.isdigit() else spec_text
-        self.open_camera = lambda: opener(spec)
-        self.camera_changed.emit(spec_text)
+    def set_language(self, language: Language) -> None:
+        self.machine.set_language(language.value)
 
     def _log_error(self, text: str) -> None:
         # Codes and screen names only: never a phone number, a claim, a template or a face.
@@ -788,35 +719,13 @@ class KioskController(QObject):
         app = QApplication.instance()
         if app is not None:
             app.removeEventFilter(self)
-        self._stop_camera()
-        self._stop_feeding.emit()
-        self._call.emit(self.attempt, "cancel", lambda p: p.cancel())
+        self.stop_camera()
+        self._call.emit(0, lambda p: p.cancel())
         self.flow_thread.quit()
         self.flow_thread.wait(5000)
         for cam in self._old_cameras:
             cam.wait(3000)
 
-    def widget(self) -> QWidget:
-        return self.stack
 
-
-def _configure(port: CheckoutPort, url: str, thresholds: dict[str, float]) -> None:
-    configure = getattr(port, "configure", None)
-    if callable(configure):
-        configure(backend_url=url, thresholds=thresholds)
-
-
-def _set_language(port: CheckoutPort, language: Language) -> None:
-    # The consent record names the language the shopper read it in.
-    set_language = getattr(port, "set_language", None)
-    if callable(set_language):
-        set_language(language)
-
-
-def _reconcile(port: CheckoutPort) -> list[Outcome]:
-    settle = getattr(port, "reconcile_pending", None)
-    return list(settle()) if callable(settle) else []
-
-
-def _is_transport(code: str) -> bool:
-    return code in ("TransportError", "ServerError", "ConnectError", "TimeoutException")
+def _ignore(_: object) -> None:
+    return None

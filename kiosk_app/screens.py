@@ -8,33 +8,46 @@ layout direction never needs the screen to be rebuilt.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
 
-from PyQt6.QtCore import Qt, pyqtSignal
+from PyQt6.QtCore import QSize, Qt, QTimer, pyqtSignal
+from PyQt6.QtGui import QImage, QKeyEvent
 from PyQt6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
     QComboBox,
-    QDoubleSpinBox,
     QFormLayout,
-    QGridLayout,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QLineEdit,
     QListWidget,
     QProgressBar,
+    QPushButton,
     QScrollArea,
+    QSizePolicy,
+    QSpinBox,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
-from facepay import QualityReason
-from kiosk_app.flow import BasketSnapshot, FaceProgress, Outcome, OutcomeKind, format_money
-from kiosk_app.i18n import Language, Translator
-from kiosk_app.widgets import BigButton, CameraView, ChallengeIcon, Keypad, QrView, label
+from facepay import CheckoutState, FrameFeedback, QualityReason, format_money
+from kiosk_app.i18n import Language, Translator, retention_period
+from kiosk_app.model import (
+    SETTING_BOUNDS,
+    AttendantRequest,
+    ChannelKind,
+    Outcome,
+    OutcomeKind,
+    RequestKind,
+    Sale,
+)
+from kiosk_app.ui.icons import icon, icon_pixmap
+from kiosk_app.widgets import GREEN, RED, BigButton, CameraView, ChallengeIcon, Keypad, label
 
 __all__ = [
     "SCREEN_NAMES",
@@ -45,6 +58,7 @@ __all__ = [
     "CardScreen",
     "ChoiceScreen",
     "ClaimScreen",
+    "ConfirmCancelScreen",
     "ConsentScreen",
     "EnrollCardScreen",
     "EnrollDoneScreen",
@@ -93,10 +107,17 @@ def quality_prompt_key(reasons: Sequence[QualityReason]) -> str:
 
 
 class Screen(QWidget):
-    """Base: a title, a body the subclass fills, and a footer with the cancel button."""
+    """Base: a header (Back, the title, Call staff), a body the subclass fills, and a footer
+    with the cancel button.
+
+    The buttons only emit: the model decides where Back goes (``kiosk_app.model.BACK``),
+    whether Cancel asks first, and who hears the call for staff.
+    """
 
     name = "screen"
     cancellable = True
+    has_back = True  # the model's BACK table says where it goes from each screen
+    calls_attendant = True  # a shopper can call for help from any screen
 
     def __init__(self, tr: Translator) -> None:
         super().__init__()
@@ -107,6 +128,21 @@ class Screen(QWidget):
         self.notice = label("notice")
         self.notice.hide()
         self.body = QVBoxLayout()
+        self.back_button = BigButton("nav")
+        self.back_button.setObjectName("back")
+        self.back_button.setIcon(icon("back", 32))
+        self.back_button.setIconSize(QSize(32, 32))
+        self.call_button = BigButton("nav")
+        self.call_button.setObjectName("call_attendant")
+        self.call_button.setIcon(icon("attendant", 32))
+        self.call_button.setIconSize(QSize(32, 32))
+        self.back_button.setSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Fixed)
+        self.call_button.setSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Fixed)
+        header = QHBoxLayout()
+        header.setSpacing(16)
+        header.addWidget(self.back_button, 0, Qt.AlignmentFlag.AlignTop)
+        header.addWidget(self.title, 1)
+        header.addWidget(self.call_button, 0, Qt.AlignmentFlag.AlignTop)
         self.cancel_button = BigButton("danger")
         self.cancel_button.setObjectName("cancel")
         self.footer = QHBoxLayout()
@@ -114,15 +150,39 @@ class Screen(QWidget):
         outer = QVBoxLayout(self)
         outer.setContentsMargins(32, 24, 32, 24)
         outer.setSpacing(16)
-        outer.addWidget(self.title)
+        outer.addLayout(header)
         outer.addWidget(self.subtitle)
         outer.addWidget(self.notice)
         outer.addLayout(self.body, 1)
         outer.addLayout(self.footer)
         self.cancel_button.setVisible(self.cancellable)
+        self.back_button.setVisible(self.has_back)
+        self.call_button.setVisible(self.calls_attendant)
+        # The screen itself can hold the focus, so a screen with nothing to press first
+        # (capture, processing) never leaves it on Cancel for Enter to press by accident.
+        self.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+
+    def keyPressEvent(self, event: QKeyEvent | None) -> None:  # noqa: N802 (Qt API)
+        # Escape is Back, as on every other screen a keyboard user knows.
+        if event is not None and event.key() == Qt.Key.Key_Escape:
+            if self.back_button.isVisibleTo(self) and self.back_button.isEnabled():
+                self.back_button.click()
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
+    def refocus(self) -> None:
+        """Put the focus where :meth:`first_focus` says (after a screen change, or when the
+        focused button was hidden: Qt would hand the focus to the next one, often Cancel)."""
+        target = self.first_focus() or self
+        target.setFocus(Qt.FocusReason.OtherFocusReason)
 
     def retranslate(self) -> None:
-        self.cancel_button.set_label(self.tr_("common.cancel"))
+        t = self.tr_
+        self.cancel_button.set_label(t("common.cancel"))
+        self.back_button.set_label(t("common.back"))
+        self.back_button.setIcon(icon("forward" if t.language.rtl else "back", 32))
+        self.call_button.set_label(t("common.call_attendant"))
         self.setAccessibleName(self.title.text())
 
     def show_notice(self, text: str) -> None:
@@ -131,6 +191,7 @@ class Screen(QWidget):
         self.notice.setVisible(bool(text))
 
     def first_focus(self) -> QWidget | None:
+        """The widget Enter should act on when the screen appears; never Cancel."""
         return None
 
     def reset(self) -> None:
@@ -141,6 +202,7 @@ class Screen(QWidget):
 class IdleScreen(Screen):
     name = "idle"
     cancellable = False
+    has_back = False
     language_chosen = pyqtSignal(object)
 
     def __init__(self, tr: Translator) -> None:
@@ -239,7 +301,7 @@ class BasketScreen(Screen):
         self.body.addLayout(row)
         self.footer.addWidget(self.remove_button)
         self.footer.addWidget(self.pay_button, 2)
-        self._basket: BasketSnapshot | None = None
+        self._basket: Sale | None = None
 
     def set_products(self, products: Sequence[tuple[str, str, str]]) -> None:
         """``(sku, name, price text)`` for the demo scanner; empty hides it."""
@@ -249,7 +311,10 @@ class BasketScreen(Screen):
         for sku, name, price in products:
             b = BigButton("product")
             b.setObjectName(f"product_{sku}")
-            b.setText(f"{name}   {price}")
+            # The demo's stand-in for a barcode scanner: a scanner takes no keyboard focus,
+            # and a focused product button turned every Enter into another scan.
+            b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+            b.setText(f"{name}\n{price}")  # two lines: fits the scanner column at 1024 px
             b.clicked.connect(lambda _=False, sku=sku: self.product_scanned.emit(sku))
             self.products_layout.addWidget(b)
             self.product_buttons[sku] = b
@@ -257,22 +322,22 @@ class BasketScreen(Screen):
         self.scanner_box.setVisible(bool(products))
         self.retranslate()
 
-    def show_basket(self, basket: BasketSnapshot) -> None:
+    def show_basket(self, basket: Sale) -> None:
         self._basket = basket
         self.table.setRowCount(len(basket.lines))
         for row, line in enumerate(basket.lines):
-            name = QTableWidgetItem(line.name)
+            name = QTableWidgetItem(line.description)
             name.setData(Qt.ItemDataRole.UserRole, line.sku)
             qty = QTableWidgetItem(str(line.quantity))
             qty.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
-            price = QTableWidgetItem(
-                format_money(line.total_minor, basket.currency, basket.minor_digits)
-            )
+            price = QTableWidgetItem(format_money(line.total_minor, basket.currency))
             for col, item in enumerate((name, qty, price)):
                 self.table.setItem(row, col, item)
         if basket.lines:
             self.table.scrollToBottom()
         self.retranslate()
+        if self.isVisible() and not self.pay_button.hasFocus():
+            self.refocus()
 
     def _remove_selected(self) -> None:
         row = self.table.currentRow()
@@ -291,7 +356,7 @@ class BasketScreen(Screen):
         )
         self.table.setAccessibleName(t("basket.title"))
         b = self._basket
-        total = format_money(b.total_minor, b.currency, b.minor_digits) if b else ""
+        total = b.amount_text if b else ""
         has_items = bool(b and b.lines)
         self.empty_label.setText(t("basket.empty"))
         self.empty_label.setVisible(not has_items)
@@ -309,7 +374,7 @@ class BasketScreen(Screen):
         super().retranslate()
 
     def first_focus(self) -> QWidget | None:
-        return self.pay_button if self.pay_button.isEnabled() else None
+        return self.pay_button if self.pay_button.isEnabled() else self.table
 
     def reset(self) -> None:
         super().reset()
@@ -326,9 +391,13 @@ class ChoiceScreen(Screen):
         self.amount_label = label("amount")
         self.face_button = BigButton("primary")
         self.face_button.setObjectName("pay_face")
+        self.face_button.setIcon(icon("face", 48, "#101418"))
+        self.face_button.setIconSize(QSize(48, 48))
         self.face_button.setMinimumHeight(110)
         self.card_button = BigButton()
         self.card_button.setObjectName("pay_card")
+        self.card_button.setIcon(icon("card", 48))
+        self.card_button.setIconSize(QSize(48, 48))
         self.card_button.setMinimumHeight(110)
         self.enroll_button = BigButton()
         self.enroll_button.setObjectName("enroll")
@@ -341,12 +410,21 @@ class ChoiceScreen(Screen):
         self.body.addWidget(self.enroll_button)
         self.body.addStretch(1)
         self._amount = ""
+        self._notice_key = ""
 
-    def show_amount(self, amount: str, face_available: bool) -> None:
+    def show_amount(self, amount: str, face_available: bool, *, lane_paused: bool = False) -> None:
+        """``lane_paused``: the backend paused face pay at this till (too many failed
+        attempts): the face options are hidden, not greyed, and the screen says why."""
         self._amount = amount
-        self.face_button.setEnabled(face_available)
-        self.enroll_button.setEnabled(face_available)
-        self.show_notice("" if face_available else self.tr_("choice.face_unavailable"))
+        self._notice_key = (
+            "choice.lane_paused"
+            if lane_paused
+            else ("" if face_available else "choice.face_unavailable")
+        )
+        self.face_button.setVisible(not lane_paused)
+        self.enroll_button.setVisible(not lane_paused)
+        self.face_button.setEnabled(face_available and not lane_paused)
+        self.enroll_button.setEnabled(face_available and not lane_paused)
         self.retranslate()
 
     def retranslate(self) -> None:
@@ -357,12 +435,12 @@ class ChoiceScreen(Screen):
         self.face_button.set_label(t("choice.face"))
         self.card_button.set_label(t("choice.card"))
         self.enroll_button.set_label(t("choice.enroll"))
-        if self.notice.isVisibleTo(self):
-            self.show_notice(t("choice.face_unavailable"))
+        self.show_notice(t(self._notice_key) if self._notice_key else "")
         super().retranslate()
 
     def first_focus(self) -> QWidget | None:
-        return self.face_button if self.face_button.isEnabled() else self.card_button
+        face = self.face_button
+        return face if face.isVisibleTo(self) and face.isEnabled() else self.card_button
 
 
 class _KeypadScreen(Screen):
@@ -372,14 +450,18 @@ class _KeypadScreen(Screen):
 
     def __init__(self, tr: Translator, *, max_digits: int = 15) -> None:
         super().__init__(tr)
-        self.keypad = Keypad(max_digits=max_digits)
+        # Keys on one side, the submit button and the screen's other choices on the other:
+        # stacked, the two do not fit the height of a 1024x768 or 1280x800 display.
+        self.keypad = Keypad(max_digits=max_digits, submit_below=False)
+        self.keypad.setMaximumWidth(560)
         self.side = QVBoxLayout()
+        self.side.setSpacing(16)
+        self.side.addWidget(self.keypad.submit_button)
         row = QHBoxLayout()
-        row.addStretch(1)
-        row.addWidget(self.keypad, 3)
-        row.addLayout(self.side, 2)
-        row.addStretch(1)
-        self.body.addLayout(row)
+        row.setSpacing(32)
+        row.addWidget(self.keypad, 1)
+        row.addLayout(self.side, 1)
+        self.body.addLayout(row, 1)
 
     def retranslate(self) -> None:
         self.keypad.retranslate(self.tr_, self.tr_(self.submit_key))
@@ -446,7 +528,7 @@ class CaptureScreen(Screen):
         self.body.addWidget(self.prompt)
         self._prompt_key = "capture.looking"
 
-    def show_progress(self, progress: FaceProgress) -> None:
+    def show_progress(self, progress: FrameFeedback) -> None:
         if progress.reasons:
             self._prompt_key = quality_prompt_key(progress.reasons)
             self.camera.set_state("looking" if progress.face_box is None else "adjust")
@@ -498,19 +580,6 @@ _LIVENESS_KEYS = {
 }
 
 
-# Liveness reasons that only mean the shopper was slow to answer: the result screen says
-# so. Any other reason (evidence of an attack among them) gets the plain message, which
-# tells an attacker nothing about which signal refused them.
-_SLOW_REASONS = frozenset({"late_response", "challenge_timeout"})
-
-
-def _too_slow(detail: str) -> bool:
-    """``"liveness_failed:late_response"`` -> True; attack evidence or anything else: False."""
-    _, _, listed = detail.partition(":")
-    reasons = {r.strip() for r in listed.split(",") if r.strip()}
-    return bool(reasons) and reasons <= _SLOW_REASONS
-
-
 def liveness_prompt_key(challenge: str | None) -> str:
     """``"turn_left"`` -> ``"liveness.turn_left"``; unknown codes get a generic prompt."""
     code = (challenge or "").lower()
@@ -531,12 +600,19 @@ def liveness_prompt_key(challenge: str | None) -> str:
 
 
 class LivenessScreen(Screen):
-    """The challenge with a drawn icon, a countdown and a progress bar, over the preview."""
+    """The challenge with a drawn icon, a countdown and a progress bar, beside the preview.
+
+    The first prompt shows from the first frame: :meth:`start` is given the first
+    challenge (and the capture screen's last frame, so the preview never goes black), and
+    the countdown runs on its own between frames from the flow's ``seconds_left`` (a frame
+    every 100 ms or every second: the number still counts down once a second).
+    """
 
     name = "liveness"
 
-    def __init__(self, tr: Translator) -> None:
+    def __init__(self, tr: Translator, *, clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__(tr)
+        self._clock = clock
         self.camera = CameraView()
         self.icon = ChallengeIcon()
         self.prompt = label("prompt")
@@ -557,28 +633,74 @@ class LivenessScreen(Screen):
         row.addWidget(self.camera, 3)
         row.addLayout(side, 2)
         self.body.addLayout(row, 1)
-        self._progress = FaceProgress(phase="liveness")
+        self._progress = FrameFeedback(state=CheckoutState.LIVENESS, frame_index=0)
+        self._deadline: float | None = None
+        self.ticker = QTimer(self)
+        self.ticker.setInterval(250)
+        self.ticker.timeout.connect(self.tick)
 
-    def show_progress(self, progress: FaceProgress) -> None:
+    def start(
+        self,
+        challenge: str | None,
+        *,
+        challenge_count: int = 0,
+        seconds: float = 0.0,
+        last_frame: QImage | None = None,
+    ) -> None:
+        """The liveness step begins: prompt, step and countdown before the first frame."""
+        self.show_progress(
+            FrameFeedback(
+                state=CheckoutState.LIVENESS,
+                frame_index=0,
+                challenge=challenge,
+                challenge_count=challenge_count,
+                seconds_left=seconds,
+            )
+        )
+        if last_frame is not None and not self.camera.has_image():
+            self.camera.show_image(last_frame)
+
+    def show_progress(self, progress: FrameFeedback) -> None:
         self._progress = progress
+        self._deadline = (
+            self._clock() + progress.seconds_left if progress.seconds_left > 0 else None
+        )
         self.camera.set_state("adjust" if progress.reasons else "good")
         self.retranslate()
+        if self._deadline is not None and not self.ticker.isActive():
+            self.ticker.start()
+
+    def seconds_left(self) -> int:
+        """Whole seconds left on the current challenge, as shown (0 when none is running)."""
+        if self._deadline is None:
+            return 0
+        return max(0, math.ceil(self._deadline - self._clock() - 1e-6))
+
+    def tick(self) -> None:
+        self._show_countdown()
+        if self._deadline is None or self.seconds_left() == 0:
+            self.ticker.stop()
+
+    def _show_countdown(self) -> None:
+        left = self.seconds_left()
+        self.countdown.setText(self.tr_("liveness.seconds_left", seconds=left) if left else "")
+        self.countdown.setVisible(bool(left))
 
     def retranslate(self) -> None:
         t = self.tr_
         p = self._progress
         self.title.setText(t("liveness.title"))
         self.subtitle.hide()
-        key = liveness_prompt_key(p.challenge)
+        # Until the flow names a challenge the shopper is asked to hold still: never a
+        # generic "Follow the prompt" with no prompt to follow.
+        key = liveness_prompt_key(p.challenge) if p.challenge else "liveness.hold_still"
         if p.reasons and p.face_box is None:
             key = quality_prompt_key(p.reasons)
         self.prompt.setText(t(key))
         self.prompt.setAccessibleDescription(t(key))
         self.icon.set_challenge(key.split(".", 1)[1] if key.startswith("liveness.") else "")
         self.icon.setAccessibleName(t(key))
-        self.countdown.setText(
-            t("liveness.seconds_left", seconds=max(0, int(p.seconds_left + 0.99)))
-        )
+        self._show_countdown()
         self.step_label.setText(
             t("liveness.step", current=p.challenge_index + 1, total=p.challenge_count)
             if p.challenge_count
@@ -594,13 +716,17 @@ class LivenessScreen(Screen):
 
     def reset(self) -> None:
         super().reset()
+        self.ticker.stop()
         self.camera.clear()
-        self._progress = FaceProgress(phase="liveness")
+        self._progress = FrameFeedback(state=CheckoutState.LIVENESS, frame_index=0)
+        self._deadline = None
         self.retranslate()
 
 
 class ProcessingScreen(Screen):
     name = "processing"
+    cancellable = False  # the template is on its way: the answer is waited for, never dropped
+    has_back = False
 
     def __init__(self, tr: Translator) -> None:
         super().__init__(tr)
@@ -618,14 +744,41 @@ class ProcessingScreen(Screen):
         super().retranslate()
 
 
+# One plain message per way a payment can end. Face failures never say "declined": that
+# is a bank's word, kept for the one case where the card issuer said no. Every message of
+# an attempt that took no money ends with "Nothing was charged" (checked in the tests).
+_RESULT_MESSAGES: dict[OutcomeKind, str] = {
+    OutcomeKind.DECLINED: "result.declined_hint",
+    OutcomeKind.NOT_ENROLLED: "result.not_enrolled",
+    OutcomeKind.NOT_RECOGNISED: "result.not_recognised",
+    OutcomeKind.TOO_SLOW: "result.liveness_slow",
+    OutcomeKind.FACE_LOST: "result.face_lost",
+    OutcomeKind.LIVENESS_FAILED: "result.liveness_failed",
+    OutcomeKind.SHOPPER_LOCKED: "result.shopper_locked",
+    OutcomeKind.LANE_PAUSED: "result.lane_paused",
+    OutcomeKind.BACKEND_DOWN: "result.backend_down",
+    OutcomeKind.CAMERA_LOST: "capture.camera_lost",
+    OutcomeKind.PAYMENT_UNKNOWN: "result.unknown",
+}
+_RESULT_TITLES: dict[OutcomeKind, str] = {
+    OutcomeKind.APPROVED: "result.approved",
+    OutcomeKind.DECLINED: "result.declined",
+    OutcomeKind.LANE_PAUSED: "result.lane_paused_title",
+    OutcomeKind.PAYMENT_UNKNOWN: "result.unknown_title",
+}
+
+
 class ResultScreen(Screen):
-    """Approved (amount, masked method, receipt), declined, or a failure with card fallback."""
+    """Approved (amount, masked method, receipt lines) or one plain failure message with
+    what the shopper can do next (card, try again, check again)."""
 
     name = "result"
 
     def __init__(self, tr: Translator) -> None:
         super().__init__(tr)
-        self.icon = label("icon")
+        self.icon = QLabel()
+        self.icon.setObjectName("icon")
+        self.icon.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.amount_label = label("amount")
         self.method_label = label("subtitle")
         self.receipt = QListWidget()
@@ -637,6 +790,8 @@ class ResultScreen(Screen):
         self.message = label("subtitle")
         self.card_button = BigButton("primary")
         self.card_button.setObjectName("result_card")
+        self.card_button.setIcon(icon("card", 36, "#101418"))
+        self.card_button.setIconSize(QSize(36, 36))
         self.retry_button = BigButton()
         self.retry_button.setObjectName("result_retry")
         self.done_button = BigButton("primary")
@@ -651,93 +806,136 @@ class ResultScreen(Screen):
         self.footer.addWidget(self.retry_button)
         self.footer.addWidget(self.card_button, 2)
         self.footer.addWidget(self.done_button, 2)
+        self.kind: OutcomeKind | None = None
+        self._amount = ""
+        self._method = ""
+        self._lines: tuple[str, ...] = ()
+        self._by_card = False
         self.outcome: Outcome | None = None
 
-    def show_outcome(self, outcome: Outcome) -> None:
-        self.outcome = outcome
+    def show_result(
+        self,
+        kind: OutcomeKind,
+        *,
+        amount_text: str = "",
+        masked_method: str = "",
+        lines: Sequence[str] = (),
+        by_card: bool = False,
+    ) -> None:
+        """Show how the payment ended (``kind`` picks the words; the rest is the receipt)."""
+        self.kind = kind
+        self._amount, self._method = amount_text, masked_method
+        self._lines, self._by_card = tuple(lines), by_card
         self.retranslate()
+        if self.isVisible():
+            self.refocus()
+
+    def show_outcome(self, outcome: Outcome) -> None:
+        """Draw the model's outcome: its kind picks the words, its screen lines the receipt
+        (never the privacy code)."""
+        self.show_result(
+            outcome.kind,
+            amount_text=outcome.amount_text,
+            masked_method=outcome.masked_method,
+            lines=outcome.screen_lines,
+            by_card=outcome.by_card,
+        )
+        self.outcome = outcome
 
     def retranslate(self) -> None:
         t = self.tr_
-        o = self.outcome
-        ok = o is not None and o.kind is OutcomeKind.APPROVED
-        self.icon.setText("✓" if ok else "✕")
-        self.icon.setStyleSheet(f"color: {'#3DDC84' if ok else '#FF6B6B'};")
-        self.icon.setAccessibleName(t("result.approved") if ok else t("result.declined"))
-        amount = (
-            format_money(o.amount_minor, o.currency, o.minor_digits) if o and o.currency else ""
+        kind = self.kind or OutcomeKind.ERROR
+        ok = kind is OutcomeKind.APPROVED
+        self.icon.setPixmap(
+            icon_pixmap("tick" if ok else "cross", 96, (GREEN if ok else RED).name())
         )
-        card = o is not None and o.detail == "card"
-        if ok and o is not None:
-            self.title.setText(t("result.card_approved") if card else t("result.approved"))
-            self.amount_label.setText(t("result.paid", amount=amount))
+        title = _RESULT_TITLES.get(kind, "result.failed_title")
+        if ok and self._by_card:
+            title = "result.card_approved"
+        self.title.setText(t(title))
+        self.icon.setAccessibleName(t(title))
+        if ok:
+            self.amount_label.setText(t("result.paid", amount=self._amount))
             self.method_label.setText(
-                t("result.method", method=o.masked_method) if o.masked_method else ""
+                t("result.method", method=self._method) if self._method else ""
             )
             self.message.setText(t("result.thanks"))
             self.receipt.clear()
-            self.receipt.addItems(list(o.receipt_lines))
+            self.receipt.addItems(list(self._lines))
             self.receipt.setAccessibleName(t("result.receipt"))
         else:
-            kind = o.kind if o else OutcomeKind.ERROR
-            declined = kind in (
-                OutcomeKind.DECLINED,
-                OutcomeKind.NOT_RECOGNISED,
-                OutcomeKind.LIVENESS_FAILED,
-            )
-            title = "result.declined" if declined else "result.failed_title"
-            if kind is OutcomeKind.PAYMENT_UNKNOWN:
-                title = "result.unknown_title"
-            self.title.setText(t(title))
-            messages = {
-                OutcomeKind.DECLINED: "result.declined_hint",
-                OutcomeKind.NOT_RECOGNISED: "result.not_recognised",
-                OutcomeKind.LIVENESS_FAILED: "result.liveness_failed",
-                OutcomeKind.BACKEND_DOWN: "result.backend_down",
-                OutcomeKind.CAMERA_LOST: "capture.camera_lost",
-                OutcomeKind.TIMED_OUT: "result.timed_out",
-                OutcomeKind.PAYMENT_UNKNOWN: "result.unknown",
-            }
-            key = messages.get(kind, "result.error")
-            if kind is OutcomeKind.LIVENESS_FAILED and o is not None and _too_slow(o.detail):
-                key = "result.liveness_slow"
             self.amount_label.setText("")
             self.method_label.setText("")
-            self.message.setText(t(key))
+            self.message.setText(t(_RESULT_MESSAGES.get(kind, "result.error")))
             self.receipt.clear()
         self.message.setAccessibleName(self.message.text())
         self.amount_label.setVisible(ok)
         self.method_label.setVisible(ok and bool(self.method_label.text()))
-        self.receipt.setVisible(ok)
-        unknown = o is not None and o.kind is OutcomeKind.PAYMENT_UNKNOWN
+        self.receipt.setVisible(ok and bool(self._lines))
+        unknown = kind is OutcomeKind.PAYMENT_UNKNOWN
         # Money may have moved: a card now could charge twice, so only "check again".
-        self.card_button.setVisible(not ok and not unknown)
-        self.retry_button.setVisible(
-            not ok
-            and o is not None
-            and o.kind
-            in (
-                OutcomeKind.NOT_RECOGNISED,
-                OutcomeKind.LIVENESS_FAILED,
-                OutcomeKind.DECLINED,
-                OutcomeKind.TIMED_OUT,
-                OutcomeKind.PAYMENT_UNKNOWN,
-            )
-        )
+        self.card_button.setVisible(not ok and kind.card_is_safe)
+        self.retry_button.setVisible(not ok and (kind.can_retry_face or unknown))
         self.done_button.setVisible(ok)
         self.cancel_button.setVisible(not ok)
+        self.back_button.setVisible(not ok and not unknown)
         self.card_button.set_label(t("result.try_card"))
         self.retry_button.set_label(t("result.check_again" if unknown else "result.try_again"))
         self.done_button.set_label(t("common.continue"))
         super().retranslate()
 
     def first_focus(self) -> QWidget | None:
-        return self.done_button if self.done_button.isVisible() else self.card_button
+        for b in (self.done_button, self.card_button, self.retry_button):
+            if b.isVisibleTo(self):
+                return b
+        return None
 
     def reset(self) -> None:
         super().reset()
+        self.kind = None
         self.outcome = None
+        self._lines = ()
         self.receipt.clear()
+
+
+class ConfirmCancelScreen(Screen):
+    """Cancel asks first: one tap used to drop a whole basket."""
+
+    name = "confirm_cancel"
+    cancellable = False  # its own two answers stand in for Cancel
+
+    def __init__(self, tr: Translator) -> None:
+        super().__init__(tr)
+        self.keep_button = BigButton("primary")
+        self.keep_button.setObjectName("cancel_keep")
+        self.keep_button.setMinimumHeight(110)
+        self.drop_button = BigButton("danger")
+        self.drop_button.setObjectName("cancel_drop")
+        self.drop_button.setMinimumHeight(110)
+        self.body.addStretch(1)
+        row = QHBoxLayout()
+        row.addWidget(self.drop_button, 1)
+        row.addWidget(self.keep_button, 1)
+        self.body.addLayout(row)
+        self.body.addStretch(1)
+        self._count = 0
+        self._amount = ""
+
+    def ask(self, item_count: int, amount_text: str) -> None:
+        self._count, self._amount = item_count, amount_text
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        t = self.tr_
+        self.title.setText(t("cancel.confirm_title"))
+        self.subtitle.setText(t("cancel.confirm_body", count=self._count, amount=self._amount))
+        self.keep_button.set_label(t("cancel.keep"))
+        self.drop_button.set_label(t("cancel.drop"))
+        super().retranslate()
+
+    def first_focus(self) -> QWidget | None:
+        # Enter or a stray tap keeps the basket: dropping it takes a deliberate choice.
+        return self.keep_button
 
 
 class MessageScreen(Screen):
@@ -745,6 +943,7 @@ class MessageScreen(Screen):
 
     name = "message"
     cancellable = False
+    has_back = False
 
     def __init__(self, tr: Translator) -> None:
         super().__init__(tr)
@@ -785,6 +984,8 @@ class CardScreen(Screen):
         self.amount_label = label("amount")
         self.tap_button = BigButton("primary")
         self.tap_button.setObjectName("card_tap")
+        self.tap_button.setIcon(icon("card", 48, "#101418"))
+        self.tap_button.setIconSize(QSize(48, 48))
         self.tap_button.setMinimumHeight(110)
         self.body.addWidget(self.amount_label)
         self.body.addStretch(1)
@@ -804,7 +1005,7 @@ class CardScreen(Screen):
         self.subtitle.hide()
         self.amount_label.setText(t("choice.amount", amount=self._amount))
         self.prompt.setText(t("result.card_prompt"))
-        self.tap_button.set_label("💳 " + t("result.card_title"), t("result.card_prompt"))
+        self.tap_button.set_label(t("result.card_title"), t("result.card_prompt"))
         super().retranslate()
 
     def first_focus(self) -> QWidget | None:
@@ -816,6 +1017,7 @@ class StepUpScreen(_KeypadScreen):
 
     def __init__(self, tr: Translator) -> None:
         super().__init__(tr, max_digits=8)
+        self.keypad.set_reveal_last(0)  # the step-up digits are the secret being checked
         self.card_button = BigButton()
         self.card_button.setObjectName("stepup_card")
         self.side.addStretch(1)
@@ -836,58 +1038,171 @@ class StepUpScreen(_KeypadScreen):
         self.card_button.set_label(t("result.try_card"))
         super().retranslate()
         self.keypad.display.setAccessibleName(t("stepup.subtitle", digits=self._digits))
-        self.keypad.display.setEchoMode(QLineEdit.EchoMode.Password)
+
+
+# The ways a privacy code can reach the shopper, in the order offered. The code unlocks
+# export, withdraw and delete together with the phone number, so it never appears on the
+# shared screen: the till hands it to the channel the shopper picks (a printer, e-mail or
+# SMS adapter behind one interface, ``kiosk_app.model.ReceiptChannel``) and says where it went.
+RECEIPT_CHANNELS: tuple[ChannelKind, ...] = (
+    ChannelKind.PRINTED,
+    ChannelKind.EMAIL,
+    ChannelKind.SMS,
+)
+_CHANNEL_ICONS = {
+    ChannelKind.PRINTED: "printer",
+    ChannelKind.EMAIL: "mail",
+    ChannelKind.SMS: "phone",
+}
 
 
 class PrivacyScreen(Screen):
-    """The privacy receipt: a QR code and a short code to see or delete one's data."""
+    """The privacy code: offered on a channel the shopper picks, never drawn on the glass.
 
-    name = "privacy"
+    ``channel_chosen(kind, address)`` carries a :class:`ChannelKind` and, for e-mail or SMS,
+    the address the shopper typed (a phone number is masked as typed, like on the claim).
+    """
+
+    name = "receipt"
     cancellable = False
+    channel_chosen = pyqtSignal(object, str)
 
     def __init__(self, tr: Translator) -> None:
         super().__init__(tr)
-        self.qr = QrView()
-        self.code_label = label("code")
-        self.url_label = label("fineprint")
-        self.url_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.kept_label = label("subtitle")
-        self.done_button = BigButton("primary")
-        self.done_button.setObjectName("privacy_done")
-        self.body.addWidget(self.qr, 1)
-        self.body.addWidget(self.code_label)
-        self.body.addWidget(self.url_label)
+        self.sent_label = label("prompt")
+        self.channel_buttons: dict[ChannelKind, BigButton] = {}
+        row = QHBoxLayout()
+        for channel in RECEIPT_CHANNELS:
+            b = BigButton()
+            b.setObjectName(f"receipt_{channel.value}")
+            b.setIcon(icon(_CHANNEL_ICONS[channel], 40))
+            b.setIconSize(QSize(40, 40))
+            b.clicked.connect(lambda _=False, c=channel: self._choose(c))
+            row.addWidget(b)
+            self.channel_buttons[channel] = b
+        # The address step (e-mail or SMS only).
+        self.address_label = label("prompt")
+        self.email_edit = QLineEdit()
+        self.email_edit.setObjectName("receipt_email")
+        self.email_edit.setLayoutDirection(Qt.LayoutDirection.LeftToRight)  # addresses read LTR
+        self.email_edit.setInputMethodHints(Qt.InputMethodHint.ImhEmailCharactersOnly)
+        self.email_edit.returnPressed.connect(self._send_email)
+        self.phone_keypad = Keypad(max_digits=15, submit_below=False)
+        self.phone_keypad.setMaximumWidth(480)
+        self.phone_keypad.submitted.connect(lambda digits: self._send(ChannelKind.SMS, digits))
+        self.send_button = BigButton("primary")
+        self.send_button.setObjectName("receipt_send")
+        self.send_button.clicked.connect(self._send_typed)
+        address = QHBoxLayout()
+        address.addWidget(self.phone_keypad, 1)
+        side = QVBoxLayout()
+        side.addWidget(self.address_label)
+        side.addWidget(self.email_edit)
+        side.addWidget(self.send_button)
+        side.addStretch(1)
+        address.addLayout(side, 1)
+        self.body.addStretch(1)
+        self.body.addLayout(row)
+        self.body.addLayout(address)
+        self.body.addWidget(self.sent_label)
         self.body.addWidget(self.kept_label)
+        self.body.addStretch(1)
+        self.done_button = BigButton("primary")
+        self.done_button.setObjectName("receipt_done")
         self.footer.addWidget(self.done_button)
-        self._code = ""
+        self._channels: tuple[ChannelKind, ...] = RECEIPT_CHANNELS
+        self._asking: ChannelKind | None = None
+        self._sent: ChannelKind | None = None
         self._title_key = "privacy.title"
 
-    def show_receipt(self, code: str, url: str, title_key: str = "privacy.title") -> None:
-        self._code = code
+    def offer(
+        self, channels: Sequence[ChannelKind] = RECEIPT_CHANNELS, title_key: str = "privacy.title"
+    ) -> None:
+        """Ask how the shopper wants their code; ``channels`` are the till's adapters."""
+        self._channels = tuple(c for c in RECEIPT_CHANNELS if c in channels)
+        self._asking = self._sent = None
         self._title_key = title_key
-        self.qr.set_data(url or code)
-        self.url_label.setText(url)
+        self.email_edit.clear()
+        self.phone_keypad.reset()
         self.retranslate()
+
+    def show_sent(self, channel: ChannelKind) -> None:
+        """The channel took the code: say where it went (never what it is)."""
+        self._sent, self._asking = channel, None
+        self.email_edit.clear()
+        self.phone_keypad.reset()
+        self.retranslate()
+        if self.isVisible():
+            self.refocus()
+
+    def _choose(self, channel: ChannelKind) -> None:
+        if self._sent is not None:
+            return
+        if channel.needs_address:
+            self._asking = channel
+            self.retranslate()
+            self.refocus()
+            return
+        self._send(channel, "")
+
+    def _send_email(self) -> None:
+        if self._asking is ChannelKind.EMAIL:
+            self._send_typed()
+
+    def _send_typed(self) -> None:
+        if self._asking is ChannelKind.EMAIL and "@" in self.email_edit.text():
+            self._send(ChannelKind.EMAIL, self.email_edit.text().strip())
+        elif self._asking is ChannelKind.SMS:
+            self.phone_keypad.submit_button.click()
+
+    def _send(self, channel: ChannelKind, address: str) -> None:
+        if self._sent is None:
+            self.channel_chosen.emit(channel, address)
 
     def retranslate(self) -> None:
         t = self.tr_
+        sent, asking = self._sent, self._asking
+        choosing = sent is None and asking is None
         self.title.setText(t(self._title_key))
         self.subtitle.setText(t("privacy.body"))
-        self.code_label.setText(t("privacy.code", code=self._code) if self._code else "")
-        self.code_label.setAccessibleName(self.code_label.text())
+        self.subtitle.setVisible(choosing)
+        for channel, b in self.channel_buttons.items():
+            b.set_label(t(f"privacy.channel.{channel.value}"))
+            b.setVisible(choosing and channel in self._channels)
+        self.address_label.setText(t(f"privacy.address.{asking.value}") if asking else "")
+        self.address_label.setVisible(asking is not None)
+        self.email_edit.setVisible(asking is ChannelKind.EMAIL)
+        self.email_edit.setAccessibleName(t("privacy.address.email"))
+        self.phone_keypad.setVisible(asking is ChannelKind.SMS)
+        self.phone_keypad.retranslate(t, t("privacy.send"))
+        self.phone_keypad.display.setAccessibleName(t("privacy.address.sms"))
+        self.send_button.set_label(t("privacy.send"))
+        self.send_button.setVisible(asking is not None)
+        self.sent_label.setText(t(f"privacy.sent.{sent.value}") if sent else "")
+        self.sent_label.setVisible(sent is not None)
         self.kept_label.setText(t("privacy.nothing_kept"))
-        self.qr.setAccessibleName(t("privacy.qr_name"))
-        self.done_button.set_label(t("common.done"))
+        self.done_button.set_label(t("common.done") if sent else t("privacy.skip"))
         super().retranslate()
 
     def first_focus(self) -> QWidget | None:
+        if self._sent is not None:
+            return self.done_button
+        if self._asking is ChannelKind.EMAIL:
+            return self.email_edit
+        if self._asking is ChannelKind.SMS:
+            return self.phone_keypad.display
+        for channel in self._channels:
+            return self.channel_buttons[channel]
         return self.done_button
 
     def reset(self) -> None:
         super().reset()
-        self._code = ""
-        self.qr.set_data("")
-        self.url_label.setText("")
+        self._sent = self._asking = None
+        self._channels = RECEIPT_CHANNELS
+        self.email_edit.clear()
+        self.phone_keypad.reset()
+        self.retranslate()
 
 
 class ConsentScreen(Screen):
@@ -934,7 +1249,7 @@ class ConsentScreen(Screen):
         texts = [
             t("enroll.consent_what"),
             t("enroll.consent_where", operator=self._operator),
-            t("enroll.consent_how_long", days=self._days),
+            t("enroll.consent_how_long", period=retention_period(t, self._days)),
             t("enroll.consent_delete"),
         ]
         for p, text in zip(self.points, texts, strict=True):
@@ -974,6 +1289,8 @@ class EnrollCardScreen(Screen):
         self.linked_label = label("subtitle")
         self.tap_button = BigButton("primary")
         self.tap_button.setObjectName("enroll_tap")
+        self.tap_button.setIcon(icon("card", 48, "#101418"))
+        self.tap_button.setIconSize(QSize(48, 48))
         self.tap_button.setMinimumHeight(110)
         self.continue_button = BigButton("primary")
         self.continue_button.setObjectName("enroll_card_continue")
@@ -988,13 +1305,17 @@ class EnrollCardScreen(Screen):
     def show_linked(self, masked_method: str) -> None:
         self._method = masked_method
         self.retranslate()
+        if self.isVisible():
+            # The tap button just disappeared: Qt would pass the focus on to Cancel, and
+            # the next Enter abandoned the enrollment.
+            self.refocus()
 
     def retranslate(self) -> None:
         t = self.tr_
         self.title.setText(t("enroll.card_title"))
         self.subtitle.hide()
         self.prompt.setText(t("enroll.card_prompt"))
-        self.tap_button.set_label("💳 " + t("enroll.card_title"), t("enroll.card_prompt"))
+        self.tap_button.set_label(t("enroll.card_title"), t("enroll.card_prompt"))
         self.tap_button.setVisible(not self._method)
         self.linked_label.setText(
             t("enroll.card_linked", method=self._method) if self._method else ""
@@ -1019,95 +1340,284 @@ class EnrollDoneScreen(PrivacyScreen):
     def retranslate(self) -> None:
         super().retranslate()
         self.title.setText(self.tr_("enroll.done_title"))
-        self.subtitle.setText(self.tr_("enroll.done_body") + "\n" + self.tr_("privacy.body"))
+        if self._sent is None:
+            self.subtitle.setText(self.tr_("enroll.done_body") + "\n" + self.tr_("privacy.body"))
         self.setAccessibleName(self.title.text())
 
 
 class AttendantPinScreen(_KeypadScreen):
+    """Staff sign-in: a staff ID and a PIN (each member of staff has their own)."""
+
     name = "attendant_pin"
+    calls_attendant = False  # staff are the ones at the till here
+    sign_in_requested = pyqtSignal(str, str)  # staff id, PIN
 
     def __init__(self, tr: Translator) -> None:
-        super().__init__(tr, max_digits=8)
-        self.keypad.display.setEchoMode(QLineEdit.EchoMode.Password)
+        super().__init__(tr, max_digits=12)
+        self.keypad.set_reveal_last(0)
+        self.staff_id_label = label("subtitle")
+        self.staff_id_edit = QLineEdit()
+        self.staff_id_edit.setObjectName("staff_id")
+        self.staff_id_edit.setLayoutDirection(Qt.LayoutDirection.LeftToRight)
+        self.staff_id_edit.setMaxLength(32)
+        self.staff_id_edit.returnPressed.connect(self.keypad.display.setFocus)
+        self.side.insertWidget(0, self.staff_id_label)
+        self.side.insertWidget(1, self.staff_id_edit)
+        self.side.addStretch(1)
+        self.keypad.submitted.connect(self._submit)
+
+    def _submit(self, pin: str) -> None:
+        staff_id = self.staff_id_edit.text().strip()
+        if staff_id:
+            self.sign_in_requested.emit(staff_id, pin)
 
     def retranslate(self) -> None:
-        self.title.setText(self.tr_("attendant.pin_title"))
+        t = self.tr_
+        self.title.setText(t("attendant.sign_in_title"))
         self.subtitle.hide()
+        self.staff_id_label.setText(t("attendant.staff_id"))
+        self.staff_id_edit.setAccessibleName(t("attendant.staff_id"))
         super().retranslate()
-        self.keypad.display.setAccessibleName(self.tr_("attendant.pin_title"))
+        self.keypad.display.setAccessibleName(t("attendant.pin_title"))
+
+    def first_focus(self) -> QWidget | None:
+        return self.keypad.display if self.staff_id_edit.text() else self.staff_id_edit
+
+    def reset(self) -> None:
+        super().reset()
+        self.staff_id_edit.clear()
+
+
+# What each kind of request asks staff to do, and the action that resolves it.
+_REQUEST_ACTIONS: dict[RequestKind, str] = {
+    RequestKind.CALLED: "done",
+    RequestKind.AGE_CHECK: "approve_age",
+    RequestKind.ABANDONED_BASKET: "done",
+    RequestKind.LANE_PAUSED: "unlock",
+    RequestKind.PAYMENT_UNKNOWN: "settle",
+}
 
 
 class AttendantScreen(Screen):
-    """Staff only: camera, backend URL, thresholds, health and recent errors (no PII)."""
+    """Staff only, in the staff member's own language: what needs attention at this till
+    (each request with the button that resolves it), the basket with a void per line,
+    the lane's face-pay state with an unlock, reprint, health, and the few settings the
+    till may change (whole numbers within the model's SETTING_BOUNDS, named in words)."""
 
     name = "attendant"
     cancellable = False
+    calls_attendant = False
+    request_action = pyqtSignal(
+        int, str
+    )  # request id, "done" | "approve_age" | "unlock" | "settle"
+    void_requested = pyqtSignal(str)  # sku
+    unlock_requested = pyqtSignal()
+    reprint_requested = pyqtSignal()
+    staff_language_chosen = pyqtSignal(object)  # Language
 
     def __init__(self, tr: Translator) -> None:
-        super().__init__(tr)
+        # The staff member's language is theirs once they pick it (until they sign out);
+        # until then the screen speaks the till's current language.
+        self.shopper_tr = tr
+        self.staff_tr = Translator(tr.language)
+        self._staff_choice: Language | None = None
+        super().__init__(self.staff_tr)
+        self.requests_label = label("subtitle", center=False)
+        # Any number of requests fits: they scroll, oldest first.
+        requests_widget = QWidget()
+        self.requests_box = QVBoxLayout(requests_widget)
+        self.requests_box.setContentsMargins(0, 0, 0, 0)
+        self.requests_box.addStretch(1)
+        self.requests_scroll = QScrollArea()
+        self.requests_scroll.setObjectName("attendant_requests")
+        self.requests_scroll.setWidget(requests_widget)
+        self.requests_scroll.setWidgetResizable(True)
+        self.requests_scroll.setMinimumHeight(150)
+        self.request_rows: dict[int, tuple[QLabel, BigButton]] = {}
+        self.no_requests = label("fineprint", center=False)
+        self.lane_label = label("subtitle", center=False)
+        self.unlock_button = BigButton("nav")
+        self.unlock_button.setObjectName("attendant_unlock")
+        self.unlock_button.setSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Fixed)
+        self.unlock_button.setIcon(icon("lock", 32))
+        self.unlock_button.setIconSize(QSize(32, 32))
+        self.unlock_button.clicked.connect(self.unlock_requested)
+        self.basket_label = label("subtitle", center=False)
+        self.basket_list = QTableWidget(0, 3)
+        self.basket_list.setObjectName("attendant_basket")
+        self.basket_list.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.basket_list.verticalHeader().setVisible(False)  # type: ignore[union-attr]
+        self.basket_list.horizontalHeader().setVisible(False)  # type: ignore[union-attr]
+        header = self.basket_list.horizontalHeader()
+        assert header is not None
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
+        self.basket_list.setLayoutDirection(Qt.LayoutDirection.LeftToRight)
+        self.basket_list.setMinimumHeight(90)
+        self.void_buttons: dict[str, QPushButton] = {}
+        self.reprint_button = BigButton("nav")
+        self.reprint_button.setObjectName("attendant_reprint")
+        self.reprint_button.setIcon(icon("printer", 32))
+        self.reprint_button.setIconSize(QSize(32, 32))
+        self.reprint_button.clicked.connect(self.reprint_requested)
+        # Settings: only what the model allows, as whole numbers inside its bounds.
+        self.settings_label = label("subtitle", center=False)
+        self.settings_form = QFormLayout()
+        self.threshold_spins: dict[str, QSpinBox] = {}
+        self._setting_labels: dict[str, QLabel] = {}
         self.camera_box = QComboBox()
         self.camera_box.setEditable(True)
         self.camera_box.setObjectName("attendant_camera")
-        self.backend_edit = QLineEdit()
-        self.backend_edit.setObjectName("attendant_backend")
-        self.backend_edit.setLayoutDirection(Qt.LayoutDirection.LeftToRight)  # URLs read LTR
-        self.threshold_spins: dict[str, QDoubleSpinBox] = {}
-        self.thresholds_form = QFormLayout()
-        self.camera_health = label("subtitle", center=False)
-        self.backend_health = label("subtitle", center=False)
+        self.camera_label = QLabel()
+        self.settings_form.addRow(self.camera_label, self.camera_box)
+        self.camera_health = label("fineprint", center=False)
+        self.backend_health = label("fineprint", center=False)
         self.errors = QListWidget()
         self.errors.setObjectName("attendant_errors")
-        self.camera_label = QLabel()
-        self.backend_label = QLabel()
-        self.thresholds_label = label("subtitle", center=False)
-        self.health_label = label("subtitle", center=False)
-        self.errors_label = label("subtitle", center=False)
-        form = QFormLayout()
-        form.addRow(self.camera_label, self.camera_box)
-        form.addRow(self.backend_label, self.backend_edit)
+        self.errors.setMinimumHeight(48)
+        self.language_buttons: dict[Language, BigButton] = {}
+        langs = QHBoxLayout()
+        for lang in Language:
+            b = BigButton("nav")
+            b.setCheckable(True)
+            b.setObjectName(f"staff_lang_{lang.value}")
+            b.setProperty("compact", True)
+            b.setSizePolicy(QSizePolicy.Policy.Minimum, QSizePolicy.Policy.Fixed)
+            b.clicked.connect(lambda _=False, lang=lang: self.set_staff_language(lang))
+            self.language_buttons[lang] = b
+            langs.addWidget(b)
         left = QVBoxLayout()
-        left.addLayout(form)
-        left.addWidget(self.thresholds_label)
-        left.addLayout(self.thresholds_form)
-        left.addStretch(1)
+        left.addWidget(self.requests_label)
+        left.addWidget(self.no_requests)
+        left.addWidget(self.requests_scroll, 3)
+        lane = QHBoxLayout()
+        lane.addWidget(self.lane_label, 1)
+        lane.addWidget(self.unlock_button)
+        left.addLayout(lane)
+        left.addWidget(self.basket_label)
+        left.addWidget(self.basket_list, 2)
+        # Settings and health scroll inside their column: they never push the footer off.
+        details = QWidget()
+        details_box = QVBoxLayout(details)
+        details_box.setContentsMargins(0, 0, 0, 0)
+        details_box.addWidget(self.settings_label)
+        details_box.addLayout(self.settings_form)
+        details_box.addWidget(self.camera_health)
+        details_box.addWidget(self.backend_health)
+        details_box.addWidget(self.errors, 1)
+        details_scroll = QScrollArea()
+        details_scroll.setObjectName("attendant_details")
+        details_scroll.setWidget(details)
+        details_scroll.setWidgetResizable(True)
+        details_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         right = QVBoxLayout()
-        right.addWidget(self.health_label)
-        right.addWidget(self.camera_health)
-        right.addWidget(self.backend_health)
-        right.addWidget(self.errors_label)
-        right.addWidget(self.errors, 1)
-        grid = QGridLayout()
-        grid.addLayout(left, 0, 0)
-        grid.addLayout(right, 0, 1)
-        self.body.addLayout(grid, 1)
+        right.addLayout(langs)
+        right.addWidget(details_scroll, 1)
+        row = QHBoxLayout()
+        row.setSpacing(32)
+        row.addLayout(left, 3)
+        row.addLayout(right, 2)
+        self.body.addLayout(row, 1)
         self.apply_button = BigButton("primary")
         self.apply_button.setObjectName("attendant_apply")
         self.exit_button = BigButton()
         self.exit_button.setObjectName("attendant_exit")
         self.footer.addWidget(self.exit_button)
+        self.footer.addWidget(self.reprint_button)
         self.footer.addWidget(self.apply_button)
+        self._requests: tuple[AttendantRequest, ...] = ()
+        self._lane_paused = False
         self._camera_ok: tuple[str, float] | None = None
         self._backend_ok = False
+        self._lines: list[tuple[str, str, int]] = []
+
+    # -- what the model says -------------------------------------------------------------
+    def set_staff_language(self, language: Language) -> None:
+        self._staff_choice = language
+        self.staff_tr.language = language
+        self.setLayoutDirection(
+            Qt.LayoutDirection.RightToLeft if language.rtl else Qt.LayoutDirection.LeftToRight
+        )
+        self.retranslate()
+        self.staff_language_chosen.emit(language)
+
+    def show_queue(self, requests: Sequence[AttendantRequest]) -> None:
+        """The open requests, oldest first, each with the button that resolves it."""
+        self._requests = tuple(requests)
+        for text, button in self.request_rows.values():
+            text.setParent(None)
+            button.setParent(None)
+        self.request_rows.clear()
+        for r in self._requests:
+            text = label("fineprint", center=False)
+            button = BigButton("nav")
+            button.setObjectName(f"request_{r.request_id}")
+            button.setSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Fixed)
+            action = _REQUEST_ACTIONS.get(r.kind, "done")
+            button.clicked.connect(
+                lambda _=False, rid=r.request_id, a=action: self.request_action.emit(rid, a)
+            )
+            row = QHBoxLayout()
+            row.addWidget(text, 1)
+            row.addWidget(button)
+            self.requests_box.insertLayout(self.requests_box.count() - 1, row)
+            self.request_rows[r.request_id] = (text, button)
+        self.retranslate()
+
+    def show_lane(self, paused: bool) -> None:
+        self._lane_paused = paused
+        self.retranslate()
+
+    def show_sale(self, lines: Sequence[tuple[str, str, int]]) -> None:
+        """``(sku, description, quantity)`` per basket line, each with a void button."""
+        self._lines = list(lines)
+        self.basket_list.setRowCount(len(self._lines))
+        self.void_buttons.clear()
+        for row, (sku, name, qty) in enumerate(self._lines):
+            self.basket_list.setItem(row, 0, QTableWidgetItem(name))
+            count = QTableWidgetItem(str(qty))
+            count.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+            self.basket_list.setItem(row, 1, count)
+            void = QPushButton()
+            void.setObjectName(f"void_{sku}")
+            void.setProperty("role", "cell")
+            void.clicked.connect(lambda _=False, sku=sku: self.void_requested.emit(sku))
+            self.basket_list.setCellWidget(row, 2, void)
+            self.void_buttons[sku] = void
+        self.basket_list.resizeRowsToContents()
+        self.retranslate()
 
     def show_settings(
-        self, cameras: Sequence[str], camera: str, backend_url: str, thresholds: dict[str, float]
+        self,
+        cameras: Sequence[str],
+        camera: str,
+        backend_url: str,
+        settings: Mapping[str, float],
     ) -> None:
+        """Only the settings the model lets a till change (``SETTING_BOUNDS``); raw
+        thresholds and anything else stay out of the till's UI."""
         self.camera_box.clear()
         self.camera_box.addItems(list(dict.fromkeys([camera, *cameras])))
         self.camera_box.setCurrentText(camera)
-        self.backend_edit.setText(backend_url)
-        while self.thresholds_form.rowCount():
-            self.thresholds_form.removeRow(0)
+        self._backend_url = backend_url
+        for name in list(self.threshold_spins):
+            self.settings_form.removeRow(self._setting_labels.pop(name))
         self.threshold_spins.clear()
-        for name, value in sorted(thresholds.items()):
-            spin = QDoubleSpinBox()
-            spin.setDecimals(3)
-            spin.setRange(-1000.0, 1000.0)
-            spin.setSingleStep(0.01)
-            spin.setValue(value)
-            spin.setAccessibleName(name)
-            self.thresholds_form.addRow(name, spin)
+        for name, (low, high) in SETTING_BOUNDS.items():
+            spin = QSpinBox()
+            spin.setObjectName(f"setting_{name}")
+            spin.setRange(int(low), int(high))
+            value = settings.get(name, low)
+            spin.setValue(round(min(high, max(low, value))))
+            if name.endswith("_s"):
+                spin.setSuffix(" s")
+            text = QLabel()
+            text.setWordWrap(True)
+            self.settings_form.addRow(text, spin)
             self.threshold_spins[name] = spin
+            self._setting_labels[name] = text
+        self.retranslate()
 
     def show_health(
         self, camera: tuple[str, float] | None, backend_ok: bool, errors: Sequence[str]
@@ -1118,20 +1628,48 @@ class AttendantScreen(Screen):
         self.retranslate()
 
     def thresholds(self) -> dict[str, float]:
-        return {name: spin.value() for name, spin in self.threshold_spins.items()}
+        """The settings as the attendant left them (the model clamps them again)."""
+        return {name: float(spin.value()) for name, spin in self.threshold_spins.items()}
 
     def retranslate(self) -> None:
         t = self.tr_
+        if self._staff_choice is None:
+            t.language = self.shopper_tr.language
         self.title.setText(t("attendant.title"))
         self.subtitle.hide()
+        self.requests_label.setText(t("attendant.requests"))
+        for r in self._requests:
+            text, button = self.request_rows[r.request_id]
+            text.setText(
+                t(
+                    f"attendant.request.{r.kind.value}",
+                    item=r.sku,
+                    count=r.item_count,
+                    amount=r.amount_text,
+                )
+            )
+            action = _REQUEST_ACTIONS.get(r.kind, "done")
+            button.set_label(t(f"attendant.action.{action}"))
+        self.no_requests.setText(t("attendant.no_requests"))
+        self.no_requests.setVisible(not self._requests)
+        self.requests_scroll.setVisible(bool(self._requests))
+        self.lane_label.setText(
+            t("attendant.lane_paused") if self._lane_paused else t("attendant.lane_open")
+        )
+        self.unlock_button.set_label(t("attendant.action.unlock"))
+        self.unlock_button.setVisible(self._lane_paused)
+        self.basket_label.setText(t("attendant.basket"))
+        self.basket_list.setAccessibleName(t("attendant.basket"))
+        for sku, void in self.void_buttons.items():
+            void.setText(t("attendant.void"))
+            void.setAccessibleName(f"{t('attendant.void')}: {sku}")
+        self.reprint_button.set_label(t("attendant.reprint"))
+        self.settings_label.setText(t("attendant.settings"))
         self.camera_label.setText(t("attendant.camera"))
         self.camera_box.setAccessibleName(t("attendant.camera"))
-        self.backend_label.setText(t("attendant.backend"))
-        self.backend_edit.setAccessibleName(t("attendant.backend"))
-        self.thresholds_label.setText(t("attendant.thresholds"))
-        self.health_label.setText(t("attendant.health"))
-        self.errors_label.setText(t("attendant.errors"))
-        self.errors.setAccessibleName(t("attendant.errors"))
+        for name, text in self._setting_labels.items():
+            text.setText(t(f"attendant.setting.{name}"))
+            self.threshold_spins[name].setAccessibleName(t(f"attendant.setting.{name}"))
         cam = self._camera_ok
         self.camera_health.setText(
             t("attendant.camera_ok", name=cam[0], fps=f"{cam[1]:.0f}")
@@ -1141,12 +1679,30 @@ class AttendantScreen(Screen):
         self.backend_health.setText(
             t("attendant.backend_ok") if self._backend_ok else t("attendant.backend_down")
         )
+        self.errors.setAccessibleName(t("attendant.errors"))
+        for lang, b in self.language_buttons.items():
+            b.set_label(lang.native_name, f"{t('idle.language')}: {lang.native_name}")
+            b.setChecked(lang is t.language)
         self.apply_button.set_label(t("attendant.apply"))
         self.exit_button.set_label(t("attendant.exit"))
         super().retranslate()
 
     def first_focus(self) -> QWidget | None:
+        for _, button in self.request_rows.values():
+            return button
         return self.exit_button
+
+    def reset(self) -> None:
+        """Signed out: the next staff member starts in the till's language again."""
+        super().reset()
+        if self._staff_choice is not None:
+            self._staff_choice = None
+            parent = self.parentWidget()
+            self.setLayoutDirection(
+                parent.layoutDirection() if parent is not None else self.layoutDirection()
+            )
+            self.setAttribute(Qt.WidgetAttribute.WA_SetLayoutDirection, False)
+            self.retranslate()
 
 
 SCREEN_NAMES = (
@@ -1160,11 +1716,12 @@ SCREEN_NAMES = (
     "result",
     "step_up",
     "card",
-    "privacy",
+    "receipt",
     "consent",
     "enroll_phone",
     "enroll_card",
     "enroll_done",
+    "confirm_cancel",
     "message",
     "attendant_pin",
     "attendant",

@@ -1,5 +1,5 @@
 """Reusable kiosk widgets: big buttons, a number keypad, the camera view with its oval guide,
-the liveness challenge icon and the privacy QR code.
+and the liveness challenge icon.
 
 Everything here is drawn by Qt from plain data; nothing keeps a frame longer than the one
 currently on screen, and :meth:`CameraView.clear` drops even that.
@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import math
 
-import qrcode
-from PyQt6.QtCore import QPointF, QRectF, QRegularExpression, QSize, Qt, pyqtSignal
+from PyQt6.QtCore import QEvent, QObject, QPointF, QRectF, QSize, Qt, pyqtSignal
 from PyQt6.QtGui import (
     QColor,
     QImage,
@@ -20,7 +19,6 @@ from PyQt6.QtGui import (
     QPaintEvent,
     QPen,
     QPixmap,
-    QRegularExpressionValidator,
 )
 from PyQt6.QtWidgets import (
     QGridLayout,
@@ -32,9 +30,11 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from facepay import QualityConfig
 from kiosk_app.i18n import Translator
+from kiosk_app.ui.icons import icon
 
-__all__ = ["BigButton", "CameraView", "ChallengeIcon", "Keypad", "QrView", "label"]
+__all__ = ["BigButton", "CameraView", "ChallengeIcon", "Keypad", "label"]
 
 AMBER = QColor("#FFC20E")
 GREEN = QColor("#3DDC84")
@@ -79,24 +79,37 @@ class BigButton(QPushButton):
 class Keypad(QWidget):
     """A phone-style keypad with its own display. Typing on a keyboard works too.
 
+    The display never shows what was typed in full: the screen is shared, and the shopper
+    behind sees it too. ``reveal_last`` digits stay readable so the shopper can check the
+    end of what they typed (2 for a phone number, 0 for a PIN or step-up digits).
     ``submitted`` carries the digits when the shopper presses the submit button or Enter.
     """
 
     submitted = pyqtSignal(str)
     changed = pyqtSignal(str)
 
-    def __init__(self, *, max_digits: int = 15, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        max_digits: int = 15,
+        reveal_last: int = 2,
+        submit_below: bool = True,
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
         self._max = max_digits
         self._min = 1
+        self._reveal = reveal_last
+        self._digits = ""
         self.display = QLineEdit()
+        self.display.setObjectName("keypad_display")
         self.display.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.display.setValidator(
-            QRegularExpressionValidator(QRegularExpression(rf"[0-9]{{0,{max_digits}}}"))
-        )
+        # Read-only: the digits live here, the display only ever holds the masked form.
+        self.display.setReadOnly(True)
+        self.display.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.display.setContextMenuPolicy(Qt.ContextMenuPolicy.NoContextMenu)
         self.display.setLayoutDirection(Qt.LayoutDirection.LeftToRight)  # digits read LTR
-        self.display.textChanged.connect(self._on_text)
-        self.display.returnPressed.connect(self._submit)
+        self.display.installEventFilter(self)
         grid = QGridLayout()
         grid.setSpacing(10)
         self.digit_buttons: dict[str, BigButton] = {}
@@ -107,33 +120,40 @@ class Keypad(QWidget):
             grid.addWidget(b, i // 3, i % 3)
             self.digit_buttons[d] = b
         self.clear_button = BigButton("key")
-        self.clear_button.clicked.connect(self.display.clear)
+        self.clear_button.setObjectName("keypad_clear")
+        self.clear_button.clicked.connect(self.reset)
         zero = BigButton("key")
         zero.setText("0")
         zero.clicked.connect(lambda: self.press("0"))
         self.digit_buttons["0"] = zero
         self.delete_button = BigButton("key")
-        self.delete_button.setText("⌫")
+        self.delete_button.setIcon(icon("backspace", 40))
+        self.delete_button.setIconSize(QSize(40, 40))
         self.delete_button.clicked.connect(self.backspace)
         grid.addWidget(self.clear_button, 3, 0)
         grid.addWidget(zero, 3, 1)
         grid.addWidget(self.delete_button, 3, 2)
+        # A screen short of height (1024x768) puts the submit button beside the keys.
         self.submit_button = BigButton("primary")
+        self.submit_button.setObjectName("keypad_submit")
         self.submit_button.clicked.connect(self._submit)
         self.submit_button.setEnabled(False)
         box = QVBoxLayout(self)
+        box.setContentsMargins(0, 0, 0, 0)
         box.addWidget(self.display)
         keys = QWidget()
         keys.setLayout(grid)
         keys.setLayoutDirection(Qt.LayoutDirection.LeftToRight)  # 1-2-3 stays left to right
         box.addWidget(keys)
-        box.addWidget(self.submit_button)
+        if submit_below:
+            box.addWidget(self.submit_button)
 
     def retranslate(self, tr: Translator, submit_text: str) -> None:
         for d, b in self.digit_buttons.items():
             b.setAccessibleName(tr("common.digit", digit=d))
         self.clear_button.set_label(tr("common.clear"))
         self.delete_button.setAccessibleName(tr("common.delete"))
+        self.delete_button.setToolTip(tr("common.delete"))
         self.submit_button.set_label(submit_text)
         self.display.setAccessibleName(tr("common.keypad"))
 
@@ -142,38 +162,85 @@ class Keypad(QWidget):
 
     def set_minimum(self, digits: int) -> None:
         self._min = max(1, digits)
-        self._on_text(self.display.text())
+        self._set(self._digits)
+
+    def set_reveal_last(self, count: int) -> None:
+        self._reveal = max(0, count)
+        self._set(self._digits)
 
     def press(self, digit: str) -> None:
-        if len(self.display.text()) < self._max:
-            self.display.setText(self.display.text() + digit)
+        if digit.isdigit() and len(digit) == 1 and len(self._digits) < self._max:
+            self._set(self._digits + digit)
 
     def backspace(self) -> None:
-        self.display.setText(self.display.text()[:-1])
+        self._set(self._digits[:-1])
 
     def digits(self) -> str:
-        return self.display.text()
+        return self._digits
 
     def reset(self) -> None:
-        self.display.clear()
+        self._set("")
 
-    def _on_text(self, text: str) -> None:
-        self.submit_button.setEnabled(len(text) >= self._min)
-        self.changed.emit(text)
+    def masked(self) -> str:
+        """What the display shows: dots, then the last ``reveal_last`` digits."""
+        n = len(self._digits)
+        shown = min(self._reveal, n)
+        return "\u2022" * (n - shown) + (self._digits[n - shown :] if shown else "")
+
+    def eventFilter(self, obj: QObject | None, event: QEvent | None) -> bool:  # noqa: N802 (Qt API)
+        if obj is self.display and isinstance(event, QKeyEvent):
+            if event.type() != QEvent.Type.KeyPress:
+                return False
+            key, text = event.key(), event.text()
+            if text.isdigit() and len(text) == 1:
+                self.press(text)
+                return True
+            if key == Qt.Key.Key_Backspace:
+                self.backspace()
+                return True
+            if key == Qt.Key.Key_Delete:
+                self.reset()
+                return True
+            if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+                self._submit()
+                return True
+            # Tab, Escape and the rest travel on to the screen; letters are dropped.
+            return bool(text) and text.isprintable()
+        return False
+
+    def _set(self, digits: str) -> None:
+        self._digits = digits
+        self.display.setText(self.masked())
+        self.submit_button.setEnabled(len(digits) >= self._min)
+        self.changed.emit(digits)
 
     def _submit(self) -> None:
-        if len(self.display.text()) >= self._min:
-            self.submitted.emit(self.display.text())
+        if len(self._digits) >= self._min:
+            self.submitted.emit(self._digits)
+
+
+# The frame shape assumed before the first frame arrives (most till cameras are 16:9).
+_DEFAULT_ASPECT = 16 / 9
 
 
 class CameraView(QWidget):
-    """The live preview, mirrored like a mirror, with the oval the face must fill.
+    """The live preview, mirrored like a mirror, with the oval the face must be in.
 
-    The oval is white while looking, amber while the shopper must adjust, green when good.
+    The whole frame is shown (letterboxed, never cropped): a cropped preview hid an
+    off-centre face half out of view while the camera still saw it. The oval is drawn in
+    the frame's own coordinates where facepay's quality gate accepts a face's centre
+    (``QualityConfig.max_centre_offset`` of half the frame each way), so a face inside
+    the oval is never refused for placement, and a face the gate accepts is never shown
+    beside it. White while looking, amber while the shopper must adjust, green when good.
     """
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, parent: QWidget | None = None, *, max_centre_offset: float | None = None
+    ) -> None:
         super().__init__(parent)
+        if max_centre_offset is None:
+            max_centre_offset = QualityConfig().max_centre_offset or 1.0
+        self._centre_offset = max_centre_offset
         self._image: QImage | None = None
         self._state = "looking"
         self.setMinimumSize(QSize(480, 360))
@@ -181,12 +248,30 @@ class CameraView(QWidget):
         self.setAccessibleName("camera preview")
         self.frames_shown = 0
         self._overlay_pixmap: QPixmap | None = None
-        self._overlay_key: tuple[int, int, str] | None = None
+        self._overlay_key: tuple[int, int, str, int, int] | None = None
 
     def show_image(self, image: QImage) -> None:
         self._image = image
         self.frames_shown += 1
         self.update()
+
+    def image(self) -> QImage | None:
+        """The frame on screen (to carry it from one camera screen to the next)."""
+        return self._image
+
+    def set_max_centre_offset(self, offset: float) -> None:
+        """The till's ``QualityConfig.max_centre_offset``: where the gate accepts a face."""
+        self._centre_offset = offset
+        self._overlay_key = None
+        self.update()
+
+    def image_rect(self) -> QRectF:
+        """Where the whole frame is drawn: as large as fits, centred, never cropped."""
+        w, h = float(self.width()), float(self.height())
+        img = self._image
+        aspect = img.width() / img.height() if img is not None and img.height() else _DEFAULT_ASPECT
+        tw, th = (w, w / aspect) if w / h < aspect else (h * aspect, h)
+        return QRectF((w - tw) / 2, (h - th) / 2, tw, th)
 
     def set_state(self, state: str) -> None:
         if state != self._state:
@@ -206,10 +291,11 @@ class CameraView(QWidget):
         return self._image is not None
 
     def oval_rect(self) -> QRectF:
-        w, h = float(self.width()), float(self.height())
-        oh = h * 0.78
-        ow = oh * 0.74
-        return QRectF((w - ow) / 2, (h - oh) / 2, ow, oh)
+        """The ellipse inscribed in the gate's accepted box for the face centre."""
+        frame = self.image_rect()
+        ow, oh = frame.width() * self._centre_offset, frame.height() * self._centre_offset
+        c = frame.center()
+        return QRectF(c.x() - ow / 2, c.y() - oh / 2, ow, oh)
 
     def paintEvent(self, event: QPaintEvent | None) -> None:  # noqa: N802 (Qt API)
         # Runs for every camera frame on the UI thread: the frame is drawn unscaled-smooth
@@ -219,9 +305,7 @@ class CameraView(QWidget):
         p.fillRect(self.rect(), QColor("#000000"))
         if self._image is not None and not self._image.isNull():
             img = self._image
-            scale = max(self.width() / img.width(), self.height() / img.height())
-            tw, th = img.width() * scale, img.height() * scale
-            target = QRectF((self.width() - tw) / 2, (self.height() - th) / 2, tw, th)
+            target = self.image_rect()
             p.save()
             # Mirror horizontally: shoppers expect a selfie view (move left, image moves left).
             p.translate(self.width(), 0)
@@ -232,7 +316,14 @@ class CameraView(QWidget):
         p.end()
 
     def _overlay(self) -> QPixmap:
-        key = (self.width(), self.height(), self._state)
+        frame = self.image_rect()
+        key = (
+            self.width(),
+            self.height(),
+            self._state,
+            round(frame.width()),
+            round(frame.height()),
+        )
         if self._overlay_key != key or self._overlay_pixmap is None:
             pixmap = QPixmap(self.size())
             pixmap.fill(Qt.GlobalColor.transparent)
@@ -324,41 +415,3 @@ class ChallengeIcon(QWidget):
             p.drawLine(
                 end, QPointF(end.x() + math.cos(a) * s * 0.1, end.y() + math.sin(a) * s * 0.1)
             )
-
-
-class QrView(QLabel):
-    """A QR code for ``data``, drawn from the ``qrcode`` package's module matrix."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.data = ""
-
-    def set_data(self, data: str, size: int = 260) -> None:
-        self.data = data
-        if not data:
-            self.clear()
-            return
-        qr = qrcode.QRCode(border=3, error_correction=qrcode.constants.ERROR_CORRECT_M)
-        qr.add_data(data)
-        qr.make(fit=True)
-        matrix: list[list[bool]] = qr.get_matrix()
-        n = len(matrix)
-        cell = max(1, size // n)
-        image = QImage(n * cell, n * cell, QImage.Format.Format_RGB32)
-        image.fill(QColor("#FFFFFF"))
-        p = QPainter(image)
-        for y, row in enumerate(matrix):
-            for x, dark in enumerate(row):
-                if dark:
-                    p.fillRect(x * cell, y * cell, cell, cell, QColor("#000000"))
-        p.end()
-        self.setPixmap(QPixmap.fromImage(image))
-
-    @staticmethod
-    def matrix_for(data: str) -> list[list[bool]]:
-        qr = qrcode.QRCode(border=0)
-        qr.add_data(data)
-        qr.make(fit=True)
-        result: list[list[bool]] = qr.get_matrix()
-        return result

@@ -4,7 +4,7 @@
   turns each frame into a ``QImage`` for the preview and leaves the newest frame in a
   :class:`FrameMailbox`.
 * :class:`FlowWorker` (a ``QObject`` on its own ``QThread``) owns every call into the
-  :class:`~kiosk_app.flow.CheckoutPort`: vision, liveness and the network. It takes only the
+  :class:`~kiosk_app.model.CheckoutPort`: vision, liveness and the network. It takes only the
   NEWEST frame from the mailbox when it is free, so slow analysis drops frames instead of
   slowing the preview: the preview runs at the camera's rate whatever the analysis costs.
 """
@@ -15,15 +15,39 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from PyQt6.QtCore import QObject, QThread, pyqtSignal, pyqtSlot
 from PyQt6.QtGui import QImage
 
 from facepay import CameraUnavailableError, FacePayError, Frame, SourceExhaustedError
-from kiosk_app.flow import CheckoutPort, Outcome, OutcomeKind, Processing
+from kiosk_app.model import CheckoutPort, Outcome, OutcomeKind, Sale, process_frame
 
-__all__ = ["CameraWorker", "FlowWorker", "FrameMailbox", "FrameSourceLike", "frame_to_qimage"]
+__all__ = [
+    "CameraPlayback",
+    "CameraWorker",
+    "FlowWorker",
+    "FrameMailbox",
+    "FrameSourceLike",
+    "frame_to_qimage",
+]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CameraPlayback:
+    """How the camera thread plays its source. A live camera: the defaults.
+
+    ``pace``: play a file at its own frame rate (a camera is already on time); ``loop``: a
+    demo clip restarts so the demo never "loses" its camera; ``lockstep``: wait for the
+    analysis to take each frame (tests on a busy shared machine: a recorded clip is then
+    analysed frame by frame; a live kiosk drops frames instead).
+    """
+
+    pace: bool = True
+    loop: bool = False
+    lockstep: bool = False
+
 
 logger = logging.getLogger(__name__)
 
@@ -95,20 +119,16 @@ class CameraWorker(QThread):
         open_source: Callable[[], FrameSourceLike],
         mailbox: FrameMailbox,
         *,
-        pace: bool = True,
-        loop: bool = False,
-        lockstep: bool = False,
+        playback: CameraPlayback | None = None,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
+        playback = playback or CameraPlayback()
         self._open = open_source
         self._mailbox = mailbox
-        self._pace = pace
-        # Lockstep: wait for the analysis to take each frame before reading the next, so
-        # a recorded clip is analysed frame by frame however busy the machine is (tests on
-        # a shared CI box). A live kiosk never does this: it drops frames instead.
-        self._lockstep = lockstep
-        self._loop = loop
+        self._pace = playback.pace
+        self._lockstep = playback.lockstep
+        self._loop = playback.loop
         self._stop = threading.Event()
         self.frames_read = 0
         self.fps = 0.0
@@ -212,99 +232,95 @@ class CameraWorker(QThread):
 
 
 class FlowWorker(QObject):
-    """Runs every :class:`CheckoutPort` call on one thread, tagged with an attempt number.
+    """Runs every :class:`CheckoutPort` call on one thread.
 
-    The controller bumps its attempt number on cancel and ignores answers for older
-    attempts, so a late answer can never move the screen of a new shopper.
+    Frames are fed for one attempt at a time (:meth:`start_feeding`); the machine ignores
+    answers for attempts the shopper already left, so a late answer can never move the
+    screen of a new shopper. Other calls are jobs with an id (:meth:`call`).
     """
 
-    progress = pyqtSignal(int, object)  # attempt, FaceProgress
+    feedback = pyqtSignal(int, object)  # attempt, facepay.FrameFeedback
     processing = pyqtSignal(int)
     outcome = pyqtSignal(int, object)  # attempt, Outcome
-    result = pyqtSignal(int, str, object)  # attempt, tag, value
-    failed = pyqtSignal(int, str, str)  # attempt, tag, error code
+    result = pyqtSignal(int, object)  # job id, value
+    failed = pyqtSignal(int, str)  # job id, error code
     analysed = pyqtSignal(float)  # seconds spent on one frame
 
     def __init__(self, port: CheckoutPort, mailbox: FrameMailbox) -> None:
         super().__init__()
         self._port = port
         self._mailbox = mailbox
-        self._feeding_attempt: int | None = None
+        self._feeding: tuple[int, Sale | None] | None = None
         self.frames_analysed = 0
         # For the benchmark: when the frame that met the last challenge arrived, and how
         # long the authorization round trip took.
         self.conclusion_started_at = 0.0
         self.last_complete_s = 0.0
 
-    @pyqtSlot(int)
-    def start_feeding(self, attempt: int) -> None:
+    @property
+    def port(self) -> CheckoutPort:
+        return self._port
+
+    @pyqtSlot(int, object)
+    def start_feeding(self, attempt: int, sale: Sale | None) -> None:
         self._mailbox.clear()
-        self._feeding_attempt = attempt
+        self._feeding = (attempt, sale)
 
     @pyqtSlot()
     def stop_feeding(self) -> None:
-        self._feeding_attempt = None
+        self._feeding = None
         self._mailbox.clear()
 
     @pyqtSlot()
     def on_frame(self) -> None:
-        attempt = self._feeding_attempt
-        if attempt is None:
+        feeding = self._feeding
+        if feeding is None:
             self._mailbox.clear()
             return
+        attempt, sale = feeding
         frame = self._mailbox.take()
         if frame is None:
             return  # already took the newest one: the rest were dropped on purpose
         t0 = time.perf_counter()
         started = time.monotonic()
+        completing: list[float] = []
+
+        def processing() -> None:
+            # This frame met the last challenge; the call also fused and sealed.
+            self.conclusion_started_at = started
+            self._feeding = None
+            self._mailbox.clear()
+            self.processing.emit(attempt)
+            completing.append(time.perf_counter())
+
         try:
-            update = self._port.feed(frame)
-        except Exception as exc:
-            self._feeding_attempt = None
-            self._fail_outcome(attempt, exc)
-            return
+            update = process_frame(self._port, frame, sale, processing)
+        except Exception as exc:  # a bug must end the attempt, not the till
+            logger.error("checkout flow failed", exc_info=exc)
+            update = Outcome(kind=OutcomeKind.ERROR, staff_code=type(exc).__name__)
         finally:
             del frame
         self.frames_analysed += 1
-        self.analysed.emit(time.perf_counter() - t0)
+        if completing:
+            self.last_complete_s = time.perf_counter() - completing[0]
+        else:
+            self.analysed.emit(time.perf_counter() - t0)
         if isinstance(update, Outcome):
-            self._feeding_attempt = None
+            self._feeding = None
             self._mailbox.clear()
             self.outcome.emit(attempt, update)
-        elif isinstance(update, Processing):
-            # This frame met the last challenge; the call also fused and sealed.
-            self.conclusion_started_at = started
-            self._feeding_attempt = None
-            self._mailbox.clear()
-            self.processing.emit(attempt)
-            t1 = time.perf_counter()
-            try:
-                final = self._port.complete()
-            except Exception as exc:
-                self._fail_outcome(attempt, exc)
-                return
-            self.last_complete_s = time.perf_counter() - t1
-            self.outcome.emit(attempt, final)
         else:
-            self.progress.emit(attempt, update)
+            self.feedback.emit(attempt, update)
 
-    @pyqtSlot(int, str, object)
-    def call(self, attempt: int, tag: str, fn: Callable[[CheckoutPort], Any]) -> None:
-        """Run ``fn(port)``; answer with ``result`` (or ``outcome`` if it is one)."""
+    @pyqtSlot(int, object)
+    def call(self, job_id: int, fn: Callable[[CheckoutPort], Any]) -> None:
+        """Run ``fn(port)``; answer with ``result`` (or ``failed`` on an error)."""
         try:
             value = fn(self._port)
         except Exception as exc:
             code = type(exc).__name__
             if not isinstance(exc, FacePayError):
-                logger.exception("checkout call %s failed", tag)
-            self.failed.emit(attempt, tag, code)
+                logger.exception("till call failed")
+            self.failed.emit(job_id, code)
             return
-        if isinstance(value, Outcome):
-            self.outcome.emit(attempt, value)
-        else:
-            self.result.emit(attempt, tag, value)
-
-    def _fail_outcome(self, attempt: int, exc: BaseException) -> None:
-        if not isinstance(exc, FacePayError):
-            logger.error("checkout flow failed", exc_info=exc)
-        self.outcome.emit(attempt, Outcome(kind=OutcomeKind.ERROR, detail=type(exc).__name__))
+        self.result.emit(job_id, value)

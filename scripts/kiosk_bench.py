@@ -37,10 +37,10 @@ from PyQt6.QtWidgets import QApplication  # noqa: E402
 
 from facepay import Sandbox, open_source  # noqa: E402
 from kiosk_app.app import apply_theme  # noqa: E402
-from kiosk_app.controller import KioskSettings  # noqa: E402
-from kiosk_app.facepay_port import connect_port  # noqa: E402
-from kiosk_app.flow import OutcomeKind  # noqa: E402
+from kiosk_app.demo import connect_demo_till  # noqa: E402
+from kiosk_app.model import OutcomeKind  # noqa: E402
 from kiosk_app.run import build_demo  # noqa: E402
+from kiosk_app.workers import CameraPlayback  # noqa: E402
 
 
 def proc_status() -> dict[str, float]:
@@ -71,29 +71,31 @@ def measure(
     failures: list[str],
 ) -> None:
     # Enroll once.
-    c.start_enrollment()
+    m = c.machine
+    m.join()
     c.consent.agree_box.setChecked(True)
-    c.consent_given()
-    c.enroll_phone_entered("015112345678")
+    m.consent_given()
+    m.enroll_phone("015112345678")
     c.link_card()
-    wait(app, lambda: bool(c.enroll_token), 10)
-    c.begin_enrollment_capture()
+    m.enroll_capture()
     if not wait(app, lambda: c.current in ("enroll_done", "result"), 120):
         raise SystemExit("enrollment did not finish")
     if c.current != "enroll_done":
         raise SystemExit(f"enrollment failed: {c.result.outcome}")
-    c.reset_to_idle()
+    m.done()
+    m.done()
 
     for _ in range(runs):
         for sku in ("4011", "5057172236511"):
             pos.scan(sku)
         wait(app, lambda: c.current == "basket", 5)
-        c.show_payment_choice()
-        c.choose_face()
+        m.pay()
+        m.choose_face()
         shown0 = c.capture.camera.frames_shown + c.liveness.camera.frames_shown
         analysed0 = c.worker.frames_analysed
         start = time.monotonic()
-        c.claim.keypad.display.setText("015112345678")
+        for d in "015112345678":
+            c.claim.keypad.press(d)
         c.claim.keypad.submit_button.click()
         wait(app, lambda: c.current == "processing" or c.current == "result", 120)
         camera_s = time.monotonic() - start
@@ -103,8 +105,8 @@ def measure(
         outcome = c.result.outcome
         if outcome is None or outcome.kind is not OutcomeKind.APPROVED:
             # Real time on a shared machine: a missed blink is a real outcome, counted.
-            failures.append(outcome.detail if outcome else "no outcome")
-            c.reset_to_idle()
+            failures.append(outcome.kind.value if outcome else "no outcome")
+            m.timeout()
             continue
         assert c.face_in_oval_at is not None
         assert c.processing_at is not None
@@ -121,7 +123,8 @@ def measure(
                 "before_authorization_s": latency - c.worker.last_complete_s,
             }
         )
-        c.reset_to_idle()
+        m.done()  # the receipt screen
+        m.done()  # no receipt: back to idle
 
 
 def main() -> int:
@@ -139,13 +142,13 @@ def main() -> int:
     results: list[dict[str, float]] = []
     failures: list[str] = []
     with Sandbox() as sandbox:
-        port = connect_port(sandbox, challenges=(args.challenge,))
+        port = connect_demo_till(sandbox, challenges=(args.challenge,))
         clip = args.clip
         demo = build_demo(
             port=port,
             open_camera=lambda: open_source(clip),
             camera_name=clip.name,
-            settings=KioskSettings(loop_camera=True),
+            playback=CameraPlayback(loop=True),
         )
         c, pos = demo.controller, demo.pos
         c.widget().resize(1280, 800)

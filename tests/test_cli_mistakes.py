@@ -10,6 +10,7 @@ usage line above it), exit 2, and leave the files around it exactly as they were
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import hashlib
 import os
@@ -179,6 +180,9 @@ FACEPAY_MISTAKES = {
     "serve: database in a read-only folder": Mistake(
         ("sandbox", "serve", "--db", "locked/shop.db", "--port", "@port"), "locked/shop.db"
     ),
+    "serve: port already in use": Mistake(
+        ("sandbox", "serve", "--db", "new.db", "--port", "@busy"), "Address already in use"
+    ),
     "serve: unreachable PostgreSQL": Mistake(
         ("sandbox", "serve", "--db", "@pg", "--keys", "pg.keys", "--port", "@port"),
         "PostgreSQL: connection failed",
@@ -199,6 +203,12 @@ FACEPAY_MISTAKES = {
         ("sandbox", "provision", "--db", "@pg", "--keys", "pg.keys", "--device-key", "new.pem"),
         "PostgreSQL: connection failed",
     ),
+    "revoke: database typo": Mistake(
+        ("sandbox", "revoke", "--db", "shopp.db", "--device-id", "dev_x"), "no database at shopp.db"
+    ),
+    "revoke: unknown device": Mistake(
+        ("sandbox", "revoke", "--db", "shop.db", "--device-id", "dev_nope"), "no device 'dev_nope'"
+    ),
     "rotate-key: key folder typo": Mistake(
         ("sandbox", "rotate-key", "--keys", "shopp.db.keys"), "no sealing keyring"
     ),
@@ -210,14 +220,37 @@ FACEPAY_MISTAKES = {
     "eval verify: a text file": Mistake(
         ("eval", "verify", "notes.txt"), "notes.txt is not a folder"
     ),
+    "eval pad: missing folder": Mistake(("eval", "pad", "nope"), "nope has no live/ folder"),
+    "eval attacks: missing folder": Mistake(("eval", "attacks", "nope"), "No such file"),
     "eval sessions: missing manifest": Mistake(("eval", "sessions", "nope.json"), "nope.json"),
     "bench: missing clip": Mistake(("bench", "--clip", "nope.mp4"), "clip not found: nope.mp4"),
+    "bench backend: unreachable PostgreSQL": Mistake(
+        (
+            *("bench", "backend", "--db", "postgres", "--postgres-dsn", "@pg"),
+            *("--gallery", "10", "--queries", "2", "--duration", "0.5"),
+        ),
+        "did not start: PostgreSQL: connection failed",
+    ),
     "unknown command": Mistake(("pay",), "invalid choice: 'pay'"),
 }
 
 
+_BUSY: list[socket.socket] = []
+
+
+def _busy_port() -> str:
+    """A port this test process listens on."""
+    if not _BUSY:
+        _BUSY.append(socket.create_server(("127.0.0.1", 0)))
+    return str(_BUSY[0].getsockname()[1])
+
+
 def _resolve(argv: tuple[str, ...]) -> list[str]:
-    table = {"@pg": _unreachable_postgres, "@port": lambda: str(_free_port())}
+    table = {
+        "@pg": _unreachable_postgres,
+        "@port": lambda: str(_free_port()),
+        "@busy": _busy_port,
+    }
     return [table[a]() if a in table else a for a in argv]
 
 
@@ -269,3 +302,59 @@ def test_examples_answer_a_mistake_with_one_line(
     result = _run(workspace, program, *argv, FACEPAY_EVAL_DIR=str(workspace / "locked"))
     _assert_one_clear_line(result, Mistake(argv, says))
     assert _snapshot(workspace) == before
+
+
+def _subcommands() -> list[tuple[str, ...]]:
+    from facepay.cli import build_parser
+
+    def walk(parser: argparse.ArgumentParser, prefix: tuple[str, ...]) -> list[tuple[str, ...]]:
+        found = []
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    found.append((*prefix, name))
+                    found.extend(walk(sub, (*prefix, name)))
+        return found
+
+    return walk(build_parser(), ())
+
+
+SUBCOMMANDS = _subcommands()
+
+
+def test_the_sweep_knows_every_subcommand() -> None:
+    """A new subcommand is added to the sweep above, or this fails."""
+    tried = {m.argv[: len(c)] for m in FACEPAY_MISTAKES.values() for c in SUBCOMMANDS}
+    leaves = {c for c in SUBCOMMANDS if not any(o[: len(c)] == c and o != c for o in SUBCOMMANDS)}
+    untried = sorted(c for c in leaves if c not in tried and c not in _FLAG_ONLY)
+    assert not untried, f"add their plausible mistakes to FACEPAY_MISTAKES: {untried}"
+
+
+# Subcommands whose only input is flags with safe defaults (no file, no database): the
+# unknown-flag test below is their mistake sweep.
+_FLAG_ONLY = {
+    ("bench", "crypto"),
+    ("bench", "faults"),
+    ("bench", "crash"),
+    ("bench", "load"),
+    ("bench", "memory"),
+    ("bench", "fuzz"),
+}
+
+
+@pytest.mark.parametrize("command", SUBCOMMANDS, ids=[" ".join(c) for c in SUBCOMMANDS])
+def test_every_subcommand_refuses_an_unknown_flag_in_one_line(
+    command: tuple[str, ...], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from facepay.cli import main
+
+    with pytest.raises(SystemExit) as stopped:
+        main([*command, "--no-such-flag"])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    # argparse's one error line: the flag, or first a required argument it lacks.
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("facepay"), last
+    assert ": error: " in last, last
+    assert "--no-such-flag" in last or "required" in last, last

@@ -315,6 +315,8 @@ def _drive(
 
     import httpx
 
+    from facepay.errors import FacePayError
+
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = int(s.getsockname()[1])
@@ -361,7 +363,13 @@ def _drive(
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline or server.poll() is not None:
-                raise RuntimeError("benchmark backend did not start")
+                log.flush()
+                why = Path(log.name).read_text(errors="replace").strip().splitlines()
+                # The server's own one-line error (e.g. an unreachable PostgreSQL).
+                raise FacePayError(
+                    "benchmark backend did not start"
+                    + (f": {why[-1].removeprefix('facepay: error: ')}" if why else "")
+                )
             time.sleep(0.2)
         return asyncio.run(
             _load_test(

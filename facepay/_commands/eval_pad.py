@@ -51,6 +51,14 @@ def register(subparsers: Any, group_parser: argparse.ArgumentParser | None = Non
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sessions.add_argument("manifest", type=Path, help="JSON list or JSON lines of sessions")
+    sessions.add_argument(
+        "--start-offsets",
+        type=_offsets,
+        default=(0,),
+        metavar="N,N,...",
+        help="replay every session again starting N frames later (e.g. 0,1,2,3) and report "
+        "how many decisions change (default 0)",
+    )
     sessions.add_argument("--details", action="store_true", help="also list every session")
     add_json_flag(sessions)
     sessions.set_defaults(handler=_run_sessions)
@@ -86,6 +94,16 @@ def register(subparsers: Any, group_parser: argparse.ArgumentParser | None = Non
     attacks.set_defaults(handler=_run_attacks)
 
 
+def _offsets(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of frame counts: {text!r}") from None
+    if not values or min(values) < 0:
+        raise argparse.ArgumentTypeError("frame offsets are whole numbers >= 0, e.g. 0,1,2")
+    return values
+
+
 def _frames_of(path: Path) -> Iterator[Any]:
     from facepay.capture import open_source
 
@@ -108,6 +126,11 @@ def _human(payload: dict[str, Any]) -> str:
     for k, v in payload.get("apcer", {}).items():
         lines.append(f"APCER[{k}]: {v}")
     lines.append(f"APCER max: {payload.get('apcer_max')}  ACER: {payload.get('acer')}")
+    for offset, row in payload.get("start_offsets", {}).items():
+        lines.append(f"start +{offset} frames: BPCER {row['bpcer']} ({row['counts']})")
+    if "decisions_changed" in payload:
+        lines.append(f"decisions that change with the start: {payload['decisions_changed']}")
+        lines.extend(f"  {line}" for line in payload.get("sessions_changed", []))
     return "\n".join(lines)
 
 
@@ -172,6 +195,7 @@ def _run_sessions(args: argparse.Namespace) -> int:
 
     metrics, results = evaluate_sessions(
         _load_manifest(args.manifest),
+        start_offsets=args.start_offsets,
         progress=lambda items: progress(items, desc="sessions"),
     )
     metrics["mode"] = "active"

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from facepay.config import SEALING_SUITES
+from facepay.errors import FacePayError
 
 __all__ = ["register"]
 
@@ -176,6 +177,7 @@ def _serve(args: argparse.Namespace) -> int:
     if args.workers < 1:
         sys.stderr.write("facepay sandbox serve: --workers must be at least 1\n")
         return 2
+    _check_port_free(args.host, args.port)  # before anything is created or printed
     config = ServerConfig.from_env()
     # With several workers this process only supervises: it migrates the database, makes
     # the keys once (so workers never race to create them) and runs the retention sweep.
@@ -227,6 +229,17 @@ def _serve(args: argparse.Namespace) -> int:
         sweeper.stop()
         backend.db.close()
     return 0
+
+
+def _check_port_free(host: str, port: int) -> None:
+    import socket
+
+    try:
+        with socket.create_server((host, port)):
+            pass
+    except OSError as exc:
+        why = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise FacePayError(f"cannot listen on {host}:{port}: {why}") from None
 
 
 def _ledger(args: argparse.Namespace) -> int:

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from facepay.crypto import BackendPublicKey, SealingSuite, seal_template, sign_request
+from facepay.liveness import ChallengePlan
 from facepay.server import ProvisionedDevice, Sandbox
 from facepay.testing.synthetic import MODEL_ID, Vector, face, same_face, template
 from facepay.wire import KeySet, SealedTemplateWire, b64decode
@@ -27,11 +28,8 @@ CONSENT = {"text_version": "2026-01-en", "accepted_at": "2026-11-26T23:00:00Z"}
 
 
 def seeded_liveness(seed: bytes, decision: str = "live") -> dict[str, Any]:
-    """The liveness summary a genuine till sends: the plan the session's seed derives
-    (``ChallengePlan.from_seed``), with its 3D head-turn (parallax) check done. A
-    production tenant's backend accepts no other (docs/security.md)."""
-    from facepay.liveness import ChallengePlan
-
+    """The liveness summary a genuine till sends: the plan the session's seed derives,
+    with its 3D head-turn (parallax) check done."""
     plan = ChallengePlan.from_seed(seed, count=2)
     return {
         "decision": decision,

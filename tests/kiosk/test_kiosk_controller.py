@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import QApplication, QPushButton
@@ -17,9 +18,22 @@ from PyQt6.QtWidgets import QApplication, QPushButton
 from facepay import Sandbox
 from kiosk_app.app import apply_theme
 from kiosk_app.controller import KioskController, KioskSettings
-from kiosk_app.facepay_port import connect_port
+from kiosk_app.demo import connect_demo_till
+from kiosk_app.demo.pos import DemoPos
 from kiosk_app.i18n import Language
-from kiosk_app.pos import DemoPos, PosBridge
+from kiosk_app.model import LoginPolicy, StaffDirectory, StaffLogin
+from kiosk_app.pos import PosBridge
+
+STAFF_PIN = "482913"
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
 
 pytestmark = pytest.mark.slow
 
@@ -35,15 +49,18 @@ def models() -> dict[str, Any]:
 def kiosk(qapp: QApplication, models: dict[str, Any]) -> Iterator[tuple[KioskController, DemoPos]]:
     apply_theme(qapp)
     with Sandbox() as sandbox:
-        port = connect_port(sandbox, **models)
+        port = connect_demo_till(sandbox, **models)
         bridge = PosBridge()
         pos = DemoPos(bridge)
         settings = KioskSettings()
         settings.timeouts["basket"] = 0.4
+        directory = StaffDirectory()
+        directory.add("ana", STAFF_PIN)
         c = KioskController(
             port=port,
             open_camera=None,
             bridge=bridge,
+            staff=StaffLogin(directory, clock=FakeClock()),
             settings=settings,
             on_demo_scan=pos.scan,
             on_demo_card=pos.approve_card,
@@ -60,6 +77,7 @@ def kiosk(qapp: QApplication, models: dict[str, Any]) -> Iterator[tuple[KioskCon
 def test_arabic_mirrors_every_screen_and_english_restores(qtbot, kiosk) -> None:  # type: ignore[no-untyped-def]
     c, _ = kiosk
     c.idle.language_buttons[Language.AR].click()
+    assert c.machine.language == "ar"
     assert QApplication.layoutDirection() is Qt.LayoutDirection.RightToLeft
     for name, screen in c.screens.items():
         assert screen.layoutDirection() is Qt.LayoutDirection.RightToLeft, name
@@ -76,7 +94,7 @@ def test_every_visible_button_on_every_screen_has_a_name(kiosk) -> None:  # type
     c, pos = kiosk
     pos.scan("4011")
     for name in c.screens:
-        c.go(name)
+        c.stack.setCurrentWidget(c.screens[name])
         QApplication.processEvents()
         screen = c.screens[name]
         for b in screen.findChildren(QPushButton):
@@ -94,9 +112,13 @@ def test_inactivity_goes_back_to_idle_and_forgets_the_basket(qtbot, kiosk) -> No
     qtbot.waitUntil(lambda: c.basket_screen.notice.isVisible(), timeout=3000)
     assert "Still there?" in c.basket_screen.notice.text()
     qtbot.waitUntil(lambda: c.current == "idle", timeout=3000)
-    assert c.basket.lines == ()
+    assert c.machine.sale.lines == ()
     assert c.basket_screen.table.rowCount() == 0
     assert pos.quantities == {}
+    # #13: the unpaid basket did not vanish silently: staff are alerted.
+    (alert,) = c.machine.queue.open
+    assert alert.kind.value == "abandoned_basket"
+    assert alert.amount_text == "EUR 1.19"
 
 
 def test_keyboard_alone_reaches_the_basket(qtbot, kiosk) -> None:  # type: ignore[no-untyped-def]
@@ -106,18 +128,26 @@ def test_keyboard_alone_reaches_the_basket(qtbot, kiosk) -> None:  # type: ignor
     assert c.current == "basket"
 
 
-def test_attendant_needs_the_pin_and_shows_health_without_personal_data(qtbot, kiosk) -> None:  # type: ignore[no-untyped-def]
+def test_staff_sign_in_backs_off_and_shows_health_without_personal_data(qtbot, kiosk) -> None:  # type: ignore[no-untyped-def]
     c, _ = kiosk
+    clock = c.machine.staff._clock
     c.idle.attendant_button.click()
     assert c.current == "attendant_pin"
-    for d in "1111":
+    c.attendant_pin.staff_id_edit.setText("ana")
+    for d in "111111":
         c.attendant_pin.keypad.press(d)
     c.attendant_pin.keypad.submit_button.click()
     assert c.current == "attendant_pin"
-    assert c.attendant_pin.notice.text() == "Wrong PIN"
-    # A claim typed by a shopper never reaches the attendant's error list.
-    c._log_error("claim: TransportError")
-    for d in c.settings.attendant_pin:
+    assert "Wrong staff ID or PIN" in c.attendant_pin.notice.text()
+    # During the back-off even the right PIN is refused (it is not even checked).
+    c.attendant_pin.staff_id_edit.setText("ana")
+    for d in STAFF_PIN:
+        c.attendant_pin.keypad.press(d)
+    c.attendant_pin.keypad.submit_button.click()
+    assert c.current == "attendant_pin"
+    clock.now += LoginPolicy().first_delay_s
+    c.attendant_pin.staff_id_edit.setText("ana")
+    for d in STAFF_PIN:
         c.attendant_pin.keypad.press(d)
     c.attendant_pin.keypad.submit_button.click()
     assert c.current == "attendant"
@@ -126,14 +156,20 @@ def test_attendant_needs_the_pin_and_shows_health_without_personal_data(qtbot, k
         lambda: c.attendant.backend_health.text() == "Backend: reachable", timeout=10000
     )
     errors = [c.attendant.errors.item(i).text() for i in range(c.attendant.errors.count())]
-    assert any("wrong PIN" in e for e in errors)
+    assert any("sign-in refused" in e for e in errors)
     assert not [e for e in errors if re.search(r"\d{7,}", e)]  # no phone numbers
-    # The till's thresholds are shown, and a change applies to the next shopper.
-    port = c.worker._port
+    # Staff settings are clamped: the challenge count cannot go below the shipped 3.
+    port = c.worker.port
     assert c.attendant.threshold_spins["liveness_challenges"].value() == 3
+    # Only within the model's bounds (3..5): fewer challenges would weaken liveness.
     c.attendant.threshold_spins["liveness_challenges"].setValue(2)
+    assert c.attendant.threshold_spins["liveness_challenges"].value() == 3
+    c.attendant.threshold_spins["liveness_challenges"].setValue(4)
     c.attendant.apply_button.click()
-    qtbot.waitUntil(lambda: port.till.config.liveness_challenges == 2, timeout=5000)
+    qtbot.waitUntil(lambda: port.till.config.liveness_challenges == 4, timeout=5000)
+    actions = [a.action.value for a in c.machine.audit.lines]
+    assert actions[:3] == ["sign_in_refused", "sign_in_refused", "sign_in"]
+    assert "change_setting" in actions
     c.attendant.exit_button.click()
     assert c.current == "idle"
 
@@ -163,7 +199,8 @@ def test_a_number_that_is_not_a_phone_number_asks_again(qtbot, kiosk, eval_dir) 
 def test_a_scanned_loyalty_card_starts_the_capture_and_no_camera_offers_the_card(  # type: ignore[no-untyped-def]
     qtbot, kiosk
 ) -> None:
-    from kiosk_app.flow import Claim, ClaimKind, OutcomeKind
+    from facepay import Claim, ClaimKind
+    from kiosk_app.model import OutcomeKind
 
     c, pos = kiosk
     _to_claim_screen(c, pos)
@@ -176,3 +213,86 @@ def test_a_scanned_loyalty_card_starts_the_capture_and_no_camera_offers_the_card
     assert c.result.outcome.kind is OutcomeKind.CAMERA_LOST
     assert c.result.card_button.isVisible()
     assert any("no_camera" in e for e in c.errors)
+
+
+class LaneLocked(httpx.HTTPTransport):
+    """The backend's answer once a lane has had 5 failed face attempts: 429 on every new
+    session, with the lockout's remaining seconds (docs/protocol.md, "Errors")."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.locked = False
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if self.locked and request.url.path == "/v1/sessions":
+            body = {"error": {"code": "device_locked", "message": "locked", "retry_after": 280}}
+            return httpx.Response(429, json=body, headers={"Retry-After": "280"})
+        return super().handle_request(request)
+
+
+def test_a_locked_lane_pauses_face_pay_hides_it_and_staff_unlock_it(  # type: ignore[no-untyped-def]
+    qtbot, qapp, models, eval_dir
+) -> None:
+    """#13: every shopper on the lane got "Payment declined" and a Try again that could not
+    work; staff saw only RateLimitedError."""
+    from facepay import open_source
+    from kiosk_app.model import OutcomeKind, RequestKind
+
+    apply_theme(qapp)
+    transport = LaneLocked()
+    with Sandbox() as sandbox:
+        port = connect_demo_till(sandbox, transport=transport, **models)
+        bridge = PosBridge()
+        pos = DemoPos(bridge)
+        directory = StaffDirectory()
+        directory.add("ana", STAFF_PIN)
+        c = KioskController(
+            port=port,
+            open_camera=lambda: open_source(eval_dir / "video" / "single_face.mp4"),
+            bridge=bridge,
+            staff=StaffLogin(directory),
+            on_demo_scan=pos.scan,
+        )
+        try:
+            c.widget().resize(1280, 800)
+            c.widget().show()
+            transport.locked = True
+            _to_claim_screen(c, pos)
+            for d in "015112345678":
+                c.claim.keypad.press(d)
+            c.claim.keypad.submit_button.click()
+            qtbot.waitUntil(lambda: c.current == "result", timeout=10_000)
+            outcome = c.result.outcome
+            assert outcome is not None
+            assert outcome.kind is OutcomeKind.LANE_PAUSED
+            assert "Face pay is paused at this till" in c.result.message.text()
+            assert "Nothing was charged" in c.result.message.text()
+            assert "declined" not in c.result.title.text().lower()
+            assert not c.result.retry_button.isVisible()
+            assert c.result.card_button.isVisible()
+            assert [r.kind for r in c.machine.queue.open] == [RequestKind.LANE_PAUSED]
+            # Back to the choice: the face option is hidden, the card stays.
+            c.result.back_button.click()
+            assert c.current == "choice"
+            assert not c.choice.face_button.isVisible()
+            assert c.choice.card_button.isVisible()
+            # Staff see the lock and unlock the lane.
+            c.choice.call_button.click()
+            c.machine.staff_requested()
+            c.attendant_pin.staff_id_edit.setText("ana")
+            for d in STAFF_PIN:
+                c.attendant_pin.keypad.press(d)
+            c.attendant_pin.keypad.submit_button.click()
+            assert c.current == "attendant"
+            shown = [c.attendant.errors.item(i).text() for i in range(c.attendant.errors.count())]
+            assert any("lane_paused" in e for e in shown)
+            transport.locked = False
+            c.machine.unlock_lane()
+            assert not c.machine.lane_paused
+            c.attendant.exit_button.click()
+            assert c.current == "choice"
+            assert c.choice.face_button.isVisible()
+        finally:
+            c.shutdown()
+            port.close()
+            qapp.setLayoutDirection(Qt.LayoutDirection.LeftToRight)

@@ -10,7 +10,7 @@ import pytest
 
 from facepay import Frame
 from facepay.capture import open_source
-from kiosk_app.workers import CameraWorker, FrameMailbox, frame_to_qimage
+from kiosk_app.workers import CameraPlayback, CameraWorker, FrameMailbox, frame_to_qimage
 
 pytestmark = pytest.mark.eval
 
@@ -41,7 +41,7 @@ def test_frame_to_qimage_keeps_rgb_order_and_owns_pixels() -> None:
 def test_camera_plays_a_clip_at_its_own_rate_then_reports_the_end(qtbot, eval_dir: Path) -> None:  # type: ignore[no-untyped-def]
     path = eval_dir / "video" / "single_face.mp4"  # 2.4 s at 30 fps
     box = FrameMailbox()
-    worker = CameraWorker(lambda: open_source(path), box, pace=True, loop=False)
+    worker = CameraWorker(lambda: open_source(path), box, playback=CameraPlayback(pace=True))
     shown: list[int] = []
 
     def draw() -> None:
@@ -83,7 +83,7 @@ def test_a_slow_consumer_gets_the_newest_frames_and_never_slows_the_camera(  # t
 
     path = eval_dir / "video" / "single_face.mp4"
     box = FrameMailbox()
-    worker = CameraWorker(lambda: open_source(path), box, pace=True, loop=False)
+    worker = CameraWorker(lambda: open_source(path), box, playback=CameraPlayback(pace=True))
     previews: list[int] = []
     worker.preview_ready.connect(
         lambda: previews.append(1) if worker.take_preview() is not None else None

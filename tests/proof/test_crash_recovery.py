@@ -10,21 +10,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import pytest
 
 from facepay import wire
-from facepay.client import FacePayClient
-from facepay.errors import TransportError
+from facepay.checkout import Basket, BasketLine, Till
+from facepay.errors import CheckoutError, TransportError
 from facepay.eval._backends import ServerProcess
 from facepay.eval._proof_runs import crash_run
-from facepay.eval._reliability import (
-    SignerFor,
-    _client_config,
-    _keys,
-    _sealed,
-    enroll_population,
-    register_till,
-)
+from facepay.eval._reliability import _client_config, enroll_population, register_till
+from facepay.eval._synthetic import SyntheticFaces
 
 
 @pytest.mark.slow
@@ -49,40 +44,71 @@ def test_sigkilled_backend_loses_and_doubles_no_charge(
     assert result["wrong_decisions"] == 0
 
 
+class _CrashAfterAuthorize(httpx.BaseTransport):
+    """The network seam: delivers the first authorization, then SIGKILLs the backend
+    before its answer reaches the till (the answer is lost to the crash)."""
+
+    def __init__(self, server: ServerProcess) -> None:
+        self._server = server
+        self._inner = httpx.HTTPTransport()
+        self.crashed = False
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self._inner.handle_request(request)
+        if (
+            not self.crashed
+            and request.method == "POST"
+            and request.url.path == "/v1/authorizations"
+        ):
+            response.read()
+            self.crashed = True
+            self._server.kill()
+            raise httpx.ReadError("the backend died before its answer arrived", request=request)
+        return response
+
+    def close(self) -> None:
+        self._inner.close()
+
+
 @pytest.mark.slow
 def test_a_till_reconciles_an_answer_lost_to_a_crash_without_restarting(tmp_path: Path) -> None:
     server = ServerProcess(
         str(tmp_path / "crash.db"), tmp_path / "keys", log_path=tmp_path / "server.log"
     ).start()
+    faces = SyntheticFaces()
+    wire_to_backend = _CrashAfterAuthorize(server)
     try:
-        till = register_till(server.base_url, server.admin_token)
-        population = enroll_population(server.base_url, till, 1, declined_every=0)
-        shopper = population.shoppers[0]
-        with FacePayClient(
-            server.base_url, signer=SignerFor(till), config=_client_config(max_attempts=1)
-        ) as client:
-            keys = _keys(client)
-            info = client.open_session("pay")
-            request = wire.AuthorizeRequest(
-                session_id=info.session_id,
-                amount_minor=4200,
-                currency="EUR",
-                basket_reference="crash-basket-1",
-                sealed_template=_sealed(keys, shopper.vector, info),
-                liveness=wire.LivenessSummary(decision="live"),
-                claim=wire.Claim(kind=wire.ClaimKind.PHONE, value=shopper.phone),
-            )
-            first = client.authorize(request, idempotency_key="idem_crash_0001")
-            assert first.status.value == "approved"
-            server.kill()
-            # The answer to a retry is lost: the backend is gone.
+        device = register_till(server.base_url, server.admin_token)
+        shopper = enroll_population(server.base_url, device, 1, declined_every=0).shoppers[0]
+        line = BasketLine(sku="1", description="Milk", quantity=1, unit_price_minor=4200)
+        basket = Basket(reference="crash-basket-1", currency="EUR", lines=(line,))
+        claim = wire.Claim(kind=wire.ClaimKind.PHONE, value=shopper.phone)
+        with Till.connect(
+            server.base_url,
+            device_key=device.key,
+            device_id=device.device_id,
+            client_config=_client_config(max_attempts=1),
+            transport=wire_to_backend,
+            analyzer=faces,
+            embedder=faces,
+            liveness=faces.liveness,
+        ) as till:
             with pytest.raises(TransportError):
-                client.reconcile(request, idempotency_key="idem_crash_0001")
+                till.pay(basket, faces.camera(basket.reference, shopper.vector), claim=claim)
+            assert wire_to_backend.crashed
+            # The till keeps what it sent; the backend is gone, so asking again fails too.
+            (pending,) = till.unanswered
+            assert pending.basket_reference == basket.reference
+            with pytest.raises(TransportError):
+                till.reconcile(pending)
             server.start()
-            # Same client object, same key and request: the stored answer comes back.
-            again = client.reconcile(request, idempotency_key="idem_crash_0001")
-            assert again.authorization_id == first.authorization_id
-            assert again.status.value == "approved"
+            # Same Till object, same key and request: the stored answer comes back.
+            receipt = till.reconcile(pending)
+            assert receipt.approved
+            assert till.unanswered == ()
+            # And the till now refuses to take this order a second time.
+            with pytest.raises(CheckoutError):
+                till.start_checkout(basket, claim=claim)
     finally:
         server.stop()
     from facepay.server import ledger, open_database
@@ -92,8 +118,7 @@ def test_a_till_reconciles_an_answer_lost_to_a_crash_without_restarting(tmp_path
         rows = [r for r in ledger(db) if r["basket_reference"] == "crash-basket-1"]
     finally:
         db.close()
-    assert len(rows) == 1
-    assert rows[0]["state"] == "approved"
+    assert [(r["id"], r["state"]) for r in rows] == [(receipt.authorization_id, "approved")]
 
 
 @pytest.mark.slow

@@ -1,0 +1,193 @@
+"""The kiosk's :class:`~kiosk_app.model.CheckoutPort` over one ``facepay.Till``: thin.
+
+It passes what the model hands it straight to the till: the POS sale id arrives as the
+basket's ``reference`` (the backend's ledger records it and the till's already-paid guard
+checks it), the camera's device name goes to ``start_checkout`` so the virtual-camera check
+runs on the kiosk's ``feed()`` path, and answers and errors come back as facepay's own
+types. It has no retry loop and no list of unanswered payments of its own: those are the
+till's (``Till.unanswered``), settled by ``Till.reconcile``, the one reconcile path. It
+only remembers which attempt keys belong to which sale, to find them there.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from facepay import (
+    Basket,
+    CheckoutConfig,
+    CheckoutError,
+    CheckoutSession,
+    Claim,
+    EnrollmentResult,
+    EnrollmentSession,
+    FacePayError,
+    FailureReason,
+    Frame,
+    FrameFeedback,
+    LivenessReason,
+    PendingAuthorization,
+    Receipt,
+    Till,
+    consent_now,
+)
+from kiosk_app.model import BackendHealth, StoreProfile
+
+__all__ = ["TillAdapter", "consent_text_version"]
+
+logger = logging.getLogger(__name__)
+
+
+def consent_text_version(language: str, consent_text: str) -> str:
+    """Names the exact consent text shown: changes whenever a word of it changes."""
+    digest = hashlib.sha256(consent_text.encode()).hexdigest()[:12]
+    return f"kiosk-{language}-{digest}"
+
+
+class TillAdapter:
+    """One lane's till, as the kiosk's worker thread drives it."""
+
+    def __init__(
+        self,
+        till: Till,
+        *,
+        store: StoreProfile,
+        base_url: str,
+        camera_name: str | None = None,
+        consent_text: Callable[[str], str] = lambda language: language,
+        rebuild_till: Callable[[CheckoutConfig], Till] | None = None,
+    ) -> None:
+        self.till = till
+        self.store = store
+        self.base_url = base_url
+        self.camera_name = camera_name
+        self._consent_text = consent_text
+        self._rebuild_till = rebuild_till
+        self._session: CheckoutSession | EnrollmentSession | None = None
+        # The attempt keys of each sale (an index into the till's ledger, not a copy of it).
+        self._attempt_keys: dict[str, list[str]] = {}
+        self._close_hooks: list[Callable[[], None]] = []
+
+    # ------------------------------------------------------------------ CheckoutPort
+    def store_profile(self) -> StoreProfile:
+        return self.store
+
+    def health(self) -> BackendHealth:
+        try:
+            self.till.client.health()
+        except FacePayError as exc:
+            return BackendHealth(reachable=False, url=self.base_url, detail=type(exc).__name__)
+        cfg = self.till.config
+        return BackendHealth(
+            reachable=True,
+            url=self.base_url,
+            detail=f"{n} awaiting reconciliation" if (n := len(self.till.unanswered)) else "",
+            settings={
+                "liveness_challenges": float(cfg.liveness_challenges),
+                "capture_timeout_s": cfg.capture_timeout_s,
+                "liveness_timeout_s": cfg.liveness_timeout_s,
+            },
+        )
+
+    def begin_payment(self, basket: Basket, claim: Claim | None) -> None:
+        self.cancel()
+        # Forget the keys of sales that have nothing left to settle.
+        for sale_id in [k for k in self._attempt_keys if not self._unanswered_of(k)]:
+            del self._attempt_keys[sale_id]
+        session = self.till.start_checkout(basket, claim=claim, camera_name=self.camera_name)
+        self._attempt_keys.setdefault(basket.reference, []).append(session.idempotency_key)
+        session.begin()  # opens the backend session: raises TransportError when down
+        self._session = session
+
+    def begin_enrollment(self, claim: Claim, card_token: str, locale: str) -> None:
+        self.cancel()
+        consent = consent_now(
+            consent_text_version(locale, self._consent_text(locale)),
+            retention_days=self.store.retention_days,
+            locale=locale,
+        )
+        session = self.till.start_enrollment(
+            consent=consent,
+            claim=claim,
+            payment_method_token=card_token,
+            camera_name=self.camera_name,
+        )
+        session.begin()
+        self._session = session
+
+    def feed(self, frame: Frame) -> FrameFeedback:
+        session = self._session
+        if session is None:
+            raise CheckoutError("no attempt is open")
+        return session.feed(frame)
+
+    def end_reason(self) -> tuple[FailureReason | None, tuple[LivenessReason, ...]]:
+        session = self._session
+        if session is None:
+            return FailureReason.CANCELLED, ()
+        return session.reason, session.liveness_reasons
+
+    def complete(self) -> Receipt | EnrollmentResult:
+        session = self._session
+        if session is None:
+            raise CheckoutError("no attempt is open")
+        return session.complete()
+
+    def answer_step_up(self, digits: str) -> Receipt:
+        session = self._session
+        if not isinstance(session, CheckoutSession):
+            raise CheckoutError("no payment is waiting for a step-up")
+        return session.answer_step_up(digits)
+
+    def answer_lost(self, sale_id: str) -> bool:
+        return bool(self._unanswered_of(sale_id))
+
+    def reconcile(self, sale_id: str) -> Receipt:
+        """Settle the sale's unanswered payment through the till (charged at most once)."""
+        pending = self._unanswered_of(sale_id)
+        if not pending:
+            raise CheckoutError("no payment for this sale is waiting for an answer")
+        return self.till.reconcile(pending[-1])
+
+    def _unanswered_of(self, sale_id: str) -> list[PendingAuthorization]:
+        keys = set(self._attempt_keys.get(sale_id, ()))
+        return [
+            p
+            for p in self.till.unanswered
+            if p.idempotency_key in keys or (p.attempt_key or "") in keys
+        ]
+
+    def cancel(self) -> None:
+        session, self._session = self._session, None
+        if session is not None and not session.state.is_final:
+            session.cancel(FailureReason.CANCELLED)
+
+    # ------------------------------------------------------------------ the lane
+    def set_camera_name(self, name: str | None) -> None:
+        self.camera_name = name
+
+    def configure(self, settings: Mapping[str, float]) -> None:
+        """Staff settings, already clamped by the model: the next shopper's till config."""
+        current = self.till.config
+        changes: dict[str, Any] = {}
+        for name, value in settings.items():
+            old = getattr(current, name)
+            changes[name] = round(value) if isinstance(old, int) else float(value)
+        if self._rebuild_till is None or all(getattr(current, k) == v for k, v in changes.items()):
+            return
+        self.cancel()
+        self.till = self._rebuild_till(dataclasses.replace(current, **changes))
+        logger.info("staff changed till settings: %s", ", ".join(sorted(changes)))
+
+    def close(self) -> None:
+        self.cancel()
+        self.till.close()
+        for hook in self._close_hooks:
+            hook()
+
+    def add_close_hook(self, hook: Callable[[], None]) -> None:
+        self._close_hooks.append(hook)

@@ -1,0 +1,296 @@
+"""Every screen in a state a shopper or an attendant would see, for layout checks and screenshots.
+
+``tests/kiosk/test_kiosk_layout.py`` stages each screen at every supported display size in
+every language and looks for widgets outside the window, overlapping or with clipped text;
+``scripts/screenshots.py`` stages the same states on the real kiosk. The contents are the
+longest realistic ones (a full basket, a long receipt, a failure message), because those are
+the ones that break a layout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from PyQt6.QtCore import QRectF, Qt
+from PyQt6.QtGui import QColor, QImage, QLinearGradient, QPainter
+
+from facepay import BasketLine, CheckoutState, FrameFeedback, QualityReason
+from kiosk_app.model import AttendantRequest, OutcomeKind, RequestKind, Sale
+from kiosk_app.screens import (
+    SCREEN_NAMES,
+    AttendantPinScreen,
+    AttendantScreen,
+    BasketScreen,
+    CaptureScreen,
+    CardScreen,
+    ChoiceScreen,
+    ClaimScreen,
+    ConfirmCancelScreen,
+    ConsentScreen,
+    EnrollCardScreen,
+    EnrollDoneScreen,
+    EnrollPhoneScreen,
+    IdleScreen,
+    LivenessScreen,
+    MessageScreen,
+    PrivacyScreen,
+    ProcessingScreen,
+    ResultScreen,
+    Screen,
+    StepUpScreen,
+)
+
+__all__ = ["DISPLAY_SIZES", "SCREEN_TYPES", "STATES", "stage", "stand_in_preview"]
+
+# The displays a self-checkout is sold with: 4:3 and 5:4 panels, a 16:10 and a 16:9 one.
+DISPLAY_SIZES: tuple[tuple[int, int], ...] = ((1024, 768), (1280, 800), (1280, 1024), (1920, 1080))
+
+SCREEN_TYPES: Mapping[str, type[Screen]] = {
+    "idle": IdleScreen,
+    "basket": BasketScreen,
+    "choice": ChoiceScreen,
+    "claim": ClaimScreen,
+    "capture": CaptureScreen,
+    "liveness": LivenessScreen,
+    "processing": ProcessingScreen,
+    "result": ResultScreen,
+    "step_up": StepUpScreen,
+    "card": CardScreen,
+    "receipt": PrivacyScreen,
+    "consent": ConsentScreen,
+    "enroll_phone": EnrollPhoneScreen,
+    "enroll_card": EnrollCardScreen,
+    "enroll_done": EnrollDoneScreen,
+    "confirm_cancel": ConfirmCancelScreen,
+    "message": MessageScreen,
+    "attendant_pin": AttendantPinScreen,
+    "attendant": AttendantScreen,
+}
+assert tuple(SCREEN_TYPES) == SCREEN_NAMES
+
+PRODUCTS = (
+    ("4011", "Bananas 1 kg", "EUR 1.19"),
+    ("5000112637922", "Sparkling water 1.5 l", "EUR 0.89"),
+    ("4006381333931", "Wholegrain bread", "EUR 2.49"),
+    ("8712100837516", "Free-range eggs x6", "EUR 2.99"),
+    ("5057172236511", "Coffee beans 500 g", "EUR 7.49"),
+)
+BASKET = Sale(
+    sale_id="gallery-sale",
+    lines=tuple(
+        BasketLine(sku=sku, description=name, quantity=quantity, unit_price_minor=price)
+        for sku, name, quantity, price in (
+            ("4011", "Bananas 1 kg", 2, 119),
+            ("5057172236511", "Coffee beans 500 g", 1, 749),
+            ("4006381333931", "Wholegrain bread", 1, 249),
+            ("8712100837516", "Free-range eggs x6", 3, 299),
+            ("5000112637922", "Sparkling water 1.5 l", 6, 89),
+        )
+    ),
+    currency="EUR",
+)
+RECEIPT_LINES = (
+    "2 x Bananas 1 kg  EUR 2.38",
+    "1 x Coffee beans 500 g  EUR 7.49",
+    "1 x Wholegrain bread  EUR 2.49",
+    "3 x Free-range eggs x6  EUR 8.97",
+    "6 x Sparkling water 1.5 l  EUR 5.34",
+)
+
+
+def stand_in_preview(width: int = 640, height: int = 360) -> QImage:
+    """A drawn 'camera image': a room, a head and shoulders where a shopper would be.
+
+    Screenshots never show a frame of the evaluation clips: those must not be copied into
+    the repository, and a screenshot of one would be a copy.
+    """
+    image = QImage(width, height, QImage.Format.Format_RGB888)
+    p = QPainter(image)
+    p.setRenderHint(QPainter.RenderHint.Antialiasing)
+    wall = QLinearGradient(0, 0, 0, height)
+    wall.setColorAt(0, QColor("#8D8A83"))
+    wall.setColorAt(1, QColor("#5E5B55"))
+    p.fillRect(0, 0, width, height, wall)
+    p.fillRect(
+        int(width * 0.08),
+        int(height * 0.1),
+        int(width * 0.22),
+        int(height * 0.9),
+        QColor("#A9A49A"),
+    )
+    p.setPen(Qt.PenStyle.NoPen)
+    p.setBrush(QColor("#2B2B30"))
+    p.drawEllipse(QRectF(width * 0.28, height * 0.78, width * 0.44, height * 0.5))
+    p.setBrush(QColor("#C99B7E"))
+    p.drawRect(QRectF(width * 0.46, height * 0.62, width * 0.08, height * 0.2))
+    p.drawEllipse(QRectF(width * 0.41, height * 0.2, width * 0.18, height * 0.48))
+    p.setBrush(QColor("#3A2A22"))
+    p.drawChord(QRectF(width * 0.405, height * 0.16, width * 0.19, height * 0.3), 0, 180 * 16)
+    p.end()
+    return image
+
+
+def _idle(s: Screen, preview: QImage) -> None:
+    assert isinstance(s, IdleScreen)
+
+
+def _basket(s: Screen, preview: QImage) -> None:
+    assert isinstance(s, BasketScreen)
+    s.set_products(PRODUCTS)
+    s.show_basket(BASKET)
+
+
+def _choice(s: Screen, preview: QImage) -> None:
+    assert isinstance(s, ChoiceScreen)
+    s.show_amount("EUR 26.67", True)
+
+
+def _claim(s: Screen, preview: QImage) -> None:
+    assert isinstance(s, ClaimScreen)
+    for d in "015112345678":
+        s.keypad.press(d)
+
+
+def _capture(s: Screen, preview: QImage) -> None:
+    assert isinstance(s, CaptureScreen)
+    s.camera.show_image(preview)
+    s.show_progress(
+        FrameFeedback(
+            state=CheckoutState.CAPTURING,
+            frame_index=0,
+            reasons=(QualityReason.TOO_BRIGHT,),
+            face_box=(0.4, 0.2, 0.2, 0.4),
+        )
+    )
+
+
+def _liveness(s: Screen, preview: QImage) -> None:
+    assert isinstance(s, LivenessScreen)
+    s.camera.show_image(preview)
+    s.show_progress(
+        FrameFeedback(
+            state=CheckoutState.LIVENESS,
+            frame_index=0,
+            challenge="turn_left",
+            challenge_index=0,
+            challenge_count=2,
+            seconds_left=4.2,
+            progress=0.35,
+            face_box=(0.4, 0.2, 0.2, 0.4),
+        )
+    )
+
+
+def _result(s: Screen, preview: QImage) -> None:
+    assert isinstance(s, ResultScreen)
+    s.show_result(
+        OutcomeKind.APPROVED,
+        amount_text="EUR 26.67",
+        masked_method="Visa •••• 4242",
+        lines=RECEIPT_LINES,
+    )
+
+
+def _step_up(s: Screen, preview: QImage) -> None:
+    assert isinstance(s, StepUpScreen)
+    s.ask(4)
+    s.keypad.press("1")
+
+
+def _card(s: Screen, preview: QImage) -> None:
+    assert isinstance(s, CardScreen)
+    s.show_amount("EUR 26.67")
+
+
+def _privacy(s: Screen, preview: QImage) -> None:
+    assert isinstance(s, PrivacyScreen)
+    s.offer()
+
+
+def _consent(s: Screen, preview: QImage) -> None:
+    assert isinstance(s, ConsentScreen)
+    s.show_terms("facepay sandbox", 1095)
+
+
+def _enroll_phone(s: Screen, preview: QImage) -> None:
+    assert isinstance(s, EnrollPhoneScreen)
+    for d in "0151123":
+        s.keypad.press(d)
+
+
+def _enroll_card(s: Screen, preview: QImage) -> None:
+    assert isinstance(s, EnrollCardScreen)
+    s.show_linked("Mastercard •••• 4444")
+
+
+def _enroll_done(s: Screen, preview: QImage) -> None:
+    assert isinstance(s, EnrollDoneScreen)
+    s.offer()
+
+
+def _confirm_cancel(s: Screen, preview: QImage) -> None:
+    assert isinstance(s, ConfirmCancelScreen)
+    s.ask(BASKET.item_count, "EUR 26.67")
+
+
+def _message(s: Screen, preview: QImage) -> None:
+    assert isinstance(s, MessageScreen)
+    s.show_message("enroll.declined")
+
+
+def _attendant_pin(s: Screen, preview: QImage) -> None:
+    assert isinstance(s, AttendantPinScreen)
+    s.keypad.press("1")
+
+
+def _attendant(s: Screen, preview: QImage) -> None:
+    assert isinstance(s, AttendantScreen)
+    s.show_settings(["0", "1"], "0", "https://pay.example", {"liveness_challenges": 3.0})
+    s.show_health(("0", 29.7), True, ["12:01:02  camera: source_exhausted"])
+    s.show_lane(True)
+    s.show_sale([(line.sku, line.description, line.quantity) for line in BASKET.lines])
+    s.show_queue(
+        [
+            AttendantRequest(request_id=1, kind=RequestKind.CALLED, raised_at=0.0),
+            AttendantRequest(
+                request_id=2, kind=RequestKind.AGE_CHECK, raised_at=1.0, sku="5010677850209"
+            ),
+            AttendantRequest(
+                request_id=3,
+                kind=RequestKind.ABANDONED_BASKET,
+                raised_at=2.0,
+                item_count=13,
+                amount_text="EUR 26.67",
+            ),
+        ]
+    )
+
+
+STATES: Mapping[str, Callable[[Screen, QImage], None]] = {
+    "idle": _idle,
+    "basket": _basket,
+    "choice": _choice,
+    "claim": _claim,
+    "capture": _capture,
+    "liveness": _liveness,
+    "result": _result,
+    "processing": lambda s, p: None,
+    "step_up": _step_up,
+    "card": _card,
+    "receipt": _privacy,
+    "consent": _consent,
+    "enroll_phone": _enroll_phone,
+    "enroll_card": _enroll_card,
+    "enroll_done": _enroll_done,
+    "confirm_cancel": _confirm_cancel,
+    "message": _message,
+    "attendant_pin": _attendant_pin,
+    "attendant": _attendant,
+}
+
+
+def stage(screen: Screen, preview: QImage | None = None) -> Screen:
+    """Fill ``screen`` with its representative contents (in its translator's language)."""
+    STATES[screen.name](screen, preview if preview is not None else stand_in_preview())
+    screen.retranslate()
+    return screen
