@@ -12,18 +12,22 @@ from .checkout import Basket as Basket
 from .checkout import BasketLine as BasketLine
 from .checkout import CheckoutSession as CheckoutSession
 from .checkout import CheckoutState as CheckoutState
+from .checkout import EnrollmentResult as EnrollmentResult
 from .checkout import EnrollmentSession as EnrollmentSession
 from .checkout import FailureReason as FailureReason
 from .checkout import PaymentStatus as PaymentStatus
+from .checkout import PendingAuthorization as PendingAuthorization
 from .checkout import Receipt as Receipt
 from .checkout import Till as Till
 from .checkout import consent_now as consent_now
+from .checkout import format_money as format_money
 from .testing import fixed_liveness_plan as fixed_liveness_plan
 from .checkout import seeded_liveness as seeded_liveness
 
 # What a UI is told while it feeds frames.
 from .checkout import CheckoutEvent as CheckoutEvent
 from .checkout import CheckoutFinished as CheckoutFinished
+from .checkout import FrameFeedback as FrameFeedback
 from .checkout import LivenessProgressed as LivenessProgressed
 from .checkout import QualityPrompt as QualityPrompt
 from .checkout import StateChanged as StateChanged
@@ -47,6 +51,7 @@ from ._native_logs import quiet_native_logs as quiet_native_logs
 # Options and the till's key; the sandbox backend for development.
 from .config import CheckoutConfig as CheckoutConfig
 from .config import ClientConfig as ClientConfig
+from .config import QualityConfig as QualityConfig
 from .crypto import DeviceKey as DeviceKey
 from .server import Sandbox as Sandbox
 
@@ -58,8 +63,10 @@ from .errors import BackendError as BackendError
 from .errors import CameraUnavailableError as CameraUnavailableError
 from .errors import CheckoutError as CheckoutError
 from .errors import CheckoutFailedError as CheckoutFailedError
+from .errors import ConfigurationError as ConfigurationError
 from .errors import FacePayError as FacePayError
 from .errors import RateLimitedError as RateLimitedError
+from .errors import ServerError as ServerError
 from .errors import SourceExhaustedError as SourceExhaustedError
 from .errors import TransportError as TransportError
 
