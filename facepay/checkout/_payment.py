@@ -32,6 +32,9 @@ from facepay.client import FacePayClient, new_idempotency_key
 from facepay.errors import (
     BackendError,
     CheckoutError,
+    IdempotencyConflictError,
+    RateLimitedError,
+    RequestRejectedError,
     ServerError,
     TransportError,
 )
@@ -41,6 +44,7 @@ __all__ = [
     "CheckoutSession",
     "PaymentUnansweredError",
     "PendingAuthorization",
+    "settles_as_not_charged",
 ]
 
 logger = logging.getLogger(__name__)
@@ -96,12 +100,32 @@ class PaymentUnansweredError(TransportError):
 
     The payment may or may not have been taken: pass ``pending`` to ``Till.reconcile``
     (or call ``CheckoutSession.reconcile``) before offering any other way to pay. Raised
-    for a lost connection, a timeout and a 5xx alike; ``__cause__`` is the error seen.
+    for a lost connection, a timeout and a 5xx alike, and when a re-sent request is
+    refused in a way that leaves the first one's outcome open (a 401, 429 or 409: see
+    :func:`settles_as_not_charged`); ``__cause__`` is the error seen.
     """
 
     def __init__(self, message: str, *, pending: PendingAuthorization, cause: BackendError) -> None:
         super().__init__(message, status=cause.status, code=cause.code, request_id=cause.request_id)
         self.pending = pending
+
+
+def settles_as_not_charged(exc: BackendError) -> bool:
+    """The one reconcile policy: does ``exc``, the answer to a request re-sent after its
+    first answer was lost, say for good that nothing was charged under its key?
+
+    The backend looks the key up before anything else and replays the answer it stored,
+    so a refusal of the request itself (the session is over, used or unknown; no such
+    authorization; no step-up pending; a malformed request) means nothing was stored
+    under the key, and the same bytes will never be charged: settled, not charged.
+    A lost connection or a 5xx says nothing; a refused signature (401/403) and a rate
+    limit or lockout (429) come before the look-up or pass with time, and the same
+    request could still be charged later; a key conflict (409) says something *was*
+    stored. Those keep the payment pending.
+    """
+    return isinstance(exc, RequestRejectedError) and not isinstance(
+        exc, (RateLimitedError, IdempotencyConflictError)
+    )
 
 
 class _Ledger(Protocol):
@@ -159,6 +183,8 @@ class CheckoutSession(_FaceFlow):
         self._answer: wire.AuthorizationResponse | None = None
         # What was sent and not yet answered (outcome unknown), for reconcile().
         self._pending: PendingAuthorization | None = None
+        # Whether ``_pending`` lost an answer once (it may have been charged).
+        self._answer_lost = False
         self._step_up_count = 0
         self.receipt: Receipt | None = None
 
@@ -273,6 +299,7 @@ class CheckoutSession(_FaceFlow):
                 "authorization %s: no answer, reconcile before any other payment",
                 pending.idempotency_key,
             )
+            self._answer_lost = True
             if self._ledger is not None:
                 self._ledger.hold(pending, self.basket.reference)
             raise PaymentUnansweredError(
@@ -281,14 +308,24 @@ class CheckoutSession(_FaceFlow):
                 cause=exc,
             ) from exc
         except BackendError as exc:
+            if self._answer_lost and not settles_as_not_charged(exc):
+                # A refusal of the re-sent request says nothing of the first one, which
+                # may have been charged: it stays pending (and held) for reconcile().
+                raise PaymentUnansweredError(
+                    f"still no answer to authorization {pending.idempotency_key}: reconcile it",
+                    pending=pending,
+                    cause=exc,
+                ) from exc
             # A 4xx is not an answer: nothing was stored, nothing charged.
             self._pending = None
+            self._answer_lost = False
             if self._ledger is not None:
                 self._ledger.settle(pending, None)
             if not self._state.is_final:
                 self._fail(_refusal(exc), exc.code or type(exc).__name__)
             raise
         self._pending = None
+        self._answer_lost = False
         self._answer = answer
         receipt = Receipt.from_wire(answer, self.idempotency_key)
         if self._ledger is not None:

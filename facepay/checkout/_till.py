@@ -32,6 +32,7 @@ from facepay.checkout._machine import (
 from facepay.checkout._payment import (
     CheckoutSession,
     PendingAuthorization,
+    settles_as_not_charged,
 )
 from facepay.client import FacePayClient
 from facepay.config import CheckoutConfig, ClientConfig
@@ -44,7 +45,7 @@ from facepay.crypto import (
     sign_request,
     verify_receipt,
 )
-from facepay.errors import CheckoutError
+from facepay.errors import BackendError, CheckoutError
 from facepay.types import (
     FaceTemplate,
     Frame,
@@ -356,8 +357,20 @@ class Till:
         return self.ledger.unanswered
 
     def reconcile(self, pending: PendingAuthorization) -> Receipt:
-        """What happened to an authorization whose answer was lost (charges at most once)."""
-        answer = pending.send(self.client)
+        """What happened to an authorization whose answer was lost (charges at most once).
+
+        Returns the backend's answer. When the backend refuses the request for good (the
+        session is over or unknown, no such authorization: :func:`settles_as_not_charged`)
+        nothing was charged: ``pending`` leaves :attr:`unanswered`, its order may be paid
+        again, and the refusal is raised. Any other error (no answer, a 5xx, a 401 or a
+        429) leaves it pending: reconcile it again later.
+        """
+        try:
+            answer = pending.send(self.client)
+        except BackendError as exc:
+            if settles_as_not_charged(exc):
+                self.ledger.settle(pending, None)
+            raise
         receipt = Receipt.from_wire(answer, pending.attempt_key or pending.idempotency_key)
         self.ledger.settle(pending, receipt)
         return receipt

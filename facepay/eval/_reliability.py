@@ -41,6 +41,7 @@ from facepay.checkout import (
     Basket,
     BasketLine,
     PaymentStatus,
+    PaymentUnansweredError,
     PendingAuthorization,
     Receipt,
     Till,
@@ -54,7 +55,6 @@ from facepay.errors import (
     CheckoutFailedError,
     RateLimitedError,
     ServerError,
-    SessionExpiredError,
     TransportError,
 )
 from facepay.testing.synthetic import SyntheticFaces
@@ -310,14 +310,14 @@ def _one_checkout(
             camera = faces.camera(spec.basket_reference, probe)
             try:
                 receipt = till.pay(basket, camera, claim=claim)
-            except (TransportError, ServerError) as exc:
+            except PaymentUnansweredError as exc:
+                # The till holds it in ``till.unanswered``: reconcile it before anything else.
                 outcome.errors[f"pay:{type(exc).__name__}"] += 1
-                mine = [p for p in till.unanswered if p.basket_reference == basket.reference]
-                if mine:
-                    receipt = _reconcile(till, mine[0], outcome, exc, stop_at, sleep)
-                else:
-                    # Nothing that can move money left the till: try again.
-                    sleep(_pause(exc, outcome.session_attempts))
+                receipt = _reconcile(till, exc.pending, outcome, exc, stop_at, sleep)
+            except (TransportError, ServerError) as exc:
+                # Nothing that can move money left the till: try again.
+                outcome.errors[f"pay:{type(exc).__name__}"] += 1
+                sleep(_pause(exc, outcome.session_attempts))
             except (BackendError, CheckoutFailedError) as exc:
                 # A 4xx (the backend stored nothing) or an attempt that ended before the
                 # authorization was sent: nothing was charged, try again.
@@ -351,14 +351,16 @@ def _reconcile(
         outcome.reconcile_attempts += 1
         try:
             return till.reconcile(pending)
-        except SessionExpiredError:
-            # The backend never stored an answer and the session is gone: a 4xx is not
-            # an answer, nothing was charged (docs/protocol.md).
-            outcome.final = "not_charged"
-            return None
         except (*_UNKNOWN, AuthenticationError) as exc:
             outcome.errors[f"reconcile:{type(exc).__name__}"] += 1
             last = exc
+        except BackendError:
+            if pending in till.unanswered:
+                raise
+            # The till settled it: the backend refused it for good (its session is
+            # gone, nothing stored under the key), so nothing was charged.
+            outcome.final = "not_charged"
+            return None
     return None
 
 

@@ -19,6 +19,7 @@ import socket
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -63,9 +64,11 @@ def build_backend(
     key_dir: str | Path | None = None,
     config: ServerConfig | None = None,
     serving: bool = True,
+    clock: Callable[[], float] = time.time,
 ) -> PaymentBackend:
     """Open the database (migrating it), the keys, and load the galleries (``serving``;
-    a supervisor that only sweeps leaves them empty)."""
+    a supervisor that only sweeps leaves them empty). ``clock`` is the backend's time
+    (session and step-up expiry, request freshness, lockouts): a test may drive it."""
     config = config or ServerConfig.from_env()
     database: Database = open_database(
         db, synchronous=config.sqlite_synchronous, pool_size=config.postgres_pool_size
@@ -73,7 +76,7 @@ def build_backend(
     vault = Vault.open(
         Path(key_dir) if key_dir is not None else default_key_dir(db), suite=config.sealing_suite
     )
-    backend = PaymentBackend(database, vault, config)
+    backend = PaymentBackend(database, vault, config, clock=clock)
     if serving:
         backend.load_galleries()
     backend.sweep()
@@ -146,7 +149,10 @@ class Sandbox:
     """The reference backend on a free loopback port, in this process.
 
     ``db``: a SQLite path or a PostgreSQL DSN; default a temporary SQLite file removed
-    on :meth:`stop`. ``port`` 0 picks a free one.
+    on :meth:`stop`. ``port`` 0 picks a free one. ``clock``: the backend's time (default
+    the wall clock); a test passes a ``facepay.testing.FakeClock`` started at
+    ``time.time()`` to let a session expire without waiting. Signed requests carry the
+    till's wall-clock time, so keep it within ``max_clock_skew_s`` of the wall clock.
     """
 
     def __init__(
@@ -157,7 +163,9 @@ class Sandbox:
         port: int = 0,
         key_dir: str | Path | None = None,
         config: ServerConfig | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        self._clock = clock
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if db is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="facepay-sandbox-")
@@ -207,7 +215,9 @@ class Sandbox:
 
         if self._server is not None:
             return self
-        self.backend = build_backend(self.db, key_dir=self._key_dir, config=self._config)
+        self.backend = build_backend(
+            self.db, key_dir=self._key_dir, config=self._config, clock=self._clock
+        )
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, self._port))
