@@ -346,6 +346,21 @@ class LivenessSession:
             return None
         return max(self._parallax_readings, key=lambda r: r.turn_deg)
 
+    def _turned_away(self, yaw: float, baseline_yaw: float) -> bool:
+        """During a non-turn challenge: has the head turned ``wrong_turn_deg`` beyond both
+        the yaw it settled at when the challenge armed and the frontal baseline?
+
+        A challenge that follows a turn often arms while the head still rests turned (it
+        is steady there), and the shopper then comes back to frontal. Coming back passes
+        between the two references: with a turn of 30 degrees or more its midpoint is 15
+        degrees from both, so judging by the nearer reference alone refused real shoppers
+        depending on which frame the session started on (d3, issue 14). A head between
+        the two references is finishing the previous answer, not giving a wrong one.
+        """
+        c = self.config
+        low, high = sorted((self._yaw_ref, baseline_yaw))
+        return yaw <= low - c.wrong_turn_deg or yaw >= high + c.wrong_turn_deg
+
     def _step_challenge(self, t: float, m: FaceMeasures, aspect: float) -> None:
         c = self.config
         b = self._baseline
@@ -390,10 +405,7 @@ class LivenessSession:
         if (
             (challenge is LivenessChallenge.TURN_LEFT and dyaw <= -c.wrong_turn_deg)
             or (challenge is LivenessChallenge.TURN_RIGHT and dyaw >= c.wrong_turn_deg)
-            or (
-                not challenge.is_turn
-                and min(abs(m.yaw - self._yaw_ref), abs(dyaw)) >= c.wrong_turn_deg
-            )
+            or (not challenge.is_turn and self._turned_away(m.yaw, b.yaw))
         ):
             self._failed_challenge = challenge.value
             self._finish(LivenessReason.WRONG_RESPONSE)

@@ -355,3 +355,59 @@ def test_a_source_ending_after_the_last_answer_still_concludes(mesh: np.ndarray)
     assert verdict.evidence["passed"] == "turn_left"
     assert "camera_stopped" not in verdict.reasons
     assert verdict.decision is not LivenessDecision.LIVE  # noise has no parallax
+
+
+def _turn_hold_return(t: float, peak: float, *, after: float = 0.0) -> float:
+    """Yaw of a head that turns to ``peak`` (1.0-1.6 s), rests there (to 2.6 s), comes back
+    to frontal (to 3.2 s), then turns ``after`` degrees (3.6-4.2 s)."""
+    if t < 1.0:
+        return 0.0
+    if t < 1.6:
+        return peak * (t - 1.0) / 0.6
+    if t < 2.6:
+        return peak
+    if t < 3.2:
+        return peak * (1.0 - (t - 2.6) / 0.6)
+    if t < 3.6:
+        return 0.0
+    return after * min((t - 3.6) / 0.6, 1.0)
+
+
+def _open_mouth(lm: np.ndarray, amount: float) -> np.ndarray:
+    out = lm.copy()
+    iod = float(np.hypot(*(out[33, :2] - out[263, :2])))
+    out[14, 1] += 0.5 * iod * amount  # the lower lip drops
+    return out
+
+
+def test_coming_back_from_a_wide_turn_is_not_a_wrong_answer_to_the_next_prompt(
+    mesh: np.ndarray,
+) -> None:
+    # A 32-degree turn, a rest there (the next prompt arms on that steady, turned head),
+    # then back to frontal and the mouth opens. Half-way back the head is 16 degrees from
+    # both the turned rest and the frontal baseline: judged by the nearer of the two, that
+    # was an unasked turn, and whether a session saw it hinged on its first frame (d3 in
+    # the shared clips flipped to not live when started 2 frames later; issue 14).
+    session = LivenessSession(ChallengePlan.of(["turn_left", "open_mouth"]))
+    run(
+        session,
+        lambda t: observe(
+            _open_mouth(rotate(mesh, yaw=_turn_hold_return(t, 32.0)), bump(t, 3.3, 4.3))
+        ),
+    )
+    verdict = session.verdict()
+    assert "wrong_response" not in verdict.reasons
+    assert verdict.evidence["passed"] == "turn_left,open_mouth"
+
+
+@pytest.mark.parametrize("after", [-20.0, 52.0])
+def test_a_turn_beyond_both_references_is_still_a_wrong_answer(
+    mesh: np.ndarray, after: float
+) -> None:
+    # Same start, but then the head turns 20 degrees past frontal the other way, or 20
+    # past the turned rest: a turn nobody asked for.
+    session = LivenessSession(ChallengePlan.of(["turn_left", "open_mouth"]))
+    run(session, lambda t: observe(rotate(mesh, yaw=_turn_hold_return(t, 32.0, after=after))))
+    verdict = session.verdict()
+    assert verdict.reasons == ("wrong_response",)
+    assert verdict.evidence["failed_challenge"] == "open_mouth"
