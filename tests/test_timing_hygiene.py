@@ -28,30 +28,7 @@ _CLOCKS = {("time", "monotonic"), ("time", "perf_counter"), ("time", "time")}
 _SLEEPS = {("time", "sleep"), ("asyncio", "sleep")}
 
 # (file, function, kind) -> the fix. Remove an entry with the fix.
-KNOWN: dict[tuple[str, str, str], str] = {
-    (
-        "server/test_server_rejects.py",
-        "test_expired_session_is_refused",
-        "fixed sleep",
-    ): "sleep(0.7) past a 0.5 s TTL: drive the backend's clock (PaymentBackend.clock) "
-    "past the TTL instead",
-    (
-        "server/test_server_rejects.py",
-        "test_skew_within_300_s_is_accepted",
-        "wall-clock assert",
-    ): "signs with time.time() - 290 against a 300 s window: 10 s of slowness between "
-    "signing and checking fails it; give the backend a fixed clock and sign relative to it",
-    (
-        "proof/test_attacks.py",
-        "test_clock_skew",
-        "wall-clock assert",
-    ): "signs with time.time() +/- skew against the live clock: use the backend's clock",
-    (
-        "proof/test_attacks.py",
-        "test_retired_key_id_past_its_grace_period",
-        "fixed sleep",
-    ): "sleep(0.01) after a zero grace: give the keyring a fake clock and advance it",
-}
+KNOWN: dict[tuple[str, str, str], str] = {}
 
 
 def _dotted(node: ast.AST) -> tuple[str, str] | None:
