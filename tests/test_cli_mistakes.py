@@ -209,6 +209,10 @@ FACEPAY_MISTAKES = {
     "revoke: unknown device": Mistake(
         ("sandbox", "revoke", "--db", "shop.db", "--device-id", "dev_nope"), "no device 'dev_nope'"
     ),
+    "tenant: database typo": Mistake(
+        ("sandbox", "tenant", "--db", "shopp.db", "--tenant", "acme", "--token-file", "t.token"),
+        "no database at shopp.db",
+    ),
     "rotate-key: key folder typo": Mistake(
         ("sandbox", "rotate-key", "--keys", "shopp.db.keys"), "no sealing keyring"
     ),
