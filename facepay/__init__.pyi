@@ -1,5 +1,6 @@
 # ruff: noqa: I001  (grouped by what an integrator does, not sorted by module)
-# The public API of facepay: the names a POS integrator needs, each listed once, here.
+# The public API of facepay: the names a POS integrator needs (the kiosk is the reference
+# integrator, and it may import nothing else), each listed once, here.
 #
 # This stub is the one list: type checkers read it, and facepay/__init__.py reads it at
 # import (lazy_loader.attach_stub) to build __all__ and to load each name on first use, so

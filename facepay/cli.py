@@ -148,6 +148,11 @@ def _mistake(exc: BaseException, args: argparse.Namespace) -> str | None:
     if isinstance(exc, sqlite3.Error):
         # "file is not a database", "unable to open database file", "disk I/O error"
         return f"{db}: {exc}" if db else f"database: {exc}"
+    if type(exc).__module__.split(".")[0].startswith("pydantic") and hasattr(exc, "errors"):
+        # A value a command checks with a wire model (an id, a claim): name the field.
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first.get("loc", ())) or "value"
+        return f"{where}: {first.get('msg', 'invalid')}"
     if type(exc).__module__.split(".")[0] == "psycopg":
         # psycopg is imported only by commands that reach PostgreSQL.
         return f"PostgreSQL: {_one_line(str(exc))}"

@@ -118,6 +118,7 @@ def build_demo(
     backend_url: str = "",
     settings: KioskSettings | None = None,
     staff_directory: StaffDirectory | None = None,
+    staff_state: Path | None = None,
     receipt_folder: Path | None = None,
     audit_path: Path | None = None,
 ) -> Demo:
@@ -141,7 +142,7 @@ def build_demo(
         port=port,
         open_camera=open_camera,
         bridge=bridge,
-        staff=StaffLogin(staff_directory),
+        staff=StaffLogin(staff_directory, state_file=staff_state),
         audit=StaffAudit(audit_path),
         receipt_channels=[PrintedReceipt(printer)],
         settings=settings,
@@ -200,6 +201,8 @@ def run_demo(
         playback=CameraPlayback(loop=loop_camera),
         backend_url=port.base_url,
         staff_directory=StaffDirectory.load(staff_file) if staff_file else None,
+        # Wrong-PIN count and lockout beside the staff file: a restart does not reset them.
+        staff_state=staff_file.with_name(staff_file.name + ".signin") if staff_file else None,
     )
     window = demo.controller.widget()
     window.setWindowTitle("facepay")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from PyQt6.QtCore import QSize, Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QImage, QKeyEvent
@@ -289,9 +289,19 @@ class BasketScreen(Screen):
         scanner = QVBoxLayout(self.scanner_box)
         scanner.setContentsMargins(0, 0, 0, 0)
         scanner.addWidget(self.scanner_label)
-        self.products_layout = QVBoxLayout()
-        scanner.addLayout(self.products_layout)
-        scanner.addStretch(1)
+        # However many products the demo catalogue has, the column scrolls instead of
+        # pushing Pay and Cancel off a 1024x768 display.
+        products = QWidget()
+        self.products_layout = QVBoxLayout(products)
+        self.products_layout.setContentsMargins(0, 0, 0, 0)
+        self.products_layout.addStretch(1)
+        products_scroll = QScrollArea()
+        products_scroll.setObjectName("scanner_products")
+        products_scroll.setWidget(products)
+        products_scroll.setWidgetResizable(True)
+        products_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        products_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scanner.addWidget(products_scroll, 1)
         self.product_buttons: dict[str, BigButton] = {}
         self._product_names: dict[str, str] = {}
         self.scanner_box.hide()
@@ -316,7 +326,7 @@ class BasketScreen(Screen):
             b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
             b.setText(f"{name}\n{price}")  # two lines: fits the scanner column at 1024 px
             b.clicked.connect(lambda _=False, sku=sku: self.product_scanned.emit(sku))
-            self.products_layout.addWidget(b)
+            self.products_layout.insertWidget(self.products_layout.count() - 1, b)
             self.product_buttons[sku] = b
             self._product_names[sku] = name
         self.scanner_box.setVisible(bool(products))
@@ -1531,6 +1541,7 @@ class AttendantScreen(Screen):
         self._camera_ok: tuple[str, float] | None = None
         self._backend_ok = False
         self._lines: list[tuple[str, str, int]] = []
+        self._age_restricted: frozenset[str] = frozenset()
 
     # -- what the model says -------------------------------------------------------------
     def set_staff_language(self, language: Language) -> None:
@@ -1569,9 +1580,13 @@ class AttendantScreen(Screen):
         self._lane_paused = paused
         self.retranslate()
 
-    def show_sale(self, lines: Sequence[tuple[str, str, int]]) -> None:
-        """``(sku, description, quantity)`` per basket line, each with a void button."""
+    def show_sale(
+        self, lines: Sequence[tuple[str, str, int]], age_restricted: Iterable[str] = ()
+    ) -> None:
+        """``(sku, description, quantity)`` per basket line, each with a void button;
+        ``age_restricted`` are the SKUs an age check is about (named in its request)."""
         self._lines = list(lines)
+        self._age_restricted = frozenset(age_restricted)
         self.basket_list.setRowCount(len(self._lines))
         self.void_buttons.clear()
         for row, (sku, name, qty) in enumerate(self._lines):
@@ -1638,12 +1653,15 @@ class AttendantScreen(Screen):
         self.title.setText(t("attendant.title"))
         self.subtitle.hide()
         self.requests_label.setText(t("attendant.requests"))
+        names = {sku: name for sku, name, _ in self._lines}
+        restricted = ", ".join(n for sku, n in names.items() if sku in self._age_restricted)
         for r in self._requests:
             text, button = self.request_rows[r.request_id]
             text.setText(
                 t(
                     f"attendant.request.{r.kind.value}",
-                    item=r.sku,
+                    # the product's name when it is on the till, never a bare SKU if known
+                    item=names.get(r.sku, r.sku) if r.sku else restricted,
                     count=r.item_count,
                     amount=r.amount_text,
                 )

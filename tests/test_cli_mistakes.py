@@ -210,8 +210,12 @@ FACEPAY_MISTAKES = {
         ("sandbox", "revoke", "--db", "shop.db", "--device-id", "dev_nope"), "no device 'dev_nope'"
     ),
     "tenant: database typo": Mistake(
-        ("sandbox", "tenant", "--db", "shopp.db", "--tenant", "acme", "--token-file", "t.token"),
+        ("sandbox", "tenant", "--db", "shopp.db", "--tenant", "acme", "--token-file", "t.txt"),
         "no database at shopp.db",
+    ),
+    "tenant: not a tenant id": Mistake(
+        ("sandbox", "tenant", "--db", "shop.db", "--tenant", "acme shop!", "--token-file", "t"),
+        "tenant_id: String should match pattern",
     ),
     "rotate-key: key folder typo": Mistake(
         ("sandbox", "rotate-key", "--keys", "shopp.db.keys"), "no sealing keyring"

@@ -5,7 +5,7 @@ The driver is the product: one :class:`facepay.Till` per lane, paying each baske
 ``Till.pay``; a lost answer leaves the request in ``Till.unanswered`` and goes to
 ``Till.reconcile`` (same key, same sealed request), exactly what the SDK tells a POS to
 do. The doubles sit at the network (``facepay.eval.FaultyTransport``, a TCP proxy, a
-SIGKILLed backend) and at the face stage (:mod:`facepay.eval._synthetic`: synthetic
+SIGKILLed backend) and at the face stage (:mod:`facepay.testing.synthetic`: synthetic
 templates, since the proof is about the payment protocol, not the embedder). The audit
 then compares what every till believes with what the backend's ledger (``facepay
 sandbox ledger``) says:
@@ -57,7 +57,7 @@ from facepay.errors import (
     SessionExpiredError,
     TransportError,
 )
-from facepay.eval._synthetic import SyntheticFaces
+from facepay.testing.synthetic import SyntheticFaces
 from facepay.types import FaceTemplate
 
 __all__ = [

@@ -97,6 +97,9 @@ class PadModel:
 
     @classmethod
     def from_model_card(cls, card: PadModelCard) -> PadModel:
+        from facepay._onnxruntime_privacy import before_importing
+
+        before_importing()  # no telemetry queue or device id on the till (docs/privacy.md)
         import onnxruntime as ort
 
         try:

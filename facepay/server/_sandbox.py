@@ -33,7 +33,7 @@ from facepay.server._storage import Database, open_database
 from facepay.server._vault import Vault
 from facepay.wire import DeviceRegistrationRequest, b64encode
 
-__all__ = ["ProvisionedDevice", "Sandbox", "build_backend", "default_key_dir"]
+__all__ = ["ProvisionedDevice", "Sandbox", "SandboxAcquirer", "build_backend", "default_key_dir"]
 
 logger = logging.getLogger(__name__)
 
@@ -111,6 +111,17 @@ def worker_app() -> ASGIApp:
     app = create_app(backend)
     settle_heap()
     return app
+
+
+class SandboxAcquirer:
+    """The sandbox's card network: every test token approves a charge except
+    ``tok_chargeDeclined``, which enrolls but is declined (``payment_method_declined``),
+    so a till can show its card-declined path. Lives here, not in the payment decision."""
+
+    declined_tokens = frozenset({"tok_chargeDeclined"})
+
+    def approves(self, payment_token: str) -> bool:
+        return payment_token not in self.declined_tokens
 
 
 class _Sweeper(threading.Thread):

@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -159,6 +159,12 @@ class _TokenBucket:
             return (1.0 - tokens) / self._rate
 
 
+class Acquirer(Protocol):
+    """Who charges the shopper's payment token once the face matched."""
+
+    def approves(self, payment_token: str) -> bool: ...
+
+
 class PaymentBackend:
     """Devices, sessions, enrollment, authorization, shopper rights, retention."""
 
@@ -170,8 +176,15 @@ class PaymentBackend:
         *,
         clock: Callable[[], float] = time.time,
         admin_token: str | None = None,
+        acquirer: Acquirer | None = None,
     ) -> None:
         self.db = db
+        if acquirer is None:
+            # The reference backend charges no real cards: the sandbox's test tokens.
+            from facepay.server._sandbox import SandboxAcquirer
+
+            acquirer = SandboxAcquirer()
+        self.acquirer = acquirer
         self.vault = vault
         self.config = config or ServerConfig()
         self.clock = clock
@@ -1222,7 +1235,7 @@ class PaymentBackend:
             row = None if payer is None else payer[1:]
             if row is None or row[3] is not None:
                 status, reason = AuthorizationStatus.DECLINED, DeclineReason.NO_MATCH
-            elif row[0] == "tok_chargeDeclined":
+            elif not self.acquirer.approves(str(row[0])):
                 status, reason = AuthorizationStatus.DECLINED, DeclineReason.PAYMENT_METHOD_DECLINED
             else:
                 status = AuthorizationStatus.APPROVED

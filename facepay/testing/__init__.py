@@ -9,7 +9,8 @@ needs, so that no test builds its own twin of the product:
   :func:`connect_till`, a real ``Till`` registered with it;
 * :class:`ProtocolTill`, a raw protocol-v1 client that can send what a well-behaved
   client would not (a reused nonce, a forged signature, a NaN template);
-* :func:`face` / :func:`same_face` / :func:`template`, synthetic templates;
+* :func:`face` / :func:`same_face` / :func:`template`, synthetic templates, and
+  :class:`SyntheticFaces`, a till's face stage made of them;
 * :class:`TemporaryPostgres`, a throwaway PostgreSQL cluster (never for production).
 
 Nothing here is imported by the product's own code paths. Names load on first use.

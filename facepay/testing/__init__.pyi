@@ -17,6 +17,7 @@ from .protocol_till import ProtocolTill as ProtocolTill
 from .protocol_till import rows as rows
 
 # Faces without the face models.
+from .synthetic import SyntheticFaces as SyntheticFaces
 from .synthetic import face as face
 from .synthetic import same_face as same_face
 from .synthetic import template as template

@@ -1,16 +1,38 @@
 """Synthetic face templates: a person is a random unit vector, another capture of them is
 that vector plus a little noise. For tests and proofs about what happens after the face
-(matching, sealing, the protocol), where running the face models would only cost time."""
+(matching, sealing, the protocol, the till's retry and reconcile), where running the face
+models would only cost time.
+
+:class:`SyntheticFaces` is a till's face stage made of them: the analyzer passes every
+frame, the liveness check is live on the first frame it sees, and the embedder returns the
+probe vector the camera named (:meth:`SyntheticFaces.camera`), so a real
+:class:`facepay.Till` fuses, seals and sends exactly that vector, in milliseconds. The
+face pipeline itself is measured on real clips (``facepay eval sessions|verify``).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import threading
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from facepay.types import FaceTemplate
+from facepay.types import (
+    BoundingBox,
+    FaceObservation,
+    FaceTemplate,
+    Frame,
+    HeadPose,
+    LivenessDecision,
+    LivenessVerdict,
+    QualityReport,
+)
 
-__all__ = ["MODEL_ID", "face", "same_face", "template"]
+if TYPE_CHECKING:
+    from facepay.liveness import ChallengePlan, LivenessProgress
+
+__all__ = ["MODEL_ID", "SyntheticFaces", "face", "same_face", "template"]
 
 # The default embedder's model id: the backend compares templates of one model only.
 MODEL_ID = "dlib-resnet-v1"
@@ -33,3 +55,90 @@ def same_face(base: Vector, seed: int, noise: float = 0.02) -> Vector:
 def template(vector: Vector, *, model_id: str = MODEL_ID, frames_fused: int = 5) -> FaceTemplate:
     """``vector`` as the template a till would fuse from ``frames_fused`` frames."""
     return FaceTemplate(vector=vector, model_id=model_id, frames_fused=frames_fused)
+
+
+_FACE = FaceObservation(
+    box=BoundingBox(x=8.0, y=8.0, width=48.0, height=48.0),
+    score=1.0,
+    landmarks=np.zeros((478, 3), dtype=np.float32),
+    pose=HeadPose(yaw=0.0, pitch=0.0, roll=0.0),
+)
+_IMAGE = np.zeros((64, 64, 3), dtype=np.uint8)
+
+
+class _LiveCheck:
+    """Live once it has seen a frame (the till's liveness seam)."""
+
+    def __init__(self) -> None:
+        self._frames = 0
+
+    @property
+    def plan(self) -> ChallengePlan:
+        from facepay.liveness import ChallengePlan
+
+        return ChallengePlan.of(["blink"])
+
+    def feed(
+        self, frame: Frame, face: FaceObservation | Sequence[FaceObservation] | None
+    ) -> LivenessProgress:
+        from facepay.liveness import LivenessProgress
+
+        self._frames += 1
+        return LivenessProgress(
+            challenge=None, prompt_code="", seconds_left=0.0, progress=1.0, finished=True
+        )
+
+    def stop(self) -> None:
+        pass
+
+    def verdict(self) -> LivenessVerdict:
+        return LivenessVerdict(
+            decision=LivenessDecision.LIVE,
+            reasons=(),
+            challenges=("blink",),
+            evidence={"score": 0.97},
+        )
+
+
+class SyntheticFaces:
+    """Analyzer, embedder and liveness factory for a :class:`facepay.Till` (see the module
+    docstring). One instance may serve several tills in several threads."""
+
+    model_id = MODEL_ID
+
+    def __init__(self) -> None:
+        self._probes: dict[str, Vector] = {}
+        self._lock = threading.Lock()
+
+    def camera(self, name: str, vector: Vector) -> list[Frame]:
+        """The frames a camera would give for a shopper whose face embeds to ``vector``."""
+        with self._lock:
+            self._probes[name] = np.asarray(vector, dtype=np.float32)
+        return [Frame(image=_IMAGE, timestamp=i / 30.0, index=i, source_id=name) for i in (0, 1)]
+
+    def forget(self, name: str) -> None:
+        with self._lock:
+            self._probes.pop(name, None)
+
+    # The till's FaceFinder seam.
+    def reset(self) -> None:
+        pass
+
+    def analyze(self, frame: Frame) -> QualityReport:
+        return QualityReport(
+            reasons=(),
+            metrics={"utility": 1.0},
+            face=_FACE,
+            frame_index=frame.index,
+            faces=(_FACE,),
+        )
+
+    # The till's TemplateMaker seam.
+    def embed(self, frame: Frame, face: FaceObservation) -> FaceTemplate:
+        with self._lock:
+            vector = self._probes[frame.source_id]
+        return FaceTemplate(vector=vector.copy(), model_id=MODEL_ID, frames_fused=1)
+
+    # The till's LivenessFactory seam.
+    def liveness(self, seed: bytes, camera_name: str | None) -> _LiveCheck:
+        return _LiveCheck()

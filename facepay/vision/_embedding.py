@@ -232,6 +232,9 @@ class OnnxEmbedder:
         *,
         config: EmbedderConfig | None = None,
     ) -> None:
+        from facepay._onnxruntime_privacy import before_importing
+
+        before_importing()  # no telemetry queue or device id on the till (docs/privacy.md)
         import onnxruntime as ort
 
         self.card = card

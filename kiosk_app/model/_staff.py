@@ -136,20 +136,44 @@ class LoginPolicy:
 
 
 class StaffLogin:
-    """Staff sign-in at one till, with back-off and lockout driven by ``clock``."""
+    """Staff sign-in at one till, with back-off and lockout driven by ``clock``.
+
+    With ``state_file`` the count of wrong PINs and the time before which no PIN is checked
+    survive a restart of the kiosk (pulling the plug does not reset the lockout); the clock
+    is then wall-clock seconds, which mean the same after a restart.
+    """
 
     def __init__(
         self,
         directory: StaffDirectory,
         *,
         policy: LoginPolicy | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.time,
+        state_file: Path | None = None,
     ) -> None:
         self.directory = directory
         self.policy = policy or LoginPolicy()
         self._clock = clock
+        self._state_file = state_file
         self._failures = 0
         self._not_before = 0.0
+        if state_file is not None and state_file.exists():
+            try:
+                state = json.loads(state_file.read_text())
+                self._failures = int(state["failures"])
+                self._not_before = float(state["not_before"])
+            except (ValueError, KeyError, TypeError):
+                # A damaged file must not open the door: treat it as a full lockout.
+                logger.warning("staff sign-in state unreadable: locked for the lockout time")
+                self._failures = self.policy.lockout_after
+                self._not_before = self._clock() + self.policy.lockout_s
+
+    def _save(self) -> None:
+        if self._state_file is None:
+            return
+        tmp = self._state_file.with_suffix(self._state_file.suffix + ".tmp")
+        tmp.write_text(json.dumps({"failures": self._failures, "not_before": self._not_before}))
+        tmp.replace(self._state_file)
 
     @property
     def wait_s(self) -> float:
@@ -170,6 +194,7 @@ class StaffLogin:
         if self.directory.check(staff_id, pin):
             self._failures = 0
             self._not_before = 0.0
+            self._save()
             return staff_id
         self._failures += 1
         p = self.policy
@@ -178,6 +203,7 @@ class StaffLogin:
         else:
             delay = min(p.max_delay_s, p.first_delay_s * 2 ** (self._failures - 1))
         self._not_before = self._clock() + delay
+        self._save()
         raise LoginRefusedError(
             "wrong staff id or PIN", wait_s=delay, locked=self._failures >= p.lockout_after
         )
@@ -186,6 +212,7 @@ class StaffLogin:
         """Another way in (the store manager's key at the till): clears the lockout."""
         self._failures = 0
         self._not_before = 0.0
+        self._save()
 
 
 class StaffAction(str, enum.Enum):

@@ -74,6 +74,7 @@ PRODUCTS = (
     ("4006381333931", "Wholegrain bread", "EUR 2.49"),
     ("8712100837516", "Free-range eggs x6", "EUR 2.99"),
     ("5057172236511", "Coffee beans 500 g", "EUR 7.49"),
+    ("3258431210013", "Red wine 0.75 l", "EUR 8.99"),
 )
 BASKET = Sale(
     sale_id="gallery-sale",
@@ -85,6 +86,7 @@ BASKET = Sale(
             ("4006381333931", "Wholegrain bread", 1, 249),
             ("8712100837516", "Free-range eggs x6", 3, 299),
             ("5000112637922", "Sparkling water 1.5 l", 6, 89),
+            ("3258431210013", "Red wine 0.75 l", 1, 899),  # age-restricted
         )
     ),
     currency="EUR",
@@ -95,6 +97,7 @@ RECEIPT_LINES = (
     "1 x Wholegrain bread  EUR 2.49",
     "3 x Free-range eggs x6  EUR 8.97",
     "6 x Sparkling water 1.5 l  EUR 5.34",
+    "1 x Red wine 0.75 l  EUR 8.99",
 )
 
 
@@ -142,7 +145,7 @@ def _basket(s: Screen, preview: QImage) -> None:
 
 def _choice(s: Screen, preview: QImage) -> None:
     assert isinstance(s, ChoiceScreen)
-    s.show_amount("EUR 26.67", True)
+    s.show_amount(BASKET.amount_text, True)
 
 
 def _claim(s: Screen, preview: QImage) -> None:
@@ -185,7 +188,7 @@ def _result(s: Screen, preview: QImage) -> None:
     assert isinstance(s, ResultScreen)
     s.show_result(
         OutcomeKind.APPROVED,
-        amount_text="EUR 26.67",
+        amount_text=BASKET.amount_text,
         masked_method="Visa •••• 4242",
         lines=RECEIPT_LINES,
     )
@@ -199,7 +202,7 @@ def _step_up(s: Screen, preview: QImage) -> None:
 
 def _card(s: Screen, preview: QImage) -> None:
     assert isinstance(s, CardScreen)
-    s.show_amount("EUR 26.67")
+    s.show_amount(BASKET.amount_text)
 
 
 def _privacy(s: Screen, preview: QImage) -> None:
@@ -230,7 +233,7 @@ def _enroll_done(s: Screen, preview: QImage) -> None:
 
 def _confirm_cancel(s: Screen, preview: QImage) -> None:
     assert isinstance(s, ConfirmCancelScreen)
-    s.ask(BASKET.item_count, "EUR 26.67")
+    s.ask(BASKET.item_count, BASKET.amount_text)
 
 
 def _message(s: Screen, preview: QImage) -> None:
@@ -253,14 +256,14 @@ def _attendant(s: Screen, preview: QImage) -> None:
         [
             AttendantRequest(request_id=1, kind=RequestKind.CALLED, raised_at=0.0),
             AttendantRequest(
-                request_id=2, kind=RequestKind.AGE_CHECK, raised_at=1.0, sku="5010677850209"
+                request_id=2, kind=RequestKind.AGE_CHECK, raised_at=1.0, sku="3258431210013"
             ),
             AttendantRequest(
                 request_id=3,
                 kind=RequestKind.ABANDONED_BASKET,
                 raised_at=2.0,
-                item_count=13,
-                amount_text="EUR 26.67",
+                item_count=BASKET.item_count,
+                amount_text=BASKET.amount_text,
             ),
         ]
     )

@@ -39,7 +39,7 @@ def test_eval_sessions_runs_each_session_through_the_till(
     video = eval_dir / "video"
     rows = [
         {"clip": str(video / "single_face.mp4"), "challenges": ["blink"], "label": "live"},
-        # His head is tilted (roll) or his eyes read closed in every frame from 16.5 s to
+        # The head is tilted (roll) or the eyes read closed in every frame from 16.5 s to
         # the end: the till's quality gate never lets liveness start. Liveness alone
         # (without the gate) accepted this session.
         {"clip": str(video / "WolfgangLanger_Pexels.mp4"), "challenges": ["turn_right"],

@@ -3,13 +3,28 @@ keys, no 3-decimal spin boxes), and one button per thing staff are asked to do."
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from typing import Any
+
 import pytest
 from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import QApplication, QDoubleSpinBox, QLabel, QSpinBox
 
+from facepay import Sandbox
 from kiosk_app.app import apply_theme
+from kiosk_app.controller import KioskController, KioskSettings
+from kiosk_app.demo import connect_demo_till
+from kiosk_app.demo.pos import DemoPos
 from kiosk_app.i18n import Language, Translator
-from kiosk_app.model import SETTING_BOUNDS, AttendantRequest, RequestKind
+from kiosk_app.model import (
+    SETTING_BOUNDS,
+    AttendantRequest,
+    RequestKind,
+    StaffDirectory,
+    StaffLogin,
+)
+from kiosk_app.pos import PosBridge
 from kiosk_app.screens import AttendantPinScreen, AttendantScreen
 
 
@@ -104,6 +119,10 @@ def test_lane_unlock_void_and_reprint(qtbot, themed: QApplication) -> None:  # t
     with qtbot.waitSignal(screen.unlock_requested, timeout=1000):
         screen.unlock_button.click()
     screen.show_sale([("4011", "Bananas 1 kg", 2), ("77", "Red wine 0.75 l", 1)])
+    screen.show_queue(
+        [AttendantRequest(request_id=9, kind=RequestKind.AGE_CHECK, raised_at=0.0, sku="77")]
+    )
+    assert screen.request_rows[9][0].text() == "Age check needed: Red wine 0.75 l"
     with qtbot.waitSignal(screen.void_requested, timeout=1000) as voided:
         screen.void_buttons["77"].click()
     assert voided.args == ["77"]
@@ -125,3 +144,78 @@ def test_staff_sign_in_takes_an_id_and_a_pin(qtbot, themed: QApplication) -> Non
     screen.keypad.submit_button.click()
     assert emitted == [("ana", "135790")]
     assert screen.keypad.display.text() == "••••••"
+
+
+# -- on the real kiosk: the model's queue, drawn and resolved from the attendant screen ----
+
+WINE = "3258431210013"  # the demo catalogue's age-restricted item
+STAFF_PIN = "582047"
+
+
+@pytest.fixture(scope="module")
+def models() -> dict[str, Any]:
+    from facepay.vision import DlibResNetEmbedder, FrameAnalyzer
+
+    return {"analyzer": FrameAnalyzer(), "embedder": DlibResNetEmbedder()}
+
+
+@pytest.fixture
+def kiosk(qapp: QApplication, models: dict[str, Any]) -> Iterator[tuple[KioskController, DemoPos]]:
+    apply_theme(qapp)
+    with Sandbox() as sandbox:
+        port = connect_demo_till(sandbox, **models)
+        bridge = PosBridge()
+        pos = DemoPos(bridge)
+        directory = StaffDirectory()
+        directory.add("ana", STAFF_PIN)
+        c = KioskController(
+            port=port,
+            open_camera=None,
+            bridge=bridge,
+            staff=StaffLogin(directory),
+            settings=KioskSettings(),
+            on_demo_scan=pos.scan,
+            on_demo_card=pos.approve_card,
+        )
+        c.widget().resize(1280, 800)
+        c.widget().show()
+        yield c, pos
+        c.shutdown()
+        port.close()
+    gc.collect()
+
+
+@pytest.mark.slow
+def test_staff_resolve_the_queue_from_the_attendant_screen(qtbot, kiosk) -> None:  # type: ignore[no-untyped-def]
+    c, pos = kiosk
+    pos.scan("4011")
+    pos.scan(WINE)
+    qtbot.waitUntil(lambda: c.current == "basket", timeout=5000)
+    c.basket_screen.call_button.click()  # the shopper calls for help
+    c.machine.staff_requested()  # staff arrive (the idle screen's Staff button)
+    assert c.current == "attendant_pin"
+    c.attendant_pin.staff_id_edit.setText("ana")
+    for d in STAFF_PIN:
+        c.attendant_pin.keypad.press(d)
+    c.attendant_pin.keypad.submit_button.click()
+    qtbot.waitUntil(lambda: c.current == "attendant", timeout=5000)
+    rows = c.attendant.request_rows
+    texts = {rid: text.text() for rid, (text, _) in rows.items()}
+    assert "A shopper called for help" in texts.values()
+    age = next(rid for rid, t in texts.items() if t.startswith("Age check needed"))
+    assert texts[age] == "Age check needed: Red wine 0.75 l"
+    rows[age][1].click()  # Approve age
+    qtbot.waitUntil(
+        lambda: all(not t.text().startswith("Age check") for t, _ in rows.values()),
+        timeout=5000,
+    )
+    assert c.machine.sale.age_approved
+    assert set(c.attendant.void_buttons) == {"4011", WINE}
+    c.attendant.void_buttons[WINE].click()
+    qtbot.waitUntil(lambda: set(c.attendant.void_buttons) == {"4011"}, timeout=5000)
+    called = next(rid for rid, (t, _) in rows.items() if t.text() == "A shopper called for help")
+    rows[called][1].click()  # Done
+    qtbot.waitUntil(lambda: not c.machine.queue.open, timeout=5000)
+    assert c.attendant.no_requests.isVisibleTo(c.attendant)
+    actions = [a.action.value for a in c.machine.audit.lines]
+    assert {"approve_age", "void_line", "dismiss_alert"} <= set(actions)

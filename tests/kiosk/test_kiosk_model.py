@@ -776,3 +776,29 @@ def test_the_demo_card_reader_hands_out_tokens_never_a_masked_card() -> None:
     taps = [reader.tap() for _ in range(len(DEMO_CARD_TOKENS) + 1)]
     assert taps == [*DEMO_CARD_TOKENS, DEMO_CARD_TOKENS[0]]
     assert all(t.startswith("tok_") and "•" not in t for t in taps)
+
+
+def test_the_staff_lockout_survives_a_restart_of_the_kiosk(tmp_path: Path) -> None:
+    """Pulling the plug must not reset the wrong-PIN count or the lockout."""
+    from kiosk_app.model import LoginRefusedError
+
+    clock = FakeClock()
+    directory = StaffDirectory()
+    directory.add("ana", STAFF_PIN)
+    state = tmp_path / "staff-login.json"
+    login = StaffLogin(directory, clock=clock, state_file=state)
+    for _ in range(LoginPolicy().lockout_after):
+        with pytest.raises(LoginRefusedError):
+            login.sign_in("ana", "000000")
+        clock.now += 3600 if not login.locked else 0
+    assert login.locked
+    restarted = StaffLogin(directory, clock=clock, state_file=state)
+    assert restarted.locked
+    with pytest.raises(LoginRefusedError) as refused:
+        restarted.sign_in("ana", STAFF_PIN)
+    assert refused.value.locked
+    clock.now += LoginPolicy().lockout_s + 1
+    assert StaffLogin(directory, clock=clock, state_file=state).sign_in("ana", STAFF_PIN) == "ana"
+    # A damaged state file locks rather than opens.
+    state.write_text("{not json")
+    assert StaffLogin(directory, clock=clock, state_file=state).locked

@@ -19,7 +19,7 @@ from facepay.errors import CheckoutError, TransportError
 from facepay.eval._backends import ServerProcess
 from facepay.eval._proof_runs import crash_run
 from facepay.eval._reliability import _client_config, enroll_population, register_till
-from facepay.eval._synthetic import SyntheticFaces
+from facepay.testing.synthetic import SyntheticFaces
 
 
 @pytest.mark.slow

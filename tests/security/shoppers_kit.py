@@ -19,7 +19,7 @@ from protocol_till import CONSENT, PHONE, ProtocolTill
 
 from facepay.config import ServerConfig
 from facepay.server import Sandbox
-from facepay.server._pgcluster import TemporaryPostgres
+from facepay.testing.postgres import TemporaryPostgres
 
 __all__ = [
     "Backends",

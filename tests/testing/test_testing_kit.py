@@ -126,3 +126,30 @@ def test_connect_till_registers_a_device_and_connects_the_real_till(
         assert isinstance(till, facepay.Till)
         session = till.client.open_session(wire.SessionPurpose.PAY)  # signed as the device
         assert session.session_id
+
+
+def test_synthetic_faces_drive_the_real_till_from_enrollment_to_ledger(
+    sandbox: kit.Sandbox,
+) -> None:
+    """The face stage is synthetic; the till (sealing, retries, ledger) and backend are not."""
+    faces = kit.SyntheticFaces()
+    alice = kit.face(11)
+    phone = facepay.Claim(kind=facepay.ClaimKind.PHONE, value="+4915199990011")
+    with kit.connect_till(
+        sandbox, analyzer=faces, embedder=faces, fuse=lambda ts: ts[0], liveness=faces.liveness
+    ) as till:
+        till.enroll(
+            faces.camera("enroll", alice),
+            consent=facepay.consent_now("2026-01-en"),
+            claim=phone,
+            payment_method_token="tok_visa_4242",
+        )
+        line = facepay.BasketLine(sku="1", description="Tea", quantity=1, unit_price_minor=321)
+        basket = facepay.Basket(reference="SALE-SYN-1", currency="EUR", lines=(line,))
+        receipt = till.pay(basket, faces.camera("SALE-SYN-1", kit.same_face(alice, 1)), claim=phone)
+        assert receipt.status is facepay.PaymentStatus.APPROVED
+        stranger = facepay.Basket(reference="SALE-SYN-2", currency="EUR", lines=(line,))
+        refused = till.pay(stranger, faces.camera("SALE-SYN-2", kit.face(12)), claim=phone)
+        assert refused.status is not facepay.PaymentStatus.APPROVED
+    booked = kit.rows(sandbox, "SELECT basket_reference, status FROM authorizations")
+    assert ("SALE-SYN-1", "approved") in [tuple(r) for r in booked]
