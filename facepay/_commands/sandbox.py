@@ -311,17 +311,25 @@ def _tenant(args: argparse.Namespace) -> int:
     if not is_dsn and not Path(args.db).is_file():
         sys.stderr.write(f"facepay sandbox tenant: no database at {args.db}\n")
         return 2
-    db = open_database(args.db)
-    try:
-        vault = Vault.open(args.keys or default_key_dir(args.db))
-        registration, created = PaymentBackend(db, vault).create_tenant(args.tenant)
-    finally:
-        db.close()
     target = Path(args.token_file)
-    target.unlink(missing_ok=True)
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write(registration.enrollment_token + "\n")
+    try:  # the token file first: a folder we cannot write to changes nothing
+        target.unlink(missing_ok=True)
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as exc:
+        sys.stderr.write(f"facepay sandbox tenant: cannot write {target}: {exc.strerror}\n")
+        return 2
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            db = open_database(args.db)
+            try:
+                vault = Vault.open(args.keys or default_key_dir(args.db))
+                registration, created = PaymentBackend(db, vault).create_tenant(args.tenant)
+            finally:
+                db.close()
+            out.write(registration.enrollment_token + "\n")
+    except BaseException:
+        target.unlink(missing_ok=True)  # no empty token file left behind
+        raise
     result = {"tenant_id": args.tenant, "created": created, "token_file": str(target)}
     emit(
         args,

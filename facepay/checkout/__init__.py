@@ -94,7 +94,6 @@ from facepay.checkout._till import (
 
 # Moved to facepay.testing (a demo and test switch, not the till's); importable here too
 # until this session's other branches have merged.
-from facepay.testing.clips import fixed_liveness_plan
 
 __all__ = [
     "Basket",
@@ -130,7 +129,6 @@ __all__ = [
     "Till",
     "Transition",
     "consent_now",
-    "fixed_liveness_plan",
     "format_money",
     "seeded_liveness",
 ]

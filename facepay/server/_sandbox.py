@@ -67,14 +67,16 @@ def build_backend(
     clock: Callable[[], float] = time.time,
 ) -> PaymentBackend:
     """Open the database (migrating it), the keys, and load the galleries (``serving``;
-    a supervisor that only sweeps leaves them empty). ``clock`` is the backend's time
-    (session and step-up expiry, request freshness, lockouts): a test may drive it."""
+    a supervisor that only sweeps leaves them empty). ``clock`` (epoch seconds) is the
+    backend's and its keyring's: sessions, request freshness, key grace periods."""
     config = config or ServerConfig.from_env()
     database: Database = open_database(
         db, synchronous=config.sqlite_synchronous, pool_size=config.postgres_pool_size
     )
     vault = Vault.open(
-        Path(key_dir) if key_dir is not None else default_key_dir(db), suite=config.sealing_suite
+        Path(key_dir) if key_dir is not None else default_key_dir(db),
+        suite=config.sealing_suite,
+        clock=clock,
     )
     backend = PaymentBackend(database, vault, config, clock=clock)
     if serving:
@@ -149,10 +151,9 @@ class Sandbox:
     """The reference backend on a free loopback port, in this process.
 
     ``db``: a SQLite path or a PostgreSQL DSN; default a temporary SQLite file removed
-    on :meth:`stop`. ``port`` 0 picks a free one. ``clock``: the backend's time (default
-    the wall clock); a test passes a ``facepay.testing.FakeClock`` started at
-    ``time.time()`` to let a session expire without waiting. Signed requests carry the
-    till's wall-clock time, so keep it within ``max_clock_skew_s`` of the wall clock.
+    on :meth:`stop`. ``port`` 0 picks a free one. ``clock`` (epoch seconds, default
+    ``time.time``) is the backend's: a test passes a fake one to expire sessions, judge
+    request timestamps and end key grace periods without waiting.
     """
 
     def __init__(

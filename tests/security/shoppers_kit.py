@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from protocol_till import CONSENT, PHONE, ProtocolTill
 
 from facepay.config import ServerConfig
 from facepay.server import Sandbox
 from facepay.testing.postgres import TemporaryPostgres
+from facepay.testing.protocol_till import CONSENT, PHONE, ProtocolTill
 
 __all__ = [
     "Backends",
@@ -119,7 +119,7 @@ def ambiguous_payment(till: ProtocolTill, seed: int) -> tuple[dict[str, Any], st
     """Enroll two near-identical faces (twins) and pay claimless with a third capture:
     the backend asks for a phone_last4 step-up (needs a config with risk_budget=1.0).
     Returns (the step-up answer, the last 4 digits of the first twin's phone)."""
-    from protocol_till import face, same_face
+    from facepay.testing.protocol_till import face, same_face
 
     base = face(seed)
     twin = same_face(base, 1, noise=0.01)

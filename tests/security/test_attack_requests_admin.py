@@ -75,6 +75,20 @@ def _stop(proc: subprocess.Popen[bytes]) -> bytes:
     return err
 
 
+def _workers_of(pid: int) -> list[int]:
+    """The supervisor's worker processes (started by multiprocessing's spawn; not, say,
+    a forked log filter, which is the supervisor's own memory)."""
+    workers = []
+    for child in child_pids(pid):
+        try:
+            cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"spawn_main" in cmdline:
+            workers.append(child)
+    return workers
+
+
 def _clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k != "FACEPAY_SERVER_ADMIN_TOKEN"}
 
@@ -112,10 +126,10 @@ def test_workers_never_see_the_token(tmp_path: Path) -> None:
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
-        while len(children := child_pids(proc.pid)) < 2:
+        while len(workers := _workers_of(proc.pid)) < 2:
             assert time.monotonic() < deadline, "the workers did not start"
             time.sleep(0.2)
-        for pid in children:
+        for pid in workers:
             environ = Path(f"/proc/{pid}/environ").read_bytes()
             assert token.encode() not in environ
             assert b"FACEPAY_SERVER_ADMIN_TOKEN" not in environ

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from protocol_till import face
 from shoppers_kit import Backends, database_url, enroll_body, postgres_dsn, postgres_server
 
 from facepay.config import ServerConfig
 from facepay.server import Sandbox, Vault
+from facepay.testing.protocol_till import face
 
 __all__ = ["database_url", "postgres_dsn", "postgres_server"]  # fixtures used by name
 

@@ -9,8 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from protocol_till import PHONE, ProtocolTill, face, same_face
 from shoppers_kit import Backends, database_url, postgres_dsn, postgres_server
+
+from facepay.testing.protocol_till import PHONE, ProtocolTill, face, same_face
 
 __all__ = ["database_url", "postgres_dsn", "postgres_server"]  # fixtures used by name
 

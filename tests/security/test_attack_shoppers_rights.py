@@ -16,12 +16,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from protocol_till import PHONE, face
 from shoppers_kit import Backends, database_url, postgres_dsn, postgres_server, rows
 
 from facepay.config import ServerConfig
 from facepay.server import PaymentBackend, Sandbox
 from facepay.server._errors import ApiError
+from facepay.testing.protocol_till import PHONE, face
 from facepay.wire import Claim, ClaimKind, ErrorCode, ShopperAccessRequest
 
 __all__ = ["database_url", "postgres_dsn", "postgres_server"]  # fixtures used by name

@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from protocol_till import PHONE, ProtocolTill, face, same_face
 from shoppers_kit import (
     Backends,
     ambiguous_payment,
@@ -28,6 +27,7 @@ from shoppers_kit import (
 )
 
 from facepay.config import ServerConfig
+from facepay.testing.protocol_till import PHONE, ProtocolTill, face, same_face
 
 __all__ = ["database_url", "postgres_dsn", "postgres_server"]  # fixtures used by name
 

@@ -22,16 +22,11 @@ def test_the_kit_lists_its_names_once_and_each_resolves() -> None:
     assert sorted(dir(kit)) == sorted(kit.__all__)
     for name in kit.__all__:
         assert getattr(kit, name) is not None, name
-    # The demo switch lives here; the root and facepay.checkout hand out the same object.
-    from facepay.checkout import fixed_liveness_plan
+    # The demo switch lives here; the root hands out the same object, the flow does not.
+    import facepay.checkout
 
-    assert facepay.fixed_liveness_plan is kit.fixed_liveness_plan is fixed_liveness_plan
-
-
-def test_the_moved_postgres_cluster_is_the_same_class_under_its_old_name() -> None:
-    from facepay.server._pgcluster import TemporaryPostgres
-
-    assert TemporaryPostgres is kit.TemporaryPostgres
+    assert facepay.fixed_liveness_plan is kit.fixed_liveness_plan
+    assert not hasattr(facepay.checkout, "fixed_liveness_plan")
 
 
 def test_fake_clock_moves_only_forward_and_only_when_told() -> None:
