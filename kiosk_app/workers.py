@@ -120,10 +120,16 @@ class CameraWorker(QThread):
         mailbox: FrameMailbox,
         *,
         playback: CameraPlayback | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], object] | None = None,
         parent: QObject | None = None,
     ) -> None:
+        """``clock`` and ``sleep`` are the pacing's time (``time.monotonic`` and a wait that
+        :meth:`stop` cuts short, by default); a test passes a fake clock to check the pace."""
         super().__init__(parent)
         playback = playback or CameraPlayback()
+        self._clock = clock
+        self._sleep = sleep
         self._open = open_source
         self._mailbox = mailbox
         self._pace = playback.pace
@@ -179,10 +185,16 @@ class CameraWorker(QThread):
             logger.exception("camera thread crashed")
             self.camera_failed.emit(type(exc).__name__)
 
+    def _wait(self, seconds: float) -> None:
+        if self._sleep is None:
+            self._stop.wait(seconds)
+        else:
+            self._sleep(seconds)
+
     def _play(self, source: FrameSourceLike) -> None:
         start_wall: float | None = None
         start_ts = 0.0
-        window_start = time.monotonic()
+        window_start = self._clock()
         window_frames = 0
         for raw in source.frames():
             if self._stop.is_set():
@@ -199,13 +211,13 @@ class CameraWorker(QThread):
                 self._last_dt = frame.timestamp - self._last_ts
             self._last_ts, self._last_index = frame.timestamp, frame.index
             if self._pace:
-                now = time.monotonic()
+                now = self._clock()
                 if start_wall is None:
                     start_wall, start_ts = now, frame.timestamp
                 # A file plays faster than life; a camera is already on time (no sleep).
                 delay = (frame.timestamp - start_ts) - (now - start_wall)
                 if delay > 0:
-                    self._stop.wait(min(delay, 0.5))
+                    self._wait(min(delay, 0.5))
                 elif delay < -1.0:  # fell behind (machine busy): re-anchor, don't sprint
                     start_wall, start_ts = now, frame.timestamp
             self._mailbox.put(frame)
@@ -219,16 +231,16 @@ class CameraWorker(QThread):
             if self._lockstep:
                 while not self._stop.is_set() and not self._mailbox.wait_taken(0.1):
                     pass
-                now = time.monotonic()
+                now = self._clock()
                 if start_wall is not None and now - start_wall > frame.timestamp - start_ts:
                     start_wall, start_ts = now, frame.timestamp  # we waited: re-anchor
             self.frames_read += 1
             window_frames += 1
-            elapsed = time.monotonic() - window_start
+            elapsed = self._clock() - window_start
             if elapsed >= 1.0:
                 self.fps = window_frames / elapsed
                 self.fps_measured.emit(self.fps)
-                window_start, window_frames = time.monotonic(), 0
+                window_start, window_frames = self._clock(), 0
 
 
 class FlowWorker(QObject):

@@ -8,7 +8,9 @@
   block says why not, visibly, as ``<!-- not run: REASON -->`` (a command that installs
   system packages, starts the kiosk or a server until stopped, is the suite itself, or
   measures for minutes; or a command another named test already runs).
-- Blocks without a language are text (program output, byte layouts, HTTP exchanges).
+- Blocks without a language are text (program output, byte layouts, HTTP exchanges). A
+  block without a language whose first line is a command fails here: untagged, it would
+  never run (issue 15 found 15 such blocks).
 """
 
 from __future__ import annotations
@@ -63,6 +65,21 @@ def blocks(doc: Path) -> list[Block]:
             )
         )
     return out
+
+
+# A shell command as a block's first line (an optional "$ " prompt before it).
+_COMMAND = re.compile(
+    r"^[ \t]*(?:\$[ \t]*)?(?:facepay|facepay-kiosk|python3?|pip3?|pytest|bash|sh|git|sudo"
+    r"|apt-get|apt|cd|export|uv|npm|npx|node|curl|make)[ \t]"
+)
+# Untagged commands in documents their owner is still editing (engineer a: protocol.md),
+# by document and first line; each is tagged by that owner, then its entry removed here.
+UNTAGGED_ELSEWHERE: set[tuple[str, str]] = set()
+
+
+def untagged_commands(found: list[Block]) -> list[Block]:
+    """Blocks without a language that start with a shell command."""
+    return [b for b in found if not b.lang and _COMMAND.match(b.body.lstrip("\n"))]
 
 
 ALL = [b for doc in DOCS for b in blocks(doc)]
@@ -138,6 +155,34 @@ def test_every_python_document_has_its_givens_and_every_block_a_fate() -> None:
                 script = re.search(r"examples/(\w+\.py)", b.body)
                 assert script, b.where
                 assert script.group(1) in (REPO / other.group(1)).read_text(), b.where
+
+
+def test_every_command_block_says_its_language() -> None:
+    untagged = [
+        b
+        for b in untagged_commands(ALL)
+        if not any(
+            str(b.doc.relative_to(REPO)) == doc and b.body.lstrip("\n").startswith(first)
+            for doc, first in UNTAGGED_ELSEWHERE
+        )
+    ]
+    assert not untagged, "tag these ```bash (and run them, or say why not):\n" + "\n".join(
+        f"  {b.where}: {b.body.strip().splitlines()[0]}" for b in untagged
+    )
+
+
+def test_the_untagged_command_check_is_not_blind(tmp_path: Path) -> None:
+    doc = tmp_path / "sample.md"
+    doc.write_text(
+        "```\nfacepay analyze clip.mp4\n```\n\n"  # a command, untagged: caught
+        "```\n$ python -m facepay --help\n```\n\n"  # with a prompt: caught
+        "```bash\nfacepay analyze clip.mp4\n```\n\n"  # tagged: fine
+        "```\nfacepay-kiosk: no camera could be opened\n```\n\n"  # output: fine
+        "```\nPOST /v1/sessions     (signed)\n```\n",  # an HTTP exchange: fine
+        encoding="utf-8",
+    )
+    caught = [b.body.strip() for b in untagged_commands(blocks(doc))]
+    assert caught == ["facepay analyze clip.mp4", "$ python -m facepay --help"]
 
 
 @pytest.mark.parametrize("doc", PYTHON_DOCS, ids=[d.name for d in PYTHON_DOCS])

@@ -28,64 +28,7 @@ _CLOCKS = {("time", "monotonic"), ("time", "perf_counter"), ("time", "time")}
 _SLEEPS = {("time", "sleep"), ("asyncio", "sleep")}
 
 # (file, function, kind) -> the fix. Remove an entry with the fix.
-KNOWN: dict[tuple[str, str, str], str] = {
-    (
-        "kiosk/test_kiosk_workers.py",
-        "test_camera_plays_a_clip_at_its_own_rate_then_reports_the_end",
-        "wall-clock assert",
-    ): "assert 1.8 < elapsed < 6.0: check the pacing on the worker's own clock (inject a "
-    "fake clock/sleep and assert the requested sleeps add up to the clip's 2.4 s)",
-    (
-        "kiosk/test_kiosk_workers.py",
-        "test_a_slow_consumer_gets_the_newest_frames_and_never_slows_the_camera",
-        "wall-clock assert",
-    ): "assert elapsed < 6.0: the property is that the camera read every frame while the "
-    "consumer took few; assert frames_read == the clip's frame count, drop the bound",
-    (
-        "capture/test_sources.py",
-        "test_video_realtime_paces_frames_and_max_frames_stops",
-        "wall-clock assert",
-    ): "elapsed >= 0.315 s: give VideoFileSource an injectable clock/sleep and assert the "
-    "paced waits, not the wall time",
-    (
-        "capture/test_sources.py",
-        "test_missing_camera_fails_fast_with_a_clear_error",
-        "wall-clock assert",
-    ): "< 10 s: drop the bound (pytest-timeout already ends a hang)",
-    (
-        "capture/test_sources.py",
-        "test_camera_that_stops_delivering_raises_instead_of_hanging",
-        "wall-clock assert",
-    ): "< 20 s: drop the bound (pytest-timeout already ends a hang)",
-    (
-        "capture/test_sources.py",
-        "test_looping_video_is_stopped_from_another_thread",
-        "timer race",
-    ): "Timer(0.3, stop) then 5 < frames < 100: stop from another thread once the loop "
-    "has produced N frames (an Event the consumer sets), assert the loop ends",
-    (
-        "server/test_server_rejects.py",
-        "test_expired_session_is_refused",
-        "fixed sleep",
-    ): "sleep(0.7) past a 0.5 s TTL: drive the backend's clock (PaymentBackend.clock) "
-    "past the TTL instead",
-    (
-        "server/test_server_rejects.py",
-        "test_skew_within_300_s_is_accepted",
-        "wall-clock assert",
-    ): "signs with time.time() - 290 against a 300 s window: 10 s of slowness between "
-    "signing and checking fails it; give the backend a fixed clock and sign relative to it",
-    (
-        "proof/test_attacks.py",
-        "test_clock_skew",
-        "wall-clock assert",
-    ): "signs with time.time() +/- skew against the live clock: use the backend's clock",
-    (
-        "proof/test_attacks.py",
-        "test_retired_key_id_past_its_grace_period",
-        "fixed sleep",
-    ): "sleep(0.01) after a zero grace: give the keyring a fake clock and advance it",
-}
+KNOWN: dict[tuple[str, str, str], str] = {}
 
 
 def _dotted(node: ast.AST) -> tuple[str, str] | None:

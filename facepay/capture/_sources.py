@@ -19,7 +19,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol, TypeVar, runtime_checkable
@@ -281,6 +281,10 @@ class VideoFileSource(_SourceBase):
     file's own pace (a stand-in camera for the kiosk demo); by default they come as fast as
     they decode (evaluation). ``loop=True`` restarts at the end (timestamps keep growing).
     A file that cannot be opened or decodes no frame raises :class:`CaptureError`.
+
+    ``clock`` and ``sleep`` are the pacing's time (``time.monotonic`` and a wait that
+    :meth:`stop` cuts short, by default): a test passes a fake clock and its ``advance`` to
+    check the pace without waiting for it.
     """
 
     def __init__(
@@ -290,10 +294,14 @@ class VideoFileSource(_SourceBase):
         realtime: bool = False,
         loop: bool = False,
         max_frames: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], object] | None = None,
     ) -> None:
         super().__init__()
         self._path = Path(path)
         self._realtime = realtime
+        self._clock = clock
+        self._sleep = sleep
         self._loop = loop
         self._max_frames = max_frames
         if not self._path.is_file():
@@ -330,7 +338,7 @@ class VideoFileSource(_SourceBase):
             raise CaptureError(f"{self.description} is closed")
         index = 0
         offset = 0.0
-        started = time.monotonic()
+        started = self._clock()
         while not self._stop.is_set():
             capture = cv2.VideoCapture(str(self._path))
             if not capture.isOpened():
@@ -356,8 +364,8 @@ class VideoFileSource(_SourceBase):
                         ts = last_ts + 1.0 / self.fps  # containers without usable timestamps
                     last_ts = ts
                     if self._realtime:
-                        delay = started + ts - time.monotonic()
-                        if delay > 0 and self._stop.wait(delay):
+                        delay = started + ts - self._clock()
+                        if delay > 0 and self._wait(delay):
                             return
                     yield Frame(
                         image=_bgr_to_rgb(image),
@@ -373,6 +381,13 @@ class VideoFileSource(_SourceBase):
             if not self._loop or produced == 0:
                 return
             offset = last_ts + 1.0 / self.fps
+
+    def _wait(self, seconds: float) -> bool:
+        """Wait for the next frame's time; True when stopped meanwhile."""
+        if self._sleep is None:
+            return self._stop.wait(seconds)
+        self._sleep(seconds)
+        return self._stop.is_set()
 
 
 class ImageFolderSource(_SourceBase):

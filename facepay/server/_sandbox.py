@@ -19,6 +19,7 @@ import socket
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -63,17 +64,21 @@ def build_backend(
     key_dir: str | Path | None = None,
     config: ServerConfig | None = None,
     serving: bool = True,
+    clock: Callable[[], float] = time.time,
 ) -> PaymentBackend:
     """Open the database (migrating it), the keys, and load the galleries (``serving``;
-    a supervisor that only sweeps leaves them empty)."""
+    a supervisor that only sweeps leaves them empty). ``clock`` (epoch seconds) is the
+    backend's and its keyring's: sessions, request freshness, key grace periods."""
     config = config or ServerConfig.from_env()
     database: Database = open_database(
         db, synchronous=config.sqlite_synchronous, pool_size=config.postgres_pool_size
     )
     vault = Vault.open(
-        Path(key_dir) if key_dir is not None else default_key_dir(db), suite=config.sealing_suite
+        Path(key_dir) if key_dir is not None else default_key_dir(db),
+        suite=config.sealing_suite,
+        clock=clock,
     )
-    backend = PaymentBackend(database, vault, config)
+    backend = PaymentBackend(database, vault, config, clock=clock)
     if serving:
         backend.load_galleries()
     backend.sweep()
@@ -146,7 +151,9 @@ class Sandbox:
     """The reference backend on a free loopback port, in this process.
 
     ``db``: a SQLite path or a PostgreSQL DSN; default a temporary SQLite file removed
-    on :meth:`stop`. ``port`` 0 picks a free one.
+    on :meth:`stop`. ``port`` 0 picks a free one. ``clock`` (epoch seconds, default
+    ``time.time``) is the backend's: a test passes a fake one to expire sessions, judge
+    request timestamps and end key grace periods without waiting.
     """
 
     def __init__(
@@ -157,7 +164,9 @@ class Sandbox:
         port: int = 0,
         key_dir: str | Path | None = None,
         config: ServerConfig | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        self._clock = clock
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if db is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="facepay-sandbox-")
@@ -207,7 +216,9 @@ class Sandbox:
 
         if self._server is not None:
             return self
-        self.backend = build_backend(self.db, key_dir=self._key_dir, config=self._config)
+        self.backend = build_backend(
+            self.db, key_dir=self._key_dir, config=self._config, clock=self._clock
+        )
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, self._port))

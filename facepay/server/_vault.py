@@ -12,7 +12,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -49,10 +50,12 @@ class Vault:
         *,
         master_key: MasterKey | None = None,
         suite: SealingSuite | str = DEFAULT_SUITE,
+        clock: Callable[[], float] = time.time,
     ) -> Vault:
         """Load the keys in ``key_dir`` (created on first use, 0700/0600); ``suite`` is the
-        HPKE suite of a sealing keyring created now (an existing one keeps its own)."""
-        return cls(BackendKeyStore.open(key_dir, master_key=master_key, suite=suite))
+        HPKE suite of a sealing keyring created now (an existing one keeps its own);
+        ``clock`` (epoch seconds) ends retired keys' grace periods."""
+        return cls(BackendKeyStore.open(key_dir, master_key=master_key, suite=suite, clock=clock))
 
     @property
     def keyring(self) -> SealingKeyring:

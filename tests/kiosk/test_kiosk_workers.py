@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 
 from facepay import Frame
 from facepay.capture import open_source
+from facepay.testing import FakeClock
 from kiosk_app.workers import CameraPlayback, CameraWorker, FrameMailbox, frame_to_qimage
 
 pytestmark = pytest.mark.eval
@@ -41,27 +43,48 @@ def test_frame_to_qimage_keeps_rgb_order_and_owns_pixels() -> None:
 def test_camera_plays_a_clip_at_its_own_rate_then_reports_the_end(qtbot, eval_dir: Path) -> None:  # type: ignore[no-untyped-def]
     path = eval_dir / "video" / "single_face.mp4"  # 2.4 s at 30 fps
     box = FrameMailbox()
-    worker = CameraWorker(lambda: open_source(path), box, playback=CameraPlayback(pace=True))
+    clock = FakeClock()
+    waits: list[float] = []
+    drawn = threading.Event()
+
+    def sleep(seconds: float) -> None:
+        # The camera's wait for the next frame's time, on a clock the test moves; it also
+        # lets the UI thread draw the last frame first (an idle till's UI keeps up).
+        waits.append(seconds)
+        clock.advance(seconds)
+        if not drawn.wait(60):
+            raise RuntimeError("the UI thread never drew the previous frame")
+        drawn.clear()
+
+    worker = CameraWorker(
+        lambda: open_source(path),
+        box,
+        playback=CameraPlayback(pace=True),
+        clock=clock,
+        sleep=sleep,
+    )
     shown: list[int] = []
 
     def draw() -> None:
         image = worker.take_preview()
         if image is not None:
             shown.append(image.width())
+            drawn.set()
 
     worker.preview_ready.connect(draw)
-    start = time.monotonic()
-    with qtbot.waitSignal(worker.camera_failed, timeout=15_000) as blocker:
+    with qtbot.waitSignal(worker.camera_failed, timeout=60_000) as blocker:
         worker.start()
-    elapsed = time.monotonic() - start
     worker.wait(3000)
     assert blocker.args == ["source_exhausted"]
     qtbot.waitUntil(lambda: len(shown) + worker.previews_skipped == worker.frames_read)
     assert worker.frames_read > 60
-    assert len(shown) > 0.8 * worker.frames_read  # the idle UI thread drew nearly all
+    assert len(shown) == worker.frames_read  # the idle UI thread drew every frame
     assert shown[0] == 640
-    # Paced to the clip's timestamps: about 2.4 s, not as fast as the decoder can go.
-    assert 1.8 < elapsed < 6.0
+    # Paced to the clip's timestamps: one wait of a frame's time (1/30 s) before each frame
+    # after the first, adding up to the clip's 2.4 s, on the worker's own clock.
+    assert len(waits) == worker.frames_read - 1
+    assert waits == pytest.approx([1 / 30.0] * len(waits), abs=0.01)
+    assert sum(waits) == pytest.approx((worker.frames_read - 1) / 30.0, abs=0.05)
     assert box.take() is not None
 
 
@@ -102,14 +125,12 @@ def test_a_slow_consumer_gets_the_newest_frames_and_never_slows_the_camera(  # t
 
     consumer = threading.Thread(target=slow_consumer)
     consumer.start()
-    start = time.monotonic()
-    with qtbot.waitSignal(worker.camera_failed, timeout=15_000):
+    with qtbot.waitSignal(worker.camera_failed, timeout=60_000):
         worker.start()
-    elapsed = time.monotonic() - start
     done.set()
     consumer.join()
     worker.wait(3000)
-    assert elapsed < 6.0  # the camera was not held back by the consumer
+    assert worker.frames_read == 72  # the camera read the whole clip, not held back
     qtbot.waitUntil(
         lambda: len(previews) + worker.previews_skipped == worker.frames_read, timeout=3000
     )

@@ -11,14 +11,18 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from proof_kit import PHONE, RawTill, error_code, face, same_face, stored_counts
 
+from facepay.config import ServerConfig
 from facepay.crypto import BackendPublicKey, DeviceKey, SealingSuite, sign_request
 from facepay.server import Sandbox
+from facepay.testing import FakeClock
 from facepay.wire import b64decode, b64encode
 
 ALICE = face(1)
@@ -185,12 +189,40 @@ def test_template_sealed_to_a_key_the_backend_never_had(
     _refused(sandbox, before, enrolled.authorize(body), 422, "sealed_template_invalid")
 
 
-def test_retired_key_id_past_its_grace_period(sandbox: Sandbox, enrolled: RawTill) -> None:
+@pytest.fixture
+def clock() -> FakeClock:
+    """The backend's clock, moved by hand (epoch seconds, starting now)."""
+    return FakeClock(start=time.time())
+
+
+@pytest.fixture
+def clocked(tmp_path: Path, clock: FakeClock) -> Iterator[tuple[Sandbox, RawTill]]:
+    """An enrolled till on a backend (production limits) whose clock the test moves."""
+    sb = Sandbox(
+        tmp_path / "clocked.db",
+        key_dir=tmp_path / "clocked-keys",
+        config=ServerConfig(),
+        clock=clock,
+    ).start()
+    till = RawTill(sb, sb.provision_device(tenant_id="acme"))
+    try:
+        r = till.enroll(ALICE)
+        assert r.status_code == 201, r.text
+        yield sb, till
+    finally:
+        till.close()
+        sb.stop()
+
+
+def test_retired_key_id_past_its_grace_period(
+    clocked: tuple[Sandbox, RawTill], clock: FakeClock
+) -> None:
+    sandbox, enrolled = clocked
     assert sandbox.backend is not None
     old = enrolled.public_key
-    # Rotate with no grace: the old key is gone at once (what "past the grace period" is).
-    sandbox.backend.vault.rotate_sealing_key(grace_seconds=0.0)
-    time.sleep(0.01)
+    # Rotate with a minute's grace, then let the backend's clock pass it.
+    sandbox.backend.vault.rotate_sealing_key(grace_seconds=60.0)
+    clock.advance(61.0)
     sid = enrolled.session("pay")
     body = enrolled.pay_body(same_face(ALICE, 9))
     body["session_id"] = sid
@@ -287,11 +319,15 @@ def test_device_registration_needs_the_enrollment_token(
 
 
 @pytest.mark.parametrize("skew", [-301, 301, 3600])
-def test_clock_skew(sandbox: Sandbox, enrolled: RawTill, skew: int) -> None:
+def test_clock_skew(clocked: tuple[Sandbox, RawTill], clock: FakeClock, skew: int) -> None:
+    # Timestamps relative to the backend's own (stopped) clock: the skew it sees is exactly
+    # the one signed, however slowly the request travels.
+    sandbox, enrolled = clocked
+    now = int(clock.now)
     before = stored_counts(sandbox)
-    r = enrolled.call("POST", "/v1/sessions", {"purpose": "pay"}, timestamp=int(time.time()) + skew)
+    r = enrolled.call("POST", "/v1/sessions", {"purpose": "pay"}, timestamp=now + skew)
     _refused(sandbox, before, r, 401, "clock_skew")
-    ok = enrolled.call("POST", "/v1/sessions", {"purpose": "pay"}, timestamp=int(time.time()) - 250)
+    ok = enrolled.call("POST", "/v1/sessions", {"purpose": "pay"}, timestamp=now - 250)
     assert ok.status_code == 201
 
 

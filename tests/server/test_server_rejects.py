@@ -19,6 +19,7 @@ from facepay.crypto import _hazmat as hazmat
 from facepay.crypto._sealing import _template_info
 from facepay.server import Sandbox
 from facepay.server._errors import ApiError
+from facepay.testing import FakeClock
 from facepay.wire import b64decode, b64encode
 
 
@@ -97,9 +98,21 @@ def test_clock_skew_over_300_s_is_refused(till: Till, offset: int) -> None:
     assert_error(r, 401, "clock_skew")
 
 
-def test_skew_within_300_s_is_accepted(till: Till) -> None:
-    r = till.call("POST", "/v1/sessions", {"purpose": "pay"}, timestamp=int(time.time()) - 290)
-    assert r.status_code == 201
+@pytest.fixture
+def clock() -> FakeClock:
+    """The backend's clock, moved by hand (epoch seconds, starting now)."""
+    return FakeClock(start=time.time())
+
+
+def test_skew_within_300_s_is_accepted(tmp_path: Path, clock: FakeClock) -> None:
+    # Signed 290 s before the backend's own (stopped) clock: however slowly the request
+    # travels, the backend sees exactly that skew.
+    with Sandbox(str(tmp_path / "s.db"), key_dir=tmp_path / "k", clock=clock) as sb:
+        till = make_till(sb)
+        timestamp = int(clock.now) - 290
+        r = till.call("POST", "/v1/sessions", {"purpose": "pay"}, timestamp=timestamp)
+        assert r.status_code == 201, r.text
+        till.close()
 
 
 def test_replayed_request_is_refused(till: Till) -> None:
@@ -446,18 +459,21 @@ def test_session_of_another_device_is_refused(sandbox: Sandbox) -> None:
 
 
 @pytest.fixture
-def short_sessions(tmp_path: Path) -> Iterator[Sandbox]:
+def short_sessions(tmp_path: Path, clock: FakeClock) -> Iterator[Sandbox]:
     sb = Sandbox(
-        str(tmp_path / "s.db"), key_dir=tmp_path / "k", config=ServerConfig(session_ttl_s=0.5)
+        str(tmp_path / "s.db"),
+        key_dir=tmp_path / "k",
+        config=ServerConfig(session_ttl_s=0.5),
+        clock=clock,
     ).start()
     yield sb
     sb.stop()
 
 
-def test_expired_session_is_refused(short_sessions: Sandbox) -> None:
+def test_expired_session_is_refused(short_sessions: Sandbox, clock: FakeClock) -> None:
     till = make_till(short_sessions)
     body = till.pay_body(face(1))
-    time.sleep(0.7)
+    clock.advance(0.7)  # past the 0.5 s session TTL, on the backend's clock
     assert_error(till.authorize(body), 410, "session_expired")
     assert stored(short_sessions) == (0, 0)
 
