@@ -1,65 +1,27 @@
-"""Fixtures and helpers of the request/device/key attack suites (test_attack_requests*.py):
-a real SQLite file or a real PostgreSQL 15 database, one backend or two replicas on it,
-and a raw till that can replay exactly the bytes it sent."""
+"""Helpers of the request/device/key attack suites (test_attack_requests*.py): start a
+backend or replica on a database, and a raw till that can replay exactly the bytes it
+sent. The database, backend and till fixtures are in conftest.py."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from facepay.config import ServerConfig
 from facepay.server import Sandbox
-from facepay.testing.postgres import TemporaryPostgres
 from facepay.testing.protocol_till import ProtocolTill, face, rows
 
 __all__ = [
     "Recorded",
-    "database_url",
     "enroll_shopper",
     "json_bytes",
     "ledger_size",
-    "postgres_server",
     "replay",
     "send",
     "start",
 ]
-
-
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[str]:
-    given = os.environ.get("FACEPAY_TEST_POSTGRES_DSN")
-    if given:
-        yield given
-        return
-    with TemporaryPostgres() as pg:
-        yield pg.dsn
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A real, empty database: a SQLite file, then a fresh PostgreSQL database."""
-    if request.param == "sqlite":
-        yield str(tmp_path / "backend.db")
-        return
-    import psycopg
-
-    server = str(request.getfixturevalue("postgres_server"))
-    name = f"facepay_attack_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base, _, _ = server.rpartition("/")
-    try:
-        yield f"{base}/{name}"
-    finally:
-        with contextlib.suppress(Exception), psycopg.connect(server, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def start(db: str, tmp_path: Path, config: ServerConfig | None = None) -> Sandbox:

@@ -1,69 +1,21 @@
-"""Fixtures and helpers for the template, shopper and gallery attack tests
-(``test_attack_shoppers*.py``): real backends on SQLite and PostgreSQL, and several
-backends on one database standing in for ``serve --workers N`` or replicas.
-
-Imported by the test modules (not a conftest: engineer a's attack tests live in the same
-folder with their own fixtures)."""
+"""Helpers for the template, shopper and gallery attack tests (``test_attack_shoppers*.py``):
+several backends on one database standing in for ``serve --workers N`` or replicas. The
+database fixtures (SQLite, then PostgreSQL) are in conftest.py."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from facepay.config import ServerConfig
 from facepay.server import Sandbox
-from facepay.testing.postgres import TemporaryPostgres
 from facepay.testing.protocol_till import CONSENT, PHONE, ProtocolTill
 
 __all__ = [
     "Backends",
-    "database_url",
     "enroll_body",
-    "postgres_dsn",
-    "postgres_server",
     "rows",
 ]
-
-
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[str]:
-    given = os.environ.get("FACEPAY_TEST_POSTGRES_DSN")
-    if given:
-        yield given
-        return
-    with TemporaryPostgres() as pg:
-        yield pg.dsn
-
-
-@pytest.fixture
-def postgres_dsn(postgres_server: str) -> Iterator[str]:
-    import psycopg
-
-    name = f"facepay_attack_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_server, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base, _, _ = postgres_server.rpartition("/")
-    try:
-        yield f"{base}/{name}"
-    finally:
-        with (
-            contextlib.suppress(Exception),
-            psycopg.connect(postgres_server, autocommit=True) as conn,
-        ):
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return str(tmp_path / "backend.db")
-    return str(request.getfixturevalue("postgres_dsn"))
 
 
 class Backends:

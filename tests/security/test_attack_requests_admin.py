@@ -16,12 +16,10 @@ import stat
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from requests_kit import database_url, postgres_server, start  # noqa: F401 (fixtures)
 
 from facepay.crypto import DeviceKey
 from facepay.eval._backends import child_pids
@@ -144,15 +142,6 @@ def test_workers_never_see_the_token(tmp_path: Path) -> None:
                 assert bad.status_code == 401
     finally:
         assert token.encode() not in _stop(proc)
-
-
-@pytest.fixture
-def backend(database_url: str, tmp_path: Path) -> Iterator[Sandbox]:  # noqa: F811
-    sandbox = start(database_url, tmp_path)
-    try:
-        yield sandbox
-    finally:
-        sandbox.stop()
 
 
 def test_a_typo_in_the_tenant_is_refused_not_created(backend: Sandbox) -> None:

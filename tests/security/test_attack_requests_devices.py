@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from requests_kit import database_url, postgres_server, start  # noqa: F401 (fixtures)
+from requests_kit import start
 
 from facepay.cli import main
 from facepay.config import ServerConfig
@@ -30,7 +30,7 @@ from facepay.wire import b64encode
 
 
 @pytest.fixture
-def replicas(database_url: str, tmp_path: Path) -> Iterator[tuple[Sandbox, Sandbox]]:  # noqa: F811
+def replicas(database_url: str, tmp_path: Path) -> Iterator[tuple[Sandbox, Sandbox]]:
     config = ServerConfig(admin_token="replicas-admin-token-0123456789")
     first = start(database_url, tmp_path, config)
     second = start(database_url, tmp_path, config)

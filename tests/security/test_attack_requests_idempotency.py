@@ -10,23 +10,11 @@ PostgreSQL.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from requests_kit import (  # noqa: F401 (fixtures)
-    Recorded,
-    database_url,
-    enroll_shopper,
-    json_bytes,
-    ledger_size,
-    postgres_server,
-    replay,
-    send,
-    start,
-)
+from requests_kit import Recorded, enroll_shopper, json_bytes, ledger_size, replay, send
 
 from facepay.checkout import DeviceSigner
 from facepay.client import FacePayClient
@@ -37,22 +25,10 @@ from facepay.testing.protocol_till import ProtocolTill, face, same_face
 
 
 @pytest.fixture
-def backend(database_url: str, tmp_path: Path) -> Iterator[Sandbox]:  # noqa: F811
-    sandbox = start(database_url, tmp_path)
-    try:
-        yield sandbox
-    finally:
-        sandbox.stop()
-
-
-@pytest.fixture
-def till(backend: Sandbox) -> Iterator[ProtocolTill]:
-    t = ProtocolTill(backend, backend.provision_device(tenant_id="acme"))
-    enroll_shopper(t)
-    try:
-        yield t
-    finally:
-        t.close()
+def till(till: ProtocolTill) -> ProtocolTill:
+    """conftest's till, with one shopper enrolled."""
+    enroll_shopper(till)
+    return till
 
 
 def _key() -> str:

@@ -15,40 +15,15 @@ import json
 import secrets
 import time
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from requests_kit import (  # noqa: F401 (fixtures)
-    database_url,
-    enroll_shopper,
-    postgres_server,
-    start,
-)
+from requests_kit import enroll_shopper
 
 from facepay.crypto import DeviceKey, sign_request
 from facepay.server import Sandbox
 from facepay.testing.protocol_till import ProtocolTill, face, same_face
-
-
-@pytest.fixture
-def backend(database_url: str, tmp_path: Path) -> Iterator[Sandbox]:  # noqa: F811
-    sandbox = start(database_url, tmp_path)
-    try:
-        yield sandbox
-    finally:
-        sandbox.stop()
-
-
-@pytest.fixture
-def till(backend: Sandbox) -> Iterator[ProtocolTill]:
-    t = ProtocolTill(backend, backend.provision_device(tenant_id="acme"))
-    try:
-        yield t
-    finally:
-        t.close()
 
 
 def _b64url(raw: bytes) -> str:

@@ -9,12 +9,8 @@ with a typed 422 naming the field, and no device row is written. On SQLite and P
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import httpx
 import pytest
-from requests_kit import database_url, postgres_server, start  # noqa: F401 (fixtures)
 
 from facepay.crypto import DeviceKey, DevicePublicKey
 from facepay.errors import CryptoError
@@ -42,15 +38,6 @@ NOT_ON_CURVE = [
     "0200000000000000000000000000000000000000000000000000000000000000",
     "0700000000000000000000000000000000000000000000000000000000000000",
 ]
-
-
-@pytest.fixture
-def backend(database_url: str, tmp_path: Path) -> Iterator[Sandbox]:  # noqa: F811
-    sandbox = start(database_url, tmp_path)
-    try:
-        yield sandbox
-    finally:
-        sandbox.stop()
 
 
 @pytest.mark.parametrize("key_hex", LOW_ORDER + NOT_ON_CURVE)

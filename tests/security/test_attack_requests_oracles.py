@@ -10,19 +10,11 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from requests_kit import (  # noqa: F401 (fixtures)
-    database_url,
-    enroll_shopper,
-    ledger_size,
-    postgres_server,
-    start,
-)
+from requests_kit import enroll_shopper, ledger_size
 
 from facepay.crypto import DeviceKey
 from facepay.server import ProvisionedDevice, Sandbox
@@ -32,22 +24,10 @@ PAN = "4111111111111111"  # the Visa test number: Luhn-valid, 16 digits
 
 
 @pytest.fixture
-def backend(database_url: str, tmp_path: Path) -> Iterator[Sandbox]:  # noqa: F811
-    sandbox = start(database_url, tmp_path)
-    try:
-        yield sandbox
-    finally:
-        sandbox.stop()
-
-
-@pytest.fixture
-def till(backend: Sandbox) -> Iterator[ProtocolTill]:
-    t = ProtocolTill(backend, backend.provision_device(tenant_id="acme"))
-    enroll_shopper(t)
-    try:
-        yield t
-    finally:
-        t.close()
+def till(till: ProtocolTill) -> ProtocolTill:
+    """conftest's till, with one shopper enrolled."""
+    enroll_shopper(till)
+    return till
 
 
 def _without_request_id(r: httpx.Response) -> tuple[int, dict[str, Any]]:

@@ -14,37 +14,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from requests_kit import (  # noqa: F401 (fixtures)
-    database_url,
-    enroll_shopper,
-    ledger_size,
-    postgres_server,
-    replay,
-    send,
-    start,
-)
+from requests_kit import enroll_shopper, ledger_size, replay, send, start
 
 from facepay.config import ServerConfig
 from facepay.server import Sandbox
 from facepay.testing.protocol_till import ProtocolTill, face, same_face
-
-
-@pytest.fixture
-def backend(database_url: str, tmp_path: Path) -> Iterator[Sandbox]:  # noqa: F811
-    sandbox = start(database_url, tmp_path)
-    try:
-        yield sandbox
-    finally:
-        sandbox.stop()
-
-
-@pytest.fixture
-def till(backend: Sandbox) -> Iterator[ProtocolTill]:
-    t = ProtocolTill(backend, backend.provision_device(tenant_id="acme"))
-    try:
-        yield t
-    finally:
-        t.close()
 
 
 def _key() -> dict[str, str]:
@@ -170,7 +144,7 @@ def test_a_payment_refused_by_body_validation_cannot_be_replayed(
 
 
 @pytest.fixture
-def replicas(database_url: str, tmp_path: Path) -> Iterator[tuple[Sandbox, Sandbox]]:  # noqa: F811
+def replicas(database_url: str, tmp_path: Path) -> Iterator[tuple[Sandbox, Sandbox]]:
     config = ServerConfig(device_rate_burst=3, device_rate_per_s=0.001)
     first = start(database_url, tmp_path, config)
     second = start(database_url, tmp_path, config)

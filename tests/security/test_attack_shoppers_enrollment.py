@@ -13,11 +13,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from shoppers_kit import Backends, database_url, enroll_body, postgres_dsn, postgres_server, rows
+from shoppers_kit import Backends, enroll_body, rows
 
 from facepay.testing.protocol_till import PHONE, ProtocolTill, face, same_face
-
-__all__ = ["database_url", "postgres_dsn", "postgres_server"]  # fixtures used by name
 
 FREE = "+15550005555"
 

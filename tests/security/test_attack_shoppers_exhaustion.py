@@ -9,27 +9,14 @@ tenant's transform is built at start, not inside its first request.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-import pytest
-from shoppers_kit import Backends, database_url, enroll_body, postgres_dsn, postgres_server
+from shoppers_kit import Backends, enroll_body
 
 from facepay.config import ServerConfig
 from facepay.server import Sandbox, Vault
 from facepay.testing.protocol_till import face
-
-__all__ = ["database_url", "postgres_dsn", "postgres_server"]  # fixtures used by name
-
-
-@pytest.fixture
-def backends(database_url: str, tmp_path: Path) -> Iterator[Backends]:
-    b = Backends(database_url, tmp_path / "keys")
-    try:
-        yield b
-    finally:
-        b.close()
 
 
 def _cached(sandbox: Sandbox) -> set[tuple[str, int]]:

@@ -14,13 +14,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from shoppers_kit import Backends, database_url, postgres_dsn, postgres_server, rows
+from shoppers_kit import Backends, rows
 
 from facepay.config import ServerConfig
 from facepay.server import Sandbox
 from facepay.testing.protocol_till import PHONE, ProtocolTill, face, same_face
-
-__all__ = ["database_url", "postgres_dsn", "postgres_server"]  # fixtures used by name
 
 _CLAIMLESS = ServerConfig(risk_budget=1.0)
 

@@ -15,13 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from shoppers_kit import Backends, database_url, postgres_dsn, postgres_server, rows
+from shoppers_kit import Backends, rows
 
 from facepay.config import ServerConfig
 from facepay.liveness import ChallengePlan
 from facepay.testing.protocol_till import ProtocolTill, face, same_face, seeded_liveness
-
-__all__ = ["database_url", "postgres_dsn", "postgres_server"]  # fixtures used by name
 
 
 @pytest.fixture

@@ -5,24 +5,9 @@ claimed shopper only when a face was compared with theirs; the device is still c
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-from shoppers_kit import Backends, database_url, postgres_dsn, postgres_server
+from shoppers_kit import Backends
 
 from facepay.testing.protocol_till import PHONE, ProtocolTill, face, same_face
-
-__all__ = ["database_url", "postgres_dsn", "postgres_server"]  # fixtures used by name
-
-
-@pytest.fixture
-def backends(database_url: str, tmp_path: Path) -> Iterator[Backends]:
-    b = Backends(database_url, tmp_path / "keys")
-    try:
-        yield b
-    finally:
-        b.close()
 
 
 def _status(r: object) -> tuple[int, str]:

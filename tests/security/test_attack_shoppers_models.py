@@ -10,27 +10,14 @@ row is skipped and logged at load instead of stopping the backend.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from shoppers_kit import Backends, database_url, enroll_body, postgres_dsn, postgres_server, rows
+from shoppers_kit import Backends, enroll_body, rows
 
 from facepay.config import ServerConfig
 from facepay.testing.protocol_till import face, same_face
 
-__all__ = ["database_url", "postgres_dsn", "postgres_server"]  # fixtures used by name
-
 _CLAIMLESS = {"risk_budget": 1.0}
-
-
-@pytest.fixture
-def backends(database_url: str, tmp_path: Path) -> Iterator[Backends]:
-    b = Backends(database_url, tmp_path / "keys")
-    try:
-        yield b
-    finally:
-        b.close()
 
 
 def _error(r: object) -> str:

@@ -14,19 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from shoppers_kit import (
-    Backends,
-    ambiguous_payment,
-    database_url,
-    postgres_dsn,
-    postgres_server,
-    rows,
-)
+from shoppers_kit import Backends, ambiguous_payment, rows
 
 from facepay.config import ServerConfig
 from facepay.testing.protocol_till import ProtocolTill, face, same_face
-
-__all__ = ["database_url", "postgres_dsn", "postgres_server"]  # fixtures used by name
 
 
 @pytest.fixture

@@ -16,15 +16,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from shoppers_kit import Backends, database_url, postgres_dsn, postgres_server, rows
+from shoppers_kit import Backends, rows
 
 from facepay.config import ServerConfig
 from facepay.server import PaymentBackend, Sandbox
 from facepay.server._errors import ApiError
 from facepay.testing.protocol_till import PHONE, face
 from facepay.wire import Claim, ClaimKind, ErrorCode, ShopperAccessRequest
-
-__all__ = ["database_url", "postgres_dsn", "postgres_server"]  # fixtures used by name
 
 
 @pytest.fixture
