@@ -521,7 +521,7 @@ async def signed_device(request: Request) -> AuthenticatedDevice:
 def _authenticate(
     backend: PaymentBackend, scope: Scope, headers: dict[str, str], body: bytes
 ) -> AuthenticatedDevice:
-    """The device that signed this request (its nonce left for the operation to record)."""
+    """The device that signed this request (its nonce recorded on the way)."""
     return backend.authenticate(
         method=scope["method"],
         target=canonical_target(
@@ -530,7 +530,6 @@ def _authenticate(
         ),
         headers=headers,
         body=body,
-        defer_nonce=True,
     )
 
 
@@ -641,15 +640,11 @@ def create_app(backend: PaymentBackend) -> ASGIApp:
         return run_in_threadpool(fn, *args)
 
     def _as_device(
-        device: AuthenticatedDevice, fn: Callable[..., Any], *args: Any, records_nonce: bool = False
+        device: AuthenticatedDevice, fn: Callable[..., Any], *args: Any
     ) -> Awaitable[Any]:
-        """Run ``fn(device, *args)`` on one worker call, the request's nonce recorded
-        first, or by ``fn`` itself (``records_nonce``: in its own commit)."""
-
-        def work() -> Any:
-            return fn(device if records_nonce else backend.spend_nonce(device), *args)
-
-        return _run(work)
+        """Run ``fn(device, *args)`` on one worker call (authentication already recorded
+        the request's nonce)."""
+        return _run(fn, device, *args)
 
     @app.get("/v1/health", response_model=HealthResponse, tags=["service"])
     async def health() -> Response:
@@ -779,9 +774,7 @@ def create_app(backend: PaymentBackend) -> ASGIApp:
     async def take_payment(
         device: AuthenticatedDevice, idempotency_key: str, body: AuthorizeRequest
     ) -> _Answer:
-        answer, replayed = await _as_device(
-            device, backend.authorize, body, idempotency_key, records_nonce=True
-        )
+        answer, replayed = await _as_device(device, backend.authorize, body, idempotency_key)
         return answer, 200, {"Idempotent-Replayed": "true" if replayed else "false"}
 
     @app.post(

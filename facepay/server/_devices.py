@@ -59,9 +59,6 @@ class AuthenticatedDevice:
     tenant_id: str
     store_id: str
     lane_id: str
-    # Kept for callers that record a deferred nonce: always None now (the nonce is
-    # recorded by authentication itself).
-    nonce: tuple[str, float] | None = dataclasses.field(default=None, compare=False)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

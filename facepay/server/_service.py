@@ -16,7 +16,7 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
@@ -95,9 +95,6 @@ _PG_COMMIT_AUTHORIZATION = (
     " UPDATE sessions SET used_at = CAST(? AS DOUBLE PRECISION)"
     " WHERE session_id = CAST(? AS TEXT) AND used_at IS NULL"
     " AND expires_at >= CAST(? AS DOUBLE PRECISION) RETURNING session_id),"
-    " spent_nonce AS (INSERT INTO nonces (device_id, nonce, expires_at)"
-    " SELECT CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS DOUBLE PRECISION) FROM used"
-    " WHERE CAST(? AS BOOLEAN)),"
     f" authorization_row AS (INSERT INTO authorizations ({_AUTHORIZATION_COLUMNS})"
     " SELECT CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT),"
     " CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS TEXT),"
@@ -458,11 +455,9 @@ class PaymentBackend:
         target: str,
         headers: dict[str, str],
         body: bytes,
-        defer_nonce: bool = False,
     ) -> AuthenticatedDevice:
         """Check a signed request and record its nonce, before anything else about the
-        request is looked at (facepay.server._devices). ``defer_nonce`` is accepted for
-        old callers and changes nothing: the nonce is always recorded here."""
+        request is looked at (facepay.server._devices)."""
         device_id = signed_device_id(headers)
         if device_id is None:
             raise ApiError(ErrorCode.MISSING_SIGNATURE, "signed request headers are missing")
@@ -484,13 +479,6 @@ class PaymentBackend:
         if row is None:
             raise ApiError(ErrorCode.NOT_FOUND, "no authorization of this device in that session")
         return AuthorizationResponse.model_validate_json(row[0])
-
-    def _record_nonce(self, tx: Transaction, device: AuthenticatedDevice) -> None:
-        """Nothing left to do: :meth:`authenticate` recorded the nonce (kept for callers)."""
-
-    def spend_nonce(self, device: AuthenticatedDevice) -> AuthenticatedDevice:
-        """Nothing left to do: :meth:`authenticate` recorded the nonce (kept for callers)."""
-        return device
 
     # ------------------------------------------------------------------ keys
 
@@ -896,27 +884,19 @@ class PaymentBackend:
     ) -> tuple[AuthorizationResponse, bool]:
         """Decide one payment; returns (answer, replayed).
 
-        A deferred nonce (``device.nonce``) goes into the write transaction of a fresh
-        answer; a replayed answer or a refusal records it on its own, so a captured
-        request can never be played again, whatever its first outcome was."""
+        The request's nonce was recorded when it was authenticated, before this, so a
+        captured request can never be played again, whatever its first outcome was."""
         request_hash = _canonical_hash(req)
         try:
-            answer, replayed = self._authorize(device, req, idempotency_key, request_hash)
-        except Exception as exc:
-            code = exc.code if isinstance(exc, ApiError) else None
-            if code is ErrorCode.SESSION_USED:
+            return self._authorize(device, req, idempotency_key, request_hash)
+        except ApiError as exc:
+            if exc.code is ErrorCode.SESSION_USED:
                 # A concurrent retry with the same key consumed the session first: its
                 # committed answer is ours too.
                 replay = self._replay("authorizations", device, idempotency_key, request_hash)
                 if replay is not None:
-                    self.spend_nonce(device)
                     return replay, True
-            if code is not ErrorCode.NONCE_REUSED:
-                self.spend_nonce(device)
             raise
-        if replayed:
-            self.spend_nonce(device)
-        return answer, replayed
 
     def _authorize(
         self,
@@ -1105,7 +1085,6 @@ class PaymentBackend:
                 self._commit_in_one_statement(device, req.session_id, record, paid, details)
             else:
                 with self.db.transaction() as tx:
-                    self._record_nonce(tx, device)
                     tx.execute(_INSERT_AUTHORIZATION, record)
                     self._consume_session(tx, req.session_id)
                     if failure:
@@ -1149,13 +1128,12 @@ class PaymentBackend:
         details: dict[str, Any],
     ) -> None:
         """PostgreSQL: the writes of a fresh authorization that records no failure (the
-        nonce, the authorization, the session spent, the payer's last use, the audit
-        line) as one statement. Data-modifying CTEs run atomically on one snapshot, so
-        this is the transaction of the SQLite path in one round trip instead of seven;
+        authorization, the session spent, the payer's last use, the audit line) as one
+        statement. Data-modifying CTEs run atomically on one snapshot, so
+        this is the transaction of the SQLite path in one round trip instead of several;
         nothing is written unless the session was still unused and unexpired."""
         now = self.clock()
-        nonce, nonce_expires = device.nonce or ("", 0.0)
-        with self.db.reads() as tx, self._nonce_violation_is_a_replay():
+        with self.db.reads() as tx:
             # autocommit: the statement is its own transaction
             row = tx.one(
                 _PG_COMMIT_AUTHORIZATION,
@@ -1163,10 +1141,6 @@ class PaymentBackend:
                     now,
                     session_id,
                     now,
-                    device.device_id,
-                    nonce,
-                    nonce_expires,
-                    device.nonce is not None,
                     *record,
                     now,
                     paid,
@@ -1180,22 +1154,6 @@ class PaymentBackend:
             )
         if row is None or row[0] != 1:
             raise ApiError(ErrorCode.SESSION_USED, "this session was already used or expired")
-
-    @staticmethod
-    @contextlib.contextmanager
-    def _nonce_violation_is_a_replay() -> Iterator[None]:
-        """In one statement both the nonce and the idempotency key are unique: a clash on
-        the nonce is a replayed request, one on the key a concurrent retry."""
-        try:
-            yield
-        except UniqueViolationError as exc:
-            # The constraint's name, as PostgreSQL words it: the detail line that follows
-            # quotes key values, and an Idempotency-Key can hold no quote or space.
-            if 'unique constraint "nonces_pkey"' in str(exc):
-                raise ApiError(
-                    ErrorCode.NONCE_REUSED, "this request nonce was already used"
-                ) from None
-            raise
 
     # The columns _answer needs (after shopper_id), then what _load_template needs.
     _PAYER_COLUMNS = (
