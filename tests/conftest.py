@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -76,3 +79,49 @@ def _isolated_user_dirs(
             "FACEPAY_MODEL_CACHE",
         ):
             monkeypatch.delenv(key)
+
+
+# A real PostgreSQL 15 for the backend and attack suites: ``FACEPAY_TEST_POSTGRES_DSN`` when
+# set (CI may provide one); otherwise one throwaway cluster for the test session
+# (facepay.testing.TemporaryPostgres, as the ``postgres`` user when run as root). Each test
+# gets its own fresh database. A missing PostgreSQL is a failure, never a skip.
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A DSN of a PostgreSQL server's maintenance database for this test session."""
+    given = os.environ.get("FACEPAY_TEST_POSTGRES_DSN")
+    if given:
+        yield given
+        return
+    from facepay.testing.postgres import TemporaryPostgres
+
+    with TemporaryPostgres() as pg:
+        yield pg.dsn
+
+
+@pytest.fixture
+def postgres_dsn(postgres_server: str) -> Iterator[str]:
+    """A fresh, empty database on the session's PostgreSQL server, dropped afterwards."""
+    import psycopg
+
+    name = f"facepay_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base, _, _ = postgres_server.rpartition("/")
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with (
+            contextlib.suppress(Exception),
+            psycopg.connect(postgres_server, autocommit=True) as conn,
+        ):
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A real, empty database: a SQLite file, then a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return str(tmp_path / "backend.db")
+    return str(request.getfixturevalue("postgres_dsn"))
