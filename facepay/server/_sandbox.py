@@ -23,8 +23,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from starlette.types import ASGIApp
-
 from facepay.config import ServerConfig
 from facepay.crypto import BackendPublicKey, DeviceKey
 from facepay.errors import FacePayError
@@ -100,22 +98,6 @@ def settle_heap() -> None:
     """
     gc.collect()
     gc.freeze()
-
-
-def worker_app() -> ASGIApp:
-    """uvicorn's app factory in each worker process of ``facepay sandbox serve --workers
-    N``: its own database connections, galleries and event loop; the database is what
-    the workers share (sessions, nonces, idempotency keys, lockouts, the ledger)."""
-    import os
-
-    backend = build_backend(
-        os.environ[WORKER_DB_ENV],
-        key_dir=os.environ[WORKER_KEYS_ENV],
-        config=ServerConfig.from_env(),
-    )
-    app = create_app(backend)
-    settle_heap()
-    return app
 
 
 class SandboxAcquirer:

@@ -39,7 +39,9 @@ WORKER_ADMIN_SHA256_ENV = "FACEPAY_SANDBOX_WORKER_ADMIN_SHA256"
 
 
 def worker_app() -> Any:
-    """uvicorn's app factory in each worker process (see facepay.server._sandbox)."""
+    """uvicorn's app factory in each worker process of `facepay sandbox serve --workers N`:
+    its own database connections, galleries and event loop; the database is what the
+    workers share (sessions, nonces, idempotency keys, lockouts, the ledger)."""
     import os
 
     from facepay.config import ServerConfig
