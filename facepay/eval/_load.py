@@ -22,13 +22,13 @@ from typing import Any
 import numpy as np
 
 from facepay import wire
+from facepay.checkout import DeviceSigner
 from facepay.client import AsyncFacePayClient
 from facepay.crypto import BackendPublicKey, SealingSuite, seal_template
 from facepay.errors import BackendError
 from facepay.eval._reliability import (
     Population,
     RegisteredTill,
-    SignerFor,
     _client_config,
 )
 from facepay.testing.synthetic import same_face, template
@@ -85,7 +85,9 @@ async def _till_loop(
 ) -> None:
     rng = np.random.default_rng(seed)
     async with AsyncFacePayClient(
-        base_url, signer=SignerFor(till), config=_client_config(max_attempts=1)
+        base_url,
+        signer=DeviceSigner(till.key, till.device_id),
+        config=_client_config(max_attempts=1),
     ) as client:
         keyset = await client.get_keys()
         keys = {

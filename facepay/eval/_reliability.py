@@ -49,7 +49,7 @@ from facepay.checkout import (
 )
 from facepay.client import FacePayClient
 from facepay.config import ClientConfig
-from facepay.crypto import DeviceKey, sign_request
+from facepay.crypto import DeviceKey
 from facepay.errors import (
     AuthenticationError,
     BackendError,
@@ -66,7 +66,6 @@ __all__ = [
     "LedgerAudit",
     "Population",
     "RegisteredTill",
-    "SignerFor",
     "audit_ledger",
     "enroll_population",
     "plan_checkouts",
@@ -81,25 +80,6 @@ CONSENT_VERSION = "2026-01-en"
 class RegisteredTill:
     device_id: str
     key: DeviceKey = dataclasses.field(repr=False)
-
-
-class SignerFor:
-    """The client's RequestSigner seam for one registered till."""
-
-    def __init__(self, till: RegisteredTill) -> None:
-        self._till = till
-
-    def sign_request(
-        self, method: str, path: str, body: bytes, idempotency_key: str | None = None
-    ) -> dict[str, str]:
-        return sign_request(
-            self._till.key,
-            device_id=self._till.device_id,
-            method=method,
-            target=path,
-            body=body,
-            idempotency_key=idempotency_key,
-        )
 
 
 def register_till(
