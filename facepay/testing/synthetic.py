@@ -60,8 +60,8 @@ def at_cosine(base: Vector, cosine: float, seed: int) -> Vector:
     other = np.random.default_rng(20_000 + seed).standard_normal(b.shape[0])
     other -= (other @ b) * b
     other /= np.linalg.norm(other)
-    out = cosine * b + np.sqrt(max(0.0, 1.0 - cosine * cosine)) * other
-    return out.astype(np.float32)
+    out: Vector = (cosine * b + np.sqrt(max(0.0, 1.0 - cosine * cosine)) * other).astype(np.float32)
+    return out
 
 
 def template(vector: Vector, *, model_id: str = MODEL_ID, frames_fused: int = 5) -> FaceTemplate:
