@@ -307,3 +307,51 @@ def test_the_set_record_refuses_every_malformed_layout() -> None:
     for bad in (data[:-1], data + b"\x00", bytes(nan), bytes(zero_count), bytes(too_many), b""):
         with pytest.raises(SealedDataError):
             decode_template_set(bad)
+
+
+def test_a_set_rewritten_meanwhile_is_not_overwritten(workers: _Workers) -> None:
+    from facepay.server import _repository as repository
+
+    till = workers.till()
+    me = face(12)
+    shopper_id = till.enroll(me).json()["shopper_id"]
+    assert _pay(till, at_cosine(me, 0.99, 1))["status"] == "approved"
+    backend = till.sandbox.backend
+    assert backend is not None
+    [(before,)] = rows(
+        till.sandbox, f"SELECT template_sealed FROM shoppers WHERE shopper_id = '{shopper_id}'"
+    )
+    # A second update that read version 1 (another worker, racing) writes nothing.
+    with backend.db.transaction() as tx:
+        assert not repository.replace_templates(
+            tx,
+            shopper_id,
+            version=1,
+            template_sealed=b"stale",
+            data_key_wrapped=b"stale",
+            now=time.time(),
+        )
+    assert _version(till, shopper_id) == 2
+    assert rows(
+        till.sandbox, f"SELECT template_sealed FROM shoppers WHERE shopper_id = '{shopper_id}'"
+    ) == [(before,)]
+
+
+def test_a_failing_update_never_fails_the_payment(
+    workers: _Workers, caplog: pytest.LogCaptureFixture
+) -> None:
+    till = workers.till()
+    me = face(13)
+    shopper_id = till.enroll(me).json()["shopper_id"]
+    backend = till.sandbox.backend
+    assert backend is not None
+    # The stored record goes bad after this worker cached the set (a disk error, say).
+    with backend.db.transaction() as tx:
+        tx.execute(
+            "UPDATE shoppers SET template_sealed = ? WHERE shopper_id = ?",
+            (b"\x00" * 64, shopper_id),
+        )
+    with caplog.at_level("ERROR", logger="facepay.server._service"):
+        assert _pay(till, at_cosine(me, 0.99, 1))["status"] == "approved"
+    assert _version(till, shopper_id) == 1
+    assert any("adaptive update" in r.getMessage() for r in caplog.records)
