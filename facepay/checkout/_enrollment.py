@@ -77,6 +77,11 @@ class EnrollmentSession(_FaceFlow):
         self._token = payment_method_token
         self.result: EnrollmentResult | None = None
 
+    def _drop_biometrics(self) -> None:
+        super()._drop_biometrics()
+        if self._state.is_final:
+            self._pin = None  # cancelled, timed out or failed: the PIN goes with the face
+
     def begin(self) -> CheckoutState:
         with self._lock:
             self._require(S.IDLE)
