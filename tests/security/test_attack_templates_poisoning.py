@@ -37,7 +37,7 @@ _OPEN: dict[str, Any] = {
 }
 NORMAL = ServerConfig(**_OPEN)
 # The forced acceptance: the same backend with its threshold lowered for these calls.
-LOWERED = ServerConfig(**_OPEN, match_threshold=0.9)
+LOWERED = ServerConfig(**_OPEN, match_threshold=0.9, grey_threshold=0.9)
 
 
 @pytest.fixture
