@@ -123,6 +123,15 @@ class ShopperRights:
         shopper = self.access(req, source)
         with self.db.transaction(readonly=True) as tx:
             payments = repository.payments_of_shopper(tx, shopper.shopper_id)
+            stored = repository.templates_of(tx, shopper.shopper_id)
+        views = None
+        if stored is not None:
+            views = self.vault.decrypt_templates(
+                stored.template_sealed,
+                stored.data_key_wrapped,
+                shopper_id=shopper.shopper_id,
+                tenant_id=stored.tenant_id,
+            ).templates
         return ShopperExport(
             shopper_id=shopper.shopper_id,
             enrolled_at=_iso(shopper.enrolled_at),
@@ -136,6 +145,9 @@ class ShopperRights:
             masked_payment_method=shopper.masked_payment_method,
             template_stored=shopper.template_stored,
             template_model_id=shopper.model_id if shopper.template_stored else None,
+            template_enrollment_views=0 if views is None else views.anchors.shape[0],
+            template_adaptive_views=0 if views is None else views.adaptive.shape[0],
+            template_adaptive_updates=0 if views is None else sum(views.updates),
             retention_expires_at=_iso(shopper.last_used_at + shopper.retention_days * 86400.0),
             authorizations=tuple(
                 ShopperAuthorizationSummary(
