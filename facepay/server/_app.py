@@ -6,10 +6,14 @@ document (``/openapi.json``) for free; that document is what the fuzzing suite g
 requests from and what a retailer's developer reads. Everything FastAPI would answer on
 its own (validation errors, 404, 405) is mapped onto the protocol's typed error body.
 
-The app only parses, authenticates and serializes; :class:`PaymentBackend` decides.
-Every signed route is authenticated in one place, the middleware, before anything else
-in the request is read (facepay.server._devices: the nonce is recorded whatever the
-request's later fate). Blocking work (database, crypto, matching) runs in a small thread
+One path per route: every request, the checkout's two included, goes through the
+middleware and then FastAPI's route (measured fast enough for the authorize target:
+docs/performance.md, "One HTTP path"). The app only parses, authenticates and
+serializes; :class:`PaymentBackend` decides. Each step has one place: authentication in
+the middleware, for every signed route, before anything else in the request is read
+(facepay.server._devices: the nonce is recorded whatever the request's later fate);
+validation by FastAPI from the wire models; every refusal mapped to the error body by
+:func:`_error_bytes`. Blocking work (database, crypto, matching) runs in a small thread
 pool, or on the loop itself for SQLite (``ServerConfig.worker_threads``): two hops per
 signed request (authentication, then the operation).
 """
@@ -17,7 +21,6 @@ signed request (authentication, then the operation).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 import secrets
@@ -28,7 +31,6 @@ import anyio.to_thread
 from fastapi import Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, Response
-from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -96,7 +98,8 @@ class _BodyTooLargeError(Exception):
 
 
 class _ProtocolMiddleware:
-    """Request id on every response, protocol header, and the body-size cap.
+    """Request id on every response, protocol header, the body-size cap, and the
+    authentication of every signed route.
 
     Pure ASGI (no BaseHTTPMiddleware): it adds nothing to the hot path but a header.
     """
@@ -106,7 +109,6 @@ class _ProtocolMiddleware:
         app: FastAPI,
         max_body_bytes: int,
         worker_threads: int,
-        lean: dict[tuple[str, str], _LeanRoute] | None = None,
         *,
         backend: PaymentBackend,
         run: Callable[..., Awaitable[Any]],
@@ -118,8 +120,6 @@ class _ProtocolMiddleware:
         self.fastapi = app
         self.max_body_bytes = max_body_bytes
         self.worker_threads = worker_threads
-        # (method, path) -> the route answered here, without FastAPI (see _LeanRoute).
-        self.lean = lean or {}
         self._limiter_loop: object = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -197,10 +197,6 @@ class _ProtocolMiddleware:
             downstream: Receive = _replaying(body, receive)
         else:
             downstream = capped_receive
-        route = self.lean.get((scope["method"], scope["path"]))
-        if route is not None:
-            await route(scope, downstream, send_with_headers, request_id)
-            return
         await self.app(scope, downstream, send_with_headers)
 
     def _authenticate(self, scope: Scope, body: bytes) -> AuthenticatedDevice:
@@ -266,103 +262,6 @@ def _replaying(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
-# What an endpoint's operation hands back: the answer, its status, extra headers.
-_Answer = tuple[WireModel, int, dict[str, str] | None]
-
-
-class _LeanRoute:
-    """A signed JSON endpoint answered straight from ASGI, without FastAPI's router,
-    dependency solving and response classes (0.5-0.9 ms of CPU per request here:
-    docs/performance.md, "Backend"). Used for the two
-    requests every checkout makes: open a session and authorize.
-
-    It does what FastAPI does for the same route, in the same order, with the same
-    functions, after :class:`_ProtocolMiddleware` authenticated the request for both
-    paths (the signature, and the nonce recorded): the body parsed with ``json.loads``,
-    content type, ``Idempotency-Key``, then the body validated into the model, errors
-    mapped by :func:`_validation_error`. The FastAPI route stays
-    declared (the OpenAPI document) and calls the same operation;
-    tests/server/test_lean_routes.py sends the same requests, good and bad, through
-    both and compares the answers.
-    """
-
-    def __init__(
-        self,
-        backend: PaymentBackend,
-        model: type[WireModel],
-        operation: Callable[..., Awaitable[_Answer]],
-        *,
-        idempotent: bool,
-    ) -> None:
-        self.backend = backend
-        self.model = model
-        self.operation = operation
-        self.idempotent = idempotent
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
-        try:
-            headers = {
-                name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]
-            }
-            body = await _read_body(receive)
-            if body is None:
-                return  # the client went away: nothing to answer
-            device: AuthenticatedDevice = scope["state"]["device"]
-            content_type = headers.get("content-type", "")
-            data = _parse_json(body) if body and _is_json(content_type) else None
-            _check_content_type(scope["method"], content_type)
-            args: list[Any] = [device]
-            if self.idempotent:
-                args.append(_checked_idempotency_key(headers.get(HEADER_IDEMPOTENCY_KEY.lower())))
-            args.append(self._validated(data if body else _EMPTY))
-            answer, status, extra = await self.operation(*args)
-        except ApiError as error:
-            await _send_error(send, request_id, error)
-            return
-        except _BodyTooLargeError:
-            await _send_error(send, request_id, ApiError(ErrorCode.BODY_TOO_LARGE, _TOO_LARGE))
-            return
-        except Exception as exc:
-            await _send_error(send, request_id, _internal_error(request_id, exc))
-            return
-        await _send_json(send, status, answer.model_dump_json().encode(), (extra or {}).items())
-
-    def _validated(self, data: Any) -> WireModel:
-        if data is _EMPTY:
-            raise _validation_error(
-                [{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}]
-            )
-        try:
-            return self.model.model_validate(data, from_attributes=True)  # as FastAPI does
-        except ValidationError as exc:
-            raise _validation_error(
-                [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
-            ) from None
-
-
-_EMPTY = object()  # no body at all (FastAPI: the body parameter is "missing")
-
-
-def _is_json(content_type: str) -> bool:
-    """Whether FastAPI would parse a body of this type as JSON (before any dependency)."""
-    media = content_type.split(";")[0].strip().lower()
-    return media == "application/json" or (
-        media.startswith("application/") and media.endswith("+json")
-    )
-
-
-def _parse_json(body: bytes) -> Any:
-    """A JSON body parsed as FastAPI parses it, errors included."""
-    try:
-        return json.loads(body)
-    except json.JSONDecodeError as exc:
-        raise _validation_error(
-            [{"type": "json_invalid", "loc": ("body", exc.pos), "msg": "JSON decode error"}]
-        ) from None
-    except Exception:  # not UTF-8, nested too deep: FastAPI's 400 for an unparsable body
-        raise ApiError(ErrorCode.MALFORMED_REQUEST, "There was an error parsing the body") from None
-
-
 _TOO_LARGE = "request body is larger than the backend accepts"
 
 
@@ -373,7 +272,7 @@ async def _send_error(send: Send, request_id: str, error: ApiError) -> None:
 async def _send_json(
     send: Send, status: int, body: bytes, headers: Iterable[tuple[str, str]] = ()
 ) -> None:
-    """A JSON answer straight onto ASGI (what the middleware and lean routes send)."""
+    """A JSON answer straight onto ASGI, for what the middleware refuses before FastAPI."""
     raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     raw += [(name.lower().encode(), value.encode()) for name, value in headers]
     await send({"type": "http.response.start", "status": status, "headers": raw})
@@ -429,8 +328,8 @@ def _json(model: WireModel, status: int = 200, headers: dict[str, str] | None = 
 
 
 def _validation_error(errors: Sequence[Any]) -> ApiError:
-    """FastAPI's validation errors (``RequestValidationError.errors()``, or the same
-    shape from :class:`_LeanRoute`) as the protocol's typed error."""
+    """FastAPI's validation errors (``RequestValidationError.errors()``) as the
+    protocol's typed error."""
     kinds = {str(e.get("type", "")) for e in errors}
     if "json_invalid" in kinds or "json_type" in kinds:
         return ApiError(ErrorCode.MALFORMED_REQUEST, "the request body is not valid JSON")
@@ -734,10 +633,7 @@ def create_app(backend: PaymentBackend) -> ASGIApp:
         tags=["checkout"],
     )
     async def create_session(device: Device, body: CreateSessionRequest) -> Response:
-        return _json(*await open_session(device, body))
-
-    async def open_session(device: AuthenticatedDevice, body: CreateSessionRequest) -> _Answer:
-        return await _as_device(device, backend.create_session, body), 201, None
+        return _json(await _as_device(device, backend.create_session, body), 201)
 
     @app.get(
         "/v1/sessions/{session_id}/authorization",
@@ -769,13 +665,8 @@ def create_app(backend: PaymentBackend) -> ASGIApp:
     async def authorize(
         device: Device, idempotency_key: IdempotencyKey, body: AuthorizeRequest
     ) -> Response:
-        return _json(*await take_payment(device, idempotency_key, body))
-
-    async def take_payment(
-        device: AuthenticatedDevice, idempotency_key: str, body: AuthorizeRequest
-    ) -> _Answer:
         answer, replayed = await _as_device(device, backend.authorize, body, idempotency_key)
-        return answer, 200, {"Idempotent-Replayed": "true" if replayed else "false"}
+        return _json(answer, 200, {"Idempotent-Replayed": "true" if replayed else "false"})
 
     @app.post(
         "/v1/authorizations/{authorization_id}/step-up",
@@ -825,16 +716,8 @@ def create_app(backend: PaymentBackend) -> ASGIApp:
     async def delete(request: Request, body: ShopperAccessRequest) -> Response:
         return _json(await _run(backend.for_source(_source(request)).delete, body))
 
-    lean = {
-        ("POST", "/v1/sessions"): _LeanRoute(
-            backend, CreateSessionRequest, open_session, idempotent=False
-        ),
-        ("POST", "/v1/authorizations"): _LeanRoute(
-            backend, AuthorizeRequest, take_payment, idempotent=True
-        ),
-    }
     return _ProtocolMiddleware(
-        app, backend.config.max_body_bytes, max(threads, 1), lean, backend=backend, run=_run
+        app, backend.config.max_body_bytes, max(threads, 1), backend=backend, run=_run
     )
 
 
