@@ -10,6 +10,7 @@ from facepay.config import ServerConfig
 from facepay.server import _decision as decision
 from facepay.server import _repository as repository
 from facepay.server._gallery import GalleryRegistry
+from facepay.server._shoppers import shred_enrollment
 from facepay.server._storage import Database
 
 __all__ = ["sweep"]
@@ -33,7 +34,7 @@ def sweep(
             )
         ]
         for enrollment in expired:
-            repository.shred_template(tx, enrollment.shopper_id, now)
+            shred_enrollment(tx, enrollment.shopper_id, now)
             repository.audit(
                 tx,
                 at=now,

@@ -47,7 +47,13 @@ from facepay.server._ledger import answer_in_session
 from facepay.server._lockouts import Lockouts
 from facepay.server._retention import sweep
 from facepay.server._sessions import CheckoutSessions
-from facepay.server._shoppers import ShopperRights, ShopperRightsCalls, claim_hash, privacy_hash
+from facepay.server._shoppers import (
+    ShopperRights,
+    ShopperRightsCalls,
+    claim_hash,
+    privacy_hash,
+    shred_enrollment,
+)
 from facepay.server._storage import Database, Row, Transaction, UniqueViolationError
 from facepay.server._tenants import Tenants
 from facepay.server._vault import Vault
@@ -1253,7 +1259,7 @@ class PaymentBackend:
         return self.shoppers.delete(req, source=source)
 
     def _shred_template(self, tx: Transaction, shopper_id: str) -> None:
-        repository.shred_template(tx, shopper_id, self.clock())
+        shred_enrollment(tx, shopper_id, self.clock())
 
     # ------------------------------------------------------------------ audit
 

@@ -20,7 +20,7 @@ from facepay.server import _decision as decision
 from facepay.server import _repository as repository
 from facepay.server._errors import ApiError
 from facepay.server._gallery import GalleryRegistry
-from facepay.server._storage import Database
+from facepay.server._storage import Database, Transaction
 from facepay.server._vault import Vault
 from facepay.wire import (
     AuthorizationStatus,
@@ -35,7 +35,7 @@ from facepay.wire import (
     WithdrawConsentResponse,
 )
 
-__all__ = ["ShopperRights", "ShopperRightsCalls", "claim_hash", "privacy_hash"]
+__all__ = ["ShopperRights", "ShopperRightsCalls", "claim_hash", "privacy_hash", "shred_enrollment"]
 
 # What a deletion erases, as its receipt lists it.
 _ERASED = (
@@ -63,6 +63,14 @@ def privacy_hash(vault: Vault, code: str) -> str:
     normalized = code.upper().replace("-", "").replace(" ", "")
     normalized = normalized.replace("O", "0").replace("I", "1").replace("L", "1")
     return vault.keyed_hash("privacy", normalized)
+
+
+def shred_enrollment(tx: Transaction, shopper_id: str, now: float) -> None:
+    """Destroy what stands for the shopper's face, inside ``tx``: the template set is
+    crypto-shredded (its wrapped data key and ciphertext dropped). The one place for it:
+    withdrawal, deletion, the retention sweep and the facade all call this, so whatever
+    else must go with the template goes here."""
+    repository.shred_template(tx, shopper_id, now)
 
 
 class ShopperRights:
@@ -167,7 +175,7 @@ class ShopperRights:
         shopper = self.access(req, source)
         now = self.clock()
         with self.db.transaction() as tx:
-            repository.shred_template(tx, shopper.shopper_id, now)
+            shred_enrollment(tx, shopper.shopper_id, now)
             repository.withdraw_consent(tx, shopper.shopper_id, now)
             repository.audit(
                 tx,
@@ -203,7 +211,7 @@ class ShopperRights:
             update={"signature": self.vault.sign_receipt(unsigned.model_dump(mode="json"))}
         )
         with self.db.transaction() as tx:
-            repository.shred_template(tx, shopper_id, now)
+            shred_enrollment(tx, shopper_id, now)
             repository.erase_shopper(tx, shopper_id, now)
             repository.erase_privacy_codes(tx, shopper_id)
             repository.insert_deletion_receipt(
