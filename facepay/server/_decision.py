@@ -2,8 +2,8 @@
 liveness), as plain functions.
 
 Each one takes plain data (no database, no clock, no HTTP) and returns a verdict, so a
-rule can be read and tested on its own; :mod:`facepay.server._service` gathers the data
-and acts on the verdict.
+rule can be read and tested on its own; the modules of facepay.server gather the data
+and act on the verdict.
 """
 
 from __future__ import annotations

@@ -8,15 +8,15 @@ transactions; the 1:N gallery is an in-memory cache rebuilt from the database at
 A checkout, from the route to the ledger row: ``_app`` (the route) -> ``_devices``
 (authentication: signature, nonce, rate) -> :meth:`PaymentBackend.create_session`
 (``_sessions``) -> :meth:`PaymentBackend.authorize`: the stored answer, lockouts
-(``_lockouts``) and the session read at once, the sealed template opened into the
-tenant's space (``_galleries``), the rules of ``_decision`` (liveness, replay), the
-match (``_gallery``), the acquirer, then one transaction writing the authorization,
-spending the session and the audit line (``_repository``), read back by ``_ledger``.
+(``_lockouts``) and the session read at once (a stored answer is replayed by
+``_answers``), the sealed template opened into the tenant's space (``_galleries``), the
+rules of ``_decision`` (liveness, replay), the match (``_gallery``), the acquirer, then
+one transaction writing the authorization, spending the session and the audit line
+(``_repository``), read back by ``_ledger``.
 
 The other parts: ``_tenants`` (enrollment tokens, tenants, device registration),
 ``_shoppers`` (export, withdraw consent, delete), ``_retention`` (the sweep), ``_keys``
-(the key set), ``_galleries`` (this process's galleries, a cache of the database),
-``_repository`` (every SQL statement, named rows).
+(the key set), ``_repository`` (every SQL statement, named rows).
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from facepay.errors import CryptoError
 from facepay.server import _decision as decision
 from facepay.server import _repository as repository
 from facepay.server import _templates as templates
+from facepay.server._answers import StoredAnswers
 from facepay.server._devices import AuthenticatedDevice, RequestGate
 from facepay.server._errors import ApiError
 from facepay.server._galleries import GalleryCache
@@ -201,6 +202,7 @@ class PaymentBackend:
         self.lockouts = Lockouts(db, self.config, clock=clock)
         self.shoppers = ShopperRights(db, vault, self.config, self.galleries, clock=clock)
         self.cache = GalleryCache(db, vault, self.config, self.galleries, clock=clock)
+        self.answers = StoredAnswers(db, vault)
 
     @property
     def clock(self) -> Callable[[], float]:
@@ -517,9 +519,7 @@ class PaymentBackend:
         key: str,
         request_hash: str,
     ) -> AuthorizationResponse | None:
-        with self.db.transaction(readonly=True) as tx:
-            stored = repository.stored_answer(tx, table, device.tenant_id, key)
-        return self._replayed(stored, device, request_hash)
+        return self.answers.find(table, device, key, request_hash)
 
     def _replayed(
         self,
@@ -527,41 +527,10 @@ class PaymentBackend:
         device: AuthenticatedDevice,
         request_hash: str,
     ) -> AuthorizationResponse | None:
-        """The stored answer if this device made the same request; None if there is none;
-        409 if the key came with another request or from another device.
-
-        Ownership is checked first and answered like any other conflict: another till of
-        the tenant learns nothing from a key it found in a log (not the answer, not
-        whether its guess of the request, a step-up's last 4 digits say, was right)."""
-        if stored is None:
-            return None
-        if decision.replay_refusal(
-            owner_device=stored.device_id,
-            device=device.device_id,
-            stored_hash=stored.request_hash,
-            request_hash=request_hash,
-        ):
-            raise ApiError(
-                ErrorCode.IDEMPOTENCY_CONFLICT,
-                "this Idempotency-Key was already used with a different request",
-            )
-        # For an authorization the row holds its current answer: after a completed step-up
-        # a retry of the first call learns the final outcome, which is what reconciles.
-        return self._with_privacy_code(
-            AuthorizationResponse.model_validate_json(stored.response_json)
-        )
+        return self.answers.replayed(stored, device, request_hash)
 
     def _with_privacy_code(self, answer: AuthorizationResponse) -> AuthorizationResponse:
-        """A stored approval with its privacy code put back from the shopper's wrapped
-        copy (stored answers hold none); without one once the shopper is deleted."""
-        if answer.status is not AuthorizationStatus.APPROVED or answer.privacy_code:
-            return answer
-        with self.db.transaction(readonly=True) as tx:
-            wrapped = repository.privacy_code_of_authorization(tx, answer.authorization_id)
-        if wrapped is None:
-            return answer
-        code = self.vault.unwrap_secret(wrapped, purpose="privacy-code").decode()
-        return answer.model_copy(update={"privacy_code": code})
+        return self.answers.with_privacy_code(answer)
 
     def authorize(
         self, device: AuthenticatedDevice, req: AuthorizeRequest, idempotency_key: str
