@@ -16,7 +16,8 @@ from server_helpers import Till, face, same_face
 
 from facepay.crypto import sign_request
 from facepay.server import Sandbox, create_app
-from facepay.server._app import _ProtocolMiddleware, status_of
+from facepay.server._app import status_of
+from facepay.server._middleware import ProtocolMiddleware
 from facepay.wire import ErrorCode
 
 Headers = Callable[[bytes], dict[str, str]]
@@ -73,7 +74,7 @@ def test_every_route_is_fastapis_and_documented(sandbox: Sandbox) -> None:
     backend = sandbox.backend
     assert backend is not None
     app = create_app(backend)
-    assert isinstance(app, _ProtocolMiddleware)
+    assert isinstance(app, ProtocolMiddleware)
     assert not hasattr(app, "lean")
     routes = {
         (method, route.path)
