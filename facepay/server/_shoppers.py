@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 
 from facepay.config import ServerConfig
 from facepay.server import _decision as decision
+from facepay.server import _pins as pins
 from facepay.server import _repository as repository
 from facepay.server._errors import ApiError
 from facepay.server._gallery import GalleryRegistry
@@ -71,6 +72,8 @@ def shred_enrollment(tx: Transaction, shopper_id: str, now: float) -> None:
     withdrawal, deletion, the retention sweep and the facade all call this, so whatever
     else must go with the template goes here."""
     repository.shred_template(tx, shopper_id, now)
+    # The PIN only ever stood in for this template's face: it goes with it.
+    pins.erase_pin(tx, shopper_id)
 
 
 class ShopperRights:
@@ -132,6 +135,7 @@ class ShopperRights:
         with self.db.transaction(readonly=True) as tx:
             payments = repository.payments_of_shopper(tx, shopper.shopper_id)
             stored = repository.templates_of(tx, shopper.shopper_id)
+            pin_set = pins.pin_is_set(tx, shopper.shopper_id)
         views = None
         if stored is not None:
             views = self.vault.decrypt_templates(
@@ -153,6 +157,7 @@ class ShopperRights:
             masked_payment_method=shopper.masked_payment_method,
             template_stored=shopper.template_stored,
             template_model_id=shopper.model_id if shopper.template_stored else None,
+            pin_set=pin_set,
             template_enrollment_views=0 if views is None else views.anchors.shape[0],
             template_adaptive_views=0 if views is None else views.adaptive.shape[0],
             template_adaptive_updates=0 if views is None else sum(views.updates),
@@ -199,11 +204,13 @@ class ShopperRights:
         shopper = self.access(req, source)
         shopper_id = shopper.shopper_id
         now = self.clock()
+        with self.db.transaction(readonly=True) as tx:
+            pin_set = pins.pin_is_set(tx, shopper_id)
         unsigned = DeletionReceipt(
             receipt_id=f"del_{secrets.token_hex(12)}",
             shopper_id=shopper_id,
             deleted_at=_iso(now),
-            erased=_ERASED,
+            erased=(*_ERASED, *(("pin",) if pin_set else ())),
             receipt_key_id=self.vault.receipt_key_id,
             signature="",
         )
