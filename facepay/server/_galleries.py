@@ -85,13 +85,14 @@ class GalleryCache:
         return loaded
 
     def sync(self, tenant_id: str) -> None:
-        """Before a claimless 1:N search: load the tenant's templates enrolled through
-        other backend processes since this one last looked, and drop those shredded
-        (deleted, withdrawn, expired) through them (the database is the truth; the
-        gallery a cache). So a deletion committed anywhere takes effect in every worker
-        and replica at its next search: a deleted face is never scored again. A matched
-        shopper's row is still read before paying (PaymentBackend._answer), which covers a
-        deletion that commits between this sync and the search."""
+        """Before a claimless 1:N search: load the tenant's template sets enrolled or
+        rewritten (an adaptive update) through other backend processes since this one
+        last looked, and drop those shredded (deleted, withdrawn, expired) through them
+        (the database is the truth; the gallery a cache). So a deletion committed
+        anywhere takes effect in every worker and replica at its next search: a deleted
+        face is never scored again. A matched shopper's row is still read before paying
+        (PaymentBackend._answer), which covers a deletion that commits between this sync
+        and the search."""
         now = self.clock()
         since = self._synced_until.get(tenant_id, self._loaded_at)
         if since is None:

@@ -164,7 +164,10 @@ class Acquirer(Protocol):
 
 
 class PaymentBackend:
-    """Devices, sessions, enrollment, authorization, shopper rights, retention."""
+    """The backend's one entry point: devices, sessions, enrollment, authorization,
+    shopper rights, retention. Enrollment, authorization and step-up are written here;
+    the rest is delegated to one part per concern (attributes ``tenants``, ``sessions``,
+    ``lockouts``, ``shoppers``, ``cache``, ``answers``, ``gate``)."""
 
     def __init__(
         self,
