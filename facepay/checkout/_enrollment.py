@@ -19,6 +19,7 @@ from facepay.checkout._machine import (
     _WAITING,
     FlowParts,
     FrameStream,
+    PinSealer,
     S,
     _FaceFlow,
     _refusal,
@@ -62,8 +63,15 @@ class EnrollmentSession(_FaceFlow):
         payment_method_token: str,
         camera_name: str | None = None,
         on_event: Callable[[CheckoutEvent], None] | None = None,
+        pin: str | None = None,
+        pin_sealer: PinSealer | None = None,
     ) -> None:
         super().__init__(parts, camera_name=camera_name, on_event=on_event)
+        if pin is not None and pin_sealer is None:
+            raise CheckoutError("a PIN needs the till's sealer (Till.start_enrollment)")
+        # The shopper's PIN (already checked by the till), until it is sealed in complete().
+        self._pin = pin
+        self._pin_sealer = pin_sealer
         if wire.looks_like_card_number(payment_method_token):
             raise CheckoutError("card numbers are never accepted: tokenize the card first")
         self._consent = consent
@@ -112,6 +120,8 @@ class EnrollmentSession(_FaceFlow):
         super()._drop_biometrics()
         for side in self._turned.values():
             side.clear()
+        if self._state.is_final:
+            self._pin = None  # cancelled, timed out or failed: the PIN goes with the face
 
     def begin(self) -> CheckoutState:
         with self._lock:
@@ -129,6 +139,10 @@ class EnrollmentSession(_FaceFlow):
             session, sealed = self._session, self._sealed
             if session is None or sealed is None:
                 raise CheckoutError("no sealed template: liveness has not passed")
+            sealed_pin = None
+            if self._pin is not None and self._pin_sealer is not None:
+                sealed_pin = self._pin_sealer.seal_enrollment_pin(self._pin, session)
+            self._pin = None
             request = wire.EnrollmentRequest(
                 session_id=session.session_id,
                 sealed_template=wire.SealedTemplateWire.from_sealed(sealed),
@@ -136,6 +150,7 @@ class EnrollmentSession(_FaceFlow):
                 payment_method_token=self._token,
                 claim=self._claim,
                 more_views=tuple(wire.SealedTemplateWire.from_sealed(v) for v in self._more_sealed),
+                sealed_pin=sealed_pin,
             )
             self._sealed = None
             self._more_sealed = ()
