@@ -37,7 +37,8 @@ _OPEN: dict[str, Any] = {
 }
 NORMAL = ServerConfig(**_OPEN)
 # The forced acceptance: the same backend with its threshold lowered for these calls.
-LOWERED = ServerConfig(**_OPEN, match_threshold=0.9)
+# (The grey zone goes down with it: it lies below the threshold.)
+LOWERED = ServerConfig(**_OPEN, match_threshold=0.9, grey_threshold=0.9)
 
 
 @pytest.fixture
