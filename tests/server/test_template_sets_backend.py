@@ -235,12 +235,21 @@ def test_updates_wait_for_the_interval(workers: _Workers) -> None:
     assert _version(till, shopper_id) == 2  # last written just now
 
 
-def test_deletion_shreds_the_whole_learnt_set(workers: _Workers) -> None:
+@pytest.mark.parametrize("right", ["delete", "withdraw-consent"])
+def test_deletion_shreds_the_whole_learnt_set(workers: _Workers, right: str) -> None:
     till = workers.till()
     me = face(10)
     enrolled = till.enroll(me, more_views=[at_cosine(me, 0.97, 1)]).json()
     shopper_id = enrolled["shopper_id"]
+    select = (
+        f"SELECT template_sealed, data_key_wrapped FROM shoppers WHERE shopper_id = '{shopper_id}'"
+    )
+    [(enrolled_sealed, enrolled_key)] = rows(till.sandbox, select)
     assert _pay(till, at_cosine(me, 0.99, 2))["status"] == "approved"
+    # The update replaced the record and its key in the row (a fresh data key).
+    [(learnt_sealed, learnt_key)] = rows(till.sandbox, select)
+    assert learnt_key != enrolled_key
+    assert learnt_sealed != enrolled_sealed
     [(sealed, wrapped)] = rows(
         till.sandbox,
         f"SELECT template_sealed, data_key_wrapped FROM shoppers WHERE shopper_id = '{shopper_id}'",
@@ -252,7 +261,7 @@ def test_deletion_shreds_the_whole_learnt_set(workers: _Workers) -> None:
     ).templates
     assert len(kept) == 3
     r = till.http.post(
-        "/v1/shoppers/delete",
+        f"/v1/shoppers/{right}",
         json={"privacy_code": enrolled["privacy_code"], "claim": {"kind": "phone", "value": PHONE}},
     )
     assert r.status_code == 200, r.text
