@@ -364,3 +364,29 @@ def test_a_failing_update_never_fails_the_payment(
         assert _pay(till, at_cosine(me, 0.99, 1))["status"] == "approved"
     assert _version(till, shopper_id) == 1
     assert any("adaptive update" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("fault", ["tampered", "other_session", "other_model", "zero"])
+def test_a_bad_extra_view_refuses_the_whole_enrollment(workers: _Workers, fault: str) -> None:
+    till = workers.till()
+    me = face(14)
+    body = till.enroll_body(me, more_views=[at_cosine(me, 0.97, 1)])
+    view = body["more_views"][0]
+    if fault == "tampered":
+        text = view["ciphertext"]
+        view["ciphertext"] = ("A" if text[0] != "A" else "B") + text[1:]
+    elif fault == "other_session":
+        other = till.session("enroll")
+        body["more_views"][0] = till.seal(at_cosine(me, 0.97, 1), other)
+    elif fault == "other_model":
+        body["more_views"][0] = till.seal(at_cosine(me, 0.97, 1), body["session_id"], "x-1")
+    else:
+        body["more_views"][0] = till.seal(np.zeros(128, dtype=np.float32), body["session_id"])
+    r = till.call("POST", "/v1/enrollments", body)
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["code"] in {
+        "sealed_template_invalid",
+        "session_mismatch",
+        "template_invalid",
+    }
+    assert rows(till.sandbox, "SELECT count(*) FROM shoppers") == [(0,)]
