@@ -243,8 +243,9 @@ class PaymentBackend:
         return loaded
 
     def _sync_gallery(self, tenant_id: str) -> None:
-        """Before a claimless 1:N search: load the tenant's templates enrolled through
-        other backend processes since this one last looked, and drop those shredded
+        """Before a claimless 1:N search: load the tenant's template sets enrolled or
+        rewritten (an adaptive update) through other backend processes since this one
+        last looked, and drop those shredded
         (deleted, withdrawn, expired) through them (the database is the truth; the
         gallery a cache). So a deletion committed anywhere takes effect in every worker
         and replica at its next search: a deleted face is never scored again. A matched
