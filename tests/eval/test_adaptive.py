@@ -1,0 +1,219 @@
+"""`facepay eval adaptive`: histories through the backend's own code, and their numbers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from facepay.cli import main
+from facepay.config import ServerConfig
+from facepay.eval._adaptive import (
+    Attempt,
+    condition_report,
+    grey_zone_sweep,
+    paired_drift,
+    plan_history,
+    run_history,
+)
+from facepay.eval._verify import EnrolledSample
+from facepay.testing import face, same_face, template
+
+
+def _people(spec: dict[str, tuple[np.ndarray, int, float]]) -> list[EnrolledSample]:
+    """identity -> (base vector, captures, noise): each capture is base plus noise."""
+    out = []
+    for p, (identity, (base, n, noise)) in enumerate(spec.items()):
+        for k in range(n):
+            vector = same_face(base, seed=100 * p + k, noise=noise)
+            out.append(EnrolledSample(identity, f"{identity}/{k}", template(vector)))
+    return out
+
+
+def test_history_is_seeded_and_keeps_who_is_who_apart() -> None:
+    samples = _people(
+        {name: (face(i), 4, 0.02) for i, name in enumerate(["ana", "ben", "cy", "dee"])}
+    )
+    a = plan_history(samples, seed=7, impostors_per_target=5, lookalikes=2)
+    assert a == plan_history(samples, seed=7, impostors_per_target=5, lookalikes=2)
+    assert a != plan_history(samples, seed=8, impostors_per_target=5, lookalikes=2)
+    for visit in a.visits:
+        same = samples[visit.sample].identity == visit.target
+        assert same is visit.genuine
+        assert visit.sample not in a.enrolments[visit.target]  # never pays with its enrolment
+    for target in a.enrolments:
+        mine = [v for v in a.visits if v.target == target]
+        assert sum(v.genuine for v in mine) == 3  # 4 samples, one enrolled
+        assert sum(not v.genuine for v in mine) == 5
+        assert sum(v.lookalike for v in mine) == 2
+    # Two views enrol two samples each and leave two to pay with.
+    b = plan_history(samples, seed=7, enroll_views=2, impostors_per_target=0)
+    assert all(len(v) == 2 for v in b.enrolments.values())
+    assert len(b.visits) == 4 * 2
+
+
+def test_lookalikes_are_the_closest_other_people() -> None:
+    ana = face(1)
+    samples = _people({"ana": (ana, 2, 0.02), "far": (face(2), 3, 0.02)})
+    # A look-alike: close to ana, but not ana.
+    twin = (ana + 0.6 * face(3)).astype(np.float32)
+    samples.append(EnrolledSample("twin", "twin/0", template(twin)))
+    history = plan_history(samples, seed=0, impostors_per_target=2, lookalikes=1)
+    looks = [v for v in history.visits if v.target == "ana" and v.lookalike]
+    assert [samples[v.sample].source for v in looks] == ["twin/0"]
+
+
+def test_backend_decides_and_an_accepted_impostor_never_counts_as_genuine() -> None:
+    ana, cy = face(11), face(12)
+    samples = _people(
+        {
+            "ana": (ana, 3, 0.01),
+            # Another person whose captures the model cannot tell from ana's.
+            "ana_twin": (ana, 3, 0.01),
+            "cy": (cy, 3, 0.01),
+        }
+    )
+    history = plan_history(samples, seed=3, impostors_per_target=10, lookalikes=0)
+    attempts = run_history(samples, history, ServerConfig(), order=0)
+    assert len(attempts) == len(history.visits)
+    twins = {"ana", "ana_twin"}
+    for a in attempts:
+        presenter = a.source.split("/")[0]
+        assert a.genuine is (presenter == a.target)
+        assert a.score is not None
+        if {presenter, a.target} == twins:
+            assert not a.genuine
+            assert a.status == "approved"
+        if "cy" in (presenter, a.target) and not a.genuine:
+            assert a.status == "declined"
+            assert a.decline_reason == "no_match"
+    report = condition_report(attempts)
+    genuine = [a for a in attempts if a.genuine]
+    impostor = [a for a in attempts if not a.genuine]
+    assert report["genuine_attempts"] == len(genuine) == 3 * 2
+    assert report["fnmr"] == 0.0
+    twin_accepts = sum({a.source.split("/")[0], a.target} == twins for a in impostor)
+    assert twin_accepts > 0
+    assert report["fmr"] == pytest.approx(twin_accepts / len(impostor), abs=1e-6)
+    assert report["other_outcomes"] == {}
+
+
+def test_scores_are_the_backends_cosine_with_the_enrolment() -> None:
+    samples = _people({"ana": (face(21), 4, 0.03), "ben": (face(22), 4, 0.03)})
+    history = plan_history(samples, seed=1, impostors_per_target=4, lookalikes=0)
+    attempts = run_history(samples, history, ServerConfig(), order=0)
+    by_source = {s.source: np.asarray(s.template.vector, dtype=np.float64) for s in samples}
+    for visit, a in zip(history.visits, attempts, strict=True):
+        (enrolled,) = history.enrolments[visit.target]
+        u = by_source[samples[enrolled].source]
+        v = by_source[a.source]
+        cosine = float(u @ v / np.linalg.norm(u) / np.linalg.norm(v))
+        assert a.score == pytest.approx(cosine, abs=2e-4)  # the audit rounds to 4 places
+        assert (a.status == "approved") is (cosine >= 0.96)
+
+
+def _attempt(
+    score: float, *, genuine: bool, approved: bool = False, source: str | None = None
+) -> Attempt:
+    return Attempt(
+        order=0,
+        position=0,
+        target="t",
+        source=source or f"s{score}",
+        genuine=genuine,
+        lookalike=False,
+        status="approved" if approved else "declined",
+        decline_reason=None if approved else "no_match",
+        score=score,
+    )
+
+
+def test_grey_zone_rates_on_known_scores() -> None:
+    attempts = [
+        _attempt(0.97, genuine=True, approved=True),
+        _attempt(0.955, genuine=True),
+        _attempt(0.945, genuine=True),
+        _attempt(0.90, genuine=True),
+        _attempt(0.95, genuine=False),
+        _attempt(0.80, genuine=False),
+        _attempt(0.70, genuine=False),
+        _attempt(0.60, genuine=False),
+    ]
+    rows = grey_zone_sweep(
+        attempts,
+        match_threshold=0.96,
+        grey_thresholds=[0.96, 0.95, 0.94, 0.99],
+        pin_guess_probability=3e-4,
+    )
+    assert [r["grey_threshold"] for r in rows] == [0.96, 0.95, 0.94]  # 0.99 is no grey zone
+    shipped, g95, g94 = rows
+    assert (shipped["approved_on_face"], shipped["step_up"], shipped["refused"]) == (
+        0.25,
+        0.0,
+        0.75,
+    )
+    assert (g95["step_up"], g95["refused"]) == (0.25, 0.5)
+    assert (g94["step_up"], g94["refused"]) == (0.5, 0.25)
+    assert g95["impostor_in_grey_zone"] == 0.25
+    assert g95["combined_false_accept"] == pytest.approx(0.25 * 3e-4)
+    assert shipped["combined_false_accept"] == 0.0
+
+
+def test_drift_pairs_the_same_visits_and_refuses_others() -> None:
+    base = [
+        _attempt(0.90, genuine=True, source="g"),
+        _attempt(0.80, genuine=False, source="i"),
+    ]
+    learned = [
+        _attempt(0.93, genuine=True, approved=True, source="g"),
+        _attempt(0.79, genuine=False, source="i"),
+    ]
+    drift = paired_drift(base, learned)
+    assert drift["genuine"] == {"attempts": 1, "mean_change": 0.03, "max_rise": 0.03, "rose": 1}
+    assert drift["impostor"]["rose"] == 0
+    assert drift["impostor"]["mean_change"] == -0.01
+    with pytest.raises(ValueError, match="same histories"):
+        paired_drift(base, list(reversed(learned)))
+
+
+def _link_faces(eval_dir: Path, root: Path, picks: dict[str, list[str]]) -> None:
+    for identity, names in picks.items():
+        (root / identity).mkdir(parents=True)
+        for name in names:
+            (root / identity / name).symlink_to(eval_dir / "faces" / identity / name)
+
+
+@pytest.mark.eval
+def test_eval_adaptive_command_on_stills(
+    eval_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A small slice of ../shared/eval/faces (symlinked, never copied).
+    picks = {
+        "barack_obama": ["obama1.jpg", "obama2.jpg", "obama3.jpg"],
+        "joe_biden": ["biden.jpg", "biden2.jpg"],
+        "katy_perry": ["img44.jpg", "img45.jpg"],
+    }
+    _link_faces(eval_dir, tmp_path, picks)
+    argv = ["eval", "adaptive", str(tmp_path), "--json", "--orders", "2", "--impostors", "3"]
+    assert main([*argv, "--lookalikes", "1", "--grey-distances", "0.04,0.06"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["samples"] == 7
+    assert report["identities"] == 3
+    (name,) = report["conditions"]
+    run = report["conditions"][name]
+    # Every sample but the enrolled one pays, in each of the 2 orders.
+    assert run["genuine_attempts"] == 2 * (2 + 1 + 1)
+    assert run["impostor_attempts"] == 2 * 3 * 3
+    assert run["lookalike_attempts"] == 2 * 3 * 1
+    assert run["other_outcomes"] == {}
+    assert 0.0 <= run["fnmr"] <= 1.0
+    assert run["fmr"] == 0.0
+    rows = report["grey_zone"][name]
+    assert [r["grey_distance"] for r in rows] == [0.04, 0.06]
+    for r in rows:
+        assert r["approved_on_face"] + r["step_up"] + r["refused"] == pytest.approx(1.0)
+    assert rows[0]["step_up"] == 0.0  # no grey zone at the match threshold itself
+    assert rows[1]["refused"] <= rows[0]["refused"]
+    assert report["pairs"]["genuine_pairs"] == 3 + 1 + 1
