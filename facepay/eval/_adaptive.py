@@ -356,6 +356,12 @@ def condition_report(attempts: Sequence[Attempt]) -> dict[str, Any]:
         "fmr_lookalikes": _rate(sum(a.status == "approved" for a in look), len(look)),
         "closest_impostor_score": round(max(imp_scores), 4) if imp_scores else None,
         "other_outcomes": _other_outcomes(attempts),
+        # Per enrolled person (the only group every manifest states), with its size.
+        "by_identity": {
+            t: {"attempts": len(rows), "fnmr": fnmr(rows)}
+            for t in sorted({a.target for a in genuine})
+            if (rows := [a for a in genuine if a.target == t])
+        },
     }
 
 
