@@ -91,6 +91,8 @@ class Attempt:
     score: float | None  # cosine similarity with the claimed shopper (the audit's best_score)
     step_up: str | None = None  # the step-up kind asked for, if any
     final_status: str | None = None  # after the step-up was answered
+    adapted: bool = False  # the backend folded this payment into the claimed shopper's set
+    enrolled_views: int = 1  # views the backend kept when the claimed shopper enrolled
 
 
 def plan_history(
@@ -100,18 +102,23 @@ def plan_history(
     enroll_views: int = 1,
     impostors_per_target: int = 20,
     lookalikes: int = 3,
+    reserve: int | None = None,
 ) -> History:
     """A random history: enrolments, then genuine and impostor visits interleaved.
 
-    Per target: its samples shuffled, the first ``enroll_views`` enrol, the rest pay.
+    Per target: its samples shuffled, the first ``enroll_views`` enrol, the samples after
+    the first ``reserve`` (default ``enroll_views``) pay. With one ``reserve`` for every
+    number of views compared, the same seed gives the same visits whatever ``enroll_views``
+    is: the conditions pay with the same samples in the same order.
     Impostor visits: the ``lookalikes`` samples of other people closest to the target's
-    enrolment (cosine of the embedder's templates: the look-alike who tries again and
+    primary enrolment sample (cosine of the embedder's templates: the look-alike who tries again and
     again, and whom an update must not bring closer), plus other people's samples drawn
     at random up to ``impostors_per_target`` in all. Identities with fewer than
     ``enroll_views + 1`` samples do not enrol (they still serve as impostors).
     """
-    if enroll_views < 1 or impostors_per_target < 0 or lookalikes < 0:
-        raise ValueError("enroll_views >= 1, impostors_per_target >= 0, lookalikes >= 0")
+    reserve = enroll_views if reserve is None else reserve
+    if not 1 <= enroll_views <= reserve or impostors_per_target < 0 or lookalikes < 0:
+        raise ValueError("1 <= enroll_views <= reserve, impostors and lookalikes >= 0")
     rng = random.Random(seed)  # noqa: S311 (a reproducible order, not a secret)
     by_id: dict[str, list[int]] = {}
     for i, s in enumerate(samples):
@@ -121,15 +128,16 @@ def plan_history(
     visits: list[Visit] = []
     for identity in sorted(by_id):
         own = list(by_id[identity])
-        if len(own) < enroll_views + 1:
+        if len(own) < reserve + 1:
             continue
         rng.shuffle(own)
-        enrolled = tuple(own[:enroll_views])
-        enrolments[identity] = enrolled
-        visits.extend(Visit(identity, i, True) for i in own[enroll_views:])
+        enrolments[identity] = tuple(own[:enroll_views])
+        visits.extend(Visit(identity, i, True) for i in own[reserve:])
         others = [i for i, s in enumerate(samples) if s.identity != identity]
-        closeness = unit[others] @ unit[list(enrolled)].T
-        nearest = [others[k] for k in np.argsort(-closeness.max(axis=1), kind="stable")]
+        # Closest to the primary (first) enrolment sample: the same people whatever the
+        # number of views.
+        closeness = unit[others] @ unit[own[0]]
+        nearest = [others[k] for k in np.argsort(-closeness, kind="stable")]
         close = nearest[: min(lookalikes, impostors_per_target)]
         rest = [i for i in others if i not in close]
         drawn = rng.sample(rest, min(len(rest), impostors_per_target - len(close)))
@@ -211,24 +219,40 @@ class _BackendUnderTest:
         from facepay.testing.protocol_till import CONSENT, SANDBOX_CARD
         from facepay.wire import Claim, ClaimKind, ConsentRecord, EnrollmentRequest
 
-        if len(templates) != 1:
-            raise NotImplementedError(
-                "this backend enrols one template per shopper (multi-view enrolment: issue 16)"
-            )
         session_id, _ = self._session("enroll")
+        primary, *more = [
+            self._sealed(t.template.vector, session_id, t.template.frames_fused) for t in templates
+        ]
         answer = self.backend.enroll(
             self.device,
             EnrollmentRequest(
                 session_id=session_id,
-                sealed_template=self._sealed(
-                    templates[0].template.vector, session_id, templates[0].template.frames_fused
-                ),
+                sealed_template=primary,
+                more_views=tuple(more),
                 consent=ConsentRecord.model_validate(CONSENT),
                 payment_method_token=SANDBOX_CARD,
                 claim=Claim(kind=ClaimKind.PHONE, value=phone),
             ),
         )
         return answer.shopper_id
+
+    def views_kept(self, shopper_id: str) -> int:
+        """How many enrolment views the backend kept (its audit line of the enrolment)."""
+        with self.backend.db.transaction(readonly=True) as tx:
+            row = tx.one(
+                "SELECT details_json FROM audit_log WHERE event = 'enrolled' AND subject_id = ?",
+                (shopper_id,),
+            )
+        return 1 if row is None else int(json.loads(row[0]).get("views", 1))
+
+    def adapted(self, authorization_id: str) -> bool:
+        """Whether the backend folded this payment's template into the shopper's set."""
+        with self.backend.db.transaction(readonly=True) as tx:
+            row = tx.one(
+                "SELECT 1 FROM audit_log WHERE event = 'templates_adapted' AND details_json LIKE ?",
+                (f'%"{authorization_id}"%',),
+            )
+        return row is not None
 
     def pay(self, phone: str, sample: EnrolledSample) -> tuple[str, str | None, float | None, Any]:
         """One authorization claiming ``phone``: (status, decline reason, score, answer)."""
@@ -286,8 +310,10 @@ def run_history(
     with tempfile.TemporaryDirectory(prefix="facepay-adaptive-") as tmp:
         backend = _BackendUnderTest(Path(tmp), config)
         try:
+            kept: dict[str, int] = {}
             for identity, views in sorted(history.enrolments.items()):
-                backend.enroll(phones[identity], [samples[i] for i in views])
+                shopper = backend.enroll(phones[identity], [samples[i] for i in views])
+                kept[identity] = backend.views_kept(shopper)
             for visit in history.visits:
                 sample = samples[visit.sample]
                 status, reason, score, answer = backend.pay(phones[visit.target], sample)
@@ -305,6 +331,8 @@ def run_history(
                         score=score,
                         step_up=step_up,
                         final_status=status,
+                        adapted=status == "approved" and backend.adapted(answer.authorization_id),
+                        enrolled_views=kept[visit.target],
                     )
                 )
                 if visit.genuine:
@@ -355,6 +383,13 @@ def condition_report(attempts: Sequence[Attempt]) -> dict[str, Any]:
         "fmr": _rate(sum(a.status == "approved" for a in impostor), len(impostor)),
         "fmr_lookalikes": _rate(sum(a.status == "approved" for a in look), len(look)),
         "closest_impostor_score": round(max(imp_scores), 4) if imp_scores else None,
+        # Payments the backend folded into the claimed shopper's set: by the shopper, and
+        # by someone else (a poisoning that succeeded; must stay 0).
+        "updates_by_shopper": sum(a.adapted for a in genuine),
+        "updates_by_impostor": sum(a.adapted for a in impostor),
+        "enrolled_views_mean": round(
+            float(np.mean([a.enrolled_views for a in attempts])) if attempts else 0.0, 3
+        ),
         "other_outcomes": _other_outcomes(attempts),
         # Per enrolled person (the only group every manifest states), with its size.
         "by_identity": {
@@ -535,9 +570,16 @@ def pairwise_grey_zone(
 
 def conditions(views: Sequence[int]) -> dict[str, tuple[ServerConfig, int]]:
     """What to compare: the backend as configured (``FACEPAY_SERVER_*``, else the shipped
-    defaults), enrolled from each number of ``views``."""
+    defaults) with adaptive update off (``adaptive_slots=0``) and as configured, enrolled
+    from each number of ``views``. The first is the base the others are paired with."""
     config = ServerConfig.from_env()
-    return {f"views={v}": (config, v) for v in views}
+    frozen = dataclasses.replace(config, adaptive_slots=0)
+    out: dict[str, tuple[ServerConfig, int]] = {}
+    for v in views:
+        out[f"views={v}, no update"] = (frozen, v)
+        if config.adaptive_slots > 0:
+            out[f"views={v}, update"] = (config, v)
+    return out
 
 
 def _same_visits(a: Sequence[Attempt], b: Sequence[Attempt]) -> bool:
@@ -557,6 +599,7 @@ def run_conditions(
     """Every condition (a backend configuration and a number of enrolment views) over the
     same ``orders`` seeded histories (order k uses seed ``seed + k``)."""
     runs: dict[str, list[Attempt]] = {}
+    reserve = max(views for _, views in conditions.values())
     for name, (config, views) in conditions.items():
         rows: list[Attempt] = []
         ks: Iterable[int] = range(orders)
@@ -569,6 +612,7 @@ def run_conditions(
                 enroll_views=views,
                 impostors_per_target=impostors_per_target,
                 lookalikes=lookalikes,
+                reserve=reserve,
             )
             rows.extend(run_history(samples, history, config, order=k))
         runs[name] = rows

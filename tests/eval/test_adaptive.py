@@ -13,9 +13,11 @@ from facepay.config import ServerConfig
 from facepay.eval._adaptive import (
     Attempt,
     condition_report,
+    conditions,
     grey_zone_sweep,
     paired_drift,
     plan_history,
+    run_conditions,
     run_history,
 )
 from facepay.eval._verify import EnrolledSample
@@ -52,6 +54,11 @@ def test_history_is_seeded_and_keeps_who_is_who_apart() -> None:
     b = plan_history(samples, seed=7, enroll_views=2, impostors_per_target=0)
     assert all(len(v) == 2 for v in b.enrolments.values())
     assert len(b.visits) == 4 * 2
+    # With one reserve, one view and two views pay with the same samples in the same order.
+    one = plan_history(samples, seed=7, enroll_views=1, reserve=2, impostors_per_target=3)
+    two = plan_history(samples, seed=7, enroll_views=2, reserve=2, impostors_per_target=3)
+    assert one.visits == two.visits
+    assert all(two.enrolments[t][:1] == v for t, v in one.enrolments.items())
 
 
 def test_lookalikes_are_the_closest_other_people() -> None:
@@ -98,6 +105,39 @@ def test_backend_decides_and_an_accepted_impostor_never_counts_as_genuine() -> N
     assert twin_accepts > 0
     assert report["fmr"] == pytest.approx(twin_accepts / len(impostor), abs=1e-6)
     assert report["other_outcomes"] == {}
+
+
+def test_update_and_views_are_the_backends_and_counted_per_condition() -> None:
+    rng = np.random.default_rng(5)
+    ana = face(31)
+    # A face that drifts a little at every capture (ageing, new glasses): later captures
+    # are far from the first, each is close to the one before.
+    drift, captures = ana.copy(), []
+    for _ in range(8):
+        drift = drift + 0.09 * rng.standard_normal(128).astype(np.float32) / np.sqrt(128)
+        captures.append(drift / np.linalg.norm(drift))
+    samples = [EnrolledSample("ana", f"ana/{k}", template(v)) for k, v in enumerate(captures)]
+    samples += _people({"ben": (face(32), 4, 0.01)})
+    chosen = conditions((1, 2))
+    assert list(chosen) == [
+        "views=1, no update",
+        "views=1, update",
+        "views=2, no update",
+        "views=2, update",
+    ]
+    assert chosen["views=1, no update"][0].adaptive_slots == 0
+    assert chosen["views=1, update"][0].adaptive_slots > 0
+    runs = run_conditions(samples, chosen, orders=2, seed=0, impostors_per_target=3, lookalikes=1)
+    reports = {name: condition_report(rows) for name, rows in runs.items()}
+    for name, report in reports.items():
+        assert report["updates_by_impostor"] == 0
+        assert (report["updates_by_shopper"] > 0) is name.endswith(", update")
+        assert report["fmr"] == 0.0
+    assert reports["views=2, no update"]["enrolled_views_mean"] > 1.0
+    for name in chosen:  # the same visits under every condition
+        assert [(a.order, a.source) for a in runs[name]] == [
+            (a.order, a.source) for a in runs["views=1, no update"]
+        ]
 
 
 def test_scores_are_the_backends_cosine_with_the_enrolment() -> None:
@@ -201,19 +241,23 @@ def test_eval_adaptive_command_on_stills(
     report = json.loads(capsys.readouterr().out)
     assert report["samples"] == 7
     assert report["identities"] == 3
-    (name,) = report["conditions"]
-    run = report["conditions"][name]
-    # Every sample but the enrolled one pays, in each of the 2 orders.
-    assert run["genuine_attempts"] == 2 * (2 + 1 + 1)
-    assert run["impostor_attempts"] == 2 * 3 * 3
-    assert run["lookalike_attempts"] == 2 * 3 * 1
-    assert run["other_outcomes"] == {}
-    assert 0.0 <= run["fnmr"] <= 1.0
-    assert run["fmr"] == 0.0
-    rows = report["grey_zone"][name]
-    assert [r["grey_distance"] for r in rows] == [0.04, 0.06]
-    for r in rows:
-        assert r["approved_on_face"] + r["step_up"] + r["refused"] == pytest.approx(1.0)
-    assert rows[0]["step_up"] == 0.0  # no grey zone at the match threshold itself
-    assert rows[1]["refused"] <= rows[0]["refused"]
+    assert list(report["conditions"]) == ["views=1, no update", "views=1, update"]
+    for name, run in report["conditions"].items():
+        # Every sample but the enrolled one pays, in each of the 2 orders.
+        assert run["genuine_attempts"] == 2 * (2 + 1 + 1)
+        assert run["impostor_attempts"] == 2 * 3 * 3
+        assert run["lookalike_attempts"] == 2 * 3 * 1
+        assert run["other_outcomes"] == {}
+        assert 0.0 <= run["fnmr"] <= 1.0
+        assert run["fmr"] == 0.0
+        assert run["updates_by_impostor"] == 0
+        rows = report["grey_zone"][name]
+        assert [r["grey_distance"] for r in rows] == [0.04, 0.06]
+        for r in rows:
+            assert r["approved_on_face"] + r["step_up"] + r["refused"] == pytest.approx(1.0)
+        assert rows[0]["step_up"] == 0.0  # no grey zone at the match threshold itself
+        assert rows[1]["refused"] <= rows[0]["refused"]
+    assert report["conditions"]["views=1, no update"]["updates_by_shopper"] == 0
+    drift = report["drift_against_views=1, no update"]["views=1, update"]
+    assert drift["genuine"]["attempts"] == 2 * 4
     assert report["pairs"]["genuine_pairs"] == 3 + 1 + 1
