@@ -91,6 +91,7 @@ class Attempt:
     score: float | None  # cosine similarity with the claimed shopper (the audit's best_score)
     step_up: str | None = None  # the step-up kind asked for, if any
     final_status: str | None = None  # after the step-up was answered
+    presenter: str = ""  # whose sample it is
     adapted: bool = False  # the backend folded this payment into the claimed shopper's set
     enrolled_views: int = 1  # views the backend kept when the claimed shopper enrolled
 
@@ -333,6 +334,7 @@ def run_history(
                         final_status=status,
                         adapted=status == "approved" and backend.adapted(answer.authorization_id),
                         enrolled_views=kept[visit.target],
+                        presenter=sample.identity,
                     )
                 )
                 if visit.genuine:
@@ -382,6 +384,8 @@ def condition_report(attempts: Sequence[Attempt]) -> dict[str, Any]:
         },
         "fmr": _rate(sum(a.status == "approved" for a in impostor), len(impostor)),
         "fmr_lookalikes": _rate(sum(a.status == "approved" for a in look), len(look)),
+        # Who was taken for whom: "claimed <- presented" identity pairs, with counts.
+        "false_accepts": _false_accepts(impostor),
         "closest_impostor_score": round(max(imp_scores), 4) if imp_scores else None,
         # Payments the backend folded into the claimed shopper's set: by the shopper, and
         # by someone else (a poisoning that succeeded; must stay 0).
@@ -398,6 +402,15 @@ def condition_report(attempts: Sequence[Attempt]) -> dict[str, Any]:
             if (rows := [a for a in genuine if a.target == t])
         },
     }
+
+
+def _false_accepts(impostor: Iterable[Attempt]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for a in impostor:
+        if a.status == "approved":
+            key = f"{a.target} <- {a.presenter}"
+            out[key] = out.get(key, 0) + 1
+    return dict(sorted(out.items()))
 
 
 def _other_outcomes(attempts: Iterable[Attempt]) -> dict[str, int]:

@@ -104,6 +104,8 @@ def test_backend_decides_and_an_accepted_impostor_never_counts_as_genuine() -> N
     twin_accepts = sum({a.source.split("/")[0], a.target} == twins for a in impostor)
     assert twin_accepts > 0
     assert report["fmr"] == pytest.approx(twin_accepts / len(impostor), abs=1e-6)
+    assert set(report["false_accepts"]) <= {"ana <- ana_twin", "ana_twin <- ana"}
+    assert sum(report["false_accepts"].values()) == twin_accepts
     assert report["other_outcomes"] == {}
 
 
