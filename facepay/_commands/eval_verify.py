@@ -92,15 +92,6 @@ def register(subparsers: Any, group_parser: argparse.ArgumentParser | None = Non
         metavar="D,D,...",
         help="grey-zone lower bounds to sweep, as cosine distances (default 0.040-0.080)",
     )
-    adaptive.add_argument(
-        "--pin-digits", type=int, default=4, help="digits of the step-up PIN (default 4)"
-    )
-    adaptive.add_argument(
-        "--pin-tries",
-        type=int,
-        default=3,
-        help="wrong PINs allowed before the lockout (default 3)",
-    )
     adaptive.set_defaults(handler=run_adaptive)
 
 
@@ -168,6 +159,7 @@ def run(args: argparse.Namespace) -> int:
 
 def run_adaptive(args: argparse.Namespace) -> int:
     from facepay.cli import emit, progress
+    from facepay.crypto import refused_pins
     from facepay.errors import FacePayError
     from facepay.eval._adaptive import adaptive_report, conditions, run_conditions
 
@@ -189,12 +181,15 @@ def run_adaptive(args: argparse.Namespace) -> int:
         progress=bar,
     )
     config = next(iter(chosen.values()))[0]
+    # An impostor in the grey zone may try config.pin_failures PINs before the shopper's
+    # PIN locks, among the 4-digit PINs the backend lets a shopper set.
+    guess = config.pin_failures / (10**4 - len(refused_pins()))
     report = adaptive_report(
         runs,
         config=config,
         samples=samples,
         grey_thresholds=[1.0 - d for d in args.grey_distances],
-        pin_guess_probability=args.pin_tries / 10**args.pin_digits,
+        pin_guess_probability=guess,
     )
     report.update(
         images=images,
@@ -202,7 +197,7 @@ def run_adaptive(args: argparse.Namespace) -> int:
         orders=args.orders,
         seed=args.seed,
         fused_frames=args.fused,
-        pin_guess_probability=args.pin_tries / 10**args.pin_digits,
+        pin_guess_probability=round(guess, 8),
     )
     emit(args, report, _human_adaptive)
     return 0
@@ -219,6 +214,12 @@ def _human_adaptive(r: dict[str, Any]) -> str:
             f"FMR {c['fmr']} ({c['impostor_attempts']} impostor, "
             f"{c['lookalike_attempts']} look-alike), closest impostor "
             f"{c['closest_impostor_score']}"
+        )
+        g = r["backend_grey_zone"][name]
+        lines.append(
+            f"  backend grey zone from {g['grey_threshold']}: PIN asked of "
+            f"{g['genuine_asked_pin']} genuine ({g['genuine_approved_after_pin']} approved), "
+            f"{g['impostor_asked_pin']} impostor; refused {g['genuine_refused']}"
         )
         for row in r["grey_zone"][name]:
             lines.append(

@@ -42,6 +42,7 @@ from facepay.eval._verify import EnrolledSample
 __all__ = [
     "Attempt",
     "History",
+    "Visit",
     "adaptive_report",
     "conditions",
     "grey_zone_sweep",
@@ -55,6 +56,8 @@ logger = logging.getLogger(__name__)
 # A visit is an hour after the one before: longer than every lockout window and lockout
 # (ServerConfig: 600 s window, 900 s shopper lockout), so attempts stay independent.
 VISIT_INTERVAL_S = 3600.0
+# The PIN every evaluated shopper sets (not one the backend refuses).
+EVAL_PIN = "5092"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -217,8 +220,9 @@ class _BackendUnderTest:
         return SealedTemplateWire.from_sealed(sealed)
 
     def enroll(self, phone: str, templates: Sequence[EnrolledSample]) -> str:
+        from facepay.crypto import seal_enrollment_pin
         from facepay.testing.protocol_till import CONSENT, SANDBOX_CARD
-        from facepay.wire import Claim, ClaimKind, ConsentRecord, EnrollmentRequest
+        from facepay.wire import Claim, ClaimKind, ConsentRecord, EnrollmentRequest, b64encode
 
         session_id, _ = self._session("enroll")
         primary, *more = [
@@ -230,6 +234,12 @@ class _BackendUnderTest:
                 session_id=session_id,
                 sealed_template=primary,
                 more_views=tuple(more),
+                # Every shopper sets a PIN, so the grey zone asks for it (issue 16).
+                sealed_pin=b64encode(
+                    seal_enrollment_pin(
+                        EVAL_PIN, self.backend.vault.keyring.public_key, session_id=session_id
+                    )
+                ),
                 consent=ConsentRecord.model_validate(CONSENT),
                 payment_method_token=SANDBOX_CARD,
                 claim=Claim(kind=ClaimKind.PHONE, value=phone),
@@ -255,10 +265,24 @@ class _BackendUnderTest:
             )
         return row is not None
 
-    def pay(self, phone: str, sample: EnrolledSample) -> tuple[str, str | None, float | None, Any]:
-        """One authorization claiming ``phone``: (status, decline reason, score, answer)."""
+    def pay(
+        self, phone: str, sample: EnrolledSample, *, knows_pin: bool
+    ) -> tuple[str, str | None, float | None, Any, str]:
+        """One authorization claiming ``phone``: (status, decline reason, score, answer,
+        final status). A PIN step-up is answered with the right PIN by the shopper
+        (``knows_pin``); an impostor walks away from it (its chance to guess the PIN is
+        counted, not played: playing it would lock the shopper's PIN for later visits)."""
+        from facepay.crypto import seal_step_up_pin
         from facepay.testing.protocol_till import seeded_liveness
-        from facepay.wire import AuthorizeRequest, Claim, ClaimKind, LivenessSummary
+        from facepay.wire import (
+            AuthorizeRequest,
+            Claim,
+            ClaimKind,
+            LivenessSummary,
+            StepUpKind,
+            StepUpRequest,
+            b64encode,
+        )
 
         self.clock.advance(VISIT_INTERVAL_S)
         self._baskets += 1
@@ -278,7 +302,21 @@ class _BackendUnderTest:
         answer, _ = self.backend.authorize(self.device, request, f"idem-{self._baskets}")
         score = self._audited_score(answer.authorization_id)
         reason = answer.decline_reason.value if answer.decline_reason is not None else None
-        return answer.status.value, reason, score, answer
+        final = answer.status.value
+        if knows_pin and answer.step_up is not None and answer.step_up.kind is StepUpKind.PIN:
+            sealed = seal_step_up_pin(
+                EVAL_PIN,
+                self.backend.vault.keyring.public_key,
+                authorization_id=answer.authorization_id,
+            )
+            after = self.backend.step_up(
+                self.device,
+                answer.authorization_id,
+                StepUpRequest(sealed_pin=b64encode(sealed)),
+                f"idem-{self._baskets}-pin",
+            )
+            final = after.status.value
+        return answer.status.value, reason, score, answer, final
 
     def _audited_score(self, authorization_id: str) -> float | None:
         with self.backend.db.transaction(readonly=True) as tx:
@@ -317,7 +355,9 @@ def run_history(
                 kept[identity] = backend.views_kept(shopper)
             for visit in history.visits:
                 sample = samples[visit.sample]
-                status, reason, score, answer = backend.pay(phones[visit.target], sample)
+                status, reason, score, answer, final = backend.pay(
+                    phones[visit.target], sample, knows_pin=visit.genuine
+                )
                 step_up = answer.step_up.kind.value if answer.step_up is not None else None
                 attempts.append(
                     Attempt(
@@ -331,7 +371,7 @@ def run_history(
                         decline_reason=reason,
                         score=score,
                         step_up=step_up,
-                        final_status=status,
+                        final_status=final,
                         adapted=status == "approved" and backend.adapted(answer.authorization_id),
                         enrolled_views=kept[visit.target],
                         presenter=sample.identity,
@@ -527,6 +567,10 @@ def adaptive_report(
             for name in names[1:]
             if _same_visits(runs[base], runs[name])
         }
+    # Every condition shares the thresholds; only the update and the views differ.
+    report["backend_grey_zone"] = {
+        name: backend_grey_zone(rows, config=config) for name, rows in runs.items()
+    }
     report["pairs"] = pairwise_grey_zone(
         samples,
         match_threshold=config.match_threshold,
@@ -543,6 +587,38 @@ def adaptive_report(
         for name, rows in runs.items()
     }
     return report
+
+
+def backend_grey_zone(attempts: Sequence[Attempt], *, config: ServerConfig) -> dict[str, Any]:
+    """What the backend itself did in its grey zone (``config.grey_threshold``): PIN
+    prompts, approvals after the right PIN, and the shopper's final refusals; and how many
+    attempts the score sweep (:func:`grey_zone_sweep`) would have put elsewhere (0 when
+    the sweep reads the backend's rule right)."""
+    genuine = [a for a in attempts if a.genuine]
+    impostor = [a for a in attempts if not a.genuine]
+
+    def asked(a: Attempt) -> bool:
+        return a.step_up == "pin"
+
+    def swept(a: Attempt) -> bool:
+        s = a.score
+        return (
+            a.status != "approved"
+            and s is not None
+            and config.grey_threshold <= s < (config.match_threshold)
+        )
+
+    return {
+        "grey_threshold": config.grey_threshold,
+        "genuine_asked_pin": sum(asked(a) for a in genuine),
+        "genuine_approved_after_pin": sum(
+            asked(a) and a.final_status == "approved" for a in genuine
+        ),
+        "genuine_refused": _rate(sum(a.final_status != "approved" for a in genuine), len(genuine)),
+        "impostor_asked_pin": sum(asked(a) for a in impostor),
+        "impostor_asked_pin_rate": _rate(sum(asked(a) for a in impostor), len(impostor)),
+        "sweep_disagreements": sum(asked(a) != swept(a) for a in attempts),
+    }
 
 
 def pairwise_grey_zone(

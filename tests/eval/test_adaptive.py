@@ -12,6 +12,9 @@ from facepay.cli import main
 from facepay.config import ServerConfig
 from facepay.eval._adaptive import (
     Attempt,
+    History,
+    Visit,
+    backend_grey_zone,
     condition_report,
     conditions,
     grey_zone_sweep,
@@ -22,6 +25,7 @@ from facepay.eval._adaptive import (
 )
 from facepay.eval._verify import EnrolledSample
 from facepay.testing import face, same_face, template
+from facepay.testing.synthetic import at_cosine
 
 
 def _people(spec: dict[str, tuple[np.ndarray, int, float]]) -> list[EnrolledSample]:
@@ -140,6 +144,56 @@ def test_update_and_views_are_the_backends_and_counted_per_condition() -> None:
         assert [(a.order, a.source) for a in runs[name]] == [
             (a.order, a.source) for a in runs["views=1, no update"]
         ]
+
+
+def test_the_backends_grey_zone_asks_the_pin_and_only_the_shopper_answers_it() -> None:
+    config = ServerConfig()
+    grey, match = config.grey_threshold, config.match_threshold
+    ana, ben = face(41), face(42)
+    # ana enrols from her first capture; the others sit at known scores from it: two clear,
+    # two in the grey zone, one below it. ben's captures are placed the same way around
+    # ana's enrolment, so ben is an impostor who reaches ana's grey zone.
+    ana_scores = [0.99, 0.97, (grey + match) / 2, grey + 0.001, grey - 0.02]
+    samples = [EnrolledSample("ana", "ana/enrol", template(ana))]
+    samples += [
+        EnrolledSample("ana", f"ana/{k}", template(at_cosine(ana, c, seed=k)))
+        for k, c in enumerate(ana_scores)
+    ]
+    samples += [
+        EnrolledSample("ben", "ben/grey", template(at_cosine(ana, (grey + match) / 2, seed=9))),
+        EnrolledSample("ben", "ben/far", template(ben)),
+    ]
+    # Enrolled from sample 0; every other sample claims ana once, in order.
+    history = History(
+        seed=0,
+        enrolments={"ana": (0,)},
+        visits=tuple(Visit("ana", i, samples[i].identity == "ana") for i in range(1, len(samples))),
+    )
+    attempts = run_history(samples, history, config)
+    by_source = {a.source: a for a in attempts}
+    for k in (0, 1):
+        assert by_source[f"ana/{k}"].status == "approved"
+        assert by_source[f"ana/{k}"].step_up is None
+    for k in (2, 3):  # the grey zone: PIN asked, the right PIN approves
+        assert by_source[f"ana/{k}"].step_up == "pin"
+        assert by_source[f"ana/{k}"].final_status == "approved"
+    assert by_source["ana/4"].final_status == "declined"  # below the grey zone
+    assert by_source["ben/grey"].step_up == "pin"  # reaches the prompt, never the money
+    assert by_source["ben/grey"].final_status == "step_up"
+    assert by_source["ben/far"].step_up is None
+    seen = backend_grey_zone(attempts, config=config)
+    assert seen["genuine_asked_pin"] == 2
+    assert seen["genuine_approved_after_pin"] == 2
+    assert seen["genuine_refused"] == pytest.approx(1 / 5)
+    assert seen["impostor_asked_pin"] == 1
+    assert seen["sweep_disagreements"] == 0
+    # The sweep at the backend's grey threshold says the same as the backend did.
+    (row,) = grey_zone_sweep(
+        attempts, match_threshold=match, grey_thresholds=[grey], pin_guess_probability=0.5
+    )
+    assert (row["approved_on_face"], row["step_up"], row["refused"]) == (0.4, 0.4, 0.2)
+    assert row["impostor_in_grey_zone"] == 0.5
+    assert row["combined_false_accept"] == pytest.approx(0.25)
 
 
 def test_scores_are_the_backends_cosine_with_the_enrolment() -> None:
