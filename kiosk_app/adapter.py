@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from facepay import (
+    BackendError,
     Basket,
     CheckoutConfig,
     CheckoutError,
@@ -146,12 +147,24 @@ class TillAdapter:
     def answer_lost(self, sale_id: str) -> bool:
         return bool(self._unanswered_of(sale_id))
 
-    def reconcile(self, sale_id: str) -> Receipt:
-        """Settle the sale's unanswered payment through the till (charged at most once)."""
+    def reconcile(self, sale_id: str) -> Receipt | None:
+        """Settle the sale's unanswered payment through the till (charged at most once).
+
+        ``None`` when the backend refused the re-sent request for good: the till's one
+        reconcile policy then settles it as not charged and drops it from its ledger, and
+        that, not the kind of error, is what this reads."""
         pending = self._unanswered_of(sale_id)
         if not pending:
             raise CheckoutError("no payment for this sale is waiting for an answer")
-        return self.till.reconcile(pending[-1])
+        last = pending[-1]
+        try:
+            return self.till.reconcile(last)
+        except BackendError:
+            key = last.idempotency_key
+            if any(p.idempotency_key == key for p in self.till.unanswered):
+                raise  # no answer for good: it may still have been charged
+            logger.info("a lost payment was settled as not charged")
+            return None
 
     def _unanswered_of(self, sale_id: str) -> list[PendingAuthorization]:
         keys = set(self._attempt_keys.get(sale_id, ()))

@@ -769,12 +769,14 @@ _RESULT_MESSAGES: dict[OutcomeKind, str] = {
     OutcomeKind.BACKEND_DOWN: "result.backend_down",
     OutcomeKind.CAMERA_LOST: "capture.camera_lost",
     OutcomeKind.PAYMENT_UNKNOWN: "result.unknown",
+    OutcomeKind.NOT_CHARGED: "result.not_charged",
 }
 _RESULT_TITLES: dict[OutcomeKind, str] = {
     OutcomeKind.APPROVED: "result.approved",
     OutcomeKind.DECLINED: "result.declined",
     OutcomeKind.LANE_PAUSED: "result.lane_paused_title",
     OutcomeKind.PAYMENT_UNKNOWN: "result.unknown_title",
+    OutcomeKind.NOT_CHARGED: "result.not_charged_title",
 }
 
 

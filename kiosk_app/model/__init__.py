@@ -44,6 +44,7 @@ from kiosk_app.model._outcome import (
     outcome_from_reason,
     outcome_from_receipt,
     process_frame,
+    reconcile_outcome,
     settle,
 )
 from kiosk_app.model._port import BackendHealth, CheckoutPort, StoreProfile
@@ -123,5 +124,6 @@ __all__ = [
     "phone_claim",
     "process_frame",
     "public_privacy_url",
+    "reconcile_outcome",
     "settle",
 ]

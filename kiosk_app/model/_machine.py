@@ -24,9 +24,15 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, TypeVar
 
-from facepay import Claim, ClaimKind, FacePayError, FrameFeedback, Receipt, phone_to_e164
+from facepay import Claim, ClaimKind, FacePayError, FrameFeedback, phone_to_e164
 from kiosk_app.model._attendant import AttendantQueue, AttendantRequest, RequestKind
-from kiosk_app.model._outcome import Outcome, OutcomeKind, outcome_from_error, settle
+from kiosk_app.model._outcome import (
+    Outcome,
+    OutcomeKind,
+    outcome_from_error,
+    reconcile_outcome,
+    settle,
+)
 from kiosk_app.model._port import BackendHealth, CheckoutPort, StoreProfile
 from kiosk_app.model._receipts import ChannelKind, PrivacyReceipt, ReceiptChannel
 from kiosk_app.model._sale import Sale
@@ -618,12 +624,25 @@ class KioskMachine:
         self.effects.run(job, lambda o: self.on_outcome(attempt, o))
 
     def _reconcile(self) -> None:
+        """ "Check again": ask the till what became of the sale's unanswered payment."""
         attempt, sale = self.attempt, self.sale
 
         def job(p: CheckoutPort) -> Outcome:
-            return settle(lambda: p.reconcile(sale.sale_id), sale, lambda: True)
+            return reconcile_outcome(lambda: p.reconcile(sale.sale_id), sale)
 
-        self.effects.run(job, lambda o: self.on_outcome(attempt, o))
+        def reconciled(outcome: Outcome) -> None:
+            if outcome.kind is not OutcomeKind.PAYMENT_UNKNOWN and not outcome.charged:
+                self._settled_not_charged(sale.sale_id)
+            self.on_outcome(attempt, outcome)
+
+        self.effects.run(job, reconciled)
+
+    def _settled_not_charged(self, sale_id: str) -> None:
+        """The backend answered for good that the lost payment took nothing (a decline, or
+        a refusal of the re-sent request): the sale may be paid another way."""
+        self.unsettled_sales.discard(sale_id)
+        self.queue.resolve_kind(RequestKind.PAYMENT_UNKNOWN, sale_id)
+        self._emit(QueueChanged(self.queue.open))
 
     # ------------------------------------------------------------------ card
     def choose_card(self) -> None:
@@ -891,32 +910,30 @@ class KioskMachine:
         if not self._staff_action(StaffAction.SETTLE_PAYMENT, sale_id=sale_id):
             return
 
-        def job(p: CheckoutPort) -> Receipt | None:
-            try:
-                return p.reconcile(sale_id)
-            except FacePayError:
-                return None
+        sale = self.sale if self.sale.sale_id == sale_id else None
 
-        def settled(receipt: Receipt | None) -> None:
-            if receipt is None:
+        def job(p: CheckoutPort) -> Outcome:
+            return reconcile_outcome(lambda: p.reconcile(sale_id), sale)
+
+        def settled(outcome: Outcome) -> None:
+            if outcome.kind is OutcomeKind.PAYMENT_UNKNOWN:
                 self._emit(Notice("attendant.still_unknown"))
                 return
-            self.unsettled_sales.discard(sale_id)
-            self.queue.resolve_kind(RequestKind.PAYMENT_UNKNOWN, sale_id)
-            if receipt.approved:
+            if outcome.charged:
                 self.paid_sales.add(sale_id)
-                self.effects.sale_completed(
-                    sale_id,
-                    Outcome(
-                        kind=OutcomeKind.APPROVED,
-                        amount_minor=receipt.amount_minor,
-                        currency=receipt.currency,
-                        masked_method=receipt.masked_payment_method or "",
-                        receipt=receipt,
-                        charged=True,
-                    ),
-                )
-            self._emit(QueueChanged(self.queue.open))
+                self.unsettled_sales.discard(sale_id)
+                self.queue.resolve_kind(RequestKind.PAYMENT_UNKNOWN, sale_id)
+                self.effects.sale_completed(sale_id, outcome)
+                self._emit(QueueChanged(self.queue.open))
+            else:
+                self._settled_not_charged(sale_id)
+                self._emit(Notice("attendant.not_charged"))
+            # The shopper waiting at "Payment not confirmed yet" sees the answer when the
+            # staff member signs out.
+            o = self.outcome
+            if sale is not None and o is not None and o.kind is OutcomeKind.PAYMENT_UNKNOWN:
+                self.outcome = outcome
+                self._emit(OutcomeShown(outcome))
 
         self.effects.run(job, settled)
 

@@ -45,6 +45,7 @@ __all__ = [
     "outcome_from_reason",
     "outcome_from_receipt",
     "process_frame",
+    "reconcile_outcome",
     "settle",
 ]
 
@@ -65,6 +66,7 @@ class OutcomeKind(str, enum.Enum):
     BACKEND_DOWN = "backend_down"
     CAMERA_LOST = "camera_lost"
     PAYMENT_UNKNOWN = "payment_unknown"  # sent, answer lost: no card until reconciled
+    NOT_CHARGED = "not_charged"  # a lost payment, settled by the backend: nothing was taken
     CANCELLED = "cancelled"
     ERROR = "error"
 
@@ -287,6 +289,24 @@ def settle(
             enrollment=answer,
         )
     return outcome_from_receipt(answer, sale)
+
+
+def reconcile_outcome(reconcile: Callable[[], Receipt | None], sale: Sale | None) -> Outcome:
+    """Ask again what became of a payment whose answer was lost, and say what to show.
+
+    ``reconcile`` is :meth:`CheckoutPort.reconcile`: the backend's answer, or ``None``
+    when it refused the re-sent request for good (the till's one reconcile policy: nothing
+    was stored under the key and never will be), which is NOT_CHARGED: the shopper may pay
+    another way. Any error leaves the payment as it was, PAYMENT_UNKNOWN: the till still
+    holds it, it may have been taken, and a card now could charge twice.
+    """
+    try:
+        receipt = reconcile()
+    except FacePayError as exc:
+        return Outcome(kind=OutcomeKind.PAYMENT_UNKNOWN, staff_code=_code(exc))
+    if receipt is None:
+        return Outcome(kind=OutcomeKind.NOT_CHARGED, staff_code="reconciled:not_charged")
+    return outcome_from_receipt(receipt, sale)
 
 
 class _Feeding(Protocol):

@@ -83,9 +83,11 @@ class CheckoutPort(Protocol):
     def answer_lost(self, sale_id: str) -> bool:
         """A payment for this sale was sent and its answer never came back."""
 
-    def reconcile(self, sale_id: str) -> Receipt:
+    def reconcile(self, sale_id: str) -> Receipt | None:
         """Ask the backend what became of the unanswered payment for this sale (same key,
-        same request: it is charged at most once)."""
+        same request: it is charged at most once). ``None``: the backend refused the request
+        for good, so nothing was charged and the sale may be paid another way; an error:
+        still unknown (the till keeps the payment for the next try)."""
 
     def cancel(self) -> None:
         """Abandon the attempt and drop every frame and template held in memory."""
