@@ -70,6 +70,7 @@ from .errors import RateLimitedError as RateLimitedError
 from .errors import ServerError as ServerError
 from .errors import SourceExhaustedError as SourceExhaustedError
 from .errors import TransportError as TransportError
+from .errors import WeakPinError as WeakPinError
 
 __version__: str
 __all__: list[str]

@@ -13,6 +13,7 @@ HTTP status, request ids), never a face image, a template or a key.
     │   └── SourceExhaustedError    a video or image folder has no more frames
     ├── InvalidImageError           corrupt, empty, wrong dtype/shape, tiny or huge image
     ├── FaceNotUsableError          no face, several faces, poor quality (carries reasons)
+    ├── WeakPinError                a PIN that may not be set: not 4 digits, 1234, 0000 (reason)
     ├── CryptoError                 crypto misuse on our side (bad key material, etc.)
     │   ├── SealedDataError         opening failed; deliberately opaque (no oracle)
     │   ├── InvalidSignatureError   a request or receipt signature does not verify (opaque)
@@ -38,6 +39,10 @@ HTTP status, request ids), never a face image, a template or a key.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from facepay.types import PinRefusal
 
 __all__ = [
     "AuthenticationError",
@@ -63,6 +68,7 @@ __all__ = [
     "StaleRequestError",
     "TemplateFormatError",
     "TransportError",
+    "WeakPinError",
 ]
 
 
@@ -104,6 +110,16 @@ class FaceNotUsableError(FacePayError):
     def __init__(self, message: str, reasons: Sequence[str] = ()) -> None:
         super().__init__(message)
         self.reasons: tuple[str, ...] = tuple(reasons)
+
+
+class WeakPinError(FacePayError, ValueError):
+    """A PIN that cannot be a shopper's: not exactly 4 digits, or one an attacker tries
+    first (0000, 1234, 1212: ``facepay.crypto.refused_pins``). ``reason`` says which
+    (a :class:`facepay.types.PinRefusal`); the PIN itself is never in the message."""
+
+    def __init__(self, reason: PinRefusal) -> None:
+        super().__init__(f"this PIN cannot be used: {reason.value}")
+        self.reason = reason
 
 
 class CryptoError(FacePayError):

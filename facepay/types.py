@@ -26,6 +26,7 @@ __all__ = [
     "HeadPose",
     "LivenessDecision",
     "LivenessVerdict",
+    "PinRefusal",
     "QualityReason",
     "QualityReport",
     "SealedTemplate",
@@ -218,3 +219,18 @@ class SealedTemplate:
     encapsulated_key: bytes = field(repr=False)
     ciphertext: bytes = field(repr=False)
     session_id: str
+
+
+class PinRefusal(str, enum.Enum):
+    """Why a shopper's PIN cannot be set (``facepay.crypto.pin_refusal``)."""
+
+    NOT_FOUR_DIGITS = "not_four_digits"
+    # One digit four times: 0000, 1111, ...
+    REPEATED_DIGIT = "repeated_digit"
+    # Four consecutive digits up or down: 0123 ... 6789, 9876 ... 3210.
+    SEQUENCE = "sequence"
+    # Two different digits repeated: 1212, 9090, ...
+    REPEATED_PAIR = "repeated_pair"
+
+    def __str__(self) -> str:
+        return self.value

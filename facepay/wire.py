@@ -34,6 +34,7 @@ from pydantic import (
     Strict,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -711,6 +712,10 @@ class EnrollmentRequest(WireModel):
         str, Strict(), Field(min_length=1, max_length=64), AfterValidator(_check_no_card_number)
     ]
     claim: Claim
+    # Optional: the shopper's 4-digit PIN (grey-zone step-up), sealed by
+    # facepay.crypto.seal_enrollment_pin to the session's key and bound to this session
+    # (layout: docs/crypto.md). Without it, a face just short of the match is declined.
+    sealed_pin: Base64Url | None = Field(default=None, max_length=4096)
 
 
 class EnrollmentResponse(WireModel):
@@ -788,11 +793,15 @@ class StepUpKind(str, enum.Enum):
     # Claimless 1:N is over the risk budget: open a new session and authorize again
     # with a claim.
     CLAIM = "claim"
+    # The face is just short of the match (the grey zone, ServerConfig.grey_threshold) for
+    # one shopper who set a PIN: ask for it ("Enter your facepay PIN") and answer with
+    # POST /v1/authorizations/{id}/step-up, the PIN sealed (StepUpRequest.sealed_pin).
+    PIN = "pin"
 
 
 class StepUp(WireModel):
     kind: StepUpKind
-    # Until when a phone_last4 step-up can be answered.
+    # Until when a phone_last4 or pin step-up can be answered.
     expires_at: Timestamp | None = None
 
 
@@ -816,9 +825,19 @@ class AuthorizationResponse(WireModel):
 
 
 class StepUpRequest(WireModel):
-    """``POST /v1/authorizations/{authorization_id}/step-up`` (signed, Idempotency-Key)."""
+    """``POST /v1/authorizations/{authorization_id}/step-up`` (signed, Idempotency-Key).
 
-    phone_last4: Annotated[str, Strict(), Field(pattern=r"^[0-9]{4}$")]
+    Exactly one answer: ``phone_last4`` for a ``phone_last4`` step-up, ``sealed_pin``
+    (facepay.crypto.seal_step_up_pin, bound to this authorization) for a ``pin`` one."""
+
+    phone_last4: Annotated[str, Strict(), Field(pattern=r"^[0-9]{4}$")] | None = None
+    sealed_pin: Base64Url | None = Field(default=None, max_length=4096)
+
+    @model_validator(mode="after")
+    def _one_answer(self) -> StepUpRequest:
+        if (self.phone_last4 is None) == (self.sealed_pin is None):
+            raise PydanticCustomError("step_up", "answer with phone_last4 or sealed_pin, not both")
+        return self
 
 
 # --------------------------------------------------------------------------- shopper rights
@@ -856,6 +875,8 @@ class ShopperExport(WireModel):
     masked_payment_method: str
     template_stored: bool
     template_model_id: str | None
+    # Whether a PIN is set (the PIN itself is never stored, only a salted slow hash).
+    pin_set: bool = False
     retention_expires_at: Timestamp
     authorizations: tuple[ShopperAuthorizationSummary, ...]
 

@@ -10,8 +10,9 @@ this list, and the code)::
     liveness    --liveness_passed---> processing  [guard verdict_is_live] template fused, sealed
     liveness    --liveness_failed---> failed      (reason LIVENESS_FAILED, or FRAMES_ENDED)
     processing  --approved | declined ----------> approved | declined
-    processing  --step_up_asked-----> step_up     (a near tie: last 4 digits of the phone)
-    step_up     --step_up_answered--> processing  [guard step_up_is_phone_digits]
+    processing  --step_up_asked-----> step_up     (a near tie: last 4 digits of the phone;
+                                                   a face just short of the match: the PIN)
+    step_up     --step_up_answered--> processing  [guard step_up_takes_digits]
     any waiting state --cancel--> cancelled, --time_out--> timed_out, --fail--> failed
 
 Every end without a backend decision carries a :class:`FailureReason` (an enum, never a

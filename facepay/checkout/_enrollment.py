@@ -17,6 +17,7 @@ from facepay.checkout._machine import (
     _WAITING,
     FlowParts,
     FrameStream,
+    PinSealer,
     S,
     _FaceFlow,
     _refusal,
@@ -60,8 +61,15 @@ class EnrollmentSession(_FaceFlow):
         payment_method_token: str,
         camera_name: str | None = None,
         on_event: Callable[[CheckoutEvent], None] | None = None,
+        pin: str | None = None,
+        pin_sealer: PinSealer | None = None,
     ) -> None:
         super().__init__(parts, camera_name=camera_name, on_event=on_event)
+        if pin is not None and pin_sealer is None:
+            raise CheckoutError("a PIN needs the till's sealer (Till.start_enrollment)")
+        # The shopper's PIN (already checked by the till), until it is sealed in complete().
+        self._pin = pin
+        self._pin_sealer = pin_sealer
         if wire.looks_like_card_number(payment_method_token):
             raise CheckoutError("card numbers are never accepted: tokenize the card first")
         self._consent = consent
@@ -84,12 +92,17 @@ class EnrollmentSession(_FaceFlow):
             session, sealed = self._session, self._sealed
             if session is None or sealed is None:
                 raise CheckoutError("no sealed template: liveness has not passed")
+            sealed_pin = None
+            if self._pin is not None and self._pin_sealer is not None:
+                sealed_pin = self._pin_sealer.seal_enrollment_pin(self._pin, session)
+            self._pin = None
             request = wire.EnrollmentRequest(
                 session_id=session.session_id,
                 sealed_template=wire.SealedTemplateWire.from_sealed(sealed),
                 consent=self._consent,
                 payment_method_token=self._token,
                 claim=self._claim,
+                sealed_pin=sealed_pin,
             )
             self._sealed = None
             try:

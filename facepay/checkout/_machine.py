@@ -55,6 +55,7 @@ __all__ = [
     "FrameStream",
     "LivenessCheck",
     "LivenessFactory",
+    "PinSealer",
     "TemplateFuser",
     "TemplateMaker",
     "TemplateSealer",
@@ -119,6 +120,17 @@ class TemplateSealer(Protocol):
     """Seals a template to the backend key the session names, bound to that session."""
 
     def seal(self, template: FaceTemplate, session: wire.CheckoutSessionInfo) -> SealedTemplate: ...
+
+
+class PinSealer(Protocol):
+    """Seals a shopper's PIN to the backend key the session names (base64url blobs): for
+    the enrollment session, or for the one authorization whose step-up it answers."""
+
+    def seal_enrollment_pin(self, pin: str, session: wire.CheckoutSessionInfo) -> str: ...
+
+    def seal_step_up_pin(
+        self, pin: str, session: wire.CheckoutSessionInfo, authorization_id: str
+    ) -> str: ...
 
 
 # Builds a liveness check from the backend session's 32-byte seed and the camera's name.

@@ -23,6 +23,7 @@ from facepay.checkout._machine import (
     _WAITING,
     FlowParts,
     FrameStream,
+    PinSealer,
     S,
     _FaceFlow,
     _refusal,
@@ -37,8 +38,9 @@ from facepay.errors import (
     RequestRejectedError,
     ServerError,
     TransportError,
+    WeakPinError,
 )
-from facepay.types import Frame
+from facepay.types import Frame, PinRefusal
 
 __all__ = [
     "CheckoutSession",
@@ -64,9 +66,11 @@ class PendingAuthorization:
     idempotency_key: str
     # An authorization ...
     request: wire.AuthorizeRequest | None = field(default=None, repr=False)
-    # ... or the answer to its phone_last4 step-up.
+    # ... or the answer to its step-up: the last 4 phone digits, or the PIN as sealed to
+    # the backend for this authorization (sent again byte for byte on reconcile).
     step_up_authorization_id: str | None = None
     step_up_phone_last4: str | None = field(default=None, repr=False)
+    step_up_sealed_pin: str | None = field(default=None, repr=False)
     # The checkout attempt's key, when this is a step-up answer under its own key.
     attempt_key: str | None = None
 
@@ -87,11 +91,14 @@ class PendingAuthorization:
         if self.request is not None:
             return client.reconcile(self.request, idempotency_key=self.idempotency_key)
         assert self.step_up_authorization_id is not None
-        assert self.step_up_phone_last4 is not None
+        answer: str | wire.StepUpRequest
+        if self.step_up_sealed_pin is not None:
+            answer = wire.StepUpRequest(sealed_pin=self.step_up_sealed_pin)
+        else:
+            assert self.step_up_phone_last4 is not None
+            answer = self.step_up_phone_last4
         return client.answer_step_up(
-            self.step_up_authorization_id,
-            self.step_up_phone_last4,
-            idempotency_key=self.idempotency_key,
+            self.step_up_authorization_id, answer, idempotency_key=self.idempotency_key
         )
 
 
@@ -156,7 +163,7 @@ class CheckoutSession(_FaceFlow):
         _t("approved", S.PROCESSING, S.APPROVED),
         _t("declined", S.PROCESSING, S.DECLINED),
         _t("step_up_asked", S.PROCESSING, S.STEP_UP),
-        _t("step_up_answered", S.STEP_UP, S.PROCESSING, guard="step_up_is_phone_digits"),
+        _t("step_up_answered", S.STEP_UP, S.PROCESSING, guard="step_up_takes_digits"),
         _t("fail", _WAITING, S.FAILED),
         _t("cancel", _WAITING | {S.IDLE}, S.CANCELLED),
         _t("time_out", _WAITING, S.TIMED_OUT),
@@ -172,9 +179,11 @@ class CheckoutSession(_FaceFlow):
         camera_name: str | None = None,
         ledger: _Ledger | None = None,
         on_event: Callable[[CheckoutEvent], None] | None = None,
+        pin_sealer: PinSealer | None = None,
     ) -> None:
         super().__init__(parts, camera_name=camera_name, on_event=on_event)
         self.basket = basket
+        self._pin_sealer = pin_sealer
         self._ledger = ledger
         self._claim = claim
         self._claimless_allowed = claimless_allowed
@@ -195,12 +204,13 @@ class CheckoutSession(_FaceFlow):
     def claim_is_present(self) -> bool:
         return self._claim is not None
 
-    def step_up_is_phone_digits(self) -> bool:
-        return (
-            self._answer is not None
-            and self._answer.step_up is not None
-            and self._answer.step_up.kind is wire.StepUpKind.PHONE_LAST4
-        )
+    def step_up_takes_digits(self) -> bool:
+        return self._step_up_kind() in (wire.StepUpKind.PHONE_LAST4, wire.StepUpKind.PIN)
+
+    def _step_up_kind(self) -> wire.StepUpKind | None:
+        if self._answer is None or self._answer.step_up is None:
+            return None
+        return self._answer.step_up.kind
 
     @property
     def pending(self) -> PendingAuthorization | None:
@@ -254,14 +264,24 @@ class CheckoutSession(_FaceFlow):
                 raise CheckoutError("nothing was sent yet: there is nothing to reconcile")
             return self._send(self._pending)
 
-    def answer_step_up(self, phone_last4: str) -> Receipt:
-        """The shopper typed the last 4 digits of their phone (state ``step_up``)."""
+    def answer_step_up(self, digits: str) -> Receipt:
+        """The shopper typed 4 digits (state ``step_up``): the last 4 of their phone for a
+        ``phone_last4`` step-up, their facepay PIN for a ``pin`` one (``Receipt.step_up``
+        says which). A PIN is sealed to the backend for this authorization at once and
+        never kept in the clear; 4 digits are the only check made here (a wrong PIN is
+        the backend's to count). Raises :class:`WeakPinError` (nothing sent, still
+        ``step_up``) when ``digits`` is not 4 digits."""
         with self._lock:
             if self.check_timeout():
                 raise self._nothing_taken(PaymentNotTakenError, "the step-up timed out")
             self._require(S.STEP_UP)
             assert self._answer is not None
             auth_id = self._answer.authorization_id
+            phone_last4 = sealed_pin = None
+            if self._step_up_kind() is wire.StepUpKind.PIN:
+                sealed_pin = self._seal_step_up_pin(digits, auth_id)
+            else:
+                phone_last4 = digits
             self._fire("step_up_answered")
             self._step_up_count += 1
             # Its own key (docs/protocol.md), derived from the attempt's so that a retry or
@@ -270,9 +290,19 @@ class CheckoutSession(_FaceFlow):
                 idempotency_key=f"{self.idempotency_key}-s{self._step_up_count}",
                 step_up_authorization_id=auth_id,
                 step_up_phone_last4=phone_last4,
+                step_up_sealed_pin=sealed_pin,
                 attempt_key=self.idempotency_key,
             )
             return self._send(self._pending)
+
+    def _seal_step_up_pin(self, digits: str, authorization_id: str) -> str:
+        if not (isinstance(digits, str) and len(digits) == 4 and digits.isascii()) or not (
+            digits.isdigit()
+        ):
+            raise WeakPinError(PinRefusal.NOT_FOUR_DIGITS)
+        if self._pin_sealer is None or self._session is None:
+            raise CheckoutError("this session cannot seal a PIN (no till sealer)")
+        return self._pin_sealer.seal_step_up_pin(digits, self._session, authorization_id)
 
     def _build_request(self) -> wire.AuthorizeRequest:
         session, sealed = self._session, self._sealed

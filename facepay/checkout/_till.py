@@ -41,11 +41,14 @@ from facepay.crypto import (
     DeviceKey,
     ReceiptPublicKey,
     SealingSuite,
+    pin_refusal,
+    seal_enrollment_pin,
+    seal_step_up_pin,
     seal_template,
     sign_request,
     verify_receipt,
 )
-from facepay.errors import BackendError, CheckoutError
+from facepay.errors import BackendError, CheckoutError, WeakPinError
 from facepay.types import (
     FaceTemplate,
     Frame,
@@ -148,8 +151,9 @@ class PaymentLedger:
 
 
 class SessionSealer:
-    """Seals a template to the key the backend session names (fetched from ``GET /v1/keys``
-    and kept; fetched again when a session names a key it does not know: a rotation)."""
+    """Seals a template, or a shopper's PIN, to the key the backend session names (fetched
+    from ``GET /v1/keys`` and kept; fetched again when a session names a key it does not
+    know: a rotation)."""
 
     def __init__(self, client: FacePayClient) -> None:
         self._client = client
@@ -158,6 +162,16 @@ class SessionSealer:
     def seal(self, template: FaceTemplate, session: wire.CheckoutSessionInfo) -> SealedTemplate:
         key = self._key(session.sealing_key_id)
         return seal_template(template, key, session_id=session.session_id)
+
+    def seal_enrollment_pin(self, pin: str, session: wire.CheckoutSessionInfo) -> str:
+        key = self._key(session.sealing_key_id)
+        return wire.b64encode(seal_enrollment_pin(pin, key, session_id=session.session_id))
+
+    def seal_step_up_pin(
+        self, pin: str, session: wire.CheckoutSessionInfo, authorization_id: str
+    ) -> str:
+        key = self._key(session.sealing_key_id)
+        return wire.b64encode(seal_step_up_pin(pin, key, authorization_id=authorization_id))
 
     def _key(self, key_id: str) -> BackendPublicKey:
         if key_id not in self._keys:
@@ -210,6 +224,7 @@ class Till:
         self.claimless_allowed = claimless_allowed
         if embedder is None:
             embedder = _default_embedder()
+        self._sealer = SessionSealer(client)
         # The till closes what it built (the face mesh graph), not what it was given.
         self._built_analyzer: VisionFrameAnalyzer | None = None
         if analyzer is None:
@@ -220,7 +235,7 @@ class Till:
             embedder=embedder,
             fuse=fuse if fuse is not None else _default_fuser(embedder),
             liveness=liveness if liveness is not None else seeded_liveness(self.config),
-            sealer=SessionSealer(client),
+            sealer=self._sealer,
             config=self.config,
             clock=clock,
         )
@@ -260,6 +275,16 @@ class Till:
 
     # ---------------------------------------------------------------- flows
 
+    @staticmethod
+    def check_pin(pin: str) -> None:
+        """Raise :class:`WeakPinError` if ``pin`` cannot be a shopper's PIN (not exactly
+        4 digits, or one an attacker tries first: 0000, 1234, 1212, ...); its ``reason``
+        (a ``facepay.types.PinRefusal``, a str enum) says which. For a UI that checks
+        the PIN as it is typed, before it starts the enrollment."""
+        refusal = pin_refusal(pin)
+        if refusal is not None:
+            raise WeakPinError(refusal)
+
     def start_checkout(
         self,
         basket: Basket,
@@ -285,6 +310,7 @@ class Till:
             camera_name=camera_name,
             ledger=self.ledger,
             on_event=on_event,
+            pin_sealer=self._sealer,
         )
 
     def start_enrollment(
@@ -295,8 +321,16 @@ class Till:
         payment_method_token: str,
         camera_name: str | None = None,
         on_event: Callable[[CheckoutEvent], None] | None = None,
+        pin: str | None = None,
     ) -> EnrollmentSession:
-        """A new enrollment; ``camera_name`` as for :meth:`start_checkout`."""
+        """A new enrollment; ``camera_name`` as for :meth:`start_checkout`.
+
+        ``pin``: the 4-digit PIN the shopper chose (optional): a later payment whose face
+        is just short of the match asks for it instead of declining. Refused at once with
+        :class:`WeakPinError` (its ``reason`` a ``PinRefusal``) when it is not 4 digits or
+        is one an attacker tries first (0000, 1234, 1212, ...): nothing is started."""
+        if pin is not None:
+            self.check_pin(pin)
         return EnrollmentSession(
             self._parts,
             consent=consent,
@@ -304,6 +338,8 @@ class Till:
             payment_method_token=payment_method_token,
             camera_name=camera_name,
             on_event=on_event,
+            pin=pin,
+            pin_sealer=self._sealer,
         )
 
     def pay(
@@ -337,13 +373,16 @@ class Till:
         claim: wire.Claim,
         payment_method_token: str,
         on_event: Callable[[CheckoutEvent], None] | None = None,
+        pin: str | None = None,
     ) -> EnrollmentResult:
-        """Enroll a shopper who accepted ``consent``, with frames from ``camera``."""
+        """Enroll a shopper who accepted ``consent``, with frames from ``camera``; ``pin``
+        as for :meth:`start_enrollment`."""
         session = self.start_enrollment(
             consent=consent,
             claim=claim,
             payment_method_token=payment_method_token,
             on_event=on_event,
+            pin=pin,
         )
         try:
             return session.enroll(camera)

@@ -142,10 +142,20 @@ class FacePayClient(BaseClient):
         return self.send(_calls.authorization_for_session(session_id))
 
     def answer_step_up(
-        self, authorization_id: str, phone_last4: str, *, idempotency_key: str
+        self,
+        authorization_id: str,
+        answer: str | wire.StepUpRequest,
+        *,
+        idempotency_key: str,
     ) -> wire.AuthorizationResponse:
-        """Answer a ``phone_last4`` step-up; returns the same authorization, decided."""
-        request = wire.StepUpRequest(phone_last4=phone_last4)
+        """Answer a step-up; returns the same authorization, decided. ``answer`` is the
+        last 4 phone digits (``phone_last4``) or the whole request (a ``pin`` step-up's
+        ``sealed_pin``, which ``facepay.checkout`` seals: the client holds no keys)."""
+        request = (
+            answer
+            if isinstance(answer, wire.StepUpRequest)
+            else wire.StepUpRequest(phone_last4=answer)
+        )
         return self.send(_calls.step_up(authorization_id, request, idempotency_key))
 
     def export_shopper(self, privacy_code: str, claim: wire.Claim) -> wire.ShopperExport:

@@ -17,6 +17,9 @@ collapsed into one opaque error (:class:`facepay.errors.SealedDataError`,
   tenant (ISO/IEC 24745 unlinkability and renewability).
 - Signed receipts: :class:`ReceiptSigner`, :func:`verify_receipt`.
 - The backend's key custody in one object: :class:`BackendKeyStore` (key directory).
+- The shopper's PIN (grey-zone second factor): :func:`pin_refusal`,
+  :func:`seal_enrollment_pin` / :func:`seal_step_up_pin` and their openers, and
+  :func:`stretch_pin` (the stored form).
 - Template serialization: :func:`encode_template` / :func:`decode_template`.
 """
 
@@ -32,6 +35,16 @@ from facepay.crypto._at_rest import (
 )
 from facepay.crypto._cancelable import TenantTransform
 from facepay.crypto._keystore import BackendKeyStore
+from facepay.crypto._pin import (
+    PIN_HASH_SCHEME,
+    open_enrollment_pin,
+    open_step_up_pin,
+    pin_refusal,
+    refused_pins,
+    seal_enrollment_pin,
+    seal_step_up_pin,
+    stretch_pin,
+)
 from facepay.crypto._receipts import (
     RECEIPT_SIGNATURE_FIELD,
     ReceiptPublicKey,
@@ -85,6 +98,7 @@ __all__ = [
     "DEVICE_HEADER",
     "MAX_TEMPLATE_DIMENSION",
     "NONCE_HEADER",
+    "PIN_HASH_SCHEME",
     "RECEIPT_SIGNATURE_FIELD",
     "SEALING_PROTOCOL_VERSION",
     "SIGNATURE_HEADER",
@@ -113,14 +127,21 @@ __all__ = [
     "decode_template",
     "encode_template",
     "open_bytes",
+    "open_enrollment_pin",
+    "open_step_up_pin",
     "open_template",
+    "pin_refusal",
     "receipt_signing_bytes",
+    "refused_pins",
     "seal_bytes",
+    "seal_enrollment_pin",
+    "seal_step_up_pin",
     "seal_template",
     "sealed_template_from_dict",
     "sealed_template_to_dict",
     "sign_request",
     "signed_device_id",
+    "stretch_pin",
     "verify_receipt",
     "verify_request",
     "wrapped_key_master_id",

@@ -1242,6 +1242,9 @@ class PaymentBackend:
         if self.clock() > float(row[2]):
             raise ApiError(ErrorCode.SESSION_EXPIRED, "the step-up window has passed")
         candidates: list[str] = json.loads(row[1])
+        if req.phone_last4 is None:
+            raise ApiError(ErrorCode.STEP_UP_NOT_PENDING, "this authorization awaits no PIN")
+        phone_last4 = req.phone_last4
         with self.db.transaction(readonly=True) as tx:
             matching = [
                 c
@@ -1255,7 +1258,7 @@ class PaymentBackend:
                 )
                 is not None
                 and r[0] is not None
-                and hmac.compare_digest(str(r[0]), req.phone_last4)
+                and hmac.compare_digest(str(r[0]), phone_last4)
             ]
         shopper_id = matching[0] if len(matching) == 1 else None
         response = self._answer(
