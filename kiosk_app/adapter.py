@@ -104,7 +104,9 @@ class TillAdapter:
         session.begin()  # opens the backend session: raises TransportError when down
         self._session = session
 
-    def begin_enrollment(self, claim: Claim, card_token: str, locale: str) -> None:
+    def begin_enrollment(
+        self, claim: Claim, card_token: str, locale: str, *, pin: str | None = None
+    ) -> None:
         self.cancel()
         consent = consent_now(
             consent_text_version(locale, self._consent_text(locale)),
@@ -116,6 +118,7 @@ class TillAdapter:
             claim=claim,
             payment_method_token=card_token,
             camera_name=self.camera_name,
+            pin=pin,
         )
         session.begin()
         self._session = session

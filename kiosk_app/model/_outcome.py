@@ -53,7 +53,7 @@ __all__ = [
 class OutcomeKind(str, enum.Enum):
     APPROVED = "approved"
     ENROLLED = "enrolled"
-    STEP_UP = "step_up"  # the last digits of the phone number, please
+    STEP_UP = "step_up"  # a second factor: the phone's last 4 digits, or the facepay PIN
     CLAIM_NEEDED = "claim_needed"  # claimless search over its risk budget: ask who pays
     DECLINED = "declined"  # the card issuer said no (the only "declined")
     NOT_ENROLLED = "not_enrolled"
@@ -129,6 +129,16 @@ class Outcome:
         if self.enrollment is not None:
             return self.enrollment.privacy_code
         return ""
+
+    @property
+    def asks_pin(self) -> bool:
+        """A step-up for the shopper's facepay PIN (``Receipt.step_up == "pin"``: the face
+        was just short of the match); any other step-up asks for the phone's last digits."""
+        return (
+            self.kind is OutcomeKind.STEP_UP
+            and self.receipt is not None
+            and self.receipt.step_up == "pin"
+        )
 
     @property
     def receipt_id(self) -> str:

@@ -65,8 +65,12 @@ class CheckoutPort(Protocol):
     def begin_payment(self, basket: Basket, claim: Claim | None) -> None:
         """Open a face-payment attempt; ``basket.reference`` is the POS's sale id."""
 
-    def begin_enrollment(self, claim: Claim, card_token: str, locale: str) -> None:
-        """Open an enrollment: consent was given on screen in ``locale``."""
+    def begin_enrollment(
+        self, claim: Claim, card_token: str, locale: str, *, pin: str | None = None
+    ) -> None:
+        """Open an enrollment: consent was given on screen in ``locale``. ``pin``: the
+        shopper's 4-digit PIN for the grey-zone step-up, handed to the till (which seals
+        it); an implementation keeps no copy and never logs it."""
 
     def feed(self, frame: Frame) -> FrameFeedback:
         """Analyse one frame. ``state`` ``processing``: call :meth:`complete`; a final state:
