@@ -332,6 +332,17 @@ class ServerConfig:
     # shopper out of their rights.
     shopper_rights_per_source: int = 20
     shopper_rights_window_s: float = 900.0
+    # Template sets that learn (issue 16, facepay.server._templates): an approved payment's
+    # template is folded into the shopper's set only if it scores at least
+    # adaptive_threshold against the set (stricter than match_threshold: half its cosine
+    # distance, 0.025 against 0.04) and match_threshold against an enrollment view itself,
+    # was approved on the face (no step-up) with production liveness (seeded plan and 3D
+    # check), and the set was last written at least adaptive_interval_s ago (a bound on
+    # how fast any sequence of payments can move it). adaptive_slots views are kept
+    # beside the enrollment views; 0 turns adaptive update off.
+    adaptive_threshold: float = 0.975
+    adaptive_slots: int = 2
+    adaptive_interval_s: float = 3600.0
     # Tenants whose tills may pay with any liveness plan (demos and tests with a fixed
     # plan, e.g. fixed_liveness_plan("blink")); "*" is every tenant. Every other tenant is
     # a production tenant: its payments must show the plan the session's seed derives
@@ -346,6 +357,10 @@ class ServerConfig:
     def __post_init__(self) -> None:
         if not 0.0 < self.match_threshold <= 1.0 or not 0.0 <= self.match_margin < 1.0:
             raise ConfigurationError("ServerConfig: match_threshold in (0, 1], margin in [0, 1)")
+        if not self.match_threshold <= self.adaptive_threshold <= 1.0:
+            raise ConfigurationError("ServerConfig: match_threshold <= adaptive_threshold <= 1")
+        if not 0 <= self.adaptive_slots <= 4 or self.adaptive_interval_s < 0:
+            raise ConfigurationError("ServerConfig: adaptive_slots 0..4, adaptive_interval_s >= 0")
         if self.false_match_rate <= 0 or self.risk_budget < 0:
             raise ConfigurationError("ServerConfig: false_match_rate > 0, risk_budget >= 0")
         if self.sealing_suite not in SEALING_SUITES:

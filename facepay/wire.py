@@ -706,6 +706,7 @@ class EnrollmentRequest(WireModel):
     """``POST /v1/enrollments`` (signed), in a session opened with purpose "enroll"."""
 
     session_id: Identifier
+    # The primary (frontal) view: fused from the best frames of the enrollment.
     sealed_template: SealedTemplateWire
     consent: ConsentRecord
     payment_method_token: Annotated[
@@ -716,6 +717,11 @@ class EnrollmentRequest(WireModel):
     # facepay.crypto.seal_enrollment_pin to the session's key and bound to this session
     # (layout: docs/crypto.md). Without it, a face just short of the match is declined.
     sealed_pin: Base64Url | None = Field(default=None, max_length=4096)
+    # Up to 4 more views of the same face (the head turns the liveness plan asked for),
+    # each fused and sealed to this session like ``sealed_template``. Optional: a till
+    # that sends none enrolls one view, as before. The backend keeps the views that
+    # match the primary at the payment threshold (docs/protocol.md, "Enrollment").
+    more_views: tuple[SealedTemplateWire, ...] = Field(default=(), max_length=4)
 
 
 class EnrollmentResponse(WireModel):
@@ -877,6 +883,12 @@ class ShopperExport(WireModel):
     template_model_id: str | None
     # Whether a PIN is set (the PIN itself is never stored, only a salted slow hash).
     pin_set: bool = False
+    # How many templates the stored set holds: views from enrollment, and views that
+    # approved payments taught it (docs/privacy.md); 0 when none is stored.
+    template_enrollment_views: int = 0
+    template_adaptive_views: int = 0
+    # Payments folded into the adaptive views so far (a view's update counts, summed).
+    template_adaptive_updates: int = 0
     retention_expires_at: Timestamp
     authorizations: tuple[ShopperAuthorizationSummary, ...]
 

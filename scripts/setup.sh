@@ -1,10 +1,36 @@
 #!/usr/bin/env bash
 # Set up a fresh Debian/Ubuntu machine for facepay: system packages, a virtualenv in
 # .venv (or $FACEPAY_VENV) with facepay and all its extras. Safe to run again.
+# Usage: bash scripts/setup.sh [-v]
+# Quiet by default: it prints its own "setup:" lines; apt's and pip's output is shown in
+# full only when they fail (or always with -v).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${FACEPAY_VENV:-.venv}"
 PYTHON="${PYTHON:-python3}"
+verbose=0
+case "${1:-}" in
+  -v | --verbose) verbose=1 ;;
+  "") ;;
+  *) echo "usage: bash scripts/setup.sh [-v]" >&2; exit 2 ;;
+esac
+
+# Run a command; keep its output to itself unless it fails (then all of it, on stderr).
+quietly() {
+  if [ "$verbose" = 1 ]; then
+    "$@"
+    return
+  fi
+  local log
+  log=$(mktemp)
+  if ! "$@" >"$log" 2>&1; then
+    cat "$log" >&2
+    rm -f "$log"
+    echo "setup: failed: $*" >&2
+    exit 1
+  fi
+  rm -f "$log"
+}
 
 # Qt's xcb platform and QtMultimedia need these; xvfb for screenshots; PostgreSQL for the
 # backend's multi-replica storage tests.
@@ -33,10 +59,17 @@ if [ "${#missing[@]}" -gt 0 ]; then
     echo "setup: another apt process holds the package lists; waiting for it" >&2
     sleep 5
   done
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get "${apt_wait[@]}" install -y -qq "${missing[@]}" >/dev/null
+  echo "setup: installing system packages: ${missing[*]}"
+  quietly $SUDO env DEBIAN_FRONTEND=noninteractive apt-get "${apt_wait[@]}" install -y -qq "${missing[@]}"
 fi
 
-[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
-"$VENV/bin/python" -m pip install -q --upgrade pip
-"$VENV/bin/python" -m pip install -q -e ".[all]"
-echo "facepay is set up in $VENV"
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "setup: creating the virtualenv $VENV"
+  quietly "$PYTHON" -m venv "$VENV"
+fi
+echo "setup: installing facepay and its dependencies into $VENV (pip; -v shows its output)"
+pip=("$VENV/bin/python" -m pip --disable-pip-version-check)
+export PIP_ROOT_USER_ACTION=ignore
+quietly "${pip[@]}" install --upgrade pip
+quietly "${pip[@]}" install -e ".[all]"
+echo "setup: facepay is set up in $VENV"

@@ -22,17 +22,16 @@ from typing import Any
 import numpy as np
 
 from facepay import wire
+from facepay.checkout import DeviceSigner
 from facepay.client import AsyncFacePayClient
-from facepay.crypto import BackendPublicKey, SealingSuite
+from facepay.crypto import BackendPublicKey, SealingSuite, seal_template
 from facepay.errors import BackendError
 from facepay.eval._reliability import (
-    DIM,
     Population,
     RegisteredTill,
-    SignerFor,
     _client_config,
-    _sealed,
 )
+from facepay.testing.synthetic import same_face, template
 
 __all__ = ["LoadReport", "run_load"]
 
@@ -86,7 +85,9 @@ async def _till_loop(
 ) -> None:
     rng = np.random.default_rng(seed)
     async with AsyncFacePayClient(
-        base_url, signer=SignerFor(till), config=_client_config(max_attempts=1)
+        base_url,
+        signer=DeviceSigner(till.key, till.device_id),
+        config=_client_config(max_attempts=1),
     ) as client:
         keyset = await client.get_keys()
         keys = {
@@ -99,7 +100,7 @@ async def _till_loop(
         }
         while time.monotonic() < stop_at:
             shopper = population.shoppers[int(rng.integers(len(population.shoppers)))]
-            probe = shopper.vector + 0.02 * rng.standard_normal(DIM).astype(np.float32)
+            probe = same_face(shopper.vector, int(rng.integers(2**31)))
             try:
                 t0 = time.perf_counter()
                 info = await client.open_session("pay")
@@ -109,7 +110,13 @@ async def _till_loop(
                     amount_minor=int(rng.integers(50, 50_000)),
                     currency="EUR",
                     basket_reference=f"load-{uuid.uuid4().hex[:16]}",
-                    sealed_template=_sealed(keys, probe, info),
+                    sealed_template=wire.SealedTemplateWire.from_sealed(
+                        seal_template(
+                            template(probe),
+                            keys[info.sealing_key_id],
+                            session_id=info.session_id,
+                        )
+                    ),
                     liveness=wire.LivenessSummary(decision="live", score=0.97),
                     claim=wire.Claim(kind=wire.ClaimKind.PHONE, value=shopper.phone),
                 )

@@ -17,8 +17,9 @@ sandbox ledger``) says:
   about (it believes declined, abandoned or not charged);
 * **unresolved**: a checkout that never learned its outcome within the deadline.
 
-All four must be zero. Shoppers are enrolled over the raw protocol as set-up (synthetic
-unit vectors sealed with the real crypto); that set-up is not what is measured.
+All four must be zero. Shoppers are enrolled as set-up through ``Till.enroll`` too (on a
+clean wire; their faces are :func:`facepay.testing.face` identities); that set-up is not
+what is measured.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
 from typing import Any
 
 import httpx
@@ -45,10 +45,11 @@ from facepay.checkout import (
     PendingAuthorization,
     Receipt,
     Till,
+    consent_now,
 )
 from facepay.client import FacePayClient
 from facepay.config import ClientConfig
-from facepay.crypto import BackendPublicKey, DeviceKey, SealingSuite, seal_template, sign_request
+from facepay.crypto import DeviceKey
 from facepay.errors import (
     AuthenticationError,
     BackendError,
@@ -57,8 +58,7 @@ from facepay.errors import (
     ServerError,
     TransportError,
 )
-from facepay.testing.synthetic import SyntheticFaces
-from facepay.types import FaceTemplate
+from facepay.testing.synthetic import SyntheticFaces, face, same_face
 
 __all__ = [
     "CheckoutOutcome",
@@ -66,7 +66,6 @@ __all__ = [
     "LedgerAudit",
     "Population",
     "RegisteredTill",
-    "SignerFor",
     "audit_ledger",
     "enroll_population",
     "plan_checkouts",
@@ -74,8 +73,6 @@ __all__ = [
     "run_checkouts",
 ]
 
-MODEL_ID = "dlib-resnet-v1"
-DIM = 128
 CONSENT_VERSION = "2026-01-en"
 
 
@@ -83,25 +80,6 @@ CONSENT_VERSION = "2026-01-en"
 class RegisteredTill:
     device_id: str
     key: DeviceKey = dataclasses.field(repr=False)
-
-
-class SignerFor:
-    """The client's RequestSigner seam for one registered till."""
-
-    def __init__(self, till: RegisteredTill) -> None:
-        self._till = till
-
-    def sign_request(
-        self, method: str, path: str, body: bytes, idempotency_key: str | None = None
-    ) -> dict[str, str]:
-        return sign_request(
-            self._till.key,
-            device_id=self._till.device_id,
-            method=method,
-            target=path,
-            body=body,
-            idempotency_key=idempotency_key,
-        )
 
 
 def register_till(
@@ -136,11 +114,6 @@ def _client_config(**kw: Any) -> ClientConfig:
     return ClientConfig(**base)
 
 
-def unit(rng: np.random.Generator) -> np.ndarray[Any, Any]:
-    v = rng.standard_normal(DIM).astype(np.float32)
-    return v / np.linalg.norm(v)
-
-
 @dataclasses.dataclass(frozen=True, slots=True)
 class Shopper:
     phone: str
@@ -162,54 +135,54 @@ class Population:
         return "approved"
 
 
-def _keys(client: FacePayClient) -> dict[str, BackendPublicKey]:
-    return {
-        k.key_id: BackendPublicKey(
-            key_id=k.key_id, suite=SealingSuite.parse(k.suite), raw=wire.b64decode(k.public_key)
-        )
-        for k in client.get_keys().keys
-    }
-
-
-def _sealed(
-    keys: dict[str, BackendPublicKey], vector: np.ndarray[Any, Any], info: wire.CheckoutSessionInfo
-) -> wire.SealedTemplateWire:
-    template = FaceTemplate(vector=vector, model_id=MODEL_ID, frames_fused=5)
-    return wire.SealedTemplateWire.from_sealed(
-        seal_template(template, keys[info.sealing_key_id], session_id=info.session_id)
+def _connect(
+    base_url: str,
+    registered: RegisteredTill,
+    faces: SyntheticFaces,
+    *,
+    config: ClientConfig,
+    transport: httpx.BaseTransport | None = None,
+) -> Till:
+    """The product's till for ``registered``, its face stage made of synthetic faces."""
+    return Till.connect(
+        base_url,
+        device_key=registered.key,
+        device_id=registered.device_id,
+        client_config=config,
+        transport=transport,
+        analyzer=faces,
+        embedder=faces,
+        liveness=faces.liveness,
     )
 
 
 def enroll_population(
     base_url: str, till: RegisteredTill, count: int, *, seed: int = 0, declined_every: int = 7
 ) -> Population:
-    """Enroll ``count`` synthetic shoppers over HTTP (no faults); every
+    """Enroll ``count`` synthetic shoppers with ``Till.enroll`` (no faults); every
     ``declined_every``-th has a card that the sandbox always declines."""
-    rng = np.random.default_rng(seed)
+    faces = SyntheticFaces()
     shoppers = []
-    with FacePayClient(base_url, signer=SignerFor(till), config=_client_config()) as client:
-        keys = _keys(client)
+    with _connect(base_url, till, faces, config=_client_config()) as enrolling:
         for i in range(count):
-            vector = unit(rng)
+            vector = face(seed * 1_000_003 + i)
             phone = f"+49151{seed % 1000:03d}{i:05d}"
             token = (
                 "tok_chargeDeclined"
                 if declined_every and i % declined_every == 3
                 else ("tok_visa_4242")
             )
-            info = client.open_session("enroll")
-            answer = client.enroll(
-                wire.EnrollmentRequest(
-                    session_id=info.session_id,
-                    sealed_template=_sealed(keys, vector, info),
-                    consent=wire.ConsentRecord(
-                        text_version=CONSENT_VERSION, accepted_at=datetime.now(timezone.utc)
-                    ),
-                    payment_method_token=token,
+            name = f"enroll-{seed}-{i}"
+            try:
+                result = enrolling.enroll(
+                    faces.camera(name, vector),
+                    consent=consent_now(CONSENT_VERSION),
                     claim=wire.Claim(kind=wire.ClaimKind.PHONE, value=phone),
+                    payment_method_token=token,
                 )
-            )
-            shoppers.append(Shopper(phone, vector, token, answer.privacy_code, answer.shopper_id))
+            finally:
+                faces.forget(name)
+            shoppers.append(Shopper(phone, vector, token, result.privacy_code, result.shopper_id))
     return Population(tuple(shoppers))
 
 
@@ -290,11 +263,8 @@ def _one_checkout(
     outcome = CheckoutOutcome(spec, population.expected(shopper, spec.genuine))
     started = time.monotonic()
     stop_at = started + deadline_s
-    rng = np.random.default_rng(spec.noise_seed)
-    if spec.genuine:
-        probe = shopper.vector + 0.02 * rng.standard_normal(DIM).astype(np.float32)
-    else:
-        probe = unit(rng)
+    # Another capture of the shopper, or a stranger claiming their phone number.
+    probe = same_face(shopper.vector, spec.noise_seed) if spec.genuine else face(spec.noise_seed)
     line = BasketLine(
         sku="proof", description="proof basket", quantity=1, unit_price_minor=spec.amount_minor
     )
@@ -384,15 +354,8 @@ def run_checkouts(
     faces = SyntheticFaces()
 
     def worker(registered: RegisteredTill) -> None:
-        with Till.connect(
-            base_url,
-            device_key=registered.key,
-            device_id=registered.device_id,
-            client_config=config,
-            transport=transport_factory(),
-            analyzer=faces,
-            embedder=faces,
-            liveness=faces.liveness,
+        with _connect(
+            base_url, registered, faces, config=config, transport=transport_factory()
         ) as till:
             while True:
                 with lock:

@@ -1,10 +1,13 @@
 """The in-memory gallery and the risk-budgeted matcher.
 
 One :class:`Gallery` per (tenant, model id) holds L2-normalized, tenant-transformed
-templates, one row per enrolled shopper, grown by doubling and shrunk by swapping the
-last row into a deleted one. Scores are cosine similarities in [-1, 1]. The orthogonal
-tenant transform preserves them, which is why matching can happen entirely in the
-transformed space.
+templates, one row per view of each enrolled shopper (a shopper's template set:
+enrollment views and adaptive views, :mod:`facepay.server._templates`), grown by
+doubling and shrunk by swapping the last row into a deleted one. Scores are cosine
+similarities in [-1, 1]; a shopper scores its best view, and the margin between the best
+and the second best compares two *shoppers*' best views, never two views of one shopper.
+The orthogonal tenant transform preserves them, which is why matching can happen entirely
+in the transformed space.
 
 **Exact bound-pruned 1:N search.** A decision over 1M templates is memory-bound: reading
 the whole float32 matrix once takes ~40 ms on the reference machine. So each row is
@@ -50,6 +53,7 @@ import dataclasses
 import enum
 import math
 import threading
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -127,12 +131,14 @@ def decide(
     margin: float,
     top: int = 5,
     exact_above: float | None = None,
+    rows_of: Mapping[str, Sequence[int]] | None = None,
 ) -> MatchResult:
-    """Best over ``threshold`` and ahead of the second best by ``margin``.
+    """Best over ``threshold`` and ahead of the second best shopper by ``margin``.
 
-    ``scores`` may hold upper bounds instead of exact scores for rows below
-    ``exact_above`` (see the module docstring); the caller guarantees that such a row
-    cannot change the decision.
+    ``ids[i]`` is the shopper of row ``i``; ``rows_of`` maps a shopper to all its rows
+    (several views), None when each shopper has one row. ``scores`` may hold upper bounds
+    instead of exact scores for rows below ``exact_above`` (see the module docstring);
+    the caller guarantees that such a row cannot change the decision.
     """
     n = int(scores.shape[0])
     if n == 0:
@@ -140,12 +146,13 @@ def decide(
     best = int(np.argmax(scores))
     best_score = float(scores[best])
     second_score: float | None = None
-    if n > 1:
-        saved = scores[best]
-        scores[best] = -np.inf
+    own = [best] if rows_of is None else list(rows_of[ids[best]])
+    if n > len(own):
+        saved = scores[own].copy()
+        scores[own] = -np.inf
         second = int(np.argmax(scores))
         second_score = float(scores[second])
-        scores[best] = saved
+        scores[own] = saved
     if best_score < threshold:
         return MatchResult(
             outcome=MatchOutcome.NO_MATCH,
@@ -156,14 +163,20 @@ def decide(
         )
     if second_score is not None and best_score - second_score < margin:
         over = np.flatnonzero(scores >= max(threshold, best_score - margin))
-        order = over[np.argsort(-scores[over], kind="stable")][:top]
+        order = over[np.argsort(-scores[over], kind="stable")]
+        # Each shopper once, at its best view (rows come best first).
+        chosen: dict[str, float] = {}
+        for i in order:
+            if len(chosen) == top:
+                break
+            chosen.setdefault(ids[i], float(scores[i]))
         return MatchResult(
             outcome=MatchOutcome.AMBIGUOUS,
             best_score=best_score,
             second_score=second_score,
             gallery_size=n,
-            candidates=tuple(ids[i] for i in order),
-            candidate_scores=tuple(float(scores[i]) for i in order),
+            candidates=tuple(chosen),
+            candidate_scores=tuple(chosen.values()),
             exact_above=exact_above,
         )
     return MatchResult(
@@ -217,13 +230,27 @@ class Gallery:
         # Rows are stored as basis @ v (None: the identity); refitted by _maybe_rebase.
         self._basis: FloatArray | None = None
         self._basis_rows = 0
+        # The shopper of each row, and each shopper's rows (one per view) and the
+        # version of its stored set those rows hold (see PaymentBackend._sync_gallery).
         self._ids: list[str] = []
-        self._rows: dict[str, int] = {}
+        self._rows: dict[str, list[int]] = {}
+        self._versions: dict[str, int] = {}
         self._stats = GalleryStats()
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
+        """Shoppers in the gallery (:attr:`row_count` counts their views)."""
+        return len(self._rows)
+
+    @property
+    def row_count(self) -> int:
+        """Rows (views) in the gallery: what a 1:N search compares a probe with."""
         return len(self._ids)
+
+    def version(self, shopper_id: str) -> int | None:
+        """The version of the shopper's stored template set its rows hold (None: absent)."""
+        with self._lock:
+            return self._versions.get(shopper_id) if shopper_id in self._rows else None
 
     def __contains__(self, shopper_id: object) -> bool:
         return shopper_id in self._rows
@@ -315,25 +342,33 @@ class Gallery:
 
     # --- public API ------------------------------------------------------------------
 
-    def add(self, shopper_id: str, vector: npt.ArrayLike) -> None:
-        """Add (or replace) one shopper's template; ``vector`` is normalized here."""
-        v = normalize(vector)
-        if v.shape[0] != self.dimension:
+    def add(self, shopper_id: str, vector: npt.ArrayLike, *, version: int = 0) -> None:
+        """Add (or replace) one shopper's views: ``vector`` is one template or a matrix of
+        one row per view; each is normalized here. ``version`` is that of the stored set
+        they come from."""
+        rows = np.asarray(vector, dtype=np.float32)
+        views = [normalize(v) for v in (rows if rows.ndim == 2 else rows.reshape(1, -1))]
+        if not views or any(v.shape[0] != self.dimension for v in views):
             raise ValueError("template dimension does not match the gallery")
         with self._lock:
-            row = self._rows.get(shopper_id)
-            if row is None:
-                row = len(self._ids)
-                if row == self._head.shape[0]:
-                    self._reserve(row + 1)
-                self._ids.append(shopper_id)
-                self._rows[shopper_id] = row
-            w = self._to_stored_one(v)
+            held = self._rows.get(shopper_id)
+            if held is not None and len(held) != len(views):
+                self._remove_locked(shopper_id)
+                held = None
+            if held is None:
+                start = len(self._ids)
+                self._reserve(start + len(views))
+                held = list(range(start, start + len(views)))
+                self._ids.extend([shopper_id] * len(views))
+                self._rows[shopper_id] = held
             k = self._k
-            tail = w[k:]
-            self._head[row] = w[:k]
-            self._tail[row] = tail
-            self._tail_norm[row] = math.sqrt(float(tail @ tail))
+            for row, v in zip(held, views, strict=True):
+                w = self._to_stored_one(v)
+                tail = w[k:]
+                self._head[row] = w[:k]
+                self._tail[row] = tail
+                self._tail_norm[row] = math.sqrt(float(tail @ tail))
+            self._versions[shopper_id] = version
             if len(self._ids) >= max(self.prune_min_rows, 2 * self._basis_rows):
                 self._maybe_rebase()
 
@@ -351,15 +386,22 @@ class Gallery:
                 block = np.asarray(matrix[at : at + self._chunk_rows], dtype=np.float32)
                 self._put(start + at, self._to_stored(block))
             for offset, shopper_id in enumerate(shopper_ids):
-                self._rows[shopper_id] = start + offset
+                self._rows.setdefault(shopper_id, []).append(start + offset)
+                self._versions.setdefault(shopper_id, 0)
             self._ids.extend(shopper_ids)
             self._maybe_rebase()
 
     def remove(self, shopper_id: str) -> bool:
         with self._lock:
-            row = self._rows.pop(shopper_id, None)
-            if row is None:
-                return False
+            return self._remove_locked(shopper_id)
+
+    def _remove_locked(self, shopper_id: str) -> bool:
+        held = self._rows.pop(shopper_id, None)
+        self._versions.pop(shopper_id, None)
+        if held is None:
+            return False
+        # Highest first: a row swapped in from the end is never one still to be removed.
+        for row in sorted(held, reverse=True):
             last = len(self._ids) - 1
             if row != last:
                 moved = self._ids[last]
@@ -367,21 +409,27 @@ class Gallery:
                 self._tail[row] = self._tail[last]
                 self._tail_norm[row] = self._tail_norm[last]
                 self._ids[row] = moved
-                self._rows[moved] = row
+                others = self._rows[moved]
+                others[others.index(last)] = row
             self._ids.pop()
             self._head[last] = 0.0
             self._tail[last] = 0.0
             self._tail_norm[last] = 0.0
-            return True
+        return True
 
     def vector(self, shopper_id: str) -> FloatArray | None:
-        """The stored (normalized) template, in the space it was added in (to float32
-        rounding: rows kept in the PCA basis are rotated back)."""
+        """The shopper's first stored (normalized) view, in the space it was added in (to
+        float32 rounding: rows kept in the PCA basis are rotated back)."""
+        views = self.views(shopper_id)
+        return None if views is None else views[0].copy()
+
+    def views(self, shopper_id: str) -> FloatArray | None:
+        """Every stored view of the shopper (one row each), as :meth:`vector` gives one."""
         with self._lock:
-            row = self._rows.get(shopper_id)
-            if row is None:
+            held = self._rows.get(shopper_id)
+            if held is None:
                 return None
-            stored = np.concatenate([self._head[row], self._tail[row]])
+            stored = np.hstack([self._head[held], self._tail[held]])
             out: FloatArray = stored if self._basis is None else stored @ self._basis
             return out.astype(np.float32, copy=True)
 
@@ -404,7 +452,9 @@ class Gallery:
                 scores: FloatArray = head_scores
                 if k < self.dimension:
                     scores += self._tail[:n] @ q_tail
-                result = decide(scores, self._ids, threshold=threshold, margin=margin)
+                result = decide(
+                    scores, self._ids, threshold=threshold, margin=margin, rows_of=self._rows
+                )
                 self._count(n, full=True)
             return result
 
@@ -438,7 +488,14 @@ class Gallery:
             bound[rows] = exact
             total += rows.shape[0]
         self._count(n, full=False, rescored=total)
-        return decide(bound, self._ids, threshold=threshold, margin=margin, exact_above=float(cut))
+        return decide(
+            bound,
+            self._ids,
+            threshold=threshold,
+            margin=margin,
+            exact_above=float(cut),
+            rows_of=self._rows,
+        )
 
     def _exact(self, rows: IntArray, head_scores: FloatArray, q_tail: FloatArray) -> FloatArray:
         if rows.shape[0] == 0:
@@ -461,11 +518,14 @@ class Gallery:
     def verify(
         self, probe: FloatArray, shopper_ids: list[str], *, threshold: float, margin: float
     ) -> MatchResult:
-        """1:few against the claimed shoppers only."""
+        """1:few against the claimed shoppers only (every view of each)."""
         q = normalize(probe)
         with self._lock:
-            rows = [self._rows[s] for s in shopper_ids if s in self._rows]
+            rows = [r for s in shopper_ids for r in self._rows.get(s, ())]
             ids = [self._ids[r] for r in rows]
+            rows_of: dict[str, list[int]] = {}
+            for at, shopper in enumerate(ids):
+                rows_of.setdefault(shopper, []).append(at)
             w = self._to_stored_one(q)
             k = self._k
             # einsum, not BLAS, for a handful of rows: waking OpenBLAS's second thread
@@ -476,7 +536,7 @@ class Gallery:
                 if rows
                 else np.zeros(0, dtype=np.float32)
             )
-        return decide(scores, ids, threshold=threshold, margin=margin)
+        return decide(scores, ids, threshold=threshold, margin=margin, rows_of=rows_of)
 
 
 class GalleryRegistry:

@@ -24,15 +24,18 @@ __all__ = [
     "privacy_code_of_authorization",
     "purge_counters",
     "removed_templates",
+    "replace_templates",
     "shred_template",
     "stored_answer",
     "stored_templates",
+    "templates_of",
 ]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class StoredTemplate:
-    """One shopper's sealed template as stored (still encrypted)."""
+    """One shopper's template set as stored (still encrypted); ``version`` moves on
+    with every rewrite (an adaptive update)."""
 
     shopper_id: str
     tenant_id: str
@@ -41,11 +44,14 @@ class StoredTemplate:
     data_key_wrapped: bytes
     template_sealed: bytes
     pinned_dim: int | None
+    version: int = 1
+    updated_at: float = 0.0
 
 
 _TEMPLATE_SELECT = (
     "SELECT s.shopper_id, s.tenant_id, s.model_id, s.template_dim, s.data_key_wrapped, "
-    "s.template_sealed, m.template_dim FROM shoppers s "
+    "s.template_sealed, m.template_dim, s.template_version, s.template_updated_at "
+    "FROM shoppers s "
     "LEFT JOIN template_models m ON m.tenant_id = s.tenant_id AND m.model_id = s.model_id "
     "WHERE s.template_sealed IS NOT NULL AND s.deleted_at IS NULL"
 )
@@ -60,21 +66,52 @@ def _template(row: Row) -> StoredTemplate:
         data_key_wrapped=bytes(row[4]),
         template_sealed=bytes(row[5]),
         pinned_dim=None if row[6] is None else int(row[6]),
+        version=int(row[7]),
+        updated_at=float(row[8] or 0.0),
     )
 
 
 def stored_templates(
-    tx: Transaction, *, tenant_id: str | None = None, enrolled_since: float | None = None
+    tx: Transaction, *, tenant_id: str | None = None, changed_since: float | None = None
 ) -> list[StoredTemplate]:
-    """Every live template, or a tenant's enrolled at or after ``enrolled_since``."""
+    """Every live template set, or a tenant's enrolled or updated at or after
+    ``changed_since``."""
     sql, params = _TEMPLATE_SELECT, list[object]()
     if tenant_id is not None:
         sql += " AND s.tenant_id = ?"
         params.append(tenant_id)
-    if enrolled_since is not None:
-        sql += " AND s.enrolled_at >= ?"
-        params.append(enrolled_since)
+    if changed_since is not None:
+        sql += " AND s.template_updated_at >= ?"
+        params.append(changed_since)
     return [_template(row) for row in tx.all(sql, params)]
+
+
+def templates_of(tx: Transaction, shopper_id: str) -> StoredTemplate | None:
+    """One shopper's live template set (None once shredded or deleted)."""
+    row = tx.one(_TEMPLATE_SELECT + " AND s.shopper_id = ?", (shopper_id,))
+    return None if row is None else _template(row)
+
+
+def replace_templates(
+    tx: Transaction,
+    shopper_id: str,
+    *,
+    version: int,
+    template_sealed: bytes,
+    data_key_wrapped: bytes,
+    now: float,
+) -> bool:
+    """Store a rewritten template set (its own fresh data key, so the old set is
+    shredded) if the row still holds ``version`` and is live; False if another process
+    rewrote it first or the shopper was deleted meanwhile (nothing is written)."""
+    changed = tx.execute(
+        "UPDATE shoppers SET template_sealed = ?, data_key_wrapped = ?, "
+        "template_version = template_version + 1, template_updated_at = ? "
+        "WHERE shopper_id = ? AND template_version = ? AND template_sealed IS NOT NULL "
+        "AND deleted_at IS NULL",
+        (template_sealed, data_key_wrapped, now, shopper_id, version),
+    )
+    return changed == 1
 
 
 def pin_template_model(

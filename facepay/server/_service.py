@@ -32,6 +32,7 @@ from facepay.errors import CryptoError, SealedDataError
 from facepay.server import _decision as decision
 from facepay.server import _devices as devices
 from facepay.server import _repository as repository
+from facepay.server import _templates as templates
 from facepay.server._devices import AuthenticatedDevice, RequestGate
 from facepay.server._errors import ApiError
 from facepay.server._gallery import GalleryRegistry, MatchOutcome, MatchResult, normalize
@@ -246,22 +247,23 @@ class PaymentBackend:
         # Another replica's clock may run behind ours: look back by the skew we accept.
         floor = since - self.config.max_clock_skew_s
         with self.db.transaction(readonly=True) as tx:
-            stored = repository.stored_templates(tx, tenant_id=tenant_id, enrolled_since=floor)
+            stored = repository.stored_templates(tx, tenant_id=tenant_id, changed_since=floor)
             removed = repository.removed_templates(tx, tenant_id=tenant_id, since=floor)
         for shopper_id in removed:
             self.galleries.remove(shopper_id)
         for template in stored:
             gallery = self.galleries.get(tenant_id, template.model_id)
-            if gallery is None or template.shopper_id not in gallery:
+            # New, or its set rewritten (an adaptive update through another process).
+            if gallery is None or gallery.version(template.shopper_id) != template.version:
                 self._load_template(template)
         self._synced_until[tenant_id] = now
 
     def _load_template(self, stored: repository.StoredTemplate) -> bool:
-        """Decrypt one stored template into its gallery; False (logged, skipped) if it
-        cannot be opened or is not a size its tenant's model accepts."""
+        """Decrypt one stored template set into its gallery (every view); False (logged,
+        skipped) if it cannot be opened or is not a size its tenant's model accepts."""
         shopper_id = stored.shopper_id
         try:
-            template = self.vault.decrypt_template(
+            opened = self.vault.decrypt_templates(
                 stored.template_sealed,
                 stored.data_key_wrapped,
                 shopper_id=shopper_id,
@@ -270,19 +272,20 @@ class PaymentBackend:
         except CryptoError:
             logger.error("stored template of %s could not be decrypted; skipped", shopper_id)
             return False
+        dimension = opened.templates.dimension
         refusal = decision.template_refusal(
-            self._models, stored.model_id, template.dimension, stored.pinned_dim
+            self._models, stored.model_id, dimension, stored.pinned_dim
         )
         gallery = None
         if refusal is None:
-            gallery = self.galleries.get(stored.tenant_id, stored.model_id, template.dimension)
+            gallery = self.galleries.get(stored.tenant_id, stored.model_id, dimension)
             assert gallery is not None
-            if gallery.dimension != template.dimension:
+            if gallery.dimension != dimension:
                 refusal = "template has the wrong dimension"
         if gallery is None or refusal is not None:
             logger.error("stored template of %s skipped: %s", shopper_id, refusal)
             return False
-        gallery.add(shopper_id, template.vector)
+        gallery.add(shopper_id, opened.templates.views, version=stored.version)
         return True
 
     def sweep(self) -> dict[str, int]:
@@ -668,12 +671,13 @@ class PaymentBackend:
                 fields=("payment_method_token",),
             )
         template = self._open(device, req.session_id, req.sealed_template)
+        views, dropped = self._enrollment_views(device, req, template)
         now = self.clock()
         shopper_id = _new_id("shp")
         raw_code = "".join(secrets.choice(_PRIVACY_ALPHABET) for _ in range(12))
         privacy_code = f"{raw_code[:4]}-{raw_code[4:8]}-{raw_code[8:]}"
-        sealed, wrapped = self.vault.encrypt_template(
-            template, shopper_id=shopper_id, tenant_id=device.tenant_id
+        sealed, wrapped = self.vault.encrypt_templates(
+            views, model_id=template.model_id, shopper_id=shopper_id, tenant_id=device.tenant_id
         )
         last4 = req.claim.value[-4:] if req.claim.kind is ClaimKind.PHONE else None
         consent = req.consent
@@ -696,8 +700,8 @@ class PaymentBackend:
                     "claim_last4, privacy_code_hash, privacy_code_wrapped, payment_token, "
                     "masked_payment_method, consent_json, consent_received_at, retention_days, "
                     "enrolled_at, last_used_at, model_id, template_dim, data_key_wrapped, "
-                    "template_sealed, enrolled_by_device) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "template_sealed, enrolled_by_device, template_updated_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         shopper_id,
                         device.tenant_id,
@@ -718,6 +722,7 @@ class PaymentBackend:
                         wrapped,
                         sealed,
                         device.device_id,
+                        now,
                     ),
                 )
                 self._audit(
@@ -729,6 +734,8 @@ class PaymentBackend:
                     {
                         "model_id": template.model_id,
                         "frames_fused": template.frames_fused,
+                        "views": len(views),
+                        "views_dropped": dropped,
                         "consent_text_version": consent.text_version,
                         "retention_days": retention_days,
                     },
@@ -738,13 +745,27 @@ class PaymentBackend:
         else:
             gallery = self.galleries.get(device.tenant_id, template.model_id, template.dimension)
             assert gallery is not None
-            gallery.add(shopper_id, template.vector)
+            gallery.add(shopper_id, views.views, version=1)
         return EnrollmentResponse(
             shopper_id=shopper_id,
             privacy_code=privacy_code,
             masked_payment_method=masked,
             enrolled_at=_iso(now),
             retention_days=retention_days,
+        )
+
+    def _enrollment_views(
+        self, device: AuthenticatedDevice, req: EnrollmentRequest, primary: FaceTemplate
+    ) -> tuple[templates.TemplateSet, int]:
+        """The enrollment's template set: the primary view and the till's other views
+        (each sealed to the session like it, of the same model), keeping only views that
+        match the primary at the payment threshold; returns (set, views dropped)."""
+        others = [self._open(device, req.session_id, sealed) for sealed in req.more_views]
+        if any(o.model_id != primary.model_id for o in others):
+            raise ApiError(ErrorCode.TEMPLATE_INVALID, "every view must be of one model")
+        return templates.enrollment_set(
+            [primary.vector, *(o.vector for o in others)],
+            agreement=self.config.match_threshold,
         )
 
     def _claim_taken(
@@ -762,7 +783,7 @@ class PaymentBackend:
         same_face = False
         if holder is not None and holder.template_sealed is not None:
             try:
-                stored = self.vault.decrypt_template(
+                stored = self.vault.decrypt_templates(
                     holder.template_sealed,
                     holder.data_key_wrapped or b"",
                     shopper_id=holder.shopper_id,
@@ -770,8 +791,9 @@ class PaymentBackend:
                 )
             except CryptoError:
                 stored = None
-            same_face = stored is not None and decision.same_face(
-                stored.vector, template.vector, self.config.match_threshold
+            same_face = stored is not None and any(
+                decision.same_face(view, template.vector, self.config.match_threshold)
+                for view in stored.templates.views
             )
         with self.db.transaction() as tx:
             self._audit(
@@ -976,9 +998,11 @@ class PaymentBackend:
             details["liveness_refused"] = liveness_refused
             reason, failure = DeclineReason.LIVENESS_FAILED, True
         elif claim_hash is not None:
-            if claimed is not None and (gallery is None or claimed[0] not in gallery):
-                # Enrolled through another replica (PostgreSQL deployments) after this one
-                # loaded its galleries: the database is the truth, the gallery a cache.
+            if claimed is not None and (
+                gallery is None or gallery.version(claimed[0]) != int(claimed[8])
+            ):
+                # Enrolled (or its set updated) through another worker or replica after
+                # this one loaded it: the database is the truth, the gallery a cache.
                 self._load_template(
                     repository.StoredTemplate(
                         shopper_id=str(claimed[0]),
@@ -988,6 +1012,7 @@ class PaymentBackend:
                         data_key_wrapped=bytes(claimed[6]),
                         template_sealed=bytes(claimed[7]),
                         pinned_dim=None,
+                        version=int(claimed[8]),
                     )
                 )
                 gallery = self.galleries.get(device.tenant_id, probe.model_id)
@@ -1005,7 +1030,9 @@ class PaymentBackend:
             gallery = self.galleries.get(device.tenant_id, probe.model_id)
             size = len(gallery) if gallery is not None else 0
             details["gallery_size"] = size
-            expected_false_accepts = size * self.config.false_match_rate
+            # Every view is a comparison that could falsely match: the risk counts views.
+            rows = gallery.row_count if gallery is not None else 0
+            expected_false_accepts = rows * self.config.false_match_rate
             details["expected_false_accepts"] = expected_false_accepts
             if expected_false_accepts > self.config.risk_budget:
                 match = MatchResult(outcome=MatchOutcome.OVER_BUDGET, gallery_size=size)
@@ -1117,7 +1144,114 @@ class PaymentBackend:
             if replay is None:  # pragma: no cover - the unique index says it exists
                 raise
             return replay, True
+        if paid and match is not None and match.outcome is MatchOutcome.MATCH:
+            # Approved on the face alone (a step-up answer never teaches the set).
+            self._learn_from_payment(
+                device,
+                authorization_id,
+                paid,
+                probe,
+                score=match.best_score,
+                strong_liveness=decision.liveness_refusal(
+                    decision=req.liveness.decision,
+                    challenges=req.liveness.challenges,
+                    evidence=req.liveness.evidence,
+                    seed=liveness_seed,
+                    sandbox=False,
+                )
+                is None,
+            )
         return response, False
+
+    def _learn_from_payment(
+        self,
+        device: AuthenticatedDevice,
+        authorization_id: str,
+        shopper_id: str,
+        probe: FaceTemplate,
+        *,
+        score: float | None,
+        strong_liveness: bool,
+    ) -> None:
+        """After an approval has committed: fold its template into the shopper's set if
+        the rules of :mod:`facepay.server._templates` allow, in one transaction that
+        rewrites the set only if nobody else did since it was read (then every other
+        process's gallery reloads it by its version). Never fails the payment."""
+        policy = self._adaptive_policy
+        if not templates.may_adapt(
+            approved_on_face=True,
+            live=True,
+            strong_liveness=strong_liveness,
+            score=score,
+            policy=policy,
+        ):
+            return
+        now = self.clock()
+        try:
+            with self.db.transaction() as tx:
+                stored = repository.templates_of(tx, shopper_id)
+                if stored is None or now - stored.updated_at < self.config.adaptive_interval_s:
+                    return
+                opened = self.vault.decrypt_templates(
+                    stored.template_sealed,
+                    stored.data_key_wrapped,
+                    shopper_id=shopper_id,
+                    tenant_id=stored.tenant_id,
+                )
+                if opened.model_id != probe.model_id:
+                    return
+                outcome = templates.adapt(opened.templates, probe.vector, policy)
+                written = outcome.verdict.changed
+                if written:
+                    sealed, wrapped = self.vault.encrypt_templates(
+                        outcome.templates,
+                        model_id=opened.model_id,
+                        shopper_id=shopper_id,
+                        tenant_id=stored.tenant_id,
+                    )
+                    written = repository.replace_templates(
+                        tx,
+                        shopper_id,
+                        version=stored.version,
+                        template_sealed=sealed,
+                        data_key_wrapped=wrapped,
+                        now=now,
+                    )
+                if not written and outcome.verdict.changed:
+                    return  # rewritten or deleted meanwhile: this payment teaches nothing
+                self._audit(
+                    tx,
+                    device.tenant_id,
+                    device.device_id,
+                    "templates_adapted" if written else "templates_not_adapted",
+                    shopper_id,
+                    {
+                        "authorization_id": authorization_id,
+                        "verdict": outcome.verdict.value,
+                        "slot": outcome.slot,
+                        "views": len(outcome.templates),
+                        "updates": list(outcome.templates.updates),
+                        "anchor_score": round(outcome.anchor_score, 4),
+                    },
+                )
+        except Exception:
+            # The payment stands whatever happens here; the set stays as it was.
+            logger.exception(
+                "adaptive update after %s failed; templates unchanged", authorization_id
+            )
+            return
+        if written:
+            gallery = self.galleries.get(device.tenant_id, probe.model_id)
+            if gallery is not None:
+                gallery.add(shopper_id, outcome.templates.views, version=stored.version + 1)
+
+    @property
+    def _adaptive_policy(self) -> templates.AdaptivePolicy:
+        return templates.AdaptivePolicy(
+            adaptive_threshold=self.config.adaptive_threshold,
+            anchor_threshold=self.config.match_threshold,
+            slots=self.config.adaptive_slots,
+        )
 
     def _commit_in_one_statement(
         self,
@@ -1158,7 +1292,7 @@ class PaymentBackend:
     # The columns _answer needs (after shopper_id), then what _load_template needs.
     _PAYER_COLUMNS = (
         "shopper_id, payment_token, masked_payment_method, privacy_code_wrapped, "
-        "consent_withdrawn_at, model_id, data_key_wrapped, template_sealed"
+        "consent_withdrawn_at, model_id, data_key_wrapped, template_sealed, template_version"
     )
     _PAYER_COLUMNS_AS_P = ", ".join(f"p.{c.strip()}" for c in _PAYER_COLUMNS.split(","))
 
@@ -1387,6 +1521,16 @@ class PaymentBackend:
                 (shopper_id,),
             )
         last_used = float(row[6])
+        with self.db.transaction(readonly=True) as tx:
+            stored = repository.templates_of(tx, shopper_id)
+        views = None
+        if stored is not None:
+            views = self.vault.decrypt_templates(
+                stored.template_sealed,
+                stored.data_key_wrapped,
+                shopper_id=shopper_id,
+                tenant_id=stored.tenant_id,
+            ).templates
         return ShopperExport(
             shopper_id=shopper_id,
             enrolled_at=_iso(float(row[5])),
@@ -1398,6 +1542,9 @@ class PaymentBackend:
             masked_payment_method=str(row[9]),
             template_stored=bool(row[10]),
             template_model_id=row[11] if row[10] else None,
+            template_enrollment_views=0 if views is None else views.anchors.shape[0],
+            template_adaptive_views=0 if views is None else views.adaptive.shape[0],
+            template_adaptive_updates=0 if views is None else sum(views.updates),
             retention_expires_at=_iso(last_used + float(row[12]) * 86400.0),
             authorizations=tuple(
                 ShopperAuthorizationSummary(

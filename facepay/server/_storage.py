@@ -214,6 +214,21 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
             "CREATE INDEX lockouts_window ON lockouts (window_start)",
         ),
     ),
+    (
+        5,
+        "template sets that learn (issue 16)",
+        (
+            # template_sealed now holds a set of views (facepay.server._vault). An adaptive
+            # update rewrites it: the version lets the write check nobody else rewrote it
+            # first, and every process's gallery reloads a shopper whose version moved on;
+            # template_updated_at (enrolment or last update) is how they find those rows.
+            "ALTER TABLE shoppers ADD COLUMN template_version {bigint} NOT NULL DEFAULT 1",
+            "ALTER TABLE shoppers ADD COLUMN template_updated_at {real}",
+            "UPDATE shoppers SET template_updated_at = enrolled_at",
+            """CREATE INDEX shoppers_tenant_updated
+                ON shoppers (tenant_id, template_updated_at)""",
+        ),
+    ),
 )
 
 _TOKENS = {

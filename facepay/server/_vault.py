@@ -8,10 +8,31 @@
 - Each tenant has a secret orthogonal transform (cancelable biometrics): templates are
   stored and matched only after it; cosine similarity, and so accuracy, is unchanged.
 - Deletion receipts are signed with the backend's Ed25519 receipt key.
+
+**A shopper's templates at rest** are one record: a template set
+(:class:`facepay.server._templates.TemplateSet`) encoded as below, encrypted under the
+shopper's own data key exactly as one template was (label ``template``), so shredding
+that one wrapped key destroys every view. All integers big-endian, values float32
+little-endian::
+
+    offset    size      field
+    0         4         magic b"FPS\x01" ("FacePay template Set", format version 1)
+    4         2         dimension D (1..4096)
+    6         1         anchors A (1..5): the enrollment views
+    7         1         adaptive views S (0..4)
+    8         1         length L of model_id (1..255)
+    9         L         model_id, ASCII printable
+    9+L       2*S       payments folded into each adaptive view (1..65535)
+    9+L+2S    4*D*(A+S) the views, anchors first, each D float32 (unit length)
+
+Nothing else; decoding refuses every deviation. A record written before sets (one
+``"FPT\x01"`` template, docs/crypto.md) opens as a set of one anchor.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import struct
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -27,11 +48,72 @@ from facepay.crypto import (
     MasterKey,
     SealingKeyring,
     SealingSuite,
+    decode_template,
     wrapped_key_master_id,
 )
-from facepay.types import FaceTemplate
+from facepay.errors import CryptoError, SealedDataError
+from facepay.server._templates import MAX_ADAPTIVE_SLOTS, MAX_ANCHORS, TemplateSet
 
-__all__ = ["Vault"]
+__all__ = ["StoredTemplates", "Vault", "decode_template_set", "encode_template_set"]
+
+_SET_MAGIC = b"FPS\x01"
+_SET_HEADER = struct.Struct(">4sHBBB")
+_MAX_DIMENSION = 4096
+
+
+@dataclasses.dataclass(frozen=True, slots=True, eq=False)
+class StoredTemplates:
+    """A shopper's template set as decrypted, with the model that made it."""
+
+    templates: TemplateSet
+    model_id: str
+
+
+def encode_template_set(templates: TemplateSet, model_id: str) -> bytes:
+    """The at-rest plaintext of a template set (layout in the module docstring)."""
+    raw_model = model_id.encode("ascii")
+    if not 1 <= len(raw_model) <= 255 or not all(0x21 <= b <= 0x7E for b in raw_model):
+        raise ValueError("model_id must be 1..255 printable ASCII characters")
+    a, s = templates.anchors.shape[0], templates.adaptive.shape[0]
+    header = _SET_HEADER.pack(_SET_MAGIC, templates.dimension, a, s, len(raw_model))
+    counts = struct.pack(f">{s}H", *templates.updates)
+    return header + raw_model + counts + templates.views.astype("<f4").tobytes()
+
+
+def decode_template_set(data: bytes) -> StoredTemplates:
+    """Parse :func:`encode_template_set`'s bytes, or one legacy ``FPT\x01`` template;
+    any deviation raises :class:`SealedDataError` (opaque, as every at-rest failure)."""
+    data = bytes(data)
+    if data[:4] != _SET_MAGIC:
+        try:
+            single = decode_template(data)
+        except CryptoError:
+            raise SealedDataError() from None
+        return StoredTemplates(TemplateSet.of(single.vector), single.model_id)
+    if len(data) < _SET_HEADER.size:
+        raise SealedDataError()
+    _, dim, a, s, model_len = _SET_HEADER.unpack_from(data)
+    if not (
+        1 <= dim <= _MAX_DIMENSION
+        and 1 <= a <= MAX_ANCHORS
+        and s <= MAX_ADAPTIVE_SLOTS
+        and model_len >= 1
+    ):
+        raise SealedDataError()
+    start = _SET_HEADER.size
+    values = start + model_len + 2 * s
+    if len(data) != values + 4 * dim * (a + s):
+        raise SealedDataError()
+    raw_model = data[start : start + model_len]
+    if not all(0x21 <= b <= 0x7E for b in raw_model):
+        raise SealedDataError()
+    counts = struct.unpack_from(f">{s}H", data, start + model_len)
+    views = np.frombuffer(data, dtype="<f4", offset=values).reshape(a + s, dim)
+    try:
+        templates = TemplateSet.of(views[:a], views[a:], counts)
+    except ValueError:  # NaN, infinity, a zero view or a zero count
+        raise SealedDataError() from None
+    return StoredTemplates(templates, raw_model.decode("ascii"))
 
 
 class Vault:
@@ -110,19 +192,30 @@ class Vault:
 
     # ---------------------------------------------------------------- templates at rest
 
-    def encrypt_template(
-        self, template: FaceTemplate, *, shopper_id: str, tenant_id: str
+    def encrypt_templates(
+        self, templates: TemplateSet, *, model_id: str, shopper_id: str, tenant_id: str
     ) -> tuple[bytes, bytes]:
-        """Encrypt with a fresh data key; returns (ciphertext, wrapped data key)."""
-        record = self.store.encrypt_template(template, tenant_id=tenant_id, shopper_id=shopper_id)
+        """Encrypt a shopper's template set with a fresh data key; returns (ciphertext,
+        wrapped data key). Stored in place of the old pair, it shreds the old set."""
+        record = self.store.vault.encrypt_bytes(
+            encode_template_set(templates, model_id),
+            label="template",
+            tenant_id=tenant_id,
+            subject_id=shopper_id,
+        )
         return record.ciphertext, record.wrapped_key
 
-    def decrypt_template(
+    def decrypt_templates(
         self, ciphertext: bytes, wrapped: bytes, *, shopper_id: str, tenant_id: str
-    ) -> FaceTemplate:
+    ) -> StoredTemplates:
+        """The shopper's template set; SealedDataError for any failure (shredded key,
+        another shopper's row, tampering, a malformed set)."""
         record = EncryptedRecord(
             wrapped_key=bytes(wrapped),
             ciphertext=bytes(ciphertext),
             master_key_id=wrapped_key_master_id(bytes(wrapped)) or "",
         )
-        return self.store.decrypt_template(record, tenant_id=tenant_id, shopper_id=shopper_id)
+        plaintext = self.store.vault.decrypt_bytes(
+            record, label="template", tenant_id=tenant_id, subject_id=shopper_id
+        )
+        return decode_template_set(plaintext)
