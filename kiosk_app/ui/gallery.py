@@ -311,6 +311,7 @@ STATES: Mapping[str, Callable[[Screen, QImage], None]] = {
 
 def _claim_invalid(s: Screen) -> None:
     assert isinstance(s, ClaimScreen)
+    s.keypad.reset()  # the kiosk clears a refused number
     s.show_notice(s.tr_("claim.invalid"))
 
 
@@ -329,6 +330,7 @@ def _pin_again(s: Screen) -> None:
 def _step_up_pin(s: Screen) -> None:
     assert isinstance(s, StepUpScreen)
     s.ask(4, pin=True)
+    s.keypad.reset()
     s.keypad.press("3")
 
 
