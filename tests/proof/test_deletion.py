@@ -94,7 +94,7 @@ def test_deleted_shopper_cannot_be_decrypted_or_matched_and_receipt_verifies(
     ):
         assert other_id != shopper_id
         with pytest.raises(CryptoError):
-            vault.decrypt_template(
+            vault.decrypt_templates(
                 bytes(sealed), bytes(wrapped), shopper_id=shopper_id, tenant_id=tenant
             )
     # Not in any gallery, now or after a restart's reload.
