@@ -269,6 +269,17 @@ class ServerConfig:
     # The best score must lead the second best by this much in 1:N, else step-up
     # (docs/protocol.md, "Matching").
     match_margin: float = 0.03
+    # The grey zone (issue 16): a best score in [grey_threshold, match_threshold) for one
+    # candidate (the claimed shopper, or a 1:N best ahead of the second by match_margin)
+    # who set a PIN asks for that PIN (step-up kind "pin") instead of declining. 0.94 is
+    # cosine distance 0.04..0.06: where the refused genuine attempts at the till fell
+    # (0.042-0.059, issue 16). Face-only approval stays at match_threshold; equal to it
+    # turns the grey zone off. The combined false accept rate is in docs/security.md.
+    grey_threshold: float = 0.94
+    # Wrong PINs in a row after which the shopper's PIN step-up is locked (card PINs
+    # lock after 3): counted in the database, so every worker and replica counts together;
+    # a correct PIN resets the count, a new enrollment (new PIN) ends the lock.
+    pin_failures: int = 3
     # Measured false-match rate per comparison at match_threshold: 5e-4 on the NUAA live
     # frames, the hardest calibration set (docs/accuracy.md). Claimless 1:N runs only while
     # gallery size x this <= risk_budget, so with the default embedder and budget every
@@ -357,6 +368,10 @@ class ServerConfig:
     def __post_init__(self) -> None:
         if not 0.0 < self.match_threshold <= 1.0 or not 0.0 <= self.match_margin < 1.0:
             raise ConfigurationError("ServerConfig: match_threshold in (0, 1], margin in [0, 1)")
+        if not 0.0 < self.grey_threshold <= self.match_threshold or self.pin_failures < 1:
+            raise ConfigurationError(
+                "ServerConfig: grey_threshold in (0, match_threshold], pin_failures >= 1"
+            )
         if not self.match_threshold <= self.adaptive_threshold <= 1.0:
             raise ConfigurationError("ServerConfig: match_threshold <= adaptive_threshold <= 1")
         if not 0 <= self.adaptive_slots <= 4 or self.adaptive_interval_s < 0:

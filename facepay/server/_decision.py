@@ -21,6 +21,7 @@ from facepay.liveness._challenges import ChallengePlan
 __all__ = [
     "accepted_models",
     "counts_against_claim",
+    "in_grey_zone",
     "liveness_refusal",
     "replay_refusal",
     "same_face",
@@ -126,3 +127,23 @@ def liveness_refusal(
 def within_limit(requests_in_window: int, limit: int) -> bool:
     """Whether the request just counted (the n-th of its window) may proceed."""
     return requests_in_window <= limit
+
+
+def in_grey_zone(
+    *,
+    best_score: float | None,
+    second_score: float | None,
+    match_threshold: float,
+    grey_threshold: float,
+    margin: float,
+) -> bool:
+    """Whether a face that did not match is near enough to ask its one candidate's PIN.
+
+    The best (exact) similarity is in ``[grey_threshold, match_threshold)`` and, in 1:N,
+    ahead of the second best by ``margin`` (``second_score`` None for 1:1 with a claim):
+    a PIN then stands in for the missing face evidence of exactly one shopper, never a
+    choice between two. Anything below ``grey_threshold`` is a plain decline: a far face
+    learns nothing, not even whether its claim has a PIN."""
+    if best_score is None or not grey_threshold <= best_score < match_threshold:
+        return False
+    return second_score is None or best_score - second_score >= margin

@@ -25,17 +25,27 @@ import numpy as np
 from facepay.config import ServerConfig
 from facepay.crypto import (
     DevicePublicKey,
+    open_enrollment_pin,
+    open_step_up_pin,
     open_template,
+    pin_refusal,
     signed_device_id,
 )
 from facepay.errors import CryptoError, SealedDataError
 from facepay.server import _decision as decision
 from facepay.server import _devices as devices
+from facepay.server import _pins as pins
 from facepay.server import _repository as repository
 from facepay.server import _templates as templates
 from facepay.server._devices import AuthenticatedDevice, RequestGate
 from facepay.server._errors import ApiError
-from facepay.server._gallery import GalleryRegistry, MatchOutcome, MatchResult, normalize
+from facepay.server._gallery import (
+    Gallery,
+    GalleryRegistry,
+    MatchOutcome,
+    MatchResult,
+    normalize,
+)
 from facepay.server._storage import Database, Row, Transaction, UniqueViolationError
 from facepay.server._vault import Vault
 from facepay.types import FaceTemplate
@@ -674,6 +684,7 @@ class PaymentBackend:
         views, dropped = self._enrollment_views(device, req, template)
         now = self.clock()
         shopper_id = _new_id("shp")
+        pin_hash = self._enrollment_pin(req, shopper_id)
         raw_code = "".join(secrets.choice(_PRIVACY_ALPHABET) for _ in range(12))
         privacy_code = f"{raw_code[:4]}-{raw_code[4:8]}-{raw_code[8:]}"
         sealed, wrapped = self.vault.encrypt_templates(
@@ -725,6 +736,15 @@ class PaymentBackend:
                         now,
                     ),
                 )
+                if pin_hash is not None:
+                    pins.store_pin(
+                        tx,
+                        shopper_id=shopper_id,
+                        tenant_id=device.tenant_id,
+                        salt=pin_hash[0],
+                        pin_hash=pin_hash[1],
+                        now=now,
+                    )
                 self._audit(
                     tx,
                     device.tenant_id,
@@ -732,6 +752,7 @@ class PaymentBackend:
                     "enrolled",
                     shopper_id,
                     {
+                        "pin_set": pin_hash is not None,
                         "model_id": template.model_id,
                         "frames_fused": template.frames_fused,
                         "views": len(views),
@@ -753,6 +774,31 @@ class PaymentBackend:
             enrolled_at=_iso(now),
             retention_days=retention_days,
         )
+
+    def _enrollment_pin(
+        self, req: EnrollmentRequest, shopper_id: str
+    ) -> tuple[bytes, bytes] | None:
+        """(salt, stored hash) of the PIN sealed in ``req``, or None without one; 422 for
+        a PIN that cannot be opened or may not be set (a till that skipped the check)."""
+        if req.sealed_pin is None:
+            return None
+        try:
+            pin = open_enrollment_pin(
+                b64decode(req.sealed_pin), self.vault.keyring, session_id=req.session_id
+            )
+        except (SealedDataError, ValueError):
+            raise ApiError(
+                ErrorCode.VALIDATION_FAILED,
+                "the sealed PIN could not be opened",
+                fields=("sealed_pin",),
+            ) from None
+        if pin_refusal(pin) is not None:
+            raise ApiError(
+                ErrorCode.VALIDATION_FAILED,
+                "this PIN cannot be used (0000, 1234, 1212 and the like are refused)",
+                fields=("sealed_pin",),
+            )
+        return pins.stretched_pin(self.vault, shopper_id, pin)
 
     def _enrollment_views(
         self, device: AuthenticatedDevice, req: EnrollmentRequest, primary: FaceTemplate
@@ -1045,6 +1091,12 @@ class PaymentBackend:
                     margin=self.config.match_margin,
                 )
         candidates: tuple[str, ...] = ()
+        grey: str | None = None
+        if match is not None and match.outcome is MatchOutcome.NO_MATCH and gallery is not None:
+            grey = self._grey_zone_candidate(
+                probe, gallery, match, None if claimed is None else str(claimed[0])
+            )
+            details["grey_zone_pin"] = grey is not None
         if match is not None:
             details.update(
                 outcome=match.outcome.value,
@@ -1060,6 +1112,13 @@ class PaymentBackend:
             )
             if match.outcome is MatchOutcome.MATCH:
                 shopper_id = match.shopper_id
+            elif match.outcome is MatchOutcome.NO_MATCH and grey is not None:
+                # Just short of the match, one candidate, who set a PIN: ask for it.
+                status = AuthorizationStatus.STEP_UP
+                candidates = (grey,)
+                step_up = StepUp(
+                    kind=StepUpKind.PIN, expires_at=_iso(now + self.config.step_up_ttl_s)
+                )
             elif match.outcome is MatchOutcome.NO_MATCH:
                 reason, failure = DeclineReason.NO_MATCH, True
             elif match.outcome is MatchOutcome.OVER_BUDGET:
@@ -1162,6 +1221,46 @@ class PaymentBackend:
                 is None,
             )
         return response, False
+
+    def _grey_zone_candidate(
+        self,
+        probe: FaceTemplate,
+        gallery: Gallery,
+        match: MatchResult,
+        claimed_id: str | None,
+    ) -> str | None:
+        """The one shopper whose PIN may stand in for a face just short of the match
+        (docs/security.md, "Attacks tried: the second factor"), or None: a plain decline.
+
+        ``match`` is the NO_MATCH at ``match_threshold``; its best score is exact or an
+        upper bound, so a best under ``grey_threshold`` ends it here. Claimless, the
+        search runs again at ``grey_threshold`` for the exact best and second."""
+        config = self.config
+        if match.best_score is None or match.best_score < config.grey_threshold:
+            return None
+        candidate: str
+        best: float | None
+        second: float | None
+        if claimed_id is not None:
+            candidate, best, second = claimed_id, match.best_score, None
+        else:
+            near = gallery.search(
+                probe.vector, threshold=config.grey_threshold, margin=config.match_margin
+            )
+            if near.outcome is not MatchOutcome.MATCH or near.shopper_id is None:
+                return None
+            candidate, best, second = near.shopper_id, near.best_score, near.second_score
+        if not decision.in_grey_zone(
+            best_score=best,
+            second_score=second,
+            match_threshold=config.match_threshold,
+            grey_threshold=config.grey_threshold,
+            margin=config.match_margin,
+        ):
+            return None
+        with self.db.transaction(readonly=True) as tx:
+            usable = pins.has_usable_pin(tx, candidate, config.pin_failures)
+        return candidate if usable else None
 
     def _learn_from_payment(
         self,
@@ -1365,7 +1464,7 @@ class PaymentBackend:
         with self.db.transaction(readonly=True) as tx:
             row = tx.one(
                 "SELECT status, step_up_candidates, step_up_expires_at, amount_minor, currency, "
-                "basket_reference, created_at, device_id FROM authorizations "
+                "basket_reference, created_at, device_id, response_json FROM authorizations "
                 "WHERE authorization_id = ? AND tenant_id = ?",
                 (authorization_id, device.tenant_id),
             )
@@ -1376,24 +1475,42 @@ class PaymentBackend:
         if self.clock() > float(row[2]):
             raise ApiError(ErrorCode.SESSION_EXPIRED, "the step-up window has passed")
         candidates: list[str] = json.loads(row[1])
-        if req.phone_last4 is None:
-            raise ApiError(ErrorCode.STEP_UP_NOT_PENDING, "this authorization awaits no PIN")
-        phone_last4 = req.phone_last4
-        with self.db.transaction(readonly=True) as tx:
-            matching = [
-                c
-                for c in candidates
-                if (
-                    r := tx.one(
-                        "SELECT claim_last4 FROM shoppers WHERE shopper_id = ? "
-                        "AND deleted_at IS NULL",
-                        (c,),
-                    )
+        asked = AuthorizationResponse.model_validate_json(row[8]).step_up
+        pin_asked = asked is not None and asked.kind is StepUpKind.PIN
+        pin_tries: int | None = None
+        pin_right = False
+        if pin_asked:
+            if req.sealed_pin is None:
+                raise ApiError(
+                    ErrorCode.VALIDATION_FAILED,
+                    "this step-up asks for the shopper's PIN",
+                    fields=("sealed_pin",),
                 )
-                is not None
-                and r[0] is not None
-                and hmac.compare_digest(str(r[0]), phone_last4)
-            ]
+            pin_tries, pin_right = self._try_pin(authorization_id, candidates, req.sealed_pin)
+            matching = candidates[:1] if pin_right else []
+        else:
+            if req.phone_last4 is None:
+                raise ApiError(
+                    ErrorCode.VALIDATION_FAILED,
+                    "this step-up asks for the last 4 digits of the phone",
+                    fields=("phone_last4",),
+                )
+            phone_last4 = req.phone_last4
+            with self.db.transaction(readonly=True) as tx:
+                matching = [
+                    c
+                    for c in candidates
+                    if (
+                        r := tx.one(
+                            "SELECT claim_last4 FROM shoppers WHERE shopper_id = ? "
+                            "AND deleted_at IS NULL",
+                            (c,),
+                        )
+                    )
+                    is not None
+                    and r[0] is not None
+                    and hmac.compare_digest(str(r[0]), phone_last4)
+                ]
         shopper_id = matching[0] if len(matching) == 1 else None
         response = self._answer(
             authorization_id=authorization_id,
@@ -1438,6 +1555,8 @@ class PaymentBackend:
                         now,
                     ),
                 )
+                if pin_right:
+                    pins.reset_failures(tx, candidates[0])
                 if shopper_id is None:
                     self._record_failure(
                         tx, f"device:{device.device_id}", self.config.device_lockout_s
@@ -1447,17 +1566,21 @@ class PaymentBackend:
                         "UPDATE shoppers SET last_used_at = ? WHERE shopper_id = ?",
                         (now, shopper_id),
                     )
+                details: dict[str, Any] = {
+                    "candidates": candidates,
+                    "matching": len(matching),
+                    "decision": response.status.value,
+                }
+                if pin_asked:
+                    # Which try in a row this was (None: the PIN was locked or gone, so
+                    # nothing was compared). Never the PIN.
+                    details.update(kind=StepUpKind.PIN.value, pin_try=pin_tries)
+                    if not pin_right and pin_tries == self.config.pin_failures:
+                        self._audit(
+                            tx, device.tenant_id, device.device_id, "pin_locked", candidates[0], {}
+                        )
                 self._audit(
-                    tx,
-                    device.tenant_id,
-                    device.device_id,
-                    "step_up",
-                    authorization_id,
-                    {
-                        "candidates": candidates,
-                        "matching": len(matching),
-                        "decision": response.status.value,
-                    },
+                    tx, device.tenant_id, device.device_id, "step_up", authorization_id, details
                 )
         except UniqueViolationError:
             replay = self._replay("step_up_answers", device, idempotency_key, request_hash)
@@ -1465,6 +1588,35 @@ class PaymentBackend:
                 raise
             return replay
         return response
+
+    def _try_pin(
+        self, authorization_id: str, candidates: list[str], sealed_pin: str
+    ) -> tuple[int | None, bool]:
+        """Open the PIN sealed for this authorization and compare it with its one
+        candidate's; returns (wrong PINs in a row counting this try, or None when nothing
+        was compared: no PIN, locked, or the shopper deleted; whether it was right).
+
+        The try is counted in the database *before* the comparison (:func:`pins.reserve_try`),
+        so workers and replicas answering at once cannot compare more than
+        ``pin_failures`` wrong PINs between them. A PIN that cannot be opened is no try:
+        422, the step-up stays pending."""
+        try:
+            pin = open_step_up_pin(
+                b64decode(sealed_pin), self.vault.keyring, authorization_id=authorization_id
+            )
+        except (SealedDataError, ValueError):
+            raise ApiError(
+                ErrorCode.VALIDATION_FAILED,
+                "the sealed PIN could not be opened",
+                fields=("sealed_pin",),
+            ) from None
+        if len(candidates) != 1:
+            return None, False
+        with self.db.transaction() as tx:
+            stored = pins.reserve_try(tx, candidates[0], self.config.pin_failures)
+        if stored is None:
+            return None, False
+        return stored.failures, pins.pin_matches(self.vault, stored, candidates[0], pin)
 
     # ------------------------------------------------------------------ shopper rights
 
@@ -1520,6 +1672,7 @@ class PaymentBackend:
                 "FROM authorizations WHERE shopper_id = ? ORDER BY created_at",
                 (shopper_id,),
             )
+            pin_set = pins.pin_is_set(tx, shopper_id)
         last_used = float(row[6])
         with self.db.transaction(readonly=True) as tx:
             stored = repository.templates_of(tx, shopper_id)
@@ -1542,6 +1695,7 @@ class PaymentBackend:
             masked_payment_method=str(row[9]),
             template_stored=bool(row[10]),
             template_model_id=row[11] if row[10] else None,
+            pin_set=pin_set,
             template_enrollment_views=0 if views is None else views.anchors.shape[0],
             template_adaptive_views=0 if views is None else views.adaptive.shape[0],
             template_adaptive_updates=0 if views is None else sum(views.updates),
@@ -1562,6 +1716,8 @@ class PaymentBackend:
         # Crypto-shredding: the wrapped data key is the only way to the template; with it
         # gone the ciphertext is noise, and we drop that too.
         repository.shred_template(tx, shopper_id, self.clock())
+        # The PIN only ever stood in for this template's face: it goes with it.
+        pins.erase_pin(tx, shopper_id)
 
     def withdraw_consent(
         self, req: ShopperAccessRequest, *, source: str = "unknown"
@@ -1588,6 +1744,8 @@ class PaymentBackend:
         row = self._shopper_for_access(req, source)
         shopper_id, tenant_id = str(row[0]), str(row[1])
         now = self.clock()
+        with self.db.transaction(readonly=True) as tx:
+            pin_set = pins.pin_is_set(tx, shopper_id)
         erased = (
             "template_data_key",
             "template",
@@ -1595,6 +1753,7 @@ class PaymentBackend:
             "privacy_code",
             "payment_method",
             "consent_record",
+            *(("pin",) if pin_set else ()),
         )
         unsigned = DeletionReceipt(
             receipt_id=_new_id("del"),

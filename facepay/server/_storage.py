@@ -229,6 +229,25 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
                 ON shoppers (tenant_id, template_updated_at)""",
         ),
     ),
+    (
+        6,
+        "shopper PINs for the grey-zone step-up (issue 16)",
+        (
+            # Never the PIN: scrypt of a keyed hash of it, salted per shopper
+            # (facepay.crypto.stretch_pin). ``failures`` counts wrong PINs in a row for
+            # every worker and replica (facepay.server._pins); the row goes with the
+            # template (deletion, withdrawal, retention).
+            """CREATE TABLE shopper_pins (
+                shopper_id TEXT PRIMARY KEY,
+                tenant_id TEXT NOT NULL,
+                scheme TEXT NOT NULL,
+                salt {blob} NOT NULL,
+                pin_hash {blob} NOT NULL,
+                failures {bigint} NOT NULL,
+                set_at {real} NOT NULL
+            )""",
+        ),
+    ),
 )
 
 _TOKENS = {
