@@ -22,14 +22,16 @@ from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import QApplication, QWidget
 
 import facepay.testing as kit
-from facepay import Frame
+from facepay import BasketLine, Frame
 from kiosk_app.adapter import TillAdapter
 from kiosk_app.app import apply_theme
 from kiosk_app.controller import KioskController
 from kiosk_app.i18n import Language, Translator
 from kiosk_app.model import (
     FilePrinter,
+    OutcomeKind,
     PrintedReceipt,
+    Sale,
     StaffDirectory,
     StaffLogin,
     StoreProfile,
@@ -58,34 +60,65 @@ class SyntheticCamera:
         pass
 
 
+def near(base: npt.NDArray[np.float32], similarity: float) -> npt.NDArray[np.float32]:
+    """Another capture of ``base``'s face at exactly ``similarity`` (cosine)."""
+    unit = np.asarray(base, dtype=np.float64)
+    unit /= np.linalg.norm(unit)
+    other = np.random.default_rng(int(similarity * 1e6)).standard_normal(unit.shape[0])
+    other -= (other @ unit) * unit
+    other /= np.linalg.norm(other)
+    return (similarity * unit + np.sqrt(1 - similarity**2) * other).astype(np.float32)
+
+
+class InFront:
+    """Who stands in front of the camera (a test changes it between attempts)."""
+
+    def __init__(self, vector: npt.NDArray[np.float32]) -> None:
+        self.vector = vector
+
+
+PERSON = kit.face(61)
+
+
 @pytest.fixture
-def kiosk(qapp: QApplication, tmp_path: Path) -> Iterator[KioskController]:
+def in_front() -> InFront:
+    return InFront(PERSON)
+
+
+@pytest.fixture
+def sandbox() -> Iterator[kit.Sandbox]:
+    with kit.Sandbox() as sb:
+        yield sb
+
+
+@pytest.fixture
+def kiosk(
+    qapp: QApplication, tmp_path: Path, in_front: InFront, sandbox: kit.Sandbox
+) -> Iterator[KioskController]:
     apply_theme(qapp)
     faces = kit.SyntheticFaces()
-    person = kit.face(61)
-    with kit.Sandbox() as sandbox:
-        till = kit.connect_till(
-            sandbox,
-            analyzer=faces,
-            embedder=faces,
-            fuse=lambda ts: ts[0],
-            liveness=faces.liveness,
-        )
-        port = TillAdapter(till, store=STORE, base_url=sandbox.base_url)
-        c = KioskController(
-            port=port,
-            open_camera=lambda: SyntheticCamera(faces, person),
-            bridge=PosBridge(),
-            staff=StaffLogin(StaffDirectory()),
-            receipt_channels=[PrintedReceipt(FilePrinter(tmp_path))],
-            playback=CameraPlayback(pace=False, loop=True, lockstep=True),
-            card_reader=lambda: "tok_visa_4242",
-        )
-        c.widget().resize(1024, 768)
-        c.widget().show()
-        yield c
-        c.shutdown()
-        port.close()
+    till = kit.connect_till(
+        sandbox,
+        analyzer=faces,
+        embedder=faces,
+        fuse=lambda ts: ts[0],
+        liveness=faces.liveness,
+    )
+    port = TillAdapter(till, store=STORE, base_url=sandbox.base_url)
+    c = KioskController(
+        port=port,
+        open_camera=lambda: SyntheticCamera(faces, in_front.vector),
+        bridge=PosBridge(),
+        staff=StaffLogin(StaffDirectory()),
+        receipt_channels=[PrintedReceipt(FilePrinter(tmp_path))],
+        playback=CameraPlayback(pace=False, loop=True, lockstep=True),
+        card_reader=lambda: "tok_visa_4242",
+    )
+    c.widget().resize(1024, 768)
+    c.widget().show()
+    yield c
+    c.shutdown()
+    port.close()
     qapp.setLayoutDirection(Qt.LayoutDirection.LeftToRight)
     gc.collect()
 
@@ -197,6 +230,96 @@ def test_back_from_the_pin_keeps_the_linked_card(kiosk: KioskController) -> None
     c.enroll_card.continue_button.click()
     assert c.current == "enroll_pin"
     assert c.enroll_pin.title.text() == "Choose a 4-digit PIN"  # the first entry is gone
+
+
+def enroll_with(qtbot: Any, c: KioskController, pin: str | None) -> None:
+    to_pin_screen(c)
+    if pin is None:
+        c.enroll_pin.skip_button.click()
+    else:
+        for _ in range(2):
+            type_digits(c.enroll_pin, pin)
+            c.enroll_pin.keypad.submit_button.click()
+    qtbot.waitUntil(lambda: c.current in ("enroll_done", "result"), timeout=30_000)
+    assert c.current == "enroll_done", c.result.outcome
+    c.enroll_done.done_button.click()
+    assert c.current == "idle"
+
+
+def pay_just_short_of_the_match(qtbot: Any, c: KioskController, in_front: InFront) -> str:
+    """The enrolled shopper pays with a face at cosine 0.95: under the match (0.96), in
+    the grey zone (from 0.94) of ``facepay.config.ServerConfig``."""
+    in_front.vector = near(PERSON, 0.95)
+    line = BasketLine(sku="4011", description="Bananas 1 kg", quantity=2, unit_price_minor=119)
+    c.bridge.push_basket(Sale(sale_id="SALE-PIN-1", currency="EUR", lines=(line,)))
+    qtbot.waitUntil(lambda: c.current == "basket", timeout=5_000)
+    c.basket_screen.pay_button.click()
+    c.choice.face_button.click()
+    assert c.current == "claim"
+    type_digits(c.claim, PHONE)
+    c.claim.keypad.submit_button.click()
+    qtbot.waitUntil(lambda: c.current in ("step_up", "result"), timeout=30_000)
+    return c.current
+
+
+def approvals(sandbox: kit.Sandbox) -> list[tuple[Any, ...]]:
+    return kit.rows(sandbox, "SELECT status FROM authorizations WHERE status = 'approved'")
+
+
+def test_a_near_match_asks_for_the_pin_and_pays_once_it_is_typed(  # type: ignore[no-untyped-def]
+    qtbot,
+    kiosk: KioskController,
+    in_front: InFront,
+    sandbox: kit.Sandbox,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    c = kiosk
+    enroll_with(qtbot, c, PIN)
+    assert pay_just_short_of_the_match(qtbot, c, in_front) == "step_up"
+    assert c.step_up.subtitle.text() == "Enter your facepay PIN."
+    assert c.step_up.keypad.display.hasFocus()
+    type_digits(c.step_up, PIN)
+    assert c.step_up.keypad.display.text() == "\u2022" * 4
+    c.step_up.keypad.submit_button.click()
+    qtbot.waitUntil(lambda: c.current == "result", timeout=30_000)
+    outcome = c.result.outcome
+    assert outcome is not None
+    assert outcome.kind is OutcomeKind.APPROVED, outcome
+    assert len(approvals(sandbox)) == 1
+    assert c.step_up.keypad.digits() == ""
+    assert not [t for t in on_screen_texts(c.widget()) if PIN in t]
+    assert not names(caplog.text, PIN)
+
+
+def test_a_wrong_pin_is_not_recognised_and_offers_the_card(  # type: ignore[no-untyped-def]
+    qtbot, kiosk: KioskController, in_front: InFront, sandbox: kit.Sandbox
+) -> None:
+    c = kiosk
+    enroll_with(qtbot, c, PIN)
+    assert pay_just_short_of_the_match(qtbot, c, in_front) == "step_up"
+    type_digits(c.step_up, "9520")
+    c.step_up.keypad.submit_button.click()
+    qtbot.waitUntil(lambda: c.current == "result", timeout=30_000)
+    outcome = c.result.outcome
+    assert outcome is not None
+    assert outcome.kind is OutcomeKind.NOT_RECOGNISED, outcome
+    assert "Nothing was charged" in c.result.message.text()
+    assert c.result.card_button.isVisible()
+    assert approvals(sandbox) == []
+
+
+def test_without_a_pin_a_near_match_is_refused_as_the_skip_said(  # type: ignore[no-untyped-def]
+    qtbot, kiosk: KioskController, in_front: InFront, sandbox: kit.Sandbox
+) -> None:
+    c = kiosk
+    enroll_with(qtbot, c, None)
+    assert pay_just_short_of_the_match(qtbot, c, in_front) == "result"
+    outcome = c.result.outcome
+    assert outcome is not None
+    assert outcome.kind is OutcomeKind.NOT_RECOGNISED, outcome
+    assert c.result.card_button.isVisible()
+    assert approvals(sandbox) == []
 
 
 @pytest.mark.parametrize("language", list(Language), ids=lambda x: x.value)
