@@ -1242,7 +1242,10 @@ class ConsentScreen(Screen):
         self.points = [label("consent", center=False) for _ in range(4)]
         text = QWidget()
         col = QVBoxLayout(text)
-        col.setSpacing(28)
+        # 18 px between the points keeps all four on one 1024x768 screen, the PIN and the
+        # refreshed template included: a shopper should not have to find a scroll bar to
+        # read how to delete.
+        col.setSpacing(18)
         for p in self.points:
             col.addWidget(p)
         col.addStretch(1)

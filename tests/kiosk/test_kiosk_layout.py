@@ -173,6 +173,24 @@ def test_every_second_state_fits_the_display(
     assert not problems, "\n".join(problems)
 
 
+@pytest.mark.parametrize("language", list(Language), ids=lambda x: x.value)
+def test_the_consent_needs_no_scrolling_on_the_smallest_display(
+    qtbot, themed: QApplication, language: Language
+) -> None:  # type: ignore[no-untyped-def]
+    """What is kept, where, how long and how to delete are all on the glass at once: a
+    shopper should not have to find a scroll bar to read how to delete their data."""
+    from PyQt6.QtWidgets import QScrollArea
+
+    screen = SCREEN_TYPES["consent"](Translator(language))
+    qtbot.addWidget(screen)
+    stage(screen)
+    screen.resize(*min(DISPLAY_SIZES))
+    screen.show()
+    QApplication.processEvents()
+    (scroll,) = screen.findChildren(QScrollArea)
+    assert scroll.verticalScrollBar().maximum() == 0
+
+
 def test_the_checker_sees_a_clipped_label_and_an_overlap(qtbot, themed: QApplication) -> None:  # type: ignore[no-untyped-def]
     window = QWidget()
     qtbot.addWidget(window)

@@ -338,6 +338,8 @@ def test_every_language_asks_for_the_pin(qapp: QApplication, language: Language)
     enroll.ask(confirm=True)
     assert enroll.title.text() == tr("enroll.pin_again_title")
     assert enroll.skip_hint.text() == tr("enroll.pin_skip_hint")
+    # The consent, read before the PIN is chosen, says it is kept (as a hash only).
+    assert "PIN" in tr("enroll.consent_what")
     if language is Language.EN:
         step_up.ask(4, pin=True)
         assert step_up.subtitle.text() == "Enter your facepay PIN."
