@@ -138,10 +138,22 @@ class CheckoutConfig:
     # run (docs/liveness.md) the one replayed clip accepted under a random plan drew a
     # two-challenge plan (1/160), against 0/160 with three.
     liveness_challenges: int = 3
+    # Enrollment sends up to this many views of the face (issue 16, docs/protocol.md): the
+    # fused template of the best frames, plus one per side the head turned at least
+    # enrollment_view_yaw_deg during liveness (fused the same way from that side's
+    # frames), so a payment at a slight turn matches a view at that turn. 1 sends one
+    # template, as before. The quality gate passes frames up to max_abs_yaw (20 deg), so
+    # a turned view is made of frames between 10 and 20 degrees.
+    enrollment_views: int = 3
+    enrollment_view_yaw_deg: float = 10.0
 
     def __post_init__(self) -> None:
         if self.fused_frames < 1 or self.candidate_frames < self.fused_frames:
             raise ConfigurationError("CheckoutConfig needs 1 <= fused_frames <= candidate_frames")
+        if not 1 <= self.enrollment_views <= 3 or self.enrollment_view_yaw_deg <= 0:
+            raise ConfigurationError(
+                "CheckoutConfig: enrollment_views 1..3, enrollment_view_yaw_deg > 0"
+            )
         for name in (
             "claim_timeout_s",
             "capture_timeout_s",

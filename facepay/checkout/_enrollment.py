@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import heapq
+import math
 from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 
@@ -27,7 +29,7 @@ from facepay.errors import (
     BackendError,
     CheckoutError,
 )
-from facepay.types import Frame
+from facepay.types import FaceObservation, Frame, QualityReport, SealedTemplate
 
 __all__ = [
     "EnrollmentSession",
@@ -76,6 +78,50 @@ class EnrollmentSession(_FaceFlow):
         self._claim = claim
         self._token = payment_method_token
         self.result: EnrollmentResult | None = None
+        # Quality-passing frames of each turned side (+1: the shopper's left, -1: right),
+        # best first and bounded like the flow's candidates: the extra enrollment views.
+        self._turned: dict[int, list[tuple[float, int, Frame, FaceObservation]]] = {
+            1: [],
+            -1: [],
+        }
+        self._more_sealed: tuple[SealedTemplate, ...] = ()
+
+    @property
+    def holds_biometric_data(self) -> bool:
+        return super().holds_biometric_data or any(self._turned.values())
+
+    def _keep_candidate(self, frame: Frame, report: QualityReport) -> None:
+        super()._keep_candidate(frame, report)
+        if not report.passed or report.face is None or self._config.enrollment_views < 2:
+            return
+        yaw = report.face.pose.yaw
+        if not math.isfinite(yaw) or abs(yaw) < self._config.enrollment_view_yaw_deg:
+            return
+        heap = self._turned[1 if yaw > 0 else -1]
+        item = (report.score, next(self._tiebreak), frame, report.face)
+        if len(heap) < self._config.fused_frames:
+            heapq.heappush(heap, item)
+        elif item[0] > heap[0][0]:
+            heapq.heapreplace(heap, item)
+
+    def _seal_templates(self, session: wire.CheckoutSessionInfo) -> None:
+        """The primary template as a payment makes it, then one view per turned side
+        (most frames first), up to ``enrollment_views`` in all."""
+        super()._seal_templates(session)
+        sides = sorted((s for s in self._turned.values() if s), key=len, reverse=True)
+        more = []
+        for side in sides[: self._config.enrollment_views - 1]:
+            view = self._fused_template(side)
+            more.append(self._parts.sealer.seal(view, session))
+            del view  # the clear template never outlives this call
+        self._more_sealed = tuple(more)
+
+    def _drop_biometrics(self) -> None:
+        super()._drop_biometrics()
+        for side in self._turned.values():
+            side.clear()
+        if self._state.is_final:
+            self._pin = None  # cancelled, timed out or failed: the PIN goes with the face
 
     def begin(self) -> CheckoutState:
         with self._lock:
@@ -84,7 +130,8 @@ class EnrollmentSession(_FaceFlow):
             return self._fire("begin")
 
     def complete(self) -> EnrollmentResult:
-        """Send the sealed, fused template with the consent record (state ``processing``)."""
+        """Send the sealed, fused template (and the turned views) with the consent record
+        (state ``processing``)."""
         with self._lock:
             if self.check_timeout():
                 raise self._nothing_taken(NotEnrolledError, "the enrollment timed out")
@@ -102,9 +149,11 @@ class EnrollmentSession(_FaceFlow):
                 consent=self._consent,
                 payment_method_token=self._token,
                 claim=self._claim,
+                more_views=tuple(wire.SealedTemplateWire.from_sealed(v) for v in self._more_sealed),
                 sealed_pin=sealed_pin,
             )
             self._sealed = None
+            self._more_sealed = ()
             try:
                 answer = self._parts.client.enroll(request)
             except BackendError as exc:

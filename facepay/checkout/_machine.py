@@ -507,15 +507,24 @@ class _FaceFlow:
         if not self.has_fusable_frames():
             self._fail(FailureReason.NO_GOOD_FRAME)
             return
-        template = self._fused_template()
         session = self._session
         assert session is not None
-        self._sealed = self._parts.sealer.seal(template, session)
-        del template  # the clear template never outlives this call
+        self._seal_templates(session)
         self._fire("liveness_passed")
 
-    def _fused_template(self) -> FaceTemplate:
-        best = heapq.nlargest(self._config.fused_frames, self._candidates)
+    def _seal_templates(self, session: wire.CheckoutSessionInfo) -> None:
+        """Fuse the best frames into the shopper's template and seal it to ``session``."""
+        template = self._fused_template()
+        self._sealed = self._parts.sealer.seal(template, session)
+        del template  # the clear template never outlives this call
+
+    def _fused_template(
+        self, candidates: list[tuple[float, int, Frame, FaceObservation]] | None = None
+    ) -> FaceTemplate:
+        """The template fused from the best ``fused_frames`` of ``candidates`` (default:
+        the flow's quality-ranked candidates)."""
+        pool = self._candidates if candidates is None else candidates
+        best = heapq.nlargest(self._config.fused_frames, pool)
         templates = [self._parts.embedder.embed(frame, face) for _, _, frame, face in best]
         return self._parts.fuse(templates) if len(templates) > 1 else templates[0]
 

@@ -1287,21 +1287,24 @@ class PaymentBackend:
             return
         now = self.clock()
         try:
-            with self.db.transaction() as tx:
+            # Read and decide outside any write transaction: most approvals stop at the
+            # interval; the write below checks the version it read.
+            with self.db.transaction(readonly=True) as tx:
                 stored = repository.templates_of(tx, shopper_id)
-                if stored is None or now - stored.updated_at < self.config.adaptive_interval_s:
-                    return
-                opened = self.vault.decrypt_templates(
-                    stored.template_sealed,
-                    stored.data_key_wrapped,
-                    shopper_id=shopper_id,
-                    tenant_id=stored.tenant_id,
-                )
-                if opened.model_id != probe.model_id:
-                    return
-                outcome = templates.adapt(opened.templates, probe.vector, policy)
-                written = outcome.verdict.changed
-                if written:
+            if stored is None or now - stored.updated_at < self.config.adaptive_interval_s:
+                return
+            opened = self.vault.decrypt_templates(
+                stored.template_sealed,
+                stored.data_key_wrapped,
+                shopper_id=shopper_id,
+                tenant_id=stored.tenant_id,
+            )
+            if opened.model_id != probe.model_id:
+                return
+            outcome = templates.adapt(opened.templates, probe.vector, policy)
+            written = False
+            with self.db.transaction() as tx:
+                if outcome.verdict.changed:
                     sealed, wrapped = self.vault.encrypt_templates(
                         outcome.templates,
                         model_id=opened.model_id,
@@ -1316,8 +1319,8 @@ class PaymentBackend:
                         data_key_wrapped=wrapped,
                         now=now,
                     )
-                if not written and outcome.verdict.changed:
-                    return  # rewritten or deleted meanwhile: this payment teaches nothing
+                    if not written:
+                        return  # rewritten or deleted meanwhile: this payment teaches nothing
                 self._audit(
                     tx,
                     device.tenant_id,
@@ -1335,9 +1338,7 @@ class PaymentBackend:
                 )
         except Exception:
             # The payment stands whatever happens here; the set stays as it was.
-            logger.exception(
-                "adaptive update after %s failed; templates unchanged", authorization_id
-            )
+            logger.exception("adaptive update after %s failed; set unchanged", authorization_id)
             return
         if written:
             gallery = self.galleries.get(device.tenant_id, probe.model_id)

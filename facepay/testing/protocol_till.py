@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -111,21 +112,36 @@ class ProtocolTill:
         return SealedTemplateWire.from_sealed(sealed).model_dump()
 
     def enroll_body(
-        self, vector: Vector, phone: str = PHONE, token: str = SANDBOX_CARD
+        self,
+        vector: Vector,
+        phone: str = PHONE,
+        token: str = SANDBOX_CARD,
+        more_views: Sequence[Vector] = (),
     ) -> dict[str, Any]:
+        """An enrollment of ``vector`` (the primary view) and ``more_views`` (other views
+        of the face, each sealed to the session; sent only when there are some)."""
         sid = self.session("enroll")
-        return {
+        body: dict[str, Any] = {
             "session_id": sid,
             "sealed_template": self.seal(vector, sid),
             "consent": CONSENT,
             "payment_method_token": token,
             "claim": {"kind": "phone", "value": phone},
         }
+        if more_views:
+            body["more_views"] = [self.seal(v, sid) for v in more_views]
+        return body
 
     def enroll(
-        self, vector: Vector, phone: str = PHONE, token: str = SANDBOX_CARD
+        self,
+        vector: Vector,
+        phone: str = PHONE,
+        token: str = SANDBOX_CARD,
+        more_views: Sequence[Vector] = (),
     ) -> httpx.Response:
-        return self.call("POST", "/v1/enrollments", self.enroll_body(vector, phone, token))
+        return self.call(
+            "POST", "/v1/enrollments", self.enroll_body(vector, phone, token, more_views)
+        )
 
     def pay_body(
         self,

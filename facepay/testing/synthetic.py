@@ -32,7 +32,7 @@ from facepay.types import (
 if TYPE_CHECKING:
     from facepay.liveness import ChallengePlan, LivenessProgress
 
-__all__ = ["MODEL_ID", "SyntheticFaces", "face", "same_face", "template"]
+__all__ = ["MODEL_ID", "SyntheticFaces", "at_cosine", "face", "same_face", "template"]
 
 # The default embedder's model id: the backend compares templates of one model only.
 MODEL_ID = "dlib-resnet-v1"
@@ -50,6 +50,18 @@ def same_face(base: Vector, seed: int, noise: float = 0.02) -> Vector:
     """Another capture of the same identity: cosine ~0.98 with ``base``."""
     rng = np.random.default_rng(10_000 + seed)
     return (base + noise * rng.standard_normal(base.shape[0])).astype(np.float32)
+
+
+def at_cosine(base: Vector, cosine: float, seed: int) -> Vector:
+    """A unit vector at exactly ``cosine`` from ``base``, in a random direction: a probe
+    placed precisely around a threshold (a near-threshold impostor, a clear genuine)."""
+    b = np.asarray(base, dtype=np.float64)
+    b = b / np.linalg.norm(b)
+    other = np.random.default_rng(20_000 + seed).standard_normal(b.shape[0])
+    other -= (other @ b) * b
+    other /= np.linalg.norm(other)
+    out: Vector = (cosine * b + np.sqrt(max(0.0, 1.0 - cosine * cosine)) * other).astype(np.float32)
+    return out
 
 
 def template(vector: Vector, *, model_id: str = MODEL_ID, frames_fused: int = 5) -> FaceTemplate:

@@ -160,3 +160,25 @@ def test_the_documented_pin_vector_opens_to_its_digits() -> None:
     assert _bytes_info("pin", pair.key_id, pair.suite, context).hex() == V["pin.info_hex"]
     digits = open_step_up_pin(blob, pair, authorization_id=V["pin.authorization_id"])
     assert digits == V["pin.digits"]
+
+
+def test_the_second_factor_section_names_real_tests_and_the_right_numbers() -> None:
+    """docs/security.md, "Attacks tried: the second factor": every test it names exists,
+    and the numbers of its combined false accept rate are this code's."""
+    root = DOC.parents[1]
+    text = (root / "docs" / "security.md").read_text(encoding="utf-8")
+    section = text.split("## Attacks tried: the second factor", 1)[1].split("\n## ", 1)[0]
+    sources = "".join(
+        p.read_text(encoding="utf-8")
+        for p in [
+            *(root / "tests" / "security").glob("test_attack_pin_*.py"),
+            root / "tests" / "server" / "test_grey_zone.py",
+        ]
+    )
+    named = set(re.findall(r"(test_[a-z0-9_]+)`", section))
+    assert len(named) >= 15
+    for name in named:
+        assert f"def {name}(" in sources, name
+    allowed = 10_000 - len(refused_pins())
+    assert f"{allowed:,}" in section
+    assert f"{3 / allowed:.1e}".replace("e-04", "e-4") in section

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pin_kit import PIN, answer_pin, at_similarity, enroll_with_pin, grey_payment
+from pin_kit import PIN, answer_pin, at_similarity, enroll_with_pin, grey_payment, pin_rows
 from shoppers_kit import Backends
 
 from facepay.config import ServerConfig
@@ -110,6 +110,7 @@ def test_a_withdrawn_shopper_is_never_asked_for_a_pin(till: ProtocolTill) -> Non
         },
     )
     assert withdrawn.status_code == 200, withdrawn.text
+    assert pin_rows(till.sandbox) == []  # shredded with the template
     answer = grey_payment(till, pinned, phone=WITH_PIN).json()
     assert answer["status"] == "declined"
     assert answer["decline_reason"] == "no_match"

@@ -245,3 +245,14 @@ def test_a_pin_for_a_shopper_deleted_meanwhile_pays_nothing(
     assert r.status_code == 200
     assert r.json()["status"] == "declined"
     assert rows(sandbox, "SELECT count(*) FROM authorizations WHERE status = 'approved'") == [(0,)]
+
+
+def test_the_retention_sweep_shreds_an_unused_shoppers_pin(
+    sandbox: Sandbox, till: ProtocolTill, clock: FakeClock
+) -> None:
+    assert enroll_with_pin(till, face(408)).status_code == 201
+    assert len(pin_rows(sandbox)) == 1
+    assert sandbox.backend is not None
+    clock.advance(ServerConfig().retention_days * 86400.0 + 1.0)
+    assert sandbox.backend.sweep()["retention_expired"] == 1
+    assert pin_rows(sandbox) == []

@@ -5,6 +5,8 @@ against the real sandbox on SQLite and PostgreSQL. Plus the grey-zone rule on it
 
 from __future__ import annotations
 
+import logging
+import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -212,3 +214,24 @@ def test_the_grey_threshold_must_sit_at_or_below_the_match_threshold() -> None:
     with pytest.raises(ConfigurationError):
         ServerConfig(pin_failures=0)
     assert ServerConfig(grey_threshold=0.96).grey_threshold == 0.96  # the zone turned off
+
+
+def test_the_sdk_logs_no_pin_and_keeps_none_after_an_enrollment_ends(
+    till: Till, faces: kit.SyntheticFaces, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    person, claim = enroll(till, faces, 17, PIN)
+    session, _ = grey_checkout(till, faces, person, claim)
+    assert session.answer_step_up(PIN).approved
+    assert caplog.records
+    # As a token of its own: a random id may hold the digits inside a longer run.
+    alone = re.compile(rf"(?<![0-9A-Za-z]){PIN}(?![0-9A-Za-z])")
+    assert not any(alone.search(record.getMessage()) for record in caplog.records)
+    abandoned = till.start_enrollment(
+        consent=facepay.consent_now("2026-01-en"),
+        claim=facepay.Claim(kind=facepay.ClaimKind.PHONE, value="+4915188999999"),
+        payment_method_token="tok_visa_4242",
+        pin=PIN,
+    )
+    abandoned.cancel()
+    assert abandoned._pin is None  # the clear PIN is dropped with the face

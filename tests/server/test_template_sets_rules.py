@@ -177,3 +177,15 @@ def test_slow_genuine_drift_is_followed() -> None:
             refused_adaptive += 1
     assert refused_frozen >= 20
     assert refused_adaptive < refused_frozen / 2
+
+
+def test_the_at_rest_layout_is_the_one_docs_crypto_md_states() -> None:
+    from pathlib import Path
+
+    from facepay.server._vault import decode_template_set, encode_template_set
+
+    known = TemplateSet.of(np.array([[1.0, 0.0]]), np.array([[0.6, 0.8]]), [3])
+    data = encode_template_set(known, "m")
+    doc = (Path(__file__).parents[2] / "docs" / "crypto.md").read_text(encoding="utf-8")
+    assert data.hex() in doc
+    assert decode_template_set(data).templates.same_as(known)
