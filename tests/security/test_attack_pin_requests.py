@@ -135,6 +135,10 @@ def test_a_replayed_step_up_answer_pays_nothing_more(sandbox: Sandbox, till: Pro
     again = replay(sandbox.base_url, log)
     assert again.status_code == 401
     assert again.json()["error"]["code"] == "nonce_reused"
+    # A proxy that rewrites the key (to pass the bytes off as a new answer): the
+    # signature covers the key.
+    rewritten = replay(sandbox.base_url, log, change={"Idempotency-Key": "idem_" + "1" * 32})
+    assert rewritten.status_code == 401
     # The same answer re-signed under a new key: the step-up is over.
     resent = answer_pin(till, auth_id, PIN)
     assert resent.status_code == 409
