@@ -4,6 +4,13 @@ DIR holds one subfolder per identity (stills). With ``--fused K`` DIR holds vide
 (one person per clip) and templates are fused from K consecutive usable frames, as at a
 till; genuine pairs are windows of the same person, impostor pairs windows of different
 people. See docs/accuracy.md.
+
+``facepay eval adaptive DIR``: the same templates over time, through the backend's own
+code (:mod:`facepay.eval._adaptive`): per identity, enrol from one sample (or
+``--views V``), then pay with the others in many seeded random orders, impostors
+interleaved; FNMR and FMR at the shipped threshold, how the scores move when the backend
+updates templates, and the grey-zone rates (approved on face, step-up, refused) for a
+sweep of grey thresholds.
 """
 
 from __future__ import annotations
@@ -26,6 +33,78 @@ def register(subparsers: Any, group_parser: argparse.ArgumentParser | None = Non
     )
     parser.add_argument("dir", type=Path, help="folder: <identity>/<images> or video clips")
     add_json_flag(parser)
+    _source_options(parser)
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="report FMR/FNMR at this distance instead of the shipped default",
+    )
+    parser.add_argument(
+        "--closest",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also list the N closest impostor pairs (who could be mistaken for whom)",
+    )
+    parser.set_defaults(handler=run)
+
+    adaptive = subparsers.add_parser(
+        "adaptive",
+        help="enrol once, pay many times in random orders through the backend's own code: "
+        "FNMR/FMR with and without template updates, grey-zone step-up rates",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    adaptive.add_argument("dir", type=Path, help="folder: <identity>/<images> or video clips")
+    add_json_flag(adaptive)
+    _source_options(adaptive)
+    adaptive.add_argument(
+        "--orders", type=int, default=20, help="seeded random histories (default 20)"
+    )
+    adaptive.add_argument("--seed", type=int, default=0, help="seed of the first order")
+    adaptive.add_argument(
+        "--impostors",
+        type=int,
+        default=20,
+        metavar="N",
+        help="impostor attempts per enrolled identity and order (default 20)",
+    )
+    adaptive.add_argument(
+        "--lookalikes",
+        type=int,
+        default=3,
+        metavar="N",
+        help="of those, the N other people's samples closest to the enrolment, every order "
+        "(the poisoning attempts; default 3)",
+    )
+    adaptive.add_argument(
+        "--views",
+        type=_ints,
+        default=(1,),
+        metavar="V,V,...",
+        help="enrol from V samples (multi-view enrolment); one condition per value (default 1)",
+    )
+    adaptive.add_argument(
+        "--grey-distances",
+        type=_floats,
+        default=tuple(round(0.04 + 0.005 * k, 3) for k in range(9)),
+        metavar="D,D,...",
+        help="grey-zone lower bounds to sweep, as cosine distances (default 0.040-0.080)",
+    )
+    adaptive.set_defaults(handler=run_adaptive)
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in text.split(",") if x.strip())
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    return tuple(float(x) for x in text.split(",") if x.strip())
+
+
+def _source_options(parser: argparse.ArgumentParser) -> None:
+    """Where the templates come from: stills by folder or file name, or clip windows."""
     parser.add_argument(
         "--fused",
         type=int,
@@ -54,40 +133,116 @@ def register(subparsers: Any, group_parser: argparse.ArgumentParser | None = Non
         action="store_true",
         help="with --fused: keep every confident near-frontal face, not only gate-passed frames",
     )
-    parser.add_argument(
-        "--threshold",
-        type=float,
-        default=None,
-        help="report FMR/FNMR at this distance instead of the shipped default",
-    )
-    parser.add_argument(
-        "--closest",
-        type=int,
-        default=0,
-        metavar="N",
-        help="also list the N closest impostor pairs (who could be mistaken for whom)",
-    )
-    parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from facepay.cli import emit
+    from facepay.eval._verify import closest_impostors, pair_scores, verification_report
+
+    samples, images, failed, embedder = _samples(args)
+    threshold = args.threshold if args.threshold is not None else embedder.default_threshold
+    scores = pair_scores(samples, embedder.compare, metric=embedder.metric)
+    report: dict[str, Any] = verification_report(
+        scores,
+        images=images,
+        identities=len({s.identity for s in samples}),
+        failed_to_enroll=failed,
+        threshold=threshold,
+    )
+    if args.fused is not None:
+        report["fused_frames"] = args.fused
+    if args.closest > 0:
+        report["closest_impostors"] = closest_impostors(samples, scores, args.closest)
+    emit(args, report, _human)
+    return 0
+
+
+def run_adaptive(args: argparse.Namespace) -> int:
     from facepay.cli import emit, progress
+    from facepay.crypto import refused_pins
+    from facepay.errors import FacePayError
+    from facepay.eval._adaptive import adaptive_report, conditions, run_conditions
+
+    if args.orders < 1 or not args.views or min(args.views) < 1:
+        raise FacePayError("--orders and every --views value must be >= 1")
+    samples, images, failed, _ = _samples(args)
+    chosen = conditions(args.views)
+
+    def bar(items: Any, total: int) -> Any:
+        return progress(items, total=total, desc="orders")
+
+    runs = run_conditions(
+        samples,
+        chosen,
+        orders=args.orders,
+        seed=args.seed,
+        impostors_per_target=args.impostors,
+        lookalikes=args.lookalikes,
+        progress=bar,
+    )
+    config = next(iter(chosen.values()))[0]
+    # An impostor in the grey zone may try config.pin_failures PINs before the shopper's
+    # PIN locks, among the 4-digit PINs the backend lets a shopper set.
+    guess = config.pin_failures / (10**4 - len(refused_pins()))
+    report = adaptive_report(
+        runs,
+        config=config,
+        samples=samples,
+        grey_thresholds=[1.0 - d for d in args.grey_distances],
+        pin_guess_probability=guess,
+    )
+    report.update(
+        images=images,
+        failed_to_enroll=failed,
+        orders=args.orders,
+        seed=args.seed,
+        fused_frames=args.fused,
+        pin_guess_probability=round(guess, 8),
+    )
+    emit(args, report, _human_adaptive)
+    return 0
+
+
+def _human_adaptive(r: dict[str, Any]) -> str:
+    lines = [
+        f"samples {r['samples']}, identities {r['identities']}, orders {r['orders']}, "
+        f"threshold {r['match_threshold']}"
+    ]
+    for name, c in r["conditions"].items():
+        lines.append(
+            f"{name}: FNMR {c['fnmr']} ({c['genuine_attempts']} genuine), "
+            f"FMR {c['fmr']} ({c['impostor_attempts']} impostor, "
+            f"{c['lookalike_attempts']} look-alike), closest impostor "
+            f"{c['closest_impostor_score']}"
+        )
+        g = r["backend_grey_zone"][name]
+        lines.append(
+            f"  backend grey zone from {g['grey_threshold']}: PIN asked of "
+            f"{g['genuine_asked_pin']} genuine ({g['genuine_approved_after_pin']} approved), "
+            f"{g['impostor_asked_pin']} impostor; refused {g['genuine_refused']}"
+        )
+        for row in r["grey_zone"][name]:
+            lines.append(
+                f"  grey from distance {row['grey_distance']}: face {row['approved_on_face']}"
+                f", step-up {row['step_up']}, refused {row['refused']}, impostor in grey "
+                f"{row['impostor_in_grey_zone']}"
+            )
+    return "\n".join(lines)
+
+
+def _samples(args: argparse.Namespace) -> tuple[list[Any], int, int, Any]:
+    """The templates of DIR (stills, or fused clip windows with ``--fused``), each computed
+    once: ``(samples, images or windows, failed to enrol, embedder)``."""
+    from facepay.cli import progress
     from facepay.config import EmbedderConfig, FaceDetectorConfig, QualityConfig
     from facepay.errors import FacePayError
-    from facepay.eval._verify import (
-        closest_impostors,
-        enroll_clips,
-        enroll_stills,
-        pair_scores,
-        verification_report,
-    )
+    from facepay.eval._verify import enroll_clips, enroll_stills
     from facepay.vision import DlibResNetEmbedder, FaceMeshDetector, FrameAnalyzer
 
     root: Path = args.dir
     if not root.is_dir():
         raise FacePayError(f"{root} is not a folder")
     embedder = DlibResNetEmbedder(EmbedderConfig.from_env())
-    threshold = args.threshold if args.threshold is not None else embedder.default_threshold
     detector_config = FaceDetectorConfig.from_env()
 
     def bar(items: Any, total: int) -> Any:
@@ -120,20 +275,7 @@ def run(args: argparse.Namespace) -> int:
             step=args.step,
             progress=bar,
         )
-    scores = pair_scores(samples, embedder.compare, metric=embedder.metric)
-    report: dict[str, Any] = verification_report(
-        scores,
-        images=images,
-        identities=len({s.identity for s in samples}),
-        failed_to_enroll=failed,
-        threshold=threshold,
-    )
-    if args.fused is not None:
-        report["fused_frames"] = args.fused
-    if args.closest > 0:
-        report["closest_impostors"] = closest_impostors(samples, scores, args.closest)
-    emit(args, report, _human)
-    return 0
+    return samples, images, failed, embedder
 
 
 def _human(r: dict[str, Any]) -> str:
