@@ -129,7 +129,8 @@ def pay_by_face(till: Till, order: PosOrder, camera: Any, phone: str) -> dict[st
             "receipt_lines": list(receipt.lines()),
         }
     # Declined or step-up: the POS offers the card terminal (a kiosk would ask the
-    # shopper for the last 4 phone digits on a step-up: CheckoutSession.answer_step_up).
+    # shopper for 4 digits on a step-up, the last 4 of their phone or, for step_up "pin",
+    # their facepay PIN, and pass them to CheckoutSession.answer_step_up).
     return {
         "order": order.order_id,
         "paid": False,

@@ -648,6 +648,14 @@ class LivenessConfig:
     # Print cue by colour (Hasler-Suesstrunk colourfulness of the face): measured, does not
     # separate (real clips 17.6-46.3, synthetic photos 24.7-52.8), so off by default.
     print_min_colourfulness: float = 0.0
+    # Strong screen or print evidence: a session that ends before its plan is done (a
+    # challenge timed out, the face was lost, the camera stopped) is inconclusive, which a
+    # backend cannot tell from a slow shopper. When the screen or print cue above refuses
+    # over at least this many samples (0.25 s apart: 2 s of face), the session ends
+    # not_live instead. No real frame measured ever made a cue refuse (docs/liveness.md:
+    # outline 0 of 1273 real samples, moire and edge medians below their thresholds), so
+    # the count only keeps a glimpse of a face from deciding. 0 turns it off.
+    strong_cue_min_samples: int = 8
 
     def __post_init__(self) -> None:
         if not 0.0 < self.blink_closed_ratio < self.blink_reopen_ratio <= 1.0:
@@ -660,6 +668,8 @@ class LivenessConfig:
             raise ConfigurationError("LivenessConfig: need 0 < min_fps < max_fps")
         if self.parallax_segment_turn_deg <= 0 or self.parallax_segment_max_frames < 1:
             raise ConfigurationError("LivenessConfig: need parallax segments > 0 deg, >= 1 frame")
+        if self.strong_cue_min_samples < 0:
+            raise ConfigurationError("LivenessConfig: strong_cue_min_samples must be >= 0")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **kw: Any) -> LivenessConfig:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from facepay import (
+    BackendError,
     Basket,
     CheckoutConfig,
     CheckoutError,
@@ -103,7 +104,9 @@ class TillAdapter:
         session.begin()  # opens the backend session: raises TransportError when down
         self._session = session
 
-    def begin_enrollment(self, claim: Claim, card_token: str, locale: str) -> None:
+    def begin_enrollment(
+        self, claim: Claim, card_token: str, locale: str, *, pin: str | None = None
+    ) -> None:
         self.cancel()
         consent = consent_now(
             consent_text_version(locale, self._consent_text(locale)),
@@ -115,6 +118,7 @@ class TillAdapter:
             claim=claim,
             payment_method_token=card_token,
             camera_name=self.camera_name,
+            pin=pin,
         )
         session.begin()
         self._session = session
@@ -146,12 +150,24 @@ class TillAdapter:
     def answer_lost(self, sale_id: str) -> bool:
         return bool(self._unanswered_of(sale_id))
 
-    def reconcile(self, sale_id: str) -> Receipt:
-        """Settle the sale's unanswered payment through the till (charged at most once)."""
+    def reconcile(self, sale_id: str) -> Receipt | None:
+        """Settle the sale's unanswered payment through the till (charged at most once).
+
+        ``None`` when the backend refused the re-sent request for good: the till's one
+        reconcile policy then settles it as not charged and drops it from its ledger, and
+        that, not the kind of error, is what this reads."""
         pending = self._unanswered_of(sale_id)
         if not pending:
             raise CheckoutError("no payment for this sale is waiting for an answer")
-        return self.till.reconcile(pending[-1])
+        last = pending[-1]
+        try:
+            return self.till.reconcile(last)
+        except BackendError:
+            key = last.idempotency_key
+            if any(p.idempotency_key == key for p in self.till.unanswered):
+                raise  # no answer for good: it may still have been charged
+            logger.info("a lost payment was settled as not charged")
+            return None
 
     def _unanswered_of(self, sale_id: str) -> list[PendingAuthorization]:
         keys = set(self._attempt_keys.get(sale_id, ()))

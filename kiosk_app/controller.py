@@ -42,6 +42,7 @@ from kiosk_app.model import (
     Outcome,
     OutcomeKind,
     OutcomeShown,
+    PinPrompt,
     ProgressShown,
     QueueChanged,
     ReceiptChannel,
@@ -68,6 +69,7 @@ from kiosk_app.screens import (
     EnrollCardScreen,
     EnrollDoneScreen,
     EnrollPhoneScreen,
+    EnrollPinScreen,
     IdleScreen,
     LivenessScreen,
     PrivacyScreen,
@@ -118,6 +120,7 @@ class KioskSettings:
             "consent": 120.0,
             "enroll_phone": 60.0,
             "enroll_card": 60.0,
+            "enroll_pin": 60.0,
             "enroll_done": 30.0,
             "attendant_pin": 30.0,
             "attendant": 120.0,
@@ -222,6 +225,7 @@ class KioskController(QObject):
         self.consent = ConsentScreen(t)
         self.enroll_phone = EnrollPhoneScreen(t)
         self.enroll_card = EnrollCardScreen(t)
+        self.enroll_pin = EnrollPinScreen(t)
         self.enroll_done = EnrollDoneScreen(t)
         self.attendant_pin = AttendantPinScreen(t)
         self.attendant = AttendantScreen(t)
@@ -242,6 +246,7 @@ class KioskController(QObject):
             self.consent,
             self.enroll_phone,
             self.enroll_card,
+            self.enroll_pin,
             self.enroll_done,
             self.attendant_pin,
             self.attendant,
@@ -287,7 +292,9 @@ class KioskController(QObject):
         self.consent.decline_button.clicked.connect(m.consent_declined)
         self.enroll_phone.keypad.submitted.connect(m.enroll_phone)
         self.enroll_card.tap_button.clicked.connect(self.link_card)
-        self.enroll_card.continue_button.clicked.connect(m.enroll_capture)
+        self.enroll_card.continue_button.clicked.connect(m.card_confirmed)
+        self.enroll_pin.keypad.submitted.connect(self._submit_pin)
+        self.enroll_pin.skip_button.clicked.connect(m.skip_pin)
         self.enroll_done.done_button.clicked.connect(m.done)
         self.attendant_pin.sign_in_requested.connect(self._sign_in)
         self.attendant.exit_button.clicked.connect(m.staff_sign_out)
@@ -428,6 +435,8 @@ class KioskController(QObject):
                     sent.show_sent(ChannelKind(event.params["channel"]))
                 return
             self.screens[self.current].show_notice(text)
+        elif isinstance(event, PinPrompt):
+            self.enroll_pin.ask(confirm=event.confirm)
         elif isinstance(event, OutcomeShown):
             self._show_outcome(event.outcome)
         elif isinstance(event, ProgressShown):
@@ -499,7 +508,8 @@ class KioskController(QObject):
             self.confirm.ask(m.sale.item_count, m.sale.amount_text)
         elif screen_id is ScreenId.STEP_UP:
             self.step_up.reset()
-            self.step_up.ask(m.store.step_up_digits)
+            asks_pin = m.outcome is not None and m.outcome.asks_pin
+            self.step_up.ask(m.store.step_up_digits, pin=asks_pin)
         elif screen_id is ScreenId.CARD:
             self.card.show_amount(m.sale.amount_text)
         elif screen_id is ScreenId.CONSENT:
@@ -509,6 +519,10 @@ class KioskController(QObject):
             self.enroll_phone.keypad.set_minimum(max(m.store.min_claim_digits, 6))
         elif screen_id is ScreenId.ENROLL_CARD:
             self.enroll_card.reset()
+            if m.card_token:  # back from the PIN: the card is still linked
+                self.enroll_card.show_linked(self.translate("enroll.card_read"))
+        elif screen_id is ScreenId.ENROLL_PIN:
+            self.enroll_pin.reset()
         elif screen_id is ScreenId.STAFF_SIGN_IN:
             self.attendant_pin.reset()
             self.attendant_pin.staff_id_edit.clear()
@@ -533,6 +547,13 @@ class KioskController(QObject):
     def _submit_step_up(self, digits: str) -> None:
         self.step_up.keypad.reset()
         self.machine.answer_step_up(digits)
+
+    def _submit_pin(self, digits: str) -> None:
+        # The keypad forgets the digits before the model sees them: nothing on the screen
+        # holds the PIN (the model hands it to the till, or keeps the first entry only
+        # while it is typed again).
+        self.enroll_pin.keypad.reset()
+        self.machine.enter_pin(digits)
 
     def _on_claim_scanned(self, claim: Claim) -> None:
         self.machine.give_claim(claim)

@@ -63,6 +63,7 @@ __all__ = [
     "EnrollCardScreen",
     "EnrollDoneScreen",
     "EnrollPhoneScreen",
+    "EnrollPinScreen",
     "IdleScreen",
     "LivenessScreen",
     "MessageScreen",
@@ -73,6 +74,9 @@ __all__ = [
     "StepUpScreen",
     "quality_prompt_key",
 ]
+
+# A shopper's facepay PIN is 4 digits, like a card PIN (facepay.Till.check_pin).
+PIN_DIGITS = 4
 
 # The order in which quality problems are worth telling the shopper about: the first
 # reason they can fix that blocks everything after it. One prompt at a time, never a list.
@@ -480,6 +484,13 @@ class _KeypadScreen(Screen):
     def first_focus(self) -> QWidget | None:
         return self.keypad.display
 
+    def show_notice(self, text: str) -> None:
+        super().show_notice(text)
+        # The keys fill the height of a 1024x768 display: a notice (a refused PIN, a
+        # number that does not look right, "Still there?") takes the subtitle's place
+        # instead of pushing the keys and Cancel off the screen.
+        self.subtitle.setVisible(not text and bool(self.subtitle.text()))
+
     def reset(self) -> None:
         super().reset()
         self.keypad.reset()
@@ -769,12 +780,14 @@ _RESULT_MESSAGES: dict[OutcomeKind, str] = {
     OutcomeKind.BACKEND_DOWN: "result.backend_down",
     OutcomeKind.CAMERA_LOST: "capture.camera_lost",
     OutcomeKind.PAYMENT_UNKNOWN: "result.unknown",
+    OutcomeKind.NOT_CHARGED: "result.not_charged",
 }
 _RESULT_TITLES: dict[OutcomeKind, str] = {
     OutcomeKind.APPROVED: "result.approved",
     OutcomeKind.DECLINED: "result.declined",
     OutcomeKind.LANE_PAUSED: "result.lane_paused_title",
     OutcomeKind.PAYMENT_UNKNOWN: "result.unknown_title",
+    OutcomeKind.NOT_CHARGED: "result.not_charged_title",
 }
 
 
@@ -1034,20 +1047,24 @@ class StepUpScreen(_KeypadScreen):
         self.side.addWidget(self.card_button)
         self.side.addStretch(1)
         self._digits = 4
+        self._pin = False
 
-    def ask(self, digits: int) -> None:
-        self._digits = digits
-        self.keypad.set_minimum(digits)
-        self.keypad.set_maximum(digits)
+    def ask(self, digits: int, *, pin: bool = False) -> None:
+        """Ask for the phone's last ``digits`` digits, or (``pin``) the facepay PIN."""
+        self._digits = PIN_DIGITS if pin else digits
+        self._pin = pin
+        self.keypad.set_minimum(self._digits)
+        self.keypad.set_maximum(self._digits)
         self.retranslate()
 
     def retranslate(self) -> None:
         t = self.tr_
         self.title.setText(t("stepup.title"))
-        self.subtitle.setText(t("stepup.subtitle", digits=self._digits))
+        ask = t("stepup.pin_subtitle") if self._pin else t("stepup.subtitle", digits=self._digits)
+        self.subtitle.setText(ask)
         self.card_button.set_label(t("result.try_card"))
         super().retranslate()
-        self.keypad.display.setAccessibleName(t("stepup.subtitle", digits=self._digits))
+        self.keypad.display.setAccessibleName(ask)
 
 
 # The ways a privacy code can reach the shopper, in the order offered. The code unlocks
@@ -1225,7 +1242,10 @@ class ConsentScreen(Screen):
         self.points = [label("consent", center=False) for _ in range(4)]
         text = QWidget()
         col = QVBoxLayout(text)
-        col.setSpacing(28)
+        # 18 px between the points keeps all four on one 1024x768 screen, the PIN and the
+        # refreshed template included: a shopper should not have to find a scroll bar to
+        # read how to delete.
+        col.setSpacing(18)
         for p in self.points:
             col.addWidget(p)
         col.addStretch(1)
@@ -1288,6 +1308,51 @@ class EnrollPhoneScreen(_KeypadScreen):
         self.subtitle.setText(t("enroll.phone_subtitle"))
         super().retranslate()
         self.keypad.display.setAccessibleName(t("claim.phone"))
+
+
+class EnrollPinScreen(_KeypadScreen):
+    """The shopper's 4-digit PIN, typed twice and drawn as dots only; or Skip, which says
+    what going without one means. The digits go to the model on submit; the screen keeps
+    none (the keypad is cleared at once)."""
+
+    name = "enroll_pin"
+
+    def __init__(self, tr: Translator) -> None:
+        super().__init__(tr, max_digits=PIN_DIGITS)
+        self.keypad.set_reveal_last(0)  # a secret: dots only, never a digit
+        self.keypad.set_minimum(PIN_DIGITS)
+        self.skip_button = BigButton()
+        self.skip_button.setObjectName("enroll_pin_skip")
+        self.skip_hint = label("prompt")
+        self.skip_hint.setObjectName("enroll_pin_skip_hint")
+        self.side.addStretch(1)
+        self.side.addWidget(self.skip_hint)
+        self.side.addWidget(self.skip_button)
+        self.side.addStretch(1)
+        self.confirming = False
+
+    def ask(self, *, confirm: bool) -> None:
+        """The PIN (``confirm`` False) or the same PIN again (True)."""
+        self.confirming = confirm
+        self.keypad.reset()
+        self.retranslate()
+        if self.isVisible():
+            self.refocus()
+
+    def retranslate(self) -> None:
+        t = self.tr_
+        again = self.confirming
+        self.title.setText(t("enroll.pin_again_title" if again else "enroll.pin_title"))
+        self.subtitle.setText(t("enroll.pin_again_subtitle" if again else "enroll.pin_subtitle"))
+        self.skip_hint.setText(t("enroll.pin_skip_hint"))
+        self.skip_button.set_label(t("enroll.pin_skip"), t("enroll.pin_skip_hint"))
+        super().retranslate()
+        self.keypad.display.setAccessibleName(self.title.text())
+
+    def reset(self) -> None:
+        super().reset()
+        self.confirming = False
+        self.retranslate()
 
 
 class EnrollCardScreen(Screen):
@@ -1738,6 +1803,7 @@ SCREEN_NAMES = (
     "consent",
     "enroll_phone",
     "enroll_card",
+    "enroll_pin",
     "enroll_done",
     "confirm_cancel",
     "message",

@@ -3,6 +3,7 @@
 # for tests that pass in the full suite only because the machine is slow or busy (issue 15).
 #
 # Usage: bash scripts/each_file.sh [-n N] [-l LOG] [FILE ...]
+#        bash scripts/each_file.sh -s LOG     (only summarise an existing log)
 #   -n N    runs per file (default 5)
 #   -l LOG  the log (default each_file.log); one line per run:
 #           <file> <run> <pass|fail> <seconds> <pytest's last line>
@@ -16,14 +17,43 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 runs=5
 log=each_file.log
-while getopts "n:l:" opt; do
+summary_only=0
+while getopts "n:l:s:" opt; do
   case "$opt" in
     n) runs="$OPTARG" ;;
     l) log="$OPTARG" ;;
-    *) echo "usage: $0 [-n N] [-l LOG] [FILE ...]" >&2; exit 2 ;;
+    s) log="$OPTARG"; summary_only=1 ;;
+    *) echo "usage: $0 [-n N] [-l LOG] [FILE ...] | -s LOG" >&2; exit 2 ;;
   esac
 done
 shift $((OPTIND - 1))
+
+summarise() {
+  python3 - "$1" <<'EOF'
+import collections
+import sys
+
+runs = collections.defaultdict(list)
+for line in open(sys.argv[1]):
+    if line.startswith("#"):
+        continue
+    f, _, status, secs, *_ = line.split()
+    runs[f].append((status, float(secs)))
+failed = {f: r for f, r in runs.items() if any(s == "fail" for s, _ in r)}
+total = sum(len(r) for r in runs.values())
+fails = sum(s == "fail" for r in runs.values() for s, _ in r)
+print(f"{len(runs)} files, {total} runs, {fails} runs failed")
+for f, r in sorted(failed.items()):
+    print(f"  FLAKY/FAILING {f}: {sum(s == 'fail' for s, _ in r)} of {len(r)} runs failed")
+print("slowest files (median seconds per run):")
+med = {f: sorted(t for _, t in r)[len(r) // 2] for f, r in runs.items()}
+for f, t in sorted(med.items(), key=lambda kv: -kv[1])[:15]:
+    print(f"  {t:7.1f}  {f}")
+print(f"sum of medians: {sum(med.values()):.0f} s")
+sys.exit(1 if failed else 0)
+EOF
+}
+[ "$summary_only" = 0 ] || { summarise "$log"; exit; }
 VENV="${FACEPAY_VENV:-.venv}"
 export PATH="$PWD/$VENV/bin:$PATH"
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
@@ -56,26 +86,4 @@ for ((i = 1; i <= runs; i++)); do
   done
 done
 echo "# finished $(date -u +%FT%TZ), load $(cut -d' ' -f1-3 /proc/loadavg)" >>"$log"
-
-python - "$log" <<'EOF'
-import collections
-import sys
-
-runs = collections.defaultdict(list)
-for line in open(sys.argv[1]):
-    if line.startswith("#"):
-        continue
-    f, _, status, secs, *_ = line.split()
-    runs[f].append((status, float(secs)))
-failed = {f: r for f, r in runs.items() if any(s == "fail" for s, _ in r)}
-total = sum(len(r) for r in runs.values())
-print(f"{len(runs)} files, {total} runs, {sum(len(r) for r in failed.values())} runs failed")
-for f, r in sorted(failed.items()):
-    print(f"  FLAKY/FAILING {f}: {sum(s == 'fail' for s, _ in r)} of {len(r)} runs failed")
-print("slowest files (median seconds per run):")
-med = {f: sorted(t for _, t in r)[len(r) // 2] for f, r in runs.items()}
-for f, t in sorted(med.items(), key=lambda kv: -kv[1])[:15]:
-    print(f"  {t:7.1f}  {f}")
-print(f"sum of medians: {sum(med.values()):.0f} s")
-sys.exit(1 if failed else 0)
-EOF
+summarise "$log"

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -29,22 +28,10 @@ from PyQt6.QtWidgets import QApplication  # noqa: E402
 
 from kiosk_app.app import apply_theme  # noqa: E402
 from kiosk_app.i18n import Language, Translator  # noqa: E402
-from kiosk_app.model import OutcomeKind  # noqa: E402
-from kiosk_app.screens import SCREEN_NAMES, Screen  # noqa: E402
-from kiosk_app.ui.gallery import SCREEN_TYPES, stage  # noqa: E402
+from kiosk_app.screens import SCREEN_NAMES  # noqa: E402
+from kiosk_app.ui.gallery import SCREEN_TYPES, VARIANTS, stage  # noqa: E402
 
 SIZES = ((1024, 768), (1280, 1024))
-
-# A few screens also in a second state worth seeing: how a face failure reads.
-VARIANTS: dict[str, dict[str, Callable[[Screen], None]]] = {
-    "result": {
-        "not-recognised": lambda s: s.show_result(OutcomeKind.NOT_RECOGNISED),  # type: ignore[attr-defined]
-        "lane-paused": lambda s: s.show_result(OutcomeKind.LANE_PAUSED),  # type: ignore[attr-defined]
-    },
-    "choice": {
-        "lane-paused": lambda s: s.show_amount("EUR 26.67", True, lane_paused=True),  # type: ignore[attr-defined]
-    },
-}
 
 
 def shot_name(language: Language, size: tuple[int, int], screen: str) -> str:

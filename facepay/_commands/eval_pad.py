@@ -14,8 +14,11 @@ that was shown and the truth: {"clip": "till3/0142.mp4", "challenges": ["blink",
 paths are relative to the manifest. This is how a retailer scores their own tills.
 
 ``facepay eval attacks EVAL_DIR``: synthetic attacks built from EVAL_DIR (the shared
-evaluation folder): photos tilted by an attacker who reads the prompts, real clips
-replayed off a simulated screen under random plans, and frozen-frame injection.
+evaluation folder), each paid through the till's own code (``Till.pay`` against an
+in-process sandbox, the attack as the camera and the clock, its victim enrolled first):
+photos tilted by an attacker who reads the till's prompts, real clips replayed off a
+simulated screen against the till's random plans, and frozen-frame injection. An attack
+is accepted when the payment is approved; ``liveness_by_type`` says how liveness ended.
 """
 
 from __future__ import annotations
@@ -65,14 +68,17 @@ def register(subparsers: Any, group_parser: argparse.ArgumentParser | None = Non
 
     attacks = subparsers.add_parser(
         "attacks",
-        help="synthetic photo, screen-replay and frozen-frame attacks against the full pipeline",
+        help="synthetic photo, screen-replay and frozen-frame attacks, paid through the till",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     attacks.add_argument("eval_dir", type=Path, help="the shared evaluation folder")
     attacks.add_argument("--photos", type=int, default=12, help="photo attacks to run")
     attacks.add_argument(
-        "--plans", type=int, default=40, help="random plans (and start points) per replayed clip"
+        "--plans",
+        type=int,
+        default=10,
+        help="payments (random plans and start points) per replayed clip",
     )
     attacks.add_argument(
         "--sessions",
@@ -126,6 +132,8 @@ def _human(payload: dict[str, Any]) -> str:
     for k, v in payload.get("apcer", {}).items():
         lines.append(f"APCER[{k}]: {v}")
     lines.append(f"APCER max: {payload.get('apcer_max')}  ACER: {payload.get('acer')}")
+    for k, v in payload.get("liveness_by_type", {}).items():
+        lines.append(f"liveness[{k}]: {v}")
     for offset, row in payload.get("start_offsets", {}).items():
         lines.append(f"start +{offset} frames: BPCER {row['bpcer']} ({row['counts']})")
     if "decisions_changed" in payload:
@@ -207,15 +215,10 @@ def _run_sessions(args: argparse.Namespace) -> int:
 
 def _run_attacks(args: argparse.Namespace) -> int:
     from facepay.cli import emit
-    from facepay.config import FaceDetectorConfig, LivenessConfig
-    from facepay.eval._liveness import synthetic_attack_suite
-    from facepay.vision import FrameAnalyzer
+    from facepay.eval._attack_runs import attacks_through_till
 
-    det = FaceDetectorConfig.from_env()
-    metrics, results = synthetic_attack_suite(
+    metrics, results = attacks_through_till(
         args.eval_dir,
-        lambda: FrameAnalyzer(det, mode="video"),
-        config=LivenessConfig.from_env(),
         photos=args.photos,
         plans_per_clip=args.plans,
         matched_sessions=_load_manifest(args.sessions) if args.sessions else (),

@@ -3,7 +3,8 @@
 * :func:`evaluate_pad_dir`: passive-only presentation attack detection on a folder of
   ``live/`` and ``<attack type>/`` images or clips, at the SDK's shipped operating point.
 * recorded sessions (a clip plus the plan that was shown) are scored through the till
-  itself: :func:`facepay.eval._sessions.evaluate_sessions`.
+  itself: :func:`facepay.eval._sessions.evaluate_sessions`; synthetic attacks are paid
+  through it too: :func:`facepay.eval._attack_runs.attacks_through_till`.
 * :func:`run_session`: one liveness session over any frame iterable.
 * :func:`adaptive_photo_attack`: a photo held up by an attacker who reads the prompts and
   tilts the photo as each one asks (the strongest planar attack we can simulate).
@@ -17,7 +18,7 @@ and also reported as a failure to acquire.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -33,7 +34,7 @@ from facepay.liveness import (
     PadModel,
     PassiveCues,
 )
-from facepay.types import FaceObservation, Frame, LivenessDecision, LivenessVerdict
+from facepay.types import FaceObservation, Frame, LivenessVerdict
 
 __all__ = [
     "FaceFinder",
@@ -105,47 +106,20 @@ def adaptive_photo_attack(
     than a head turns, to make the mesh see a turn), look_up tips it back; for blink, mouth
     and smile a photo can only wobble. Between prompts it returns to frontal.
     """
-    from facepay.eval.attacks import planar_photo_attack
+    from facepay.eval.attacks import PromptReadingAttacker, planar_photo_attack
 
     session = LivenessSession(plan, config)
-    state: dict[str, Any] = {"challenge": None, "reached": False}
-    step = speed_deg_s / fps
-    targets = {
-        "turn_left": (tilt_deg, 0.0, 0.0),
-        "turn_right": (-tilt_deg, 0.0, 0.0),
-        "look_up": (0.0, tilt_deg, 0.0),
-    }
-
-    def poses() -> Iterator[tuple[float, float, float]]:
-        pose = np.zeros(3)
-        rng = np.random.default_rng(seed)
-        for _ in range(int(max_s * fps)):
-            challenge = state["challenge"]
-            target = np.array(targets.get(str(challenge), (0.0, 0.0, 0.0)))
-            if challenge is not None and challenge not in targets:
-                target = rng.normal(0.0, 8.0, size=3)  # wobble: the best a photo can do
-            if state["reached"]:
-                target = np.zeros(3)
-            delta = np.clip(target - pose, -step, step)
-            pose = pose + delta
-            yield (float(pose[0]), float(pose[1]), float(pose[2]))
-
-    last_challenge: Any = None
-    hold = 0
-    for frame in planar_photo_attack(photo, poses(), fps=fps, seed=seed, paper_margin=paper_margin):
+    attacker = PromptReadingAttacker(
+        fps=fps, max_s=max_s, tilt_deg=tilt_deg, speed_deg_s=speed_deg_s, seed=seed
+    )
+    frames = planar_photo_attack(
+        photo, attacker.poses(), fps=fps, seed=seed, paper_margin=paper_margin
+    )
+    for frame in frames:
         progress = session.feed(frame, usable_faces(finder.faces(frame)))
         if progress.finished:
             break
-        if progress.challenge != last_challenge:
-            last_challenge, hold = progress.challenge, 0
-            state["reached"] = False
-        state["challenge"] = progress.challenge
-        # Hold the extreme pose for a moment, then come back (as a head would).
-        target = targets.get(str(progress.challenge))
-        if target is not None:
-            hold += 1
-            if hold > int(1.2 * fps):
-                state["reached"] = True
+        attacker.saw(progress.challenge)
     else:
         session.stop()
     return session.verdict()
@@ -304,33 +278,6 @@ class RecordedSession:
         )
 
 
-def _clip_frames(path: Path) -> Iterator[Frame]:
-    import cv2
-
-    cap = cv2.VideoCapture(str(path))
-    fps = float(cap.get(cv2.CAP_PROP_FPS) or 30.0)
-    index = 0
-    try:
-        while True:
-            ok, bgr = cap.read()
-            if not ok:
-                return
-            rgb = np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), dtype=np.uint8)
-            yield Frame(image=rgb, timestamp=index / fps, index=index, source_id=path.name)
-            index += 1
-    finally:
-        cap.release()
-
-
-def _read_rgb(path: Path) -> npt.NDArray[np.uint8]:
-    import cv2
-
-    bgr = cv2.imread(str(path))
-    if bgr is None:
-        raise FileNotFoundError(path)
-    return np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-
-
 def load_sessions_manifest(path: Path) -> list[RecordedSession]:
     import json
 
@@ -341,111 +288,3 @@ def load_sessions_manifest(path: Path) -> list[RecordedSession]:
         else [json.loads(line) for line in text.splitlines() if line.strip()]
     )
     return [RecordedSession.from_dict(r, path.parent) for r in raw]
-
-
-# Worst cases for a photo: plans of head movements only (a photo cannot blink or smile).
-_PHOTO_PLANS = (
-    ("turn_left", "turn_right"),
-    ("turn_right", "look_up"),
-    ("look_up", "turn_left"),
-    ("turn_right", "turn_left"),
-)
-
-
-def synthetic_attack_suite(
-    eval_dir: Path,
-    finder_factory: Callable[[], FaceFinder],
-    *,
-    config: LivenessConfig | None = None,
-    photos: int = 12,
-    plans_per_clip: int = 4,
-    matched_sessions: Sequence[RecordedSession] = (),
-    seed_offset: int = 0,
-) -> tuple[dict[str, Any], list[PadResult]]:
-    """Run the synthetic attacks of :mod:`facepay.eval.attacks` against the full pipeline.
-
-    * ``photo``: live NUAA frames and eval portraits held up by a prompt-reading attacker,
-      under head-movement-only plans (the photo's best case).
-    * ``print``: NUAA frames of printed-photo attacks, held up the same way.
-    * ``replay``: every real clip re-filmed off a simulated screen, under random seeded
-      plans (what a till does): the clip cannot know the order.
-    * ``replay_matched``: the same screen replays under the plan each clip happens to
-      answer (``matched_sessions``): only a screen cue can stop these (stretch goal).
-    * ``injection_frozen``: the matched clips injected directly with 1 s frozen.
-
-    ``seed_offset`` shifts every random choice (photo shake, the simulated screens' moiré,
-    glare and jitter, the replays' plans and start points): 0 gives the attacks reported
-    before; another offset gives fresh attacks, so a rule designed while looking at one
-    set can be measured on another (docs/liveness.md says which set chose what).
-    """
-    from facepay.eval.attacks import frozen_frames, screen_replay_attack
-
-    results: list[PadResult] = []
-
-    def record(label: str, item: str, verdict: LivenessVerdict) -> None:
-        results.append(
-            PadResult(
-                label=label,
-                path=item,
-                accepted=verdict.decision is LivenessDecision.LIVE,
-                acquired="no_face" not in verdict.reasons,
-                reasons=verdict.reasons,
-                evidence=dict(verdict.evidence),
-            )
-        )
-
-    pad = eval_dir / "pad"
-    live_stills = sorted((pad / "live").glob("*_03.jpg"))
-    portraits = sorted((eval_dir / "faces").glob("*/*.jpg"))[
-        :: max(1, len(list((eval_dir / "faces").glob("*/*.jpg"))) // 8)
-    ]
-    photo_items = (live_stills + portraits)[:photos]
-    for k, path in enumerate(photo_items):
-        plan = ChallengePlan.of(_PHOTO_PLANS[k % len(_PHOTO_PLANS)])
-        verdict = adaptive_photo_attack(
-            _read_rgb(path), plan, finder_factory(), config=config, seed=seed_offset + k,
-            paper_margin=0.05 if k % 2 else 0.0,
-        )  # fmt: skip
-        record("photo", f"{path.name}:{','.join(plan.names)}", verdict)
-    for k, path in enumerate(sorted((pad / "print").glob("*_03.jpg"))[: max(1, photos // 2)]):
-        plan = ChallengePlan.of(_PHOTO_PLANS[k % len(_PHOTO_PLANS)])
-        verdict = adaptive_photo_attack(
-            _read_rgb(path), plan, finder_factory(), config=config, seed=seed_offset + 100 + k
-        )
-        record("print", f"{path.name}:{','.join(plan.names)}", verdict)
-    # Replays: each clip is re-filmed off the simulated screen and analysed once; then many
-    # sessions with random seeded plans run over that recording, each starting at a random
-    # point (the attacker presses play whenever they like).
-    clips = sorted(p for p in (eval_dir / "video").iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
-    for c, clip in enumerate(clips):
-        finder = finder_factory()
-        recording = [
-            (frame, usable_faces(finder.faces(frame)))
-            for frame in screen_replay_attack(_clip_frames(clip), seed=seed_offset + c)
-        ]
-        duration = recording[-1][0].timestamp if recording else 0.0
-        rng = np.random.default_rng(seed_offset + c)
-        for k in range(plans_per_clip):
-            nonce = f"replay:{clip.name}:{seed_offset + k}".encode()
-            plan = ChallengePlan.from_seed(nonce, count=2 + k % 2)
-            start = float(rng.uniform(0.0, max(0.0, duration - 2.0)))
-            session = LivenessSession(plan, config)
-            for frame, faces in recording:
-                if frame.timestamp >= start and session.feed(frame, faces).finished:
-                    break
-            else:
-                session.stop()
-            record("replay", f"{clip.name}@{start:.1f}s:{','.join(plan.names)}", session.verdict())
-    for k, s in enumerate(matched_sessions):
-        if s.label != "live":
-            continue
-        plan = ChallengePlan.of(s.challenges)
-        frames = screen_replay_attack(_clip_frames(s.clip), seed=seed_offset + k)
-        verdict = run_session(frames, plan, finder_factory(), config=config, start_s=s.start_s)
-        record("replay_matched", f"{s.clip.name}:{','.join(plan.names)}", verdict)
-        # Freeze one second right after the warm-up, while the first challenge runs.
-        first = next(f.index for f in _clip_frames(s.clip) if f.timestamp >= s.start_s + 0.8)
-        frozen = frozen_frames(_clip_frames(s.clip), start=first, count=30)
-        verdict = run_session(frozen, plan, finder_factory(), config=config, start_s=s.start_s)
-        record("injection_frozen", f"{s.clip.name}:{','.join(plan.names)}", verdict)
-    return iso_metrics(results), results

@@ -28,7 +28,13 @@ import numpy.typing as npt
 
 from facepay.types import Frame
 
-__all__ = ["frozen_frames", "planar_photo_attack", "screen_replay_attack", "turn_schedule"]
+__all__ = [
+    "PromptReadingAttacker",
+    "frozen_frames",
+    "planar_photo_attack",
+    "screen_replay_attack",
+    "turn_schedule",
+]
 
 _U8 = npt.NDArray[np.uint8]
 
@@ -65,6 +71,64 @@ def turn_schedule(
             out.append((target[0] * w, target[1] * w, target[2] * w))
         out.extend([(0.0, 0.0, 0.0)] * int(fps * 0.3))
     return out
+
+
+class PromptReadingAttacker:
+    """An attacker who holds a photo up and does what each prompt on the screen asks.
+
+    turn_left/turn_right rotate the photo about its vertical axis by ``tilt_deg`` (far more
+    than a head turns, to make the mesh see a turn), look_up tips it back; for blink, mouth
+    and smile a photo can only wobble. The extreme pose is held 1.2 s, then the photo comes
+    back to frontal, as a head would. Tell it the prompt shown after every frame
+    (:meth:`saw`, ``None`` when no challenge is shown); :meth:`poses` drives
+    :func:`planar_photo_attack` one frame at a time, so each pose follows the prompts seen
+    so far. The attacker reads the screen, so it works against a till as well as against a
+    bare liveness session.
+    """
+
+    def __init__(
+        self,
+        *,
+        fps: float = 30.0,
+        max_s: float = 25.0,
+        tilt_deg: float = 55.0,
+        speed_deg_s: float = 90.0,
+        seed: int = 0,
+    ) -> None:
+        self._fps = fps
+        self._frames = int(max_s * fps)
+        self._step = speed_deg_s / fps
+        self._seed = seed
+        self._targets = {
+            "turn_left": (tilt_deg, 0.0, 0.0),
+            "turn_right": (-tilt_deg, 0.0, 0.0),
+            "look_up": (0.0, tilt_deg, 0.0),
+        }
+        self._challenge: str | None = None
+        self._hold = 0
+        self._reached = False
+
+    def saw(self, challenge: str | None) -> None:
+        """The prompt on the screen after the last frame."""
+        if challenge != self._challenge:
+            self._challenge, self._hold, self._reached = challenge, 0, False
+        if challenge in self._targets:
+            self._hold += 1
+            if self._hold > int(1.2 * self._fps):
+                self._reached = True
+
+    def poses(self) -> Iterator[tuple[float, float, float]]:
+        pose = np.zeros(3)
+        rng = np.random.default_rng(self._seed)
+        for _ in range(self._frames):
+            challenge = self._challenge
+            target = np.array(self._targets.get(str(challenge), (0.0, 0.0, 0.0)))
+            if challenge is not None and challenge not in self._targets:
+                target = rng.normal(0.0, 8.0, size=3)  # wobble: the best a photo can do
+            if self._reached:
+                target = np.zeros(3)
+            pose = pose + np.clip(target - pose, -self._step, self._step)
+            yield (float(pose[0]), float(pose[1]), float(pose[2]))
 
 
 def planar_photo_attack(

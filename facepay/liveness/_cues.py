@@ -240,6 +240,11 @@ class PassiveCues:
         if sample:
             self._samples.append(sample)
 
+    @property
+    def samples(self) -> int:
+        """How many samples were measured (a face found, a crop large enough)."""
+        return len(self._samples)
+
     def medians(self) -> dict[str, float]:
         if not self._samples:
             return {}
@@ -273,4 +278,5 @@ class PassiveCues:
         ev = {f"cue_{k}": round(v, 4) for k, v in self.medians().items()}
         if self._samples:
             ev["cue_outline"] = round(self.outline_share(), 4)
+            ev["cue_samples"] = len(self._samples)
         return ev

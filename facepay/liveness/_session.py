@@ -181,8 +181,20 @@ class LivenessSession:
         for r in reasons:
             if r not in self._reasons:
                 self._reasons.append(r)
+        if not any(r.is_attack_evidence for r in self._reasons):
+            # Ending early (a timeout, the face lost, the camera stopped) would be
+            # inconclusive, which a backend cannot tell from a slow shopper; strong screen
+            # or print evidence makes it not_live, so it counts as the attack it is.
+            self._reasons.extend(r for r in self._strong_cues() if r not in self._reasons)
         self._finished = True
         self._close_parallax()
+
+    def _strong_cues(self) -> list[LivenessReason]:
+        """The screen and print cues' refusals, once they rest on enough samples."""
+        least = self.config.strong_cue_min_samples
+        if least <= 0 or self._cues.samples < least:
+            return []
+        return [LivenessReason(r) for r in self._cues.refusals()]
 
     def stop(self) -> None:
         """The frame source ended or failed before the plan was done (camera_stopped)."""

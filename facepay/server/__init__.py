@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from facepay.server._app import create_app
 from facepay.server._gallery import Gallery, MatchOutcome, MatchResult
+from facepay.server._ledger import ledger
 from facepay.server._sandbox import ProvisionedDevice, Sandbox, build_backend, default_key_dir
-from facepay.server._service import AuthenticatedDevice, PaymentBackend, ledger
+from facepay.server._service import AuthenticatedDevice, PaymentBackend
 from facepay.server._storage import Database, open_database
 from facepay.server._vault import Vault
 

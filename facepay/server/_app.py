@@ -6,36 +6,41 @@ document (``/openapi.json``) for free; that document is what the fuzzing suite g
 requests from and what a retailer's developer reads. Everything FastAPI would answer on
 its own (validation errors, 404, 405) is mapped onto the protocol's typed error body.
 
-The app only parses, authenticates and serializes; :class:`PaymentBackend` decides.
-Every signed route is authenticated in one place, the middleware, before anything else
-in the request is read (facepay.server._devices: the nonce is recorded whatever the
-request's later fate). Blocking work (database, crypto, matching) runs in a small thread
-pool, or on the loop itself for SQLite (``ServerConfig.worker_threads``): two hops per
-signed request (authentication, then the operation).
+One path per route: every request, the checkout's two included, goes through the
+protocol middleware and then FastAPI's route (docs/performance.md, "One HTTP path per
+route"). The app only parses, authenticates and serializes; :class:`PaymentBackend`
+decides. Each step has one place: authentication in the middleware
+(facepay.server._middleware), for every signed route, before anything else in the
+request is read; validation by FastAPI from the wire models; every refusal mapped to the
+error body by facepay.server._errors. Blocking work (database, crypto, matching) runs in
+a small thread pool, or on the loop itself for SQLite (``ServerConfig.worker_threads``):
+two hops per signed request (authentication, then the operation).
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
-import logging
 import re
-import secrets
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-import anyio.to_thread
 from fastapi import Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, Response
-from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp
 
 from facepay import __version__
-from facepay.crypto import canonical_target
-from facepay.server._errors import ApiError, status_for
+from facepay.server._errors import (
+    ApiError,
+    body_too_large,
+    error_body,
+    error_headers,
+    internal_error,
+    status_for,
+    validation_error,
+)
+from facepay.server._middleware import BodyTooLargeError, ProtocolMiddleware, is_signed
 from facepay.server._privacy_page import (
     PRIVACY_PAGE_HEADERS,
     privacy_answer,
@@ -47,11 +52,8 @@ from facepay.wire import (
     HEADER_DEVICE,
     HEADER_IDEMPOTENCY_KEY,
     HEADER_NONCE,
-    HEADER_PROTOCOL,
-    HEADER_REQUEST_ID,
     HEADER_SIGNATURE,
     HEADER_TIMESTAMP,
-    PROTOCOL_VERSION,
     AuthorizationResponse,
     AuthorizeRequest,
     CheckoutSessionInfo,
@@ -62,7 +64,6 @@ from facepay.wire import (
     DeviceRevocation,
     EnrollmentRequest,
     EnrollmentResponse,
-    ErrorBody,
     ErrorCode,
     ErrorResponse,
     HealthResponse,
@@ -75,15 +76,11 @@ from facepay.wire import (
     WireModel,
     WithdrawConsentResponse,
     holds_card_number,
-    looks_like_card_number,
 )
 
 __all__ = ["create_app"]
 
-logger = logging.getLogger(__name__)
-
 _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
-_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{8,64}$")
 _IDEMPOTENCY_RE = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
 _ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse}
@@ -91,331 +88,16 @@ _ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-class _BodyTooLargeError(Exception):
-    pass
-
-
-class _ProtocolMiddleware:
-    """Request id on every response, protocol header, and the body-size cap.
-
-    Pure ASGI (no BaseHTTPMiddleware): it adds nothing to the hot path but a header.
-    """
-
-    def __init__(
-        self,
-        app: FastAPI,
-        max_body_bytes: int,
-        worker_threads: int,
-        lean: dict[tuple[str, str], _LeanRoute] | None = None,
-        *,
-        backend: PaymentBackend,
-        run: Callable[..., Awaitable[Any]],
-    ) -> None:
-        self.app = app
-        self.backend = backend
-        self.run = run
-        # The FastAPI app inside (its OpenAPI document: ``.fastapi.openapi()``).
-        self.fastapi = app
-        self.max_body_bytes = max_body_bytes
-        self.worker_threads = worker_threads
-        # (method, path) -> the route answered here, without FastAPI (see _LeanRoute).
-        self.lean = lean or {}
-        self._limiter_loop: object = None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        loop = asyncio.get_running_loop()
-        if self._limiter_loop is not loop:
-            # The blocking work (crypto, database) holds the GIL: more threads than cores
-            # only queue on it (ServerConfig.worker_threads). anyio's limiter is per loop.
-            anyio.to_thread.current_default_thread_limiter().total_tokens = self.worker_threads
-            self._limiter_loop = loop
-        given = ""
-        declared_length = None
-        for name, value in scope.get("headers", []):
-            if name == b"x-request-id":
-                given = value.decode("latin-1")
-            elif name == b"content-length":
-                declared_length = value
-        request_id = given if _REQUEST_ID_RE.match(given) else f"req_{secrets.token_hex(12)}"
-        scope.setdefault("state", {})["request_id"] = request_id
-        extra = [
-            (HEADER_REQUEST_ID.lower().encode(), request_id.encode()),
-            (HEADER_PROTOCOL.lower().encode(), PROTOCOL_VERSION.encode()),
-        ]
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *extra]
-            await send(message)
-
-        too_large = False
-        if declared_length is not None:
-            try:
-                too_large = int(declared_length) > self.max_body_bytes
-            except ValueError:
-                too_large = True
-        if too_large:
-            await _send_error(
-                send_with_headers, request_id, ApiError(ErrorCode.BODY_TOO_LARGE, _TOO_LARGE)
-            )
-            return
-        received = 0
-
-        async def capped_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
-                    raise _BodyTooLargeError()
-            return message
-
-        if _is_signed(scope["method"], scope["path"]):
-            # Authentication comes first, in one place for every signed route: a refusal
-            # for any later reason (content type, body, rate, ...) finds the request's
-            # nonce already recorded (facepay.server._devices).
-            try:
-                body = await _read_body(capped_receive)
-                if body is None:
-                    return  # the client went away: nothing to answer
-                device = await self.run(self._authenticate, scope, body)
-            except ApiError as error:
-                await _send_error(send_with_headers, request_id, error)
-                return
-            except _BodyTooLargeError:
-                await _send_error(
-                    send_with_headers, request_id, ApiError(ErrorCode.BODY_TOO_LARGE, _TOO_LARGE)
-                )
-                return
-            except Exception as exc:
-                await _send_error(send_with_headers, request_id, _internal_error(request_id, exc))
-                return
-            scope["state"]["device"] = device
-            downstream: Receive = _replaying(body, receive)
-        else:
-            downstream = capped_receive
-        route = self.lean.get((scope["method"], scope["path"]))
-        if route is not None:
-            await route(scope, downstream, send_with_headers, request_id)
-            return
-        await self.app(scope, downstream, send_with_headers)
-
-    def _authenticate(self, scope: Scope, body: bytes) -> AuthenticatedDevice:
-        headers: dict[str, str] = {}
-        for name, value in scope["headers"]:
-            key = name.decode("latin-1").lower()
-            if key in headers and key in _SINGLE_HEADERS:
-                # Which of two would the signature and the operation each read? Neither.
-                raise ApiError(ErrorCode.MISSING_SIGNATURE, f"{key} is sent more than once")
-            headers[key] = value.decode("latin-1")
-        return _authenticate(self.backend, scope, headers, body)
-
-
-# Routes a device signs: POST sessions, enrollments, authorizations and their step-ups;
-# GET a session's authorization (reconcile by session).
-_SIGNED_POST_RE = re.compile(r"^/v1/(sessions|enrollments|authorizations(/[^/]+/step-up)?)$")
-_SIGNED_GET_RE = re.compile(r"^/v1/sessions/[^/]+/authorization$")
-
-
-def _is_signed(method: str, path: str) -> bool:
-    if method == "POST":
-        return _SIGNED_POST_RE.match(path) is not None
-    return method == "GET" and _SIGNED_GET_RE.match(path) is not None
-
-
-# Headers that must come once: the signature's and the idempotency key.
-_SINGLE_HEADERS = frozenset(
-    h.lower()
-    for h in (
-        HEADER_DEVICE,
-        HEADER_TIMESTAMP,
-        HEADER_NONCE,
-        HEADER_SIGNATURE,
-        HEADER_IDEMPOTENCY_KEY,
-    )
-)
-
-
-async def _read_body(receive: Receive) -> bytes | None:
-    """The whole request body; None if the client went away first."""
-    body = b""
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            return None
-        body += bytes(message.get("body", b""))
-        if not message.get("more_body", False):
-            return body
-
-
-def _replaying(body: bytes, receive: Receive) -> Receive:
-    """A ``receive`` that hands the already read ``body`` over once, then waits on the
-    connection (a disconnect)."""
-    given = False
-
-    async def replay() -> Message:
-        nonlocal given
-        if not given:
-            given = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay
-
-
-# What an endpoint's operation hands back: the answer, its status, extra headers.
-_Answer = tuple[WireModel, int, dict[str, str] | None]
-
-
-class _LeanRoute:
-    """A signed JSON endpoint answered straight from ASGI, without FastAPI's router,
-    dependency solving and response classes (0.5-0.9 ms of CPU per request here:
-    docs/performance.md, "Backend"). Used for the two
-    requests every checkout makes: open a session and authorize.
-
-    It does what FastAPI does for the same route, in the same order, with the same
-    functions, after :class:`_ProtocolMiddleware` authenticated the request for both
-    paths (the signature, and the nonce recorded): the body parsed with ``json.loads``,
-    content type, ``Idempotency-Key``, then the body validated into the model, errors
-    mapped by :func:`_validation_error`. The FastAPI route stays
-    declared (the OpenAPI document) and calls the same operation;
-    tests/server/test_lean_routes.py sends the same requests, good and bad, through
-    both and compares the answers.
-    """
-
-    def __init__(
-        self,
-        backend: PaymentBackend,
-        model: type[WireModel],
-        operation: Callable[..., Awaitable[_Answer]],
-        *,
-        idempotent: bool,
-    ) -> None:
-        self.backend = backend
-        self.model = model
-        self.operation = operation
-        self.idempotent = idempotent
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
-        try:
-            headers = {
-                name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]
-            }
-            body = await _read_body(receive)
-            if body is None:
-                return  # the client went away: nothing to answer
-            device: AuthenticatedDevice = scope["state"]["device"]
-            content_type = headers.get("content-type", "")
-            data = _parse_json(body) if body and _is_json(content_type) else None
-            _check_content_type(scope["method"], content_type)
-            args: list[Any] = [device]
-            if self.idempotent:
-                args.append(_checked_idempotency_key(headers.get(HEADER_IDEMPOTENCY_KEY.lower())))
-            args.append(self._validated(data if body else _EMPTY))
-            answer, status, extra = await self.operation(*args)
-        except ApiError as error:
-            await _send_error(send, request_id, error)
-            return
-        except _BodyTooLargeError:
-            await _send_error(send, request_id, ApiError(ErrorCode.BODY_TOO_LARGE, _TOO_LARGE))
-            return
-        except Exception as exc:
-            await _send_error(send, request_id, _internal_error(request_id, exc))
-            return
-        await _send_json(send, status, answer.model_dump_json().encode(), (extra or {}).items())
-
-    def _validated(self, data: Any) -> WireModel:
-        if data is _EMPTY:
-            raise _validation_error(
-                [{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}]
-            )
-        try:
-            return self.model.model_validate(data, from_attributes=True)  # as FastAPI does
-        except ValidationError as exc:
-            raise _validation_error(
-                [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
-            ) from None
-
-
-_EMPTY = object()  # no body at all (FastAPI: the body parameter is "missing")
-
-
-def _is_json(content_type: str) -> bool:
-    """Whether FastAPI would parse a body of this type as JSON (before any dependency)."""
-    media = content_type.split(";")[0].strip().lower()
-    return media == "application/json" or (
-        media.startswith("application/") and media.endswith("+json")
-    )
-
-
-def _parse_json(body: bytes) -> Any:
-    """A JSON body parsed as FastAPI parses it, errors included."""
-    try:
-        return json.loads(body)
-    except json.JSONDecodeError as exc:
-        raise _validation_error(
-            [{"type": "json_invalid", "loc": ("body", exc.pos), "msg": "JSON decode error"}]
-        ) from None
-    except Exception:  # not UTF-8, nested too deep: FastAPI's 400 for an unparsable body
-        raise ApiError(ErrorCode.MALFORMED_REQUEST, "There was an error parsing the body") from None
-
-
-_TOO_LARGE = "request body is larger than the backend accepts"
-
-
-async def _send_error(send: Send, request_id: str, error: ApiError) -> None:
-    await _send_json(send, error.status, _error_bytes(request_id, error), _error_headers(error))
-
-
-async def _send_json(
-    send: Send, status: int, body: bytes, headers: Iterable[tuple[str, str]] = ()
-) -> None:
-    """A JSON answer straight onto ASGI (what the middleware and lean routes send)."""
-    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    raw += [(name.lower().encode(), value.encode()) for name, value in headers]
-    await send({"type": "http.response.start", "status": status, "headers": raw})
-    await send({"type": "http.response.body", "body": body})
-
-
-def _error_bytes(request_id: str, error: ApiError) -> bytes:
-    payload = ErrorResponse(
-        error=ErrorBody(
-            code=error.code,
-            message=error.message,
-            request_id=request_id,
-            retry_after=error.retry_after,
-            fields=error.fields,
-        )
-    )
-    return payload.model_dump_json().encode()
-
-
 def _request_id(request: Request) -> str:
     return str(request.scope.get("state", {}).get("request_id", "req_unknown"))
 
 
-def _internal_error(request_id: str, exc: Exception) -> ApiError:
-    """Log an unhandled error (with its request id, for the operator) and answer the
-    client with an opaque 500."""
-    logger.error("unhandled error in request %s", request_id, exc_info=exc)
-    return ApiError(ErrorCode.INTERNAL_ERROR, "internal error")
-
-
-def _error_headers(error: ApiError) -> list[tuple[str, str]]:
-    if error.retry_after is None:
-        return []
-    return [("Retry-After", str(max(1, int(error.retry_after + 0.999))))]
-
-
 def _error_response(request: Request, error: ApiError) -> Response:
     return Response(
-        content=_error_bytes(_request_id(request), error),
+        content=error_body(_request_id(request), error),
         status_code=error.status,
         media_type="application/json",
-        headers=dict(_error_headers(error)),
+        headers=dict(error_headers(error)),
     )
 
 
@@ -426,67 +108,6 @@ def _json(model: WireModel, status: int = 200, headers: dict[str, str] | None = 
         media_type="application/json",
         headers=headers,
     )
-
-
-def _validation_error(errors: Sequence[Any]) -> ApiError:
-    """FastAPI's validation errors (``RequestValidationError.errors()``, or the same
-    shape from :class:`_LeanRoute`) as the protocol's typed error."""
-    kinds = {str(e.get("type", "")) for e in errors}
-    if "json_invalid" in kinds or "json_type" in kinds:
-        return ApiError(ErrorCode.MALFORMED_REQUEST, "the request body is not valid JSON")
-    fields = tuple(sorted({_path(e) for e in errors}))[:20]
-    if "card_number" in kinds:
-        return ApiError(
-            ErrorCode.CARD_NUMBER_REJECTED,
-            "card numbers are never accepted; enroll a payment-method token",
-            fields=fields,
-        )
-    if any(str(e.get("loc", ("",))[0]) == "header" for e in errors) and any(
-        "idempotency" in str(e.get("loc", "")).lower() for e in errors
-    ):
-        return ApiError(
-            ErrorCode.IDEMPOTENCY_KEY_MISSING,
-            "an Idempotency-Key header (8-128 characters) is required",
-        )
-    messages = "; ".join(f"{_path(e)}: {_message(e)}" for e in errors[:5])
-    return ApiError(ErrorCode.VALIDATION_FAILED, messages[:500], fields=fields)
-
-
-def _field_names() -> frozenset[str]:
-    """Every field name of every protocol model (what a 422 may name)."""
-    names: set[str] = set()
-    todo: list[type[Any]] = [WireModel]
-    while todo:
-        model = todo.pop()
-        todo.extend(model.__subclasses__())
-        names.update(getattr(model, "model_fields", {}))
-    return frozenset(names)
-
-
-_FIELD_NAMES = _field_names()
-
-
-def _path(error: Any) -> str:
-    """The JSON path of a validation error as a 422 may show it: the protocol's field
-    names and list positions; any other key (an unknown field, a liveness evidence key)
-    is the request's own text and shows as ``*``, so that nothing the request sent
-    (a card number sent as a key, say) is echoed back."""
-    parts = [
-        str(p) if isinstance(p, int) or p in _FIELD_NAMES else "*"
-        for p in error.get("loc", ())
-        if p not in ("body", "header")
-    ]
-    return ".".join(parts) or "body"
-
-
-def _message(error: Any) -> str:
-    """pydantic's message, unless it could quote the request: then its error type."""
-    message = str(error.get("msg", ""))
-    given = error.get("input")
-    quoted = isinstance(given, str | int | float) and len(str(given)) >= 3 and str(given) in message
-    if quoted or looks_like_card_number(message) or str(error.get("type")) == "extra_forbidden":
-        return str(error.get("type", "invalid"))
-    return message
 
 
 def _check_json(request: Request) -> None:
@@ -511,26 +132,11 @@ def _check_content_type(method: str, content_type: str) -> None:
 
 
 async def signed_device(request: Request) -> AuthenticatedDevice:
-    """The device :class:`_ProtocolMiddleware` authenticated (and whose nonce it recorded)
+    """The device :class:`ProtocolMiddleware` authenticated (and whose nonce it recorded)
     before anything else was read from the request."""
     _check_json(request)
     device: AuthenticatedDevice = request.scope["state"]["device"]
     return device
-
-
-def _authenticate(
-    backend: PaymentBackend, scope: Scope, headers: dict[str, str], body: bytes
-) -> AuthenticatedDevice:
-    """The device that signed this request (its nonce recorded on the way)."""
-    return backend.authenticate(
-        method=scope["method"],
-        target=canonical_target(
-            scope.get("raw_path", scope["path"].encode()).decode("latin-1"),
-            scope.get("query_string", b""),
-        ),
-        headers=headers,
-        body=body,
-    )
 
 
 Device = Annotated[AuthenticatedDevice, Depends(signed_device)]
@@ -541,10 +147,6 @@ async def _idempotency_key(  # async: FastAPI runs a plain def dependency on a t
         str | None, Header(alias=HEADER_IDEMPOTENCY_KEY, include_in_schema=True)
     ] = None,
 ) -> str:
-    return _checked_idempotency_key(idempotency_key)
-
-
-def _checked_idempotency_key(idempotency_key: str | None) -> str:
     if idempotency_key is None or not _IDEMPOTENCY_RE.match(idempotency_key):
         raise ApiError(
             ErrorCode.IDEMPOTENCY_KEY_MISSING,
@@ -597,17 +199,17 @@ def create_app(backend: PaymentBackend) -> ASGIApp:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
-        return _error_response(request, _validation_error(exc.errors()))
+        return _error_response(request, validation_error(exc.errors()))
 
-    @app.exception_handler(_BodyTooLargeError)
-    async def _too_large(request: Request, exc: _BodyTooLargeError) -> Response:
-        return _error_response(request, ApiError(ErrorCode.BODY_TOO_LARGE, _TOO_LARGE))
+    @app.exception_handler(BodyTooLargeError)
+    async def _too_large(request: Request, exc: BodyTooLargeError) -> Response:
+        return _error_response(request, body_too_large())
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
-        if isinstance(exc.__cause__, _BodyTooLargeError):
+        if isinstance(exc.__cause__, BodyTooLargeError):
             # FastAPI wraps errors raised while it reads the body into a 400.
-            error = ApiError(ErrorCode.BODY_TOO_LARGE, _TOO_LARGE)
+            error = body_too_large()
         elif exc.status_code == 405:
             error = ApiError(ErrorCode.METHOD_NOT_ALLOWED, "method not allowed on this path")
         elif exc.status_code == 404:
@@ -618,7 +220,7 @@ def create_app(backend: PaymentBackend) -> ASGIApp:
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> Response:
-        return _error_response(request, _internal_error(_request_id(request), exc))
+        return _error_response(request, internal_error(_request_id(request), exc))
 
     threads = backend.config.worker_threads
     if threads is None:
@@ -734,10 +336,7 @@ def create_app(backend: PaymentBackend) -> ASGIApp:
         tags=["checkout"],
     )
     async def create_session(device: Device, body: CreateSessionRequest) -> Response:
-        return _json(*await open_session(device, body))
-
-    async def open_session(device: AuthenticatedDevice, body: CreateSessionRequest) -> _Answer:
-        return await _as_device(device, backend.create_session, body), 201, None
+        return _json(await _as_device(device, backend.create_session, body), 201)
 
     @app.get(
         "/v1/sessions/{session_id}/authorization",
@@ -769,13 +368,8 @@ def create_app(backend: PaymentBackend) -> ASGIApp:
     async def authorize(
         device: Device, idempotency_key: IdempotencyKey, body: AuthorizeRequest
     ) -> Response:
-        return _json(*await take_payment(device, idempotency_key, body))
-
-    async def take_payment(
-        device: AuthenticatedDevice, idempotency_key: str, body: AuthorizeRequest
-    ) -> _Answer:
         answer, replayed = await _as_device(device, backend.authorize, body, idempotency_key)
-        return answer, 200, {"Idempotent-Replayed": "true" if replayed else "false"}
+        return _json(answer, 200, {"Idempotent-Replayed": "true" if replayed else "false"})
 
     @app.post(
         "/v1/authorizations/{authorization_id}/step-up",
@@ -825,16 +419,8 @@ def create_app(backend: PaymentBackend) -> ASGIApp:
     async def delete(request: Request, body: ShopperAccessRequest) -> Response:
         return _json(await _run(backend.for_source(_source(request)).delete, body))
 
-    lean = {
-        ("POST", "/v1/sessions"): _LeanRoute(
-            backend, CreateSessionRequest, open_session, idempotent=False
-        ),
-        ("POST", "/v1/authorizations"): _LeanRoute(
-            backend, AuthorizeRequest, take_payment, idempotent=True
-        ),
-    }
-    return _ProtocolMiddleware(
-        app, backend.config.max_body_bytes, max(threads, 1), lean, backend=backend, run=_run
+    return ProtocolMiddleware(
+        app, backend.config.max_body_bytes, max(threads, 1), backend=backend, run=_run
     )
 
 
@@ -873,7 +459,7 @@ def _declare_signing(schema: dict[str, Any]) -> None:
     }
     for path, operations in schema.get("paths", {}).items():
         for method, operation in operations.items():
-            if _is_signed(method.upper(), path):
+            if is_signed(method.upper(), path):
                 operation["security"] = [{name: [] for name in _DEVICE_SCHEMES}]
             elif path.startswith(("/v1/devices", "/v1/tenants")):
                 operation["security"] = [{"EnrollmentToken": []}]

@@ -1,8 +1,9 @@
-"""The backend's decision rules for templates, shoppers and galleries, as plain functions.
+"""The backend's decision rules (templates, sessions, lockouts, retention, replays,
+liveness), as plain functions.
 
 Each one takes plain data (no database, no clock, no HTTP) and returns a verdict, so a
-rule can be read and tested on its own; :mod:`facepay.server._service` gathers the data
-and acts on the verdict.
+rule can be read and tested on its own; the modules of facepay.server gather the data
+and act on the verdict.
 """
 
 from __future__ import annotations
@@ -17,14 +18,20 @@ import numpy.typing as npt
 # The till's own plan derivation, reused (not a second copy): facepay.liveness draws the
 # challenges a till asks for from the session's seed, and the backend recomputes them.
 from facepay.liveness._challenges import ChallengePlan
+from facepay.server._repository import LockoutRow, SessionRow
+from facepay.wire import ErrorCode
 
 __all__ = [
     "accepted_models",
+    "after_failure",
     "counts_against_claim",
     "in_grey_zone",
     "liveness_refusal",
     "replay_refusal",
+    "retention_expired",
     "same_face",
+    "seconds_locked",
+    "session_refusal",
     "template_refusal",
     "within_limit",
 ]
@@ -64,6 +71,54 @@ def counts_against_claim(*, claimed: bool, face_compared: bool) -> bool:
     with five ``not_live`` attempts and nothing but a phone number (issue 12, item 9).
     Such attempts still count against the device."""
     return claimed and face_compared
+
+
+def session_refusal(
+    session: SessionRow | None, *, device_id: str, purpose: str, now: float
+) -> ErrorCode | None:
+    """Why a checkout session cannot be used for ``purpose`` by this device, or None.
+
+    Someone else's session, or one opened for the other purpose, is answered as if it
+    did not exist; then a used one, then an expired one."""
+    if session is None or session.device_id != device_id or session.purpose != purpose:
+        return ErrorCode.SESSION_MISMATCH
+    if session.used_at is not None:
+        return ErrorCode.SESSION_USED
+    if now > session.expires_at:
+        return ErrorCode.SESSION_EXPIRED
+    return None
+
+
+def after_failure(
+    previous: LockoutRow | None,
+    *,
+    now: float,
+    window_s: float,
+    failures_to_lock: int,
+    lock_seconds: float,
+) -> LockoutRow:
+    """A subject's lockout state after one more failed attempt.
+
+    Failures count in a window that starts with the first one and lasts ``window_s``;
+    the ``failures_to_lock``-th inside it locks the subject for ``lock_seconds`` and
+    starts counting afresh (``locked_until`` 0: not locked)."""
+    if previous is None or now - previous.window_start > window_s:
+        failures, start = 1, now
+    else:
+        failures, start = previous.failures + 1, previous.window_start
+    if failures >= failures_to_lock:
+        return LockoutRow(failures=0, window_start=now, locked_until=now + lock_seconds)
+    return LockoutRow(failures=failures, window_start=start, locked_until=0.0)
+
+
+def seconds_locked(locked_until: float | None, now: float) -> float:
+    """How long a subject stays locked out (0 or less: it is not)."""
+    return (locked_until or 0.0) - now
+
+
+def retention_expired(*, last_used_at: float, retention_days: int, now: float) -> bool:
+    """Whether an enrollment went unused for longer than its retention period."""
+    return last_used_at + float(retention_days) * 86400.0 < now
 
 
 def same_face(stored: npt.ArrayLike, probe: npt.ArrayLike, threshold: float) -> bool:

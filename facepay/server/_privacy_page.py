@@ -30,7 +30,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from facepay.errors import FacePayError
-from facepay.wire import Claim, ClaimKind, ShopperAccessRequest, phone_to_e164
+from facepay.server._errors import ApiError
+from facepay.server._shoppers import ShopperRightsCalls
+from facepay.wire import Claim, ClaimKind, ErrorCode, ShopperAccessRequest, phone_to_e164
 
 __all__ = [
     "PRIVACY_LANGUAGES",
@@ -327,11 +329,14 @@ def _export_html(export: Any, t: Mapping[str, str]) -> str:
     return f"<h2>{e(t['your_data'])}</h2><dl>{body}<dt>{e(t['payments'])}</dt>{listed}</dl>"
 
 
-def privacy_answer(backend: Any, form: Mapping[str, Sequence[str]], lang: str) -> tuple[int, str]:
+def privacy_answer(
+    rights: ShopperRightsCalls, form: Mapping[str, Sequence[str]], lang: str
+) -> tuple[int, str]:
     """Run the shopper's chosen action; return the HTTP status and the page to show.
 
-    ``backend`` is the :class:`PaymentBackend` (``export``, ``withdraw_consent``,
-    ``delete``): the same operations, checks and lockouts as ``/v1/shoppers/*``.
+    ``rights`` are the shopper-rights operations for the caller's source
+    (``PaymentBackend.for_source``): the same operations, checks and limits as
+    ``/v1/shoppers/*``.
     """
     t = _TEXT[lang]
 
@@ -346,9 +351,9 @@ def privacy_answer(backend: Any, form: Mapping[str, Sequence[str]], lang: str) -
         return status, render_privacy_page(lang, country=cc, code=code, answer=answer, ok=ok)
 
     operations: dict[str, Callable[[ShopperAccessRequest], Any]] = {
-        "export": backend.export,
-        "withdraw": backend.withdraw_consent,
-        "delete": backend.delete,
+        "export": rights.export,
+        "withdraw": rights.withdraw_consent,
+        "delete": rights.delete,
     }
     if action not in operations:
         action = "export"
@@ -365,15 +370,16 @@ def privacy_answer(backend: Any, form: Mapping[str, Sequence[str]], lang: str) -
         return page(422, "bad_code")
     try:
         result = operations[action](request)
-    except FacePayError as exc:
-        status = int(getattr(exc, "status", 500))
-        code_name = str(getattr(getattr(exc, "code", None), "value", ""))
-        if code_name in ("rate_limited", "locked_out"):
-            retry = float(getattr(exc, "retry_after", None) or 60.0)
+    except ApiError as exc:
+        if exc.code in (ErrorCode.RATE_LIMITED, ErrorCode.LOCKED_OUT):
+            retry = exc.retry_after or 60.0
             return page(429, "locked", minutes=max(1, math.ceil(retry / 60.0)))
-        if 400 <= status < 500:
-            return page(status, "denied")
-        logger.warning("privacy page: %s failed (%s)", action, code_name or type(exc).__name__)
+        if 400 <= exc.status < 500:
+            return page(exc.status, "denied")
+        logger.warning("privacy page: %s failed (%s)", action, exc.code.value)
+        return page(503, "unavailable")
+    except FacePayError as exc:
+        logger.warning("privacy page: %s failed (%s)", action, type(exc).__name__)
         return page(503, "unavailable")
     if action == "export":
         return 200, render_privacy_page(

@@ -1,34 +1,65 @@
-"""SQL of the template, shopper and gallery side of the backend, returning named rows.
+"""The backend's SQL, returning named rows: templates and galleries, tenants, sessions,
+lockouts, shoppers and their rights, stored answers, the audit log and the ledger.
 
 Every function takes an open :class:`~facepay.server._storage.Transaction` and returns
-small frozen dataclasses, so the service never reads a column by position.
+small frozen dataclasses, so the code that decides never reads a column by position.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from facepay.server._storage import Row, Transaction
 
 __all__ = [
     "ClaimHolder",
+    "LedgerRow",
+    "LockoutRow",
+    "PaymentSummary",
     "PurgedCounters",
     "RequestCount",
+    "RetainedEnrollment",
+    "SessionRow",
+    "ShopperRecord",
     "StoredAnswer",
     "StoredTemplate",
+    "answer_in_session",
+    "audit",
     "claim_holder",
     "count_request",
+    "delete_expired_nonces",
+    "delete_expired_sessions",
     "erase_privacy_codes",
+    "erase_shopper",
+    "insert_deletion_receipt",
+    "insert_session",
+    "insert_tenant",
+    "ledger_rows",
+    "locked_until",
+    "locks_sql",
+    "payments_of_shopper",
     "pin_template_model",
     "privacy_code_of_authorization",
     "purge_counters",
+    "read_lockout",
+    "read_session",
     "removed_templates",
     "replace_templates",
+    "retained_enrollments",
+    "session_row",
+    "shopper_by_privacy_code",
     "shred_template",
+    "spend_session",
     "stored_answer",
     "stored_templates",
     "templates_of",
+    "tenant_created_at",
+    "tenant_transform_key",
+    "withdraw_consent",
+    "write_lockout",
 ]
 
 
@@ -296,3 +327,360 @@ def purge_counters(
         "DELETE FROM request_windows WHERE window_start < ?", (now - rights_window_s,)
     )
     return PurgedCounters(lockouts=lockouts, request_windows=windows)
+
+
+# ---------------------------------------------------------------------- audit log
+
+
+def audit(
+    tx: Transaction,
+    *,
+    at: float,
+    tenant_id: str | None,
+    device_id: str | None,
+    event: str,
+    subject_id: str | None,
+    details: Mapping[str, Any],
+) -> None:
+    """One line of the audit log (never a template, a key or a PIN: ids and decisions)."""
+    tx.execute(
+        "INSERT INTO audit_log (at, tenant_id, device_id, event, subject_id, details_json) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (at, tenant_id, device_id, event, subject_id, json.dumps(details, default=str)),
+    )
+
+
+# ---------------------------------------------------------------------- tenants
+
+
+def tenant_created_at(tx: Transaction, tenant_id: str) -> float | None:
+    row = tx.one("SELECT created_at FROM tenants WHERE tenant_id = ?", (tenant_id,))
+    return None if row is None else float(row[0])
+
+
+def insert_tenant(
+    tx: Transaction, tenant_id: str, transform_key_wrapped: bytes, now: float
+) -> None:
+    tx.execute(
+        "INSERT INTO tenants (tenant_id, transform_key_wrapped, created_at) VALUES (?, ?, ?)",
+        (tenant_id, transform_key_wrapped, now),
+    )
+
+
+def tenant_transform_key(tx: Transaction, tenant_id: str) -> bytes | None:
+    """A tenant's wrapped template-transform key (written once, with the tenant)."""
+    row = tx.one("SELECT transform_key_wrapped FROM tenants WHERE tenant_id = ?", (tenant_id,))
+    return None if row is None else bytes(row[0])
+
+
+# ---------------------------------------------------------------------- sessions
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SessionRow:
+    """What decides whether a checkout session can still be used."""
+
+    device_id: str | None
+    purpose: str | None
+    expires_at: float
+    used_at: float | None
+
+
+def session_row(row: Row) -> SessionRow:
+    """A :class:`SessionRow` from the columns ``device_id, purpose, expires_at, used_at``
+    (as :func:`read_session` selects them, or a join that selects the same four)."""
+    return SessionRow(
+        device_id=None if row[0] is None else str(row[0]),
+        purpose=None if row[1] is None else str(row[1]),
+        expires_at=0.0 if row[2] is None else float(row[2]),
+        used_at=None if row[3] is None else float(row[3]),
+    )
+
+
+def read_session(tx: Transaction, session_id: str) -> SessionRow | None:
+    row = tx.one(
+        "SELECT device_id, purpose, expires_at, used_at FROM sessions WHERE session_id = ?",
+        (session_id,),
+    )
+    return None if row is None else session_row(row)
+
+
+def insert_session(
+    tx: Transaction,
+    *,
+    session_id: str,
+    device_id: str,
+    tenant_id: str,
+    purpose: str,
+    server_nonce: bytes,
+    liveness_seed: bytes,
+    created_at: float,
+    expires_at: float,
+) -> None:
+    tx.execute(
+        "INSERT INTO sessions (session_id, device_id, tenant_id, purpose, server_nonce, "
+        "liveness_seed, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            session_id,
+            device_id,
+            tenant_id,
+            purpose,
+            server_nonce,
+            liveness_seed,
+            created_at,
+            expires_at,
+        ),
+    )
+
+
+def spend_session(tx: Transaction, session_id: str, now: float) -> bool:
+    """Mark a session used; False if it was already used or has expired."""
+    changed = tx.execute(
+        "UPDATE sessions SET used_at = ? WHERE session_id = ? AND used_at IS NULL "
+        "AND expires_at >= ?",
+        (now, session_id, now),
+    )
+    return changed == 1
+
+
+def delete_expired_sessions(tx: Transaction, expired_before: float) -> int:
+    return tx.execute("DELETE FROM sessions WHERE expires_at < ?", (expired_before,))
+
+
+def delete_expired_nonces(tx: Transaction, now: float) -> int:
+    return tx.execute("DELETE FROM nonces WHERE expires_at < ?", (now,))
+
+
+# ---------------------------------------------------------------------- lockouts
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LockoutRow:
+    """A subject's failed attempts in its current window, and until when it is locked."""
+
+    failures: int
+    window_start: float
+    locked_until: float
+
+
+def read_lockout(tx: Transaction, subject: str) -> LockoutRow | None:
+    row = tx.one(
+        "SELECT failures, window_start, locked_until FROM lockouts WHERE subject = ?", (subject,)
+    )
+    if row is None:
+        return None
+    return LockoutRow(
+        failures=int(row[0]), window_start=float(row[1]), locked_until=float(row[2] or 0.0)
+    )
+
+
+def write_lockout(tx: Transaction, subject: str, state: LockoutRow) -> None:
+    tx.execute(
+        "INSERT INTO lockouts (subject, failures, window_start, locked_until) "
+        "VALUES (?, ?, ?, ?) ON CONFLICT (subject) DO UPDATE SET failures = excluded.failures, "
+        "window_start = excluded.window_start, locked_until = excluded.locked_until",
+        (subject, state.failures, state.window_start, state.locked_until),
+    )
+
+
+def locks_sql(count: int) -> str:
+    """The statement (``count`` subjects as parameters) whose one row is the latest
+    ``locked_until`` among them (NULL if none is recorded)."""
+    marks = ", ".join("?" * count)
+    return f"SELECT max(locked_until) AS locked_until FROM lockouts WHERE subject IN ({marks})"  # noqa: S608
+
+
+def locked_until(tx: Transaction, subjects: Sequence[str]) -> float | None:
+    row = tx.one(locks_sql(len(subjects)), subjects)
+    return None if row is None or row[0] is None else float(row[0])
+
+
+# ---------------------------------------------------------------------- shoppers
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ShopperRecord:
+    """What a shopper may read about their own enrollment (their export)."""
+
+    shopper_id: str
+    tenant_id: str
+    claim_hash: str | None
+    claim_kind: str
+    claim_last4: str | None
+    enrolled_at: float
+    last_used_at: float
+    consent_json: str
+    consent_withdrawn_at: float | None
+    masked_payment_method: str
+    template_stored: bool
+    model_id: str | None
+    retention_days: int
+
+
+def shopper_by_privacy_code(tx: Transaction, privacy_code_hash: str) -> ShopperRecord | None:
+    """The undeleted shopper holding this (keyed hash of a) privacy code."""
+    row = tx.one(
+        "SELECT shopper_id, tenant_id, claim_hash, claim_kind, claim_last4, enrolled_at, "
+        "last_used_at, consent_json, consent_withdrawn_at, masked_payment_method, "
+        "template_sealed IS NOT NULL, model_id, retention_days "
+        "FROM shoppers WHERE privacy_code_hash = ? AND deleted_at IS NULL",
+        (privacy_code_hash,),
+    )
+    if row is None:
+        return None
+    return ShopperRecord(
+        shopper_id=str(row[0]),
+        tenant_id=str(row[1]),
+        claim_hash=None if row[2] is None else str(row[2]),
+        claim_kind=str(row[3]),
+        claim_last4=None if row[4] is None else str(row[4]),
+        enrolled_at=float(row[5]),
+        last_used_at=float(row[6]),
+        consent_json=str(row[7]),
+        consent_withdrawn_at=None if row[8] is None else float(row[8]),
+        masked_payment_method=str(row[9]),
+        template_stored=bool(row[10]),
+        model_id=None if row[11] is None else str(row[11]),
+        retention_days=int(row[12]),
+    )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PaymentSummary:
+    """One of a shopper's authorizations, as their export lists it."""
+
+    authorization_id: str
+    status: str
+    amount_minor: int
+    currency: str
+    created_at: float
+
+
+def payments_of_shopper(tx: Transaction, shopper_id: str) -> list[PaymentSummary]:
+    return [
+        PaymentSummary(
+            authorization_id=str(row[0]),
+            status=str(row[1]),
+            amount_minor=int(row[2]),
+            currency=str(row[3]),
+            created_at=float(row[4]),
+        )
+        for row in tx.all(
+            "SELECT authorization_id, status, amount_minor, currency, created_at "
+            "FROM authorizations WHERE shopper_id = ? ORDER BY created_at",
+            (shopper_id,),
+        )
+    ]
+
+
+def withdraw_consent(tx: Transaction, shopper_id: str, now: float) -> None:
+    """Record the withdrawal (the first one's time is kept)."""
+    tx.execute(
+        "UPDATE shoppers SET consent_withdrawn_at = COALESCE(consent_withdrawn_at, ?) "
+        "WHERE shopper_id = ?",
+        (now, shopper_id),
+    )
+
+
+def erase_shopper(tx: Transaction, shopper_id: str, now: float) -> None:
+    """Erase everything that identifies or charges the shopper; the row stays, marked
+    deleted, so the ledger's authorizations still point somewhere."""
+    tx.execute(
+        "UPDATE shoppers SET claim_hash = NULL, claim_last4 = NULL, "
+        "privacy_code_hash = NULL, privacy_code_wrapped = NULL, payment_token = NULL, "
+        "masked_payment_method = '', consent_json = '{}', deleted_at = ? "
+        "WHERE shopper_id = ?",
+        (now, shopper_id),
+    )
+
+
+def insert_deletion_receipt(
+    tx: Transaction, receipt_id: str, shopper_id: str, deleted_at: float, receipt_json: str
+) -> None:
+    tx.execute(
+        "INSERT INTO deletion_receipts (receipt_id, shopper_id, deleted_at, receipt_json) "
+        "VALUES (?, ?, ?, ?)",
+        (receipt_id, shopper_id, deleted_at, receipt_json),
+    )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RetainedEnrollment:
+    """An enrollment whose template is stored, with what its retention depends on."""
+
+    shopper_id: str
+    tenant_id: str
+    last_used_at: float
+    retention_days: int
+
+
+def retained_enrollments(tx: Transaction) -> list[RetainedEnrollment]:
+    return [
+        RetainedEnrollment(
+            shopper_id=str(row[0]),
+            tenant_id=str(row[1]),
+            last_used_at=float(row[2]),
+            retention_days=int(row[3]),
+        )
+        for row in tx.all(
+            "SELECT shopper_id, tenant_id, last_used_at, retention_days FROM shoppers "
+            "WHERE template_sealed IS NOT NULL AND deleted_at IS NULL"
+        )
+    ]
+
+
+# ---------------------------------------------------------------------- the ledger
+
+
+def answer_in_session(tx: Transaction, session_id: str, device_id: str) -> str | None:
+    """The stored answer (JSON) of the authorization a device made in a session."""
+    row = tx.one(
+        "SELECT response_json FROM authorizations WHERE session_id = ? AND device_id = ?",
+        (session_id, device_id),
+    )
+    return None if row is None else str(row[0])
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LedgerRow:
+    """One authorization as the ledger lists it (``facepay sandbox ledger``)."""
+
+    authorization_id: str
+    idempotency_key: str
+    amount_minor: int
+    currency: str
+    status: str
+    shopper_id: str | None
+    decline_reason: str | None
+    receipt_id: str | None
+    basket_reference: str
+    device_id: str
+    tenant_id: str
+    created_at: float
+    updated_at: float
+
+
+def ledger_rows(tx: Transaction) -> list[LedgerRow]:
+    """Every authorization, oldest first."""
+    return [
+        LedgerRow(
+            authorization_id=str(row[0]),
+            idempotency_key=str(row[1]),
+            amount_minor=int(row[2]),
+            currency=str(row[3]),
+            status=str(row[4]),
+            shopper_id=None if row[5] is None else str(row[5]),
+            decline_reason=None if row[6] is None else str(row[6]),
+            receipt_id=None if row[7] is None else str(row[7]),
+            basket_reference=str(row[8]),
+            device_id=str(row[9]),
+            tenant_id=str(row[10]),
+            created_at=float(row[11]),
+            updated_at=float(row[12]),
+        )
+        for row in tx.all(
+            "SELECT authorization_id, idempotency_key, amount_minor, currency, status, "
+            "shopper_id, decline_reason, receipt_id, basket_reference, device_id, tenant_id, "
+            "created_at, updated_at FROM authorizations ORDER BY created_at, authorization_id"
+        )
+    ]

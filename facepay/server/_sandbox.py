@@ -27,7 +27,8 @@ from facepay.config import ServerConfig
 from facepay.crypto import BackendPublicKey, DeviceKey
 from facepay.errors import FacePayError
 from facepay.server._app import create_app
-from facepay.server._service import PaymentBackend, ledger
+from facepay.server._ledger import ledger
+from facepay.server._service import PaymentBackend
 from facepay.server._storage import Database, open_database
 from facepay.server._vault import Vault
 from facepay.wire import DeviceRegistrationRequest, b64encode

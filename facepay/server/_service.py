@@ -1,20 +1,31 @@
-"""The reference payment backend's logic, independent of HTTP.
+"""The reference payment backend's logic, independent of HTTP: a facade over its parts.
 
 :class:`PaymentBackend` takes validated wire models and an authenticated device and
 returns wire models, or raises :class:`ApiError`. The ASGI app (``_app``) only parses,
 authenticates and serializes. Everything durable goes through the database in single
 transactions; the 1:N gallery is an in-memory cache rebuilt from the database at start.
+
+A checkout, from the route to the ledger row: ``_app`` (the route) -> ``_devices``
+(authentication: signature, nonce, rate) -> :meth:`PaymentBackend.create_session`
+(``_sessions``) -> :meth:`PaymentBackend.authorize`: the stored answer, lockouts
+(``_lockouts``) and the session read at once (a stored answer is replayed by
+``_answers``), the sealed template opened into the tenant's space (``_galleries``), the
+rules of ``_decision`` (liveness, replay), the match (``_gallery``), the acquirer, then
+one transaction writing the authorization, spending the session and the audit line
+(``_repository``), read back by ``_ledger``.
+
+The other parts: ``_tenants`` (enrollment tokens, tenants, device registration),
+``_shoppers`` (export, withdraw consent, delete), ``_retention`` (the sweep), ``_keys``
+(the key set), ``_repository`` (every SQL statement, named rows).
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import json
 import logging
 import secrets
-import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -24,29 +35,35 @@ import numpy as np
 
 from facepay.config import ServerConfig
 from facepay.crypto import (
-    DevicePublicKey,
     open_enrollment_pin,
     open_step_up_pin,
-    open_template,
     pin_refusal,
     signed_device_id,
 )
 from facepay.errors import CryptoError, SealedDataError
 from facepay.server import _decision as decision
-from facepay.server import _devices as devices
 from facepay.server import _pins as pins
 from facepay.server import _repository as repository
 from facepay.server import _templates as templates
+from facepay.server._answers import StoredAnswers
 from facepay.server._devices import AuthenticatedDevice, RequestGate
 from facepay.server._errors import ApiError
-from facepay.server._gallery import (
-    Gallery,
-    GalleryRegistry,
-    MatchOutcome,
-    MatchResult,
-    normalize,
+from facepay.server._galleries import GalleryCache
+from facepay.server._gallery import Gallery, GalleryRegistry, MatchOutcome, MatchResult
+from facepay.server._keys import key_set
+from facepay.server._ledger import answer_in_session
+from facepay.server._lockouts import Lockouts
+from facepay.server._retention import sweep
+from facepay.server._sessions import CheckoutSessions
+from facepay.server._shoppers import (
+    ShopperRights,
+    ShopperRightsCalls,
+    claim_hash,
+    privacy_hash,
+    shred_enrollment,
 )
 from facepay.server._storage import Database, Row, Transaction, UniqueViolationError
+from facepay.server._tenants import Tenants
 from facepay.server._vault import Vault
 from facepay.types import FaceTemplate
 from facepay.wire import (
@@ -57,7 +74,6 @@ from facepay.wire import (
     CheckoutSessionInfo,
     Claim,
     ClaimKind,
-    ConsentRecord,
     CreateSessionRequest,
     DeclineReason,
     DeletionReceipt,
@@ -69,10 +85,8 @@ from facepay.wire import (
     ErrorCode,
     KeySet,
     SealedTemplateWire,
-    SealingKeyInfo,
     SessionPurpose,
     ShopperAccessRequest,
-    ShopperAuthorizationSummary,
     ShopperExport,
     StepUp,
     StepUpKind,
@@ -80,7 +94,6 @@ from facepay.wire import (
     TenantRegistration,
     WithdrawConsentResponse,
     b64decode,
-    b64encode,
 )
 
 __all__ = ["AuthenticatedDevice", "PaymentBackend"]
@@ -144,29 +157,6 @@ def _new_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(12)}"
 
 
-class _TokenBucket:
-    """Per-key request rate limit, in memory (a replica-local guard against floods)."""
-
-    def __init__(self, rate: float, burst: int, clock: Callable[[], float]) -> None:
-        self._rate = rate
-        self._burst = float(burst)
-        self._clock = clock
-        self._state: dict[str, tuple[float, float]] = {}
-        self._lock = threading.Lock()
-
-    def take(self, key: str) -> float | None:
-        """None if allowed, else seconds until a token is available."""
-        now = self._clock()
-        with self._lock:
-            tokens, last = self._state.get(key, (self._burst, now))
-            tokens = min(self._burst, tokens + (now - last) * self._rate)
-            if tokens >= 1.0:
-                self._state[key] = (tokens - 1.0, now)
-                return None
-            self._state[key] = (tokens, now)
-            return (1.0 - tokens) / self._rate
-
-
 class Acquirer(Protocol):
     """Who charges the shopper's payment token once the face matched."""
 
@@ -174,7 +164,10 @@ class Acquirer(Protocol):
 
 
 class PaymentBackend:
-    """Devices, sessions, enrollment, authorization, shopper rights, retention."""
+    """The backend's one entry point: devices, sessions, enrollment, authorization,
+    shopper rights, retention. Enrollment, authorization and step-up are written here;
+    the rest is delegated to one part per concern (attributes ``tenants``, ``sessions``,
+    ``lockouts``, ``shoppers``, ``cache``, ``answers``, ``gate``)."""
 
     def __init__(
         self,
@@ -195,13 +188,10 @@ class PaymentBackend:
         self.acquirer = acquirer
         self.vault = vault
         self.config = config or ServerConfig()
-        self.clock = clock
+        self._clock = clock
         self.admin_token = admin_token or self.config.admin_token or secrets.token_urlsafe(24)
-        # What check_admin compares with; a worker process of `serve --workers N` is given
-        # only this digest (facepay.server._workers), never the token.
-        self.admin_token_sha256 = hashlib.sha256(self.admin_token.encode()).hexdigest()
         self.galleries = GalleryRegistry()
-        self._models = decision.accepted_models(self.config.template_models)
+        # The backend's parts, one concern each; this class is their facade.
         self.gate = RequestGate(
             db,
             clock=clock,
@@ -209,147 +199,66 @@ class PaymentBackend:
             rate_per_s=self.config.device_rate_per_s,
             rate_burst=self.config.device_rate_burst,
         )
-        self._tenant_keys: dict[str, bytes] = {}
-        # Per tenant: enrolment time up to which this process's galleries hold every
-        # template (see _sync_gallery); set for all tenants by load_galleries.
-        self._synced_until: dict[str, float] = {}
-        self._loaded_at: float | None = None
+        self.tenants = Tenants(
+            db,
+            vault,
+            self.gate,
+            # A worker process of `serve --workers N` is given only this digest
+            # (facepay.server._workers), never the token.
+            admin_token_sha256=hashlib.sha256(self.admin_token.encode()).hexdigest(),
+            clock=clock,
+        )
+        self.sessions = CheckoutSessions(db, self.config, vault=vault, clock=clock)
+        self.lockouts = Lockouts(db, self.config, clock=clock)
+        self.shoppers = ShopperRights(db, vault, self.config, self.galleries, clock=clock)
+        self.cache = GalleryCache(db, vault, self.config, self.galleries, clock=clock)
+        self.answers = StoredAnswers(db, vault)
 
-    # ------------------------------------------------------------------ lifecycle
+    @property
+    def clock(self) -> Callable[[], float]:
+        """The backend's time (Unix seconds): a test's seam, shared by every part."""
+        return self._clock
+
+    @clock.setter
+    def clock(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self.gate.clock = clock
+        self.tenants.clock = clock
+        self.sessions.clock = clock
+        self.lockouts.clock = clock
+        self.shoppers.clock = clock
+        self.cache.clock = clock
+
+    @property
+    def admin_token_sha256(self) -> str:
+        """What :meth:`check_admin` compares with: the enrollment token's SHA-256 (hex)."""
+        return self.tenants.admin_token_sha256
+
+    @admin_token_sha256.setter
+    def admin_token_sha256(self, digest: str) -> None:
+        self.tenants.admin_token_sha256 = digest
+
+    # ------------------------------------------------------------------ galleries
 
     def load_galleries(self) -> int:
-        """Decrypt every stored template into the in-memory galleries; returns the count.
-
-        A row that cannot be loaded (undecryptable, a model id or size this backend does
-        not accept, or not the size its tenant's model is pinned to) is logged and
-        skipped: one bad row must not keep every tenant from being served."""
-        self._loaded_at = self.clock()
-        with self.db.transaction(readonly=True) as tx:
-            stored = repository.stored_templates(tx)
-        loaded = sum(self._load_template(t) for t in stored)
-        # Build each serving tenant's transform now, at start, not inside the first
-        # request that needs it (tens of ms for 128-d, on the event loop with SQLite).
-        for tenant_id, dimension in sorted(
-            {
-                (t.tenant_id, self._models.get(t.model_id))
-                for t in stored
-                if t.model_id in self._models
-            }
-        ):
-            assert dimension is not None
-            with contextlib.suppress(ApiError, CryptoError):
-                self._transform(tenant_id, np.ones(dimension, dtype=np.float32))
-        logger.info("loaded %d templates into the galleries", loaded)
-        return loaded
+        """Decrypt every stored template into the in-memory galleries; returns the count
+        (facepay.server._galleries)."""
+        return self.cache.load_all()
 
     def _sync_gallery(self, tenant_id: str) -> None:
-        """Before a claimless 1:N search: load the tenant's templates enrolled through
-        other backend processes since this one last looked, and drop those shredded
-        (deleted, withdrawn, expired) through them (the database is the truth; the
-        gallery a cache). So a deletion committed anywhere takes effect in every worker
-        and replica at its next search: a deleted face is never scored again. A matched
-        shopper's row is still read before paying (:meth:`_answer`), which covers a
-        deletion that commits between this sync and the search."""
-        now = self.clock()
-        since = self._synced_until.get(tenant_id, self._loaded_at)
-        if since is None:
-            return  # galleries never loaded (a supervisor): nothing to keep in sync
-        # Another replica's clock may run behind ours: look back by the skew we accept.
-        floor = since - self.config.max_clock_skew_s
-        with self.db.transaction(readonly=True) as tx:
-            stored = repository.stored_templates(tx, tenant_id=tenant_id, changed_since=floor)
-            removed = repository.removed_templates(tx, tenant_id=tenant_id, since=floor)
-        for shopper_id in removed:
-            self.galleries.remove(shopper_id)
-        for template in stored:
-            gallery = self.galleries.get(tenant_id, template.model_id)
-            # New, or its set rewritten (an adaptive update through another process).
-            if gallery is None or gallery.version(template.shopper_id) != template.version:
-                self._load_template(template)
-        self._synced_until[tenant_id] = now
+        self.cache.sync(tenant_id)
 
     def _load_template(self, stored: repository.StoredTemplate) -> bool:
-        """Decrypt one stored template set into its gallery (every view); False (logged,
-        skipped) if it cannot be opened or is not a size its tenant's model accepts."""
-        shopper_id = stored.shopper_id
-        try:
-            opened = self.vault.decrypt_templates(
-                stored.template_sealed,
-                stored.data_key_wrapped,
-                shopper_id=shopper_id,
-                tenant_id=stored.tenant_id,
-            )
-        except CryptoError:
-            logger.error("stored template of %s could not be decrypted; skipped", shopper_id)
-            return False
-        dimension = opened.templates.dimension
-        refusal = decision.template_refusal(
-            self._models, stored.model_id, dimension, stored.pinned_dim
-        )
-        gallery = None
-        if refusal is None:
-            gallery = self.galleries.get(stored.tenant_id, stored.model_id, dimension)
-            assert gallery is not None
-            if gallery.dimension != dimension:
-                refusal = "template has the wrong dimension"
-        if gallery is None or refusal is not None:
-            logger.error("stored template of %s skipped: %s", shopper_id, refusal)
-            return False
-        gallery.add(shopper_id, opened.templates.views, version=stored.version)
-        return True
+        return self.cache.load(stored)
 
     def sweep(self) -> dict[str, int]:
-        """Retention and housekeeping: shred enrollments unused past their retention
-        period, forget expired nonces and sessions."""
-        now = self.clock()
-        expired: list[tuple[str, str]] = []
-        with self.db.transaction() as tx:
-            rows = tx.all(
-                "SELECT shopper_id, tenant_id, last_used_at, retention_days FROM shoppers "
-                "WHERE template_sealed IS NOT NULL AND deleted_at IS NULL"
-            )
-            for shopper_id, tenant_id, last_used, days in rows:
-                if last_used + float(days) * 86400.0 < now:
-                    expired.append((shopper_id, tenant_id))
-            for shopper_id, tenant_id in expired:
-                self._shred_template(tx, shopper_id)
-                self._audit(tx, tenant_id, None, "retention_expired", shopper_id, {})
-            nonces = tx.execute("DELETE FROM nonces WHERE expires_at < ?", (now,))
-            sessions = tx.execute(
-                "DELETE FROM sessions WHERE expires_at < ?", (now - self.config.session_ttl_s,)
-            )
-            purged = repository.purge_counters(
-                tx,
-                now=now,
-                lockout_window_s=self.config.lockout_window_s,
-                rights_window_s=self.config.shopper_rights_window_s,
-            )
-        for shopper_id, _ in expired:
-            self.galleries.remove(shopper_id)
-        self.db.scrub()
-        return {
-            "retention_expired": len(expired),
-            "nonces": nonces,
-            "sessions": sessions,
-            "lockouts": purged.lockouts,
-            "request_windows": purged.request_windows,
-        }
+        """Retention and housekeeping (facepay.server._retention)."""
+        return sweep(self.db, self.config, self.galleries, clock=self.clock)
 
-    # ------------------------------------------------------------------ devices
+    # ------------------------------------------------------------------ tenants and devices
 
     def check_admin(self, authorization: str | None, tenant_id: str | None = None) -> None:
-        """Accept the backend's enrollment token (any tenant), or ``tenant_id``'s own
-        token (that tenant only). Compared as SHA-256 digests in constant time: a process
-        that only checks tokens holds their digests, never the global token itself."""
-        given = (authorization or "").encode("utf-8", "replace")
-        token = given[7:] if given.startswith(b"Bearer ") else b""
-        digest = hashlib.sha256(token).hexdigest().encode()
-        ok = hmac.compare_digest(digest, self.admin_token_sha256.encode())
-        if tenant_id is not None:
-            tenant = hashlib.sha256(self.tenant_token(tenant_id).encode()).hexdigest()
-            ok = hmac.compare_digest(digest, tenant.encode()) or ok
-        if not ok:
-            raise ApiError(ErrorCode.ADMIN_TOKEN_INVALID, "a valid enrollment token is required")
+        self.tenants.check_admin(authorization, tenant_id)
 
     def use_admin_token(self, token: str) -> None:
         """Make ``token`` the backend's enrollment token (``facepay sandbox serve``)."""
@@ -357,109 +266,21 @@ class PaymentBackend:
         self.admin_token_sha256 = hashlib.sha256(token.encode()).hexdigest()
 
     def tenant_token(self, tenant_id: str) -> str:
-        """The enrollment token scoped to one tenant: derived from the backend's keyed
-        lookup hash (every process and replica with the key directory can check it; none
-        is stored). It cannot be withdrawn on its own (docs/security.md)."""
-        return "fpt_" + self.vault.keyed_hash("tenant-enrollment-token", tenant_id)
+        return self.tenants.token(tenant_id)
 
     def create_tenant(self, tenant_id: str) -> tuple[TenantRegistration, bool]:
-        """Create a tenant (idempotent); returns its registration and whether it is new."""
-        now = self.clock()
-        with self.db.transaction() as tx:
-            row = tx.one("SELECT created_at FROM tenants WHERE tenant_id = ?", (tenant_id,))
-            if row is None:
-                self._ensure_tenant(tx, tenant_id)
-                self._audit(tx, tenant_id, None, "tenant_created", tenant_id, {})
-            created = now if row is None else float(row[0])
-        registration = TenantRegistration(
-            tenant_id=tenant_id,
-            enrollment_token=self.tenant_token(tenant_id),
-            created_at=_iso(created),
-        )
-        return registration, row is None
+        return self.tenants.create(tenant_id)
 
     def device_tenant(self, device_id: str) -> str | None:
-        with self.db.transaction(readonly=True) as tx:
-            row = devices.read_device(tx, device_id)
-        return None if row is None else row.tenant_id
+        return self.tenants.device_tenant(device_id)
 
     def register_device(
         self, req: DeviceRegistrationRequest, *, create_tenant: bool = False
     ) -> DeviceRegistration:
-        """Register (or re-register) a device. Its tenant must exist (``POST /v1/tenants``),
-        unless ``create_tenant``: the operator's own in-process tools (``Sandbox``,
-        ``facepay sandbox provision``) name a tenant to create on purpose."""
-        device_id = req.device_id or _new_id("dev")
-        now = self.clock()
-        raw = b64decode(req.public_key)
-        try:
-            DevicePublicKey.for_registration(raw)
-        except CryptoError:
-            raise ApiError(
-                ErrorCode.VALIDATION_FAILED,
-                "not a usable Ed25519 public key (malformed or low order)",
-                fields=("public_key",),
-            ) from None
-        try:
-            with self.db.transaction() as tx:
-                if create_tenant:
-                    self._ensure_tenant(tx, req.tenant_id)
-                elif not tx.one("SELECT 1 FROM tenants WHERE tenant_id = ?", (req.tenant_id,)):
-                    raise ApiError(
-                        ErrorCode.NOT_FOUND,
-                        "no such tenant: create it first (POST /v1/tenants)",
-                        fields=("tenant_id",),
-                    )
-                replaced = devices.register_device(
-                    tx,
-                    device_id=device_id,
-                    tenant_id=req.tenant_id,
-                    store_id=req.store_id,
-                    lane_id=req.lane_id,
-                    public_key=raw,
-                    now=now,
-                )
-                self._audit(
-                    tx,
-                    req.tenant_id,
-                    device_id,
-                    "device_reregistered" if replaced else "device_registered",
-                    device_id,
-                    {"store_id": req.store_id, "lane_id": req.lane_id},
-                )
-        except UniqueViolationError:
-            raise ApiError(
-                ErrorCode.DEVICE_ALREADY_REGISTERED, "this device id is already registered"
-            ) from None
-        self.gate.forget(device_id)
-        return DeviceRegistration(
-            device_id=device_id,
-            tenant_id=req.tenant_id,
-            store_id=req.store_id,
-            lane_id=req.lane_id,
-            registered_at=_iso(now),
-        )
+        return self.tenants.register_device(req, create_tenant=create_tenant)
 
     def revoke_device(self, device_id: str) -> DeviceRevocation:
-        """Refuse ``device_id``'s key from now on, in every process and replica (each one
-        reads the row when it authenticates a request); idempotent."""
-        now = self.clock()
-        with self.db.transaction() as tx:
-            row = devices.revoke_device(tx, device_id, now)
-            if row is not None:
-                self._audit(tx, row.tenant_id, device_id, "device_revoked", device_id, {})
-        if row is None or row.revoked_at is None:
-            raise ApiError(ErrorCode.NOT_FOUND, "no such device")
-        self.gate.forget(device_id)
-        return DeviceRevocation(device_id=device_id, revoked_at=_iso(row.revoked_at))
-
-    def _ensure_tenant(self, tx: Transaction, tenant_id: str) -> None:
-        if tx.one("SELECT 1 FROM tenants WHERE tenant_id = ?", (tenant_id,)) is None:
-            tx.execute(
-                "INSERT INTO tenants (tenant_id, transform_key_wrapped, created_at) "
-                "VALUES (?, ?, ?)",
-                (tenant_id, self.vault.new_tenant_key(tenant_id), self.clock()),
-            )
+        return self.tenants.revoke_device(device_id)
 
     def authenticate(
         self,
@@ -478,124 +299,38 @@ class PaymentBackend:
             device_id=device_id, method=method, target=target, headers=headers, body=body
         )
 
-    def authorization_for_session(
-        self, device: AuthenticatedDevice, session_id: str
-    ) -> AuthorizationResponse:
-        """Reconcile by session: the answer to the authorization this device made in
-        ``session_id`` (its current state, after a step-up too), for a till that lost its
-        idempotency key or its answer. 404 if the session took no payment of this device."""
-        with self.db.transaction(readonly=True) as tx:
-            row = tx.one(
-                "SELECT response_json FROM authorizations WHERE session_id = ? AND device_id = ?",
-                (session_id, device.device_id),
-            )
-        if row is None:
-            raise ApiError(ErrorCode.NOT_FOUND, "no authorization of this device in that session")
-        return AuthorizationResponse.model_validate_json(row[0])
-
-    # ------------------------------------------------------------------ keys
-
     def key_set(self) -> KeySet:
-        ring = self.vault.keyring
-        current = ring.current
-        keys = [
-            SealingKeyInfo(
-                key_id=current.key_id,
-                suite=current.suite.value,
-                public_key=b64encode(current.public_key.raw),
-                status="current",
-            )
-        ]
-        for key_id, until in sorted(ring.retired().items()):
-            pair = ring.find(key_id)
-            if pair is None:
-                continue
-            keys.append(
-                SealingKeyInfo(
-                    key_id=key_id,
-                    suite=pair.suite.value,
-                    public_key=b64encode(pair.public_key.raw),
-                    status="retiring",
-                    not_after=_iso(until),
-                )
-            )
-        return KeySet(
-            current_key_id=current.key_id,
-            keys=tuple(keys),
-            receipt_key_id=self.vault.receipt_key_id,
-            receipt_public_key=b64encode(self.vault.receipt_public_key),
-        )
+        return key_set(self.vault)
 
     # ------------------------------------------------------------------ sessions
 
     def create_session(
         self, device: AuthenticatedDevice, req: CreateSessionRequest
     ) -> CheckoutSessionInfo:
-        now = self.clock()
-        session_id = _new_id("ses")
-        nonce, seed = secrets.token_bytes(32), secrets.token_bytes(32)
-        expires = now + self.config.session_ttl_s
-        with self.db.transaction() as tx:
-            tx.execute(
-                "INSERT INTO sessions (session_id, device_id, tenant_id, purpose, server_nonce, "
-                "liveness_seed, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    session_id,
-                    device.device_id,
-                    device.tenant_id,
-                    req.purpose.value,
-                    nonce,
-                    seed,
-                    now,
-                    expires,
-                ),
-            )
-        return CheckoutSessionInfo(
-            session_id=session_id,
-            purpose=req.purpose,
-            server_nonce=b64encode(nonce),
-            liveness_seed=b64encode(seed),
-            expires_at=_iso(expires),
-            sealing_key_id=self.vault.keyring.current.key_id,
-        )
+        return self.sessions.open(device, req)
 
     def _check_session(
-        self,
-        device: AuthenticatedDevice,
-        session_id: str,
-        purpose: SessionPurpose,
+        self, device: AuthenticatedDevice, session_id: str, purpose: SessionPurpose
     ) -> None:
-        with self.db.transaction(readonly=True) as tx:
-            row = tx.one(
-                "SELECT device_id, purpose, expires_at, used_at FROM sessions WHERE session_id = ?",
-                (session_id,),
-            )
-        self._session_usable(device, row, purpose)
+        self.sessions.check(device, session_id, purpose)
 
     def _session_usable(
         self, device: AuthenticatedDevice, row: Row | None, purpose: SessionPurpose
     ) -> None:
         """Raise unless ``row`` (device_id, purpose, expires_at, used_at) is a session of
         this device for this purpose, unused and unexpired."""
-        if row is None or row[0] is None or row[0] != device.device_id or row[1] != purpose.value:
-            raise ApiError(
-                ErrorCode.SESSION_MISMATCH,
-                "no such session for this device and purpose",
-                fields=("session_id",),
-            )
-        if row[3] is not None:
-            raise ApiError(ErrorCode.SESSION_USED, "this session was already used")
-        if self.clock() > row[2]:
-            raise ApiError(ErrorCode.SESSION_EXPIRED, "this session has expired")
+        session = None if row is None else repository.session_row(row)
+        self.sessions.refuse_unusable(device, session, purpose)
 
     def _consume_session(self, tx: Transaction, session_id: str) -> None:
-        changed = tx.execute(
-            "UPDATE sessions SET used_at = ? WHERE session_id = ? AND used_at IS NULL "
-            "AND expires_at >= ?",
-            (self.clock(), session_id, self.clock()),
-        )
-        if changed != 1:
-            raise ApiError(ErrorCode.SESSION_USED, "this session was already used or expired")
+        self.sessions.spend(tx, session_id)
+
+    def authorization_for_session(
+        self, device: AuthenticatedDevice, session_id: str
+    ) -> AuthorizationResponse:
+        return answer_in_session(self.db, device, session_id)
+
+    # ------------------------------------------------------------------ templates
 
     def _open(
         self,
@@ -604,65 +339,18 @@ class PaymentBackend:
         sealed_wire: SealedTemplateWire,
     ) -> FaceTemplate:
         """Open, check and tenant-transform a sealed template (normalized)."""
-        if sealed_wire.session_id != session_id:
-            raise ApiError(
-                ErrorCode.SESSION_MISMATCH,
-                "the sealed template names another session",
-                fields=("sealed_template.session_id",),
-            )
-        if self.vault.keyring.find(sealed_wire.key_id) is None:
-            raise ApiError(
-                ErrorCode.UNKNOWN_KEY_ID,
-                "the template is sealed to a key this backend does not hold; refetch /v1/keys",
-            )
-        try:
-            template = open_template(
-                sealed_wire.to_sealed(), self.vault.keyring, session_id=session_id
-            )
-        except SealedDataError:
-            raise ApiError(
-                ErrorCode.SEALED_TEMPLATE_INVALID, "the sealed template could not be opened"
-            ) from None
-        vector = np.asarray(template.vector, dtype=np.float32)
-        dim = int(vector.shape[0])
-        gallery = self.galleries.get(device.tenant_id, template.model_id)
-        refusal = decision.template_refusal(
-            self._models, template.model_id, dim, None if gallery is None else gallery.dimension
-        )
-        if refusal is not None:
-            raise ApiError(ErrorCode.TEMPLATE_INVALID, refusal)
-        try:
-            unit = normalize(vector)
-        except ValueError:
-            raise ApiError(ErrorCode.TEMPLATE_INVALID, "template is zero or not finite") from None
-        transformed = self._transform(device.tenant_id, unit)
-        return FaceTemplate(
-            vector=transformed, model_id=template.model_id, frames_fused=template.frames_fused
-        )
+        return self.cache.open_sealed(device, session_id, sealed_wire)
 
     def _transform(self, tenant_id: str, vector: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-        # A tenant's wrapped transform key is written once, with the tenant, and never
-        # updated (a new transform is a new tenant key version): safe to keep in memory.
-        wrapped = self._tenant_keys.get(tenant_id)
-        if wrapped is None:
-            with self.db.transaction(readonly=True) as tx:
-                row = tx.one(
-                    "SELECT transform_key_wrapped FROM tenants WHERE tenant_id = ?", (tenant_id,)
-                )
-            if row is None:
-                raise ApiError(ErrorCode.UNKNOWN_DEVICE, "unknown tenant")
-            wrapped = self._tenant_keys.setdefault(tenant_id, bytes(row[0]))
-        return normalize(self.vault.transform(tenant_id, wrapped, vector))
+        return self.cache.transform(tenant_id, vector)
 
     # ------------------------------------------------------------------ enrollment
 
     def _claim_hash(self, tenant_id: str, claim: Claim) -> str:
-        return self.vault.keyed_hash("claim", f"{tenant_id}\x00{claim.kind.value}\x00{claim.value}")
+        return claim_hash(self.vault, tenant_id, claim)
 
     def _privacy_hash(self, code: str) -> str:
-        normalized = code.upper().replace("-", "").replace(" ", "")
-        normalized = normalized.replace("O", "0").replace("I", "1").replace("L", "1")
-        return self.vault.keyed_hash("privacy", normalized)
+        return privacy_hash(self.vault, code)
 
     def enroll(self, device: AuthenticatedDevice, req: EnrollmentRequest) -> EnrollmentResponse:
         """Enroll a shopper. The session is spent first, whatever happens next, and a
@@ -856,41 +544,17 @@ class PaymentBackend:
     # ------------------------------------------------------------------ lockout
 
     def _record_failure(self, tx: Transaction, subject: str, lock_seconds: float) -> None:
-        now = self.clock()
-        row = tx.one("SELECT failures, window_start FROM lockouts WHERE subject = ?", (subject,))
-        if row is None or now - float(row[1]) > self.config.lockout_window_s:
-            failures, start = 1, now
-        else:
-            failures, start = int(row[0]) + 1, float(row[1])
-        locked_until = now + lock_seconds if failures >= self.config.lockout_failures else 0.0
-        if locked_until:
-            failures, start = 0, now
-            self._audit(tx, None, None, "locked_out", subject, {"seconds": lock_seconds})
-        tx.execute(
-            "INSERT INTO lockouts (subject, failures, window_start, locked_until) "
-            "VALUES (?, ?, ?, ?) ON CONFLICT (subject) DO UPDATE SET failures = excluded.failures, "
-            "window_start = excluded.window_start, locked_until = excluded.locked_until",
-            (subject, failures, start, locked_until),
-        )
+        self.lockouts.record_failure(tx, subject, lock_seconds)
 
     def _check_locks(self, subjects: list[str]) -> None:
-        with self.db.transaction(readonly=True) as tx:
-            row = tx.one(self._locks_sql(len(subjects)), subjects)
-        self._not_locked(None if row is None else row[0])
+        self.lockouts.check(subjects)
 
     @staticmethod
     def _locks_sql(count: int) -> str:
-        marks = ", ".join("?" * count)
-        return f"SELECT max(locked_until) AS locked_until FROM lockouts WHERE subject IN ({marks})"  # noqa: S608
+        return repository.locks_sql(count)
 
     def _not_locked(self, locked_until: float | None) -> None:
-        left = (locked_until or 0.0) - self.clock()
-        if left > 0:
-            raise ApiError(
-                ErrorCode.LOCKED_OUT,
-                "too many failed attempts; try again later",
-                retry_after=round(left, 1),
-            )
+        self.lockouts.refuse_if_locked(locked_until)
 
     # ------------------------------------------------------------------ authorization
 
@@ -901,9 +565,7 @@ class PaymentBackend:
         key: str,
         request_hash: str,
     ) -> AuthorizationResponse | None:
-        with self.db.transaction(readonly=True) as tx:
-            stored = repository.stored_answer(tx, table, device.tenant_id, key)
-        return self._replayed(stored, device, request_hash)
+        return self.answers.find(table, device, key, request_hash)
 
     def _replayed(
         self,
@@ -911,41 +573,10 @@ class PaymentBackend:
         device: AuthenticatedDevice,
         request_hash: str,
     ) -> AuthorizationResponse | None:
-        """The stored answer if this device made the same request; None if there is none;
-        409 if the key came with another request or from another device.
-
-        Ownership is checked first and answered like any other conflict: another till of
-        the tenant learns nothing from a key it found in a log (not the answer, not
-        whether its guess of the request, a step-up's last 4 digits say, was right)."""
-        if stored is None:
-            return None
-        if decision.replay_refusal(
-            owner_device=stored.device_id,
-            device=device.device_id,
-            stored_hash=stored.request_hash,
-            request_hash=request_hash,
-        ):
-            raise ApiError(
-                ErrorCode.IDEMPOTENCY_CONFLICT,
-                "this Idempotency-Key was already used with a different request",
-            )
-        # For an authorization the row holds its current answer: after a completed step-up
-        # a retry of the first call learns the final outcome, which is what reconciles.
-        return self._with_privacy_code(
-            AuthorizationResponse.model_validate_json(stored.response_json)
-        )
+        return self.answers.replayed(stored, device, request_hash)
 
     def _with_privacy_code(self, answer: AuthorizationResponse) -> AuthorizationResponse:
-        """A stored approval with its privacy code put back from the shopper's wrapped
-        copy (stored answers hold none); without one once the shopper is deleted."""
-        if answer.status is not AuthorizationStatus.APPROVED or answer.privacy_code:
-            return answer
-        with self.db.transaction(readonly=True) as tx:
-            wrapped = repository.privacy_code_of_authorization(tx, answer.authorization_id)
-        if wrapped is None:
-            return answer
-        code = self.vault.unwrap_secret(wrapped, purpose="privacy-code").decode()
-        return answer.model_copy(update={"privacy_code": code})
+        return self.answers.with_privacy_code(answer)
 
     def authorize(
         self, device: AuthenticatedDevice, req: AuthorizeRequest, idempotency_key: str
@@ -1623,173 +1254,23 @@ class PaymentBackend:
 
     def for_source(self, source: str) -> ShopperRightsCalls:
         """The shopper-rights operations for callers from ``source`` (the peer address)."""
-        return ShopperRightsCalls(self, source)
-
-    def _shopper_for_access(
-        self, req: ShopperAccessRequest, source: str = "unknown"
-    ) -> tuple[Any, ...]:
-        """The shopper a privacy code and claim name, or 403.
-
-        Unauthenticated, so limited per source in the database (every worker and replica
-        counts together): ``shopper_rights_per_source`` requests per
-        ``shopper_rights_window_s``, then 429 until the window ends. Nothing is counted
-        against the code or the claim: a correct pair from any other source always
-        works, so nobody who knows a shopper's phone number can lock them out of their
-        rights (a 12-character, 60-bit code makes guessing hopeless at this rate)."""
-        now = self.clock()
-        window = self.config.shopper_rights_window_s
-        with self.db.transaction() as tx:
-            count = repository.count_request(tx, f"rights-source:{source}", now, window)
-        if not decision.within_limit(count.requests, self.config.shopper_rights_per_source):
-            raise ApiError(
-                ErrorCode.RATE_LIMITED,
-                "too many requests",
-                retry_after=round(max(0.0, count.window_start + window - now), 1),
-            )
-        code_hash = self._privacy_hash(req.privacy_code)
-        with self.db.transaction(readonly=True) as tx:
-            row = tx.one(
-                "SELECT shopper_id, tenant_id, claim_hash, claim_kind, claim_last4, enrolled_at, "
-                "last_used_at, consent_json, consent_withdrawn_at, masked_payment_method, "
-                "template_sealed IS NOT NULL, model_id, retention_days "
-                "FROM shoppers WHERE privacy_code_hash = ? AND deleted_at IS NULL",
-                (code_hash,),
-            )
-        ok = row is not None and hmac.compare_digest(
-            str(row[2] or ""), self._claim_hash(str(row[1]), req.claim)
-        )
-        if not ok or row is None:
-            raise ApiError(
-                ErrorCode.SHOPPER_ACCESS_DENIED, "privacy code and claim do not match an enrollment"
-            )
-        return row
+        return self.shoppers.for_source(source)
 
     def export(self, req: ShopperAccessRequest, *, source: str = "unknown") -> ShopperExport:
-        row = self._shopper_for_access(req, source)
-        shopper_id = str(row[0])
-        with self.db.transaction(readonly=True) as tx:
-            auths = tx.all(
-                "SELECT authorization_id, status, amount_minor, currency, created_at "
-                "FROM authorizations WHERE shopper_id = ? ORDER BY created_at",
-                (shopper_id,),
-            )
-            pin_set = pins.pin_is_set(tx, shopper_id)
-        last_used = float(row[6])
-        with self.db.transaction(readonly=True) as tx:
-            stored = repository.templates_of(tx, shopper_id)
-        views = None
-        if stored is not None:
-            views = self.vault.decrypt_templates(
-                stored.template_sealed,
-                stored.data_key_wrapped,
-                shopper_id=shopper_id,
-                tenant_id=stored.tenant_id,
-            ).templates
-        return ShopperExport(
-            shopper_id=shopper_id,
-            enrolled_at=_iso(float(row[5])),
-            last_used_at=_iso(last_used),
-            consent=ConsentRecord.model_validate_json(row[7]),
-            consent_withdrawn_at=None if row[8] is None else _iso(float(row[8])),
-            claim_kind=ClaimKind(row[3]),
-            claim_last4=row[4],
-            masked_payment_method=str(row[9]),
-            template_stored=bool(row[10]),
-            template_model_id=row[11] if row[10] else None,
-            pin_set=pin_set,
-            template_enrollment_views=0 if views is None else views.anchors.shape[0],
-            template_adaptive_views=0 if views is None else views.adaptive.shape[0],
-            template_adaptive_updates=0 if views is None else sum(views.updates),
-            retention_expires_at=_iso(last_used + float(row[12]) * 86400.0),
-            authorizations=tuple(
-                ShopperAuthorizationSummary(
-                    authorization_id=a[0],
-                    status=AuthorizationStatus(a[1]),
-                    amount_minor=int(a[2]),
-                    currency=a[3],
-                    created_at=_iso(float(a[4])),
-                )
-                for a in auths
-            ),
-        )
-
-    def _shred_template(self, tx: Transaction, shopper_id: str) -> None:
-        # Crypto-shredding: the wrapped data key is the only way to the template; with it
-        # gone the ciphertext is noise, and we drop that too.
-        repository.shred_template(tx, shopper_id, self.clock())
-        # The PIN only ever stood in for this template's face: it goes with it.
-        pins.erase_pin(tx, shopper_id)
+        return self.shoppers.export(req, source=source)
 
     def withdraw_consent(
         self, req: ShopperAccessRequest, *, source: str = "unknown"
     ) -> WithdrawConsentResponse:
-        row = self._shopper_for_access(req, source)
-        shopper_id, tenant_id = str(row[0]), str(row[1])
-        now = self.clock()
-        with self.db.transaction() as tx:
-            self._shred_template(tx, shopper_id)
-            tx.execute(
-                "UPDATE shoppers SET consent_withdrawn_at = COALESCE(consent_withdrawn_at, ?) "
-                "WHERE shopper_id = ?",
-                (now, shopper_id),
-            )
-            self._audit(tx, tenant_id, None, "consent_withdrawn", shopper_id, {})
-        self.galleries.remove(shopper_id)
-        self.db.scrub()
-        withdrawn = now if row[8] is None else float(row[8])
-        return WithdrawConsentResponse(
-            shopper_id=shopper_id, consent_withdrawn_at=_iso(withdrawn), template_destroyed=True
-        )
+        return self.shoppers.withdraw_consent(req, source=source)
 
     def delete(self, req: ShopperAccessRequest, *, source: str = "unknown") -> DeletionReceipt:
-        row = self._shopper_for_access(req, source)
-        shopper_id, tenant_id = str(row[0]), str(row[1])
-        now = self.clock()
-        with self.db.transaction(readonly=True) as tx:
-            pin_set = pins.pin_is_set(tx, shopper_id)
-        erased = (
-            "template_data_key",
-            "template",
-            "claim",
-            "privacy_code",
-            "payment_method",
-            "consent_record",
-            *(("pin",) if pin_set else ()),
-        )
-        unsigned = DeletionReceipt(
-            receipt_id=_new_id("del"),
-            shopper_id=shopper_id,
-            deleted_at=_iso(now),
-            erased=erased,
-            receipt_key_id=self.vault.receipt_key_id,
-            signature="",
-        )
-        receipt = unsigned.model_copy(
-            update={"signature": self.vault.sign_receipt(unsigned.model_dump(mode="json"))}
-        )
-        with self.db.transaction() as tx:
-            self._shred_template(tx, shopper_id)
-            tx.execute(
-                "UPDATE shoppers SET claim_hash = NULL, claim_last4 = NULL, "
-                "privacy_code_hash = NULL, privacy_code_wrapped = NULL, payment_token = NULL, "
-                "masked_payment_method = '', consent_json = '{}', deleted_at = ? "
-                "WHERE shopper_id = ?",
-                (now, shopper_id),
-            )
-            repository.erase_privacy_codes(tx, shopper_id)
-            tx.execute(
-                "INSERT INTO deletion_receipts (receipt_id, shopper_id, deleted_at, receipt_json) "
-                "VALUES (?, ?, ?, ?)",
-                (receipt.receipt_id, shopper_id, now, receipt.model_dump_json()),
-            )
-            self._audit(
-                tx, tenant_id, None, "shopper_deleted", shopper_id, {"receipt": receipt.receipt_id}
-            )
-        self.galleries.remove(shopper_id)
-        self.db.scrub()
-        return receipt
+        return self.shoppers.delete(req, source=source)
 
-    # ------------------------------------------------------------------ ledger and audit
+    def _shred_template(self, tx: Transaction, shopper_id: str) -> None:
+        shred_enrollment(tx, shopper_id, self.clock())
+
+    # ------------------------------------------------------------------ audit
 
     def _audit(
         self,
@@ -1800,64 +1281,12 @@ class PaymentBackend:
         subject_id: str | None,
         details: dict[str, Any],
     ) -> None:
-        tx.execute(
-            "INSERT INTO audit_log (at, tenant_id, device_id, event, subject_id, details_json) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                self.clock(),
-                tenant_id,
-                device_id,
-                event,
-                subject_id,
-                json.dumps(details, default=str),
-            ),
+        repository.audit(
+            tx,
+            at=self.clock(),
+            tenant_id=tenant_id,
+            device_id=device_id,
+            event=event,
+            subject_id=subject_id,
+            details=details,
         )
-
-
-class ShopperRightsCalls:
-    """A shopper's export, withdrawal and deletion, for callers from one source."""
-
-    def __init__(self, backend: PaymentBackend, source: str) -> None:
-        self._backend = backend
-        self._source = source
-
-    def export(self, req: ShopperAccessRequest) -> ShopperExport:
-        return self._backend.export(req, source=self._source)
-
-    def withdraw_consent(self, req: ShopperAccessRequest) -> WithdrawConsentResponse:
-        return self._backend.withdraw_consent(req, source=self._source)
-
-    def delete(self, req: ShopperAccessRequest) -> DeletionReceipt:
-        return self._backend.delete(req, source=self._source)
-
-
-def ledger(db: Database) -> list[dict[str, Any]]:
-    """Every authorization, oldest first, for reconciliation (``facepay sandbox ledger``)."""
-    with db.transaction() as tx:
-        rows = tx.all(
-            "SELECT authorization_id, idempotency_key, amount_minor, currency, status, "
-            "shopper_id, decline_reason, receipt_id, basket_reference, device_id, tenant_id, "
-            "created_at, updated_at FROM authorizations ORDER BY created_at, authorization_id"
-        )
-    names = (
-        "id",
-        "idempotency_key",
-        "amount_minor",
-        "currency",
-        "state",
-        "shopper_id",
-        "decline_reason",
-        "receipt_id",
-        "basket_reference",
-        "device_id",
-        "tenant_id",
-        "created_at",
-        "updated_at",
-    )
-    out = []
-    for row in rows:
-        entry = dict(zip(names, row, strict=True))
-        entry["created_at"] = _iso(float(entry["created_at"])).isoformat()
-        entry["updated_at"] = _iso(float(entry["updated_at"])).isoformat()
-        out.append(entry)
-    return out

@@ -163,7 +163,7 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
         2,
         "replica gallery sync",
         # Several backend processes share one database: each one's 1:N gallery picks up
-        # enrollments made through the others by enrolment time (PaymentBackend._sync_gallery).
+        # enrollments made through the others by enrolment time (GalleryCache.sync in _galleries).
         ("CREATE INDEX shoppers_tenant_enrolled ON shoppers (tenant_id, enrolled_at)",),
     ),
     (
@@ -200,7 +200,7 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
                 WHERE model_id IS NOT NULL AND template_dim IS NOT NULL
                 GROUP BY tenant_id, model_id""",
             # When a template was shredded (deletion, withdrawal, retention): every
-            # process's gallery drops it by this time (PaymentBackend._sync_gallery).
+            # process's gallery drops it by this time (GalleryCache.sync in _galleries).
             "ALTER TABLE shoppers ADD COLUMN template_removed_at {real}",
             """CREATE INDEX shoppers_tenant_removed
                 ON shoppers (tenant_id, template_removed_at)""",

@@ -27,6 +27,7 @@ from kiosk_app.model._machine import (
     Mode,
     Notice,
     OutcomeShown,
+    PinPrompt,
     ProgressShown,
     QueueChanged,
     SaleChanged,
@@ -44,6 +45,7 @@ from kiosk_app.model._outcome import (
     outcome_from_reason,
     outcome_from_receipt,
     process_frame,
+    reconcile_outcome,
     settle,
 )
 from kiosk_app.model._port import BackendHealth, CheckoutPort, StoreProfile
@@ -96,6 +98,7 @@ __all__ = [
     "Outcome",
     "OutcomeKind",
     "OutcomeShown",
+    "PinPrompt",
     "PrintedReceipt",
     "PrivacyReceipt",
     "ProgressShown",
@@ -123,5 +126,6 @@ __all__ = [
     "phone_claim",
     "process_frame",
     "public_privacy_url",
+    "reconcile_outcome",
     "settle",
 ]

@@ -24,9 +24,23 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, TypeVar
 
-from facepay import Claim, ClaimKind, FacePayError, FrameFeedback, Receipt, phone_to_e164
+from facepay import (
+    Claim,
+    ClaimKind,
+    FacePayError,
+    FrameFeedback,
+    Till,
+    WeakPinError,
+    phone_to_e164,
+)
 from kiosk_app.model._attendant import AttendantQueue, AttendantRequest, RequestKind
-from kiosk_app.model._outcome import Outcome, OutcomeKind, outcome_from_error, settle
+from kiosk_app.model._outcome import (
+    Outcome,
+    OutcomeKind,
+    outcome_from_error,
+    reconcile_outcome,
+    settle,
+)
 from kiosk_app.model._port import BackendHealth, CheckoutPort, StoreProfile
 from kiosk_app.model._receipts import ChannelKind, PrivacyReceipt, ReceiptChannel
 from kiosk_app.model._sale import Sale
@@ -48,6 +62,7 @@ __all__ = [
     "Mode",
     "Notice",
     "OutcomeShown",
+    "PinPrompt",
     "ProgressShown",
     "QueueChanged",
     "SaleChanged",
@@ -86,6 +101,7 @@ class Screen(str, enum.Enum):
     CONSENT = "consent"
     ENROLL_PHONE = "enroll_phone"
     ENROLL_CARD = "enroll_card"
+    ENROLL_PIN = "enroll_pin"  # the shopper's 4-digit PIN for the grey zone, or skip
     ENROLL_DONE = "enroll_done"
     STAFF_SIGN_IN = "attendant_pin"
     ATTENDANT = "attendant"
@@ -111,6 +127,13 @@ class Notice:
 
     key: str
     params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class PinPrompt:
+    """The PIN screen asks for the PIN (``confirm`` False) or for it again (True)."""
+
+    confirm: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +174,7 @@ class LanguageChanged:
 KioskEvent = (
     ScreenChanged
     | Notice
+    | PinPrompt
     | OutcomeShown
     | ProgressShown
     | SaleChanged
@@ -225,7 +249,7 @@ def _t(
 S = Screen
 _FACE = {S.CAPTURE, S.LIVENESS}
 _SHOPPING = {S.BASKET, S.CHOICE, S.CLAIM, S.CAPTURE, S.LIVENESS, S.STEP_UP, S.RESULT, S.CARD}
-_ENROLLING = {S.CONSENT, S.ENROLL_PHONE, S.ENROLL_CARD}
+_ENROLLING = {S.CONSENT, S.ENROLL_PHONE, S.ENROLL_CARD, S.ENROLL_PIN}
 _ANY = frozenset(Screen)
 
 # Where "Back" goes from each screen (issue #13: Back on every screen). Processing has none:
@@ -244,6 +268,7 @@ BACK: dict[Screen, Screen | None] = {
     S.CONSENT: None,
     S.ENROLL_PHONE: S.CONSENT,
     S.ENROLL_CARD: S.ENROLL_PHONE,
+    S.ENROLL_PIN: S.ENROLL_CARD,
     S.ENROLL_DONE: None,
     S.STAFF_SIGN_IN: None,
     S.ATTENDANT: None,
@@ -257,6 +282,9 @@ class KioskMachine:
         _t("face", {S.CHOICE, S.RESULT}, S.CAPTURE, guard="claimless_face"),
         _t("face", {S.CHOICE, S.RESULT}, S.CLAIM, guard="face_is_offered"),
         _t("claim_given", S.CLAIM, S.CAPTURE),
+        # A failed enrollment starts again at the PIN: the till was handed it and the kiosk
+        # kept no copy.
+        _t("retry", S.RESULT, S.ENROLL_PIN, guard="enrolling"),
         _t("retry", S.RESULT, S.CAPTURE, guard="claim_is_kept"),
         _t("retry", S.RESULT, S.CLAIM, guard="face_is_offered"),
         _t("liveness", S.CAPTURE, S.LIVENESS),
@@ -279,7 +307,8 @@ class KioskMachine:
         _t("consent_given", S.CONSENT, S.ENROLL_PHONE),
         _t("consent_declined", S.CONSENT, None),
         _t("enroll_phone", S.ENROLL_PHONE, S.ENROLL_CARD),
-        _t("enroll_capture", S.ENROLL_CARD, S.CAPTURE, guard="card_is_linked"),
+        _t("card_confirmed", S.ENROLL_CARD, S.ENROLL_PIN, guard="card_is_linked"),
+        _t("pin_decided", S.ENROLL_PIN, S.CAPTURE, guard="card_is_linked"),
         _t("staff", _ANY - {S.STAFF_SIGN_IN, S.ATTENDANT, S.PROCESSING}, S.STAFF_SIGN_IN),
         _t("staff_in", S.STAFF_SIGN_IN, S.ATTENDANT),
         _t("staff_out", {S.STAFF_SIGN_IN, S.ATTENDANT}, None),
@@ -318,6 +347,9 @@ class KioskMachine:
         self.claim: Claim | None = None  # kept for "Try again" (never logged)
         self.enroll_claim: Claim | None = None
         self.card_token = ""
+        # The PIN's first entry, held only while the shopper types it again (never logged:
+        # the machine has no repr and no log line names it); dropped when they leave.
+        self._pin_first: str | None = None
         self.outcome: Outcome | None = None
         self.paid_sales: set[str] = set()
         self.unsettled_sales: set[str] = set()
@@ -390,6 +422,14 @@ class KioskMachine:
     def card_is_linked(self) -> bool:
         return bool(self.card_token and self.enroll_claim is not None)
 
+    def enrolling(self) -> bool:
+        return self.mode is Mode.ENROLL and self.card_is_linked()
+
+    @property
+    def pin_confirming(self) -> bool:
+        """The PIN screen waits for the PIN a second time."""
+        return self._pin_first is not None
+
     # ------------------------------------------------------------------ the table
     def can(self, event: str) -> bool:
         return self._choose(event) is not None
@@ -417,6 +457,8 @@ class KioskMachine:
         previous, self.screen = self.screen, to
         if previous in _FACE and to not in _FACE:
             self.effects.stop_camera()
+        if previous is Screen.ENROLL_PIN or to is Screen.ENROLL_PIN:
+            self._pin_first = None
         if to is Screen.IDLE:
             self._reset()
         self._emit(ScreenChanged(to, previous))
@@ -427,7 +469,7 @@ class KioskMachine:
         still holds the phone number."""
         if self.screen in (*_FACE, Screen.STEP_UP):
             self._drop_attempt()
-            self.return_to = Screen.CLAIM if self.mode is Mode.PAY else Screen.ENROLL_CARD
+            self.return_to = Screen.CLAIM if self.mode is Mode.PAY else Screen.ENROLL_PIN
         elif self.screen not in (Screen.CONFIRM_CANCEL, Screen.STAFF_SIGN_IN, Screen.ATTENDANT):
             self.return_to = self.screen
 
@@ -494,12 +536,15 @@ class KioskMachine:
         if o is not None and o.kind is OutcomeKind.PAYMENT_UNKNOWN:
             self._reconcile()
             return
-        if self.screen is Screen.RESULT and self.claim_is_kept() and self._fire("retry"):
-            self._begin_attempt(self.claim)
+        if self.screen is Screen.RESULT and self.claim_is_kept() and not self.enrolling():
+            if self._fire("retry"):
+                self._begin_attempt(self.claim)
             return
         self._fire("retry")
 
-    def _begin_attempt(self, claim: Claim | None) -> None:
+    def _begin_attempt(self, claim: Claim | None, *, pin: str | None = None) -> None:
+        """Open an attempt. ``pin`` (an enrollment's) goes into the job that hands it to the
+        till and nowhere else: the machine keeps no copy."""
         self.attempt += 1
         attempt = self.attempt
         self.attempt_sales[attempt] = self.sale.sale_id
@@ -513,7 +558,7 @@ class KioskMachine:
 
             def job(p: CheckoutPort) -> Outcome | None:
                 try:
-                    p.begin_enrollment(eclaim, token, locale)
+                    p.begin_enrollment(eclaim, token, locale, pin=pin)
                 except FacePayError as exc:
                     return outcome_from_error(exc, answer_lost=False)
                 return None
@@ -618,12 +663,25 @@ class KioskMachine:
         self.effects.run(job, lambda o: self.on_outcome(attempt, o))
 
     def _reconcile(self) -> None:
+        """ "Check again": ask the till what became of the sale's unanswered payment."""
         attempt, sale = self.attempt, self.sale
 
         def job(p: CheckoutPort) -> Outcome:
-            return settle(lambda: p.reconcile(sale.sale_id), sale, lambda: True)
+            return reconcile_outcome(lambda: p.reconcile(sale.sale_id), sale)
 
-        self.effects.run(job, lambda o: self.on_outcome(attempt, o))
+        def reconciled(outcome: Outcome) -> None:
+            if outcome.kind is not OutcomeKind.PAYMENT_UNKNOWN and not outcome.charged:
+                self._settled_not_charged(sale.sale_id)
+            self.on_outcome(attempt, outcome)
+
+        self.effects.run(job, reconciled)
+
+    def _settled_not_charged(self, sale_id: str) -> None:
+        """The backend answered for good that the lost payment took nothing (a decline, or
+        a refusal of the re-sent request): the sale may be paid another way."""
+        self.unsettled_sales.discard(sale_id)
+        self.queue.resolve_kind(RequestKind.PAYMENT_UNKNOWN, sale_id)
+        self._emit(QueueChanged(self.queue.open))
 
     # ------------------------------------------------------------------ card
     def choose_card(self) -> None:
@@ -692,6 +750,8 @@ class KioskMachine:
 
     def back(self) -> None:
         to = BACK.get(self.screen)
+        if self.screen in _FACE and self.mode is Mode.ENROLL:
+            to = Screen.ENROLL_PIN
         if self.screen in (*_FACE, Screen.STEP_UP):
             self._drop_attempt()
         if self.screen is Screen.CONFIRM_CANCEL:
@@ -794,9 +854,41 @@ class KioskMachine:
             self.card_token = card_token
             self._emit(Notice("enroll.card_read"))
 
-    def enroll_capture(self) -> None:
+    def card_confirmed(self) -> None:
+        """Continue on the card screen (a card is linked): on to the PIN."""
         self.mode = Mode.ENROLL
-        if self._fire("enroll_capture"):
+        self._fire("card_confirmed")
+
+    def enter_pin(self, digits: str) -> None:
+        """The PIN screen's keypad: the PIN, then the same PIN again. A PIN facepay refuses
+        (not 4 digits, or one tried first: 0000, 1234, 1212 ...) is refused at once, by
+        facepay's own rule, before it is ever asked for again."""
+        if self.screen is not Screen.ENROLL_PIN:
+            return
+        first = self._pin_first
+        if first is None:
+            try:
+                Till.check_pin(digits)
+            except WeakPinError:
+                self._emit(Notice("enroll.pin_trivial"))
+                self._emit(PinPrompt(confirm=False))
+                return
+            self._pin_first = digits
+            self._emit(Notice(""))
+            self._emit(PinPrompt(confirm=True))
+            return
+        self._pin_first = None
+        if digits != first:
+            self._emit(Notice("enroll.pin_mismatch"))
+            self._emit(PinPrompt(confirm=False))
+            return
+        if self._fire("pin_decided"):
+            self._begin_attempt(None, pin=digits)
+
+    def skip_pin(self) -> None:
+        """No PIN: a later payment whose face is only a near match is refused (the screen
+        says so next to the button)."""
+        if self.screen is Screen.ENROLL_PIN and self._fire("pin_decided"):
             self._begin_attempt(None)
 
     # ------------------------------------------------------------------ staff
@@ -891,32 +983,30 @@ class KioskMachine:
         if not self._staff_action(StaffAction.SETTLE_PAYMENT, sale_id=sale_id):
             return
 
-        def job(p: CheckoutPort) -> Receipt | None:
-            try:
-                return p.reconcile(sale_id)
-            except FacePayError:
-                return None
+        sale = self.sale if self.sale.sale_id == sale_id else None
 
-        def settled(receipt: Receipt | None) -> None:
-            if receipt is None:
+        def job(p: CheckoutPort) -> Outcome:
+            return reconcile_outcome(lambda: p.reconcile(sale_id), sale)
+
+        def settled(outcome: Outcome) -> None:
+            if outcome.kind is OutcomeKind.PAYMENT_UNKNOWN:
                 self._emit(Notice("attendant.still_unknown"))
                 return
-            self.unsettled_sales.discard(sale_id)
-            self.queue.resolve_kind(RequestKind.PAYMENT_UNKNOWN, sale_id)
-            if receipt.approved:
+            if outcome.charged:
                 self.paid_sales.add(sale_id)
-                self.effects.sale_completed(
-                    sale_id,
-                    Outcome(
-                        kind=OutcomeKind.APPROVED,
-                        amount_minor=receipt.amount_minor,
-                        currency=receipt.currency,
-                        masked_method=receipt.masked_payment_method or "",
-                        receipt=receipt,
-                        charged=True,
-                    ),
-                )
-            self._emit(QueueChanged(self.queue.open))
+                self.unsettled_sales.discard(sale_id)
+                self.queue.resolve_kind(RequestKind.PAYMENT_UNKNOWN, sale_id)
+                self.effects.sale_completed(sale_id, outcome)
+                self._emit(QueueChanged(self.queue.open))
+            else:
+                self._settled_not_charged(sale_id)
+                self._emit(Notice("attendant.not_charged"))
+            # The shopper waiting at "Payment not confirmed yet" sees the answer when the
+            # staff member signs out.
+            o = self.outcome
+            if sale is not None and o is not None and o.kind is OutcomeKind.PAYMENT_UNKNOWN:
+                self.outcome = outcome
+                self._emit(OutcomeShown(outcome))
 
         self.effects.run(job, settled)
 

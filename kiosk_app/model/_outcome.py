@@ -45,6 +45,7 @@ __all__ = [
     "outcome_from_reason",
     "outcome_from_receipt",
     "process_frame",
+    "reconcile_outcome",
     "settle",
 ]
 
@@ -52,7 +53,7 @@ __all__ = [
 class OutcomeKind(str, enum.Enum):
     APPROVED = "approved"
     ENROLLED = "enrolled"
-    STEP_UP = "step_up"  # the last digits of the phone number, please
+    STEP_UP = "step_up"  # a second factor: the phone's last 4 digits, or the facepay PIN
     CLAIM_NEEDED = "claim_needed"  # claimless search over its risk budget: ask who pays
     DECLINED = "declined"  # the card issuer said no (the only "declined")
     NOT_ENROLLED = "not_enrolled"
@@ -65,6 +66,7 @@ class OutcomeKind(str, enum.Enum):
     BACKEND_DOWN = "backend_down"
     CAMERA_LOST = "camera_lost"
     PAYMENT_UNKNOWN = "payment_unknown"  # sent, answer lost: no card until reconciled
+    NOT_CHARGED = "not_charged"  # a lost payment, settled by the backend: nothing was taken
     CANCELLED = "cancelled"
     ERROR = "error"
 
@@ -127,6 +129,16 @@ class Outcome:
         if self.enrollment is not None:
             return self.enrollment.privacy_code
         return ""
+
+    @property
+    def asks_pin(self) -> bool:
+        """A step-up for the shopper's facepay PIN (``Receipt.step_up == "pin"``: the face
+        was just short of the match); any other step-up asks for the phone's last digits."""
+        return (
+            self.kind is OutcomeKind.STEP_UP
+            and self.receipt is not None
+            and self.receipt.step_up == "pin"
+        )
 
     @property
     def receipt_id(self) -> str:
@@ -287,6 +299,24 @@ def settle(
             enrollment=answer,
         )
     return outcome_from_receipt(answer, sale)
+
+
+def reconcile_outcome(reconcile: Callable[[], Receipt | None], sale: Sale | None) -> Outcome:
+    """Ask again what became of a payment whose answer was lost, and say what to show.
+
+    ``reconcile`` is :meth:`CheckoutPort.reconcile`: the backend's answer, or ``None``
+    when it refused the re-sent request for good (the till's one reconcile policy: nothing
+    was stored under the key and never will be), which is NOT_CHARGED: the shopper may pay
+    another way. Any error leaves the payment as it was, PAYMENT_UNKNOWN: the till still
+    holds it, it may have been taken, and a card now could charge twice.
+    """
+    try:
+        receipt = reconcile()
+    except FacePayError as exc:
+        return Outcome(kind=OutcomeKind.PAYMENT_UNKNOWN, staff_code=_code(exc))
+    if receipt is None:
+        return Outcome(kind=OutcomeKind.NOT_CHARGED, staff_code="reconciled:not_charged")
+    return outcome_from_receipt(receipt, sale)
 
 
 class _Feeding(Protocol):

@@ -65,8 +65,12 @@ class CheckoutPort(Protocol):
     def begin_payment(self, basket: Basket, claim: Claim | None) -> None:
         """Open a face-payment attempt; ``basket.reference`` is the POS's sale id."""
 
-    def begin_enrollment(self, claim: Claim, card_token: str, locale: str) -> None:
-        """Open an enrollment: consent was given on screen in ``locale``."""
+    def begin_enrollment(
+        self, claim: Claim, card_token: str, locale: str, *, pin: str | None = None
+    ) -> None:
+        """Open an enrollment: consent was given on screen in ``locale``. ``pin``: the
+        shopper's 4-digit PIN for the grey-zone step-up, handed to the till (which seals
+        it); an implementation keeps no copy and never logs it."""
 
     def feed(self, frame: Frame) -> FrameFeedback:
         """Analyse one frame. ``state`` ``processing``: call :meth:`complete`; a final state:
@@ -83,9 +87,11 @@ class CheckoutPort(Protocol):
     def answer_lost(self, sale_id: str) -> bool:
         """A payment for this sale was sent and its answer never came back."""
 
-    def reconcile(self, sale_id: str) -> Receipt:
+    def reconcile(self, sale_id: str) -> Receipt | None:
         """Ask the backend what became of the unanswered payment for this sale (same key,
-        same request: it is charged at most once)."""
+        same request: it is charged at most once). ``None``: the backend refused the request
+        for good, so nothing was charged and the sale may be paid another way; an error:
+        still unknown (the till keeps the payment for the next try)."""
 
     def cancel(self) -> None:
         """Abandon the attempt and drop every frame and template held in memory."""

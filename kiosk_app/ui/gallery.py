@@ -30,6 +30,7 @@ from kiosk_app.screens import (
     EnrollCardScreen,
     EnrollDoneScreen,
     EnrollPhoneScreen,
+    EnrollPinScreen,
     IdleScreen,
     LivenessScreen,
     MessageScreen,
@@ -40,7 +41,14 @@ from kiosk_app.screens import (
     StepUpScreen,
 )
 
-__all__ = ["DISPLAY_SIZES", "SCREEN_TYPES", "STATES", "stage", "stand_in_preview"]
+__all__ = [
+    "DISPLAY_SIZES",
+    "SCREEN_TYPES",
+    "STATES",
+    "VARIANTS",
+    "stage",
+    "stand_in_preview",
+]
 
 # The displays a self-checkout is sold with: 4:3 and 5:4 panels, a 16:10 and a 16:9 one.
 DISPLAY_SIZES: tuple[tuple[int, int], ...] = ((1024, 768), (1280, 800), (1280, 1024), (1920, 1080))
@@ -60,6 +68,7 @@ SCREEN_TYPES: Mapping[str, type[Screen]] = {
     "consent": ConsentScreen,
     "enroll_phone": EnrollPhoneScreen,
     "enroll_card": EnrollCardScreen,
+    "enroll_pin": EnrollPinScreen,
     "enroll_done": EnrollDoneScreen,
     "confirm_cancel": ConfirmCancelScreen,
     "message": MessageScreen,
@@ -226,6 +235,13 @@ def _enroll_card(s: Screen, preview: QImage) -> None:
     s.show_linked("Mastercard •••• 4444")
 
 
+def _enroll_pin(s: Screen, preview: QImage) -> None:
+    assert isinstance(s, EnrollPinScreen)
+    s.ask(confirm=False)
+    for d in "38":
+        s.keypad.press(d)
+
+
 def _enroll_done(s: Screen, preview: QImage) -> None:
     assert isinstance(s, EnrollDoneScreen)
     s.offer()
@@ -284,11 +300,66 @@ STATES: Mapping[str, Callable[[Screen, QImage], None]] = {
     "consent": _consent,
     "enroll_phone": _enroll_phone,
     "enroll_card": _enroll_card,
+    "enroll_pin": _enroll_pin,
     "enroll_done": _enroll_done,
     "confirm_cancel": _confirm_cancel,
     "message": _message,
     "attendant_pin": _attendant_pin,
     "attendant": _attendant,
+}
+
+
+def _claim_invalid(s: Screen) -> None:
+    assert isinstance(s, ClaimScreen)
+    s.keypad.reset()  # the kiosk clears a refused number
+    s.show_notice(s.tr_("claim.invalid"))
+
+
+def _pin_refused(s: Screen) -> None:
+    assert isinstance(s, EnrollPinScreen)
+    s.ask(confirm=False)
+    s.show_notice(s.tr_("enroll.pin_trivial"))
+
+
+def _pin_again(s: Screen) -> None:
+    assert isinstance(s, EnrollPinScreen)
+    s.ask(confirm=True)
+    s.keypad.press("3")
+
+
+def _step_up_pin(s: Screen) -> None:
+    assert isinstance(s, StepUpScreen)
+    s.ask(4, pin=True)
+    s.keypad.reset()
+    s.keypad.press("3")
+
+
+def _result_kind(kind: OutcomeKind) -> Callable[[Screen], None]:
+    def show(s: Screen) -> None:
+        assert isinstance(s, ResultScreen)
+        s.show_result(kind)
+
+    return show
+
+
+def _choice_lane_paused(s: Screen) -> None:
+    assert isinstance(s, ChoiceScreen)
+    s.show_amount(BASKET.amount_text, True, lane_paused=True)
+
+
+# Screens also worth seeing in a second state (after :func:`stage`): a face failure, the
+# lane paused, a payment settled as not charged, a refused PIN, the PIN asked again, the
+# PIN step-up. The layout test checks them as it checks the states above.
+VARIANTS: Mapping[str, Mapping[str, Callable[[Screen], None]]] = {
+    "result": {
+        "not-recognised": _result_kind(OutcomeKind.NOT_RECOGNISED),
+        "lane-paused": _result_kind(OutcomeKind.LANE_PAUSED),
+        "not-charged": _result_kind(OutcomeKind.NOT_CHARGED),
+    },
+    "choice": {"lane-paused": _choice_lane_paused},
+    "claim": {"invalid": _claim_invalid},
+    "enroll_pin": {"refused": _pin_refused, "again": _pin_again},
+    "step_up": {"pin": _step_up_pin},
 }
 
 

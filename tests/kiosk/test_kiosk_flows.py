@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.eval]
 
 PHONE = "015112345678"  # national German number -> +4915112345678
 OTHER_PHONE = "015187654321"
+SHOPPER_PIN = "3851"
 
 
 @pytest.fixture(scope="module")
@@ -175,12 +177,23 @@ def enroll(qtbot: Any, k: Kiosk, phone: str) -> str:
     c.enroll_card.tap_button.click()
     qtbot.waitUntil(lambda: c.enroll_card.continue_button.isEnabled(), timeout=10_000)
     c.enroll_card.continue_button.click()
+    assert c.current == "enroll_pin"
+    for _ in range(2):  # the PIN, then the same PIN again (#16)
+        for d in SHOPPER_PIN:
+            c.enroll_pin.keypad.press(d)
+        c.enroll_pin.keypad.submit_button.click()
     assert c.current == "capture"
     assert wait_screen(qtbot, k, "enroll_done", "result") == "enroll_done", c.result.outcome
     code = privacy_code_by(k, c.enroll_done, ChannelKind.PRINTED)
     c.enroll_done.done_button.click()
     assert c.current == "idle"
     return code
+
+
+def names(text: str, digits: str) -> bool:
+    """``digits`` appear in ``text`` as a value of their own (a port number, a hex id or a
+    duration that happens to contain them does not count)."""
+    return re.search(rf"(?<![0-9A-Za-z.]){digits}(?![0-9A-Za-z])", text) is not None
 
 
 def on_screen_texts(widget: QWidget) -> list[str]:
@@ -274,6 +287,7 @@ def test_enroll_then_pay(qtbot, qapp, sandbox, models, eval_dir, kiosks, caplog)
     assert k.c.last_approval_latency is not None
     # Nothing personal in any log line or in the attendant's error list.
     assert PHONE[1:] not in caplog.text
+    assert not names(caplog.text, SHOPPER_PIN)
     assert outcome.privacy_code not in caplog.text
     assert not [e for e in k.c.errors if PHONE[1:] in e]
 

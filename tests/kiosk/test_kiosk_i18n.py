@@ -2,10 +2,56 @@
 
 from __future__ import annotations
 
+import ast
+import re
+from pathlib import Path
+
 import pytest
 
 from facepay import QualityReason
 from kiosk_app.i18n import CATALOGUES, Language, Translator, placeholders
+from kiosk_app.model import SETTING_BOUNDS, ChannelKind, RequestKind
+
+KIOSK_APP = Path(__file__).resolve().parents[2] / "kiosk_app"
+_KEY = re.compile(r"^[a-z_]+\.[a-z0-9_.]*[a-z0-9_]$")
+
+
+def _keys_named_in_the_code() -> dict[str, str]:
+    """Every string in kiosk_app that looks like a catalogue id (``area.name``, its area
+    one the catalogue has) -> where it is."""
+    areas = {key.split(".")[0] for key in CATALOGUES[Language.EN]}
+    found: dict[str, str] = {}
+    for path in KIOSK_APP.rglob("*.py"):
+        if path.name == "i18n.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, ast.Constant)
+                and isinstance(node.value, str)
+                and _KEY.match(node.value)
+                and node.value.split(".")[0] in areas
+            ):
+                found.setdefault(node.value, f"{path.name}:{node.lineno}")
+    return found
+
+
+def test_every_id_the_code_names_is_in_the_catalogue() -> None:
+    """A missing id shows the shopper (or staff) the id itself: the staff sign-in screen
+    read "attendant.staff_id". Every language has the English ids (tested above)."""
+    named = _keys_named_in_the_code()
+    assert "enroll.pin_title" in named  # the scan sees the code's ids
+    assert {k: where for k, where in named.items() if k not in CATALOGUES[Language.EN]} == {}
+
+
+def test_every_id_built_from_a_value_is_in_the_catalogue() -> None:
+    english = CATALOGUES[Language.EN]
+    built = [f"attendant.request.{kind.value}" for kind in RequestKind]
+    built += [f"attendant.setting.{name}" for name in SETTING_BOUNDS]
+    built += [f"privacy.{part}.{c.value}" for c in ChannelKind for part in ("channel", "sent")]
+    # A printed receipt needs no address: only e-mail and SMS ask for one.
+    built += [f"privacy.address.{c.value}" for c in (ChannelKind.EMAIL, ChannelKind.SMS)]
+    built += [f"attendant.action.{a}" for a in ("done", "approve_age", "unlock", "settle")]
+    assert [key for key in built if key not in english] == []
 
 
 @pytest.mark.parametrize("language", [Language.ZH, Language.AR])

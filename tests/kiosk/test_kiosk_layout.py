@@ -27,7 +27,7 @@ from PyQt6.QtWidgets import (
 from kiosk_app.app import apply_theme
 from kiosk_app.i18n import Language, Translator
 from kiosk_app.screens import SCREEN_NAMES
-from kiosk_app.ui.gallery import DISPLAY_SIZES, SCREEN_TYPES, stage
+from kiosk_app.ui.gallery import DISPLAY_SIZES, SCREEN_TYPES, VARIANTS, stage
 from kiosk_app.widgets import CameraView, ChallengeIcon
 
 # Widgets a shopper reads or touches. Their Qt internals (a table's viewport, a combo's
@@ -144,6 +144,51 @@ def test_every_screen_fits_the_display(
         problems += [f"{name}: {p}" for p in layout_problems(screen)]
         screen.close()
     assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("language", list(Language), ids=lambda x: x.value)
+@pytest.mark.parametrize("size", DISPLAY_SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_every_second_state_fits_the_display(
+    qtbot, themed: QApplication, size: tuple[int, int], language: Language
+) -> None:  # type: ignore[no-untyped-def]
+    """The states a screen changes into (a refused PIN's message, the PIN asked again, the
+    PIN step-up, a payment settled as not charged ...) fit as the first ones do."""
+    width, height = size
+    direction = Qt.LayoutDirection.RightToLeft if language.rtl else Qt.LayoutDirection.LeftToRight
+    problems = []
+    for name, changes in VARIANTS.items():
+        for variant, change in changes.items():
+            screen = SCREEN_TYPES[name](Translator(language))
+            qtbot.addWidget(screen)
+            screen.setLayoutDirection(direction)
+            stage(screen)
+            change(screen)
+            screen.resize(width, height)
+            screen.show()
+            QApplication.processEvents()
+            if (screen.width(), screen.height()) != (width, height):
+                problems.append(f"{name}-{variant}: needs {screen.width()}x{screen.height()}")
+            problems += [f"{name}-{variant}: {p}" for p in layout_problems(screen)]
+            screen.close()
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("language", list(Language), ids=lambda x: x.value)
+def test_the_consent_needs_no_scrolling_on_the_smallest_display(
+    qtbot, themed: QApplication, language: Language
+) -> None:  # type: ignore[no-untyped-def]
+    """What is kept, where, how long and how to delete are all on the glass at once: a
+    shopper should not have to find a scroll bar to read how to delete their data."""
+    from PyQt6.QtWidgets import QScrollArea
+
+    screen = SCREEN_TYPES["consent"](Translator(language))
+    qtbot.addWidget(screen)
+    stage(screen)
+    screen.resize(*min(DISPLAY_SIZES))
+    screen.show()
+    QApplication.processEvents()
+    (scroll,) = screen.findChildren(QScrollArea)
+    assert scroll.verticalScrollBar().maximum() == 0
 
 
 def test_the_checker_sees_a_clipped_label_and_an_overlap(qtbot, themed: QApplication) -> None:  # type: ignore[no-untyped-def]

@@ -6,6 +6,7 @@ Each test names the issue #13 defect it pins down.
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -40,6 +41,7 @@ from kiosk_app.model import (
     Notice,
     Outcome,
     OutcomeKind,
+    PinPrompt,
     PrintedReceipt,
     RequestKind,
     Sale,
@@ -90,6 +92,8 @@ class ScriptedPort:
     def __init__(self) -> None:
         self.begun: list[tuple[Basket, Claim | None]] = []
         self.enrolments: list[tuple[Claim, str, str]] = []
+        self.enrolment_pins: list[str | None] = []
+        self.step_up_answers: list[str] = []
         self.begin_error: Exception | None = None
         self.answers: list[Receipt | EnrollmentResult | Exception] = []
         self.unanswered: set[str] = set()
@@ -107,8 +111,11 @@ class ScriptedPort:
         if self.begin_error is not None:
             raise self.begin_error
 
-    def begin_enrollment(self, claim: Claim, card_token: str, locale: str) -> None:
+    def begin_enrollment(
+        self, claim: Claim, card_token: str, locale: str, *, pin: str | None = None
+    ) -> None:
         self.enrolments.append((claim, card_token, locale))
+        self.enrolment_pins.append(pin)
 
     def feed(self, frame: Frame) -> FrameFeedback:
         return FrameFeedback(state=CheckoutState.PROCESSING, frame_index=frame.index)
@@ -125,6 +132,7 @@ class ScriptedPort:
         return answer
 
     def answer_step_up(self, digits: str) -> Receipt:
+        self.step_up_answers.append(digits)
         answer = self.complete()
         assert isinstance(answer, Receipt)
         return answer
@@ -427,11 +435,14 @@ def test_enrollment_shows_the_backends_masked_card_and_sends_the_code_by_receipt
     lane.m.consent_given()
     lane.m.enroll_phone(PHONE)
     assert lane.m.screen is Screen.ENROLL_CARD
-    lane.m.enroll_capture()  # no card yet: stays
+    lane.m.card_confirmed()  # no card yet: stays
     assert lane.m.screen is Screen.ENROLL_CARD
     lane.m.card_linked("tok_mastercard_5555")
-    lane.m.enroll_capture()
+    lane.m.card_confirmed()
+    assert lane.m.screen is Screen.ENROLL_PIN
+    lane.m.skip_pin()
     assert lane.m.screen is Screen.CAPTURE
+    assert lane.port.enrolment_pins == [None]
     claim, token, locale = lane.port.enrolments[-1]
     assert (claim.value, token, locale) == ("+4915112345678", "tok_mastercard_5555", "en")
     lane.port.answers.append(
@@ -451,6 +462,120 @@ def test_enrollment_shows_the_backends_masked_card_and_sends_the_code_by_receipt
     assert "PC-ENROL-1" in lane.printer.printed[0].read_text()
     lane.m.done()
     assert lane.m.screen is Screen.IDLE
+
+
+# ---------------------------------------------------------------- the shopper's PIN (#16)
+
+PIN = "3851"
+
+
+def to_pin_screen(lane: Lane) -> None:
+    lane.m.join()
+    lane.m.consent_given()
+    lane.m.enroll_phone(PHONE)
+    lane.m.card_linked("tok_visa_4242")
+    lane.m.card_confirmed()
+    assert lane.m.screen is Screen.ENROLL_PIN
+    assert not lane.m.pin_confirming
+
+
+def pin_prompts(lane: Lane) -> list[bool]:
+    return [e.confirm for e in lane.events if isinstance(e, PinPrompt)]
+
+
+def test_the_pin_is_typed_twice_and_reaches_only_the_till(
+    lane: Lane, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    to_pin_screen(lane)
+    # facepay's own rule refuses the PINs an attacker tries first, before the second entry.
+    for trivial in ("1234", "0000", "1212", "9876"):
+        lane.m.enter_pin(trivial)
+        assert lane.notices()[-1] == "enroll.pin_trivial"
+        assert not lane.m.pin_confirming
+        assert lane.m.screen is Screen.ENROLL_PIN
+    lane.m.enter_pin(PIN)
+    assert lane.m.pin_confirming
+    assert pin_prompts(lane)[-1] is True
+    lane.m.enter_pin("3815")  # a slip on the second entry: start again
+    assert lane.notices()[-1] == "enroll.pin_mismatch"
+    assert not lane.m.pin_confirming
+    assert pin_prompts(lane)[-1] is False
+    assert lane.port.enrolments == []
+    lane.m.enter_pin(PIN)
+    lane.m.enter_pin(PIN)
+    assert lane.m.screen is Screen.CAPTURE
+    assert lane.port.enrolment_pins == [PIN]
+    # Handed to the till and kept nowhere in the kiosk: not in the machine, not in an
+    # event the screens heard, not in a log line.
+    assert [k for k, v in vars(lane.m).items() if PIN in repr(v)] == []
+    assert PIN not in repr(lane.events)
+    assert PIN not in caplog.text
+    assert "3815" not in caplog.text
+
+
+def test_skipping_the_pin_enrolls_without_one(lane: Lane) -> None:
+    to_pin_screen(lane)
+    lane.m.enter_pin(PIN)
+    lane.m.skip_pin()  # also halfway through: the first entry is dropped
+    assert lane.m.screen is Screen.CAPTURE
+    assert lane.port.enrolment_pins == [None]
+    assert not lane.m.pin_confirming
+
+
+def test_leaving_the_pin_screen_forgets_the_first_entry(lane: Lane) -> None:
+    to_pin_screen(lane)
+    lane.m.enter_pin(PIN)
+    assert lane.m.pin_confirming
+    lane.m.back()
+    assert lane.m.screen is Screen.ENROLL_CARD
+    assert not lane.m.pin_confirming
+    lane.m.card_confirmed()  # the card stays linked
+    assert lane.m.screen is Screen.ENROLL_PIN
+    lane.m.enter_pin(PIN)
+    assert lane.m.pin_confirming  # asked again from the start
+    lane.m.timeout()
+    assert lane.m.screen is Screen.IDLE
+    assert not lane.m.pin_confirming
+
+
+def test_an_enrollment_started_again_asks_for_the_pin_again(lane: Lane) -> None:
+    """The till was handed the PIN and the kiosk kept no copy: a second attempt (Try again
+    after a failure, Back from the camera) goes through the PIN screen, never silently
+    without the PIN the shopper chose."""
+    to_pin_screen(lane)
+    lane.m.enter_pin(PIN)
+    lane.m.enter_pin(PIN)
+    attempt = lane.fx.camera_attempt
+    assert attempt is not None
+    lane.m.on_outcome(attempt, Outcome(kind=OutcomeKind.TOO_SLOW))
+    assert lane.m.screen is Screen.RESULT
+    lane.m.retry()
+    assert lane.m.screen is Screen.ENROLL_PIN
+    lane.m.enter_pin(PIN)
+    lane.m.enter_pin(PIN)
+    assert lane.m.screen is Screen.CAPTURE
+    lane.m.back()
+    assert lane.m.screen is Screen.ENROLL_PIN
+    lane.m.skip_pin()
+    assert lane.port.enrolment_pins == [PIN, PIN, None]
+
+
+@pytest.mark.parametrize(("kind", "asks_pin"), [("pin", True), ("phone_last4", False)])
+def test_the_step_up_says_which_digits_it_wants(lane: Lane, kind: str, asks_pin: bool) -> None:
+    lane.to_camera()
+    lane.port.answers.append(receipt("step_up", step_up=kind))
+    lane.fx.face_answers()
+    assert lane.m.screen is Screen.STEP_UP
+    outcome = lane.m.outcome
+    assert outcome is not None
+    assert outcome.kind is OutcomeKind.STEP_UP
+    assert outcome.asks_pin is asks_pin
+    lane.port.answers.append(receipt())
+    lane.m.answer_step_up(PIN)
+    assert lane.port.step_up_answers == [PIN]
+    assert lane.m.outcome is not None
+    assert lane.m.outcome.kind is OutcomeKind.APPROVED
 
 
 # ---------------------------------------------------------------- lane lock

@@ -85,7 +85,10 @@ def test_segment_options_are_validated() -> None:
         ParallaxTracker(max_segment_frames=0)
 
 
-def _read(frames: Iterator[Frame], tracker: ParallaxTracker) -> ParallaxReading | None:
+def _read(
+    frames: Iterator[Frame], *trackers: ParallaxTracker
+) -> tuple[ParallaxReading | None, ...]:
+    """Each tracker's reading of the same frames (the face mesh runs once per frame)."""
     from facepay.eval._liveness import usable_faces
     from facepay.vision import FrameAnalyzer
 
@@ -94,8 +97,9 @@ def _read(frames: Iterator[Frame], tracker: ParallaxTracker) -> ParallaxReading 
             faces = usable_faces(analyzer.faces(frame))
             if faces and len(faces) == 1:
                 lm = faces[0].landmarks
-                tracker.feed(frame.image, lm, measure_face(lm).yaw)
-    return tracker.reading()
+                for tracker in trackers:
+                    tracker.feed(frame.image, lm, measure_face(lm).yaw)
+    return tuple(tracker.reading() for tracker in trackers)
 
 
 @pytest.mark.eval
@@ -112,8 +116,9 @@ def test_a_slow_real_turn_reads_as_3d_and_the_session_is_live(eval_dir: Path) ->
         with VideoFileSource(clip) as source:
             yield from (f for f in source.frames() if 6.2 <= f.timestamp <= 10.7)
 
-    by_rotation = _read(turn(), _tracker())
-    by_frames = _read(turn(), ParallaxTracker(segment_turn_deg=1e9, max_segment_frames=4))
+    by_rotation, by_frames = _read(
+        turn(), _tracker(), ParallaxTracker(segment_turn_deg=1e9, max_segment_frames=4)
+    )
     assert by_rotation is not None
     assert by_frames is not None
     assert by_rotation.turn_deg >= CFG.parallax_min_turn_deg
@@ -140,7 +145,7 @@ def test_a_photo_tilted_as_slowly_stays_flat(
     image, _ = photo_and_mesh
     # Tilted 55 degrees and back over 3 s: as slow as the real turn above, far larger.
     poses = turn_schedule([(55.0, 0.0, 0.0)], fps=30.0, seconds_per_move=3.0)
-    reading = _read(planar_photo_attack(image, poses, seed=1, paper_margin=0.05), _tracker())
+    (reading,) = _read(planar_photo_attack(image, poses, seed=1, paper_margin=0.05), _tracker())
     assert reading is not None
     assert reading.segments >= 5
     assert reading.deviation < CFG.parallax_min_deviation

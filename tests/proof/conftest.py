@@ -1,9 +1,9 @@
 """Fixtures for the proof suites (faults, crashes, attacks, privacy, deletion, lockout).
 
-PostgreSQL: one throwaway cluster per test session, made by the same
-``facepay.eval._backends.throwaway_postgres`` the ``facepay bench`` commands use (it
-honours ``FACEPAY_TEST_POSTGRES_DSN`` like tests/server/conftest.py). Every backend here
-is real: uvicorn on 127.0.0.1, a real SQLite file or PostgreSQL database, real keys.
+PostgreSQL: the one throwaway cluster per test session of tests/conftest.py
+(``postgres_server``, ``database_url``), shared with the backend and attack suites; the
+proof runs create their own database on it. Every backend here is real: uvicorn on
+127.0.0.1, a real SQLite file or PostgreSQL database, real keys.
 """
 
 from __future__ import annotations
@@ -15,36 +15,21 @@ import pytest
 from proof_kit import RawTill
 
 from facepay.config import ServerConfig
-from facepay.eval._backends import create_postgres_database, throwaway_postgres
 from facepay.server import Sandbox
 
 
-@pytest.fixture(scope="session")
-def proof_postgres() -> Iterator[str]:
-    """DSN of a PostgreSQL server's maintenance database for this test session."""
-    with throwaway_postgres() as dsn:
-        yield dsn
-
-
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def proof_db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def proof_db(request: pytest.FixtureRequest) -> str:
     """``sqlite`` or ``postgres`` (the test passes it to the proof runs)."""
     return str(request.param)
 
 
 @pytest.fixture
 def proof_postgres_server(proof_db: str, request: pytest.FixtureRequest) -> str | None:
+    """The session's PostgreSQL server when ``proof_db`` is ``postgres``."""
     if proof_db != "postgres":
         return None
-    return str(request.getfixturevalue("proof_postgres"))
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def backend_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A real, empty database: a SQLite file, then a PostgreSQL database."""
-    if request.param == "sqlite":
-        return str(tmp_path / "backend.db")
-    return create_postgres_database(request.getfixturevalue("proof_postgres"))
+    return str(request.getfixturevalue("postgres_server"))
 
 
 @pytest.fixture

@@ -30,8 +30,8 @@ def _client(sandbox: Sandbox) -> FacePayClient:
 
 
 @pytest.fixture
-def deletion_sandbox(backend_url: str, tmp_path: Path) -> Any:
-    sb = Sandbox(backend_url, key_dir=tmp_path / "keys", config=ServerConfig()).start()
+def deletion_sandbox(database_url: str, tmp_path: Path) -> Any:
+    sb = Sandbox(database_url, key_dir=tmp_path / "keys", config=ServerConfig()).start()
     try:
         yield sb
     finally:

@@ -30,7 +30,7 @@ def test_generated_requests_never_get_a_5xx_and_never_crash_the_backend() -> Non
 
 @pytest.mark.slow
 @pytest.mark.postgres
-def test_generated_requests_on_postgres(proof_postgres: str) -> None:
-    result = fuzz_run(cases=150, seed=7, db="postgres", postgres_server=proof_postgres)
+def test_generated_requests_on_postgres(postgres_server: str) -> None:
+    result = fuzz_run(cases=150, seed=7, db="postgres", postgres_server=postgres_server)
     assert result["ok"], (result["server_errors"], result["transport_errors"])
     assert result["five_xx"] == 0

@@ -24,9 +24,9 @@ ALICE = face(61)
 
 
 @pytest.fixture
-def race_till(backend_url: str, tmp_path: Path) -> Iterator[RawTill]:
+def race_till(database_url: str, tmp_path: Path) -> Iterator[RawTill]:
     config = ServerConfig(device_rate_per_s=10_000.0, device_rate_burst=10_000)
-    sandbox = Sandbox(backend_url, key_dir=tmp_path / "keys", config=config).start()
+    sandbox = Sandbox(database_url, key_dir=tmp_path / "keys", config=config).start()
     till = RawTill(sandbox, sandbox.provision_device(tenant_id="acme"))
     try:
         assert till.enroll(ALICE).status_code == 201

@@ -113,7 +113,7 @@ def test_a_bad_stored_row_is_skipped_and_logged_at_start(
     )
     # Restart: before the fix load_galleries() raised ValueError here and nothing started.
     caplog.clear()
-    with caplog.at_level(logging.ERROR, logger="facepay.server._service"):
+    with caplog.at_level(logging.ERROR, logger="facepay.server._galleries"):
         restarted = backends.start(config64)
     assert restarted.backend is not None
     skipped = [r for r in caplog.records if "skipped" in r.getMessage()]

@@ -37,7 +37,8 @@ _OPEN: dict[str, Any] = {
 }
 NORMAL = ServerConfig(**_OPEN)
 # The forced acceptance: the same backend with its threshold lowered for these calls.
-LOWERED = ServerConfig(**_OPEN, match_threshold=0.9)
+# (The grey zone goes down with it: it lies below the threshold.)
+LOWERED = ServerConfig(**_OPEN, match_threshold=0.9, grey_threshold=0.9)
 
 
 @pytest.fixture
@@ -155,3 +156,21 @@ def test_forged_clear_probes_cannot_pull_the_set_out_of_the_enrollment_cap(
     # A new backend process (every view reloaded from the database) refuses it too.
     fresh = backends.till(backends.start(NORMAL), normal.device)
     assert _pay(fresh, far)[0] == "declined"
+
+
+def test_the_docs_section_names_only_tests_that_exist() -> None:
+    """docs/security.md, "Attacks tried: template sets": every test it cites exists."""
+    import re
+
+    root = Path(__file__).parents[2]
+    doc = (root / "docs" / "security.md").read_text(encoding="utf-8")
+    section = doc.split("## Attacks tried: template sets", 1)[1].split("\n## ", 1)[0]
+    cited = set(re.findall(r"\btest_[a-z0-9_]+\b", section))
+    assert len(cited) >= 6
+    sources = "".join(
+        p.read_text(encoding="utf-8")
+        for folder in ("security", "server")
+        for p in (root / "tests" / folder).glob("test_*.py")
+    )
+    missing = {name for name in cited if f"def {name}(" not in sources and name + ".py" not in doc}
+    assert not missing

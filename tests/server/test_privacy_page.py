@@ -134,3 +134,27 @@ def test_every_language_says_everything_with_the_same_placeholders() -> None:
         assert set(_TEXT[lang]) == set(fields), lang
         for key, text in _TEXT[lang].items():
             assert {f for _, f, _, _ in string.Formatter().parse(text) if f} == fields[key]
+
+
+def test_too_many_tries_from_one_place_is_a_sentence_not_a_lockout_of_the_shopper(
+    sandbox: Sandbox, shopper: tuple[Till, str]
+) -> None:
+    """The page answers the typed rate-limit refusal in the shopper's words, with the
+    minutes to wait; the same limit as /v1/shoppers/* (per source, in the database)."""
+    _, code = shopper
+    assert sandbox.backend is not None
+    limit = sandbox.backend.config.shopper_rights_per_source
+    for _ in range(limit):
+        wrong = _post(sandbox, code="AAAA-BBBB-CCCC", phone=TYPED, cc="49", action="export")
+        assert wrong.status_code == 403
+    # Now even the right pair waits, from this source (another source still gets in:
+    # tests/security/test_attack_shoppers_rights.py).
+    r = _post(sandbox, "zh", code=code, phone=TYPED, cc="49", action="export")
+    assert r.status_code == 429, r.text
+    template = _TEXT["zh"]["locked"]
+    before, _, after = template.partition("{minutes}")
+    seen = " ".join(_text(r.text).split())
+    assert re.search(re.escape(before.strip()) + r"\s*\d+\s*" + re.escape(after.strip()), seen), (
+        seen
+    )
+    assert "ending in 5678" not in seen

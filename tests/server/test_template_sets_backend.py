@@ -235,12 +235,21 @@ def test_updates_wait_for_the_interval(workers: _Workers) -> None:
     assert _version(till, shopper_id) == 2  # last written just now
 
 
-def test_deletion_shreds_the_whole_learnt_set(workers: _Workers) -> None:
+@pytest.mark.parametrize("right", ["delete", "withdraw-consent"])
+def test_deletion_shreds_the_whole_learnt_set(workers: _Workers, right: str) -> None:
     till = workers.till()
     me = face(10)
     enrolled = till.enroll(me, more_views=[at_cosine(me, 0.97, 1)]).json()
     shopper_id = enrolled["shopper_id"]
+    select = (
+        f"SELECT template_sealed, data_key_wrapped FROM shoppers WHERE shopper_id = '{shopper_id}'"
+    )
+    [(enrolled_sealed, enrolled_key)] = rows(till.sandbox, select)
     assert _pay(till, at_cosine(me, 0.99, 2))["status"] == "approved"
+    # The update replaced the record and its key in the row (a fresh data key).
+    [(learnt_sealed, learnt_key)] = rows(till.sandbox, select)
+    assert learnt_key != enrolled_key
+    assert learnt_sealed != enrolled_sealed
     [(sealed, wrapped)] = rows(
         till.sandbox,
         f"SELECT template_sealed, data_key_wrapped FROM shoppers WHERE shopper_id = '{shopper_id}'",
@@ -252,7 +261,7 @@ def test_deletion_shreds_the_whole_learnt_set(workers: _Workers) -> None:
     ).templates
     assert len(kept) == 3
     r = till.http.post(
-        "/v1/shoppers/delete",
+        f"/v1/shoppers/{right}",
         json={"privacy_code": enrolled["privacy_code"], "claim": {"kind": "phone", "value": PHONE}},
     )
     assert r.status_code == 200, r.text
@@ -355,3 +364,29 @@ def test_a_failing_update_never_fails_the_payment(
         assert _pay(till, at_cosine(me, 0.99, 1))["status"] == "approved"
     assert _version(till, shopper_id) == 1
     assert any("adaptive update" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("fault", ["tampered", "other_session", "other_model", "zero"])
+def test_a_bad_extra_view_refuses_the_whole_enrollment(workers: _Workers, fault: str) -> None:
+    till = workers.till()
+    me = face(14)
+    body = till.enroll_body(me, more_views=[at_cosine(me, 0.97, 1)])
+    view = body["more_views"][0]
+    if fault == "tampered":
+        text = view["ciphertext"]
+        view["ciphertext"] = ("A" if text[0] != "A" else "B") + text[1:]
+    elif fault == "other_session":
+        other = till.session("enroll")
+        body["more_views"][0] = till.seal(at_cosine(me, 0.97, 1), other)
+    elif fault == "other_model":
+        body["more_views"][0] = till.seal(at_cosine(me, 0.97, 1), body["session_id"], "x-1")
+    else:
+        body["more_views"][0] = till.seal(np.zeros(128, dtype=np.float32), body["session_id"])
+    r = till.call("POST", "/v1/enrollments", body)
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["code"] in {
+        "sealed_template_invalid",
+        "session_mismatch",
+        "template_invalid",
+    }
+    assert rows(till.sandbox, "SELECT count(*) FROM shoppers") == [(0,)]
