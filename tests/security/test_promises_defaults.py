@@ -21,12 +21,16 @@ from __future__ import annotations
 import dataclasses
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from facepay.config import CheckoutConfig, ServerConfig
 from facepay.crypto import DEFAULT_GRACE_SECONDS, BackendKeyStore, refused_pins
 from facepay.crypto import _pin as pin_module
+from facepay.server._app import _IDEMPOTENCY_RE
+from facepay.server._service import _PRIVACY_ALPHABET
+from facepay.wire import ConsentRecord, EnrollmentRequest
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 PROMISE_DOCS = ("security.md", "protocol.md", "crypto.md", "privacy.md")
@@ -58,6 +62,23 @@ def text(doc: str) -> str:
 
 def number(raw: str, unit: str = "") -> float:
     return float(raw) * _UNITS.get(unit, 1.0)
+
+
+def _bound(model: type[Any], field: str, name: str) -> float:
+    """A pydantic field's bound (``max_length``, ``le``) as the wire declares it."""
+    for item in model.model_fields[field].metadata:
+        if hasattr(item, name):
+            return float(getattr(item, name))
+    raise AssertionError(f"{model.__name__}.{field} has no {name}")
+
+
+_IDEM_MIN, _IDEM_MAX = (
+    float(n)
+    for n in re.search(r"\{(\d+),(\d+)\}", _IDEMPOTENCY_RE.pattern).groups()  # type: ignore[union-attr]
+)
+MORE_VIEWS = _bound(EnrollmentRequest, "more_views", "max_length")
+RETENTION_MAX = _bound(ConsentRecord, "retention_days", "le")
+PRIVACY_CODE_BITS = 12 * (len(_PRIVACY_ALPHABET).bit_length() - 1)
 
 
 # (doc, regex with the number in group 1 and an optional unit in group "unit", the code's
@@ -441,6 +462,45 @@ PROMISES: list[tuple[str, str, float, str]] = [
         BackendKeyStore.max_cached_transforms,
         "BackendKeyStore.max_cached_transforms",
     ),
+    # wire limits
+    (
+        "protocol.md",
+        r"`more_views` \(optional, at most ([0-9]+)\)",
+        MORE_VIEWS,
+        "EnrollmentRequest.more_views max_length",
+    ),
+    (
+        "privacy.md",
+        r"the protocol allows up to ([0-9]+)\)",
+        1 + MORE_VIEWS,
+        "1 + EnrollmentRequest.more_views max_length",
+    ),
+    (
+        "privacy.md",
+        r"holding at most ([0-9]+) templates at the default settings",
+        1 + MORE_VIEWS + SERVER.adaptive_slots,
+        "1 + more_views + adaptive_slots",
+    ),
+    (
+        "privacy.md",
+        r"and the maximum a till can ask for, is ([0-9]+) days",
+        RETENTION_MAX,
+        "ConsentRecord.retention_days le",
+    ),
+    (
+        "protocol.md",
+        r"\(required, ([0-9]+)-[0-9]+ characters",
+        _IDEM_MIN,
+        "Idempotency-Key minimum length",
+    ),
+    (
+        "protocol.md",
+        r"\(required, [0-9]+-([0-9]+) characters",
+        _IDEM_MAX,
+        "Idempotency-Key maximum length",
+    ),
+    ("security.md", r"A code has ([0-9]+) bits", PRIVACY_CODE_BITS, "privacy code bits"),
+    ("privacy.md", r"a code has ([0-9]+) bits", PRIVACY_CODE_BITS, "privacy code bits"),
     # PINs
     ("security.md", r"minus the ([0-9]+) refused ones", len(refused_pins()), "refused_pins()"),
     (
