@@ -78,6 +78,20 @@ def test_made_up_forwarding_headers_buy_no_fresh_budget(backend: Sandbox) -> Non
             assert r.json()["error"]["code"] == "rate_limited"
 
 
+def test_the_privacy_page_and_the_api_draw_on_one_budget(backend: Sandbox) -> None:
+    """The shopper's HTML page (POST /privacy) runs the same calls: a guesser who
+    alternates it with the JSON endpoints is limited at the same count."""
+    with httpx.Client(base_url=backend.base_url, timeout=30.0) as http:
+        answers = []
+        for n in range(LIMIT + 2):
+            if n % 2:
+                form = {"code": f"AAAA-BBBB-{n:04d}", "phone": PHONE, "action": "delete"}
+                answers.append(http.post("/privacy", data=form).status_code)
+            else:
+                answers.append(http.post("/v1/shoppers/export", json=_guess(n)).status_code)
+        assert answers == [403] * LIMIT + [429, 429], answers
+
+
 # ------------------------------------------------------------------ facepay sandbox serve
 
 
