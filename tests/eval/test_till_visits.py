@@ -16,6 +16,7 @@ from facepay.eval._till_visits import (
     OUTCOMES,
     VisitResult,
     clip_segments,
+    same_person,
     summarize,
 )
 
@@ -29,6 +30,12 @@ def test_segments_do_not_overlap_and_a_short_tail_is_dropped() -> None:
     assert [s.index for s in clip_segments(clip, 8.5, 3.0)] == [0, 1, 2]
     with pytest.raises(ValueError, match="positive"):
         clip_segments(clip, 5.0, 0.0)
+
+
+def test_clips_of_one_man_never_play_impostors_of_each_other() -> None:
+    assert same_person("single_face.mp4", "noface_face.mov")
+    assert same_person("d3.mp4", "d3.mp4")
+    assert not same_person("single_face.mp4", "d12.mp4")
 
 
 def _visit(kind: str, clip: str, outcome: str, score: float | None = None) -> VisitResult:
