@@ -1,6 +1,6 @@
 """Visits to a till: enroll from one part of a clip, pay from the others, through the till.
 
-``facepay eval till`` (docs/accuracy.md, "At the till: enroll from one part of a clip, pay
+``facepay eval till-visits`` (docs/accuracy.md, "At the till: enroll from one part of a clip, pay
 from another"). Each clip is cut into non-overlapping segments (windows long enough for a
 one-challenge liveness plan). The first segment that enrolls is the shopper's enrollment
 (:meth:`facepay.Till.enroll`, with a PIN); every other segment then pays with
@@ -39,6 +39,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from facepay.config import CheckoutConfig, ServerConfig
 from facepay.testing.clips import ClipCamera, fixed_liveness_plan
 from facepay.types import Frame
 
@@ -213,7 +214,13 @@ class _Setting:
 
 
 SETTINGS = {
-    "learning": _Setting(name="learning", enrollment_views=3, adaptive_slots=2, pin=EVAL_PIN),
+    # The product as shipped: its own defaults, whatever they become.
+    "learning": _Setting(
+        name="learning",
+        enrollment_views=CheckoutConfig().enrollment_views,
+        adaptive_slots=ServerConfig().adaptive_slots,
+        pin=EVAL_PIN,
+    ),
     "baseline": _Setting(name="baseline", enrollment_views=1, adaptive_slots=0, pin=None),
 }
 
@@ -222,8 +229,6 @@ class _Lane:
     """One setting's sandbox backend, its till models, and the shoppers enrolled there."""
 
     def __init__(self, sandbox: Any, analyzer: Any, embedder: Any, setting: _Setting) -> None:
-        from facepay import CheckoutConfig
-
         self.sandbox = sandbox
         self.device = sandbox.provision_device()
         self.analyzer = analyzer
@@ -382,7 +387,6 @@ def _run_setting(
     embedder: Any,
     progress: Callable[[Iterable[Any]], Iterable[Any]],
 ) -> tuple[list[VisitResult], int]:
-    from facepay.config import ServerConfig
     from facepay.server import Sandbox
 
     config = ServerConfig(
