@@ -373,8 +373,9 @@ class ServerConfig:
     # (issues 12 and 16). The in-process Sandbox makes every tenant a sandbox tenant
     # unless this names which ones are.
     sandbox_tenants: tuple[str, ...] = ()
-    # Bearer token for device registration. None: a random one is made at start (printed
-    # by `facepay sandbox serve`, exposed by Sandbox.admin_token). Kept out of repr.
+    # Bearer token for device registration. None: a random one is made at start (never
+    # printed: `facepay sandbox serve` keeps it in KEYS/enrollment-token, mode 0600;
+    # Sandbox.admin_token exposes it in process). Kept out of repr.
     admin_token: str | None = dataclasses.field(default=None, repr=False)
 
     def __post_init__(self) -> None:

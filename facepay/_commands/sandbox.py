@@ -43,6 +43,14 @@ def register(subparsers: Any, group_parser: argparse.ArgumentParser | None) -> N
         "else KEYS/enrollment-token, made on first start, mode 0600)",
     )
     serve.add_argument(
+        "--forwarded-allow-ips",
+        default=None,
+        metavar="IPS",
+        help="comma-separated addresses of the reverse proxies in front (default: none). "
+        "Only then is X-Forwarded-For read, and only from them, so that the shopper-rights "
+        "limit counts each shopper's address, not the proxy's",
+    )
+    serve.add_argument(
         "--workers",
         type=int,
         default=1,
@@ -200,10 +208,15 @@ def _serve(args: argparse.Namespace) -> int:
         "access_log": False,
         "lifespan": "off",
         "timeout_graceful_shutdown": 5,
-        # Nothing reads the client address, so no X-Forwarded-* header is trusted (and
-        # the middleware that would rewrite it is not on every request's path).
-        "proxy_headers": False,
+        # The shopper-rights limit counts per client address. X-Forwarded-For is read only
+        # from the proxies the operator names: from anyone else it would buy a guesser a
+        # fresh budget per made-up address. Without a named proxy no forwarding header is
+        # trusted (and uvicorn's middleware stays off every request's path); behind one,
+        # every shopper would otherwise share the proxy's address and its one budget.
+        "proxy_headers": args.forwarded_allow_ips is not None,
     }
+    if args.forwarded_allow_ips is not None:
+        common["forwarded_allow_ips"] = args.forwarded_allow_ips
     try:
         if args.workers == 1:
             app = create_app(backend)

@@ -231,7 +231,8 @@ def create_app(backend: PaymentBackend) -> ASGIApp:
 
     def _source(request: Request) -> str:
         """Where an unauthenticated shopper-rights call comes from (its peer address;
-        behind a proxy, run uvicorn with --proxy-headers --forwarded-allow-ips)."""
+        behind a proxy, `facepay sandbox serve --forwarded-allow-ips PROXY` makes it the
+        address that proxy appends to X-Forwarded-For)."""
         return request.client.host if request.client is not None else "unknown"
 
     def _run(fn: Callable[..., Any], *args: Any) -> Awaitable[Any]:

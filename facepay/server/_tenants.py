@@ -88,7 +88,8 @@ class Tenants:
         with self.db.transaction() as tx:
             created_at = repository.tenant_created_at(tx, tenant_id)
             if created_at is None:
-                self.ensure(tx, tenant_id)
+                # The stored time is the one answered, now and to every later create.
+                self.ensure(tx, tenant_id, at=now)
                 repository.audit(
                     tx,
                     at=now,
@@ -105,11 +106,15 @@ class Tenants:
         )
         return registration, created_at is None
 
-    def ensure(self, tx: Transaction, tenant_id: str) -> None:
-        """Create the tenant inside ``tx`` unless it exists (with its transform key)."""
+    def ensure(self, tx: Transaction, tenant_id: str, *, at: float | None = None) -> None:
+        """Create the tenant inside ``tx`` unless it exists (with its transform key),
+        created ``at`` (default: now)."""
         if repository.tenant_created_at(tx, tenant_id) is None:
             repository.insert_tenant(
-                tx, tenant_id, self.vault.new_tenant_key(tenant_id), self.clock()
+                tx,
+                tenant_id,
+                self.vault.new_tenant_key(tenant_id),
+                self.clock() if at is None else at,
             )
 
     # ------------------------------------------------------------------ devices
