@@ -23,6 +23,7 @@ against a real backend over HTTP on 127.0.0.1, on SQLite and on PostgreSQL:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ import pytest
 from requests_kit import ledger_size, start
 
 from facepay.config import ServerConfig
-from facepay.crypto import DeviceKey
+from facepay.crypto import DeviceKey, sign_request
 from facepay.server import Sandbox
 from facepay.testing.protocol_till import PHONE, ProtocolTill, face, rows, same_face
 
@@ -274,3 +275,29 @@ def test_a_device_id_outside_the_id_rule_is_refused_at_registration(
     ok = "d" * 64
     registered = backend.provision_device(tenant_id="acme", device_id=ok)
     assert registered.device_id == ok
+
+
+@pytest.mark.parametrize(
+    "rewritten",
+    ["/v1/authorizations?amount_minor=1", "/v1/%61uthorizations", "/v1/authorizations?x"],
+)
+def test_a_proxy_that_rewrites_the_target_gets_the_payment_refused(
+    till: ProtocolTill, backend: Sandbox, rewritten: str
+) -> None:
+    """protocol.md: the target is signed "exactly as sent on the wire, percent-encoding
+    untouched": a proxy that adds a query or re-encodes the path (the same route to a
+    router) breaks the signature, and nothing is charged."""
+    body = json.dumps(till.pay_body(same_face(face(1), 5))).encode()
+    key = "idem_rewritten_target"
+    headers = sign_request(
+        till.device.key,
+        device_id=till.device.device_id,
+        method="POST",
+        target="/v1/authorizations",
+        body=body,
+        idempotency_key=key,
+    )
+    headers.update({"content-type": "application/json", "Idempotency-Key": key})
+    r = till.http.post(rewritten, content=body, headers=headers)
+    assert _error(r)[:2] == (401, "bad_signature"), r.text
+    assert ledger_size(backend) == 0
