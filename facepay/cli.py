@@ -38,7 +38,11 @@ _GROUPS: dict[str, tuple[str, tuple[str, ...]]] = {
     "": ("", ("facepay._commands.analyze", "facepay._commands.liveness")),
     "eval": (
         "measure accuracy on a folder of faces, attacks or recorded sessions",
-        ("facepay._commands.eval_verify", "facepay._commands.eval_pad"),
+        (
+            "facepay._commands.eval_verify",
+            "facepay._commands.eval_pad",
+            "facepay._commands.eval_till",
+        ),
     ),
     "bench": (
         "measure speed: per-stage latency, cold start, backend throughput",

@@ -196,7 +196,12 @@ class TillAdapter:
         if self._rebuild_till is None or all(getattr(current, k) == v for k, v in changes.items()):
             return
         self.cancel()
-        self.till = self._rebuild_till(dataclasses.replace(current, **changes))
+        rebuilt = self._rebuild_till(dataclasses.replace(current, **changes))
+        # The lane's one ledger moves to the new till: a payment whose answer was lost
+        # before staff changed a setting must still be found and reconciled (a fresh ledger
+        # forgot it, and its sale could then never be settled nor paid another way).
+        rebuilt.ledger = self.till.ledger
+        self.till = rebuilt
         logger.info("staff changed till settings: %s", ", ".join(sorted(changes)))
 
     def close(self) -> None:

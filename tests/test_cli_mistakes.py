@@ -231,6 +231,12 @@ FACEPAY_MISTAKES = {
     "eval pad: missing folder": Mistake(("eval", "pad", "nope"), "nope has no live/ folder"),
     "eval attacks: missing folder": Mistake(("eval", "attacks", "nope"), "No such file"),
     "eval sessions: missing manifest": Mistake(("eval", "sessions", "nope.json"), "nope.json"),
+    "eval till-visits: missing folder": Mistake(
+        ("eval", "till-visits", "nope"), "nope: No such file or directory"
+    ),
+    "eval till-visits: a text file as a clip": Mistake(
+        ("eval", "till-visits", "notes.txt"), "notes.txt cannot be opened"
+    ),
     "bench: missing clip": Mistake(("bench", "--clip", "nope.mp4"), "clip not found: nope.mp4"),
     "bench backend: unreachable PostgreSQL": Mistake(
         (

@@ -95,9 +95,30 @@ def register(subparsers: Any, group_parser: argparse.ArgumentParser | None = Non
         help="shift every random choice (screens, plans, start points, shake): 0 gives the "
         "attacks reported before, another N fresh ones to test a rule designed on others",
     )
+    attacks.add_argument(
+        "--only",
+        type=_kinds,
+        default=None,
+        metavar="KIND,...",
+        help="run only these parts: photo, print, replay, matched (the matched replays and "
+        "frozen injections); each attack keeps its seeds, so parts run side by side add up "
+        "to the whole run",
+    )
+    attacks.add_argument(
+        "--clips", default=None, metavar="NAME,...", help="replay only these clips (file names)"
+    )
     attacks.add_argument("--details", action="store_true", help="also list every attack")
     add_json_flag(attacks)
     attacks.set_defaults(handler=_run_attacks)
+
+
+def _kinds(text: str) -> tuple[str, ...]:
+    from facepay.eval._attack_runs import ATTACK_KINDS
+
+    kinds = tuple(k.strip() for k in text.split(",") if k.strip())
+    if not kinds or set(kinds) - set(ATTACK_KINDS):
+        raise argparse.ArgumentTypeError(f"attack kinds are {', '.join(ATTACK_KINDS)}")
+    return kinds
 
 
 def _offsets(text: str) -> tuple[int, ...]:
@@ -215,7 +236,7 @@ def _run_sessions(args: argparse.Namespace) -> int:
 
 def _run_attacks(args: argparse.Namespace) -> int:
     from facepay.cli import emit
-    from facepay.eval._attack_runs import attacks_through_till
+    from facepay.eval._attack_runs import ATTACK_KINDS, attacks_through_till
 
     metrics, results = attacks_through_till(
         args.eval_dir,
@@ -223,6 +244,8 @@ def _run_attacks(args: argparse.Namespace) -> int:
         plans_per_clip=args.plans,
         matched_sessions=_load_manifest(args.sessions) if args.sessions else (),
         seed_offset=args.seed_offset,
+        kinds=args.only or ATTACK_KINDS,
+        clips=args.clips.split(",") if args.clips else None,
     )
     if args.details:
         metrics["details"] = _details(results)

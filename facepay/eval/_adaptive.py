@@ -518,10 +518,12 @@ def grey_zone_sweep(
             continue
 
         def zone(a: Attempt, grey: float = grey) -> str:
+            # Whether the face matched is the backend's decision, not the rounded score:
+            # the audit keeps 4 decimals, so 0.95996 reads 0.96 but did not match.
             if a.status == "approved" and a.step_up is None:
                 return "face"
             s = a.score
-            if s is not None and grey <= s < match_threshold:
+            if s is not None and s >= grey and grey < match_threshold:
                 return "step_up"
             return "refused"
 
@@ -602,11 +604,7 @@ def backend_grey_zone(attempts: Sequence[Attempt], *, config: ServerConfig) -> d
 
     def swept(a: Attempt) -> bool:
         s = a.score
-        return (
-            a.status != "approved"
-            and s is not None
-            and config.grey_threshold <= s < (config.match_threshold)
-        )
+        return a.status != "approved" and s is not None and s >= config.grey_threshold
 
     return {
         "grey_threshold": config.grey_threshold,

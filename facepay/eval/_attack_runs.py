@@ -33,7 +33,7 @@ when the payment is approved. Each result also says what liveness decided (``liv
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,7 +48,10 @@ if TYPE_CHECKING:
     from facepay.checkout import LivenessCheck, LivenessFactory, Till
     from facepay.testing import Sandbox
 
-__all__ = ["AttackCamera", "attacks_through_till"]
+__all__ = ["ATTACK_KINDS", "AttackCamera", "attacks_through_till"]
+
+# The parts of the suite, in the order they run.
+ATTACK_KINDS = ("photo", "print", "replay", "matched")
 
 # Worst cases for a photo: plans of head movements only (a photo cannot blink or smile).
 _PHOTO_PLANS = (
@@ -266,6 +269,8 @@ def attacks_through_till(
     plans_per_clip: int = 10,
     matched_sessions: Sequence[RecordedSession] = (),
     seed_offset: int = 0,
+    kinds: Collection[str] = ATTACK_KINDS,
+    clips: Collection[str] | None = None,
     progress: Callable[[str], None] = lambda item: None,
 ) -> tuple[dict[str, Any], list[PadResult]]:
     """Pay with every attack through a real :class:`Till` (see the module docstring).
@@ -275,7 +280,15 @@ def attacks_through_till(
     gives the reported set, another offset fresh attacks. Returns the ISO metrics (an
     attack is accepted when it was paid), ``liveness_by_type`` (how liveness ended, per
     attack type) and every result.
+
+    ``kinds`` (of :data:`ATTACK_KINDS`; ``matched`` is the matched replays and the frozen
+    injections) and ``clips`` (clip file names to replay) run a part of the suite: each
+    attack keeps the seeds it has in the whole run, so parts run side by side add up to
+    the whole.
     """
+    unknown = set(kinds) - set(ATTACK_KINDS)
+    if unknown:
+        raise ValueError(f"unknown attack kinds {sorted(unknown)}: use {ATTACK_KINDS}")
     from facepay.eval.attacks import (
         PromptReadingAttacker,
         frozen_frames,
@@ -318,9 +331,12 @@ def attacks_through_till(
             portraits = sorted((eval_dir / "faces").glob("*/*.jpg"))
             portraits = portraits[:: max(1, len(portraits) // 8)]
             for k, path in enumerate((live_stills + portraits)[:photos]):
-                photo_attack("photo", path, path, k, seed_offset + k)
+                if "photo" in kinds:
+                    photo_attack("photo", path, path, k, seed_offset + k)
             prints = (
-                sorted((pad / "print").glob("*_03.jpg"))[: max(1, photos // 2)] if photos else []
+                sorted((pad / "print").glob("*_03.jpg"))[: max(1, photos // 2)]
+                if photos and "print" in kinds
+                else []
             )
             for k, path in enumerate(prints):
                 # The victim is the printed person, enrolled from a live frame of them.
@@ -329,10 +345,12 @@ def attacks_through_till(
                     "print", path, live if live.exists() else path, k, seed_offset + 100 + k
                 )
 
-            clips = sorted(
+            every_clip = sorted(
                 p for p in (eval_dir / "video").iterdir() if p.suffix.lower() in VIDEO_SUFFIXES
             )
-            for c, clip in enumerate(clips):
+            for c, clip in enumerate(every_clip):
+                if "replay" not in kinds or (clips is not None and clip.name not in clips):
+                    continue
                 phone = lane.victim(str(clip), (f.image for f in _clip_frames(clip)))
                 if phone is None:
                     continue
@@ -356,7 +374,7 @@ def attacks_through_till(
                     results.append(_result("replay", item, outcome))
 
             for k, s in enumerate(matched_sessions):
-                if s.label != "live":
+                if s.label != "live" or "matched" not in kinds:
                     continue
                 phone = lane.victim(str(s.clip), (f.image for f in _clip_frames(s.clip)))
                 if phone is None:

@@ -13,33 +13,49 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from facepay.server._storage import Row, Transaction
+from facepay.wire import AuthorizationStatus
 
 __all__ = [
+    "AuthorizationInputs",
+    "AuthorizationRecord",
     "ClaimHolder",
     "LedgerRow",
     "LockoutRow",
+    "NewShopper",
+    "PayerRow",
     "PaymentSummary",
     "PurgedCounters",
     "RequestCount",
     "RetainedEnrollment",
     "SessionRow",
     "ShopperRecord",
+    "StepUpRow",
     "StoredAnswer",
     "StoredTemplate",
     "answer_in_session",
+    "answer_step_up",
     "audit",
+    "authorization_for_step_up",
+    "authorization_inputs",
     "claim_holder",
+    "claim_last4",
+    "commit_authorization_in_one_statement",
     "count_request",
     "delete_expired_nonces",
     "delete_expired_sessions",
     "erase_privacy_codes",
     "erase_shopper",
+    "insert_authorization",
     "insert_deletion_receipt",
     "insert_session",
+    "insert_shopper",
+    "insert_step_up_answer",
     "insert_tenant",
     "ledger_rows",
     "locked_until",
     "locks_sql",
+    "mark_used",
+    "payer",
     "payments_of_shopper",
     "pin_template_model",
     "privacy_code_of_authorization",
@@ -684,3 +700,351 @@ def ledger_rows(tx: Transaction) -> list[LedgerRow]:
             "created_at, updated_at FROM authorizations ORDER BY created_at, authorization_id"
         )
     ]
+
+
+# ---------------------------------------------------------------------- the payment path
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PayerRow:
+    """What paying needs of a matched shopper (and what loading their set needs)."""
+
+    shopper_id: str
+    payment_token: str | None
+    masked_payment_method: str
+    privacy_code_wrapped: bytes | None
+    consent_withdrawn_at: float | None
+    model_id: str
+    data_key_wrapped: bytes
+    template_sealed: bytes
+    template_version: int
+
+    def stored_template(self, tenant_id: str) -> StoredTemplate:
+        """The shopper's set as :func:`stored_templates` would return it."""
+        return StoredTemplate(
+            shopper_id=self.shopper_id,
+            tenant_id=tenant_id,
+            model_id=self.model_id,
+            template_dim=None,
+            data_key_wrapped=self.data_key_wrapped,
+            template_sealed=self.template_sealed,
+            pinned_dim=None,
+            version=self.template_version,
+        )
+
+
+_PAYER_COLUMNS = (
+    "shopper_id",
+    "payment_token",
+    "masked_payment_method",
+    "privacy_code_wrapped",
+    "consent_withdrawn_at",
+    "model_id",
+    "data_key_wrapped",
+    "template_sealed",
+    "template_version",
+)
+
+
+def _payer(row: Sequence[Any]) -> PayerRow:
+    return PayerRow(
+        shopper_id=str(row[0]),
+        payment_token=None if row[1] is None else str(row[1]),
+        masked_payment_method=str(row[2] or ""),
+        privacy_code_wrapped=None if row[3] is None else bytes(row[3]),
+        consent_withdrawn_at=None if row[4] is None else float(row[4]),
+        model_id=str(row[5]),
+        data_key_wrapped=bytes(row[6]),
+        template_sealed=bytes(row[7]),
+        template_version=int(row[8]),
+    )
+
+
+def payer(tx: Transaction, shopper_id: str) -> PayerRow | None:
+    """A shopper who can still pay: enrolled, template stored, not deleted."""
+    row = tx.one(
+        f"SELECT {', '.join(_PAYER_COLUMNS)} FROM shoppers "  # noqa: S608 (fixed names)
+        "WHERE shopper_id = ? AND template_sealed IS NOT NULL AND deleted_at IS NULL",
+        (shopper_id,),
+    )
+    return None if row is None else _payer(row)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AuthorizationInputs:
+    """Everything deciding an authorization reads, read at once."""
+
+    stored_answer: StoredAnswer | None
+    locked_until: float | None
+    session: SessionRow
+    liveness_seed: bytes
+    payer: PayerRow | None
+
+
+def authorization_inputs(
+    tx: Transaction,
+    *,
+    tenant_id: str,
+    idempotency_key: str,
+    lock_subjects: Sequence[str],
+    session_id: str,
+    claim_hash: str | None,
+) -> AuthorizationInputs:
+    """The stored answer under the key, the latest lock of the subjects, the session and
+    the shopper holding ``claim_hash`` (None: no claimed payer), in ONE statement: a round
+    trip each cost more than the reads on PostgreSQL."""
+    payer_columns = ", ".join(f"p.{c}" for c in _PAYER_COLUMNS)
+    row = tx.one(
+        "SELECT a.request_hash, a.response_json, a.device_id, l.locked_until, "  # noqa: S608
+        "s.device_id, s.purpose, s.expires_at, s.used_at, s.liveness_seed, "
+        f"{payer_columns} "
+        "FROM (SELECT 1 AS one) AS base "
+        "LEFT JOIN authorizations a ON a.tenant_id = ? AND a.idempotency_key = ? "
+        f"LEFT JOIN ({locks_sql(len(lock_subjects))}) AS l ON 1 = 1 "
+        "LEFT JOIN sessions s ON s.session_id = ? "
+        "LEFT JOIN shoppers p ON p.tenant_id = ? AND p.claim_hash = ? "
+        "AND p.template_sealed IS NOT NULL AND p.deleted_at IS NULL",
+        (tenant_id, idempotency_key, *lock_subjects, session_id, tenant_id, claim_hash),
+    )
+    assert row is not None  # the base row is always there
+    stored = None
+    if row[0] is not None:
+        stored = StoredAnswer(
+            request_hash=str(row[0]), response_json=str(row[1]), device_id=str(row[2])
+        )
+    return AuthorizationInputs(
+        stored_answer=stored,
+        locked_until=None if row[3] is None else float(row[3]),
+        session=session_row(row[4:8]),
+        liveness_seed=b"" if row[8] is None else bytes(row[8]),
+        payer=None if row[9] is None else _payer(row[9:]),
+    )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AuthorizationRecord:
+    """One row of the ledger (``authorizations``), as written."""
+
+    authorization_id: str
+    tenant_id: str
+    device_id: str
+    idempotency_key: str
+    request_hash: str
+    session_id: str
+    amount_minor: int
+    currency: str
+    basket_reference: str
+    status: str
+    decline_reason: str | None
+    shopper_id: str | None
+    receipt_id: str | None
+    response_json: str
+    step_up_candidates: str | None
+    step_up_expires_at: float | None
+    created_at: float
+    updated_at: float
+
+    def values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, f.name) for f in dataclasses.fields(self))
+
+
+_AUTHORIZATION_COLUMNS = ", ".join(f.name for f in dataclasses.fields(AuthorizationRecord))
+
+
+def insert_authorization(tx: Transaction, record: AuthorizationRecord) -> None:
+    marks = ", ".join("?" * len(dataclasses.fields(record)))
+    tx.execute(
+        f"INSERT INTO authorizations ({_AUTHORIZATION_COLUMNS}) VALUES ({marks})",  # noqa: S608
+        record.values(),
+    )
+
+
+# PostgreSQL only (SQLite has no data-modifying CTEs). Parameters in a SELECT list carry
+# no column type, so each one is cast.
+_PG_COMMIT_AUTHORIZATION = (
+    "WITH used AS ("  # noqa: S608 (fixed names; every value is a parameter)
+    " UPDATE sessions SET used_at = CAST(? AS DOUBLE PRECISION)"
+    " WHERE session_id = CAST(? AS TEXT) AND used_at IS NULL"
+    " AND expires_at >= CAST(? AS DOUBLE PRECISION) RETURNING session_id),"
+    f" authorization_row AS (INSERT INTO authorizations ({_AUTHORIZATION_COLUMNS})"
+    " SELECT CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT),"
+    " CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS TEXT),"
+    " CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT),"
+    " CAST(? AS TEXT), CAST(? AS DOUBLE PRECISION), CAST(? AS DOUBLE PRECISION),"
+    " CAST(? AS DOUBLE PRECISION) FROM used),"
+    " payer AS (UPDATE shoppers SET last_used_at = CAST(? AS DOUBLE PRECISION)"
+    " WHERE shopper_id = CAST(? AS TEXT) AND EXISTS (SELECT 1 FROM used)),"
+    " audit_row AS (INSERT INTO audit_log"
+    " (at, tenant_id, device_id, event, subject_id, details_json)"
+    " SELECT CAST(? AS DOUBLE PRECISION), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT),"
+    " CAST(? AS TEXT), CAST(? AS TEXT) FROM used)"
+    " SELECT count(*) FROM used"
+)
+
+
+def commit_authorization_in_one_statement(
+    tx: Transaction,
+    record: AuthorizationRecord,
+    *,
+    now: float,
+    paid: str | None,
+    details: Mapping[str, Any],
+) -> bool:
+    """PostgreSQL, on an autocommit connection: the authorization, its session spent,
+    the payer's last use and the audit line as one statement (data-modifying CTEs run
+    atomically on one snapshot). False, and nothing written, unless the session was
+    still unused and unexpired."""
+    row = tx.one(
+        _PG_COMMIT_AUTHORIZATION,
+        (
+            now,
+            record.session_id,
+            now,
+            *record.values(),
+            now,
+            paid,
+            now,
+            record.tenant_id,
+            record.device_id,
+            "authorization",
+            record.authorization_id,
+            json.dumps(details, default=str),
+        ),
+    )
+    return row is not None and row[0] == 1
+
+
+def mark_used(tx: Transaction, shopper_id: str, now: float) -> None:
+    """The shopper just paid: their retention period starts again."""
+    tx.execute("UPDATE shoppers SET last_used_at = ? WHERE shopper_id = ?", (now, shopper_id))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StepUpRow:
+    """An authorization as a step-up answer needs it."""
+
+    status: str
+    candidates_json: str | None
+    expires_at: float | None
+    amount_minor: int
+    currency: str
+    basket_reference: str
+    created_at: float
+    device_id: str
+    response_json: str
+
+
+def authorization_for_step_up(
+    tx: Transaction, authorization_id: str, tenant_id: str
+) -> StepUpRow | None:
+    row = tx.one(
+        "SELECT status, step_up_candidates, step_up_expires_at, amount_minor, currency, "
+        "basket_reference, created_at, device_id, response_json FROM authorizations "
+        "WHERE authorization_id = ? AND tenant_id = ?",
+        (authorization_id, tenant_id),
+    )
+    if row is None:
+        return None
+    return StepUpRow(
+        status=str(row[0]),
+        candidates_json=None if row[1] is None else str(row[1]),
+        expires_at=None if row[2] is None else float(row[2]),
+        amount_minor=int(row[3]),
+        currency=str(row[4]),
+        basket_reference=str(row[5]),
+        created_at=float(row[6]),
+        device_id=str(row[7]),
+        response_json=str(row[8]),
+    )
+
+
+def claim_last4(tx: Transaction, shopper_id: str) -> str | None:
+    """The last 4 digits of an undeleted shopper's phone claim (None: none or deleted)."""
+    row = tx.one(
+        "SELECT claim_last4 FROM shoppers WHERE shopper_id = ? AND deleted_at IS NULL",
+        (shopper_id,),
+    )
+    return None if row is None or row[0] is None else str(row[0])
+
+
+def answer_step_up(
+    tx: Transaction,
+    authorization_id: str,
+    *,
+    status: str,
+    decline_reason: str | None,
+    shopper_id: str | None,
+    receipt_id: str | None,
+    response_json: str,
+    now: float,
+) -> bool:
+    """Record the step-up's outcome on its authorization; False if it was no longer
+    awaiting one (answered meanwhile)."""
+    changed = tx.execute(
+        "UPDATE authorizations SET status = ?, decline_reason = ?, shopper_id = ?, "
+        "receipt_id = ?, response_json = ?, step_up_candidates = NULL, "
+        "updated_at = ? WHERE authorization_id = ? AND status = ?",
+        (
+            status,
+            decline_reason,
+            shopper_id,
+            receipt_id,
+            response_json,
+            now,
+            authorization_id,
+            AuthorizationStatus.STEP_UP.value,
+        ),
+    )
+    return changed == 1
+
+
+def insert_step_up_answer(
+    tx: Transaction,
+    *,
+    tenant_id: str,
+    idempotency_key: str,
+    request_hash: str,
+    authorization_id: str,
+    response_json: str,
+    now: float,
+) -> None:
+    tx.execute(
+        "INSERT INTO step_up_answers (tenant_id, idempotency_key, request_hash, "
+        "authorization_id, response_json, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        (tenant_id, idempotency_key, request_hash, authorization_id, response_json, now),
+    )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class NewShopper:
+    """An enrollment as stored: keyed hashes, wrapped secrets and the sealed set only."""
+
+    shopper_id: str
+    tenant_id: str
+    claim_kind: str
+    claim_hash: str
+    claim_last4: str | None
+    privacy_code_hash: str
+    privacy_code_wrapped: bytes
+    payment_token: str
+    masked_payment_method: str
+    consent_json: str
+    consent_received_at: float
+    retention_days: int
+    enrolled_at: float
+    last_used_at: float
+    model_id: str
+    template_dim: int
+    data_key_wrapped: bytes
+    template_sealed: bytes
+    enrolled_by_device: str
+    template_updated_at: float
+
+
+def insert_shopper(tx: Transaction, shopper: NewShopper) -> None:
+    fields = dataclasses.fields(shopper)
+    tx.execute(
+        f"INSERT INTO shoppers ({', '.join(f.name for f in fields)}) "  # noqa: S608 (fixed)
+        f"VALUES ({', '.join('?' * len(fields))})",
+        tuple(getattr(shopper, f.name) for f in fields),
+    )

@@ -16,7 +16,7 @@ one transaction writing the authorization, spending the session and the audit li
 
 The other parts: ``_tenants`` (enrollment tokens, tenants, device registration),
 ``_shoppers`` (export, withdraw consent, delete), ``_retention`` (the sweep), ``_keys``
-(the key set), ``_repository`` (every SQL statement, named rows).
+(the key set), ``_repository`` (the SQL, returning named rows).
 """
 
 from __future__ import annotations
@@ -30,8 +30,6 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any, Protocol
-
-import numpy as np
 
 from facepay.config import ServerConfig
 from facepay.crypto import (
@@ -60,9 +58,8 @@ from facepay.server._shoppers import (
     ShopperRightsCalls,
     claim_hash,
     privacy_hash,
-    shred_enrollment,
 )
-from facepay.server._storage import Database, Row, Transaction, UniqueViolationError
+from facepay.server._storage import Database, Transaction, UniqueViolationError
 from facepay.server._tenants import Tenants
 from facepay.server._vault import Vault
 from facepay.types import FaceTemplate
@@ -101,38 +98,6 @@ __all__ = ["AuthenticatedDevice", "PaymentBackend"]
 logger = logging.getLogger(__name__)
 
 _PRIVACY_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
-
-_AUTHORIZATION_COLUMNS = (
-    "authorization_id, tenant_id, device_id, idempotency_key, request_hash, session_id, "
-    "amount_minor, currency, basket_reference, status, decline_reason, shopper_id, "
-    "receipt_id, response_json, step_up_candidates, step_up_expires_at, created_at, "
-    "updated_at"
-)
-_INSERT_AUTHORIZATION = (
-    f"INSERT INTO authorizations ({_AUTHORIZATION_COLUMNS}) "  # noqa: S608 (fixed names)
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
-# PostgreSQL only (SQLite has no data-modifying CTEs): see _commit_in_one_statement.
-# Parameters in a SELECT list carry no column type, so each one is cast.
-_PG_COMMIT_AUTHORIZATION = (
-    "WITH used AS ("  # noqa: S608 (fixed names; every value is a parameter)
-    " UPDATE sessions SET used_at = CAST(? AS DOUBLE PRECISION)"
-    " WHERE session_id = CAST(? AS TEXT) AND used_at IS NULL"
-    " AND expires_at >= CAST(? AS DOUBLE PRECISION) RETURNING session_id),"
-    f" authorization_row AS (INSERT INTO authorizations ({_AUTHORIZATION_COLUMNS})"
-    " SELECT CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT),"
-    " CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS TEXT),"
-    " CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT),"
-    " CAST(? AS TEXT), CAST(? AS DOUBLE PRECISION), CAST(? AS DOUBLE PRECISION),"
-    " CAST(? AS DOUBLE PRECISION) FROM used),"
-    " payer AS (UPDATE shoppers SET last_used_at = CAST(? AS DOUBLE PRECISION)"
-    " WHERE shopper_id = CAST(? AS TEXT) AND EXISTS (SELECT 1 FROM used)),"
-    " audit_row AS (INSERT INTO audit_log"
-    " (at, tenant_id, device_id, event, subject_id, details_json)"
-    " SELECT CAST(? AS DOUBLE PRECISION), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT),"
-    " CAST(? AS TEXT), CAST(? AS TEXT) FROM used)"
-    " SELECT count(*) FROM used"
-)
 
 
 def _iso(ts: float) -> datetime:
@@ -314,14 +279,6 @@ class PaymentBackend:
     ) -> None:
         self.sessions.check(device, session_id, purpose)
 
-    def _session_usable(
-        self, device: AuthenticatedDevice, row: Row | None, purpose: SessionPurpose
-    ) -> None:
-        """Raise unless ``row`` (device_id, purpose, expires_at, used_at) is a session of
-        this device for this purpose, unused and unexpired."""
-        session = None if row is None else repository.session_row(row)
-        self.sessions.refuse_unusable(device, session, purpose)
-
     def _consume_session(self, tx: Transaction, session_id: str) -> None:
         self.sessions.spend(tx, session_id)
 
@@ -340,9 +297,6 @@ class PaymentBackend:
     ) -> FaceTemplate:
         """Open, check and tenant-transform a sealed template (normalized)."""
         return self.cache.open_sealed(device, session_id, sealed_wire)
-
-    def _transform(self, tenant_id: str, vector: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-        return self.cache.transform(tenant_id, vector)
 
     # ------------------------------------------------------------------ enrollment
 
@@ -394,34 +348,31 @@ class PaymentBackend:
                 )
                 if pinned != template.dimension:
                     raise ApiError(ErrorCode.TEMPLATE_INVALID, "template has the wrong dimension")
-                tx.execute(
-                    "INSERT INTO shoppers (shopper_id, tenant_id, claim_kind, claim_hash, "
-                    "claim_last4, privacy_code_hash, privacy_code_wrapped, payment_token, "
-                    "masked_payment_method, consent_json, consent_received_at, retention_days, "
-                    "enrolled_at, last_used_at, model_id, template_dim, data_key_wrapped, "
-                    "template_sealed, enrolled_by_device, template_updated_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        shopper_id,
-                        device.tenant_id,
-                        req.claim.kind.value,
-                        claim_hash,
-                        last4,
-                        self._privacy_hash(privacy_code),
-                        self.vault.wrap_secret(privacy_code.encode(), purpose="privacy-code"),
-                        req.payment_method_token,
-                        masked,
-                        consent.model_dump_json(),
-                        now,
-                        retention_days,
-                        now,
-                        now,
-                        template.model_id,
-                        template.dimension,
-                        wrapped,
-                        sealed,
-                        device.device_id,
-                        now,
+                repository.insert_shopper(
+                    tx,
+                    repository.NewShopper(
+                        shopper_id=shopper_id,
+                        tenant_id=device.tenant_id,
+                        claim_kind=req.claim.kind.value,
+                        claim_hash=claim_hash,
+                        claim_last4=last4,
+                        privacy_code_hash=self._privacy_hash(privacy_code),
+                        privacy_code_wrapped=self.vault.wrap_secret(
+                            privacy_code.encode(), purpose="privacy-code"
+                        ),
+                        payment_token=req.payment_method_token,
+                        masked_payment_method=masked,
+                        consent_json=consent.model_dump_json(),
+                        consent_received_at=now,
+                        retention_days=retention_days,
+                        enrolled_at=now,
+                        last_used_at=now,
+                        model_id=template.model_id,
+                        template_dim=template.dimension,
+                        data_key_wrapped=wrapped,
+                        template_sealed=sealed,
+                        enrolled_by_device=device.device_id,
+                        template_updated_at=now,
                     ),
                 )
                 if pin_hash is not None:
@@ -549,10 +500,6 @@ class PaymentBackend:
     def _check_locks(self, subjects: list[str]) -> None:
         self.lockouts.check(subjects)
 
-    @staticmethod
-    def _locks_sql(count: int) -> str:
-        return repository.locks_sql(count)
-
     def _not_locked(self, locked_until: float | None) -> None:
         self.lockouts.refuse_if_locked(locked_until)
 
@@ -574,9 +521,6 @@ class PaymentBackend:
         request_hash: str,
     ) -> AuthorizationResponse | None:
         return self.answers.replayed(stored, device, request_hash)
-
-    def _with_privacy_code(self, answer: AuthorizationResponse) -> AuthorizationResponse:
-        return self.answers.with_privacy_code(answer)
 
     def authorize(
         self, device: AuthenticatedDevice, req: AuthorizeRequest, idempotency_key: str
@@ -614,38 +558,21 @@ class PaymentBackend:
         # Checked in this order: a retry learns its answer even when locked out now.
         paying_claim = claim_hash if req.liveness.decision == "live" else None
         with self.db.reads() as tx:
-            row = tx.one(
-                "SELECT a.request_hash, a.response_json, a.device_id, l.locked_until, "  # noqa: S608
-                "s.device_id, "
-                f"s.purpose, s.expires_at, s.used_at, s.liveness_seed, {self._PAYER_COLUMNS_AS_P} "
-                "FROM (SELECT 1 AS one) AS base "
-                "LEFT JOIN authorizations a ON a.tenant_id = ? AND a.idempotency_key = ? "
-                f"LEFT JOIN ({self._locks_sql(len(subjects))}) AS l ON 1 = 1 "
-                "LEFT JOIN sessions s ON s.session_id = ? "
-                "LEFT JOIN shoppers p ON p.tenant_id = ? AND p.claim_hash = ? "
-                "AND p.template_sealed IS NOT NULL AND p.deleted_at IS NULL",
-                (
-                    device.tenant_id,
-                    idempotency_key,
-                    *subjects,
-                    req.session_id,
-                    device.tenant_id,
-                    paying_claim,
-                ),
+            inputs = repository.authorization_inputs(
+                tx,
+                tenant_id=device.tenant_id,
+                idempotency_key=idempotency_key,
+                lock_subjects=subjects,
+                session_id=req.session_id,
+                claim_hash=paying_claim,
             )
-        assert row is not None  # the base row is always there
-        stored = None
-        if row[0] is not None:
-            stored = repository.StoredAnswer(
-                request_hash=str(row[0]), response_json=str(row[1]), device_id=str(row[2])
-            )
-        replay = self._replayed(stored, device, request_hash)
+        replay = self._replayed(inputs.stored_answer, device, request_hash)
         if replay is not None:
             return replay, True
-        self._not_locked(row[3])
-        self._session_usable(device, row[4:8], SessionPurpose.PAY)
-        liveness_seed = b"" if row[8] is None else bytes(row[8])
-        claimed: Row | None = row[9:] if row[9] is not None else None
+        self._not_locked(inputs.locked_until)
+        self.sessions.refuse_unusable(device, inputs.session, SessionPurpose.PAY)
+        liveness_seed = inputs.liveness_seed
+        claimed = inputs.payer
         probe = self._open(device, req.session_id, req.sealed_template)
 
         now = self.clock()
@@ -676,29 +603,18 @@ class PaymentBackend:
             reason, failure = DeclineReason.LIVENESS_FAILED, True
         elif claim_hash is not None:
             if claimed is not None and (
-                gallery is None or gallery.version(claimed[0]) != int(claimed[8])
+                gallery is None or gallery.version(claimed.shopper_id) != claimed.template_version
             ):
                 # Enrolled (or its set updated) through another worker or replica after
                 # this one loaded it: the database is the truth, the gallery a cache.
-                self._load_template(
-                    repository.StoredTemplate(
-                        shopper_id=str(claimed[0]),
-                        tenant_id=device.tenant_id,
-                        model_id=str(claimed[5]),
-                        template_dim=None,
-                        data_key_wrapped=bytes(claimed[6]),
-                        template_sealed=bytes(claimed[7]),
-                        pinned_dim=None,
-                        version=int(claimed[8]),
-                    )
-                )
+                self._load_template(claimed.stored_template(device.tenant_id))
                 gallery = self.galleries.get(device.tenant_id, probe.model_id)
             if gallery is None or claimed is None:
                 match = MatchResult(outcome=MatchOutcome.NO_MATCH)
             else:
                 match = gallery.verify(
                     probe.vector,
-                    [claimed[0]],
+                    [claimed.shopper_id],
                     threshold=self.config.match_threshold,
                     margin=self.config.match_margin,
                 )
@@ -725,7 +641,7 @@ class PaymentBackend:
         grey: str | None = None
         if match is not None and match.outcome is MatchOutcome.NO_MATCH and gallery is not None:
             grey = self._grey_zone_candidate(
-                probe, gallery, match, None if claimed is None else str(claimed[0])
+                probe, gallery, match, None if claimed is None else claimed.shopper_id
             )
             details["grey_zone_pin"] = grey is not None
         if match is not None:
@@ -771,38 +687,38 @@ class PaymentBackend:
             status=status,
             reason=reason,
             step_up=step_up,
-            payer=claimed if claimed is not None and claimed[0] == shopper_id else None,
+            payer=claimed if claimed is not None and claimed.shopper_id == shopper_id else None,
         )
         details["decision"] = response.status.value
         details["decline_reason"] = response.decline_reason and response.decline_reason.value
         details["shopper_id"] = response.status is AuthorizationStatus.APPROVED and shopper_id
         paid = shopper_id if response.status is AuthorizationStatus.APPROVED else None
-        record = (
-            authorization_id,
-            device.tenant_id,
-            device.device_id,
-            idempotency_key,
-            request_hash,
-            req.session_id,
-            req.amount_minor,
-            req.currency,
-            req.basket_reference,
-            response.status.value,
-            response.decline_reason and response.decline_reason.value,
-            paid,
-            response.receipt_id,
-            _stored_answer(response),
-            json.dumps(list(candidates)) if candidates else None,
-            now + self.config.step_up_ttl_s if candidates else None,
-            now,
-            now,
+        record = repository.AuthorizationRecord(
+            authorization_id=authorization_id,
+            tenant_id=device.tenant_id,
+            device_id=device.device_id,
+            idempotency_key=idempotency_key,
+            request_hash=request_hash,
+            session_id=req.session_id,
+            amount_minor=req.amount_minor,
+            currency=req.currency,
+            basket_reference=req.basket_reference,
+            status=response.status.value,
+            decline_reason=response.decline_reason and response.decline_reason.value,
+            shopper_id=paid,
+            receipt_id=response.receipt_id,
+            response_json=_stored_answer(response),
+            step_up_candidates=json.dumps(list(candidates)) if candidates else None,
+            step_up_expires_at=now + self.config.step_up_ttl_s if candidates else None,
+            created_at=now,
+            updated_at=now,
         )
         try:
             if self.db.dialect == "postgres" and not failure:
-                self._commit_in_one_statement(device, req.session_id, record, paid, details)
+                self._commit_in_one_statement(record, paid, details)
             else:
                 with self.db.transaction() as tx:
-                    tx.execute(_INSERT_AUTHORIZATION, record)
+                    repository.insert_authorization(tx, record)
                     self._consume_session(tx, req.session_id)
                     if failure:
                         self._record_failure(
@@ -816,10 +732,7 @@ class PaymentBackend:
                                 tx, f"claim:{claim_hash}", self.config.shopper_lockout_s
                             )
                     if paid:
-                        tx.execute(
-                            "UPDATE shoppers SET last_used_at = ? WHERE shopper_id = ?",
-                            (now, paid),
-                        )
+                        repository.mark_used(tx, paid, now)
                     self._audit(
                         tx,
                         device.tenant_id,
@@ -986,46 +899,21 @@ class PaymentBackend:
 
     def _commit_in_one_statement(
         self,
-        device: AuthenticatedDevice,
-        session_id: str,
-        record: tuple[Any, ...],
+        record: repository.AuthorizationRecord,
         paid: str | None,
         details: dict[str, Any],
     ) -> None:
         """PostgreSQL: the writes of a fresh authorization that records no failure (the
         authorization, the session spent, the payer's last use, the audit line) as one
-        statement. Data-modifying CTEs run atomically on one snapshot, so
-        this is the transaction of the SQLite path in one round trip instead of several;
-        nothing is written unless the session was still unused and unexpired."""
-        now = self.clock()
+        statement: the transaction of the SQLite path in one round trip instead of
+        several; nothing is written unless the session was still unused and unexpired."""
         with self.db.reads() as tx:
             # autocommit: the statement is its own transaction
-            row = tx.one(
-                _PG_COMMIT_AUTHORIZATION,
-                (
-                    now,
-                    session_id,
-                    now,
-                    *record,
-                    now,
-                    paid,
-                    now,
-                    device.tenant_id,
-                    device.device_id,
-                    "authorization",
-                    record[0],
-                    json.dumps(details, default=str),
-                ),
+            committed = repository.commit_authorization_in_one_statement(
+                tx, record, now=self.clock(), paid=paid, details=details
             )
-        if row is None or row[0] != 1:
+        if not committed:
             raise ApiError(ErrorCode.SESSION_USED, "this session was already used or expired")
-
-    # The columns _answer needs (after shopper_id), then what _load_template needs.
-    _PAYER_COLUMNS = (
-        "shopper_id, payment_token, masked_payment_method, privacy_code_wrapped, "
-        "consent_withdrawn_at, model_id, data_key_wrapped, template_sealed, template_version"
-    )
-    _PAYER_COLUMNS_AS_P = ", ".join(f"p.{c.strip()}" for c in _PAYER_COLUMNS.split(","))
 
     def _answer(
         self,
@@ -1039,7 +927,7 @@ class PaymentBackend:
         status: AuthorizationStatus,
         reason: DeclineReason | None,
         step_up: StepUp | None,
-        payer: Row | None = None,
+        payer: repository.PayerRow | None = None,
     ) -> AuthorizationResponse:
         """The answer for ``shopper_id`` (matched): ``payer`` is its row as
         :meth:`_authorize` reads it for a claim, when the caller already has it."""
@@ -1049,23 +937,17 @@ class PaymentBackend:
                 # The gallery is a cache: a shopper deleted through another replica can
                 # still be in it, so the row decides.
                 with self.db.transaction(readonly=True) as tx:
-                    payer = tx.one(
-                        f"SELECT {self._PAYER_COLUMNS} FROM shoppers "  # noqa: S608
-                        "WHERE shopper_id = ? AND template_sealed IS NOT NULL "
-                        "AND deleted_at IS NULL",
-                        (shopper_id,),
-                    )
-            row = None if payer is None else payer[1:]
-            if row is None or row[3] is not None:
+                    payer = repository.payer(tx, shopper_id)
+            if payer is None or payer.consent_withdrawn_at is not None:
                 status, reason = AuthorizationStatus.DECLINED, DeclineReason.NO_MATCH
-            elif not self.acquirer.approves(str(row[0])):
+            elif not self.acquirer.approves(str(payer.payment_token)):
                 status, reason = AuthorizationStatus.DECLINED, DeclineReason.PAYMENT_METHOD_DECLINED
             else:
                 status = AuthorizationStatus.APPROVED
                 receipt_id = _new_id("rcpt")
-                masked = str(row[1])
+                masked = payer.masked_payment_method
                 privacy_code = self.vault.unwrap_secret(
-                    bytes(row[2]), purpose="privacy-code"
+                    payer.privacy_code_wrapped or b"", purpose="privacy-code"
                 ).decode()
         return AuthorizationResponse(
             authorization_id=authorization_id,
@@ -1094,20 +976,15 @@ class PaymentBackend:
             return replay
         self._check_locks([f"device:{device.device_id}"])
         with self.db.transaction(readonly=True) as tx:
-            row = tx.one(
-                "SELECT status, step_up_candidates, step_up_expires_at, amount_minor, currency, "
-                "basket_reference, created_at, device_id, response_json FROM authorizations "
-                "WHERE authorization_id = ? AND tenant_id = ?",
-                (authorization_id, device.tenant_id),
-            )
-        if row is None or row[7] != device.device_id:
+            row = repository.authorization_for_step_up(tx, authorization_id, device.tenant_id)
+        if row is None or row.device_id != device.device_id:
             raise ApiError(ErrorCode.NOT_FOUND, "no such authorization for this device")
-        if row[0] != AuthorizationStatus.STEP_UP.value or not row[1]:
+        if row.status != AuthorizationStatus.STEP_UP.value or not row.candidates_json:
             raise ApiError(ErrorCode.STEP_UP_NOT_PENDING, "this authorization awaits no step-up")
-        if self.clock() > float(row[2]):
+        if row.expires_at is None or self.clock() > row.expires_at:
             raise ApiError(ErrorCode.SESSION_EXPIRED, "the step-up window has passed")
-        candidates: list[str] = json.loads(row[1])
-        asked = AuthorizationResponse.model_validate_json(row[8]).step_up
+        candidates: list[str] = json.loads(row.candidates_json)
+        asked = AuthorizationResponse.model_validate_json(row.response_json).step_up
         pin_asked = asked is not None and asked.kind is StepUpKind.PIN
         pin_tries: int | None = None
         pin_right = False
@@ -1132,24 +1009,16 @@ class PaymentBackend:
                 matching = [
                     c
                     for c in candidates
-                    if (
-                        r := tx.one(
-                            "SELECT claim_last4 FROM shoppers WHERE shopper_id = ? "
-                            "AND deleted_at IS NULL",
-                            (c,),
-                        )
-                    )
-                    is not None
-                    and r[0] is not None
-                    and hmac.compare_digest(str(r[0]), phone_last4)
+                    if (last4 := repository.claim_last4(tx, c)) is not None
+                    and hmac.compare_digest(last4, phone_last4)
                 ]
         shopper_id = matching[0] if len(matching) == 1 else None
         response = self._answer(
             authorization_id=authorization_id,
-            req_amount=int(row[3]),
-            currency=str(row[4]),
-            basket=str(row[5]),
-            created=float(row[6]),
+            req_amount=row.amount_minor,
+            currency=row.currency,
+            basket=row.basket_reference,
+            created=row.created_at,
             shopper_id=shopper_id,
             status=AuthorizationStatus.DECLINED,
             reason=DeclineReason.STEP_UP_FAILED,
@@ -1158,34 +1027,28 @@ class PaymentBackend:
         now = self.clock()
         try:
             with self.db.transaction() as tx:
-                changed = tx.execute(
-                    "UPDATE authorizations SET status = ?, decline_reason = ?, shopper_id = ?, "
-                    "receipt_id = ?, response_json = ?, step_up_candidates = NULL, "
-                    "updated_at = ? WHERE authorization_id = ? AND status = ?",
-                    (
-                        response.status.value,
-                        response.decline_reason and response.decline_reason.value,
-                        shopper_id if response.status is AuthorizationStatus.APPROVED else None,
-                        response.receipt_id,
-                        _stored_answer(response),
-                        now,
-                        authorization_id,
-                        AuthorizationStatus.STEP_UP.value,
-                    ),
+                answered = repository.answer_step_up(
+                    tx,
+                    authorization_id,
+                    status=response.status.value,
+                    decline_reason=response.decline_reason and response.decline_reason.value,
+                    shopper_id=shopper_id
+                    if response.status is AuthorizationStatus.APPROVED
+                    else None,
+                    receipt_id=response.receipt_id,
+                    response_json=_stored_answer(response),
+                    now=now,
                 )
-                if changed != 1:
+                if not answered:
                     raise ApiError(ErrorCode.STEP_UP_NOT_PENDING, "already answered")
-                tx.execute(
-                    "INSERT INTO step_up_answers (tenant_id, idempotency_key, request_hash, "
-                    "authorization_id, response_json, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                    (
-                        device.tenant_id,
-                        idempotency_key,
-                        request_hash,
-                        authorization_id,
-                        _stored_answer(response),
-                        now,
-                    ),
+                repository.insert_step_up_answer(
+                    tx,
+                    tenant_id=device.tenant_id,
+                    idempotency_key=idempotency_key,
+                    request_hash=request_hash,
+                    authorization_id=authorization_id,
+                    response_json=_stored_answer(response),
+                    now=now,
                 )
                 if pin_right:
                     pins.reset_failures(tx, candidates[0])
@@ -1194,10 +1057,7 @@ class PaymentBackend:
                         tx, f"device:{device.device_id}", self.config.device_lockout_s
                     )
                 elif response.status is AuthorizationStatus.APPROVED:
-                    tx.execute(
-                        "UPDATE shoppers SET last_used_at = ? WHERE shopper_id = ?",
-                        (now, shopper_id),
-                    )
+                    repository.mark_used(tx, shopper_id, now)
                 details: dict[str, Any] = {
                     "candidates": candidates,
                     "matching": len(matching),
@@ -1266,9 +1126,6 @@ class PaymentBackend:
 
     def delete(self, req: ShopperAccessRequest, *, source: str = "unknown") -> DeletionReceipt:
         return self.shoppers.delete(req, source=source)
-
-    def _shred_template(self, tx: Transaction, shopper_id: str) -> None:
-        shred_enrollment(tx, shopper_id, self.clock())
 
     # ------------------------------------------------------------------ audit
 

@@ -749,6 +749,12 @@ class KioskMachine:
         self._emit(Notice("receipt.sent", {"channel": kind.value}))
 
     def back(self) -> None:
+        if self.screen is Screen.ENROLL_PIN and self._pin_first is not None:
+            # Back from "Enter your PIN again" is the first entry, to choose another PIN.
+            self._pin_first = None
+            self._emit(Notice(""))
+            self._emit(PinPrompt(confirm=False))
+            return
         to = BACK.get(self.screen)
         if self.screen in _FACE and self.mode is Mode.ENROLL:
             to = Screen.ENROLL_PIN

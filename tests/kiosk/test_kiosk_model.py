@@ -527,9 +527,17 @@ def test_leaving_the_pin_screen_forgets_the_first_entry(lane: Lane) -> None:
     to_pin_screen(lane)
     lane.m.enter_pin(PIN)
     assert lane.m.pin_confirming
+    lane.m.back()  # from "Enter your PIN again": back to choosing it
+    assert lane.m.screen is Screen.ENROLL_PIN
+    assert not lane.m.pin_confirming
+    assert pin_prompts(lane)[-1] is False
+    lane.m.enter_pin(PIN)
+    lane.m.staff_requested()  # leaving the screen (here for staff) drops the first entry
+    lane.m.staff_sign_out()
+    assert lane.m.screen is Screen.ENROLL_PIN
+    assert not lane.m.pin_confirming
     lane.m.back()
     assert lane.m.screen is Screen.ENROLL_CARD
-    assert not lane.m.pin_confirming
     lane.m.card_confirmed()  # the card stays linked
     assert lane.m.screen is Screen.ENROLL_PIN
     lane.m.enter_pin(PIN)

@@ -224,6 +224,13 @@ def test_back_from_the_pin_keeps_the_linked_card(kiosk: KioskController) -> None
     to_pin_screen(c)
     type_digits(c.enroll_pin, PIN)
     c.enroll_pin.keypad.submit_button.click()
+    assert c.enroll_pin.title.text() == "Enter your PIN again"
+    c.enroll_pin.back_button.click()  # one step back: choose the PIN again
+    assert c.current == "enroll_pin"
+    assert c.enroll_pin.title.text() == "Choose a 4-digit PIN"
+    type_digits(c.enroll_pin, PIN)
+    c.enroll_pin.keypad.submit_button.click()
+    c.enroll_pin.back_button.click()
     c.enroll_pin.back_button.click()
     assert c.current == "enroll_card"
     assert c.enroll_card.continue_button.isEnabled()

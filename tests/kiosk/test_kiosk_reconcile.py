@@ -159,7 +159,23 @@ class Lane:
             claim=facepay.Claim(kind=facepay.ClaimKind.PHONE, value="+49" + self.phone[1:]),
             payment_method_token="tok_visa_4242",
         )
-        self.port = TillAdapter(self.till, store=STORE, base_url=sandbox.base_url)
+        faces = self.faces
+        till = self.till
+        self.port = TillAdapter(
+            self.till,
+            store=STORE,
+            base_url=sandbox.base_url,
+            # What staff settings do (kiosk_app.demo builds it the same way): a new Till
+            # on the same client and face stage, with the new config.
+            rebuild_till=lambda config: facepay.Till(
+                till.client,
+                analyzer=faces,
+                embedder=faces,
+                fuse=lambda ts: ts[0],
+                liveness=faces.liveness,
+                config=config,
+            ),
+        )
         self.fx = Effects(self.port, self.faces)
         directory = StaffDirectory()
         directory.add("ana", STAFF_PIN)
@@ -243,6 +259,25 @@ def test_check_again_after_the_session_ended_says_not_charged_and_offers_the_car
     assert lane.fx.completed == []
     lane.m.choose_card()
     assert lane.m.screen is Screen.CARD
+    assert lane.fx.card_requests == [lane.sale_id]
+
+
+def test_a_lost_payment_survives_a_staff_settings_change(
+    lanes: Callable[[int], Lane], clock: kit.FakeClock
+) -> None:
+    """Staff change a setting (the till is rebuilt) while a payment waits for its answer:
+    Check again still finds it, and the sale is settled, not stuck."""
+    lane = lanes(55)
+    lane.pay_and_lose_the_answer()
+    before = lane.port.till
+    lane.port.configure({"liveness_challenges": 4.0})
+    assert lane.port.till is not before
+    assert lane.port.till.config.liveness_challenges == 4
+    assert lane.port.answer_lost(lane.sale_id)
+    clock.advance(SESSION_TTL_S + 1.0)
+    lane.m.retry()
+    assert lane.outcome().kind is OutcomeKind.NOT_CHARGED
+    lane.m.choose_card()
     assert lane.fx.card_requests == [lane.sale_id]
 
 

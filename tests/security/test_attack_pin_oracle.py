@@ -114,3 +114,21 @@ def test_a_withdrawn_shopper_is_never_asked_for_a_pin(till: ProtocolTill) -> Non
     answer = grey_payment(till, pinned, phone=WITH_PIN).json()
     assert answer["status"] == "declined"
     assert answer["decline_reason"] == "no_match"
+
+
+def test_a_phone_step_up_takes_no_pin_and_stays_pending(till: ProtocolTill) -> None:
+    from shoppers_kit import ambiguous_payment
+
+    asked, last4 = ambiguous_payment(till, 551)
+    assert asked["step_up"]["kind"] == "phone_last4"
+    auth_id = asked["authorization_id"]
+    r = answer_pin(till, auth_id, PIN)
+    assert r.status_code == 422
+    assert r.json()["error"]["code"] == "validation_failed"
+    answered = till.call(
+        "POST",
+        f"/v1/authorizations/{auth_id}/step-up",
+        {"phone_last4": last4},
+        headers={"Idempotency-Key": "idem_phone_after_pin_0001"},
+    )
+    assert answered.json()["status"] == "approved", answered.text

@@ -135,6 +135,10 @@ def test_a_replayed_step_up_answer_pays_nothing_more(sandbox: Sandbox, till: Pro
     again = replay(sandbox.base_url, log)
     assert again.status_code == 401
     assert again.json()["error"]["code"] == "nonce_reused"
+    # A proxy that rewrites the key (to pass the bytes off as a new answer): the
+    # signature covers the key.
+    rewritten = replay(sandbox.base_url, log, change={"Idempotency-Key": "idem_" + "1" * 32})
+    assert rewritten.status_code == 401
     # The same answer re-signed under a new key: the step-up is over.
     resent = answer_pin(till, auth_id, PIN)
     assert resent.status_code == 409
@@ -255,4 +259,40 @@ def test_the_retention_sweep_shreds_an_unused_shoppers_pin(
     assert sandbox.backend is not None
     clock.advance(ServerConfig().retention_days * 86400.0 + 1.0)
     assert sandbox.backend.sweep()["retention_expired"] == 1
+    assert pin_rows(sandbox) == []
+
+
+def test_a_till_that_skips_the_pin_rules_or_moves_a_sealed_pin_enrolls_nobody(
+    sandbox: Sandbox, till: ProtocolTill
+) -> None:
+    from facepay.crypto import seal_bytes, seal_enrollment_pin
+    from facepay.testing.protocol_till import CONSENT
+    from facepay.wire import b64encode
+
+    def enroll_sealing(seal: Any) -> Any:
+        sid = till.session("enroll")
+        body = {
+            "session_id": sid,
+            "sealed_template": till.seal(face(409), sid),
+            "consent": CONSENT,
+            "payment_method_token": "tok_visa_4242",
+            "claim": {"kind": "phone", "value": PHONE},
+            "sealed_pin": b64encode(seal(sid)),
+        }
+        return till.call("POST", "/v1/enrollments", body)
+
+    context = lambda sid: {"purpose": "enroll", "session_id": sid}  # noqa: E731
+    for weak in ("1234", "0000", "1212", "12345"):
+        r = enroll_sealing(
+            lambda sid, w=weak: seal_bytes(
+                w.encode(), till.public_key, label="pin", context=context(sid)
+            )
+        )
+        assert r.status_code == 422, (weak, r.text)
+        assert r.json()["error"]["code"] == "validation_failed"
+    # A good PIN, but sealed for another enrollment session.
+    elsewhere = till.session("enroll")
+    r = enroll_sealing(lambda sid: seal_enrollment_pin(PIN, till.public_key, session_id=elsewhere))
+    assert r.status_code == 422
+    assert rows(sandbox, "SELECT count(*) FROM shoppers") == [(0,)]
     assert pin_rows(sandbox) == []

@@ -238,9 +238,15 @@ def test_serve_with_two_workers_shares_one_database(
         finally:
             for c in held:
                 c.close()
-        # A worker that dies is replaced; the port keeps answering meanwhile.
+        # A worker that dies is replaced; the port keeps answering meanwhile. A connection
+        # the kernel dealt to the dying worker's socket before it closed is reset (its own
+        # SO_REUSEPORT queue dies with it), so the port is asked once that socket is gone.
+        dead_socket = listening[workers[0]]
         os.kill(int(workers[0]), 9)
         deadline = time.monotonic() + 60
+        while _listening_on(port) & dead_socket:
+            assert time.monotonic() < deadline, "the dead worker's socket stayed open"
+            time.sleep(0.05)
         while True:
             httpx.get(f"{base}/v1/health", timeout=5).raise_for_status()
             alive = [
@@ -290,6 +296,16 @@ def test_serve_with_two_workers_shares_one_database(
     ledger = json.loads(capsys.readouterr().out)
     assert sorted(r["idempotency_key"] for r in ledger) == sorted(keys)
     assert {r["state"] for r in ledger} == {"approved"}
+
+
+def _listening_on(port: int) -> set[str]:
+    """Inodes of every socket listening on local ``port`` (/proc/net/tcp), whoever holds it."""
+    found = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].split(":")[1], 16) == port and fields[3] == "0A":
+            found.add(fields[9])
+    return found
 
 
 def _sockets_of(pid: str, port: int, *, state: str) -> set[str]:

@@ -1,0 +1,127 @@
+"""``facepay eval till-visits``: enroll from one part of a clip, pay from the others, through
+the till's own code against an in-process sandbox backend (docs/accuracy.md, "At the till:
+enroll from one part of a clip, pay from another").
+
+Every clip in VIDEO_DIR (or the clips given) is cut into SEGMENT_S windows; the first that
+enrolls is the shopper's enrollment, every other window pays claiming the shopper's phone
+(a PIN step-up answered with the shopper's PIN), then each window of one clip claims another
+clip's phone (a PIN step-up answered wrong): impostor_accepted must be 0. Two settings run
+on the same windows: ``learning`` (enrollment views, adaptive update, PIN) and ``baseline``
+(one view, no update, no PIN).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+__all__ = ["register"]
+
+_CLIP_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm")
+
+
+def register(subparsers: Any, group_parser: argparse.ArgumentParser | None = None) -> None:
+    from facepay.cli import add_json_flag
+
+    till = subparsers.add_parser(
+        "till-visits",
+        help="refusals at the till: enroll from one clip segment, pay from the others "
+        "(Till.enroll / Till checkout against a sandbox)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    till.add_argument(
+        "clips", type=Path, nargs="+", help="a folder of clips (e.g. shared/eval/video) or clips"
+    )
+    till.add_argument(
+        "--segment-s",
+        type=_positive,
+        default=3.0,
+        metavar="S",
+        help="segment length in seconds (default 3: one challenge of a liveness plan)",
+    )
+    till.add_argument(
+        "--settings",
+        default="learning,baseline",
+        metavar="NAME,...",
+        help="learning, baseline or both (default both, on the same segments)",
+    )
+    till.add_argument("--no-impostors", action="store_true", help="skip the impostor visits")
+    till.add_argument("--details", action="store_true", help="also list every visit")
+    add_json_flag(till)
+    till.set_defaults(handler=_run)
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError("must be positive")
+    return value
+
+
+def _clips(paths: list[Path]) -> list[Path]:
+    out: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            out.extend(sorted(p for p in path.iterdir() if p.suffix.lower() in _CLIP_SUFFIXES))
+        elif path.is_file():
+            out.append(path)
+        else:
+            raise FileNotFoundError(2, "No such file or directory", str(path))
+    return out
+
+
+def _run(args: argparse.Namespace) -> int:
+    from facepay.cli import emit, progress
+    from facepay.errors import FacePayError
+    from facepay.eval._till_visits import SETTINGS, evaluate_till_visits
+
+    settings = [s.strip() for s in args.settings.split(",") if s.strip()]
+    unknown = [s for s in settings if s not in SETTINGS]
+    if not settings or unknown:
+        raise FacePayError(f"--settings: one or more of {', '.join(SETTINGS)}")
+    clips = _clips(args.clips)
+    if not clips:
+        raise FacePayError(f"no clips ({', '.join(_CLIP_SUFFIXES)}) in {args.clips[0]}")
+    report = evaluate_till_visits(
+        clips,
+        segment_s=args.segment_s,
+        settings=settings,
+        impostors=not args.no_impostors,
+        progress=lambda items: progress(items, total=len(clips), desc="clips"),
+    )
+    if not args.details:
+        report.pop("visits")
+    emit(args, report, _human)
+    return 0
+
+
+def _rate(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def _human(report: dict[str, Any]) -> str:
+    lines = [f"facepay eval till-visits: {report['path']}, segments of {report['segment_s']:g} s"]
+    for name, s in report["settings"].items():
+        g = s["genuine"]
+        lines.append(
+            f"{name}: {s['genuine_payments']} genuine payments: {g['approved_on_face']} on face, "
+            f"{g['approved_after_pin']} after PIN, refused {_rate(s['refused_rate'])} "
+            f"(quality {g['refused_quality']}, liveness {g['refused_liveness']}, "
+            f"no_match {g['refused_no_match']}, other {g['refused_other']}); "
+            f"not enrolled: {', '.join(s['not_enrolled']) or 'none'}; "
+            f"impostors accepted {s['impostor_accepted']} of {s['impostor_payments']}; "
+            f"adaptive updates {s['adaptive_updates']}"
+        )
+        for clip, c in s["per_clip"].items():
+            lines.append(
+                f"  {clip}: enrolled={c['enrolled']} face={c['approved_on_face']} "
+                f"pin={c['approved_after_pin']} quality={c['refused_quality']} "
+                f"liveness={c['refused_liveness']} no_match={c['refused_no_match']} "
+                f"other={c['refused_other']}"
+            )
+    return "\n".join(lines)
