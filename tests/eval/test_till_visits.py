@@ -15,6 +15,7 @@ from facepay.eval._till_visits import (
     APPROVED_PIN,
     OUTCOMES,
     VisitResult,
+    challenges_for,
     clip_segments,
     same_person,
     summarize,
@@ -30,6 +31,14 @@ def test_segments_do_not_overlap_and_a_short_tail_is_dropped() -> None:
     assert [s.index for s in clip_segments(clip, 8.5, 3.0)] == [0, 1, 2]
     with pytest.raises(ValueError, match="positive"):
         clip_segments(clip, 5.0, 0.0)
+
+
+def test_a_segment_tries_the_clips_own_challenge_first_then_every_other_once() -> None:
+    assert challenges_for("d12.mp4")[:2] == ("turn_left", "turn_right")
+    assert challenges_for("unknown.mp4")[0] == "blink"
+    for clip in ("d12.mp4", "d9.mp4", "unknown.mp4"):
+        tried = challenges_for(clip)
+        assert sorted(tried) == sorted(set(tried)) == sorted(challenges_for("d3.mp4"))
 
 
 def test_clips_of_one_man_never_play_impostors_of_each_other() -> None:
