@@ -76,6 +76,21 @@ def test_an_approved_impostor_is_a_false_accept_never_a_genuine_approval() -> No
     assert s["per_clip"]["a.mp4"]["enrolled"] is True
 
 
+def test_the_text_report_names_every_outcome_and_the_impostors_accepted() -> None:
+    from facepay._commands.eval_till import _human
+
+    visits = [
+        _visit("enroll", "a.mp4", "enrolled"),
+        _visit("genuine", "a.mp4", APPROVED_PIN, 0.95),
+        _visit("impostor", "a.mp4", "refused_no_match", 0.9),
+    ]
+    report = {"path": "Till", "segment_s": 3.0, "settings": {"learning": summarize(visits)}}
+    text = _human(report)
+    assert "1 genuine payments: 0 on face, 1 after PIN, refused 0.0%" in text
+    assert "impostors accepted 0 of 1" in text
+    assert "a.mp4: enrolled=True face=0 pin=1" in text
+
+
 @pytest.mark.eval
 @pytest.mark.slow
 def test_eval_till_visits_pays_through_the_till_and_accepts_no_impostor(
