@@ -14,7 +14,8 @@ rules of ``_decision`` (liveness, replay), the match (``_gallery``), the acquire
 one transaction writing the authorization, spending the session and the audit line
 (``_repository``), read back by ``_ledger``.
 
-The other parts: ``_tenants`` (enrollment tokens, tenants, device registration),
+The other parts: ``_enrollments`` (a shopper enrolled, or nothing stored), ``_tenants``
+(enrollment tokens, tenants, device registration),
 ``_shoppers`` (export, withdraw consent, delete), ``_retention`` (the sweep), ``_keys``
 (the key set), ``_repository`` (the SQL, returning named rows).
 """
@@ -33,18 +34,17 @@ from typing import Any, Protocol
 
 from facepay.config import ServerConfig
 from facepay.crypto import (
-    open_enrollment_pin,
     open_step_up_pin,
-    pin_refusal,
     signed_device_id,
 )
-from facepay.errors import CryptoError, SealedDataError
+from facepay.errors import SealedDataError
 from facepay.server import _decision as decision
 from facepay.server import _pins as pins
 from facepay.server import _repository as repository
 from facepay.server import _templates as templates
 from facepay.server._answers import StoredAnswers
 from facepay.server._devices import AuthenticatedDevice, RequestGate
+from facepay.server._enrollments import Enrollments
 from facepay.server._errors import ApiError
 from facepay.server._galleries import GalleryCache
 from facepay.server._gallery import Gallery, GalleryRegistry, MatchOutcome, MatchResult
@@ -57,20 +57,17 @@ from facepay.server._shoppers import (
     ShopperRights,
     ShopperRightsCalls,
     claim_hash,
-    privacy_hash,
 )
 from facepay.server._storage import Database, Transaction, UniqueViolationError
 from facepay.server._tenants import Tenants
 from facepay.server._vault import Vault
 from facepay.types import FaceTemplate
 from facepay.wire import (
-    SANDBOX_PAYMENT_TOKENS,
     AuthorizationResponse,
     AuthorizationStatus,
     AuthorizeRequest,
     CheckoutSessionInfo,
     Claim,
-    ClaimKind,
     CreateSessionRequest,
     DeclineReason,
     DeletionReceipt,
@@ -96,8 +93,6 @@ from facepay.wire import (
 __all__ = ["AuthenticatedDevice", "PaymentBackend"]
 
 logger = logging.getLogger(__name__)
-
-_PRIVACY_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
 
 
 def _iso(ts: float) -> datetime:
@@ -130,9 +125,9 @@ class Acquirer(Protocol):
 
 class PaymentBackend:
     """The backend's one entry point: devices, sessions, enrollment, authorization,
-    shopper rights, retention. Enrollment, authorization and step-up are written here;
-    the rest is delegated to one part per concern (attributes ``tenants``, ``sessions``,
-    ``lockouts``, ``shoppers``, ``cache``, ``answers``, ``gate``)."""
+    shopper rights, retention. Authorization and step-up are written here; the rest is
+    delegated to one part per concern (attributes ``tenants``, ``sessions``,
+    ``enrollments``, ``lockouts``, ``shoppers``, ``cache``, ``answers``, ``gate``)."""
 
     def __init__(
         self,
@@ -178,6 +173,15 @@ class PaymentBackend:
         self.shoppers = ShopperRights(db, vault, self.config, self.galleries, clock=clock)
         self.cache = GalleryCache(db, vault, self.config, self.galleries, clock=clock)
         self.answers = StoredAnswers(db, vault)
+        self.enrollments = Enrollments(
+            db,
+            vault,
+            self.config,
+            self.galleries,
+            sessions=self.sessions,
+            cache=self.cache,
+            clock=clock,
+        )
 
     @property
     def clock(self) -> Callable[[], float]:
@@ -193,6 +197,7 @@ class PaymentBackend:
         self.lockouts.clock = clock
         self.shoppers.clock = clock
         self.cache.clock = clock
+        self.enrollments.clock = clock
 
     @property
     def admin_token_sha256(self) -> str:
@@ -274,11 +279,6 @@ class PaymentBackend:
     ) -> CheckoutSessionInfo:
         return self.sessions.open(device, req)
 
-    def _check_session(
-        self, device: AuthenticatedDevice, session_id: str, purpose: SessionPurpose
-    ) -> None:
-        self.sessions.check(device, session_id, purpose)
-
     def _consume_session(self, tx: Transaction, session_id: str) -> None:
         self.sessions.spend(tx, session_id)
 
@@ -303,194 +303,9 @@ class PaymentBackend:
     def _claim_hash(self, tenant_id: str, claim: Claim) -> str:
         return claim_hash(self.vault, tenant_id, claim)
 
-    def _privacy_hash(self, code: str) -> str:
-        return privacy_hash(self.vault, code)
-
     def enroll(self, device: AuthenticatedDevice, req: EnrollmentRequest) -> EnrollmentResponse:
-        """Enroll a shopper. The session is spent first, whatever happens next, and a
-        claim that is already enrolled gets the answer a new claim gets (nothing is
-        stored): a till cannot probe which phone numbers are enrolled, one per session
-        or otherwise. Only a face that matches the enrolled one learns ``409
-        claim_already_enrolled`` (the shopper retrying after a lost answer)."""
-        self._check_session(device, req.session_id, SessionPurpose.ENROLL)
-        with self.db.transaction() as tx:
-            self._consume_session(tx, req.session_id)
-        masked = SANDBOX_PAYMENT_TOKENS.get(req.payment_method_token)
-        if masked is None:
-            raise ApiError(
-                ErrorCode.UNKNOWN_PAYMENT_TOKEN,
-                "unknown payment method token (sandbox: tok_visa_4242, tok_mastercard_5555, ...)",
-                fields=("payment_method_token",),
-            )
-        template = self._open(device, req.session_id, req.sealed_template)
-        views, dropped = self._enrollment_views(device, req, template)
-        now = self.clock()
-        shopper_id = _new_id("shp")
-        pin_hash = self._enrollment_pin(req, shopper_id)
-        raw_code = "".join(secrets.choice(_PRIVACY_ALPHABET) for _ in range(12))
-        privacy_code = f"{raw_code[:4]}-{raw_code[4:8]}-{raw_code[8:]}"
-        sealed, wrapped = self.vault.encrypt_templates(
-            views, model_id=template.model_id, shopper_id=shopper_id, tenant_id=device.tenant_id
-        )
-        last4 = req.claim.value[-4:] if req.claim.kind is ClaimKind.PHONE else None
-        consent = req.consent
-        # The shorter of what the shopper agreed to and what the operator keeps.
-        retention_days = min(consent.retention_days, self.config.retention_days)
-        claim_hash = self._claim_hash(device.tenant_id, req.claim)
-        existing: repository.ClaimHolder | None = None
-        try:
-            with self.db.transaction() as tx:
-                existing = repository.claim_holder(tx, device.tenant_id, claim_hash)
-                if existing is not None:
-                    raise UniqueViolationError("claim already enrolled")
-                pinned = repository.pin_template_model(
-                    tx, device.tenant_id, template.model_id, template.dimension, now
-                )
-                if pinned != template.dimension:
-                    raise ApiError(ErrorCode.TEMPLATE_INVALID, "template has the wrong dimension")
-                repository.insert_shopper(
-                    tx,
-                    repository.NewShopper(
-                        shopper_id=shopper_id,
-                        tenant_id=device.tenant_id,
-                        claim_kind=req.claim.kind.value,
-                        claim_hash=claim_hash,
-                        claim_last4=last4,
-                        privacy_code_hash=self._privacy_hash(privacy_code),
-                        privacy_code_wrapped=self.vault.wrap_secret(
-                            privacy_code.encode(), purpose="privacy-code"
-                        ),
-                        payment_token=req.payment_method_token,
-                        masked_payment_method=masked,
-                        consent_json=consent.model_dump_json(),
-                        consent_received_at=now,
-                        retention_days=retention_days,
-                        enrolled_at=now,
-                        last_used_at=now,
-                        model_id=template.model_id,
-                        template_dim=template.dimension,
-                        data_key_wrapped=wrapped,
-                        template_sealed=sealed,
-                        enrolled_by_device=device.device_id,
-                        template_updated_at=now,
-                    ),
-                )
-                if pin_hash is not None:
-                    pins.store_pin(
-                        tx,
-                        shopper_id=shopper_id,
-                        tenant_id=device.tenant_id,
-                        salt=pin_hash[0],
-                        pin_hash=pin_hash[1],
-                        now=now,
-                    )
-                self._audit(
-                    tx,
-                    device.tenant_id,
-                    device.device_id,
-                    "enrolled",
-                    shopper_id,
-                    {
-                        "pin_set": pin_hash is not None,
-                        "model_id": template.model_id,
-                        "frames_fused": template.frames_fused,
-                        "views": len(views),
-                        "views_dropped": dropped,
-                        "consent_text_version": consent.text_version,
-                        "retention_days": retention_days,
-                    },
-                )
-        except UniqueViolationError:
-            self._claim_taken(device, claim_hash, existing, template)
-        else:
-            gallery = self.galleries.get(device.tenant_id, template.model_id, template.dimension)
-            assert gallery is not None
-            gallery.add(shopper_id, views.views, version=1)
-        return EnrollmentResponse(
-            shopper_id=shopper_id,
-            privacy_code=privacy_code,
-            masked_payment_method=masked,
-            enrolled_at=_iso(now),
-            retention_days=retention_days,
-        )
-
-    def _enrollment_pin(
-        self, req: EnrollmentRequest, shopper_id: str
-    ) -> tuple[bytes, bytes] | None:
-        """(salt, stored hash) of the PIN sealed in ``req``, or None without one; 422 for
-        a PIN that cannot be opened or may not be set (a till that skipped the check)."""
-        if req.sealed_pin is None:
-            return None
-        try:
-            pin = open_enrollment_pin(
-                b64decode(req.sealed_pin), self.vault.keyring, session_id=req.session_id
-            )
-        except (SealedDataError, ValueError):
-            raise ApiError(
-                ErrorCode.VALIDATION_FAILED,
-                "the sealed PIN could not be opened",
-                fields=("sealed_pin",),
-            ) from None
-        if pin_refusal(pin) is not None:
-            raise ApiError(
-                ErrorCode.VALIDATION_FAILED,
-                "this PIN cannot be used (0000, 1234, 1212 and the like are refused)",
-                fields=("sealed_pin",),
-            )
-        return pins.stretched_pin(self.vault, shopper_id, pin)
-
-    def _enrollment_views(
-        self, device: AuthenticatedDevice, req: EnrollmentRequest, primary: FaceTemplate
-    ) -> tuple[templates.TemplateSet, int]:
-        """The enrollment's template set: the primary view and the till's other views
-        (each sealed to the session like it, of the same model), keeping only views that
-        match the primary at the payment threshold; returns (set, views dropped)."""
-        others = [self._open(device, req.session_id, sealed) for sealed in req.more_views]
-        if any(o.model_id != primary.model_id for o in others):
-            raise ApiError(ErrorCode.TEMPLATE_INVALID, "every view must be of one model")
-        return templates.enrollment_set(
-            [primary.vector, *(o.vector for o in others)],
-            agreement=self.config.match_threshold,
-        )
-
-    def _claim_taken(
-        self,
-        device: AuthenticatedDevice,
-        claim_hash: str,
-        holder: repository.ClaimHolder | None,
-        template: FaceTemplate,
-    ) -> None:
-        """An enrollment under a claim someone holds: audited, nothing stored. Raises 409
-        only for the holder's own face; returns (the caller answers as for a new claim)
-        for any other."""
-        with self.db.transaction(readonly=True) as tx:
-            holder = holder or repository.claim_holder(tx, device.tenant_id, claim_hash)
-        same_face = False
-        if holder is not None and holder.template_sealed is not None:
-            try:
-                stored = self.vault.decrypt_templates(
-                    holder.template_sealed,
-                    holder.data_key_wrapped or b"",
-                    shopper_id=holder.shopper_id,
-                    tenant_id=device.tenant_id,
-                )
-            except CryptoError:
-                stored = None
-            same_face = stored is not None and any(
-                decision.same_face(view, template.vector, self.config.match_threshold)
-                for view in stored.templates.views
-            )
-        with self.db.transaction() as tx:
-            self._audit(
-                tx,
-                device.tenant_id,
-                device.device_id,
-                "enrollment_refused",
-                None if holder is None else holder.shopper_id,
-                {"reason": "claim_already_enrolled", "same_face": same_face},
-            )
-        if same_face:
-            raise ApiError(ErrorCode.CLAIM_ALREADY_ENROLLED, "this claim is already enrolled")
+        """Enroll a shopper (facepay.server._enrollments)."""
+        return self.enrollments.enroll(device, req)
 
     # ------------------------------------------------------------------ lockout
 

@@ -29,7 +29,7 @@ from facepay.config import CheckoutConfig, ServerConfig
 from facepay.crypto import DEFAULT_GRACE_SECONDS, BackendKeyStore, refused_pins
 from facepay.crypto import _pin as pin_module
 from facepay.server._app import _IDEMPOTENCY_RE
-from facepay.server._service import _PRIVACY_ALPHABET
+from facepay.server._enrollments import _PRIVACY_ALPHABET
 from facepay.wire import ConsentRecord, EnrollmentRequest
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"

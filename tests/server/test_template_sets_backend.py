@@ -338,7 +338,7 @@ def test_a_set_rewritten_meanwhile_is_not_overwritten(workers: _Workers) -> None
             version=1,
             template_sealed=b"stale",
             data_key_wrapped=b"stale",
-            now=time.time(),
+            now=backend.clock(),  # the backend's own clock: a timestamp written, not timed
         )
     assert _version(till, shopper_id) == 2
     assert rows(
