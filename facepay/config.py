@@ -664,9 +664,10 @@ class LivenessConfig:
     # challenge timed out, the face was lost, the camera stopped) is inconclusive, which a
     # backend cannot tell from a slow shopper. When the screen or print cue above refuses
     # over at least this many samples (0.25 s apart: 2 s of face), the session ends
-    # not_live instead. No real frame measured ever made a cue refuse (docs/liveness.md:
-    # outline 0 of 1273 real samples, moire and edge medians below their thresholds), so
-    # the count only keeps a glimpse of a face from deciding. 0 turns it off.
+    # not_live instead. No real session measured ever had a cue refuse (docs/liveness.md:
+    # 320 real clips under plans they could not answer and the start-offset sweep; no
+    # sample framed, moire and edge medians below their thresholds), so the count only
+    # keeps a glimpse of a face from deciding. 0 turns it off.
     strong_cue_min_samples: int = 8
 
     def __post_init__(self) -> None:
