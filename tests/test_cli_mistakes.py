@@ -228,6 +228,13 @@ FACEPAY_MISTAKES = {
     "eval verify: a text file": Mistake(
         ("eval", "verify", "notes.txt"), "notes.txt is not a folder"
     ),
+    "eval adaptive: missing folder": Mistake(("eval", "adaptive", "nope"), "nope is not a folder"),
+    "eval adaptive: no enrolment view": Mistake(
+        ("eval", "adaptive", "nope", "--views", "0"), "every --views value must be >= 1"
+    ),
+    "eval adaptive: a text file": Mistake(
+        ("eval", "adaptive", "notes.txt"), "notes.txt is not a folder"
+    ),
     "eval pad: missing folder": Mistake(("eval", "pad", "nope"), "nope has no live/ folder"),
     "eval attacks: missing folder": Mistake(("eval", "attacks", "nope"), "No such file"),
     "eval sessions: missing manifest": Mistake(("eval", "sessions", "nope.json"), "nope.json"),

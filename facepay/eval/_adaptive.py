@@ -15,7 +15,10 @@ HTTP layer calls once a request's signature has been checked (``create_session``
 them, so opening, the tenant transform, the gallery, the decision and whatever the
 backend does after a payment (an adaptive template update) are exactly what ships. The
 score of each attempt is read from the backend's own audit line (``best_score``: the
-cosine similarity with the claimed shopper's stored template).
+best cosine similarity over the claimed shopper's stored views). Every shopper sets a PIN
+at enrolment and answers the backend's grey-zone PIN step-up with it; an impostor who
+reaches the prompt walks away (its chance to guess is counted by :func:`grey_zone_sweep`,
+not played, which would lock the shopper's PIN for the visits after).
 
 Only the camera and the network are left out: each template comes from the product's
 embedder on an evaluation image or a fused window of a clip, computed once per run. Visits

@@ -152,7 +152,6 @@ class _Lane:
         self.sandbox = sandbox
         self.analyzer = analyzer
         self.embedder = embedder
-        self._device = sandbox.provision_device()
         self._enroller = ProtocolTill(sandbox, sandbox.provision_device())
         self._victims: dict[str, str] = {}
         self._attempts = 0
@@ -230,10 +229,13 @@ class _Lane:
     def _till(self, liveness: LivenessFactory, camera: AttackCamera) -> Till:
         from facepay import Till
 
+        # A lane of its own per attack: one attack's refusals counted against its device
+        # (the backend's lockout) must not decide how the next attack is answered.
+        device = self.sandbox.provision_device()
         return Till.connect(
             self.sandbox.base_url,
-            device_key=self._device.key,
-            device_id=self._device.device_id,
+            device_key=device.key,
+            device_id=device.device_id,
             analyzer=self.analyzer,
             embedder=self.embedder,
             liveness=liveness,

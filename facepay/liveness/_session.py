@@ -184,7 +184,7 @@ class LivenessSession:
         if not any(r.is_attack_evidence for r in self._reasons):
             # Ending early (a timeout, the face lost, the camera stopped) would be
             # inconclusive, which a backend cannot tell from a slow shopper; strong screen
-            # or print evidence makes it not_live, so it counts as the attack it is.
+            # or print evidence makes it not_live: evidence of the attack it is.
             self._reasons.extend(r for r in self._strong_cues() if r not in self._reasons)
         self._finished = True
         self._close_parallax()

@@ -181,6 +181,9 @@ def create_app(backend: PaymentBackend) -> ASGIApp:
         openapi_url="/openapi.json",
         docs_url="/docs",
         redoc_url=None,
+        # One path per route: "/v1/sessions/" is not a second spelling answered with a
+        # bodiless 307, it is an unknown path (404 with the protocol's error body).
+        redirect_slashes=False,
     )
     app.state.backend = backend
     generated = app.openapi

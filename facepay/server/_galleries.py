@@ -91,7 +91,7 @@ class GalleryCache:
         (the database is the truth; the gallery a cache). So a deletion committed
         anywhere takes effect in every worker and replica at its next search: a deleted
         face is never scored again. A matched shopper's row is still read before paying
-        (PaymentBackend._answer), which covers a deletion that commits between this sync
+        (Payments._answer), which covers a deletion that commits between this sync
         and the search."""
         now = self.clock()
         since = self._synced_until.get(tenant_id, self._loaded_at)

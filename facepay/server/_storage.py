@@ -405,6 +405,8 @@ class SQLiteDatabase(Database):
     # Seconds between background checkpoints: the WAL stays a few MB at hundreds of
     # writes a second.
     checkpoint_interval_s = 0.2
+    # Rounds of scrub's TRUNCATE checkpoint while another checkpoint or a reader holds it.
+    scrub_attempts = 40
 
     dialect = "sqlite"
 
@@ -500,9 +502,18 @@ class SQLiteDatabase(Database):
     def scrub(self) -> None:
         """Checkpoint and truncate the WAL, so the pre-deletion page images it holds (the
         shredded ciphertext and wrapped key) are gone from disk now, not at some later
-        checkpoint. Busy readers can hold it back; the retention sweep repeats it."""
+        checkpoint. It waits for this process's writers (the writer lock) and retries
+        while another checkpoint (the background one, another worker's) or a reader holds
+        it back, for at most ``scrub_attempts`` rounds; the retention sweep repeats it."""
         conn = self._connection()
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        with self._writer():
+            for _ in range(self.scrub_attempts):
+                # (busy, WAL frames, checkpointed): busy 0 means the WAL is now empty.
+                row = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                if row is None or not row[0]:
+                    return
+                self._closing.wait(0.05)
+        logger.warning("the WAL could not be truncated after a deletion; the sweep retries")
 
     def close(self) -> None:
         self._closing.set()

@@ -162,7 +162,7 @@ def _views(sandbox: Sandbox, result: Any, phone: str) -> int:
 def test_the_till_enrolls_one_view_per_turned_side(sandbox: Sandbox) -> None:
     frontal = face(71)
     camera = _PosedCamera(frontal, at_cosine(frontal, 0.965, 1), at_cosine(frontal, 0.962, 2))
-    result = _enroll(sandbox, camera, CheckoutConfig(), PHONE)
+    result = _enroll(sandbox, camera, CheckoutConfig(enrollment_views=3), PHONE)
     assert _views(sandbox, result, PHONE) == 3
     # Every frame kept was embedded once per view it went into; turned sides only once.
     assert sorted(i for i in camera.embedded if _YAWS[i] > 0) == [6, 7, 8, 9, 10]
@@ -182,5 +182,5 @@ def test_a_turned_view_of_someone_else_is_not_kept(sandbox: Sandbox) -> None:
     frontal = face(73)
     camera = _PosedCamera(frontal, at_cosine(frontal, 0.965, 1), face(74))
     phone = "+15550007373"
-    result = _enroll(sandbox, camera, CheckoutConfig(), phone)
+    result = _enroll(sandbox, camera, CheckoutConfig(enrollment_views=3), phone)
     assert _views(sandbox, result, phone) == 2

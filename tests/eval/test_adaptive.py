@@ -113,7 +113,12 @@ def test_backend_decides_and_an_accepted_impostor_never_counts_as_genuine() -> N
     assert report["other_outcomes"] == {}
 
 
-def test_update_and_views_are_the_backends_and_counted_per_condition() -> None:
+def test_update_and_views_are_the_backends_and_counted_per_condition(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Learning is opt-in (ServerConfig.adaptive_slots default 0): a backend configured
+    # with it is compared with the same backend without.
+    monkeypatch.setenv("FACEPAY_SERVER_ADAPTIVE_SLOTS", "2")
     rng = np.random.default_rng(5)
     ana = face(31)
     # A face that drifts a little at every capture (ageing, new glasses): later captures
@@ -285,8 +290,14 @@ def _link_faces(eval_dir: Path, root: Path, picks: dict[str, list[str]]) -> None
 
 @pytest.mark.eval
 def test_eval_adaptive_command_on_stills(
-    eval_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    eval_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # Learning is opt-in (ServerConfig.adaptive_slots default 0); the command compares the
+    # backend as configured with the same backend without update.
+    monkeypatch.setenv("FACEPAY_SERVER_ADAPTIVE_SLOTS", "2")
     # A small slice of ../shared/eval/faces (symlinked, never copied).
     picks = {
         "barack_obama": ["obama1.jpg", "obama2.jpg", "obama3.jpg"],

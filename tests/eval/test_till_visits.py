@@ -15,6 +15,7 @@ from facepay.eval._till_visits import (
     APPROVED_PIN,
     OUTCOMES,
     VisitResult,
+    challenges_for,
     clip_segments,
     same_person,
     summarize,
@@ -30,6 +31,14 @@ def test_segments_do_not_overlap_and_a_short_tail_is_dropped() -> None:
     assert [s.index for s in clip_segments(clip, 8.5, 3.0)] == [0, 1, 2]
     with pytest.raises(ValueError, match="positive"):
         clip_segments(clip, 5.0, 0.0)
+
+
+def test_a_segment_tries_the_clips_own_challenge_first_then_every_other_once() -> None:
+    assert challenges_for("d12.mp4")[:2] == ("turn_left", "turn_right")
+    assert challenges_for("unknown.mp4")[0] == "blink"
+    for clip in ("d12.mp4", "d9.mp4", "unknown.mp4"):
+        tried = challenges_for(clip)
+        assert sorted(tried) == sorted(set(tried)) == sorted(challenges_for("d3.mp4"))
 
 
 def test_clips_of_one_man_never_play_impostors_of_each_other() -> None:
@@ -65,6 +74,21 @@ def test_an_approved_impostor_is_a_false_accept_never_a_genuine_approval() -> No
     assert s["impostor_payments"] == 2
     assert s["impostor_accepted"] == 1
     assert s["per_clip"]["a.mp4"]["enrolled"] is True
+
+
+def test_the_text_report_names_every_outcome_and_the_impostors_accepted() -> None:
+    from facepay._commands.eval_till import _human
+
+    visits = [
+        _visit("enroll", "a.mp4", "enrolled"),
+        _visit("genuine", "a.mp4", APPROVED_PIN, 0.95),
+        _visit("impostor", "a.mp4", "refused_no_match", 0.9),
+    ]
+    report = {"path": "Till", "segment_s": 3.0, "settings": {"learning": summarize(visits)}}
+    text = _human(report)
+    assert "1 genuine payments: 0 on face, 1 after PIN, refused 0.0%" in text
+    assert "impostors accepted 0 of 1" in text
+    assert "a.mp4: enrolled=True face=0 pin=1" in text
 
 
 @pytest.mark.eval

@@ -255,7 +255,7 @@ def enroll_with(qtbot: Any, c: KioskController, pin: str | None) -> None:
 
 def pay_just_short_of_the_match(qtbot: Any, c: KioskController, in_front: InFront) -> str:
     """The enrolled shopper pays with a face at cosine 0.95: under the match (0.96), in
-    the grey zone (from 0.94) of ``facepay.config.ServerConfig``."""
+    the grey zone (from 0.945) of ``facepay.config.ServerConfig``."""
     in_front.vector = near(PERSON, 0.95)
     line = BasketLine(sku="4011", description="Bananas 1 kg", quantity=2, unit_price_minor=119)
     c.bridge.push_basket(Sale(sale_id="SALE-PIN-1", currency="EUR", lines=(line,)))

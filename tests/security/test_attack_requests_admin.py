@@ -131,11 +131,15 @@ def test_workers_never_see_the_token(tmp_path: Path) -> None:
             environ = Path(f"/proc/{pid}/environ").read_bytes()
             assert token.encode() not in environ
             assert b"FACEPAY_SERVER_ADMIN_TOKEN" not in environ
-        r = httpx.post(f"{base}/v1/tenants", json={"tenant_id": "acme"}, headers=_bearer(token))
+        # Generous timeouts: on a loaded machine a worker still importing its modules
+        # can hold a request past httpx's 5 s default (a failure seen at load 24).
+        r = httpx.post(
+            f"{base}/v1/tenants", json={"tenant_id": "acme"}, headers=_bearer(token), timeout=60
+        )
         assert r.status_code == 201, r.text
         # Fresh connections, dealt out to both workers: each one checks the token.
         for _ in range(8):
-            with httpx.Client(base_url=base) as http:
+            with httpx.Client(base_url=base, timeout=60) as http:
                 ok = http.post("/v1/devices", json=_device("acme"), headers=_bearer(token))
                 assert ok.status_code == 201, ok.text
                 bad = http.post("/v1/devices", json=_device("acme"), headers=_bearer(token + "x"))

@@ -29,7 +29,7 @@ from facepay.config import CheckoutConfig, ServerConfig
 from facepay.crypto import DEFAULT_GRACE_SECONDS, BackendKeyStore, refused_pins
 from facepay.crypto import _pin as pin_module
 from facepay.server._app import _IDEMPOTENCY_RE
-from facepay.server._service import _PRIVACY_ALPHABET
+from facepay.server._enrollments import _PRIVACY_ALPHABET
 from facepay.wire import ConsentRecord, EnrollmentRequest
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
@@ -408,13 +408,13 @@ PROMISES: list[tuple[str, str, float, str]] = [
     ),
     (
         "protocol.md",
-        r"into one of ([0-9]+) adaptive views \(`adaptive_slots`\)",
+        r"into one of ([0-9]+) adaptive views by default \(`adaptive_slots`",
         SERVER.adaptive_slots,
         "ServerConfig.adaptive_slots",
     ),
     (
         "privacy.md",
-        r"Up to ([0-9]+) adaptive views \(`ServerConfig.adaptive_slots`",
+        r"Up to ([0-9]+) adaptive views by default \(`ServerConfig.adaptive_slots`",
         SERVER.adaptive_slots,
         "ServerConfig.adaptive_slots",
     ),
@@ -433,7 +433,7 @@ PROMISES: list[tuple[str, str, float, str]] = [
     # the till
     (
         "protocol.md",
-        r"`CheckoutConfig.enrollment_views`, default ([0-9]+) views",
+        r"`CheckoutConfig.enrollment_views`,\s+default ([0-9]+) views?",
         CHECKOUT.enrollment_views,
         "CheckoutConfig.enrollment_views",
     ),

@@ -14,7 +14,9 @@ against a real backend over HTTP on 127.0.0.1, on SQLite and on PostgreSQL:
   the sentence was for still holds, and is shown: such a refusal is the same for a taken
   and a free number, and stores nothing.
 - "Every response carries X-Request-Id and X-FacePay-Protocol: 1"; "every error is JSON,
-  never HTML": one request per documented status, from 400 to 429.
+  never HTML": one request per documented status, from 400 to 429. A signed request to
+  "/v1/sessions/" got a bodiless 307 (FastAPI's slash redirect, a second spelling of the
+  route); it is now a 404 like any unknown path.
 - "POST /v1/tenants ... 200 with the same answer if it exists" (it was not the same: the
   second answer carried a new ``created_at``).
 - "ids: 1-64 characters A-Z a-z 0-9 . _ : -, starting with a letter or digit": a device id
@@ -23,6 +25,7 @@ against a real backend over HTTP on 127.0.0.1, on SQLite and on PostgreSQL:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,7 +35,7 @@ import pytest
 from requests_kit import ledger_size, start
 
 from facepay.config import ServerConfig
-from facepay.crypto import DeviceKey
+from facepay.crypto import DeviceKey, sign_request
 from facepay.server import Sandbox
 from facepay.testing.protocol_till import PHONE, ProtocolTill, face, rows, same_face
 
@@ -203,6 +206,7 @@ def test_every_error_status_is_json_with_a_request_id_and_the_protocol_version(
         (403, "device_revoked"): revoked.call("POST", "/v1/sessions", {"purpose": "pay"}),
         (403, "shopper_access_denied"): http.post("/v1/shoppers/export", json=rights),
         (404, "not_found"): http.get("/v1/nope"),
+        (404, "not_found", "slash"): till.call("POST", "/v1/sessions/", {"purpose": "pay"}),
         (405, "method_not_allowed"): http.delete("/v1/keys"),
         (409, "device_already_registered"): http.post(
             "/v1/devices",
@@ -228,7 +232,7 @@ def test_every_error_status_is_json_with_a_request_id_and_the_protocol_version(
         http.post("/v1/shoppers/delete", json=rights)
     answers[(429, "rate_limited")] = http.post("/v1/shoppers/delete", json=rights)
     revoked.close()
-    for (status, code), r in answers.items():
+    for (status, code, *_), r in answers.items():
         assert r.status_code == status, (code, r.text)
         assert r.headers["content-type"].startswith("application/json"), code
         assert r.json()["error"]["code"] == code, r.text
@@ -274,3 +278,29 @@ def test_a_device_id_outside_the_id_rule_is_refused_at_registration(
     ok = "d" * 64
     registered = backend.provision_device(tenant_id="acme", device_id=ok)
     assert registered.device_id == ok
+
+
+@pytest.mark.parametrize(
+    "rewritten",
+    ["/v1/authorizations?amount_minor=1", "/v1/%61uthorizations", "/v1/authorizations?x"],
+)
+def test_a_proxy_that_rewrites_the_target_gets_the_payment_refused(
+    till: ProtocolTill, backend: Sandbox, rewritten: str
+) -> None:
+    """protocol.md: the target is signed "exactly as sent on the wire, percent-encoding
+    untouched": a proxy that adds a query or re-encodes the path (the same route to a
+    router) breaks the signature, and nothing is charged."""
+    body = json.dumps(till.pay_body(same_face(face(1), 5))).encode()
+    key = "idem_rewritten_target"
+    headers = sign_request(
+        till.device.key,
+        device_id=till.device.device_id,
+        method="POST",
+        target="/v1/authorizations",
+        body=body,
+        idempotency_key=key,
+    )
+    headers.update({"content-type": "application/json", "Idempotency-Key": key})
+    r = till.http.post(rewritten, content=body, headers=headers)
+    assert _error(r)[:2] == (401, "bad_signature"), r.text
+    assert ledger_size(backend) == 0

@@ -107,10 +107,10 @@ def test_the_backend_clock_is_every_parts_clock(sandbox: Sandbox, till: Till) ->
             assert part.clock() == NOW
         # The same session, checked at the real time and just past its expiry.
         backend.clock = real
-        backend._check_session(device, info.session_id, SessionPurpose.PAY)
+        backend.sessions.check(device, info.session_id, SessionPurpose.PAY)
         backend.clock = lambda: expected + 1
         with pytest.raises(ApiError) as refused:
-            backend._check_session(device, info.session_id, SessionPurpose.PAY)
+            backend.sessions.check(device, info.session_id, SessionPurpose.PAY)
         assert refused.value.code is ErrorCode.SESSION_EXPIRED
     finally:
         backend.clock = real

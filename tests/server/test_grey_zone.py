@@ -207,8 +207,8 @@ def test_the_grey_zone_rule() -> None:
 
 
 def test_the_grey_threshold_must_sit_at_or_below_the_match_threshold() -> None:
-    assert ServerConfig().grey_threshold == pytest.approx(0.94)
-    assert 1 - ServerConfig().grey_threshold == pytest.approx(0.06)
+    assert ServerConfig().grey_threshold == pytest.approx(0.945)
+    assert 1 - ServerConfig().grey_threshold == pytest.approx(0.055)
     with pytest.raises(ConfigurationError):
         ServerConfig(grey_threshold=0.97)
     with pytest.raises(ConfigurationError):

@@ -23,7 +23,8 @@ from facepay.testing.protocol_till import PHONE, ProtocolTill, rows
 from facepay.testing.synthetic import at_cosine, face, template
 
 # Updates allowed at once (no interval) unless a test says otherwise.
-LEARNING = ServerConfig(adaptive_interval_s=0.0)
+# Learning is opt-in (ServerConfig.adaptive_slots default 0, docs/accuracy.md).
+LEARNING = ServerConfig(adaptive_interval_s=0.0, adaptive_slots=2)
 
 
 class _Workers:
@@ -157,7 +158,7 @@ def test_a_clear_live_payment_teaches_the_set_and_every_worker_uses_it(
 
 
 def test_claimless_search_reloads_a_set_updated_by_another_worker(workers: _Workers) -> None:
-    claimless = ServerConfig(adaptive_interval_s=0.0, risk_budget=1.0)
+    claimless = ServerConfig(adaptive_interval_s=0.0, adaptive_slots=2, risk_budget=1.0)
     first = workers.till(claimless)
     second = workers.till(claimless, device=first.device)
     me, bystander = face(5), face(6)
@@ -198,7 +199,7 @@ def test_approvals_that_must_not_teach_the_set(
 
 
 def test_a_step_up_approval_does_not_teach_the_set(workers: _Workers) -> None:
-    till = workers.till(ServerConfig(adaptive_interval_s=0.0, risk_budget=1.0))
+    till = workers.till(ServerConfig(adaptive_interval_s=0.0, adaptive_slots=2, risk_budget=1.0))
     base = face(8)
     twin = at_cosine(base, 0.995, 1)
     first = till.enroll(base).json()["shopper_id"]
@@ -223,7 +224,7 @@ def test_updates_wait_for_the_interval(workers: _Workers) -> None:
     def clock() -> float:
         return time.time() + now[0]
 
-    till = workers.till(ServerConfig(adaptive_interval_s=100.0), clock=clock)
+    till = workers.till(ServerConfig(adaptive_interval_s=100.0, adaptive_slots=2), clock=clock)
     me = face(9)
     shopper_id = till.enroll(me).json()["shopper_id"]
     assert _pay(till, at_cosine(me, 0.99, 1))["status"] == "approved"
