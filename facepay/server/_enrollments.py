@@ -14,7 +14,6 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Any
 
 from facepay.config import ServerConfig
 from facepay.crypto import open_enrollment_pin, pin_refusal
@@ -28,8 +27,9 @@ from facepay.server._devices import AuthenticatedDevice
 from facepay.server._errors import ApiError
 from facepay.server._galleries import GalleryCache
 from facepay.server._gallery import GalleryRegistry
+from facepay.server._part import BackendPart
 from facepay.server._sessions import CheckoutSessions
-from facepay.server._storage import Database, Transaction, UniqueViolationError
+from facepay.server._storage import Database, UniqueViolationError
 from facepay.server._vault import Vault
 from facepay.types import FaceTemplate
 from facepay.wire import (
@@ -55,7 +55,7 @@ def _new_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(12)}"
 
 
-class Enrollments:
+class Enrollments(BackendPart):
     """Enrolls shoppers into the database and this process's gallery."""
 
     def __init__(
@@ -69,13 +69,9 @@ class Enrollments:
         cache: GalleryCache,
         clock: Callable[[], float],
     ) -> None:
-        self.db = db
-        self.vault = vault
-        self.config = config
-        self.galleries = galleries
+        super().__init__(db, vault, config, galleries, clock=clock)
         self.sessions = sessions
         self.cache = cache
-        self.clock = clock
 
     def enroll(self, device: AuthenticatedDevice, req: EnrollmentRequest) -> EnrollmentResponse:
         """Enroll a shopper. The session is spent first, whatever happens next, and a
@@ -262,22 +258,3 @@ class Enrollments:
             )
         if same_face:
             raise ApiError(ErrorCode.CLAIM_ALREADY_ENROLLED, "this claim is already enrolled")
-
-    def _audit(
-        self,
-        tx: Transaction,
-        tenant_id: str | None,
-        device_id: str | None,
-        event: str,
-        subject_id: str | None,
-        details: dict[str, Any],
-    ) -> None:
-        repository.audit(
-            tx,
-            at=self.clock(),
-            tenant_id=tenant_id,
-            device_id=device_id,
-            event=event,
-            subject_id=subject_id,
-            details=details,
-        )

@@ -25,6 +25,7 @@ from facepay.server import _repository as repository
 from facepay.server._devices import AuthenticatedDevice
 from facepay.server._errors import ApiError
 from facepay.server._gallery import GalleryRegistry, normalize
+from facepay.server._part import BackendPart
 from facepay.server._storage import Database
 from facepay.server._vault import Vault
 from facepay.types import FaceTemplate
@@ -35,7 +36,7 @@ __all__ = ["GalleryCache"]
 logger = logging.getLogger(__name__)
 
 
-class GalleryCache:
+class GalleryCache(BackendPart):
     """Loads, syncs and feeds the galleries of one backend process."""
 
     def __init__(
@@ -47,11 +48,7 @@ class GalleryCache:
         *,
         clock: Callable[[], float],
     ) -> None:
-        self.db = db
-        self.vault = vault
-        self.config = config
-        self.galleries = galleries
-        self.clock = clock
+        super().__init__(db, vault, config, galleries, clock=clock)
         self.models = decision.accepted_models(config.template_models)
         self._tenant_keys: dict[str, bytes] = {}
         # Per tenant: enrolment time up to which this process's galleries hold every

@@ -36,8 +36,9 @@ from facepay.server._errors import ApiError
 from facepay.server._galleries import GalleryCache
 from facepay.server._gallery import Gallery, GalleryRegistry, MatchOutcome, MatchResult
 from facepay.server._lockouts import Lockouts
+from facepay.server._part import BackendPart
 from facepay.server._sessions import CheckoutSessions
-from facepay.server._storage import Database, Transaction, UniqueViolationError
+from facepay.server._storage import Database, UniqueViolationError
 from facepay.server._vault import Vault
 from facepay.types import FaceTemplate
 from facepay.wire import (
@@ -86,7 +87,7 @@ def _new_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(12)}"
 
 
-class Payments:
+class Payments(BackendPart):
     """Authorizations and step-ups."""
 
     def __init__(
@@ -103,16 +104,12 @@ class Payments:
         acquirer: Acquirer,
         clock: Callable[[], float],
     ) -> None:
-        self.db = db
-        self.vault = vault
-        self.config = config
-        self.galleries = galleries
+        super().__init__(db, vault, config, galleries, clock=clock)
         self.sessions = sessions
         self.lockouts = lockouts
         self.cache = cache
         self.answers = answers
         self.acquirer = acquirer
-        self.clock = clock
 
     def authorize(
         self, device: AuthenticatedDevice, req: AuthorizeRequest, idempotency_key: str
@@ -703,22 +700,3 @@ class Payments:
         if stored is None:
             return None, False
         return stored.failures, pins.pin_matches(self.vault, stored, candidates[0], pin)
-
-    def _audit(
-        self,
-        tx: Transaction,
-        tenant_id: str | None,
-        device_id: str | None,
-        event: str,
-        subject_id: str | None,
-        details: dict[str, Any],
-    ) -> None:
-        repository.audit(
-            tx,
-            at=self.clock(),
-            tenant_id=tenant_id,
-            device_id=device_id,
-            event=event,
-            subject_id=subject_id,
-            details=details,
-        )

@@ -21,6 +21,7 @@ from facepay.server import _pins as pins
 from facepay.server import _repository as repository
 from facepay.server._errors import ApiError
 from facepay.server._gallery import GalleryRegistry
+from facepay.server._part import BackendPart
 from facepay.server._storage import Database, Transaction
 from facepay.server._vault import Vault
 from facepay.wire import (
@@ -76,7 +77,7 @@ def shred_enrollment(tx: Transaction, shopper_id: str, now: float) -> None:
     pins.erase_pin(tx, shopper_id)
 
 
-class ShopperRights:
+class ShopperRights(BackendPart):
     """Export, withdrawal and deletion, each after :meth:`access`."""
 
     def __init__(
@@ -88,11 +89,7 @@ class ShopperRights:
         *,
         clock: Callable[[], float],
     ) -> None:
-        self.db = db
-        self.vault = vault
-        self.config = config
-        self.galleries = galleries
-        self.clock = clock
+        super().__init__(db, vault, config, galleries, clock=clock)
 
     def for_source(self, source: str) -> ShopperRightsCalls:
         """The operations for callers from ``source`` (the peer address)."""
