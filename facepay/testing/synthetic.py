@@ -154,3 +154,14 @@ class SyntheticFaces:
     # The till's LivenessFactory seam.
     def liveness(self, seed: bytes, camera_name: str | None) -> _LiveCheck:
         return _LiveCheck()
+
+    def till_parts(self) -> dict[str, Any]:
+        """This face stage as :class:`facepay.Till`'s options (``Till(client,
+        **faces.till_parts())``, ``connect_till(sandbox, **faces.till_parts())``): the
+        analyzer, the embedder, the liveness factory, and a fuser that keeps the first
+        template (every frame of a synthetic camera embeds to the same vector)."""
+        return {"analyzer": self, "embedder": self, "fuse": _first, "liveness": self.liveness}
+
+
+def _first(templates: Sequence[FaceTemplate]) -> FaceTemplate:
+    return templates[0]

@@ -99,10 +99,7 @@ def kiosk(
     faces = kit.SyntheticFaces()
     till = kit.connect_till(
         sandbox,
-        analyzer=faces,
-        embedder=faces,
-        fuse=lambda ts: ts[0],
-        liveness=faces.liveness,
+        **faces.till_parts(),
     )
     port = TillAdapter(till, store=STORE, base_url=sandbox.base_url)
     c = KioskController(

@@ -144,10 +144,7 @@ class Lane:
         self.uplink = Uplink()
         self.till = kit.connect_till(
             sandbox,
-            analyzer=self.faces,
-            embedder=self.faces,
-            fuse=lambda ts: ts[0],
-            liveness=self.faces.liveness,
+            **self.faces.till_parts(),
             transport=self.uplink,
             client_config=ClientConfig(max_attempts=1),
         )
@@ -169,10 +166,7 @@ class Lane:
             # on the same client and face stage, with the new config.
             rebuild_till=lambda config: facepay.Till(
                 till.client,
-                analyzer=faces,
-                embedder=faces,
-                fuse=lambda ts: ts[0],
-                liveness=faces.liveness,
+                **faces.till_parts(),
                 config=config,
             ),
         )

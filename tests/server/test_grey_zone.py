@@ -67,10 +67,7 @@ def uplink() -> Uplink:
 def till(sandbox: kit.Sandbox, faces: kit.SyntheticFaces, uplink: Uplink) -> Iterator[Till]:
     with kit.connect_till(
         sandbox,
-        analyzer=faces,
-        embedder=faces,
-        fuse=lambda ts: ts[0],
-        liveness=faces.liveness,
+        **faces.till_parts(),
         transport=uplink,
         client_config=ClientConfig(max_attempts=1),
     ) as t:

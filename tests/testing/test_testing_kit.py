@@ -130,9 +130,7 @@ def test_synthetic_faces_drive_the_real_till_from_enrollment_to_ledger(
     faces = kit.SyntheticFaces()
     alice = kit.face(11)
     phone = facepay.Claim(kind=facepay.ClaimKind.PHONE, value="+4915199990011")
-    with kit.connect_till(
-        sandbox, analyzer=faces, embedder=faces, fuse=lambda ts: ts[0], liveness=faces.liveness
-    ) as till:
+    with kit.connect_till(sandbox, **faces.till_parts()) as till:
         till.enroll(
             faces.camera("enroll", alice),
             consent=facepay.consent_now("2026-01-en"),
