@@ -4,6 +4,10 @@ sent. The database, backend and till fixtures are in conftest.py."""
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +20,52 @@ from facepay.testing.protocol_till import ProtocolTill, face, rows
 __all__ = [
     "Recorded",
     "enroll_shopper",
+    "free_port",
     "json_bytes",
     "ledger_size",
     "replay",
     "send",
+    "serve",
     "start",
+    "stop",
 ]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def serve(
+    db: Path, port: int, *args: str, env: dict[str, str], stderr: int = subprocess.PIPE
+) -> subprocess.Popen[bytes]:
+    """``facepay sandbox serve --db DB --port PORT ARGS`` as its own process, once it
+    answers ``/v1/health`` (polled; 90 s is a start bound, not a measurement)."""
+    proc = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "facepay", "sandbox", "serve", "--db", str(db)),
+            *("--port", str(port), *args),
+        ],
+        env=env,
+        stderr=stderr,
+    )
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=1).raise_for_status()
+            return proc
+        except httpx.HTTPError:
+            assert proc.poll() is None, "server exited"
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.2)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> bytes:
+    """Terminate a :func:`serve` process; its stderr (empty unless piped)."""
+    proc.terminate()
+    _, err = proc.communicate(timeout=30)
+    return err or b""
 
 
 def start(db: str, tmp_path: Path, config: ServerConfig | None = None) -> Sandbox:

@@ -11,27 +11,20 @@ token to that tenant. On SQLite and PostgreSQL, and with ``serve --workers 2``.
 from __future__ import annotations
 
 import os
-import socket
 import stat
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
+from requests_kit import free_port, serve, stop
 
 from facepay.crypto import DeviceKey
 from facepay.eval._backends import child_pids
 from facepay.server import Sandbox
 from facepay.testing.protocol_till import rows
 from facepay.wire import b64encode
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _device(tenant: str) -> dict[str, str]:
@@ -48,29 +41,7 @@ def _bearer(token: str) -> dict[str, str]:
 
 
 def _serve(db: Path, port: int, workers: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "facepay", "sandbox", "serve", "--db", str(db)),
-            *("--port", str(port), "--workers", str(workers)),
-        ],
-        env=env,
-        stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=1).raise_for_status()
-            return proc
-        except httpx.HTTPError:
-            assert proc.poll() is None, "server exited"
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.2)
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> bytes:
-    proc.terminate()
-    _, err = proc.communicate(timeout=30)
-    return err
+    return serve(db, port, "--workers", str(workers), env=env)
 
 
 def _workers_of(pid: int) -> list[int]:
@@ -92,7 +63,7 @@ def _clean_env() -> dict[str, str]:
 
 
 def test_the_made_up_token_is_never_printed_and_is_owner_only(tmp_path: Path) -> None:
-    db, port = tmp_path / "shop.db", _free_port()
+    db, port = tmp_path / "shop.db", free_port()
     proc = _serve(db, port, 1, _clean_env())
     try:
         token_file = tmp_path / "shop.db.keys" / "enrollment-token"
@@ -103,7 +74,7 @@ def test_the_made_up_token_is_never_printed_and_is_owner_only(tmp_path: Path) ->
         r = httpx.post(f"{base}/v1/tenants", json={"tenant_id": "acme"}, headers=_bearer(token))
         assert r.status_code == 201, r.text
     finally:
-        err = _stop(proc)
+        err = stop(proc)
     assert token.encode() not in err
     assert str(token_file).encode() in err  # where to find it, not what it is
     # A restart keeps the operator's token (the file is read again, not replaced).
@@ -114,12 +85,12 @@ def test_the_made_up_token_is_never_printed_and_is_owner_only(tmp_path: Path) ->
         )
         assert r.status_code == 201, r.text
     finally:
-        assert token.encode() not in _stop(proc)
+        assert token.encode() not in stop(proc)
 
 
 def test_workers_never_see_the_token(tmp_path: Path) -> None:
     token = "operator-chosen-token-" + os.urandom(8).hex()
-    db, port = tmp_path / "shop.db", _free_port()
+    db, port = tmp_path / "shop.db", free_port()
     proc = _serve(db, port, 2, {**_clean_env(), "FACEPAY_SERVER_ADMIN_TOKEN": token})
     base = f"http://127.0.0.1:{port}"
     try:
@@ -145,7 +116,7 @@ def test_workers_never_see_the_token(tmp_path: Path) -> None:
                 bad = http.post("/v1/devices", json=_device("acme"), headers=_bearer(token + "x"))
                 assert bad.status_code == 401
     finally:
-        assert token.encode() not in _stop(proc)
+        assert token.encode() not in stop(proc)
 
 
 def test_a_typo_in_the_tenant_is_refused_not_created(backend: Sandbox) -> None:

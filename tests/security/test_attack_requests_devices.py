@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from requests_kit import start
+from requests_kit import free_port, serve, start
 
 from facepay.cli import main
 from facepay.config import ServerConfig
@@ -133,12 +130,6 @@ def test_a_replaced_till_registers_again_under_a_new_key(
         old.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_revoke_command_reaches_every_worker_of_a_running_server(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -150,27 +141,18 @@ def test_revoke_command_reaches_every_worker_of_a_running_server(
     key.save(key_path)
     assert main(["sandbox", "provision", "--db", str(db), "--device-key", str(key_path),
                  "--tenant", "acme", "--device-id", "kiosk-w", "--json"]) == 0  # fmt: skip
-    port = _free_port()
-    proc = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "facepay", "sandbox", "serve", "--db", str(db)),
-            *("--port", str(port), "--workers", "2"),
-        ],
+    port = free_port()
+    proc = serve(
+        db,
+        port,
+        "--workers",
+        "2",
         env={**os.environ, "FACEPAY_SERVER_ADMIN_TOKEN": "revoke-test-token-0123456789"},
         stderr=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
     device = ProvisionedDevice("kiosk-w", "acme", "store-1", "lane-1", key)
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                httpx.get(f"{base}/v1/health", timeout=1).raise_for_status()
-                break
-            except httpx.HTTPError:
-                assert proc.poll() is None, "server exited"
-                assert time.monotonic() < deadline, "server did not start"
-                time.sleep(0.2)
 
         def fresh_connections(n: int) -> list[int]:
             codes = []

@@ -18,16 +18,13 @@ the shopper's address, not the proxy's".
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from requests_kit import start
+from requests_kit import free_port, serve, start, stop
 
 from facepay.config import ServerConfig
 from facepay.server import Sandbox
@@ -95,37 +92,10 @@ def test_the_privacy_page_and_the_api_draw_on_one_budget(backend: Sandbox) -> No
 # ------------------------------------------------------------------ facepay sandbox serve
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _serve(db: Path, keys: Path, port: int, *extra: str) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if k != "FACEPAY_SERVER_ADMIN_TOKEN"}
     env["FACEPAY_SERVER_SHOPPER_RIGHTS_PER_SOURCE"] = str(LIMIT)
-    proc = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "facepay", "sandbox", "serve", "--db", str(db)),
-            *("--keys", str(keys), "--port", str(port), *extra),
-        ],
-        env=env,
-        stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + 90  # a start bound, not a measurement
-    while True:
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=1).raise_for_status()
-            return proc
-        except httpx.HTTPError:
-            assert proc.poll() is None, "server exited"
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.2)
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    proc.communicate(timeout=30)
+    return serve(db, port, "--keys", str(keys), *extra, env=env)
 
 
 @pytest.fixture
@@ -143,7 +113,7 @@ def test_serve_reads_no_forwarding_header_unless_told_of_a_proxy(
     shop: tuple[Path, Path, str],
 ) -> None:
     db, keys, _ = shop
-    port = _free_port()
+    port = free_port()
     proc = _serve(db, keys, port)
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30.0) as http:
@@ -153,7 +123,7 @@ def test_serve_reads_no_forwarding_header_unless_told_of_a_proxy(
                 r = http.post("/v1/shoppers/export", json=_guess(100 + n), headers=spoof)
                 assert r.status_code == 429, (spoof, r.text)
     finally:
-        _stop(proc)
+        stop(proc)
 
 
 def test_behind_a_named_proxy_a_guesser_cannot_block_the_victim(
@@ -162,7 +132,7 @@ def test_behind_a_named_proxy_a_guesser_cannot_block_the_victim(
     """The proxy (here the test, on 127.0.0.1) appends the address it saw, as nginx's
     ``$proxy_add_x_forwarded_for`` does; whatever the client wrote before it is ignored."""
     db, keys, code = shop
-    port = _free_port()
+    port = free_port()
     proc = _serve(db, keys, port, "--forwarded-allow-ips", "127.0.0.1")
     guesser = "203.0.113.7"
     try:
@@ -183,4 +153,4 @@ def test_behind_a_named_proxy_a_guesser_cannot_block_the_victim(
             assert deleted.status_code == 200, deleted.text
             assert deleted.json()["shopper_id"]
     finally:
-        _stop(proc)
+        stop(proc)
