@@ -221,6 +221,10 @@ class FaceDetectorConfig:
         return env_overrides(cls, "FACE_DETECTOR", environ, **kw)
 
 
+# The number of fixed jitters facepay.vision.TEMPLATE_JITTERS holds (a test keeps them equal).
+MAX_TEMPLATE_JITTERS = 8
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
 class EmbedderConfig:
     """Options of the face template (``DlibResNetEmbedder``, ``OnnxEmbedder``, fusion).
@@ -241,12 +245,29 @@ class EmbedderConfig:
     # onnxruntime threads per inference: one core per face, since the till runs landmarks
     # and liveness alongside on a 2-core machine (docs/performance.md).
     intra_op_threads: int = 1
+    # How one frame's template is made (the template's "recipe"). With mirror_average the
+    # face is also cut from the frame flipped left to right and the two descriptors are
+    # averaged (L2-normalised, averaged, normalised again); jitters adds that many chips
+    # with the face moved by 2 pixels or zoomed by 3% (facepay.vision.TEMPLATE_JITTERS),
+    # each mirrored too when mirror_average is on. A recipe other than the plain one
+    # changes the template's model id (e.g. "dlib-resnet-v1+mirror"), so the backend never
+    # compares templates made two ways: it must list that id in
+    # ServerConfig.template_models, and its galleries keep it apart. Off by default: every
+    # number in docs/accuracy.md was measured with the plain recipe, and its section
+    # "Making templates: mirror and jitter averaging" gives what each costs and gains and
+    # the threshold it needs.
+    mirror_average: bool = False
+    jitters: int = 0
 
     def __post_init__(self) -> None:
         if not self.match_distance > 0:
             raise ConfigurationError("EmbedderConfig.match_distance must be positive")
         if self.intra_op_threads < 1:
             raise ConfigurationError("EmbedderConfig.intra_op_threads must be >= 1")
+        if not 0 <= self.jitters <= MAX_TEMPLATE_JITTERS:
+            raise ConfigurationError(
+                f"EmbedderConfig.jitters must be 0..{MAX_TEMPLATE_JITTERS}, not {self.jitters}"
+            )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **kw: Any) -> EmbedderConfig:

@@ -4,22 +4,26 @@ mediapipe stays inside this package: everything public takes and returns
 :mod:`facepay.types` data.
 """
 
-from facepay.vision._alignment import ChipSpec, extract_chip
+from facepay.vision._alignment import ChipJitter, ChipSpec, extract_chip
 from facepay.vision._analyzer import FrameAnalyzer, validate_image
 from facepay.vision._embedding import (
     DLIB_RESNET_CARD,
+    TEMPLATE_JITTERS,
     DlibResNetEmbedder,
     Embedder,
     ModelCard,
     OnnxEmbedder,
     compare,
     fuse_templates,
+    recipe_model_id,
 )
 from facepay.vision._landmarks import FaceMeshDetector, head_pose_from_landmarks
 from facepay.vision._quality import QualityGate, eye_aspect_ratio
 
 __all__ = [
     "DLIB_RESNET_CARD",
+    "TEMPLATE_JITTERS",
+    "ChipJitter",
     "ChipSpec",
     "DlibResNetEmbedder",
     "Embedder",
@@ -33,5 +37,6 @@ __all__ = [
     "eye_aspect_ratio",
     "fuse_templates",
     "head_pose_from_landmarks",
+    "recipe_model_id",
     "validate_image",
 ]
