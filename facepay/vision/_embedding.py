@@ -373,7 +373,7 @@ class OnnxEmbedder:
 
             # cv2.flip, not image[:, ::-1]: numpy copies a reversed RGB row pixel by pixel
             # (19 ms for 640x480 on the build machine, 0.03 ms with OpenCV).
-            flipped = cv2.flip(np.ascontiguousarray(image), 1)
+            flipped: ImageArray = np.asarray(cv2.flip(np.ascontiguousarray(image), 1), np.uint8)
             mirrored = mirror_points(points, image.shape[1], self._partners)
             chips += [
                 extract_chip(flipped, mirrored, self._chip_spec, jitter=j) for j in self._jitters
