@@ -19,6 +19,14 @@ first and the mean is normalised again, so no frame weighs more for having a lon
 vector. Fusing averages out per-frame noise (blink, motion blur, a landmark jitter), which
 is why genuine distances shrink; it cannot fix a frame of the wrong person, which is the
 quality gate's job ("exactly one face").
+
+Recipes (``EmbedderConfig.mirror_average``, ``EmbedderConfig.jitters``): one frame's
+template may itself be an average, over the chip and the same face cut from the frame
+flipped left to right, and over fixed small jitters of both (:data:`TEMPLATE_JITTERS`).
+A recipe other than the plain one is part of the template's model id
+(:func:`recipe_model_id`), so templates made two ways are never compared, here
+(:func:`compare` refuses two model ids) or in the backend. docs/accuracy.md, "Making
+templates: mirror and jitter averaging", has what each recipe gains and costs.
 """
 
 from __future__ import annotations
