@@ -16,19 +16,28 @@ from facepay.vision._embedding import (
     fuse_templates,
 )
 from facepay.vision._landmarks import FaceMeshDetector, head_pose_from_landmarks
-from facepay.vision._quality import QualityGate, eye_aspect_ratio
+from facepay.vision._quality import (
+    EnrollmentFrames,
+    GradedFrame,
+    QualityGate,
+    enrollment_frames,
+    eye_aspect_ratio,
+)
 
 __all__ = [
     "DLIB_RESNET_CARD",
     "ChipSpec",
     "DlibResNetEmbedder",
     "Embedder",
+    "EnrollmentFrames",
     "FaceMeshDetector",
     "FrameAnalyzer",
+    "GradedFrame",
     "ModelCard",
     "OnnxEmbedder",
     "QualityGate",
     "compare",
+    "enrollment_frames",
     "extract_chip",
     "eye_aspect_ratio",
     "fuse_templates",
