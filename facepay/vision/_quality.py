@@ -415,7 +415,8 @@ def enrollment_frames(
     so on its own it also passes eyes half shut, or half open behind a hand
     (WolfgangLanger_Pexels.mp4 at 4.0-4.1 s: 0.155-0.177 against 0.25 a second later).
     Fewer than ``min_frames`` clear frames (the template is fused from several) and the
-    enrollment is refused with the reasons of the frames that were not clear.
+    enrollment is refused with the reasons of the frames that were not clear; a session of
+    fewer frames than that needs every frame clear.
     """
     graded = list(frames)
     passed = [g for g in graded if g.passed]
@@ -429,7 +430,9 @@ def enrollment_frames(
         for g in passed
         if not math.isfinite(g.eye_aspect_ratio) or g.eye_aspect_ratio >= min_eye_open_ratio * best
     )
-    if len(clear) >= min_frames:
+    # A session of fewer frames than min_frames (a still, a stand-in camera) is judged by
+    # the eye rule alone: a live camera session has dozens (0.6 s of liveness warm-up).
+    if clear and len(clear) >= min(min_frames, len(graded)):
         return EnrollmentFrames(clear=clear, reasons=())
     counts: Counter[QualityReason] = Counter()
     kept = set(clear)

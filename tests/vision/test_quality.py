@@ -337,3 +337,13 @@ def test_the_hand_over_the_face_segment_of_a_real_clip_does_not_enroll(eval_dir:
     assert len(good.clear) >= 30
     assert other.enough
     assert len(other.clear) >= 30
+
+
+def test_a_session_shorter_than_the_count_is_judged_by_the_eye_rule_alone() -> None:
+    """A still (one frame) enrolls if it passed the gate; two frames, one half shut, do not."""
+    assert enrollment_frames([_graded(0, 0.2)], min_frames=5, min_eye_open_ratio=0.75).enough
+    pair = [_graded(0, 0.3), _graded(1, 0.16)]
+    judged = enrollment_frames(pair, min_frames=5, min_eye_open_ratio=0.75)
+    assert not judged.enough
+    assert judged.reasons == (R.EYES_CLOSED,)
+    assert not enrollment_frames([], min_frames=5, min_eye_open_ratio=0.75).enough
