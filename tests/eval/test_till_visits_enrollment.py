@@ -15,15 +15,7 @@ import pytest
 from facepay import Claim, ClaimKind, EnrollmentResult, Till, consent_now
 from facepay.checkout import CheckoutState, FailureReason, NotEnrolledError
 from facepay.config import ServerConfig
-from facepay.eval._till_visits import (
-    NO_ACTION,
-    NO_PERSON,
-    NOT_PAYMENTS,
-    Segment,
-    VisitResult,
-    _SegmentCamera,
-    summarize,
-)
+from facepay.eval._till_visits import Segment, _SegmentCamera
 from facepay.server import Sandbox
 from facepay.testing.clips import fixed_liveness_plan
 from facepay.types import QualityReason
@@ -88,29 +80,3 @@ def test_eyes_shut_behind_a_hand_is_refused_typed_and_nothing_is_stored(
     enrolled = _enroll(sandbox, Segment(clip, 3, 9.0, 12.0), "+4915100000001")
     assert enrolled.shopper_id
     assert _shoppers(sandbox) == before + 1
-
-
-def _visit(kind: str, outcome: str, segment: str = "a.mp4#1@3-6s") -> VisitResult:
-    return VisitResult("learning", kind, segment, "a.mp4", outcome, "blink", "")
-
-
-def test_a_segment_that_is_not_a_payment_has_its_own_column_and_both_rates_are_shown() -> None:
-    visits = [
-        _visit("enroll", "enrolled", "a.mp4#0@0-3s"),
-        _visit("genuine", "approved_on_face"),
-        _visit("genuine", "approved_on_face"),
-        _visit("genuine", "refused_liveness"),
-        _visit("genuine", NO_PERSON),
-        _visit("genuine", NO_ACTION),
-        _visit("impostor", NO_ACTION),
-        _visit("impostor", "refused_no_match"),
-    ]
-    s = summarize(visits)
-    assert s["genuine_payments"] == 3  # the two segments that are not payments are outside
-    assert s["not_payments"] == {NO_PERSON: 1, NO_ACTION: 1}
-    assert s["refused_rate"] == pytest.approx(1 / 3)
-    assert s["refused_rate_counting_all"] == pytest.approx(3 / 5)
-    assert s["per_clip"]["a.mp4"][NO_PERSON] == 1
-    assert s["impostor_payments"] == 1
-    assert s["impostor_not_payments"] == {NO_PERSON: 0, NO_ACTION: 1}
-    assert set(NOT_PAYMENTS) == {NO_PERSON, NO_ACTION}
