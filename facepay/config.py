@@ -158,9 +158,9 @@ class CheckoutConfig:
     # frames refuse the enrollment (FailureReason.FACE_NOT_CLEAR: enroll again). Measured:
     # WolfgangLanger_Pexels.mp4 at 3-6 s, eyes shut and a hand over the face, passed the gate
     # on 6 frames, 3 of them half-shut (0.155-0.177 against 0.253), and its template left
-    # every later payment of that clip at distance 0.070-0.082; the other clips' enrollment
-    # segments have dozens of clear frames. 5 = fused_frames: a template from fewer is the
-    # one-frame template issue 2 retired.
+    # every later payment of that clip at distance 0.070-0.082; every other 3-s window of
+    # the eval clips has 15-85 clear frames (docs/quality.md). 5 = fused_frames: the
+    # template is fused from that many.
     enrollment_min_frames: int = 5
     enrollment_min_eye_open_ratio: float = 0.75
 

@@ -88,9 +88,10 @@ class FailureReason(str, enum.Enum):
     CAMERA_LOST = "camera_lost"
     # Liveness passed but no frame passed the quality gate to make a template from.
     NO_GOOD_FRAME = "no_good_frame"
-    # Enrollment only: too few frames showed the face clearly enough (eyes open, nothing
-    # over it) for the template every later payment is compared with; the error's
-    # ``quality_reasons`` say why. Nothing was stored: the shopper enrolls again.
+    # Enrollment only: too few frames passed the quality gate with the eyes open (compared
+    # with the shopper's own widest-open frame) for the template every later payment is
+    # compared with; the error's ``quality_reasons`` say why (eyes_closed, occluded, ...).
+    # Nothing was stored: the shopper enrolls again.
     FACE_NOT_CLEAR = "face_not_clear"
     # Embedding, fusing or sealing the template failed (a model or key problem).
     TEMPLATE_FAILED = "template_failed"
