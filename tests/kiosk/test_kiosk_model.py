@@ -32,6 +32,7 @@ from facepay import (
 )
 from kiosk_app.model import (
     BACK,
+    AttemptEnd,
     ChannelKind,
     CheckoutPort,
     FilePrinter,
@@ -120,8 +121,8 @@ class ScriptedPort:
     def feed(self, frame: Frame) -> FrameFeedback:
         return FrameFeedback(state=CheckoutState.PROCESSING, frame_index=frame.index)
 
-    def end_reason(self) -> tuple[FailureReason | None, tuple[LivenessReason, ...]]:
-        return None, ()
+    def end_reason(self) -> AttemptEnd:
+        return AttemptEnd(reason=None)
 
     def complete(self) -> Receipt | EnrollmentResult:
         answer = self.answers.pop(0)
