@@ -18,7 +18,13 @@ from facepay.vision._embedding import (
     recipe_model_id,
 )
 from facepay.vision._landmarks import FaceMeshDetector, head_pose_from_landmarks
-from facepay.vision._quality import QualityGate, eye_aspect_ratio
+from facepay.vision._quality import (
+    EnrollmentFrames,
+    GradedFrame,
+    QualityGate,
+    enrollment_frames,
+    eye_aspect_ratio,
+)
 
 __all__ = [
     "DLIB_RESNET_CARD",
@@ -27,12 +33,15 @@ __all__ = [
     "ChipSpec",
     "DlibResNetEmbedder",
     "Embedder",
+    "EnrollmentFrames",
     "FaceMeshDetector",
     "FrameAnalyzer",
+    "GradedFrame",
     "ModelCard",
     "OnnxEmbedder",
     "QualityGate",
     "compare",
+    "enrollment_frames",
     "extract_chip",
     "eye_aspect_ratio",
     "fuse_templates",
