@@ -468,7 +468,10 @@ class KioskController(QObject):
             self.enroll_done.offer(self.machine.receipt_channels)
         else:
             # A card payment needs a sale to pay: an enrollment from the idle screen has none.
-            self.result.show_outcome(outcome, card_offered=self.machine.card_is_safe())
+            m = self.machine
+            self.result.show_outcome(
+                outcome, card_offered=m.card_is_safe(), enrolling=m.enrolling()
+            )
 
     def _show(self, screen_id: ScreenId) -> None:
         m = self.machine

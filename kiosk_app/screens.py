@@ -862,6 +862,7 @@ class ResultScreen(Screen):
         self._by_card = False
         self._quality: tuple[QualityReason, ...] = ()
         self._card_offered = True
+        self._enrolling = False
         self.outcome: Outcome | None = None
 
     def show_result(
@@ -874,21 +875,27 @@ class ResultScreen(Screen):
         by_card: bool = False,
         quality_reasons: Sequence[QualityReason] = (),
         card_offered: bool = True,
+        enrolling: bool = False,
     ) -> None:
         """Show how the payment ended (``kind`` picks the words; the rest is the receipt).
 
         ``quality_reasons``: why an enrollment's face was not clear (FACE_NOT_CLEAR);
         ``card_offered``: False when there is nothing to pay by card (an enrollment
-        started from the idle screen), so no button does nothing."""
+        started from the idle screen), so no button does nothing; ``enrolling``: the
+        attempt was an enrollment, so a failure says face pay is not set up (not that a
+        payment failed)."""
         self.kind = kind
         self._amount, self._method = amount_text, masked_method
         self._lines, self._by_card = tuple(lines), by_card
         self._quality, self._card_offered = tuple(quality_reasons), card_offered
+        self._enrolling = enrolling
         self.retranslate()
         if self.isVisible():
             self.refocus()
 
-    def show_outcome(self, outcome: Outcome, *, card_offered: bool = True) -> None:
+    def show_outcome(
+        self, outcome: Outcome, *, card_offered: bool = True, enrolling: bool = False
+    ) -> None:
         """Draw the model's outcome: its kind picks the words, its screen lines the receipt
         (never the privacy code)."""
         self.show_result(
@@ -899,6 +906,7 @@ class ResultScreen(Screen):
             by_card=outcome.by_card,
             quality_reasons=outcome.quality_reasons,
             card_offered=card_offered,
+            enrolling=enrolling,
         )
         self.outcome = outcome
 
@@ -910,6 +918,8 @@ class ResultScreen(Screen):
             icon_pixmap("tick" if ok else "cross", 96, (GREEN if ok else RED).name())
         )
         title = _RESULT_TITLES.get(kind, "result.failed_title")
+        if self._enrolling and title == "result.failed_title":
+            title = "result.not_set_up_title"
         if ok and self._by_card:
             title = "result.card_approved"
         self.title.setText(t(title))
@@ -960,6 +970,7 @@ class ResultScreen(Screen):
         self._lines = ()
         self._quality = ()
         self._card_offered = True
+        self._enrolling = False
         self.receipt.clear()
 
 

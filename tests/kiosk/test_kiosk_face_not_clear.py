@@ -143,6 +143,23 @@ def test_no_card_button_when_there_is_nothing_to_pay(themed: QApplication) -> No
     assert not screen.card_button.isVisibleTo(screen)
 
 
+@pytest.mark.parametrize("language", list(Language), ids=lambda x: x.value)
+def test_any_failed_enrollment_says_face_pay_is_not_set_up(
+    themed: QApplication, language: Language
+) -> None:
+    """A shopper who was setting up face pay never reads "Face payment not completed"."""
+    tr = Translator(language)
+    screen = ResultScreen(tr)
+    for kind in (OutcomeKind.TOO_SLOW, OutcomeKind.FACE_LOST, OutcomeKind.LIVENESS_FAILED):
+        screen.show_result(kind, enrolling=True)
+        assert screen.title.text() == tr("result.not_set_up_title"), kind
+        screen.show_result(kind)  # the same ending of a payment
+        assert screen.title.text() == tr("result.failed_title"), kind
+    # A specific title still wins: the lane is paused whatever the shopper was doing.
+    screen.show_result(OutcomeKind.LANE_PAUSED, enrolling=True)
+    assert screen.title.text() == tr("result.lane_paused_title")
+
+
 def test_the_typed_reasons_travel_from_facepay_to_the_outcome() -> None:
     """The refusal reaches the kiosk two ways (the flow's end state, or the typed error);
     both keep facepay's quality reasons, as types, for the screen."""
