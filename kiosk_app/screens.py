@@ -798,7 +798,7 @@ _RESULT_TITLES: dict[OutcomeKind, str] = {
 # FACE_NOT_CLEAR: what the shopper can change before the next try, by facepay's quality
 # reason. The first reason here among the enrollment's (most frequent first) picks the
 # words; placement and pose reasons are left out on purpose: the capture screen prompts
-# for them live, and the liveness turns cause yaw and pitch in every session.
+# for them live, and a liveness head turn makes yaw frames that are no one's mistake.
 _NOT_CLEAR_MESSAGES: dict[QualityReason, str] = {
     QualityReason.EYES_CLOSED: "result.face_not_clear_eyes",
     QualityReason.OCCLUDED: "result.face_not_clear_covered",
