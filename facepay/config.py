@@ -286,6 +286,13 @@ class ServerConfig:
     # The best score must lead the second best by this much in 1:N, else step-up
     # (docs/protocol.md, "Matching").
     match_margin: float = 0.03
+    # A shopper with several stored views (enrollment views, adaptive views) scores this
+    # share of its best view's similarity plus the rest of its second best's (one view:
+    # that view's); match_threshold, the grey zone and the 1:N margin all read that score.
+    # 1.0 (the best view alone) let a look-alike near any one added view pay: NUAA
+    # face-only FMR 0.27% with three views and two adaptive slots; at 0.75, 0 of 6,400
+    # (docs/accuracy.md, "Templates that learn"). facepay.server._templates.BEST_VIEW_WEIGHT.
+    best_view_weight: float = 0.75
     # The grey zone (issue 16): a best score in [grey_threshold, match_threshold) for one
     # candidate (the claimed shopper, or a 1:N best ahead of the second by match_margin)
     # who set a PIN asks for that PIN (step-up kind "pin") instead of declining. 0.945 is
@@ -392,6 +399,8 @@ class ServerConfig:
     def __post_init__(self) -> None:
         if not 0.0 < self.match_threshold <= 1.0 or not 0.0 <= self.match_margin < 1.0:
             raise ConfigurationError("ServerConfig: match_threshold in (0, 1], margin in [0, 1)")
+        if not 0.5 <= self.best_view_weight <= 1.0:
+            raise ConfigurationError("ServerConfig: best_view_weight in [0.5, 1]")
         if not 0.0 < self.grey_threshold <= self.match_threshold or self.pin_failures < 1:
             raise ConfigurationError(
                 "ServerConfig: grey_threshold in (0, match_threshold], pin_failures >= 1"

@@ -208,6 +208,7 @@ class Payments(BackendPart):
                     [claimed.shopper_id],
                     threshold=self.config.match_threshold,
                     margin=self.config.match_margin,
+                    best_view_weight=self.config.best_view_weight,
                 )
         else:
             self.cache.sync(device.tenant_id)
@@ -227,6 +228,7 @@ class Payments(BackendPart):
                     probe.vector,
                     threshold=self.config.match_threshold,
                     margin=self.config.match_margin,
+                    best_view_weight=self.config.best_view_weight,
                 )
         candidates: tuple[str, ...] = ()
         grey: str | None = None
@@ -380,7 +382,10 @@ class Payments(BackendPart):
             candidate, best, second = claimed_id, match.best_score, None
         else:
             near = gallery.search(
-                probe.vector, threshold=config.grey_threshold, margin=config.match_margin
+                probe.vector,
+                threshold=config.grey_threshold,
+                margin=config.match_margin,
+                best_view_weight=config.best_view_weight,
             )
             if near.outcome is not MatchOutcome.MATCH or near.shopper_id is None:
                 return None
