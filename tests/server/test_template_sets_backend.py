@@ -23,7 +23,7 @@ from facepay.testing.protocol_till import PHONE, ProtocolTill, rows
 from facepay.testing.synthetic import at_cosine, face, template
 
 # Updates allowed at once (no interval) unless a test says otherwise.
-# Learning is opt-in (ServerConfig.adaptive_slots default 0, docs/accuracy.md).
+# Two adaptive slots (the default since the set score, docs/accuracy.md), said here.
 LEARNING = ServerConfig(adaptive_interval_s=0.0, adaptive_slots=2)
 
 
