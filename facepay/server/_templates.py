@@ -37,8 +37,8 @@ An impostor accepted once below ``adaptive_threshold`` (a lucky score, a lowered
 threshold) changes nothing at all: the set is returned unchanged.
 
 Everything here takes and returns plain numpy data (no database, no clock, no keys) so the
-backend (:mod:`facepay.server._service`) and the measurement (``facepay eval verify
---adaptive``) run the same functions.
+backend (:mod:`facepay.server._service`) and the measurement (``facepay eval adaptive``,
+through that backend) run the same functions.
 """
 
 from __future__ import annotations
