@@ -265,14 +265,14 @@ class EmbedderConfig:
     # How one frame's template is made (the template's "recipe"). With mirror_average the
     # face is also cut from the frame flipped left to right and the two descriptors are
     # averaged (L2-normalised, averaged, normalised again); jitters adds that many chips
-    # with the face moved by 2 pixels or zoomed by 3% (facepay.vision.TEMPLATE_JITTERS),
-    # each mirrored too when mirror_average is on. A recipe other than the plain one
-    # changes the template's model id (e.g. "dlib-resnet-v1+mirror"), so the backend never
-    # compares templates made two ways: it must list that id in
-    # ServerConfig.template_models, and its galleries keep it apart. Off by default: every
-    # number in docs/accuracy.md was measured with the plain recipe, and its section
-    # "Making templates: mirror and jitter averaging" gives what each costs and gains and
-    # the threshold it needs.
+    # with the face moved by 2 pixels, zoomed by 3% or turned by 3 degrees
+    # (facepay.vision.TEMPLATE_JITTERS), each mirrored too when mirror_average is on. A
+    # recipe other than the plain one changes the template's model id (e.g.
+    # "dlib-resnet-v1+mirror"), so the backend never compares templates made two ways: it
+    # must list that id in ServerConfig.template_models, and its galleries keep it apart.
+    # Off by default: every number in docs/accuracy.md was measured with the plain recipe,
+    # and its section "Making templates: mirror and jitter averaging" gives what each
+    # costs and gains and the threshold it needs (mirror: the same 0.04).
     mirror_average: bool = False
     jitters: int = 0
 
