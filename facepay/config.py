@@ -624,16 +624,6 @@ class LivenessConfig:
     # ...and the eyes must open again above this share for the blink to count. Measured: d12
     # reopens to 0.72-0.80 of its baseline after a blink while talking (0.85 missed it).
     blink_reopen_ratio: float = 0.75
-    # A shopper whose eyes rest lower than earlier in the session (looking down at the till)
-    # may reopen to her level before the blink but not to 0.75 of the session's baseline
-    # (d14 3-6 s: 0.26 before the blink, 0.19-0.26 after, baseline 0.39; issue 16). So a
-    # closure is also judged against the median eye ratio of the ``blink_local_window_s``
-    # before its first closed frame: it counts when, within ``blink_local_close_s`` of that
-    # frame, the eyes fell below ``blink_closed_ratio`` of that level (quick and deep: a slow
-    # droop or noise is neither) and then reopen above ``blink_reopen_ratio`` of it.
-    # Measured in docs/liveness.md (blink rule). 0 turns the local comparison off.
-    blink_local_window_s: float = 0.3
-    blink_local_close_s: float = 0.3
     # The open-eye baseline: this percentile of the last ``baseline_window_s`` of eye ratios.
     baseline_window_s: float = 2.0
     baseline_percentile: float = 90.0
@@ -730,8 +720,6 @@ class LivenessConfig:
     def __post_init__(self) -> None:
         if not 0.0 < self.blink_closed_ratio < self.blink_reopen_ratio <= 1.0:
             raise ConfigurationError("LivenessConfig: need 0 < blink_closed_ratio < reopen <= 1")
-        if self.blink_local_window_s < 0 or self.blink_local_close_s < 0:
-            raise ConfigurationError("LivenessConfig: blink_local_* must be >= 0")
         if self.challenge_window_s <= self.min_reaction_s:
             raise ConfigurationError("LivenessConfig: challenge window shorter than reaction time")
         if self.max_onset_s < 0 or (0 < self.max_onset_s <= self.min_reaction_s):

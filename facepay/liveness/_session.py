@@ -16,7 +16,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from facepay.config import LivenessConfig
-from facepay.liveness._blink import BlinkDetector, BlinkRule
 from facepay.liveness._challenges import ChallengePlan, LivenessChallenge
 from facepay.liveness._cues import PassiveCues
 from facepay.liveness._injection import InjectionMonitor, is_virtual_camera
@@ -160,7 +159,6 @@ class LivenessSession:
         self._onset_t: float | None = None
         self._yaw_ref = 0.0
         self._closed_seen = False
-        self._blink = self._new_blink_detector()
         self._hold = 0
         self._passed: list[str] = []
         self._response_s: list[float] = []
@@ -322,7 +320,6 @@ class LivenessSession:
         self._armed_t = None
         self._onset_t = None
         self._closed_seen = False
-        self._blink = self._new_blink_detector()
         self._hold = 0
         if self._index < len(self.plan) and self.plan.challenges[self._index].is_turn:
             self._parallax = ParallaxTracker(
@@ -330,17 +327,6 @@ class LivenessSession:
                 max_segment_frames=self.config.parallax_segment_max_frames,
             )
             self._parallax_until = None
-
-    def _new_blink_detector(self) -> BlinkDetector:
-        c = self.config
-        return BlinkDetector(
-            BlinkRule(
-                closed_ratio=c.blink_closed_ratio,
-                reopen_ratio=c.blink_reopen_ratio,
-                local_window_s=c.blink_local_window_s,
-                local_close_s=c.blink_local_close_s,
-            )
-        )
 
     def _feed_parallax(self, frame: Frame, obs: FaceObservation, m: FaceMeasures, t: float) -> None:
         if self._parallax is None:
@@ -417,10 +403,6 @@ class LivenessSession:
             # as its reference (a shopper coming back from a turn rarely lands exactly where
             # the warm-up was).
             settled = abs(dyaw) < c.wrong_turn_deg if challenge.is_turn else self._head_steady(t)
-            if challenge is LivenessChallenge.BLINK:
-                # Not an answer yet, but the eyes' level before a closure (the blink rule's
-                # local reference) may reach back before the challenge armed.
-                self._blink.feed(t, m.ear, ear_base, shape_kept=True, armed=False)
             if neutral and settled:
                 self._armed_t = self._onset_t = t
                 self._yaw_ref = m.yaw
@@ -442,9 +424,11 @@ class LivenessSession:
             return
         done = False
         if challenge is LivenessChallenge.BLINK:
+            closed = m.ear < c.blink_closed_ratio * ear_base
             squashed = abs(aspect / max(b.aspect, 1e-6) - 1.0) > c.blink_max_face_aspect_change
-            done = self._blink.feed(t, m.ear, ear_base, shape_kept=not squashed, armed=True)
-            self._closed_seen = self._blink.closed_seen
+            if closed and not squashed:
+                self._closed_seen = True
+            done = self._closed_seen and m.ear >= c.blink_reopen_ratio * ear_base
         else:
             hit = {
                 LivenessChallenge.TURN_LEFT: dyaw >= c.turn_min_deg,

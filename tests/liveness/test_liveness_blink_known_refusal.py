@@ -1,4 +1,4 @@
-"""The blink rule inside a LivenessSession: d14's partial reopen (issue 16) on a real mesh.
+"""A known false refusal of the blink rule: d14's partial reopen (issue 16) on a real mesh.
 
 The mesh is mediapipe's on a real NUAA frame; a blink moves the upper lids onto the lower
 ones (as tests/liveness/test_liveness_session.py does), frames carry sensor-like noise and
@@ -75,23 +75,22 @@ def _run(mesh: np.ndarray, config: LivenessConfig, after: float) -> LivenessSess
     return session
 
 
-def test_a_partial_reopen_to_the_level_before_the_blink_is_live(mesh: np.ndarray) -> None:
-    # Lids 45 % shut after the blink: eye ratio 0.57 of wide open (under 0.75 of the
-    # session baseline), 0.84 of the 33 %-shut level just before it (over 0.75).
+def test_known_false_refusal_a_partial_reopen_is_not_taken_today(mesh: np.ndarray) -> None:
+    """KNOWN FALSE REFUSAL (issue 16, d14.mp4 3-6 s at the till): this asserts today's
+    behaviour, not the wanted one. Lids 45 % shut after the blink: eye ratio 0.57 of wide
+    open, under 0.75 of the session baseline, though 0.84 of the 33 %-shut level the eyes
+    rested at just before the blink. The camera stops before the rolling baseline forgets
+    the wide eyes, so no blink is taken. docs/liveness.md (Blink) says why the local-level
+    rule tried for it was not shipped."""
     verdict = _run(mesh, LivenessConfig(), after=0.45).verdict()
+    assert verdict.decision is not LivenessDecision.LIVE
+    assert LivenessReason.CAMERA_STOPPED.value in verdict.reasons
+    assert verdict.evidence["passed"] == ""
+
+
+def test_the_same_blink_reopening_wide_is_taken(mesh: np.ndarray) -> None:
+    # The control: the same trace reopening to the wide-open level passes, so the refusal
+    # above is the reopen share, not the harness.
+    verdict = _run(mesh, LivenessConfig(), after=0.0).verdict()
     assert verdict.decision is LivenessDecision.LIVE, verdict.reasons
     assert verdict.evidence["passed"] == "blink"
-
-
-def test_without_the_local_comparison_the_same_blink_is_not_taken(mesh: np.ndarray) -> None:
-    # Today's rule before issue 16's change: the false refusal d14 met at the till.
-    verdict = _run(mesh, LivenessConfig(blink_local_window_s=0.0), after=0.45).verdict()
-    assert verdict.decision is not LivenessDecision.LIVE
-    assert LivenessReason.CAMERA_STOPPED.value in verdict.reasons
-
-
-def test_reopening_short_of_the_local_level_is_still_refused(mesh: np.ndarray) -> None:
-    # Lids 65 % shut: 0.39 of wide, 0.58 of the level before the blink: not reopened.
-    verdict = _run(mesh, LivenessConfig(), after=0.65).verdict()
-    assert verdict.decision is not LivenessDecision.LIVE
-    assert LivenessReason.CAMERA_STOPPED.value in verdict.reasons
