@@ -166,7 +166,7 @@ class PaymentBackend:
 
     def sweep(self) -> dict[str, int]:
         """Retention and housekeeping (facepay.server._retention)."""
-        return sweep(self.db, self.config, self.galleries, clock=self.clock)
+        return sweep(self.context)
 
     # ------------------------------------------------------------------ tenants and devices
 
