@@ -25,6 +25,7 @@ __all__ = [
     "PayerRow",
     "PaymentSummary",
     "PurgedCounters",
+    "RefusalInputs",
     "RequestCount",
     "RetainedEnrollment",
     "SessionRow",
@@ -62,6 +63,7 @@ __all__ = [
     "purge_counters",
     "read_lockout",
     "read_session",
+    "refusal_inputs",
     "removed_templates",
     "replace_templates",
     "retained_enrollments",
@@ -69,6 +71,7 @@ __all__ = [
     "shopper_by_privacy_code",
     "shred_template",
     "spend_session",
+    "spend_session_on_refusal",
     "stored_answer",
     "stored_templates",
     "templates_of",
@@ -1048,3 +1051,50 @@ def insert_shopper(tx: Transaction, shopper: NewShopper) -> None:
         f"VALUES ({', '.join('?' * len(fields))})",
         tuple(getattr(shopper, f.name) for f in fields),
     )
+
+
+# ---------------------------------------------------------------------- liveness refusals
+# A till's not_live report on its checkout session (facepay.server._reports): session SQL,
+# kept with the sessions' when this module is split.
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RefusalInputs:
+    """What a not_live report is decided on: its session (None: no such session), the
+    report that spent it if one did, and the device's lock."""
+
+    session: SessionRow | None
+    refused_at: float | None
+    refusal_hash: str | None
+    locked_until: float | None
+
+
+def refusal_inputs(tx: Transaction, session_id: str, device_subject: str) -> RefusalInputs:
+    row = tx.one(
+        "SELECT device_id, purpose, expires_at, used_at, refused_at, refusal_hash "
+        "FROM sessions WHERE session_id = ?",
+        (session_id,),
+    )
+    until = locked_until(tx, [device_subject])
+    if row is None:
+        return RefusalInputs(session=None, refused_at=None, refusal_hash=None, locked_until=until)
+    return RefusalInputs(
+        session=session_row(row),
+        refused_at=None if row[4] is None else float(row[4]),
+        refusal_hash=None if row[5] is None else str(row[5]),
+        locked_until=until,
+    )
+
+
+def spend_session_on_refusal(
+    tx: Transaction, session_id: str, device_id: str, request_hash: str, now: float
+) -> bool:
+    """Spend an unused, unexpired payment session of ``device_id`` on a not_live report;
+    False if it was used, refused, expired or is not that device's meanwhile."""
+    changed = tx.execute(
+        "UPDATE sessions SET used_at = ?, refused_at = ?, refusal_hash = ? "
+        "WHERE session_id = ? AND device_id = ? AND purpose = 'pay' AND used_at IS NULL "
+        "AND expires_at >= ?",
+        (now, now, request_hash, session_id, device_id, now),
+    )
+    return changed == 1

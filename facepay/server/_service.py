@@ -39,6 +39,7 @@ from facepay.server._keys import key_set
 from facepay.server._ledger import answer_in_session
 from facepay.server._lockouts import Lockouts
 from facepay.server._payments import Acquirer, Payments
+from facepay.server._reports import LivenessRefusals
 from facepay.server._retention import sweep
 from facepay.server._sessions import CheckoutSessions
 from facepay.server._shoppers import ShopperRights, ShopperRightsCalls
@@ -58,6 +59,8 @@ from facepay.wire import (
     EnrollmentResponse,
     ErrorCode,
     KeySet,
+    LivenessRefusalRequest,
+    LivenessRefusalResponse,
     ShopperAccessRequest,
     ShopperExport,
     StepUpRequest,
@@ -72,7 +75,7 @@ class PaymentBackend:
     """The backend's one entry point: devices, sessions, enrollment, authorization,
     shopper rights, retention, each delegated to its part (attributes ``tenants``,
     ``sessions``, ``enrollments``, ``payments``, ``lockouts``, ``shoppers``, ``cache``,
-    ``answers``, ``gate``)."""
+    ``answers``, ``gate``, ``reports``)."""
 
     def __init__(
         self,
@@ -138,6 +141,15 @@ class PaymentBackend:
             acquirer=acquirer,
             clock=clock,
         )
+        self.reports = LivenessRefusals(
+            db,
+            vault,
+            self.config,
+            self.galleries,
+            sessions=self.sessions,
+            lockouts=self.lockouts,
+            clock=clock,
+        )
 
     @property
     def acquirer(self) -> Acquirer:
@@ -164,6 +176,7 @@ class PaymentBackend:
         self.cache.clock = clock
         self.enrollments.clock = clock
         self.payments.clock = clock
+        self.reports.clock = clock
 
     @property
     def admin_token_sha256(self) -> str:
@@ -243,6 +256,13 @@ class PaymentBackend:
         self, device: AuthenticatedDevice, session_id: str
     ) -> AuthorizationResponse:
         return answer_in_session(self.db, device, session_id)
+
+    def report_liveness_refusal(
+        self, device: AuthenticatedDevice, session_id: str, req: LivenessRefusalRequest
+    ) -> LivenessRefusalResponse:
+        """A till's not_live in a payment session: spend it, count the device
+        (facepay.server._reports)."""
+        return self.reports.report(device, session_id, req)
 
     # ------------------------------------------------------------------ enrollment
 
