@@ -18,11 +18,9 @@ import hmac
 import json
 import logging
 import secrets
-from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
-from facepay.config import ServerConfig
 from facepay.crypto import open_step_up_pin
 from facepay.errors import SealedDataError
 from facepay.server import _decision as decision
@@ -34,12 +32,11 @@ from facepay.server._answers import StoredAnswers
 from facepay.server._devices import AuthenticatedDevice
 from facepay.server._errors import ApiError
 from facepay.server._galleries import GalleryCache
-from facepay.server._gallery import Gallery, GalleryRegistry, MatchOutcome, MatchResult
+from facepay.server._gallery import Gallery, MatchOutcome, MatchResult
 from facepay.server._lockouts import Lockouts
-from facepay.server._part import BackendPart
+from facepay.server._part import BackendContext, BackendPart
 from facepay.server._sessions import CheckoutSessions
-from facepay.server._storage import Database, UniqueViolationError
-from facepay.server._vault import Vault
+from facepay.server._storage import UniqueViolationError
 from facepay.types import FaceTemplate
 from facepay.wire import (
     AuthorizationResponse,
@@ -92,19 +89,15 @@ class Payments(BackendPart):
 
     def __init__(
         self,
-        db: Database,
-        vault: Vault,
-        config: ServerConfig,
-        galleries: GalleryRegistry,
+        context: BackendContext,
         *,
         sessions: CheckoutSessions,
         lockouts: Lockouts,
         cache: GalleryCache,
         answers: StoredAnswers,
         acquirer: Acquirer,
-        clock: Callable[[], float],
     ) -> None:
-        super().__init__(db, vault, config, galleries, clock=clock)
+        super().__init__(context)
         self.sessions = sessions
         self.lockouts = lockouts
         self.cache = cache

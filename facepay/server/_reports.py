@@ -18,20 +18,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
 from datetime import datetime, timezone
 
-from facepay.config import ServerConfig
 from facepay.server import _decision as decision
 from facepay.server import _repository as repository
 from facepay.server._devices import AuthenticatedDevice
 from facepay.server._errors import ApiError
-from facepay.server._gallery import GalleryRegistry
 from facepay.server._lockouts import Lockouts
-from facepay.server._part import BackendPart
+from facepay.server._part import BackendContext, BackendPart
 from facepay.server._sessions import CheckoutSessions
-from facepay.server._storage import Database
-from facepay.server._vault import Vault
 from facepay.wire import (
     ErrorCode,
     LivenessRefusalRequest,
@@ -65,17 +60,9 @@ class LivenessRefusals(BackendPart):
     """Records a till's ``not_live`` against its device."""
 
     def __init__(
-        self,
-        db: Database,
-        vault: Vault,
-        config: ServerConfig,
-        galleries: GalleryRegistry,
-        *,
-        sessions: CheckoutSessions,
-        lockouts: Lockouts,
-        clock: Callable[[], float],
+        self, context: BackendContext, *, sessions: CheckoutSessions, lockouts: Lockouts
     ) -> None:
-        super().__init__(db, vault, config, galleries, clock=clock)
+        super().__init__(context)
         self.sessions = sessions
         self.lockouts = lockouts
 
@@ -93,12 +80,15 @@ class LivenessRefusals(BackendPart):
         subject = f"device:{device.device_id}"
         request_hash = refusal_hash(session_id, req)
         with self.db.reads() as tx:
-            inputs = repository.refusal_inputs(tx, session_id, subject)
-        replay = self._replayed(device, session_id, inputs, request_hash)
+            refusal = repository.read_refusal(tx, session_id)
+            locked_until = repository.locked_until(tx, [subject])
+        replay = self._replayed(device, session_id, refusal, request_hash)
         if replay is not None:
             return replay
-        self.lockouts.refuse_if_locked(inputs.locked_until)
-        self.sessions.refuse_unusable(device, inputs.session, SessionPurpose.PAY)
+        self.lockouts.refuse_if_locked(locked_until)
+        self.sessions.refuse_unusable(
+            device, None if refusal is None else refusal.session, SessionPurpose.PAY
+        )
         now = self.clock()
         with self.db.transaction() as tx:
             if not repository.spend_session_on_refusal(
@@ -125,8 +115,8 @@ class LivenessRefusals(BackendPart):
         if spent is None:
             # A concurrent copy of this report (or a payment) spent the session first.
             with self.db.reads() as tx:
-                inputs = repository.refusal_inputs(tx, session_id, subject)
-            replay = self._replayed(device, session_id, inputs, request_hash)
+                refusal = repository.read_refusal(tx, session_id)
+            replay = self._replayed(device, session_id, refusal, request_hash)
             if replay is not None:
                 return replay
             raise ApiError(ErrorCode.SESSION_USED, "this session was already used or expired")
@@ -136,24 +126,24 @@ class LivenessRefusals(BackendPart):
     def _replayed(
         device: AuthenticatedDevice,
         session_id: str,
-        inputs: repository.RefusalInputs,
+        refusal: repository.RefusalRow | None,
         request_hash: str,
     ) -> LivenessRefusalResponse | None:
         """The stored answer when this device already reported this very refusal; a 409
         for another report on a session it refused; None when it reported none."""
-        session = inputs.session
-        if session is None or inputs.refused_at is None or inputs.refusal_hash is None:
+        if refusal is None or refusal.refused_at is None or refusal.refusal_hash is None:
             return None
+        session = refusal.session
         if session.device_id != device.device_id:
             return None  # someone else's session: refused as a mismatch below
         if decision.replay_refusal(
             owner_device=session.device_id,
             device=device.device_id,
-            stored_hash=inputs.refusal_hash,
+            stored_hash=refusal.refusal_hash,
             request_hash=request_hash,
         ):
             raise ApiError(
                 ErrorCode.IDEMPOTENCY_CONFLICT,
                 "this session's refusal was already reported with another summary",
             )
-        return _answer(session_id, inputs.refused_at, replayed=True)
+        return _answer(session_id, refusal.refused_at, replayed=True)

@@ -38,6 +38,7 @@ from facepay.server._gallery import GalleryRegistry
 from facepay.server._keys import key_set
 from facepay.server._ledger import answer_in_session
 from facepay.server._lockouts import Lockouts
+from facepay.server._part import BackendContext
 from facepay.server._payments import Acquirer, Payments
 from facepay.server._reports import LivenessRefusals
 from facepay.server._retention import sweep
@@ -95,9 +96,10 @@ class PaymentBackend:
             acquirer = SandboxAcquirer()
         self.vault = vault
         self.config = config or ServerConfig()
-        self._clock = clock
         self.admin_token = admin_token or self.config.admin_token or secrets.token_urlsafe(24)
         self.galleries = GalleryRegistry()
+        # What every part shares, given once; the clock set on it reaches them all.
+        self.context = BackendContext(db, vault, self.config, self.galleries, clock)
         # The backend's parts, one concern each; this class is their facade.
         self.gate = RequestGate(
             db,
@@ -107,48 +109,28 @@ class PaymentBackend:
             rate_burst=self.config.device_rate_burst,
         )
         self.tenants = Tenants(
-            db,
-            vault,
-            self.gate,
+            self.context,
+            gate=self.gate,
             # A worker process of `serve --workers N` is given only this digest
             # (facepay.server._workers), never the token.
             admin_token_sha256=hashlib.sha256(self.admin_token.encode()).hexdigest(),
-            clock=clock,
         )
-        self.sessions = CheckoutSessions(db, self.config, vault=vault, clock=clock)
-        self.lockouts = Lockouts(db, self.config, clock=clock)
-        self.shoppers = ShopperRights(db, vault, self.config, self.galleries, clock=clock)
-        self.cache = GalleryCache(db, vault, self.config, self.galleries, clock=clock)
-        self.answers = StoredAnswers(db, vault)
-        self.enrollments = Enrollments(
-            db,
-            vault,
-            self.config,
-            self.galleries,
-            sessions=self.sessions,
-            cache=self.cache,
-            clock=clock,
-        )
+        self.sessions = CheckoutSessions(self.context)
+        self.lockouts = Lockouts(self.context)
+        self.shoppers = ShopperRights(self.context)
+        self.cache = GalleryCache(self.context)
+        self.answers = StoredAnswers(self.context)
+        self.enrollments = Enrollments(self.context, sessions=self.sessions, cache=self.cache)
         self.payments = Payments(
-            db,
-            vault,
-            self.config,
-            self.galleries,
+            self.context,
             sessions=self.sessions,
             lockouts=self.lockouts,
             cache=self.cache,
             answers=self.answers,
             acquirer=acquirer,
-            clock=clock,
         )
         self.reports = LivenessRefusals(
-            db,
-            vault,
-            self.config,
-            self.galleries,
-            sessions=self.sessions,
-            lockouts=self.lockouts,
-            clock=clock,
+            self.context, sessions=self.sessions, lockouts=self.lockouts
         )
 
     @property
@@ -163,20 +145,12 @@ class PaymentBackend:
     @property
     def clock(self) -> Callable[[], float]:
         """The backend's time (Unix seconds): a test's seam, shared by every part."""
-        return self._clock
+        return self.context.clock
 
     @clock.setter
     def clock(self, clock: Callable[[], float]) -> None:
-        self._clock = clock
+        self.context.clock = clock
         self.gate.clock = clock
-        self.tenants.clock = clock
-        self.sessions.clock = clock
-        self.lockouts.clock = clock
-        self.shoppers.clock = clock
-        self.cache.clock = clock
-        self.enrollments.clock = clock
-        self.payments.clock = clock
-        self.reports.clock = clock
 
     @property
     def admin_token_sha256(self) -> str:

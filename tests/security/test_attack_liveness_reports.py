@@ -192,8 +192,8 @@ def test_an_expired_session_cannot_be_reported(backends: Backends) -> None:
     session_id = till.session()
     assert sb.backend is not None
     later = time.time() + ServerConfig().session_ttl_s + 60
-    # The sessions' clock only: the request itself is signed now and authenticated now.
-    sb.backend.sessions.clock = sb.backend.reports.clock = lambda: later
+    # The parts' clock only: the request itself is signed now and authenticated now.
+    sb.backend.context.clock = lambda: later
     assert _code(_report(till, session_id)) == (410, "session_expired")
     assert _failures(sb, _device(till)) == (0, False)
 
