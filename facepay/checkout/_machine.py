@@ -523,6 +523,10 @@ class _FaceFlow:
             )
             self._finish()
             return
+        refusal = self._template_refusal()
+        if refusal is not None:
+            self._fail(refusal)
+            return
         if not self.has_fusable_frames():
             self._fail(FailureReason.NO_GOOD_FRAME)
             return
@@ -534,6 +538,11 @@ class _FaceFlow:
     def _report_not_live(self, summary: wire.LivenessSummary) -> None:
         """Tell the backend this attempt's liveness ended ``not_live`` (a payment does:
         :class:`CheckoutSession`; an enrollment has no lockout to count it toward)."""
+
+    def _template_refusal(self) -> FailureReason | None:
+        """Liveness passed: a reason to make no template from these frames (enrollment
+        holds its frames to more than the gate), or None."""
+        return None
 
     def _seal_templates(self, session: wire.CheckoutSessionInfo) -> None:
         """Fuse the best frames into the shopper's template and seal it to ``session``."""

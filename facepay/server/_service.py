@@ -7,12 +7,14 @@ concern; this class builds the parts and hands each call to one.
 
 A checkout, from the route to the ledger row: ``_app`` (the route) -> ``_middleware``
 and ``_devices`` (authentication: signature, nonce, rate) -> ``_sessions`` (the session
-opened) -> ``_payments`` (``Payments.authorize``: its inputs read at once by
-``_repository``, a stored answer replayed by ``_answers``, lockouts and the session
-checked by ``_lockouts`` and ``_sessions`` with the rules of ``_decision``, the sealed
-probe opened by ``_galleries``, the match by ``_gallery``, the acquirer, then one
-transaction writing the ledger row, spending the session and the audit line), read back
-by ``_ledger``.
+opened) -> ``_payments`` (``Payments.authorize`` in ``_payments/authorize``: its inputs
+read at once by ``_repository``, a stored answer replayed by ``_answers``, lockouts and
+the session checked by ``_lockouts`` and ``_sessions`` with the rules of ``_decision``,
+the sealed probe opened by ``_galleries``; then ``_payments/matching`` (liveness and the
+match by ``_gallery``), ``_payments/answer`` (the acquirer), ``_payments/recording`` (one
+transaction writing the ledger row, spending the session and the audit line) and
+``_payments/learning`` (the template set learns from an approval)), read back by
+``_ledger``.
 
 The other parts: ``_enrollments`` (a shopper enrolled, or nothing stored), ``_tenants``
 (enrollment tokens, tenants, device registration), ``_shoppers`` (export, withdraw
@@ -136,11 +138,11 @@ class PaymentBackend:
     @property
     def acquirer(self) -> Acquirer:
         """Who charges a matched shopper's payment token (a test's seam too)."""
-        return self.payments.acquirer
+        return self.payments.payment_answers.acquirer
 
     @acquirer.setter
     def acquirer(self, acquirer: Acquirer) -> None:
-        self.payments.acquirer = acquirer
+        self.payments.payment_answers.acquirer = acquirer
 
     @property
     def clock(self) -> Callable[[], float]:
@@ -170,7 +172,7 @@ class PaymentBackend:
 
     def sweep(self) -> dict[str, int]:
         """Retention and housekeeping (facepay.server._retention)."""
-        return sweep(self.db, self.config, self.galleries, clock=self.clock)
+        return sweep(self.context)
 
     # ------------------------------------------------------------------ tenants and devices
 
