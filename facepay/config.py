@@ -151,10 +151,26 @@ class CheckoutConfig:
     # it. A retailer may raise it knowing that measurement.
     enrollment_views: int = 1
     enrollment_view_yaw_deg: float = 10.0
+    # The enrollment's template is what every later payment is compared with, so it is held
+    # to more than the per-frame gate (facepay.vision.enrollment_frames, docs/quality.md
+    # "Enrollment"): a frame is clear only with its eyes open to at least this share of the
+    # shopper's widest-open frame of the session, and fewer than enrollment_min_frames clear
+    # frames refuse the enrollment (FailureReason.FACE_NOT_CLEAR: enroll again). Measured:
+    # WolfgangLanger_Pexels.mp4 at 3-6 s, eyes shut and a hand over the face, passed the gate
+    # on 6 frames, 3 of them half-shut (0.155-0.177 against 0.253), and its template left
+    # every later payment of that clip at distance 0.070-0.082; every other 3-s window of
+    # the eval clips has 15-85 clear frames (docs/quality.md). 5 = fused_frames: the
+    # template is fused from that many.
+    enrollment_min_frames: int = 5
+    enrollment_min_eye_open_ratio: float = 0.75
 
     def __post_init__(self) -> None:
         if self.fused_frames < 1 or self.candidate_frames < self.fused_frames:
             raise ConfigurationError("CheckoutConfig needs 1 <= fused_frames <= candidate_frames")
+        if self.enrollment_min_frames < 1 or not 0.0 <= self.enrollment_min_eye_open_ratio <= 1.0:
+            raise ConfigurationError(
+                "CheckoutConfig: enrollment_min_frames >= 1, enrollment_min_eye_open_ratio 0..1"
+            )
         if not 1 <= self.enrollment_views <= 3 or self.enrollment_view_yaw_deg <= 0:
             raise ConfigurationError(
                 "CheckoutConfig: enrollment_views 1..3, enrollment_view_yaw_deg > 0"
@@ -221,6 +237,10 @@ class FaceDetectorConfig:
         return env_overrides(cls, "FACE_DETECTOR", environ, **kw)
 
 
+# The number of fixed jitters facepay.vision.TEMPLATE_JITTERS holds (a test keeps them equal).
+MAX_TEMPLATE_JITTERS = 8
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
 class EmbedderConfig:
     """Options of the face template (``DlibResNetEmbedder``, ``OnnxEmbedder``, fusion).
@@ -241,12 +261,29 @@ class EmbedderConfig:
     # onnxruntime threads per inference: one core per face, since the till runs landmarks
     # and liveness alongside on a 2-core machine (docs/performance.md).
     intra_op_threads: int = 1
+    # How one frame's template is made (the template's "recipe"). With mirror_average the
+    # face is also cut from the frame flipped left to right and the two descriptors are
+    # averaged (L2-normalised, averaged, normalised again); jitters adds that many chips
+    # with the face moved by 2 pixels or zoomed by 3% (facepay.vision.TEMPLATE_JITTERS),
+    # each mirrored too when mirror_average is on. A recipe other than the plain one
+    # changes the template's model id (e.g. "dlib-resnet-v1+mirror"), so the backend never
+    # compares templates made two ways: it must list that id in
+    # ServerConfig.template_models, and its galleries keep it apart. Off by default: every
+    # number in docs/accuracy.md was measured with the plain recipe, and its section
+    # "Making templates: mirror and jitter averaging" gives what each costs and gains and
+    # the threshold it needs.
+    mirror_average: bool = False
+    jitters: int = 0
 
     def __post_init__(self) -> None:
         if not self.match_distance > 0:
             raise ConfigurationError("EmbedderConfig.match_distance must be positive")
         if self.intra_op_threads < 1:
             raise ConfigurationError("EmbedderConfig.intra_op_threads must be >= 1")
+        if not 0 <= self.jitters <= MAX_TEMPLATE_JITTERS:
+            raise ConfigurationError(
+                f"EmbedderConfig.jitters must be 0..{MAX_TEMPLATE_JITTERS}, not {self.jitters}"
+            )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **kw: Any) -> EmbedderConfig:

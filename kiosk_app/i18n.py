@@ -151,6 +151,7 @@ _EN: dict[str, str] = {
     # one message per way a face payment can end (kiosk_app.model.OutcomeKind)
     "result.not_enrolled": "This phone number is not set up for face pay. Nothing was charged. You can pay by card, or set up face pay.",
     "result.face_lost": "We lost sight of your face. Please stay in the oval. Nothing was charged.",
+    "result.face_not_clear": "We could not see your face clearly: please open your eyes, keep your hands away from your face and try again. Nothing was charged.",
     "result.shopper_locked": "Face pay is paused for this account after several tries. Nothing was charged. Please pay by card.",
     "result.lane_paused": "Face pay is paused at this till, please pay by card. Nothing was charged.",
     "result.lane_paused_title": "Face pay is paused",
@@ -369,6 +370,7 @@ _ZH: dict[str, str] = {
     "result.error": "出现问题。未扣款。请刷卡付款或联系店员。",
     "result.not_enrolled": "该手机号码尚未开通刷脸支付。未扣款。您可以刷卡付款，或开通刷脸支付。",
     "result.face_lost": "我们看不到您的面部了，请保持在椭圆框内。未扣款。",
+    "result.face_not_clear": "我们没能看清您的面部：请睁开眼睛，不要用手遮挡面部，然后再试一次。未扣款。",
     "result.shopper_locked": "尝试次数过多，此账户的刷脸支付已暂停。未扣款。请刷卡付款。",
     "result.lane_paused": "本收银台的刷脸支付已暂停，请刷卡付款。未扣款。",
     "result.lane_paused_title": "刷脸支付已暂停",
@@ -581,6 +583,7 @@ _AR: dict[str, str] = {
     "result.error": "حدث خطأ ما. لم يُخصم أي مبلغ. يرجى الدفع بالبطاقة أو طلب المساعدة.",
     "result.not_enrolled": "رقم الهاتف هذا غير مفعّل للدفع بالوجه. لم يُخصم أي مبلغ. يمكنك الدفع بالبطاقة أو تفعيل الدفع بالوجه.",
     "result.face_lost": "لم نعد نرى وجهك. يرجى البقاء داخل الإطار البيضاوي. لم يُخصم أي مبلغ.",
+    "result.face_not_clear": "لم نتمكن من رؤية وجهك بوضوح: يرجى فتح عينيك وإبعاد يديك عن وجهك ثم المحاولة مرة أخرى. لم يُخصم أي مبلغ.",
     "result.shopper_locked": "تم إيقاف الدفع بالوجه لهذا الحساب بعد عدة محاولات. لم يُخصم أي مبلغ. يرجى الدفع بالبطاقة.",
     "result.lane_paused": "الدفع بالوجه متوقف مؤقتًا في هذا الجهاز، يرجى الدفع بالبطاقة. لم يُخصم أي مبلغ.",
     "result.lane_paused_title": "الدفع بالوجه متوقف مؤقتًا",

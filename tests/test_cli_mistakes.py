@@ -24,6 +24,8 @@ from pathlib import Path
 
 import pytest
 
+from facepay.testing import free_port
+
 REPO = Path(__file__).resolve().parent.parent
 
 pytestmark = pytest.mark.slow
@@ -31,15 +33,9 @@ pytestmark = pytest.mark.slow
 TEXT = "not a video, not a database: a shopping list\n"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _unreachable_postgres() -> str:
     # A port just freed on loopback: nothing listens there, the connection is refused.
-    return f"postgresql://facepay@127.0.0.1:{_free_port()}/facepay?connect_timeout=5"
+    return f"postgresql://facepay@127.0.0.1:{free_port()}/facepay?connect_timeout=5"
 
 
 @contextlib.contextmanager
@@ -269,7 +265,7 @@ def _busy_port() -> str:
 def _resolve(argv: tuple[str, ...]) -> list[str]:
     table = {
         "@pg": _unreachable_postgres,
-        "@port": lambda: str(_free_port()),
+        "@port": lambda: str(free_port()),
         "@busy": _busy_port,
     }
     return [table[a]() if a in table else a for a in argv]

@@ -5,7 +5,10 @@ enroll from one part of a clip, pay from another").
 Every clip in VIDEO_DIR (or the clips given) is cut into SEGMENT_S windows; the first that
 enrolls is the shopper's enrollment, every other window pays claiming the shopper's phone
 (a PIN step-up answered with the shopper's PIN), then each window of one clip claims another
-clip's phone (a PIN step-up answered wrong): impostor_accepted must be 0. Two settings run
+clip's phone (a PIN step-up answered wrong): impostor_accepted must be 0. A segment with no
+person in it, or whose recording holds no answer to any plan (NO_ACTION_SEGMENTS in
+facepay/eval/_till_visits.py), is not a shopper paying: it has its own column, outside
+the genuine payments, and refused_rate_counting_all counts it too. Two settings run
 on the same windows: ``learning`` (enrollment views, adaptive update, PIN) and ``baseline``
 (one view, no update, no PIN).
 """
@@ -108,11 +111,15 @@ def _human(report: dict[str, Any]) -> str:
     lines = [f"facepay eval till-visits: {report['path']}, segments of {report['segment_s']:g} s"]
     for name, s in report["settings"].items():
         g = s["genuine"]
+        n = s["not_payments"]
         lines.append(
             f"{name}: {s['genuine_payments']} genuine payments: {g['approved_on_face']} on face, "
             f"{g['approved_after_pin']} after PIN, refused {_rate(s['refused_rate'])} "
             f"(quality {g['refused_quality']}, liveness {g['refused_liveness']}, "
             f"no_match {g['refused_no_match']}, other {g['refused_other']}); "
+            f"not a payment: no person {n['not_a_payment_no_person']}, "
+            f"no answer in the recording {n['not_a_payment_no_action']} "
+            f"(refused {_rate(s['refused_rate_counting_all'])} counting them); "
             f"not enrolled: {', '.join(s['not_enrolled']) or 'none'}; "
             f"impostors accepted {s['impostor_accepted']} of {s['impostor_payments']}; "
             f"adaptive updates {s['adaptive_updates']}"
@@ -122,6 +129,7 @@ def _human(report: dict[str, Any]) -> str:
                 f"  {clip}: enrolled={c['enrolled']} face={c['approved_on_face']} "
                 f"pin={c['approved_after_pin']} quality={c['refused_quality']} "
                 f"liveness={c['refused_liveness']} no_match={c['refused_no_match']} "
-                f"other={c['refused_other']}"
+                f"other={c['refused_other']} no_person={c['not_a_payment_no_person']} "
+                f"no_action={c['not_a_payment_no_action']}"
             )
     return "\n".join(lines)

@@ -6,6 +6,7 @@ import heapq
 import math
 from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING, TypeVar
 
 from facepay import wire
 from facepay.checkout._basket import EnrollmentResult
@@ -13,7 +14,9 @@ from facepay.checkout._events import (
     CheckoutEvent,
     CheckoutFinished,
     CheckoutState,
+    FailureReason,
     NotEnrolledError,
+    NothingTakenError,
 )
 from facepay.checkout._machine import (
     _WAITING,
@@ -29,12 +32,18 @@ from facepay.errors import (
     BackendError,
     CheckoutError,
 )
-from facepay.types import FaceObservation, Frame, QualityReport, SealedTemplate
+from facepay.types import FaceObservation, Frame, QualityReason, QualityReport, SealedTemplate
+
+if TYPE_CHECKING:
+    # facepay.vision pulls in OpenCV and mediapipe: imported when liveness has passed.
+    from facepay.vision import GradedFrame
 
 __all__ = [
     "EnrollmentSession",
     "consent_now",
 ]
+
+_E = TypeVar("_E", bound=NothingTakenError)
 
 
 class EnrollmentSession(_FaceFlow):
@@ -85,12 +94,24 @@ class EnrollmentSession(_FaceFlow):
             -1: [],
         }
         self._more_sealed: tuple[SealedTemplate, ...] = ()
+        # Every frame of the live session, graded (numbers and reason codes, no face): the
+        # enrollment rule judges them together before a template is made.
+        self._graded: list[GradedFrame] = []
+        self._quality_reasons: tuple[QualityReason, ...] = ()
 
     @property
     def holds_biometric_data(self) -> bool:
         return super().holds_biometric_data or any(self._turned.values())
 
+    @property
+    def quality_reasons(self) -> tuple[QualityReason, ...]:
+        """Why the frames were not clear, when :attr:`reason` is ``FACE_NOT_CLEAR``."""
+        return self._quality_reasons
+
     def _keep_candidate(self, frame: Frame, report: QualityReport) -> None:
+        from facepay.vision import GradedFrame
+
+        self._graded.append(GradedFrame.of(report))
         super()._keep_candidate(frame, report)
         if not report.passed or report.face is None or self._config.enrollment_views < 2:
             return
@@ -103,6 +124,34 @@ class EnrollmentSession(_FaceFlow):
             heapq.heappush(heap, item)
         elif item[0] > heap[0][0]:
             heapq.heapreplace(heap, item)
+
+    def _template_refusal(self) -> FailureReason | None:
+        """Too few clear frames (``facepay.vision.enrollment_frames``): FACE_NOT_CLEAR.
+        Otherwise only the clear frames stay candidates for the templates."""
+        from facepay.vision import enrollment_frames
+
+        judged = enrollment_frames(
+            self._graded,
+            min_frames=self._config.enrollment_min_frames,
+            min_eye_open_ratio=self._config.enrollment_min_eye_open_ratio,
+        )
+        self._graded.clear()
+        clear = set(judged.clear)
+        self._candidates = [c for c in self._candidates if c[2].index in clear]
+        heapq.heapify(self._candidates)
+        for side, items in self._turned.items():
+            kept = [c for c in items if c[2].index in clear]
+            heapq.heapify(kept)
+            self._turned[side] = kept
+        if judged.enough and self._candidates:
+            return None
+        self._quality_reasons = judged.reasons or (QualityReason.EYES_CLOSED,)
+        return FailureReason.FACE_NOT_CLEAR
+
+    def _nothing_taken(self, error: type[_E], message: str) -> _E:
+        exc = super()._nothing_taken(error, message)
+        exc.quality_reasons = self._quality_reasons
+        return exc
 
     def _seal_templates(self, session: wire.CheckoutSessionInfo) -> None:
         """The primary template as a payment makes it, then one view per turned side
@@ -120,6 +169,7 @@ class EnrollmentSession(_FaceFlow):
         super()._drop_biometrics()
         for side in self._turned.values():
             side.clear()
+        self._graded.clear()
         if self._state.is_final:
             self._pin = None  # cancelled, timed out or failed: the PIN goes with the face
 

@@ -88,6 +88,11 @@ class FailureReason(str, enum.Enum):
     CAMERA_LOST = "camera_lost"
     # Liveness passed but no frame passed the quality gate to make a template from.
     NO_GOOD_FRAME = "no_good_frame"
+    # Enrollment only: too few frames passed the quality gate with the eyes open (compared
+    # with the shopper's own widest-open frame) for the template every later payment is
+    # compared with; the error's ``quality_reasons`` say why (eyes_closed, occluded, ...).
+    # Nothing was stored: the shopper enrolls again.
+    FACE_NOT_CLEAR = "face_not_clear"
     # Embedding, fusing or sealing the template failed (a model or key problem).
     TEMPLATE_FAILED = "template_failed"
     # The backend refused the request (4xx): nothing was stored.
@@ -157,9 +162,13 @@ class NothingTakenError(CheckoutFailedError):
         state: CheckoutState,
         reason: FailureReason,
         liveness_reasons: tuple[LivenessReason, ...] = (),
+        quality_reasons: tuple[QualityReason, ...] = (),
     ) -> None:
         super().__init__(message, state=state, reason=reason)
         self.liveness_reasons = liveness_reasons
+        # FACE_NOT_CLEAR: the quality reasons of the frames that were not clear, most
+        # frequent first (a UI's prompt for the next try).
+        self.quality_reasons = quality_reasons
 
 
 class PaymentNotTakenError(NothingTakenError):

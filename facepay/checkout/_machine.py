@@ -504,6 +504,10 @@ class _FaceFlow:
             )
             self._finish()
             return
+        refusal = self._template_refusal()
+        if refusal is not None:
+            self._fail(refusal)
+            return
         if not self.has_fusable_frames():
             self._fail(FailureReason.NO_GOOD_FRAME)
             return
@@ -511,6 +515,11 @@ class _FaceFlow:
         assert session is not None
         self._seal_templates(session)
         self._fire("liveness_passed")
+
+    def _template_refusal(self) -> FailureReason | None:
+        """Liveness passed: a reason to make no template from these frames (enrollment
+        holds its frames to more than the gate), or None."""
+        return None
 
     def _seal_templates(self, session: wire.CheckoutSessionInfo) -> None:
         """Fuse the best frames into the shopper's template and seal it to ``session``."""

@@ -27,6 +27,14 @@ backend's lockouts are raised out of reach (lockouts are not what this measures;
 failed faces of one clip would otherwise lock the shopper and hide the later visits).
 An adaptive update needs production liveness (the seed's plan and a 3D check), which a
 fixed plan never is, so the count of updates is reported as the backend's audit shows it.
+
+Not every segment is a shopper paying. A segment in which no frame shows a face (the
+cartoon of the ``.mov`` clips) and a segment whose recording holds no answer to any plan
+after the prompt (``NO_ACTION_SEGMENTS``, read from the traces) are reported in their own
+columns, outside the genuine payments; ``refused_rate_counting_all`` counts them as
+refusals too, so both readings are on the page. An enrollment the till refuses
+(``face_not_clear``: eyes shut or half shut on too many frames) moves on to the next
+segment, as a shopper asked to enroll again would.
 """
 
 from __future__ import annotations
@@ -45,6 +53,10 @@ from facepay.types import Frame
 __all__ = [
     "CLIP_CHALLENGES",
     "EVAL_PIN",
+    "NOT_PAYMENTS",
+    "NO_ACTION",
+    "NO_ACTION_SEGMENTS",
+    "NO_PERSON",
     "Segment",
     "VisitResult",
     "challenges_for",
@@ -103,6 +115,28 @@ OUTCOMES = (
     "refused_no_match",
     "refused_other",
 )
+# Segments that are not a shopper paying: counted in their own columns, outside the genuine
+# payments (and, to show the difference, also as refusals in ``refused_rate_counting_all``).
+NO_PERSON = "not_a_payment_no_person"
+NO_ACTION = "not_a_payment_no_action"
+NOT_PAYMENTS = (NO_PERSON, NO_ACTION)
+
+# Segments (clip, start_s, end_s of the 3-second cut) whose recording holds no answer to
+# any of the five one-challenge plans after the till's prompt: read from the eye aspect,
+# yaw, inner-lip gap and mouth-width traces of `facepay analyze` (docs/accuracy.md, "At
+# the till"). A refusal there is an artefact of replaying a recording, not a shopper
+# refused. Only segments whose traces show no such movement at all are listed: where a
+# movement is there but the detector did not take it, the refusal counts.
+NO_ACTION_SEGMENTS: dict[tuple[str, float, float], str] = {
+    ("WolfgangLanger_Pexels.mp4", 12.0, 15.0): (
+        "after the prompt (12.7 s) no blink (eye aspect 0.22-0.27), no turn (yaw 1-8 deg), "
+        "mouth no wider than before it (she smiles throughout), inner-lip gap 0.18-0.23"
+    ),
+    ("d9.mp4", 6.0, 9.0): (
+        "his blink is at 6.4 s, before the prompt (6.6 s); then eyes open (0.22-0.30), "
+        "head turns of 12-14 deg (15 asked), no mouth movement"
+    ),
+}
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -180,16 +214,21 @@ def _text(value: object) -> str:
 
 
 class _Watch:
-    """Whether the till's liveness stage started (the quality gate let a face through)."""
+    """Whether the till's liveness stage started (the quality gate let a face through), and
+    whether any frame showed a face at all (the gate's prompts say ``no_face`` otherwise)."""
 
     def __init__(self) -> None:
         self.liveness_started = False
+        self.face_seen = False
 
     def __call__(self, event: object) -> None:
-        from facepay.checkout import LivenessProgressed
+        from facepay.checkout import LivenessProgressed, QualityPrompt
+        from facepay.types import QualityReason
 
         if isinstance(event, LivenessProgressed):
-            self.liveness_started = True
+            self.liveness_started = self.face_seen = True
+        elif isinstance(event, QualityPrompt) and event.reasons != (QualityReason.NO_FACE,):
+            self.face_seen = True
 
 
 def _not_taken_outcome(reason: str, liveness_started: bool) -> str:
@@ -252,6 +291,7 @@ class _Lane:
 
     def enroll(self, segment: Segment, challenges: Sequence[str]) -> VisitResult:
         from facepay import Claim, ClaimKind, consent_now
+        from facepay.checkout import NotEnrolledError
         from facepay.errors import BackendError, CheckoutFailedError
 
         phone = f"+49151{len(self.phones) + 1:03d}{segment.index:05d}"
@@ -270,6 +310,8 @@ class _Lane:
                     )
                 except CheckoutFailedError as exc:
                     detail = _text(exc.reason) or _text(exc.state) or "failed"
+                    if isinstance(exc, NotEnrolledError) and exc.quality_reasons:
+                        detail += ":" + ",".join(r.value for r in exc.quality_reasons)
                     if _not_taken_outcome(detail, watch.liveness_started) == "refused_liveness":
                         continue  # the person may do the next challenge in this segment
                     break
@@ -320,6 +362,8 @@ class _Lane:
                     detail, used = _text(exc.reason), challenge
                     if outcome == "refused_liveness":
                         continue  # the person may do the next challenge in this segment
+                    if not watch.face_seen:
+                        outcome, detail = NO_PERSON, "no frame showed a face"
                     break
                 used, score = challenge, self._score(receipt.authorization_id)
                 if receipt.step_up == "pin":
@@ -338,6 +382,10 @@ class _Lane:
                     outcome = "refused_other"
                     detail = receipt.decline_reason or receipt.step_up or receipt.status.value
                 break
+        if outcome == "refused_liveness":
+            note = NO_ACTION_SEGMENTS.get((segment.clip.name, segment.start_s, segment.end_s))
+            if note is not None:
+                outcome, detail = NO_ACTION, note
         return VisitResult(
             self.setting.name,
             "genuine" if genuine else "impostor",
@@ -432,15 +480,29 @@ def summarize(results: Sequence[VisitResult], adaptive_updates: int = 0) -> dict
     per_clip: dict[str, dict[str, Any]] = {}
     total: Counter[str] = Counter()
     impostor: Counter[str] = Counter()
+    not_payments: Counter[str] = Counter()
+    impostor_not_payments: Counter[str] = Counter()
     scores: list[float] = []
     for r in results:
         clip = r.segment.split("#", 1)[0]
         slot = per_clip.setdefault(
-            clip, {"enrolled": False, "enroll_tries": 0, **dict.fromkeys(OUTCOMES, 0)}
+            clip,
+            {
+                "enrolled": False,
+                "enroll_tries": 0,
+                **dict.fromkeys(OUTCOMES, 0),
+                **dict.fromkeys(NOT_PAYMENTS, 0),
+            },
         )
         if r.kind == "enroll":
             slot["enroll_tries"] += 1
             slot["enrolled"] = slot["enrolled"] or r.outcome == "enrolled"
+        elif r.outcome in NOT_PAYMENTS:
+            if r.kind == "genuine":
+                slot[r.outcome] += 1
+                not_payments[r.outcome] += 1
+            else:
+                impostor_not_payments[r.outcome] += 1
         elif r.kind == "genuine":
             slot[r.outcome] += 1
             total[r.outcome] += 1
@@ -450,17 +512,25 @@ def summarize(results: Sequence[VisitResult], adaptive_updates: int = 0) -> dict
             impostor[r.outcome] += 1
     genuine = sum(total.values())
     refused = sum(total[o] for o in OUTCOMES if o.startswith("refused"))
+    others = sum(not_payments.values())
     out: dict[str, Any] = {
         "clips": len(per_clip),
         "not_enrolled": sorted(c for c, s in per_clip.items() if not s["enrolled"]),
         "genuine_payments": genuine,
         "genuine": {o: total[o] for o in OUTCOMES},
+        # Segments that are not a shopper paying (no person, or no answer in the recording):
+        # outside the genuine payments; refused_rate_counting_all counts them as refusals.
+        "not_payments": {o: not_payments[o] for o in NOT_PAYMENTS},
         "refused_rate": refused / genuine if genuine else None,
+        "refused_rate_counting_all": (
+            (refused + others) / (genuine + others) if genuine + others else None
+        ),
         "refused_on_face_rate": total["refused_no_match"] / genuine if genuine else None,
         "step_up_rate": total[APPROVED_PIN] / genuine if genuine else None,
         "no_match_distances": sorted(round(1 - s, 4) for s in scores),
         "impostor_payments": sum(impostor.values()),
         "impostor": {o: impostor[o] for o in OUTCOMES},
+        "impostor_not_payments": {o: impostor_not_payments[o] for o in NOT_PAYMENTS},
         "impostor_accepted": impostor[APPROVED_FACE] + impostor[APPROVED_PIN],
         "adaptive_updates": adaptive_updates,
         "per_clip": per_clip,

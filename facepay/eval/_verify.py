@@ -33,6 +33,7 @@ __all__ = [
     "FMR_TARGETS",
     "EnrolledSample",
     "PairScores",
+    "calibrated_threshold",
     "closest_impostors",
     "pair_scores",
     "verification_report",
@@ -146,6 +147,31 @@ def fnmr_at_fmr(genuine: F64, impostor: F64, target: float) -> float | None:
     # Threshold just below the (allowed+1)-th smallest impostor distance.
     t = float(np.nextafter(imp[allowed], -np.inf)) if allowed < imp.size else float(imp[-1])
     return _fnmr(genuine, t)
+
+
+def calibrated_threshold(
+    scores: PairScores, *, max_fmr: float = 1e-3, step: float = 0.005
+) -> dict[str, Any] | None:
+    """The documented calibration rule (docs/accuracy.md, "How 0.04 was chosen"): the
+    largest distance, in steps of ``step``, whose FMR is at most ``max_fmr``; with its FMR
+    and FNMR. None without impostor pairs.
+
+    Steps are counted as integers (k * step) so that 0.04 is 8 steps, not 0.04000000001.
+    """
+    g, i = scores.genuine, scores.impostor
+    if not i.size:
+        return None
+    k = 0
+    while k < 10_000 and _fmr(i, round((k + 1) * step, 6)) <= max_fmr:
+        k += 1
+    t = round(k * step, 6)
+    return {
+        "rule": f"largest multiple of {step} with FMR <= {max_fmr}",
+        "threshold": t,
+        "fmr": round(_fmr(i, t), 6),
+        "fnmr": round(_fnmr(g, t), 6),
+        "fmr_next_step": round(_fmr(i, round(t + step, 6)), 6),
+    }
 
 
 def verification_report(

@@ -13,19 +13,14 @@ from facepay.server import _decision as decision
 from facepay.server import _repository as repository
 from facepay.server._devices import AuthenticatedDevice
 from facepay.server._errors import ApiError
-from facepay.server._storage import Database
-from facepay.server._vault import Vault
+from facepay.server._part import BackendPart
 from facepay.wire import AuthorizationResponse, AuthorizationStatus, ErrorCode
 
 __all__ = ["StoredAnswers"]
 
 
-class StoredAnswers:
+class StoredAnswers(BackendPart):
     """Replays of authorizations and step-ups."""
-
-    def __init__(self, db: Database, vault: Vault) -> None:
-        self.db = db
-        self.vault = vault
 
     def find(
         self,

@@ -12,10 +12,8 @@ stretched (facepay.server._pins).
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
 from datetime import datetime, timezone
 
-from facepay.config import ServerConfig
 from facepay.crypto import open_enrollment_pin, pin_refusal
 from facepay.errors import CryptoError, SealedDataError
 from facepay.server import _decision as decision
@@ -26,11 +24,9 @@ from facepay.server import _templates as templates
 from facepay.server._devices import AuthenticatedDevice
 from facepay.server._errors import ApiError
 from facepay.server._galleries import GalleryCache
-from facepay.server._gallery import GalleryRegistry
-from facepay.server._part import BackendPart
+from facepay.server._part import BackendContext, BackendPart
 from facepay.server._sessions import CheckoutSessions
-from facepay.server._storage import Database, UniqueViolationError
-from facepay.server._vault import Vault
+from facepay.server._storage import UniqueViolationError
 from facepay.types import FaceTemplate
 from facepay.wire import (
     SANDBOX_PAYMENT_TOKENS,
@@ -59,17 +55,9 @@ class Enrollments(BackendPart):
     """Enrolls shoppers into the database and this process's gallery."""
 
     def __init__(
-        self,
-        db: Database,
-        vault: Vault,
-        config: ServerConfig,
-        galleries: GalleryRegistry,
-        *,
-        sessions: CheckoutSessions,
-        cache: GalleryCache,
-        clock: Callable[[], float],
+        self, context: BackendContext, *, sessions: CheckoutSessions, cache: GalleryCache
     ) -> None:
-        super().__init__(db, vault, config, galleries, clock=clock)
+        super().__init__(context)
         self.sessions = sessions
         self.cache = cache
 

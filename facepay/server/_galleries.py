@@ -12,22 +12,18 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from facepay.config import ServerConfig
 from facepay.crypto import open_template
 from facepay.errors import CryptoError, SealedDataError
 from facepay.server import _decision as decision
 from facepay.server import _repository as repository
 from facepay.server._devices import AuthenticatedDevice
 from facepay.server._errors import ApiError
-from facepay.server._gallery import GalleryRegistry, normalize
-from facepay.server._part import BackendPart
-from facepay.server._storage import Database
-from facepay.server._vault import Vault
+from facepay.server._gallery import normalize
+from facepay.server._part import BackendContext, BackendPart
 from facepay.types import FaceTemplate
 from facepay.wire import ErrorCode, SealedTemplateWire
 
@@ -39,17 +35,9 @@ logger = logging.getLogger(__name__)
 class GalleryCache(BackendPart):
     """Loads, syncs and feeds the galleries of one backend process."""
 
-    def __init__(
-        self,
-        db: Database,
-        vault: Vault,
-        config: ServerConfig,
-        galleries: GalleryRegistry,
-        *,
-        clock: Callable[[], float],
-    ) -> None:
-        super().__init__(db, vault, config, galleries, clock=clock)
-        self.models = decision.accepted_models(config.template_models)
+    def __init__(self, context: BackendContext) -> None:
+        super().__init__(context)
+        self.models = decision.accepted_models(self.config.template_models)
         self._tenant_keys: dict[str, bytes] = {}
         # Per tenant: enrolment time up to which this process's galleries hold every
         # template (see sync); set for all tenants by load_all.

@@ -7,25 +7,20 @@ one more failure into a lock is :func:`._decision.after_failure`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
-from facepay.config import ServerConfig
 from facepay.server import _decision as decision
 from facepay.server import _repository as repository
 from facepay.server._errors import ApiError
-from facepay.server._storage import Database, Transaction
+from facepay.server._part import BackendPart
+from facepay.server._storage import Transaction
 from facepay.wire import ErrorCode
 
 __all__ = ["Lockouts"]
 
 
-class Lockouts:
+class Lockouts(BackendPart):
     """Records failures and refuses subjects that are locked out."""
-
-    def __init__(self, db: Database, config: ServerConfig, *, clock: Callable[[], float]) -> None:
-        self.db = db
-        self.config = config
-        self.clock = clock
 
     def record_failure(self, tx: Transaction, subject: str, lock_seconds: float) -> None:
         """Count one failed attempt of ``subject`` inside ``tx``; the one that reaches

@@ -1,7 +1,9 @@
-"""What every stateful part of the backend holds, and the one way it writes the audit."""
+"""What every stateful part of the backend shares, given once, and the one way it writes
+the audit."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -11,25 +13,38 @@ from facepay.server._gallery import GalleryRegistry
 from facepay.server._storage import Database, Transaction
 from facepay.server._vault import Vault
 
+__all__ = ["BackendContext", "BackendPart"]
+
+
+@dataclasses.dataclass(slots=True)
+class BackendContext:
+    """The database, the vault, the configuration, this process's galleries and the
+    backend's clock, one object for all the parts of one :class:`PaymentBackend`.
+
+    The clock is a test's seam: replacing it here (``PaymentBackend.clock = ...``) gives
+    every part the new time at once."""
+
+    db: Database
+    vault: Vault
+    config: ServerConfig
+    galleries: GalleryRegistry
+    clock: Callable[[], float]
+
 
 class BackendPart:
-    """The database, the vault, the configuration, this process's galleries and the
-    backend's clock (a test's seam: :class:`PaymentBackend` sets it on every part)."""
+    """A part of the backend: reads what it shares with the others from its context, so
+    a subclass's ``__init__`` names only what it adds."""
 
-    def __init__(
-        self,
-        db: Database,
-        vault: Vault,
-        config: ServerConfig,
-        galleries: GalleryRegistry,
-        *,
-        clock: Callable[[], float],
-    ) -> None:
-        self.db = db
-        self.vault = vault
-        self.config = config
-        self.galleries = galleries
-        self.clock = clock
+    def __init__(self, context: BackendContext) -> None:
+        self.context = context
+        self.db = context.db
+        self.vault = context.vault
+        self.config = context.config
+        self.galleries = context.galleries
+
+    def clock(self) -> float:
+        """The backend's time now (Unix seconds)."""
+        return self.context.clock()
 
     def _audit(
         self,

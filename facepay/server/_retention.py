@@ -4,27 +4,18 @@ crypto-shredded; expired nonces, sessions and counters are forgotten."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from facepay.config import ServerConfig
 from facepay.server import _decision as decision
 from facepay.server import _repository as repository
-from facepay.server._gallery import GalleryRegistry
+from facepay.server._part import BackendContext
 from facepay.server._shoppers import shred_enrollment
-from facepay.server._storage import Database
 
 __all__ = ["sweep"]
 
 
-def sweep(
-    db: Database,
-    config: ServerConfig,
-    galleries: GalleryRegistry,
-    *,
-    clock: Callable[[], float],
-) -> dict[str, int]:
-    """One pass; returns how many of each kind were removed."""
-    now = clock()
+def sweep(context: BackendContext) -> dict[str, int]:
+    """One pass over the backend's database and galleries at its time; returns how many
+    of each kind were removed."""
+    db, config, now = context.db, context.config, context.clock()
     with db.transaction() as tx:
         expired = [
             e
@@ -53,7 +44,7 @@ def sweep(
             rights_window_s=config.shopper_rights_window_s,
         )
     for enrollment in expired:
-        galleries.remove(enrollment.shopper_id)
+        context.galleries.remove(enrollment.shopper_id)
     db.scrub()
     return {
         "retention_expired": len(expired),

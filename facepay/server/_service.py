@@ -7,12 +7,14 @@ concern; this class builds the parts and hands each call to one.
 
 A checkout, from the route to the ledger row: ``_app`` (the route) -> ``_middleware``
 and ``_devices`` (authentication: signature, nonce, rate) -> ``_sessions`` (the session
-opened) -> ``_payments`` (``Payments.authorize``: its inputs read at once by
-``_repository``, a stored answer replayed by ``_answers``, lockouts and the session
-checked by ``_lockouts`` and ``_sessions`` with the rules of ``_decision``, the sealed
-probe opened by ``_galleries``, the match by ``_gallery``, the acquirer, then one
-transaction writing the ledger row, spending the session and the audit line), read back
-by ``_ledger``.
+opened) -> ``_payments`` (``Payments.authorize`` in ``_payments/authorize``: its inputs
+read at once by ``_repository``, a stored answer replayed by ``_answers``, lockouts and
+the session checked by ``_lockouts`` and ``_sessions`` with the rules of ``_decision``,
+the sealed probe opened by ``_galleries``; then ``_payments/matching`` (liveness and the
+match by ``_gallery``), ``_payments/answer`` (the acquirer), ``_payments/recording`` (one
+transaction writing the ledger row, spending the session and the audit line) and
+``_payments/learning`` (the template set learns from an approval)), read back by
+``_ledger``.
 
 The other parts: ``_enrollments`` (a shopper enrolled, or nothing stored), ``_tenants``
 (enrollment tokens, tenants, device registration), ``_shoppers`` (export, withdraw
@@ -38,6 +40,7 @@ from facepay.server._gallery import GalleryRegistry
 from facepay.server._keys import key_set
 from facepay.server._ledger import answer_in_session
 from facepay.server._lockouts import Lockouts
+from facepay.server._part import BackendContext
 from facepay.server._payments import Acquirer, Payments
 from facepay.server._retention import sweep
 from facepay.server._sessions import CheckoutSessions
@@ -92,9 +95,10 @@ class PaymentBackend:
             acquirer = SandboxAcquirer()
         self.vault = vault
         self.config = config or ServerConfig()
-        self._clock = clock
         self.admin_token = admin_token or self.config.admin_token or secrets.token_urlsafe(24)
         self.galleries = GalleryRegistry()
+        # What every part shares, given once; the clock set on it reaches them all.
+        self.context = BackendContext(db, vault, self.config, self.galleries, clock)
         # The backend's parts, one concern each; this class is their facade.
         self.gate = RequestGate(
             db,
@@ -104,66 +108,45 @@ class PaymentBackend:
             rate_burst=self.config.device_rate_burst,
         )
         self.tenants = Tenants(
-            db,
-            vault,
-            self.gate,
+            self.context,
+            gate=self.gate,
             # A worker process of `serve --workers N` is given only this digest
             # (facepay.server._workers), never the token.
             admin_token_sha256=hashlib.sha256(self.admin_token.encode()).hexdigest(),
-            clock=clock,
         )
-        self.sessions = CheckoutSessions(db, self.config, vault=vault, clock=clock)
-        self.lockouts = Lockouts(db, self.config, clock=clock)
-        self.shoppers = ShopperRights(db, vault, self.config, self.galleries, clock=clock)
-        self.cache = GalleryCache(db, vault, self.config, self.galleries, clock=clock)
-        self.answers = StoredAnswers(db, vault)
-        self.enrollments = Enrollments(
-            db,
-            vault,
-            self.config,
-            self.galleries,
-            sessions=self.sessions,
-            cache=self.cache,
-            clock=clock,
-        )
+        self.sessions = CheckoutSessions(self.context)
+        self.lockouts = Lockouts(self.context)
+        self.shoppers = ShopperRights(self.context)
+        self.cache = GalleryCache(self.context)
+        self.answers = StoredAnswers(self.context)
+        self.enrollments = Enrollments(self.context, sessions=self.sessions, cache=self.cache)
         self.payments = Payments(
-            db,
-            vault,
-            self.config,
-            self.galleries,
+            self.context,
             sessions=self.sessions,
             lockouts=self.lockouts,
             cache=self.cache,
             answers=self.answers,
             acquirer=acquirer,
-            clock=clock,
         )
 
     @property
     def acquirer(self) -> Acquirer:
         """Who charges a matched shopper's payment token (a test's seam too)."""
-        return self.payments.acquirer
+        return self.payments.payment_answers.acquirer
 
     @acquirer.setter
     def acquirer(self, acquirer: Acquirer) -> None:
-        self.payments.acquirer = acquirer
+        self.payments.payment_answers.acquirer = acquirer
 
     @property
     def clock(self) -> Callable[[], float]:
         """The backend's time (Unix seconds): a test's seam, shared by every part."""
-        return self._clock
+        return self.context.clock
 
     @clock.setter
     def clock(self, clock: Callable[[], float]) -> None:
-        self._clock = clock
+        self.context.clock = clock
         self.gate.clock = clock
-        self.tenants.clock = clock
-        self.sessions.clock = clock
-        self.lockouts.clock = clock
-        self.shoppers.clock = clock
-        self.cache.clock = clock
-        self.enrollments.clock = clock
-        self.payments.clock = clock
 
     @property
     def admin_token_sha256(self) -> str:
@@ -183,7 +166,7 @@ class PaymentBackend:
 
     def sweep(self) -> dict[str, int]:
         """Retention and housekeeping (facepay.server._retention)."""
-        return sweep(self.db, self.config, self.galleries, clock=self.clock)
+        return sweep(self.context)
 
     # ------------------------------------------------------------------ tenants and devices
 

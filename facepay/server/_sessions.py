@@ -10,16 +10,14 @@ at most once, whatever the number of workers.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
 from datetime import datetime, timezone
 
-from facepay.config import ServerConfig
 from facepay.server import _decision as decision
 from facepay.server import _repository as repository
 from facepay.server._devices import AuthenticatedDevice
 from facepay.server._errors import ApiError
-from facepay.server._storage import Database, Transaction
-from facepay.server._vault import Vault
+from facepay.server._part import BackendPart
+from facepay.server._storage import Transaction
 from facepay.wire import (
     CheckoutSessionInfo,
     CreateSessionRequest,
@@ -37,21 +35,8 @@ _REFUSALS = {
 }
 
 
-class CheckoutSessions:
+class CheckoutSessions(BackendPart):
     """Opens sessions, checks them before use, spends them."""
-
-    def __init__(
-        self,
-        db: Database,
-        config: ServerConfig,
-        *,
-        vault: Vault,
-        clock: Callable[[], float],
-    ) -> None:
-        self.db = db
-        self.config = config
-        self.vault = vault
-        self.clock = clock
 
     def open(self, device: AuthenticatedDevice, req: CreateSessionRequest) -> CheckoutSessionInfo:
         now = self.clock()

@@ -12,17 +12,14 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from collections.abc import Callable
 from datetime import datetime, timezone
 
-from facepay.config import ServerConfig
 from facepay.server import _decision as decision
 from facepay.server import _pins as pins
 from facepay.server import _repository as repository
 from facepay.server._errors import ApiError
-from facepay.server._gallery import GalleryRegistry
 from facepay.server._part import BackendPart
-from facepay.server._storage import Database, Transaction
+from facepay.server._storage import Transaction
 from facepay.server._vault import Vault
 from facepay.wire import (
     AuthorizationStatus,
@@ -79,17 +76,6 @@ def shred_enrollment(tx: Transaction, shopper_id: str, now: float) -> None:
 
 class ShopperRights(BackendPart):
     """Export, withdrawal and deletion, each after :meth:`access`."""
-
-    def __init__(
-        self,
-        db: Database,
-        vault: Vault,
-        config: ServerConfig,
-        galleries: GalleryRegistry,
-        *,
-        clock: Callable[[], float],
-    ) -> None:
-        super().__init__(db, vault, config, galleries, clock=clock)
 
     def for_source(self, source: str) -> ShopperRightsCalls:
         """The operations for callers from ``source`` (the peer address)."""

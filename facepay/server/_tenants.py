@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Callable
 from datetime import datetime, timezone
 
 from facepay.crypto import DevicePublicKey
@@ -22,8 +21,8 @@ from facepay.server import _devices as devices
 from facepay.server import _repository as repository
 from facepay.server._devices import RequestGate
 from facepay.server._errors import ApiError
-from facepay.server._storage import Database, Transaction, UniqueViolationError
-from facepay.server._vault import Vault
+from facepay.server._part import BackendContext, BackendPart
+from facepay.server._storage import Transaction, UniqueViolationError
 from facepay.wire import (
     DeviceRegistration,
     DeviceRegistrationRequest,
@@ -40,24 +39,16 @@ def _iso(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, tz=timezone.utc)
 
 
-class Tenants:
+class Tenants(BackendPart):
     """The operator's side of the backend: tokens, tenants, device keys."""
 
     def __init__(
-        self,
-        db: Database,
-        vault: Vault,
-        gate: RequestGate,
-        *,
-        admin_token_sha256: str,
-        clock: Callable[[], float],
+        self, context: BackendContext, *, gate: RequestGate, admin_token_sha256: str
     ) -> None:
-        self.db = db
-        self.vault = vault
+        super().__init__(context)
         self.gate = gate
         # What check_admin compares with (the hex SHA-256 of the enrollment token).
         self.admin_token_sha256 = admin_token_sha256
-        self.clock = clock
 
     # ------------------------------------------------------------------ tokens
 

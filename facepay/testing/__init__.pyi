@@ -15,6 +15,7 @@ from .protocol_till import CONSENT as CONSENT
 from .protocol_till import PHONE as PHONE
 from .protocol_till import ProtocolTill as ProtocolTill
 from .protocol_till import rows as rows
+from .ports import free_port as free_port
 
 # Faces without the face models.
 from .synthetic import SyntheticFaces as SyntheticFaces

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
 
 from facepay.errors import FacePayError
+from facepay.testing.ports import free_port
 
 __all__ = ["TemporaryPostgres"]
 
@@ -68,9 +68,7 @@ class TemporaryPostgres:
         if os.geteuid() == 0:
             shutil.chown(self._root, user="postgres", group="postgres")
         data = self._root / "data"
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = int(s.getsockname()[1])
+        self.port = free_port()
         env = {**os.environ, "LC_ALL": "C", "LANG": "C"}
         subprocess.run(  # noqa: S603 (fixed tool paths)
             _as_postgres(

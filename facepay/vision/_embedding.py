@@ -19,6 +19,14 @@ first and the mean is normalised again, so no frame weighs more for having a lon
 vector. Fusing averages out per-frame noise (blink, motion blur, a landmark jitter), which
 is why genuine distances shrink; it cannot fix a frame of the wrong person, which is the
 quality gate's job ("exactly one face").
+
+Recipes (``EmbedderConfig.mirror_average``, ``EmbedderConfig.jitters``): one frame's
+template may itself be an average, over the chip and the same face cut from the frame
+flipped left to right, and over fixed small jitters of both (:data:`TEMPLATE_JITTERS`).
+A recipe other than the plain one is part of the template's model id
+(:func:`recipe_model_id`), so templates made two ways are never compared, here
+(:func:`compare` refuses two model ids) or in the backend. docs/accuracy.md, "Making
+templates: mirror and jitter averaging", has what each recipe gains and costs.
 """
 
 from __future__ import annotations
@@ -34,19 +42,28 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from facepay.config import EmbedderConfig
+from facepay.config import MAX_TEMPLATE_JITTERS, EmbedderConfig
 from facepay.errors import FaceNotUsableError, InvalidImageError, ModelError
 from facepay.types import FaceObservation, FaceTemplate, Frame, ImageArray
-from facepay.vision._alignment import DLIB_5_POINT_TEMPLATE, ChipSpec, extract_chip
+from facepay.vision._alignment import (
+    DLIB_5_POINT_TEMPLATE,
+    ChipJitter,
+    ChipSpec,
+    extract_chip,
+    mirror_partners,
+    mirror_points,
+)
 
 __all__ = [
     "DLIB_RESNET_CARD",
+    "TEMPLATE_JITTERS",
     "DlibResNetEmbedder",
     "Embedder",
     "ModelCard",
     "OnnxEmbedder",
     "compare",
     "fuse_templates",
+    "recipe_model_id",
 ]
 
 logger = logging.getLogger(__name__)
@@ -60,6 +77,33 @@ F32 = npt.NDArray[np.float32]
 DLIB_5_POINT_MESH: tuple[tuple[int, ...], ...] = ((263,), (362,), (33,), (133,), (2,))
 
 _METRICS = ("cosine", "euclidean")
+
+# EmbedderConfig.jitters takes the first N of these, in this order: 2-pixel shifts in the
+# four directions, then 3% zoom in and out, then 3-degree turns: the range dlib's own
+# jitter_image draws from at random (2% of the face, 0.97-1.0 zoom, 3 degrees), fixed here
+# so that a frame always gives the same template.
+TEMPLATE_JITTERS: tuple[ChipJitter, ...] = (
+    ChipJitter(dx=2.0),
+    ChipJitter(dx=-2.0),
+    ChipJitter(dy=2.0),
+    ChipJitter(dy=-2.0),
+    ChipJitter(zoom=1.03),
+    ChipJitter(zoom=0.97),
+    ChipJitter(degrees=3.0),
+    ChipJitter(degrees=-3.0),
+)
+assert len(TEMPLATE_JITTERS) == MAX_TEMPLATE_JITTERS
+
+
+def recipe_model_id(model_id: str, *, mirror_average: bool = False, jitters: int = 0) -> str:
+    """The model id a template made by this recipe carries.
+
+    The plain recipe keeps the model's id; any other adds ``+mirror`` and/or
+    ``+jitterN``, so that templates made two ways are never compared: to the backend they
+    are two models (``ServerConfig.template_models``).
+    """
+    suffix = ("+mirror" if mirror_average else "") + (f"+jitter{jitters}" if jitters else "")
+    return model_id + suffix
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -259,11 +303,23 @@ class OnnxEmbedder:
             raise ModelError(f"model has no input {self._input!r}")
         if self._output not in {o.name for o in outputs}:
             raise ModelError(f"model has no output {self._output!r}")
-        _register(card.model_id, card.metric)
         self._chip_spec = card.chip_spec
         self._mean = np.asarray(card.mean, dtype=np.float32)
         self._std = np.asarray(card.std, dtype=np.float32)
         self._groups = [list(g) for g in card.alignment_landmarks]
+        jitters = TEMPLATE_JITTERS[: self.config.jitters]
+        self._jitters: tuple[ChipJitter | None, ...] = (None, *jitters)
+        self._partners: tuple[int, ...] | None = None
+        if self.config.mirror_average:
+            try:
+                self._partners = mirror_partners(card.alignment_template)
+            except ValueError as exc:
+                raise ModelError(f"{card.model_id}: cannot average mirrored faces: {exc}") from exc
+        self._model_id = recipe_model_id(
+            card.model_id, mirror_average=self.config.mirror_average, jitters=self.config.jitters
+        )
+        _register(card.model_id, card.metric)
+        _register(self._model_id, card.metric)
 
     @classmethod
     def from_model_card(
@@ -282,7 +338,8 @@ class OnnxEmbedder:
 
     @property
     def model_id(self) -> str:
-        return self.card.model_id
+        """The id the templates of :meth:`embed` carry: the card's, plus the recipe."""
+        return self._model_id
 
     @property
     def metric(self) -> str:
@@ -307,17 +364,58 @@ class OnnxEmbedder:
         image = frame.image if isinstance(frame, Frame) else frame
         return extract_chip(image, self.alignment_points(face), self._chip_spec)
 
+    def recipe_chips(self, frame: Frame | ImageArray, face: FaceObservation) -> list[ImageArray]:
+        """Every chip :meth:`embed` averages: the plain chip, its jitters, and with
+        ``mirror_average`` the same cut from the frame flipped left to right.
+
+        The mirrored chips are aligned to the mirrored face (its points swapped left for
+        right), not flipped copies of the plain chip: dlib's template is symmetric about
+        x = 0.4901, not about the chip's centre, so a flipped chip would sit a pixel off.
+        Cut this way a frame and its mirror image give the same set of chips.
+        """
+        image = frame.image if isinstance(frame, Frame) else frame
+        points = self.alignment_points(face)
+        chips = [extract_chip(image, points, self._chip_spec, jitter=j) for j in self._jitters]
+        if self._partners is not None:
+            import cv2
+
+            # cv2.flip, not image[:, ::-1]: numpy copies a reversed RGB row pixel by pixel
+            # (19 ms for 640x480 on the build machine, 0.03 ms with OpenCV).
+            flipped: ImageArray = np.asarray(cv2.flip(np.ascontiguousarray(image), 1), np.uint8)
+            mirrored = mirror_points(points, image.shape[1], self._partners)
+            chips += [
+                extract_chip(flipped, mirrored, self._chip_spec, jitter=j) for j in self._jitters
+            ]
+        return chips
+
     def embed(self, frame: Frame | ImageArray, face: FaceObservation) -> FaceTemplate:
-        return self.embed_chip(self.chip(frame, face))
+        chips = self.recipe_chips(frame, face)
+        vectors = self._descriptors(chips)
+        if len(chips) == 1:
+            return FaceTemplate(vector=vectors[0].copy(), model_id=self.model_id)
+        if self.card.metric == "cosine":  # directions, as fuse_templates does for cosine
+            vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        mean = vectors.astype(np.float64).mean(axis=0)
+        if self.card.metric == "cosine":
+            mean /= max(float(np.linalg.norm(mean)), 1e-12)
+        return FaceTemplate(vector=mean.astype(np.float32), model_id=self.model_id)
 
     def embed_chip(self, chip: ImageArray) -> FaceTemplate:
-        """Template of one already aligned chip."""
+        """Template of one already aligned chip (the plain recipe: the card's model id)."""
         return self.embed_chips([chip])[0]
 
     def embed_chips(self, chips: Sequence[ImageArray]) -> list[FaceTemplate]:
-        """Templates of several aligned chips in one inference call."""
+        """Templates of several aligned chips in one inference call, each on its own
+        (the plain recipe, so they carry the card's model id, not the embedder's)."""
+        return [
+            FaceTemplate(vector=v.copy(), model_id=self.card.model_id)
+            for v in self._descriptors(chips)
+        ]
+
+    def _descriptors(self, chips: Sequence[ImageArray]) -> F32:
+        """The model's raw output for each chip, one row per chip."""
         if not chips:
-            return []
+            return np.zeros((0, self.card.embedding_size), dtype=np.float32)
         size = self.card.input_size
         batch = []
         for chip in chips:
@@ -340,13 +438,13 @@ class OnnxEmbedder:
             out = self._session.run([self._output], {self._input: x})[0]
         except Exception as exc:
             raise ModelError(f"{self.model_id} inference failed: {exc}") from exc
-        vectors = np.asarray(out, dtype=np.float32).reshape(len(batch), -1)
+        vectors: F32 = np.asarray(out, dtype=np.float32).reshape(len(batch), -1)
         if vectors.shape[1] != self.card.embedding_size:
             raise ModelError(
                 f"{self.model_id} gave {vectors.shape[1]}-d embeddings, card says "
                 f"{self.card.embedding_size}"
             )
-        return [FaceTemplate(vector=v.copy(), model_id=self.model_id) for v in vectors]
+        return vectors
 
     def compare(self, a: FaceTemplate, b: FaceTemplate) -> float:
         return compare(a, b, metric=self.metric)

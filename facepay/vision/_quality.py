@@ -24,13 +24,20 @@ till can compute in about a millisecond from the mesh and the pixels:
   much of the face). A hand over the mouth with the eyes visible is NOT reliably caught
   yet (the detector stays confident): see docs/quality.md;
 - **cut off**: face-outline points outside the frame.
+
+An enrollment is held to more than one frame's gate: its template is the one every later
+payment is compared with. :func:`enrollment_frames` judges an enrollment session's frames
+together (eyes open compared with the shopper's own best frame, enough clear frames to fuse)
+and says why when they are not enough (docs/quality.md, "Enrollment").
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -40,7 +47,13 @@ from facepay import _mesh
 from facepay.config import QualityConfig
 from facepay.types import FaceObservation, Frame, QualityReason, QualityReport
 
-__all__ = ["QualityGate", "eye_aspect_ratio"]
+__all__ = [
+    "EnrollmentFrames",
+    "GradedFrame",
+    "QualityGate",
+    "enrollment_frames",
+    "eye_aspect_ratio",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -347,3 +360,87 @@ class QualityGate:
             ),
         )
         return float(np.prod(terms))
+
+
+# -- enrollment: the session's frames together ----------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class GradedFrame:
+    """What the enrollment rule keeps of one frame's report: numbers and reason codes, never
+    the face (a session may see hundreds of frames)."""
+
+    frame_index: int
+    reasons: tuple[QualityReason, ...]
+    eye_aspect_ratio: float
+
+    @property
+    def passed(self) -> bool:
+        return not self.reasons
+
+    @classmethod
+    def of(cls, report: QualityReport) -> GradedFrame:
+        reasons = report.reasons
+        if not reasons and report.face is None:
+            reasons = (QualityReason.NO_FACE,)
+        return cls(
+            frame_index=report.frame_index,
+            reasons=reasons,
+            eye_aspect_ratio=float(report.metrics.get("eye_aspect_ratio", float("nan"))),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class EnrollmentFrames:
+    """:func:`enrollment_frames`' answer. ``clear``: the frames a template may be made from;
+    ``reasons``: when there are too few of them, why the others were not clear, most
+    frequent first (the prompt for the shopper asked to enroll again); empty when enough."""
+
+    clear: tuple[int, ...]
+    reasons: tuple[QualityReason, ...]
+
+    @property
+    def enough(self) -> bool:
+        return not self.reasons
+
+
+def enrollment_frames(
+    frames: Iterable[GradedFrame], *, min_frames: int, min_eye_open_ratio: float
+) -> EnrollmentFrames:
+    """Which frames of an enrollment session are clear enough for the shopper's template.
+
+    A frame is clear when it passed the gate and its eyes are open compared with the
+    shopper's own widest-open frame of the session (eye aspect ratio at least
+    ``min_eye_open_ratio`` of it): the gate's absolute 0.15 must let narrow eyes through,
+    so on its own it also passes eyes half shut, or half open behind a hand
+    (WolfgangLanger_Pexels.mp4 at 4.0-4.1 s: 0.155-0.177 against 0.25 a second later).
+    Fewer than ``min_frames`` clear frames (the template is fused from several) and the
+    enrollment is refused with the reasons of the frames that were not clear; a session of
+    fewer frames than that needs every frame clear.
+    """
+    graded = list(frames)
+    passed = [g for g in graded if g.passed]
+    # The gate refuses a frame whose eyes it cannot measure; a report without the measure
+    # (a stand-in analyzer) is not judged on it.
+    best = max(
+        (g.eye_aspect_ratio for g in passed if math.isfinite(g.eye_aspect_ratio)), default=0.0
+    )
+    clear = tuple(
+        g.frame_index
+        for g in passed
+        if not math.isfinite(g.eye_aspect_ratio) or g.eye_aspect_ratio >= min_eye_open_ratio * best
+    )
+    # A session of fewer frames than min_frames (a still, a stand-in camera) is judged by
+    # the eye rule alone: a live camera session has dozens (0.6 s of liveness warm-up).
+    if clear and len(clear) >= min(min_frames, len(graded)):
+        return EnrollmentFrames(clear=clear, reasons=())
+    counts: Counter[QualityReason] = Counter()
+    kept = set(clear)
+    for g in graded:
+        if g.passed:
+            if g.frame_index not in kept:
+                counts[QualityReason.EYES_CLOSED] += 1
+        else:
+            counts.update(g.reasons)
+    reasons = tuple(reason for reason, _ in counts.most_common()) or (QualityReason.NO_FACE,)
+    return EnrollmentFrames(clear=clear, reasons=reasons)

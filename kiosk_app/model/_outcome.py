@@ -60,6 +60,7 @@ class OutcomeKind(str, enum.Enum):
     NOT_RECOGNISED = "not_recognised"
     TOO_SLOW = "too_slow"
     FACE_LOST = "face_lost"
+    FACE_NOT_CLEAR = "face_not_clear"  # enrollment: eyes shut or the face covered, enroll again
     LIVENESS_FAILED = "liveness_failed"  # evidence of an attack: one opaque message
     SHOPPER_LOCKED = "shopper_locked"  # too many failures for this shopper's account
     LANE_PAUSED = "lane_paused"  # the backend rate-limited this till
@@ -90,6 +91,7 @@ _RETRYABLE = frozenset(
         OutcomeKind.NOT_RECOGNISED,
         OutcomeKind.TOO_SLOW,
         OutcomeKind.FACE_LOST,
+        OutcomeKind.FACE_NOT_CLEAR,
         OutcomeKind.LIVENESS_FAILED,
         OutcomeKind.CAMERA_LOST,
         OutcomeKind.ERROR,
@@ -217,6 +219,7 @@ _BY_REASON: dict[FailureReason, OutcomeKind] = {
     FailureReason.FRAMES_ENDED: OutcomeKind.CAMERA_LOST,
     FailureReason.CAMERA_LOST: OutcomeKind.CAMERA_LOST,
     FailureReason.NO_GOOD_FRAME: OutcomeKind.FACE_LOST,
+    FailureReason.FACE_NOT_CLEAR: OutcomeKind.FACE_NOT_CLEAR,
     FailureReason.TEMPLATE_FAILED: OutcomeKind.ERROR,
     FailureReason.REQUEST_REJECTED: OutcomeKind.ERROR,
 }

@@ -3,18 +3,14 @@ keys, no 3-decimal spin boxes), and one button per thing staff are asked to do."
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import QApplication, QDoubleSpinBox, QLabel, QSpinBox
 
-from facepay import Sandbox
 from kiosk_app.app import apply_theme
-from kiosk_app.controller import KioskController, KioskSettings
-from kiosk_app.demo import connect_demo_till
+from kiosk_app.controller import KioskController
 from kiosk_app.demo.pos import DemoPos
 from kiosk_app.i18n import Language, Translator
 from kiosk_app.model import (
@@ -24,7 +20,6 @@ from kiosk_app.model import (
     StaffDirectory,
     StaffLogin,
 )
-from kiosk_app.pos import PosBridge
 from kiosk_app.screens import AttendantPinScreen, AttendantScreen
 
 
@@ -152,37 +147,12 @@ WINE = "3258431210013"  # the demo catalogue's age-restricted item
 STAFF_PIN = "582047"
 
 
-@pytest.fixture(scope="module")
-def models() -> dict[str, Any]:
-    from facepay.vision import DlibResNetEmbedder, FrameAnalyzer
-
-    return {"analyzer": FrameAnalyzer(), "embedder": DlibResNetEmbedder()}
-
-
 @pytest.fixture
-def kiosk(qapp: QApplication, models: dict[str, Any]) -> Iterator[tuple[KioskController, DemoPos]]:
-    apply_theme(qapp)
-    with Sandbox() as sandbox:
-        port = connect_demo_till(sandbox, **models)
-        bridge = PosBridge()
-        pos = DemoPos(bridge)
-        directory = StaffDirectory()
-        directory.add("ana", STAFF_PIN)
-        c = KioskController(
-            port=port,
-            open_camera=None,
-            bridge=bridge,
-            staff=StaffLogin(directory),
-            settings=KioskSettings(),
-            on_demo_scan=pos.scan,
-            on_demo_card=pos.approve_card,
-        )
-        c.widget().resize(1280, 800)
-        c.widget().show()
-        yield c, pos
-        c.shutdown()
-        port.close()
-    gc.collect()
+def kiosk(start_kiosk) -> Iterator[tuple[KioskController, DemoPos]]:  # type: ignore[no-untyped-def]
+    directory = StaffDirectory()
+    directory.add("ana", STAFF_PIN)
+    with start_kiosk(staff=StaffLogin(directory)) as started:
+        yield started
 
 
 @pytest.mark.slow

@@ -5,7 +5,6 @@ No camera is needed here; the flows with clips are in test_kiosk_flows.py.
 
 from __future__ import annotations
 
-import gc
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -15,14 +14,10 @@ import pytest
 from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import QApplication, QPushButton
 
-from facepay import Sandbox
-from kiosk_app.app import apply_theme
 from kiosk_app.controller import KioskController, KioskSettings
-from kiosk_app.demo import connect_demo_till
 from kiosk_app.demo.pos import DemoPos
 from kiosk_app.i18n import Language
 from kiosk_app.model import LoginPolicy, StaffDirectory, StaffLogin
-from kiosk_app.pos import PosBridge
 
 STAFF_PIN = "482913"
 
@@ -38,40 +33,18 @@ class FakeClock:
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def models() -> dict[str, Any]:
-    from facepay.vision import DlibResNetEmbedder, FrameAnalyzer
-
-    return {"analyzer": FrameAnalyzer(), "embedder": DlibResNetEmbedder()}
+def _staff(**login: Any) -> StaffLogin:
+    directory = StaffDirectory()
+    directory.add("ana", STAFF_PIN)
+    return StaffLogin(directory, **login)
 
 
 @pytest.fixture
-def kiosk(qapp: QApplication, models: dict[str, Any]) -> Iterator[tuple[KioskController, DemoPos]]:
-    apply_theme(qapp)
-    with Sandbox() as sandbox:
-        port = connect_demo_till(sandbox, **models)
-        bridge = PosBridge()
-        pos = DemoPos(bridge)
-        settings = KioskSettings()
-        settings.timeouts["basket"] = 0.4
-        directory = StaffDirectory()
-        directory.add("ana", STAFF_PIN)
-        c = KioskController(
-            port=port,
-            open_camera=None,
-            bridge=bridge,
-            staff=StaffLogin(directory, clock=FakeClock()),
-            settings=settings,
-            on_demo_scan=pos.scan,
-            on_demo_card=pos.approve_card,
-        )
-        c.widget().resize(1280, 800)
-        c.widget().show()
-        yield c, pos
-        c.shutdown()
-        port.close()
-        qapp.setLayoutDirection(Qt.LayoutDirection.LeftToRight)
-    gc.collect()
+def kiosk(start_kiosk) -> Iterator[tuple[KioskController, DemoPos]]:  # type: ignore[no-untyped-def]
+    settings = KioskSettings()
+    settings.timeouts["basket"] = 0.4
+    with start_kiosk(staff=_staff(clock=FakeClock()), settings=settings) as started:
+        yield started
 
 
 def test_arabic_mirrors_every_screen_and_english_restores(qtbot, kiosk) -> None:  # type: ignore[no-untyped-def]
@@ -231,68 +204,52 @@ class LaneLocked(httpx.HTTPTransport):
 
 
 def test_a_locked_lane_pauses_face_pay_hides_it_and_staff_unlock_it(  # type: ignore[no-untyped-def]
-    qtbot, qapp, models, eval_dir
+    qtbot, start_kiosk, eval_dir
 ) -> None:
     """#13: every shopper on the lane got "Payment declined" and a Try again that could not
     work; staff saw only RateLimitedError."""
     from facepay import open_source
     from kiosk_app.model import OutcomeKind, RequestKind
 
-    apply_theme(qapp)
     transport = LaneLocked()
-    with Sandbox() as sandbox:
-        port = connect_demo_till(sandbox, transport=transport, **models)
-        bridge = PosBridge()
-        pos = DemoPos(bridge)
-        directory = StaffDirectory()
-        directory.add("ana", STAFF_PIN)
-        c = KioskController(
-            port=port,
-            open_camera=lambda: open_source(eval_dir / "video" / "single_face.mp4"),
-            bridge=bridge,
-            staff=StaffLogin(directory),
-            on_demo_scan=pos.scan,
-        )
-        try:
-            c.widget().resize(1280, 800)
-            c.widget().show()
-            transport.locked = True
-            _to_claim_screen(c, pos)
-            for d in "015112345678":
-                c.claim.keypad.press(d)
-            c.claim.keypad.submit_button.click()
-            qtbot.waitUntil(lambda: c.current == "result", timeout=10_000)
-            outcome = c.result.outcome
-            assert outcome is not None
-            assert outcome.kind is OutcomeKind.LANE_PAUSED
-            assert "Face pay is paused at this till" in c.result.message.text()
-            assert "Nothing was charged" in c.result.message.text()
-            assert "declined" not in c.result.title.text().lower()
-            assert not c.result.retry_button.isVisible()
-            assert c.result.card_button.isVisible()
-            assert [r.kind for r in c.machine.queue.open] == [RequestKind.LANE_PAUSED]
-            # Back to the choice: the face option is hidden, the card stays.
-            c.result.back_button.click()
-            assert c.current == "choice"
-            assert not c.choice.face_button.isVisible()
-            assert c.choice.card_button.isVisible()
-            # Staff see the lock and unlock the lane.
-            c.choice.call_button.click()
-            c.machine.staff_requested()
-            c.attendant_pin.staff_id_edit.setText("ana")
-            for d in STAFF_PIN:
-                c.attendant_pin.keypad.press(d)
-            c.attendant_pin.keypad.submit_button.click()
-            assert c.current == "attendant"
-            shown = [c.attendant.errors.item(i).text() for i in range(c.attendant.errors.count())]
-            assert any("lane_paused" in e for e in shown)
-            transport.locked = False
-            c.machine.unlock_lane()
-            assert not c.machine.lane_paused
-            c.attendant.exit_button.click()
-            assert c.current == "choice"
-            assert c.choice.face_button.isVisible()
-        finally:
-            c.shutdown()
-            port.close()
-            qapp.setLayoutDirection(Qt.LayoutDirection.LeftToRight)
+    with start_kiosk(
+        staff=_staff(),
+        open_camera=lambda: open_source(eval_dir / "video" / "single_face.mp4"),
+        transport=transport,
+    ) as (c, pos):
+        transport.locked = True
+        _to_claim_screen(c, pos)
+        for d in "015112345678":
+            c.claim.keypad.press(d)
+        c.claim.keypad.submit_button.click()
+        qtbot.waitUntil(lambda: c.current == "result", timeout=10_000)
+        outcome = c.result.outcome
+        assert outcome is not None
+        assert outcome.kind is OutcomeKind.LANE_PAUSED
+        assert "Face pay is paused at this till" in c.result.message.text()
+        assert "Nothing was charged" in c.result.message.text()
+        assert "declined" not in c.result.title.text().lower()
+        assert not c.result.retry_button.isVisible()
+        assert c.result.card_button.isVisible()
+        assert [r.kind for r in c.machine.queue.open] == [RequestKind.LANE_PAUSED]
+        # Back to the choice: the face option is hidden, the card stays.
+        c.result.back_button.click()
+        assert c.current == "choice"
+        assert not c.choice.face_button.isVisible()
+        assert c.choice.card_button.isVisible()
+        # Staff see the lock and unlock the lane.
+        c.choice.call_button.click()
+        c.machine.staff_requested()
+        c.attendant_pin.staff_id_edit.setText("ana")
+        for d in STAFF_PIN:
+            c.attendant_pin.keypad.press(d)
+        c.attendant_pin.keypad.submit_button.click()
+        assert c.current == "attendant"
+        shown = [c.attendant.errors.item(i).text() for i in range(c.attendant.errors.count())]
+        assert any("lane_paused" in e for e in shown)
+        transport.locked = False
+        c.machine.unlock_lane()
+        assert not c.machine.lane_paused
+        c.attendant.exit_button.click()
+        assert c.current == "choice"
+        assert c.choice.face_button.isVisible()

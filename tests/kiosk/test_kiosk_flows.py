@@ -46,14 +46,6 @@ OTHER_PHONE = "015187654321"
 SHOPPER_PIN = "3851"
 
 
-@pytest.fixture(scope="module")
-def models() -> dict[str, Any]:
-    """One loaded analyzer and embedder shared by every kiosk in this module."""
-    from facepay.vision import DlibResNetEmbedder, FrameAnalyzer
-
-    return {"analyzer": FrameAnalyzer(), "embedder": DlibResNetEmbedder()}
-
-
 @pytest.fixture
 def sandbox() -> Iterator[Sandbox]:
     with Sandbox() as sb:

@@ -336,6 +336,7 @@ _FACE_FAILURES = (
     OutcomeKind.NOT_RECOGNISED,
     OutcomeKind.TOO_SLOW,
     OutcomeKind.FACE_LOST,
+    OutcomeKind.FACE_NOT_CLEAR,
     OutcomeKind.LANE_PAUSED,
     OutcomeKind.LIVENESS_FAILED,
     OutcomeKind.SHOPPER_LOCKED,

@@ -4,7 +4,6 @@ sent. The database, backend and till fixtures are in conftest.py."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ import httpx
 
 from facepay.config import ServerConfig
 from facepay.server import Sandbox
+from facepay.testing import free_port
 from facepay.testing.protocol_till import ProtocolTill, face, rows
 
 __all__ = [
@@ -29,12 +29,6 @@ __all__ = [
     "start",
     "stop",
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def serve(

@@ -86,8 +86,9 @@ def test_retention_counts_from_the_last_use() -> None:
 
 
 def test_the_backend_clock_is_every_parts_clock(sandbox: Sandbox, till: Till) -> None:
-    """Tests move time by assigning ``backend.clock``: the sessions, lockouts, tenants,
-    shopper rights and the request gate all read that one clock."""
+    """Tests move time by assigning ``backend.clock``: every part (sessions, lockouts,
+    tenants, shopper rights, galleries, answers, enrollments, payments) and the request
+    gate read that one clock."""
     backend = sandbox.backend
     assert backend is not None
     real = backend.clock
@@ -103,6 +104,10 @@ def test_the_backend_clock_is_every_parts_clock(sandbox: Sandbox, till: Till) ->
             backend.sessions,
             backend.lockouts,
             backend.shoppers,
+            backend.cache,
+            backend.answers,
+            backend.enrollments,
+            backend.payments,
         ):
             assert part.clock() == NOW
         # The same session, checked at the real time and just past its expiry.

@@ -9,9 +9,11 @@ from pathlib import Path
 import facepay.server
 
 SERVER = Path(facepay.server.__file__).parent
-# The modules that own tables and their statements: the repository for most, the device
-# gate for devices and nonces, the PIN store for PINs, the migrations.
-OWN_SQL = {"_repository.py", "_devices.py", "_pins.py", "_storage.py"}
+REPOSITORY = SERVER / "_repository"
+# The modules that own tables and their statements: the repository package for most (one
+# module per table or concern), the device gate for devices and nonces, the PIN store for
+# PINs, the migrations.
+OWN_SQL = {"_devices.py", "_pins.py", "_storage.py"}
 
 
 def _statements(path: Path) -> list[str]:
@@ -30,12 +32,24 @@ def _statements(path: Path) -> list[str]:
 
 
 def test_no_sql_outside_the_modules_that_own_the_tables() -> None:
-    checked = [p for p in sorted(SERVER.glob("_*.py")) if p.name not in OWN_SQL]
+    # Every module of the backend, in subpackages too, except the ones that own tables.
+    checked = [
+        p
+        for p in sorted(SERVER.rglob("*.py"))
+        if p.parent != REPOSITORY and not (p.parent == SERVER and p.name in OWN_SQL)
+    ]
     assert {p.name for p in checked} >= {"_service.py", "_app.py", "_sessions.py"}
     stray = [s for p in checked for s in _statements(p)]
     assert stray == []
 
 
+def test_the_repository_is_a_package_of_modules_that_each_hold_statements() -> None:
+    assert not (SERVER / "_repository.py").exists()
+    modules = sorted(p for p in REPOSITORY.glob("*.py") if p.name != "__init__.py")
+    assert len(modules) >= 8
+    assert [p.name for p in modules if not _statements(p)] == []
+    assert _statements(REPOSITORY / "__init__.py") == []
+
+
 def test_the_guard_sees_a_statement() -> None:
-    repository = SERVER / "_repository.py"
-    assert len(_statements(repository)) > 20
+    assert len([s for p in REPOSITORY.glob("*.py") for s in _statements(p)]) > 20

@@ -5,6 +5,7 @@ product, so it is tested like the product: against the real sandbox, the real cl
 
 from __future__ import annotations
 
+import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -146,3 +147,14 @@ def test_synthetic_faces_drive_the_real_till_from_enrollment_to_ledger(
         assert refused.status is not facepay.PaymentStatus.APPROVED
     booked = kit.rows(sandbox, "SELECT basket_reference, status FROM authorizations")
     assert ("SALE-SYN-1", "approved") in [tuple(r) for r in booked]
+
+
+def test_free_port_is_a_loopback_port_nothing_listens_on() -> None:
+    port = kit.free_port()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", port))  # free: it binds
+        s.listen()
+        with socket.create_connection(("127.0.0.1", port), timeout=5):
+            pass
+    with socket.socket() as probe, pytest.raises(ConnectionRefusedError):
+        probe.connect(("127.0.0.1", kit.free_port()))

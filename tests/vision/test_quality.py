@@ -12,7 +12,7 @@ import pytest
 from facepay.capture import VideoFileSource
 from facepay.config import QualityConfig
 from facepay.types import Frame, QualityReason, QualityReport
-from facepay.vision import FrameAnalyzer, QualityGate
+from facepay.vision import FrameAnalyzer, GradedFrame, QualityGate, enrollment_frames
 
 R = QualityReason
 
@@ -234,3 +234,116 @@ def test_a_face_almost_entirely_outside_the_frame_is_cut_off_not_a_crash(
         )
         report = gate.assess(good_frame, [shifted])
         assert R.FACE_CUT_OFF in report.reasons
+
+
+# -- enrollment: the session's frames judged together ---------------------------------------
+
+
+def _graded(index: int, ear: float, *reasons: QualityReason) -> GradedFrame:
+    return GradedFrame(frame_index=index, reasons=reasons, eye_aspect_ratio=ear)
+
+
+def test_an_enrollment_of_shut_and_half_shut_eyes_is_refused_with_its_reasons() -> None:
+    """The shape of WolfgangLanger_Pexels.mp4 at 3-6 s: eyes shut for most of the session,
+    three frames just past the gate's 0.15 (half shut behind a hand), three wide open."""
+    frames = [_graded(i, 0.05, R.EYES_CLOSED) for i in range(40)]
+    frames += [_graded(40, 0.155), _graded(41, 0.177), _graded(42, 0.165)]
+    frames += [_graded(43, 0.217), _graded(44, 0.247), _graded(45, 0.253)]
+    judged = enrollment_frames(frames, min_frames=5, min_eye_open_ratio=0.75)
+    assert not judged.enough
+    assert judged.clear == (43, 44, 45)  # the half-shut frames are not clear
+    assert judged.reasons[0] is R.EYES_CLOSED
+    # With more wide-open frames the same session enrolls, from those frames only.
+    more = frames + [_graded(46 + i, 0.25) for i in range(2)]
+    judged = enrollment_frames(more, min_frames=5, min_eye_open_ratio=0.75)
+    assert judged.enough
+    assert judged.reasons == ()
+    assert judged.clear == (43, 44, 45, 46, 47)
+
+
+def test_a_covered_face_is_refused_as_occluded() -> None:
+    frames = [_graded(i, 0.3, R.OCCLUDED) for i in range(20)]
+    frames += [_graded(20 + i, 0.3) for i in range(2)] + [_graded(30, float("nan"), R.NO_FACE)]
+    judged = enrollment_frames(frames, min_frames=5, min_eye_open_ratio=0.75)
+    assert not judged.enough
+    assert judged.reasons == (R.OCCLUDED, R.NO_FACE)
+
+
+def test_narrow_open_eyes_enroll_the_rule_is_relative_to_the_shopper() -> None:
+    """NUAA subject 0003 reads 0.157-0.18 with open eyes: an absolute 0.18 would refuse him;
+    compared with his own widest frame, every frame is clear."""
+    frames = [_graded(i, 0.157 + 0.023 * (i % 4) / 3) for i in range(12)]
+    judged = enrollment_frames(frames, min_frames=5, min_eye_open_ratio=0.75)
+    assert judged.enough
+    assert len(judged.clear) == 12
+
+
+def test_a_graded_frame_keeps_numbers_and_reasons_never_the_face(
+    stills: FrameAnalyzer, good_frame: Frame
+) -> None:
+    report = stills.analyze(good_frame)
+    graded = GradedFrame.of(report)
+    assert graded.passed
+    assert graded.frame_index == good_frame.index
+    assert graded.eye_aspect_ratio == pytest.approx(report.metrics["eye_aspect_ratio"])
+    assert {f.name for f in dataclasses.fields(graded)} == {
+        "frame_index",
+        "reasons",
+        "eye_aspect_ratio",
+    }
+    # A report without a face (several faces) is not a passed frame.
+    no_face = dataclasses.replace(report, face=None)
+    assert not GradedFrame.of(no_face).passed
+
+
+def _session(
+    analyzer: FrameAnalyzer, clip: Path, start_s: float, end_s: float
+) -> list[GradedFrame]:
+    """Grade a clip's frames from ``start_s`` as an enrollment session does: from the first
+    frame that passes the gate to ``end_s``."""
+    graded: list[GradedFrame] = []
+    with VideoFileSource(clip) as source:
+        for frame in source.frames():
+            if frame.timestamp >= end_s:
+                break
+            if frame.timestamp < start_s:
+                continue
+            report = analyzer.analyze(frame)
+            if graded or report.passed:
+                graded.append(GradedFrame.of(report))
+    return graded
+
+
+def test_the_hand_over_the_face_segment_of_a_real_clip_does_not_enroll(eval_dir: Path) -> None:
+    """WolfgangLanger_Pexels.mp4 3-6 s (eyes shut, a hand over the face) was the enrollment
+    that left every later payment of the clip at distance 0.07-0.08; 9-12 s (eyes open,
+    smiling) and single_face.mp4 enroll."""
+    video = eval_dir / "video"
+    cfg = {"min_frames": 5, "min_eye_open_ratio": 0.75}
+    with FrameAnalyzer(mode="video") as analyzer:
+        refused = enrollment_frames(
+            _session(analyzer, video / "WolfgangLanger_Pexels.mp4", 3.0, 6.0), **cfg
+        )
+        analyzer.reset()
+        good = enrollment_frames(
+            _session(analyzer, video / "WolfgangLanger_Pexels.mp4", 9.0, 12.0), **cfg
+        )
+        analyzer.reset()
+        other = enrollment_frames(_session(analyzer, video / "single_face.mp4", 0.0, 2.4), **cfg)
+    assert not refused.enough
+    assert refused.reasons[0] is R.EYES_CLOSED
+    assert len(refused.clear) < 5
+    assert good.enough
+    assert len(good.clear) >= 30
+    assert other.enough
+    assert len(other.clear) >= 30
+
+
+def test_a_session_shorter_than_the_count_is_judged_by_the_eye_rule_alone() -> None:
+    """A still (one frame) enrolls if it passed the gate; two frames, one half shut, do not."""
+    assert enrollment_frames([_graded(0, 0.2)], min_frames=5, min_eye_open_ratio=0.75).enough
+    pair = [_graded(0, 0.3), _graded(1, 0.16)]
+    judged = enrollment_frames(pair, min_frames=5, min_eye_open_ratio=0.75)
+    assert not judged.enough
+    assert judged.reasons == (R.EYES_CLOSED,)
+    assert not enrollment_frames([], min_frames=5, min_eye_open_ratio=0.75).enough

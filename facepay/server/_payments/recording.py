@@ -1,0 +1,87 @@
+"""A decided authorization written: the ledger row, the session spent, the failures
+counted, the payer's last use and the audit line, all or nothing; on PostgreSQL, when
+no failure is counted, as one statement."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from facepay.server import _decision as decision
+from facepay.server import _repository as repository
+from facepay.server._devices import AuthenticatedDevice
+from facepay.server._errors import ApiError
+from facepay.server._lockouts import Lockouts
+from facepay.server._part import BackendContext, BackendPart
+from facepay.server._sessions import CheckoutSessions
+from facepay.wire import ErrorCode
+
+__all__ = ["AuthorizationWriter"]
+
+
+class AuthorizationWriter(BackendPart):
+    """Writes a decided authorization in one transaction."""
+
+    def __init__(
+        self, context: BackendContext, *, sessions: CheckoutSessions, lockouts: Lockouts
+    ) -> None:
+        super().__init__(context)
+        self.sessions = sessions
+        self.lockouts = lockouts
+
+    def write(
+        self,
+        device: AuthenticatedDevice,
+        record: repository.AuthorizationRecord,
+        *,
+        failure: bool,
+        claim_hash: str | None,
+        face_compared: bool,
+        paid: str | None,
+        details: dict[str, Any],
+    ) -> None:
+        """Raises ``UniqueViolationError`` if the Idempotency-Key was written meanwhile
+        and ``409 session_used`` if the session was spent or expired meanwhile."""
+        if self.db.dialect == "postgres" and not failure:
+            self._commit_in_one_statement(record, paid, details)
+            return
+        with self.db.transaction() as tx:
+            repository.insert_authorization(tx, record)
+            self.sessions.spend(tx, record.session_id)
+            if failure:
+                self.lockouts.record_failure(
+                    tx, f"device:{device.device_id}", self.config.device_lockout_s
+                )
+                if decision.counts_against_claim(
+                    claimed=claim_hash is not None, face_compared=face_compared
+                ):
+                    self.lockouts.record_failure(
+                        tx, f"claim:{claim_hash}", self.config.shopper_lockout_s
+                    )
+            if paid:
+                repository.mark_used(tx, paid, record.created_at)
+            self._audit(
+                tx,
+                device.tenant_id,
+                device.device_id,
+                "authorization",
+                record.authorization_id,
+                details,
+            )
+
+    def _commit_in_one_statement(
+        self,
+        record: repository.AuthorizationRecord,
+        paid: str | None,
+        details: dict[str, Any],
+    ) -> None:
+        """PostgreSQL: the writes of a fresh authorization that records no failure (the
+        authorization, the session spent, the payer's last use, the audit line) as one
+        statement: the transaction of the SQLite path in one round trip instead of
+        several; nothing is written unless the session was still unused and unexpired."""
+        with self.db.reads() as tx:
+            # autocommit: the statement is its own transaction
+            committed = repository.commit_authorization_in_one_statement(
+                tx, record, now=self.clock(), paid=paid, details=details
+            )
+        if not committed:
+            raise ApiError(ErrorCode.SESSION_USED, "this session was already used or expired")

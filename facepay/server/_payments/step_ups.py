@@ -1,0 +1,189 @@
+"""A step-up answered: the shopper's PIN (the grey zone) or the last 4 digits of their
+phone (close candidates) finishes an authorization left open, approved or declined,
+once; a retry is answered as the first time."""
+
+from __future__ import annotations
+
+import hmac
+import json
+from typing import Any
+
+from facepay.crypto import open_step_up_pin
+from facepay.errors import SealedDataError
+from facepay.server import _pins as pins
+from facepay.server import _repository as repository
+from facepay.server._answers import StoredAnswers
+from facepay.server._devices import AuthenticatedDevice
+from facepay.server._errors import ApiError
+from facepay.server._lockouts import Lockouts
+from facepay.server._part import BackendPart
+from facepay.server._payments.answer import PaymentAnswers
+from facepay.server._payments.replays import canonical_hash, stored_answer
+from facepay.server._storage import UniqueViolationError
+from facepay.wire import (
+    AuthorizationResponse,
+    AuthorizationStatus,
+    DeclineReason,
+    ErrorCode,
+    StepUpKind,
+    StepUpRequest,
+    b64decode,
+)
+
+__all__ = ["StepUps"]
+
+
+class StepUps(BackendPart):
+    """Answers step-ups: the step-up half of :class:`Payments`, which sets what it
+    uses."""
+
+    lockouts: Lockouts
+    answers: StoredAnswers
+    payment_answers: PaymentAnswers
+
+    def step_up(
+        self,
+        device: AuthenticatedDevice,
+        authorization_id: str,
+        req: StepUpRequest,
+        idempotency_key: str,
+    ) -> AuthorizationResponse:
+        request_hash = canonical_hash(req) + ":" + authorization_id
+        replay = self.answers.find("step_up_answers", device, idempotency_key, request_hash)
+        if replay is not None:
+            return replay
+        self.lockouts.check([f"device:{device.device_id}"])
+        with self.db.transaction(readonly=True) as tx:
+            row = repository.authorization_for_step_up(tx, authorization_id, device.tenant_id)
+        if row is None or row.device_id != device.device_id:
+            raise ApiError(ErrorCode.NOT_FOUND, "no such authorization for this device")
+        if row.status != AuthorizationStatus.STEP_UP.value or not row.candidates_json:
+            raise ApiError(ErrorCode.STEP_UP_NOT_PENDING, "this authorization awaits no step-up")
+        if row.expires_at is None or self.clock() > row.expires_at:
+            raise ApiError(ErrorCode.SESSION_EXPIRED, "the step-up window has passed")
+        candidates: list[str] = json.loads(row.candidates_json)
+        asked = AuthorizationResponse.model_validate_json(row.response_json).step_up
+        pin_asked = asked is not None and asked.kind is StepUpKind.PIN
+        pin_tries: int | None = None
+        pin_right = False
+        if pin_asked:
+            if req.sealed_pin is None:
+                raise ApiError(
+                    ErrorCode.VALIDATION_FAILED,
+                    "this step-up asks for the shopper's PIN",
+                    fields=("sealed_pin",),
+                )
+            pin_tries, pin_right = self._try_pin(authorization_id, candidates, req.sealed_pin)
+            matching = candidates[:1] if pin_right else []
+        else:
+            if req.phone_last4 is None:
+                raise ApiError(
+                    ErrorCode.VALIDATION_FAILED,
+                    "this step-up asks for the last 4 digits of the phone",
+                    fields=("phone_last4",),
+                )
+            phone_last4 = req.phone_last4
+            with self.db.transaction(readonly=True) as tx:
+                matching = [
+                    c
+                    for c in candidates
+                    if (last4 := repository.claim_last4(tx, c)) is not None
+                    and hmac.compare_digest(last4, phone_last4)
+                ]
+        shopper_id = matching[0] if len(matching) == 1 else None
+        response = self.payment_answers.answer(
+            authorization_id=authorization_id,
+            req_amount=row.amount_minor,
+            currency=row.currency,
+            basket=row.basket_reference,
+            created=row.created_at,
+            shopper_id=shopper_id,
+            status=AuthorizationStatus.DECLINED,
+            reason=DeclineReason.STEP_UP_FAILED,
+            step_up=None,
+        )
+        now = self.clock()
+        try:
+            with self.db.transaction() as tx:
+                answered = repository.answer_step_up(
+                    tx,
+                    authorization_id,
+                    status=response.status.value,
+                    decline_reason=response.decline_reason and response.decline_reason.value,
+                    shopper_id=shopper_id
+                    if response.status is AuthorizationStatus.APPROVED
+                    else None,
+                    receipt_id=response.receipt_id,
+                    response_json=stored_answer(response),
+                    now=now,
+                )
+                if not answered:
+                    raise ApiError(ErrorCode.STEP_UP_NOT_PENDING, "already answered")
+                repository.insert_step_up_answer(
+                    tx,
+                    tenant_id=device.tenant_id,
+                    idempotency_key=idempotency_key,
+                    request_hash=request_hash,
+                    authorization_id=authorization_id,
+                    response_json=stored_answer(response),
+                    now=now,
+                )
+                if pin_right:
+                    pins.reset_failures(tx, candidates[0])
+                if shopper_id is None:
+                    self.lockouts.record_failure(
+                        tx, f"device:{device.device_id}", self.config.device_lockout_s
+                    )
+                elif response.status is AuthorizationStatus.APPROVED:
+                    repository.mark_used(tx, shopper_id, now)
+                details: dict[str, Any] = {
+                    "candidates": candidates,
+                    "matching": len(matching),
+                    "decision": response.status.value,
+                }
+                if pin_asked:
+                    # Which try in a row this was (None: the PIN was locked or gone, so
+                    # nothing was compared). Never the PIN.
+                    details.update(kind=StepUpKind.PIN.value, pin_try=pin_tries)
+                    if not pin_right and pin_tries == self.config.pin_failures:
+                        self._audit(
+                            tx, device.tenant_id, device.device_id, "pin_locked", candidates[0], {}
+                        )
+                self._audit(
+                    tx, device.tenant_id, device.device_id, "step_up", authorization_id, details
+                )
+        except UniqueViolationError:
+            replay = self.answers.find("step_up_answers", device, idempotency_key, request_hash)
+            if replay is None:  # pragma: no cover
+                raise
+            return replay
+        return response
+
+    def _try_pin(
+        self, authorization_id: str, candidates: list[str], sealed_pin: str
+    ) -> tuple[int | None, bool]:
+        """Open the PIN sealed for this authorization and compare it with its one
+        candidate's; returns (wrong PINs in a row counting this try, or None when nothing
+        was compared: no PIN, locked, or the shopper deleted; whether it was right).
+
+        The try is counted in the database *before* the comparison (:func:`pins.reserve_try`),
+        so workers and replicas answering at once cannot compare more than
+        ``pin_failures`` wrong PINs between them. A PIN that cannot be opened is no try:
+        422, the step-up stays pending."""
+        try:
+            pin = open_step_up_pin(
+                b64decode(sealed_pin), self.vault.keyring, authorization_id=authorization_id
+            )
+        except (SealedDataError, ValueError):
+            raise ApiError(
+                ErrorCode.VALIDATION_FAILED,
+                "the sealed PIN could not be opened",
+                fields=("sealed_pin",),
+            ) from None
+        if len(candidates) != 1:
+            return None, False
+        with self.db.transaction() as tx:
+            stored = pins.reserve_try(tx, candidates[0], self.config.pin_failures)
+        if stored is None:
+            return None, False
+        return stored.failures, pins.pin_matches(self.vault, stored, candidates[0], pin)

@@ -1,0 +1,107 @@
+"""Counters kept in the database so every worker counts together: a subject's failures and
+lock, and its requests in a window."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+from facepay.server._storage import Transaction
+
+__all__ = [
+    "LockoutRow",
+    "PurgedCounters",
+    "RequestCount",
+    "count_request",
+    "locked_until",
+    "locks_sql",
+    "purge_counters",
+    "read_lockout",
+    "write_lockout",
+]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LockoutRow:
+    """A subject's failed attempts in its current window, and until when it is locked."""
+
+    failures: int
+    window_start: float
+    locked_until: float
+
+
+def read_lockout(tx: Transaction, subject: str) -> LockoutRow | None:
+    row = tx.one(
+        "SELECT failures, window_start, locked_until FROM lockouts WHERE subject = ?", (subject,)
+    )
+    if row is None:
+        return None
+    return LockoutRow(
+        failures=int(row[0]), window_start=float(row[1]), locked_until=float(row[2] or 0.0)
+    )
+
+
+def write_lockout(tx: Transaction, subject: str, state: LockoutRow) -> None:
+    tx.execute(
+        "INSERT INTO lockouts (subject, failures, window_start, locked_until) "
+        "VALUES (?, ?, ?, ?) ON CONFLICT (subject) DO UPDATE SET failures = excluded.failures, "
+        "window_start = excluded.window_start, locked_until = excluded.locked_until",
+        (subject, state.failures, state.window_start, state.locked_until),
+    )
+
+
+def locks_sql(count: int) -> str:
+    """The statement (``count`` subjects as parameters) whose one row is the latest
+    ``locked_until`` among them (NULL if none is recorded)."""
+    marks = ", ".join("?" * count)
+    return f"SELECT max(locked_until) AS locked_until FROM lockouts WHERE subject IN ({marks})"  # noqa: S608
+
+
+def locked_until(tx: Transaction, subjects: Sequence[str]) -> float | None:
+    row = tx.one(locks_sql(len(subjects)), subjects)
+    return None if row is None or row[0] is None else float(row[0])
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RequestCount:
+    requests: int
+    window_start: float
+
+
+def count_request(tx: Transaction, subject: str, now: float, window_s: float) -> RequestCount:
+    """Count one request of ``subject`` in its fixed window (a new window once the last
+    one is ``window_s`` old): one row per subject, updated in place, in the database so
+    every worker and replica counts together."""
+    stale = now - window_s
+    tx.execute(
+        "INSERT INTO request_windows (subject, requests, window_start) VALUES (?, 1, ?) "
+        "ON CONFLICT (subject) DO UPDATE SET "
+        "requests = CASE WHEN request_windows.window_start < ? THEN 1 "
+        "ELSE request_windows.requests + 1 END, "
+        "window_start = CASE WHEN request_windows.window_start < ? THEN excluded.window_start "
+        "ELSE request_windows.window_start END",
+        (subject, now, stale, stale),
+    )
+    row = tx.one("SELECT requests, window_start FROM request_windows WHERE subject = ?", (subject,))
+    assert row is not None
+    return RequestCount(requests=int(row[0]), window_start=float(row[1]))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PurgedCounters:
+    lockouts: int
+    request_windows: int
+
+
+def purge_counters(
+    tx: Transaction, *, now: float, lockout_window_s: float, rights_window_s: float
+) -> PurgedCounters:
+    """Forget lockouts that neither lock nor count any more, and ended request windows."""
+    lockouts = tx.execute(
+        "DELETE FROM lockouts WHERE locked_until < ? AND window_start < ?",
+        (now, now - lockout_window_s),
+    )
+    windows = tx.execute(
+        "DELETE FROM request_windows WHERE window_start < ?", (now - rights_window_s,)
+    )
+    return PurgedCounters(lockouts=lockouts, request_windows=windows)
