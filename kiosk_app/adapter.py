@@ -30,13 +30,12 @@ from facepay import (
     FailureReason,
     Frame,
     FrameFeedback,
-    LivenessReason,
     PendingAuthorization,
     Receipt,
     Till,
     consent_now,
 )
-from kiosk_app.model import BackendHealth, StoreProfile
+from kiosk_app.model import AttemptEnd, BackendHealth, StoreProfile
 
 __all__ = ["TillAdapter", "consent_text_version"]
 
@@ -129,11 +128,16 @@ class TillAdapter:
             raise CheckoutError("no attempt is open")
         return session.feed(frame)
 
-    def end_reason(self) -> tuple[FailureReason | None, tuple[LivenessReason, ...]]:
+    def end_reason(self) -> AttemptEnd:
         session = self._session
         if session is None:
-            return FailureReason.CANCELLED, ()
-        return session.reason, session.liveness_reasons
+            return AttemptEnd(reason=FailureReason.CANCELLED)
+        quality = session.quality_reasons if isinstance(session, EnrollmentSession) else ()
+        return AttemptEnd(
+            reason=session.reason,
+            liveness_reasons=session.liveness_reasons,
+            quality_reasons=quality,
+        )
 
     def complete(self) -> Receipt | EnrollmentResult:
         session = self._session

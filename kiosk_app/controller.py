@@ -467,7 +467,11 @@ class KioskController(QObject):
             # The privacy code goes on the receipt the shopper picks, never on this screen.
             self.enroll_done.offer(self.machine.receipt_channels)
         else:
-            self.result.show_outcome(outcome)
+            # A card payment needs a sale to pay: an enrollment from the idle screen has none.
+            m = self.machine
+            self.result.show_outcome(
+                outcome, card_offered=m.card_is_safe(), enrolling=m.enrolling()
+            )
 
     def _show(self, screen_id: ScreenId) -> None:
         m = self.machine

@@ -72,6 +72,7 @@ __all__ = [
     "ResultScreen",
     "Screen",
     "StepUpScreen",
+    "not_clear_message_key",
     "quality_prompt_key",
 ]
 
@@ -785,11 +786,35 @@ _RESULT_MESSAGES: dict[OutcomeKind, str] = {
 }
 _RESULT_TITLES: dict[OutcomeKind, str] = {
     OutcomeKind.APPROVED: "result.approved",
+    # An enrollment, not a payment: the shopper learns face pay is not set up yet.
+    OutcomeKind.FACE_NOT_CLEAR: "result.not_set_up_title",
     OutcomeKind.DECLINED: "result.declined",
     OutcomeKind.LANE_PAUSED: "result.lane_paused_title",
     OutcomeKind.PAYMENT_UNKNOWN: "result.unknown_title",
     OutcomeKind.NOT_CHARGED: "result.not_charged_title",
 }
+
+
+# FACE_NOT_CLEAR: what the shopper can change before the next try, by facepay's quality
+# reason. The first reason here among the enrollment's (most frequent first) picks the
+# words; placement and pose reasons are left out on purpose: the capture screen prompts
+# for them live, and a liveness head turn makes yaw frames that are no one's mistake.
+_NOT_CLEAR_MESSAGES: dict[QualityReason, str] = {
+    QualityReason.EYES_CLOSED: "result.face_not_clear_eyes",
+    QualityReason.OCCLUDED: "result.face_not_clear_covered",
+    QualityReason.SUNGLASSES: "result.face_not_clear_sunglasses",
+    QualityReason.TOO_DARK: "result.face_not_clear_dark",
+    QualityReason.LOW_CONTRAST: "result.face_not_clear_dark",
+}
+
+
+def not_clear_message_key(reasons: Sequence[QualityReason]) -> str:
+    """The message for an enrollment refused as FACE_NOT_CLEAR, from its quality reasons."""
+    for reason in reasons:
+        key = _NOT_CLEAR_MESSAGES.get(reason)
+        if key is not None:
+            return key
+    return "result.face_not_clear"
 
 
 class ResultScreen(Screen):
@@ -835,6 +860,9 @@ class ResultScreen(Screen):
         self._method = ""
         self._lines: tuple[str, ...] = ()
         self._by_card = False
+        self._quality: tuple[QualityReason, ...] = ()
+        self._card_offered = True
+        self._enrolling = False
         self.outcome: Outcome | None = None
 
     def show_result(
@@ -845,16 +873,29 @@ class ResultScreen(Screen):
         masked_method: str = "",
         lines: Sequence[str] = (),
         by_card: bool = False,
+        quality_reasons: Sequence[QualityReason] = (),
+        card_offered: bool = True,
+        enrolling: bool = False,
     ) -> None:
-        """Show how the payment ended (``kind`` picks the words; the rest is the receipt)."""
+        """Show how the payment ended (``kind`` picks the words; the rest is the receipt).
+
+        ``quality_reasons``: why an enrollment's face was not clear (FACE_NOT_CLEAR);
+        ``card_offered``: False when there is nothing to pay by card (an enrollment
+        started from the idle screen), so no button does nothing; ``enrolling``: the
+        attempt was an enrollment, so a failure says face pay is not set up (not that a
+        payment failed)."""
         self.kind = kind
         self._amount, self._method = amount_text, masked_method
         self._lines, self._by_card = tuple(lines), by_card
+        self._quality, self._card_offered = tuple(quality_reasons), card_offered
+        self._enrolling = enrolling
         self.retranslate()
         if self.isVisible():
             self.refocus()
 
-    def show_outcome(self, outcome: Outcome) -> None:
+    def show_outcome(
+        self, outcome: Outcome, *, card_offered: bool = True, enrolling: bool = False
+    ) -> None:
         """Draw the model's outcome: its kind picks the words, its screen lines the receipt
         (never the privacy code)."""
         self.show_result(
@@ -863,6 +904,9 @@ class ResultScreen(Screen):
             masked_method=outcome.masked_method,
             lines=outcome.screen_lines,
             by_card=outcome.by_card,
+            quality_reasons=outcome.quality_reasons,
+            card_offered=card_offered,
+            enrolling=enrolling,
         )
         self.outcome = outcome
 
@@ -874,6 +918,8 @@ class ResultScreen(Screen):
             icon_pixmap("tick" if ok else "cross", 96, (GREEN if ok else RED).name())
         )
         title = _RESULT_TITLES.get(kind, "result.failed_title")
+        if self._enrolling and title == "result.failed_title":
+            title = "result.not_set_up_title"
         if ok and self._by_card:
             title = "result.card_approved"
         self.title.setText(t(title))
@@ -890,7 +936,10 @@ class ResultScreen(Screen):
         else:
             self.amount_label.setText("")
             self.method_label.setText("")
-            self.message.setText(t(_RESULT_MESSAGES.get(kind, "result.error")))
+            key = _RESULT_MESSAGES.get(kind, "result.error")
+            if kind is OutcomeKind.FACE_NOT_CLEAR:
+                key = not_clear_message_key(self._quality)
+            self.message.setText(t(key))
             self.receipt.clear()
         self.message.setAccessibleName(self.message.text())
         self.amount_label.setVisible(ok)
@@ -898,7 +947,7 @@ class ResultScreen(Screen):
         self.receipt.setVisible(ok and bool(self._lines))
         unknown = kind is OutcomeKind.PAYMENT_UNKNOWN
         # Money may have moved: a card now could charge twice, so only "check again".
-        self.card_button.setVisible(not ok and kind.card_is_safe)
+        self.card_button.setVisible(not ok and kind.card_is_safe and self._card_offered)
         self.retry_button.setVisible(not ok and (kind.can_retry_face or unknown))
         self.done_button.setVisible(ok)
         self.cancel_button.setVisible(not ok)
@@ -919,6 +968,9 @@ class ResultScreen(Screen):
         self.kind = None
         self.outcome = None
         self._lines = ()
+        self._quality = ()
+        self._card_offered = True
+        self._enrolling = False
         self.receipt.clear()
 
 

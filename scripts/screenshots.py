@@ -84,7 +84,8 @@ def main() -> int:
                 screen.deleteLater()
     app.setLayoutDirection(Qt.LayoutDirection.LeftToRight)
     for path in written:
-        print(path.relative_to(REPO))
+        # --out may be outside the repository (a scratch folder to look at first).
+        print(path.relative_to(REPO) if path.is_relative_to(REPO) else path)
     return 0
 
 

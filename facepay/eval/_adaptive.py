@@ -562,6 +562,8 @@ def adaptive_report(
         "samples": len(samples),
         "identities": len({s.identity for s in samples}),
         "match_threshold": config.match_threshold,
+        # How a set of several views scores (ServerConfig.best_view_weight; 1.0: best view).
+        "best_view_weight": config.best_view_weight,
         "conditions": {name: condition_report(rows) for name, rows in runs.items()},
     }
     names = list(runs)

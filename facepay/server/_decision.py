@@ -10,10 +10,6 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Mapping
-from typing import Any
-
-import numpy as np
-import numpy.typing as npt
 
 # The till's own plan derivation, reused (not a second copy): facepay.liveness draws the
 # challenges a till asks for from the session's seed, and the backend recomputes them.
@@ -29,7 +25,6 @@ __all__ = [
     "liveness_refusal",
     "replay_refusal",
     "retention_expired",
-    "same_face",
     "seconds_locked",
     "session_refusal",
     "template_refusal",
@@ -119,16 +114,6 @@ def seconds_locked(locked_until: float | None, now: float) -> float:
 def retention_expired(*, last_used_at: float, retention_days: int, now: float) -> bool:
     """Whether an enrollment went unused for longer than its retention period."""
     return last_used_at + float(retention_days) * 86400.0 < now
-
-
-def same_face(stored: npt.ArrayLike, probe: npt.ArrayLike, threshold: float) -> bool:
-    """Whether two (tenant-transformed) templates match at the payment threshold."""
-    a: npt.NDArray[Any] = np.asarray(stored, dtype=np.float64).reshape(-1)
-    b: npt.NDArray[Any] = np.asarray(probe, dtype=np.float64).reshape(-1)
-    if a.shape != b.shape:
-        return False
-    denominator = float(np.linalg.norm(a) * np.linalg.norm(b))
-    return denominator > 0 and float(a @ b) / denominator >= threshold
 
 
 def replay_refusal(*, owner_device: str, device: str, stored_hash: str, request_hash: str) -> bool:

@@ -16,7 +16,6 @@ from datetime import datetime, timezone
 
 from facepay.crypto import open_enrollment_pin, pin_refusal
 from facepay.errors import CryptoError, SealedDataError
-from facepay.server import _decision as decision
 from facepay.server import _pins as pins
 from facepay.server import _repository as repository
 from facepay.server import _shoppers as shoppers
@@ -231,9 +230,13 @@ class Enrollments(BackendPart):
                 )
             except CryptoError:
                 stored = None
-            same_face = stored is not None and any(
-                decision.same_face(view, template.vector, self.config.match_threshold)
-                for view in stored.templates.views
+            # The holder's face by the rule a payment uses (the set score).
+            same_face = (
+                stored is not None
+                and templates.score_set(
+                    stored.templates, template.vector, self.config.best_view_weight
+                )
+                >= self.config.match_threshold
             )
         with self.db.transaction() as tx:
             self._audit(

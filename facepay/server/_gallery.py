@@ -4,8 +4,10 @@ One :class:`Gallery` per (tenant, model id) holds L2-normalized, tenant-transfor
 templates, one row per view of each enrolled shopper (a shopper's template set:
 enrollment views and adaptive views, :mod:`facepay.server._templates`), grown by
 doubling and shrunk by swapping the last row into a deleted one. Scores are cosine
-similarities in [-1, 1]; a shopper scores its best view, and the margin between the best
-and the second best compares two *shoppers*' best views, never two views of one shopper.
+similarities in [-1, 1]; a shopper scores its set score (the weighted mean of its two
+best views, :func:`facepay.server._templates.set_score`; its one view's score for a set of
+one), and the margin between the best and the second best compares two *shoppers*' set
+scores, never two views of one shopper.
 The orthogonal tenant transform preserves them, which is why matching can happen entirely
 in the transformed space.
 
@@ -18,11 +20,14 @@ one pass over the head matrix (3/8 of the bytes) bounds every row's score from a
 Only rows whose bound reaches the decision's cutoff can change the decision, and only
 those are scored exactly (head product plus their tail rows):
 
-1. rows whose bound reaches ``threshold`` are scored; if none scores ``threshold`` or
-   more, the answer is NO_MATCH (no other row can reach it);
+1. rows whose bound reaches ``threshold`` are scored, with every other row of their
+   shoppers (a set score needs all of a set's views); if no shopper's set score reaches
+   ``threshold``, the answer is NO_MATCH (a set score is never above its best row, so no
+   other shopper can reach it);
 2. otherwise the best ``b`` is the true best, and the rows whose bound reaches
-   ``min(threshold, b - margin)`` are scored too: exactly the rows that could be a
-   second best within the margin, or an AMBIGUOUS candidate.
+   ``min(threshold, b - margin)`` are scored too, with their shoppers' other rows:
+   exactly the shoppers that could be a second best within the margin, or an AMBIGUOUS
+   candidate.
 
 Each cutoff is lowered by :data:`BOUND_SLACK` to cover float32 rounding. When more than
 :attr:`Gallery.rescore_fraction` of the rows survive (gathering scattered rows costs
@@ -57,6 +62,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
+
+from facepay.server._templates import BEST_VIEW_WEIGHT, set_score
 
 __all__ = [
     "BOUND_SLACK",
@@ -132,27 +139,61 @@ def decide(
     top: int = 5,
     exact_above: float | None = None,
     rows_of: Mapping[str, Sequence[int]] | None = None,
+    best_view_weight: float = BEST_VIEW_WEIGHT,
 ) -> MatchResult:
-    """Best over ``threshold`` and ahead of the second best shopper by ``margin``.
+    """Best shopper over ``threshold`` and ahead of the second best shopper by ``margin``.
 
     ``ids[i]`` is the shopper of row ``i``; ``rows_of`` maps a shopper to all its rows
-    (several views), None when each shopper has one row. ``scores`` may hold upper bounds
-    instead of exact scores for rows below ``exact_above`` (see the module docstring);
-    the caller guarantees that such a row cannot change the decision.
+    (several views), None when each shopper has one row. A shopper scores its set score
+    (:func:`facepay.server._templates.set_score` of its rows, ``best_view_weight``).
+    ``scores`` may hold upper bounds instead of exact scores for rows below
+    ``exact_above`` (see the module docstring); the caller guarantees that such a row
+    cannot change the decision. ``scores`` is modified while deciding and restored.
+
+    Shoppers are scored in the order of their best row, highest first. A set score is
+    never above its best row, so once the next row is no higher than the second best set
+    score found (and, when AMBIGUOUS, lower than every candidate's cutoff), no shopper not
+    yet scored can change the answer: with one row per shopper that is two passes over
+    the scores, as a plain best and second best.
     """
     n = int(scores.shape[0])
     if n == 0:
         return MatchResult(outcome=MatchOutcome.NO_MATCH, gallery_size=0)
-    best = int(np.argmax(scores))
-    best_score = float(scores[best])
-    second_score: float | None = None
-    own = [best] if rows_of is None else list(rows_of[ids[best]])
-    if n > len(own):
-        saved = scores[own].copy()
-        scores[own] = -np.inf
-        second = int(np.argmax(scores))
-        second_score = float(scores[second])
-        scores[own] = saved
+    found: dict[str, float] = {}
+    hidden: list[tuple[list[int], FloatArray]] = []
+
+    def settled(ceiling: float) -> bool:
+        """Whether no shopper whose set score is at most ``ceiling`` changes the answer."""
+        ranked = sorted(found.values(), reverse=True)
+        if len(ranked) < 2 or ranked[1] < ceiling:
+            return False
+        best, second = ranked[0], ranked[1]
+        if best >= threshold and best - second < margin:
+            return (
+                ceiling < max(threshold, best - margin) or sum(v >= ceiling for v in ranked) >= top
+            )
+        return True
+
+    try:
+        ceiling = math.inf
+        while not settled(ceiling):
+            i = int(np.argmax(scores))
+            ceiling = float(scores[i])
+            if ceiling == -math.inf or settled(ceiling):
+                break
+            shopper = ids[i]
+            own = [i] if rows_of is None else list(rows_of[shopper])
+            values = scores[own].copy()
+            found[shopper] = set_score(values, best_view_weight)
+            scores[own] = -np.inf
+            hidden.append((own, values))
+    finally:
+        for own, values in reversed(hidden):
+            scores[own] = values
+    # Best first; a tie keeps the shopper whose best row came first.
+    ranked = sorted(found.items(), key=lambda item: -item[1])
+    best_id, best_score = ranked[0]
+    second_score = ranked[1][1] if len(ranked) > 1 else None
     if best_score < threshold:
         return MatchResult(
             outcome=MatchOutcome.NO_MATCH,
@@ -162,26 +203,20 @@ def decide(
             exact_above=exact_above,
         )
     if second_score is not None and best_score - second_score < margin:
-        over = np.flatnonzero(scores >= max(threshold, best_score - margin))
-        order = over[np.argsort(-scores[over], kind="stable")]
-        # Each shopper once, at its best view (rows come best first).
-        chosen: dict[str, float] = {}
-        for i in order:
-            if len(chosen) == top:
-                break
-            chosen.setdefault(ids[i], float(scores[i]))
+        cutoff = max(threshold, best_score - margin)
+        chosen = [(s, v) for s, v in ranked if v >= cutoff][:top]
         return MatchResult(
             outcome=MatchOutcome.AMBIGUOUS,
             best_score=best_score,
             second_score=second_score,
             gallery_size=n,
-            candidates=tuple(chosen),
-            candidate_scores=tuple(chosen.values()),
+            candidates=tuple(s for s, _ in chosen),
+            candidate_scores=tuple(v for _, v in chosen),
             exact_above=exact_above,
         )
     return MatchResult(
         outcome=MatchOutcome.MATCH,
-        shopper_id=ids[best],
+        shopper_id=best_id,
         best_score=best_score,
         second_score=second_score,
         gallery_size=n,
@@ -433,8 +468,16 @@ class Gallery:
             out: FloatArray = stored if self._basis is None else stored @ self._basis
             return out.astype(np.float32, copy=True)
 
-    def search(self, probe: FloatArray, *, threshold: float, margin: float) -> MatchResult:
-        """1:N over the whole gallery (exact decision; see the module docstring)."""
+    def search(
+        self,
+        probe: FloatArray,
+        *,
+        threshold: float,
+        margin: float,
+        best_view_weight: float = BEST_VIEW_WEIGHT,
+    ) -> MatchResult:
+        """1:N over the whole gallery (exact decision; see the module docstring); each
+        shopper scores its set score (``best_view_weight``, ServerConfig's)."""
         q = normalize(probe)
         if q.shape[0] != self.dimension:
             raise ValueError("probe dimension does not match the gallery")
@@ -447,36 +490,61 @@ class Gallery:
             head_scores: FloatArray = self._head[:n] @ q_head
             result = None
             if n >= self.prune_min_rows and k < self.dimension:
-                result = self._pruned(head_scores, q_tail, threshold=threshold, margin=margin)
+                result = self._pruned(
+                    head_scores,
+                    q_tail,
+                    threshold=threshold,
+                    margin=margin,
+                    best_view_weight=best_view_weight,
+                )
             if result is None:
                 scores: FloatArray = head_scores
                 if k < self.dimension:
                     scores += self._tail[:n] @ q_tail
                 result = decide(
-                    scores, self._ids, threshold=threshold, margin=margin, rows_of=self._rows
+                    scores,
+                    self._ids,
+                    threshold=threshold,
+                    margin=margin,
+                    rows_of=self._rows,
+                    best_view_weight=best_view_weight,
                 )
                 self._count(n, full=True)
             return result
 
     def _pruned(
-        self, head_scores: FloatArray, q_tail: FloatArray, *, threshold: float, margin: float
+        self,
+        head_scores: FloatArray,
+        q_tail: FloatArray,
+        *,
+        threshold: float,
+        margin: float,
+        best_view_weight: float,
     ) -> MatchResult | None:
         """The two-cutoff search of the module docstring; None when too many rows survive
-        (the caller then scans in full). Caller holds the lock."""
+        (the caller then scans in full). Caller holds the lock.
+
+        A shopper's set score is never above its best row and never falls when a row's
+        score rises (:func:`facepay.server._templates.set_score`), so a shopper none of
+        whose rows reaches a cutoff stays under it, and the bounds of its rows bound its
+        set score; a shopper with any row over a cutoff has *all* its rows scored exactly,
+        so its set score is exact."""
         n = head_scores.shape[0]
         limit = int(self.rescore_fraction * n)
         bound = self._tail_norm[:n] * np.float32(np.sqrt(np.dot(q_tail, q_tail)))
         bound += head_scores
         cut = np.float32(threshold - BOUND_SLACK)
-        first = np.flatnonzero(bound >= cut)
+        first = self._whole_sets(np.flatnonzero(bound >= cut))
         if first.shape[0] > limit:
             return None
         exact_first = self._exact(first, head_scores, q_tail)
         rescored = [(first, exact_first)]
-        if exact_first.shape[0] and float(exact_first.max()) >= threshold:
-            lower = np.float32(min(threshold, float(exact_first.max()) - margin) - BOUND_SLACK)
+        best = self._best_set_score(first, exact_first, best_view_weight)
+        if best >= threshold:
+            lower = np.float32(min(threshold, best - margin) - BOUND_SLACK)
             if lower < cut:
-                second = np.flatnonzero((bound >= lower) & (bound < cut))
+                near = np.flatnonzero((bound >= lower) & (bound < cut))
+                second = np.setdiff1d(self._whole_sets(near), first, assume_unique=True)
                 if first.shape[0] + second.shape[0] > limit:
                     return None
                 rescored.append((second, self._exact(second, head_scores, q_tail)))
@@ -495,7 +563,23 @@ class Gallery:
             margin=margin,
             exact_above=float(cut),
             rows_of=self._rows,
+            best_view_weight=best_view_weight,
         )
+
+    def _whole_sets(self, rows: IntArray) -> IntArray:
+        """``rows`` and every other row of their shoppers, sorted (caller holds the lock)."""
+        if len(self._ids) == len(self._rows) or rows.shape[0] == 0:
+            return rows  # one row per shopper
+        ids = self._ids
+        whole = {r for i in rows.tolist() for r in self._rows[ids[i]]}
+        return np.asarray(sorted(whole), dtype=np.intp)
+
+    def _best_set_score(self, rows: IntArray, values: FloatArray, best_view_weight: float) -> float:
+        """The best set score among the shoppers of ``rows`` (whole sets, exact values)."""
+        by_shopper: dict[str, list[float]] = {}
+        for i, v in zip(rows.tolist(), values.tolist(), strict=True):
+            by_shopper.setdefault(self._ids[i], []).append(v)
+        return max((set_score(v, best_view_weight) for v in by_shopper.values()), default=-math.inf)
 
     def _exact(self, rows: IntArray, head_scores: FloatArray, q_tail: FloatArray) -> FloatArray:
         if rows.shape[0] == 0:
@@ -516,9 +600,15 @@ class Gallery:
         )
 
     def verify(
-        self, probe: FloatArray, shopper_ids: list[str], *, threshold: float, margin: float
+        self,
+        probe: FloatArray,
+        shopper_ids: list[str],
+        *,
+        threshold: float,
+        margin: float,
+        best_view_weight: float = BEST_VIEW_WEIGHT,
     ) -> MatchResult:
-        """1:few against the claimed shoppers only (every view of each)."""
+        """1:few against the claimed shoppers only (each scores its set score)."""
         q = normalize(probe)
         with self._lock:
             rows = [r for s in shopper_ids for r in self._rows.get(s, ())]
@@ -536,7 +626,14 @@ class Gallery:
                 if rows
                 else np.zeros(0, dtype=np.float32)
             )
-        return decide(scores, ids, threshold=threshold, margin=margin, rows_of=rows_of)
+        return decide(
+            scores,
+            ids,
+            threshold=threshold,
+            margin=margin,
+            rows_of=rows_of,
+            best_view_weight=best_view_weight,
+        )
 
 
 class GalleryRegistry:

@@ -90,6 +90,13 @@ class _LiveCheck:
 
         return ChallengePlan.of(["blink"])
 
+    def watch(self, frame: Frame) -> LivenessProgress:
+        from facepay.liveness import LivenessProgress
+
+        return LivenessProgress(
+            challenge=None, prompt_code="", seconds_left=1.0, progress=0.0, finished=False
+        )
+
     def feed(
         self, frame: Frame, face: FaceObservation | Sequence[FaceObservation] | None
     ) -> LivenessProgress:

@@ -41,6 +41,7 @@ from kiosk_app.model._outcome import (
     Outcome,
     OutcomeKind,
     classify_reason,
+    outcome_from_end,
     outcome_from_error,
     outcome_from_reason,
     outcome_from_receipt,
@@ -48,7 +49,7 @@ from kiosk_app.model._outcome import (
     reconcile_outcome,
     settle,
 )
-from kiosk_app.model._port import BackendHealth, CheckoutPort, StoreProfile
+from kiosk_app.model._port import AttemptEnd, BackendHealth, CheckoutPort, StoreProfile
 from kiosk_app.model._receipts import (
     ChannelKind,
     EmailReceipt,
@@ -77,6 +78,7 @@ __all__ = [
     "BACK",
     "DEFAULT_LANE_PAUSE_S",
     "SETTING_BOUNDS",
+    "AttemptEnd",
     "AttendantQueue",
     "AttendantRequest",
     "AuditLine",
@@ -120,6 +122,7 @@ __all__ = [
     "Transition",
     "clamp_settings",
     "classify_reason",
+    "outcome_from_end",
     "outcome_from_error",
     "outcome_from_reason",
     "outcome_from_receipt",

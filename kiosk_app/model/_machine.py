@@ -758,6 +758,10 @@ class KioskMachine:
         to = BACK.get(self.screen)
         if self.screen in _FACE and self.mode is Mode.ENROLL:
             to = Screen.ENROLL_PIN
+        if self.screen is Screen.RESULT and self.enrolling():
+            # A failed enrollment: back into it (as Try again), never to a payment choice
+            # that may have no basket behind it.
+            to = Screen.ENROLL_PIN
         if self.screen in (*_FACE, Screen.STEP_UP):
             self._drop_attempt()
         if self.screen is Screen.CONFIRM_CANCEL:

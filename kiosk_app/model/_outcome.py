@@ -29,18 +29,21 @@ from facepay import (
     NotEnrolledError,
     PaymentNotTakenError,
     PaymentUnansweredError,
+    QualityReason,
     RateLimitedError,
     Receipt,
     ServerError,
     TransportError,
     format_money,
 )
+from kiosk_app.model._port import AttemptEnd
 from kiosk_app.model._sale import Sale
 
 __all__ = [
     "Outcome",
     "OutcomeKind",
     "classify_reason",
+    "outcome_from_end",
     "outcome_from_error",
     "outcome_from_reason",
     "outcome_from_receipt",
@@ -113,6 +116,9 @@ class Outcome:
     receipt: Receipt | None = field(default=None, repr=False)
     enrollment: EnrollmentResult | None = field(default=None, repr=False)
     liveness_reasons: tuple[LivenessReason, ...] = ()
+    # FACE_NOT_CLEAR: why the enrollment's frames were not clear, most frequent first
+    # (facepay's own reasons: the screen picks its words from them through a table).
+    quality_reasons: tuple[QualityReason, ...] = ()
     item_lines: tuple[str, ...] = ()
     by_card: bool = False
     charged: bool = False
@@ -248,14 +254,25 @@ def classify_reason(
 
 
 def outcome_from_reason(
-    reason: FailureReason | None, liveness: tuple[LivenessReason, ...] = ()
+    reason: FailureReason | None,
+    liveness: tuple[LivenessReason, ...] = (),
+    quality: tuple[QualityReason, ...] = (),
 ) -> Outcome:
+    """The outcome of an attempt that ended before the backend decided. ``quality`` (an
+    enrollment refused as FACE_NOT_CLEAR) is kept for the shopper's message."""
     code = reason.value if reason is not None else "unknown"
     if liveness:
         code += ":" + ",".join(r.value for r in liveness)
-    return Outcome(
-        kind=classify_reason(reason, liveness), liveness_reasons=liveness, staff_code=code
-    )
+    kind = classify_reason(reason, liveness)
+    quality = quality if kind is OutcomeKind.FACE_NOT_CLEAR else ()
+    if quality:
+        code += ":" + ",".join(r.value for r in quality)
+    return Outcome(kind=kind, liveness_reasons=liveness, quality_reasons=quality, staff_code=code)
+
+
+def outcome_from_end(end: AttemptEnd) -> Outcome:
+    """:meth:`CheckoutPort.end_reason`'s answer -> the outcome."""
+    return outcome_from_reason(end.reason, end.liveness_reasons, end.quality_reasons)
 
 
 def _code(exc: BaseException) -> str:
@@ -275,7 +292,7 @@ def outcome_from_error(exc: BaseException, *, answer_lost: bool) -> Outcome:
             kind=OutcomeKind.LANE_PAUSED, retry_after_s=exc.retry_after, staff_code=_code(exc)
         )
     if isinstance(exc, (PaymentNotTakenError, NotEnrolledError)):
-        return outcome_from_reason(exc.reason, exc.liveness_reasons)
+        return outcome_from_reason(exc.reason, exc.liveness_reasons, exc.quality_reasons)
     if isinstance(exc, CheckoutFailedError):
         return Outcome(kind=OutcomeKind.ERROR, staff_code=_code(exc))
     if isinstance(exc, BackendError):
@@ -325,7 +342,7 @@ def reconcile_outcome(reconcile: Callable[[], Receipt | None], sale: Sale | None
 class _Feeding(Protocol):
     def feed(self, frame: Frame) -> FrameFeedback: ...
 
-    def end_reason(self) -> tuple[FailureReason | None, tuple[LivenessReason, ...]]: ...
+    def end_reason(self) -> AttemptEnd: ...
 
     def complete(self) -> Receipt | EnrollmentResult: ...
 
@@ -350,5 +367,5 @@ def process_frame(
         sale_id = sale.sale_id if sale is not None else ""
         return settle(port.complete, sale, lambda: bool(sale_id) and port.answer_lost(sale_id))
     if feedback.state.is_final:
-        return outcome_from_reason(*port.end_reason())
+        return outcome_from_end(port.end_reason())
     return feedback

@@ -19,10 +19,25 @@ from facepay import (
     Frame,
     FrameFeedback,
     LivenessReason,
+    QualityReason,
     Receipt,
 )
 
-__all__ = ["BackendHealth", "CheckoutPort", "StoreProfile"]
+__all__ = ["AttemptEnd", "BackendHealth", "CheckoutPort", "StoreProfile"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AttemptEnd:
+    """Why an attempt ended without a backend decision, in facepay's own types.
+
+    ``liveness_reasons``: the liveness signals that refused (``LIVENESS_FAILED``);
+    ``quality_reasons``: why an enrollment's frames were not clear (``FACE_NOT_CLEAR``),
+    most frequent first, as ``facepay.EnrollmentSession.quality_reasons`` gives them.
+    """
+
+    reason: FailureReason | None
+    liveness_reasons: tuple[LivenessReason, ...] = ()
+    quality_reasons: tuple[QualityReason, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -76,8 +91,9 @@ class CheckoutPort(Protocol):
         """Analyse one frame. ``state`` ``processing``: call :meth:`complete`; a final state:
         :meth:`end_reason` says why."""
 
-    def end_reason(self) -> tuple[FailureReason | None, tuple[LivenessReason, ...]]:
-        """Why the attempt ended without a decision, and the liveness stage's reasons."""
+    def end_reason(self) -> AttemptEnd:
+        """Why the attempt ended without a decision, with the liveness stage's reasons
+        and (an enrollment's) the quality reasons."""
 
     def complete(self) -> Receipt | EnrollmentResult:
         """Seal, send and wait for the backend's decision."""

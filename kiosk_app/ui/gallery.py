@@ -342,19 +342,35 @@ def _result_kind(kind: OutcomeKind) -> Callable[[Screen], None]:
     return show
 
 
+def _not_clear(reason: QualityReason) -> Callable[[Screen], None]:
+    def show(s: Screen) -> None:
+        assert isinstance(s, ResultScreen)
+        # Enrolling from the idle screen: no sale, so no card to pay by.
+        s.show_result(OutcomeKind.FACE_NOT_CLEAR, quality_reasons=(reason,), card_offered=False)
+
+    return show
+
+
 def _choice_lane_paused(s: Screen) -> None:
     assert isinstance(s, ChoiceScreen)
     s.show_amount(BASKET.amount_text, True, lane_paused=True)
 
 
 # Screens also worth seeing in a second state (after :func:`stage`): a face failure, the
-# lane paused, a payment settled as not charged, a refused PIN, the PIN asked again, the
-# PIN step-up. The layout test checks them as it checks the states above.
+# lane paused, a payment settled as not charged, an enrollment whose face was not clear, a
+# refused PIN, the PIN asked again, the PIN step-up. The layout test checks them as it
+# checks the states above.
 VARIANTS: Mapping[str, Mapping[str, Callable[[Screen], None]]] = {
     "result": {
         "not-recognised": _result_kind(OutcomeKind.NOT_RECOGNISED),
         "lane-paused": _result_kind(OutcomeKind.LANE_PAUSED),
         "not-charged": _result_kind(OutcomeKind.NOT_CHARGED),
+        # An enrollment refused for its frames, in each of the shopper's words for why.
+        "face-not-clear": _not_clear(QualityReason.EYES_CLOSED),
+        "face-not-clear-covered": _not_clear(QualityReason.OCCLUDED),
+        "face-not-clear-sunglasses": _not_clear(QualityReason.SUNGLASSES),
+        "face-not-clear-dark": _not_clear(QualityReason.TOO_DARK),
+        "face-not-clear-other": _not_clear(QualityReason.BLURRY),
     },
     "choice": {"lane-paused": _choice_lane_paused},
     "claim": {"invalid": _claim_invalid},

@@ -32,6 +32,7 @@ from facepay import (
 )
 from kiosk_app.model import (
     BACK,
+    AttemptEnd,
     ChannelKind,
     CheckoutPort,
     FilePrinter,
@@ -120,8 +121,8 @@ class ScriptedPort:
     def feed(self, frame: Frame) -> FrameFeedback:
         return FrameFeedback(state=CheckoutState.PROCESSING, frame_index=frame.index)
 
-    def end_reason(self) -> tuple[FailureReason | None, tuple[LivenessReason, ...]]:
-        return None, ()
+    def end_reason(self) -> AttemptEnd:
+        return AttemptEnd(reason=None)
 
     def complete(self) -> Receipt | EnrollmentResult:
         answer = self.answers.pop(0)
@@ -568,6 +569,27 @@ def test_an_enrollment_started_again_asks_for_the_pin_again(lane: Lane) -> None:
     assert lane.m.screen is Screen.ENROLL_PIN
     lane.m.skip_pin()
     assert lane.port.enrolment_pins == [PIN, PIN, None]
+
+
+def test_back_from_a_failed_enrollment_goes_back_into_the_enrollment(lane: Lane) -> None:
+    """Back from the result of an enrollment started at the idle screen went to the
+    payment choice with no basket (nothing to pay, a face button that pays nothing)."""
+    to_pin_screen(lane)
+    lane.m.skip_pin()
+    attempt = lane.fx.camera_attempt
+    assert attempt is not None
+    lane.m.on_outcome(attempt, Outcome(kind=OutcomeKind.FACE_NOT_CLEAR))
+    assert lane.m.screen is Screen.RESULT
+    lane.m.back()
+    assert lane.m.screen is Screen.ENROLL_PIN  # as Back from the camera, and Try again
+    # A payment's result still goes back to the payment choice.
+    lane.m.cancel()
+    lane.to_camera()
+    attempt = lane.fx.camera_attempt
+    assert attempt is not None
+    lane.m.on_outcome(attempt, Outcome(kind=OutcomeKind.NOT_RECOGNISED))
+    lane.m.back()
+    assert lane.m.screen is Screen.CHOICE
 
 
 @pytest.mark.parametrize(("kind", "asks_pin"), [("pin", True), ("phone_last4", False)])

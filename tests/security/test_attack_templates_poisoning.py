@@ -31,7 +31,7 @@ from facepay.testing.synthetic import at_cosine, face
 # them): out of the way, so the impostor can try as often as the test needs.
 _OPEN: dict[str, Any] = {
     "adaptive_interval_s": 0.0,
-    # Learning is opt-in (ServerConfig.adaptive_slots default 0): these attacks aim at it.
+    # Learning (two adaptive slots, the default, said here): these attacks aim at it.
     "adaptive_slots": 2,
     "lockout_failures": 1000,
     "device_rate_per_s": 1000.0,

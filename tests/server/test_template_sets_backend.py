@@ -23,7 +23,7 @@ from facepay.testing.protocol_till import PHONE, ProtocolTill, rows
 from facepay.testing.synthetic import at_cosine, face, template
 
 # Updates allowed at once (no interval) unless a test says otherwise.
-# Learning is opt-in (ServerConfig.adaptive_slots default 0, docs/accuracy.md).
+# Two adaptive slots (the default since the set score, docs/accuracy.md), said here.
 LEARNING = ServerConfig(adaptive_interval_s=0.0, adaptive_slots=2)
 
 
@@ -391,3 +391,61 @@ def test_a_bad_extra_view_refuses_the_whole_enrollment(workers: _Workers, fault:
         "template_invalid",
     }
     assert rows(till.sandbox, "SELECT count(*) FROM shoppers") == [(0,)]
+
+
+def _beyond(primary: np.ndarray, view: np.ndarray, cosine: float) -> np.ndarray:
+    """At ``cosine`` from ``view``, on its far side from ``primary`` (in their plane): a
+    look-alike close to that one view and as far from the primary as it can be."""
+    p = primary / np.linalg.norm(primary)
+    v = view / np.linalg.norm(view)
+    u = v - (v @ p) * p
+    u /= np.linalg.norm(u)
+    angle = np.arccos(np.clip(v @ p, -1.0, 1.0)) + np.arccos(cosine)
+    return (np.cos(angle) * p + np.sin(angle) * u).astype(np.float32)
+
+
+def test_a_lookalike_close_to_an_added_view_but_far_from_the_primary_is_refused(
+    workers: _Workers,
+) -> None:
+    till = workers.till()
+    # The rule before (a shopper scored its best view), on the same database and device.
+    best_view_only = workers.till(
+        ServerConfig(adaptive_interval_s=0.0, adaptive_slots=2, best_view_weight=1.0),
+        device=till.device,
+    )
+    me = face(12)
+    left = at_cosine(me, 0.965, 1)
+    shopper_id = till.enroll(me, more_views=[left]).json()["shopper_id"]
+    lookalike = _beyond(me, left, 0.975)
+    assert float(lookalike @ me) < 0.89
+    refused = _pay(till, lookalike)
+    assert (refused["status"], refused["decline_reason"]) == ("declined", "no_match")
+    # The audit's score is the set's (what the grey zone reads), not the left view's 0.975.
+    expected = 0.75 * 0.975 + 0.25 * float(lookalike @ me)
+    assert _audit(till, "authorization")[-1]["best_score"] == pytest.approx(expected, abs=2e-4)
+    assert _version(till, shopper_id) == 1
+    # The shopper's own face, near both views, pays under the set rule.
+    between = me / np.linalg.norm(me) + left / np.linalg.norm(left)
+    assert _pay(till, between.astype(np.float32))["status"] == "approved"
+    assert _version(till, shopper_id) == 2  # and, a clear payment, it taught the set
+    # Under the best view alone the look-alike would have paid.
+    assert _pay(best_view_only, lookalike)["status"] == "approved"
+
+
+def test_a_lookalike_close_to_an_adaptive_view_only_is_refused(workers: _Workers) -> None:
+    till = workers.till()
+    best_view_only = workers.till(
+        ServerConfig(adaptive_interval_s=0.0, adaptive_slots=2, best_view_weight=1.0),
+        device=till.device,
+    )
+    me = face(13)
+    shopper_id = till.enroll(me).json()["shopper_id"]
+    clear = at_cosine(me, 0.98, 1)
+    assert _pay(till, clear)["status"] == "approved"
+    assert [a["verdict"] for a in _audit(till, "templates_adapted")] == ["seeded"]
+    assert _version(till, shopper_id) == 2
+    lookalike = _beyond(me, clear, 0.97)
+    assert _pay(till, lookalike)["status"] == "declined"
+    assert _pay(best_view_only, lookalike)["status"] == "approved"
+    # Neither payment taught the set (0.97 is under adaptive_threshold).
+    assert _version(till, shopper_id) == 2

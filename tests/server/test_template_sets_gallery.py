@@ -1,5 +1,6 @@
-"""The gallery with several views per shopper: a shopper scores its best view, the margin
-is between shoppers, and the pruned 1:N search decides as a per-shopper brute force does."""
+"""The gallery with several views per shopper: a shopper scores its set score (the
+weighted mean of its two best views), the margin is between shoppers, and the pruned 1:N
+search decides as a per-shopper brute force does."""
 
 from __future__ import annotations
 
@@ -7,24 +8,58 @@ import numpy as np
 import pytest
 
 from facepay.server._gallery import Gallery, MatchOutcome
+from facepay.server._templates import BEST_VIEW_WEIGHT, set_score
 from facepay.testing.synthetic import at_cosine, face
 
 
 def _brute(
-    views: dict[str, np.ndarray], probe: np.ndarray, threshold: float, margin: float
-) -> tuple[MatchOutcome, str | None]:
+    views: dict[str, np.ndarray],
+    probe: np.ndarray,
+    threshold: float,
+    margin: float,
+    weight: float = BEST_VIEW_WEIGHT,
+) -> tuple[MatchOutcome, str | None, float]:
     q = probe.astype(np.float64) / np.linalg.norm(probe)
     best = {
-        s: float(np.max((v / np.linalg.norm(v, axis=1, keepdims=True)) @ q))
+        s: set_score((v / np.linalg.norm(v, axis=1, keepdims=True)) @ q, weight)
         for s, v in views.items()
     }
     order = sorted(best, key=lambda s: -best[s])
     top, second = best[order[0]], best[order[1]]
     if top < threshold:
-        return MatchOutcome.NO_MATCH, None
+        return MatchOutcome.NO_MATCH, None, top
     if top - second < margin:
-        return MatchOutcome.AMBIGUOUS, None
-    return MatchOutcome.MATCH, order[0]
+        return MatchOutcome.AMBIGUOUS, None, top
+    return MatchOutcome.MATCH, order[0], top
+
+
+def _beyond(primary: np.ndarray, view: np.ndarray, cosine: float) -> np.ndarray:
+    """At ``cosine`` from ``view``, on its far side from ``primary`` (in their plane)."""
+    p = primary / np.linalg.norm(primary)
+    v = view / np.linalg.norm(view)
+    u = v - (v @ p) * p
+    u /= np.linalg.norm(u)
+    angle = np.arccos(np.clip(v @ p, -1.0, 1.0)) + np.arccos(cosine)
+    return (np.cos(angle) * p + np.sin(angle) * u).astype(np.float32)
+
+
+def test_a_lookalike_near_one_added_view_is_refused_in_1_to_1_and_1_to_n() -> None:
+    g = Gallery(128)
+    me = face(21)
+    left = at_cosine(me, 0.965, 1)
+    g.add("me", np.vstack([me, left]))
+    g.add("other", face(22))
+    lookalike = _beyond(me, left, 0.975)
+    for weight, outcome in ((1.0, MatchOutcome.MATCH), (BEST_VIEW_WEIGHT, MatchOutcome.NO_MATCH)):
+        one = g.verify(lookalike, ["me"], threshold=0.96, margin=0.03, best_view_weight=weight)
+        many = g.search(lookalike, threshold=0.96, margin=0.03, best_view_weight=weight)
+        assert one.outcome is outcome
+        assert many.outcome is outcome
+    refused = g.verify(lookalike, ["me"], threshold=0.96, margin=0.03)
+    # The score reported (audit, grey zone) is the set's, not the best view's.
+    assert refused.best_score == pytest.approx(
+        0.75 * 0.975 + 0.25 * float(lookalike @ me), abs=1e-4
+    )
 
 
 def test_two_views_of_one_shopper_never_make_a_margin_ambiguous() -> None:
@@ -53,8 +88,9 @@ def test_ambiguous_candidates_name_each_shopper_once() -> None:
     assert sorted(result.candidates) == ["a", "b"]
 
 
+@pytest.mark.parametrize("weight", [BEST_VIEW_WEIGHT, 1.0])
 @pytest.mark.parametrize("seed", range(3))
-def test_pruned_search_over_views_decides_as_brute_force(seed: int) -> None:
+def test_pruned_search_over_views_decides_as_brute_force(seed: int, weight: float) -> None:
     rng = np.random.default_rng(seed)
     g = Gallery(128)
     g.prune_min_rows = 200
@@ -77,6 +113,7 @@ def test_pruned_search_over_views_decides_as_brute_force(seed: int) -> None:
         del views[f"shp_{i}"]
     assert len(g) == len(views)
     assert g.row_count == sum(v.shape[0] for v in views.values())
+    seen: set[MatchOutcome] = set()
     for i in range(0, 300, 5):
         sid = f"shp_{i}"
         stored = g.views(sid)
@@ -86,9 +123,19 @@ def test_pruned_search_over_views_decides_as_brute_force(seed: int) -> None:
         assert stored is not None
         expected = views[sid] / np.linalg.norm(views[sid], axis=1, keepdims=True)
         np.testing.assert_allclose(stored, expected, atol=1e-4)
-        probe = at_cosine(views[sid][-1], 0.985, 7000 + i)
-        result = g.search(probe, threshold=0.96, margin=0.03)
-        outcome, who = _brute(views, probe, 0.96, 0.03)
-        assert result.outcome is outcome
-        assert result.shopper_id == who
+        near_one = _beyond(views[sid][0], views[sid][-1], 0.975) if len(views[sid]) > 1 else None
+        for probe in (at_cosine(views[sid][-1], 0.985, 7000 + i), near_one):
+            if probe is None:
+                continue
+            result = g.search(probe, threshold=0.96, margin=0.03, best_view_weight=weight)
+            outcome, who, top = _brute(views, probe, 0.96, 0.03, weight)
+            assert result.outcome is outcome
+            assert result.shopper_id == who
+            if outcome is not MatchOutcome.NO_MATCH or top >= 0.96 - 0.03:
+                assert result.best_score == pytest.approx(top, abs=1e-4)
+            seen.add(outcome)
     assert g.stats().pruned_searches > 0
+    # Both answers occur: the look-alikes near one view are refused at 0.75, not at 1.0.
+    assert seen == (
+        {MatchOutcome.MATCH, MatchOutcome.NO_MATCH} if weight < 1 else {MatchOutcome.MATCH}
+    )

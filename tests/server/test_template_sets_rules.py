@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from facepay.config import ServerConfig
 from facepay.server._templates import (
+    BEST_VIEW_WEIGHT,
     AdaptivePolicy,
     AdaptVerdict,
     TemplateSet,
@@ -13,6 +15,8 @@ from facepay.server._templates import (
     best_score,
     enrollment_set,
     may_adapt,
+    score_set,
+    set_score,
 )
 from facepay.testing.synthetic import face
 
@@ -27,6 +31,64 @@ def _at(base: np.ndarray, cosine: float, seed: int) -> np.ndarray:
     other /= np.linalg.norm(other)
     out = cosine * base + np.sqrt(1.0 - cosine**2) * other
     return out.astype(np.float32)
+
+
+def _beyond(primary: np.ndarray, view: np.ndarray, cosine: float) -> np.ndarray:
+    """The unit vector at ``cosine`` from ``view``, on the far side of it from ``primary``
+    (in their plane): close to that one view, as far from the primary as it can be."""
+    p = primary / np.linalg.norm(primary)
+    v = view / np.linalg.norm(view)
+    u = v - (v @ p) * p
+    u /= np.linalg.norm(u)
+    angle = np.arccos(np.clip(v @ p, -1.0, 1.0)) + np.arccos(cosine)
+    return (np.cos(angle) * p + np.sin(angle) * u).astype(np.float32)
+
+
+def test_a_set_scores_the_weighted_mean_of_its_two_best_views() -> None:
+    assert set_score([0.97]) == pytest.approx(0.97)
+    assert set_score([0.90, 0.99, 0.95], 0.75) == pytest.approx(0.75 * 0.99 + 0.25 * 0.95)
+    assert set_score([0.95, 0.90, 0.99], 0.75) == pytest.approx(0.75 * 0.99 + 0.25 * 0.95)
+    assert set_score([0.90, 0.99, 0.95], 1.0) == pytest.approx(0.99)
+    assert set_score([0.98, 0.98], 0.6) == pytest.approx(0.98)
+    # The backend's default is this module's.
+    assert ServerConfig().best_view_weight == BEST_VIEW_WEIGHT
+    for bad in (0.49, 1.01):
+        with pytest.raises(ValueError, match="best_view_weight"):
+            set_score([0.9, 0.8], bad)
+    with pytest.raises(ValueError, match="one view"):
+        set_score([])
+
+
+def test_a_set_score_is_never_above_its_best_view_and_never_falls_when_a_view_rises() -> None:
+    """What the pruned 1:N search relies on: an upper bound per view bounds the set."""
+    rng = np.random.default_rng(0)
+    for _ in range(500):
+        views = rng.uniform(0.5, 1.0, size=int(rng.integers(1, 7)))
+        weight = float(rng.uniform(0.5, 1.0))
+        score = set_score(views, weight)
+        assert score <= views.max() + 1e-12
+        raised = views.copy()
+        raised[int(rng.integers(0, views.size))] += float(rng.uniform(0.0, 0.1))
+        assert set_score(raised, weight) >= score - 1e-12
+
+
+def test_a_lookalike_near_one_added_view_only_scores_under_the_threshold() -> None:
+    me = face(11).astype(np.float64)
+    left = _at(me, 0.965, 1)
+    templates, _ = enrollment_set([me, left], agreement=0.96)
+    lookalike = _beyond(me, left.astype(np.float64), 0.975)
+    assert best_score(templates.views, lookalike) == pytest.approx(0.975, abs=1e-5)
+    # The best view alone (the rule before) would have let it pay ...
+    assert score_set(templates, lookalike, 1.0) >= 0.96
+    # ... the set's score does not: it is also far from the primary (cosine 0.88).
+    assert score_set(templates, lookalike) < 0.96
+    # The shopper's own face between the two views is near both, and pays.
+    between = (me / np.linalg.norm(me) + left / np.linalg.norm(left)).astype(np.float32)
+    assert score_set(templates, between) >= 0.96
+    # A set of one view scores it exactly as one template.
+    single = TemplateSet.of(me)
+    probe = _at(me / np.linalg.norm(me), 0.961, 2)
+    assert score_set(single, probe) == pytest.approx(0.961, abs=1e-5)
 
 
 def test_a_probe_scores_its_closest_view() -> None:

@@ -106,6 +106,7 @@ class FaceMatching(BackendPart):
                     [claimed.shopper_id],
                     threshold=self.config.match_threshold,
                     margin=self.config.match_margin,
+                    best_view_weight=self.config.best_view_weight,
                 )
         else:
             self.cache.sync(device.tenant_id)
@@ -125,6 +126,7 @@ class FaceMatching(BackendPart):
                     probe.vector,
                     threshold=self.config.match_threshold,
                     margin=self.config.match_margin,
+                    best_view_weight=self.config.best_view_weight,
                 )
         candidates: tuple[str, ...] = ()
         grey: str | None = None
@@ -200,7 +202,10 @@ class FaceMatching(BackendPart):
             candidate, best, second = claimed_id, match.best_score, None
         else:
             near = gallery.search(
-                probe.vector, threshold=config.grey_threshold, margin=config.match_margin
+                probe.vector,
+                threshold=config.grey_threshold,
+                margin=config.match_margin,
+                best_view_weight=config.best_view_weight,
             )
             if near.outcome is not MatchOutcome.MATCH or near.shopper_id is None:
                 return None
