@@ -288,6 +288,11 @@ class Transaction:
         self._cursor = cursor
         self._dialect = dialect
 
+    @property
+    def dialect(self) -> str:
+        """``"sqlite"`` or ``"postgres"``: for the few statements the two spell apart."""
+        return self._dialect
+
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run one statement; return the number of rows it changed."""
         if self._dialect == "postgres":

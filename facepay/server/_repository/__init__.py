@@ -40,6 +40,7 @@ from facepay.server._repository.lockouts import (
     locks_sql,
     purge_counters,
     read_lockout,
+    read_lockout_for_update,
     write_lockout,
 )
 from facepay.server._repository.payers import (
@@ -149,6 +150,7 @@ __all__ = [
     "privacy_code_of_authorization",
     "purge_counters",
     "read_lockout",
+    "read_lockout_for_update",
     "read_refusal",
     "read_session",
     "removed_templates",
