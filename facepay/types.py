@@ -170,8 +170,9 @@ class QualityReport:
 class FaceTemplate:
     """A face template (embedding). Biometric data: never log or persist it in the clear.
 
-    ``model_id`` names the embedder (``"dlib-resnet-v1"`` for the default) so that the
-    backend never compares templates of different models.
+    ``model_id`` names the embedder and its recipe (``"dlib-resnet-v1+mirror"`` for the
+    default, ``"dlib-resnet-v1"`` for the plain recipe) so that the backend never compares
+    templates of different models or made different ways.
     """
 
     vector: FloatArray = field(repr=False)

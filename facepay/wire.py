@@ -76,6 +76,8 @@ __all__ = [
     "ErrorResponse",
     "HealthResponse",
     "KeySet",
+    "LivenessRefusalRequest",
+    "LivenessRefusalResponse",
     "LivenessSummary",
     "SealedTemplateWire",
     "SealingKeyInfo",
@@ -775,6 +777,24 @@ class AuthorizeRequest(WireModel):
     # Claim-then-verify (the default): compare only against this claim's templates.
     # Without a claim the backend runs claimless 1:N only within its risk budget.
     claim: Claim | None = None
+
+
+class LivenessRefusalRequest(WireModel):
+    """``POST /v1/sessions/{session_id}/liveness-refusal`` (signed): the till's liveness
+    ended ``not_live`` in this payment session. Numbers and flags, never frames; no claim
+    (a refusal never counts against a shopper, docs/security.md)."""
+
+    liveness: LivenessSummary
+
+
+class LivenessRefusalResponse(WireModel):
+    """The backend recorded the refusal: the session is spent and the device counted.
+    ``replayed``: this is the answer to the same report sent before (counted once)."""
+
+    session_id: Identifier
+    status: Literal["recorded"] = "recorded"
+    recorded_at: Timestamp
+    replayed: bool = False
 
 
 class AuthorizationStatus(str, enum.Enum):

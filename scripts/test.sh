@@ -14,4 +14,6 @@ echo "== ruff check";         ruff check .
 echo "== ruff format --check"; ruff format --check .
 echo "== mypy";               mypy
 echo "== lint-imports";       lint-imports
-echo "== pytest";             python -m pytest "$@"
+# Two workers, each test file whole on one of them (its module fixtures built once):
+# FACEPAY_TEST_WORKERS=0 runs it in one process (docs/testing.md, "Running the suite").
+echo "== pytest";             python -m pytest -n "${FACEPAY_TEST_WORKERS:-2}" --dist loadfile "$@"

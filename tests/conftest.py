@@ -53,6 +53,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items[:] = [item for item in items if not _needs_eval(item)]
     config.hook.pytest_deselected(items=needing)
     config.stash[_MISSING_EVAL_KEY] = len(needing)
+    # Under pytest-xdist (scripts/test.sh) each worker collects; the controller, which
+    # writes the summary, hears the count from them (pytest_testnodedown below).
+    workeroutput = getattr(config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["facepay_missing_eval"] = len(needing)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """pytest-xdist: a worker has finished; keep its count of deselected eval tests."""
+    missing = getattr(node, "workeroutput", {}).get("facepay_missing_eval", 0)
+    config = node.config
+    config.stash[_MISSING_EVAL_KEY] = max(config.stash.get(_MISSING_EVAL_KEY, 0), missing)
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from facepay.config import EmbedderConfig
 from facepay.errors import ModelError
-from facepay.vision import ModelCard, OnnxEmbedder
+from facepay.vision import ModelCard, OnnxEmbedder, recipe_model_id
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -43,7 +44,14 @@ def test_example_runs_as_documented(eval_dir: Path) -> None:
     )
     assert result.returncode == 0, result.stderr[-3000:]
     out = json.loads(result.stdout)
-    assert out["model_id"] == "example-tiny-arcface-v1"
+    # The card's id plus the default recipe's suffix ("+mirror"): a custom model gets the
+    # shipped recipe too unless its till says mirror_average=False (docs/models.md).
+    default = EmbedderConfig()
+    want = recipe_model_id(
+        "example-tiny-arcface-v1", mirror_average=default.mirror_average, jitters=default.jitters
+    )
+    assert want == "example-tiny-arcface-v1+mirror"
+    assert out["model_id"] == want
     assert out["dimension"] == 64
     assert out["unit_norm"] is True
     assert out["metric"] == "cosine"

@@ -96,3 +96,48 @@ def test_a_native_crash_still_shows_its_last_words() -> None:
     assert result.returncode != 0
     assert "Check failed: model loaded" in result.stderr
     assert "noise" not in result.stderr
+
+
+# Written while pytest has fd 2 back on the terminal (it reports a test), as mediapipe's
+# own thread writes its feedback-manager warning a moment after a face mesh is built.
+_NOISY_CONFTEST = """
+import os
+
+def pytest_runtest_logreport(report):
+    if report.when == "call":
+        os.write(2, b"W0000 00:00:1796669575.6 25750 inference_feedback_manager.cc:114] "
+                    b"Feedback manager requires a model with a single signature inference.\\n")
+        os.write(2, b"a line of the test's own\\n")
+"""
+
+
+def _pytest_in(folder: Path, *argv: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *argv],
+        cwd=folder,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed" in result.stdout
+    return result.stdout + result.stderr
+
+
+def test_a_test_run_shows_no_native_lines_with_facepays_pytest_plugin(tmp_path: Path) -> None:
+    (tmp_path / "conftest.py").write_text(_NOISY_CONFTEST)
+    (tmp_path / "test_one.py").write_text("def test_one():\n    assert True\n")
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")  # its own rootdir: no addopts of ours
+    quiet = _pytest_in(tmp_path, "-p", "facepay.testing.pytest_plugin")
+    assert "inference_feedback_manager" not in quiet
+    assert "a line of the test's own" in quiet
+    # Without the plugin the line reaches the output: the check above could fail.
+    loud = _pytest_in(tmp_path)
+    assert "inference_feedback_manager" in loud
+    assert "a line of the test's own" in loud
+
+
+def test_facepays_suite_loads_the_plugin(request: pytest.FixtureRequest) -> None:
+    assert request.config.pluginmanager.has_plugin("facepay.testing.pytest_plugin")

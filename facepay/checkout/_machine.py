@@ -39,6 +39,7 @@ from facepay.types import (
     FaceObservation,
     FaceTemplate,
     Frame,
+    LivenessDecision,
     LivenessVerdict,
     QualityReason,
     QualityReport,
@@ -92,10 +93,14 @@ class TemplateMaker(Protocol):
 
 class LivenessCheck(Protocol):
     """Fed every frame while the shopper answers the plan's challenges, then asked for a
-    verdict; ``stop`` says the frames ended first."""
+    verdict; ``stop`` says the frames ended first. ``watch`` is given every frame before
+    that (from the session's first frame until the quality gate passes one) for the
+    injection checks alone: its progress is ``finished`` when they refuse."""
 
     @property
     def plan(self) -> ChallengePlan: ...
+
+    def watch(self, frame: Frame) -> LivenessProgress: ...
 
     def feed(
         self, frame: Frame, face: FaceObservation | Sequence[FaceObservation] | None
@@ -397,8 +402,12 @@ class _FaceFlow:
         # The backend's seed decides the challenges, so a recording cannot know them.
         self._liveness_seed = wire.b64decode(self._session.liveness_seed)
 
-    def _start_liveness(self) -> None:
-        self._liveness = self._parts.liveness(self._liveness_seed, self.camera_name)
+    def _liveness_check(self) -> LivenessCheck:
+        """The attempt's liveness check, built at its first frame (the camera's name is
+        known by then): it watches every frame, also those before the gate passes one."""
+        if self._liveness is None:
+            self._liveness = self._parts.liveness(self._liveness_seed, self.camera_name)
+        return self._liveness
 
     def feed(self, frame: Frame) -> FrameFeedback:
         """Analyse one camera frame: quality, then liveness; seals once the shopper is live.
@@ -421,9 +430,13 @@ class _FaceFlow:
             if not report.passed:
                 self._emit(QualityPrompt(reasons=report.reasons, frame_index=frame.index))
             if self._state is S.CAPTURING:
+                # Every frame before the gate passes one goes to the injection checks: a
+                # frozen or re-timed stretch before liveness starts is caught too.
+                if self._liveness_check().watch(frame).finished:
+                    self._conclude_safely()
+                    return FrameFeedback(state=self._state, frame_index=frame.index)
                 if self.can("face_found"):
                     self._fire("face_found")
-                    self._start_liveness()
                     self._keep_candidate(frame, report)
                 return self._feedback(frame, report)
             # liveness: every frame goes to the liveness session, good or not (a blink
@@ -497,8 +510,14 @@ class _FaceFlow:
             # A clip that ran out is an incomplete check, not a refusal by a liveness signal.
             ended = frames_ended and self._liveness_reasons == (LivenessReason.CAMERA_STOPPED,)
             reason = FailureReason.FRAMES_ENDED if ended else FailureReason.LIVENESS_FAILED
+            if self._verdict.decision is LivenessDecision.NOT_LIVE:
+                # Evidence of an attack: the backend counts it (a payment does; an
+                # inconclusive end, a slow shopper, is not reported). The frames go first.
+                summary = self._liveness_summary()
+                self._drop_biometrics()
+                self._report_not_live(summary)
             self._fire(
-                "liveness_failed",
+                "liveness_failed" if self._state is S.LIVENESS else "fail",
                 reason=reason,
                 detail=",".join(r.value for r in self._liveness_reasons),
             )
@@ -515,6 +534,10 @@ class _FaceFlow:
         assert session is not None
         self._seal_templates(session)
         self._fire("liveness_passed")
+
+    def _report_not_live(self, summary: wire.LivenessSummary) -> None:
+        """Tell the backend this attempt's liveness ended ``not_live`` (a payment does:
+        :class:`CheckoutSession`; an enrollment has no lockout to count it toward)."""
 
     def _template_refusal(self) -> FailureReason | None:
         """Liveness passed: a reason to make no template from these frames (enrollment

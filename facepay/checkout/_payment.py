@@ -304,6 +304,21 @@ class CheckoutSession(_FaceFlow):
             raise CheckoutError("this session cannot seal a PIN (no till sealer)")
         return self._pin_sealer.seal_step_up_pin(digits, self._session, authorization_id)
 
+    def _report_not_live(self, summary: wire.LivenessSummary) -> None:
+        """One bounded try (the client's own retry policy and timeouts): a network fault
+        or a refusal is logged and the checkout still ends not_live, never hangs."""
+        session = self._session
+        if session is None:
+            return
+        try:
+            self._parts.client.report_liveness_refusal(session.session_id, summary)
+        except BackendError as exc:
+            logger.warning(
+                "not_live in session %s not reported to the backend: %s",
+                session.session_id,
+                exc.code or type(exc).__name__,
+            )
+
     def _build_request(self) -> wire.AuthorizeRequest:
         session, sealed = self._session, self._sealed
         if session is None or sealed is None:

@@ -98,11 +98,14 @@ class Call(Generic[T]):
     signed: bool = True
     # Device registration is authorized by the operator's token instead of a signature.
     bearer_token: str | None = field(default=None, repr=False)
+    # Idempotent by its path without a key: the same request again is answered as the
+    # first was (a session's liveness refusal: one per session).
+    idempotent: bool = False
 
     @property
     def retry_safe(self) -> bool:
         """May this call be sent again after it possibly reached the backend?"""
-        return self.method in _SAFE_METHODS or self.idempotency_key is not None
+        return self.method in _SAFE_METHODS or self.idempotency_key is not None or self.idempotent
 
 
 def encode_json(payload: Any) -> bytes:

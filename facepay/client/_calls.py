@@ -24,6 +24,7 @@ __all__ = [
     "get_keys",
     "health",
     "register_device",
+    "report_liveness_refusal",
     "step_up",
     "withdraw_consent",
 ]
@@ -127,6 +128,20 @@ def authorization_for_session(session_id: str) -> Call[wire.AuthorizationRespons
         method="GET",
         path=f"{_V1}/sessions/{quote(session_id, safe='')}/authorization",
         parse=_reader(wire.AuthorizationResponse),
+    )
+
+
+def report_liveness_refusal(
+    session_id: str, liveness: wire.LivenessSummary
+) -> Call[wire.LivenessRefusalResponse]:
+    # Idempotent by its session: the same report again is answered as the first was and
+    # counted once, so it is retried like a GET.
+    return Call(
+        method="POST",
+        path=f"{_V1}/sessions/{quote(session_id, safe='')}/liveness-refusal",
+        body=_body(wire.LivenessRefusalRequest(liveness=liveness)),
+        parse=_reader(wire.LivenessRefusalResponse),
+        idempotent=True,
     )
 
 

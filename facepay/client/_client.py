@@ -141,6 +141,15 @@ class FacePayClient(BaseClient):
         idempotency key: the session it opened is enough, and nothing is sent again."""
         return self.send(_calls.authorization_for_session(session_id))
 
+    def report_liveness_refusal(
+        self, session_id: str, liveness: wire.LivenessSummary
+    ) -> wire.LivenessRefusalResponse:
+        """Report that this till's liveness ended ``not_live`` in payment session
+        ``session_id`` (the verdict's summary: numbers and flags, never frames). The
+        backend spends the session and counts a failure against this device, never a
+        shopper. Idempotent: retried under the client's policy, counted once."""
+        return self.send(_calls.report_liveness_refusal(session_id, liveness))
+
     def answer_step_up(
         self,
         authorization_id: str,

@@ -207,14 +207,14 @@ class _BackendUnderTest:
         )
         return info.session_id, b64decode(info.liveness_seed)
 
-    def _sealed(self, vector: Any, session_id: str, frames_fused: int) -> Any:
+    def _sealed(self, vector: Any, session_id: str, frames_fused: int, model_id: str) -> Any:
         from facepay.crypto import seal_template
         from facepay.types import FaceTemplate
         from facepay.wire import SealedTemplateWire
 
         template = FaceTemplate(
             vector=np.asarray(vector, dtype=np.float32),
-            model_id="dlib-resnet-v1",
+            model_id=model_id,  # the embedder's recipe id: the backend keeps one gallery per id
             frames_fused=frames_fused,
         )
         sealed = seal_template(
@@ -229,7 +229,10 @@ class _BackendUnderTest:
 
         session_id, _ = self._session("enroll")
         primary, *more = [
-            self._sealed(t.template.vector, session_id, t.template.frames_fused) for t in templates
+            self._sealed(
+                t.template.vector, session_id, t.template.frames_fused, t.template.model_id
+            )
+            for t in templates
         ]
         answer = self.backend.enroll(
             self.device,
@@ -296,7 +299,10 @@ class _BackendUnderTest:
             currency="EUR",
             basket_reference=f"eval-{self._baskets}",
             sealed_template=self._sealed(
-                sample.template.vector, session_id, sample.template.frames_fused
+                sample.template.vector,
+                session_id,
+                sample.template.frames_fused,
+                sample.template.model_id,
             ),
             # What a genuine till sends: the plan the seed derives, its 3D check done.
             liveness=LivenessSummary.model_validate(seeded_liveness(seed)),

@@ -42,7 +42,7 @@ import numpy as np
 import numpy.typing as npt
 
 from facepay.eval._liveness import VIDEO_SUFFIXES, PadResult, RecordedSession, iso_metrics
-from facepay.types import Frame, LivenessVerdict
+from facepay.types import Frame, LivenessDecision, LivenessVerdict
 
 if TYPE_CHECKING:
     from facepay.checkout import LivenessCheck, LivenessFactory, Till
@@ -245,6 +245,15 @@ class _Lane:
 
 def _result(label: str, item: str, outcome: _Outcome) -> PadResult:
     verdict = outcome.verdict
+    if (
+        verdict is not None
+        and not outcome.liveness_started
+        and verdict.decision is not LivenessDecision.NOT_LIVE
+    ):
+        # The till's liveness session watches from the first frame (injection checks),
+        # but the plan never started when the gate passed no frame: unless those checks
+        # refused, the flow's reason says what happened.
+        verdict = None
     evidence: dict[str, Any] = dict(verdict.evidence) if verdict is not None else {}
     evidence["payment"] = outcome.flow
     evidence["liveness"] = verdict.decision.value if verdict is not None else "not_started"

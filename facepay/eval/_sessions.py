@@ -26,7 +26,7 @@ from typing import Any
 from facepay.eval._liveness import PadResult, RecordedSession, iso_metrics
 from facepay.liveness import ChallengePlan, LivenessSession
 from facepay.testing.clips import ClipCamera
-from facepay.types import LivenessVerdict
+from facepay.types import LivenessDecision, LivenessVerdict
 
 __all__ = ["ClipCamera", "evaluate_sessions"]
 
@@ -76,6 +76,14 @@ def _result(
     verdict: LivenessVerdict | None,
     watch: _Watch,
 ) -> PadResult:
+    if (
+        verdict is not None
+        and watch.liveness_started_s is None
+        and verdict.decision is not LivenessDecision.NOT_LIVE
+    ):
+        # The liveness session watches from the first frame (injection checks), but the
+        # plan never started when the gate passed no frame: the flow's reason says why.
+        verdict = None
     evidence: dict[str, Any] = dict(verdict.evidence) if verdict is not None else {}
     if watch.liveness_started_s is not None:
         evidence["liveness_started_s"] = round(watch.liveness_started_s - session.start_s, 3)

@@ -57,6 +57,7 @@ class InjectionMonitor:
         self._backwards = 0
         self._max_gap = 0.0
         self._recent: collections.deque[float] = collections.deque(maxlen=31)
+        self._timing_restarted = False
 
     def feed(self, frame: Frame) -> None:
         t = float(frame.timestamp)
@@ -67,8 +68,9 @@ class InjectionMonitor:
             dt = t - self._prev_t
             if dt <= 0:
                 self._backwards += 1
-            else:
+            elif not self._timing_restarted:
                 self._max_gap = max(self._max_gap, dt)
+        self._timing_restarted = False
         self._recent.append(t)
         thumb = cv2.resize(frame.image, (64, 48), interpolation=cv2.INTER_AREA).astype(np.float32)
         if self._prev_thumb is not None and self._prev_thumb.shape == thumb.shape:
@@ -82,6 +84,15 @@ class InjectionMonitor:
                 self._run_start = None
         self._prev_thumb = thumb
         self._prev_t = t
+
+    def restart_timing(self) -> None:
+        """Measure frame gaps and the frame rate afresh from the next frame (the frozen
+        run, the duplicates and backwards timestamps are kept): the frames a till sees
+        before the shopper steps up may come slower, or with a pause while nobody is
+        there, and that is no stalled camera."""
+        self._max_gap = 0.0
+        self._recent.clear()
+        self._timing_restarted = True
 
     @property
     def fps(self) -> float:

@@ -145,6 +145,7 @@ class LivenessSession:
         """Forget everything measured and start the same plan from the beginning."""
         c = self.config
         self._injection = InjectionMonitor(c)
+        self._watched = False  # frames before the plan were given to watch()
         self._cues = PassiveCues(c)
         self._history: collections.deque[tuple[float, FaceMeasures, float]] = collections.deque()
         self._t0: float | None = None
@@ -215,6 +216,8 @@ class LivenessSession:
         if self._finished:
             return self._progress(frame.timestamp)
         t = float(frame.timestamp)
+        if self._t0 is None and self._watched:
+            self._injection.restart_timing()
         self._injection.feed(frame)
         if self._check_injection():
             return self._progress(t)
@@ -253,7 +256,27 @@ class LivenessSession:
             self._conclude()
         return self._progress(t)
 
-    def _check_injection(self) -> bool:
+    def watch(self, frame: Frame) -> LivenessProgress:
+        """A frame the till received before the plan started (the quality gate refused
+        it, or nobody is in front of the camera yet): only the injection checks see it,
+        so a frozen, looped or re-timed stretch anywhere in the session is caught, not
+        only one after the gate let liveness start.
+
+        A still, empty scene is not a frozen feed: a real sensor's noise moves every
+        frame (``LivenessConfig.frozen_frame_max_diff``). A gap or a slow frame rate
+        before the plan is not held against the camera either: those are measured from
+        the plan's first frame (a stall is inconclusive, never evidence of an attack).
+        """
+        if self._finished:
+            return self._progress(frame.timestamp)
+        if self._t0 is not None:
+            raise RuntimeError("watch() is for frames before the plan's first feed()")
+        self._injection.feed(frame)
+        self._watched = True
+        self._check_injection(attacks_only=True)
+        return self._progress(float(frame.timestamp))
+
+    def _check_injection(self, *, attacks_only: bool = False) -> bool:
         flags = self._injection.flags
         attack = []
         if flags.frozen:
@@ -265,7 +288,7 @@ class LivenessSession:
         if attack:
             self._finish(*attack)
             return True
-        if flags.stalled:
+        if flags.stalled and not attacks_only:
             self._finish(LivenessReason.CAMERA_STALLED)
             return True
         return False

@@ -68,6 +68,8 @@ from facepay.wire import (
     ErrorResponse,
     HealthResponse,
     KeySet,
+    LivenessRefusalRequest,
+    LivenessRefusalResponse,
     ShopperAccessRequest,
     ShopperExport,
     StepUpRequest,
@@ -352,6 +354,26 @@ def create_app(backend: PaymentBackend) -> ASGIApp:
         if not _ID_RE.fullmatch(session_id):
             raise ApiError(ErrorCode.NOT_FOUND, "no authorization of this device in that session")
         return _json(await _run(backend.authorization_for_session, device, session_id))
+
+    @app.post(
+        "/v1/sessions/{session_id}/liveness-refusal",
+        response_model=LivenessRefusalResponse,
+        responses=_ERROR_RESPONSES,
+        tags=["checkout"],
+    )
+    async def liveness_refusal(
+        device: Device, session_id: str, body: LivenessRefusalRequest
+    ) -> Response:
+        """The till's liveness ended not_live in this payment session: the session is
+        spent and the device counted toward its lockout (never a shopper). Idempotent:
+        the same report again gets the same answer (``replayed``) and counts once."""
+        if not _ID_RE.fullmatch(session_id):
+            raise ApiError(
+                ErrorCode.SESSION_MISMATCH,
+                "no such session for this device and purpose",
+                fields=("session_id",),
+            )
+        return _json(await _as_device(device, backend.report_liveness_refusal, session_id, body))
 
     @app.post(
         "/v1/enrollments",

@@ -160,9 +160,11 @@ class ProtocolMiddleware:
         return _authenticate(self.backend, scope, headers, body)
 
 
-# Routes a device signs: POST sessions, enrollments, authorizations and their step-ups;
-# GET a session's authorization (reconcile by session).
-_SIGNED_POST_RE = re.compile(r"^/v1/(sessions|enrollments|authorizations(/[^/]+/step-up)?)$")
+# Routes a device signs: POST sessions, a session's liveness refusal, enrollments,
+# authorizations and their step-ups; GET a session's authorization (reconcile by session).
+_SIGNED_POST_RE = re.compile(
+    r"^/v1/(sessions(/[^/]+/liveness-refusal)?|enrollments|authorizations(/[^/]+/step-up)?)$"
+)
 _SIGNED_GET_RE = re.compile(r"^/v1/sessions/[^/]+/authorization$")
 
 

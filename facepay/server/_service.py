@@ -42,6 +42,7 @@ from facepay.server._ledger import answer_in_session
 from facepay.server._lockouts import Lockouts
 from facepay.server._part import BackendContext
 from facepay.server._payments import Acquirer, Payments
+from facepay.server._reports import LivenessRefusals
 from facepay.server._retention import sweep
 from facepay.server._sessions import CheckoutSessions
 from facepay.server._shoppers import ShopperRights, ShopperRightsCalls
@@ -61,6 +62,8 @@ from facepay.wire import (
     EnrollmentResponse,
     ErrorCode,
     KeySet,
+    LivenessRefusalRequest,
+    LivenessRefusalResponse,
     ShopperAccessRequest,
     ShopperExport,
     StepUpRequest,
@@ -75,7 +78,7 @@ class PaymentBackend:
     """The backend's one entry point: devices, sessions, enrollment, authorization,
     shopper rights, retention, each delegated to its part (attributes ``tenants``,
     ``sessions``, ``enrollments``, ``payments``, ``lockouts``, ``shoppers``, ``cache``,
-    ``answers``, ``gate``)."""
+    ``answers``, ``gate``, ``reports``)."""
 
     def __init__(
         self,
@@ -127,6 +130,9 @@ class PaymentBackend:
             cache=self.cache,
             answers=self.answers,
             acquirer=acquirer,
+        )
+        self.reports = LivenessRefusals(
+            self.context, sessions=self.sessions, lockouts=self.lockouts
         )
 
     @property
@@ -226,6 +232,13 @@ class PaymentBackend:
         self, device: AuthenticatedDevice, session_id: str
     ) -> AuthorizationResponse:
         return answer_in_session(self.db, device, session_id)
+
+    def report_liveness_refusal(
+        self, device: AuthenticatedDevice, session_id: str, req: LivenessRefusalRequest
+    ) -> LivenessRefusalResponse:
+        """A till's not_live in a payment session: spend it, count the device
+        (facepay.server._reports)."""
+        return self.reports.report(device, session_id, req)
 
     # ------------------------------------------------------------------ enrollment
 

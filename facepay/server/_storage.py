@@ -248,6 +248,19 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
             )""",
         ),
     ),
+    (
+        7,
+        "a till's not_live report spends its session (issue 16)",
+        (
+            # When the till's liveness ended not_live and it said so
+            # (POST /v1/sessions/{id}/liveness-refusal, facepay.server._reports): the
+            # session is spent then (used_at), and the hash of the report lets a retry of
+            # the same report be answered again without counting twice. Deleted with the
+            # session when it expires.
+            "ALTER TABLE sessions ADD COLUMN refused_at {real}",
+            "ALTER TABLE sessions ADD COLUMN refusal_hash TEXT",
+        ),
+    ),
 )
 
 _TOKENS = {
@@ -274,6 +287,11 @@ class Transaction:
     def __init__(self, cursor: Any, dialect: str) -> None:
         self._cursor = cursor
         self._dialect = dialect
+
+    @property
+    def dialect(self) -> str:
+        """``"sqlite"`` or ``"postgres"``: for the few statements the two spell apart."""
+        return self._dialect
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run one statement; return the number of rows it changed."""

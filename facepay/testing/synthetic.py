@@ -34,7 +34,11 @@ if TYPE_CHECKING:
 
 __all__ = ["MODEL_ID", "SyntheticFaces", "at_cosine", "face", "same_face", "template"]
 
-# The default embedder's model id: the backend compares templates of one model only.
+# The model id synthetic templates carry: dlib's model, plain recipe (a random vector has
+# no recipe). The backend compares templates of one model id only; its default
+# template_models takes this id and the default embedder's "dlib-resnet-v1+mirror", so
+# synthetic shoppers pay through a default backend. A test mixing synthetic templates with
+# a real Till's must seal them with the till's embedder.model_id.
 MODEL_ID = "dlib-resnet-v1"
 
 Vector = np.ndarray[Any, np.dtype[np.float32]]
@@ -89,6 +93,13 @@ class _LiveCheck:
         from facepay.liveness import ChallengePlan
 
         return ChallengePlan.of(["blink"])
+
+    def watch(self, frame: Frame) -> LivenessProgress:
+        from facepay.liveness import LivenessProgress
+
+        return LivenessProgress(
+            challenge=None, prompt_code="", seconds_left=1.0, progress=0.0, finished=False
+        )
 
     def feed(
         self, frame: Frame, face: FaceObservation | Sequence[FaceObservation] | None

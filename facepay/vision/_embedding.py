@@ -25,8 +25,9 @@ template may itself be an average, over the chip and the same face cut from the 
 flipped left to right, and over fixed small jitters of both (:data:`TEMPLATE_JITTERS`).
 A recipe other than the plain one is part of the template's model id
 (:func:`recipe_model_id`), so templates made two ways are never compared, here
-(:func:`compare` refuses two model ids) or in the backend. docs/accuracy.md, "Making
-templates: mirror and jitter averaging", has what each recipe gains and costs.
+(:func:`compare` refuses two model ids) or in the backend. Mirror averaging is the
+default recipe (``dlib-resnet-v1+mirror``); docs/accuracy.md, "Making templates: mirror
+and jitter averaging", has what each recipe gains and costs.
 """
 
 from __future__ import annotations
@@ -314,7 +315,10 @@ class OnnxEmbedder:
             try:
                 self._partners = mirror_partners(card.alignment_template)
             except ValueError as exc:
-                raise ModelError(f"{card.model_id}: cannot average mirrored faces: {exc}") from exc
+                raise ModelError(
+                    f"{card.model_id}: cannot average mirrored faces ({exc}); the default "
+                    "recipe mirrors: pass EmbedderConfig(mirror_average=False) for this card"
+                ) from exc
         self._model_id = recipe_model_id(
             card.model_id, mirror_average=self.config.mirror_average, jitters=self.config.jitters
         )
@@ -511,13 +515,24 @@ def _replace_threshold(card: ModelCard, threshold: float) -> ModelCard:
 
 
 _register(DLIB_RESNET_CARD.model_id, DLIB_RESNET_CARD.metric)
+# The shipped recipe's id too ("dlib-resnet-v1+mirror"), so templates a default till made
+# compare without an embedder built in this process (a backend's tools, the testing kit).
+_register(
+    recipe_model_id(
+        DLIB_RESNET_CARD.model_id,
+        mirror_average=EmbedderConfig().mirror_average,
+        jitters=EmbedderConfig().jitters,
+    ),
+    DLIB_RESNET_CARD.metric,
+)
 
 
 def compare(a: FaceTemplate, b: FaceTemplate, *, metric: str | None = None) -> float:
     """Distance between two templates of the same model (smaller = more alike).
 
     ``metric`` defaults to the one registered for the templates' model (every embedder
-    registers its model when created; ``dlib-resnet-v1`` is always known).
+    registers its model when created; ``dlib-resnet-v1`` and the default recipe's
+    ``dlib-resnet-v1+mirror`` are always known).
     """
     if a.model_id != b.model_id:
         raise ValueError(f"cannot compare templates of {a.model_id!r} and {b.model_id!r}")

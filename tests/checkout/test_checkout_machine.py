@@ -364,6 +364,11 @@ def test_two_people_in_view_reach_liveness_as_two_faces(parts: FlowParts) -> Non
     class RecordingLiveness:
         plan = ChallengePlan.of(["blink"])
 
+        def watch(self, frame: Frame) -> LivenessProgress:
+            return LivenessProgress(
+                challenge=None, prompt_code="", seconds_left=5.0, progress=0.0, finished=False
+            )
+
         def feed(self, frame: Frame, seen: object) -> LivenessProgress:
             fed.append(seen)
             return LivenessProgress(

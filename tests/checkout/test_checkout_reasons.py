@@ -75,8 +75,16 @@ class NeverCalled:
         raise AssertionError("nothing may be fused without a live verdict")
 
 
-def sessions_only() -> httpx.MockTransport:
+def sessions_only(reported: list[dict[str, object]]) -> httpx.MockTransport:
+    """Opens sessions and takes not_live reports (into ``reported``); nothing else."""
+
     def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/sessions/ses_1/liveness-refusal":
+            reported.append(json.loads(request.content)["liveness"])
+            return httpx.Response(
+                200,
+                json={"session_id": "ses_1", "recorded_at": "2026-11-27T00:00:00Z"},
+            )
         assert request.url.path == "/v1/sessions", request.url.path
         return httpx.Response(
             201,
@@ -94,14 +102,20 @@ def sessions_only() -> httpx.MockTransport:
 
 
 @pytest.fixture
-def parts() -> FlowParts:
+def reported() -> list[dict[str, object]]:
+    """The liveness summaries the till reported as not_live."""
+    return []
+
+
+@pytest.fixture
+def parts(reported: list[dict[str, object]]) -> FlowParts:
     never = NeverCalled()
 
     def no_fusing(*args: object) -> object:
         raise AssertionError("nothing may be sealed without a live verdict")
 
     return FlowParts(
-        client=FacePayClient("http://backend.test", transport=sessions_only()),
+        client=FacePayClient("http://backend.test", transport=sessions_only(reported)),
         analyzer=FirstFrameHasAFace(),
         embedder=never,  # type: ignore[arg-type]
         fuse=no_fusing,  # type: ignore[arg-type]
@@ -122,7 +136,7 @@ def frames(count: int) -> Iterator[Frame]:
 
 
 def test_a_clip_that_ends_mid_liveness_says_frames_ended_not_a_camera_fault(
-    parts: FlowParts,
+    parts: FlowParts, reported: list[dict[str, object]]
 ) -> None:
     events: list[CheckoutEvent] = []
     session = CheckoutSession(parts, basket(), claim=PHONE, on_event=events.append)
@@ -142,10 +156,11 @@ def test_a_clip_that_ends_mid_liveness_says_frames_ended_not_a_camera_fault(
     assert changed[-1].reason is FailureReason.FRAMES_ENDED
     assert session.reason is FailureReason.FRAMES_ENDED
     assert not session.holds_biometric_data
+    assert reported == []  # inconclusive is no attack: nothing is reported
 
 
 def test_a_refusing_liveness_signal_is_liveness_failed_with_its_typed_reason(
-    parts: FlowParts,
+    parts: FlowParts, reported: list[dict[str, object]]
 ) -> None:
     session = CheckoutSession(parts, basket(), claim=PHONE, camera_name="OBS Virtual Camera")
     with pytest.raises(PaymentNotTakenError) as err:
@@ -155,6 +170,8 @@ def test_a_refusing_liveness_signal_is_liveness_failed_with_its_typed_reason(
     assert all(isinstance(r, LivenessReason) for r in session.liveness_reasons)
     # Still the documented base class, for a POS that catches only that.
     assert isinstance(err.value, CheckoutFailedError)
+    # not_live is reported to the backend once, numbers and flags only.
+    assert [(r["decision"], r["reasons"]) for r in reported] == [("not_live", ["virtual_camera"])]
 
 
 def test_a_camera_that_fails_is_camera_lost(parts: FlowParts) -> None:

@@ -92,6 +92,13 @@ class _LiveAfterAll:
 
         return ChallengePlan.of(["turn_left", "turn_right"])
 
+    def watch(self, frame: Frame) -> Any:
+        from facepay.liveness import LivenessProgress
+
+        return LivenessProgress(
+            challenge=None, prompt_code="", seconds_left=1.0, progress=0.0, finished=False
+        )
+
     def feed(self, frame: Frame, observed: object) -> Any:
         from facepay.liveness import LivenessProgress
 

@@ -1,8 +1,9 @@
 """Templates made two ways are never compared (issue 16, "how templates are made").
 
-A template made with mirror averaging (``EmbedderConfig.mirror_average``) carries the
-model id ``dlib-resnet-v1+mirror``. A backend accepts it only when that id is in
-``ServerConfig.template_models``, and keeps it in a gallery of its own: a shopper enrolled
+A template made with mirror averaging (``EmbedderConfig.mirror_average``, the default)
+carries the model id ``dlib-resnet-v1+mirror``. A backend accepts it only when that id is in
+``ServerConfig.template_models`` (the default lists it and the plain id, for a store whose
+tills upgrade one at a time), and keeps it in a gallery of its own: a shopper enrolled
 with one recipe is never matched against a payment template made with another, even of
 the same face, exactly as for another model. Real templates of one NUAA subject from the
 product's embedder; a real backend; a raw till that seals what it is told.
@@ -25,7 +26,8 @@ from facepay.testing.protocol_till import ProtocolTill, rows
 from facepay.vision import DlibResNetEmbedder, FaceMeshDetector
 
 PLAIN, MIRROR = "dlib-resnet-v1", "dlib-resnet-v1+mirror"
-BOTH = ServerConfig(template_models=(f"{PLAIN}:128", f"{MIRROR}:128"))
+BOTH = ServerConfig()  # the default: both recipes, each in its own gallery
+PLAIN_ONLY = ServerConfig(template_models=(f"{PLAIN}:128",))
 FRAMES = ("s0003_live_01.jpg", "s0003_live_02.jpg")  # one person, one webcam, seconds apart
 
 pytestmark = pytest.mark.eval
@@ -36,8 +38,8 @@ def templates(eval_dir: Path) -> dict[str, list[Any]]:
     """``{model id: [vector of each frame]}``, made by the product's embedder."""
     out: dict[str, list[Any]] = {}
     embedders = (
-        DlibResNetEmbedder(EmbedderConfig()),
-        DlibResNetEmbedder(EmbedderConfig(mirror_average=True)),
+        DlibResNetEmbedder(EmbedderConfig(mirror_average=False)),
+        DlibResNetEmbedder(),  # the shipped recipe: mirror averaging
     )
     with FaceMeshDetector(mode="image") as mesh:
         for name in FRAMES:
@@ -94,7 +96,7 @@ def _last_payment(till: ProtocolTill) -> dict[str, Any]:
 def test_a_backend_not_told_of_a_recipe_refuses_its_templates(
     start: Any, templates: dict[str, list[Any]]
 ) -> None:
-    till = start(ServerConfig())
+    till = start(PLAIN_ONLY)
     r = _enroll(till, templates[MIRROR][0], MIRROR)
     assert r.status_code == 422, r.text
     assert r.json()["error"]["code"] == "template_invalid"
@@ -103,6 +105,12 @@ def test_a_backend_not_told_of_a_recipe_refuses_its_templates(
     r = _pay(till, templates[MIRROR][1], MIRROR)
     assert r.status_code == 422, r.text
     assert r.json()["error"]["code"] == "template_invalid"
+
+
+def test_the_default_backend_takes_both_recipes_of_dlibs_model() -> None:
+    # A store upgrading its tills one at a time: new tills send +mirror, old ones plain.
+    assert set(BOTH.template_models) == {f"{PLAIN}:128", f"{MIRROR}:128"}
+    assert DlibResNetEmbedder().model_id == MIRROR
 
 
 @pytest.mark.parametrize(("enrolled", "other"), [(PLAIN, MIRROR), (MIRROR, PLAIN)])

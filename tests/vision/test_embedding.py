@@ -45,7 +45,10 @@ def _template(
 
 def test_default_embedder_is_an_embedder(embedder: DlibResNetEmbedder) -> None:
     assert isinstance(embedder, Embedder)
-    assert embedder.model_id == "dlib-resnet-v1"
+    # The shipped recipe is mirror averaging, and the template says so (docs/models.md).
+    assert embedder.model_id == "dlib-resnet-v1+mirror"
+    assert embedder.config.mirror_average
+    assert embedder.config.jitters == 0
     assert embedder.metric == "cosine"
     assert embedder.default_threshold == EmbedderConfig().match_distance
 

@@ -47,7 +47,7 @@ def mesh() -> FaceMeshDetector:
 
 @pytest.fixture(scope="module")
 def plain() -> DlibResNetEmbedder:
-    return DlibResNetEmbedder()
+    return DlibResNetEmbedder(EmbedderConfig(mirror_average=False))
 
 
 @pytest.fixture(scope="module")
@@ -93,8 +93,10 @@ def test_a_recipe_is_part_of_the_model_id() -> None:
         {"FACEPAY_EMBEDDER_MIRROR_AVERAGE": "true", "FACEPAY_EMBEDDER_JITTERS": "4"}
     )
     assert (config.mirror_average, config.jitters) == (True, 4)
-    # The default recipe is the plain one: every number in docs/accuracy.md is made so.
-    assert (EmbedderConfig().mirror_average, EmbedderConfig().jitters) == (False, 0)
+    # The default recipe is mirror averaging without jitters: docs/accuracy.md's headline
+    # tables are its rows (the plain ones kept as "before").
+    assert (EmbedderConfig().mirror_average, EmbedderConfig().jitters) == (True, 0)
+    assert DlibResNetEmbedder().model_id == "dlib-resnet-v1+mirror"
 
 
 def test_embedders_name_their_recipe(
@@ -128,7 +130,11 @@ def test_a_card_whose_template_has_no_mirror_cannot_average_mirrors(tmp_path: Pa
     from facepay.vision._model_cache import dlib_resnet_onnx_path
 
     model = dlib_resnet_onnx_path(None)
-    assert OnnxEmbedder(card, model).model_id == "lopsided-v1"  # the plain recipe is fine
+    plain = OnnxEmbedder(card, model, config=EmbedderConfig(mirror_average=False))
+    assert plain.model_id == "lopsided-v1"  # the plain recipe is fine
+    # The default recipe mirrors, so such a card must say plain: told so, not guessed.
+    with pytest.raises(ModelError, match="mirror_average=False"):
+        OnnxEmbedder(card, model)
     with pytest.raises(ModelError, match="mirror"):
         OnnxEmbedder(card, model, config=EmbedderConfig(mirror_average=True))
 

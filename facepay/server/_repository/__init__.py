@@ -1,7 +1,8 @@
 """The backend's SQL, returning named rows, one module per table or concern:
 
 - ``tenants``: tenants and their transform key
-- ``sessions``: checkout sessions (and expired device nonces)
+- ``sessions``: checkout sessions, a till's not_live report spending one (and expired
+  device nonces)
 - ``lockouts``: failures and locks, request windows
 - ``answers``: answers stored for Idempotency-Key replays
 - ``templates``: shoppers' sealed template sets, and those the retention sweep reads
@@ -39,6 +40,7 @@ from facepay.server._repository.lockouts import (
     locks_sql,
     purge_counters,
     read_lockout,
+    read_lockout_for_update,
     write_lockout,
 )
 from facepay.server._repository.payers import (
@@ -60,13 +62,16 @@ from facepay.server._repository.rights import (
     withdraw_consent,
 )
 from facepay.server._repository.sessions import (
+    RefusalRow,
     SessionRow,
     delete_expired_nonces,
     delete_expired_sessions,
     insert_session,
+    read_refusal,
     read_session,
     session_row,
     spend_session,
+    spend_session_on_refusal,
 )
 from facepay.server._repository.shoppers import (
     ClaimHolder,
@@ -108,6 +113,7 @@ __all__ = [
     "PayerRow",
     "PaymentSummary",
     "PurgedCounters",
+    "RefusalRow",
     "RequestCount",
     "RetainedEnrollment",
     "SessionRow",
@@ -144,6 +150,8 @@ __all__ = [
     "privacy_code_of_authorization",
     "purge_counters",
     "read_lockout",
+    "read_lockout_for_update",
+    "read_refusal",
     "read_session",
     "removed_templates",
     "replace_templates",
@@ -152,6 +160,7 @@ __all__ = [
     "shopper_by_privacy_code",
     "shred_template",
     "spend_session",
+    "spend_session_on_refusal",
     "stored_answer",
     "stored_templates",
     "templates_of",

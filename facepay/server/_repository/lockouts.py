@@ -17,6 +17,7 @@ __all__ = [
     "locks_sql",
     "purge_counters",
     "read_lockout",
+    "read_lockout_for_update",
     "write_lockout",
 ]
 
@@ -35,6 +36,28 @@ def read_lockout(tx: Transaction, subject: str) -> LockoutRow | None:
         "SELECT failures, window_start, locked_until FROM lockouts WHERE subject = ?", (subject,)
     )
     if row is None:
+        return None
+    return LockoutRow(
+        failures=int(row[0]), window_start=float(row[1]), locked_until=float(row[2] or 0.0)
+    )
+
+
+def read_lockout_for_update(tx: Transaction, subject: str) -> LockoutRow | None:
+    """:func:`read_lockout` for a transaction that will write the subject's row: on
+    PostgreSQL the row is locked until ``tx`` ends, so two failures counted at the same
+    moment on two connections (two workers, two replicas) queue instead of both reading
+    the same count and writing the same next one. A missing row is first created as a
+    placeholder that counts like no row (no failures, a window long over, no lock), so
+    there is always a row to lock. SQLite's write transactions already run one at a time
+    (``BEGIN IMMEDIATE``)."""
+    tx.execute(
+        "INSERT INTO lockouts (subject, failures, window_start, locked_until) "
+        "VALUES (?, 0, 0, 0) ON CONFLICT (subject) DO NOTHING",
+        (subject,),
+    )
+    select = "SELECT failures, window_start, locked_until FROM lockouts WHERE subject = ?"
+    row = tx.one(select + " FOR UPDATE" if tx.dialect == "postgres" else select, (subject,))
+    if row is None:  # pragma: no cover - inserted above in this transaction
         return None
     return LockoutRow(
         failures=int(row[0]), window_start=float(row[1]), locked_until=float(row[2] or 0.0)

@@ -1,4 +1,5 @@
-"""Checkout sessions (and the expired sessions and device nonces the retention sweep deletes)."""
+"""Checkout sessions, a till's not_live report spending one (and the expired sessions and
+device nonces the retention sweep deletes)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,16 @@ import dataclasses
 from facepay.server._storage import Row, Transaction
 
 __all__ = [
+    "RefusalRow",
     "SessionRow",
     "delete_expired_nonces",
     "delete_expired_sessions",
     "insert_session",
+    "read_refusal",
     "read_session",
     "session_row",
     "spend_session",
+    "spend_session_on_refusal",
 ]
 
 
@@ -90,3 +94,45 @@ def delete_expired_sessions(tx: Transaction, expired_before: float) -> int:
 
 def delete_expired_nonces(tx: Transaction, now: float) -> int:
     return tx.execute("DELETE FROM nonces WHERE expires_at < ?", (now,))
+
+
+# A till's not_live report on its payment session (facepay.server._reports).
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RefusalRow:
+    """A session as a not_live report reads it: whether it can still be used, and the
+    report that spent it if one did."""
+
+    session: SessionRow
+    refused_at: float | None
+    refusal_hash: str | None
+
+
+def read_refusal(tx: Transaction, session_id: str) -> RefusalRow | None:
+    row = tx.one(
+        "SELECT device_id, purpose, expires_at, used_at, refused_at, refusal_hash "
+        "FROM sessions WHERE session_id = ?",
+        (session_id,),
+    )
+    if row is None:
+        return None
+    return RefusalRow(
+        session=session_row(row),
+        refused_at=None if row[4] is None else float(row[4]),
+        refusal_hash=None if row[5] is None else str(row[5]),
+    )
+
+
+def spend_session_on_refusal(
+    tx: Transaction, session_id: str, device_id: str, request_hash: str, now: float
+) -> bool:
+    """Spend an unused, unexpired payment session of ``device_id`` on a not_live report;
+    False if it was used, refused, expired or is not that device's meanwhile."""
+    changed = tx.execute(
+        "UPDATE sessions SET used_at = ?, refused_at = ?, refusal_hash = ? "
+        "WHERE session_id = ? AND device_id = ? AND purpose = 'pay' AND used_at IS NULL "
+        "AND expires_at >= ?",
+        (now, now, request_hash, session_id, device_id, now),
+    )
+    return changed == 1
