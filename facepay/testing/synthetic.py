@@ -32,7 +32,7 @@ from facepay.types import (
 if TYPE_CHECKING:
     from facepay.liveness import ChallengePlan, LivenessProgress
 
-__all__ = ["MODEL_ID", "SyntheticFaces", "at_cosine", "face", "same_face", "template"]
+__all__ = ["MODEL_ID", "SyntheticFaces", "at_cosine", "beyond", "face", "same_face", "template"]
 
 # The model id synthetic templates carry: dlib's model, plain recipe (a random vector has
 # no recipe). The backend compares templates of one model id only; its default
@@ -65,6 +65,21 @@ def at_cosine(base: Vector, cosine: float, seed: int) -> Vector:
     other -= (other @ b) * b
     other /= np.linalg.norm(other)
     out: Vector = (cosine * b + np.sqrt(max(0.0, 1.0 - cosine * cosine)) * other).astype(np.float32)
+    return out
+
+
+def beyond(primary: Vector, view: Vector, cosine: float) -> Vector:
+    """The unit vector at ``cosine`` from ``view``, on the far side of it from ``primary``
+    (in their plane): a look-alike close to one added view of a template set and as far
+    from its primary view as it can be."""
+    p = np.asarray(primary, dtype=np.float64)
+    p = p / np.linalg.norm(p)
+    v = np.asarray(view, dtype=np.float64)
+    v = v / np.linalg.norm(v)
+    u = v - float(v @ p) * p
+    u = u / np.linalg.norm(u)
+    angle = float(np.arccos(np.clip(v @ p, -1.0, 1.0)) + np.arccos(cosine))
+    out: Vector = (np.cos(angle) * p + np.sin(angle) * u).astype(np.float32)
     return out
 
 

@@ -20,7 +20,7 @@ from facepay.server import Sandbox
 from facepay.server._templates import TemplateSet
 from facepay.server._vault import decode_template_set, encode_template_set
 from facepay.testing.protocol_till import PHONE, ProtocolTill, rows
-from facepay.testing.synthetic import at_cosine, face, template
+from facepay.testing.synthetic import at_cosine, beyond, face, template
 
 # Updates allowed at once (no interval) unless a test says otherwise.
 # Two adaptive slots (the default since the set score, docs/accuracy.md), said here.
@@ -393,17 +393,6 @@ def test_a_bad_extra_view_refuses_the_whole_enrollment(workers: _Workers, fault:
     assert rows(till.sandbox, "SELECT count(*) FROM shoppers") == [(0,)]
 
 
-def _beyond(primary: np.ndarray, view: np.ndarray, cosine: float) -> np.ndarray:
-    """At ``cosine`` from ``view``, on its far side from ``primary`` (in their plane): a
-    look-alike close to that one view and as far from the primary as it can be."""
-    p = primary / np.linalg.norm(primary)
-    v = view / np.linalg.norm(view)
-    u = v - (v @ p) * p
-    u /= np.linalg.norm(u)
-    angle = np.arccos(np.clip(v @ p, -1.0, 1.0)) + np.arccos(cosine)
-    return (np.cos(angle) * p + np.sin(angle) * u).astype(np.float32)
-
-
 def test_a_lookalike_close_to_an_added_view_but_far_from_the_primary_is_refused(
     workers: _Workers,
 ) -> None:
@@ -416,7 +405,7 @@ def test_a_lookalike_close_to_an_added_view_but_far_from_the_primary_is_refused(
     me = face(12)
     left = at_cosine(me, 0.965, 1)
     shopper_id = till.enroll(me, more_views=[left]).json()["shopper_id"]
-    lookalike = _beyond(me, left, 0.975)
+    lookalike = beyond(me, left, 0.975)
     assert float(lookalike @ me) < 0.89
     refused = _pay(till, lookalike)
     assert (refused["status"], refused["decline_reason"]) == ("declined", "no_match")
@@ -444,7 +433,7 @@ def test_a_lookalike_close_to_an_adaptive_view_only_is_refused(workers: _Workers
     assert _pay(till, clear)["status"] == "approved"
     assert [a["verdict"] for a in _audit(till, "templates_adapted")] == ["seeded"]
     assert _version(till, shopper_id) == 2
-    lookalike = _beyond(me, clear, 0.97)
+    lookalike = beyond(me, clear, 0.97)
     assert _pay(till, lookalike)["status"] == "declined"
     assert _pay(best_view_only, lookalike)["status"] == "approved"
     # Neither payment taught the set (0.97 is under adaptive_threshold).

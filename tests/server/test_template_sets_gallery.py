@@ -9,7 +9,7 @@ import pytest
 
 from facepay.server._gallery import Gallery, MatchOutcome
 from facepay.server._templates import BEST_VIEW_WEIGHT, set_score
-from facepay.testing.synthetic import at_cosine, face
+from facepay.testing.synthetic import at_cosine, beyond, face
 
 
 def _brute(
@@ -33,23 +33,13 @@ def _brute(
     return MatchOutcome.MATCH, order[0], top
 
 
-def _beyond(primary: np.ndarray, view: np.ndarray, cosine: float) -> np.ndarray:
-    """At ``cosine`` from ``view``, on its far side from ``primary`` (in their plane)."""
-    p = primary / np.linalg.norm(primary)
-    v = view / np.linalg.norm(view)
-    u = v - (v @ p) * p
-    u /= np.linalg.norm(u)
-    angle = np.arccos(np.clip(v @ p, -1.0, 1.0)) + np.arccos(cosine)
-    return (np.cos(angle) * p + np.sin(angle) * u).astype(np.float32)
-
-
 def test_a_lookalike_near_one_added_view_is_refused_in_1_to_1_and_1_to_n() -> None:
     g = Gallery(128)
     me = face(21)
     left = at_cosine(me, 0.965, 1)
     g.add("me", np.vstack([me, left]))
     g.add("other", face(22))
-    lookalike = _beyond(me, left, 0.975)
+    lookalike = beyond(me, left, 0.975)
     for weight, outcome in ((1.0, MatchOutcome.MATCH), (BEST_VIEW_WEIGHT, MatchOutcome.NO_MATCH)):
         one = g.verify(lookalike, ["me"], threshold=0.96, margin=0.03, best_view_weight=weight)
         many = g.search(lookalike, threshold=0.96, margin=0.03, best_view_weight=weight)
@@ -123,7 +113,7 @@ def test_pruned_search_over_views_decides_as_brute_force(seed: int, weight: floa
         assert stored is not None
         expected = views[sid] / np.linalg.norm(views[sid], axis=1, keepdims=True)
         np.testing.assert_allclose(stored, expected, atol=1e-4)
-        near_one = _beyond(views[sid][0], views[sid][-1], 0.975) if len(views[sid]) > 1 else None
+        near_one = beyond(views[sid][0], views[sid][-1], 0.975) if len(views[sid]) > 1 else None
         for probe in (at_cosine(views[sid][-1], 0.985, 7000 + i), near_one):
             if probe is None:
                 continue

@@ -18,7 +18,7 @@ from facepay.server._templates import (
     score_set,
     set_score,
 )
-from facepay.testing.synthetic import face
+from facepay.testing.synthetic import beyond, face
 
 POLICY = AdaptivePolicy(adaptive_threshold=0.975, anchor_threshold=0.96, slots=2)
 
@@ -31,17 +31,6 @@ def _at(base: np.ndarray, cosine: float, seed: int) -> np.ndarray:
     other /= np.linalg.norm(other)
     out = cosine * base + np.sqrt(1.0 - cosine**2) * other
     return out.astype(np.float32)
-
-
-def _beyond(primary: np.ndarray, view: np.ndarray, cosine: float) -> np.ndarray:
-    """The unit vector at ``cosine`` from ``view``, on the far side of it from ``primary``
-    (in their plane): close to that one view, as far from the primary as it can be."""
-    p = primary / np.linalg.norm(primary)
-    v = view / np.linalg.norm(view)
-    u = v - (v @ p) * p
-    u /= np.linalg.norm(u)
-    angle = np.arccos(np.clip(v @ p, -1.0, 1.0)) + np.arccos(cosine)
-    return (np.cos(angle) * p + np.sin(angle) * u).astype(np.float32)
 
 
 def test_a_set_scores_the_weighted_mean_of_its_two_best_views() -> None:
@@ -76,7 +65,7 @@ def test_a_lookalike_near_one_added_view_only_scores_under_the_threshold() -> No
     me = face(11).astype(np.float64)
     left = _at(me, 0.965, 1)
     templates, _ = enrollment_set([me, left], agreement=0.96)
-    lookalike = _beyond(me, left.astype(np.float64), 0.975)
+    lookalike = beyond(me, left.astype(np.float64), 0.975)
     assert best_score(templates.views, lookalike) == pytest.approx(0.975, abs=1e-5)
     # The best view alone (the rule before) would have let it pay ...
     assert score_set(templates, lookalike, 1.0) >= 0.96
