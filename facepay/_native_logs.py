@@ -37,6 +37,16 @@ NATIVE_NOISE = re.compile(
     rb"|WARNING: All log messages before absl::InitializeLog\(\) is called)"
 )
 
+# How the noise lines above begin: a process that exits while a native thread is half way
+# through one of them leaves only its first write in the pipe ("INFO: ", then the rest in
+# a second write that never comes), and that fragment is noise too.
+_NOISE_STARTS = (
+    b"INFO: Created TensorFlow Lite",
+    b"WARNING: All log messages before absl::InitializeLog() is called",
+    b"libpng warning: ",
+)
+_ABSL_START = re.compile(rb"^[IW]\d{4} ")
+
 _lock = threading.Lock()
 _installed = False
 
@@ -93,8 +103,18 @@ def _forward(read_end: int, terminal: int) -> None:
             kept = [line + b"\n" for line in lines if not NATIVE_NOISE.match(line)]
             if kept:
                 os.write(terminal, b"".join(kept))
-    if pending and not NATIVE_NOISE.match(pending):
+    if pending and not _is_noise_fragment(pending):
         os.write(terminal, pending)
+
+
+def _is_noise_fragment(tail: bytes) -> bool:
+    """Whether an unfinished last line (the pipe closed before its newline) is noise: a
+    whole noise line, the start of one, or an absl line cut short."""
+    return bool(
+        NATIVE_NOISE.match(tail)
+        or _ABSL_START.match(tail)
+        or any(start.startswith(tail) for start in _NOISE_STARTS)
+    )
 
 
 def _drain(pid: int) -> None:

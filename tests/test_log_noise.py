@@ -39,6 +39,39 @@ def test_the_filter_drops_native_info_and_warnings_and_keeps_everything_else() -
     assert not any(NATIVE_NOISE.match(line) for line in KEPT)
 
 
+@pytest.mark.parametrize(
+    "tail",
+    [b"INFO: ", b"INFO: Created TensorFlow", b"WARNING: All log", b"W0000 00:00:17966", b"libpng"],
+)
+def test_a_noise_line_cut_short_at_exit_is_dropped_and_facepays_line_kept(tail: bytes) -> None:
+    # Seen in the CLI sweep: the program printed its error and exited while TensorFlow Lite
+    # was between the two writes of its INFO line; the user saw a stray "INFO: " line last.
+    from facepay._native_logs import _forward
+
+    pipe_read, pipe_write = os.pipe()
+    out_read, out_write = os.pipe()
+    os.write(pipe_write, b"facepay: error: nope has no live/ folder\n" + tail)
+    os.close(pipe_write)
+    _forward(pipe_read, out_write)
+    os.close(out_write)
+    with os.fdopen(out_read, "rb") as shown:
+        assert shown.read() == b"facepay: error: nope has no live/ folder\n"
+
+
+@pytest.mark.parametrize("tail", [b"facepay: done", b"E0000 00:00:1 x.cc:1] cannot", b"Trace"])
+def test_an_unfinished_last_line_that_is_not_noise_is_shown(tail: bytes) -> None:
+    from facepay._native_logs import _forward
+
+    pipe_read, pipe_write = os.pipe()
+    out_read, out_write = os.pipe()
+    os.write(pipe_write, tail)
+    os.close(pipe_write)
+    _forward(pipe_read, out_write)
+    os.close(out_write)
+    with os.fdopen(out_read, "rb") as shown:
+        assert shown.read() == tail
+
+
 def _photo() -> str:
     spec = importlib.util.find_spec("skimage")
     assert spec is not None
