@@ -27,7 +27,7 @@ class Lockouts(BackendPart):
         ``ServerConfig.lockout_failures`` locks it for ``lock_seconds`` (audited)."""
         now = self.clock()
         state = decision.after_failure(
-            repository.read_lockout_for_update(tx, subject),
+            repository.read_lockout(tx, subject, for_update=True),
             now=now,
             window_s=self.config.lockout_window_s,
             failures_to_lock=self.config.lockout_failures,

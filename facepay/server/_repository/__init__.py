@@ -40,7 +40,6 @@ from facepay.server._repository.lockouts import (
     locks_sql,
     purge_counters,
     read_lockout,
-    read_lockout_for_update,
     write_lockout,
 )
 from facepay.server._repository.payers import (
@@ -150,7 +149,6 @@ __all__ = [
     "privacy_code_of_authorization",
     "purge_counters",
     "read_lockout",
-    "read_lockout_for_update",
     "read_refusal",
     "read_session",
     "removed_templates",

@@ -17,7 +17,6 @@ __all__ = [
     "locks_sql",
     "purge_counters",
     "read_lockout",
-    "read_lockout_for_update",
     "write_lockout",
 ]
 
@@ -31,33 +30,27 @@ class LockoutRow:
     locked_until: float
 
 
-def read_lockout(tx: Transaction, subject: str) -> LockoutRow | None:
-    row = tx.one(
-        "SELECT failures, window_start, locked_until FROM lockouts WHERE subject = ?", (subject,)
-    )
-    if row is None:
-        return None
-    return LockoutRow(
-        failures=int(row[0]), window_start=float(row[1]), locked_until=float(row[2] or 0.0)
-    )
+def read_lockout(tx: Transaction, subject: str, *, for_update: bool = False) -> LockoutRow | None:
+    """A subject's failures and lock, or None if it has none.
 
-
-def read_lockout_for_update(tx: Transaction, subject: str) -> LockoutRow | None:
-    """:func:`read_lockout` for a transaction that will write the subject's row: on
-    PostgreSQL the row is locked until ``tx`` ends, so two failures counted at the same
-    moment on two connections (two workers, two replicas) queue instead of both reading
-    the same count and writing the same next one. A missing row is first created as a
-    placeholder that counts like no row (no failures, a window long over, no lock), so
-    there is always a row to lock. SQLite's write transactions already run one at a time
+    ``for_update``: for a transaction that will write the subject's row. On PostgreSQL
+    the row is then locked until ``tx`` ends, so two failures counted at the same moment
+    on two connections (two workers, two replicas) queue instead of both reading the same
+    count and writing the same next one. A missing row is first created as a placeholder
+    that counts like no row (no failures, a window long over, no lock), so there is
+    always a row to lock. SQLite's write transactions already run one at a time
     (``BEGIN IMMEDIATE``)."""
-    tx.execute(
-        "INSERT INTO lockouts (subject, failures, window_start, locked_until) "
-        "VALUES (?, 0, 0, 0) ON CONFLICT (subject) DO NOTHING",
-        (subject,),
-    )
     select = "SELECT failures, window_start, locked_until FROM lockouts WHERE subject = ?"
-    row = tx.one(select + " FOR UPDATE" if tx.dialect == "postgres" else select, (subject,))
-    if row is None:  # pragma: no cover - inserted above in this transaction
+    if for_update:
+        tx.execute(
+            "INSERT INTO lockouts (subject, failures, window_start, locked_until) "
+            "VALUES (?, 0, 0, 0) ON CONFLICT (subject) DO NOTHING",
+            (subject,),
+        )
+        if tx.dialect == "postgres":
+            select += " FOR UPDATE"
+    row = tx.one(select, (subject,))
+    if row is None:
         return None
     return LockoutRow(
         failures=int(row[0]), window_start=float(row[1]), locked_until=float(row[2] or 0.0)
