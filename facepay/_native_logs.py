@@ -27,25 +27,23 @@ import time
 __all__ = ["NATIVE_NOISE", "quiet_native_logs"]
 
 # Lines the native libraries print that tell a user nothing they can act on: absl/glog
-# lines (severity letter, date or 0000, time, thread, file:line]), TensorFlow Lite's
-# INFO lines, absl's pre-initialisation notice, and libpng's (through OpenCV) about a
-# photo's colour profile.
-NATIVE_NOISE = re.compile(
-    rb"^(?:[IW]\d{4} [\d:.]+ +\d+ [\w.]+:\d+\]"
-    rb"|INFO: Created TensorFlow Lite"
-    rb"|libpng warning: "
-    rb"|WARNING: All log messages before absl::InitializeLog\(\) is called)"
-)
-
-# How the noise lines above begin: a process that exits while a native thread is half way
-# through one of them leaves only its first write in the pipe ("INFO: ", then the rest in
-# a second write that never comes), and that fragment is noise too.
+# lines (severity letter, date or 0000, time, thread, file:line]), and lines that begin
+# with one of _NOISE_STARTS: TensorFlow Lite's INFO lines, absl's pre-initialisation
+# notice, and libpng's (through OpenCV) about a photo's colour profile. A process that
+# exits while a native thread is half way through one of them leaves only its first
+# write in the pipe ("INFO: ", then the rest in a second write that never comes), and
+# that fragment is noise too (_is_noise_fragment).
 _NOISE_STARTS = (
     b"INFO: Created TensorFlow Lite",
-    b"WARNING: All log messages before absl::InitializeLog() is called",
     b"libpng warning: ",
+    b"WARNING: All log messages before absl::InitializeLog() is called",
 )
 _ABSL_START = re.compile(rb"^[IW]\d{4} ")
+NATIVE_NOISE = re.compile(
+    rb"^(?:[IW]\d{4} [\d:.]+ +\d+ [\w.]+:\d+\]|"
+    + b"|".join(re.escape(start) for start in _NOISE_STARTS)
+    + rb")"
+)
 
 _lock = threading.Lock()
 _installed = False
