@@ -123,6 +123,10 @@ class Screen(QWidget):
     cancellable = True
     has_back = True  # the model's BACK table says where it goes from each screen
     calls_attendant = True  # a shopper can call for help from any screen
+    # A screen whose body fills the height of a 1024x768 display (the keys, the camera
+    # preview): a notice (a refused PIN, "Still there?", "A member of staff is on the way")
+    # takes the subtitle's place instead of pushing the body and Cancel off the screen.
+    notice_replaces_subtitle = False
 
     def __init__(self, tr: Translator) -> None:
         super().__init__()
@@ -194,6 +198,8 @@ class Screen(QWidget):
         self.notice.setText(text)
         self.notice.setAccessibleName(text)
         self.notice.setVisible(bool(text))
+        if self.notice_replaces_subtitle:
+            self.subtitle.setVisible(not text and bool(self.subtitle.text()))
 
     def first_focus(self) -> QWidget | None:
         """The widget Enter should act on when the screen appears; never Cancel."""
@@ -462,6 +468,7 @@ class _KeypadScreen(Screen):
     """A screen built around the number keypad (claim, step-up, enrollment phone, PIN)."""
 
     submit_key = "common.continue"
+    notice_replaces_subtitle = True  # the keys fill the height of a 1024x768 display
 
     def __init__(self, tr: Translator, *, max_digits: int = 15) -> None:
         super().__init__(tr)
@@ -484,13 +491,6 @@ class _KeypadScreen(Screen):
 
     def first_focus(self) -> QWidget | None:
         return self.keypad.display
-
-    def show_notice(self, text: str) -> None:
-        super().show_notice(text)
-        # The keys fill the height of a 1024x768 display: a notice (a refused PIN, a
-        # number that does not look right, "Still there?") takes the subtitle's place
-        # instead of pushing the keys and Cancel off the screen.
-        self.subtitle.setVisible(not text and bool(self.subtitle.text()))
 
     def reset(self) -> None:
         super().reset()
@@ -540,6 +540,7 @@ class CaptureScreen(Screen):
     """Live preview + the oval + one prompt from the quality reason codes."""
 
     name = "capture"
+    notice_replaces_subtitle = True  # the preview fills the height of a 1024x768 display
 
     def __init__(self, tr: Translator) -> None:
         super().__init__(tr)
@@ -914,6 +915,9 @@ class ResultScreen(Screen):
         t = self.tr_
         kind = self.kind or OutcomeKind.ERROR
         ok = kind is OutcomeKind.APPROVED
+        # The message says it all; an empty subtitle still took a line, and a notice
+        # ("Still there?") then pushed the buttons off a 1024x768 display in Chinese.
+        self.subtitle.hide()
         self.icon.setPixmap(
             icon_pixmap("tick" if ok else "cross", 96, (GREEN if ok else RED).name())
         )
@@ -1560,7 +1564,9 @@ class AttendantScreen(Screen):
         self.requests_scroll.setObjectName("attendant_requests")
         self.requests_scroll.setWidget(requests_widget)
         self.requests_scroll.setWidgetResizable(True)
-        self.requests_scroll.setMinimumHeight(150)
+        # One request row (a 70 px button) and the scroll bar: with more, a staff notice
+        # ("Not charged: ...") pushed the footer off a 1024x768 or 1280x800 display.
+        self.requests_scroll.setMinimumHeight(80)
         self.request_rows: dict[int, tuple[QLabel, BigButton]] = {}
         self.no_requests = label("fineprint", center=False)
         self.lane_label = label("subtitle", center=False)
