@@ -864,6 +864,7 @@ class ResultScreen(Screen):
         self._quality: tuple[QualityReason, ...] = ()
         self._card_offered = True
         self._enrolling = False
+        self._receipt_id = ""
         self.outcome: Outcome | None = None
 
     def show_result(
@@ -877,6 +878,7 @@ class ResultScreen(Screen):
         quality_reasons: Sequence[QualityReason] = (),
         card_offered: bool = True,
         enrolling: bool = False,
+        receipt_id: str = "",
     ) -> None:
         """Show how the payment ended (``kind`` picks the words; the rest is the receipt).
 
@@ -890,6 +892,7 @@ class ResultScreen(Screen):
         self._lines, self._by_card = tuple(lines), by_card
         self._quality, self._card_offered = tuple(quality_reasons), card_offered
         self._enrolling = enrolling
+        self._receipt_id = receipt_id
         self.retranslate()
         if self.isVisible():
             self.refocus()
@@ -903,7 +906,11 @@ class ResultScreen(Screen):
             outcome.kind,
             amount_text=outcome.amount_text,
             masked_method=outcome.masked_method,
-            lines=outcome.screen_lines,
+            # The item lines and the receipt number, in the shopper's language: the model's
+            # screen_lines label them in English ("Total: ", "Paid with: "), which the
+            # amount and method lines above already say in words the shopper reads.
+            lines=outcome.item_lines,
+            receipt_id=outcome.receipt_id,
             by_card=outcome.by_card,
             quality_reasons=outcome.quality_reasons,
             card_offered=card_offered,
@@ -936,6 +943,8 @@ class ResultScreen(Screen):
             self.message.setText(t("result.thanks"))
             self.receipt.clear()
             self.receipt.addItems(list(self._lines))
+            if self._receipt_id:
+                self.receipt.addItem(t("result.receipt_number", number=self._receipt_id))
             self.receipt.setAccessibleName(t("result.receipt"))
         else:
             self.amount_label.setText("")
@@ -975,6 +984,7 @@ class ResultScreen(Screen):
         self._quality = ()
         self._card_offered = True
         self._enrolling = False
+        self._receipt_id = ""
         self.receipt.clear()
 
 
@@ -1749,8 +1759,6 @@ class AttendantScreen(Screen):
             spin.setRange(int(low), int(high))
             value = settings.get(name, low)
             spin.setValue(round(min(high, max(low, value))))
-            if name.endswith("_s"):
-                spin.setSuffix(" s")
             text = QLabel()
             text.setWordWrap(True)
             self.settings_form.addRow(text, spin)
@@ -1811,6 +1819,8 @@ class AttendantScreen(Screen):
         self.camera_box.setAccessibleName(t("attendant.camera"))
         for name, text in self._setting_labels.items():
             text.setText(t(f"attendant.setting.{name}"))
+            if name.endswith("_s"):
+                self.threshold_spins[name].setSuffix(" " + t("common.seconds_unit"))
             self.threshold_spins[name].setAccessibleName(t(f"attendant.setting.{name}"))
         cam = self._camera_ok
         self.camera_health.setText(

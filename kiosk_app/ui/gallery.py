@@ -201,6 +201,7 @@ def _result(s: Screen, preview: QImage) -> None:
         amount_text=BASKET.amount_text,
         masked_method="Visa •••• 4242",
         lines=RECEIPT_LINES,
+        receipt_id="rcpt_7QK2M9XW4B",
     )
 
 
