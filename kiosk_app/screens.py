@@ -127,6 +127,9 @@ class Screen(QWidget):
     # preview): a notice (a refused PIN, "Still there?", "A member of staff is on the way")
     # takes the subtitle's place instead of pushing the body and Cancel off the screen.
     notice_replaces_subtitle = False
+    # A screen whose body must stay whole on the glass (the consent's four points): a notice
+    # stands in the header in the title's place, so it takes no height at all.
+    notice_in_header = False
 
     def __init__(self, tr: Translator) -> None:
         super().__init__()
@@ -151,6 +154,8 @@ class Screen(QWidget):
         header.setSpacing(16)
         header.addWidget(self.back_button, 0, Qt.AlignmentFlag.AlignTop)
         header.addWidget(self.title, 1)
+        if self.notice_in_header:
+            header.addWidget(self.notice, 1)
         header.addWidget(self.call_button, 0, Qt.AlignmentFlag.AlignTop)
         self.cancel_button = BigButton("danger")
         self.cancel_button.setObjectName("cancel")
@@ -161,7 +166,8 @@ class Screen(QWidget):
         outer.setSpacing(16)
         outer.addLayout(header)
         outer.addWidget(self.subtitle)
-        outer.addWidget(self.notice)
+        if not self.notice_in_header:
+            outer.addWidget(self.notice)
         outer.addLayout(self.body, 1)
         outer.addLayout(self.footer)
         self.cancel_button.setVisible(self.cancellable)
@@ -200,6 +206,8 @@ class Screen(QWidget):
         self.notice.setVisible(bool(text))
         if self.notice_replaces_subtitle:
             self.subtitle.setVisible(not text and bool(self.subtitle.text()))
+        if self.notice_in_header:
+            self.title.setVisible(not text)
 
     def first_focus(self) -> QWidget | None:
         """The widget Enter should act on when the screen appears; never Cancel."""
@@ -1303,6 +1311,9 @@ class ConsentScreen(Screen):
     """Plain-language consent. Nothing happens until the shopper ticks AND presses agree."""
 
     name = "consent"
+    # "Still there?" or "A member of staff is on the way" scrolled "How to delete" out of
+    # sight on a 1024x768 display in English.
+    notice_in_header = True
 
     def __init__(self, tr: Translator) -> None:
         super().__init__(tr)

@@ -141,3 +141,28 @@ def test_a_notice_never_pushes_a_screen_off_the_smallest_display(
             too_tall[name] = screen.minimumSizeHint().height()
         screen.close()
     assert not too_tall
+
+
+@pytest.mark.parametrize("language", list(Language), ids=lambda x: x.value)
+@pytest.mark.parametrize("key", ["common.timeout_warning", "attendant.called"])
+def test_a_notice_on_the_consent_leaves_all_four_points_on_the_glass(
+    qtbot, themed: QApplication, language: Language, key: str
+) -> None:  # type: ignore[no-untyped-def]
+    """In English "Still there?" or "A member of staff is on the way" scrolled "How to
+    delete" out of sight at 1024x768: the notice now stands in the title's place."""
+    from PyQt6.QtWidgets import QScrollArea
+
+    screen = stage(SCREEN_TYPES["consent"](Translator(language)))
+    qtbot.addWidget(screen)
+    screen.resize(1024, 768)
+    screen.show()
+    screen.show_notice(screen.tr_(key, seconds=10))
+    QApplication.processEvents()
+    (scroll,) = screen.findChildren(QScrollArea)
+    assert scroll.verticalScrollBar().maximum() == 0  # type: ignore[union-attr]
+    assert screen.notice.isVisible()
+    assert not screen.title.isVisible()
+    screen.show_notice("")
+    QApplication.processEvents()
+    assert screen.title.isVisible()
+    assert not screen.notice.isVisible()
