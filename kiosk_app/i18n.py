@@ -673,7 +673,7 @@ _AR: dict[str, str] = {
     "enroll.card_prompt": "المس بطاقتك على القارئ. نحفظ رمزًا مميزًا فقط، وليس رقم بطاقتك.",
     "enroll.card_linked": "تم ربط البطاقة: {method}",
     "enroll.done_title": "الدفع بالوجه جاهز",
-    "enroll.done_body": 'في المرة القادمة اختر "الدفع بوجهي".',
+    "enroll.done_body": "في المرة القادمة اختر «الدفع بوجهي».",
     "enroll.declined": "لا بأس. لم نحتفظ بأي شيء.",
     "attendant.pin_title": "رمز الموظف",
     "attendant.pin_wrong": "رقم الموظف أو الرمز خاطئ. حاول مرة أخرى بعد {seconds} ثانية.",

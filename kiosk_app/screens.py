@@ -1468,6 +1468,8 @@ class EnrollCardScreen(Screen):
         self.title.setText(t("enroll.card_title"))
         self.subtitle.hide()
         self.prompt.setText(t("enroll.card_prompt"))
+        # Once the card is linked the screen says so; "Tap your card" would ask again.
+        self.prompt.setVisible(not self._method)
         self.tap_button.set_label(t("enroll.card_title"), t("enroll.card_prompt"))
         self.tap_button.setVisible(not self._method)
         self.linked_label.setText(

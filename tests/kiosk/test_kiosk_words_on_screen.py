@@ -120,3 +120,29 @@ def test_the_attendant_request_names_the_product_not_english_glue() -> None:
     assert _english_words("Total: EUR 2.38") == ["Total"]
     assert _english_words("2 x Bananas 1 kg  EUR 2.38") == []
     assert AttendantRequest(request_id=1, kind=RequestKind.CALLED, raised_at=0.0).kind.value
+
+
+def test_arabic_quotes_with_arabic_quotation_marks() -> None:
+    """ASCII quotes around an Arabic phrase were drawn at the wrong ends of the line."""
+    from kiosk_app.i18n import CATALOGUES
+
+    assert [k for k, v in CATALOGUES[Language.AR].items() if '"' in v] == []
+
+
+@pytest.mark.parametrize("language", list(Language), ids=lambda x: x.value)
+def test_a_linked_card_is_not_asked_for_again(
+    qtbot, themed: QApplication, language: Language
+) -> None:  # type: ignore[no-untyped-def]
+    """After the card was read the enrollment screen still said "Tap your card on the
+    reader" above "Card linked: Mastercard •••• 4444"."""
+    from kiosk_app.screens import EnrollCardScreen
+
+    screen = EnrollCardScreen(Translator(language))
+    qtbot.addWidget(screen)
+    screen.show()
+    assert screen.prompt.isVisible()
+    screen.show_linked("Mastercard •••• 4444")
+    assert not screen.prompt.isVisible()
+    assert screen.linked_label.isVisible()
+    screen.reset()
+    assert screen.prompt.isVisible()
