@@ -1632,6 +1632,9 @@ class AttendantScreen(Screen):
         self.backend_health = label("fineprint", center=False)
         self.errors = QListWidget()
         self.errors.setObjectName("attendant_errors")
+        # "12:01:02  camera: source_exhausted" is a time and a code: in Arabic the list
+        # put the time after the code.
+        self.errors.setLayoutDirection(Qt.LayoutDirection.LeftToRight)
         self.errors.setMinimumHeight(48)
         self.language_buttons: dict[Language, BigButton] = {}
         langs = QHBoxLayout()
