@@ -1380,6 +1380,13 @@ class ConsentScreen(Screen):
 class EnrollPhoneScreen(_KeypadScreen):
     name = "enroll_phone"
 
+    def __init__(self, tr: Translator) -> None:
+        super().__init__(tr)
+        # The side column's room to grow: without it the keys stopped growing on a
+        # 1280x1024 display and the spare height went to the title and the notice (a
+        # notice box four lines tall for one line of text).
+        self.side.addStretch(1)
+
     def retranslate(self) -> None:
         t = self.tr_
         self.title.setText(t("enroll.phone_title"))
