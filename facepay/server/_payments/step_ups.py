@@ -73,6 +73,7 @@ class StepUps(BackendPart):
                     "this step-up asks for the shopper's PIN",
                     fields=("sealed_pin",),
                 )
+            self._refuse_if_shopper_locked(candidates)
             pin_tries, pin_right = self._try_pin(authorization_id, candidates, req.sealed_pin)
             matching = candidates[:1] if pin_right else []
         else:
@@ -158,6 +159,17 @@ class StepUps(BackendPart):
                 raise
             return replay
         return response
+
+    def _refuse_if_shopper_locked(self, candidates: list[str]) -> None:
+        """``429 locked_out`` while the PIN's shopper is locked out: five faces compared
+        with their claim lock the shopper, and a step-up asked before that lock is no way
+        round it (tests/security/test_redteam_second_factor.py)."""
+        if len(candidates) != 1:
+            return
+        with self.db.transaction(readonly=True) as tx:
+            claim_hash = repository.claim_hash_of(tx, candidates[0])
+        if claim_hash is not None:
+            self.lockouts.check([f"claim:{claim_hash}"])
 
     def _try_pin(
         self, authorization_id: str, candidates: list[str], sealed_pin: str
