@@ -9,7 +9,6 @@ import json
 from typing import Any
 
 from facepay.crypto import open_step_up_pin
-from facepay.errors import SealedDataError
 from facepay.server import _pins as pins
 from facepay.server import _repository as repository
 from facepay.server._answers import StoredAnswers
@@ -27,7 +26,6 @@ from facepay.wire import (
     ErrorCode,
     StepUpKind,
     StepUpRequest,
-    b64decode,
 )
 
 __all__ = ["StepUps"]
@@ -182,16 +180,12 @@ class StepUps(BackendPart):
         so workers and replicas answering at once cannot compare more than
         ``pin_failures`` wrong PINs between them. A PIN that cannot be opened is no try:
         422, the step-up stays pending."""
-        try:
-            pin = open_step_up_pin(
-                b64decode(sealed_pin), self.vault.keyring, authorization_id=authorization_id
-            )
-        except (SealedDataError, ValueError):
-            raise ApiError(
-                ErrorCode.VALIDATION_FAILED,
-                "the sealed PIN could not be opened",
-                fields=("sealed_pin",),
-            ) from None
+        pin = pins.opened_pin(
+            sealed_pin,
+            lambda blob: open_step_up_pin(
+                blob, self.vault.keyring, authorization_id=authorization_id
+            ),
+        )
         if len(candidates) != 1:
             return None, False
         with self.db.transaction() as tx:
