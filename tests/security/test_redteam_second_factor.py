@@ -153,3 +153,30 @@ def test_a_pending_pin_step_up_cannot_be_answered_by_a_device_locked_meanwhile(
         assert r.status_code == 429, r.text
         assert r.json()["error"]["code"] == "locked_out"
     assert [r[1] for r in pin_rows(a)] == [0]
+
+
+def test_claimless_tries_by_a_lookalike_locked_under_the_claim_count_against_the_till(
+    backends: Backends,
+) -> None:
+    # Where a tenant allows claimless search (risk_budget raised), a look-alike locked
+    # out under the victim's claim can keep trying without it. What holds then is the
+    # device lockout: each claimless miss counts against the till, which locks at five;
+    # the claim lock is neither a way round it nor extended by it (docs/security.md,
+    # threat 1, "What does not").
+    config = ServerConfig(risk_budget=1.0)
+    a = backends.start(config)
+    victim_till = backends.till(a)
+    me = face(983)
+    assert victim_till.enroll(me).status_code == 201
+    helpers = [backends.till(a), backends.till(a)]
+    for i in range(LOCK_AT):
+        near = grey_payment(helpers[i % 2], me, similarity=0.93)
+        assert _code(near) == "declined"
+    [claim_lock] = _claim_locks(a)
+    lookalike = backends.till(a)
+    misses = [grey_payment(lookalike, me, phone=None, similarity=0.93) for _ in range(LOCK_AT)]
+    assert [_code(r) for r in misses] == ["declined"] * LOCK_AT
+    locked = grey_payment(lookalike, me, phone=None, similarity=0.93)
+    assert locked.status_code == 429, locked.text
+    assert locked.json()["error"]["code"] == "locked_out"
+    assert _claim_locks(a) == [claim_lock]
