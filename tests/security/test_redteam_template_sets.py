@@ -200,3 +200,29 @@ def test_a_deletion_takes_every_view_slot_and_pin_from_every_workers_galleries(
     )
     assert len(after) == 8
     assert all(shopper_id not in str(d[0]) for d in after)
+
+
+def test_an_extra_view_of_the_other_recipe_refuses_the_whole_enrollment(
+    backends: Backends,
+) -> None:
+    # Both recipes are served, so each view alone would be accepted: a till mixing them
+    # would plant a plain template in a mirror set (or the reverse).
+    a = backends.start(LEARNING)
+    till = backends.till(a)
+    me = face(974)
+    for primary, extra in ((MIRROR, PLAIN), (PLAIN, MIRROR)):
+        sid = till.session("enroll")
+        body = {
+            "session_id": sid,
+            "sealed_template": till.seal(me, sid, model_id=primary),
+            "more_views": [till.seal(at_cosine(me, 0.97, 12), sid, model_id=extra)],
+            "consent": CONSENT,
+            "payment_method_token": "tok_visa_4242",
+            "claim": {"kind": "phone", "value": PHONE},
+        }
+        r = till.call("POST", "/v1/enrollments", body)
+        assert r.status_code == 422, r.text
+        assert r.json()["error"]["code"] == "template_invalid"
+    assert rows(a, "SELECT COUNT(*) FROM shoppers") == [(0,)]
+    # (control) The same views under one recipe enroll.
+    assert _enroll(till, me, model_id=MIRROR, more=[at_cosine(me, 0.97, 12)])["shopper_id"]
