@@ -180,3 +180,38 @@ def test_claimless_tries_by_a_lookalike_locked_under_the_claim_count_against_the
     assert locked.status_code == 429, locked.text
     assert locked.json()["error"]["code"] == "locked_out"
     assert _claim_locks(a) == [claim_lock]
+
+
+def test_a_pin_locked_by_a_lookalike_comes_back_only_through_deletion_and_a_new_enrollment(
+    backends: Backends,
+) -> None:
+    # A look-alike burns the victim's PIN (3 wrong). Enrolling again under the same
+    # number does not reset it (the claim is held: the holder's own face learns 409,
+    # nothing stored); deleting and enrolling again sets a new PIN that is asked for.
+    a = backends.start()
+    till = backends.till(a)
+    me = face(984)
+    enrolled = enroll_with_pin(till, me)
+    assert enrolled.status_code == 201
+    wrong = [p for i in range(100) if (p := f"{i:04d}") not in refused_pins() | {PIN}][:3]
+    for guess in wrong:
+        asked = grey_payment(till, me).json()
+        assert _code(answer_pin(till, asked["authorization_id"], guess)) == "declined"
+    assert [r[1] for r in pin_rows(a)] == [3]
+    again = enroll_with_pin(till, me, pin="5820")
+    assert again.status_code == 409, again.text
+    assert again.json()["error"]["code"] == "claim_already_enrolled"
+    assert [r[1] for r in pin_rows(a)] == [3]
+    assert _code(grey_payment(till, me)) == "declined"
+    deleted = till.http.post(
+        "/v1/shoppers/delete",
+        json={
+            "privacy_code": enrolled.json()["privacy_code"],
+            "claim": {"kind": "phone", "value": PHONE},
+        },
+    )
+    assert deleted.status_code == 200, deleted.text
+    assert enroll_with_pin(till, me, pin="5820").status_code == 201
+    asked = grey_payment(till, me).json()
+    assert asked["step_up"]["kind"] == "pin", asked
+    assert _code(answer_pin(till, asked["authorization_id"], "5820")) == "approved"
