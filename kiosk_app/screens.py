@@ -861,6 +861,7 @@ class ResultScreen(Screen):
         self.body.addWidget(self.message)
         self.body.addWidget(self.receipt, 3)
         self.body.addStretch(1)
+        self._spacer_index = self.body.count() - 1
         self.footer.addWidget(self.retry_button)
         self.footer.addWidget(self.card_button, 2)
         self.footer.addWidget(self.done_button, 2)
@@ -965,7 +966,10 @@ class ResultScreen(Screen):
         self.message.setAccessibleName(self.message.text())
         self.amount_label.setVisible(ok)
         self.method_label.setVisible(ok and bool(self.method_label.text()))
-        self.receipt.setVisible(ok and bool(self._lines))
+        self.receipt.setVisible(ok and self.receipt.count() > 0)
+        # A receipt takes all the spare height (at 1024x768 its last line, the receipt
+        # number, was behind a scroll bar); without one the message stays at the top.
+        self.body.setStretch(self._spacer_index, 0 if self.receipt.isVisibleTo(self) else 1)
         unknown = kind is OutcomeKind.PAYMENT_UNKNOWN
         # Money may have moved: a card now could charge twice, so only "check again".
         self.card_button.setVisible(not ok and kind.card_is_safe and self._card_offered)

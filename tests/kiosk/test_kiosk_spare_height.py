@@ -44,3 +44,25 @@ def test_a_notice_and_the_title_keep_their_own_height(
             stretched.append(f"{name}: title {title.height()} px")
         screen.close()
     assert not stretched
+
+
+@pytest.mark.parametrize("language", list(Language), ids=lambda x: x.value)
+def test_the_approved_receipt_shows_every_line_on_the_smallest_display(
+    qtbot, themed: QApplication, language: Language
+) -> None:  # type: ignore[no-untyped-def]
+    """Six items and the receipt number: the last line was behind a scroll bar at 1024x768
+    while a quarter of the spare height stayed empty below the list. A failure keeps its
+    message at the top."""
+    from kiosk_app.model import OutcomeKind
+
+    screen = stage(SCREEN_TYPES["result"](Translator(language)))
+    qtbot.addWidget(screen)
+    screen.resize(1024, 768)
+    screen.show()
+    QApplication.processEvents()
+    assert screen.receipt.count() == 7
+    assert screen.receipt.verticalScrollBar().maximum() == 0  # type: ignore[union-attr]
+    screen.show_result(OutcomeKind.NOT_RECOGNISED)
+    QApplication.processEvents()
+    assert not screen.receipt.isVisible()
+    assert screen.message.geometry().bottom() < 768 // 2
