@@ -108,10 +108,42 @@ class EnrollmentSession(_FaceFlow):
         """Why the frames were not clear, when :attr:`reason` is ``FACE_NOT_CLEAR``."""
         return self._quality_reasons
 
+    def _would_keep(self, score: float, face: FaceObservation) -> bool:
+        """Would a gate-passing frame of this utility enter the candidates or a turned view?"""
+        if _admits(self._candidates, self._config.candidate_frames, score):
+            return True
+        yaw = face.pose.yaw
+        if (
+            self._config.enrollment_views < 2
+            or not math.isfinite(yaw)
+            or abs(yaw) < self._config.enrollment_view_yaw_deg
+        ):
+            return False
+        return _admits(self._turned[1 if yaw > 0 else -1], self._config.fused_frames, score)
+
     def _keep_candidate(self, frame: Frame, report: QualityReport) -> None:
         from facepay.vision import GradedFrame
 
-        self._graded.append(GradedFrame.of(report))
+        graded = GradedFrame.of(report)
+        face = report.face
+        # A hand over the mouth leaves the detector confident and the eyes open: the hand
+        # is looked for on each frame that would become a candidate (about 10 ms CPU, so
+        # not on every frame). A covered frame is not clear (occluded) and never a candidate.
+        if (
+            graded.passed
+            and face is not None
+            and self._would_keep(report.score, face)
+            and self._hand_covers(frame, face)
+        ):
+            self._graded.append(
+                GradedFrame(
+                    frame_index=graded.frame_index,
+                    reasons=(QualityReason.OCCLUDED,),
+                    eye_aspect_ratio=graded.eye_aspect_ratio,
+                )
+            )
+            return
+        self._graded.append(graded)
         super()._keep_candidate(frame, report)
         if not report.passed or report.face is None or self._config.enrollment_views < 2:
             return
@@ -228,6 +260,11 @@ class EnrollmentSession(_FaceFlow):
         if self._state is not S.PROCESSING:
             raise self._nothing_taken(NotEnrolledError, "not enrolled")
         return self.complete()
+
+
+def _admits(heap: list[tuple[float, int, Frame, FaceObservation]], size: int, score: float) -> bool:
+    """Would an item of ``score`` enter this bounded best-first min-heap of ``size``?"""
+    return len(heap) < size or score > heap[0][0]
 
 
 def consent_now(

@@ -39,6 +39,7 @@ from facepay.types import (
     FaceObservation,
     FaceTemplate,
     Frame,
+    HandCoverage,
     LivenessDecision,
     LivenessVerdict,
     QualityReason,
@@ -54,6 +55,7 @@ __all__ = [
     "FaceFinder",
     "FlowParts",
     "FrameStream",
+    "HandCheck",
     "LivenessCheck",
     "LivenessFactory",
     "PinSealer",
@@ -80,6 +82,13 @@ class FaceFinder(Protocol):
 
     def reset(self) -> None:
         """Forget faces tracked across frames: a new shopper (a replayed clip) starts afresh."""
+
+
+class HandCheck(Protocol):
+    """How much of a face a hand covers (``facepay.vision.HandCoverageDetector``): the
+    detector stays confident when a hand covers the mouth, so the hand is looked for."""
+
+    def measure(self, frame: Frame, face: FaceObservation) -> HandCoverage: ...
 
 
 class TemplateMaker(Protocol):
@@ -156,6 +165,8 @@ class FlowParts:
     sealer: TemplateSealer
     config: CheckoutConfig = field(default_factory=CheckoutConfig)
     clock: Callable[[], float] = time.monotonic
+    # Looks for a hand over the face on an enrollment's candidate frames; None: not looked for.
+    hands: HandCheck | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -465,6 +476,23 @@ class _FaceFlow:
             heapq.heappush(self._candidates, item)
         elif item[0] > self._candidates[0][0]:
             heapq.heapreplace(self._candidates, item)
+
+    def _hand_covers(self, frame: Frame, face: FaceObservation) -> bool:
+        """Does a hand cover this face (``FlowParts.hands``)? A frame the hand check cannot
+        read counts as covered: it is not made a template of."""
+        hands = self._parts.hands
+        if hands is None:
+            return False
+        try:
+            return hands.measure(frame, face).covered
+        except InvalidImageError as exc:
+            logger.debug("frame %d: hand check refused it: %s", frame.index, exc)
+            return True
+        except Exception as exc:
+            # The hand models failed to load or run: no template unchecked, no frames kept.
+            if not self._state.is_final:
+                self._fail(FailureReason.TEMPLATE_FAILED, type(exc).__name__)
+            raise
 
     def _feedback(
         self, frame: Frame, report: QualityReport, view: LivenessProgressed | None = None

@@ -24,6 +24,7 @@ from facepay.checkout._machine import (
     FaceFinder,
     FlowParts,
     FrameStream,
+    HandCheck,
     LivenessCheck,
     LivenessFactory,
     TemplateFuser,
@@ -57,6 +58,7 @@ from facepay.types import (
 
 if TYPE_CHECKING:
     from facepay.vision import FrameAnalyzer as VisionFrameAnalyzer
+    from facepay.vision import HandCoverageDetector
 
 __all__ = [
     "DeviceSigner",
@@ -218,6 +220,7 @@ class Till:
         config: CheckoutConfig | None = None,
         clock: Callable[[], float] = time.monotonic,
         claimless_allowed: bool = False,
+        hands: HandCheck | None = None,
     ) -> None:
         self.client = client
         self.config = config if config is not None else CheckoutConfig()
@@ -229,6 +232,10 @@ class Till:
         self._built_analyzer: VisionFrameAnalyzer | None = None
         if analyzer is None:
             analyzer = self._built_analyzer = _default_analyzer()
+        # A hand over an enrolling shopper's face (the models load on first use).
+        self._built_hands: HandCoverageDetector | None = None
+        if hands is None:
+            hands = self._built_hands = _default_hands()
         self._parts = FlowParts(
             client=client,
             analyzer=analyzer,
@@ -238,6 +245,7 @@ class Till:
             sealer=self._sealer,
             config=self.config,
             clock=clock,
+            hands=hands,
         )
         self.ledger = PaymentLedger()
 
@@ -266,6 +274,9 @@ class Till:
         if self._built_analyzer is not None:
             self._built_analyzer.close()
             self._built_analyzer = None
+        if self._built_hands is not None:
+            self._built_hands.close()
+            self._built_hands = None
 
     def __enter__(self) -> Till:
         return self
@@ -441,6 +452,12 @@ def _default_analyzer() -> VisionFrameAnalyzer:
     from facepay.vision import FrameAnalyzer
 
     return FrameAnalyzer()
+
+
+def _default_hands() -> HandCoverageDetector:
+    from facepay.vision import HandCoverageDetector
+
+    return HandCoverageDetector()
 
 
 def _default_embedder() -> TemplateMaker:
