@@ -575,9 +575,11 @@ class QualityConfig:
     # The detector stays confident when a hand covers the mouth and cheek (0.93-0.95 in
     # WolfgangLanger_Pexels.mp4 at 6-8.5 s), so a hand is looked for with mediapipe's own
     # hand models. Share of the face outline's area under the convex hull of a hand's 21
-    # landmarks (a hull through the joints: it under-reads the fingers' width). Measured on
-    # that clip: 0.08-0.28 on the frames with the hand over her face (docs/quality.md has
-    # the per-clip counts); a frame at or above this is `occluded`.
+    # landmarks (a hull through the joints: it under-reads the fingers' width). Measured
+    # (docs/quality.md, "A hand over the face"): her hand reads 0.056-0.30 on 150 of the 166
+    # frames of its span (2 more read 0.038 and 0.049); the gate-passing stills of faces/ and
+    # pad/live read 0, and no frame of the clips without a hand reaches it. A frame at or
+    # above this is `occluded`.
     max_hand_face_coverage: float = 0.05
     # mediapipe's palm detector confidence for a hand to count (its default, 0.5).
     min_hand_detection_confidence: float = 0.5

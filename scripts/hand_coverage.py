@@ -6,9 +6,9 @@ Reads the evaluation folder at run time (``$FACEPAY_EVAL_DIR``, default ../share
   a hand flagged on any of them is a false flag (there are no hands in them);
 - every frame of each clip in ``video/`` whose face the gate returns (video mode): the
   coverage of each frame and which frames are flagged;
-- with ``--cpu``, the CPU time of the hand models per frame (``time.process_time``).
+- for each clip, the CPU time of ``measure`` per frame (``time.process_time``, all threads).
 
-Usage: ``python scripts/hand_coverage.py [--json] [--per-frame CLIP]``.
+Usage: ``python scripts/hand_coverage.py [--per-frame CLIP] [--skip-stills]`` (JSON on stdout).
 """
 
 from __future__ import annotations
