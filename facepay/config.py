@@ -164,6 +164,12 @@ class CheckoutConfig:
     # template is fused from that many.
     enrollment_min_frames: int = 5
     enrollment_min_eye_open_ratio: float = 0.75
+    # A payment's candidate frames are looked at for a hand over the face too (an
+    # enrollment's always are: facepay.vision.HandCoverageDetector, docs/quality.md "A hand
+    # over the face"); a covered frame is never fused, and a payment whose every candidate
+    # was covered ends FACE_COVERED (occluded) with nothing sent. It costs ~11 ms CPU on
+    # each frame that would enter the candidates (at least candidate_frames per payment).
+    hand_check_payments: bool = True
 
     def __post_init__(self) -> None:
         if self.fused_frames < 1 or self.candidate_frames < self.fused_frames:

@@ -258,6 +258,10 @@ class _FaceFlow:
         # Best-first candidates for fusion: a bounded min-heap of (utility, tiebreak, frame, face).
         self._candidates: list[tuple[float, int, Frame, FaceObservation]] = []
         self._tiebreak = itertools.count()
+        # Frames kept out of the candidates for a hand over the face, and why the frames
+        # were not clear when the attempt ends FACE_NOT_CLEAR.
+        self._covered_frames = 0
+        self._quality_reasons: tuple[QualityReason, ...] = ()
         self._sealed: SealedTemplate | None = None
         self._liveness_seed = b""
         # The camera's name (``FrameSource.device_name``): liveness refuses known virtual
@@ -385,6 +389,7 @@ class _FaceFlow:
             state=self._state,
             reason=reason,
             liveness_reasons=self._liveness_reasons,
+            quality_reasons=self._quality_reasons,
         )
 
     def _require(self, *states: CheckoutState) -> None:
@@ -469,8 +474,22 @@ class _FaceFlow:
             return feedback
 
     def _keep_candidate(self, frame: Frame, report: QualityReport) -> None:
-        if not report.passed or report.face is None:
+        face = report.face
+        if not report.passed or face is None:
             return
+        # A hand over the mouth leaves the detector confident: the hand is looked for on
+        # each frame that would become a candidate (about 11 ms CPU, so not on every frame).
+        if (
+            self._config.hand_check_payments
+            and _admits(self._candidates, self._config.candidate_frames, report.score)
+            and self._hand_covers(frame, face)
+        ):
+            self._covered_frames += 1
+            return
+        self._push_candidate(frame, report)
+
+    def _push_candidate(self, frame: Frame, report: QualityReport) -> None:
+        assert report.face is not None
         item = (report.score, next(self._tiebreak), frame, report.face)
         if len(self._candidates) < self._config.candidate_frames:
             heapq.heappush(self._candidates, item)
@@ -493,6 +512,12 @@ class _FaceFlow:
             if not self._state.is_final:
                 self._fail(FailureReason.TEMPLATE_FAILED, type(exc).__name__)
             raise
+
+    @property
+    def quality_reasons(self) -> tuple[QualityReason, ...]:
+        """Why the frames were not clear, when :attr:`reason` is ``FACE_NOT_CLEAR`` or
+        ``FACE_COVERED``."""
+        return self._quality_reasons
 
     def _feedback(
         self, frame: Frame, report: QualityReport, view: LivenessProgressed | None = None
@@ -569,7 +594,11 @@ class _FaceFlow:
 
     def _template_refusal(self) -> FailureReason | None:
         """Liveness passed: a reason to make no template from these frames (enrollment
-        holds its frames to more than the gate), or None."""
+        holds its frames to more than the gate), or None. A payment whose every candidate
+        had a hand over the face is FACE_COVERED (occluded): the shopper tries again."""
+        if not self._candidates and self._covered_frames:
+            self._quality_reasons = (QualityReason.OCCLUDED,)
+            return FailureReason.FACE_COVERED
         return None
 
     def _seal_templates(self, session: wire.CheckoutSessionInfo) -> None:
@@ -638,6 +667,11 @@ class _FaceFlow:
                 self._conclude_safely(frames_ended=True)
             elif self._state in (S.CAPTURING, S.LIVENESS):
                 self._fail(FailureReason.FRAMES_ENDED)
+
+
+def _admits(heap: list[tuple[float, int, Frame, FaceObservation]], size: int, score: float) -> bool:
+    """Would an item of ``score`` enter this bounded best-first min-heap of ``size``?"""
+    return len(heap) < size or score > heap[0][0]
 
 
 def _refusal(exc: BackendError) -> FailureReason:

@@ -225,3 +225,69 @@ def test_a_frame_the_hand_check_cannot_read_is_not_clear(sandbox: Sandbox) -> No
         _enroll(sandbox, camera, _Unreadable(), "+15550008106", enrollment_views=1)
     assert caught.value.quality_reasons == (QualityReason.OCCLUDED,)
     assert camera.embedded == []
+
+
+# -- payments (CheckoutConfig.hand_check_payments) ------------------------------------------
+
+
+def _basket(reference: str) -> facepay.Basket:
+    return facepay.Basket(
+        reference=reference,
+        currency="EUR",
+        lines=(facepay.BasketLine(sku="1", description="Bread", quantity=1, unit_price_minor=250),),
+    )
+
+
+def _pay(sandbox: Sandbox, camera: _Camera, hands: Any, phone: str, **config: Any) -> Any:
+    with connect_till(
+        sandbox,
+        analyzer=camera,
+        embedder=camera,
+        fuse=_fuse,
+        liveness=camera.liveness,
+        hands=hands,
+        config=CheckoutConfig(**config),
+    ) as till:
+        claim = facepay.Claim(kind=facepay.ClaimKind.PHONE, value=phone)
+        return till.pay(
+            _basket(f"pos-{phone[-4:]}-{len(camera.utilities)}"), camera.frames(), claim=claim
+        )
+
+
+@pytest.fixture(scope="module")
+def enrolled(sandbox: Sandbox) -> str:
+    phone = "+15550008199"
+    _enroll(sandbox, _Camera([0.5] * 12), _HandOver(set()), phone, enrollment_views=1)
+    return phone
+
+
+def test_a_payment_behind_a_hand_on_every_frame_ends_face_covered_with_nothing_sent(
+    sandbox: Sandbox, enrolled: str
+) -> None:
+    camera = _Camera([0.5] * 15)
+    hands = _HandOver(set(range(15)))
+    with pytest.raises(facepay.PaymentNotTakenError) as caught:
+        _pay(sandbox, camera, hands, enrolled)
+    assert caught.value.reason is facepay.FailureReason.FACE_COVERED
+    assert caught.value.quality_reasons == (QualityReason.OCCLUDED,)
+    assert camera.embedded == []  # no template: nothing sealed, nothing sent
+
+
+def test_a_payments_covered_frames_are_not_fused_and_the_rest_pay(
+    sandbox: Sandbox, enrolled: str
+) -> None:
+    camera = _Camera([0.9] * 6 + [0.5] * 10)
+    hands = _HandOver(set(range(6)))
+    receipt = _pay(sandbox, camera, hands, enrolled)
+    assert receipt.approved
+    assert camera.embedded
+    assert not set(camera.embedded) & hands.covered
+
+
+def test_payments_can_be_left_unchecked(sandbox: Sandbox, enrolled: str) -> None:
+    camera = _Camera([0.9] * 6 + [0.5] * 11)
+    hands = _HandOver(set(range(6)))
+    receipt = _pay(sandbox, camera, hands, enrolled, hand_check_payments=False)
+    assert receipt.approved
+    assert hands.measured == []
+    assert set(camera.embedded) & hands.covered
