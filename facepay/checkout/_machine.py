@@ -165,7 +165,8 @@ class FlowParts:
     sealer: TemplateSealer
     config: CheckoutConfig = field(default_factory=CheckoutConfig)
     clock: Callable[[], float] = time.monotonic
-    # Looks for a hand over the face on an enrollment's candidate frames; None: not looked for.
+    # Looks for a hand over the face on the candidate frames of an enrollment (and of a
+    # payment, CheckoutConfig.hand_check_payments); None: not looked for.
     hands: HandCheck | None = None
 
 

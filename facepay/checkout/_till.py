@@ -206,7 +206,9 @@ class Till:
     ``liveness`` builds a liveness session from the backend session's seed. The default
     draws the challenges from that seed (what a real till must do); a demo may pass
     :func:`facepay.testing.fixed_liveness_plan` to ask for challenges a recorded clip
-    performs.
+    performs. ``hands`` looks for a hand over the face on the frames a template is made
+    of (default: :class:`facepay.vision.HandCoverageDetector`, loaded on first use;
+    docs/quality.md, "A hand over the face").
     """
 
     def __init__(

@@ -18,7 +18,7 @@ the face"). No mediapipe type leaves this module: callers get
 Thread safety: as for the face graphs (``facepay/vision/_landmarks.py``), a mediapipe
 graph is not re-entrant. One detector serialises its calls with a lock; give each worker
 thread its own for parallelism. Every call is an independent still (``static_image_mode``):
-the frames it is shown (an enrollment's candidate frames) are not a continuous stream.
+the frames it is shown (an attempt's candidate frames) are not a continuous stream.
 """
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ class HandCoverageDetector:
             raise ConfigurationError("hand_model_complexity must be 0 or 1")
         self._lock = threading.Lock()
         # Loaded on the first frame measured: a till builds one with its other stages, and
-        # only an enrollment's candidate frames (or a caller's) ever need it.
+        # only an attempt's candidate frames (or a caller's) ever need it.
         self._graph: Any = None
         self._closed = False
 
