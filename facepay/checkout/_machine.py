@@ -260,7 +260,7 @@ class _FaceFlow:
         self._candidates: list[tuple[float, int, Frame, FaceObservation]] = []
         self._tiebreak = itertools.count()
         # Frames kept out of the candidates for a hand over the face, and why the frames
-        # were not clear when the attempt ends FACE_NOT_CLEAR.
+        # were not clear when the attempt ends FACE_NOT_CLEAR or FACE_COVERED.
         self._covered_frames = 0
         self._quality_reasons: tuple[QualityReason, ...] = ()
         self._sealed: SealedTemplate | None = None

@@ -234,7 +234,7 @@ class Till:
         self._built_analyzer: VisionFrameAnalyzer | None = None
         if analyzer is None:
             analyzer = self._built_analyzer = _default_analyzer()
-        # A hand over an enrolling shopper's face (the models load on first use).
+        # Looks for a hand over the shopper's face (the models load on first use).
         self._built_hands: HandCoverageDetector | None = None
         if hands is None:
             hands = self._built_hands = _default_hands()

@@ -12,7 +12,7 @@ import pytest
 
 import facepay
 from facepay.config import CheckoutConfig
-from facepay.errors import InvalidImageError
+from facepay.errors import InvalidImageError, ModelError
 from facepay.testing import Sandbox, connect_till
 from facepay.testing.synthetic import MODEL_ID, face
 from facepay.types import (
@@ -291,3 +291,33 @@ def test_payments_can_be_left_unchecked(sandbox: Sandbox, enrolled: str) -> None
     assert receipt.approved
     assert hands.measured == []
     assert set(camera.embedded) & hands.covered
+
+
+class _Broken:
+    """A hand measure whose models cannot load (a broken install)."""
+
+    def measure(self, frame: Frame, observed: FaceObservation) -> HandCoverage:
+        raise ModelError("mediapipe hand models could not be loaded")
+
+
+def test_hand_models_that_fail_end_the_attempt_with_no_frames_kept(sandbox: Sandbox) -> None:
+    camera = _Camera([0.5] * 10)
+    with connect_till(
+        sandbox,
+        analyzer=camera,
+        embedder=camera,
+        fuse=_fuse,
+        liveness=camera.liveness,
+        hands=_Broken(),
+        config=CheckoutConfig(enrollment_views=1),
+    ) as till:
+        session = till.start_enrollment(
+            consent=facepay.consent_now("2026-01-en"),
+            claim=facepay.Claim(kind=facepay.ClaimKind.PHONE, value="+15550008107"),
+            payment_method_token="tok_visa_4242",
+        )
+        with pytest.raises(ModelError):
+            session.enroll(camera.frames())
+        assert session.reason is facepay.FailureReason.TEMPLATE_FAILED
+        assert not session.holds_biometric_data
+    assert camera.embedded == []
