@@ -4,13 +4,16 @@ says its pose and utility, and whether a hand covers it)."""
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
 import facepay
+from facepay import Till
 from facepay.config import CheckoutConfig
 from facepay.errors import InvalidImageError, ModelError
 from facepay.testing import Sandbox, connect_till
@@ -321,3 +324,54 @@ def test_hand_models_that_fail_end_the_attempt_with_no_frames_kept(sandbox: Sand
         assert session.reason is facepay.FailureReason.TEMPLATE_FAILED
         assert not session.holds_biometric_data
     assert camera.embedded == []
+
+
+# -- the clip the rule was made for (eval data) ---------------------------------------------
+
+
+@pytest.mark.eval
+@pytest.mark.slow
+def test_her_enrollment_with_a_hand_over_mouth_and_cheek_is_refused_occluded(
+    eval_dir: Path,
+) -> None:
+    """WolfgangLanger_Pexels.mp4 at 6-9 s: eyes open, a hand over her mouth and cheek, the
+    face detector confident (0.93-0.95). It used to enroll; the real till now refuses it as
+    occluded and stores nothing."""
+    from facepay.config import ServerConfig
+    from facepay.eval._till_visits import Segment, _SegmentCamera
+    from facepay.server import Sandbox as ServerSandbox
+    from facepay.testing.clips import fixed_liveness_plan
+    from facepay.vision import DlibResNetEmbedder, FrameAnalyzer
+
+    clip = eval_dir / "video" / "WolfgangLanger_Pexels.mp4"
+    camera = _SegmentCamera(Segment(clip, 2, 6.0, 9.0))
+    with (
+        tempfile.TemporaryDirectory(prefix="facepay-test-hands-") as tmp,
+        ServerSandbox(Path(tmp) / "t.db", key_dir=Path(tmp) / "keys", config=ServerConfig()) as sb,
+        FrameAnalyzer() as analyzer,
+    ):
+        device = sb.provision_device()
+        with (
+            Till.connect(
+                sb.base_url,
+                device_key=device.key,
+                device_id=device.device_id,
+                analyzer=analyzer,
+                embedder=DlibResNetEmbedder(),
+                liveness=fixed_liveness_plan("blink"),
+                clock=camera.now,
+            ) as till,
+            pytest.raises(facepay.NotEnrolledError) as caught,
+        ):
+            till.enroll(
+                camera,
+                consent=facepay.consent_now("2026-01-en"),
+                claim=facepay.Claim(kind=facepay.ClaimKind.PHONE, value="+4915100000002"),
+                payment_method_token="tok_visa_4242",
+            )
+        with sb.backend.db.transaction(readonly=True) as tx:
+            row = tx.one("SELECT COUNT(*) FROM shoppers", ())
+    assert caught.value.reason is facepay.FailureReason.FACE_NOT_CLEAR
+    assert caught.value.quality_reasons == (QualityReason.OCCLUDED,)
+    assert row is not None
+    assert int(row[0]) == 0
