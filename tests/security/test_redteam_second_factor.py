@@ -10,6 +10,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -278,3 +279,42 @@ def test_a_proxy_cannot_point_a_pin_answer_at_a_bigger_payment_or_change_its_amo
     assert rows(
         a, "SELECT amount_minor FROM authorizations WHERE authorization_id = ?", (pending[100],)
     ) == [(100,)]
+
+
+def test_guesses_racing_on_one_pending_step_up_get_one_answer_and_each_compare_counts(
+    backends: Backends,
+) -> None:
+    # One pending PIN step-up, six different guesses sent at once through two workers
+    # under six keys (more comparisons for one look-alike capture): one answer is
+    # recorded, every other is 409 step_up_not_pending, and every PIN that was compared
+    # was counted first (at most pin_failures of them).
+    a, b = backends.start(), backends.start()
+    on_a = backends.till(a)
+    on_b = backends.till(b, device=on_a.device)
+    me = face(986)
+    assert enroll_with_pin(on_a, me).status_code == 201
+    asked = grey_payment(on_a, me).json()
+    assert asked["step_up"]["kind"] == "pin", asked
+    guesses = [p for i in range(200, 400) if (p := f"{i:04d}") not in refused_pins() | {PIN}]
+    tills = [on_a, on_b] * 3
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        answers = list(
+            pool.map(
+                lambda x: answer_pin(x[0], asked["authorization_id"], x[1]),
+                zip(tills, guesses[:6], strict=True),
+            )
+        )
+    answered = [r for r in answers if r.status_code == 200]
+    assert len(answered) == 1, [r.text for r in answers]
+    assert answered[0].json()["decline_reason"] == "step_up_failed"
+    others = [r for r in answers if r.status_code != 200]
+    assert {(r.status_code, r.json()["error"]["code"]) for r in others} == {
+        (409, "step_up_not_pending")
+    }
+    [(failures,)] = [(r[1],) for r in pin_rows(a)]
+    assert 1 <= failures <= ServerConfig().pin_failures
+    assert rows(
+        a,
+        "SELECT status FROM authorizations WHERE authorization_id = ?",
+        (asked["authorization_id"],),
+    ) == [("declined",)]
