@@ -123,6 +123,13 @@ class Screen(QWidget):
     cancellable = True
     has_back = True  # the model's BACK table says where it goes from each screen
     calls_attendant = True  # a shopper can call for help from any screen
+    # A screen whose body fills the height of a 1024x768 display (the keys, the camera
+    # preview): a notice (a refused PIN, "Still there?", "A member of staff is on the way")
+    # takes the subtitle's place instead of pushing the body and Cancel off the screen.
+    notice_replaces_subtitle = False
+    # A screen whose body must stay whole on the glass (the consent's four points): a notice
+    # stands in the header in the title's place, so it takes no height at all.
+    notice_in_header = False
 
     def __init__(self, tr: Translator) -> None:
         super().__init__()
@@ -147,6 +154,8 @@ class Screen(QWidget):
         header.setSpacing(16)
         header.addWidget(self.back_button, 0, Qt.AlignmentFlag.AlignTop)
         header.addWidget(self.title, 1)
+        if self.notice_in_header:
+            header.addWidget(self.notice, 1)
         header.addWidget(self.call_button, 0, Qt.AlignmentFlag.AlignTop)
         self.cancel_button = BigButton("danger")
         self.cancel_button.setObjectName("cancel")
@@ -157,7 +166,8 @@ class Screen(QWidget):
         outer.setSpacing(16)
         outer.addLayout(header)
         outer.addWidget(self.subtitle)
-        outer.addWidget(self.notice)
+        if not self.notice_in_header:
+            outer.addWidget(self.notice)
         outer.addLayout(self.body, 1)
         outer.addLayout(self.footer)
         self.cancel_button.setVisible(self.cancellable)
@@ -194,6 +204,10 @@ class Screen(QWidget):
         self.notice.setText(text)
         self.notice.setAccessibleName(text)
         self.notice.setVisible(bool(text))
+        if self.notice_replaces_subtitle:
+            self.subtitle.setVisible(not text and bool(self.subtitle.text()))
+        if self.notice_in_header:
+            self.title.setVisible(not text)
 
     def first_focus(self) -> QWidget | None:
         """The widget Enter should act on when the screen appears; never Cancel."""
@@ -462,6 +476,7 @@ class _KeypadScreen(Screen):
     """A screen built around the number keypad (claim, step-up, enrollment phone, PIN)."""
 
     submit_key = "common.continue"
+    notice_replaces_subtitle = True  # the keys fill the height of a 1024x768 display
 
     def __init__(self, tr: Translator, *, max_digits: int = 15) -> None:
         super().__init__(tr)
@@ -484,13 +499,6 @@ class _KeypadScreen(Screen):
 
     def first_focus(self) -> QWidget | None:
         return self.keypad.display
-
-    def show_notice(self, text: str) -> None:
-        super().show_notice(text)
-        # The keys fill the height of a 1024x768 display: a notice (a refused PIN, a
-        # number that does not look right, "Still there?") takes the subtitle's place
-        # instead of pushing the keys and Cancel off the screen.
-        self.subtitle.setVisible(not text and bool(self.subtitle.text()))
 
     def reset(self) -> None:
         super().reset()
@@ -540,6 +548,7 @@ class CaptureScreen(Screen):
     """Live preview + the oval + one prompt from the quality reason codes."""
 
     name = "capture"
+    notice_replaces_subtitle = True  # the preview fills the height of a 1024x768 display
 
     def __init__(self, tr: Translator) -> None:
         super().__init__(tr)
@@ -863,6 +872,7 @@ class ResultScreen(Screen):
         self._quality: tuple[QualityReason, ...] = ()
         self._card_offered = True
         self._enrolling = False
+        self._receipt_id = ""
         self.outcome: Outcome | None = None
 
     def show_result(
@@ -876,6 +886,7 @@ class ResultScreen(Screen):
         quality_reasons: Sequence[QualityReason] = (),
         card_offered: bool = True,
         enrolling: bool = False,
+        receipt_id: str = "",
     ) -> None:
         """Show how the payment ended (``kind`` picks the words; the rest is the receipt).
 
@@ -889,6 +900,7 @@ class ResultScreen(Screen):
         self._lines, self._by_card = tuple(lines), by_card
         self._quality, self._card_offered = tuple(quality_reasons), card_offered
         self._enrolling = enrolling
+        self._receipt_id = receipt_id
         self.retranslate()
         if self.isVisible():
             self.refocus()
@@ -902,7 +914,11 @@ class ResultScreen(Screen):
             outcome.kind,
             amount_text=outcome.amount_text,
             masked_method=outcome.masked_method,
-            lines=outcome.screen_lines,
+            # The item lines and the receipt number, in the shopper's language: the model's
+            # screen_lines label them in English ("Total: ", "Paid with: "), which the
+            # amount and method lines above already say in words the shopper reads.
+            lines=outcome.item_lines,
+            receipt_id=outcome.receipt_id,
             by_card=outcome.by_card,
             quality_reasons=outcome.quality_reasons,
             card_offered=card_offered,
@@ -914,6 +930,9 @@ class ResultScreen(Screen):
         t = self.tr_
         kind = self.kind or OutcomeKind.ERROR
         ok = kind is OutcomeKind.APPROVED
+        # The message says it all; an empty subtitle still took a line, and a notice
+        # ("Still there?") then pushed the buttons off a 1024x768 display in Chinese.
+        self.subtitle.hide()
         self.icon.setPixmap(
             icon_pixmap("tick" if ok else "cross", 96, (GREEN if ok else RED).name())
         )
@@ -932,6 +951,8 @@ class ResultScreen(Screen):
             self.message.setText(t("result.thanks"))
             self.receipt.clear()
             self.receipt.addItems(list(self._lines))
+            if self._receipt_id:
+                self.receipt.addItem(t("result.receipt_number", number=self._receipt_id))
             self.receipt.setAccessibleName(t("result.receipt"))
         else:
             self.amount_label.setText("")
@@ -971,6 +992,7 @@ class ResultScreen(Screen):
         self._quality = ()
         self._card_offered = True
         self._enrolling = False
+        self._receipt_id = ""
         self.receipt.clear()
 
 
@@ -1289,6 +1311,9 @@ class ConsentScreen(Screen):
     """Plain-language consent. Nothing happens until the shopper ticks AND presses agree."""
 
     name = "consent"
+    # "Still there?" or "A member of staff is on the way" scrolled "How to delete" out of
+    # sight on a 1024x768 display in English.
+    notice_in_header = True
 
     def __init__(self, tr: Translator) -> None:
         super().__init__(tr)
@@ -1443,6 +1468,8 @@ class EnrollCardScreen(Screen):
         self.title.setText(t("enroll.card_title"))
         self.subtitle.hide()
         self.prompt.setText(t("enroll.card_prompt"))
+        # Once the card is linked the screen says so; "Tap your card" would ask again.
+        self.prompt.setVisible(not self._method)
         self.tap_button.set_label(t("enroll.card_title"), t("enroll.card_prompt"))
         self.tap_button.setVisible(not self._method)
         self.linked_label.setText(
@@ -1560,7 +1587,9 @@ class AttendantScreen(Screen):
         self.requests_scroll.setObjectName("attendant_requests")
         self.requests_scroll.setWidget(requests_widget)
         self.requests_scroll.setWidgetResizable(True)
-        self.requests_scroll.setMinimumHeight(150)
+        # One request row (a 70 px button) and the scroll bar: with more, a staff notice
+        # ("Not charged: ...") pushed the footer off a 1024x768 or 1280x800 display.
+        self.requests_scroll.setMinimumHeight(80)
         self.request_rows: dict[int, tuple[QLabel, BigButton]] = {}
         self.no_requests = label("fineprint", center=False)
         self.lane_label = label("subtitle", center=False)
@@ -1743,8 +1772,6 @@ class AttendantScreen(Screen):
             spin.setRange(int(low), int(high))
             value = settings.get(name, low)
             spin.setValue(round(min(high, max(low, value))))
-            if name.endswith("_s"):
-                spin.setSuffix(" s")
             text = QLabel()
             text.setWordWrap(True)
             self.settings_form.addRow(text, spin)
@@ -1805,6 +1832,8 @@ class AttendantScreen(Screen):
         self.camera_box.setAccessibleName(t("attendant.camera"))
         for name, text in self._setting_labels.items():
             text.setText(t(f"attendant.setting.{name}"))
+            if name.endswith("_s"):
+                self.threshold_spins[name].setSuffix(" " + t("common.seconds_unit"))
             self.threshold_spins[name].setAccessibleName(t(f"attendant.setting.{name}"))
         cam = self._camera_ok
         self.camera_health.setText(

@@ -1,6 +1,16 @@
-"""Screenshots of every kiosk screen at two display sizes in every language, into docs/images/.
+"""Screenshots of every kiosk screen and state at two display sizes in every language.
 
-    xvfb-run -a -s "-screen 0 1280x1024x24" .venv/bin/python scripts/screenshots.py
+    xvfb-run -a -s "-screen 0 1024x768x24" .venv/bin/python scripts/screenshots.py \
+        --size 1024x768 --out /tmp/facepay-shots
+    xvfb-run -a -s "-screen 0 1280x1024x24" .venv/bin/python scripts/screenshots.py \
+        --size 1280x1024 --out /tmp/facepay-shots
+
+Every state ``kiosk_app.ui.gallery`` stages is shot: each screen (``STATES``) and every
+second state (``VARIANTS``: each quality and liveness prompt, each way a payment ends, each
+notice, "Still there?"). On an X display (xvfb-run, no window manager) the picture is
+what the display itself shows, grabbed from the screen, so a window that does not fill
+it or a widget drawn outside it shows as it would on a till; elsewhere it is the
+widget's own rendering.
 
 Each screen is the kiosk's own widget, staged by ``kiosk_app/ui/gallery.py`` in the state a
 shopper or attendant would see (the same states ``tests/kiosk/test_kiosk_layout.py`` checks
@@ -34,19 +44,35 @@ from kiosk_app.ui.gallery import SCREEN_TYPES, VARIANTS, stage  # noqa: E402
 SIZES = ((1024, 768), (1280, 1024))
 
 
+def parse_size(text: str) -> tuple[int, int]:
+    width, _, height = text.partition("x")
+    try:
+        return int(width), int(height)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not WIDTHxHEIGHT: {text!r}") from None
+
+
 def shot_name(language: Language, size: tuple[int, int], screen: str) -> str:
     return f"kiosk-{language.value}-{size[0]}x{size[1]}-{screen.replace('_', '-')}.png"
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, default=REPO / "docs" / "images")
+    ap.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="a folder outside the repository to look at first (docs/images holds a chosen few)",
+    )
+    ap.add_argument("--size", action="append", type=parse_size, help="WIDTHxHEIGHT (repeatable)")
     ap.add_argument("--lang", action="append", choices=[x.value for x in Language])
     ap.add_argument("--screen", action="append", choices=list(SCREEN_NAMES))
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
 
     app = QApplication(sys.argv[:1])
+    display = app.primaryScreen()
+    on_x = app.platformName() == "xcb" and display is not None
     apply_theme(app)
     written = []
     for language in [Language(x) for x in (args.lang or [x.value for x in Language])]:
@@ -54,7 +80,7 @@ def main() -> int:
             Qt.LayoutDirection.RightToLeft if language.rtl else Qt.LayoutDirection.LeftToRight
         )
         app.setLayoutDirection(direction)
-        for size in SIZES:
+        for size in args.size or SIZES:
             shots = [(name, name, None) for name in args.screen or SCREEN_NAMES]
             shots += [
                 (name, f"{name}-{variant}", change)
@@ -73,7 +99,9 @@ def main() -> int:
                 screen.refocus()
                 for _ in range(10):
                     app.processEvents()
-                image = screen.grab().toImage()
+                fits = on_x and display.geometry().width() >= size[0]
+                fits = fits and display.geometry().height() >= size[1]
+                image = (display.grabWindow(0, 0, 0, *size) if fits else screen.grab()).toImage()
                 image = image.convertToFormat(
                     QImage.Format.Format_Indexed8, Qt.ImageConversionFlag.ThresholdDither
                 )

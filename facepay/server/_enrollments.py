@@ -15,7 +15,7 @@ import secrets
 from datetime import datetime, timezone
 
 from facepay.crypto import open_enrollment_pin, pin_refusal
-from facepay.errors import CryptoError, SealedDataError
+from facepay.errors import CryptoError
 from facepay.server import _pins as pins
 from facepay.server import _repository as repository
 from facepay.server import _shoppers as shoppers
@@ -34,7 +34,6 @@ from facepay.wire import (
     EnrollmentResponse,
     ErrorCode,
     SessionPurpose,
-    b64decode,
 )
 
 __all__ = ["Enrollments"]
@@ -173,16 +172,10 @@ class Enrollments(BackendPart):
         a PIN that cannot be opened or may not be set (a till that skipped the check)."""
         if req.sealed_pin is None:
             return None
-        try:
-            pin = open_enrollment_pin(
-                b64decode(req.sealed_pin), self.vault.keyring, session_id=req.session_id
-            )
-        except (SealedDataError, ValueError):
-            raise ApiError(
-                ErrorCode.VALIDATION_FAILED,
-                "the sealed PIN could not be opened",
-                fields=("sealed_pin",),
-            ) from None
+        pin = pins.opened_pin(
+            req.sealed_pin,
+            lambda blob: open_enrollment_pin(blob, self.vault.keyring, session_id=req.session_id),
+        )
         if pin_refusal(pin) is not None:
             raise ApiError(
                 ErrorCode.VALIDATION_FAILED,

@@ -12,15 +12,20 @@ from __future__ import annotations
 import dataclasses
 import hmac
 import secrets
+from collections.abc import Callable
 
 from facepay.crypto import PIN_HASH_SCHEME, stretch_pin
+from facepay.errors import SealedDataError
+from facepay.server._errors import ApiError
 from facepay.server._storage import Transaction
 from facepay.server._vault import Vault
+from facepay.wire import ErrorCode, b64decode
 
 __all__ = [
     "StoredPin",
     "erase_pin",
     "has_usable_pin",
+    "opened_pin",
     "pin_is_set",
     "pin_matches",
     "reserve_try",
@@ -38,6 +43,21 @@ class StoredPin:
     salt: bytes = dataclasses.field(repr=False)
     pin_hash: bytes = dataclasses.field(repr=False)
     failures: int
+
+
+def opened_pin(sealed_pin: str, open_sealed: Callable[[bytes], str]) -> str:
+    """The PIN in a request's ``sealed_pin`` (unpadded base64url), opened by
+    ``open_sealed`` (bound to its enrollment session or its authorization); one opaque
+    ``422`` naming ``sealed_pin`` for every way it can fail (bad base64, another session
+    or authorization, tampered), at enrollment and at a step-up alike."""
+    try:
+        return open_sealed(b64decode(sealed_pin))
+    except (SealedDataError, ValueError):
+        raise ApiError(
+            ErrorCode.VALIDATION_FAILED,
+            "the sealed PIN could not be opened",
+            fields=("sealed_pin",),
+        ) from None
 
 
 def _keyed(vault: Vault, shopper_id: str, pin: str) -> str:

@@ -104,8 +104,7 @@ class PaymentBackend:
         self.context = BackendContext(db, vault, self.config, self.galleries, clock)
         # The backend's parts, one concern each; this class is their facade.
         self.gate = RequestGate(
-            db,
-            clock=clock,
+            self.context,
             max_skew_s=self.config.max_clock_skew_s,
             rate_per_s=self.config.device_rate_per_s,
             rate_burst=self.config.device_rate_burst,
@@ -152,7 +151,6 @@ class PaymentBackend:
     @clock.setter
     def clock(self, clock: Callable[[], float]) -> None:
         self.context.clock = clock
-        self.gate.clock = clock
 
     @property
     def admin_token_sha256(self) -> str:

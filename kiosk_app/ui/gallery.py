@@ -15,7 +15,7 @@ from PyQt6.QtCore import QRectF, Qt
 from PyQt6.QtGui import QColor, QImage, QLinearGradient, QPainter
 
 from facepay import BasketLine, CheckoutState, FrameFeedback, QualityReason
-from kiosk_app.model import AttendantRequest, OutcomeKind, RequestKind, Sale
+from kiosk_app.model import AttendantRequest, ChannelKind, OutcomeKind, RequestKind, Sale
 from kiosk_app.screens import (
     SCREEN_NAMES,
     AttendantPinScreen,
@@ -45,6 +45,7 @@ __all__ = [
     "DISPLAY_SIZES",
     "SCREEN_TYPES",
     "STATES",
+    "TIMED_SCREENS",
     "VARIANTS",
     "stage",
     "stand_in_preview",
@@ -200,6 +201,7 @@ def _result(s: Screen, preview: QImage) -> None:
         amount_text=BASKET.amount_text,
         masked_method="Visa •••• 4242",
         lines=RECEIPT_LINES,
+        receipt_id="rcpt_7QK2M9XW4B",
     )
 
 
@@ -356,26 +358,284 @@ def _choice_lane_paused(s: Screen) -> None:
     s.show_amount(BASKET.amount_text, True, lane_paused=True)
 
 
-# Screens also worth seeing in a second state (after :func:`stage`): a face failure, the
-# lane paused, a payment settled as not charged, an enrollment whose face was not clear, a
-# refused PIN, the PIN asked again, the PIN step-up. The layout test checks them as it
-# checks the states above.
-VARIANTS: Mapping[str, Mapping[str, Callable[[Screen], None]]] = {
+def _notice(key: str, **values: object) -> Callable[[Screen], None]:
+    """A model ``Notice`` (or the controller's inactivity warning) on a staged screen."""
+
+    def show(s: Screen) -> None:
+        s.show_notice(s.tr_(key, **values))
+
+    return show
+
+
+def _capture_prompt(*reasons: QualityReason, face: bool = True) -> Callable[[Screen], None]:
+    def show(s: Screen) -> None:
+        assert isinstance(s, CaptureScreen)
+        s.show_progress(
+            FrameFeedback(
+                state=CheckoutState.CAPTURING,
+                frame_index=0,
+                reasons=reasons,
+                face_box=(0.4, 0.2, 0.2, 0.4) if face else None,
+            )
+        )
+
+    return show
+
+
+def _camera_lost(s: Screen) -> None:
+    assert isinstance(s, CaptureScreen)
+    s.camera_lost()
+
+
+def _challenge(challenge: str | None, *reasons: QualityReason) -> Callable[[Screen], None]:
+    def show(s: Screen) -> None:
+        assert isinstance(s, LivenessScreen)
+        s.show_progress(
+            FrameFeedback(
+                state=CheckoutState.LIVENESS,
+                frame_index=0,
+                challenge=challenge,
+                challenge_index=1 if challenge else 0,
+                challenge_count=3 if challenge else 0,
+                seconds_left=3.0 if challenge else 0.0,
+                progress=0.5 if challenge else 0.0,
+                reasons=reasons,
+                face_box=None if reasons else (0.4, 0.2, 0.2, 0.4),
+            )
+        )
+
+    return show
+
+
+def _by_card(s: Screen) -> None:
+    assert isinstance(s, ResultScreen)
+    s.show_result(
+        OutcomeKind.APPROVED,
+        amount_text=BASKET.amount_text,
+        masked_method="Visa •••• 4242",
+        lines=RECEIPT_LINES,
+        by_card=True,
+    )
+
+
+def _enrolling_failed(s: Screen) -> None:
+    assert isinstance(s, ResultScreen)
+    s.show_result(OutcomeKind.LIVENESS_FAILED, card_offered=False, enrolling=True)
+
+
+def _basket_empty(s: Screen) -> None:
+    assert isinstance(s, BasketScreen)
+    s.reset()
+
+
+def _face_unavailable(s: Screen) -> None:
+    assert isinstance(s, ChoiceScreen)
+    s.show_amount(BASKET.amount_text, False)
+
+
+def _claim_scan(key: str) -> Callable[[Screen], None]:
+    def show(s: Screen) -> None:
+        assert isinstance(s, ClaimScreen)
+        button = s.loyalty_button if key == "claim.loyalty_prompt" else s.qr_button
+        button.click()
+
+    return show
+
+
+def _channel(channel: ChannelKind, sent: bool) -> Callable[[Screen], None]:
+    def show(s: Screen) -> None:
+        assert isinstance(s, PrivacyScreen)
+        if sent:
+            s.show_sent(channel)
+            return
+        s.channel_buttons[channel].click()
+        if channel is ChannelKind.EMAIL:
+            s.email_edit.setText("shopper@example.com")
+        else:
+            for d in "015112345":
+                s.phone_keypad.press(d)
+
+    return show
+
+
+def _consent_ticked(s: Screen) -> None:
+    assert isinstance(s, ConsentScreen)
+    s.agree_box.setChecked(True)
+
+
+def _enroll_phone_invalid(s: Screen) -> None:
+    assert isinstance(s, EnrollPhoneScreen)
+    s.keypad.reset()
+    s.show_notice(s.tr_("claim.invalid"))
+
+
+def _card_unlinked(s: Screen) -> None:
+    assert isinstance(s, EnrollCardScreen)
+    s.reset()
+
+
+def _pin_mismatch(s: Screen) -> None:
+    assert isinstance(s, EnrollPinScreen)
+    s.ask(confirm=False)
+    s.show_notice(s.tr_("enroll.pin_mismatch"))
+
+
+def _staff_id(s: Screen) -> None:
+    assert isinstance(s, AttendantPinScreen)
+    s.staff_id_edit.setText("0042")
+
+
+def _attendant_quiet(s: Screen) -> None:
+    assert isinstance(s, AttendantScreen)
+    s.show_queue([])
+    s.show_lane(False)
+    s.show_sale([])
+    s.show_health(None, False, [])
+
+
+def _attendant_unknown(s: Screen) -> None:
+    assert isinstance(s, AttendantScreen)
+    s.show_queue(
+        [
+            AttendantRequest(
+                request_id=4,
+                kind=RequestKind.PAYMENT_UNKNOWN,
+                raised_at=3.0,
+                amount_text=BASKET.amount_text,
+            ),
+            AttendantRequest(request_id=5, kind=RequestKind.LANE_PAUSED, raised_at=4.0),
+        ]
+    )
+    s.show_notice(s.tr_("attendant.still_unknown"))
+
+
+# Every other state a screen can be in, listed from the code that puts it there: each
+# quality prompt (``quality_prompt_key``) and liveness prompt (``facepay.LivenessChallenge``)
+# on the camera screens, each way an attempt ends (``OutcomeKind``) on the result screen,
+# every ``Notice`` the model emits on the screen it lands on, and the controller's
+# inactivity warning. The layout test checks each of them as it checks the states above;
+# ``tests/kiosk/test_kiosk_gallery_coverage.py`` checks that none is missing.
+_OUTCOMES = tuple(
+    k
+    for k in OutcomeKind
+    if k
+    not in (
+        OutcomeKind.APPROVED,  # the staged state
+        OutcomeKind.ENROLLED,  # enroll_done
+        OutcomeKind.STEP_UP,  # step_up
+        OutcomeKind.CLAIM_NEEDED,  # claim-needed
+        OutcomeKind.CANCELLED,  # no screen: back to where the shopper was
+        OutcomeKind.FACE_NOT_CLEAR,  # by quality reason below
+    )
+)
+_PROMPTS = tuple(dict.fromkeys(QualityReason))
+_CHALLENGES = ("blink", "turn_left", "turn_right", "look_up", "open_mouth", "smile")
+
+# The screens the controller warns on before an inactivity timeout
+# (``KioskSettings.timeouts``; the coverage test keeps the two lists equal).
+TIMED_SCREENS: tuple[str, ...] = (
+    "basket",
+    "choice",
+    "claim",
+    "capture",
+    "liveness",
+    "result",
+    "step_up",
+    "card",
+    "receipt",
+    "confirm_cancel",
+    "consent",
+    "enroll_phone",
+    "enroll_card",
+    "enroll_pin",
+    "enroll_done",
+    "attendant_pin",
+    "attendant",
+)
+
+_VARIANTS: dict[str, dict[str, Callable[[Screen], None]]] = {
+    # Consent declined: the shopper is back where they started enrolling, told nothing was kept.
+    "idle": {"enroll-declined": _notice("enroll.declined")},
+    "basket": {
+        "empty": _basket_empty,
+        "age-check": _notice("basket.age_check_waiting"),
+    },
+    "choice": {
+        "lane-paused": _choice_lane_paused,
+        "face-unavailable": _face_unavailable,
+        "lane-paused-notice": _notice("result.lane_paused"),
+        "enroll-declined": _notice("enroll.declined"),
+    },
+    "claim": {
+        "invalid": _claim_invalid,
+        "needed": _notice("claim.needed"),
+        "loyalty": _claim_scan("claim.loyalty_prompt"),
+        "qr": _claim_scan("claim.qr_prompt"),
+    },
+    "capture": {
+        "looking": _capture_prompt(QualityReason.NO_FACE, face=False),
+        "hold-still": _capture_prompt(),
+        **{
+            f"prompt-{reason.value.replace('_', '-')}": _capture_prompt(reason)
+            for reason in _PROMPTS
+        },
+        "camera-lost": _camera_lost,
+    },
+    "liveness": {
+        "hold-still": _challenge(None),
+        **{f"challenge-{c.replace('_', '-')}": _challenge(c) for c in _CHALLENGES},
+        "face-lost": _challenge("blink", QualityReason.NO_FACE),
+    },
     "result": {
-        "not-recognised": _result_kind(OutcomeKind.NOT_RECOGNISED),
-        "lane-paused": _result_kind(OutcomeKind.LANE_PAUSED),
-        "not-charged": _result_kind(OutcomeKind.NOT_CHARGED),
+        "by-card": _by_card,
+        **{kind.value.replace("_", "-"): _result_kind(kind) for kind in _OUTCOMES},
         # An enrollment refused for its frames, in each of the shopper's words for why.
         "face-not-clear": _not_clear(QualityReason.EYES_CLOSED),
         "face-not-clear-covered": _not_clear(QualityReason.OCCLUDED),
         "face-not-clear-sunglasses": _not_clear(QualityReason.SUNGLASSES),
         "face-not-clear-dark": _not_clear(QualityReason.TOO_DARK),
         "face-not-clear-other": _not_clear(QualityReason.BLURRY),
+        "enrolling-failed": _enrolling_failed,
     },
-    "choice": {"lane-paused": _choice_lane_paused},
-    "claim": {"invalid": _claim_invalid},
-    "enroll_pin": {"refused": _pin_refused, "again": _pin_again},
-    "step_up": {"pin": _step_up_pin},
+    "step_up": {
+        "pin": _step_up_pin,
+    },
+    "card": {"declined": _notice("card.declined")},
+    "receipt": {
+        "email": _channel(ChannelKind.EMAIL, sent=False),
+        "sms": _channel(ChannelKind.SMS, sent=False),
+        **{f"sent-{c.value}": _channel(c, sent=True) for c in ChannelKind},
+        "failed": _notice("receipt.failed"),
+    },
+    "consent": {"ticked": _consent_ticked},
+    "enroll_phone": {"invalid": _enroll_phone_invalid},
+    "enroll_card": {
+        "tap": _card_unlinked,
+        "read": _notice("enroll.card_read"),
+        "error": _notice("result.error"),
+    },
+    "enroll_pin": {"refused": _pin_refused, "again": _pin_again, "mismatch": _pin_mismatch},
+    "enroll_done": {"sent": _channel(ChannelKind.PRINTED, sent=True)},
+    "attendant_pin": {
+        "staff-id": _staff_id,
+        "wrong": _notice("attendant.pin_wrong", seconds=5),
+        "locked": _notice("attendant.locked", seconds=300),
+    },
+    "attendant": {
+        "quiet": _attendant_quiet,
+        "payment-unknown": _attendant_unknown,
+        "not-charged": _notice("attendant.not_charged"),
+    },
+}
+for _name, _type in SCREEN_TYPES.items():
+    _extra = _VARIANTS.setdefault(_name, {})
+    if _name in TIMED_SCREENS:
+        _extra["still-there"] = _notice("common.timeout_warning", seconds=10)
+    if _type.calls_attendant:
+        # "Call staff" is on every shopper screen: its answer lands on the screen it was pressed on.
+        _extra["called"] = _notice("attendant.called")
+VARIANTS: Mapping[str, Mapping[str, Callable[[Screen], None]]] = {
+    name: changes for name, changes in _VARIANTS.items() if changes
 }
 
 

@@ -75,6 +75,7 @@ from facepay.server._repository.sessions import (
 from facepay.server._repository.shoppers import (
     ClaimHolder,
     NewShopper,
+    claim_hash_of,
     claim_holder,
     claim_last4,
     insert_shopper,
@@ -125,6 +126,7 @@ __all__ = [
     "audit",
     "authorization_for_step_up",
     "authorization_inputs",
+    "claim_hash_of",
     "claim_holder",
     "claim_last4",
     "commit_authorization_in_one_statement",

@@ -77,3 +77,13 @@ def claim_last4(tx: Transaction, shopper_id: str) -> str | None:
         (shopper_id,),
     )
     return None if row is None or row[0] is None else str(row[0])
+
+
+def claim_hash_of(tx: Transaction, shopper_id: str) -> str | None:
+    """The keyed hash of an undeleted shopper's claim, the subject of its lockout (None:
+    none or deleted)."""
+    row = tx.one(
+        "SELECT claim_hash FROM shoppers WHERE shopper_id = ? AND deleted_at IS NULL",
+        (shopper_id,),
+    )
+    return None if row is None or row[0] is None else str(row[0])
