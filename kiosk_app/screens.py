@@ -1380,6 +1380,13 @@ class ConsentScreen(Screen):
 class EnrollPhoneScreen(_KeypadScreen):
     name = "enroll_phone"
 
+    def __init__(self, tr: Translator) -> None:
+        super().__init__(tr)
+        # The side column's room to grow: without it the keys stopped growing on a
+        # 1280x1024 display and the spare height went to the title and the notice (a
+        # notice box four lines tall for one line of text).
+        self.side.addStretch(1)
+
     def retranslate(self) -> None:
         t = self.tr_
         self.title.setText(t("enroll.phone_title"))
@@ -1632,6 +1639,9 @@ class AttendantScreen(Screen):
         self.backend_health = label("fineprint", center=False)
         self.errors = QListWidget()
         self.errors.setObjectName("attendant_errors")
+        # "12:01:02  camera: source_exhausted" is a time and a code: in Arabic the list
+        # put the time after the code.
+        self.errors.setLayoutDirection(Qt.LayoutDirection.LeftToRight)
         self.errors.setMinimumHeight(48)
         self.language_buttons: dict[Language, BigButton] = {}
         langs = QHBoxLayout()

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -34,7 +35,7 @@ sys.path.insert(0, str(REPO))
 
 from PyQt6.QtCore import Qt  # noqa: E402
 from PyQt6.QtGui import QImage  # noqa: E402
-from PyQt6.QtWidgets import QApplication  # noqa: E402
+from PyQt6.QtWidgets import QApplication, QWidget  # noqa: E402
 
 from kiosk_app.app import apply_theme  # noqa: E402
 from kiosk_app.i18n import Language, Translator  # noqa: E402
@@ -56,6 +57,44 @@ def shot_name(language: Language, size: tuple[int, int], screen: str) -> str:
     return f"kiosk-{language.value}-{size[0]}x{size[1]}-{screen.replace('_', '-')}.png"
 
 
+def _blank(image: QImage) -> bool:
+    """One colour everywhere: the X server had not drawn the window yet."""
+    first = image.pixel(0, 0)
+    step_x, step_y = max(1, image.width() // 16), max(1, image.height() // 16)
+    return all(
+        image.pixel(x, y) == first
+        for x in range(0, image.width(), step_x)
+        for y in range(0, image.height(), step_y)
+    )
+
+
+def grab(
+    app: QApplication, screen: QWidget, size: tuple[int, int], *, from_display: bool
+) -> QImage:
+    """What the display shows at ``size`` (from the X screen when there is one).
+
+    Grabbing the X screen right after ``show()`` once gave a black picture (1 of 408): the
+    window was mapped but not yet drawn. Wait for a drawn one, then fall back to the
+    widget's own rendering rather than keep a blank shot.
+    """
+    display = app.primaryScreen()
+    fits = (
+        from_display
+        and display is not None
+        and display.geometry().width() >= size[0]
+        and display.geometry().height() >= size[1]
+    )
+    for _ in range(50):
+        app.processEvents()
+        if not fits or display is None:
+            break
+        image = display.grabWindow(0, 0, 0, *size).toImage()
+        if not _blank(image):
+            return image
+        time.sleep(0.02)
+    return screen.grab().toImage()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument(
@@ -71,8 +110,7 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
 
     app = QApplication(sys.argv[:1])
-    display = app.primaryScreen()
-    on_x = app.platformName() == "xcb" and display is not None
+    on_x = app.platformName() == "xcb"
     apply_theme(app)
     written = []
     for language in [Language(x) for x in (args.lang or [x.value for x in Language])]:
@@ -97,11 +135,7 @@ def main() -> int:
                 screen.setGeometry(0, 0, *size)
                 screen.show()
                 screen.refocus()
-                for _ in range(10):
-                    app.processEvents()
-                fits = on_x and display.geometry().width() >= size[0]
-                fits = fits and display.geometry().height() >= size[1]
-                image = (display.grabWindow(0, 0, 0, *size) if fits else screen.grab()).toImage()
+                image = grab(app, screen, size, from_display=on_x)
                 image = image.convertToFormat(
                     QImage.Format.Format_Indexed8, Qt.ImageConversionFlag.ThresholdDither
                 )

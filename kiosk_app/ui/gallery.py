@@ -39,6 +39,7 @@ from kiosk_app.screens import (
     ResultScreen,
     Screen,
     StepUpScreen,
+    not_clear_message_key,
 )
 
 __all__ = [
@@ -529,6 +530,29 @@ _OUTCOMES = tuple(
     )
 )
 _PROMPTS = tuple(dict.fromkeys(QualityReason))
+
+
+def _own_not_clear_words() -> tuple[QualityReason, ...]:
+    """Reasons whose FACE_NOT_CLEAR message none of the named variants below shows."""
+    shown = {
+        not_clear_message_key((r,))
+        for r in (
+            QualityReason.EYES_CLOSED,
+            QualityReason.OCCLUDED,
+            QualityReason.SUNGLASSES,
+            QualityReason.TOO_DARK,
+            QualityReason.BLURRY,
+        )
+    }
+    out = []
+    for reason in QualityReason:
+        key = not_clear_message_key((reason,))
+        if key not in shown:
+            shown.add(key)
+            out.append(reason)
+    return tuple(out)
+
+
 _CHALLENGES = ("blink", "turn_left", "turn_right", "look_up", "open_mouth", "smile")
 
 # The screens the controller warns on before an inactivity timeout
@@ -595,6 +619,11 @@ _VARIANTS: dict[str, dict[str, Callable[[Screen], None]]] = {
         "face-not-clear-sunglasses": _not_clear(QualityReason.SUNGLASSES),
         "face-not-clear-dark": _not_clear(QualityReason.TOO_DARK),
         "face-not-clear-other": _not_clear(QualityReason.BLURRY),
+        # A reason given its own words later (a hand over the face ...) is staged too.
+        **{
+            f"face-not-clear-{reason.value.replace('_', '-')}": _not_clear(reason)
+            for reason in _own_not_clear_words()
+        },
         "enrolling-failed": _enrolling_failed,
     },
     "step_up": {

@@ -97,6 +97,24 @@ def test_every_way_an_attempt_ends_is_staged() -> None:
     ]
 
 
+def test_every_face_not_clear_message_is_staged(qtbot, themed: QApplication) -> None:  # type: ignore[no-untyped-def]
+    """One staged enrollment refusal per distinct message (a new reason with its own
+    words, such as a hand over the face, is shot without editing the gallery)."""
+    from kiosk_app.screens import ResultScreen, not_clear_message_key
+
+    wanted = {not_clear_message_key((r,)) for r in QualityReason}
+    en = CATALOGUES[Language.EN]
+    shown = set()
+    for name, change in VARIANTS["result"].items():
+        if not name.startswith("face-not-clear"):
+            continue
+        screen = stage(ResultScreen(Translator(Language.EN)))
+        qtbot.addWidget(screen)
+        change(screen)
+        shown.add(screen.message.text())
+    assert {en[k] for k in wanted} <= shown
+
+
 def test_every_screen_with_a_timeout_is_staged_with_its_warning() -> None:
     assert set(TIMED_SCREENS) == set(KioskSettings().timeouts)
     assert [n for n in TIMED_SCREENS if "still-there" not in VARIANTS.get(n, {})] == []

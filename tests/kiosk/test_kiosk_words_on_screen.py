@@ -146,3 +146,16 @@ def test_a_linked_card_is_not_asked_for_again(
     assert screen.linked_label.isVisible()
     screen.reset()
     assert screen.prompt.isVisible()
+
+
+def test_the_attendants_error_codes_read_left_to_right_in_arabic(
+    qtbot, themed: QApplication
+) -> None:  # type: ignore[no-untyped-def]
+    from PyQt6.QtCore import Qt
+
+    screen = AttendantScreen(Translator(Language.AR))
+    qtbot.addWidget(screen)
+    screen.setLayoutDirection(Qt.LayoutDirection.RightToLeft)
+    screen.show_health(None, False, ["12:01:02  camera: source_exhausted"])
+    assert screen.errors.layoutDirection() is Qt.LayoutDirection.LeftToRight
+    assert screen.basket_list.layoutDirection() is Qt.LayoutDirection.LeftToRight
