@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from facepay import wire
+from facepay._closing import ClosesOnExit
 from facepay.checkout._basket import (
     Basket,
     EnrollmentResult,
@@ -191,7 +192,7 @@ class SessionSealer:
         return self._keys[key_id]
 
 
-class Till:
+class Till(ClosesOnExit):
     """A checkout lane: what a POS or a kiosk talks to. Hand it a basket, get a receipt.
 
     Build it once per lane (the face models load once) with :meth:`connect`, then:
@@ -279,12 +280,6 @@ class Till:
         if self._built_hands is not None:
             self._built_hands.close()
             self._built_hands = None
-
-    def __enter__(self) -> Till:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # ---------------------------------------------------------------- flows
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from types import TracebackType
 from typing import Any
 
 import cv2
@@ -33,6 +32,7 @@ import numpy as np
 import numpy.typing as npt
 
 from facepay import _mesh
+from facepay._closing import ClosesOnExit
 from facepay.config import QualityConfig
 from facepay.errors import ConfigurationError, InvalidImageError, ModelError
 from facepay.types import FaceObservation, Frame, HandCoverage, ImageArray
@@ -96,7 +96,7 @@ def hand_face_coverage(
     return best
 
 
-class HandCoverageDetector:
+class HandCoverageDetector(ClosesOnExit):
     """``measure(frame, face) -> HandCoverage``: how much of ``face`` a hand covers.
 
     Options come from :class:`facepay.config.QualityConfig` (``max_hand_face_coverage``,
@@ -140,17 +140,6 @@ class HandCoverageDetector:
             if self._graph is not None:
                 self._graph.close()
                 self._graph = None
-
-    def __enter__(self) -> HandCoverageDetector:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def measure(self, frame: Frame, face: FaceObservation) -> HandCoverage:
         """How much of ``face`` (found in ``frame``) lies under a hand."""
