@@ -164,6 +164,12 @@ class CheckoutConfig:
     # template is fused from that many.
     enrollment_min_frames: int = 5
     enrollment_min_eye_open_ratio: float = 0.75
+    # A payment's candidate frames are looked at for a hand over the face too (an
+    # enrollment's always are: facepay.vision.HandCoverageDetector, docs/quality.md "A hand
+    # over the face"); a covered frame is never fused, and a payment whose every candidate
+    # was covered ends FACE_COVERED (occluded) with nothing sent. It costs ~11 ms CPU on
+    # each frame that would enter the candidates (at least candidate_frames per payment).
+    hand_check_payments: bool = True
 
     def __post_init__(self) -> None:
         if self.fused_frames < 1 or self.candidate_frames < self.fused_frames:
@@ -571,6 +577,39 @@ class QualityConfig:
     # scarf): the detector drops well below this when half the face is hidden. The same
     # 0.8 as FaceDetectorConfig.min_detection_confidence.
     min_face_score: float = 0.8
+    # -- a hand over the face (facepay.vision.HandCoverageDetector, docs/quality.md) --------
+    # The detector stays confident when a hand covers the mouth and cheek (0.93-0.95 in
+    # WolfgangLanger_Pexels.mp4 at 6-8.5 s), so a hand is looked for with mediapipe's own
+    # hand models. Share of the face outline's area under the convex hull of a hand's 21
+    # landmarks (a hull through the joints: it under-reads the fingers' width). Measured
+    # (docs/quality.md, "A hand over the face"): her hand reads 0.056-0.30 on 150 of the 166
+    # frames of its span (2 more read 0.038 and 0.049); the gate-passing stills of faces/ and
+    # pad/live read 0, and no frame of the clips without a hand reaches it. A frame at or
+    # above this is `occluded`.
+    max_hand_face_coverage: float = 0.05
+    # mediapipe's palm detector confidence for a hand to count (its default, 0.5).
+    min_hand_detection_confidence: float = 0.5
+    # A hand over a face reaches in from an arm outside it: at least this many of its 21
+    # landmarks lie outside the face outline. The palm detector also "finds" a palm on a
+    # face's own nose and mouth, wholly inside the outline (d3.mp4 at 9.2-9.5 s, d9.mp4 at
+    # 8.1 s: 21 of 21 inside), and once with only the wrist outside (d3.mp4 at 2.0 s, eyes
+    # shut); WolfgangLanger's real hand has 4-13 of 21 outside on all 150 frames it is found.
+    min_hand_points_outside_face: int = 3
+    # 0: the lite palm and hand-landmark models (about 10 ms CPU per 640x360 frame on
+    # the 2-core build machine), 1: the full ones.
+    hand_model_complexity: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.max_hand_face_coverage <= 1.0:
+            raise ConfigurationError("QualityConfig.max_hand_face_coverage must be in (0, 1]")
+        if not 0.0 <= self.min_hand_detection_confidence <= 1.0:
+            raise ConfigurationError(
+                "QualityConfig.min_hand_detection_confidence must be in [0, 1]"
+            )
+        if self.hand_model_complexity not in (0, 1):
+            raise ConfigurationError("QualityConfig.hand_model_complexity must be 0 or 1")
+        if not 0 <= self.min_hand_points_outside_face <= 21:
+            raise ConfigurationError("QualityConfig.min_hand_points_outside_face must be 0..21")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **kw: Any) -> QualityConfig:
@@ -631,6 +670,23 @@ class LivenessConfig:
     # ...and the eyes must open again above this share for the blink to count. Measured: d12
     # reopens to 0.72-0.80 of its baseline after a blink while talking (0.85 missed it).
     blink_reopen_ratio: float = 0.75
+    # A shopper looking down at the till rests her eyes below the session's open-eye
+    # baseline and blinks from there (issue 16: d14 3-6 s rests at 0.245-0.263, 0.63-0.68 of
+    # its 0.39 baseline, blinks to 0.07 and reopens to 0.19-0.26, so under 0.75 x baseline
+    # the challenge never armed). So a blink may also be judged against a resting level seen
+    # after the prompt: at least ``blink_rest_s`` of frames (>= min_reaction_s, all after
+    # the prompt, so a closure already under way cannot arm it) within ``blink_rest_spread``
+    # of their median (d14's resting windows: up to 15 %; wide-open ones about 6 %), that
+    # median at least ``blink_rest_floor`` x baseline (d14 rests at 0.63-0.68: 0.5 leaves
+    # room for mesh noise, and a squint held lower is no open eye). The eyes must then fall
+    # under ``blink_closed_ratio`` x that level within ``blink_rest_fall_s`` of the last
+    # resting frame (d14: one frame; a slow droop takes longer) and reopen to
+    # ``blink_reopen_ratio`` x it. Measured in docs/liveness.md (Blink).
+    # ``blink_rest_floor = 0`` is not allowed; ``blink_rest_s = 0`` turns the resting level off.
+    blink_rest_s: float = 0.2
+    blink_rest_spread: float = 0.2
+    blink_rest_floor: float = 0.5
+    blink_rest_fall_s: float = 0.2
     # The open-eye baseline: this percentile of the last ``baseline_window_s`` of eye ratios.
     baseline_window_s: float = 2.0
     baseline_percentile: float = 90.0
@@ -727,6 +783,10 @@ class LivenessConfig:
     def __post_init__(self) -> None:
         if not 0.0 < self.blink_closed_ratio < self.blink_reopen_ratio <= 1.0:
             raise ConfigurationError("LivenessConfig: need 0 < blink_closed_ratio < reopen <= 1")
+        if self.blink_rest_s < 0 or self.blink_rest_spread < 0 or self.blink_rest_fall_s < 0:
+            raise ConfigurationError("LivenessConfig: blink_rest_s, _spread, _fall_s must be >= 0")
+        if not 0.0 < self.blink_rest_floor <= 1.0:
+            raise ConfigurationError("LivenessConfig: need 0 < blink_rest_floor <= 1")
         if self.challenge_window_s <= self.min_reaction_s:
             raise ConfigurationError("LivenessConfig: challenge window shorter than reaction time")
         if self.max_onset_s < 0 or (0 < self.max_onset_s <= self.min_reaction_s):

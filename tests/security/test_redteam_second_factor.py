@@ -6,16 +6,27 @@ for one worker or replica, on one fake clock."""
 
 from __future__ import annotations
 
+import json
 import time
+import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
-from pin_kit import PIN, answer_pin, enroll_with_pin, grey_payment, pin_rows
+from pin_kit import (
+    PIN,
+    answer_pin,
+    at_similarity,
+    enroll_with_pin,
+    grey_payment,
+    pin_body,
+    pin_rows,
+)
 from shoppers_kit import Backends, rows
 
 from facepay.config import ServerConfig
-from facepay.crypto import refused_pins
+from facepay.crypto import refused_pins, sign_request
 from facepay.server import Sandbox
 from facepay.testing.protocol_till import PHONE, ProtocolTill, face, seeded_liveness
 
@@ -215,3 +226,95 @@ def test_a_pin_locked_by_a_lookalike_comes_back_only_through_deletion_and_a_new_
     asked = grey_payment(till, me).json()
     assert asked["step_up"]["kind"] == "pin", asked
     assert _code(answer_pin(till, asked["authorization_id"], "5820")) == "approved"
+
+
+def test_a_proxy_cannot_point_a_pin_answer_at_a_bigger_payment_or_change_its_amount(
+    backends: Backends,
+) -> None:
+    # Two PIN step-ups of one till are pending: 1.00 and 999.99. The shopper types their
+    # PIN for the small one; a header-rewriting proxy sends that answer to the big one's
+    # path, or adds an amount to it; a stolen till re-signs an answer with an amount.
+    a = backends.start()
+    till = backends.till(a)
+    me = face(985)
+    assert enroll_with_pin(till, me).status_code == 201
+    pending = {}
+    for amount in (100, 99_999):
+        probe = at_similarity(me, 0.95, seed=amount)
+        asked = till.authorize(till.pay_body(probe, amount=amount)).json()
+        assert asked["step_up"]["kind"] == "pin", asked
+        pending[amount] = asked["authorization_id"]
+    small, big = (f"/v1/authorizations/{pending[x]}/step-up" for x in (100, 99_999))
+    body = json.dumps(pin_body(till, pending[100], PIN)).encode()
+    key = f"idem_{uuid.uuid4().hex}"
+    signed = sign_request(
+        till.device.key,
+        device_id=till.device.device_id,
+        method="POST",
+        target=small,
+        body=body,
+        idempotency_key=key,
+    )
+    headers = {"content-type": "application/json", "Idempotency-Key": key, **signed}
+    moved = till.http.post(big, content=body, headers=headers)
+    assert moved.status_code == 401, moved.text
+    with_amount = json.dumps({**json.loads(body), "amount_minor": 1}).encode()
+    rewritten = till.http.post(small, content=with_amount, headers=headers)
+    assert rewritten.status_code == 401, rewritten.text
+    # A stolen till signs what it likes: the answer has no amount to change.
+    resigned = till.call(
+        "POST",
+        small,
+        {**pin_body(till, pending[100], PIN), "amount_minor": 99_999},
+        headers={"Idempotency-Key": f"idem_{uuid.uuid4().hex}"},
+    )
+    assert resigned.status_code == 422, resigned.text
+    assert resigned.json()["error"]["code"] == "validation_failed"
+    assert [r[1] for r in pin_rows(a)] == [0]
+    # The shopper's own answer pays what they were shown; the big one is still pending.
+    paid = answer_pin(till, pending[100], PIN).json()
+    assert (paid["status"], paid["amount_minor"]) == ("approved", 100)
+    ledger = dict(rows(a, "SELECT authorization_id, status FROM authorizations"))
+    assert ledger == {pending[100]: "approved", pending[99_999]: "step_up"}
+    assert rows(
+        a, "SELECT amount_minor FROM authorizations WHERE authorization_id = ?", (pending[100],)
+    ) == [(100,)]
+
+
+def test_guesses_racing_on_one_pending_step_up_get_one_answer_and_each_compare_counts(
+    backends: Backends,
+) -> None:
+    # One pending PIN step-up, six different guesses sent at once through two workers
+    # under six keys (more comparisons for one look-alike capture): one answer is
+    # recorded, every other is 409 step_up_not_pending, and every PIN that was compared
+    # was counted first (at most pin_failures of them).
+    a, b = backends.start(), backends.start()
+    on_a = backends.till(a)
+    on_b = backends.till(b, device=on_a.device)
+    me = face(986)
+    assert enroll_with_pin(on_a, me).status_code == 201
+    asked = grey_payment(on_a, me).json()
+    assert asked["step_up"]["kind"] == "pin", asked
+    guesses = [p for i in range(200, 400) if (p := f"{i:04d}") not in refused_pins() | {PIN}]
+    tills = [on_a, on_b] * 3
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        answers = list(
+            pool.map(
+                lambda x: answer_pin(x[0], asked["authorization_id"], x[1]),
+                zip(tills, guesses[:6], strict=True),
+            )
+        )
+    answered = [r for r in answers if r.status_code == 200]
+    assert len(answered) == 1, [r.text for r in answers]
+    assert answered[0].json()["decline_reason"] == "step_up_failed"
+    others = [r for r in answers if r.status_code != 200]
+    assert {(r.status_code, r.json()["error"]["code"]) for r in others} == {
+        (409, "step_up_not_pending")
+    }
+    [(failures,)] = [(r[1],) for r in pin_rows(a)]
+    assert 1 <= failures <= ServerConfig().pin_failures
+    assert rows(
+        a,
+        "SELECT status FROM authorizations WHERE authorization_id = ?",
+        (asked["authorization_id"],),
+    ) == [("declined",)]

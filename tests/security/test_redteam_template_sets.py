@@ -226,3 +226,38 @@ def test_an_extra_view_of_the_other_recipe_refuses_the_whole_enrollment(
     assert rows(a, "SELECT COUNT(*) FROM shoppers") == [(0,)]
     # (control) The same views under one recipe enroll.
     assert _enroll(till, me, model_id=MIRROR, more=[at_cosine(me, 0.97, 12)])["shopper_id"]
+
+
+def test_retention_expiry_takes_every_view_slot_and_pin_from_every_worker(
+    backends: Backends,
+) -> None:
+    # The retention sweep of one worker (its clock moved past the retention period)
+    # shreds a learnt set with its PIN; the other worker, which held the set, declines
+    # the face with and without the claim and asks for no PIN.
+    a, b = backends.start(PROBING), backends.start(PROBING)
+    till_a = backends.till(a)
+    till_b = backends.till(b, device=till_a.device)
+    me = face(975)
+    shopper_id = _enroll(till_a, me, model_id=MIRROR, more=[at_cosine(me, 0.97, 13)])["shopper_id"]
+    assert _pay(till_b, at_cosine(me, 0.99, 14), model_id=MIRROR)["status"] == "approved"
+    assert _version(till_a, shopper_id) == 2
+    assert a.backend is not None
+    real = a.backend.clock
+    a.backend.clock = lambda: real() + 1100 * 86_400.0  # past the 1,095 days
+    try:
+        assert a.backend.sweep()["retention_expired"] == 1
+    finally:
+        a.backend.clock = real
+    assert rows(
+        a,
+        "SELECT template_sealed, data_key_wrapped FROM shoppers WHERE shopper_id = ?",
+        (shopper_id,),
+    ) == [(None, None)]
+    assert pin_rows(a) == []
+    for phone in (PHONE, None):
+        for probe in (at_cosine(me, 0.99, 15), at_similarity(me, 0.95, 16)):
+            gone = _pay(till_b, probe, model_id=MIRROR, phone=phone)
+            assert (gone["status"], gone["decline_reason"]) == ("declined", "no_match"), gone
+    assert b.backend is not None
+    gallery = b.backend.galleries.get("acme", MIRROR)
+    assert gallery is None or shopper_id not in gallery
