@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from facepay._commands._numbers import not_negative, port
 from facepay.config import SEALING_SUITES
 from facepay.errors import FacePayError
 
@@ -31,7 +32,7 @@ def register(subparsers: Any, group_parser: argparse.ArgumentParser | None) -> N
         ),
     )
     serve.add_argument("--db", required=True, help="SQLite file path or postgresql:// DSN")
-    serve.add_argument("--port", type=int, default=8470, help="TCP port (default 8470)")
+    serve.add_argument("--port", type=port, default=8470, help="TCP port (default 8470)")
     serve.add_argument(
         "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, loopback only)"
     )
@@ -127,7 +128,7 @@ def register(subparsers: Any, group_parser: argparse.ArgumentParser | None) -> N
         ),
     )
     rotate.add_argument("--keys", required=True, help="key directory (e.g. shop.db.keys)")
-    rotate.add_argument("--grace-days", type=float, default=7.0, help="default 7")
+    rotate.add_argument("--grace-days", type=not_negative, default=7.0, help="default 7")
     rotate.add_argument(
         "--suite",
         choices=SEALING_SUITES,
