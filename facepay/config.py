@@ -631,6 +631,23 @@ class LivenessConfig:
     # ...and the eyes must open again above this share for the blink to count. Measured: d12
     # reopens to 0.72-0.80 of its baseline after a blink while talking (0.85 missed it).
     blink_reopen_ratio: float = 0.75
+    # A shopper looking down at the till rests her eyes below the session's open-eye
+    # baseline and blinks from there (issue 16: d14 3-6 s rests at 0.245-0.263, 0.63-0.68 of
+    # its 0.39 baseline, blinks to 0.07 and reopens to 0.19-0.26, so under 0.75 x baseline
+    # the challenge never armed). So a blink may also be judged against a resting level seen
+    # after the prompt: at least ``blink_rest_s`` of frames (>= min_reaction_s, all after
+    # the prompt, so a closure already under way cannot arm it) within ``blink_rest_spread``
+    # of their median (d14's resting windows: up to 15 %; wide-open ones about 6 %), that
+    # median at least ``blink_rest_floor`` x baseline (d14 rests at 0.63-0.68: 0.5 leaves
+    # room for mesh noise, and a squint held lower is no open eye). The eyes must then fall
+    # under ``blink_closed_ratio`` x that level within ``blink_rest_fall_s`` of the last
+    # resting frame (d14: one frame; a slow droop takes longer) and reopen to
+    # ``blink_reopen_ratio`` x it. Measured in docs/liveness.md (Blink).
+    # ``blink_rest_floor = 0`` is not allowed; ``blink_rest_s = 0`` turns the resting level off.
+    blink_rest_s: float = 0.2
+    blink_rest_spread: float = 0.2
+    blink_rest_floor: float = 0.5
+    blink_rest_fall_s: float = 0.2
     # The open-eye baseline: this percentile of the last ``baseline_window_s`` of eye ratios.
     baseline_window_s: float = 2.0
     baseline_percentile: float = 90.0
@@ -727,6 +744,10 @@ class LivenessConfig:
     def __post_init__(self) -> None:
         if not 0.0 < self.blink_closed_ratio < self.blink_reopen_ratio <= 1.0:
             raise ConfigurationError("LivenessConfig: need 0 < blink_closed_ratio < reopen <= 1")
+        if self.blink_rest_s < 0 or self.blink_rest_spread < 0 or self.blink_rest_fall_s < 0:
+            raise ConfigurationError("LivenessConfig: blink_rest_s, _spread, _fall_s must be >= 0")
+        if not 0.0 < self.blink_rest_floor <= 1.0:
+            raise ConfigurationError("LivenessConfig: need 0 < blink_rest_floor <= 1")
         if self.challenge_window_s <= self.min_reaction_s:
             raise ConfigurationError("LivenessConfig: challenge window shorter than reaction time")
         if self.max_onset_s < 0 or (0 < self.max_onset_s <= self.min_reaction_s):

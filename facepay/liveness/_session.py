@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from facepay.config import LivenessConfig
+from facepay.liveness._blink import BlinkAnswer, BlinkRule
 from facepay.liveness._challenges import ChallengePlan, LivenessChallenge
 from facepay.liveness._cues import PassiveCues
 from facepay.liveness._injection import InjectionMonitor, is_virtual_camera
@@ -159,7 +160,7 @@ class LivenessSession:
         self._armed_t: float | None = None
         self._onset_t: float | None = None
         self._yaw_ref = 0.0
-        self._closed_seen = False
+        self._blink = self._new_blink_answer()
         self._hold = 0
         self._passed: list[str] = []
         self._response_s: list[float] = []
@@ -342,7 +343,7 @@ class LivenessSession:
         self._challenge_t0 = t
         self._armed_t = None
         self._onset_t = None
-        self._closed_seen = False
+        self._blink = self._new_blink_answer()
         self._hold = 0
         if self._index < len(self.plan) and self.plan.challenges[self._index].is_turn:
             self._parallax = ParallaxTracker(
@@ -350,6 +351,19 @@ class LivenessSession:
                 max_segment_frames=self.config.parallax_segment_max_frames,
             )
             self._parallax_until = None
+
+    def _new_blink_answer(self) -> BlinkAnswer:
+        c = self.config
+        return BlinkAnswer(
+            BlinkRule(
+                closed_ratio=c.blink_closed_ratio,
+                reopen_ratio=c.blink_reopen_ratio,
+                rest_s=c.blink_rest_s,
+                rest_spread=c.blink_rest_spread,
+                rest_floor=c.blink_rest_floor,
+                rest_fall_s=c.blink_rest_fall_s,
+            )
+        )
 
     def _feed_parallax(self, frame: Frame, obs: FaceObservation, m: FaceMeasures, t: float) -> None:
         if self._parallax is None:
@@ -411,8 +425,18 @@ class LivenessSession:
         dyaw, dpitch = m.yaw - b.yaw, m.pitch - b.pitch
         mouth_gain = m.mouth_open - b.mouth_open
         smile_gain = m.mouth_width / max(b.mouth_width, 1e-6) - 1.0
+        blinked = False
+        if challenge is LivenessChallenge.BLINK:
+            # The blink rule keeps its own arming, onset and closure (liveness/_blink.py):
+            # eyes open against the session baseline or at a resting level seen after the
+            # prompt. A tilted photo squashes the eyes and the face together: such a frame
+            # is never a closed eye.
+            squashed = abs(aspect / max(b.aspect, 1e-6) - 1.0) > c.blink_max_face_aspect_change
+            blinked = self._blink.feed(
+                t, m.ear, ear_base, shape_kept=not squashed, settled=self._head_steady(t)
+            )
         neutral = {
-            LivenessChallenge.BLINK: m.ear >= c.blink_reopen_ratio * ear_base,
+            LivenessChallenge.BLINK: self._blink.armed_t is not None,
             LivenessChallenge.TURN_LEFT: dyaw < c.turn_min_deg / 2,
             LivenessChallenge.TURN_RIGHT: dyaw > -c.turn_min_deg / 2,
             LivenessChallenge.LOOK_UP: dpitch < c.look_up_min_deg / 2,
@@ -431,8 +455,8 @@ class LivenessSession:
                 self._yaw_ref = m.yaw
             return
         # The answer's onset: the last neutral frame before it (for a blink, the last
-        # open-eye frame before the eyes closed).
-        if neutral and not self._closed_seen:
+        # open-eye frame before the eyes closed: the blink rule keeps it).
+        if neutral and challenge is not LivenessChallenge.BLINK:
             self._onset_t = t
         # A head turn that was not asked for is a wrong answer: a replayed clip that turns
         # on its own schedule fails here. Blinks and mouth movements are spontaneous in real
@@ -447,11 +471,8 @@ class LivenessSession:
             return
         done = False
         if challenge is LivenessChallenge.BLINK:
-            closed = m.ear < c.blink_closed_ratio * ear_base
-            squashed = abs(aspect / max(b.aspect, 1e-6) - 1.0) > c.blink_max_face_aspect_change
-            if closed and not squashed:
-                self._closed_seen = True
-            done = self._closed_seen and m.ear >= c.blink_reopen_ratio * ear_base
+            done = blinked
+            self._onset_t = self._blink.onset_t
         else:
             hit = {
                 LivenessChallenge.TURN_LEFT: dyaw >= c.turn_min_deg,
