@@ -83,6 +83,7 @@ class Mistake:
     argv: tuple[str, ...]
     says: str  # what the one line must name
     code: int = 2
+    env: tuple[tuple[str, str], ...] = ()  # a setting in the environment, as a user sets it
 
 
 @pytest.fixture(scope="module")
@@ -389,6 +390,26 @@ FACEPAY_MISTAKES = {
     "bench fuzz: unknown database": Mistake(
         ("bench", "fuzz", "--db", "shop.db"), "sqlite, postgres or a postgresql:// DSN"
     ),
+    "eval verify: jitters not a number": Mistake(
+        ("eval", "verify", "empty"),
+        "FACEPAY_EMBEDDER_JITTERS: cannot read 'abc'",
+        env=(("FACEPAY_EMBEDDER_JITTERS", "abc"),),
+    ),
+    "eval verify: negative jitters": Mistake(
+        ("eval", "verify", "empty"),
+        "jitters must be 0..8, not -1",
+        env=(("FACEPAY_EMBEDDER_JITTERS", "-1"),),
+    ),
+    "eval verify: mirror average not yes or no": Mistake(
+        ("eval", "verify", "empty"),
+        "FACEPAY_EMBEDDER_MIRROR_AVERAGE: cannot read 'maybe'",
+        env=(("FACEPAY_EMBEDDER_MIRROR_AVERAGE", "maybe"),),
+    ),
+    "liveness: a random plan of 9 challenges from the environment": Mistake(
+        ("liveness", "--camera", "notes.txt"),
+        "a random plan has 2 or 3 challenges, not 9",
+        env=(("FACEPAY_CHECKOUT_LIVENESS_CHALLENGES", "9"),),
+    ),
     "unknown command": Mistake(("pay",), "invalid choice: 'pay'"),
 }
 
@@ -415,7 +436,7 @@ def _resolve(argv: tuple[str, ...]) -> list[str]:
 @pytest.mark.parametrize("mistake", FACEPAY_MISTAKES.values(), ids=FACEPAY_MISTAKES.keys())
 def test_facepay_answers_a_mistake_with_one_line(workspace: Path, mistake: Mistake) -> None:
     before = _snapshot(workspace)
-    result = _run(workspace, "facepay", *_resolve(mistake.argv))
+    result = _run(workspace, "facepay", *_resolve(mistake.argv), **dict(mistake.env))
     _assert_one_clear_line(result, mistake)
     assert _snapshot(workspace) == before  # nothing created, nothing lost
 

@@ -124,6 +124,11 @@ def _run(args: argparse.Namespace) -> int:
             raise FacePayError(str(exc)) from None
     else:
         count = args.count or CheckoutConfig.from_env().liveness_challenges
+        if count not in (2, 3):  # only the environment can bring another number here
+            raise FacePayError(
+                f"FACEPAY_CHECKOUT_LIVENESS_CHALLENGES: a random plan has 2 or 3 challenges, "
+                f"not {count} (or give --count)"
+            )
         plan = ChallengePlan.from_seed(_seed(args.seed), count=count)
     pad = (
         PadModel.from_model_card(PadModelCard.from_json(args.pad_model)) if args.pad_model else None
