@@ -201,6 +201,14 @@ FACEPAY_MISTAKES = {
         ("sandbox", "provision", "--db", "@pg", "--keys", "pg.keys", "--device-key", "new.pem"),
         "PostgreSQL: connection failed",
     ),
+    "provision: a folder as the device key": Mistake(
+        ("sandbox", "provision", "--db", "shop.db", "--device-key", "empty"),
+        "--device-key empty is a folder, not a PEM file",
+    ),
+    "provision: a text file as the device key": Mistake(
+        ("sandbox", "provision", "--db", "shop.db", "--device-key", "notes.txt"),
+        "--device-key notes.txt: ",
+    ),
     "revoke: database typo": Mistake(
         ("sandbox", "revoke", "--db", "shopp.db", "--device-id", "dev_x"), "no database at shopp.db"
     ),
@@ -210,6 +218,10 @@ FACEPAY_MISTAKES = {
     "tenant: database typo": Mistake(
         ("sandbox", "tenant", "--db", "shopp.db", "--tenant", "acme", "--token-file", "t.txt"),
         "no database at shopp.db",
+    ),
+    "tenant: token file over a file that is not a token": Mistake(
+        ("sandbox", "tenant", "--db", "shop.db", "--tenant", "acme", "--token-file", "notes.txt"),
+        "notes.txt exists and holds no enrollment token",
     ),
     "tenant: not a tenant id": Mistake(
         ("sandbox", "tenant", "--db", "shop.db", "--tenant", "acme shop!", "--token-file", "t"),

@@ -285,11 +285,15 @@ def _provision(args: argparse.Namespace) -> int:
     from facepay.server import PaymentBackend, Vault, default_key_dir, open_database
     from facepay.wire import DeviceRegistrationRequest, b64encode
 
+    if os.path.isdir(args.device_key):  # else it reads as "chmod 600 it", a wrong lead
+        raise FacePayError(f"--device-key {args.device_key} is a folder, not a PEM file")
     made_key = not os.path.exists(args.device_key)
     try:
         key = DeviceKey.load_or_create(args.device_key)
     except OSError as exc:  # name the key, not the temporary file it was written through
         raise OSError(exc.errno, exc.strerror, args.device_key) from None
+    except FacePayError as exc:  # "not an ... Ed25519 PEM private key": say which file
+        raise FacePayError(f"--device-key {args.device_key}: {exc}") from None
     try:
         db = open_database(args.db)
     except BaseException:
@@ -326,6 +330,13 @@ def _tenant(args: argparse.Namespace) -> int:
         sys.stderr.write(f"facepay sandbox tenant: no database at {args.db}\n")
         return 2
     target = Path(args.token_file)
+    if target.is_file() and not _holds_a_token(target):
+        # Replacing an earlier token file is a re-run; any other file is a typo to keep.
+        sys.stderr.write(
+            f"facepay sandbox tenant: {target} exists and holds no enrollment token; "
+            "name a new file\n"
+        )
+        return 2
     try:  # the token file first: a folder we cannot write to changes nothing
         target.unlink(missing_ok=True)
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -354,6 +365,15 @@ def _tenant(args: argparse.Namespace) -> int:
         ),
     )
     return 0
+
+
+def _holds_a_token(path: Path) -> bool:
+    """Whether ``path`` is a token file this command wrote: one line, the token alone."""
+    try:
+        lines = path.read_text(encoding="utf-8").split()
+    except (OSError, UnicodeDecodeError):
+        return False
+    return len(lines) == 1 and lines[0].startswith("fpt_")
 
 
 def _revoke(args: argparse.Namespace) -> int:
