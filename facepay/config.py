@@ -164,6 +164,12 @@ class CheckoutConfig:
     # template is fused from that many.
     enrollment_min_frames: int = 5
     enrollment_min_eye_open_ratio: float = 0.75
+    # A payment's candidate frames are looked at for a hand over the face too (an
+    # enrollment's always are: facepay.vision.HandCoverageDetector, docs/quality.md "A hand
+    # over the face"); a covered frame is never fused, and a payment whose every candidate
+    # was covered ends FACE_COVERED (occluded) with nothing sent. It costs ~11 ms CPU on
+    # each frame that would enter the candidates (at least candidate_frames per payment).
+    hand_check_payments: bool = True
 
     def __post_init__(self) -> None:
         if self.fused_frames < 1 or self.candidate_frames < self.fused_frames:
@@ -571,6 +577,39 @@ class QualityConfig:
     # scarf): the detector drops well below this when half the face is hidden. The same
     # 0.8 as FaceDetectorConfig.min_detection_confidence.
     min_face_score: float = 0.8
+    # -- a hand over the face (facepay.vision.HandCoverageDetector, docs/quality.md) --------
+    # The detector stays confident when a hand covers the mouth and cheek (0.93-0.95 in
+    # WolfgangLanger_Pexels.mp4 at 6-8.5 s), so a hand is looked for with mediapipe's own
+    # hand models. Share of the face outline's area under the convex hull of a hand's 21
+    # landmarks (a hull through the joints: it under-reads the fingers' width). Measured
+    # (docs/quality.md, "A hand over the face"): her hand reads 0.056-0.30 on 150 of the 166
+    # frames of its span (2 more read 0.038 and 0.049); the gate-passing stills of faces/ and
+    # pad/live read 0, and no frame of the clips without a hand reaches it. A frame at or
+    # above this is `occluded`.
+    max_hand_face_coverage: float = 0.05
+    # mediapipe's palm detector confidence for a hand to count (its default, 0.5).
+    min_hand_detection_confidence: float = 0.5
+    # A hand over a face reaches in from an arm outside it: at least this many of its 21
+    # landmarks lie outside the face outline. The palm detector also "finds" a palm on a
+    # face's own nose and mouth, wholly inside the outline (d3.mp4 at 9.2-9.5 s, d9.mp4 at
+    # 8.1 s: 21 of 21 inside), and once with only the wrist outside (d3.mp4 at 2.0 s, eyes
+    # shut); WolfgangLanger's real hand has 4-13 of 21 outside on all 150 frames it is found.
+    min_hand_points_outside_face: int = 3
+    # 0: the lite palm and hand-landmark models (about 10 ms CPU per 640x360 frame on
+    # the 2-core build machine), 1: the full ones.
+    hand_model_complexity: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.max_hand_face_coverage <= 1.0:
+            raise ConfigurationError("QualityConfig.max_hand_face_coverage must be in (0, 1]")
+        if not 0.0 <= self.min_hand_detection_confidence <= 1.0:
+            raise ConfigurationError(
+                "QualityConfig.min_hand_detection_confidence must be in [0, 1]"
+            )
+        if self.hand_model_complexity not in (0, 1):
+            raise ConfigurationError("QualityConfig.hand_model_complexity must be 0 or 1")
+        if not 0 <= self.min_hand_points_outside_face <= 21:
+            raise ConfigurationError("QualityConfig.min_hand_points_outside_face must be 0..21")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **kw: Any) -> QualityConfig:

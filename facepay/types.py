@@ -23,6 +23,7 @@ __all__ = [
     "FaceObservation",
     "FaceTemplate",
     "Frame",
+    "HandCoverage",
     "HeadPose",
     "LivenessDecision",
     "LivenessVerdict",
@@ -117,6 +118,20 @@ class FaceObservation:
         idx = [263, 362, 33, 133, 2]
         pts: FloatArray = self.landmarks[idx, :2].astype(np.float32)
         return pts
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HandCoverage:
+    """How much of a face a hand covers in one frame (``facepay.vision.HandCoverageDetector``).
+
+    ``fraction``: the largest share of the face outline's area under one hand (0..1);
+    ``hands``: hands found anywhere in the frame; ``covered``: ``fraction`` is at or above
+    ``QualityConfig.max_hand_face_coverage`` (the face counts as ``occluded``).
+    """
+
+    fraction: float
+    hands: int
+    covered: bool
 
 
 class QualityReason(str, enum.Enum):

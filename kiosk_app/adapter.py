@@ -132,11 +132,10 @@ class TillAdapter:
         session = self._session
         if session is None:
             return AttemptEnd(reason=FailureReason.CANCELLED)
-        quality = session.quality_reasons if isinstance(session, EnrollmentSession) else ()
         return AttemptEnd(
             reason=session.reason,
             liveness_reasons=session.liveness_reasons,
-            quality_reasons=quality,
+            quality_reasons=session.quality_reasons,
         )
 
     def complete(self) -> Receipt | EnrollmentResult:

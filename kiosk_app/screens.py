@@ -785,6 +785,7 @@ _RESULT_MESSAGES: dict[OutcomeKind, str] = {
     OutcomeKind.TOO_SLOW: "result.liveness_slow",
     OutcomeKind.FACE_LOST: "result.face_lost",
     OutcomeKind.FACE_NOT_CLEAR: "result.face_not_clear",
+    OutcomeKind.FACE_COVERED: "result.face_covered",
     OutcomeKind.LIVENESS_FAILED: "result.liveness_failed",
     OutcomeKind.SHOPPER_LOCKED: "result.shopper_locked",
     OutcomeKind.LANE_PAUSED: "result.lane_paused",

@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from facepay._closing import ClosesOnExit
 from facepay.errors import CameraUnavailableError, CaptureError, InvalidImageError
 from facepay.types import Frame, ImageArray
 
@@ -114,7 +115,7 @@ def _bgr_to_rgb(image: npt.NDArray[Any]) -> ImageArray:
     return result
 
 
-class _SourceBase:
+class _SourceBase(ClosesOnExit):
     """Shared stop/close/context-manager plumbing."""
 
     def __init__(self) -> None:
@@ -135,17 +136,6 @@ class _SourceBase:
     def close(self) -> None:
         self._stop.set()
         self._closed = True
-
-    def __enter__(self: _S) -> _S:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.description}>"

@@ -6,7 +6,7 @@ import heapq
 import math
 from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 from facepay import wire
 from facepay.checkout._basket import EnrollmentResult
@@ -16,7 +16,6 @@ from facepay.checkout._events import (
     CheckoutState,
     FailureReason,
     NotEnrolledError,
-    NothingTakenError,
 )
 from facepay.checkout._machine import (
     _WAITING,
@@ -24,6 +23,7 @@ from facepay.checkout._machine import (
     FrameStream,
     PinSealer,
     S,
+    _admits,
     _FaceFlow,
     _refusal,
     _t,
@@ -42,8 +42,6 @@ __all__ = [
     "EnrollmentSession",
     "consent_now",
 ]
-
-_E = TypeVar("_E", bound=NothingTakenError)
 
 
 class EnrollmentSession(_FaceFlow):
@@ -97,22 +95,49 @@ class EnrollmentSession(_FaceFlow):
         # Every frame of the live session, graded (numbers and reason codes, no face): the
         # enrollment rule judges them together before a template is made.
         self._graded: list[GradedFrame] = []
-        self._quality_reasons: tuple[QualityReason, ...] = ()
 
     @property
     def holds_biometric_data(self) -> bool:
         return super().holds_biometric_data or any(self._turned.values())
 
-    @property
-    def quality_reasons(self) -> tuple[QualityReason, ...]:
-        """Why the frames were not clear, when :attr:`reason` is ``FACE_NOT_CLEAR``."""
-        return self._quality_reasons
+    def _would_keep(self, score: float, face: FaceObservation) -> bool:
+        """Would a gate-passing frame of this utility enter the candidates or a turned view?"""
+        if _admits(self._candidates, self._config.candidate_frames, score):
+            return True
+        yaw = face.pose.yaw
+        if (
+            self._config.enrollment_views < 2
+            or not math.isfinite(yaw)
+            or abs(yaw) < self._config.enrollment_view_yaw_deg
+        ):
+            return False
+        return _admits(self._turned[1 if yaw > 0 else -1], self._config.fused_frames, score)
 
     def _keep_candidate(self, frame: Frame, report: QualityReport) -> None:
         from facepay.vision import GradedFrame
 
-        self._graded.append(GradedFrame.of(report))
-        super()._keep_candidate(frame, report)
+        graded = GradedFrame.of(report)
+        face = report.face
+        # A hand over the mouth leaves the detector confident and the eyes open: the hand
+        # is looked for on each frame that would become a candidate or a turned view,
+        # whatever hand_check_payments says. A covered frame is not clear (occluded).
+        if (
+            graded.passed
+            and face is not None
+            and self._would_keep(report.score, face)
+            and self._hand_covers(frame, face)
+        ):
+            self._graded.append(
+                GradedFrame(
+                    frame_index=graded.frame_index,
+                    reasons=(QualityReason.OCCLUDED,),
+                    eye_aspect_ratio=graded.eye_aspect_ratio,
+                )
+            )
+            return
+        self._graded.append(graded)
+        if graded.passed and face is not None:
+            self._push_candidate(frame, report)
         if not report.passed or report.face is None or self._config.enrollment_views < 2:
             return
         yaw = report.face.pose.yaw
@@ -147,11 +172,6 @@ class EnrollmentSession(_FaceFlow):
             return None
         self._quality_reasons = judged.reasons or (QualityReason.EYES_CLOSED,)
         return FailureReason.FACE_NOT_CLEAR
-
-    def _nothing_taken(self, error: type[_E], message: str) -> _E:
-        exc = super()._nothing_taken(error, message)
-        exc.quality_reasons = self._quality_reasons
-        return exc
 
     def _seal_templates(self, session: wire.CheckoutSessionInfo) -> None:
         """The primary template as a payment makes it, then one view per turned side

@@ -88,11 +88,15 @@ class FailureReason(str, enum.Enum):
     CAMERA_LOST = "camera_lost"
     # Liveness passed but no frame passed the quality gate to make a template from.
     NO_GOOD_FRAME = "no_good_frame"
-    # Enrollment only: too few frames passed the quality gate with the eyes open (compared
-    # with the shopper's own widest-open frame) for the template every later payment is
-    # compared with; the error's ``quality_reasons`` say why (eyes_closed, occluded, ...).
-    # Nothing was stored: the shopper enrolls again.
+    # Enrollment: too few frames passed the quality gate with the eyes open (compared with
+    # the shopper's own widest-open frame) and no hand over the face, for the template every
+    # later payment is compared with; the error's ``quality_reasons`` say why (eyes_closed,
+    # occluded, ...). Nothing was stored: the shopper enrolls again.
     FACE_NOT_CLEAR = "face_not_clear"
+    # Payment only: every frame that would have made the template had a hand over the face
+    # (``CheckoutConfig.hand_check_payments``; ``quality_reasons`` is ``(occluded,)``).
+    # Nothing was sent: the shopper tries again, hands away from the face.
+    FACE_COVERED = "face_covered"
     # Embedding, fusing or sealing the template failed (a model or key problem).
     TEMPLATE_FAILED = "template_failed"
     # The backend refused the request (4xx): nothing was stored.

@@ -39,6 +39,7 @@ from facepay.types import (
     FaceObservation,
     FaceTemplate,
     Frame,
+    HandCoverage,
     LivenessDecision,
     LivenessVerdict,
     QualityReason,
@@ -54,6 +55,7 @@ __all__ = [
     "FaceFinder",
     "FlowParts",
     "FrameStream",
+    "HandCheck",
     "LivenessCheck",
     "LivenessFactory",
     "PinSealer",
@@ -80,6 +82,13 @@ class FaceFinder(Protocol):
 
     def reset(self) -> None:
         """Forget faces tracked across frames: a new shopper (a replayed clip) starts afresh."""
+
+
+class HandCheck(Protocol):
+    """How much of a face a hand covers (``facepay.vision.HandCoverageDetector``): the
+    detector stays confident when a hand covers the mouth, so the hand is looked for."""
+
+    def measure(self, frame: Frame, face: FaceObservation) -> HandCoverage: ...
 
 
 class TemplateMaker(Protocol):
@@ -156,6 +165,9 @@ class FlowParts:
     sealer: TemplateSealer
     config: CheckoutConfig = field(default_factory=CheckoutConfig)
     clock: Callable[[], float] = time.monotonic
+    # Looks for a hand over the face on the candidate frames of an enrollment (and of a
+    # payment, CheckoutConfig.hand_check_payments); None: not looked for.
+    hands: HandCheck | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,6 +259,10 @@ class _FaceFlow:
         # Best-first candidates for fusion: a bounded min-heap of (utility, tiebreak, frame, face).
         self._candidates: list[tuple[float, int, Frame, FaceObservation]] = []
         self._tiebreak = itertools.count()
+        # Frames kept out of the candidates for a hand over the face, and why the frames
+        # were not clear when the attempt ends FACE_NOT_CLEAR or FACE_COVERED.
+        self._covered_frames = 0
+        self._quality_reasons: tuple[QualityReason, ...] = ()
         self._sealed: SealedTemplate | None = None
         self._liveness_seed = b""
         # The camera's name (``FrameSource.device_name``): liveness refuses known virtual
@@ -374,6 +390,7 @@ class _FaceFlow:
             state=self._state,
             reason=reason,
             liveness_reasons=self._liveness_reasons,
+            quality_reasons=self._quality_reasons,
         )
 
     def _require(self, *states: CheckoutState) -> None:
@@ -458,13 +475,50 @@ class _FaceFlow:
             return feedback
 
     def _keep_candidate(self, frame: Frame, report: QualityReport) -> None:
-        if not report.passed or report.face is None:
+        face = report.face
+        if not report.passed or face is None:
             return
+        # A hand over the mouth leaves the detector confident: the hand is looked for on
+        # each frame that would become a candidate (about 11 ms CPU, so not on every frame).
+        if (
+            self._config.hand_check_payments
+            and _admits(self._candidates, self._config.candidate_frames, report.score)
+            and self._hand_covers(frame, face)
+        ):
+            self._covered_frames += 1
+            return
+        self._push_candidate(frame, report)
+
+    def _push_candidate(self, frame: Frame, report: QualityReport) -> None:
+        assert report.face is not None
         item = (report.score, next(self._tiebreak), frame, report.face)
         if len(self._candidates) < self._config.candidate_frames:
             heapq.heappush(self._candidates, item)
         elif item[0] > self._candidates[0][0]:
             heapq.heapreplace(self._candidates, item)
+
+    def _hand_covers(self, frame: Frame, face: FaceObservation) -> bool:
+        """Does a hand cover this face (``FlowParts.hands``)? A frame the hand check cannot
+        read counts as covered: it is not made a template of."""
+        hands = self._parts.hands
+        if hands is None:
+            return False
+        try:
+            return hands.measure(frame, face).covered
+        except InvalidImageError as exc:
+            logger.debug("frame %d: hand check refused it: %s", frame.index, exc)
+            return True
+        except Exception as exc:
+            # The hand models failed to load or run: no template unchecked, no frames kept.
+            if not self._state.is_final:
+                self._fail(FailureReason.TEMPLATE_FAILED, type(exc).__name__)
+            raise
+
+    @property
+    def quality_reasons(self) -> tuple[QualityReason, ...]:
+        """Why the frames were not clear, when :attr:`reason` is ``FACE_NOT_CLEAR`` or
+        ``FACE_COVERED``."""
+        return self._quality_reasons
 
     def _feedback(
         self, frame: Frame, report: QualityReport, view: LivenessProgressed | None = None
@@ -541,7 +595,11 @@ class _FaceFlow:
 
     def _template_refusal(self) -> FailureReason | None:
         """Liveness passed: a reason to make no template from these frames (enrollment
-        holds its frames to more than the gate), or None."""
+        holds its frames to more than the gate), or None. A payment whose every candidate
+        had a hand over the face is FACE_COVERED (occluded): the shopper tries again."""
+        if not self._candidates and self._covered_frames:
+            self._quality_reasons = (QualityReason.OCCLUDED,)
+            return FailureReason.FACE_COVERED
         return None
 
     def _seal_templates(self, session: wire.CheckoutSessionInfo) -> None:
@@ -610,6 +668,11 @@ class _FaceFlow:
                 self._conclude_safely(frames_ended=True)
             elif self._state in (S.CAPTURING, S.LIVENESS):
                 self._fail(FailureReason.FRAMES_ENDED)
+
+
+def _admits(heap: list[tuple[float, int, Frame, FaceObservation]], size: int, score: float) -> bool:
+    """Would an item of ``score`` enter this bounded best-first min-heap of ``size``?"""
+    return len(heap) < size or score > heap[0][0]
 
 
 def _refusal(exc: BackendError) -> FailureReason:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from facepay import wire
+from facepay._closing import ClosesOnExit
 from facepay.checkout._basket import (
     Basket,
     EnrollmentResult,
@@ -24,6 +25,7 @@ from facepay.checkout._machine import (
     FaceFinder,
     FlowParts,
     FrameStream,
+    HandCheck,
     LivenessCheck,
     LivenessFactory,
     TemplateFuser,
@@ -57,6 +59,7 @@ from facepay.types import (
 
 if TYPE_CHECKING:
     from facepay.vision import FrameAnalyzer as VisionFrameAnalyzer
+    from facepay.vision import HandCoverageDetector
 
 __all__ = [
     "DeviceSigner",
@@ -189,7 +192,7 @@ class SessionSealer:
         return self._keys[key_id]
 
 
-class Till:
+class Till(ClosesOnExit):
     """A checkout lane: what a POS or a kiosk talks to. Hand it a basket, get a receipt.
 
     Build it once per lane (the face models load once) with :meth:`connect`, then:
@@ -204,7 +207,9 @@ class Till:
     ``liveness`` builds a liveness session from the backend session's seed. The default
     draws the challenges from that seed (what a real till must do); a demo may pass
     :func:`facepay.testing.fixed_liveness_plan` to ask for challenges a recorded clip
-    performs.
+    performs. ``hands`` looks for a hand over the face on the frames a template is made
+    of (default: :class:`facepay.vision.HandCoverageDetector`, loaded on first use;
+    docs/quality.md, "A hand over the face").
     """
 
     def __init__(
@@ -218,6 +223,7 @@ class Till:
         config: CheckoutConfig | None = None,
         clock: Callable[[], float] = time.monotonic,
         claimless_allowed: bool = False,
+        hands: HandCheck | None = None,
     ) -> None:
         self.client = client
         self.config = config if config is not None else CheckoutConfig()
@@ -229,6 +235,10 @@ class Till:
         self._built_analyzer: VisionFrameAnalyzer | None = None
         if analyzer is None:
             analyzer = self._built_analyzer = _default_analyzer()
+        # Looks for a hand over the shopper's face (the models load on first use).
+        self._built_hands: HandCoverageDetector | None = None
+        if hands is None:
+            hands = self._built_hands = _default_hands()
         self._parts = FlowParts(
             client=client,
             analyzer=analyzer,
@@ -238,6 +248,7 @@ class Till:
             sealer=self._sealer,
             config=self.config,
             clock=clock,
+            hands=hands,
         )
         self.ledger = PaymentLedger()
 
@@ -266,12 +277,9 @@ class Till:
         if self._built_analyzer is not None:
             self._built_analyzer.close()
             self._built_analyzer = None
-
-    def __enter__(self) -> Till:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        if self._built_hands is not None:
+            self._built_hands.close()
+            self._built_hands = None
 
     # ---------------------------------------------------------------- flows
 
@@ -441,6 +449,12 @@ def _default_analyzer() -> VisionFrameAnalyzer:
     from facepay.vision import FrameAnalyzer
 
     return FrameAnalyzer()
+
+
+def _default_hands() -> HandCoverageDetector:
+    from facepay.vision import HandCoverageDetector
+
+    return HandCoverageDetector()
 
 
 def _default_embedder() -> TemplateMaker:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from types import TracebackType
 from typing import TypeVar
 
 import httpx
 
 from facepay import wire
+from facepay._closing import ClosesOnExit
 from facepay.client import _calls
 from facepay.client._base import (
     BaseClient,
@@ -27,7 +27,7 @@ __all__ = ["FacePayClient"]
 T = TypeVar("T")
 
 
-class FacePayClient(BaseClient):
+class FacePayClient(BaseClient, ClosesOnExit):
     """Talks to the payment backend over HTTPS, blocking.
 
     ``transport`` is the seam for tests (``httpx.MockTransport``) and for custom network
@@ -186,14 +186,3 @@ class FacePayClient(BaseClient):
 
     def close(self) -> None:
         self._http.close()
-
-    def __enter__(self) -> FacePayClient:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -238,7 +238,8 @@ def _not_taken_outcome(reason: str, liveness_started: bool) -> str:
         # The segment ended: during liveness the person did not do the challenge in time;
         # before it, no frame passed the quality gate.
         return "refused_liveness" if liveness_started else "refused_quality"
-    if reason in ("capturing_timeout", "no_good_frame"):
+    if reason in ("capturing_timeout", "no_good_frame", "face_covered"):
+        # face_covered: a hand over the face on every frame that would make the template.
         return "refused_quality"
     return "refused_other"
 

@@ -17,6 +17,7 @@ from facepay.vision._embedding import (
     fuse_templates,
     recipe_model_id,
 )
+from facepay.vision._hands import HandCoverageDetector, hand_face_coverage
 from facepay.vision._landmarks import FaceMeshDetector, head_pose_from_landmarks
 from facepay.vision._quality import (
     EnrollmentFrames,
@@ -37,6 +38,7 @@ __all__ = [
     "FaceMeshDetector",
     "FrameAnalyzer",
     "GradedFrame",
+    "HandCoverageDetector",
     "ModelCard",
     "OnnxEmbedder",
     "QualityGate",
@@ -45,6 +47,7 @@ __all__ = [
     "extract_chip",
     "eye_aspect_ratio",
     "fuse_templates",
+    "hand_face_coverage",
     "head_pose_from_landmarks",
     "recipe_model_id",
     "validate_image",

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from types import TracebackType
 from typing import Any
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
+from facepay._closing import ClosesOnExit
 from facepay.config import FaceDetectorConfig, QualityConfig
 from facepay.errors import InvalidImageError
 from facepay.types import BoundingBox, FaceObservation, Frame, ImageArray, QualityReport
@@ -99,7 +99,7 @@ def _scale_face(face: FaceObservation, factor: float) -> FaceObservation:
     )
 
 
-class FrameAnalyzer:
+class FrameAnalyzer(ClosesOnExit):
     """Detect faces and judge quality: ``analyze(frame) -> QualityReport``.
 
     ``mode="video"`` (default) for a stream of frames from one source, ``"image"`` for
@@ -160,14 +160,3 @@ class FrameAnalyzer:
 
     def close(self) -> None:
         self.detector.close()
-
-    def __enter__(self) -> FrameAnalyzer:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -34,13 +34,13 @@ import math
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
 from facepay import _mesh
+from facepay._closing import ClosesOnExit
 from facepay.config import FaceDetectorConfig
 from facepay.errors import ConfigurationError, InvalidImageError, ModelError
 from facepay.types import BoundingBox, FaceObservation, Frame, HeadPose, ImageArray
@@ -122,7 +122,7 @@ def head_pose_from_landmarks(landmarks: npt.NDArray[np.float32]) -> HeadPose:
     return HeadPose(yaw=yaw, pitch=pitch, roll=roll)
 
 
-class FaceMeshDetector:
+class FaceMeshDetector(ClosesOnExit):
     """Find faces and fit the 478-point mesh: ``detect(image) -> list[FaceObservation]``.
 
     The list is ordered dominant face first (largest confident box), then the other
@@ -204,17 +204,6 @@ class FaceMeshDetector:
             for graph in graphs:
                 if graph is not None:
                     graph.close()
-
-    def __enter__(self) -> FaceMeshDetector:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- detection -------------------------------------------------------------------
 

@@ -21,8 +21,9 @@ till can compute in about a millisecond from the mesh and the pixels:
 - **eyes open**: eye aspect ratio (Soukupova & Cech 2016) from the mesh's eyelids;
 - **occlusion / sunglasses**: the brightest part of the eye openings against the cheeks
   (dark lenses hide the sclera), and the detector's confidence (a mask or a scarf over
-  much of the face). A hand over the mouth with the eyes visible is NOT reliably caught
-  yet (the detector stays confident): see docs/quality.md;
+  much of the face). A hand over the mouth with the eyes visible leaves the detector
+  confident: enrollment looks for the hand itself on its candidate frames
+  (:class:`facepay.vision.HandCoverageDetector`, docs/quality.md "A hand over the face");
 - **cut off**: face-outline points outside the frame.
 
 An enrollment is held to more than one frame's gate: its template is the one every later
@@ -416,7 +417,8 @@ def enrollment_frames(
     (WolfgangLanger_Pexels.mp4 at 4.0-4.1 s: 0.155-0.177 against 0.25 a second later).
     Fewer than ``min_frames`` clear frames (the template is fused from several) and the
     enrollment is refused with the reasons of the frames that were not clear; a session of
-    fewer frames than that needs every frame clear.
+    fewer frames than that needs every frame clear. A frame the till found a hand over
+    arrives here already refused (``occluded``, ``EnrollmentSession``'s hand check).
     """
     graded = list(frames)
     passed = [g for g in graded if g.passed]

@@ -64,6 +64,7 @@ class OutcomeKind(str, enum.Enum):
     TOO_SLOW = "too_slow"
     FACE_LOST = "face_lost"
     FACE_NOT_CLEAR = "face_not_clear"  # enrollment: eyes shut or the face covered, enroll again
+    FACE_COVERED = "face_covered"  # payment: a hand over the face on every frame, try again
     LIVENESS_FAILED = "liveness_failed"  # evidence of an attack: one opaque message
     SHOPPER_LOCKED = "shopper_locked"  # too many failures for this shopper's account
     LANE_PAUSED = "lane_paused"  # the backend rate-limited this till
@@ -95,6 +96,7 @@ _RETRYABLE = frozenset(
         OutcomeKind.TOO_SLOW,
         OutcomeKind.FACE_LOST,
         OutcomeKind.FACE_NOT_CLEAR,
+        OutcomeKind.FACE_COVERED,
         OutcomeKind.LIVENESS_FAILED,
         OutcomeKind.CAMERA_LOST,
         OutcomeKind.ERROR,
@@ -226,6 +228,7 @@ _BY_REASON: dict[FailureReason, OutcomeKind] = {
     FailureReason.CAMERA_LOST: OutcomeKind.CAMERA_LOST,
     FailureReason.NO_GOOD_FRAME: OutcomeKind.FACE_LOST,
     FailureReason.FACE_NOT_CLEAR: OutcomeKind.FACE_NOT_CLEAR,
+    FailureReason.FACE_COVERED: OutcomeKind.FACE_COVERED,
     FailureReason.TEMPLATE_FAILED: OutcomeKind.ERROR,
     FailureReason.REQUEST_REJECTED: OutcomeKind.ERROR,
 }
