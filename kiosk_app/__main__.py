@@ -87,6 +87,45 @@ def native_stderr_quieted(quiet: bool) -> Iterator[None]:
         os.close(devnull)
 
 
+def _challenge_list(text: str) -> tuple[str, ...]:
+    from facepay.testing import fixed_liveness_plan
+
+    names = tuple(c.strip() for c in text.split(",") if c.strip())
+    if not names:
+        raise argparse.ArgumentTypeError("name at least one challenge, e.g. blink")
+    try:
+        fixed_liveness_plan(*names)
+    except ValueError as exc:  # an unknown or repeated name, told before Qt starts
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return names
+
+
+def _privacy_url(text: str) -> str:
+    from kiosk_app.model import public_privacy_url
+
+    try:
+        return public_privacy_url(text)
+    except FacePayError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _currency(text: str) -> str:
+    code = text.strip().upper()
+    if len(code) != 3 or not code.isascii() or not code.isalpha():
+        raise argparse.ArgumentTypeError(f"an ISO 4217 code is three letters (EUR), not {text!r}")
+    return code
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="facepay-kiosk",
@@ -114,21 +153,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--privacy-url",
+        type=_privacy_url,
         metavar="URL",
         help="your public https page where shoppers see or delete their data "
         "(printed on their receipt)",
     )
     p.add_argument(
         "--challenges",
+        type=_challenge_list,
         metavar="LIST",
         help="liveness challenges to ask for, comma separated (default: drawn from the "
         "backend's seed for a camera; 'blink' for a clip, which cannot follow random prompts)",
     )
-    p.add_argument("--currency", default="EUR", help="demo store currency (ISO 4217)")
+    p.add_argument(
+        "--currency", type=_currency, default="EUR", help="demo store currency (ISO 4217)"
+    )
     p.add_argument("--window", action="store_true", help="a 1280x800 window, not full screen")
     p.add_argument(
         "--exit-after",
-        type=float,
+        type=_seconds,
         metavar="SECONDS",
         help="quit after this long (smoke tests: does the kiosk come up?)",
     )
@@ -198,10 +241,11 @@ def _main(args: argparse.Namespace) -> int:
 
     from kiosk_app.run import run_demo
 
-    if args.challenges:
-        challenges = tuple(c.strip() for c in args.challenges.split(",") if c.strip())
-    else:
-        challenges = () if isinstance(spec, int) else ("blink",)
+    challenges = args.challenges or (() if isinstance(spec, int) else ("blink",))
+    why_no_staff = _staff_file_problem(args.staff_file)
+    if why_no_staff:
+        sys.stderr.write(f"facepay-kiosk: cannot read the staff file {why_no_staff}\n")
+        return 2
 
     try:
         return run_demo(
@@ -222,6 +266,22 @@ def _main(args: argparse.Namespace) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def _staff_file_problem(path: Path | None) -> str:
+    """Why ``--staff-file`` cannot be read as staff accounts, or "" (read once more by the
+    demo: a missing or hand-edited file is one line, not a traceback from inside Qt)."""
+    if path is None:
+        return ""
+    from kiosk_app.model import StaffDirectory
+
+    try:
+        StaffDirectory.load(path)
+    except OSError as exc:
+        return f"{path}: {exc.strerror or exc}"
+    except (ValueError, KeyError, TypeError) as exc:
+        return f"{path}: not a staff file made with 'python -m kiosk_app.staff add' ({exc})"
+    return ""
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -35,7 +35,8 @@ sys.path.insert(0, str(REPO))
 
 from PyQt6.QtWidgets import QApplication  # noqa: E402
 
-from facepay import Sandbox, open_source  # noqa: E402
+from facepay import FacePayError, Sandbox, open_source  # noqa: E402
+from facepay.testing import fixed_liveness_plan  # noqa: E402
 from kiosk_app.app import apply_theme  # noqa: E402
 from kiosk_app.demo import connect_demo_till  # noqa: E402
 from kiosk_app.model import OutcomeKind  # noqa: E402
@@ -128,14 +129,47 @@ def measure(
         m.done()  # no receipt: back to idle
 
 
+def _runs(text: str) -> int:
+    try:
+        runs = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if runs < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {runs}")
+    return runs
+
+
+def _clip_problem(clip: Path, challenge: str) -> str:
+    """Why the bench cannot run on ``clip`` with ``challenge``, or "": told in one line
+    before Qt and a sandbox start, not as a 'camera_lost' enrolment many lines later."""
+    try:
+        fixed_liveness_plan(challenge)
+    except ValueError as exc:
+        return f"--challenge: {exc}"
+    try:
+        source = open_source(clip)
+        try:
+            next(iter(source.frames()))
+        finally:
+            source.close()
+    except FacePayError as exc:
+        return f"--clip: {exc}"
+    except StopIteration:
+        return f"--clip: {clip} has no frames"
+    return ""
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     eval_dir = Path(os.environ.get("FACEPAY_EVAL_DIR", REPO.parent / "shared" / "eval"))
     ap.add_argument("--clip", type=Path, default=eval_dir / "video" / "single_face.mp4")
     ap.add_argument("--challenge", default="blink")
-    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--runs", type=_runs, default=3)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
+    problem = _clip_problem(args.clip, args.challenge)
+    if problem:
+        ap.error(problem)
 
     app = QApplication(sys.argv[:1])
     apply_theme(app)

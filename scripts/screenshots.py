@@ -48,9 +48,12 @@ SIZES = ((1024, 768), (1280, 1024))
 def parse_size(text: str) -> tuple[int, int]:
     width, _, height = text.partition("x")
     try:
-        return int(width), int(height)
+        size = int(width), int(height)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not WIDTHxHEIGHT: {text!r}") from None
+    if min(size) < 1:
+        raise argparse.ArgumentTypeError(f"a display is at least 1x1 pixels, not {text!r}")
+    return size
 
 
 def shot_name(language: Language, size: tuple[int, int], screen: str) -> str:
@@ -107,7 +110,16 @@ def main() -> int:
     ap.add_argument("--lang", action="append", choices=[x.value for x in Language])
     ap.add_argument("--screen", action="append", choices=list(SCREEN_NAMES))
     args = ap.parse_args()
-    args.out.mkdir(parents=True, exist_ok=True)
+    # QImage.save answers False, not an exception: a folder it may not write would
+    # otherwise list every shot as written and exit 0 with none on disk.
+    if args.out.exists() and not args.out.is_dir():
+        ap.error(f"--out {args.out} is a file, not a folder")
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / ".write-probe").touch()
+        (args.out / ".write-probe").unlink()
+    except OSError as exc:
+        ap.error(f"--out {args.out}: cannot write there ({exc.strerror or exc})")
 
     app = QApplication(sys.argv[:1])
     on_x = app.platformName() == "xcb"
@@ -140,7 +152,9 @@ def main() -> int:
                     QImage.Format.Format_Indexed8, Qt.ImageConversionFlag.ThresholdDither
                 )
                 path = args.out / shot_name(language, size, shot)
-                image.save(str(path), "PNG", 9)
+                if not image.save(str(path), "PNG", 9):
+                    sys.stderr.write(f"screenshots.py: could not write {path}\n")
+                    return 1
                 written.append(path)
                 screen.close()
                 screen.deleteLater()

@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from facepay._commands._numbers import at_least
+
 __all__ = ["register"]
 
 _DEFAULT_CLIP = "single_face.mp4"
@@ -50,9 +52,14 @@ def register(subparsers: Any, group_parser: argparse.ArgumentParser | None = Non
         default=None,
         help=f"video to run on (default ../shared/eval/video/{_DEFAULT_CLIP})",
     )
-    target.add_argument("--frames", type=int, default=60, help="frames to time (default 60)")
     target.add_argument(
-        "--threads", type=int, default=None, help="onnxruntime threads for embed (default 1)"
+        "--frames", type=at_least(1), default=60, help="frames to time (default 60)"
+    )
+    target.add_argument(
+        "--threads",
+        type=at_least(1),
+        default=None,
+        help="onnxruntime threads for embed (default 1)",
     )
     target.set_defaults(handler=run)
 

@@ -28,6 +28,8 @@ import os
 import time
 from typing import Any
 
+from facepay._commands._numbers import at_least, not_negative, positive
+
 __all__ = ["register"]
 
 
@@ -46,14 +48,18 @@ def register(subparsers: Any, group_parser: argparse.ArgumentParser | None) -> N
         help="gallery sizes for the 1:N latency, comma separated, k and M allowed "
         "(default 10k,100k,1M)",
     )
-    p.add_argument("--queries", type=int, default=200, help="1:N probes per size (default 200)")
-    p.add_argument("--clients", type=int, default=32, help="concurrent clients (default 32)")
     p.add_argument(
-        "--duration", type=float, default=10.0, help="seconds of authorize load per database"
+        "--queries", type=at_least(1), default=200, help="1:N probes per size (default 200)"
+    )
+    p.add_argument(
+        "--clients", type=at_least(1), default=32, help="concurrent clients (default 32)"
+    )
+    p.add_argument(
+        "--duration", type=positive, default=10.0, help="seconds of authorize load per database"
     )
     p.add_argument(
         "--warmup",
-        type=float,
+        type=not_negative,
         default=2.0,
         help="seconds of the same load before the clock starts, not measured (default 2): "
         "a freshly started backend's first second pays one-time costs (each worker loading "
@@ -67,7 +73,7 @@ def register(subparsers: Any, group_parser: argparse.ArgumentParser | None) -> N
     )
     p.add_argument(
         "--rate",
-        type=float,
+        type=positive,
         default=None,
         help="offered authorizations per second, spread evenly over the clients (each "
         "sends on its own schedule; latency counts from the scheduled send, so a late "
@@ -75,7 +81,7 @@ def register(subparsers: Any, group_parser: argparse.ArgumentParser | None) -> N
     )
     p.add_argument(
         "--workers",
-        type=int,
+        type=at_least(1),
         default=1,
         help="backend processes (facepay sandbox serve --workers; default 1)",
     )

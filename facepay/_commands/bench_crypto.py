@@ -9,6 +9,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from facepay._commands._numbers import at_least
+
 __all__ = ["register"]
 
 
@@ -18,8 +20,8 @@ def register(subparsers: Any, group_parser: argparse.ArgumentParser | None) -> N
         help="time template sealing/opening per HPKE suite, request signing, the at-rest "
         "vault and tenant transforms",
     )
-    parser.add_argument("--iterations", type=int, default=300, help="calls per measurement")
-    parser.add_argument("--dimension", type=int, default=128, help="template dimension")
+    parser.add_argument("--iterations", type=at_least(1), default=300, help="calls per measurement")
+    parser.add_argument("--dimension", type=at_least(1), default=128, help="template dimension")
     from facepay.cli import add_json_flag
 
     add_json_flag(parser)

@@ -11,6 +11,8 @@ import argparse
 import sys
 from typing import Any
 
+from facepay._commands._numbers import at_least, bench_database, positive, share
+
 __all__ = ["register"]
 
 _DB_HELP = "sqlite (a temporary file), postgres (a throwaway local cluster) or a postgresql:// DSN"
@@ -24,20 +26,20 @@ def register(subparsers: Any, group_parser: argparse.ArgumentParser | None) -> N
         help="checkouts through a wire that drops, delays, resets, duplicates and 5xxs; "
         "then audit the ledger for double and lost charges",
     )
-    faults.add_argument("--checkouts", type=int, default=1000)
-    faults.add_argument("--fault-rate", type=float, default=0.3, help="share of requests faulted")
-    faults.add_argument("--db", default="sqlite", help=_DB_HELP)
-    faults.add_argument("--tills", type=int, default=4, help="concurrent tills (devices)")
-    faults.add_argument("--shoppers", type=int, default=50)
+    faults.add_argument("--checkouts", type=at_least(1), default=1000)
+    faults.add_argument("--fault-rate", type=share, default=0.3, help="share of requests faulted")
+    faults.add_argument("--db", type=bench_database, default="sqlite", help=_DB_HELP)
+    faults.add_argument("--tills", type=at_least(1), default=4, help="concurrent tills (devices)")
+    faults.add_argument("--shoppers", type=at_least(1), default=50)
     faults.add_argument(
         "--client-attempts",
-        type=int,
+        type=at_least(1),
         default=2,
         help="attempts per call inside the client before the till must reconcile",
     )
     faults.add_argument(
         "--tcp-cut-rate",
-        type=float,
+        type=share,
         default=0.0,
         help="also relay through a loopback TCP proxy that cuts this share of chunks mid-stream",
     )
@@ -49,11 +51,11 @@ def register(subparsers: Any, group_parser: argparse.ArgumentParser | None) -> N
         "crash",
         help="checkouts while 'facepay sandbox serve' is SIGKILLed and restarted; audit the ledger",
     )
-    crash.add_argument("--checkouts", type=int, default=300)
-    crash.add_argument("--kills", type=int, default=5)
-    crash.add_argument("--db", default="sqlite", help=_DB_HELP)
-    crash.add_argument("--tills", type=int, default=4)
-    crash.add_argument("--shoppers", type=int, default=30)
+    crash.add_argument("--checkouts", type=at_least(1), default=300)
+    crash.add_argument("--kills", type=at_least(0), default=5)
+    crash.add_argument("--db", type=bench_database, default="sqlite", help=_DB_HELP)
+    crash.add_argument("--tills", type=at_least(1), default=4)
+    crash.add_argument("--shoppers", type=at_least(1), default=30)
     crash.add_argument("--seed", type=int, default=0)
     add_json_flag(crash)
     crash.set_defaults(handler=_crash)
@@ -61,10 +63,10 @@ def register(subparsers: Any, group_parser: argparse.ArgumentParser | None) -> N
     load = subparsers.add_parser(
         "load", help="concurrent tills against a backend process: authorize rate, p50/p99, errors"
     )
-    load.add_argument("--clients", type=int, default=32)
-    load.add_argument("--duration", type=float, default=20.0, help="seconds of measured load")
-    load.add_argument("--shoppers", type=int, default=200)
-    load.add_argument("--db", default="sqlite", help=_DB_HELP)
+    load.add_argument("--clients", type=at_least(1), default=32)
+    load.add_argument("--duration", type=positive, default=20.0, help="seconds of measured load")
+    load.add_argument("--shoppers", type=at_least(1), default=200)
+    load.add_argument("--db", type=bench_database, default="sqlite", help=_DB_HELP)
     load.add_argument("--seed", type=int, default=0)
     add_json_flag(load)
     load.set_defaults(handler=_load)
@@ -72,15 +74,15 @@ def register(subparsers: Any, group_parser: argparse.ArgumentParser | None) -> N
     memory = subparsers.add_parser(
         "memory", help="resident memory of the backend's 1:N gallery at N enrolled templates"
     )
-    memory.add_argument("--templates", type=int, default=1_000_000)
+    memory.add_argument("--templates", type=at_least(1), default=1_000_000)
     add_json_flag(memory)
     memory.set_defaults(handler=_memory)
 
     fuzz = subparsers.add_parser(
         "fuzz", help="requests generated from the served OpenAPI document: no 5xx, no crash"
     )
-    fuzz.add_argument("--cases", type=int, default=10_000)
-    fuzz.add_argument("--db", default="sqlite", help=_DB_HELP)
+    fuzz.add_argument("--cases", type=at_least(1), default=10_000)
+    fuzz.add_argument("--db", type=bench_database, default="sqlite", help=_DB_HELP)
     fuzz.add_argument("--seed", type=int, default=0)
     add_json_flag(fuzz)
     fuzz.set_defaults(handler=_fuzz)

@@ -16,8 +16,11 @@ sweep of grey thresholds.
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 from typing import Any
+
+from facepay._commands._numbers import at_least, not_negative
 
 __all__ = ["register"]
 
@@ -36,13 +39,13 @@ def register(subparsers: Any, group_parser: argparse.ArgumentParser | None = Non
     _source_options(parser)
     parser.add_argument(
         "--threshold",
-        type=float,
+        type=not_negative,
         default=None,
         help="report FMR/FNMR at this distance instead of the shipped default",
     )
     parser.add_argument(
         "--closest",
-        type=int,
+        type=at_least(0),
         default=0,
         metavar="N",
         help="also list the N closest impostor pairs (who could be mistaken for whom)",
@@ -66,19 +69,19 @@ def register(subparsers: Any, group_parser: argparse.ArgumentParser | None = Non
     add_json_flag(adaptive)
     _source_options(adaptive)
     adaptive.add_argument(
-        "--orders", type=int, default=20, help="seeded random histories (default 20)"
+        "--orders", type=at_least(1), default=20, help="seeded random histories (default 20)"
     )
     adaptive.add_argument("--seed", type=int, default=0, help="seed of the first order")
     adaptive.add_argument(
         "--impostors",
-        type=int,
+        type=at_least(0),
         default=20,
         metavar="N",
         help="impostor attempts per enrolled identity and order (default 20)",
     )
     adaptive.add_argument(
         "--lookalikes",
-        type=int,
+        type=at_least(0),
         default=3,
         metavar="N",
         help="of those, the N other people's samples closest to the enrolment, every order "
@@ -102,18 +105,28 @@ def register(subparsers: Any, group_parser: argparse.ArgumentParser | None = Non
 
 
 def _ints(text: str) -> tuple[int, ...]:
-    return tuple(int(x) for x in text.split(",") if x.strip())
+    return tuple(at_least(1)(x) for x in text.split(",") if x.strip())
 
 
 def _floats(text: str) -> tuple[float, ...]:
-    return tuple(float(x) for x in text.split(",") if x.strip())
+    return tuple(not_negative(x) for x in text.split(",") if x.strip())
+
+
+def _pattern(text: str) -> str:
+    try:
+        compiled = re.compile(text)
+    except re.error as exc:
+        raise argparse.ArgumentTypeError(f"not a regular expression: {exc}") from None
+    if compiled.groups < 1:
+        raise argparse.ArgumentTypeError("needs a group, e.g. '^(\\w+)_' (the identity)")
+    return text
 
 
 def _source_options(parser: argparse.ArgumentParser) -> None:
     """Where the templates come from: stills by folder or file name, or clip windows."""
     parser.add_argument(
         "--fused",
-        type=int,
+        type=at_least(1),
         metavar="K",
         default=None,
         help="DIR holds clips: compare templates fused from K frames (as at a till)",
@@ -126,11 +139,15 @@ def _source_options(parser: argparse.ArgumentParser) -> None:
         help="with --fused: clips that show the same person (repeatable)",
     )
     parser.add_argument(
-        "--step", type=int, default=1, help="with --fused: use every STEP-th frame (default 1)"
+        "--step",
+        type=at_least(1),
+        default=1,
+        help="with --fused: use every STEP-th frame (default 1)",
     )
     parser.add_argument(
         "--identity-pattern",
         metavar="REGEX",
+        type=_pattern,
         default=None,
         help="stills sit directly in DIR; the regex's first group of a file name is its identity",
     )
@@ -178,8 +195,8 @@ def run_adaptive(args: argparse.Namespace) -> int:
     from facepay.errors import FacePayError
     from facepay.eval._adaptive import adaptive_report, conditions, run_conditions
 
-    if args.orders < 1 or not args.views or min(args.views) < 1:
-        raise FacePayError("--orders and every --views value must be >= 1")
+    if not args.views:
+        raise FacePayError("--views needs at least one number of views, e.g. 1,3")
     samples, images, failed, _ = _samples(args)
     chosen = conditions(args.views)
 
@@ -273,8 +290,6 @@ def _samples(args: argparse.Namespace) -> tuple[list[Any], int, int, Any]:
                 progress=bar,
             )
     else:
-        if args.fused < 1 or args.step < 1:
-            raise FacePayError("--fused and --step must be >= 1")
         groups = [tuple(s.strip() for s in g.split(",") if s.strip()) for g in args.same_person]
         samples, images, _clips, failed = enroll_clips(
             root,
@@ -290,6 +305,13 @@ def _samples(args: argparse.Namespace) -> tuple[list[Any], int, int, Any]:
             step=args.step,
             progress=bar,
         )
+    # An empty folder is a mistake, not a measurement: "FMR 0.0, FNMR 0.0" on nothing
+    # would read as a perfect model.
+    if images == 0:
+        what = "video clips" if args.fused is not None else "images (<identity>/<images>)"
+        raise FacePayError(f"no {what} in {root}")
+    if not samples:
+        raise FacePayError(f"no face could be enrolled from the {images} in {root}")
     return samples, images, failed, embedder
 
 

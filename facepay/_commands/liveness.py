@@ -25,6 +25,8 @@ import argparse
 import secrets
 from typing import Any
 
+from facepay._commands._numbers import not_negative
+
 __all__ = ["register"]
 
 EXIT = {"live": 0, "not_live": 3, "inconclusive": 4}
@@ -67,7 +69,11 @@ def register(subparsers: Any, group_parser: argparse.ArgumentParser | None) -> N
         "backend's session nonce is (reproducible)",
     )
     parser.add_argument(
-        "--start", type=float, default=0.0, metavar="S", help="start the session S seconds in"
+        "--start",
+        type=not_negative,
+        default=0.0,
+        metavar="S",
+        help="start the session S seconds in",
     )
     parser.add_argument(
         "--pad-model", default=None, metavar="CARD.json", help="add a passive ONNX PAD model"
@@ -118,6 +124,11 @@ def _run(args: argparse.Namespace) -> int:
             raise FacePayError(str(exc)) from None
     else:
         count = args.count or CheckoutConfig.from_env().liveness_challenges
+        if count not in (2, 3):  # only the environment can bring another number here
+            raise FacePayError(
+                f"FACEPAY_CHECKOUT_LIVENESS_CHALLENGES: a random plan has 2 or 3 challenges, "
+                f"not {count} (or give --count)"
+            )
         plan = ChallengePlan.from_seed(_seed(args.seed), count=count)
     pad = (
         PadModel.from_model_card(PadModelCard.from_json(args.pad_model)) if args.pad_model else None

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from facepay._commands._numbers import not_negative, port
 from facepay.config import SEALING_SUITES
 from facepay.errors import FacePayError
 
@@ -31,7 +32,7 @@ def register(subparsers: Any, group_parser: argparse.ArgumentParser | None) -> N
         ),
     )
     serve.add_argument("--db", required=True, help="SQLite file path or postgresql:// DSN")
-    serve.add_argument("--port", type=int, default=8470, help="TCP port (default 8470)")
+    serve.add_argument("--port", type=port, default=8470, help="TCP port (default 8470)")
     serve.add_argument(
         "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, loopback only)"
     )
@@ -127,7 +128,7 @@ def register(subparsers: Any, group_parser: argparse.ArgumentParser | None) -> N
         ),
     )
     rotate.add_argument("--keys", required=True, help="key directory (e.g. shop.db.keys)")
-    rotate.add_argument("--grace-days", type=float, default=7.0, help="default 7")
+    rotate.add_argument("--grace-days", type=not_negative, default=7.0, help="default 7")
     rotate.add_argument(
         "--suite",
         choices=SEALING_SUITES,
@@ -284,11 +285,15 @@ def _provision(args: argparse.Namespace) -> int:
     from facepay.server import PaymentBackend, Vault, default_key_dir, open_database
     from facepay.wire import DeviceRegistrationRequest, b64encode
 
+    if os.path.isdir(args.device_key):  # else it reads as "chmod 600 it", a wrong lead
+        raise FacePayError(f"--device-key {args.device_key} is a folder, not a PEM file")
     made_key = not os.path.exists(args.device_key)
     try:
         key = DeviceKey.load_or_create(args.device_key)
     except OSError as exc:  # name the key, not the temporary file it was written through
         raise OSError(exc.errno, exc.strerror, args.device_key) from None
+    except FacePayError as exc:  # "not an ... Ed25519 PEM private key": say which file
+        raise FacePayError(f"--device-key {args.device_key}: {exc}") from None
     try:
         db = open_database(args.db)
     except BaseException:
@@ -325,6 +330,13 @@ def _tenant(args: argparse.Namespace) -> int:
         sys.stderr.write(f"facepay sandbox tenant: no database at {args.db}\n")
         return 2
     target = Path(args.token_file)
+    if target.is_file() and not _holds_a_token(target):
+        # Replacing an earlier token file is a re-run; any other file is a typo to keep.
+        sys.stderr.write(
+            f"facepay sandbox tenant: {target} exists and holds no enrollment token; "
+            "name a new file\n"
+        )
+        return 2
     try:  # the token file first: a folder we cannot write to changes nothing
         target.unlink(missing_ok=True)
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -353,6 +365,15 @@ def _tenant(args: argparse.Namespace) -> int:
         ),
     )
     return 0
+
+
+def _holds_a_token(path: Path) -> bool:
+    """Whether ``path`` is a token file this command wrote: one line, the token alone."""
+    try:
+        lines = path.read_text(encoding="utf-8").split()
+    except (OSError, UnicodeDecodeError):
+        return False
+    return len(lines) == 1 and lines[0].startswith("fpt_")
 
 
 def _revoke(args: argparse.Namespace) -> int:
