@@ -71,6 +71,11 @@ def env_overrides(
     return cls(**values)
 
 
+# The liveness plan sizes a session seed can draw (``ChallengePlan.from_seed``): one head
+# turn and 1-4 of blink, look_up, open_mouth and smile.
+LIVENESS_PLAN_SIZES: tuple[int, ...] = (2, 3, 4, 5)
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
 class ClientConfig:
     """Options of the payment backend client (``FacePayClient``, ``AsyncFacePayClient``)."""
@@ -119,7 +124,7 @@ class CheckoutConfig:
     claim_timeout_s: float = 60.0
     # Time to get one good frame of the face in the oval before liveness starts.
     capture_timeout_s: float = 20.0
-    # Whole liveness session (2-3 challenges of a few seconds each, as the plan allots).
+    # Whole liveness session (3 challenges by default, up to 5, of a few seconds each).
     liveness_timeout_s: float = 30.0
     # How long a sealed template may wait in ``processing`` for ``complete()`` to send it:
     # past this the attempt times out and nothing is sent. The round trip itself is bounded
@@ -137,6 +142,8 @@ class CheckoutConfig:
     # two: with three every plan asks a photo for something it cannot do, and in the attack
     # run (docs/liveness.md) the one replayed clip accepted under a random plan drew a
     # two-challenge plan (1/160), against 0/160 with three.
+    # A store may raise it up to 5 (LIVENESS_PLAN_SIZES: one turn and 1-4 of the other
+    # four challenges); tills and backend derive the same plan from the seed for any of them.
     liveness_challenges: int = 3
     # Enrollment sends up to this many views of the face (issue 16, docs/protocol.md): the
     # fused template of the best frames, plus one per side the head turned at least

@@ -161,7 +161,7 @@ FACEPAY_MISTAKES = {
         ("liveness", "--camera", "notes.txt", "--seed", "not-hex"), "is not hex"
     ),
     "liveness: count out of range": Mistake(
-        ("liveness", "--camera", "notes.txt", "--count", "5"), "invalid choice: 5"
+        ("liveness", "--camera", "notes.txt", "--count", "6"), "invalid choice: 6"
     ),
     "ledger: database typo": Mistake(
         ("sandbox", "ledger", "--db", "shopp.db"), "shopp.db: no such database"
@@ -419,7 +419,7 @@ FACEPAY_MISTAKES = {
     ),
     "liveness: a random plan of 9 challenges from the environment": Mistake(
         ("liveness", "--camera", "notes.txt"),
-        "a random plan has 2 or 3 challenges, not 9",
+        "a random plan has 2 to 5 challenges, not 9",
         env=(("FACEPAY_CHECKOUT_LIVENESS_CHALLENGES", "9"),),
     ),
     "unknown command": Mistake(("pay",), "invalid choice: 'pay'"),

@@ -26,6 +26,7 @@ import secrets
 from typing import Any
 
 from facepay._commands._numbers import not_negative
+from facepay.config import LIVENESS_PLAN_SIZES
 
 __all__ = ["register"]
 
@@ -57,7 +58,7 @@ def register(subparsers: Any, group_parser: argparse.ArgumentParser | None) -> N
         "--count",
         type=int,
         default=None,
-        choices=(2, 3),
+        choices=LIVENESS_PLAN_SIZES,
         help=f"random plan size (default: {CheckoutConfig().liveness_challenges}, or "
         "FACEPAY_CHECKOUT_LIVENESS_CHALLENGES: the size a till draws)",
     )
@@ -124,9 +125,9 @@ def _run(args: argparse.Namespace) -> int:
             raise FacePayError(str(exc)) from None
     else:
         count = args.count or CheckoutConfig.from_env().liveness_challenges
-        if count not in (2, 3):  # only the environment can bring another number here
+        if count not in LIVENESS_PLAN_SIZES:  # only the environment brings others here
             raise FacePayError(
-                f"FACEPAY_CHECKOUT_LIVENESS_CHALLENGES: a random plan has 2 or 3 challenges, "
+                f"FACEPAY_CHECKOUT_LIVENESS_CHALLENGES: a random plan has 2 to 5 challenges, "
                 f"not {count} (or give --count)"
             )
         plan = ChallengePlan.from_seed(_seed(args.seed), count=count)

@@ -11,6 +11,8 @@ import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
+from facepay.config import LIVENESS_PLAN_SIZES
+
 __all__ = ["ChallengePlan", "LivenessChallenge", "parse_challenges"]
 
 
@@ -70,13 +72,13 @@ class _SeedStream:
 
 @dataclass(frozen=True, slots=True)
 class ChallengePlan:
-    """An ordered list of 1 to 3 distinct challenges."""
+    """An ordered list of 1 to 5 distinct challenges (a seed draws 2 to 5)."""
 
     challenges: tuple[LivenessChallenge, ...]
 
     def __post_init__(self) -> None:
-        if not 1 <= len(self.challenges) <= 3:
-            raise ValueError("a challenge plan has 1 to 3 challenges")
+        if not 1 <= len(self.challenges) <= max(LIVENESS_PLAN_SIZES):
+            raise ValueError(f"a challenge plan has 1 to {max(LIVENESS_PLAN_SIZES)} challenges")
         if len(set(self.challenges)) != len(self.challenges):
             raise ValueError("a challenge plan does not repeat a challenge")
         for c in self.challenges:
@@ -97,7 +99,7 @@ class ChallengePlan:
 
     @classmethod
     def from_seed(cls, seed: bytes, count: int = 2) -> ChallengePlan:
-        """The plan for a session nonce: ``count`` (2 or 3) distinct challenges.
+        """The plan for a session nonce: ``count`` (2 to 5) distinct challenges.
 
         Every plan holds exactly one head turn, left or right with equal odds, because the
         3D parallax check needs a prompted turn; the other challenges and the order are drawn
@@ -106,8 +108,8 @@ class ChallengePlan:
         """
         if not isinstance(seed, bytes | bytearray) or len(seed) < 8:
             raise ValueError("the plan seed must be at least 8 bytes (the backend's session nonce)")
-        if count not in (2, 3):
-            raise ValueError("count must be 2 or 3")
+        if count not in LIVENESS_PLAN_SIZES:
+            raise ValueError("count must be 2 to 5")
         rng = _SeedStream(bytes(seed))
         turn = _TURNS[rng.below(2)]
         pool = [c for c in _OTHERS if c is not turn and not c.is_turn]

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 
 # The till's own plan derivation, reused (not a second copy): facepay.liveness draws the
 # challenges a till asks for from the session's seed, and the backend recomputes them.
+from facepay.config import LIVENESS_PLAN_SIZES
 from facepay.liveness._challenges import ChallengePlan
 from facepay.server._repository import LockoutRow, SessionRow
 from facepay.wire import ErrorCode
@@ -142,7 +143,7 @@ def liveness_refusal(
     The till decides liveness; the backend checks what it can. A decision other than
     ``live`` never pays. For a production (non-sandbox) tenant the summary must also name
     exactly the plan the session's seed derives (``ChallengePlan.from_seed(seed, n)`` for
-    the n = 2 or 3 challenges it reports; its evidence ``plan``, if given, must agree)
+    the n = 2 to 5 challenges it reports; its evidence ``plan``, if given, must agree)
     and report the 3D head-turn parallax check (``parallax_checked`` true). So a sloppy,
     replaying or demo-configured till (a fixed plan without a turn) cannot pay outside
     the sandbox; a compromised till can still lie, which only the till's own integrity
@@ -151,7 +152,7 @@ def liveness_refusal(
         return "not_live"
     if sandbox:
         return None
-    if len(challenges) not in (2, 3):
+    if len(challenges) not in LIVENESS_PLAN_SIZES:
         return "plan_not_from_seed"
     expected = ChallengePlan.from_seed(seed, count=len(challenges)).names
     if tuple(challenges) != expected:

@@ -15,9 +15,9 @@ def test_same_seed_gives_the_same_plan() -> None:
 
 
 def test_plans_hold_exactly_one_turn_and_no_repeats() -> None:
-    for i in range(300):
-        plan = ChallengePlan.from_seed(i.to_bytes(16, "big"), count=2 + i % 2)
-        assert len(plan) == 2 + i % 2
+    for i in range(400):
+        plan = ChallengePlan.from_seed(i.to_bytes(16, "big"), count=2 + i % 4)
+        assert len(plan) == 2 + i % 4
         assert sum(c.is_turn for c in plan) == 1
         assert len(set(plan.challenges)) == len(plan)
 
@@ -46,8 +46,8 @@ def test_a_weak_or_missing_seed_is_refused(seed: object) -> None:
         ChallengePlan.from_seed(seed, count=2)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("count", [0, 1, 4])
-def test_count_must_be_two_or_three(count: int) -> None:
+@pytest.mark.parametrize("count", [0, 1, 6])
+def test_count_must_be_two_to_five(count: int) -> None:
     with pytest.raises(ValueError, match="count"):
         ChallengePlan.from_seed(b"0123456789abcdef", count=count)
 
@@ -60,5 +60,24 @@ def test_explicit_plans_parse_names_and_reject_unknown_ones() -> None:
         parse_challenges("blink,wink")
     with pytest.raises(ValueError, match="repeat"):
         ChallengePlan.of(["blink", "blink"])
-    with pytest.raises(ValueError, match="1 to 3"):
+    with pytest.raises(ValueError, match="1 to 5"):
         ChallengePlan.of([])
+
+
+@pytest.mark.parametrize("count", [4, 5])
+def test_a_store_that_raises_the_count_gets_a_plan_its_backend_accepts(count: int) -> None:
+    """The kiosk's staff may raise the count to 5: the till draws that plan and a
+    production backend takes it as the seed's plan (before, 4 or 5 broke every payment)."""
+    from facepay.checkout import seeded_liveness
+    from facepay.config import CheckoutConfig
+    from facepay.server._decision import liveness_refusal
+
+    seed = bytes(range(32))
+    session = seeded_liveness(CheckoutConfig(liveness_challenges=count))(seed, None)
+    assert len(session.plan) == count
+    assert sum(c.is_turn for c in session.plan) == 1
+    evidence = {"parallax_checked": True, "plan": ",".join(session.plan.names)}
+    refusal = liveness_refusal(
+        decision="live", challenges=session.plan.names, evidence=evidence, seed=seed, sandbox=False
+    )
+    assert refusal is None
