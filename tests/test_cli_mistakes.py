@@ -70,11 +70,13 @@ def _writable(folder: Path) -> bool:
 
 
 def _snapshot(root: Path) -> dict[str, str]:
-    """Every file under ``root`` with a hash of its bytes: what exists and what it holds."""
+    """Every file under ``root`` with a hash of its bytes and its permission bits: what
+    exists, what it holds and who may read it (a mistake must not chmod a user's file)."""
     out = {}
     for path in sorted(root.rglob("*")):
         rel = str(path.relative_to(root))
-        out[rel] = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "dir"
+        held = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "dir"
+        out[rel] = f"{held} {path.stat().st_mode & 0o777:o}"
     return out
 
 

@@ -393,6 +393,18 @@ class Database:
         return version
 
 
+def _empty_or_sqlite(path: Path) -> bool:
+    """Missing, empty, or starting with SQLite's file header."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(16)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return True  # unreadable or a folder: the open below says what is wrong
+    return head in (b"", b"SQLite format 3\x00")
+
+
 def _owner_only(path: Path) -> None:
     """Create the database's folder (0700) and file (0600) for the owner alone, and take
     group and other access away from an existing file and its WAL and shared-memory files
@@ -400,6 +412,8 @@ def _owner_only(path: Path) -> None:
     templates and the audit log: no other local user reads it."""
     if not path.parent.exists():
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not _empty_or_sqlite(path):
+        return  # not a database: leave the user's file as it was; opening it fails typed
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     os.close(fd)
     for name in (path.name, path.name + "-wal", path.name + "-shm"):
