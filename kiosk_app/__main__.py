@@ -88,7 +88,7 @@ def native_stderr_quieted(quiet: bool) -> Iterator[None]:
 
 
 def _challenge_list(text: str) -> tuple[str, ...]:
-    from facepay.testing import fixed_liveness_plan
+    from facepay import fixed_liveness_plan
 
     names = tuple(c.strip() for c in text.split(",") if c.strip())
     if not names:

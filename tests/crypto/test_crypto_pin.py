@@ -172,6 +172,7 @@ def test_the_second_factor_section_names_real_tests_and_the_right_numbers() -> N
         p.read_text(encoding="utf-8")
         for p in [
             *(root / "tests" / "security").glob("test_attack_pin_*.py"),
+            *(root / "tests" / "security").glob("test_redteam_*.py"),
             root / "tests" / "server" / "test_grey_zone.py",
         ]
     )

@@ -340,13 +340,13 @@ PROMISES: list[tuple[str, str, float, str]] = [
     ),
     (
         "security.md",
-        r"caps guesses at ([0-9]+) per",
+        r"caps guesses\s+under a claim at ([0-9]+) per",
         SERVER.lockout_failures,
         "ServerConfig.lockout_failures",
     ),
     (
         "security.md",
-        r"caps guesses at [0-9]+ per ([0-9]+) (?P<unit>minutes)",
+        r"caps guesses\s+under a claim at [0-9]+ per ([0-9]+) (?P<unit>minutes)",
         SERVER.shopper_lockout_s,
         "ServerConfig.shopper_lockout_s",
     ),
