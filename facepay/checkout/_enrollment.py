@@ -25,6 +25,7 @@ from facepay.checkout._machine import (
     S,
     _admits,
     _FaceFlow,
+    _Heap,
     _refusal,
     _t,
 )
@@ -87,10 +88,7 @@ class EnrollmentSession(_FaceFlow):
         self.result: EnrollmentResult | None = None
         # Quality-passing frames of each turned side (+1: the shopper's left, -1: right),
         # best first and bounded like the flow's candidates: the extra enrollment views.
-        self._turned: dict[int, list[tuple[float, int, Frame, FaceObservation]]] = {
-            1: [],
-            -1: [],
-        }
+        self._turned: dict[int, _Heap] = {1: [], -1: []}
         self._more_sealed: tuple[SealedTemplate, ...] = ()
         # Every frame of the live session, graded (numbers and reason codes, no face): the
         # enrollment rule judges them together before a template is made.
@@ -100,33 +98,34 @@ class EnrollmentSession(_FaceFlow):
     def holds_biometric_data(self) -> bool:
         return super().holds_biometric_data or any(self._turned.values())
 
-    def _would_keep(self, score: float, face: FaceObservation) -> bool:
-        """Would a gate-passing frame of this utility enter the candidates or a turned view?"""
-        if _admits(self._candidates, self._config.candidate_frames, score):
-            return True
+    def _turned_view(self, face: FaceObservation) -> _Heap | None:
+        """The turned-view heap of the side this face is turned to, or None (a frontal
+        face, or one enrollment view only)."""
         yaw = face.pose.yaw
         if (
             self._config.enrollment_views < 2
             or not math.isfinite(yaw)
             or abs(yaw) < self._config.enrollment_view_yaw_deg
         ):
-            return False
-        return _admits(self._turned[1 if yaw > 0 else -1], self._config.fused_frames, score)
+            return None
+        return self._turned[1 if yaw > 0 else -1]
 
     def _keep_candidate(self, frame: Frame, report: QualityReport) -> None:
         from facepay.vision import GradedFrame
 
         graded = GradedFrame.of(report)
         face = report.face
+        if not graded.passed or face is None:
+            self._graded.append(graded)
+            return
+        turned = self._turned_view(face)
         # A hand over the mouth leaves the detector confident and the eyes open: the hand
         # is looked for on each frame that would become a candidate or a turned view,
         # whatever hand_check_payments says. A covered frame is not clear (occluded).
-        if (
-            graded.passed
-            and face is not None
-            and self._would_keep(report.score, face)
-            and self._hand_covers(frame, face)
-        ):
+        would_keep = _admits(self._candidates, self._config.candidate_frames, report.score) or (
+            turned is not None and _admits(turned, self._config.fused_frames, report.score)
+        )
+        if would_keep and self._hand_covers(frame, face):
             self._graded.append(
                 GradedFrame(
                     frame_index=graded.frame_index,
@@ -136,19 +135,9 @@ class EnrollmentSession(_FaceFlow):
             )
             return
         self._graded.append(graded)
-        if graded.passed and face is not None:
-            self._push_candidate(frame, report)
-        if not report.passed or report.face is None or self._config.enrollment_views < 2:
-            return
-        yaw = report.face.pose.yaw
-        if not math.isfinite(yaw) or abs(yaw) < self._config.enrollment_view_yaw_deg:
-            return
-        heap = self._turned[1 if yaw > 0 else -1]
-        item = (report.score, next(self._tiebreak), frame, report.face)
-        if len(heap) < self._config.fused_frames:
-            heapq.heappush(heap, item)
-        elif item[0] > heap[0][0]:
-            heapq.heapreplace(heap, item)
+        self._push_candidate(frame, report)
+        if turned is not None:
+            self._push(turned, self._config.fused_frames, frame, report)
 
     def _template_refusal(self) -> FailureReason | None:
         """Too few clear frames (``facepay.vision.enrollment_frames``): FACE_NOT_CLEAR.

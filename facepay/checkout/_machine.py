@@ -75,6 +75,11 @@ _E = TypeVar("_E", bound=NothingTakenError)
 # and the till's SessionSealer; a test may stand in for any of them.
 
 
+# A bounded best-first min-heap of (utility, tiebreak, frame, face): the candidates for
+# fusion, and an enrollment's turned views.
+_Heap = list[tuple[float, int, Frame, FaceObservation]]
+
+
 class FaceFinder(Protocol):
     """Finds the face in a frame and grades it: detection and the quality gate in one call."""
 
@@ -257,7 +262,7 @@ class _FaceFlow:
         self._verdict: LivenessVerdict | None = None
         self._last_report: QualityReport | None = None
         # Best-first candidates for fusion: a bounded min-heap of (utility, tiebreak, frame, face).
-        self._candidates: list[tuple[float, int, Frame, FaceObservation]] = []
+        self._candidates: _Heap = []
         self._tiebreak = itertools.count()
         # Frames kept out of the candidates for a hand over the face, and why the frames
         # were not clear when the attempt ends FACE_NOT_CLEAR or FACE_COVERED.
@@ -490,12 +495,17 @@ class _FaceFlow:
         self._push_candidate(frame, report)
 
     def _push_candidate(self, frame: Frame, report: QualityReport) -> None:
+        self._push(self._candidates, self._config.candidate_frames, frame, report)
+
+    def _push(self, heap: _Heap, size: int, frame: Frame, report: QualityReport) -> None:
+        """Keep this gate-passing frame in ``heap``, a best-first min-heap of ``size``, if
+        its utility earns a place there (:func:`_admits`)."""
         assert report.face is not None
         item = (report.score, next(self._tiebreak), frame, report.face)
-        if len(self._candidates) < self._config.candidate_frames:
-            heapq.heappush(self._candidates, item)
-        elif item[0] > self._candidates[0][0]:
-            heapq.heapreplace(self._candidates, item)
+        if len(heap) < size:
+            heapq.heappush(heap, item)
+        elif item[0] > heap[0][0]:
+            heapq.heapreplace(heap, item)
 
     def _hand_covers(self, frame: Frame, face: FaceObservation) -> bool:
         """Does a hand cover this face (``FlowParts.hands``)? A frame the hand check cannot
@@ -670,7 +680,7 @@ class _FaceFlow:
                 self._fail(FailureReason.FRAMES_ENDED)
 
 
-def _admits(heap: list[tuple[float, int, Frame, FaceObservation]], size: int, score: float) -> bool:
+def _admits(heap: _Heap, size: int, score: float) -> bool:
     """Would an item of ``score`` enter this bounded best-first min-heap of ``size``?"""
     return len(heap) < size or score > heap[0][0]
 
