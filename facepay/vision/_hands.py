@@ -34,8 +34,9 @@ import numpy.typing as npt
 from facepay import _mesh
 from facepay._closing import ClosesOnExit
 from facepay.config import QualityConfig
-from facepay.errors import ConfigurationError, InvalidImageError, ModelError
+from facepay.errors import InvalidImageError, ModelError
 from facepay.types import FaceObservation, Frame, HandCoverage, ImageArray
+from facepay.vision._landmarks import graph_image
 
 __all__ = ["HandCoverageDetector", "hand_face_coverage"]
 
@@ -108,9 +109,7 @@ class HandCoverageDetector(ClosesOnExit):
     """
 
     def __init__(self, config: QualityConfig | None = None) -> None:
-        self.config = config or QualityConfig()
-        if self.config.hand_model_complexity not in (0, 1):
-            raise ConfigurationError("hand_model_complexity must be 0 or 1")
+        self.config = config or QualityConfig()  # validated by QualityConfig itself
         self._lock = threading.Lock()
         # Loaded on the first frame measured: a till builds one with its other stages, and
         # only an attempt's candidate frames (or a caller's) ever need it.
@@ -143,18 +142,7 @@ class HandCoverageDetector(ClosesOnExit):
 
     def measure(self, frame: Frame, face: FaceObservation) -> HandCoverage:
         """How much of ``face`` (found in ``frame``) lies under a hand."""
-        image = frame.image
-        if (
-            not isinstance(image, np.ndarray)
-            or image.dtype != np.uint8
-            or image.ndim != 3
-            or image.shape[2] != 3
-            or min(image.shape[:2]) < 1
-        ):
-            raise InvalidImageError(
-                "expected an RGB uint8 image of shape (H, W, 3); "
-                "use FrameAnalyzer.analyze first for arbitrary input"
-            )
+        image = graph_image(frame.image)
         outline = face.landmarks[list(_mesh.FACE_OVAL), :2]
         if not np.isfinite(outline).all():
             raise InvalidImageError("the face has no landmarks to measure a hand against")

@@ -64,6 +64,23 @@ _LEVEL_PITCH_DEG = 6.0
 _CROP_SCALE = 2.0
 
 
+def graph_image(image: object) -> ImageArray:
+    """``image`` as mediapipe's graphs take it (contiguous RGB ``uint8``, (H, W, 3)), or
+    :class:`facepay.errors.InvalidImageError`: the face and hand graphs take nothing else."""
+    if (
+        not isinstance(image, np.ndarray)
+        or image.dtype != np.uint8
+        or image.ndim != 3
+        or image.shape[2] != 3
+        or image.shape[0] < 1
+        or image.shape[1] < 1
+    ):
+        raise InvalidImageError(
+            "expected an RGB uint8 image of shape (H, W, 3); use FrameAnalyzer for arbitrary input"
+        )
+    return np.ascontiguousarray(image)
+
+
 @dataclass(frozen=True, slots=True)
 class _Detection:
     box: BoundingBox
@@ -215,19 +232,7 @@ class FaceMeshDetector(ClosesOnExit):
         self, image: ImageArray, *, frame_index: int = 0, timestamp: float = 0.0
     ) -> list[FaceObservation]:
         """All faces in an RGB ``uint8`` image, dominant first (see class docstring)."""
-        if (
-            not isinstance(image, np.ndarray)
-            or image.dtype != np.uint8
-            or image.ndim != 3
-            or image.shape[2] != 3
-            or image.shape[0] < 1
-            or image.shape[1] < 1
-        ):
-            raise InvalidImageError(
-                "expected an RGB uint8 image of shape (H, W, 3); "
-                "use FrameAnalyzer for arbitrary input"
-            )
-        image = np.ascontiguousarray(image)
+        image = graph_image(image)
         with self._lock:
             if self._closed:
                 raise RuntimeError("FaceMeshDetector is closed")
