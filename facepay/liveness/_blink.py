@@ -32,19 +32,32 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from facepay.config import LivenessConfig
+
 __all__ = ["BlinkAnswer", "BlinkRule"]
 
 
 @dataclass(frozen=True, slots=True)
 class BlinkRule:
-    """The numbers of the blink rule (``LivenessConfig``'s ``blink_*`` fields, same defaults)."""
+    """The numbers of the blink rule: ``LivenessConfig``'s ``blink_*`` fields (:meth:`of`)."""
 
-    closed_ratio: float = 0.65
-    reopen_ratio: float = 0.75
-    rest_s: float = 0.2
-    rest_spread: float = 0.2
-    rest_floor: float = 0.5
-    rest_fall_s: float = 0.2
+    closed_ratio: float
+    reopen_ratio: float
+    rest_s: float
+    rest_spread: float
+    rest_floor: float
+    rest_fall_s: float
+
+    @classmethod
+    def of(cls, config: LivenessConfig) -> BlinkRule:
+        return cls(
+            closed_ratio=config.blink_closed_ratio,
+            reopen_ratio=config.blink_reopen_ratio,
+            rest_s=config.blink_rest_s,
+            rest_spread=config.blink_rest_spread,
+            rest_floor=config.blink_rest_floor,
+            rest_fall_s=config.blink_rest_fall_s,
+        )
 
 
 class BlinkAnswer:

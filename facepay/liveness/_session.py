@@ -137,6 +137,7 @@ class LivenessSession:
             raise TypeError("plan must be a ChallengePlan (ChallengePlan.from_seed or .of)")
         self.plan = plan
         self.config = config or LivenessConfig()
+        self._blink_rule = BlinkRule.of(self.config)
         self._device_name = device_name
         self._pad = pad_model
         self.reset()
@@ -160,7 +161,7 @@ class LivenessSession:
         self._armed_t: float | None = None
         self._onset_t: float | None = None
         self._yaw_ref = 0.0
-        self._blink = self._new_blink_answer()
+        self._blink = BlinkAnswer(self._blink_rule)
         self._hold = 0
         self._passed: list[str] = []
         self._response_s: list[float] = []
@@ -343,7 +344,7 @@ class LivenessSession:
         self._challenge_t0 = t
         self._armed_t = None
         self._onset_t = None
-        self._blink = self._new_blink_answer()
+        self._blink = BlinkAnswer(self._blink_rule)
         self._hold = 0
         if self._index < len(self.plan) and self.plan.challenges[self._index].is_turn:
             self._parallax = ParallaxTracker(
@@ -351,19 +352,6 @@ class LivenessSession:
                 max_segment_frames=self.config.parallax_segment_max_frames,
             )
             self._parallax_until = None
-
-    def _new_blink_answer(self) -> BlinkAnswer:
-        c = self.config
-        return BlinkAnswer(
-            BlinkRule(
-                closed_ratio=c.blink_closed_ratio,
-                reopen_ratio=c.blink_reopen_ratio,
-                rest_s=c.blink_rest_s,
-                rest_spread=c.blink_rest_spread,
-                rest_floor=c.blink_rest_floor,
-                rest_fall_s=c.blink_rest_fall_s,
-            )
-        )
 
     def _feed_parallax(self, frame: Frame, obs: FaceObservation, m: FaceMeasures, t: float) -> None:
         if self._parallax is None:

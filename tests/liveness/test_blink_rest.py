@@ -7,6 +7,8 @@ the traces are the whole test.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -15,6 +17,7 @@ from facepay.liveness._blink import BlinkAnswer, BlinkRule
 
 FPS = 30.0
 BASELINE = 0.39  # d14's wide-open eyes in the second before the prompt
+_RULE = BlinkRule.of(LivenessConfig())  # the shipped rule
 
 # d14.mp4 from 3.60 s (the frame after the till's prompt in the 3-6 s segment), eye aspect
 # per frame from the mesh (`facepay analyze --per-frame`): the prompt comes mid-blink
@@ -39,7 +42,7 @@ def _run(
 ) -> tuple[int | None, BlinkAnswer]:
     """Feed the trace (frame i at (i + 1) / FPS after the prompt); the index of the frame
     that completed the blink, None if none did."""
-    answer = BlinkAnswer(rule or BlinkRule())
+    answer = BlinkAnswer(rule or _RULE)
     for i, ear in enumerate(ears):
         t = (i + 1) / FPS
         if answer.feed(t, ear, baseline, shape_kept=i not in squashed, settled=i not in unsteady):
@@ -56,9 +59,9 @@ def _rest_then_blink(
     return rest + [0.7 * level, 0.06, 0.06, 0.5 * level] + [reopen_share * level] * 15
 
 
-def test_the_rule_defaults_are_the_configs() -> None:
-    c = LivenessConfig()
-    assert BlinkRule() == BlinkRule(
+def test_the_rule_is_the_configs() -> None:
+    c = LivenessConfig(blink_rest_s=0.3, blink_rest_floor=0.4)
+    assert BlinkRule.of(c) == BlinkRule(
         closed_ratio=c.blink_closed_ratio,
         reopen_ratio=c.blink_reopen_ratio,
         rest_s=c.blink_rest_s,
@@ -81,7 +84,7 @@ def test_d14s_blink_from_her_resting_level_is_taken() -> None:
 
 def test_without_the_resting_level_d14_is_refused_as_before() -> None:
     # The rule before issue 16: her eyes never reach 0.75 x baseline, so nothing arms.
-    done, answer = _run(D14_AFTER_PROMPT, rule=BlinkRule(rest_s=0.0))
+    done, answer = _run(D14_AFTER_PROMPT, rule=dataclasses.replace(_RULE, rest_s=0.0))
     assert done is None
     assert answer.armed_t is None
 
@@ -98,7 +101,7 @@ def test_a_partial_level_blink_passes_and_a_wide_one_still_passes_on_the_baselin
     assert not answer.on_rest_level
     assert answer.armed_t == pytest.approx(1 / FPS)
     assert answer.onset_t == pytest.approx(12 / FPS)
-    assert _run(wide, rule=BlinkRule(rest_s=0.0))[0] == 16
+    assert _run(wide, rule=dataclasses.replace(_RULE, rest_s=0.0))[0] == 16
 
 
 def test_eyes_that_never_reopen_are_not_a_blink() -> None:
