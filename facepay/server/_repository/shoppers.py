@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Literal
 
 from facepay.server._storage import Transaction
 
@@ -72,18 +73,21 @@ def claim_holder(tx: Transaction, tenant_id: str, claim_hash: str) -> ClaimHolde
 
 def claim_last4(tx: Transaction, shopper_id: str) -> str | None:
     """The last 4 digits of an undeleted shopper's phone claim (None: none or deleted)."""
-    row = tx.one(
-        "SELECT claim_last4 FROM shoppers WHERE shopper_id = ? AND deleted_at IS NULL",
-        (shopper_id,),
-    )
-    return None if row is None or row[0] is None else str(row[0])
+    return _claim_field(tx, shopper_id, "claim_last4")
 
 
 def claim_hash_of(tx: Transaction, shopper_id: str) -> str | None:
     """The keyed hash of an undeleted shopper's claim, the subject of its lockout (None:
     none or deleted)."""
+    return _claim_field(tx, shopper_id, "claim_hash")
+
+
+def _claim_field(
+    tx: Transaction, shopper_id: str, column: Literal["claim_last4", "claim_hash"]
+) -> str | None:
     row = tx.one(
-        "SELECT claim_hash FROM shoppers WHERE shopper_id = ? AND deleted_at IS NULL",
+        f"SELECT {column} FROM shoppers "  # noqa: S608 (a fixed column name)
+        "WHERE shopper_id = ? AND deleted_at IS NULL",
         (shopper_id,),
     )
     return None if row is None or row[0] is None else str(row[0])
