@@ -398,10 +398,8 @@ def _empty_or_sqlite(path: Path) -> bool:
     try:
         with path.open("rb") as f:
             head = f.read(16)
-    except FileNotFoundError:
-        return True
     except OSError:
-        return True  # unreadable or a folder: the open below says what is wrong
+        return True  # missing, or unreadable or a folder: the open below says what is wrong
     return head in (b"", b"SQLite format 3\x00")
 
 
