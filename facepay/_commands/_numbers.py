@@ -31,12 +31,16 @@ def at_least(minimum: int) -> Callable[[str], int]:
     return parse
 
 
-def positive(text: str, *, zero: bool = False) -> float:
-    """A finite number > 0 (a duration, a rate)."""
+def _number(text: str) -> float:
     try:
-        value = float(text)
+        return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+
+
+def positive(text: str, *, zero: bool = False) -> float:
+    """A finite number > 0 (a duration, a rate)."""
+    value = _number(text)
     if not math.isfinite(value) or value < 0 or (value == 0 and not zero):
         raise argparse.ArgumentTypeError(f"must be {'>= 0' if zero else '> 0'}, got {text}")
     return value
@@ -49,10 +53,7 @@ def not_negative(text: str) -> float:
 
 def share(text: str) -> float:
     """A share between 0 and 1 (a fault rate)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    value = _number(text)
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"a share between 0 and 1, got {text}")
     return value
