@@ -16,7 +16,17 @@ from facepay.server._part import BackendPart
 from facepay.server._storage import Transaction
 from facepay.wire import ErrorCode
 
-__all__ = ["Lockouts"]
+__all__ = ["Lockouts", "claim_subject", "device_subject"]
+
+
+def device_subject(device_id: str) -> str:
+    """The lockout subject of a till."""
+    return f"device:{device_id}"
+
+
+def claim_subject(claim_hash: str) -> str:
+    """The lockout subject of a claimed shopper (the claim's keyed hash, never the phone)."""
+    return f"claim:{claim_hash}"
 
 
 class Lockouts(BackendPart):

@@ -24,7 +24,7 @@ from facepay.server import _decision as decision
 from facepay.server import _repository as repository
 from facepay.server._devices import AuthenticatedDevice
 from facepay.server._errors import ApiError
-from facepay.server._lockouts import Lockouts
+from facepay.server._lockouts import Lockouts, device_subject
 from facepay.server._part import BackendContext, BackendPart
 from facepay.server._sessions import CheckoutSessions
 from facepay.wire import (
@@ -77,7 +77,7 @@ class LivenessRefusals(BackendPart):
                 "only a not_live liveness decision is reported",
                 fields=("liveness", "decision"),
             )
-        subject = f"device:{device.device_id}"
+        subject = device_subject(device.device_id)
         request_hash = refusal_hash(session_id, req)
         with self.db.reads() as tx:
             refusal = repository.read_refusal(tx, session_id)

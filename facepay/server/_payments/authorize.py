@@ -12,7 +12,7 @@ from facepay.server._devices import AuthenticatedDevice
 from facepay.server._errors import ApiError
 from facepay.server._galleries import GalleryCache
 from facepay.server._gallery import MatchOutcome
-from facepay.server._lockouts import Lockouts
+from facepay.server._lockouts import Lockouts, claim_subject, device_subject
 from facepay.server._part import BackendContext
 from facepay.server._payments.answer import Acquirer, PaymentAnswers, new_id
 from facepay.server._payments.learning import TemplateLearning
@@ -86,9 +86,9 @@ class Payments(StepUps):
         claim_hash = (
             shoppers.claim_hash(self.vault, device.tenant_id, req.claim) if req.claim else None
         )
-        subjects = [f"device:{device.device_id}"]
+        subjects = [device_subject(device.device_id)]
         if claim_hash is not None:
-            subjects.append(f"claim:{claim_hash}")
+            subjects.append(claim_subject(claim_hash))
         # Every read the decision needs in one statement (a round trip each cost more than
         # the read on PostgreSQL), outside a transaction: what must still hold at commit
         # is checked again by the write below (session unused, idempotency key unique).

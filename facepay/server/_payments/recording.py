@@ -10,7 +10,7 @@ from facepay.server import _decision as decision
 from facepay.server import _repository as repository
 from facepay.server._devices import AuthenticatedDevice
 from facepay.server._errors import ApiError
-from facepay.server._lockouts import Lockouts
+from facepay.server._lockouts import Lockouts, claim_subject, device_subject
 from facepay.server._part import BackendContext, BackendPart
 from facepay.server._sessions import CheckoutSessions
 from facepay.wire import ErrorCode
@@ -49,13 +49,14 @@ class AuthorizationWriter(BackendPart):
             self.sessions.spend(tx, record.session_id)
             if failure:
                 self.lockouts.record_failure(
-                    tx, f"device:{device.device_id}", self.config.device_lockout_s
+                    tx, device_subject(device.device_id), self.config.device_lockout_s
                 )
                 if decision.counts_against_claim(
                     claimed=claim_hash is not None, face_compared=face_compared
                 ):
+                    assert claim_hash is not None  # claimed
                     self.lockouts.record_failure(
-                        tx, f"claim:{claim_hash}", self.config.shopper_lockout_s
+                        tx, claim_subject(claim_hash), self.config.shopper_lockout_s
                     )
             if paid:
                 repository.mark_used(tx, paid, record.created_at)

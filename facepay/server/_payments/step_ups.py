@@ -14,7 +14,7 @@ from facepay.server import _repository as repository
 from facepay.server._answers import StoredAnswers
 from facepay.server._devices import AuthenticatedDevice
 from facepay.server._errors import ApiError
-from facepay.server._lockouts import Lockouts
+from facepay.server._lockouts import Lockouts, claim_subject, device_subject
 from facepay.server._part import BackendPart
 from facepay.server._payments.answer import PaymentAnswers
 from facepay.server._payments.replays import canonical_hash, stored_answer
@@ -50,7 +50,7 @@ class StepUps(BackendPart):
         replay = self.answers.find("step_up_answers", device, idempotency_key, request_hash)
         if replay is not None:
             return replay
-        self.lockouts.check([f"device:{device.device_id}"])
+        self.lockouts.check([device_subject(device.device_id)])
         with self.db.transaction(readonly=True) as tx:
             row = repository.authorization_for_step_up(tx, authorization_id, device.tenant_id)
         if row is None or row.device_id != device.device_id:
@@ -131,7 +131,7 @@ class StepUps(BackendPart):
                     pins.reset_failures(tx, candidates[0])
                 if shopper_id is None:
                     self.lockouts.record_failure(
-                        tx, f"device:{device.device_id}", self.config.device_lockout_s
+                        tx, device_subject(device.device_id), self.config.device_lockout_s
                     )
                 elif response.status is AuthorizationStatus.APPROVED:
                     repository.mark_used(tx, shopper_id, now)
@@ -167,7 +167,7 @@ class StepUps(BackendPart):
         with self.db.transaction(readonly=True) as tx:
             claim_hash = repository.claim_hash_of(tx, candidates[0])
         if claim_hash is not None:
-            self.lockouts.check([f"claim:{claim_hash}"])
+            self.lockouts.check([claim_subject(claim_hash)])
 
     def _try_pin(
         self, authorization_id: str, candidates: list[str], sealed_pin: str
