@@ -23,11 +23,9 @@ from pathlib import Path
 import numpy as np
 
 from facepay import open_source
+from facepay.capture import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from facepay.config import QualityConfig
 from facepay.vision import FrameAnalyzer, HandCoverageDetector
-
-_IMAGES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
-_CLIPS = {".mp4", ".mov", ".avi", ".mkv"}
 
 
 def _stills(root: Path, hands: HandCoverageDetector) -> dict[str, object]:
@@ -35,7 +33,7 @@ def _stills(root: Path, hands: HandCoverageDetector) -> dict[str, object]:
     flags: list[dict[str, object]] = []
     fractions: list[float] = []
     with FrameAnalyzer(mode="image") as analyzer:
-        for path in sorted(p for p in root.rglob("*") if p.suffix.lower() in _IMAGES):
+        for path in sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES):
             with open_source(str(path)) as source:
                 for frame in source.frames():
                     report = analyzer.analyze(frame)
@@ -108,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.skip_stills:
             for name in ("faces", "pad/live"):
                 result[name] = _stills(root / name, hands)
-        clips = sorted(p for p in (root / "video").iterdir() if p.suffix.lower() in _CLIPS)
+        clips = sorted(p for p in (root / "video").iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
         for path in clips:
             result[f"video/{path.name}"] = _clip(path, hands, path.name in args.per_frame)
     json.dump(result, sys.stdout, indent=1)
