@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pin_kit import PIN, answer_phone, answer_pin, enroll_with_pin, grey_payment
 from shoppers_kit import Backends, rows
 
 from facepay.config import ServerConfig
@@ -29,6 +30,8 @@ from facepay.server import Sandbox
 from facepay.testing import FakeClock
 from facepay.testing.protocol_till import PHONE, ProtocolTill, face, same_face
 from facepay.wire import Claim, ClaimKind, ShopperAccessRequest
+
+OTHER = "+15550006161"
 
 
 @pytest.fixture
@@ -151,3 +154,49 @@ def test_workers_whose_clocks_disagree_count_and_lock_together(
             till.close()
         for worker in reversed(workers):
             worker.stop()
+
+
+@pytest.mark.parametrize("kind", ["pin", "phone_last4"])
+def test_a_step_up_answered_after_another_worker_deleted_its_shopper_pays_nothing(
+    backends: Backends, kind: str
+) -> None:
+    config = ServerConfig(risk_budget=1.0)
+    first, second = backends.start(config), backends.start(config)
+    assert first.backend is not None
+    assert second.backend is not None
+    enroller, till = backends.till(first), backends.till(second)
+    base = face(421)
+    if kind == "pin":
+        r = enroll_with_pin(enroller, base)
+        asked = grey_payment(till, base)
+    else:  # two near-identical faces: the backend asks the last 4 digits of the phone
+        r = enroller.enroll(base)
+        assert enroller.enroll(same_face(base, 1, noise=0.01), phone=OTHER).status_code == 201
+        asked = till.authorize(till.pay_body(same_face(base, 2, noise=0.005), phone=None))
+    assert r.status_code == 201, r.text
+    shopper_id, code = str(r.json()["shopper_id"]), str(r.json()["privacy_code"])
+    assert asked.json()["status"] == "step_up", asked.text
+    authorization_id = str(asked.json()["authorization_id"])
+
+    rights = first.backend.for_source("198.51.100.9")
+    second.backend.acquirer = _MeanwhileAcquirer(lambda: rights.delete(_access(code)))
+    if kind == "pin":
+        answered = answer_pin(till, authorization_id, PIN)
+    else:
+        answered = answer_phone(till, authorization_id, PHONE[-4:])
+
+    assert answered.status_code == 200, answered.text
+    assert answered.json()["status"] == "declined", answered.text
+    assert answered.json()["privacy_code"] is None
+    assert answered.json()["receipt_id"] is None
+    approved = "SELECT count(*) FROM authorizations WHERE status = 'approved'"
+    assert rows(second, approved) == [(0,)]
+    audit = "SELECT details_json FROM audit_log WHERE event = 'step_up' AND subject_id = ?"
+    [(line,)] = rows(second, audit, (authorization_id,))
+    assert shopper_id not in line
+    # The shopper answered right: nothing counted against the till for it.
+    device = f"device:{till.device.device_id}"
+    assert rows(second, "SELECT failures FROM lockouts WHERE subject = ?", (device,)) in (
+        [],
+        [(0,)],
+    )
