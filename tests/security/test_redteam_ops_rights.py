@@ -163,3 +163,31 @@ def test_a_recorded_rights_request_played_again_touches_nothing_new(backends: Ba
     export = _rights(sb, "export", str(again.json()["privacy_code"]), PHONE)
     assert export.status_code == 200
     assert export.json()["template_stored"] is True
+
+
+def test_a_withdrawn_shopper_enrolling_again_stores_nothing_until_they_delete(
+    backends: Backends,
+) -> None:
+    """docs/privacy.md: a shopper who withdrew consent and enrolls again under the same
+    number gets the answer any taken number gets and nothing is stored; they delete their
+    record with their privacy code first."""
+    sb = backends.start()
+    till = backends.till(sb)
+    first = till.enroll(face(331))
+    assert first.status_code == 201
+    code = str(first.json()["privacy_code"])
+    assert _rights(sb, "withdraw-consent", code, PHONE).status_code == 200
+
+    again = till.enroll(face(331))  # their own face, their own number
+    assert again.status_code == 201, again.text  # not 409: the withdrawn face is gone
+    assert rows(sb, "SELECT count(*) FROM shoppers") == [(1,)]
+    assert _rights(sb, "export", str(again.json()["privacy_code"]), PHONE).status_code == 403
+    paid = till.authorize(till.pay_body(same_face(face(331), 1)))
+    assert paid.json()["status"] == "declined", paid.text
+
+    assert _rights(sb, "delete", code, PHONE).status_code == 200
+    fresh = till.enroll(face(331))
+    assert fresh.status_code == 201, fresh.text
+    assert _rights(sb, "export", str(fresh.json()["privacy_code"]), PHONE).status_code == 200
+    paid = till.authorize(till.pay_body(same_face(face(331), 2)))
+    assert paid.json()["status"] == "approved", paid.text

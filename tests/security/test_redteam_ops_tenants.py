@@ -27,13 +27,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 from requests_kit import free_port, stop
 from shoppers_kit import Backends, rows
 
 from facepay.config import ServerConfig
 from facepay.crypto import DeviceKey
-from facepay.server import ProvisionedDevice
+from facepay.server import ProvisionedDevice, Vault
 from facepay.testing.protocol_till import PHONE, ProtocolTill, face, same_face
 from facepay.wire import b64encode
 
@@ -211,6 +212,17 @@ def test_an_insider_cannot_unlock_a_till_by_registering_it_again(backends: Backe
     assert r.status_code == 429, r.text
     assert r.json()["error"]["code"] == "locked_out"
 
+    # What the insider can do: register another till, whose lockout budget is its own
+    # (docs/security.md, "Insider at the retailer", "What does not").
+    other = DeviceKey.generate()
+    r = httpx.post(
+        f"{base}/v1/devices", json=_device("acme", other, "lane-2"), headers=tokens["acme"]
+    )
+    assert r.status_code == 201, r.text
+    second = backends.till(sb, ProvisionedDevice("lane-2", "acme", "s1", "l1", other))
+    r = second.authorize(second.pay_body(same_face(face(512), 9), phone=None))
+    assert r.json()["decline_reason"] == "no_match", r.text
+
     # Another retailer's insider cannot take over that till id once it is revoked.
     assert httpx.post(f"{base}/v1/devices/lane-1/revoke", headers=tokens["acme"]).is_success
     takeover = httpx.post(
@@ -260,3 +272,38 @@ def test_a_till_cannot_talk_a_production_tenant_into_the_sandbox(backends: Backe
     body = demo.pay_body(same_face(face(522), 1))
     body["liveness"] = {"decision": "live", "challenges": ["open_mouth"], "score": 0.99}
     assert demo.authorize(body).json()["status"] == "approved"
+
+
+# ------------------------------------------------------------------ a stolen database
+
+
+def test_the_database_with_the_master_key_undoes_the_tenant_transform(
+    backends: Backends,
+) -> None:
+    """The honest limit docs/security.md now states ("Stolen templates", "What does
+    not"): it said a template decrypted with the database and the master key "is still
+    tenant-transformed, so it does not match at another retailer". The tenant's transform
+    secret is in the same database, wrapped by the same master key, so the thief undoes
+    the transform too and holds the raw template, which any retailer's backend matches."""
+    sb = backends.start()
+    till = backends.till(sb)
+    raw = face(531)
+    r = till.enroll(raw)
+    assert r.status_code == 201, r.text
+    [(sealed, wrapped, shopper_id)] = rows(
+        sb, "SELECT template_sealed, data_key_wrapped, shopper_id FROM shoppers"
+    )
+    [(secret,)] = rows(sb, "SELECT transform_key_wrapped FROM tenants WHERE tenant_id = 'acme'")
+    thief = Vault.open(backends.key_dir)  # a copy of the key folder, master key included
+    stored = thief.decrypt_templates(
+        bytes(sealed), bytes(wrapped), shopper_id=str(shopper_id), tenant_id="acme"
+    ).templates.views[0]
+    unit = np.asarray(raw, dtype=np.float64) / np.linalg.norm(raw)
+
+    def cosine(v: Any) -> float:
+        v = np.asarray(v, dtype=np.float64)
+        return float(v @ unit / np.linalg.norm(v))
+
+    assert abs(cosine(stored)) < 0.5  # transformed: unlinkable to the raw face as stored
+    transform = thief.store.tenant_transform("acme", bytes(secret), dimension=unit.shape[0])
+    assert cosine(transform.invert_vectors(stored)) > 0.999  # the raw template, recovered
