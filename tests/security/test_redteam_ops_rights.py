@@ -134,6 +134,17 @@ def test_every_refusal_reads_the_same_whatever_the_numbers_state(backends: Backe
         answers = {name: _without_request_id(_rights(sb, call, *g)) for name, g in guesses.items()}
         assert len({json.dumps(a, sort_keys=True) for a in answers.values()}) == 1, answers
         assert next(iter(answers.values()))[0] == 403
+    # The shopper's page, with the enrolled number and with one never enrolled: one page.
+    pages = [
+        httpx.post(
+            f"{sb.base_url}/privacy",
+            data={"code": "AAAA-BBBB-CCCC", "phone": phone, "action": "delete"},
+            timeout=30.0,
+        )
+        for phone in (PHONE, "+4915599990000")
+    ]
+    assert [p.status_code for p in pages] == [403, 403]
+    assert pages[0].text == pages[1].text
     # None of those calls changed anything: the enrolled shopper still pays.
     paid = acme.authorize(acme.pay_body(same_face(face(311), 1)))
     assert paid.json()["status"] == "approved", paid.text
