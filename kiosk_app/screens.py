@@ -916,9 +916,9 @@ class ResultScreen(Screen):
             outcome.kind,
             amount_text=outcome.amount_text,
             masked_method=outcome.masked_method,
-            # The item lines and the receipt number, in the shopper's language: the model's
-            # screen_lines label them in English ("Total: ", "Paid with: "), which the
-            # amount and method lines above already say in words the shopper reads.
+            # The item lines; the amount, method and receipt number lines are worded
+            # here in the shopper's language (the printed receipt words its own:
+            # kiosk_app.model.PrivacyReceipt).
             lines=outcome.item_lines,
             receipt_id=outcome.receipt_id,
             by_card=outcome.by_card,
