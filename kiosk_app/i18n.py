@@ -56,6 +56,7 @@ _EN: dict[str, str] = {
     "common.ok": "OK",
     "common.seconds_unit": "s",
     "common.digit": "Digit {digit}",
+    "common.key": "Key {char}",
     "common.keypad": "Number keypad",
     "common.timeout_warning": "Still there? Returning to the start in {seconds} s.",
     # -- basket
@@ -303,6 +304,7 @@ _ZH: dict[str, str] = {
     "common.ok": "确定",
     "common.seconds_unit": "秒",
     "common.digit": "数字 {digit}",
+    "common.key": "按键 {char}",
     "common.keypad": "数字键盘",
     "common.timeout_warning": "还在吗？{seconds} 秒后返回首页。",
     "basket.title": "您的购物篮",
@@ -534,6 +536,7 @@ _AR: dict[str, str] = {
     "common.ok": "موافق",
     "common.seconds_unit": "ث",
     "common.digit": "الرقم {digit}",
+    "common.key": "مفتاح {char}",
     "common.keypad": "لوحة الأرقام",
     "common.timeout_warning": "هل ما زلت هنا؟ سنعود إلى البداية خلال {seconds} ث.",
     "basket.title": "سلتك",

@@ -451,7 +451,8 @@ def _channel(channel: ChannelKind, sent: bool) -> Callable[[Screen], None]:
             return
         s.channel_buttons[channel].click()
         if channel is ChannelKind.EMAIL:
-            s.email_edit.setText("shopper@example.com")
+            for key in "shopper@example.com":
+                s.email_keyboard.press(key)
         else:
             for d in "015112345":
                 s.phone_keypad.press(d)
