@@ -75,7 +75,6 @@ __all__ = [
     "EnrollPinScreen",
     "IdleScreen",
     "LivenessScreen",
-    "MessageScreen",
     "PrivacyScreen",
     "ProcessingScreen",
     "ResultScreen",
@@ -1050,41 +1049,6 @@ class ConfirmCancelScreen(Screen):
         return self.keep_button
 
 
-class MessageScreen(Screen):
-    """A plain message with one button (enrollment declined: nothing was kept)."""
-
-    name = "message"
-    cancellable = False
-    has_back = False
-
-    def __init__(self, tr: Translator) -> None:
-        super().__init__(tr)
-        self.message = label("title")
-        self.ok_button = BigButton("primary")
-        self.ok_button.setObjectName("message_ok")
-        self.body.addStretch(1)
-        self.body.addWidget(self.message)
-        self.body.addStretch(1)
-        self.footer.addWidget(self.ok_button)
-        self._key = ""
-
-    def show_message(self, key: str) -> None:
-        self._key = key
-        self.retranslate()
-
-    def retranslate(self) -> None:
-        self.title.setText("")
-        self.subtitle.hide()
-        self.message.setText(self.tr_(self._key) if self._key else "")
-        self.message.setAccessibleName(self.message.text())
-        self.ok_button.set_label(self.tr_("common.ok"))
-        super().retranslate()
-        self.setAccessibleName(self.message.text())
-
-    def first_focus(self) -> QWidget | None:
-        return self.ok_button
-
-
 class CardScreen(Screen):
     """Card fallback: the card reader is the POS's; the sandbox simulates a tap."""
 
@@ -1906,7 +1870,6 @@ SCREEN_NAMES = (
     "enroll_pin",
     "enroll_done",
     "confirm_cancel",
-    "message",
     "attendant_pin",
     "attendant",
 )
