@@ -342,3 +342,25 @@ def test_a_bad_visit_option_is_a_usage_error(
             main(["eval", "till-visits", str(clip), bad])
         assert exc.value.code == 2
     assert bad.split("=")[0] in capsys.readouterr().err
+
+
+def test_the_text_report_gives_the_visit_reading_beside_the_segment_one() -> None:
+    from facepay._commands.eval_till import _human
+
+    visits = [
+        _visit("genuine", APPROVED_FACE, 2, failures=1),
+        _visit("genuine", "refused_liveness", 3),
+        _visit("impostor", "refused_no_match", 3, failures=3),
+    ]
+    report = {
+        "path": "Till",
+        "segment_s": 3.0,
+        "settings": {},
+        "readings": {"visits": {"tries": 3, "settings": {"learning": summarize_visits(visits, 5)}}},
+    }
+    text = _human(report)
+    assert "visits (the camera runs on; up to 3 tries):" in text
+    assert "learning: 2 genuine visits: 1 on face, 0 after PIN, refused 1 (50.0%;" in text
+    assert "tries used 1" in text
+    assert "impostors accepted 0 of 1" in text
+    assert "segments (the camera stops" not in text  # that reading did not run
