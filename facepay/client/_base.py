@@ -17,6 +17,11 @@ Retry rules (the whole point of a payment client is that a charge is taken exact
   surfaced as :class:`~facepay.errors.RateLimitedError` with ``retry_after`` so the till
   can tell the shopper to wait, instead of the client hammering a lockout.
 
+An answer is read up to ``ClientConfig.max_answer_bytes`` and no further (a rogue backend
+or a proxy could otherwise exhaust the till's memory with one endless body): a larger one
+is a :class:`~facepay.errors.ServerError` ``answer_too_large``, which leaves a payment
+pending like a 5xx.
+
 Backoff is exponential with "full jitter" (sleep a uniform random time in
 ``[0, min(cap, base * 2**attempt)]``), the variant AWS's "Exponential Backoff And Jitter"
 measured to spread a herd of retrying tills best. Each attempt is signed afresh: the
@@ -227,6 +232,15 @@ class BaseClient:
             request_id=request_id,
         )
 
+    def answer_too_large(self, call: Call[Any], status: int, request_id: str) -> ServerError:
+        return ServerError(
+            f"the answer to {call.method} {call.path} is larger than "
+            f"ClientConfig.max_answer_bytes ({self.config.max_answer_bytes}): not read",
+            status=status,
+            code="answer_too_large",
+            request_id=request_id,
+        )
+
     def read_response(self, call: Call[T], response: httpx.Response, request_id: str) -> T:
         """Map an answer to the parsed result or to a typed error."""
         rid = response.headers.get(REQUEST_ID_HEADER) or request_id
@@ -243,6 +257,11 @@ class BaseClient:
                 ) from exc
         raise map_error(response, rid)
 
+    def declared_too_large(self, response: httpx.Response) -> bool:
+        """Does the answer say (Content-Length) it is over ``max_answer_bytes``?"""
+        raw = response.headers.get("Content-Length", "")
+        return raw.isdigit() and int(raw) > self.config.max_answer_bytes
+
     def log(self, call: Call[Any], status: int | None, request_id: str, ms: float) -> None:
         # One line per attempt; never bodies (they hold sealed templates and tokens).
         logger.info(
@@ -253,6 +272,12 @@ class BaseClient:
             request_id,
             ms,
         )
+
+
+def decoded_headers(response: httpx.Response) -> list[tuple[str, str]]:
+    """``response``'s headers for a copy holding its decoded body (no encoding, length)."""
+    dropped = {"content-encoding", "content-length", "transfer-encoding"}
+    return [(k, v) for k, v in response.headers.multi_items() if k.lower() not in dropped]
 
 
 def _error_fields(
@@ -328,5 +353,8 @@ def map_error(response: httpx.Response, request_id: str) -> BackendError:
         return RequestRejectedError(text, **kw)
     if status >= 500:
         return ServerError(text, **kw)
-    # 1xx/3xx: we never follow redirects (a payment must not silently go elsewhere).
-    return RequestRejectedError(text, **kw)
+    # 1xx/3xx: we never follow redirects (a payment must not silently go elsewhere). The
+    # backend never answers one, so something in between did (a captive portal, a proxy),
+    # maybe after the backend had the request: like a 5xx, it says nothing of the outcome
+    # (a refusal would tell the till "not charged" while the shopper may have been).
+    return ServerError(text, **kw)
