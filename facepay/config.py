@@ -100,6 +100,11 @@ class ClientConfig:
     # CA). Verification stays on; None uses the system store.
     ca_bundle: str | None = None
     user_agent: str = "facepay-client/0.1"
+    # Plain http, or TLS without verification, to a host other than the loopback: refused
+    # unless this is set (a LAN demo). A till that trusts any answer hands a rogue backend
+    # on the store network (a DNS answer away) its sealing key, its approvals and its
+    # refusals. A test's own transport (``transport=``) is its own business.
+    allow_insecure_transport: bool = False
     # Bytes of one answer the client reads, at most (decoded). The largest answer of the
     # protocol, a shopper's export, is kilobytes; a rogue backend or proxy must not be able
     # to fill the till's memory with one endless body.

@@ -47,7 +47,9 @@ class AsyncFacePayClient(BaseClient):
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
     ) -> None:
-        super().__init__(base_url, signer=signer, config=config, rng=rng)
+        super().__init__(
+            base_url, signer=signer, config=config, rng=rng, own_transport=transport is not None
+        )
         self._sleep = sleep
         self._http = httpx.AsyncClient(transport=transport, **self._client_kwargs())
 

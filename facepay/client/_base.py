@@ -30,6 +30,7 @@ backend rejects a reused nonce, so a retry must never resend the same signature.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import random
@@ -47,6 +48,7 @@ from facepay.config import ClientConfig
 from facepay.errors import (
     AuthenticationError,
     BackendError,
+    ConfigurationError,
     IdempotencyConflictError,
     RateLimitedError,
     RequestRejectedError,
@@ -123,6 +125,16 @@ def ms_since(started: float) -> float:
     return (time.perf_counter() - started) * 1e3
 
 
+def is_loopback(host: str) -> bool:
+    """Is ``host`` this machine (``localhost``, 127.0.0.0/8, ``::1``)?"""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def new_request_id() -> str:
     return uuid.uuid4().hex
 
@@ -142,6 +154,7 @@ class BaseClient:
         signer: RequestSigner | None = None,
         config: ClientConfig | None = None,
         rng: random.Random | None = None,
+        own_transport: bool = False,
     ) -> None:
         if not base_url:
             raise ValueError("base_url is required, e.g. 'https://pay.example.com'")
@@ -149,6 +162,19 @@ class BaseClient:
         self.base_url = httpx.URL(base_url.rstrip("/") + "/")
         if self.base_url.scheme not in ("http", "https"):
             raise ValueError(f"base_url must be http(s), got {base_url!r}")
+        insecure = self.base_url.scheme == "http" or not self.config.verify_tls
+        if (
+            insecure
+            and not own_transport
+            and not self.config.allow_insecure_transport
+            and not is_loopback(self.base_url.host)
+        ):
+            raise ConfigurationError(
+                f"{base_url!r}: plain http or an unverified certificate to a host other than "
+                "this machine lets anyone on the network answer as the backend; use https "
+                "(ClientConfig.ca_bundle for a private CA), or set "
+                "ClientConfig.allow_insecure_transport for a demo"
+            )
         self.signer = signer
         self._rng = rng if rng is not None else random.SystemRandom()
 

@@ -46,7 +46,9 @@ class FacePayClient(BaseClient, ClosesOnExit):
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
     ) -> None:
-        super().__init__(base_url, signer=signer, config=config, rng=rng)
+        super().__init__(
+            base_url, signer=signer, config=config, rng=rng, own_transport=transport is not None
+        )
         self._sleep = sleep
         self._http = httpx.Client(transport=transport, **self._client_kwargs())
 
