@@ -241,3 +241,27 @@ def test_a_guesser_with_a_whole_ipv6_network_has_one_budget(backends: Backends) 
         ("rights-source:2001:db8:7:1::/64",),
         ("rights-source:2001:db8:7:2::/64",),
     ]
+
+
+def test_the_claims_lockout_tells_no_till_whether_a_number_is_enrolled(
+    backends: Backends,
+) -> None:
+    """docs/protocol.md: ``no_match`` also for a claim nobody enrolled, "so a till cannot
+    probe which phone numbers are enrolled". The lockout told it anyway: five faces under
+    an enrolled number were compared and locked the claim, five under a free number were
+    not, so a sixth attempt answered ``429`` for an enrolled number and ``no_match`` for a
+    free one. Now every live attempt under a claim counts against it, enrolled or not."""
+    sb = backends.start()
+    assert backends.till(sb).enroll(face(351)).status_code == 201
+    answers = {}
+    for number in (PHONE, "+4915599990000"):
+        prober = backends.till(sb)
+        probes = [
+            prober.authorize(prober.pay_body(same_face(face(352), n), phone=number))
+            for n in range(5)
+        ]
+        assert [p.json()["decline_reason"] for p in probes] == ["no_match"] * 5
+        asker = backends.till(sb)  # a fresh till: the prober's own lock says nothing
+        sixth = asker.authorize(asker.pay_body(same_face(face(352), 6), phone=number))
+        answers[number] = (sixth.status_code, sixth.json().get("error", sixth.json()).get("code"))
+    assert answers[PHONE] == answers["+4915599990000"] == (429, "locked_out"), answers
