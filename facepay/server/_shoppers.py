@@ -11,6 +11,7 @@ and ciphertext dropped) and leaves every process's gallery at its next search.
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import secrets
 from datetime import datetime, timezone
 
@@ -78,8 +79,6 @@ def rights_source(address: str) -> str:
     addresses), so counting each address would give a guesser a fresh budget per call
     and the database a counter row per call. An IPv4-mapped address counts as the IPv4
     one; anything that is no address (a test's made-up source) counts as given."""
-    import ipaddress
-
     try:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
     except ValueError:
