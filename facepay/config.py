@@ -100,8 +100,19 @@ class ClientConfig:
     # CA). Verification stays on; None uses the system store.
     ca_bundle: str | None = None
     user_agent: str = "facepay-client/0.1"
+    # Plain http, or TLS without verification, to a host other than the loopback: refused
+    # unless this is set (a LAN demo). A till that trusts any answer hands a rogue backend
+    # on the store network (a DNS answer away) its sealing key, its approvals and its
+    # refusals. A test's own transport (``transport=``) is its own business.
+    allow_insecure_transport: bool = False
+    # Bytes of one answer the client reads, at most (decoded). The largest answer of the
+    # protocol, a shopper's export, is kilobytes; a rogue backend or proxy must not be able
+    # to fill the till's memory with one endless body.
+    max_answer_bytes: int = 4 * 1024 * 1024
 
     def __post_init__(self) -> None:
+        if self.max_answer_bytes < 1024:
+            raise ConfigurationError("ClientConfig.max_answer_bytes must be at least 1024")
         if self.max_attempts < 1:
             raise ConfigurationError("ClientConfig.max_attempts must be at least 1")
         if self.timeout_s <= 0 or self.connect_timeout_s <= 0:

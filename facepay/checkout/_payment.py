@@ -73,6 +73,9 @@ class PendingAuthorization:
     step_up_sealed_pin: str | None = field(default=None, repr=False)
     # The checkout attempt's key, when this is a step-up answer under its own key.
     attempt_key: str | None = None
+    # A step-up answer's order (an authorization carries its own in ``request``): what
+    # the backend's answer must name to be this payment's.
+    step_up_basket: Basket | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if (self.request is None) == (self.step_up_authorization_id is None):
@@ -80,11 +83,52 @@ class PendingAuthorization:
 
     @property
     def basket_reference(self) -> str | None:
-        return self.request.basket_reference if self.request is not None else None
+        if self.request is not None:
+            return self.request.basket_reference
+        return self.step_up_basket.reference if self.step_up_basket is not None else None
 
     @property
     def amount_minor(self) -> int | None:
-        return self.request.amount_minor if self.request is not None else None
+        if self.request is not None:
+            return self.request.amount_minor
+        return self.step_up_basket.total_minor if self.step_up_basket is not None else None
+
+    @property
+    def currency(self) -> str | None:
+        if self.request is not None:
+            return self.request.currency
+        return self.step_up_basket.currency if self.step_up_basket is not None else None
+
+    def answer_mismatch(self, answer: wire.AuthorizationResponse) -> str | None:
+        """Why ``answer`` cannot be the backend's answer to this request (``None``: it
+        can be). An answer names the order, amount and currency it decided (a step-up's,
+        the authorization it continues) and carries what its status needs: another
+        order's approval, an amount or a currency changed on the way, an approval without
+        a receipt id, is not this payment's answer, whoever sent it."""
+        expected = (self.basket_reference, self.amount_minor, self.currency)
+        if (
+            None not in expected
+            and (
+                answer.basket_reference,
+                answer.amount_minor,
+                answer.currency,
+            )
+            != expected
+        ):
+            return "it names another order, amount or currency"
+        if (
+            self.step_up_authorization_id is not None
+            and answer.authorization_id != self.step_up_authorization_id
+        ):
+            return "it names another authorization"
+        status = wire.AuthorizationStatus
+        if answer.status is status.APPROVED:
+            consistent = answer.receipt_id is not None and answer.decline_reason is None
+        elif answer.status is status.DECLINED:
+            consistent = answer.decline_reason is not None and answer.receipt_id is None
+        else:
+            consistent = answer.step_up is not None and answer.receipt_id is None
+        return None if consistent else f"{answer.status.value} without the fields that needs"
 
     def send(self, client: FacePayClient) -> wire.AuthorizationResponse:
         """Send (again) exactly what was sent, under the same key."""
@@ -99,6 +143,25 @@ class PendingAuthorization:
             answer = self.step_up_phone_last4
         return client.answer_step_up(
             self.step_up_authorization_id, answer, idempotency_key=self.idempotency_key
+        )
+
+
+def check_answer(pending: PendingAuthorization, answer: wire.AuthorizationResponse) -> None:
+    """Raise :class:`ServerError` (code ``answer_mismatch``, status 200) when ``answer``
+    is not ``pending``'s (:meth:`PendingAuthorization.answer_mismatch`). Like a 5xx it
+    says nothing of what the backend did: the request may have been charged, so it stays
+    pending for reconcile."""
+    why = pending.answer_mismatch(answer)
+    if why is not None:
+        logger.warning(
+            "authorization %s: the answer is not this payment's (%s): reconcile it",
+            pending.idempotency_key,
+            why,
+        )
+        raise ServerError(
+            f"the answer to authorization {pending.idempotency_key} is not its own ({why})",
+            status=200,
+            code="answer_mismatch",
         )
 
 
@@ -292,6 +355,7 @@ class CheckoutSession(_FaceFlow):
                 step_up_phone_last4=phone_last4,
                 step_up_sealed_pin=sealed_pin,
                 attempt_key=self.idempotency_key,
+                step_up_basket=self.basket,
             )
             return self._send(self._pending)
 
@@ -338,6 +402,7 @@ class CheckoutSession(_FaceFlow):
     def _send(self, pending: PendingAuthorization) -> Receipt:
         try:
             answer = pending.send(self._parts.client)
+            check_answer(pending, answer)
         except (TransportError, ServerError) as exc:
             # Outcome unknown: keep ``pending`` (request and key) and stay where we are.
             logger.warning(

@@ -34,6 +34,7 @@ from facepay.checkout._machine import (
 from facepay.checkout._payment import (
     CheckoutSession,
     PendingAuthorization,
+    check_answer,
     settles_as_not_charged,
 )
 from facepay.client import FacePayClient
@@ -406,7 +407,9 @@ class Till(ClosesOnExit):
     def reconcile(self, pending: PendingAuthorization) -> Receipt:
         """What happened to an authorization whose answer was lost (charges at most once).
 
-        Returns the backend's answer. When the backend refuses the request for good (the
+        Returns the backend's answer, once it names this payment's order, amount and
+        currency (otherwise :class:`ServerError` ``answer_mismatch``: still pending).
+        When the backend refuses the request for good (the
         session is over or unknown, no such authorization: :func:`settles_as_not_charged`)
         nothing was charged: ``pending`` leaves :attr:`unanswered`, its order may be paid
         again, and the refusal is raised. Any other error (no answer, a 5xx, a 401 or a
@@ -414,6 +417,7 @@ class Till(ClosesOnExit):
         """
         try:
             answer = pending.send(self.client)
+            check_answer(pending, answer)
         except BackendError as exc:
             if settles_as_not_charged(exc):
                 self.ledger.settle(pending, None)

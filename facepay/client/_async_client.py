@@ -7,7 +7,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 
@@ -17,11 +17,12 @@ from facepay.client._base import (
     BaseClient,
     Call,
     RequestSigner,
+    decoded_headers,
     ms_since,
     new_request_id,
 )
 from facepay.config import ClientConfig
-from facepay.errors import BackendError
+from facepay.errors import BackendError, ServerError
 
 __all__ = ["AsyncFacePayClient"]
 
@@ -46,7 +47,9 @@ class AsyncFacePayClient(BaseClient):
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
     ) -> None:
-        super().__init__(base_url, signer=signer, config=config, rng=rng)
+        super().__init__(
+            base_url, signer=signer, config=config, rng=rng, own_transport=transport is not None
+        )
         self._sleep = sleep
         self._http = httpx.AsyncClient(transport=transport, **self._client_kwargs())
 
@@ -59,10 +62,13 @@ class AsyncFacePayClient(BaseClient):
             started = time.perf_counter()
             error: BackendError
             try:
-                response = await self._http.send(request)
+                response = await self._receive(call, request, request_id)
             except httpx.TransportError as exc:
                 self.log(call, None, request_id, ms_since(started))
                 error = self.transport_error(call, exc, request_id)
+            except ServerError as exc:  # answer_too_large
+                self.log(call, exc.status, request_id, ms_since(started))
+                error = exc
             else:
                 self.log(call, response.status_code, request_id, ms_since(started))
                 try:
@@ -73,6 +79,28 @@ class AsyncFacePayClient(BaseClient):
                 raise error
             await self._sleep(self.backoff_delay(attempt))
             attempt += 1
+
+    async def _receive(
+        self, call: Call[Any], request: httpx.Request, request_id: str
+    ) -> httpx.Response:
+        """Send ``request`` and read its answer, at most ``max_answer_bytes`` of it."""
+        response = await self._http.send(request, stream=True)
+        try:
+            if self.declared_too_large(response):
+                raise self.answer_too_large(call, response.status_code, request_id)
+            body = bytearray()
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > self.config.max_answer_bytes:
+                    raise self.answer_too_large(call, response.status_code, request_id)
+        finally:
+            await response.aclose()
+        return httpx.Response(
+            response.status_code,
+            headers=decoded_headers(response),
+            content=bytes(body),
+            request=request,
+        )
 
     # -- the protocol (docs/protocol.md) ------------------------------------------------
 

@@ -17,6 +17,11 @@ Retry rules (the whole point of a payment client is that a charge is taken exact
   surfaced as :class:`~facepay.errors.RateLimitedError` with ``retry_after`` so the till
   can tell the shopper to wait, instead of the client hammering a lockout.
 
+An answer is read up to ``ClientConfig.max_answer_bytes`` and no further (a rogue backend
+or a proxy could otherwise exhaust the till's memory with one endless body): a larger one
+is a :class:`~facepay.errors.ServerError` ``answer_too_large``, which leaves a payment
+pending like a 5xx.
+
 Backoff is exponential with "full jitter" (sleep a uniform random time in
 ``[0, min(cap, base * 2**attempt)]``), the variant AWS's "Exponential Backoff And Jitter"
 measured to spread a herd of retrying tills best. Each attempt is signed afresh: the
@@ -25,6 +30,7 @@ backend rejects a reused nonce, so a retry must never resend the same signature.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import random
@@ -42,6 +48,7 @@ from facepay.config import ClientConfig
 from facepay.errors import (
     AuthenticationError,
     BackendError,
+    ConfigurationError,
     IdempotencyConflictError,
     RateLimitedError,
     RequestRejectedError,
@@ -118,6 +125,16 @@ def ms_since(started: float) -> float:
     return (time.perf_counter() - started) * 1e3
 
 
+def is_loopback(host: str) -> bool:
+    """Is ``host`` this machine (``localhost``, 127.0.0.0/8, ``::1``)?"""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def new_request_id() -> str:
     return uuid.uuid4().hex
 
@@ -137,6 +154,7 @@ class BaseClient:
         signer: RequestSigner | None = None,
         config: ClientConfig | None = None,
         rng: random.Random | None = None,
+        own_transport: bool = False,
     ) -> None:
         if not base_url:
             raise ValueError("base_url is required, e.g. 'https://pay.example.com'")
@@ -144,6 +162,19 @@ class BaseClient:
         self.base_url = httpx.URL(base_url.rstrip("/") + "/")
         if self.base_url.scheme not in ("http", "https"):
             raise ValueError(f"base_url must be http(s), got {base_url!r}")
+        insecure = self.base_url.scheme == "http" or not self.config.verify_tls
+        if (
+            insecure
+            and not own_transport
+            and not self.config.allow_insecure_transport
+            and not is_loopback(self.base_url.host)
+        ):
+            raise ConfigurationError(
+                f"{base_url!r}: plain http or an unverified certificate to a host other than "
+                "this machine lets anyone on the network answer as the backend; use https "
+                "(ClientConfig.ca_bundle for a private CA), or set "
+                "ClientConfig.allow_insecure_transport for a demo"
+            )
         self.signer = signer
         self._rng = rng if rng is not None else random.SystemRandom()
 
@@ -227,6 +258,15 @@ class BaseClient:
             request_id=request_id,
         )
 
+    def answer_too_large(self, call: Call[Any], status: int, request_id: str) -> ServerError:
+        return ServerError(
+            f"the answer to {call.method} {call.path} is larger than "
+            f"ClientConfig.max_answer_bytes ({self.config.max_answer_bytes}): not read",
+            status=status,
+            code="answer_too_large",
+            request_id=request_id,
+        )
+
     def read_response(self, call: Call[T], response: httpx.Response, request_id: str) -> T:
         """Map an answer to the parsed result or to a typed error."""
         rid = response.headers.get(REQUEST_ID_HEADER) or request_id
@@ -243,6 +283,11 @@ class BaseClient:
                 ) from exc
         raise map_error(response, rid)
 
+    def declared_too_large(self, response: httpx.Response) -> bool:
+        """Does the answer say (Content-Length) it is over ``max_answer_bytes``?"""
+        raw = response.headers.get("Content-Length", "")
+        return raw.isdigit() and int(raw) > self.config.max_answer_bytes
+
     def log(self, call: Call[Any], status: int | None, request_id: str, ms: float) -> None:
         # One line per attempt; never bodies (they hold sealed templates and tokens).
         logger.info(
@@ -253,6 +298,12 @@ class BaseClient:
             request_id,
             ms,
         )
+
+
+def decoded_headers(response: httpx.Response) -> list[tuple[str, str]]:
+    """``response``'s headers for a copy holding its decoded body (no encoding, length)."""
+    dropped = {"content-encoding", "content-length", "transfer-encoding"}
+    return [(k, v) for k, v in response.headers.multi_items() if k.lower() not in dropped]
 
 
 def _error_fields(
@@ -328,5 +379,8 @@ def map_error(response: httpx.Response, request_id: str) -> BackendError:
         return RequestRejectedError(text, **kw)
     if status >= 500:
         return ServerError(text, **kw)
-    # 1xx/3xx: we never follow redirects (a payment must not silently go elsewhere).
-    return RequestRejectedError(text, **kw)
+    # 1xx/3xx: we never follow redirects (a payment must not silently go elsewhere). The
+    # backend never answers one, so something in between did (a captive portal, a proxy),
+    # maybe after the backend had the request: like a 5xx, it says nothing of the outcome
+    # (a refusal would tell the till "not charged" while the shopper may have been).
+    return ServerError(text, **kw)

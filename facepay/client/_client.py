@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 
@@ -16,11 +16,12 @@ from facepay.client._base import (
     BaseClient,
     Call,
     RequestSigner,
+    decoded_headers,
     ms_since,
     new_request_id,
 )
 from facepay.config import ClientConfig
-from facepay.errors import BackendError
+from facepay.errors import BackendError, ServerError
 
 __all__ = ["FacePayClient"]
 
@@ -45,7 +46,9 @@ class FacePayClient(BaseClient, ClosesOnExit):
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
     ) -> None:
-        super().__init__(base_url, signer=signer, config=config, rng=rng)
+        super().__init__(
+            base_url, signer=signer, config=config, rng=rng, own_transport=transport is not None
+        )
         self._sleep = sleep
         self._http = httpx.Client(transport=transport, **self._client_kwargs())
 
@@ -58,10 +61,13 @@ class FacePayClient(BaseClient, ClosesOnExit):
             started = time.perf_counter()
             error: BackendError
             try:
-                response = self._http.send(request)
+                response = self._receive(call, request, request_id)
             except httpx.TransportError as exc:
                 self.log(call, None, request_id, ms_since(started))
                 error = self.transport_error(call, exc, request_id)
+            except ServerError as exc:  # answer_too_large
+                self.log(call, exc.status, request_id, ms_since(started))
+                error = exc
             else:
                 self.log(call, response.status_code, request_id, ms_since(started))
                 try:
@@ -72,6 +78,26 @@ class FacePayClient(BaseClient, ClosesOnExit):
                 raise error
             self._sleep(self.backoff_delay(attempt))
             attempt += 1
+
+    def _receive(self, call: Call[Any], request: httpx.Request, request_id: str) -> httpx.Response:
+        """Send ``request`` and read its answer, at most ``max_answer_bytes`` of it."""
+        response = self._http.send(request, stream=True)
+        try:
+            if self.declared_too_large(response):
+                raise self.answer_too_large(call, response.status_code, request_id)
+            body = bytearray()
+            for chunk in response.iter_bytes():
+                body += chunk
+                if len(body) > self.config.max_answer_bytes:
+                    raise self.answer_too_large(call, response.status_code, request_id)
+        finally:
+            response.close()
+        return httpx.Response(
+            response.status_code,
+            headers=decoded_headers(response),
+            content=bytes(body),
+            request=request,
+        )
 
     # -- the protocol (docs/protocol.md) ------------------------------------------------
 
