@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 import httpx
+import pydantic
 
 from facepay import wire
 from facepay.config import ClientConfig
@@ -275,12 +276,15 @@ class BaseClient:
                 payload = response.json() if response.content else None
                 return call.parse(payload)
             except Exception as exc:  # pydantic ValidationError, JSON errors
+                # Not chained: pydantic's message quotes the answer's values, and an answer
+                # holds a privacy code that a POS logging this traceback would keep.
                 raise ServerError(
-                    f"unreadable answer from the payment backend to {call.method} {call.path}",
+                    f"unreadable answer from the payment backend to {call.method} "
+                    f"{call.path}: {unreadable_because(exc)}",
                     status=response.status_code,
                     code="bad_response",
                     request_id=rid,
-                ) from exc
+                ) from None
         raise map_error(response, rid)
 
     def declared_too_large(self, response: httpx.Response) -> bool:
@@ -298,6 +302,18 @@ class BaseClient:
             request_id,
             ms,
         )
+
+
+def unreadable_because(exc: Exception) -> str:
+    """Why an answer could not be read, naming fields and error kinds, never values."""
+    if isinstance(exc, pydantic.ValidationError):
+        return "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']) or '(answer)'}: {error['type']}"
+            for error in exc.errors(include_url=False, include_input=False, include_context=False)
+        )
+    if isinstance(exc, json.JSONDecodeError):
+        return f"not JSON ({exc.msg} at character {exc.pos})"
+    return type(exc).__name__
 
 
 def decoded_headers(response: httpx.Response) -> list[tuple[str, str]]:
