@@ -47,7 +47,16 @@ from kiosk_app.model import (
     Sale,
 )
 from kiosk_app.ui.icons import icon, icon_pixmap
-from kiosk_app.widgets import GREEN, RED, BigButton, CameraView, ChallengeIcon, Keypad, label
+from kiosk_app.widgets import (
+    GREEN,
+    RED,
+    AddressKeyboard,
+    BigButton,
+    CameraView,
+    ChallengeIcon,
+    Keypad,
+    label,
+)
 
 __all__ = [
     "SCREEN_NAMES",
@@ -66,7 +75,6 @@ __all__ = [
     "EnrollPinScreen",
     "IdleScreen",
     "LivenessScreen",
-    "MessageScreen",
     "PrivacyScreen",
     "ProcessingScreen",
     "ResultScreen",
@@ -916,9 +924,9 @@ class ResultScreen(Screen):
             outcome.kind,
             amount_text=outcome.amount_text,
             masked_method=outcome.masked_method,
-            # The item lines and the receipt number, in the shopper's language: the model's
-            # screen_lines label them in English ("Total: ", "Paid with: "), which the
-            # amount and method lines above already say in words the shopper reads.
+            # The item lines; the amount, method and receipt number lines are worded
+            # here in the shopper's language (the printed receipt words its own:
+            # kiosk_app.model.PrivacyReceipt).
             lines=outcome.item_lines,
             receipt_id=outcome.receipt_id,
             by_card=outcome.by_card,
@@ -1041,41 +1049,6 @@ class ConfirmCancelScreen(Screen):
         return self.keep_button
 
 
-class MessageScreen(Screen):
-    """A plain message with one button (enrollment declined: nothing was kept)."""
-
-    name = "message"
-    cancellable = False
-    has_back = False
-
-    def __init__(self, tr: Translator) -> None:
-        super().__init__(tr)
-        self.message = label("title")
-        self.ok_button = BigButton("primary")
-        self.ok_button.setObjectName("message_ok")
-        self.body.addStretch(1)
-        self.body.addWidget(self.message)
-        self.body.addStretch(1)
-        self.footer.addWidget(self.ok_button)
-        self._key = ""
-
-    def show_message(self, key: str) -> None:
-        self._key = key
-        self.retranslate()
-
-    def retranslate(self) -> None:
-        self.title.setText("")
-        self.subtitle.hide()
-        self.message.setText(self.tr_(self._key) if self._key else "")
-        self.message.setAccessibleName(self.message.text())
-        self.ok_button.set_label(self.tr_("common.ok"))
-        super().retranslate()
-        self.setAccessibleName(self.message.text())
-
-    def first_focus(self) -> QWidget | None:
-        return self.ok_button
-
-
 class CardScreen(Screen):
     """Card fallback: the card reader is the POS's; the sandbox simulates a tap."""
 
@@ -1190,11 +1163,10 @@ class PrivacyScreen(Screen):
             self.channel_buttons[channel] = b
         # The address step (e-mail or SMS only).
         self.address_label = label("prompt")
-        self.email_edit = QLineEdit()
-        self.email_edit.setObjectName("receipt_email")
-        self.email_edit.setLayoutDirection(Qt.LayoutDirection.LeftToRight)  # addresses read LTR
-        self.email_edit.setInputMethodHints(Qt.InputMethodHint.ImhEmailCharactersOnly)
-        self.email_edit.returnPressed.connect(self._send_email)
+        # A till has no keyboard: the address is typed on the screen's own.
+        self.email_keyboard = AddressKeyboard()
+        self.email_keyboard.setObjectName("receipt_email")
+        self.email_keyboard.submitted.connect(lambda to: self._send(ChannelKind.EMAIL, to))
         self.phone_keypad = Keypad(max_digits=15, submit_below=False)
         self.phone_keypad.setMaximumWidth(480)
         self.phone_keypad.submitted.connect(lambda digits: self._send(ChannelKind.SMS, digits))
@@ -1205,7 +1177,7 @@ class PrivacyScreen(Screen):
         address.addWidget(self.phone_keypad, 1)
         side = QVBoxLayout()
         side.addWidget(self.address_label)
-        side.addWidget(self.email_edit)
+        side.addWidget(self.email_keyboard)
         side.addWidget(self.send_button)
         side.addStretch(1)
         address.addLayout(side, 1)
@@ -1230,14 +1202,14 @@ class PrivacyScreen(Screen):
         self._channels = tuple(c for c in RECEIPT_CHANNELS if c in channels)
         self._asking = self._sent = None
         self._title_key = title_key
-        self.email_edit.clear()
+        self.email_keyboard.reset()
         self.phone_keypad.reset()
         self.retranslate()
 
     def show_sent(self, channel: ChannelKind) -> None:
         """The channel took the code: say where it went (never what it is)."""
         self._sent, self._asking = channel, None
-        self.email_edit.clear()
+        self.email_keyboard.reset()
         self.phone_keypad.reset()
         self.retranslate()
         if self.isVisible():
@@ -1253,14 +1225,8 @@ class PrivacyScreen(Screen):
             return
         self._send(channel, "")
 
-    def _send_email(self) -> None:
-        if self._asking is ChannelKind.EMAIL:
-            self._send_typed()
-
     def _send_typed(self) -> None:
-        if self._asking is ChannelKind.EMAIL and "@" in self.email_edit.text():
-            self._send(ChannelKind.EMAIL, self.email_edit.text().strip())
-        elif self._asking is ChannelKind.SMS:
+        if self._asking is ChannelKind.SMS:
             self.phone_keypad.submit_button.click()
 
     def _send(self, channel: ChannelKind, address: str) -> None:
@@ -1279,13 +1245,14 @@ class PrivacyScreen(Screen):
             b.setVisible(choosing and channel in self._channels)
         self.address_label.setText(t(f"privacy.address.{asking.value}") if asking else "")
         self.address_label.setVisible(asking is not None)
-        self.email_edit.setVisible(asking is ChannelKind.EMAIL)
-        self.email_edit.setAccessibleName(t("privacy.address.email"))
+        self.email_keyboard.setVisible(asking is ChannelKind.EMAIL)
+        self.email_keyboard.retranslate(t, t("privacy.send"))
         self.phone_keypad.setVisible(asking is ChannelKind.SMS)
         self.phone_keypad.retranslate(t, t("privacy.send"))
         self.phone_keypad.display.setAccessibleName(t("privacy.address.sms"))
         self.send_button.set_label(t("privacy.send"))
-        self.send_button.setVisible(asking is not None)
+        # E-mail has its Send beside the address it sends to.
+        self.send_button.setVisible(asking is ChannelKind.SMS)
         self.sent_label.setText(t(f"privacy.sent.{sent.value}") if sent else "")
         self.sent_label.setVisible(sent is not None)
         self.kept_label.setText(t("privacy.nothing_kept"))
@@ -1296,7 +1263,7 @@ class PrivacyScreen(Screen):
         if self._sent is not None:
             return self.done_button
         if self._asking is ChannelKind.EMAIL:
-            return self.email_edit
+            return self.email_keyboard.display
         if self._asking is ChannelKind.SMS:
             return self.phone_keypad.display
         for channel in self._channels:
@@ -1307,7 +1274,7 @@ class PrivacyScreen(Screen):
         super().reset()
         self._sent = self._asking = None
         self._channels = RECEIPT_CHANNELS
-        self.email_edit.clear()
+        self.email_keyboard.reset()
         self.phone_keypad.reset()
         self.retranslate()
 
@@ -1903,7 +1870,6 @@ SCREEN_NAMES = (
     "enroll_pin",
     "enroll_done",
     "confirm_cancel",
-    "message",
     "attendant_pin",
     "attendant",
 )

@@ -1,5 +1,5 @@
-"""Reusable kiosk widgets: big buttons, a number keypad, the camera view with its oval guide,
-and the liveness challenge icon.
+"""Reusable kiosk widgets: big buttons, a number keypad, an e-mail keyboard, the camera view
+with its oval guide, and the liveness challenge icon.
 
 Everything here is drawn by Qt from plain data; nothing keeps a frame longer than the one
 currently on screen, and :meth:`CameraView.clear` drops even that.
@@ -22,6 +22,7 @@ from PyQt6.QtGui import (
 )
 from PyQt6.QtWidgets import (
     QGridLayout,
+    QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
@@ -34,7 +35,7 @@ from facepay import QualityConfig
 from kiosk_app.i18n import Translator
 from kiosk_app.ui.icons import icon
 
-__all__ = ["BigButton", "CameraView", "ChallengeIcon", "Keypad", "label"]
+__all__ = ["AddressKeyboard", "BigButton", "CameraView", "ChallengeIcon", "Keypad", "label"]
 
 AMBER = QColor("#FFC20E")
 GREEN = QColor("#3DDC84")
@@ -217,6 +218,136 @@ class Keypad(QWidget):
     def _submit(self) -> None:
         if len(self._digits) >= self._min:
             self.submitted.emit(self._digits)
+
+
+class AddressKeyboard(QWidget):
+    """An on-screen keyboard for an e-mail address: a till has no keyboard of its own.
+
+    Letters, digits and the characters an address needs (``@ . - _ +``), a backspace and a
+    clear key, in the same big keys as :class:`Keypad`. The keys keep one left-to-right
+    order in every language (an address is typed left to right, also on a mirrored Arabic
+    screen), and so does the display. Unlike the phone keypad the display shows the whole
+    address: a receipt sent to a mistyped address is lost, so the shopper must be able to
+    check every character (an address is not a secret the way a PIN is; the screen clears
+    it when the shopper leaves). A keyboard, if the till has one, types into it too.
+    """
+
+    changed = pyqtSignal(str)
+    submitted = pyqtSignal(str)
+
+    ROWS = ("1234567890", "qwertyuiop@", "asdfghjkl.-", "zxcvbnm_+")
+    CHARACTERS = frozenset("".join(ROWS))
+    MAX_LENGTH = 254  # RFC 5321's longest forward path, less its angle brackets
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._text = ""
+        self.display = QLineEdit()
+        self.display.setObjectName("keyboard_display")
+        self.display.setReadOnly(True)
+        self.display.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.display.setContextMenuPolicy(Qt.ContextMenuPolicy.NoContextMenu)
+        self.display.setLayoutDirection(Qt.LayoutDirection.LeftToRight)  # addresses read LTR
+        self.display.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        self.display.installEventFilter(self)
+        # Send sits beside the address, not under the keys: four rows of keys leave no
+        # height for another row on a 1024x768 display.
+        self.submit_button = BigButton("primary")
+        self.submit_button.setObjectName("keyboard_submit")
+        self.submit_button.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
+        self.submit_button.clicked.connect(self._submit)
+        self.submit_button.setEnabled(False)
+        grid = QGridLayout()
+        grid.setSpacing(6)
+        self.key_buttons: dict[str, BigButton] = {}
+        for row, row_keys in enumerate(self.ROWS):
+            for col, key in enumerate(row_keys):
+                b = BigButton("letter")
+                b.setText(key)
+                b.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+                b.clicked.connect(lambda _=False, k=key: self.press(k))
+                grid.addWidget(b, row, col)
+                self.key_buttons[key] = b
+        self.delete_button = BigButton("letter")
+        self.delete_button.setObjectName("keyboard_delete")
+        self.delete_button.setIcon(icon("backspace", 36))
+        self.delete_button.setIconSize(QSize(36, 36))
+        self.delete_button.clicked.connect(self.backspace)
+        grid.addWidget(self.delete_button, 0, len(self.ROWS[0]))
+        self.clear_button = BigButton("letter")
+        self.clear_button.setObjectName("keyboard_clear")
+        self.clear_button.clicked.connect(self.reset)
+        last = len(self.ROWS[-1])
+        grid.addWidget(self.clear_button, len(self.ROWS) - 1, last, 1, 11 - last)
+        keys = QWidget()
+        keys.setLayout(grid)
+        keys.setLayoutDirection(Qt.LayoutDirection.LeftToRight)  # q-w-e stays left to right
+        box = QVBoxLayout(self)
+        box.setContentsMargins(0, 0, 0, 0)
+        box.setSpacing(8)
+        entry = QHBoxLayout()
+        entry.addWidget(self.display, 1)
+        entry.addWidget(self.submit_button)
+        box.addLayout(entry)
+        box.addWidget(keys)
+
+    def retranslate(self, tr: Translator, submit_text: str) -> None:
+        self.submit_button.set_label(submit_text)
+        for key, b in self.key_buttons.items():
+            b.setAccessibleName(tr("common.key", char=key))
+        self.delete_button.setAccessibleName(tr("common.delete"))
+        self.delete_button.setToolTip(tr("common.delete"))
+        self.clear_button.set_label(tr("common.clear"))
+        self.display.setAccessibleName(tr("privacy.address.email"))
+
+    def press(self, key: str) -> None:
+        if key in self.CHARACTERS and len(self._text) < self.MAX_LENGTH:
+            self._set(self._text + key)
+
+    def backspace(self) -> None:
+        self._set(self._text[:-1])
+
+    def reset(self) -> None:
+        self._set("")
+
+    def text(self) -> str:
+        return self._text
+
+    def eventFilter(self, obj: QObject | None, event: QEvent | None) -> bool:  # noqa: N802 (Qt API)
+        if obj is self.display and isinstance(event, QKeyEvent):
+            if event.type() != QEvent.Type.KeyPress:
+                return False
+            key, text = event.key(), event.text().lower()
+            if len(text) == 1 and text in self.CHARACTERS:
+                self.press(text)
+                return True
+            if key == Qt.Key.Key_Backspace:
+                self.backspace()
+                return True
+            if key == Qt.Key.Key_Delete:
+                self.reset()
+                return True
+            if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+                self._submit()
+                return True
+            # Tab, Escape and the rest travel on to the screen; other characters are dropped.
+            return bool(text) and text.isprintable()
+        return False
+
+    def looks_like_an_address(self) -> bool:
+        """Something before and after one ``@``: the mail gateway judges the rest."""
+        local, at, domain = self._text.partition("@")
+        return bool(local and at and domain and "@" not in domain)
+
+    def _set(self, text: str) -> None:
+        self._text = text
+        self.display.setText(text)
+        self.submit_button.setEnabled(self.looks_like_an_address())
+        self.changed.emit(text)
+
+    def _submit(self) -> None:
+        if self.looks_like_an_address():
+            self.submitted.emit(self._text)
 
 
 # The frame shape assumed before the first frame arrives (most till cameras are 16:9).

@@ -1,6 +1,6 @@
 """Measure the kiosk as a shopper lives it: preview frame rate, face-in-oval to approval, RSS.
 
-    QT_QPA_PLATFORM=offscreen .venv/bin/python scripts/kiosk_bench.py [--runs 3] [--json]
+    QT_QPA_PLATFORM=offscreen .venv/bin/python scripts/kiosk_bench.py [--runs 3] [--json] [-v]
 
 Runs the real kiosk (embedded sandbox on loopback, real models, a clip from
 ../shared/eval/video played at its real frame rate as the camera), enrolls one shopper,
@@ -35,9 +35,9 @@ sys.path.insert(0, str(REPO))
 
 from PyQt6.QtWidgets import QApplication  # noqa: E402
 
-from facepay import FacePayError, Sandbox, open_source  # noqa: E402
+from facepay import FacePayError, Sandbox, open_source, quiet_native_logs  # noqa: E402
 from facepay.testing import fixed_liveness_plan  # noqa: E402
-from kiosk_app.app import apply_theme  # noqa: E402
+from kiosk_app.app import apply_theme, quiet_harmless_qt_messages  # noqa: E402
 from kiosk_app.demo import connect_demo_till  # noqa: E402
 from kiosk_app.model import OutcomeKind  # noqa: E402
 from kiosk_app.run import build_demo  # noqa: E402
@@ -166,11 +166,20 @@ def main() -> int:
     ap.add_argument("--challenge", default="blink")
     ap.add_argument("--runs", type=_runs, default=3)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument(
+        "-v", "--verbose", action="store_true", help="show mediapipe's, TFLite's and Qt's chatter"
+    )
     args = ap.parse_args()
     problem = _clip_problem(args.clip, args.challenge)
     if problem:
         ap.error(problem)
 
+    if not args.verbose:
+        # Only the known-harmless lines: TensorFlow Lite's "Created ... delegate", absl's
+        # pre-initialisation notice, mediapipe's feedback-manager warnings, and the
+        # offscreen platform's propagateSizeHints; anything else still shows.
+        quiet_native_logs()
+        quiet_harmless_qt_messages()
     app = QApplication(sys.argv[:1])
     apply_theme(app)
     t0 = time.monotonic()

@@ -37,7 +37,7 @@ from PyQt6.QtCore import Qt  # noqa: E402
 from PyQt6.QtGui import QImage  # noqa: E402
 from PyQt6.QtWidgets import QApplication, QWidget  # noqa: E402
 
-from kiosk_app.app import apply_theme  # noqa: E402
+from kiosk_app.app import apply_theme, quiet_harmless_qt_messages  # noqa: E402
 from kiosk_app.i18n import Language, Translator  # noqa: E402
 from kiosk_app.screens import SCREEN_NAMES  # noqa: E402
 from kiosk_app.ui.gallery import SCREEN_TYPES, VARIANTS, stage  # noqa: E402
@@ -109,6 +109,7 @@ def main() -> int:
     ap.add_argument("--size", action="append", type=parse_size, help="WIDTHxHEIGHT (repeatable)")
     ap.add_argument("--lang", action="append", choices=[x.value for x in Language])
     ap.add_argument("--screen", action="append", choices=list(SCREEN_NAMES))
+    ap.add_argument("-v", "--verbose", action="store_true", help="show Qt's harmless messages too")
     args = ap.parse_args()
     # QImage.save answers False, not an exception: a folder it may not write would
     # otherwise list every shot as written and exit 0 with none on disk.
@@ -121,6 +122,8 @@ def main() -> int:
     except OSError as exc:
         ap.error(f"--out {args.out}: cannot write there ({exc.strerror or exc})")
 
+    if not args.verbose:
+        quiet_harmless_qt_messages()  # offscreen's "does not support propagateSizeHints()"
     app = QApplication(sys.argv[:1])
     on_x = app.platformName() == "xcb"
     apply_theme(app)

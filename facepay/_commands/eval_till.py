@@ -11,6 +11,13 @@ facepay/eval/_till_visits.py), is not a shopper paying: it has its own column, o
 the genuine payments, and refused_rate_counting_all counts it too. Two settings run
 on the same windows: ``learning`` (enrollment views, adaptive update, PIN) and ``baseline``
 (one view, no update, no PIN).
+
+Two readings (--reading, default both; the JSON's "readings"): ``segments``, the camera
+stops at the segment's end and each plan is tried on the same frames (its summaries are
+also the top-level "settings", its rows "visits"), and ``visits``, a shopper's stay: the
+camera runs on from the segment's start to the clip's end (never into the frames the
+shopper enrolled with), and an end the kiosk offers "Try again" for is a new attempt on the
+running camera, up to --tries (facepay/eval/_till_stays.py).
 """
 
 from __future__ import annotations
@@ -50,6 +57,20 @@ def register(subparsers: Any, group_parser: argparse.ArgumentParser | None = Non
         metavar="NAME,...",
         help="learning, baseline or both (default both, on the same segments)",
     )
+    till.add_argument(
+        "--reading",
+        default="segments,visits",
+        metavar="NAME,...",
+        help="segments (the camera stops at the segment's end), visits (it runs on to the "
+        "clip's end and the shopper taps 'Try again'), or both (default)",
+    )
+    till.add_argument(
+        "--tries",
+        type=_count,
+        default=3,
+        metavar="N",
+        help="visits: attempts per visit before the shopper pays by card (default 3)",
+    )
     till.add_argument("--no-impostors", action="store_true", help="skip the impostor visits")
     till.add_argument("--details", action="store_true", help="also list every visit")
     add_json_flag(till)
@@ -63,6 +84,16 @@ def _positive(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if not value > 0:
         raise argparse.ArgumentTypeError("must be positive")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
     return value
 
 
@@ -81,12 +112,15 @@ def _clips(paths: list[Path]) -> list[Path]:
 def _run(args: argparse.Namespace) -> int:
     from facepay.cli import emit, progress
     from facepay.errors import FacePayError
-    from facepay.eval._till_visits import SETTINGS, evaluate_till_visits
+    from facepay.eval._till_visits import READINGS, SETTINGS, evaluate_till_visits
 
     settings = [s.strip() for s in args.settings.split(",") if s.strip()]
     unknown = [s for s in settings if s not in SETTINGS]
     if not settings or unknown:
         raise FacePayError(f"--settings: one or more of {', '.join(SETTINGS)}")
+    readings = [r.strip() for r in args.reading.split(",") if r.strip()]
+    if not readings or any(r not in READINGS for r in readings):
+        raise FacePayError(f"--reading: one or more of {', '.join(READINGS)}")
     clips = _clips(args.clips)
     if not clips:
         raise FacePayError(f"no clips ({', '.join(_CLIP_SUFFIXES)}) in {args.clips[0]}")
@@ -96,9 +130,13 @@ def _run(args: argparse.Namespace) -> int:
         settings=settings,
         impostors=not args.no_impostors,
         progress=lambda items: progress(items, total=len(clips), desc="clips"),
+        readings=readings,
+        tries=args.tries,
     )
     if not args.details:
         report.pop("visits")
+        if "visits" in report["readings"]:
+            report["readings"]["visits"].pop("details")
     emit(args, report, _human)
     return 0
 
@@ -109,6 +147,8 @@ def _rate(value: float | None) -> str:
 
 def _human(report: dict[str, Any]) -> str:
     lines = [f"facepay eval till-visits: {report['path']}, segments of {report['segment_s']:g} s"]
+    if report["settings"]:
+        lines.append("segments (the camera stops at the segment's end):")
     for name, s in report["settings"].items():
         g = s["genuine"]
         n = s["not_payments"]
@@ -132,4 +172,31 @@ def _human(report: dict[str, Any]) -> str:
                 f"other={c['refused_other']} no_person={c['not_a_payment_no_person']} "
                 f"no_action={c['not_a_payment_no_action']}"
             )
+    visits = report.get("readings", {}).get("visits")
+    if visits is not None:
+        lines.append(f"visits (the camera runs on; up to {visits['tries']} tries):")
+        lines.extend(_human_visits(name, v) for name, v in visits["settings"].items())
     return "\n".join(lines)
+
+
+def _human_visits(name: str, v: dict[str, Any]) -> str:
+    g = v["genuine"]
+    ends = v["refused_by_end"]
+    same = v["same_starts_as_segments"]
+    fails = v["backend_failures"]
+    seconds = v["seconds_to_approval"]
+    return (
+        f"{name}: {v['visits']} genuine visits: {g['approved_on_face']} on face, "
+        f"{g['approved_after_pin']} after PIN, refused {v['refused']} "
+        f"({_rate(v['refused_rate'])}; quality {g['refused_quality']}, liveness "
+        f"{g['refused_liveness']}, no_match {g['refused_no_match']}, other "
+        f"{g['refused_other']}; camera ended {ends['camera_ended']}, tries used "
+        f"{ends['tries_used']}, not retryable {ends['not_retryable']}); on the segment "
+        f"reading's starts {same['refused']} of {same['visits']} "
+        f"({_rate(same['refused_rate'])}); no person "
+        f"{v['not_payments']['not_a_payment_no_person']}; tries {v['tries_used']}; "
+        f"seconds to approval median {seconds['median']} max {seconds['max']}; backend "
+        f"failures per visit {fails['per_visit']} (lockout at "
+        f"{fails['lockout_failures_default']}: {fails['visits_that_would_lock']} would lock); "
+        f"impostors accepted {v['impostor_accepted']} of {v['impostor_visits']}"
+    )

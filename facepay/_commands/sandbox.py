@@ -139,18 +139,38 @@ def register(subparsers: Any, group_parser: argparse.ArgumentParser | None) -> N
     rotate.set_defaults(handler=_rotate)
 
 
+# Shorter than this, a token is refused from every source: the empty one (a token file
+# left empty by a crash between creating and writing it) made every request the
+# operator's, and a short one can be guessed (tests/security/test_redteam_ops_tenants.py).
+_MIN_TOKEN_CHARS = 16
+
+
 def _enrollment_token(
     given_file: str | None, from_env: str | None, key_dir: Path
 ) -> tuple[str, str]:
     """(the device enrollment token, where the operator finds it) for ``serve``."""
+    token, where = _token_and_source(given_file, from_env, key_dir)
+    if len(token) < _MIN_TOKEN_CHARS:
+        raise SystemExit(
+            f"facepay sandbox serve: the enrollment token {where} holds under "
+            f"{_MIN_TOKEN_CHARS} characters"
+            + (
+                "; delete the file to have a new one made"
+                if given_file is None and not from_env
+                else ""
+            )
+        )
+    return token, where
+
+
+def _token_and_source(
+    given_file: str | None, from_env: str | None, key_dir: Path
+) -> tuple[str, str]:
     import os
     import secrets
 
     if given_file is not None:
-        token = Path(given_file).read_text(encoding="utf-8").strip()
-        if len(token) < 16:
-            raise SystemExit("facepay sandbox serve: --admin-token-file holds under 16 characters")
-        return token, f"from {given_file}"
+        return Path(given_file).read_text(encoding="utf-8").strip(), f"from {given_file}"
     if from_env:
         return from_env, "from FACEPAY_SERVER_ADMIN_TOKEN"
     path = key_dir / "enrollment-token"

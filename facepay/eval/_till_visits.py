@@ -35,6 +35,10 @@ columns, outside the genuine payments; ``refused_rate_counting_all`` counts them
 refusals too, so both readings are on the page. An enrollment the till refuses
 (``face_not_clear``: eyes shut or half shut on too many frames) moves on to the next
 segment, as a shopper asked to enroll again would.
+
+This is the **segment** reading. The **visit** reading (:mod:`facepay.eval._till_stays`,
+``readings=("visits",)``) pays from the same starts on the same enrollments, but its
+camera runs on past the segment's end and a shopper asked to try again does.
 """
 
 from __future__ import annotations
@@ -57,6 +61,7 @@ __all__ = [
     "NO_ACTION",
     "NO_ACTION_SEGMENTS",
     "NO_PERSON",
+    "READINGS",
     "Segment",
     "VisitResult",
     "challenges_for",
@@ -103,6 +108,12 @@ SAME_PERSON: tuple[frozenset[str], ...] = (
 def same_person(a: str, b: str) -> bool:
     return a == b or any(a in group and b in group for group in SAME_PERSON)
 
+
+# The two readings (docs/accuracy.md, "At the till"): the camera stops at the segment's
+# end (this module), or runs on with "Try again" (facepay.eval._till_stays).
+SEGMENTS = "segments"
+VISITS = "visits"
+READINGS = (SEGMENTS, VISITS)
 
 # Outcome names, in report order.
 APPROVED_FACE = "approved_on_face"
@@ -276,7 +287,8 @@ class _Lane:
         self.phones: dict[str, str] = {}  # clip name -> claimed phone
         self.baskets = 0
 
-    def _till(self, camera: ClipCamera, challenge: str) -> Any:
+    def till(self, clock: Callable[[], float], challenge: str) -> Any:
+        """A till of this lane asking for ``challenge``, on ``clock`` (the clip's time)."""
         from facepay import Till
 
         return Till.connect(
@@ -287,7 +299,7 @@ class _Lane:
             embedder=self.embedder,
             liveness=fixed_liveness_plan(challenge),
             config=self.config,
-            clock=camera.now,
+            clock=clock,
         )
 
     def enroll(self, segment: Segment, challenges: Sequence[str]) -> VisitResult:
@@ -299,7 +311,7 @@ class _Lane:
         detail, outcome, used = "", "not_enrolled", None
         for challenge in challenges:
             camera, watch = _SegmentCamera(segment), _Watch()
-            with self._till(camera, challenge) as till:
+            with self.till(camera.now, challenge) as till:
                 try:
                     enrolled = till.enroll(
                         camera,
@@ -330,31 +342,36 @@ class _Lane:
             self.setting.name, "enroll", segment.name, segment.clip.name, outcome, used, detail
         )
 
+    def next_basket(self) -> Any:
+        """A new sale (its own reference: the till refuses an order it saw approved)."""
+        from facepay import Basket, BasketLine
+
+        self.baskets += 1
+        return Basket(
+            reference=f"visit-{self.baskets}",
+            currency="EUR",
+            lines=(
+                BasketLine(sku="sku-1", description="groceries", quantity=1, unit_price_minor=1250),
+            ),
+        )
+
     def pay(
         self, segment: Segment, claimed_clip: str, challenges: Sequence[str], *, genuine: bool
     ) -> VisitResult:
         """Pay from ``segment`` claiming ``claimed_clip``'s phone; each challenge in turn
         until an attempt reaches the backend's decision."""
-        from facepay import Basket, BasketLine, Claim, ClaimKind
+        from facepay import Claim, ClaimKind
         from facepay.checkout import PaymentNotTakenError
 
         phone = self.phones[claimed_clip]
         outcome, detail, used, score = "refused_other", "", None, None
         for challenge in challenges:
             camera, watch = _SegmentCamera(segment), _Watch()
-            self.baskets += 1
-            basket = Basket(
-                reference=f"visit-{self.baskets}",
-                currency="EUR",
-                lines=(
-                    BasketLine(
-                        sku="sku-1", description="groceries", quantity=1, unit_price_minor=1250
-                    ),
-                ),
-            )
-            with self._till(camera, challenge) as till:
+            with self.till(camera.now, challenge) as till:
                 session = till.start_checkout(
-                    basket, claim=Claim(kind=ClaimKind.PHONE, value=phone), on_event=watch
+                    self.next_basket(),
+                    claim=Claim(kind=ClaimKind.PHONE, value=phone),
+                    on_event=watch,
                 )
                 try:
                     receipt = session.pay(camera)
@@ -366,7 +383,7 @@ class _Lane:
                     if not watch.face_seen:
                         outcome, detail = NO_PERSON, "no frame showed a face"
                     break
-                used, score = challenge, self._score(receipt.authorization_id)
+                used, score = challenge, self.score(receipt.authorization_id)
                 if receipt.step_up == "pin":
                     receipt = session.answer_step_up(EVAL_PIN if genuine else WRONG_PIN)
                     if receipt.approved:
@@ -407,7 +424,7 @@ class _Lane:
             )
         return None if row is None else dict(json.loads(row[0]))
 
-    def _score(self, authorization_id: str) -> float | None:
+    def score(self, authorization_id: str) -> float | None:
         details = self._audit("authorization", authorization_id)
         score = None if details is None else details.get("best_score")
         return None if score is None else float(score)
@@ -433,7 +450,12 @@ def _run_setting(
     analyzer: Any,
     embedder: Any,
     progress: Callable[[Iterable[Any]], Iterable[Any]],
-) -> tuple[list[VisitResult], int]:
+    readings: Sequence[str] = (SEGMENTS,),
+    tries: int = 3,
+) -> tuple[list[VisitResult], int, list[Any]]:
+    """One setting's sandbox: every clip enrolls (once, for both readings), then the
+    segment reading's payments, then the visit reading's (``facepay.eval._till_stays``).
+    Returns the segment reading's results, its adaptive updates, and the visits."""
     from facepay.config import ServerConfig
     from facepay.server import Sandbox
 
@@ -443,6 +465,7 @@ def _run_setting(
         lockout_failures=1_000_000,
     )
     results: list[VisitResult] = []
+    stays: list[Any] = []
     with (
         tempfile.TemporaryDirectory(prefix="facepay-eval-till-") as tmp,
         Sandbox(Path(tmp) / "till.db", key_dir=Path(tmp) / "keys", config=config) as sandbox,
@@ -457,12 +480,12 @@ def _run_setting(
                 if visit.outcome == "enrolled":
                     enrolled_at[clip.name] = segment.index
                     break
-            if clip.name not in enrolled_at:
+            if clip.name not in enrolled_at or SEGMENTS not in readings:
                 continue
             for segment in segments:
                 if segment.index != enrolled_at[clip.name]:
                     results.append(lane.pay(segment, clip.name, challenges, genuine=True))
-        if impostors:
+        if impostors and SEGMENTS in readings:
             names = [clip.name for clip, _ in clips if clip.name in enrolled_at]
             for clip, segments in clips:
                 others = [n for n in names if not same_person(n, clip.name)]
@@ -473,7 +496,11 @@ def _run_setting(
                     target = others[k % len(others)]
                     results.append(lane.pay(segment, target, challenges, genuine=False))
         updates = lane.adaptive_updates()
-    return results, updates
+        if VISITS in readings:
+            from facepay.eval._till_stays import run_stays
+
+            stays = run_stays(lane, clips, enrolled_at, tries=tries, impostors=impostors)
+    return results, updates, stays
 
 
 def summarize(results: Sequence[VisitResult], adaptive_updates: int = 0) -> dict[str, Any]:
@@ -546,36 +573,63 @@ def evaluate_till_visits(
     settings: Sequence[str] = ("learning", "baseline"),
     impostors: bool = True,
     progress: Callable[[Iterable[Any]], Iterable[Any]] = lambda x: x,
+    readings: Sequence[str] = (SEGMENTS,),
+    tries: int = 3,
 ) -> dict[str, Any]:
     """Run every setting on the same segments (see the module docstring). Impostor visits
     run in the ``learning`` setting only (it is the one with a grey zone to guess into).
 
-    Returns ``{"segment_s", "segments", "settings": {name: summary}, "visits": [...]}``.
+    ``readings``: ``segments`` (this module: the camera stops at the segment's end, each
+    plan tried on the same frames) and/or ``visits`` (:mod:`facepay.eval._till_stays`: the
+    camera runs on, up to ``tries`` attempts). Returns ``{"segment_s", "segments",
+    "readings": {"segments": {"settings"}, "visits": {"tries", "settings", "details"}},
+    "settings", "visits"}``; the last two are the segment reading's summaries and rows,
+    kept under their old names.
     """
+    from facepay.config import ServerConfig
     from facepay.vision import DlibResNetEmbedder, FrameAnalyzer
 
     unknown = [s for s in settings if s not in SETTINGS]
     if unknown:
         raise ValueError(f"unknown setting(s): {', '.join(unknown)}")
+    wrong = [r for r in readings if r not in READINGS]
+    if wrong or not readings:
+        raise ValueError(f"readings: one or more of {', '.join(READINGS)}")
+    if tries < 1:
+        raise ValueError("tries must be at least 1")
     cut = [(clip, clip_segments(clip, clip_duration_s(clip), segment_s)) for clip in clips]
     report: dict[str, Any] = {
         "path": "Till.enroll + Till.start_checkout/CheckoutSession.pay + answer_step_up",
         "segment_s": segment_s,
         "segments": {clip.name: len(segs) for clip, segs in cut},
+        "readings": {},
         "settings": {},
         "visits": [],
     }
+    if SEGMENTS in readings:
+        report["readings"][SEGMENTS] = {"settings": report["settings"]}
+    if VISITS in readings:
+        report["readings"][VISITS] = {"tries": tries, "settings": {}, "details": []}
     with FrameAnalyzer() as analyzer:
         embedder = DlibResNetEmbedder()
         for name in settings:
-            results, updates = _run_setting(
+            results, updates, stays = _run_setting(
                 SETTINGS[name],
                 cut,
                 impostors=impostors and name == "learning",
                 analyzer=analyzer,
                 embedder=embedder,
                 progress=progress,
+                readings=readings,
+                tries=tries,
             )
-            report["settings"][name] = summarize(results, updates)
-            report["visits"].extend(r.to_json() for r in results)
+            if SEGMENTS in readings:
+                report["settings"][name] = summarize(results, updates)
+                report["visits"].extend(r.to_json() for r in results)
+            if VISITS in readings:
+                from facepay.eval._till_stays import summarize_visits
+
+                visits = report["readings"][VISITS]
+                visits["settings"][name] = summarize_visits(stays, ServerConfig().lockout_failures)
+                visits["details"].extend(v.to_json() for v in stays)
     return report

@@ -18,6 +18,7 @@ from facepay.server import _decision as decision
 from facepay.server import _pins as pins
 from facepay.server import _repository as repository
 from facepay.server._errors import ApiError
+from facepay.server._lockouts import claim_subject
 from facepay.server._part import BackendPart
 from facepay.server._storage import Transaction
 from facepay.server._vault import Vault
@@ -204,6 +205,10 @@ class ShopperRights(BackendPart):
             shred_enrollment(tx, shopper_id, now)
             repository.erase_shopper(tx, shopper_id, now)
             repository.erase_privacy_codes(tx, shopper_id)
+            if shopper.claim_hash is not None:
+                # The claim's keyed hash is a pseudonym of the phone number: it goes from
+                # the lockouts and their audit lines too, not only from the shopper's row.
+                repository.erase_claim_traces(tx, claim_subject(shopper.claim_hash))
             repository.insert_deletion_receipt(
                 tx, receipt.receipt_id, shopper_id, now, receipt.model_dump_json()
             )

@@ -58,10 +58,11 @@ class Tenants(BackendPart):
         given = (authorization or "").encode("utf-8", "replace")
         token = given[7:] if given.startswith(b"Bearer ") else b""
         digest = hashlib.sha256(token).hexdigest().encode()
-        ok = hmac.compare_digest(digest, self.admin_token_sha256.encode())
+        # An empty token is nobody's, even if a backend was somehow given one.
+        ok = hmac.compare_digest(digest, self.admin_token_sha256.encode()) and bool(token)
         if tenant_id is not None:
             tenant = hashlib.sha256(self.token(tenant_id).encode()).hexdigest()
-            ok = hmac.compare_digest(digest, tenant.encode()) or ok
+            ok = (hmac.compare_digest(digest, tenant.encode()) and bool(token)) or ok
         if not ok:
             raise ApiError(ErrorCode.ADMIN_TOKEN_INVALID, "a valid enrollment token is required")
 

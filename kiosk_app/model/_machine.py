@@ -33,6 +33,7 @@ from facepay import (
     WeakPinError,
     phone_to_e164,
 )
+from kiosk_app.i18n import Language
 from kiosk_app.model._attendant import AttendantQueue, AttendantRequest, RequestKind
 from kiosk_app.model._outcome import (
     Outcome,
@@ -83,6 +84,7 @@ DEFAULT_LANE_PAUSE_S = 300.0
 # Attempt numbers remembered to credit a late approval to its sale (a lane starts a few
 # attempts a minute; an answer is late by seconds, at most the client's timeouts).
 _ATTEMPTS_KEPT = 500
+_LANGUAGES = frozenset(lang.value for lang in Language)
 
 
 class Screen(str, enum.Enum):
@@ -732,10 +734,11 @@ class KioskMachine:
             return
         if self.screen not in (Screen.RECEIPT, Screen.ENROLL_DONE):
             return
-        receipt = PrivacyReceipt(
+        receipt = PrivacyReceipt.of(
+            o,
             sale_id=self.sale.sale_id if o.receipt is not None else "",
-            lines=o.screen_lines,
-            privacy_code=o.privacy_code,
+            # The shopper's language, in which the screen spoke to them.
+            language=Language(self.language) if self.language in _LANGUAGES else Language.EN,
             privacy_url=self.store.privacy_url,
         )
         try:

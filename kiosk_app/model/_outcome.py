@@ -6,7 +6,7 @@ enrolled, not recognised, too slow, face lost and lane paused each have their ow
 "declined" is kept for the one case that is a bank's word: the issuer declined the card.
 
 The privacy code is carried for the receipt channel (printed, e-mail, SMS) only;
-:attr:`Outcome.screen_lines` never contains it, so it never reaches the shared screen.
+no screen line contains it, so it never reaches the shared screen.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Protocol
 
 from facepay import (
     BackendError,
+    BasketLine,
     CheckoutFailedError,
     CheckoutState,
     EnrollmentResult,
@@ -121,7 +122,7 @@ class Outcome:
     # FACE_NOT_CLEAR: why the enrollment's frames were not clear, most frequent first
     # (facepay's own reasons: the screen picks its words from them through a table).
     quality_reasons: tuple[QualityReason, ...] = ()
-    item_lines: tuple[str, ...] = ()
+    items: tuple[BasketLine, ...] = ()  # an approved sale's lines, for the screen and the receipt
     by_card: bool = False
     charged: bool = False
     retry_after_s: float | None = None
@@ -155,25 +156,13 @@ class Outcome:
         return (self.receipt.receipt_id or "") if self.receipt is not None else ""
 
     @property
-    def screen_lines(self) -> tuple[str, ...]:
-        """What the shared screen may show of the receipt: items, amount, masked card."""
-        out = list(self.item_lines)
-        if self.kind is OutcomeKind.APPROVED:
-            out.append(f"Total: {self.amount_text}")
-            if self.masked_method:
-                out.append(f"Paid with: {self.masked_method}")
-            if self.receipt_id:
-                out.append(f"Receipt: {self.receipt_id}")
-        return tuple(out)
-
-
-def _item_lines(sale: Sale | None) -> tuple[str, ...]:
-    if sale is None:
-        return ()
-    return tuple(
-        f"{line.quantity} x {line.description}  {format_money(line.total_minor, sale.currency)}"
-        for line in sale.lines
-    )
+    def item_lines(self) -> tuple[str, ...]:
+        """The sale's lines for the shared screen (the receipt words its own lines in the
+        shopper's language: :class:`~kiosk_app.model.PrivacyReceipt`)."""
+        return tuple(
+            f"{line.quantity} x {line.description}  {format_money(line.total_minor, self.currency)}"
+            for line in self.items
+        )
 
 
 def outcome_from_receipt(receipt: Receipt, sale: Sale | None = None) -> Outcome:
@@ -183,7 +172,7 @@ def outcome_from_receipt(receipt: Receipt, sale: Sale | None = None) -> Outcome:
             kind=OutcomeKind.APPROVED,
             masked_method=receipt.masked_payment_method or "",
             receipt=receipt,
-            item_lines=_item_lines(sale),
+            items=sale.lines if sale is not None else (),
             charged=True,
             **common,  # type: ignore[arg-type]
         )

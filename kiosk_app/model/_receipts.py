@@ -24,7 +24,9 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
 
-from facepay import ConfigurationError
+from facepay import BasketLine, ConfigurationError, format_money
+from kiosk_app.i18n import Language, Translator
+from kiosk_app.model._outcome import Outcome, OutcomeKind
 
 __all__ = [
     "ChannelKind",
@@ -48,26 +50,92 @@ class ChannelKind(str, enum.Enum):
         return self is not ChannelKind.PRINTED
 
 
+# Unicode's directional marks (UAX #9): in a right-to-left receipt every line starts with a
+# right-to-left mark, so a line that opens with a number or a product name is still laid out
+# right to left, and each value the shopper did not type in Arabic (an amount, a card, an
+# id, a URL) is an isolate, so "EUR 9.87" and "Visa •••• 4242" keep their own order inside
+# an Arabic sentence. A product name may be in either direction: first-strong isolate.
+_RLM, _LRI, _FSI, _PDI = "\u200f", "\u2066", "\u2068", "\u2069"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PrivacyReceipt:
-    """What goes to the shopper's channel: the sale and, if any, their privacy code."""
+    """What goes to the shopper's channel, in the language they chose: the sale (its
+    items, total, how it was paid, the receipt number) and, if any, their privacy code.
+
+    Built from the attempt's outcome by :meth:`of`; :meth:`text` and :meth:`subject` are
+    the words the printer, the mail or the SMS gateway gets."""
 
     sale_id: str
-    lines: tuple[str, ...]
+    language: Language = Language.EN
+    items: tuple[BasketLine, ...] = ()
+    currency: str = ""
+    total: str = ""  # the amount paid, as the screen formats it ("" when nothing was paid)
+    paid_with: str = ""
+    receipt_number: str = ""
     privacy_code: str = field(default="", repr=False)
     privacy_url: str = ""
 
-    def text(self) -> str:
-        out = list(self.lines)
+    @classmethod
+    def of(
+        cls, outcome: Outcome, *, sale_id: str, language: Language, privacy_url: str = ""
+    ) -> PrivacyReceipt:
+        paid = outcome.kind is OutcomeKind.APPROVED
+        return cls(
+            sale_id=sale_id,
+            language=language,
+            items=outcome.items,
+            currency=outcome.currency,
+            total=outcome.amount_text if paid else "",
+            paid_with=outcome.masked_method if paid else "",
+            receipt_number=outcome.receipt_id if paid else "",
+            privacy_code=outcome.privacy_code,
+            privacy_url=privacy_url,
+        )
+
+    def _value(self, text: object, *, either_way: bool = False) -> str:
+        if not self.language.rtl:
+            return str(text)
+        return f"{_FSI if either_way else _LRI}{text}{_PDI}"
+
+    def lines(self) -> tuple[str, ...]:
+        tr, v = Translator(self.language), self._value
+        out = [
+            tr(
+                "slip.item",
+                quantity=line.quantity,
+                item=v(line.description, either_way=True),
+                amount=v(format_money(line.total_minor, self.currency)),
+            )
+            for line in self.items
+        ]
+        if self.total:
+            out.append(tr("slip.total", amount=v(self.total)))
+        if self.paid_with:
+            out.append(tr("slip.paid_with", method=v(self.paid_with)))
+        if self.receipt_number:
+            out.append(tr("slip.number", number=v(self.receipt_number)))
         if self.privacy_code:
+            if out:
+                out.append("")
             out += [
-                "",
-                f"Your privacy code: {self.privacy_code}",
-                "With your phone number it lets you see, export or delete your face-pay data",
-                f"at {self.privacy_url}" if self.privacy_url else "at the store's privacy page.",
-                "Keep it private.",
+                tr("slip.privacy_code", code=v(self.privacy_code)),
+                tr("slip.privacy_use"),
+                tr("slip.privacy_at", url=v(self.privacy_url))
+                if self.privacy_url
+                else tr("slip.privacy_page"),
+                tr("slip.keep_private"),
             ]
-        return "\n".join(out) + "\n"
+        if self.language.rtl:
+            return tuple(f"{_RLM}{line}" if line else line for line in out)
+        return tuple(out)
+
+    def text(self) -> str:
+        return "\n".join(self.lines()) + "\n"
+
+    def subject(self) -> str:
+        """The e-mail's subject line."""
+        return Translator(self.language)("slip.subject")
 
 
 class ReceiptChannel(Protocol):
@@ -112,7 +180,7 @@ class EmailReceipt:
     def send(self, receipt: PrivacyReceipt, address: str = "") -> None:
         if "@" not in address:
             raise ValueError("an e-mail receipt needs an address")
-        self._send(address, "Your receipt", receipt.text())
+        self._send(address, receipt.subject(), receipt.text())
 
 
 class SmsReceipt:

@@ -33,7 +33,6 @@ from kiosk_app.screens import (
     EnrollPinScreen,
     IdleScreen,
     LivenessScreen,
-    MessageScreen,
     PrivacyScreen,
     ProcessingScreen,
     ResultScreen,
@@ -73,7 +72,6 @@ SCREEN_TYPES: Mapping[str, type[Screen]] = {
     "enroll_pin": EnrollPinScreen,
     "enroll_done": EnrollDoneScreen,
     "confirm_cancel": ConfirmCancelScreen,
-    "message": MessageScreen,
     "attendant_pin": AttendantPinScreen,
     "attendant": AttendantScreen,
 }
@@ -255,11 +253,6 @@ def _confirm_cancel(s: Screen, preview: QImage) -> None:
     s.ask(BASKET.item_count, BASKET.amount_text)
 
 
-def _message(s: Screen, preview: QImage) -> None:
-    assert isinstance(s, MessageScreen)
-    s.show_message("enroll.declined")
-
-
 def _attendant_pin(s: Screen, preview: QImage) -> None:
     assert isinstance(s, AttendantPinScreen)
     s.keypad.press("1")
@@ -306,7 +299,6 @@ STATES: Mapping[str, Callable[[Screen, QImage], None]] = {
     "enroll_pin": _enroll_pin,
     "enroll_done": _enroll_done,
     "confirm_cancel": _confirm_cancel,
-    "message": _message,
     "attendant_pin": _attendant_pin,
     "attendant": _attendant,
 }
@@ -451,7 +443,8 @@ def _channel(channel: ChannelKind, sent: bool) -> Callable[[Screen], None]:
             return
         s.channel_buttons[channel].click()
         if channel is ChannelKind.EMAIL:
-            s.email_edit.setText("shopper@example.com")
+            for key in "shopper@example.com":
+                s.email_keyboard.press(key)
         else:
             for d in "015112345":
                 s.phone_keypad.press(d)

@@ -107,6 +107,8 @@ def test_eval_till_visits_pays_through_the_till_and_accepts_no_impostor(
             str(video / "single_face.mp4"),
             "--settings",
             "learning",
+            "--reading",
+            "segments",
             "--details",
             "--json",
         ]
@@ -114,6 +116,8 @@ def test_eval_till_visits_pays_through_the_till_and_accepts_no_impostor(
     out = json.loads(capsys.readouterr().out)
     assert code == 0
     assert out["segments"] == {"d12.mp4": 2, "single_face.mp4": 1}
+    # The old keys are the segment reading's, under its name too.
+    assert out["readings"] == {"segments": {"settings": out["settings"]}}
     s = out["settings"]["learning"]
     assert s["not_enrolled"] == []
     # Every segment but the enrollment's pays once: the outcomes add up to the payments.

@@ -184,3 +184,16 @@ def test_a_notice_on_the_consent_leaves_all_four_points_on_the_glass(
     QApplication.processEvents()
     assert screen.title.isVisible()
     assert not screen.notice.isVisible()
+
+
+def test_every_staged_screen_is_one_the_running_kiosk_shows() -> None:
+    """The gallery staged a ``MessageScreen`` ("Nothing was kept") that the kiosk never
+    showed: declining consent is a notice on the screen the shopper returns to (the
+    ``enroll-declined`` variants of idle and choice). A staged screen is one of the
+    model's screens, so the pictures and the layout checks are of what shoppers see."""
+    from kiosk_app.model import Screen as ScreenId
+
+    assert set(SCREEN_NAMES) == {s.value for s in ScreenId}
+    assert set(SCREEN_TYPES) == set(SCREEN_NAMES)
+    assert "enroll-declined" in VARIANTS["idle"]
+    assert "enroll-declined" in VARIANTS["choice"]

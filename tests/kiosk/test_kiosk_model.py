@@ -404,8 +404,8 @@ def test_the_privacy_code_never_reaches_the_screen_only_the_chosen_channel(lane:
     o = lane.m.outcome
     assert o is not None
     assert o.privacy_code == "PC-SECRET-9"
-    assert not [line for line in o.screen_lines if "PC-SECRET-9" in line]
-    assert "Visa •••• 4242" in " ".join(o.screen_lines)
+    assert not [line for line in o.item_lines if "PC-SECRET-9" in line]
+    assert o.masked_method == "Visa •••• 4242"
     shown = [e for e in lane.events if not isinstance(e, Notice)]
     assert "PC-SECRET-9" not in repr(shown)
     lane.m.done()

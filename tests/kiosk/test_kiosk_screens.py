@@ -386,7 +386,7 @@ def test_lane_paused_hides_the_face_option_and_says_why(themed: QApplication) ->
 def test_every_shopper_screen_has_back_and_call_staff(
     themed: QApplication, language: Language
 ) -> None:
-    no_back = {"idle", "processing", "message"}
+    no_back = {"idle", "processing"}
     staff = {"attendant_pin", "attendant"}
     for name in SCREEN_NAMES:
         screen = stage(SCREEN_TYPES[name](Translator(language)))

@@ -3,7 +3,9 @@ into the module that holds it (see the package's docstring for the map)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from typing import Any
 
 from facepay.server import _repository as repository
 from facepay.server import _shoppers as shoppers
@@ -17,7 +19,7 @@ from facepay.server._part import BackendContext
 from facepay.server._payments.answer import Acquirer, PaymentAnswers, new_id
 from facepay.server._payments.learning import TemplateLearning
 from facepay.server._payments.matching import FaceMatching
-from facepay.server._payments.recording import AuthorizationWriter
+from facepay.server._payments.recording import AuthorizationWriter, PayerGoneError
 from facepay.server._payments.replays import canonical_hash, stored_answer
 from facepay.server._payments.step_ups import StepUps
 from facepay.server._sessions import CheckoutSessions
@@ -26,6 +28,7 @@ from facepay.wire import (
     AuthorizationResponse,
     AuthorizationStatus,
     AuthorizeRequest,
+    DeclineReason,
     ErrorCode,
     SessionPurpose,
 )
@@ -160,16 +163,33 @@ class Payments(StepUps):
             created_at=now,
             updated_at=now,
         )
+        face_compared = match is not None and match.best_score is not None
         try:
-            self.writer.write(
-                device,
-                record,
-                failure=face.failure,
-                claim_hash=claim_hash,
-                face_compared=match is not None and match.best_score is not None,
-                paid=paid,
-                details=details,
-            )
+            try:
+                self.writer.write(
+                    device,
+                    record,
+                    failure=face.failure,
+                    claim_hash=claim_hash,
+                    face_compared=face_compared,
+                    paid=paid,
+                    details=details,
+                )
+            except PayerGoneError:
+                # Deleted, withdrawn or expired through another worker while this payment
+                # was decided: it is declined as if the face had not matched, and nothing
+                # of the shopper (receipt, payment method, privacy code) is answered.
+                response, record = _payer_gone(response, record, details)
+                self.writer.write(
+                    device,
+                    record,
+                    failure=False,
+                    claim_hash=claim_hash,
+                    face_compared=face_compared,
+                    paid=None,
+                    details=details,
+                )
+                return response, False
         except UniqueViolationError:
             # A concurrent request with the same key committed first: answer as it did.
             replay = self.answers.find("authorizations", device, idempotency_key, request_hash)
@@ -188,3 +208,38 @@ class Payments(StepUps):
                 liveness_seed=inputs.liveness_seed,
             )
         return response, False
+
+
+def _payer_gone(
+    response: AuthorizationResponse,
+    record: repository.AuthorizationRecord,
+    details: dict[str, Any],
+) -> tuple[AuthorizationResponse, repository.AuthorizationRecord]:
+    """An approval whose payer went meanwhile, turned into the decline it now is."""
+    declined = response.model_copy(
+        update={
+            "status": AuthorizationStatus.DECLINED,
+            "decline_reason": DeclineReason.NO_MATCH,
+            "receipt_id": None,
+            "masked_payment_method": None,
+            "privacy_code": None,
+        }
+    )
+    # The audit line keeps no score of, nor a pointer to, the shopper who is gone.
+    for name in ("best_score", "second_score", "candidates", "candidate_scores"):
+        details.pop(name, None)
+    details.update(
+        decision=declined.status.value,
+        decline_reason=DeclineReason.NO_MATCH.value,
+        shopper_id=False,
+        payer_gone=True,
+    )
+    rewritten = dataclasses.replace(
+        record,
+        status=declined.status.value,
+        decline_reason=DeclineReason.NO_MATCH.value,
+        shopper_id=None,
+        receipt_id=None,
+        response_json=stored_answer(declined),
+    )
+    return declined, rewritten

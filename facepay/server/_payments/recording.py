@@ -15,7 +15,14 @@ from facepay.server._part import BackendContext, BackendPart
 from facepay.server._sessions import CheckoutSessions
 from facepay.wire import ErrorCode
 
-__all__ = ["AuthorizationWriter"]
+__all__ = ["AuthorizationWriter", "PayerGoneError"]
+
+
+class PayerGoneError(Exception):
+    """The approval's payer was deleted, withdrew consent or expired under retention
+    (through another worker or replica) after the payment read its row: nothing was
+    written, and the payment must not stand (docs/privacy.md: from the moment a deletion
+    commits no process pays that face)."""
 
 
 class AuthorizationWriter(BackendPart):
@@ -39,8 +46,9 @@ class AuthorizationWriter(BackendPart):
         paid: str | None,
         details: dict[str, Any],
     ) -> None:
-        """Raises ``UniqueViolationError`` if the Idempotency-Key was written meanwhile
-        and ``409 session_used`` if the session was spent or expired meanwhile."""
+        """Raises ``UniqueViolationError`` if the Idempotency-Key was written meanwhile,
+        ``409 session_used`` if the session was spent or expired meanwhile, and
+        :class:`PayerGoneError` if ``paid`` can no longer be paid (nothing written)."""
         if self.db.dialect == "postgres" and not failure:
             self._commit_in_one_statement(record, paid, details)
             return
@@ -58,8 +66,8 @@ class AuthorizationWriter(BackendPart):
                     self.lockouts.record_failure(
                         tx, claim_subject(claim_hash), self.config.shopper_lockout_s
                     )
-            if paid:
-                repository.mark_used(tx, paid, record.created_at)
+            if paid and not repository.mark_used(tx, paid, record.created_at):
+                raise PayerGoneError(paid)
             self._audit(
                 tx,
                 device.tenant_id,
@@ -84,5 +92,7 @@ class AuthorizationWriter(BackendPart):
             committed = repository.commit_authorization_in_one_statement(
                 tx, record, now=self.clock(), paid=paid, details=details
             )
-        if not committed:
+        if committed == "payer_gone":
+            raise PayerGoneError(paid)
+        if committed != "committed":
             raise ApiError(ErrorCode.SESSION_USED, "this session was already used or expired")

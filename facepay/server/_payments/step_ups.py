@@ -17,6 +17,7 @@ from facepay.server._errors import ApiError
 from facepay.server._lockouts import Lockouts, claim_subject, device_subject
 from facepay.server._part import BackendPart
 from facepay.server._payments.answer import PaymentAnswers
+from facepay.server._payments.recording import PayerGoneError
 from facepay.server._payments.replays import canonical_hash, stored_answer
 from facepay.server._storage import UniqueViolationError
 from facepay.wire import (
@@ -103,53 +104,48 @@ class StepUps(BackendPart):
         )
         now = self.clock()
         try:
-            with self.db.transaction() as tx:
-                answered = repository.answer_step_up(
-                    tx,
+            try:
+                self._commit(
+                    device,
                     authorization_id,
-                    status=response.status.value,
-                    decline_reason=response.decline_reason and response.decline_reason.value,
-                    shopper_id=shopper_id
-                    if response.status is AuthorizationStatus.APPROVED
-                    else None,
-                    receipt_id=response.receipt_id,
-                    response_json=stored_answer(response),
-                    now=now,
+                    idempotency_key,
+                    request_hash,
+                    response,
+                    now,
+                    shopper_id=shopper_id,
+                    candidates=candidates,
+                    matching=matching,
+                    pin_asked=pin_asked,
+                    pin_tries=pin_tries,
+                    pin_right=pin_right,
                 )
-                if not answered:
-                    raise ApiError(ErrorCode.STEP_UP_NOT_PENDING, "already answered")
-                repository.insert_step_up_answer(
-                    tx,
-                    tenant_id=device.tenant_id,
-                    idempotency_key=idempotency_key,
-                    request_hash=request_hash,
-                    authorization_id=authorization_id,
-                    response_json=stored_answer(response),
-                    now=now,
+            except PayerGoneError:
+                # Deleted, withdrawn or expired through another worker while this answer
+                # was decided: declined, nothing of the shopper answered, and no failure
+                # counted against the till (the shopper answered right).
+                response = response.model_copy(
+                    update={
+                        "status": AuthorizationStatus.DECLINED,
+                        "decline_reason": DeclineReason.NO_MATCH,
+                        "receipt_id": None,
+                        "masked_payment_method": None,
+                        "privacy_code": None,
+                    }
                 )
-                if pin_right:
-                    pins.reset_failures(tx, candidates[0])
-                if shopper_id is None:
-                    self.lockouts.record_failure(
-                        tx, device_subject(device.device_id), self.config.device_lockout_s
-                    )
-                elif response.status is AuthorizationStatus.APPROVED:
-                    repository.mark_used(tx, shopper_id, now)
-                details: dict[str, Any] = {
-                    "candidates": candidates,
-                    "matching": len(matching),
-                    "decision": response.status.value,
-                }
-                if pin_asked:
-                    # Which try in a row this was (None: the PIN was locked or gone, so
-                    # nothing was compared). Never the PIN.
-                    details.update(kind=StepUpKind.PIN.value, pin_try=pin_tries)
-                    if not pin_right and pin_tries == self.config.pin_failures:
-                        self._audit(
-                            tx, device.tenant_id, device.device_id, "pin_locked", candidates[0], {}
-                        )
-                self._audit(
-                    tx, device.tenant_id, device.device_id, "step_up", authorization_id, details
+                self._commit(
+                    device,
+                    authorization_id,
+                    idempotency_key,
+                    request_hash,
+                    response,
+                    now,
+                    shopper_id=None,
+                    candidates=[],
+                    matching=[],
+                    pin_asked=pin_asked,
+                    pin_tries=None,
+                    pin_right=False,
+                    payer_gone=True,
                 )
         except UniqueViolationError:
             replay = self.answers.find("step_up_answers", device, idempotency_key, request_hash)
@@ -157,6 +153,78 @@ class StepUps(BackendPart):
                 raise
             return replay
         return response
+
+    def _commit(
+        self,
+        device: AuthenticatedDevice,
+        authorization_id: str,
+        idempotency_key: str,
+        request_hash: str,
+        response: AuthorizationResponse,
+        now: float,
+        *,
+        shopper_id: str | None,
+        candidates: list[str],
+        matching: list[str],
+        pin_asked: bool,
+        pin_tries: int | None,
+        pin_right: bool,
+        payer_gone: bool = False,
+    ) -> None:
+        """Write the step-up's answer in one transaction; :class:`PayerGoneError` (nothing
+        written) if its approval's shopper can no longer be paid."""
+        with self.db.transaction() as tx:
+            answered = repository.answer_step_up(
+                tx,
+                authorization_id,
+                status=response.status.value,
+                decline_reason=response.decline_reason and response.decline_reason.value,
+                shopper_id=shopper_id if response.status is AuthorizationStatus.APPROVED else None,
+                receipt_id=response.receipt_id,
+                response_json=stored_answer(response),
+                now=now,
+            )
+            if not answered:
+                raise ApiError(ErrorCode.STEP_UP_NOT_PENDING, "already answered")
+            repository.insert_step_up_answer(
+                tx,
+                tenant_id=device.tenant_id,
+                idempotency_key=idempotency_key,
+                request_hash=request_hash,
+                authorization_id=authorization_id,
+                response_json=stored_answer(response),
+                now=now,
+            )
+            if pin_right:
+                pins.reset_failures(tx, candidates[0])
+            if shopper_id is None and not payer_gone:
+                self.lockouts.record_failure(
+                    tx, device_subject(device.device_id), self.config.device_lockout_s
+                )
+            elif (
+                shopper_id is not None
+                and response.status is AuthorizationStatus.APPROVED
+                and not repository.mark_used(tx, shopper_id, now)
+            ):
+                raise PayerGoneError(shopper_id)
+            details: dict[str, Any] = {
+                "candidates": candidates,
+                "matching": len(matching),
+                "decision": response.status.value,
+            }
+            if payer_gone:
+                details["payer_gone"] = True
+            if pin_asked:
+                # Which try in a row this was (None: the PIN was locked or gone, so
+                # nothing was compared). Never the PIN.
+                details.update(kind=StepUpKind.PIN.value, pin_try=pin_tries)
+                if not pin_right and pin_tries == self.config.pin_failures:
+                    self._audit(
+                        tx, device.tenant_id, device.device_id, "pin_locked", candidates[0], {}
+                    )
+            self._audit(
+                tx, device.tenant_id, device.device_id, "step_up", authorization_id, details
+            )
 
     def _refuse_if_shopper_locked(self, candidates: list[str]) -> None:
         """``429 locked_out`` while the PIN's shopper is locked out: five faces compared

@@ -52,6 +52,7 @@ from facepay.server._repository.payers import (
 from facepay.server._repository.rights import (
     PaymentSummary,
     ShopperRecord,
+    erase_claim_traces,
     erase_privacy_codes,
     erase_shopper,
     insert_deletion_receipt,
@@ -133,6 +134,7 @@ __all__ = [
     "count_request",
     "delete_expired_nonces",
     "delete_expired_sessions",
+    "erase_claim_traces",
     "erase_privacy_codes",
     "erase_shopper",
     "insert_authorization",

@@ -6,13 +6,15 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
+from facepay.server._repository.payers import LIVE_PAYER_SQL
 from facepay.server._storage import Transaction
 
 __all__ = [
     "AuthorizationRecord",
     "LedgerRow",
+    "OneStatementCommit",
     "answer_in_session",
     "commit_authorization_in_one_statement",
     "insert_authorization",
@@ -61,24 +63,35 @@ def insert_authorization(tx: Transaction, record: AuthorizationRecord) -> None:
 # PostgreSQL only (SQLite has no data-modifying CTEs). Parameters in a SELECT list carry
 # no column type, so each one is cast.
 _PG_COMMIT_AUTHORIZATION = (
-    "WITH used AS ("  # noqa: S608 (fixed names; every value is a parameter)
+    # The payer first: its row is updated (and so locked, waiting for a deletion being
+    # committed by another worker and then re-checked) only while it can still be paid,
+    # and an approval spends its session only if it was.
+    "WITH payer AS (UPDATE shoppers SET last_used_at = CAST(? AS DOUBLE PRECISION)"  # noqa: S608
+    f" WHERE shopper_id = CAST(? AS TEXT) AND {LIVE_PAYER_SQL}"
+    " AND EXISTS (SELECT 1 FROM sessions WHERE session_id = CAST(? AS TEXT)"
+    " AND used_at IS NULL AND expires_at >= CAST(? AS DOUBLE PRECISION))"
+    " RETURNING shopper_id),"
+    " used AS ("
     " UPDATE sessions SET used_at = CAST(? AS DOUBLE PRECISION)"
     " WHERE session_id = CAST(? AS TEXT) AND used_at IS NULL"
-    " AND expires_at >= CAST(? AS DOUBLE PRECISION) RETURNING session_id),"
+    " AND expires_at >= CAST(? AS DOUBLE PRECISION)"
+    " AND (CAST(? AS TEXT) IS NULL OR EXISTS (SELECT 1 FROM payer)) RETURNING session_id),"
     f" authorization_row AS (INSERT INTO authorizations ({_AUTHORIZATION_COLUMNS})"
     " SELECT CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT),"
     " CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS TEXT),"
     " CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT),"
     " CAST(? AS TEXT), CAST(? AS DOUBLE PRECISION), CAST(? AS DOUBLE PRECISION),"
     " CAST(? AS DOUBLE PRECISION) FROM used),"
-    " payer AS (UPDATE shoppers SET last_used_at = CAST(? AS DOUBLE PRECISION)"
-    " WHERE shopper_id = CAST(? AS TEXT) AND EXISTS (SELECT 1 FROM used)),"
     " audit_row AS (INSERT INTO audit_log"
     " (at, tenant_id, device_id, event, subject_id, details_json)"
     " SELECT CAST(? AS DOUBLE PRECISION), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT),"
     " CAST(? AS TEXT), CAST(? AS TEXT) FROM used)"
-    " SELECT count(*) FROM used"
+    " SELECT (SELECT count(*) FROM used), (SELECT count(*) FROM payer)"
 )
+
+# What the one statement did: committed; nothing, the session being spent or expired;
+# nothing, the payer being deleted, withdrawn or expired by another worker meanwhile.
+OneStatementCommit = Literal["committed", "session_unusable", "payer_gone"]
 
 
 def commit_authorization_in_one_statement(
@@ -88,20 +101,23 @@ def commit_authorization_in_one_statement(
     now: float,
     paid: str | None,
     details: Mapping[str, Any],
-) -> bool:
+) -> OneStatementCommit:
     """PostgreSQL, on an autocommit connection: the authorization, its session spent,
     the payer's last use and the audit line as one statement (data-modifying CTEs run
-    atomically on one snapshot). False, and nothing written, unless the session was
-    still unused and unexpired."""
+    atomically on one snapshot). Nothing is written unless the session was still unused
+    and unexpired and, for an approval (``paid``), the payer can still be paid."""
     row = tx.one(
         _PG_COMMIT_AUTHORIZATION,
         (
             now,
+            paid,
             record.session_id,
             now,
-            *record.values(),
+            now,
+            record.session_id,
             now,
             paid,
+            *record.values(),
             now,
             record.tenant_id,
             record.device_id,
@@ -110,7 +126,11 @@ def commit_authorization_in_one_statement(
             json.dumps(details, default=str),
         ),
     )
-    return row is not None and row[0] == 1
+    if row is not None and row[0] == 1:
+        return "committed"
+    if paid is not None and (row is None or row[1] == 0):
+        return "payer_gone"
+    return "session_unusable"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

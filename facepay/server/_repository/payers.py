@@ -12,7 +12,14 @@ from facepay.server._repository.sessions import SessionRow, session_row
 from facepay.server._repository.templates import StoredTemplate
 from facepay.server._storage import Transaction
 
-__all__ = ["AuthorizationInputs", "PayerRow", "authorization_inputs", "mark_used", "payer"]
+__all__ = [
+    "LIVE_PAYER_SQL",
+    "AuthorizationInputs",
+    "PayerRow",
+    "authorization_inputs",
+    "mark_used",
+    "payer",
+]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -131,6 +138,21 @@ def authorization_inputs(
     )
 
 
-def mark_used(tx: Transaction, shopper_id: str, now: float) -> None:
-    """The shopper just paid: their retention period starts again."""
-    tx.execute("UPDATE shoppers SET last_used_at = ? WHERE shopper_id = ?", (now, shopper_id))
+# A payer that can still be paid: neither deleted nor withdrawn, and a template left (a
+# retention expiry shreds only the template). Written once: the one-statement commit of
+# facepay.server._repository.ledger uses it too.
+LIVE_PAYER_SQL = (
+    "deleted_at IS NULL AND consent_withdrawn_at IS NULL AND template_sealed IS NOT NULL"
+)
+
+
+def mark_used(tx: Transaction, shopper_id: str, now: float) -> bool:
+    """The shopper just paid: their retention period starts again. False, and nothing
+    written, if the shopper was deleted, withdrew or expired meanwhile (another worker's
+    transaction committed since the payment read the row): the payment must not stand.
+    Inside the writing transaction, so it holds the row until the commit."""
+    changed = tx.execute(
+        f"UPDATE shoppers SET last_used_at = ? WHERE shopper_id = ? AND {LIVE_PAYER_SQL}",  # noqa: S608
+        (now, shopper_id),
+    )
+    return changed == 1

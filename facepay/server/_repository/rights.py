@@ -11,6 +11,7 @@ from facepay.server._storage import Transaction
 __all__ = [
     "PaymentSummary",
     "ShopperRecord",
+    "erase_claim_traces",
     "erase_privacy_codes",
     "erase_shopper",
     "insert_deletion_receipt",
@@ -114,6 +115,22 @@ def erase_shopper(tx: Transaction, shopper_id: str, now: float) -> None:
         "masked_payment_method = '', consent_json = '{}', deleted_at = ? "
         "WHERE shopper_id = ?",
         (now, shopper_id),
+    )
+
+
+# What an erased claim's audit lines name instead of its keyed hash.
+ERASED_CLAIM_SUBJECT = "claim:erased"
+
+
+def erase_claim_traces(tx: Transaction, subject: str) -> None:
+    """Forget a deleted shopper's claim wherever its keyed hash is a lockout subject: the
+    lockout row goes, and the audit lines that named it (``locked_out``) keep the event
+    under :data:`ERASED_CLAIM_SUBJECT`. The hash is a pseudonym of the phone number: with
+    the lookup key anyone could test a number against it."""
+    tx.execute("DELETE FROM lockouts WHERE subject = ?", (subject,))
+    tx.execute(
+        "UPDATE audit_log SET subject_id = ? WHERE subject_id = ?",
+        (ERASED_CLAIM_SUBJECT, subject),
     )
 
 
