@@ -198,6 +198,11 @@ def settles_as_not_charged(exc: BackendError) -> bool:
     )
 
 
+def _four_digits(digits: object) -> bool:
+    """Exactly 4 ASCII digits (``"１２３４"`` and ``"12 4"`` are not)."""
+    return isinstance(digits, str) and len(digits) == 4 and digits.isascii() and digits.isdigit()
+
+
 class _Ledger(Protocol):
     """Where a session writes what can move money (the till's :class:`PaymentLedger`)."""
 
@@ -339,6 +344,9 @@ class CheckoutSession(_FaceFlow):
                 raise self._nothing_taken(PaymentNotTakenError, "the step-up timed out")
             self._require(S.STEP_UP)
             assert self._answer is not None
+            if not _four_digits(digits):
+                # Before anything moves: the shopper retypes, still in ``step_up``.
+                raise WeakPinError(PinRefusal.NOT_FOUR_DIGITS)
             auth_id = self._answer.authorization_id
             phone_last4 = sealed_pin = None
             if self._step_up_kind() is wire.StepUpKind.PIN:
@@ -360,10 +368,6 @@ class CheckoutSession(_FaceFlow):
             return self._send(self._pending)
 
     def _seal_step_up_pin(self, digits: str, authorization_id: str) -> str:
-        if not (isinstance(digits, str) and len(digits) == 4 and digits.isascii()) or not (
-            digits.isdigit()
-        ):
-            raise WeakPinError(PinRefusal.NOT_FOUR_DIGITS)
         if self._pin_sealer is None or self._session is None:
             raise CheckoutError("this session cannot seal a PIN (no till sealer)")
         return self._pin_sealer.seal_step_up_pin(digits, self._session, authorization_id)
