@@ -28,6 +28,7 @@ from facepay.checkout._machine import (
     _FaceFlow,
     _refusal,
     _t,
+    forget_keys_if_seal_refused,
 )
 from facepay.client import FacePayClient, new_idempotency_key
 from facepay.errors import (
@@ -431,6 +432,7 @@ class CheckoutSession(_FaceFlow):
                     cause=exc,
                 ) from exc
             # A 4xx is not an answer: nothing was stored, nothing charged.
+            forget_keys_if_seal_refused(self._parts.sealer, exc)
             self._pending = None
             self._answer_lost = False
             if self._ledger is not None:

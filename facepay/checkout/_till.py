@@ -157,7 +157,7 @@ class PaymentLedger:
 class SessionSealer:
     """Seals a template, or a shopper's PIN, to the key the backend session names (fetched
     from ``GET /v1/keys`` and kept; fetched again when a session names a key it does not
-    know: a rotation)."""
+    know, a rotation, and after the backend could not open a seal: :meth:`forget_keys`)."""
 
     def __init__(self, client: FacePayClient) -> None:
         self._client = client
@@ -166,6 +166,9 @@ class SessionSealer:
     def seal(self, template: FaceTemplate, session: wire.CheckoutSessionInfo) -> SealedTemplate:
         key = self._key(session.sealing_key_id)
         return seal_template(template, key, session_id=session.session_id)
+
+    def forget_keys(self) -> None:
+        self._keys = {}
 
     def seal_enrollment_pin(self, pin: str, session: wire.CheckoutSessionInfo) -> str:
         key = self._key(session.sealing_key_id)

@@ -26,24 +26,32 @@ Rewrite = Callable[[httpx.Request, dict[str, Any] | None], httpx.Response]
 
 class RewritingProxy(httpx.BaseTransport):
     """The network between till and backend, in the attacker's hands. Every request goes to
-    the real backend (``forward``) and its answer is kept (``answers``, authorizations
-    only); while ``rewrite`` is set, an authorization's (or a step-up's) answer is replaced
-    by what it returns, given the request and the backend's real answer."""
+    the real backend; an authorization's (or a step-up's) answer is kept (``answers``) and
+    counted (``delivered``); while ``rewrite`` is set, the answer to a request under
+    ``paths`` (default: authorizations and step-ups) is replaced by what it returns, given
+    the request and the backend's real answer (``None`` unless a 2xx)."""
 
     def __init__(self) -> None:
         self._inner = httpx.HTTPTransport()
         self.rewrite: Rewrite | None = None
+        # The paths whose answers ``rewrite`` replaces (by prefix).
+        self.paths: tuple[str, ...] = (AUTHORIZE,)
         self.answers: list[dict[str, Any]] = []
+        # The bodies of the authorizations that reached the backend, as sent.
+        self.sent: list[bytes] = []
         self.delivered = 0
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         response = self._inner.handle_request(request)
         response.read()
-        if not request.url.path.startswith(AUTHORIZE):
+        path = request.url.path
+        if path.startswith(AUTHORIZE):
+            self.delivered += 1
+            self.sent.append(request.content)
+        if not path.startswith(self.paths):
             return response
-        self.delivered += 1
         real = response.json() if response.is_success else None
-        if real is not None:
+        if real is not None and path.startswith(AUTHORIZE):
             self.answers.append(real)
         if self.rewrite is None:
             return response
