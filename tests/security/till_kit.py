@@ -36,15 +36,20 @@ class RewritingProxy(httpx.BaseTransport):
         self.rewrite: Rewrite | None = None
         # The paths whose answers ``rewrite`` replaces (by prefix).
         self.paths: tuple[str, ...] = (AUTHORIZE,)
+        # False: a request under ``paths`` is answered by ``rewrite`` alone and never
+        # reaches the backend.
+        self.forward = True
         self.answers: list[dict[str, Any]] = []
         # The bodies of the authorizations that reached the backend, as sent.
         self.sent: list[bytes] = []
         self.delivered = 0
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        if not self.forward and self.rewrite is not None and path.startswith(self.paths):
+            return self.rewrite(request, None)
         response = self._inner.handle_request(request)
         response.read()
-        path = request.url.path
         if path.startswith(AUTHORIZE):
             self.delivered += 1
             self.sent.append(request.content)
