@@ -429,9 +429,13 @@ def _check_no_card_number(value: str) -> str:
 
 
 class WireModel(BaseModel):
-    """Base of every protocol model: unknown fields rejected, instances immutable."""
+    """Base of every protocol model: unknown fields rejected, instances immutable; a
+    validation error names the field and the rule, never the value (a mistyped phone
+    number, an answer's privacy code: a POS logs the error)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, str_max_length=4096)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, str_max_length=4096, hide_input_in_errors=True
+    )
 
 
 # --------------------------------------------------------------------------- errors

@@ -655,7 +655,7 @@ _AR: dict[str, str] = {
     "slip.paid_with": "الدفع عبر: {method}",
     "slip.number": "رقم الإيصال: {number}",
     "slip.privacy_code": "رمز الخصوصية: {code}",
-    "slip.privacy_use": "مع رقم هاتفك يتيح لك عرض بيانات الدفع بالوجه أو تصديرها أو حذفها",
+    "slip.privacy_use": "مع رقم هاتفك، يتيح لك هذا الرمز عرض بيانات الدفع بالوجه أو تصديرها أو حذفها",
     "slip.privacy_at": "على {url}",
     "slip.privacy_page": "على صفحة الخصوصية الخاصة بالمتجر.",
     "slip.keep_private": "احتفظ به لنفسك.",

@@ -28,6 +28,7 @@ from facepay.checkout._machine import (
     _Heap,
     _refusal,
     _t,
+    forget_keys_if_seal_refused,
 )
 from facepay.errors import (
     BackendError,
@@ -216,6 +217,7 @@ class EnrollmentSession(_FaceFlow):
             try:
                 answer = self._parts.client.enroll(request)
             except BackendError as exc:
+                forget_keys_if_seal_refused(self._parts.sealer, exc)
                 self._fail(_refusal(exc), exc.code or type(exc).__name__)
                 raise
             self.result = EnrollmentResult(

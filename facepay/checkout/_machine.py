@@ -140,6 +140,11 @@ class TemplateSealer(Protocol):
 
     def seal(self, template: FaceTemplate, session: wire.CheckoutSessionInfo) -> SealedTemplate: ...
 
+    def forget_keys(self) -> None:
+        """The backend could not open what this sealer sealed (``unknown_key_id``,
+        ``sealed_template_invalid``): the keys it holds are stale, or were forged by
+        whoever answered ``GET /v1/keys``; fetch them again before the next seal."""
+
 
 class PinSealer(Protocol):
     """Seals a shopper's PIN to the backend key the session names (base64url blobs): for
@@ -683,6 +688,18 @@ class _FaceFlow:
 def _admits(heap: _Heap, size: int, score: float) -> bool:
     """Would an item of ``score`` enter this bounded best-first min-heap of ``size``?"""
     return len(heap) < size or score > heap[0][0]
+
+
+# The backend's answers that it could not open a seal (docs/protocol.md, "Keys").
+_SEAL_REFUSALS = frozenset({wire.ErrorCode.UNKNOWN_KEY_ID, wire.ErrorCode.SEALED_TEMPLATE_INVALID})
+
+
+def forget_keys_if_seal_refused(sealer: TemplateSealer, exc: BackendError) -> None:
+    """A till whose seal the backend could not open must not keep sealing to that key: one
+    forged key-set answer would otherwise send every later face to its author."""
+    if exc.code in _SEAL_REFUSALS:
+        logger.warning("the backend could not open a seal (%s): refetching its keys", exc.code)
+        sealer.forget_keys()
 
 
 def _refusal(exc: BackendError) -> FailureReason:

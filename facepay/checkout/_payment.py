@@ -28,6 +28,7 @@ from facepay.checkout._machine import (
     _FaceFlow,
     _refusal,
     _t,
+    forget_keys_if_seal_refused,
 )
 from facepay.client import FacePayClient, new_idempotency_key
 from facepay.errors import (
@@ -198,6 +199,11 @@ def settles_as_not_charged(exc: BackendError) -> bool:
     )
 
 
+def _four_digits(digits: object) -> bool:
+    """Exactly 4 ASCII digits (``"１２３４"`` and ``"12 4"`` are not)."""
+    return isinstance(digits, str) and len(digits) == 4 and digits.isascii() and digits.isdigit()
+
+
 class _Ledger(Protocol):
     """Where a session writes what can move money (the till's :class:`PaymentLedger`)."""
 
@@ -339,6 +345,9 @@ class CheckoutSession(_FaceFlow):
                 raise self._nothing_taken(PaymentNotTakenError, "the step-up timed out")
             self._require(S.STEP_UP)
             assert self._answer is not None
+            if not _four_digits(digits):
+                # Before anything moves: the shopper retypes, still in ``step_up``.
+                raise WeakPinError(PinRefusal.NOT_FOUR_DIGITS)
             auth_id = self._answer.authorization_id
             phone_last4 = sealed_pin = None
             if self._step_up_kind() is wire.StepUpKind.PIN:
@@ -360,10 +369,6 @@ class CheckoutSession(_FaceFlow):
             return self._send(self._pending)
 
     def _seal_step_up_pin(self, digits: str, authorization_id: str) -> str:
-        if not (isinstance(digits, str) and len(digits) == 4 and digits.isascii()) or not (
-            digits.isdigit()
-        ):
-            raise WeakPinError(PinRefusal.NOT_FOUR_DIGITS)
         if self._pin_sealer is None or self._session is None:
             raise CheckoutError("this session cannot seal a PIN (no till sealer)")
         return self._pin_sealer.seal_step_up_pin(digits, self._session, authorization_id)
@@ -427,6 +432,7 @@ class CheckoutSession(_FaceFlow):
                     cause=exc,
                 ) from exc
             # A 4xx is not an answer: nothing was stored, nothing charged.
+            forget_keys_if_seal_refused(self._parts.sealer, exc)
             self._pending = None
             self._answer_lost = False
             if self._ledger is not None:

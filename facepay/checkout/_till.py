@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -51,7 +52,7 @@ from facepay.crypto import (
     sign_request,
     verify_receipt,
 )
-from facepay.errors import BackendError, CheckoutError, WeakPinError
+from facepay.errors import BackendError, CheckoutError, InvalidSignatureError, WeakPinError
 from facepay.types import (
     FaceTemplate,
     Frame,
@@ -97,6 +98,11 @@ class DeviceSigner:
     def __repr__(self) -> str:
         return f"DeviceSigner(device_id={self.device_id!r})"
 
+
+# How far a deletion receipt's ``deleted_at`` may lie from the till's clock: the backend
+# refuses a till whose signed requests are more than 300 s off its clock (docs/protocol.md),
+# so a receipt of this deletion is well inside twice that.
+_RECEIPT_FRESH_S = 600.0
 
 # How many approved orders a till remembers to refuse paying one twice (a day of a busy lane).
 _APPROVED_MEMORY = 2000
@@ -157,7 +163,7 @@ class PaymentLedger:
 class SessionSealer:
     """Seals a template, or a shopper's PIN, to the key the backend session names (fetched
     from ``GET /v1/keys`` and kept; fetched again when a session names a key it does not
-    know: a rotation)."""
+    know, a rotation, and after the backend could not open a seal: :meth:`forget_keys`)."""
 
     def __init__(self, client: FacePayClient) -> None:
         self._client = client
@@ -166,6 +172,9 @@ class SessionSealer:
     def seal(self, template: FaceTemplate, session: wire.CheckoutSessionInfo) -> SealedTemplate:
         key = self._key(session.sealing_key_id)
         return seal_template(template, key, session_id=session.session_id)
+
+    def forget_keys(self) -> None:
+        self._keys = {}
 
     def seal_enrollment_pin(self, pin: str, session: wire.CheckoutSessionInfo) -> str:
         key = self._key(session.sealing_key_id)
@@ -439,13 +448,22 @@ class Till(ClosesOnExit):
     def delete_shopper(self, privacy_code: str, claim: wire.Claim) -> wire.DeletionReceipt:
         """Delete the shopper and return the backend's signed deletion receipt, verified
         against the receipt key the backend publishes (``GET /v1/keys``) before the till
-        hands it to the shopper: :class:`InvalidSignatureError` if it does not verify."""
+        hands it to the shopper: :class:`InvalidSignatureError` if it does not verify, or
+        if its ``deleted_at`` is more than 10 minutes from the till's clock (a genuine
+        receipt recorded earlier and handed back instead of this deletion's)."""
         receipt = self.client.delete_shopper(privacy_code, claim)
         keys = self.client.get_keys()
         verify_receipt(
             receipt.model_dump(mode="json"),
             ReceiptPublicKey(wire.b64decode(keys.receipt_public_key), key_id=keys.receipt_key_id),
         )
+        # A genuine receipt recorded earlier (another shopper's, or this one's from before
+        # they enrolled again), handed back instead of the answer, proves nothing now.
+        deleted_at = receipt.deleted_at
+        if deleted_at.tzinfo is None:
+            deleted_at = deleted_at.replace(tzinfo=timezone.utc)
+        if abs((datetime.now(timezone.utc) - deleted_at).total_seconds()) > _RECEIPT_FRESH_S:
+            raise InvalidSignatureError()
         return receipt
 
 

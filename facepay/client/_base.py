@@ -33,7 +33,9 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import math
 import random
+import re
 import ssl
 import time
 import uuid
@@ -42,6 +44,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 import httpx
+import pydantic
 
 from facepay import wire
 from facepay.config import ClientConfig
@@ -275,12 +278,15 @@ class BaseClient:
                 payload = response.json() if response.content else None
                 return call.parse(payload)
             except Exception as exc:  # pydantic ValidationError, JSON errors
+                # Not chained: pydantic's message quotes the answer's values, and an answer
+                # holds a privacy code that a POS logging this traceback would keep.
                 raise ServerError(
-                    f"unreadable answer from the payment backend to {call.method} {call.path}",
+                    f"unreadable answer from the payment backend to {call.method} "
+                    f"{call.path}: {unreadable_because(exc)}",
                     status=response.status_code,
                     code="bad_response",
                     request_id=rid,
-                ) from exc
+                ) from None
         raise map_error(response, rid)
 
     def declared_too_large(self, response: httpx.Response) -> bool:
@@ -298,6 +304,18 @@ class BaseClient:
             request_id,
             ms,
         )
+
+
+def unreadable_because(exc: Exception) -> str:
+    """Why an answer could not be read, naming fields and error kinds, never values."""
+    if isinstance(exc, pydantic.ValidationError):
+        return "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']) or '(answer)'}: {error['type']}"
+            for error in exc.errors(include_url=False, include_input=False, include_context=False)
+        )
+    if isinstance(exc, json.JSONDecodeError):
+        return f"not JSON ({exc.msg} at character {exc.pos})"
+    return type(exc).__name__
 
 
 def decoded_headers(response: httpx.Response) -> list[tuple[str, str]]:
@@ -331,7 +349,7 @@ def _error_fields(
             rid = _str_or_none(inner.get("request_id")) or _str_or_none(body.get("request_id"))
             raw_retry = inner.get("retry_after")
             if isinstance(raw_retry, int | float) and not isinstance(raw_retry, bool):
-                retry_after = max(float(raw_retry), 0.0)
+                retry_after = float(raw_retry)
             detail = inner.get("detail")
             if isinstance(detail, str):
                 message = detail
@@ -340,7 +358,34 @@ def _error_fields(
                 message = _str_or_none(detail.get("message")) or message
         elif isinstance(inner, str):
             code = inner
-    return code, message, rid, retry_after
+    # Whoever answered wrote these, and a POS logs them and shows the wait: a code is a
+    # code, a message one short line (no forged log lines), a wait a finite bounded number.
+    return (
+        code if code is not None and _CODE.fullmatch(code) else None,
+        _one_line(message),
+        rid if rid is not None and _REQUEST_ID.fullmatch(rid) else None,
+        _bounded_wait(retry_after),
+    )
+
+
+_CODE = re.compile(r"[a-z][a-z0-9_]{0,63}")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+# The longest wait a till takes from an answer: the backend's lockouts are minutes
+# (docs/security.md); a forged answer must not park a lane for days.
+MAX_RETRY_AFTER_S = 3600.0
+_MESSAGE_CHARS = 300
+
+
+def _one_line(text: str) -> str:
+    printable = "".join(ch if ch.isprintable() else " " for ch in text)
+    line = " ".join(printable.split())
+    return line if len(line) <= _MESSAGE_CHARS else line[: _MESSAGE_CHARS - 3] + "..."
+
+
+def _bounded_wait(seconds: float | None) -> float | None:
+    if seconds is None or not math.isfinite(seconds):
+        return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
 
 
 def _str_or_none(value: object) -> str | None:
@@ -352,7 +397,7 @@ def _retry_after(response: httpx.Response) -> float | None:
     if raw is None:
         return None
     try:
-        return max(float(raw), 0.0)
+        return _bounded_wait(float(raw))
     except ValueError:
         return None  # an HTTP date: rare enough to leave to the caller's own pacing
 

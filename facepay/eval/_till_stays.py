@@ -21,6 +21,11 @@ product never meets. Here each genuine payment still STARTS at a segment's start
 - Impostor visits get the same treatment (same tries, the camera runs to the clip's end, a
   wrong PIN at a step-up): an impostor approved in any try is a false accept.
 
+One double remains, as in the segment reading: each attempt's liveness plan is a fixed
+one-challenge plan, and a recording cannot react to it. Where the segment reading rewinds
+and tries every plan on the same frames, here a plan the clip does not answer costs its
+challenge window of clip time (docs/accuracy.md says what that does to the counts).
+
 The backend's lockouts stay out of reach, as in the segment reading: many visits of one
 clip are seconds apart on the clip's timeline and minutes apart on the sandbox's wall
 clock, where a shopper's real visits are days apart, so a lock earned by one visit would
@@ -82,7 +87,7 @@ ENDS = (APPROVED, CAMERA_ENDED, TRIES_USED, NOT_RETRYABLE)
 # The ends after which the kiosk offers no "Try again" (kiosk_app/model/_outcome.py:
 # _BY_REASON gives CANCELLED, BACKEND_DOWN for these, neither in _RETRYABLE). Every other
 # FailureReason is retryable there (too slow, face lost, face not clear, face covered,
-# liveness failed, camera lost, error); tests/eval/test_till_stays.py holds the two tables
+# liveness failed, camera lost, error); tests/eval/test_till_visits_visits.py holds the tables
 # together.
 _FINAL_REASONS = frozenset({"cancelled", "abandoned", "processing_timeout"})
 # The backend's declines the kiosk ends on (its _DECLINES: DECLINED, SHOPPER_LOCKED,

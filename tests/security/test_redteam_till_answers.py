@@ -16,15 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
-import numpy.typing as npt
 import pytest
+from till_kit import Rewrite, RewritingProxy, basket, booked, enroll
 
 import facepay
 import facepay.testing as kit
@@ -32,39 +31,6 @@ from facepay.checkout import PaymentUnansweredError, Till
 from facepay.client import AsyncFacePayClient
 from facepay.config import ClientConfig, ServerConfig
 from facepay.errors import AuthenticationError, ServerError
-
-Vector = npt.NDArray[np.float32]
-AUTHORIZE = "/v1/authorizations"
-Rewrite = Callable[[httpx.Request, dict[str, Any] | None], httpx.Response]
-
-
-class RewritingProxy(httpx.BaseTransport):
-    """The network between till and backend, in the attacker's hands. Every request goes to
-    the real backend (``forward``) and its answer is kept (``answers``, authorizations
-    only); while ``rewrite`` is set, an authorization's (or a step-up's) answer is replaced
-    by what it returns, given the request and the backend's real answer."""
-
-    def __init__(self) -> None:
-        self._inner = httpx.HTTPTransport()
-        self.rewrite: Rewrite | None = None
-        self.answers: list[dict[str, Any]] = []
-        self.delivered = 0
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        response = self._inner.handle_request(request)
-        response.read()
-        if not request.url.path.startswith(AUTHORIZE):
-            return response
-        self.delivered += 1
-        real = response.json() if response.is_success else None
-        if real is not None:
-            self.answers.append(real)
-        if self.rewrite is None:
-            return response
-        return self.rewrite(request, real)
-
-    def close(self) -> None:
-        self._inner.close()
 
 
 @pytest.fixture
@@ -94,36 +60,6 @@ def till(sandbox: kit.Sandbox, faces: kit.SyntheticFaces, proxy: RewritingProxy)
         client_config=ClientConfig(max_attempts=1),
     ) as t:
         yield t
-
-
-def enroll(
-    till: Till, faces: kit.SyntheticFaces, seed: int, pin: str | None = None
-) -> tuple[Vector, facepay.Claim]:
-    person = kit.face(seed)
-    claim = facepay.Claim(kind=facepay.ClaimKind.PHONE, value=f"+4915166{seed:06d}")
-    till.enroll(
-        faces.camera(f"enroll-{seed}", person),
-        consent=facepay.consent_now("2026-01-en"),
-        claim=claim,
-        payment_method_token="tok_visa_4242",
-        pin=pin,
-    )
-    return person, claim
-
-
-def basket(price_minor: int, currency: str = "EUR") -> facepay.Basket:
-    line = facepay.BasketLine(sku="1", description="Tea", quantity=1, unit_price_minor=price_minor)
-    return facepay.Basket(
-        reference=f"SALE-{uuid.uuid4().hex[:10]}", currency=currency, lines=(line,)
-    )
-
-
-def booked(sandbox: kit.Sandbox, reference: str) -> list[tuple[str, int]]:
-    """The backend's ledger rows for one order: (status, amount)."""
-    everything = kit.rows(
-        sandbox, "SELECT basket_reference, status, amount_minor FROM authorizations"
-    )
-    return [(str(r[1]), int(r[2])) for r in everything if r[0] == reference]
 
 
 def answer_with(body: dict[str, Any], status: int = 200) -> Rewrite:

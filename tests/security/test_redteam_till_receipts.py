@@ -1,0 +1,114 @@
+"""Red team, the till's side: a deletion receipt that is genuine but not this deletion's.
+
+``Till.delete_shopper`` verifies the backend's signature before it hands the receipt to
+the shopper. The attack: a proxy keeps a real deletion receipt (signed by the backend's
+receipt key, another shopper's, recorded yesterday), drops a shopper's deletion request
+and hands the till that receipt instead. Before: it verified, and the shopper was told
+their data was gone while the backend never saw the request. Now a receipt whose
+``deleted_at`` is more than 10 minutes from the till's clock is refused
+(``InvalidSignatureError``) and the shopper is told nothing was deleted; they can still
+pay, and delete for real. A receipt recorded minutes ago is not caught (docs/security.md).
+
+Real ``Till``, client and sandbox over HTTP (SQLite and PostgreSQL), synthetic faces; the
+proxy is ``till_kit.RewritingProxy``; "recorded yesterday" is a receipt the test signs
+with the sandbox's own receipt key, byte for byte what the backend signed then.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from till_kit import RewritingProxy, basket
+
+import facepay
+import facepay.testing as kit
+from facepay.checkout import Till
+from facepay.config import ClientConfig
+from facepay.crypto import ReceiptSigner
+from facepay.errors import InvalidSignatureError
+
+DELETE = "/v1/shoppers/delete"
+
+
+@pytest.fixture
+def keys(tmp_path: Path) -> Path:
+    return tmp_path / "keys"
+
+
+@pytest.fixture
+def sandbox(database_url: str, keys: Path) -> Iterator[kit.Sandbox]:
+    with kit.Sandbox(database_url, key_dir=keys) as sb:
+        yield sb
+
+
+@pytest.fixture
+def proxy() -> RewritingProxy:
+    return RewritingProxy()
+
+
+@pytest.fixture
+def faces() -> kit.SyntheticFaces:
+    return kit.SyntheticFaces()
+
+
+@pytest.fixture
+def till(sandbox: kit.Sandbox, faces: kit.SyntheticFaces, proxy: RewritingProxy) -> Iterator[Till]:
+    with kit.connect_till(
+        sandbox, **faces.till_parts(), transport=proxy, client_config=ClientConfig(max_attempts=1)
+    ) as t:
+        yield t
+
+
+def enroll_with_code(
+    till: Till, faces: kit.SyntheticFaces, seed: int
+) -> tuple[Any, facepay.Claim, str]:
+    person = kit.face(seed)
+    claim = facepay.Claim(kind=facepay.ClaimKind.PHONE, value=f"+4915199{seed:06d}")
+    result = till.enroll(
+        faces.camera(f"enroll-{seed}", person),
+        consent=facepay.consent_now("2026-01-en"),
+        claim=claim,
+        payment_method_token="tok_visa_4242",
+    )
+    return person, claim, result.privacy_code
+
+
+def test_a_genuine_receipt_from_yesterday_handed_back_for_todays_deletion_is_refused(
+    till: Till, faces: kit.SyntheticFaces, proxy: RewritingProxy, keys: Path
+) -> None:
+    person, claim, code = enroll_with_code(till, faces, 101)
+    signer = ReceiptSigner.load(keys / "receipt-key.json")
+    yesterday = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=1)
+    recorded: dict[str, Any] = {
+        "receipt_id": "del_0123456789abcdef01234567",
+        "shopper_id": "shp_0123456789abcdef01234567",
+        "deleted_at": yesterday.isoformat().replace("+00:00", "Z"),
+        "erased": ["template_data_key", "template", "claim", "privacy_code", "payment_method"],
+        "receipt_key_id": signer.key_id,
+    }
+    recorded["signature"] = signer.sign(recorded)
+
+    def replay(request: httpx.Request, real: dict[str, Any] | None) -> httpx.Response:
+        return httpx.Response(200, json=recorded, request=request)
+
+    proxy.paths, proxy.forward, proxy.rewrite = (DELETE,), False, replay
+    with pytest.raises(InvalidSignatureError):
+        till.delete_shopper(code, claim)
+
+    # Nothing was deleted, and the till did not say it was: the shopper still pays...
+    proxy.rewrite = None
+    sale = basket(432)
+    assert till.pay(
+        sale, faces.camera(sale.reference, kit.same_face(person, 1)), claim=claim
+    ).approved
+    # ... and deletes for real through an honest network (this receipt is fresh).
+    receipt = till.delete_shopper(code, claim)
+    assert receipt.receipt_id != recorded["receipt_id"]
+    later = basket(433)
+    declined = till.pay(later, faces.camera(later.reference, kit.same_face(person, 2)), claim=claim)
+    assert not declined.approved
