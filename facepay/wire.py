@@ -43,6 +43,7 @@ from facepay.types import SealedTemplate
 
 __all__ = [
     "API_PREFIX",
+    "BASKET_REFERENCE_PATTERN",
     "CURRENCY_EXPONENTS",
     "HEADER_DEVICE",
     "HEADER_IDEMPOTENCY_KEY",
@@ -79,6 +80,7 @@ __all__ = [
     "LivenessRefusalRequest",
     "LivenessRefusalResponse",
     "LivenessSummary",
+    "OrderAuthorizations",
     "SealedTemplateWire",
     "SealingKeyInfo",
     "SessionPurpose",
@@ -376,6 +378,11 @@ def holds_card_number(text: str) -> bool:
         if card_groups and 13 <= len(digits) <= 19 and _luhn_ok(digits):
             return True
     return False
+
+
+# A POS's order id (``basket_reference``): what an authorization names and an order's
+# lookup asks for.
+BASKET_REFERENCE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/#-]{0,63}$"
 
 
 def _check_no_card_token(value: str) -> str:
@@ -773,7 +780,7 @@ class AuthorizeRequest(WireModel):
     basket_reference: Annotated[
         str,
         Strict(),
-        Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/#-]{0,63}$"),
+        Field(pattern=BASKET_REFERENCE_PATTERN),
         AfterValidator(_check_no_card_token),
     ]
     sealed_template: SealedTemplateWire
@@ -852,6 +859,17 @@ class AuthorizationResponse(WireModel):
     decline_reason: DeclineReason | None = None
     # step_up only
     step_up: StepUp | None = None
+
+
+class OrderAuthorizations(WireModel):
+    """``GET /v1/authorizations?basket_reference=...`` (signed): every authorization of the
+    asking device's tenant for one order (basket reference), oldest first, each as it
+    stands now (after a step-up too), as reconcile by session answers it: never a
+    privacy code, a shopper, a score or a template. Empty: nothing was ever decided
+    for that order in this tenant, so nothing was charged."""
+
+    basket_reference: str
+    authorizations: list[AuthorizationResponse]
 
 
 class StepUpRequest(WireModel):

@@ -88,7 +88,8 @@ def test_the_surface_is_what_an_integrator_needs_not_everything() -> None:
     """About 40 names (it was 95): what a POS integration and the kiosk import; the rest
     is importable from its subpackage only."""
     # 51: WeakPinError, the typed refusal of a shopper's PIN the kiosk shows (issue 16).
-    assert len(facepay.__all__) <= 51
+    # 52: OrderPayment, what Till.order_payments answers a POS back from a crash.
+    assert len(facepay.__all__) <= 52
     for moved in ("OnnxEmbedder", "ChallengePlan", "SealedTemplate", "FacePayClient"):
         assert moved not in facepay.__all__
         try:

@@ -14,6 +14,7 @@ __all__ = [
     "Basket",
     "BasketLine",
     "EnrollmentResult",
+    "OrderPayment",
     "PaymentStatus",
     "Receipt",
     "format_money",
@@ -164,6 +165,56 @@ class Receipt:
             privacy_code=answer.privacy_code,
             decline_reason=answer.decline_reason.value if answer.decline_reason else None,
             step_up=answer.step_up.kind.value if answer.step_up else None,
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderPayment:
+    """One authorization the backend holds for an order (``Till.order_payments``), as it
+    stands now: what a POS back from a crash reads before it takes any other payment.
+
+    No privacy code and no shopper: any till of the retailer may ask (another lane too),
+    and the privacy code is only ever on the shopper's own receipt.
+    """
+
+    authorization_id: str
+    status: PaymentStatus
+    amount_minor: int
+    currency: str
+    basket_reference: str
+    created_at: datetime
+    receipt_id: str | None = None
+    decline_reason: str | None = None
+    step_up: str | None = None
+    step_up_expires_at: datetime | None = None
+
+    @property
+    def approved(self) -> bool:
+        return self.status is PaymentStatus.APPROVED
+
+    @property
+    def blocks_another_payment(self) -> bool:
+        """Approved (the order is paid) or waiting for its step-up (it may still be):
+        while any of an order's payments says so, take no other payment for it."""
+        return self.status is not PaymentStatus.DECLINED
+
+    @property
+    def amount(self) -> str:
+        return format_money(self.amount_minor, self.currency)
+
+    @classmethod
+    def from_wire(cls, answer: wire.AuthorizationResponse) -> OrderPayment:
+        return cls(
+            authorization_id=answer.authorization_id,
+            status=PaymentStatus(answer.status.value),
+            amount_minor=answer.amount_minor,
+            currency=answer.currency,
+            basket_reference=answer.basket_reference,
+            created_at=answer.created_at,
+            receipt_id=answer.receipt_id,
+            decline_reason=answer.decline_reason.value if answer.decline_reason else None,
+            step_up=answer.step_up.kind.value if answer.step_up else None,
+            step_up_expires_at=answer.step_up.expires_at if answer.step_up else None,
         )
 
 

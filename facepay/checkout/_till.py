@@ -15,6 +15,7 @@ from facepay._closing import ClosesOnExit
 from facepay.checkout._basket import (
     Basket,
     EnrollmentResult,
+    OrderPayment,
     Receipt,
 )
 from facepay.checkout._enrollment import EnrollmentSession
@@ -434,6 +435,16 @@ class Till(ClosesOnExit):
         receipt = Receipt.from_wire(answer, pending.attempt_key or pending.idempotency_key)
         self.ledger.settle(pending, receipt)
         return receipt
+
+    def order_payments(self, basket_reference: str) -> tuple[OrderPayment, ...]:
+        """Every payment the backend holds for an order, oldest first, as each stands now:
+        what a POS asks after a crash, when this till's :attr:`unanswered` (kept in
+        memory only) is gone. Any till of the retailer may ask, so a sale moved to
+        another lane is found too. Take no card for the order while one of them
+        :attr:`~OrderPayment.blocks_another_payment` (approved, or waiting for its
+        step-up); an empty tuple means nothing was ever charged for it."""
+        answer = self.client.order_authorizations(basket_reference)
+        return tuple(OrderPayment.from_wire(a) for a in answer.authorizations)
 
     # ---------------------------------------------------------------- shopper rights
 

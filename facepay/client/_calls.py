@@ -23,6 +23,7 @@ __all__ = [
     "export_shopper",
     "get_keys",
     "health",
+    "order_authorizations",
     "register_device",
     "report_liveness_refusal",
     "step_up",
@@ -128,6 +129,17 @@ def authorization_for_session(session_id: str) -> Call[wire.AuthorizationRespons
         method="GET",
         path=f"{_V1}/sessions/{quote(session_id, safe='')}/authorization",
         parse=_reader(wire.AuthorizationResponse),
+    )
+
+
+def order_authorizations(basket_reference: str) -> Call[wire.OrderAuthorizations]:
+    # A GET: safe to retry whatever happened. A query parameter, since a reference may
+    # hold "/" (docs/protocol.md, "Reconcile by order").
+    return Call(
+        method="GET",
+        path=f"{_V1}/authorizations",
+        params={"basket_reference": basket_reference},
+        parse=_reader(wire.OrderAuthorizations),
     )
 
 

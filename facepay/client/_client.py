@@ -167,6 +167,13 @@ class FacePayClient(BaseClient, ClosesOnExit):
         idempotency key: the session it opened is enough, and nothing is sent again."""
         return self.send(_calls.authorization_for_session(session_id))
 
+    def order_authorizations(self, basket_reference: str) -> wire.OrderAuthorizations:
+        """Reconcile by order: every authorization of this till's tenant for
+        ``basket_reference`` (any lane's), oldest first, as each stands now; empty when
+        nothing was ever decided for that order. For a POS back from a crash, which
+        forgot what it sent: nothing is sent again."""
+        return self.send(_calls.order_authorizations(basket_reference))
+
     def report_liveness_refusal(
         self, session_id: str, liveness: wire.LivenessSummary
     ) -> wire.LivenessRefusalResponse:

@@ -23,7 +23,7 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, Request
+from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
@@ -49,6 +49,7 @@ from facepay.server._privacy_page import (
 )
 from facepay.server._service import AuthenticatedDevice, PaymentBackend
 from facepay.wire import (
+    BASKET_REFERENCE_PATTERN,
     HEADER_DEVICE,
     HEADER_IDEMPOTENCY_KEY,
     HEADER_NONCE,
@@ -70,6 +71,7 @@ from facepay.wire import (
     KeySet,
     LivenessRefusalRequest,
     LivenessRefusalResponse,
+    OrderAuthorizations,
     ShopperAccessRequest,
     ShopperExport,
     StepUpRequest,
@@ -354,6 +356,21 @@ def create_app(backend: PaymentBackend) -> ASGIApp:
         if not _ID_RE.fullmatch(session_id):
             raise ApiError(ErrorCode.NOT_FOUND, "no authorization of this device in that session")
         return _json(await _run(backend.authorization_for_session, device, session_id))
+
+    @app.get(
+        "/v1/authorizations",
+        response_model=OrderAuthorizations,
+        responses=_ERROR_RESPONSES,
+        tags=["checkout"],
+    )
+    async def order_authorizations(
+        device: Device,
+        basket_reference: Annotated[str, Query(pattern=BASKET_REFERENCE_PATTERN)],
+    ) -> Response:
+        """Reconcile by order: this tenant's authorizations for one basket reference,
+        oldest first (empty: nothing was charged for it). A query parameter, not a path
+        segment: a reference may hold ``/``, which an encoded path loses on the way."""
+        return _json(await _run(backend.authorizations_for_order, device, basket_reference))
 
     @app.post(
         "/v1/sessions/{session_id}/liveness-refusal",

@@ -1,5 +1,5 @@
 """The ledger as the operator and a reconciling till read it: every authorization,
-and the answer a device got in one session."""
+the answer a device got in one session, and a tenant's answers for one order."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from facepay.server import _repository as repository
 from facepay.server._devices import AuthenticatedDevice
 from facepay.server._errors import ApiError
 from facepay.server._storage import Database
-from facepay.wire import AuthorizationResponse, ErrorCode
+from facepay.wire import AuthorizationResponse, ErrorCode, OrderAuthorizations
 
-__all__ = ["answer_in_session", "ledger"]
+__all__ = ["answer_in_session", "answers_for_order", "ledger"]
 
 
 def _iso(ts: float) -> str:
@@ -54,3 +54,26 @@ def answer_in_session(
     if stored is None:
         raise ApiError(ErrorCode.NOT_FOUND, "no authorization of this device in that session")
     return AuthorizationResponse.model_validate_json(stored)
+
+
+def answers_for_order(
+    db: Database, device: AuthenticatedDevice, basket_reference: str
+) -> OrderAuthorizations:
+    """Reconcile by order: every authorization of this device's tenant for
+    ``basket_reference``, oldest first, as each stands now; for a POS back from a crash
+    that forgot what it sent. Any device of the tenant may ask (a sale moved to another
+    lane, a till replaced): the order is the tenant's, not the lane's. Another tenant's
+    order with the same reference is never seen."""
+    with db.transaction(readonly=True) as tx:
+        stored = repository.answers_for_order(tx, device.tenant_id, basket_reference)
+    return OrderAuthorizations(
+        basket_reference=basket_reference,
+        # Stored answers hold no privacy code; dropped again here so that no later change
+        # to what is stored can hand one to another lane.
+        authorizations=[
+            AuthorizationResponse.model_validate_json(answer).model_copy(
+                update={"privacy_code": None}
+            )
+            for answer in stored
+        ],
+    )

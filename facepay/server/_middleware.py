@@ -165,7 +165,7 @@ class ProtocolMiddleware:
 _SIGNED_POST_RE = re.compile(
     r"^/v1/(sessions(/[^/]+/liveness-refusal)?|enrollments|authorizations(/[^/]+/step-up)?)$"
 )
-_SIGNED_GET_RE = re.compile(r"^/v1/sessions/[^/]+/authorization$")
+_SIGNED_GET_RE = re.compile(r"^/v1/(sessions/[^/]+/authorization|authorizations)$")
 
 
 def is_signed(method: str, path: str) -> bool:

@@ -38,7 +38,7 @@ from facepay.server._errors import ApiError
 from facepay.server._galleries import GalleryCache
 from facepay.server._gallery import GalleryRegistry
 from facepay.server._keys import key_set
-from facepay.server._ledger import answer_in_session
+from facepay.server._ledger import answer_in_session, answers_for_order
 from facepay.server._lockouts import Lockouts
 from facepay.server._part import BackendContext
 from facepay.server._payments import Acquirer, Payments
@@ -64,6 +64,7 @@ from facepay.wire import (
     KeySet,
     LivenessRefusalRequest,
     LivenessRefusalResponse,
+    OrderAuthorizations,
     ShopperAccessRequest,
     ShopperExport,
     StepUpRequest,
@@ -230,6 +231,12 @@ class PaymentBackend:
         self, device: AuthenticatedDevice, session_id: str
     ) -> AuthorizationResponse:
         return answer_in_session(self.db, device, session_id)
+
+    def authorizations_for_order(
+        self, device: AuthenticatedDevice, basket_reference: str
+    ) -> OrderAuthorizations:
+        """This tenant's authorizations for one order (facepay.server._ledger)."""
+        return answers_for_order(self.db, device, basket_reference)
 
     def report_liveness_refusal(
         self, device: AuthenticatedDevice, session_id: str, req: LivenessRefusalRequest

@@ -271,6 +271,17 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
             "CREATE INDEX audit_log_subject ON audit_log (subject_id)",
         ),
     ),
+    (
+        9,
+        "authorizations found by their order",
+        (
+            # A till back from a crash asks for an order's payments by its basket
+            # reference (GET /v1/authorizations?basket_reference=, facepay.server._ledger):
+            # found within the tenant, which without an index was a scan of the ledger.
+            """CREATE INDEX authorizations_order
+                ON authorizations (tenant_id, basket_reference)""",
+        ),
+    ),
 )
 
 _TOKENS = {

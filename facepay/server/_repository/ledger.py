@@ -16,6 +16,7 @@ __all__ = [
     "LedgerRow",
     "OneStatementCommit",
     "answer_in_session",
+    "answers_for_order",
     "commit_authorization_in_one_statement",
     "insert_authorization",
     "ledger_rows",
@@ -189,3 +190,15 @@ def answer_in_session(tx: Transaction, session_id: str, device_id: str) -> str |
         (session_id, device_id),
     )
     return None if row is None else str(row[0])
+
+
+def answers_for_order(tx: Transaction, tenant_id: str, basket_reference: str) -> list[str]:
+    """The stored answers (JSON) of a tenant's authorizations for one order, oldest first."""
+    return [
+        str(row[0])
+        for row in tx.all(
+            "SELECT response_json FROM authorizations WHERE tenant_id = ? "
+            "AND basket_reference = ? ORDER BY created_at, authorization_id",
+            (tenant_id, basket_reference),
+        )
+    ]
