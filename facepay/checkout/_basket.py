@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 
 from facepay import wire
 from facepay.errors import CheckoutError
@@ -192,11 +192,24 @@ class OrderPayment:
     def approved(self) -> bool:
         return self.status is PaymentStatus.APPROVED
 
-    @property
-    def blocks_another_payment(self) -> bool:
-        """Approved (the order is paid) or waiting for its step-up (it may still be):
-        while any of an order's payments says so, take no other payment for it."""
-        return self.status is not PaymentStatus.DECLINED
+    def blocks_another_payment(self, now: datetime | None = None) -> bool:
+        """Whether the POS must take no other payment for the order: this one is
+        approved (the order is paid), or waits for a phone or PIN step-up that can still
+        be answered, so it may yet be. Declined, a ``claim`` step-up (nothing was
+        charged: the backend asks for a new payment with a claim) or a step-up past its
+        window (the backend answers it no more) do not block.
+
+        ``now`` is the till's time (default: the wall clock, UTC). The window is judged
+        with the protocol's clock skew added, since the till's clock may run ahead of
+        the backend's by that much."""
+        if self.status is PaymentStatus.APPROVED:
+            return True
+        if self.status is PaymentStatus.DECLINED or self.step_up == wire.StepUpKind.CLAIM.value:
+            return False
+        if self.step_up_expires_at is None:
+            return True  # a window the till cannot judge: wait, never charge twice
+        now = now if now is not None else datetime.now(timezone.utc)
+        return now <= self.step_up_expires_at + timedelta(seconds=wire.MAX_CLOCK_SKEW_SECONDS)
 
     @property
     def amount(self) -> str:

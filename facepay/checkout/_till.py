@@ -441,8 +441,8 @@ class Till(ClosesOnExit):
         what a POS asks after a crash, when this till's :attr:`unanswered` (kept in
         memory only) is gone. Any till of the retailer may ask, so a sale moved to
         another lane is found too. Take no card for the order while one of them
-        :attr:`~OrderPayment.blocks_another_payment` (approved, or waiting for its
-        step-up); an empty tuple means nothing was ever charged for it."""
+        :meth:`~OrderPayment.blocks_another_payment` (approved, or waiting for a step-up
+        that can still be answered); an empty tuple: nothing was ever charged for it."""
         answer = self.client.order_authorizations(basket_reference)
         return tuple(OrderPayment.from_wire(a) for a in answer.authorizations)
 

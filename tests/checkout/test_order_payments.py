@@ -88,7 +88,7 @@ def test_a_restarted_till_finds_the_order_it_charged_before_the_crash(
         assert isinstance(payment, OrderPayment)
         assert payment.authorization_id == receipt.authorization_id
         assert payment.status is PaymentStatus.APPROVED
-        assert payment.blocks_another_payment
+        assert payment.blocks_another_payment()
         assert (payment.amount_minor, payment.currency) == (432, "EUR")
         assert payment.basket_reference == sale.reference
         assert payment.receipt_id == receipt.receipt_id
@@ -119,8 +119,8 @@ def test_a_declined_then_approved_order_lists_both_oldest_first(
         ]
         assert [p.status for p in found] == [PaymentStatus.DECLINED, PaymentStatus.APPROVED]
         assert found[0].decline_reason == declined.decline_reason == "no_match"
-        assert not found[0].blocks_another_payment
-        assert found[1].blocks_another_payment
+        assert not found[0].blocks_another_payment()
+        assert found[1].blocks_another_payment()
         assert found[0].created_at <= found[1].created_at
 
 
@@ -185,3 +185,52 @@ def test_a_malformed_reference_is_a_validation_error_not_a_lookup(
             with pytest.raises(RequestRejectedError) as err:
                 till.order_payments(bad)
             assert err.value.status == 422, bad
+            assert err.value.code == "validation_failed", bad
+
+
+def test_a_payment_waiting_for_its_step_up_blocks_another_one_until_its_window_closes() -> None:
+    """A pending phone or PIN step-up may still be approved: it blocks until its window
+    (plus the protocol's clock skew, the till's clock may run ahead) has passed. A
+    ``claim`` step-up and a decline charged nothing: they never block."""
+    from datetime import datetime, timedelta, timezone
+
+    from facepay import wire
+
+    asked = datetime(2026, 12, 8, 2, 0, tzinfo=timezone.utc)
+    closes = asked + timedelta(seconds=60)
+    skew = timedelta(seconds=wire.MAX_CLOCK_SKEW_SECONDS)
+    waiting = wire.AuthorizationResponse(
+        authorization_id="auth_1",
+        status=wire.AuthorizationStatus.STEP_UP,
+        amount_minor=100,
+        currency="EUR",
+        basket_reference="ORDER-1",
+        created_at=asked,
+        step_up=wire.StepUp(kind=wire.StepUpKind.PIN, expires_at=closes),
+    )
+    payment = OrderPayment.from_wire(waiting)
+    assert payment.status is PaymentStatus.STEP_UP
+    assert (payment.step_up, payment.step_up_expires_at) == ("pin", closes)
+    assert not payment.approved
+    assert payment.blocks_another_payment(asked)
+    assert payment.blocks_another_payment(closes + skew)
+    assert not payment.blocks_another_payment(closes + skew + timedelta(seconds=1))
+
+    phone = OrderPayment.from_wire(
+        waiting.model_copy(update={"step_up": wire.StepUp(kind=wire.StepUpKind.PHONE_LAST4)})
+    )
+    assert phone.step_up_expires_at is None
+    assert phone.blocks_another_payment(asked + timedelta(days=1))  # no window: wait
+
+    claim = waiting.model_copy(update={"step_up": wire.StepUp(kind=wire.StepUpKind.CLAIM)})
+    assert not OrderPayment.from_wire(claim).blocks_another_payment(asked)
+
+    declined = waiting.model_copy(
+        update={
+            "status": wire.AuthorizationStatus.DECLINED,
+            "step_up": None,
+            "decline_reason": wire.DeclineReason.STEP_UP_FAILED,
+        }
+    )
+    assert not OrderPayment.from_wire(declined).blocks_another_payment(asked)
+    assert OrderPayment.from_wire(declined).decline_reason == "step_up_failed"
