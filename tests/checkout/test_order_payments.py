@@ -234,3 +234,23 @@ def test_a_payment_waiting_for_its_step_up_blocks_another_one_until_its_window_c
     )
     assert not OrderPayment.from_wire(declined).blocks_another_payment(asked)
     assert OrderPayment.from_wire(declined).decline_reason == "step_up_failed"
+
+
+async def test_the_async_client_asks_the_same_way(
+    sandbox: kit.Sandbox, faces: kit.SyntheticFaces
+) -> None:
+    from facepay.checkout import DeviceSigner
+    from facepay.client import AsyncFacePayClient
+
+    device = sandbox.provision_device(tenant_id="acme")
+    with till_as(device, sandbox, faces) as till:
+        person, claim = enroll(till, faces, 16)
+        sale = basket("ASYNC/16")
+        paid = till.pay(sale, faces.camera("p", kit.same_face(person, 1)), claim=claim)
+    signer = DeviceSigner(device.key, device.device_id)
+    async with AsyncFacePayClient(sandbox.base_url, signer=signer) as client:
+        found = await client.order_authorizations(sale.reference)
+        assert found.basket_reference == sale.reference
+        assert [a.authorization_id for a in found.authorizations] == [paid.authorization_id]
+        assert found.authorizations[0].privacy_code is None
+        assert (await client.order_authorizations("ASYNC/NONE")).authorizations == []
