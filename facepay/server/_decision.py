@@ -58,15 +58,16 @@ def template_refusal(
     return None
 
 
-def counts_against_claim(*, claimed: bool, face_compared: bool) -> bool:
-    """Whether a declined payment counts toward locking out the claimed shopper.
+def counts_against_claim(*, claimed: bool, live: bool) -> bool:
+    """Whether a declined payment counts toward locking out its claim.
 
-    Only when a face was compared with the claimed shopper's template: a refusal before
-    that (liveness failed, nobody enrolled under the claim) says nothing about the
-    shopper, and counting it let a rogue till lock anyone out of face payments everywhere
-    with five ``not_live`` attempts and nothing but a phone number (issue 12, item 9).
-    Such attempts still count against the device."""
-    return claimed and face_compared
+    Every live attempt under a claim counts, whether or not anyone is enrolled under it:
+    counting only faces actually compared made the lock itself an oracle (five faces, then
+    ``429`` for an enrolled number and ``no_match`` for a free one). A refusal of the
+    liveness does not count: that let a rogue till lock anyone out of face payments
+    everywhere with five ``not_live`` attempts and nothing but a phone number (issue 12,
+    item 9). Such attempts still count against the device."""
+    return claimed and live
 
 
 def session_refusal(

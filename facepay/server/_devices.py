@@ -293,7 +293,9 @@ class RequestGate:
                     )
             if now - self._last_purge > _NONCE_PURGE_S:
                 self._last_purge = now
-                tx.execute("DELETE FROM nonces WHERE expires_at < ?", (now,))
+                # A further window of skew: the expiry was set by the recording worker's
+                # clock, and this one's may run up to that much ahead of it.
+                tx.execute("DELETE FROM nonces WHERE expires_at < ?", (now - skew,))
         if refusal is not None:
             if refusal.code is not ErrorCode.NONCE_REUSED:
                 self.forget(signer.device_id)

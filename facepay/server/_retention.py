@@ -35,7 +35,9 @@ def sweep(context: BackendContext) -> dict[str, int]:
                 subject_id=enrollment.shopper_id,
                 details={},
             )
-        nonces = repository.delete_expired_nonces(tx, now)
+        # Kept a further max_clock_skew_s: another worker or replica recorded the nonce's
+        # expiry by its own clock, which this one's may run ahead of by that much.
+        nonces = repository.delete_expired_nonces(tx, now - config.max_clock_skew_s)
         sessions = repository.delete_expired_sessions(tx, now - config.session_ttl_s)
         purged = repository.purge_counters(
             tx,

@@ -11,6 +11,7 @@ and ciphertext dropped) and leaves every process's gallery at its next search.
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import secrets
 from datetime import datetime, timezone
 
@@ -35,7 +36,14 @@ from facepay.wire import (
     WithdrawConsentResponse,
 )
 
-__all__ = ["ShopperRights", "ShopperRightsCalls", "claim_hash", "privacy_hash", "shred_enrollment"]
+__all__ = [
+    "ShopperRights",
+    "ShopperRightsCalls",
+    "claim_hash",
+    "privacy_hash",
+    "rights_source",
+    "shred_enrollment",
+]
 
 # What a deletion erases, as its receipt lists it.
 _ERASED = (
@@ -63,6 +71,23 @@ def privacy_hash(vault: Vault, code: str) -> str:
     normalized = code.upper().replace("-", "").replace(" ", "")
     normalized = normalized.replace("O", "0").replace("I", "1").replace("L", "1")
     return vault.keyed_hash("privacy", normalized)
+
+
+def rights_source(address: str) -> str:
+    """The subject a shopper-rights caller's budget is counted under: its IPv4 address,
+    or the /64 network of an IPv6 one. One home line or phone gets a whole /64 (2^64
+    addresses), so counting each address would give a guesser a fresh budget per call
+    and the database a counter row per call. An IPv4-mapped address counts as the IPv4
+    one; anything that is no address (a test's made-up source) counts as given."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
 
 
 def shred_enrollment(tx: Transaction, shopper_id: str, now: float) -> None:
@@ -94,7 +119,9 @@ class ShopperRights(BackendPart):
         now = self.clock()
         window = self.config.shopper_rights_window_s
         with self.db.transaction() as tx:
-            count = repository.count_request(tx, f"rights-source:{source}", now, window)
+            count = repository.count_request(
+                tx, f"rights-source:{rights_source(source)}", now, window
+            )
         if not decision.within_limit(count.requests, self.config.shopper_rights_per_source):
             raise ApiError(
                 ErrorCode.RATE_LIMITED,

@@ -309,13 +309,13 @@ PROMISES: list[tuple[str, str, float, str]] = [
     ),
     (
         "protocol.md",
-        r"claimed shopper's lock that shopper for ([0-9]+) (?P<unit>minutes)",
+        r"one claim lock that claim for ([0-9]+) (?P<unit>minutes)",
         SERVER.shopper_lockout_s,
         "ServerConfig.shopper_lockout_s",
     ),
     (
         "protocol.md",
-        r"([0-9]+) in which a face was compared",
+        r"([0-9]+) live ones under\s+one claim",
         SERVER.lockout_failures,
         "ServerConfig.lockout_failures",
     ),
@@ -334,7 +334,7 @@ PROMISES: list[tuple[str, str, float, str]] = [
     ),
     (
         "security.md",
-        r"lock that shopper for ([0-9]+) \(",
+        r"lock that\s+claim for ([0-9]+) \(",
         SERVER.shopper_lockout_s / 60,
         "ServerConfig.shopper_lockout_s in minutes",
     ),
@@ -359,7 +359,7 @@ PROMISES: list[tuple[str, str, float, str]] = [
     ),
     (
         "protocol.md",
-        r"calls per source address per ([0-9]+) (?P<unit>minutes)",
+        r"calls per source address \(an IPv6 /64 counts as one\) per ([0-9]+) (?P<unit>minutes)",
         SERVER.shopper_rights_window_s,
         "ServerConfig.shopper_rights_window_s",
     ),

@@ -25,10 +25,12 @@ import httpx
 import pytest
 from shoppers_kit import Backends, rows
 
+from facepay.config import ServerConfig
 from facepay.server import Sandbox
+from facepay.server._errors import ApiError
 from facepay.server._shoppers import claim_hash
 from facepay.testing.protocol_till import PHONE, face, same_face
-from facepay.wire import Claim, ClaimKind
+from facepay.wire import Claim, ClaimKind, ShopperAccessRequest
 
 OTHER_PHONE = "+4917099887766"
 NEVER_ENROLLED = "+4915500000001"
@@ -71,6 +73,10 @@ def _rights(sandbox: Sandbox, call: str, code: str, phone: str) -> httpx.Respons
         json={"privacy_code": code, "claim": {"kind": "phone", "value": phone}},
         timeout=30.0,
     )
+
+
+def _access(code: str) -> ShopperAccessRequest:
+    return ShopperAccessRequest(privacy_code=code, claim=Claim(kind=ClaimKind.PHONE, value=PHONE))
 
 
 def _without_request_id(r: httpx.Response) -> tuple[int, Any]:
@@ -134,6 +140,17 @@ def test_every_refusal_reads_the_same_whatever_the_numbers_state(backends: Backe
         answers = {name: _without_request_id(_rights(sb, call, *g)) for name, g in guesses.items()}
         assert len({json.dumps(a, sort_keys=True) for a in answers.values()}) == 1, answers
         assert next(iter(answers.values()))[0] == 403
+    # The shopper's page, with the enrolled number and with one never enrolled: one page.
+    pages = [
+        httpx.post(
+            f"{sb.base_url}/privacy",
+            data={"code": "AAAA-BBBB-CCCC", "phone": phone, "action": "delete"},
+            timeout=30.0,
+        )
+        for phone in (PHONE, "+4915599990000")
+    ]
+    assert [p.status_code for p in pages] == [403, 403]
+    assert pages[0].text == pages[1].text
     # None of those calls changed anything: the enrolled shopper still pays.
     paid = acme.authorize(acme.pay_body(same_face(face(311), 1)))
     assert paid.json()["status"] == "approved", paid.text
@@ -191,3 +208,60 @@ def test_a_withdrawn_shopper_enrolling_again_stores_nothing_until_they_delete(
     assert _rights(sb, "export", str(fresh.json()["privacy_code"]), PHONE).status_code == 200
     paid = till.authorize(till.pay_body(same_face(face(331), 2)))
     assert paid.json()["status"] == "approved", paid.text
+
+
+def test_a_guesser_with_a_whole_ipv6_network_has_one_budget(backends: Backends) -> None:
+    """A home line or a phone gets a whole IPv6 /64: counted per address, a guesser had a
+    fresh budget (and wrote a counter row) for every call. Now a /64 is one source, and an
+    IPv4-mapped address is its IPv4 one."""
+    sb = backends.start(ServerConfig(shopper_rights_per_source=3))
+    r = backends.till(sb).enroll(face(341))
+    assert r.status_code == 201
+    code = str(r.json()["privacy_code"])
+    assert sb.backend is not None
+    backend = sb.backend
+
+    def guess(source: str) -> str:
+        try:
+            backend.for_source(source).export(_access("AAAA-BBBB-CCCC"))
+        except ApiError as exc:
+            return exc.code.value
+        return "answered"
+
+    network = [f"2001:db8:7:1::{n:x}" for n in range(1, 5)] + ["2001:db8:7:1:ffff::1"]
+    assert [guess(s) for s in network] == ["shopper_access_denied"] * 3 + ["rate_limited"] * 2
+    mapped = ["198.51.100.7", "::ffff:198.51.100.7", "::ffff:c633:6407", "198.51.100.7"]
+    assert [guess(s) for s in mapped] == ["shopper_access_denied"] * 3 + ["rate_limited"]
+    # The victim, on the next /64 (another line), deletes at once.
+    receipt = backend.for_source("2001:db8:7:2::1").delete(_access(code))
+    assert receipt.shopper_id == r.json()["shopper_id"]
+    counted = "SELECT subject FROM request_windows ORDER BY subject"
+    assert rows(sb, counted) == [
+        ("rights-source:198.51.100.7",),
+        ("rights-source:2001:db8:7:1::/64",),
+        ("rights-source:2001:db8:7:2::/64",),
+    ]
+
+
+def test_the_claims_lockout_tells_no_till_whether_a_number_is_enrolled(
+    backends: Backends,
+) -> None:
+    """docs/protocol.md: ``no_match`` also for a claim nobody enrolled, "so a till cannot
+    probe which phone numbers are enrolled". The lockout told it anyway: five faces under
+    an enrolled number were compared and locked the claim, five under a free number were
+    not, so a sixth attempt answered ``429`` for an enrolled number and ``no_match`` for a
+    free one. Now every live attempt under a claim counts against it, enrolled or not."""
+    sb = backends.start()
+    assert backends.till(sb).enroll(face(351)).status_code == 201
+    answers = {}
+    for number in (PHONE, "+4915599990000"):
+        prober = backends.till(sb)
+        probes = [
+            prober.authorize(prober.pay_body(same_face(face(352), n), phone=number))
+            for n in range(5)
+        ]
+        assert [p.json()["decline_reason"] for p in probes] == ["no_match"] * 5
+        asker = backends.till(sb)  # a fresh till: the prober's own lock says nothing
+        sixth = asker.authorize(asker.pay_body(same_face(face(352), 6), phone=number))
+        answers[number] = (sixth.status_code, sixth.json().get("error", sixth.json()).get("code"))
+    assert answers[PHONE] == answers["+4915599990000"] == (429, "locked_out"), answers

@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 from pin_kit import PIN, answer_phone, answer_pin, enroll_with_pin, grey_payment
+from requests_kit import replay, send
 from shoppers_kit import Backends, rows
 
 from facepay.config import ServerConfig
@@ -200,3 +201,40 @@ def test_a_step_up_answered_after_another_worker_deleted_its_shopper_pays_nothin
         [],
         [(0,)],
     )
+
+
+def test_a_worker_whose_clock_runs_ahead_cannot_open_a_replay_window_on_another(
+    database_url: str, tmp_path: Path
+) -> None:
+    """A nonce is kept until its timestamp has left the window *of the worker that
+    recorded it*; a replica whose clock runs a minute ahead purged it (its sweep, or its
+    own purge every minute) a minute early, and in that minute the recorded request played
+    to the first worker again was served as new."""
+    now = time.time()
+    accurate, ahead = FakeClock(start=now), FakeClock(start=now + 60.0)
+    workers = [
+        Sandbox(database_url, key_dir=tmp_path / "keys", clock=clock).start()
+        for clock in (accurate, ahead)
+    ]
+    till: ProtocolTill | None = None
+    try:
+        till = ProtocolTill(workers[0], workers[0].provision_device(tenant_id="acme"))
+        first, recorded = send(till, "/v1/sessions", {"purpose": "pay"}, timestamp=int(now))
+        assert first.status_code == 201, first.text
+        # 250 s later: the request's timestamp is still inside the accurate worker's
+        # window; the worker a minute ahead runs its sweep.
+        accurate.advance(250.0)
+        ahead.advance(250.0)
+        assert workers[1].backend is not None
+        workers[1].backend.sweep()
+        sessions = "SELECT count(*) FROM sessions WHERE device_id = ?"
+        before = rows(workers[0], sessions, (till.device.device_id,))
+        replayed = replay(workers[0].base_url, recorded)
+        assert replayed.status_code == 401, replayed.text
+        assert replayed.json()["error"]["code"] == "nonce_reused"
+        assert rows(workers[0], sessions, (till.device.device_id,)) == before
+    finally:
+        if till is not None:
+            till.close()
+        for worker in reversed(workers):
+            worker.stop()

@@ -163,7 +163,8 @@ class Payments(StepUps):
             created_at=now,
             updated_at=now,
         )
-        face_compared = match is not None and match.best_score is not None
+        # Counted against a claim, enrolled or not, unless the liveness was refused.
+        live = face.reason is not DeclineReason.LIVENESS_FAILED
         try:
             try:
                 self.writer.write(
@@ -171,7 +172,7 @@ class Payments(StepUps):
                     record,
                     failure=face.failure,
                     claim_hash=claim_hash,
-                    face_compared=face_compared,
+                    live=live,
                     paid=paid,
                     details=details,
                 )
@@ -185,7 +186,7 @@ class Payments(StepUps):
                     record,
                     failure=False,
                     claim_hash=claim_hash,
-                    face_compared=face_compared,
+                    live=live,
                     paid=None,
                     details=details,
                 )

@@ -42,7 +42,7 @@ class AuthorizationWriter(BackendPart):
         *,
         failure: bool,
         claim_hash: str | None,
-        face_compared: bool,
+        live: bool,
         paid: str | None,
         details: dict[str, Any],
     ) -> None:
@@ -59,9 +59,7 @@ class AuthorizationWriter(BackendPart):
                 self.lockouts.record_failure(
                     tx, device_subject(device.device_id), self.config.device_lockout_s
                 )
-                if decision.counts_against_claim(
-                    claimed=claim_hash is not None, face_compared=face_compared
-                ):
+                if decision.counts_against_claim(claimed=claim_hash is not None, live=live):
                     assert claim_hash is not None  # claimed
                     self.lockouts.record_failure(
                         tx, claim_subject(claim_hash), self.config.shopper_lockout_s

@@ -86,7 +86,9 @@ _PG_COMMIT_AUTHORIZATION = (
     " (at, tenant_id, device_id, event, subject_id, details_json)"
     " SELECT CAST(? AS DOUBLE PRECISION), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT),"
     " CAST(? AS TEXT), CAST(? AS TEXT) FROM used)"
-    " SELECT (SELECT count(*) FROM used), (SELECT count(*) FROM payer)"
+    " SELECT (SELECT count(*) FROM used), (SELECT count(*) FROM payer),"
+    " (SELECT count(*) FROM sessions WHERE session_id = CAST(? AS TEXT) AND used_at IS NULL"
+    " AND expires_at >= CAST(? AS DOUBLE PRECISION))"
 )
 
 # What the one statement did: committed; nothing, the session being spent or expired;
@@ -124,12 +126,14 @@ def commit_authorization_in_one_statement(
             "authorization",
             record.authorization_id,
             json.dumps(details, default=str),
+            record.session_id,
+            now,
         ),
     )
     if row is not None and row[0] == 1:
         return "committed"
-    if paid is not None and (row is None or row[1] == 0):
-        return "payer_gone"
+    if paid is not None and row is not None and row[1] == 0 and row[2] == 1:
+        return "payer_gone"  # the session could still pay: the payer is what went
     return "session_unusable"
 
 

@@ -92,8 +92,9 @@ def delete_expired_sessions(tx: Transaction, expired_before: float) -> int:
     return tx.execute("DELETE FROM sessions WHERE expires_at < ?", (expired_before,))
 
 
-def delete_expired_nonces(tx: Transaction, now: float) -> int:
-    return tx.execute("DELETE FROM nonces WHERE expires_at < ?", (now,))
+def delete_expired_nonces(tx: Transaction, before: float) -> int:
+    """Forget nonces that expired before ``before``."""
+    return tx.execute("DELETE FROM nonces WHERE expires_at < ?", (before,))
 
 
 # A till's not_live report on its payment session (facepay.server._reports).
