@@ -411,8 +411,9 @@ class CheckoutSession(_FaceFlow):
         except (TransportError, ServerError) as exc:
             # Outcome unknown: keep ``pending`` (request and key) and stay where we are.
             logger.warning(
-                "authorization %s: no answer, reconcile before any other payment",
+                "authorization %s: no usable answer (%s), reconcile before any other payment",
                 pending.idempotency_key,
+                exc.code or type(exc).__name__,
             )
             self._answer_lost = True
             if self._ledger is not None:

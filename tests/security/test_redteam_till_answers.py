@@ -167,6 +167,7 @@ def test_a_step_up_answer_for_another_authorization_is_not_this_payment(
         session.answer_step_up("4071")
     assert err.value.code == "answer_mismatch"
     assert session.receipt is None
+    assert not session.holds_biometric_data
     assert till.unanswered == (err.value.pending,)
     proxy.rewrite = None
     paid = session.reconcile()
