@@ -265,8 +265,9 @@ class _Setting:
 
 SETTINGS = {
     # Templates that learn (issue 16): three enrollment views and two adaptive slots, the
-    # values `facepay eval adaptive` measured; opt-in since the defaults became 1 and 0
-    # (config.py says why), so named here, not read from the defaults.
+    # values `facepay eval adaptive` measured and the shipped defaults today
+    # (`CheckoutConfig.enrollment_views`, `ServerConfig.adaptive_slots`); named here, not
+    # read from the defaults, so a change of default does not silently change this reading.
     "learning": _Setting(name="learning", enrollment_views=3, adaptive_slots=2, pin=EVAL_PIN),
     "baseline": _Setting(name="baseline", enrollment_views=1, adaptive_slots=0, pin=None),
 }
