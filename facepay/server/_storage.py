@@ -261,6 +261,16 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
             "ALTER TABLE sessions ADD COLUMN refusal_hash TEXT",
         ),
     ),
+    (
+        8,
+        "audit lines found by their subject",
+        (
+            # A deletion and the lockout sweep rewrite a claim's audit lines to
+            # ``claim:erased`` (facepay.server._repository.rights / lockouts): found by
+            # subject_id, which without an index was a scan of the whole log per deletion.
+            "CREATE INDEX audit_log_subject ON audit_log (subject_id)",
+        ),
+    ),
 )
 
 _TOKENS = {

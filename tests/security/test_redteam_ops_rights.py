@@ -17,6 +17,7 @@ recorded request log, and a stolen database read after a deletion (docs/security
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ import pytest
 from shoppers_kit import Backends, rows
 
 from facepay.config import ServerConfig
-from facepay.server import Sandbox
+from facepay.server import PaymentBackend, Sandbox
 from facepay.server._errors import ApiError
 from facepay.server._shoppers import claim_hash
 from facepay.testing.protocol_till import PHONE, face, same_face
@@ -265,3 +266,35 @@ def test_the_claims_lockout_tells_no_till_whether_a_number_is_enrolled(
         sixth = asker.authorize(asker.pay_body(same_face(face(352), 6), phone=number))
         answers[number] = (sixth.status_code, sixth.json().get("error", sixth.json()).get("code"))
     assert answers[PHONE] == answers["+4915599990000"] == (429, "locked_out"), answers
+
+
+def test_a_number_nobody_enrolled_leaves_no_keyed_hash_once_its_lock_is_over(
+    backends: Backends,
+) -> None:
+    """Counting every live face under a claim (above) writes a lockout row and, at the
+    fifth, a ``locked_out`` audit line for numbers nobody enrolled: pseudonyms of phone
+    numbers of people who never agreed to anything. When the sweep forgets such a lock,
+    its audit lines forget the hash; an enrolled shopper's stay until they delete."""
+    sb = backends.start()
+    assert sb.backend is not None
+    assert backends.till(sb).enroll(face(361)).status_code == 201
+    free = "+4915599990000"
+    for number in (PHONE, free):
+        prober = backends.till(sb)
+        for n in range(5):
+            r = prober.authorize(prober.pay_body(same_face(face(362), n), phone=number))
+            assert r.json()["decline_reason"] == "no_match", r.text
+    hashed = {
+        number: claim_hash(sb.backend.vault, "acme", Claim(kind=ClaimKind.PHONE, value=number))
+        for number in (PHONE, free)
+    }
+    assert hashed[free] in _everything_stored(sb)  # the lock's own trace, while it lasts
+
+    later = time.time() + 2 * (sb.backend.config.shopper_lockout_s + 600.0)
+    sweeper = PaymentBackend(sb.backend.db, sb.backend.vault, ServerConfig(), clock=lambda: later)
+    assert sweeper.sweep()["lockouts"] >= 2
+    stored = _everything_stored(sb)
+    assert hashed[free] not in stored
+    assert free[1:] not in stored
+    locks = "SELECT subject_id FROM audit_log WHERE event = 'locked_out' AND subject_id LIKE ?"
+    assert set(rows(sb, locks, ("claim:%",))) == {("claim:erased",), (f"claim:{hashed[PHONE]}",)}

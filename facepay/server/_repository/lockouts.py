@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from facepay.server._storage import Transaction
 
 __all__ = [
+    "ERASED_CLAIM_SUBJECT",
     "LockoutRow",
     "PurgedCounters",
     "RequestCount",
@@ -109,14 +110,48 @@ class PurgedCounters:
     request_windows: int
 
 
+# What a claim's audit lines name instead of its keyed hash once no shopper holds it.
+ERASED_CLAIM_SUBJECT = "claim:erased"
+_CHUNK = 500
+
+
 def purge_counters(
     tx: Transaction, *, now: float, lockout_window_s: float, rights_window_s: float
 ) -> PurgedCounters:
-    """Forget lockouts that neither lock nor count any more, and ended request windows."""
-    lockouts = tx.execute(
-        "DELETE FROM lockouts WHERE locked_until < ? AND window_start < ?",
-        (now, now - lockout_window_s),
-    )
+    """Forget lockouts that neither lock nor count any more, and ended request windows.
+
+    A purged claim that no shopper holds (a number nobody enrolled, or probed by a till)
+    also leaves the audit: its ``locked_out`` lines name :data:`ERASED_CLAIM_SUBJECT`
+    instead of the keyed hash, a pseudonym of a phone number of someone who never
+    enrolled."""
+    stale = (now, now - lockout_window_s)
+    claims = [
+        str(row[0])
+        for row in tx.all(
+            "SELECT subject FROM lockouts WHERE locked_until < ? AND window_start < ? "
+            "AND subject LIKE ?",
+            (*stale, "claim:%"),
+        )
+    ]
+    for start in range(0, len(claims), _CHUNK):
+        chunk = claims[start : start + _CHUNK]
+        hashes = [c.removeprefix("claim:") for c in chunk]
+        marks = ", ".join("?" * len(chunk))
+        held = {
+            f"claim:{row[0]}"
+            for row in tx.all(
+                f"SELECT claim_hash FROM shoppers WHERE claim_hash IN ({marks})",  # noqa: S608
+                hashes,
+            )
+        }
+        unheld = [c for c in chunk if c not in held]
+        if unheld:
+            marks = ", ".join("?" * len(unheld))
+            tx.execute(
+                f"UPDATE audit_log SET subject_id = ? WHERE subject_id IN ({marks})",  # noqa: S608
+                (ERASED_CLAIM_SUBJECT, *unheld),
+            )
+    lockouts = tx.execute("DELETE FROM lockouts WHERE locked_until < ? AND window_start < ?", stale)
     windows = tx.execute(
         "DELETE FROM request_windows WHERE window_start < ?", (now - rights_window_s,)
     )

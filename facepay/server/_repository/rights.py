@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
+from facepay.server._repository.lockouts import ERASED_CLAIM_SUBJECT
 from facepay.server._storage import Transaction
 
 __all__ = [
@@ -116,10 +117,6 @@ def erase_shopper(tx: Transaction, shopper_id: str, now: float) -> None:
         "WHERE shopper_id = ?",
         (now, shopper_id),
     )
-
-
-# What an erased claim's audit lines name instead of its keyed hash.
-ERASED_CLAIM_SUBJECT = "claim:erased"
 
 
 def erase_claim_traces(tx: Transaction, subject: str) -> None:
