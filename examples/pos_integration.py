@@ -6,8 +6,9 @@ This is the shape of the code a retailer's POS adds (see docs/integration.md):
 2. when the cashier presses "pay by face", turn the POS's own basket into a
    ``facepay.Basket`` (integer minor units) and call ``till.pay(basket, camera, claim=...)``;
 3. act on the ``Receipt``: approved, declined or step-up; on ``CheckoutFailedError`` nothing
-   was charged, offer the card terminal; on ``TransportError`` the answer was lost:
-   reconcile first (``till.reconcile(exc.pending)``) and never charge the card meanwhile.
+   was charged, offer the card terminal; on ``PaymentUnansweredError`` the answer was lost:
+   reconcile first (``till.reconcile(exc.pending)``) and never charge the card meanwhile;
+   on any other ``BackendError`` the backend refused before charging: offer the card.
 
 To run on its own it first enrolls a demo shopper in the embedded sandbox, with a clip as
 the camera (the liveness challenge is named explicitly because a recorded clip cannot
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from facepay import (
+    BackendError,
     Basket,
     BasketLine,
     CheckoutEvent,
@@ -37,12 +39,12 @@ from facepay import (
     FacePayError,
     LivenessProgressed,
     PaymentStatus,
+    PaymentUnansweredError,
     QualityPrompt,
     Receipt,
     Sandbox,
     StateChanged,
     Till,
-    TransportError,
     consent_now,
     fixed_liveness_plan,
     open_source,
@@ -109,13 +111,22 @@ def pay_by_face(till: Till, order: PosOrder, camera: Any, phone: str) -> dict[st
     except CheckoutFailedError as exc:
         # Ended before the backend decided: nothing charged. Offer the card terminal.
         return {"order": order.order_id, "paid": False, "fallback": "card", "why": exc.reason}
-    except TransportError as exc:
-        # The answer was lost: the payment may have gone through. Reconcile before
-        # anything else; the same idempotency key can never charge twice.
-        pending = getattr(exc, "pending", None)
-        if pending is None:
-            raise
-        receipt = till.reconcile(pending)
+    except PaymentUnansweredError as exc:
+        # The answer was lost (or was not this order's): the payment may have gone
+        # through. Reconcile before anything else; the same key can never charge twice.
+        try:
+            receipt = till.reconcile(exc.pending)
+        except BackendError as again:
+            if exc.pending in till.unanswered:
+                # Still unknown: no card for this order now. It stays in till.unanswered;
+                # reconcile it again later (or look the order up in the backend's ledger).
+                return {"order": order.order_id, "paid": None, "fallback": None, "why": again.code}
+            # The backend refused it for good: nothing was charged.
+            return {"order": order.order_id, "paid": False, "fallback": "card", "why": again.code}
+    except BackendError as exc:
+        # Refused before anything was charged (a lockout, a revoked till, the backend down
+        # before the payment was sent): offer the card terminal.
+        return {"order": order.order_id, "paid": False, "fallback": "card", "why": exc.code}
     if receipt.status is PaymentStatus.APPROVED:
         return {
             "order": order.order_id,
@@ -215,6 +226,8 @@ def main(argv: Iterable[str] | None = None) -> int:
         print(json.dumps(record, indent=2))
     elif record["paid"]:
         print("\n".join(record["receipt_lines"]))
+    elif record["paid"] is None:
+        print(f"payment unanswered ({record['why']}): reconcile it, do not take the card")
     else:
         print(f"not paid by face ({record['why']}): use the card terminal")
     return 0 if record["paid"] else 1

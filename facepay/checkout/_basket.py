@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from facepay import wire
@@ -123,7 +123,9 @@ class Receipt:
     idempotency_key: str
     receipt_id: str | None = None
     masked_payment_method: str | None = None
-    privacy_code: str | None = None
+    # With the shopper's phone number it exports or deletes their data: printed for the
+    # shopper (``lines()``), never in a repr a POS might log.
+    privacy_code: str | None = field(default=None, repr=False)
     decline_reason: str | None = None
     step_up: str | None = None
 
@@ -236,7 +238,7 @@ class EnrollmentResult:
     """A shopper is enrolled. Show them ``privacy_code`` (see/delete their data)."""
 
     shopper_id: str
-    privacy_code: str
+    privacy_code: str = field(repr=False)  # as for Receipt.privacy_code
     masked_payment_method: str
     enrolled_at: datetime
     retention_days: int

@@ -204,6 +204,15 @@ def _four_digits(digits: object) -> bool:
     return isinstance(digits, str) and len(digits) == 4 and digits.isascii() and digits.isdigit()
 
 
+def was_seen_before(exc: BackendError) -> bool:
+    """Does ``exc``, the answer to a request's first sending, say the backend had that very
+    request (or its key) already? A reused nonce and a key conflict do: each request is
+    signed with a fresh nonce under a fresh key, so only a copy sent first (a proxy that
+    forwarded it, then sent it again and handed back the second answer) explains them.
+    Nothing says the first copy was refused: the payment is pending, not refused."""
+    return isinstance(exc, IdempotencyConflictError) or exc.code == wire.ErrorCode.NONCE_REUSED
+
+
 class _Ledger(Protocol):
     """Where a session writes what can move money (the till's :class:`PaymentLedger`)."""
 
@@ -411,8 +420,9 @@ class CheckoutSession(_FaceFlow):
         except (TransportError, ServerError) as exc:
             # Outcome unknown: keep ``pending`` (request and key) and stay where we are.
             logger.warning(
-                "authorization %s: no answer, reconcile before any other payment",
+                "authorization %s: no usable answer (%s), reconcile before any other payment",
                 pending.idempotency_key,
+                exc.code or type(exc).__name__,
             )
             self._answer_lost = True
             if self._ledger is not None:
@@ -423,6 +433,13 @@ class CheckoutSession(_FaceFlow):
                 cause=exc,
             ) from exc
         except BackendError as exc:
+            if not self._answer_lost and was_seen_before(exc):
+                # This attempt's own signed request (a fresh nonce, a fresh key) had reached
+                # the backend before it was refused: someone sent it first, and it may
+                # have been charged then.
+                self._answer_lost = True
+                if self._ledger is not None:
+                    self._ledger.hold(pending, self.basket.reference)
             if self._answer_lost and not settles_as_not_charged(exc):
                 # A refusal of the re-sent request says nothing of the first one, which
                 # may have been charged: it stays pending (and held) for reconcile().

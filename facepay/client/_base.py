@@ -272,7 +272,8 @@ class BaseClient:
 
     def read_response(self, call: Call[T], response: httpx.Response, request_id: str) -> T:
         """Map an answer to the parsed result or to a typed error."""
-        rid = response.headers.get(REQUEST_ID_HEADER) or request_id
+        echoed = response.headers.get(REQUEST_ID_HEADER)
+        rid = echoed if echoed is not None and _REQUEST_ID.fullmatch(echoed) else request_id
         if response.is_success:
             try:
                 payload = response.json() if response.content else None

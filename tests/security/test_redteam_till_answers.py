@@ -167,6 +167,7 @@ def test_a_step_up_answer_for_another_authorization_is_not_this_payment(
         session.answer_step_up("4071")
     assert err.value.code == "answer_mismatch"
     assert session.receipt is None
+    assert not session.holds_biometric_data
     assert till.unanswered == (err.value.pending,)
     proxy.rewrite = None
     paid = session.reconcile()
@@ -307,3 +308,34 @@ def test_the_async_client_cuts_off_an_endless_answer_and_reads_a_redirect_as_no_
     assert too_large.code == "answer_too_large"
     assert flood.sent <= ClientConfig().max_answer_bytes + 65_536
     assert redirected.status == 307
+
+
+def test_a_copy_sent_first_and_its_nonce_reused_refusal_handed_back_leaves_the_payment_pending(
+    till: Till, faces: kit.SyntheticFaces, proxy: RewritingProxy, sandbox: kit.Sandbox
+) -> None:
+    """The proxy forwards the payment (the backend charges it), sends the same bytes again
+    and hands the till the genuine answer to that copy: ``401 nonce_reused``. Before: a
+    refusal of a first sending meant "nothing charged", and the POS would take the card."""
+    person, claim = enroll(till, faces, 67)
+    inner = httpx.HTTPTransport()
+
+    def send_twice(request: httpx.Request, real: dict[str, Any] | None) -> httpx.Response:
+        copy = httpx.Request(
+            request.method, request.url, headers=request.headers, content=request.content
+        )
+        second = inner.handle_request(copy)
+        second.read()
+        return httpx.Response(
+            second.status_code, headers=second.headers, content=second.content, request=request
+        )
+
+    sale = basket(432)
+    proxy.rewrite = send_twice
+    try:
+        with pytest.raises(PaymentUnansweredError) as err:
+            till.pay(sale, faces.camera(sale.reference, kit.same_face(person, 1)), claim=claim)
+    finally:
+        inner.close()
+    assert (err.value.status, err.value.code) == (401, "nonce_reused")
+    assert booked(sandbox, sale.reference) == [("approved", 432)]
+    assert_pending_then_reconciled_once(till, sandbox, proxy, sale, err.value.pending)

@@ -53,6 +53,12 @@ def test_an_error_answer_cannot_forge_log_lines_flood_them_or_make_up_a_code() -
         assert error.code in (None, "validation_failed")
         assert error.request_id is not None
         assert "\n" not in error.request_id
+    # A request id echoed in the header is one only when it looks like one.
+    echoed = answered(
+        422, {"error": {"code": "validation_failed"}}, **{"X-Request-Id": "r " * 3000}
+    )
+    assert echoed.request_id is not None
+    assert len(echoed.request_id) == 32  # the till's own
     # (control) The backend's own error keeps its code, message and request id.
     real = answered(
         422,

@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 from till_kit import RewritingProxy, basket, booked, enroll
 
+import facepay
 import facepay.testing as kit
 from facepay.checkout import PaymentUnansweredError, Till
 from facepay.config import ClientConfig
@@ -136,3 +137,36 @@ def test_a_step_up_answer_lost_keeps_the_sealed_pin_out_of_its_error_and_the_log
     proxy.rewrite = None
     assert session.reconcile().approved
     assert booked(sandbox, sale.reference) == [("approved", 432)]
+
+
+def test_the_privacy_code_is_printed_for_the_shopper_and_in_no_repr_a_pos_logs(
+    till: Till, faces: kit.SyntheticFaces, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A POS that logs what it got (``logger.info("%r", receipt)``, an event handler that
+    logs every event) kept the shopper's privacy code, which with their phone number
+    exports or deletes their data. Before: every ``Receipt``, ``EnrollmentResult`` and
+    ``CheckoutFinished`` repr carried it."""
+    events: list[facepay.CheckoutEvent] = []
+    caplog.set_level(logging.DEBUG)
+    person = kit.face(73)
+    claim = facepay.Claim(kind=facepay.ClaimKind.PHONE, value="+4915166000073")
+    enrolled = till.enroll(
+        faces.camera("enroll-73", person),
+        consent=facepay.consent_now("2026-01-en"),
+        claim=claim,
+        payment_method_token="tok_visa_4242",
+        on_event=events.append,
+    )
+    sale = basket(432)
+    receipt = till.pay(
+        sale,
+        faces.camera(sale.reference, kit.same_face(person, 1)),
+        claim=claim,
+        on_event=events.append,
+    )
+    assert receipt.approved
+    code = enrolled.privacy_code
+    assert receipt.privacy_code == code
+    assert any(code in line for line in receipt.lines())  # the shopper's printout has it
+    logged = repr(enrolled) + repr(receipt) + "".join(repr(e) for e in events) + caplog.text
+    assert code not in logged
