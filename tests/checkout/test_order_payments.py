@@ -26,10 +26,12 @@ from facepay.checkout import Till
 from facepay.config import ServerConfig
 from facepay.errors import AuthenticationError, RequestRejectedError
 from facepay.server import ProvisionedDevice
+from facepay.testing.protocol_till import PHONE, ProtocolTill, face, same_face
 
 Vector = npt.NDArray[np.float32]
-# Roomy rate limits: each test pays a few times from one device.
-CONFIG = ServerConfig(device_rate_burst=200, device_rate_per_s=100.0)
+# Roomy rate limits: each test pays a few times from one device; claimless 1:N allowed
+# for the step-up test (a two-shopper gallery is far inside any risk budget then).
+CONFIG = ServerConfig(device_rate_burst=200, device_rate_per_s=100.0, risk_budget=1.0)
 
 
 @pytest.fixture
@@ -254,3 +256,44 @@ async def test_the_async_client_asks_the_same_way(
         assert [a.authorization_id for a in found.authorizations] == [paid.authorization_id]
         assert found.authorizations[0].privacy_code is None
         assert (await client.order_authorizations("ASYNC/NONE")).authorizations == []
+
+
+def test_the_lookup_follows_a_step_up_and_names_no_shopper(sandbox: kit.Sandbox) -> None:
+    """On the wire: a phone step-up shows as pending, then as the same authorization
+    approved once answered; no answer carries a privacy code, a shopper or a score."""
+    till = ProtocolTill(sandbox, sandbox.provision_device(tenant_id="acme"))
+    try:
+        base = face(95)
+        assert till.enroll(base).status_code == 201
+        assert till.enroll(same_face(base, 1, noise=0.01), phone="+15550006161").status_code == 201
+        body = till.pay_body(same_face(base, 2, noise=0.005), phone=None)
+        answer = till.authorize(body).json()
+        assert answer["status"] == "step_up", answer
+        order = f"/v1/authorizations?basket_reference={body['basket_reference']}"
+
+        pending = till.call("GET", order)
+        assert pending.status_code == 200, pending.text
+        (listed,) = pending.json()["authorizations"]
+        assert (listed["authorization_id"], listed["status"]) == (
+            answer["authorization_id"],
+            "step_up",
+        )
+        assert listed["step_up"]["kind"] == "phone_last4"
+
+        path = f"/v1/authorizations/{answer['authorization_id']}/step-up"
+        r = till.call(
+            "POST", path, {"phone_last4": PHONE[-4:]}, headers={"Idempotency-Key": "idem_su_r1"}
+        )
+        assert r.json()["status"] == "approved", r.text
+        assert r.json()["privacy_code"]  # the paying till's own answer has it
+        raw = till.call("GET", order)
+        (listed,) = raw.json()["authorizations"]
+        assert (listed["authorization_id"], listed["status"]) == (
+            answer["authorization_id"],
+            "approved",
+        )
+        assert listed.get("privacy_code") is None
+        for secret in ("shopper", "score", "template", r.json()["privacy_code"]):
+            assert secret not in raw.text, secret
+    finally:
+        till.close()
