@@ -119,7 +119,7 @@ def pay_by_face(till: Till, order: PosOrder, camera: Any, phone: str) -> dict[st
         except BackendError as again:
             if exc.pending in till.unanswered:
                 # Still unknown: no card for this order now. It stays in till.unanswered;
-                # reconcile it again later (or look the order up in the backend's ledger).
+                # reconcile it again later (or ask: till.order_payments(order.order_id)).
                 return {"order": order.order_id, "paid": None, "fallback": None, "why": again.code}
             # The backend refused it for good: nothing was charged.
             return {"order": order.order_id, "paid": False, "fallback": "card", "why": again.code}
