@@ -369,7 +369,7 @@ def create_app(backend: PaymentBackend) -> ASGIApp:
     ) -> Response:
         """Reconcile by order: this tenant's authorizations for one basket reference,
         oldest first (empty: nothing was charged for it). A query parameter, not a path
-        segment: a reference may hold ``/``, which an encoded path loses on the way."""
+        segment: a reference may hold ``/`` and ``#`` (docs/protocol.md)."""
         return _json(await _run(backend.authorizations_for_order, device, basket_reference))
 
     @app.post(

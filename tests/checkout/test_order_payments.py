@@ -297,3 +297,31 @@ def test_the_lookup_follows_a_step_up_and_names_no_shopper(sandbox: kit.Sandbox)
             assert secret not in raw.text, secret
     finally:
         till.close()
+
+
+def test_the_asked_reference_is_signed_a_proxy_cannot_swap_it(sandbox: kit.Sandbox) -> None:
+    """The query is part of the signed target: a request signed for one order and sent
+    for another is refused, and so is one not signed at all."""
+    from facepay.crypto import sign_request
+
+    till = ProtocolTill(sandbox, sandbox.provision_device(tenant_id="acme"))
+    try:
+        signed_for = "/v1/authorizations?basket_reference=ORDER-A"
+        headers = sign_request(
+            till.device.key,
+            device_id=till.device.device_id,
+            method="GET",
+            target=signed_for,
+            body=b"",
+        )
+        swapped = till.http.get("/v1/authorizations?basket_reference=ORDER-B", headers=headers)
+        assert swapped.status_code == 401, swapped.text
+        assert swapped.json()["error"]["code"] == "bad_signature"
+        unsigned = till.call("GET", signed_for, sign=False)
+        assert unsigned.status_code == 401, unsigned.text
+        assert till.call("GET", signed_for).json() == {
+            "basket_reference": "ORDER-A",
+            "authorizations": [],
+        }
+    finally:
+        till.close()
