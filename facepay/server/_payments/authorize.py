@@ -19,7 +19,11 @@ from facepay.server._part import BackendContext
 from facepay.server._payments.answer import Acquirer, PaymentAnswers, new_id
 from facepay.server._payments.learning import TemplateLearning
 from facepay.server._payments.matching import FaceMatching
-from facepay.server._payments.recording import AuthorizationWriter, PayerGoneError
+from facepay.server._payments.recording import (
+    AuthorizationWriter,
+    PayerGoneError,
+    payer_gone_decline,
+)
 from facepay.server._payments.replays import canonical_hash, stored_answer
 from facepay.server._payments.step_ups import StepUps
 from facepay.server._sessions import CheckoutSessions
@@ -217,15 +221,7 @@ def _payer_gone(
     details: dict[str, Any],
 ) -> tuple[AuthorizationResponse, repository.AuthorizationRecord]:
     """An approval whose payer went meanwhile, turned into the decline it now is."""
-    declined = response.model_copy(
-        update={
-            "status": AuthorizationStatus.DECLINED,
-            "decline_reason": DeclineReason.NO_MATCH,
-            "receipt_id": None,
-            "masked_payment_method": None,
-            "privacy_code": None,
-        }
-    )
+    declined = payer_gone_decline(response)
     # The audit line keeps no score of, nor a pointer to, the shopper who is gone.
     for name in ("best_score", "second_score", "candidates", "candidate_scores"):
         details.pop(name, None)

@@ -13,9 +13,9 @@ from facepay.server._errors import ApiError
 from facepay.server._lockouts import Lockouts, claim_subject, device_subject
 from facepay.server._part import BackendContext, BackendPart
 from facepay.server._sessions import CheckoutSessions
-from facepay.wire import ErrorCode
+from facepay.wire import AuthorizationResponse, AuthorizationStatus, DeclineReason, ErrorCode
 
-__all__ = ["AuthorizationWriter", "PayerGoneError"]
+__all__ = ["AuthorizationWriter", "PayerGoneError", "payer_gone_decline"]
 
 
 class PayerGoneError(Exception):
@@ -23,6 +23,20 @@ class PayerGoneError(Exception):
     (through another worker or replica) after the payment read its row: nothing was
     written, and the payment must not stand (docs/privacy.md: from the moment a deletion
     commits no process pays that face)."""
+
+
+def payer_gone_decline(response: AuthorizationResponse) -> AuthorizationResponse:
+    """The answer an approval becomes when its payer went meanwhile (:class:`PayerGoneError`):
+    ``declined no_match``, with nothing of the shopper in it (no receipt, card or code)."""
+    return response.model_copy(
+        update={
+            "status": AuthorizationStatus.DECLINED,
+            "decline_reason": DeclineReason.NO_MATCH,
+            "receipt_id": None,
+            "masked_payment_method": None,
+            "privacy_code": None,
+        }
+    )
 
 
 class AuthorizationWriter(BackendPart):

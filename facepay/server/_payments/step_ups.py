@@ -17,7 +17,7 @@ from facepay.server._errors import ApiError
 from facepay.server._lockouts import Lockouts, claim_subject, device_subject
 from facepay.server._part import BackendPart
 from facepay.server._payments.answer import PaymentAnswers
-from facepay.server._payments.recording import PayerGoneError
+from facepay.server._payments.recording import PayerGoneError, payer_gone_decline
 from facepay.server._payments.replays import canonical_hash, stored_answer
 from facepay.server._storage import UniqueViolationError
 from facepay.wire import (
@@ -123,15 +123,7 @@ class StepUps(BackendPart):
                 # Deleted, withdrawn or expired through another worker while this answer
                 # was decided: declined, nothing of the shopper answered, and no failure
                 # counted against the till (the shopper answered right).
-                response = response.model_copy(
-                    update={
-                        "status": AuthorizationStatus.DECLINED,
-                        "decline_reason": DeclineReason.NO_MATCH,
-                        "receipt_id": None,
-                        "masked_payment_method": None,
-                        "privacy_code": None,
-                    }
-                )
+                response = payer_gone_decline(response)
                 self._commit(
                     device,
                     authorization_id,
