@@ -77,7 +77,50 @@ class BigButton(QPushButton):
         super().keyPressEvent(event)
 
 
-class Keypad(QWidget):
+class _KeyboardTypesIn:
+    """A till's keyboard, if it has one, types into an on-screen keypad: the filter both
+    keypads install on their display. A key :meth:`typed_key` takes is pressed on the
+    keypad; Backspace, Delete and Enter are its backspace, clear and submit keys; Tab,
+    Escape and the rest travel on to the screen; other printable characters are dropped."""
+
+    display: QLineEdit
+
+    def typed_key(self, text: str) -> str | None:
+        raise NotImplementedError
+
+    def press(self, key: str) -> None:
+        raise NotImplementedError
+
+    def backspace(self) -> None:
+        raise NotImplementedError
+
+    def reset(self) -> None:
+        raise NotImplementedError
+
+    def _submit(self) -> None:
+        raise NotImplementedError
+
+    def eventFilter(self, obj: QObject | None, event: QEvent | None) -> bool:  # noqa: N802 (Qt API)
+        if obj is not self.display or not isinstance(event, QKeyEvent):
+            return False
+        if event.type() != QEvent.Type.KeyPress:
+            return False
+        key, text = event.key(), event.text()
+        pressed = self.typed_key(text)
+        if pressed is not None:
+            self.press(pressed)
+        elif key == Qt.Key.Key_Backspace:
+            self.backspace()
+        elif key == Qt.Key.Key_Delete:
+            self.reset()
+        elif key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            self._submit()
+        else:
+            return bool(text) and text.isprintable()
+        return True
+
+
+class Keypad(_KeyboardTypesIn, QWidget):
     """A phone-style keypad with its own display. Typing on a keyboard works too.
 
     The display never shows what was typed in full: the screen is shared, and the shopper
@@ -188,26 +231,9 @@ class Keypad(QWidget):
         shown = min(self._reveal, n)
         return "\u2022" * (n - shown) + (self._digits[n - shown :] if shown else "")
 
-    def eventFilter(self, obj: QObject | None, event: QEvent | None) -> bool:  # noqa: N802 (Qt API)
-        if obj is self.display and isinstance(event, QKeyEvent):
-            if event.type() != QEvent.Type.KeyPress:
-                return False
-            key, text = event.key(), event.text()
-            if text.isdigit() and len(text) == 1:
-                self.press(text)
-                return True
-            if key == Qt.Key.Key_Backspace:
-                self.backspace()
-                return True
-            if key == Qt.Key.Key_Delete:
-                self.reset()
-                return True
-            if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
-                self._submit()
-                return True
-            # Tab, Escape and the rest travel on to the screen; letters are dropped.
-            return bool(text) and text.isprintable()
-        return False
+    def typed_key(self, text: str) -> str | None:
+        """A keyboard's digit is pressed as a key; letters are dropped."""
+        return text if text.isdigit() and len(text) == 1 else None
 
     def _set(self, digits: str) -> None:
         self._digits = digits
@@ -220,7 +246,7 @@ class Keypad(QWidget):
             self.submitted.emit(self._digits)
 
 
-class AddressKeyboard(QWidget):
+class AddressKeyboard(_KeyboardTypesIn, QWidget):
     """An on-screen keyboard for an e-mail address: a till has no keyboard of its own.
 
     Letters, digits and the characters an address needs (``@ . - _ +``), a backspace and a
@@ -313,26 +339,11 @@ class AddressKeyboard(QWidget):
     def text(self) -> str:
         return self._text
 
-    def eventFilter(self, obj: QObject | None, event: QEvent | None) -> bool:  # noqa: N802 (Qt API)
-        if obj is self.display and isinstance(event, QKeyEvent):
-            if event.type() != QEvent.Type.KeyPress:
-                return False
-            key, text = event.key(), event.text().lower()
-            if len(text) == 1 and text in self.CHARACTERS:
-                self.press(text)
-                return True
-            if key == Qt.Key.Key_Backspace:
-                self.backspace()
-                return True
-            if key == Qt.Key.Key_Delete:
-                self.reset()
-                return True
-            if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
-                self._submit()
-                return True
-            # Tab, Escape and the rest travel on to the screen; other characters are dropped.
-            return bool(text) and text.isprintable()
-        return False
+    def typed_key(self, text: str) -> str | None:
+        """A keyboard's letter, digit or address character is pressed as that key (lower
+        case); other characters are dropped."""
+        text = text.lower()
+        return text if len(text) == 1 and text in self.CHARACTERS else None
 
     def looks_like_an_address(self) -> bool:
         """Something before and after one ``@``: the mail gateway judges the rest."""
