@@ -8,8 +8,9 @@ currently on screen, and :meth:`CameraView.clear` drops even that.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
-from PyQt6.QtCore import QEvent, QObject, QPointF, QRectF, QSize, Qt, pyqtSignal
+from PyQt6.QtCore import QPointF, QRectF, QSize, Qt, pyqtSignal
 from PyQt6.QtGui import (
     QColor,
     QImage,
@@ -77,13 +78,28 @@ class BigButton(QPushButton):
         super().keyPressEvent(event)
 
 
-class _KeyboardTypesIn:
-    """A till's keyboard, if it has one, types into an on-screen keypad: the filter both
-    keypads install on their display. A key :meth:`typed_key` takes is pressed on the
-    keypad; Backspace, Delete and Enter are its backspace, clear and submit keys; Tab,
-    Escape and the rest travel on to the screen; other printable characters are dropped."""
+class _KeyDisplay(QLineEdit):
+    """A keypad's display: the keys a till's keyboard presses on it go to the keypad first
+    (``on_key`` returns True for a key it took or dropped); the rest (Tab, Escape...) are
+    the line edit's. An override, not an event filter on the display: a filter is called
+    for the display's focus and hide events while its keypad is being destroyed, which
+    crashed the interpreter in a test's teardown."""
 
-    display: QLineEdit
+    def __init__(self, on_key: Callable[[QKeyEvent], bool]) -> None:
+        super().__init__()
+        self._on_key = on_key
+
+    def keyPressEvent(self, event: QKeyEvent | None) -> None:  # noqa: N802 (Qt API)
+        if event is not None and self._on_key(event):
+            return
+        super().keyPressEvent(event)
+
+
+class _KeyboardTypesIn:
+    """A till's keyboard, if it has one, types into an on-screen keypad. A key
+    :meth:`typed_key` takes is pressed on the keypad; Backspace, Delete and Enter are its
+    backspace, clear and submit keys; Tab, Escape and the rest go on to the display and the
+    screen; other printable characters are dropped."""
 
     def typed_key(self, text: str) -> str | None:
         raise NotImplementedError
@@ -100,11 +116,8 @@ class _KeyboardTypesIn:
     def _submit(self) -> None:
         raise NotImplementedError
 
-    def eventFilter(self, obj: QObject | None, event: QEvent | None) -> bool:  # noqa: N802 (Qt API)
-        if obj is not self.display or not isinstance(event, QKeyEvent):
-            return False
-        if event.type() != QEvent.Type.KeyPress:
-            return False
+    def key_pressed(self, event: QKeyEvent) -> bool:
+        """Handle a key pressed on the display; True when it is taken (or dropped)."""
         key, text = event.key(), event.text()
         pressed = self.typed_key(text)
         if pressed is not None:
@@ -145,7 +158,7 @@ class Keypad(_KeyboardTypesIn, QWidget):
         self._min = 1
         self._reveal = reveal_last
         self._digits = ""
-        self.display = QLineEdit()
+        self.display = _KeyDisplay(self.key_pressed)
         self.display.setObjectName("keypad_display")
         self.display.setAlignment(Qt.AlignmentFlag.AlignCenter)
         # Read-only: the digits live here, the display only ever holds the masked form.
@@ -153,7 +166,6 @@ class Keypad(_KeyboardTypesIn, QWidget):
         self.display.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.display.setContextMenuPolicy(Qt.ContextMenuPolicy.NoContextMenu)
         self.display.setLayoutDirection(Qt.LayoutDirection.LeftToRight)  # digits read LTR
-        self.display.installEventFilter(self)
         grid = QGridLayout()
         grid.setSpacing(10)
         self.digit_buttons: dict[str, BigButton] = {}
@@ -268,14 +280,13 @@ class AddressKeyboard(_KeyboardTypesIn, QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._text = ""
-        self.display = QLineEdit()
+        self.display = _KeyDisplay(self.key_pressed)
         self.display.setObjectName("keyboard_display")
         self.display.setReadOnly(True)
         self.display.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.display.setContextMenuPolicy(Qt.ContextMenuPolicy.NoContextMenu)
         self.display.setLayoutDirection(Qt.LayoutDirection.LeftToRight)  # addresses read LTR
         self.display.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
-        self.display.installEventFilter(self)
         # Send sits beside the address, not under the keys: four rows of keys leave no
         # height for another row on a 1024x768 display.
         self.submit_button = BigButton("primary")
