@@ -26,6 +26,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from facepay._commands._numbers import at_least
+
 __all__ = ["register"]
 
 _CLIP_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm")
@@ -66,7 +68,7 @@ def register(subparsers: Any, group_parser: argparse.ArgumentParser | None = Non
     )
     till.add_argument(
         "--tries",
-        type=_count,
+        type=at_least(1),
         default=3,
         metavar="N",
         help="visits: attempts per visit before the shopper pays by card (default 3)",
@@ -84,16 +86,6 @@ def _positive(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if not value > 0:
         raise argparse.ArgumentTypeError("must be positive")
-    return value
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
     return value
 
 
