@@ -355,10 +355,12 @@ def _round(seconds: float) -> float:
 def _claim_failures(lane: _Lane) -> dict[str, tuple[int, float]]:
     """The backend's own lockout counters of claimed shoppers: subject -> (failures in the
     current window, the window's start)."""
+    from facepay.server._repository import CLAIM_SUBJECT_PREFIX
+
     with lane.sandbox.backend.db.transaction(readonly=True) as tx:
         rows = tx.all(
-            "SELECT subject, failures, window_start FROM lockouts WHERE subject LIKE 'claim:%'",
-            (),
+            "SELECT subject, failures, window_start FROM lockouts WHERE subject LIKE ?",
+            (CLAIM_SUBJECT_PREFIX + "%",),
         )
     return {str(r[0]): (int(r[1]), float(r[2])) for r in rows}
 

@@ -26,7 +26,7 @@ def device_subject(device_id: str) -> str:
 
 def claim_subject(claim_hash: str) -> str:
     """The lockout subject of a claimed shopper (the claim's keyed hash, never the phone)."""
-    return f"claim:{claim_hash}"
+    return repository.CLAIM_SUBJECT_PREFIX + claim_hash
 
 
 class Lockouts(BackendPart):

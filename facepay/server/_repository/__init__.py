@@ -33,6 +33,7 @@ from facepay.server._repository.ledger import (
     ledger_rows,
 )
 from facepay.server._repository.lockouts import (
+    CLAIM_SUBJECT_PREFIX,
     LockoutRow,
     PurgedCounters,
     RequestCount,
@@ -106,6 +107,7 @@ from facepay.server._repository.tenants import (
 )
 
 __all__ = [
+    "CLAIM_SUBJECT_PREFIX",
     "AuthorizationInputs",
     "AuthorizationRecord",
     "ClaimHolder",

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from facepay.server._storage import Transaction
 
 __all__ = [
+    "CLAIM_SUBJECT_PREFIX",
     "ERASED_CLAIM_SUBJECT",
     "LockoutRow",
     "PurgedCounters",
@@ -110,8 +111,11 @@ class PurgedCounters:
     request_windows: int
 
 
-# What a claim's audit lines name instead of its keyed hash once no shopper holds it.
-ERASED_CLAIM_SUBJECT = "claim:erased"
+# A claim's lockout subject is this prefix and the claim's keyed hash
+# (facepay.server._lockouts.claim_subject); its audit lines name ERASED_CLAIM_SUBJECT
+# instead once no shopper holds it.
+CLAIM_SUBJECT_PREFIX = "claim:"
+ERASED_CLAIM_SUBJECT = CLAIM_SUBJECT_PREFIX + "erased"
 _CHUNK = 500
 
 
@@ -130,15 +134,15 @@ def purge_counters(
         for row in tx.all(
             "SELECT subject FROM lockouts WHERE locked_until < ? AND window_start < ? "
             "AND subject LIKE ?",
-            (*stale, "claim:%"),
+            (*stale, CLAIM_SUBJECT_PREFIX + "%"),
         )
     ]
     for start in range(0, len(claims), _CHUNK):
         chunk = claims[start : start + _CHUNK]
-        hashes = [c.removeprefix("claim:") for c in chunk]
+        hashes = [c.removeprefix(CLAIM_SUBJECT_PREFIX) for c in chunk]
         marks = ", ".join("?" * len(chunk))
         held = {
-            f"claim:{row[0]}"
+            CLAIM_SUBJECT_PREFIX + str(row[0])
             for row in tx.all(
                 f"SELECT claim_hash FROM shoppers WHERE claim_hash IN ({marks})",  # noqa: S608
                 hashes,
