@@ -34,6 +34,7 @@ __all__ = [
     "AuthenticatedDevice",
     "DeviceRow",
     "RequestGate",
+    "purge_nonces",
     "register_device",
     "revoke_device",
     "take_token",
@@ -184,6 +185,14 @@ def nonce_expiry(now: float, timestamp: float, skew: float) -> float:
     return max(now, timestamp) + skew
 
 
+def purge_nonces(tx: Transaction, now: float, max_skew_s: float) -> int:
+    """Forget the nonces that expired more than ``max_skew_s`` before ``now``: the expiry
+    was set by the clock of the worker that recorded the nonce, and this one's may run
+    up to that much ahead of it (a nonce purged early would let its request be played
+    again). The gate purges now and then; the retention sweep too."""
+    return tx.execute("DELETE FROM nonces WHERE expires_at < ?", (now - max_skew_s,))
+
+
 class RequestGate:
     """Authenticates signed requests against the ``devices`` and ``nonces`` tables."""
 
@@ -293,9 +302,7 @@ class RequestGate:
                     )
             if now - self._last_purge > _NONCE_PURGE_S:
                 self._last_purge = now
-                # A further window of skew: the expiry was set by the recording worker's
-                # clock, and this one's may run up to that much ahead of it.
-                tx.execute("DELETE FROM nonces WHERE expires_at < ?", (now - skew,))
+                purge_nonces(tx, now, skew)
         if refusal is not None:
             if refusal.code is not ErrorCode.NONCE_REUSED:
                 self.forget(signer.device_id)

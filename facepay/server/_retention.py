@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from facepay.server import _decision as decision
 from facepay.server import _repository as repository
+from facepay.server._devices import purge_nonces
 from facepay.server._part import BackendContext
 from facepay.server._shoppers import shred_enrollment
 
@@ -35,9 +36,7 @@ def sweep(context: BackendContext) -> dict[str, int]:
                 subject_id=enrollment.shopper_id,
                 details={},
             )
-        # Kept a further max_clock_skew_s: another worker or replica recorded the nonce's
-        # expiry by its own clock, which this one's may run ahead of by that much.
-        nonces = repository.delete_expired_nonces(tx, now - config.max_clock_skew_s)
+        nonces = purge_nonces(tx, now, config.max_clock_skew_s)
         sessions = repository.delete_expired_sessions(tx, now - config.session_ttl_s)
         purged = repository.purge_counters(
             tx,

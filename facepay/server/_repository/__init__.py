@@ -66,7 +66,6 @@ from facepay.server._repository.rights import (
 from facepay.server._repository.sessions import (
     RefusalRow,
     SessionRow,
-    delete_expired_nonces,
     delete_expired_sessions,
     insert_session,
     read_refusal,
@@ -136,7 +135,6 @@ __all__ = [
     "claim_last4",
     "commit_authorization_in_one_statement",
     "count_request",
-    "delete_expired_nonces",
     "delete_expired_sessions",
     "erase_claim_traces",
     "erase_privacy_codes",

@@ -10,7 +10,6 @@ from facepay.server._storage import Row, Transaction
 __all__ = [
     "RefusalRow",
     "SessionRow",
-    "delete_expired_nonces",
     "delete_expired_sessions",
     "insert_session",
     "read_refusal",
@@ -90,11 +89,6 @@ def spend_session(tx: Transaction, session_id: str, now: float) -> bool:
 
 def delete_expired_sessions(tx: Transaction, expired_before: float) -> int:
     return tx.execute("DELETE FROM sessions WHERE expires_at < ?", (expired_before,))
-
-
-def delete_expired_nonces(tx: Transaction, before: float) -> int:
-    """Forget nonces that expired before ``before``."""
-    return tx.execute("DELETE FROM nonces WHERE expires_at < ?", (before,))
 
 
 # A till's not_live report on its payment session (facepay.server._reports).
