@@ -42,9 +42,13 @@ from facepay.config import MAX_CLOCK_SKEW_S
 from facepay.types import SealedTemplate
 
 __all__ = [
+    "ANSWER_SCHEME",
     "API_PREFIX",
     "BASKET_REFERENCE_PATTERN",
     "CURRENCY_EXPONENTS",
+    "HEADER_ANSWER_KEY",
+    "HEADER_ANSWER_NONCE",
+    "HEADER_ANSWER_SIGNATURE",
     "HEADER_DEVICE",
     "HEADER_IDEMPOTENCY_KEY",
     "HEADER_NONCE",
@@ -121,6 +125,12 @@ HEADER_IDEMPOTENCY_KEY = "Idempotency-Key"
 HEADER_REQUEST_ID = "X-Request-Id"
 
 SIGNATURE_SCHEME = "FACEPAY-ED25519-V1"
+# Signed answers (docs/protocol.md, "Signed answers"): the backend signs every answer,
+# bound to the request's nonce; an unsigned request carries a nonce for its answer only.
+ANSWER_SCHEME = "FACEPAY-ANSWER-ED25519-V1"
+HEADER_ANSWER_NONCE = "X-FacePay-Answer-Nonce"
+HEADER_ANSWER_KEY = "X-FacePay-Answer-Key"
+HEADER_ANSWER_SIGNATURE = "X-FacePay-Answer-Signature"
 # A signed request whose timestamp is further than this from the server clock is refused
 # (the backend's default, ServerConfig.max_clock_skew_s; defined once, in facepay.config).
 MAX_CLOCK_SKEW_SECONDS = MAX_CLOCK_SKEW_S

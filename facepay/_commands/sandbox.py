@@ -117,6 +117,20 @@ def register(subparsers: Any, group_parser: argparse.ArgumentParser | None) -> N
     add_json_flag(revoke)
     revoke.set_defaults(handler=_revoke)
 
+    keys = subparsers.add_parser(
+        "keys",
+        help="print the answer key pin a till is given (ClientConfig.answer_key_pin)",
+        description=(
+            "Print the pin of the key that signs every answer of this backend (the SHA-256 "
+            "of its public key): give it to each till out of band "
+            "(FACEPAY_CLIENT_ANSWER_KEY_PIN), and the till believes no answer another key "
+            "signed (docs/integration.md, 'The answer key pin')."
+        ),
+    )
+    keys.add_argument("--keys", required=True, help="key directory (e.g. shop.db.keys)")
+    add_json_flag(keys)
+    keys.set_defaults(handler=_keys)
+
     rotate = subparsers.add_parser(
         "rotate-key",
         help="make a fresh template-sealing key current (the old one opens for a grace period)",
@@ -215,6 +229,10 @@ def _serve(args: argparse.Namespace) -> int:
     token, where = _enrollment_token(args.admin_token_file, config.admin_token, key_dir)
     backend.use_admin_token(token)
     sys.stderr.write(f"facepay sandbox: device enrollment token: {where}\n")
+    sys.stderr.write(
+        "facepay sandbox: answer key pin (a till's ClientConfig.answer_key_pin): "
+        f"{backend.vault.answer_key_pin}\n"
+    )
     sys.stderr.write(
         f"facepay sandbox: serving protocol v1 on http://{args.host}:{args.port} "
         f"({backend.db.description}, {args.workers} worker process(es))\n"
@@ -418,6 +436,22 @@ def _revoke(args: argparse.Namespace) -> int:
     finally:
         db.close()
     emit(args, revocation.model_dump(mode="json"), lambda r: f"revoked {r['device_id']}")
+    return 0
+
+
+def _keys(args: argparse.Namespace) -> int:
+    from facepay.cli import emit
+    from facepay.server import Vault
+
+    if not os.path.isfile(os.path.join(args.keys, "receipt-key.json")):
+        # Printing the pin of a typo would make a whole new key directory.
+        raise FileNotFoundError(errno.ENOENT, "no receipt key in this folder", args.keys)
+    vault = Vault.open(args.keys)
+    emit(
+        args,
+        {"answer_key_pin": vault.answer_key_pin, "receipt_key_id": vault.receipt_key_id},
+        lambda r: f"answer key pin: {r['answer_key_pin']}",
+    )
     return 0
 
 

@@ -16,6 +16,7 @@ from .protocol_till import PHONE as PHONE
 from .protocol_till import ProtocolTill as ProtocolTill
 from .protocol_till import rows as rows
 from .ports import free_port as free_port
+from .answers import SignedAnswers as SignedAnswers
 
 # Faces without the face models.
 from .synthetic import SyntheticFaces as SyntheticFaces
