@@ -17,9 +17,12 @@ import pytest
 
 import facepay
 import facepay.testing as kit
+from facepay import wire
 from facepay.checkout import PaymentUnansweredError, Till
 from facepay.config import ClientConfig, ServerConfig
 from facepay.errors import (
+    AuthenticationError,
+    RateLimitedError,
     ServerError,
     SessionExpiredError,
     TransportError,
@@ -33,11 +36,13 @@ Vector = npt.NDArray[np.float32]
 class Uplink(httpx.BaseTransport):
     """The till's network. ``fault`` applies to authorizations only: ``"drop"`` loses the
     request on its way (the backend never sees it), ``"lose_answer"`` delivers it and
-    loses the answer, a status code is answered by something in between (a proxy, a
-    gateway) without reaching the backend. ``None``: everything goes through."""
+    loses the answer, a status code is answered without reaching the payment (signed
+    with the backend's own answer key, as the backend signs a rate limit or a refused
+    signature: docs/protocol.md, "Signed answers"). ``None``: everything goes through."""
 
-    def __init__(self) -> None:
+    def __init__(self, sandbox: kit.Sandbox) -> None:
         self._inner = httpx.HTTPTransport()
+        self._sandbox = sandbox
         self.fault: str | int | None = None
         self.delivered = 0
 
@@ -47,7 +52,7 @@ class Uplink(httpx.BaseTransport):
             raise httpx.ReadTimeout("no answer", request=request)
         if isinstance(fault, int):
             body = {"error": {"code": f"proxy_{fault}", "message": "from the network"}}
-            return httpx.Response(fault, json=body, request=request)
+            return self._signed(httpx.Response(fault, json=body, request=request))
         response = self._inner.handle_request(request)
         response.read()
         if request.url.path == AUTHORIZE:
@@ -55,6 +60,22 @@ class Uplink(httpx.BaseTransport):
         if fault == "lose_answer":
             raise httpx.ReadTimeout("answer lost", request=request)
         return response
+
+    def _signed(self, response: httpx.Response) -> httpx.Response:
+        vault = self._sandbox.backend.vault if self._sandbox.backend is not None else None
+        assert vault is not None
+        request = response.request
+        signature = vault.sign_answer(
+            method=request.method,
+            target=request.url.raw_path.decode("ascii"),
+            nonce=request.headers[wire.HEADER_NONCE],
+            status=response.status_code,
+            body=response.content,
+        )
+        headers = [*response.headers.multi_items(), *signature.items()]
+        return httpx.Response(
+            response.status_code, headers=headers, content=response.content, request=request
+        )
 
     def close(self) -> None:
         self._inner.close()
@@ -78,8 +99,8 @@ def faces() -> kit.SyntheticFaces:
 
 
 @pytest.fixture
-def uplink() -> Uplink:
-    return Uplink()
+def uplink(sandbox: kit.Sandbox) -> Uplink:
+    return Uplink(sandbox)
 
 
 @pytest.fixture
@@ -133,14 +154,12 @@ def test_a_lost_payment_whose_session_ended_settles_as_not_charged_and_only_then
     pending = err.value.pending
     assert till.unanswered == (pending,)
 
-    # Nothing that says what happened to it: it may have been charged, it stays. A status
-    # made up on the way is not signed by the backend (docs/protocol.md, "Signed
-    # answers"): a 429 or 401 of the network is no answer (ServerError answer_mismatch).
+    # Nothing that says what happened to it: it may have been charged, it stays.
     for fault, error in (
         ("drop", TransportError),
         (503, ServerError),
-        (429, ServerError),
-        (401, ServerError),
+        (429, RateLimitedError),
+        (401, AuthenticationError),
     ):
         uplink.fault = fault
         with pytest.raises(error):

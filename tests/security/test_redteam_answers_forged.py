@@ -31,8 +31,8 @@ from facepay import wire
 from facepay.checkout import PaymentUnansweredError, Till
 from facepay.client import AsyncFacePayClient, FacePayClient
 from facepay.config import ClientConfig, ServerConfig
-from facepay.crypto import BackendKeyPair, ReceiptSigner, answer_key_pin
-from facepay.errors import ServerError
+from facepay.crypto import BackendKeyPair, ReceiptSigner, answer_key_pin, verify_answer
+from facepay.errors import InvalidSignatureError, ServerError
 
 KEYS = "/v1/keys"
 
@@ -314,3 +314,47 @@ def test_the_sync_and_async_clients_believe_only_the_pinned_key(sandbox: kit.San
     current, elsewhere, unsigned = asyncio.run(run())
     assert current
     assert (elsewhere, unsigned) == ("answer_mismatch", "answer_mismatch")
+
+
+def test_every_answer_is_signed_for_its_request_errors_included(sandbox: kit.Sandbox) -> None:
+    """Each status the backend gives, from FastAPI or refused in the middleware before
+    it, to signed and unsigned routes: signed by the pinned key, bound to the nonce sent."""
+    nonce = "AAECAwQFBgcICQoLDA0ODw"
+    big = b"{" + b" " * (wire.MAX_BODY_BYTES + 1) + b"}"
+    asks: list[tuple[str, str, dict[str, str], bytes, int]] = [
+        ("GET", "/v1/health", {}, b"", 200),
+        ("GET", "/v1/keys?x=1", {}, b"", 200),
+        ("GET", "/v1/nowhere", {}, b"", 404),
+        ("POST", "/v1/sessions", {}, b"{}", 401),  # a signed route without a signature
+        ("POST", "/v1/shoppers/delete", {"Content-Type": "application/json"}, b"{", 400),
+        ("POST", "/v1/shoppers/export", {"Content-Type": "application/json"}, big, 413),
+        ("GET", "/privacy", {}, b"", 200),  # the shopper's HTML page
+    ]
+    with httpx.Client(base_url=sandbox.base_url) as http:
+        for method, target, headers, body, status in asks:
+            response = http.request(
+                method,
+                target,
+                headers={**headers, wire.HEADER_ANSWER_NONCE: nonce},
+                content=body,
+            )
+            assert response.status_code == status, target
+            key = verify_answer(
+                response.headers,
+                method=method,
+                target=target,
+                nonce=nonce,
+                status=status,
+                body=response.content,
+            )
+            assert answer_key_pin(key) == sandbox.answer_key_pin, target
+            # Bound to the nonce sent: for another it does not verify.
+            with pytest.raises(InvalidSignatureError):
+                verify_answer(
+                    response.headers,
+                    method=method,
+                    target=target,
+                    nonce="B" * 22,
+                    status=status,
+                    body=response.content,
+                )
