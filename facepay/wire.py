@@ -84,6 +84,7 @@ __all__ = [
     "LivenessRefusalRequest",
     "LivenessRefusalResponse",
     "LivenessSummary",
+    "NextAnswerKey",
     "OrderAuthorizations",
     "SealedTemplateWire",
     "SealingKeyInfo",
@@ -589,14 +590,27 @@ class SealingKeyInfo(WireModel):
     not_after: Timestamp | None = None
 
 
+class NextAnswerKey(WireModel):
+    """The answer key the backend will switch to, endorsed by the current one
+    (docs/protocol.md, "Signed answers": rotation)."""
+
+    # Raw 32-byte Ed25519 public key (base64url).
+    public_key: Base64Url = Field(max_length=64)
+    # The current key's signature (base64url) of "FACEPAY-ANSWER-KEY-NEXT-V1\n<public_key>".
+    endorsement: Base64Url = Field(max_length=128)
+
+
 class KeySet(WireModel):
-    """``GET /v1/keys``: sealing keys and the key that signs deletion receipts."""
+    """``GET /v1/keys``: sealing keys and the key that signs deletion receipts (and every
+    answer: docs/protocol.md, "Signed answers")."""
 
     current_key_id: Identifier
     keys: tuple[SealingKeyInfo, ...]
     receipt_key_id: Identifier
     # Raw 32-byte Ed25519 public key (base64url) verifying DeletionReceipt.signature.
     receipt_public_key: Base64Url = Field(max_length=64)
+    # While a rotation of that key is prepared: the next one, endorsed by it.
+    next_answer_key: NextAnswerKey | None = None
 
     def current(self) -> SealingKeyInfo:
         for key in self.keys:

@@ -232,6 +232,9 @@ FACEPAY_MISTAKES = {
     "keys: key folder typo": Mistake(
         ("sandbox", "keys", "--keys", "shopp.db.keys"), "no receipt key"
     ),
+    "rotate-answer-key: key folder typo": Mistake(
+        ("sandbox", "rotate-answer-key", "--keys", "shopp.db.keys", "--switch"), "no receipt key"
+    ),
     "rotate-key: key folder typo": Mistake(
         ("sandbox", "rotate-key", "--keys", "shopp.db.keys"), "no sealing keyring"
     ),

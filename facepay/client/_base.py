@@ -59,7 +59,7 @@ import pydantic
 
 from facepay import wire
 from facepay.config import ClientConfig
-from facepay.crypto import verify_answer
+from facepay.crypto import verify_answer, verify_next_answer_key
 from facepay.errors import (
     AuthenticationError,
     BackendError,
@@ -202,6 +202,9 @@ class BaseClient:
                 "without it the till would believe whatever answers for a backend on "
                 "another host (docs/integration.md, 'The answer key pin')"
             )
+        # The next answer key, once a key set signed by the pinned key endorsed it: the
+        # first answer it signs moves the pin to it (the backend rotated).
+        self._next_pin: str | None = None
         self._pin_lock = threading.Lock()
         self.signer = signer
         self._rng = rng if rng is not None else random.SystemRandom()
@@ -349,7 +352,19 @@ class BaseClient:
                 self._answer_pin = fingerprint
                 logger.debug("answer key learned from the backend: %s", fingerprint)
                 return True
-            return hmac.compare_digest(fingerprint, self._answer_pin)
+            if hmac.compare_digest(fingerprint, self._answer_pin):
+                return True
+            if self._next_pin is not None and hmac.compare_digest(fingerprint, self._next_pin):
+                # The backend switched to the key its previous one endorsed: follow it, and
+                # believe the previous one no more.
+                logger.warning(
+                    "the backend's answer key rotated: pin %s from now on (set it in "
+                    "ClientConfig.answer_key_pin)",
+                    fingerprint,
+                )
+                self._answer_pin, self._next_pin = fingerprint, None
+                return True
+            return False
 
     def check_key_set(self, keys: wire.KeySet, request_id: str) -> wire.KeySet:
         """The key set, once its receipt key is the answer key the client believes (the
@@ -366,6 +381,21 @@ class BaseClient:
                 code="answer_mismatch",
                 request_id=request_id,
             )
+        upcoming = keys.next_answer_key
+        if upcoming is not None:
+            try:
+                next_raw = wire.b64decode(upcoming.public_key)
+                verify_next_answer_key(raw, next_raw, upcoming.endorsement)
+            except (ValueError, InvalidSignatureError):
+                raise ServerError(
+                    "the key set's next answer key is not endorsed by the current one: "
+                    "not believed",
+                    status=200,
+                    code="answer_mismatch",
+                    request_id=request_id,
+                ) from None
+            with self._pin_lock:
+                self._next_pin = hashlib.sha256(next_raw).hexdigest()
         return keys
 
     def read_response(self, call: Call[T], response: httpx.Response, request_id: str) -> T:

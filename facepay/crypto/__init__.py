@@ -34,9 +34,11 @@ from facepay.crypto._answers import (
     answer_key_pin,
     answer_nonce,
     answer_signing_bytes,
+    endorse_next_answer_key,
     is_answer_key_pin,
     sign_answer,
     verify_answer,
+    verify_next_answer_key,
 )
 from facepay.crypto._at_rest import (
     EncryptedRecord,
@@ -145,6 +147,7 @@ __all__ = [
     "canonical_target",
     "decode_template",
     "encode_template",
+    "endorse_next_answer_key",
     "is_answer_key_pin",
     "open_bytes",
     "open_enrollment_pin",
@@ -164,6 +167,7 @@ __all__ = [
     "signed_device_id",
     "stretch_pin",
     "verify_answer",
+    "verify_next_answer_key",
     "verify_receipt",
     "verify_request",
     "wrapped_key_master_id",

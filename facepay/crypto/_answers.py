@@ -29,7 +29,7 @@ import re
 from collections.abc import Mapping
 
 from facepay.crypto import _hazmat
-from facepay.crypto._common import b64decode
+from facepay.crypto._common import b64decode, b64url_nopad
 from facepay.crypto._receipts import ReceiptSigner
 from facepay.errors import CryptoError, InvalidSignatureError
 from facepay.wire import (
@@ -45,13 +45,19 @@ __all__ = [
     "answer_key_pin",
     "answer_nonce",
     "answer_signing_bytes",
+    "endorse_next_answer_key",
     "is_answer_key_pin",
     "sign_answer",
     "verify_answer",
+    "verify_next_answer_key",
 ]
 
 ANSWER_KEY_HEADER = HEADER_ANSWER_KEY
 ANSWER_SIGNATURE_HEADER = HEADER_ANSWER_SIGNATURE
+
+# Rotation: the current answer key endorses the next one (docs/crypto.md, "Signed
+# answers"): ``<label>\n<the next key, 32 bytes, unpadded base64url>``.
+NEXT_KEY_LABEL = "FACEPAY-ANSWER-KEY-NEXT-V1"
 
 _METHOD_RE = re.compile(r"^[A-Z]{1,16}$")
 _NONCE_RE = re.compile(r"^([A-Za-z0-9_-]{16,64})?$")
@@ -140,3 +146,33 @@ def verify_answer(
     ):
         raise InvalidSignatureError()
     return key
+
+
+def _next_key_bytes(next_public_key: bytes) -> bytes:
+    if len(next_public_key) != _hazmat.ED25519_KEY_LEN:
+        raise CryptoError("an Ed25519 public key is 32 bytes")
+    return f"{NEXT_KEY_LABEL}\n{b64url_nopad(next_public_key)}".encode("ascii")
+
+
+def endorse_next_answer_key(current: ReceiptSigner, next_public_key: bytes) -> str:
+    """The current answer key's signature on the next one (published in ``GET /v1/keys``
+    before a rotation): a till pinned to the current key then believes the next one."""
+    return current.sign_bytes(_next_key_bytes(next_public_key))
+
+
+def verify_next_answer_key(
+    current_public_key: bytes, next_public_key: bytes, endorsement: str
+) -> None:
+    """Check that the current answer key endorsed ``next_public_key``; any failure is
+    :class:`InvalidSignatureError`."""
+    try:
+        message = _next_key_bytes(next_public_key)
+        signature = b64decode(endorsement)
+    except (ValueError, CryptoError):
+        raise InvalidSignatureError() from None
+    if (
+        len(current_public_key) != _hazmat.ED25519_KEY_LEN
+        or len(signature) != _hazmat.ED25519_SIG_LEN
+        or not _hazmat.ed25519_verify(current_public_key, signature, message)
+    ):
+        raise InvalidSignatureError()

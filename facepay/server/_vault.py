@@ -51,6 +51,7 @@ from facepay.crypto import (
     SealingSuite,
     answer_key_pin,
     decode_template,
+    endorse_next_answer_key,
     sign_answer,
     wrapped_key_master_id,
 )
@@ -184,6 +185,14 @@ class Vault:
     def answer_key_pin(self) -> str:
         """What a till pins (``ClientConfig.answer_key_pin``): SHA-256 of the answer key."""
         return answer_key_pin(self.store.receipt_public_key)
+
+    def next_answer_key(self) -> tuple[bytes, str] | None:
+        """The prepared next answer key and the current key's endorsement of it."""
+        upcoming = self.store.next_receipt_signer
+        if upcoming is None:
+            return None
+        raw = upcoming.public_key.raw
+        return raw, endorse_next_answer_key(self.store.receipt_signer, raw)
 
     def sign_answer(
         self, *, method: str, target: str, nonce: str, status: int, body: bytes

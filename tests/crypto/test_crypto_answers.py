@@ -17,9 +17,11 @@ from facepay.crypto import (
     answer_key_pin,
     answer_nonce,
     answer_signing_bytes,
+    endorse_next_answer_key,
     receipt_signing_bytes,
     sign_answer,
     verify_answer,
+    verify_next_answer_key,
     verify_receipt,
 )
 from facepay.crypto._common import b64decode, b64url_nopad
@@ -152,3 +154,23 @@ def test_a_pin_is_the_sha256_of_the_raw_key() -> None:
     assert answer_key_pin(raw) == hashlib.sha256(raw).hexdigest()
     with pytest.raises(CryptoError):
         answer_key_pin(raw[:31])
+
+
+def test_only_the_current_key_endorses_the_next() -> None:
+    current, upcoming, stranger = (ReceiptSigner.generate() for _ in range(3))
+    endorsement = endorse_next_answer_key(current, upcoming.public_key.raw)
+    verify_next_answer_key(current.public_key.raw, upcoming.public_key.raw, endorsement)
+    for key, nxt, sig in (
+        (stranger.public_key.raw, upcoming.public_key.raw, endorsement),
+        (current.public_key.raw, stranger.public_key.raw, endorsement),
+        (current.public_key.raw, upcoming.public_key.raw, "AAAA"),
+        (current.public_key.raw, upcoming.public_key.raw[:31], endorsement),
+        # An answer signature is never an endorsement (another label).
+        (
+            current.public_key.raw,
+            upcoming.public_key.raw,
+            sign_answer(current, **_args())[ANSWER_SIGNATURE_HEADER],  # type: ignore[arg-type]
+        ),
+    ):
+        with pytest.raises(InvalidSignatureError):
+            verify_next_answer_key(key, nxt, sig)
