@@ -29,7 +29,7 @@ import facepay
 import facepay.testing as kit
 from facepay import wire
 from facepay.checkout import PaymentUnansweredError, Till
-from facepay.client import AsyncFacePayClient, FacePayClient
+from facepay.client import AsyncFacePayClient, Call, FacePayClient
 from facepay.config import ClientConfig, ServerConfig
 from facepay.crypto import BackendKeyPair, ReceiptSigner, answer_key_pin, verify_answer
 from facepay.errors import InvalidSignatureError, ServerError
@@ -287,7 +287,10 @@ def test_the_sync_and_async_clients_believe_only_the_pinned_key(sandbox: kit.San
     with FacePayClient(sandbox.base_url, config=wrong) as client:
         with pytest.raises(ServerError) as err:
             client.get_keys()
-        assert err.value.code == "answer_mismatch"
+        assert (err.value.code, err.value.status) == ("answer_mismatch", 200)
+        with pytest.raises(ServerError) as missing:
+            client.send(Call(method="GET", path="/v1/nowhere", parse=lambda p: p, signed=False))
+        assert (missing.value.code, missing.value.status) == ("answer_mismatch", 404)
 
     class Stripping(httpx.AsyncBaseTransport):
         def __init__(self) -> None:
