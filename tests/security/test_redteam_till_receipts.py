@@ -26,14 +26,14 @@ from typing import Any
 
 import httpx
 import pytest
-from till_kit import RewritingProxy, basket
+from till_kit import RewritingProxy, basket, signed_by_backend
 
 import facepay
 import facepay.testing as kit
 from facepay.checkout import Till
 from facepay.config import ClientConfig
 from facepay.crypto import ReceiptSigner
-from facepay.errors import ServerError
+from facepay.errors import InvalidSignatureError, ServerError
 
 DELETE = "/v1/shoppers/delete"
 
@@ -82,7 +82,11 @@ def enroll_with_code(
 
 
 def test_a_genuine_receipt_from_yesterday_handed_back_for_todays_deletion_is_refused(
-    till: Till, faces: kit.SyntheticFaces, proxy: RewritingProxy, keys: Path
+    till: Till,
+    faces: kit.SyntheticFaces,
+    proxy: RewritingProxy,
+    keys: Path,
+    sandbox: kit.Sandbox,
 ) -> None:
     person, claim, code = enroll_with_code(till, faces, 101)
     signer = ReceiptSigner.load(keys / "receipt-key.json")
@@ -105,6 +109,11 @@ def test_a_genuine_receipt_from_yesterday_handed_back_for_todays_deletion_is_ref
     with pytest.raises(ServerError) as err:
         till.delete_shopper(code, claim)
     assert err.value.code == "answer_mismatch"
+    # Even an answer signed by the backend's own key for this request (a backend that
+    # replays a stale receipt) is refused for its date.
+    proxy.rewrite = lambda request, real: signed_by_backend(sandbox, replay(request, real))
+    with pytest.raises(InvalidSignatureError):
+        till.delete_shopper(code, claim)
 
     # Nothing was deleted, and the till did not say it was: the shopper still pays...
     proxy.rewrite = None

@@ -15,7 +15,9 @@ import numpy.typing as npt
 
 import facepay
 import facepay.testing as kit
+from facepay import wire
 from facepay.checkout import Till
+from facepay.crypto import answer_nonce
 
 __all__ = [
     "AUTHORIZE",
@@ -89,7 +91,9 @@ def signed_by_backend(sandbox: kit.Sandbox, response: httpx.Response) -> httpx.R
     headers = vault.sign_answer(
         method=request.method,
         target=request.url.raw_path.decode("ascii"),
-        nonce=request.headers.get("X-FacePay-Nonce", ""),
+        nonce=answer_nonce(
+            request.headers.get(wire.HEADER_NONCE), request.headers.get(wire.HEADER_ANSWER_NONCE)
+        ),
         status=response.status_code,
         body=body,
     )
