@@ -23,6 +23,7 @@ from fastapi import FastAPI
 from starlette.types import Message, Receive, Scope, Send
 
 from facepay.crypto import answer_nonce, canonical_target
+from facepay.errors import CryptoError
 from facepay.server._errors import (
     ApiError,
     body_too_large,
@@ -126,13 +127,18 @@ class ProtocolMiddleware:
             if message.get("more_body", False):
                 return
             body = b"".join(chunks)
-            signature = self.backend.vault.sign_answer(
-                method=scope["method"],
-                target=target,
-                nonce=bound_to,
-                status=int(start["status"]),
-                body=body,
-            )
+            try:
+                signature = self.backend.vault.sign_answer(
+                    method=scope["method"],
+                    target=target,
+                    nonce=bound_to,
+                    status=int(start["status"]),
+                    body=body,
+                )
+            except CryptoError:
+                # A request no till sends (``OPTIONS *``, a method of other letters): its
+                # answer goes unsigned, and no till would believe it.
+                signature = {}
             start["headers"] = [
                 *start.get("headers", []),
                 *extra,
