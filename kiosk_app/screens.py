@@ -1006,7 +1006,14 @@ class ResultScreen(Screen):
         self._card_offered = True
         self._enrolling = False
         self._receipt_id = ""
+        self._amount = self._method = ""
+        self._by_card = False
         self.receipt.clear()
+        # Hidden is not forgotten: the last shopper's amount and card stayed in these
+        # labels until the next result was drawn over them.
+        for text in (self.amount_label, self.method_label, self.message):
+            text.clear()
+            text.setAccessibleName("")
 
 
 class ConfirmCancelScreen(Screen):
