@@ -56,6 +56,7 @@ from kiosk_app.widgets import (
     ChallengeIcon,
     Keypad,
     label,
+    plain_label,
 )
 
 __all__ = [
@@ -843,7 +844,7 @@ class ResultScreen(Screen):
 
     def __init__(self, tr: Translator) -> None:
         super().__init__(tr)
-        self.icon = QLabel()
+        self.icon = plain_label()
         self.icon.setObjectName("icon")
         self.icon.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.amount_label = label("amount")
@@ -1612,7 +1613,7 @@ class AttendantScreen(Screen):
         self.camera_box = QComboBox()
         self.camera_box.setEditable(True)
         self.camera_box.setObjectName("attendant_camera")
-        self.camera_label = QLabel()
+        self.camera_label = plain_label()
         self.settings_form.addRow(self.camera_label, self.camera_box)
         self.camera_health = label("fineprint", center=False)
         self.backend_health = label("fineprint", center=False)
@@ -1761,7 +1762,7 @@ class AttendantScreen(Screen):
             spin.setRange(int(low), int(high))
             value = settings.get(name, low)
             spin.setValue(round(min(high, max(low, value))))
-            text = QLabel()
+            text = plain_label()
             text.setWordWrap(True)
             self.settings_form.addRow(text, spin)
             self.threshold_spins[name] = spin
