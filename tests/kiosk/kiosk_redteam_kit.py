@@ -29,6 +29,7 @@ from kiosk_app.model import (
     PrintedReceipt,
     Sale,
     SmsReceipt,
+    StaffAudit,
     StaffDirectory,
     StaffLogin,
     StoreProfile,
@@ -79,7 +80,9 @@ class Lane:
     card_requests: list[str]
 
 
-def open_lane(qapp: QApplication, sandbox: kit.Sandbox, receipts: Path) -> Lane:
+def open_lane(
+    qapp: QApplication, sandbox: kit.Sandbox, receipts: Path, *, audit: StaffAudit | None = None
+) -> Lane:
     apply_theme(qapp)
     faces = kit.SyntheticFaces()
     till = kit.connect_till(sandbox, **faces.till_parts())
@@ -96,6 +99,7 @@ def open_lane(qapp: QApplication, sandbox: kit.Sandbox, receipts: Path) -> Lane:
         open_camera=lambda: SyntheticCamera(faces, PERSON),
         bridge=bridge,
         staff=StaffLogin(directory),
+        audit=audit,
         receipt_channels=[
             PrintedReceipt(printer),
             EmailReceipt(lambda to, subject, body: gateways.mails.append((to, subject, body))),
