@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import numpy as np
 import numpy.typing as npt
 from PyQt6.QtCore import Qt
@@ -81,11 +82,17 @@ class Lane:
 
 
 def open_lane(
-    qapp: QApplication, sandbox: kit.Sandbox, receipts: Path, *, audit: StaffAudit | None = None
+    qapp: QApplication,
+    sandbox: kit.Sandbox,
+    receipts: Path,
+    *,
+    audit: StaffAudit | None = None,
+    transport: httpx.BaseTransport | None = None,
 ) -> Lane:
     apply_theme(qapp)
     faces = kit.SyntheticFaces()
-    till = kit.connect_till(sandbox, **faces.till_parts())
+    network = {"transport": transport} if transport is not None else {}
+    till = kit.connect_till(sandbox, **faces.till_parts(), **network)
     port = TillAdapter(till, store=STORE, base_url=sandbox.base_url)
     printer = FilePrinter(receipts)
     gateways = Gateways()

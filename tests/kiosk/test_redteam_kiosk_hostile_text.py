@@ -14,13 +14,16 @@ import logging
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from kiosk_redteam_kit import (
     BANANAS,
     STAFF_ID,
     Lane,
     close_lane,
+    enroll,
     open_lane,
+    pay_by_face,
     push_sale,
 )
 from PyQt6.QtCore import QEvent, Qt
@@ -223,3 +226,56 @@ def test_every_label_of_every_screen_draws_plain_text(lane: Lane) -> None:
         if w.textFormat() is not Qt.TextFormat.PlainText
     ]
     assert rich == []
+
+
+class RogueAnswers(httpx.BaseTransport):
+    """The network to the backend in an attacker's hands: every request reaches the real
+    backend, and every payment's answer is replaced by an error whose code, message and
+    request id are markup, 10,000 characters long."""
+
+    def __init__(self) -> None:
+        self._inner = httpx.HTTPTransport()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self._inner.handle_request(request)
+        response.read()
+        if not request.url.path.startswith("/v1/authorizations"):
+            return response
+        body = {
+            "code": MARKUP,
+            "message": MARKUP * 150,
+            "request_id": "<b>" + "x" * 10_000,
+        }
+        return httpx.Response(
+            409, json=body, headers={"X-Request-Id": MARKUP, "X-FacePay-Protocol": "1"}
+        )
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def test_an_error_answer_with_markup_reaches_neither_the_shopper_nor_the_attendant(  # type: ignore[no-untyped-def]
+    qtbot, qapp: QApplication, sandbox: kit.Sandbox, tmp_path: Path
+) -> None:
+    lane = open_lane(qapp, sandbox, tmp_path / "receipts", transport=RogueAnswers())
+    try:
+        c = lane.c
+        enroll(qtbot, c)
+        c.enroll_done.done_button.click()
+        push_sale(qtbot, c, "SALE-HOSTILE-3")
+        assert pay_by_face(qtbot, c) == "result"
+        # The backend charged; the answer is not one: "not confirmed yet", no card.
+        assert c.result.outcome is not None
+        assert c.result.outcome.kind is OutcomeKind.PAYMENT_UNKNOWN
+        assert not c.result.card_button.isVisible()
+        shown = " ".join(w.text() for w in c.result.findChildren(QLabel))
+        assert "img" not in shown
+        assert "x" * 50 not in shown
+        # The attendant's list of recent errors: codes only, one short line each.
+        errors = list(c.errors)
+        assert errors
+        for line in errors:
+            assert "<" not in line
+            assert len(line) < 120
+    finally:
+        close_lane(qapp, lane)

@@ -196,3 +196,23 @@ def test_an_sms_number_typed_for_the_receipt_and_left_is_gone(  # type: ignore[n
     walk_away(qtbot, c)
     assert held_anywhere(c, PHONE) == []
     assert lane.gateways.texts == []
+
+
+def test_a_language_chosen_and_left_mid_enrollment_is_not_the_next_shoppers(  # type: ignore[no-untyped-def]
+    qtbot, lane: Lane
+) -> None:
+    from PyQt6.QtCore import Qt
+
+    from kiosk_app.i18n import Language
+
+    c = lane.c
+    c.idle.language_buttons[Language.AR].click()
+    assert c.widget().layoutDirection() is Qt.LayoutDirection.RightToLeft
+    c.idle.join_button.click()
+    c.consent.agree_box.setChecked(True)  # ticked, never agreed
+    walk_away(qtbot, c)
+    assert c.translate.language is Language.EN
+    assert c.stack.layoutDirection() is Qt.LayoutDirection.LeftToRight
+    c.idle.join_button.click()
+    assert not c.consent.agree_box.isChecked()
+    assert c.consent.agree_button.text() == "I agree, set it up"
