@@ -180,6 +180,7 @@ def test_after_paying_and_leaving_the_receipt_screen_nothing_of_the_shopper_stay
         assert not [t for t in every_text(c.widget()) if secret in t]
     walk_away(qtbot, c)  # the attendant leaves signed in: signed out, nothing kept
     assert c.machine.signed_in == ""
+    assert c.attendant.basket_list.rowCount() == 0
     assert held_anywhere(c, "4242") == []
 
 
