@@ -24,6 +24,7 @@ from PyQt6.QtWidgets import (
     QLabel,
     QLineEdit,
     QListWidget,
+    QListWidgetItem,
     QProgressBar,
     QPushButton,
     QScrollArea,
@@ -84,6 +85,9 @@ __all__ = [
     "not_clear_message_key",
     "quality_prompt_key",
 ]
+
+# Unicode's right-to-left isolate and its end (UAX #9).
+_RLI, _PDI = "\u2067", "\u2069"
 
 # A shopper's facepay PIN is 4 digits, like a card PIN (facepay.Till.check_pin).
 PIN_DIGITS = 4
@@ -461,6 +465,9 @@ class ChoiceScreen(Screen):
         )
         self.face_button.setVisible(not lane_paused)
         self.enroll_button.setVisible(not lane_paused)
+        # With face pay hidden the card is the one way on: drawn as the primary action
+        # (it stayed grey beside an empty space, as if something were still to come).
+        self._set_card_primary(lane_paused)
         self.face_button.setEnabled(face_available and not lane_paused)
         self.enroll_button.setEnabled(face_available and not lane_paused)
         self.retranslate()
@@ -475,6 +482,17 @@ class ChoiceScreen(Screen):
         self.enroll_button.set_label(t("choice.enroll"))
         self.show_notice(t(self._notice_key) if self._notice_key else "")
         super().retranslate()
+
+    def _set_card_primary(self, primary: bool) -> None:
+        b = self.card_button
+        if (b.property("role") == "primary") == primary:
+            return
+        b.setProperty("role", "primary" if primary else "")
+        b.setIcon(icon("card", 48, "#101418") if primary else icon("card", 48))
+        style = b.style()
+        if style is not None:  # the theme's rules follow a property only when re-polished
+            style.unpolish(b)
+            style.polish(b)
 
     def first_focus(self) -> QWidget | None:
         face = self.face_button
@@ -963,7 +981,18 @@ class ResultScreen(Screen):
             self.receipt.clear()
             self.receipt.addItems(list(self._lines))
             if self._receipt_id:
-                self.receipt.addItem(t("result.receipt_number", number=self._receipt_id))
+                number = t("result.receipt_number", number=self._receipt_id)
+                if t.language.rtl:
+                    # The list is left to right (the POS's item lines), which laid "رقم
+                    # الإيصال rcpt_..." out label first on the left: read from the right it
+                    # began with the id. A right-to-left isolate, on the right.
+                    item = QListWidgetItem(f"{_RLI}{number}{_PDI}")
+                    item.setTextAlignment(
+                        Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+                    )
+                    self.receipt.addItem(item)
+                else:
+                    self.receipt.addItem(number)
             self.receipt.setAccessibleName(t("result.receipt"))
         else:
             self.amount_label.setText("")
@@ -1104,6 +1133,9 @@ class StepUpScreen(_KeypadScreen):
         self.keypad.set_reveal_last(0)  # the step-up digits are the secret being checked
         self.card_button = BigButton()
         self.card_button.setObjectName("stepup_card")
+        # The card's icon, as on every other "Pay by card" button.
+        self.card_button.setIcon(icon("card", 36))
+        self.card_button.setIconSize(QSize(36, 36))
         self.side.addStretch(1)
         self.side.addWidget(self.card_button)
         self.side.addStretch(1)
