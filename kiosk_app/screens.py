@@ -465,9 +465,12 @@ class ChoiceScreen(Screen):
         )
         self.face_button.setVisible(not lane_paused)
         self.enroll_button.setVisible(not lane_paused)
-        # With face pay hidden the card is the one way on: drawn as the primary action
-        # (it stayed grey beside an empty space, as if something were still to come).
-        self._set_card_primary(lane_paused)
+        # Without face pay (paused, or the service down) the card is the one way on: it is
+        # drawn as the primary action (it stayed grey beside an empty space, or beside a
+        # greyed face button still outlined in the primary yellow).
+        face = face_available and not lane_paused
+        _set_primary(self.card_button, "card", 48, primary=not face)
+        _set_primary(self.face_button, "face", 48, primary=face)
         self.face_button.setEnabled(face_available and not lane_paused)
         self.enroll_button.setEnabled(face_available and not lane_paused)
         self.retranslate()
@@ -483,20 +486,21 @@ class ChoiceScreen(Screen):
         self.show_notice(t(self._notice_key) if self._notice_key else "")
         super().retranslate()
 
-    def _set_card_primary(self, primary: bool) -> None:
-        b = self.card_button
-        if (b.property("role") == "primary") == primary:
-            return
-        b.setProperty("role", "primary" if primary else "")
-        b.setIcon(icon("card", 48, "#101418") if primary else icon("card", 48))
-        style = b.style()
-        if style is not None:  # the theme's rules follow a property only when re-polished
-            style.unpolish(b)
-            style.polish(b)
-
     def first_focus(self) -> QWidget | None:
         face = self.face_button
         return face if face.isVisibleTo(self) and face.isEnabled() else self.card_button
+
+
+def _set_primary(button: BigButton, icon_name: str, size: int, *, primary: bool) -> None:
+    """Draw ``button`` as the screen's primary action (the theme's yellow) or not."""
+    if (button.property("role") == "primary") == primary:
+        return
+    button.setProperty("role", "primary" if primary else "")
+    button.setIcon(icon(icon_name, size, "#101418") if primary else icon(icon_name, size))
+    style = button.style()
+    if style is not None:  # the theme's rules follow a property only when re-polished
+        style.unpolish(button)
+        style.polish(button)
 
 
 class _KeypadScreen(Screen):

@@ -97,3 +97,21 @@ def test_with_face_pay_paused_the_card_is_drawn_as_the_primary_action(
     assert card.property("role") != "primary"
     assert card.grab().toImage().pixelColor(12, card.height() // 2) != yellow
     assert screen.face_button.grab().toImage().pixelColor(12, 20) == yellow
+
+
+def test_with_the_payment_service_down_the_card_is_the_primary_action_not_a_grey_face(
+    qapp: QApplication,
+) -> None:
+    """Before: "Face pay is not available right now" over a greyed "Pay with my face"
+    still outlined in the primary yellow, and a grey "Pay by card"."""
+    apply_theme(qapp)
+    screen = ChoiceScreen(Translator())
+    screen.resize(1024, 768)
+    screen.show_amount("EUR 35.66", False)
+    screen.show()
+    qapp.processEvents()
+    yellow = QColor("#FFC20E")
+    assert screen.card_button.grab().toImage().pixelColor(12, 20) == yellow
+    face = screen.face_button.grab().toImage()
+    border = [face.pixelColor(x, face.height() // 2) for x in range(6)]
+    assert yellow not in border
