@@ -72,8 +72,9 @@ def test_a_day_at_the_lane_leaves_no_phone_pin_code_address_template_or_image_on
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     disk = tmp_path / "kiosk"
-    for folder in ("home", "config", "cache", "data", "state", "tmp", "receipts"):
+    for folder in ("home", "config", "cache", "data", "state", "tmp", "receipts", "cwd"):
         (disk / folder).mkdir(parents=True)
+    monkeypatch.chdir(disk / "cwd")  # a file written to a relative path lands here
     monkeypatch.setenv("HOME", str(disk / "home"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(disk / "config"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(disk / "cache"))
@@ -160,3 +161,36 @@ def test_a_day_at_the_lane_leaves_no_phone_pin_code_address_template_or_image_on
     assert "4242" in printed[0].read_text(encoding="utf-8")  # the sale, reprinted
     assert code not in printed[0].read_text(encoding="utf-8")  # never the code
     assert code in lane.gateways.mails[0][2]  # the code went where the shopper chose
+
+
+def test_the_kiosk_process_writes_no_core_dump_of_its_memory() -> None:
+    """A crash (an abort in a Qt slot, a native library's segfault) must not write the
+    process's memory, with the last shopper's digits and frames in it, to the disk."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import ctypes, ctypes.util, resource\n"
+        "from kiosk_app.process import no_core_dumps\n"
+        "libc = ctypes.CDLL(ctypes.util.find_library('c'))\n"
+        "before = libc.prctl(3, 0, 0, 0, 0)\n"
+        "ok = no_core_dumps()\n"
+        "print(before, libc.prctl(3, 0, 0, 0, 0), resource.getrlimit(resource.RLIMIT_CORE), ok)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    ).stdout.split(maxsplit=2)
+    assert out[0] == "1"  # (control) a Python process is dumpable by default
+    assert out[1] == "0"
+    assert out[2].strip() == "(0, 0) True"
+
+
+def test_the_kiosk_command_turns_core_dumps_off_before_anything_else(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import kiosk_app.__main__ as command
+
+    calls: list[str] = []
+    monkeypatch.setattr(command, "no_core_dumps", lambda: calls.append("off") or True)
+    assert command.main([]) == 2  # no --demo: it stops at once, after turning them off
+    assert calls == ["off"]
