@@ -39,7 +39,7 @@ from facepay import (
 )
 from kiosk_app.model._port import AttemptEnd
 from kiosk_app.model._sale import Sale
-from kiosk_app.model._text import one_line
+from kiosk_app.model._text import isolated, one_line
 
 __all__ = [
     "MASKED_METHOD_LIMIT",
@@ -163,7 +163,8 @@ class Outcome:
         """The sale's lines for the shared screen (the receipt words its own lines in the
         shopper's language: :class:`~kiosk_app.model.PrivacyReceipt`)."""
         return tuple(
-            f"{line.quantity} x {line.description}  {format_money(line.total_minor, self.currency)}"
+            f"{line.quantity} x {isolated(line.description)}  "
+            f"{format_money(line.total_minor, self.currency)}"
             for line in self.items
         )
 

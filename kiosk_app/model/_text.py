@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import unicodedata
 
-__all__ = ["one_line"]
+__all__ = ["isolated", "one_line"]
 
 # Unicode's control (Cc: NUL, newline, escape ...) and format (Cf: the bidirectional
 # overrides and isolates, zero-width characters) categories, and the line and paragraph
@@ -21,3 +21,10 @@ def one_line(text: str, limit: int) -> str:
     if len(kept) > limit:
         return kept[: limit - 1] + "\u2026"
     return kept
+
+
+def isolated(text: str) -> str:
+    """``text`` as a first-strong isolate (UAX #9): laid out in its own direction, and
+    whatever direction controls it holds (a POS product named "Wine\u202e") end with it,
+    so they cannot reverse the amount printed after it."""
+    return f"\u2068{text}\u2069"

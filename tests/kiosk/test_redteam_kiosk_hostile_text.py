@@ -27,13 +27,21 @@ from kiosk_redteam_kit import (
     push_sale,
 )
 from PyQt6.QtCore import QEvent, Qt
-from PyQt6.QtGui import QGuiApplication, QInputMethodEvent, QKeyEvent, QKeySequence
+from PyQt6.QtGui import (
+    QFont,
+    QGuiApplication,
+    QInputMethodEvent,
+    QKeyEvent,
+    QKeySequence,
+    QTextLayout,
+    QTextOption,
+)
 from PyQt6.QtWidgets import QApplication, QLabel, QWidget
 
 import facepay.testing as kit
 from facepay import PaymentStatus, Receipt
 from kiosk_app.controller import KioskController
-from kiosk_app.i18n import Translator
+from kiosk_app.i18n import Language, Translator
 from kiosk_app.model import OutcomeKind, PrivacyReceipt
 from kiosk_app.model._outcome import MASKED_METHOD_LIMIT, outcome_from_receipt
 from kiosk_app.model._sale import Sale
@@ -279,3 +287,43 @@ def test_an_error_answer_with_markup_reaches_neither_the_shopper_nor_the_attenda
             assert len(line) < 120
     finally:
         close_lane(qapp, lane)
+
+
+def _reads_left_to_right(line: str, value: str, direction: Qt.LayoutDirection) -> bool:
+    """Qt lays ``line`` out in ``direction`` (as the list or the receipt shows it): does
+    ``value`` read left to right in one piece?"""
+    option = QTextOption()
+    option.setTextDirection(direction)
+    layout = QTextLayout(line, QFont())
+    layout.setTextOption(option)
+    layout.beginLayout()
+    row = layout.createLine()
+    row.setLineWidth(100_000)
+    layout.endLayout()
+    start = line.index(value)
+    xs = [float(row.cursorToX(start + i)[0]) for i in range(1, len(value))]
+    return xs == sorted(xs)
+
+
+def test_a_product_name_with_a_right_to_left_override_cannot_reverse_the_amount(
+    qapp: QApplication,
+) -> None:
+    """Before: a POS product named "Evil\\u202e" turned "EUR 2.38" after it into "83.2 RUE"
+    on the result screen and on an English receipt."""
+    from facepay import BasketLine
+
+    evil = BasketLine(sku="666", description="Evil\u202e kg", quantity=2, unit_price_minor=119)
+    sale = Sale(sale_id="SALE-HOSTILE-4", currency="EUR", lines=(evil,))
+    outcome = outcome_from_receipt(approved("Visa 4242"), sale)
+    screen = ResultScreen(Translator())
+    screen.show_outcome(outcome)
+    first = screen.receipt.item(0)
+    assert first is not None
+    assert _reads_left_to_right(first.text(), "EUR 2.38", screen.receipt.layoutDirection())
+    for language in Language:
+        receipt = PrivacyReceipt.of(outcome, sale_id=sale.sale_id, language=language)
+        line = next(line for line in receipt.lines() if "Evil" in line)
+        direction = (
+            Qt.LayoutDirection.RightToLeft if language.rtl else Qt.LayoutDirection.LeftToRight
+        )
+        assert _reads_left_to_right(line, "2.38", direction), (language, ascii(line))
