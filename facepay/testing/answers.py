@@ -4,7 +4,10 @@ Every answer a till believes is signed by the backend's answer key and bound to 
 request's nonce (docs/protocol.md, "Signed answers"). A test that scripts the backend
 with ``httpx.MockTransport`` wraps it in :class:`SignedAnswers`, which signs what the
 script answers with a key of its own (:attr:`SignedAnswers.pin` is its pin), exactly as
-the backend's middleware does; the client under test checks the signature for real.
+the backend's middleware does; the client under test checks the signature for real. A
+test that makes up one answer of a running :class:`Sandbox` (a lockout it would give
+after five failures) signs it with that sandbox's own key: :func:`signed_by_sandbox`.
+No attacker holds that key: an answer made up by a proxy is never signed with it.
 """
 
 from __future__ import annotations
@@ -13,8 +16,9 @@ import httpx
 
 from facepay import wire
 from facepay.crypto import ReceiptSigner, answer_key_pin, answer_nonce, sign_answer
+from facepay.server import Sandbox
 
-__all__ = ["SignedAnswers"]
+__all__ = ["SignedAnswers", "signed_by_sandbox"]
 
 
 class SignedAnswers(httpx.BaseTransport, httpx.AsyncBaseTransport):
@@ -68,3 +72,28 @@ class SignedAnswers(httpx.BaseTransport, httpx.AsyncBaseTransport):
             content=body,
             request=request,
         )
+
+
+def signed_by_sandbox(sandbox: Sandbox, response: httpx.Response) -> httpx.Response:
+    """``response`` (with its ``request``) signed with ``sandbox``'s own answer key for the
+    request it answers: the backend's genuine answer, for a test of what a till does
+    with one."""
+    backend = sandbox.backend
+    if backend is None:
+        raise RuntimeError("the sandbox is not running")
+    request = response.request
+    body = response.read()
+    headers = backend.vault.sign_answer(
+        method=request.method,
+        target=request.url.raw_path.decode("ascii"),
+        nonce=answer_nonce(
+            request.headers.get(wire.HEADER_NONCE), request.headers.get(wire.HEADER_ANSWER_NONCE)
+        ),
+        status=response.status_code,
+        body=body,
+    )
+    dropped = {"content-encoding", "transfer-encoding"}
+    kept = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in dropped]
+    return httpx.Response(
+        response.status_code, headers=[*kept, *headers.items()], content=body, request=request
+    )

@@ -17,7 +17,6 @@ import pytest
 
 import facepay
 import facepay.testing as kit
-from facepay import wire
 from facepay.checkout import PaymentUnansweredError, Till
 from facepay.config import ClientConfig, ServerConfig
 from facepay.errors import (
@@ -62,20 +61,7 @@ class Uplink(httpx.BaseTransport):
         return response
 
     def _signed(self, response: httpx.Response) -> httpx.Response:
-        vault = self._sandbox.backend.vault if self._sandbox.backend is not None else None
-        assert vault is not None
-        request = response.request
-        signature = vault.sign_answer(
-            method=request.method,
-            target=request.url.raw_path.decode("ascii"),
-            nonce=request.headers[wire.HEADER_NONCE],
-            status=response.status_code,
-            body=response.content,
-        )
-        headers = [*response.headers.multi_items(), *signature.items()]
-        return httpx.Response(
-            response.status_code, headers=headers, content=response.content, request=request
-        )
+        return kit.signed_by_sandbox(self._sandbox, response)
 
     def close(self) -> None:
         self._inner.close()

@@ -15,9 +15,7 @@ import numpy.typing as npt
 
 import facepay
 import facepay.testing as kit
-from facepay import wire
 from facepay.checkout import Till
-from facepay.crypto import answer_nonce
 
 __all__ = [
     "AUTHORIZE",
@@ -84,25 +82,7 @@ def signed_by_backend(sandbox: kit.Sandbox, response: httpx.Response) -> httpx.R
     """``response`` signed with the sandbox's own answer key for the request it answers:
     the backend's genuine answer, for a test of what a till does with one (a lockout
     answered before anything was charged). No attacker holds this key."""
-    request = response.request
-    body = response.read()
-    vault = sandbox.backend.vault if sandbox.backend is not None else None
-    assert vault is not None, "the sandbox is not running"
-    headers = vault.sign_answer(
-        method=request.method,
-        target=request.url.raw_path.decode("ascii"),
-        nonce=answer_nonce(
-            request.headers.get(wire.HEADER_NONCE), request.headers.get(wire.HEADER_ANSWER_NONCE)
-        ),
-        status=response.status_code,
-        body=body,
-    )
-    return httpx.Response(
-        response.status_code,
-        headers=[*response.headers.multi_items(), *headers.items()],
-        content=body,
-        request=request,
-    )
+    return kit.signed_by_sandbox(sandbox, response)
 
 
 def enroll(
