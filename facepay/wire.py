@@ -482,6 +482,7 @@ class ErrorCode(str, enum.Enum):
     IDEMPOTENCY_CONFLICT = "idempotency_conflict"
     DEVICE_ALREADY_REGISTERED = "device_already_registered"
     STEP_UP_NOT_PENDING = "step_up_not_pending"
+    ORDER_ALREADY_PAID = "order_already_paid"
     # 410: the checkout session is over
     SESSION_EXPIRED = "session_expired"
     SESSION_USED = "session_used"
@@ -501,6 +502,8 @@ class ErrorBody(WireModel):
     retry_after: float | None = None
     # Which fields failed validation (422 only): JSON paths like "amount_minor", never values.
     fields: tuple[str, ...] = ()
+    # The authorization that paid the order (409 order_already_paid only).
+    authorization_id: str | None = None
 
 
 class ErrorResponse(WireModel):
