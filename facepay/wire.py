@@ -865,14 +865,19 @@ class AuthorizationResponse(WireModel):
 
 
 class OrderAuthorizations(WireModel):
-    """``GET /v1/authorizations?basket_reference=...`` (signed): every authorization of the
+    """``GET /v1/authorizations?basket_reference=...`` (signed): the authorizations of the
     asking device's tenant for one order (basket reference), oldest first, each as it
     stands now (after a step-up too), as reconcile by session answers it: never a
     privacy code, a shopper, a score or a template. Empty: nothing was ever decided
-    for that order in this tenant, so nothing was charged."""
+    for that order in this tenant, so nothing was charged.
+
+    At most the backend's cap (``ServerConfig.order_payments_listed``, 50 by default):
+    the order's approval and its step-ups still waiting always, then the newest others;
+    ``more`` is true when older ones were left out."""
 
     basket_reference: str
     authorizations: list[AuthorizationResponse]
+    more: bool = False
 
 
 class StepUpRequest(WireModel):
