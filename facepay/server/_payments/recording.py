@@ -79,8 +79,10 @@ class AuthorizationWriter(BackendPart):
             self._commit_in_one_statement(record, paid, details)
             return
         with self.db.transaction() as tx:
-            repository.insert_authorization(tx, record)
+            # The session first, as the one-statement path does: a spent session is
+            # 410 session_used whichever unique index the row would also meet.
             self.sessions.spend(tx, record.session_id)
+            repository.insert_authorization(tx, record)
             if failure:
                 self.lockouts.record_failure(
                     tx, device_subject(device.device_id), self.config.device_lockout_s
