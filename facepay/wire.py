@@ -825,6 +825,17 @@ class DeclineReason(str, enum.Enum):
     SHOPPER_LOCKED = "shopper_locked"
     CONSENT_WITHDRAWN = "consent_withdrawn"
 
+    @property
+    def another_attempt_may_pay(self) -> bool:
+        """Whether a new attempt with the face may be approved: after a face that did not
+        match, a liveness refusal or a failed step-up, yes (the shopper tries again); after
+        the card was declined, the shopper was locked or withdrew consent, no (the card)."""
+        return self in (
+            DeclineReason.NO_MATCH,
+            DeclineReason.LIVENESS_FAILED,
+            DeclineReason.STEP_UP_FAILED,
+        )
+
 
 class StepUpKind(str, enum.Enum):
     # Best match not clearly ahead of the second: ask the last 4 digits of the phone and

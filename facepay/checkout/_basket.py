@@ -137,6 +137,19 @@ class Receipt:
     def amount(self) -> str:
         return format_money(self.amount_minor, self.currency)
 
+    @property
+    def another_attempt_may_pay(self) -> bool:
+        """Whether, after this decline, the shopper's "Try again" with the face may be
+        approved (:attr:`facepay.wire.DeclineReason.another_attempt_may_pay`; a reason
+        this SDK does not know, from a newer backend, counts as yes). False when approved
+        or when a step-up is asked (answer it instead)."""
+        if self.status is not PaymentStatus.DECLINED:
+            return False
+        try:
+            return wire.DeclineReason(self.decline_reason).another_attempt_may_pay
+        except ValueError:
+            return True
+
     def lines(self) -> tuple[str, ...]:
         """The receipt as printable lines (no personal data beyond the masked card)."""
         out = [f"facepay {self.status.value.upper()}", f"Amount: {self.amount}"]

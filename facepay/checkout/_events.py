@@ -107,9 +107,22 @@ class FailureReason(str, enum.Enum):
     def __str__(self) -> str:
         return self.value
 
+    @property
+    def another_attempt_may_pay(self) -> bool:
+        """Whether the shopper's "Try again" (a new checkout for the same basket) is worth
+        offering: True unless the POS or the shopper ended the attempt (cancelled,
+        abandoned), or the payment was sent and its answer not awaited (processing
+        timeout: it may be charged, so :meth:`Till.reconcile` comes first)."""
+        return self not in _FINAL_FAILURES
+
     @classmethod
     def timeout_of(cls, state: CheckoutState) -> FailureReason:
         return cls(f"{state.value}_timeout")
+
+
+_FINAL_FAILURES = frozenset(
+    {FailureReason.CANCELLED, FailureReason.ABANDONED, FailureReason.PROCESSING_TIMEOUT}
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -10,9 +10,9 @@ product never meets. Here each genuine payment still STARTS at a segment's start
   never made from the frames its shopper enrolled with. The till's clock stays the clip's
   timeline, so the till's own timeouts (``CheckoutConfig.capture_timeout_s``,
   ``liveness_timeout_s``) decide how long an attempt waits, not the cut.
-- An end after which the kiosk offers "Try again" (:func:`retryable_reason`,
-  :func:`retryable_decline`: kiosk_app/model/_outcome.py maps facepay's reasons to its
-  outcomes, ``_RETRYABLE`` says which offer it) is a shopper tapping it: a new attempt
+- An end after which "Try again" is offered (``FailureReason.another_attempt_may_pay``,
+  ``Receipt.another_attempt_may_pay``: the SDK's own rule, which the kiosk follows) is a
+  shopper tapping it: a new attempt
   (a new ``start_checkout`` with the same phone, the next plan in
   :func:`~facepay.eval._till_visits.challenges_for` order) on the camera CONTINUING from the
   frame after the last one the previous attempt read (:func:`run_visit`). Up to ``tries``
@@ -63,14 +63,12 @@ from facepay.eval._till_visits import (
 from facepay.types import Frame
 
 if TYPE_CHECKING:
-    from facepay.checkout import FailureReason
+    pass
 
 __all__ = [
     "Attempt",
     "ShopperVisit",
     "VisitCamera",
-    "retryable_decline",
-    "retryable_reason",
     "run_visit",
     "summarize_visits",
     "visit_stop_s",
@@ -83,29 +81,6 @@ CAMERA_ENDED = "camera_ended"  # the clip (or the enrollment boundary) came firs
 TRIES_USED = "tries_used"  # asked ``tries`` times: pays by card
 NOT_RETRYABLE = "not_retryable"  # an end after which the kiosk offers no "Try again"
 ENDS = (APPROVED, CAMERA_ENDED, TRIES_USED, NOT_RETRYABLE)
-
-# The ends after which the kiosk offers no "Try again" (kiosk_app/model/_outcome.py:
-# _BY_REASON gives CANCELLED, BACKEND_DOWN for these, neither in _RETRYABLE). Every other
-# FailureReason is retryable there (too slow, face lost, face not clear, face covered,
-# liveness failed, camera lost, error); tests/eval/test_till_visits_visits.py holds the tables
-# together.
-_FINAL_REASONS = frozenset({"cancelled", "abandoned", "processing_timeout"})
-# The backend's declines the kiosk ends on (its _DECLINES: DECLINED, SHOPPER_LOCKED,
-# NOT_ENROLLED); no_match and step_up_failed are NOT_RECOGNISED, liveness_failed is
-# LIVENESS_FAILED, an unknown one ERROR: all retryable.
-_FINAL_DECLINES = frozenset(
-    {"payment_method_declined", "shopper_locked", "consent_withdrawn", "not_enrolled"}
-)
-
-
-def retryable_reason(reason: FailureReason | None) -> bool:
-    """The kiosk offers "Try again" after an attempt that ended (nothing sent) this way."""
-    return reason is not None and reason.value not in _FINAL_REASONS
-
-
-def retryable_decline(decline_reason: str | None) -> bool:
-    """The kiosk offers "Try again" after the backend declined this way."""
-    return (decline_reason or "") not in _FINAL_DECLINES
 
 
 def visit_stop_s(start_s: float, enrollment_start_s: float) -> float | None:
@@ -401,7 +376,7 @@ def _attempt(
                 challenge,
                 _not_taken_outcome(_text(exc.reason), watch.liveness_started),
                 reason,
-                retryable_reason(exc.reason),
+                exc.reason.another_attempt_may_pay,
                 None if first is None else _round(first),
                 _round(camera.now()) if camera.frames_read > read_before else None,
                 face_seen=watch.face_seen,
@@ -423,7 +398,7 @@ def _attempt(
             challenge,
             outcome,
             decline,
-            retryable_decline(receipt.decline_reason) and not receipt.approved,
+            receipt.another_attempt_may_pay,
             None if first is None else _round(first),
             _round(camera.now()),
             face_seen=True,

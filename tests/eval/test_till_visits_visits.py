@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facepay.checkout import FailureReason
+from facepay.checkout import FailureReason, PaymentStatus, Receipt
 from facepay.cli import main
 from facepay.eval._till_stays import (
     CAMERA_ENDED,
@@ -24,8 +24,6 @@ from facepay.eval._till_stays import (
     Attempt,
     ShopperVisit,
     VisitCamera,
-    retryable_decline,
-    retryable_reason,
     run_visit,
     summarize_visits,
     visit_stop_s,
@@ -204,22 +202,38 @@ def test_an_approval_ends_the_visit_at_once() -> None:
         run_visit(camera, ("blink",), attempt, tries=0)
 
 
-def test_what_is_retried_is_what_the_kiosk_offers_to_try_again() -> None:
-    """The eval's two tables and the kiosk's own (kiosk_app/model/_outcome.py) agree on
-    every FailureReason and on every decline reason the kiosk knows."""
-    from facepay import LivenessReason
+def test_the_kiosk_offers_try_again_exactly_where_the_sdk_says_another_attempt_may_pay() -> None:
+    """The eval retries where the SDK's rule says another attempt may pay
+    (``FailureReason``/``Receipt.another_attempt_may_pay``); the kiosk's own tables
+    (kiosk_app/model/_outcome.py) offer "Try again" on exactly those ends, for every
+    FailureReason, every liveness reason and every decline reason of the protocol."""
+    from facepay import LivenessReason, wire
     from kiosk_app.model._outcome import _DECLINES, classify_reason
 
     for reason in FailureReason:
-        assert retryable_reason(reason) == classify_reason(reason).can_retry_face, reason
+        assert reason.another_attempt_may_pay == classify_reason(reason).can_retry_face, reason
     for live in LivenessReason:
         kind = classify_reason(FailureReason.LIVENESS_FAILED, (live,))
-        assert retryable_reason(FailureReason.LIVENESS_FAILED) == kind.can_retry_face, live
-    for decline, kind in _DECLINES.items():
-        assert retryable_decline(decline) == kind.can_retry_face, decline
-    # An unknown decline is the kiosk's ERROR: "Try again".
-    assert retryable_decline("something_new")
-    assert not retryable_reason(None)
+        assert FailureReason.LIVENESS_FAILED.another_attempt_may_pay == kind.can_retry_face, live
+    for decline in wire.DeclineReason:
+        assert decline.another_attempt_may_pay == _DECLINES[decline.value].can_retry_face, decline
+        receipt = _declined(decline.value)
+        assert receipt.another_attempt_may_pay == decline.another_attempt_may_pay, decline
+    # A decline reason this SDK does not know (a newer backend) is the kiosk's ERROR: "Try again".
+    assert _declined("something_new").another_attempt_may_pay
+    assert "something_new" not in _DECLINES
+
+
+def _declined(reason: str) -> Receipt:
+    return Receipt(
+        status=PaymentStatus.DECLINED,
+        amount_minor=100,
+        currency="EUR",
+        basket_reference="order-1",
+        authorization_id="auth_1",
+        idempotency_key="key-1",
+        decline_reason=reason,
+    )
 
 
 # ------------------------------------------------------------------------------ the summary
