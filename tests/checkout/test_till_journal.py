@@ -37,6 +37,7 @@ from facepay.checkout import (
 )
 from facepay.checkout._journal import TillJournal
 from facepay.config import ClientConfig, ServerConfig
+from facepay.crypto import DeviceKey
 from facepay.errors import CheckoutError
 from facepay.server import ProvisionedDevice
 from facepay.wire import MAX_CLOCK_SKEW_SECONDS, b64decode
@@ -208,6 +209,8 @@ def test_a_payment_that_never_arrived_is_not_charged_once_its_session_is_over(
         (early,) = after.recover(now=entry.session_expires_at - timedelta(seconds=1))
         assert early.outcome is RecoveryOutcome.UNKNOWN
         assert after.journalled == (entry,)
+        with pytest.raises(CheckoutError, match=r"recover\(\)"):
+            after.start_checkout(sale, claim=claim)  # still refused meanwhile
         over = entry.session_expires_at + timedelta(seconds=MAX_CLOCK_SKEW_SECONDS + 1)
         (late,) = after.recover(now=over)
         assert late.outcome is RecoveryOutcome.NOT_CHARGED
@@ -292,6 +295,14 @@ def test_a_corrupt_or_foreign_journal_is_a_typed_error_and_is_left_as_it_was(
     before = None if path.is_dir() else path.read_bytes()
     with pytest.raises(JournalError):
         TillJournal(path, paid_memory=10)
+    with pytest.raises(JournalError):  # the till itself, before any request
+        Till.connect(
+            "http://127.0.0.1:9",
+            device_key=DeviceKey.generate(),
+            device_id="lane-9",
+            journal=path,
+            **kit.SyntheticFaces().till_parts(),
+        )
     after = None if path.is_dir() else path.read_bytes()
     assert after == before
 
@@ -340,3 +351,62 @@ def test_the_journal_is_shared_safely_by_the_tills_threads(tmp_path: Path) -> No
     assert [p.basket_reference for p in reopened.paid_orders()][-1] == "LAST"
     assert len(reopened.paid_orders()) == 5  # bounded, the oldest forgotten first
     reopened.close()
+
+
+def test_a_lost_pin_answer_is_journalled_without_the_pin_or_its_seal_and_recovered(
+    sandbox: kit.Sandbox, faces: kit.SyntheticFaces, tmp_path: Path
+) -> None:
+    """The shopper types their PIN for a grey-zone step-up; its answer is lost and the
+    POS killed. The journal names the step-up's authorization, never the PIN or the PIN
+    as sealed (which the in-memory pending keeps to send again); the next till recovers
+    the approval."""
+    import numpy as np
+
+    device = sandbox.provision_device(tenant_id="acme")
+    journal = tmp_path / "journal.db"
+    network = LosingNetwork()
+    killed = till_process(device, sandbox, faces, journal, network)
+    pin = "7395"
+    person = kit.face(85)
+    claim = facepay.Claim(kind=facepay.ClaimKind.PHONE, value="+4915177000085")
+    killed.enroll(
+        faces.camera("enroll-85", person),
+        consent=facepay.consent_now("2026-01-en"),
+        claim=claim,
+        payment_method_token="tok_visa_4242",
+        pin=pin,
+    )
+    unit = person / np.linalg.norm(person)
+    other = np.random.default_rng(8).standard_normal(unit.shape[0])
+    other -= (other @ unit) * unit
+    near = (0.95 * unit + np.sqrt(1 - 0.95**2) * other / np.linalg.norm(other)).astype(np.float32)
+    sale = basket("POS-1005", 432)
+    session = killed.start_checkout(sale, claim=claim)
+    asked = session.pay(faces.camera(sale.reference, near))
+    assert asked.step_up == "pin"
+    network.lose = True
+    with pytest.raises(PaymentUnansweredError) as lost:
+        session.answer_step_up(pin)
+    sealed_pin = lost.value.pending.step_up_sealed_pin
+    assert sealed_pin is not None
+    del killed, session
+
+    on_disk = b"".join(p.read_bytes() for p in tmp_path.glob("journal.db*"))
+    assert sealed_pin.encode() not in on_disk
+    assert b64decode(sealed_pin)[:24] not in on_disk
+    with sqlite3.connect(journal) as conn:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        assert tables <= {"unanswered", "paid", "sqlite_sequence"}
+        (row,) = conn.execute("SELECT * FROM unanswered").fetchall()
+    conn.close()
+    assert pin not in [str(value) for value in row]
+    assert asked.authorization_id in row  # what finding it needs: the step-up's authorization
+
+    with till_process(device, sandbox, faces, journal) as after:
+        (entry,) = after.journalled
+        assert entry.step_up_authorization_id == asked.authorization_id
+        (recovered,) = after.recover()
+        assert recovered.outcome is RecoveryOutcome.CHARGED
+        assert recovered.receipt is not None
+        assert recovered.receipt.authorization_id == asked.authorization_id
+    assert booked(sandbox, sale.reference) == [("approved", 432)]
