@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -270,3 +271,71 @@ def test_two_backends_on_one_postgresql_database_charge_each_raced_order_once(
     finally:
         second.stop()
         first.stop()
+
+
+def test_the_pos_example_records_an_order_paid_at_another_lane_as_paid_and_takes_no_card(
+    sandbox: kit.Sandbox, faces: kit.SyntheticFaces
+) -> None:
+    """examples/pos_integration.py (what docs/integration.md tells a POS to write): the
+    shopper paid at lane 1; lane 2's ``pay_by_face`` for the same order records it paid
+    by that payment, with no card fallback, whether the refusal comes at once or on
+    the reconcile of a request that never arrived."""
+    import importlib.util
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "pos_integration.py"
+    spec = importlib.util.spec_from_file_location("pos_integration_orders", example)
+    assert spec is not None
+    assert spec.loader is not None
+    pos = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = pos  # its dataclasses look their module up
+    spec.loader.exec_module(pos)
+
+    lane_1 = sandbox.provision_device(tenant_id="acme", lane_id="lane-1")
+    lane_2 = sandbox.provision_device(tenant_id="acme", lane_id="lane-2")
+    order = pos.demo_order()
+    order.order_id = f"store-7/lane-2/{uuid.uuid4().hex[:6]}"
+    phone = "+4915166000064"
+    with till_process(lane_1, sandbox, faces, None) as first:
+        person = kit.face(64)
+        first.enroll(
+            faces.camera("enroll-64", person),
+            consent=facepay.consent_now("2026-01-en"),
+            claim=facepay.Claim(kind=facepay.ClaimKind.PHONE, value=phone),
+            payment_method_token="tok_visa_4242",
+        )
+        paid = pos.pay_by_face(
+            first, order, faces.camera("lane-1", kit.same_face(person, 1)), phone
+        )
+        assert paid["paid"] is True
+    proxy = RewritingProxy()
+    with till_process(lane_2, sandbox, faces, None, proxy) as second:
+        at_once = pos.pay_by_face(
+            second, order, faces.camera("lane-2", kit.same_face(person, 2)), phone
+        )
+    assert at_once["paid"] is True
+    assert at_once["already_paid"] is True
+    assert at_once["fallback"] is None
+    assert at_once["authorization_id"] == paid["authorization_id"]
+
+    # Lane 3's request is dropped on its way; its reconcile meets the paid order.
+    lane_3 = sandbox.provision_device(tenant_id="acme", lane_id="lane-3")
+    dropping = RewritingProxy()
+    dropping.forward, dropping.rewrite = False, lose_the_answer
+    sent = 0
+
+    def once_then_through(request: httpx.Request, real: dict[str, Any] | None) -> httpx.Response:
+        nonlocal sent
+        sent += 1
+        dropping.forward, dropping.rewrite = True, None
+        return lose_the_answer(request, real)
+
+    dropping.rewrite = once_then_through
+    with till_process(lane_3, sandbox, faces, None, dropping) as third:
+        on_reconcile = pos.pay_by_face(
+            third, order, faces.camera("lane-3", kit.same_face(person, 3)), phone
+        )
+    assert sent == 1
+    assert on_reconcile["already_paid"] is True
+    assert on_reconcile["fallback"] is None
+    assert on_reconcile["authorization_id"] == paid["authorization_id"]
+    assert booked(sandbox, order.order_id) == [("approved", paid["amount_minor"])]
