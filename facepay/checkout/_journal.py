@@ -107,12 +107,10 @@ class TillJournal:
     def _open(self) -> sqlite3.Connection:
         try:
             # Created for the till's user alone before SQLite opens it (and its journal
-            # files, which SQLite gives the main file's mode).
+            # files, which SQLite gives the main file's mode); an existing file is only
+            # read until it shows itself a till journal.
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            os.close(fd)
-            if self.path.stat().st_mode & 0o077:
-                os.chmod(self.path, 0o600)
-            with self.path.open("rb") as f:
+            with os.fdopen(fd, "rb") as f:
                 head = f.read(16)
             if head not in (b"", b"SQLite format 3\x00"):
                 raise JournalError(f"{self.path} is not a till journal (not SQLite)")
@@ -139,12 +137,17 @@ class TillJournal:
             # A damaged page fails here, at start, not at the first payment.
             if conn.execute("PRAGMA quick_check").fetchone()[0] != "ok":
                 raise JournalError(f"the till journal {self.path} is damaged")
+            if self.path.stat().st_mode & 0o077:
+                os.chmod(self.path, 0o600)  # a journal others could read: the owner's now
         except sqlite3.DatabaseError as exc:
             conn.close()
             raise JournalError(f"the till journal {self.path} is damaged: {exc}") from exc
         except JournalError:
             conn.close()
             raise
+        except OSError as exc:
+            conn.close()
+            raise JournalError(f"the till journal {self.path} cannot be used: {exc}") from exc
         return conn
 
     def hold(self, entry: JournalEntry) -> None:

@@ -271,7 +271,9 @@ def _recover_one(client: FacePayClient, entry: JournalEntry, now: datetime) -> R
         # Not this payment's answer, whoever sent it: it proves nothing either way.
         return RecoveredPayment(entry=entry, outcome=unknown, why="the answer is another payment's")
     receipt = Receipt.from_wire(answer, entry.idempotency_key)
-    if receipt.status is PaymentStatus.APPROVED and receipt.receipt_id is not None:
+    if receipt.status is PaymentStatus.APPROVED:
+        if receipt.receipt_id is None:  # not what the backend answers an approval with
+            return RecoveredPayment(entry=entry, outcome=unknown, why="an approval without receipt")
         return RecoveredPayment(entry=entry, outcome=RecoveryOutcome.CHARGED, receipt=receipt)
     if receipt.status is PaymentStatus.DECLINED:
         return RecoveredPayment(entry=entry, outcome=RecoveryOutcome.NOT_CHARGED, receipt=receipt)

@@ -292,7 +292,9 @@ def test_a_corrupt_or_foreign_journal_is_a_typed_error_and_is_left_as_it_was(
         path.write_bytes(whole[: len(whole) // 2] + os.urandom(len(whole) // 2))
     else:
         path.mkdir()
-    before = None if path.is_dir() else path.read_bytes()
+    if not path.is_dir():
+        path.chmod(0o644)
+    before = None if path.is_dir() else (path.read_bytes(), stat.S_IMODE(path.stat().st_mode))
     with pytest.raises(JournalError):
         TillJournal(path, paid_memory=10)
     with pytest.raises(JournalError):  # the till itself, before any request
@@ -303,8 +305,8 @@ def test_a_corrupt_or_foreign_journal_is_a_typed_error_and_is_left_as_it_was(
             journal=path,
             **kit.SyntheticFaces().till_parts(),
         )
-    after = None if path.is_dir() else path.read_bytes()
-    assert after == before
+    after = None if path.is_dir() else (path.read_bytes(), stat.S_IMODE(path.stat().st_mode))
+    assert after == before  # its bytes and its mode
 
 
 def entry(key: str, reference: str) -> JournalEntry:
