@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from facepay import FacePayError, __version__
+from kiosk_app.process import no_core_dumps
 
 __all__ = ["build_parser", "main"]
 
@@ -213,6 +214,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(args: argparse.Namespace) -> int:
+    # Before any shopper's data is in memory: a crash must not write it to disk.
+    no_core_dumps()
     if args.verbose:
         logging.basicConfig(
             level=logging.DEBUG if args.verbose > 1 else logging.INFO,

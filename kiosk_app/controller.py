@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from PyQt6.QtCore import QEvent, QObject, Qt, QThread, QTimer, pyqtSignal
+from PyQt6.QtGui import QGuiApplication, QKeyEvent, QMouseEvent
 from PyQt6.QtWidgets import QApplication, QStackedWidget, QWidget
 
 from facepay import Claim, FrameFeedback
@@ -96,6 +97,7 @@ WARNING_LEAD_S = 10.0
 logger = logging.getLogger(__name__)
 
 _FACE_SCREENS = (ScreenId.CAPTURE, ScreenId.LIVENESS)
+_PRESS_KEYS = (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Space)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -317,6 +319,10 @@ class KioskController(QObject):
         self.warn_timer.setSingleShot(True)
         self.warn_timer.timeout.connect(self._warn_inactive)
         self._warned: Screen | None = None
+        # The last press let through (its event time, ms) and whether the screen changed
+        # since: a second tap of the same gesture is dropped (_second_tap).
+        self._last_press_at: int | None = None
+        self._screen_changed_since_press = False
         app = QApplication.instance()
         if app is not None:
             app.installEventFilter(self)
@@ -541,6 +547,8 @@ class KioskController(QObject):
             self._show_attendant_health()
             self._show_attendant_work()
             self.run(lambda p: p.health(), self._on_health)
+        if self.stack.currentWidget() is not screen:
+            self._screen_changed_since_press = True
         self.stack.setCurrentWidget(screen)
         screen.refocus()
         self.touch()
@@ -711,12 +719,37 @@ class KioskController(QObject):
         self._warned = screen
 
     def eventFilter(self, obj: QObject | None, event: QEvent | None) -> bool:  # noqa: N802 (Qt API)
-        if event is not None and event.type() in (
-            QEvent.Type.MouseButtonPress,
-            QEvent.Type.KeyPress,
-            QEvent.Type.TouchBegin,
-        ):
+        if event is None:
+            return False
+        kind = event.type()
+        if kind in (QEvent.Type.MouseButtonPress, QEvent.Type.MouseButtonDblClick):
+            if isinstance(event, QMouseEvent) and self._second_tap(event):
+                return True
             self.touch()
+        elif kind in (QEvent.Type.KeyPress, QEvent.Type.TouchBegin):
+            if isinstance(event, QKeyEvent) and event.isAutoRepeat() and event.key() in _PRESS_KEYS:
+                # A held Enter or Space is one press, not one per screen it reaches.
+                return True
+            self.touch()
+        return False
+
+    def _second_tap(self, event: QMouseEvent) -> bool:
+        """A press within the double-tap interval of the press that changed the screen is
+        that gesture's second tap: it must not land on whatever the new screen has there (a
+        double tap on "I agree" pressed the phone screen's Cancel, one on "Pay" the choice
+        screen's Cancel, one on "Pay with my face" typed a digit). Both times are the
+        events' own (the platform's clock), so a slow machine cannot turn two taps into
+        one."""
+        stamp = event.timestamp()
+        last, changed = self._last_press_at, self._screen_changed_since_press
+        hints = QGuiApplication.styleHints()
+        interval = hints.mouseDoubleClickInterval() if hints is not None else 400
+        if changed and last is not None and 0 <= stamp - last < interval:
+            logger.debug("a second tap right after a screen change was dropped")
+            return True
+        if event.type() is QEvent.Type.MouseButtonPress:
+            self._last_press_at = stamp
+            self._screen_changed_since_press = False
         return False
 
     def _on_inactive(self) -> None:

@@ -24,6 +24,7 @@ from PyQt6.QtWidgets import (
     QLabel,
     QLineEdit,
     QListWidget,
+    QListWidgetItem,
     QProgressBar,
     QPushButton,
     QScrollArea,
@@ -56,6 +57,7 @@ from kiosk_app.widgets import (
     ChallengeIcon,
     Keypad,
     label,
+    plain_label,
 )
 
 __all__ = [
@@ -83,6 +85,9 @@ __all__ = [
     "not_clear_message_key",
     "quality_prompt_key",
 ]
+
+# Unicode's right-to-left isolate and its end (UAX #9).
+_RLI, _PDI = "\u2067", "\u2069"
 
 # A shopper's facepay PIN is 4 digits, like a card PIN (facepay.Till.check_pin).
 PIN_DIGITS = 4
@@ -460,6 +465,12 @@ class ChoiceScreen(Screen):
         )
         self.face_button.setVisible(not lane_paused)
         self.enroll_button.setVisible(not lane_paused)
+        # Without face pay (paused, or the service down) the card is the one way on: it is
+        # drawn as the primary action (it stayed grey beside an empty space, or beside a
+        # greyed face button still outlined in the primary yellow).
+        face = face_available and not lane_paused
+        _set_primary(self.card_button, "card", 48, primary=not face)
+        _set_primary(self.face_button, "face", 48, primary=face)
         self.face_button.setEnabled(face_available and not lane_paused)
         self.enroll_button.setEnabled(face_available and not lane_paused)
         self.retranslate()
@@ -478,6 +489,18 @@ class ChoiceScreen(Screen):
     def first_focus(self) -> QWidget | None:
         face = self.face_button
         return face if face.isVisibleTo(self) and face.isEnabled() else self.card_button
+
+
+def _set_primary(button: BigButton, icon_name: str, size: int, *, primary: bool) -> None:
+    """Draw ``button`` as the screen's primary action (the theme's yellow) or not."""
+    if (button.property("role") == "primary") == primary:
+        return
+    button.setProperty("role", "primary" if primary else "")
+    button.setIcon(icon(icon_name, size, "#101418") if primary else icon(icon_name, size))
+    style = button.style()
+    if style is not None:  # the theme's rules follow a property only when re-polished
+        style.unpolish(button)
+        style.polish(button)
 
 
 class _KeypadScreen(Screen):
@@ -843,7 +866,7 @@ class ResultScreen(Screen):
 
     def __init__(self, tr: Translator) -> None:
         super().__init__(tr)
-        self.icon = QLabel()
+        self.icon = plain_label()
         self.icon.setObjectName("icon")
         self.icon.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.amount_label = label("amount")
@@ -962,7 +985,18 @@ class ResultScreen(Screen):
             self.receipt.clear()
             self.receipt.addItems(list(self._lines))
             if self._receipt_id:
-                self.receipt.addItem(t("result.receipt_number", number=self._receipt_id))
+                number = t("result.receipt_number", number=self._receipt_id)
+                if t.language.rtl:
+                    # The list is left to right (the POS's item lines), which laid "رقم
+                    # الإيصال rcpt_..." out label first on the left: read from the right it
+                    # began with the id. A right-to-left isolate, on the right.
+                    item = QListWidgetItem(f"{_RLI}{number}{_PDI}")
+                    item.setTextAlignment(
+                        Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+                    )
+                    self.receipt.addItem(item)
+                else:
+                    self.receipt.addItem(number)
             self.receipt.setAccessibleName(t("result.receipt"))
         else:
             self.amount_label.setText("")
@@ -1006,7 +1040,14 @@ class ResultScreen(Screen):
         self._card_offered = True
         self._enrolling = False
         self._receipt_id = ""
+        self._amount = self._method = ""
+        self._by_card = False
         self.receipt.clear()
+        # Hidden is not forgotten: the last shopper's amount and card stayed in these
+        # labels until the next result was drawn over them.
+        for text in (self.amount_label, self.method_label, self.message):
+            text.clear()
+            text.setAccessibleName("")
 
 
 class ConfirmCancelScreen(Screen):
@@ -1096,6 +1137,9 @@ class StepUpScreen(_KeypadScreen):
         self.keypad.set_reveal_last(0)  # the step-up digits are the secret being checked
         self.card_button = BigButton()
         self.card_button.setObjectName("stepup_card")
+        # The card's icon, as on every other "Pay by card" button.
+        self.card_button.setIcon(icon("card", 36))
+        self.card_button.setIconSize(QSize(36, 36))
         self.side.addStretch(1)
         self.side.addWidget(self.card_button)
         self.side.addStretch(1)
@@ -1605,7 +1649,7 @@ class AttendantScreen(Screen):
         self.camera_box = QComboBox()
         self.camera_box.setEditable(True)
         self.camera_box.setObjectName("attendant_camera")
-        self.camera_label = QLabel()
+        self.camera_label = plain_label()
         self.settings_form.addRow(self.camera_label, self.camera_box)
         self.camera_health = label("fineprint", center=False)
         self.backend_health = label("fineprint", center=False)
@@ -1754,7 +1798,7 @@ class AttendantScreen(Screen):
             spin.setRange(int(low), int(high))
             value = settings.get(name, low)
             spin.setValue(round(min(high, max(low, value))))
-            text = QLabel()
+            text = plain_label()
             text.setWordWrap(True)
             self.settings_form.addRow(text, spin)
             self.threshold_spins[name] = spin

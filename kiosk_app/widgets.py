@@ -8,12 +8,14 @@ currently on screen, and :meth:`CameraView.clear` drops even that.
 from __future__ import annotations
 
 import math
+import unicodedata
 from collections.abc import Callable
 
 from PyQt6.QtCore import QPointF, QRectF, QSize, Qt, pyqtSignal
 from PyQt6.QtGui import (
     QColor,
     QImage,
+    QInputMethodEvent,
     QKeyEvent,
     QPainter,
     QPainterPath,
@@ -36,17 +38,40 @@ from facepay import QualityConfig
 from kiosk_app.i18n import Translator
 from kiosk_app.ui.icons import icon
 
-__all__ = ["AddressKeyboard", "BigButton", "CameraView", "ChallengeIcon", "Keypad", "label"]
+__all__ = [
+    "AddressKeyboard",
+    "BigButton",
+    "CameraView",
+    "ChallengeIcon",
+    "Keypad",
+    "label",
+    "plain_label",
+]
 
 AMBER = QColor("#FFC20E")
 GREEN = QColor("#3DDC84")
 WHITE = QColor("#FFFFFF")
 RED = QColor("#FF6B6B")
 
+# What the keypads hold: the ASCII digits the till and the backend expect.
+_ASCII_DIGITS = frozenset("0123456789")
+# An input method's commit is a word or a phrase, not a paste: beyond an address's length
+# the rest is not read at all.
+_MOST_TYPED_AT_ONCE = 256
+
+
+def plain_label() -> QLabel:
+    """A label that shows its text as it is: Qt's default (``AutoText``) draws a text that
+    looks like HTML as rich text, so an answer's ``<img src=...>`` or ``<h1>`` would be
+    rendered, and could load a file, instead of read."""
+    widget = QLabel()
+    widget.setTextFormat(Qt.TextFormat.PlainText)
+    return widget
+
 
 def label(object_name: str = "", *, wrap: bool = True, center: bool = True) -> QLabel:
     """A label styled by the theme through its object name (title, subtitle, prompt ...)."""
-    widget = QLabel()
+    widget = plain_label()
     if object_name:
         widget.setObjectName(object_name)
     widget.setWordWrap(wrap)
@@ -85,14 +110,24 @@ class _KeyDisplay(QLineEdit):
     for the display's focus and hide events while its keypad is being destroyed, which
     crashed the interpreter in a test's teardown."""
 
-    def __init__(self, on_key: Callable[[QKeyEvent], bool]) -> None:
+    def __init__(self, on_key: Callable[[QKeyEvent], bool], on_text: Callable[[str], None]) -> None:
         super().__init__()
         self._on_key = on_key
+        self._on_text = on_text
 
     def keyPressEvent(self, event: QKeyEvent | None) -> None:  # noqa: N802 (Qt API)
         if event is not None and self._on_key(event):
             return
         super().keyPressEvent(event)
+
+    def inputMethodEvent(self, event: QInputMethodEvent | None) -> None:  # noqa: N802 (Qt API)
+        # An input method (a virtual keyboard, a Chinese one) commits text straight into a
+        # line edit, read-only or not: the display then showed what it committed (emoji,
+        # a 10,000-character string) beside digits it did not hold. Its text is typed,
+        # character by character, through the keypad's own rules instead.
+        if event is not None:
+            self._on_text(event.commitString())
+            event.accept()
 
 
 class _KeyboardTypesIn:
@@ -115,6 +150,13 @@ class _KeyboardTypesIn:
 
     def _submit(self) -> None:
         raise NotImplementedError
+
+    def text_typed(self, text: str) -> None:
+        """Text an input method committed: each character a key would press is pressed."""
+        for ch in text[:_MOST_TYPED_AT_ONCE]:
+            pressed = self.typed_key(ch)
+            if pressed is not None:
+                self.press(pressed)
 
     def key_pressed(self, event: QKeyEvent) -> bool:
         """Handle a key pressed on the display; True when it is taken (or dropped)."""
@@ -158,7 +200,7 @@ class Keypad(_KeyboardTypesIn, QWidget):
         self._min = 1
         self._reveal = reveal_last
         self._digits = ""
-        self.display = _KeyDisplay(self.key_pressed)
+        self.display = _KeyDisplay(self.key_pressed, self.text_typed)
         self.display.setObjectName("keypad_display")
         self.display.setAlignment(Qt.AlignmentFlag.AlignCenter)
         # Read-only: the digits live here, the display only ever holds the masked form.
@@ -225,7 +267,7 @@ class Keypad(_KeyboardTypesIn, QWidget):
         self._set(self._digits)
 
     def press(self, digit: str) -> None:
-        if digit.isdigit() and len(digit) == 1 and len(self._digits) < self._max:
+        if digit in _ASCII_DIGITS and len(digit) == 1 and len(self._digits) < self._max:
             self._set(self._digits + digit)
 
     def backspace(self) -> None:
@@ -244,8 +286,12 @@ class Keypad(_KeyboardTypesIn, QWidget):
         return "\u2022" * (n - shown) + (self._digits[n - shown :] if shown else "")
 
     def typed_key(self, text: str) -> str | None:
-        """A keyboard's digit is pressed as a key; letters are dropped."""
-        return text if text.isdigit() and len(text) == 1 else None
+        """A keyboard's digit is pressed as a key, a decimal digit of another script (an
+        Arabic keyboard's ٣, a full-width ３) as the same digit; letters, and characters
+        Python calls digits that are not decimal ones (², ①), are dropped."""
+        if len(text) != 1 or not text.isdecimal():
+            return None
+        return str(unicodedata.decimal(text))
 
     def _set(self, digits: str) -> None:
         self._digits = digits
@@ -280,7 +326,7 @@ class AddressKeyboard(_KeyboardTypesIn, QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._text = ""
-        self.display = _KeyDisplay(self.key_pressed)
+        self.display = _KeyDisplay(self.key_pressed, self.text_typed)
         self.display.setObjectName("keyboard_display")
         self.display.setReadOnly(True)
         self.display.setFocusPolicy(Qt.FocusPolicy.StrongFocus)

@@ -41,6 +41,7 @@ from kiosk_app.model._outcome import (
     outcome_from_error,
     reconcile_outcome,
     settle,
+    shown_method,
 )
 from kiosk_app.model._port import BackendHealth, CheckoutPort, StoreProfile
 from kiosk_app.model._receipts import ChannelKind, PrivacyReceipt, ReceiptChannel
@@ -52,6 +53,7 @@ from kiosk_app.model._staff import (
     StaffLogin,
     clamp_settings,
 )
+from kiosk_app.model._text import one_line
 
 __all__ = [
     "DEFAULT_LANE_PAUSE_S",
@@ -707,7 +709,7 @@ class KioskMachine:
             kind=OutcomeKind.APPROVED,
             amount_minor=self.sale.total_minor,
             currency=self.sale.currency,
-            masked_method=masked_method,
+            masked_method=shown_method(masked_method),
             by_card=True,
             charged=True,
         )
@@ -925,7 +927,7 @@ class KioskMachine:
             self.signed_in = self.staff.sign_in(staff_id, pin)
         except LoginRefusedError as exc:
             # The id is recorded (it is the staff member's, or a guess); never the PIN.
-            self.audit.record(staff_id[:32], StaffAction.SIGN_IN_REFUSED)
+            self.audit.record(one_line(staff_id, 32), StaffAction.SIGN_IN_REFUSED)
             key = "attendant.locked" if exc.locked else "attendant.pin_wrong"
             self._emit(Notice(key, {"seconds": round(exc.wait_s)}))
             return

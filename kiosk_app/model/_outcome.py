@@ -39,8 +39,10 @@ from facepay import (
 )
 from kiosk_app.model._port import AttemptEnd
 from kiosk_app.model._sale import Sale
+from kiosk_app.model._text import isolated, one_line
 
 __all__ = [
+    "MASKED_METHOD_LIMIT",
     "Outcome",
     "OutcomeKind",
     "classify_reason",
@@ -51,6 +53,7 @@ __all__ = [
     "process_frame",
     "reconcile_outcome",
     "settle",
+    "shown_method",
 ]
 
 
@@ -160,9 +163,21 @@ class Outcome:
         """The sale's lines for the shared screen (the receipt words its own lines in the
         shopper's language: :class:`~kiosk_app.model.PrivacyReceipt`)."""
         return tuple(
-            f"{line.quantity} x {line.description}  {format_money(line.total_minor, self.currency)}"
+            f"{line.quantity} x {isolated(line.description)}  "
+            f"{format_money(line.total_minor, self.currency)}"
             for line in self.items
         )
+
+
+# A masked card ("Visa •••• 4242") is short; the answer's field is free text, and whoever
+# answers (a rogue backend, a proxy the till trusts, a POS's card terminal) chooses it.
+MASKED_METHOD_LIMIT = 40
+
+
+def shown_method(masked: str) -> str:
+    """A payment method's masked name as the screen and the receipt may show it: one line
+    of at most :data:`MASKED_METHOD_LIMIT` characters."""
+    return one_line(masked, MASKED_METHOD_LIMIT)
 
 
 def outcome_from_receipt(receipt: Receipt, sale: Sale | None = None) -> Outcome:
@@ -170,7 +185,7 @@ def outcome_from_receipt(receipt: Receipt, sale: Sale | None = None) -> Outcome:
     if receipt.approved:
         return Outcome(
             kind=OutcomeKind.APPROVED,
-            masked_method=receipt.masked_payment_method or "",
+            masked_method=shown_method(receipt.masked_payment_method or ""),
             receipt=receipt,
             items=sale.lines if sale is not None else (),
             charged=True,
@@ -307,7 +322,7 @@ def settle(
     if isinstance(answer, EnrollmentResult):
         return Outcome(
             kind=OutcomeKind.ENROLLED,
-            masked_method=answer.masked_payment_method,
+            masked_method=shown_method(answer.masked_payment_method),
             enrollment=answer,
         )
     return outcome_from_receipt(answer, sale)

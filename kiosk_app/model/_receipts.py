@@ -94,9 +94,12 @@ class PrivacyReceipt:
         )
 
     def _value(self, text: object, *, either_way: bool = False) -> str:
+        if either_way:
+            # A product name, in any receipt: its direction controls end with it.
+            return f"{_FSI}{text}{_PDI}"
         if not self.language.rtl:
             return str(text)
-        return f"{_FSI if either_way else _LRI}{text}{_PDI}"
+        return f"{_LRI}{text}{_PDI}"
 
     def lines(self) -> tuple[str, ...]:
         tr, v = Translator(self.language), self._value

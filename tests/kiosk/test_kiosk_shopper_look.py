@@ -1,0 +1,117 @@
+"""What the screenshots showed (scripts/screenshots.py under xvfb-run, every screen at
+1024x768 and 1280x1024 in English, Chinese and Arabic, looked at one by one), each as a
+test that would have caught it."""
+
+from __future__ import annotations
+
+import pytest
+from PyQt6.QtGui import QColor, QFont, QTextLayout, QTextOption
+from PyQt6.QtWidgets import QApplication
+
+from kiosk_app.app import apply_theme
+from kiosk_app.i18n import Language, Translator
+from kiosk_app.model import OutcomeKind
+from kiosk_app.screens import ChoiceScreen, ResultScreen
+from kiosk_app.ui.gallery import SCREEN_TYPES
+from kiosk_app.widgets import BigButton
+
+RECEIPT_ID = "rcpt_7QK2M9XW4B"
+
+
+def test_the_arabic_receipt_number_reads_from_the_right_label_first(qapp: QApplication) -> None:
+    """Before: the result's receipt list is left to right (the POS's item lines), so
+    "رقم الإيصال rcpt_..." was laid out label first on the left; read from the right, as
+    Arabic is, the line began with the id."""
+    tr = Translator(Language.AR)
+    screen = ResultScreen(tr)
+    screen.show_result(
+        OutcomeKind.APPROVED,
+        amount_text="EUR 2.38",
+        lines=["2 x Bananas 1 kg  EUR 2.38"],
+        receipt_id=RECEIPT_ID,
+    )
+    item = screen.receipt.item(screen.receipt.count() - 1)
+    assert item is not None
+    text = item.text()
+    label = tr("result.receipt_number", number="").strip()
+    # Laid out as the list lays it out: a paragraph in the list's own direction.
+    option = QTextOption()
+    option.setTextDirection(screen.receipt.layoutDirection())
+    layout = QTextLayout(text, QFont())
+    layout.setTextOption(option)
+    layout.beginLayout()
+    row = layout.createLine()
+    row.setLineWidth(100_000)
+    layout.endLayout()
+
+    def x(i: int) -> float:
+        return float(row.cursorToX(i)[0])
+
+    # Inside each run (a run's edge is where two runs meet: one x for both).
+    label_at, id_at = text.index(label) + 2, text.index(RECEIPT_ID) + 2
+    assert x(label_at) > x(id_at), "the label must stand to the right of the id"
+    ids = [x(id_at + i) for i in range(len(RECEIPT_ID) - 2)]
+    assert ids == sorted(ids)  # the id itself reads left to right
+    # (control) The item lines keep their left-to-right order, quantity first.
+    first = screen.receipt.item(0)
+    assert first is not None
+    assert first.text().startswith("2 x Bananas")
+
+
+@pytest.mark.parametrize("language", list(Language), ids=lambda x: x.value)
+def test_every_pay_by_card_button_carries_the_card_icon(
+    qapp: QApplication, language: Language
+) -> None:
+    """Before: the step-up screen's "Pay by card" was the one without its icon."""
+    tr = Translator(language)
+    words = {tr("result.try_card"), tr("choice.card")}
+    found = []
+    for screen_type in SCREEN_TYPES.values():
+        screen = screen_type(tr)
+        screen.retranslate()
+        for b in screen.findChildren(BigButton):
+            if b.text() in words:
+                found.append(screen.name)
+                assert not b.icon().isNull(), f"{screen.name}.{b.objectName()}"
+    assert {"choice", "result", "step_up"} <= set(found)
+
+
+def test_with_face_pay_paused_the_card_is_drawn_as_the_primary_action(
+    qapp: QApplication,
+) -> None:
+    """Before: with face pay hidden the card stayed a grey secondary button beside an
+    empty space."""
+    apply_theme(qapp)
+    screen = ChoiceScreen(Translator())
+    screen.resize(1024, 768)
+    screen.show_amount("EUR 35.66", False, lane_paused=True)
+    screen.show()
+    qapp.processEvents()
+    card = screen.card_button
+    assert card.property("role") == "primary"
+    yellow = QColor("#FFC20E")
+    assert card.grab().toImage().pixelColor(12, card.height() // 2) == yellow
+    # Face pay back: the card is the second choice again, beside the primary face button.
+    screen.show_amount("EUR 35.66", True)
+    qapp.processEvents()
+    assert card.property("role") != "primary"
+    assert card.grab().toImage().pixelColor(12, card.height() // 2) != yellow
+    assert screen.face_button.grab().toImage().pixelColor(12, 20) == yellow
+
+
+def test_with_the_payment_service_down_the_card_is_the_primary_action_not_a_grey_face(
+    qapp: QApplication,
+) -> None:
+    """Before: "Face pay is not available right now" over a greyed "Pay with my face"
+    still outlined in the primary yellow, and a grey "Pay by card"."""
+    apply_theme(qapp)
+    screen = ChoiceScreen(Translator())
+    screen.resize(1024, 768)
+    screen.show_amount("EUR 35.66", False)
+    screen.show()
+    qapp.processEvents()
+    yellow = QColor("#FFC20E")
+    assert screen.card_button.grab().toImage().pixelColor(12, 20) == yellow
+    face = screen.face_button.grab().toImage()
+    border = [face.pixelColor(x, face.height() // 2) for x in range(6)]
+    assert yellow not in border
