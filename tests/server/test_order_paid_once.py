@@ -91,6 +91,12 @@ def test_a_second_lane_paying_a_paid_order_is_refused_and_told_which_payment_pai
     assert len([r for r in rows(sandbox, "SELECT basket_reference FROM authorizations")
                 if r[0] == order]) == 1  # fmt: skip
     assert not session_used(sandbox, again["session_id"])
+    # Refused before the face is opened: a seal nobody could open is refused the same way.
+    unopenable = order_body(second, order, same_face(shopper, 4))
+    unopenable["sealed_template"]["ciphertext"] = "A" * 64
+    refused_unopened = second.authorize(unopenable)
+    assert refused_unopened.status_code == 409, refused_unopened.text
+    assert error(refused_unopened)["code"] == "order_already_paid"
     # The same till, the same order, another amount: refused the same way.
     assert first.authorize(order_body(first, order, same_face(shopper, 3), 5)).status_code == 409
 
