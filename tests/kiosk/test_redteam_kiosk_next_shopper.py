@@ -37,7 +37,7 @@ from PyQt6.QtWidgets import QApplication
 
 import facepay.testing as kit
 from kiosk_app.controller import KioskController
-from kiosk_app.model import ChannelKind
+from kiosk_app.model import ChannelKind, StaffAction
 
 
 @pytest.fixture
@@ -180,6 +180,8 @@ def test_after_paying_and_leaving_the_receipt_screen_nothing_of_the_shopper_stay
         assert not [t for t in every_text(c.widget()) if secret in t]
     walk_away(qtbot, c)  # the attendant leaves signed in: signed out, nothing kept
     assert c.machine.signed_in == ""
+    assert c.machine.audit.lines[-1].action is StaffAction.SIGN_OUT
+    assert c.machine.audit.lines[-1].staff_id == STAFF_ID
     assert c.attendant.basket_list.rowCount() == 0
     assert held_anywhere(c, "4242") == []
 
