@@ -428,12 +428,14 @@ class Till(ClosesOnExit):
         return recover(self.ledger, self.client, now)
 
     def order_payments(self, basket_reference: str) -> tuple[OrderPayment, ...]:
-        """Every payment the backend holds for an order, oldest first, as each stands now:
-        what a POS asks after a crash, when this till's :attr:`unanswered` (kept in
-        memory only) is gone. Any till of the retailer may ask, so a sale moved to
-        another lane is found too. Take no card for the order while one of them
-        :meth:`~OrderPayment.blocks_another_payment` (approved, or waiting for a step-up
-        that can still be answered); an empty tuple: nothing was ever charged for it."""
+        """The payments the backend holds for an order, oldest first, as each stands now
+        (at most the backend's cap, 50 by default: the approval and any step-up always
+        among them, the oldest declines left out first): what a POS asks after a crash
+        when the till had no journal, or at another lane. Any till of the retailer may
+        ask, so a sale moved to another lane is found too. Take no card for the order
+        while one of them :meth:`~OrderPayment.blocks_another_payment` (approved, or
+        waiting for a step-up that can still be answered); an empty tuple: nothing was
+        ever charged for it."""
         answer = self.client.order_authorizations(basket_reference)
         return tuple(OrderPayment.from_wire(a) for a in answer.authorizations)
 
