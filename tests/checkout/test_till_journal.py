@@ -412,3 +412,31 @@ def test_a_lost_pin_answer_is_journalled_without_the_pin_or_its_seal_and_recover
         assert recovered.receipt is not None
         assert recovered.receipt.authorization_id == asked.authorization_id
     assert booked(sandbox, sale.reference) == [("approved", 432)]
+
+
+class DeadNetwork(httpx.BaseTransport):
+    """The backend cannot be reached at all."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("no route to the backend", request=request)
+
+
+def test_recover_with_no_answer_keeps_the_payment_unknown_and_its_order_refused(
+    sandbox: kit.Sandbox, faces: kit.SyntheticFaces, tmp_path: Path
+) -> None:
+    device = sandbox.provision_device(tenant_id="acme")
+    journal = tmp_path / "journal.db"
+    sale = basket("POS-1006", 510)
+    _, claim, _ = crash_mid_payment(device, sandbox, faces, journal, sale, 86, deliver=True)
+    with till_process(device, sandbox, faces, journal, DeadNetwork()) as offline:
+        (entry,) = offline.journalled
+        (unknown,) = offline.recover()
+        assert unknown.outcome is RecoveryOutcome.UNKNOWN
+        assert offline.journalled == (entry,)
+        with pytest.raises(CheckoutError, match=r"recover\(\)"):
+            offline.start_checkout(sale, claim=claim)
+    # The network is back: the same journal still has it, and the charge is found once.
+    with till_process(device, sandbox, faces, journal) as online:
+        (found,) = online.recover()
+        assert found.charged
+    assert booked(sandbox, sale.reference) == [("approved", 510)]
