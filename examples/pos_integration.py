@@ -12,6 +12,11 @@ This is the shape of the code a retailer's POS adds (see docs/integration.md):
    crash): record it paid and take no card; on any other ``BackendError`` the backend
    refused before charging: offer the card.
 
+The till believes only answers signed by the backend's answer key: the POS reads its pin
+the way it reads its other settings, from ``FACEPAY_CLIENT_ANSWER_KEY_PIN`` (the acquirer
+hands it over with the device registration; ``facepay sandbox keys`` prints a reference
+backend's). Run on its own, with no such variable, the pin comes from the embedded sandbox.
+
 To run on its own it first enrolls a demo shopper in the embedded sandbox, with a clip as
 the camera (the liveness challenge is named explicitly because a recorded clip cannot
 follow random prompts; a real till uses the backend's random plan)::
@@ -22,6 +27,7 @@ follow random prompts; a real till uses the backend's random plan)::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -38,6 +44,7 @@ from facepay import (
     CheckoutFailedError,
     Claim,
     ClaimKind,
+    ClientConfig,
     FacePayError,
     LivenessProgressed,
     OrderAlreadyPaidError,
@@ -116,6 +123,15 @@ def already_paid(order: PosOrder, exc: OrderAlreadyPaidError) -> dict[str, Any]:
         "authorization_id": exc.authorization_id,
         "receipt_id": exc.receipt_id,
     }
+
+
+def client_config(handed_over_pin: str | None = None) -> ClientConfig:
+    """The POS's client settings: ``FACEPAY_CLIENT_*`` from its environment, the answer key
+    pin included; ``handed_over_pin`` only when the environment names none."""
+    config = ClientConfig.from_env()
+    if config.answer_key_pin is None and handed_over_pin is not None:
+        config = dataclasses.replace(config, answer_key_pin=handed_over_pin)
+    return config
 
 
 def pay_by_face(till: Till, order: PosOrder, camera: Any, phone: str) -> dict[str, Any]:
@@ -222,16 +238,23 @@ def main(argv: Iterable[str] | None = None) -> int:
             sandbox.base_url,
             device_key=device.key,
             device_id=device.device_id,
+            # The demo's acquirer is the embedded sandbox: it hands its pin over directly.
+            client_config=client_config(sandbox.answer_key_pin),
             liveness=fixed_liveness_plan(*(args.challenge or ["blink"])),
         ) as till:
             # Demo setup: the shopper enrolled earlier (at a kiosk or in the retailer's app).
-            with open_source(clip) as camera:
-                till.enroll(
-                    camera,
-                    consent=consent_now("2026-01-en"),
-                    claim=Claim(kind=ClaimKind.PHONE, value=phone),
-                    payment_method_token="tok_mastercard_5555",
-                )
+            try:
+                with open_source(clip) as camera:
+                    till.enroll(
+                        camera,
+                        consent=consent_now("2026-01-en"),
+                        claim=Claim(kind=ClaimKind.PHONE, value=phone),
+                        payment_method_token="tok_mastercard_5555",
+                    )
+            except BackendError as exc:
+                # answer_mismatch: the pin names another backend's key (nothing believed).
+                print(f"enrollment refused by the backend: {exc.code}", file=sys.stderr)
+                return 2
             # The POS side: a basket in, a receipt out.
             with open_source(clip) as camera:
                 record = pay_by_face(till, demo_order(), camera, phone)

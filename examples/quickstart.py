@@ -108,6 +108,9 @@ def main(argv: list[str] | None = None) -> int:
             sandbox.base_url,
             device_key=device.key,
             device_id=device.device_id,
+            # The till believes only answers signed by the backend's answer key; the
+            # embedded sandbox hands its pin over (a real backend's comes out of band).
+            client_config=sandbox.client_config(),
             liveness=fixed_liveness_plan(*challenges),
         ) as till:
             try:

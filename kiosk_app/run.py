@@ -6,7 +6,10 @@ A POS embeds the kiosk like this (the POS owns the basket and the card terminal)
     from kiosk_app.model import StaffDirectory, StaffLogin
     from kiosk_app.run import build_kiosk
     app = QApplication([])
-    port = TillAdapter(Till.connect(url, device_key=key, device_id=dev), store=store, base_url=url)
+    # FACEPAY_CLIENT_ANSWER_KEY_PIN: the backend's answer key pin, from the acquirer
+    # (docs/integration.md, "The answer key pin"); without it a remote backend is refused.
+    till = Till.connect(url, device_key=key, device_id=dev, client_config=ClientConfig.from_env())
+    port = TillAdapter(till, store=store, base_url=url)
     kiosk = build_kiosk(port=port, open_camera=lambda: open_source(0), bridge=bridge,
                         staff=StaffLogin(StaffDirectory.load(staff_file)))
     bridge.push_basket(sale)              # whenever the basket changes

@@ -30,10 +30,12 @@ def doc_commands(doc: str) -> list[str]:
     return commands
 
 
-def run(command: str, eval_dir: Path) -> subprocess.CompletedProcess[str]:
+def run(
+    command: str, eval_dir: Path, extra_env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     argv = shlex.split(command)
     argv[0] = sys.executable  # the documented .venv/bin/python, whichever venv runs the tests
-    env = {**os.environ, "FACEPAY_EVAL_DIR": str(eval_dir)}
+    env = {**os.environ, "FACEPAY_EVAL_DIR": str(eval_dir), **(extra_env or {})}
     return subprocess.run(
         argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False
     )
@@ -84,3 +86,15 @@ def test_pos_integration_turns_a_basket_into_one_receipt(eval_dir: Path) -> None
     assert [(r["id"], r["state"], r["amount_minor"]) for r in rows] == [
         (record["authorization_id"], "approved", record["amount_minor"])
     ]
+
+
+def test_pos_integration_believes_the_pin_its_environment_names(eval_dir: Path) -> None:
+    """The POS reads the answer key pin from FACEPAY_CLIENT_ANSWER_KEY_PIN before the
+    sandbox's: a pin of another backend's key, and the till believes none of its answers
+    (the enrollment is refused, nothing is paid)."""
+    other_backend = "ab" * 32
+    env = {"FACEPAY_CLIENT_ANSWER_KEY_PIN": other_backend}
+    result = run(doc_commands("integration.md")[0], eval_dir, env)
+    assert result.returncode == 2, result.stdout + result.stderr[-3000:]
+    assert "enrollment refused by the backend: answer_mismatch" in result.stderr
+    assert result.stdout == ""
