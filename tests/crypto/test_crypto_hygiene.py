@@ -131,3 +131,23 @@ def test_bench_crypto_command_runs(capsys: pytest.CaptureFixture[str]) -> None:
     hybrid = out["suites"]["mlkem768x25519-hkdf-sha256-chacha20poly1305"]
     assert hybrid["encapsulated_key_bytes"] == 1120
     assert all(v["open_ms"] > 0 for v in out["suites"].values())
+
+
+def test_bench_crypto_times_signed_answers_and_payment_round_trips(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """What signing every answer costs: sign + verify per answer, and payments through the
+    real client and sandbox, with and without the check (each one approved, or it fails)."""
+    import json
+
+    from facepay.cli import main
+
+    argv = ["bench", "crypto", "--iterations", "2", "--dimension", "16", "--round-trips", "2"]
+    assert main([*argv, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["sign_answer_ms"] > 0
+    assert out["verify_answer_ms"] > 0
+    trips = out["payment_round_trip"]
+    assert trips["count"] == 2
+    for name in ("verified", "unverified"):
+        assert 0 < trips[name]["median_ms"] <= trips[name]["p90_ms"]
