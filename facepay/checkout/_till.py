@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -12,6 +13,7 @@ import httpx
 
 from facepay import wire
 from facepay._closing import ClosesOnExit
+from facepay.checkout._answer_pin import AnswerPinFile
 from facepay.checkout._basket import (
     Basket,
     EnrollmentResult,
@@ -63,7 +65,13 @@ from facepay.crypto import (
     sign_request,
     verify_receipt,
 )
-from facepay.errors import BackendError, CheckoutError, InvalidSignatureError, WeakPinError
+from facepay.errors import (
+    BackendError,
+    CheckoutError,
+    ConfigurationError,
+    InvalidSignatureError,
+    WeakPinError,
+)
 from facepay.types import (
     FaceTemplate,
     Frame,
@@ -237,15 +245,35 @@ class Till(ClosesOnExit):
         device_id: str,
         client_config: ClientConfig | None = None,
         transport: httpx.BaseTransport | None = None,
+        answer_pin_file: str | os.PathLike[str] | None = None,
         **kwargs: Any,
     ) -> Till:
-        """A till for the backend at ``base_url``, signing as ``device_id``."""
+        """A till for the backend at ``base_url``, signing as ``device_id``.
+
+        ``answer_pin_file``: for a till without ``ClientConfig.answer_key_pin`` (a backend
+        on this machine), a file (0600) that keeps the answer key it learns, and the key
+        it follows after an endorsed rotation; a restarted till believes only that key.
+        """
+        pin_file = AnswerPinFile(answer_pin_file) if answer_pin_file is not None else None
+        if pin_file is not None:
+            if client_config is not None and client_config.answer_key_pin is not None:
+                raise ConfigurationError(
+                    "answer_pin_file keeps a learned answer key pin: give it or "
+                    "ClientConfig.answer_key_pin, not both"
+                )
+            kept = pin_file.load()
+            if kept is not None:
+                client_config = dataclasses.replace(
+                    client_config or ClientConfig(), answer_key_pin=kept
+                )
         client = FacePayClient(
             base_url,
             signer=DeviceSigner(device_key, device_id),
             config=client_config,
             transport=transport,
         )
+        if pin_file is not None:
+            client.on_new_answer_pin = pin_file.save
         return cls(client, **kwargs)
 
     def close(self) -> None:

@@ -206,6 +206,9 @@ class BaseClient:
         # first answer it signs moves the pin to it (the backend rotated).
         self._next_pin: str | None = None
         self._pin_lock = threading.Lock()
+        # Called with the new pin when the client learns or follows one (a till keeps
+        # it with its device key: facepay.checkout's AnswerPinFile).
+        self.on_new_answer_pin: Callable[[str], None] | None = None
         self.signer = signer
         self._rng = rng if rng is not None else random.SystemRandom()
 
@@ -351,6 +354,7 @@ class BaseClient:
                     return False
                 self._answer_pin = fingerprint
                 logger.debug("answer key learned from the backend: %s", fingerprint)
+                self._keep_pin(fingerprint)
                 return True
             if hmac.compare_digest(fingerprint, self._answer_pin):
                 return True
@@ -363,8 +367,13 @@ class BaseClient:
                     fingerprint,
                 )
                 self._answer_pin, self._next_pin = fingerprint, None
+                self._keep_pin(fingerprint)
                 return True
             return False
+
+    def _keep_pin(self, fingerprint: str) -> None:
+        if self.on_new_answer_pin is not None:
+            self.on_new_answer_pin(fingerprint)
 
     def check_key_set(self, keys: wire.KeySet, request_id: str) -> wire.KeySet:
         """The key set, once its receipt key is the answer key the client believes (the
