@@ -11,6 +11,7 @@ else on the machine from swapping in their own.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from facepay.crypto import is_answer_key_pin
 from facepay.errors import ConfigurationError
 
 __all__ = ["AnswerPinFile"]
+
+logger = logging.getLogger(__name__)
 
 
 class AnswerPinFile:
@@ -60,3 +63,16 @@ class AnswerPinFile:
         finally:
             os.close(fd)
         os.replace(tmp, self.path)
+
+    def keep(self, pin: str) -> None:
+        """:meth:`save`, called by the client on the answer that taught it ``pin``: a file
+        that cannot be written is logged, never raised, since that answer (a payment's,
+        perhaps) is already believed and must reach the till; the pin stays in memory."""
+        try:
+            self.save(pin)
+        except OSError as exc:
+            logger.warning(
+                "%s: the answer key pin could not be kept (%s); a restart will not know it",
+                self.path,
+                type(exc).__name__,
+            )

@@ -273,7 +273,7 @@ class Till(ClosesOnExit):
             transport=transport,
         )
         if pin_file is not None:
-            client.on_new_answer_pin = pin_file.save
+            client.on_new_answer_pin = pin_file.keep
         return cls(client, **kwargs)
 
     def close(self) -> None:

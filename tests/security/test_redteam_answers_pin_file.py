@@ -153,3 +153,21 @@ def test_a_damaged_pin_file_or_a_second_pin_is_refused_at_connect(tmp_path: Path
                 client_config=ClientConfig(answer_key_pin=sandbox.answer_key_pin),
             )
         assert not pin_file.exists()
+
+
+def test_a_pin_file_that_cannot_be_written_never_costs_the_answer(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The answer that taught the key is believed already (it may be a payment's): a file
+    that cannot be written is a warning, the pin stays in memory."""
+    folder = tmp_path / "pins"
+    folder.mkdir()
+    pin_file = folder / "answer-key.pin"
+    with kit.Sandbox() as sandbox:
+        device = sandbox.provision_device()
+        with connect(sandbox.base_url, device, pin_file) as till:
+            folder.rmdir()  # the disk went away after start-up
+            assert till.client.get_keys().receipt_public_key
+            assert till.client.answer_key_pin == sandbox.answer_key_pin
+    assert not pin_file.exists()
+    assert "the answer key pin could not be kept" in caplog.text
