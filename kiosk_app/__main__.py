@@ -169,6 +169,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--currency", type=_currency, default="EUR", help="demo store currency (ISO 4217)"
     )
+    p.add_argument(
+        "--journal",
+        type=Path,
+        metavar="FILE",
+        help="the till's journal: payments sent without an answer and orders seen paid, "
+        "found again after a crash (default: $XDG_STATE_HOME/facepay-kiosk/till-journal, "
+        "else ~/.local/state/facepay-kiosk/till-journal; one kiosk per file)",
+    )
     p.add_argument("--window", action="store_true", help="a 1280x800 window, not full screen")
     p.add_argument(
         "--exit-after",
@@ -178,6 +186,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv: debug)")
     return p
+
+
+def default_journal(environ: Mapping[str, str] | None = None) -> Path:
+    """The kiosk's journal in its state folder (XDG Base Directory: ``$XDG_STATE_HOME``
+    when set to an absolute path, else ``~/.local/state``)."""
+    env = os.environ if environ is None else environ
+    state = env.get("XDG_STATE_HOME", "")
+    base = Path(state) if state and Path(state).is_absolute() else Path.home() / ".local/state"
+    return base / "facepay-kiosk" / "till-journal"
+
+
+def _journal_folder_problem(journal: Path) -> str:
+    """Make the journal's folder (0700, the till's user alone); why not, or ""."""
+    try:
+        journal.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        return f"{journal.parent}: {exc.strerror or exc}"
+    return ""
 
 
 def camera_spec(value: str | None) -> str | int:
@@ -250,6 +276,12 @@ def _main(args: argparse.Namespace) -> int:
         sys.stderr.write(f"facepay-kiosk: cannot read the staff file {why_no_staff}\n")
         return 2
 
+    journal = args.journal or default_journal()
+    why_no_journal = _journal_folder_problem(journal)
+    if why_no_journal:
+        sys.stderr.write(f"facepay-kiosk: cannot keep the till's journal in {why_no_journal}\n")
+        return 2
+
     try:
         return run_demo(
             open_camera=opener,  # type: ignore[arg-type]
@@ -263,6 +295,7 @@ def _main(args: argparse.Namespace) -> int:
             camera_device=device,
             staff_file=args.staff_file,
             privacy_url=args.privacy_url,
+            journal=journal,
         )
     except FacePayError as exc:
         sys.stderr.write(f"facepay-kiosk: {exc}\n")

@@ -382,6 +382,12 @@ class KioskController(QObject):
         safe = dict(settings)
         self.run(lambda p: p.configure(safe), _ignore)
 
+    def recover_journal(self) -> None:
+        """At start, before the first sale: the till's journal (payments left unanswered
+        by a crash) into the machine, each charged sale paid, each unknown one a
+        "Check payment" in the attendant queue (``KioskMachine.restore``)."""
+        self.run(lambda p: p.recover(), self.machine.restore)
+
     def end_sale(self) -> None:
         self.bridge.session_reset.emit()
 
