@@ -8,7 +8,9 @@ This is the shape of the code a retailer's POS adds (see docs/integration.md):
 3. act on the ``Receipt``: approved, declined or step-up; on ``CheckoutFailedError`` nothing
    was charged, offer the card terminal; on ``PaymentUnansweredError`` the answer was lost:
    reconcile first (``till.reconcile(exc.pending)``) and never charge the card meanwhile;
-   on any other ``BackendError`` the backend refused before charging: offer the card.
+   on ``OrderAlreadyPaidError`` the order was paid already (at another lane, or before a
+   crash): record it paid and take no card; on any other ``BackendError`` the backend
+   refused before charging: offer the card.
 
 To run on its own it first enrolls a demo shopper in the embedded sandbox, with a clip as
 the camera (the liveness challenge is named explicitly because a recorded clip cannot
@@ -38,6 +40,7 @@ from facepay import (
     ClaimKind,
     FacePayError,
     LivenessProgressed,
+    OrderAlreadyPaidError,
     PaymentStatus,
     PaymentUnansweredError,
     QualityPrompt,
@@ -102,6 +105,19 @@ def show_on_customer_display(event: CheckoutEvent) -> None:
         print(f"  [display] {event.challenge} ({event.progress:.0%})", file=sys.stderr)
 
 
+def already_paid(order: PosOrder, exc: OrderAlreadyPaidError) -> dict[str, Any]:
+    """The order was paid by an earlier payment: the POS records that one, takes no card."""
+    return {
+        "order": order.order_id,
+        "paid": True,
+        "already_paid": True,
+        "fallback": None,
+        "why": "order_already_paid",
+        "authorization_id": exc.authorization_id,
+        "receipt_id": exc.receipt_id,
+    }
+
+
 def pay_by_face(till: Till, order: PosOrder, camera: Any, phone: str) -> dict[str, Any]:
     """What the POS does when the shopper chooses face pay. Returns the POS's own record."""
     basket = to_basket(order)
@@ -111,11 +127,17 @@ def pay_by_face(till: Till, order: PosOrder, camera: Any, phone: str) -> dict[st
     except CheckoutFailedError as exc:
         # Ended before the backend decided: nothing charged. Offer the card terminal.
         return {"order": order.order_id, "paid": False, "fallback": "card", "why": exc.reason}
+    except OrderAlreadyPaidError as exc:
+        # Paid already (another lane, before a crash): NOT the card, the order is paid.
+        return already_paid(order, exc)
     except PaymentUnansweredError as exc:
         # The answer was lost (or was not this order's): the payment may have gone
         # through. Reconcile before anything else; the same key can never charge twice.
         try:
             receipt = till.reconcile(exc.pending)
+        except OrderAlreadyPaidError as paid:
+            # It never arrived, and another payment paid the order meanwhile.
+            return already_paid(order, paid)
         except BackendError as again:
             if exc.pending in till.unanswered:
                 # Still unknown: no card for this order now. It stays in till.unanswered;
@@ -224,6 +246,8 @@ def main(argv: Iterable[str] | None = None) -> int:
         ]
     if args.json:
         print(json.dumps(record, indent=2))
+    elif record.get("already_paid"):
+        print(f"order already paid (authorization {record['authorization_id']}): no card")
     elif record["paid"]:
         print("\n".join(record["receipt_lines"]))
     elif record["paid"] is None:

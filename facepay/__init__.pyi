@@ -16,6 +16,7 @@ from .checkout import CheckoutState as CheckoutState
 from .checkout import EnrollmentResult as EnrollmentResult
 from .checkout import EnrollmentSession as EnrollmentSession
 from .checkout import FailureReason as FailureReason
+from .checkout import OrderAlreadyPaidError as OrderAlreadyPaidError
 from .checkout import OrderPayment as OrderPayment
 from .checkout import PaymentStatus as PaymentStatus
 from .checkout import PendingAuthorization as PendingAuthorization

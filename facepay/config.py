@@ -385,6 +385,11 @@ class ServerConfig:
     session_ttl_s: float = 120.0
     # A phone_last4 step-up must be answered within this many seconds.
     step_up_ttl_s: float = 120.0
+    # The most authorizations one order lookup answers (GET /v1/authorizations?
+    # basket_reference=): the order's approval and its step-ups still waiting always,
+    # then the newest; "more": true says some were left out. A till retrying one order
+    # without end must not make the answer (and the lookup) unbounded.
+    order_payments_listed: int = 50
     # Signed requests further than this from the server clock are refused (issue 4).
     max_clock_skew_s: float = MAX_CLOCK_SKEW_S
     # Request bodies larger than this are refused with 413 (see facepay.wire.MAX_BODY_BYTES).
@@ -499,6 +504,8 @@ class ServerConfig:
         for name in ("session_ttl_s", "step_up_ttl_s", "max_clock_skew_s", "device_rate_per_s"):
             if getattr(self, name) <= 0:
                 raise ConfigurationError(f"ServerConfig.{name} must be positive")
+        if self.order_payments_listed < 1:
+            raise ConfigurationError("ServerConfig.order_payments_listed must be 1 or more")
         if self.max_body_bytes < 1024 or self.retention_days < 1 or self.lockout_failures < 1:
             raise ConfigurationError("ServerConfig: body cap >= 1 KiB, retention and lockout >= 1")
 

@@ -28,9 +28,11 @@ HTTP status, request ids), never a face image, a template or a key.
     │   │   └── RateLimitedError          429: lockout or rate limit (retry_after)
     │   └── ServerError             5xx
     └── CheckoutError               the checkout flow was used out of order or cancelled
-        └── CheckoutFailedError     the attempt ended before the backend decided: nothing charged
-            ├── PaymentNotTakenError    (facepay.checkout) a payment; ``reason`` a FailureReason
-            └── NotEnrolledError        (facepay.checkout) an enrollment; ``reason`` likewise
+        ├── CheckoutFailedError     the attempt ended before the backend decided: nothing charged
+        │   ├── PaymentNotTakenError    (facepay.checkout) a payment; ``reason`` a FailureReason
+        │   └── NotEnrolledError        (facepay.checkout) an enrollment; ``reason`` likewise
+        ├── OrderAlreadyPaidError   (facepay.checkout) the order was paid: take no other payment
+        └── JournalError            (facepay.checkout) the till's journal file cannot be used
 
     facepay.checkout.PaymentUnansweredError (a TransportError) carries the ``pending``
     authorization to reconcile when a payment's answer was lost.

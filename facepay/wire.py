@@ -482,6 +482,7 @@ class ErrorCode(str, enum.Enum):
     IDEMPOTENCY_CONFLICT = "idempotency_conflict"
     DEVICE_ALREADY_REGISTERED = "device_already_registered"
     STEP_UP_NOT_PENDING = "step_up_not_pending"
+    ORDER_ALREADY_PAID = "order_already_paid"
     # 410: the checkout session is over
     SESSION_EXPIRED = "session_expired"
     SESSION_USED = "session_used"
@@ -501,6 +502,8 @@ class ErrorBody(WireModel):
     retry_after: float | None = None
     # Which fields failed validation (422 only): JSON paths like "amount_minor", never values.
     fields: tuple[str, ...] = ()
+    # The authorization that paid the order (409 order_already_paid only).
+    authorization_id: str | None = None
 
 
 class ErrorResponse(WireModel):
@@ -873,14 +876,19 @@ class AuthorizationResponse(WireModel):
 
 
 class OrderAuthorizations(WireModel):
-    """``GET /v1/authorizations?basket_reference=...`` (signed): every authorization of the
+    """``GET /v1/authorizations?basket_reference=...`` (signed): the authorizations of the
     asking device's tenant for one order (basket reference), oldest first, each as it
     stands now (after a step-up too), as reconcile by session answers it: never a
     privacy code, a shopper, a score or a template. Empty: nothing was ever decided
-    for that order in this tenant, so nothing was charged."""
+    for that order in this tenant, so nothing was charged.
+
+    At most the backend's cap (``ServerConfig.order_payments_listed``, 50 by default):
+    the order's approval and its step-ups still waiting always, then the newest others;
+    ``more`` is true when older ones were left out."""
 
     basket_reference: str
     authorizations: list[AuthorizationResponse]
+    more: bool = False
 
 
 class StepUpRequest(WireModel):

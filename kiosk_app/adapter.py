@@ -30,6 +30,7 @@ from facepay import (
     FailureReason,
     Frame,
     FrameFeedback,
+    PaymentStatus,
     PendingAuthorization,
     Receipt,
     Till,
@@ -161,7 +162,7 @@ class TillAdapter:
         that, not the kind of error, is what this reads."""
         pending = self._unanswered_of(sale_id)
         if not pending:
-            raise CheckoutError("no payment for this sale is waiting for an answer")
+            return self._paid_elsewhere(sale_id)
         last = pending[-1]
         try:
             return self.till.reconcile(last)
@@ -171,6 +172,24 @@ class TillAdapter:
                 raise  # no answer for good: it may still have been charged
             logger.info("a lost payment was settled as not charged")
             return None
+
+    def _paid_elsewhere(self, sale_id: str) -> Receipt:
+        """No payment of this sale waits in this till: another lane (or an attempt before
+        a restart) may have paid it, which the backend's payments for the order say. Its
+        approval settles the sale as paid (no privacy code, no card: another till's
+        receipt is the payer's); anything else stays unknown, never "not charged"."""
+        for payment in self.till.order_payments(sale_id):
+            if payment.approved:
+                return Receipt(
+                    status=PaymentStatus.APPROVED,
+                    amount_minor=payment.amount_minor,
+                    currency=payment.currency,
+                    basket_reference=payment.basket_reference,
+                    authorization_id=payment.authorization_id,
+                    idempotency_key="",
+                    receipt_id=payment.receipt_id,
+                )
+        raise CheckoutError("no payment for this sale is waiting for an answer")
 
     def _unanswered_of(self, sale_id: str) -> list[PendingAuthorization]:
         keys = set(self._attempt_keys.get(sale_id, ()))

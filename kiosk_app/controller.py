@@ -29,7 +29,7 @@ from PyQt6.QtCore import QEvent, QObject, Qt, QThread, QTimer, pyqtSignal
 from PyQt6.QtGui import QGuiApplication, QKeyEvent, QMouseEvent
 from PyQt6.QtWidgets import QApplication, QStackedWidget, QWidget
 
-from facepay import Claim, FrameFeedback
+from facepay import Claim, FrameFeedback, OrderAlreadyPaidError
 from kiosk_app.i18n import Language, Translator
 from kiosk_app.model import (
     BackendHealth,
@@ -396,7 +396,10 @@ class KioskController(QObject):
         self._log_error(f"till call failed: {code}")
         m = self.machine
         if m.screen in (*_FACE_SCREENS, ScreenId.PROCESSING):
-            m.on_outcome(m.attempt, Outcome(kind=OutcomeKind.ERROR, staff_code=code))
+            # A sale the till knows paid (or may be) refuses a new attempt: never the card.
+            paid = code == OrderAlreadyPaidError.__name__
+            kind = OutcomeKind.PAYMENT_UNKNOWN if paid else OutcomeKind.ERROR
+            m.on_outcome(m.attempt, Outcome(kind=kind, staff_code=code))
 
     def _on_feedback(self, attempt: int, feedback: FrameFeedback) -> None:
         if attempt != self.machine.attempt:

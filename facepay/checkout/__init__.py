@@ -24,8 +24,9 @@ The same machine, with ``enrolled`` as its happy end, enrolls a consenting shopp
 The package's files are its concerns, in the order a checkout meets them:
 ``_basket`` (money and receipts), ``_events`` (states, failure reasons, what a UI is
 told), ``_machine`` (the state table and what each frame does), ``_payment`` and
-``_enrollment`` (the two flows), ``_till`` (the lane: its one payment ledger, its sealer
-and signer).
+``_enrollment`` (the two flows), ``_ledger`` (the lane's one payment ledger, and what a
+restarted till recovers), ``_journal`` (the ledger's file, which outlives the process),
+``_till`` (the lane: its sealer and signer).
 
 The flow composes the stages and nothing else: a frame source (``facepay.capture``), the
 frame analyzer (quality gate) and embedder (``facepay.vision``), a liveness session whose
@@ -66,10 +67,13 @@ from facepay.checkout._events import (
     FrameFeedback,
     LivenessProgressed,
     NotEnrolledError,
+    OrderAlreadyPaidError,
     PaymentNotTakenError,
     QualityPrompt,
     StateChanged,
 )
+from facepay.checkout._journal import JournalEntry, JournalError
+from facepay.checkout._ledger import PaymentLedger, RecoveredPayment, RecoveryOutcome
 from facepay.checkout._machine import (
     FaceFinder,
     FlowParts,
@@ -89,7 +93,6 @@ from facepay.checkout._payment import (
 )
 from facepay.checkout._till import (
     DeviceSigner,
-    PaymentLedger,
     SessionSealer,
     Till,
     seeded_liveness,
@@ -114,10 +117,13 @@ __all__ = [
     "FrameFeedback",
     "FrameStream",
     "HandCheck",
+    "JournalEntry",
+    "JournalError",
     "LivenessCheck",
     "LivenessFactory",
     "LivenessProgressed",
     "NotEnrolledError",
+    "OrderAlreadyPaidError",
     "OrderPayment",
     "PaymentLedger",
     "PaymentNotTakenError",
@@ -126,6 +132,8 @@ __all__ = [
     "PendingAuthorization",
     "QualityPrompt",
     "Receipt",
+    "RecoveredPayment",
+    "RecoveryOutcome",
     "SessionSealer",
     "StateChanged",
     "TemplateFuser",

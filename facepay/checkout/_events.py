@@ -10,7 +10,7 @@ from facepay.checkout._basket import (
     EnrollmentResult,
     Receipt,
 )
-from facepay.errors import CheckoutFailedError
+from facepay.errors import CheckoutError, CheckoutFailedError
 from facepay.types import QualityReason
 
 if TYPE_CHECKING:
@@ -26,6 +26,7 @@ __all__ = [
     "LivenessProgressed",
     "NotEnrolledError",
     "NothingTakenError",
+    "OrderAlreadyPaidError",
     "PaymentNotTakenError",
     "QualityPrompt",
     "StateChanged",
@@ -198,6 +199,31 @@ class PaymentNotTakenError(NothingTakenError):
 
 class NotEnrolledError(NothingTakenError):
     """The enrollment ended before the backend stored anything: the shopper is not enrolled."""
+
+
+class OrderAlreadyPaidError(CheckoutError):
+    """The order was paid already, by this till or by another lane: take no other payment
+    for it, and do not offer the card either. ``authorization_id`` names the payment that
+    paid it (None when the backend refused without the till learning which); raised
+    before anything is sent when this till remembers the order paid, and when the backend
+    refused a payment with ``409 order_already_paid`` (then ``__cause__`` is that
+    refusal, and nothing of this attempt was charged)."""
+
+    def __init__(
+        self,
+        basket_reference: str,
+        *,
+        authorization_id: str | None,
+        receipt_id: str | None = None,
+    ) -> None:
+        super().__init__(
+            f"order {basket_reference!r} was already paid (authorization "
+            f"{authorization_id or 'unknown'}, receipt {receipt_id or 'unknown'}): "
+            "take no other payment for it"
+        )
+        self.basket_reference = basket_reference
+        self.authorization_id = authorization_id
+        self.receipt_id = receipt_id
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -17,8 +17,10 @@ from facepay.checkout._events import (
     CheckoutEvent,
     CheckoutFinished,
     CheckoutState,
+    OrderAlreadyPaidError,
     PaymentNotTakenError,
 )
+from facepay.checkout._journal import PaidOrder
 from facepay.checkout._machine import (
     _WAITING,
     FlowParts,
@@ -213,14 +215,61 @@ def was_seen_before(exc: BackendError) -> bool:
     return isinstance(exc, IdempotencyConflictError) or exc.code == wire.ErrorCode.NONCE_REUSED
 
 
+def is_order_already_paid(exc: BackendError) -> bool:
+    """Is ``exc`` the backend's ``409 order_already_paid``: another payment paid this
+    order, nothing of this request was stored or charged."""
+    return exc.status == 409 and exc.code == wire.ErrorCode.ORDER_ALREADY_PAID.value
+
+
+def order_paid_by(client: FacePayClient, basket_reference: str) -> PaidOrder:
+    """Which approval paid ``basket_reference``, asked by order (one signed GET) after a
+    ``409 order_already_paid``; the order is paid either way, so a failed lookup leaves
+    only the authorization unnamed."""
+    try:
+        listed = client.order_authorizations(basket_reference)
+    except BackendError as exc:
+        logger.warning(
+            "order %r is paid; which payment paid it is unknown: %s",
+            basket_reference,
+            exc.code or type(exc).__name__,
+        )
+        return PaidOrder(basket_reference=basket_reference, authorization_id=None)
+    for answer in listed.authorizations:
+        if (
+            answer.status is wire.AuthorizationStatus.APPROVED
+            and answer.basket_reference == basket_reference
+        ):
+            return PaidOrder(
+                basket_reference=basket_reference,
+                authorization_id=answer.authorization_id,
+                receipt_id=answer.receipt_id,
+            )
+    return PaidOrder(basket_reference=basket_reference, authorization_id=None)
+
+
+def order_already_paid(paid: PaidOrder) -> OrderAlreadyPaidError:
+    return OrderAlreadyPaidError(
+        paid.basket_reference, authorization_id=paid.authorization_id, receipt_id=paid.receipt_id
+    )
+
+
 class _Ledger(Protocol):
     """Where a session writes what can move money (the till's :class:`PaymentLedger`)."""
 
-    def hold(self, pending: PendingAuthorization, basket_reference: str) -> None:
-        """``pending`` was sent and no answer came back: keep it until it is reconciled."""
+    def hold(
+        self,
+        pending: PendingAuthorization,
+        basket_reference: str,
+        session: wire.CheckoutSessionInfo | None = None,
+    ) -> None:
+        """``pending`` was sent (in ``session``) and no answer came back: keep it until
+        it is reconciled."""
 
     def settle(self, pending: PendingAuthorization, receipt: Receipt | None) -> None:
         """``pending`` has its answer (``None``: refused, nothing stored)."""
+
+    def paid_elsewhere(self, paid: PaidOrder) -> None:
+        """The backend refused ``pending``'s order as paid by another payment."""
 
 
 class CheckoutSession(_FaceFlow):
@@ -426,7 +475,7 @@ class CheckoutSession(_FaceFlow):
             )
             self._answer_lost = True
             if self._ledger is not None:
-                self._ledger.hold(pending, self.basket.reference)
+                self._ledger.hold(pending, self.basket.reference, self._session)
             raise PaymentUnansweredError(
                 f"no answer to authorization {pending.idempotency_key}: reconcile it",
                 pending=pending,
@@ -439,7 +488,7 @@ class CheckoutSession(_FaceFlow):
                 # have been charged then.
                 self._answer_lost = True
                 if self._ledger is not None:
-                    self._ledger.hold(pending, self.basket.reference)
+                    self._ledger.hold(pending, self.basket.reference, self._session)
             if self._answer_lost and not settles_as_not_charged(exc):
                 # A refusal of the re-sent request says nothing of the first one, which
                 # may have been charged: it stays pending (and held) for reconcile().
@@ -454,8 +503,16 @@ class CheckoutSession(_FaceFlow):
             self._answer_lost = False
             if self._ledger is not None:
                 self._ledger.settle(pending, None)
+            paid = None
+            if is_order_already_paid(exc):
+                # Another payment paid the order: this till must not offer the card.
+                paid = order_paid_by(self._parts.client, self.basket.reference)
+                if self._ledger is not None:
+                    self._ledger.paid_elsewhere(paid)
             if not self._state.is_final:
                 self._fail(_refusal(exc), exc.code or type(exc).__name__)
+            if paid is not None:
+                raise order_already_paid(paid) from exc
             raise
         self._pending = None
         self._answer_lost = False

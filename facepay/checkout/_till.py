@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import threading
+import os
 import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
@@ -23,6 +23,13 @@ from facepay.checkout._events import (
     CheckoutEvent,
     FailureReason,
 )
+from facepay.checkout._journal import JournalEntry, TillJournal
+from facepay.checkout._ledger import (
+    APPROVED_MEMORY,
+    PaymentLedger,
+    RecoveredPayment,
+    recover,
+)
 from facepay.checkout._machine import (
     FaceFinder,
     FlowParts,
@@ -37,6 +44,9 @@ from facepay.checkout._payment import (
     CheckoutSession,
     PendingAuthorization,
     check_answer,
+    is_order_already_paid,
+    order_already_paid,
+    order_paid_by,
     settles_as_not_charged,
 )
 from facepay.client import FacePayClient
@@ -66,7 +76,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DeviceSigner",
-    "PaymentLedger",
     "SessionSealer",
     "Till",
     "seeded_liveness",
@@ -104,61 +113,6 @@ class DeviceSigner:
 # refuses a till whose signed requests are more than 300 s off its clock (docs/protocol.md),
 # so a receipt of this deletion is well inside twice that.
 _RECEIPT_FRESH_S = 600.0
-
-# How many approved orders a till remembers to refuse paying one twice (a day of a busy lane).
-_APPROVED_MEMORY = 2000
-
-
-class PaymentLedger:
-    """What one till sent that can move money, and what came back: the one list of
-    unanswered payments and the one reconcile policy, shared by every session it starts.
-
-    An authorization whose answer was lost is held until it is reconciled, and its order
-    cannot be paid again meanwhile (it may have been charged). An approved order is
-    remembered (the last ``approved_memory``) so that the same order is never paid twice.
-    """
-
-    def __init__(self, *, approved_memory: int = _APPROVED_MEMORY) -> None:
-        self._lock = threading.Lock()
-        self._memory = approved_memory
-        # idempotency key -> (pending, the order it pays), oldest first.
-        self._unanswered: dict[str, tuple[PendingAuthorization, str]] = {}
-        # order reference -> its approval, oldest first (bounded).
-        self._approved: dict[str, Receipt] = {}
-
-    @property
-    def unanswered(self) -> tuple[PendingAuthorization, ...]:
-        with self._lock:
-            return tuple(pending for pending, _ in self._unanswered.values())
-
-    def refuse_if_open(self, basket_reference: str) -> None:
-        """Raise :class:`CheckoutError` if this order was paid or may have been."""
-        with self._lock:
-            paid = self._approved.get(basket_reference)
-            if paid is not None:
-                raise CheckoutError(
-                    f"order {basket_reference!r} was already paid (authorization "
-                    f"{paid.authorization_id}, receipt {paid.receipt_id})"
-                )
-            for pending, reference in self._unanswered.values():
-                if reference == basket_reference:
-                    raise CheckoutError(
-                        f"order {basket_reference!r} has an unanswered authorization "
-                        f"({pending.idempotency_key}): reconcile it before paying again"
-                    )
-
-    def hold(self, pending: PendingAuthorization, basket_reference: str) -> None:
-        with self._lock:
-            self._unanswered[pending.idempotency_key] = (pending, basket_reference)
-
-    def settle(self, pending: PendingAuthorization, receipt: Receipt | None) -> None:
-        with self._lock:
-            self._unanswered.pop(pending.idempotency_key, None)
-            if receipt is not None and receipt.approved:
-                self._approved.pop(receipt.basket_reference, None)
-                self._approved[receipt.basket_reference] = receipt
-                while len(self._approved) > self._memory:
-                    self._approved.pop(next(iter(self._approved)))
 
 
 class SessionSealer:
@@ -221,6 +175,12 @@ class Till(ClosesOnExit):
     performs. ``hands`` looks for a hand over the face on the frames a template is made
     of (default: :class:`facepay.vision.HandCoverageDetector`, loaded on first use;
     docs/quality.md, "A hand over the face").
+
+    ``journal`` is a file (created 0600) where the till keeps what it sent without an
+    answer and the orders it saw paid: a till built on the same file after a crash
+    refuses those orders, and :meth:`recover` finds what became of each payment. No
+    template, PIN or seal is ever written there (:class:`JournalError` if the file is
+    not a till journal, or is damaged; it is left as it was).
     """
 
     def __init__(
@@ -235,8 +195,13 @@ class Till(ClosesOnExit):
         clock: Callable[[], float] = time.monotonic,
         claimless_allowed: bool = False,
         hands: HandCheck | None = None,
+        journal: str | os.PathLike[str] | None = None,
     ) -> None:
         self.client = client
+        # Opened first: a journal that cannot be used fails the till before a model loads.
+        self._journal = (
+            TillJournal(journal, paid_memory=APPROVED_MEMORY) if journal is not None else None
+        )
         self.config = config if config is not None else CheckoutConfig()
         self.claimless_allowed = claimless_allowed
         if embedder is None:
@@ -261,7 +226,7 @@ class Till(ClosesOnExit):
             clock=clock,
             hands=hands,
         )
-        self.ledger = PaymentLedger()
+        self.ledger = PaymentLedger(journal=self._journal)
 
     @classmethod
     def connect(
@@ -285,6 +250,8 @@ class Till(ClosesOnExit):
 
     def close(self) -> None:
         self.client.close()
+        if self._journal is not None:
+            self._journal.close()
         if self._built_analyzer is not None:
             self._built_analyzer.close()
             self._built_analyzer = None
@@ -431,18 +398,44 @@ class Till(ClosesOnExit):
         except BackendError as exc:
             if settles_as_not_charged(exc):
                 self.ledger.settle(pending, None)
+            reference = pending.basket_reference
+            if is_order_already_paid(exc) and reference is not None:
+                # Never stored (a stored one is replayed): another payment paid the order.
+                paid = order_paid_by(self.client, reference)
+                self.ledger.paid_elsewhere(paid)
+                raise order_already_paid(paid) from exc
             raise
         receipt = Receipt.from_wire(answer, pending.attempt_key or pending.idempotency_key)
         self.ledger.settle(pending, receipt)
         return receipt
 
+    @property
+    def journalled(self) -> tuple[JournalEntry, ...]:
+        """Payments this till left unanswered before it restarted (found in its journal):
+        :meth:`recover` them; their orders are refused until then."""
+        return self.ledger.journalled
+
+    def recover(self, now: datetime | None = None) -> tuple[RecoveredPayment, ...]:
+        """After a restart with a journal: what became of each payment the till left
+        unanswered (:attr:`journalled`), asked by its session (signed; nothing is sent
+        again: the journal holds no template to send). Each comes back ``charged``
+        (approved: its ``receipt``, and the order is refused from now on),
+        ``not_charged`` (declined, or never stored and its session is over) or
+        ``unknown`` (no answer now, or its session or step-up can still take it: it
+        stays journalled and its order refused; recover again later). ``now`` is the
+        till's time (default: the wall clock, UTC). Call it once at start, before the
+        first sale."""
+        return recover(self.ledger, self.client, now)
+
     def order_payments(self, basket_reference: str) -> tuple[OrderPayment, ...]:
-        """Every payment the backend holds for an order, oldest first, as each stands now:
-        what a POS asks after a crash, when this till's :attr:`unanswered` (kept in
-        memory only) is gone. Any till of the retailer may ask, so a sale moved to
-        another lane is found too. Take no card for the order while one of them
-        :meth:`~OrderPayment.blocks_another_payment` (approved, or waiting for a step-up
-        that can still be answered); an empty tuple: nothing was ever charged for it."""
+        """The payments the backend holds for an order, oldest first, as each stands now
+        (at most the backend's cap, 50 by default: the approval and any step-up always
+        among them, the oldest declines left out first): what a POS asks after a crash
+        when the till had no journal, or at another lane. Any till of the retailer may
+        ask, so a sale moved to another lane is found too. Take no card for the order
+        while one of them :meth:`~OrderPayment.blocks_another_payment` (approved, or
+        waiting for a step-up that can still be answered); an empty tuple: nothing was
+        ever charged for it."""
         answer = self.client.order_authorizations(basket_reference)
         return tuple(OrderPayment.from_wire(a) for a in answer.authorizations)
 

@@ -45,6 +45,7 @@ _STATUS: dict[ErrorCode, int] = {
     ErrorCode.DEVICE_ALREADY_REGISTERED: 409,
     ErrorCode.CLAIM_ALREADY_ENROLLED: 409,
     ErrorCode.STEP_UP_NOT_PENDING: 409,
+    ErrorCode.ORDER_ALREADY_PAID: 409,
     ErrorCode.SESSION_EXPIRED: 410,
     ErrorCode.SESSION_USED: 410,
     ErrorCode.BODY_TOO_LARGE: 413,
@@ -78,6 +79,7 @@ class ApiError(FacePayError):
         *,
         retry_after: float | None = None,
         fields: tuple[str, ...] = (),
+        authorization_id: str | None = None,
     ) -> None:
         super().__init__(message)
         self.code = code
@@ -85,6 +87,7 @@ class ApiError(FacePayError):
         self.status = _STATUS[code]
         self.retry_after = retry_after
         self.fields = fields
+        self.authorization_id = authorization_id
 
 
 def body_too_large() -> ApiError:
@@ -100,6 +103,7 @@ def error_body(request_id: str, error: ApiError) -> bytes:
             request_id=request_id,
             retry_after=error.retry_after,
             fields=error.fields,
+            authorization_id=error.authorization_id,
         )
     )
     return payload.model_dump_json().encode()

@@ -57,17 +57,21 @@ def answer_in_session(
 
 
 def answers_for_order(
-    db: Database, device: AuthenticatedDevice, basket_reference: str
+    db: Database, device: AuthenticatedDevice, basket_reference: str, *, limit: int
 ) -> OrderAuthorizations:
-    """Reconcile by order: every authorization of this device's tenant for
+    """Reconcile by order: the authorizations of this device's tenant for
     ``basket_reference``, oldest first, as each stands now; for a POS back from a crash
-    that forgot what it sent. Any device of the tenant may ask (a sale moved to another
-    lane, a till replaced): the order is the tenant's, not the lane's. Another tenant's
-    order with the same reference is never seen."""
+    that forgot what it sent. At most ``limit``: the approval and the step-ups always,
+    then the newest (``more``: some older were left out). Any device of the tenant may
+    ask (a sale moved to another lane, a till replaced): the order is the tenant's, not
+    the lane's. Another tenant's order with the same reference is never seen."""
     with db.transaction(readonly=True) as tx:
-        stored = repository.answers_for_order(tx, device.tenant_id, basket_reference)
+        stored, more = repository.answers_for_order(
+            tx, device.tenant_id, basket_reference, limit=limit
+        )
     return OrderAuthorizations(
         basket_reference=basket_reference,
+        more=more,
         # Stored answers hold no privacy code; dropped again here so that no later change
         # to what is stored can hand one to another lane.
         authorizations=[

@@ -236,7 +236,9 @@ class PaymentBackend:
         self, device: AuthenticatedDevice, basket_reference: str
     ) -> OrderAuthorizations:
         """This tenant's authorizations for one order (facepay.server._ledger)."""
-        return answers_for_order(self.db, device, basket_reference)
+        return answers_for_order(
+            self.db, device, basket_reference, limit=self.config.order_payments_listed
+        )
 
     def report_liveness_refusal(
         self, device: AuthenticatedDevice, session_id: str, req: LivenessRefusalRequest

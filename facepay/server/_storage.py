@@ -282,6 +282,31 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
                 ON authorizations (tenant_id, basket_reference)""",
         ),
     ),
+    (
+        10,
+        "one approved payment per order",
+        (
+            # An order (a tenant's basket reference) is paid once, whichever till, lane or
+            # worker asks: a second approval for it is refused by this index inside the
+            # approving write (an authorization's insert, a step-up's update), so two
+            # requests racing on one order cannot both commit (facepay.server._payments).
+            # Orders paid twice before this migration stay in the ledger as they were:
+            # every approval after an order's first names that first in duplicate_of and
+            # stays out of the index, so the migration never fails on an old ledger.
+            "ALTER TABLE authorizations ADD COLUMN duplicate_of TEXT",
+            """UPDATE authorizations SET duplicate_of = (
+                SELECT earliest.authorization_id FROM authorizations AS earliest
+                WHERE earliest.tenant_id = authorizations.tenant_id
+                AND earliest.basket_reference = authorizations.basket_reference
+                AND earliest.status = 'approved'
+                ORDER BY earliest.created_at, earliest.authorization_id LIMIT 1)
+                WHERE status = 'approved'""",
+            "UPDATE authorizations SET duplicate_of = NULL WHERE duplicate_of = authorization_id",
+            """CREATE UNIQUE INDEX authorizations_paid_once
+                ON authorizations (tenant_id, basket_reference)
+                WHERE status = 'approved' AND duplicate_of IS NULL""",
+        ),
+    ),
 )
 
 _TOKENS = {

@@ -28,6 +28,7 @@ from facepay import (
     FrameFeedback,
     LivenessReason,
     NotEnrolledError,
+    OrderAlreadyPaidError,
     PaymentNotTakenError,
     PaymentUnansweredError,
     QualityReason,
@@ -290,6 +291,10 @@ def _code(exc: BaseException) -> str:
 def outcome_from_error(exc: BaseException, *, answer_lost: bool) -> Outcome:
     """A facepay error -> the outcome. ``answer_lost``: a request that can move money was
     sent and no answer came back (the till holds it for reconciliation)."""
+    if isinstance(exc, OrderAlreadyPaidError):
+        # Another payment (another lane, an earlier attempt) paid this sale: a card now
+        # would charge it twice. Not this kiosk's approval to show either: staff settle it.
+        return Outcome(kind=OutcomeKind.PAYMENT_UNKNOWN, staff_code=_code(exc))
     if isinstance(exc, (TransportError, ServerError)):
         lost = answer_lost or isinstance(exc, PaymentUnansweredError)
         kind = OutcomeKind.PAYMENT_UNKNOWN if lost else OutcomeKind.BACKEND_DOWN

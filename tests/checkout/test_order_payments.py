@@ -322,6 +322,7 @@ def test_the_asked_reference_is_signed_a_proxy_cannot_swap_it(sandbox: kit.Sandb
         assert till.call("GET", signed_for).json() == {
             "basket_reference": "ORDER-A",
             "authorizations": [],
+            "more": False,
         }
     finally:
         till.close()

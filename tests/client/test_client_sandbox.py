@@ -7,6 +7,7 @@ request to the real server and then drops the answer, as a flaky store uplink do
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from datetime import datetime, timezone
 
@@ -92,7 +93,8 @@ def authorize_request(
         session_id=session.session_id,
         amount_minor=amount,
         currency="EUR",
-        basket_reference="pos-4711",
+        # One order each: the backend approves an order once (docs/protocol.md).
+        basket_reference=f"pos-{uuid.uuid4().hex[:8]}",
         sealed_template=sealed_for(client, t, session),
         liveness=wire.LivenessSummary(decision="live", challenges=("blink",)),
         claim=claim,

@@ -33,7 +33,7 @@ def _payment(till: ProtocolTill, session_id: str, seed: bytes, vector: Any) -> h
         "session_id": session_id,
         "amount_minor": 500,
         "currency": "EUR",
-        "basket_reference": "pos-race",
+        "basket_reference": f"pos-race-{session_id[-12:]}",  # an order per round: paid once
         "sealed_template": till.seal(vector, session_id),
         "liveness": seeded_liveness(seed),
         "claim": {"kind": "phone", "value": PHONE},

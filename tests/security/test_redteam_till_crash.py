@@ -105,8 +105,9 @@ def test_the_restarted_pos_finds_the_charge_and_does_not_charge_twice(
     person, claim = crash_after_the_charge(device, sandbox, faces, sale, 71)
 
     with till_process(device, sandbox, faces) as after:
-        # The till by itself does not know: nothing pending, and a checkout for the
-        # order would start (the backend does not refuse a second payment per order).
+        # The till by itself (no journal) does not know: nothing pending, and a checkout
+        # for the order would start (the backend would refuse its approval:
+        # test_redteam_till_crash_orders.py; asking first spares the shopper the capture).
         assert after.unanswered == ()
         session = after.start_checkout(sale, claim=claim)
         session.cancel()

@@ -22,6 +22,7 @@ from facepay.server._payments.matching import FaceMatching
 from facepay.server._payments.recording import (
     AuthorizationWriter,
     PayerGoneError,
+    order_already_paid,
     payer_gone_decline,
 )
 from facepay.server._payments.replays import canonical_hash, stored_answer
@@ -109,12 +110,16 @@ class Payments(StepUps):
                 lock_subjects=subjects,
                 session_id=req.session_id,
                 claim_hash=paying_claim,
+                basket_reference=req.basket_reference,
             )
         replay = self.answers.replayed(inputs.stored_answer, device, request_hash)
         if replay is not None:
             return replay, True
         self.lockouts.refuse_if_locked(inputs.locked_until)
         self.sessions.refuse_unusable(device, inputs.session, SessionPurpose.PAY)
+        # Before anything is opened, matched, charged or spent: a paid order is paid once.
+        if inputs.paid_by is not None:
+            raise order_already_paid(inputs.paid_by)
         claimed = inputs.payer
         probe = self.cache.open_sealed(device, req.session_id, req.sealed_template)
 
@@ -198,9 +203,12 @@ class Payments(StepUps):
         except UniqueViolationError:
             # A concurrent request with the same key committed first: answer as it did.
             replay = self.answers.find("authorizations", device, idempotency_key, request_hash)
-            if replay is None:  # pragma: no cover - the unique index says it exists
-                raise
-            return replay, True
+            if replay is not None:
+                return replay, True
+            # Or another approval of this order did (another till, lane or worker):
+            # nothing of this one was written, its session is not spent.
+            self.writer.refuse_if_paid(device.tenant_id, req.basket_reference)
+            raise  # pragma: no cover - one of the two unique indexes refused the row
         if paid and match is not None and match.outcome is MatchOutcome.MATCH:
             # Approved on the face alone (a step-up answer never teaches the set).
             self.learning.after_approval(

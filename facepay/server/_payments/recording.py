@@ -15,7 +15,7 @@ from facepay.server._part import BackendContext, BackendPart
 from facepay.server._sessions import CheckoutSessions
 from facepay.wire import AuthorizationResponse, AuthorizationStatus, DeclineReason, ErrorCode
 
-__all__ = ["AuthorizationWriter", "PayerGoneError", "payer_gone_decline"]
+__all__ = ["AuthorizationWriter", "PayerGoneError", "order_already_paid", "payer_gone_decline"]
 
 
 class PayerGoneError(Exception):
@@ -23,6 +23,17 @@ class PayerGoneError(Exception):
     (through another worker or replica) after the payment read its row: nothing was
     written, and the payment must not stand (docs/privacy.md: from the moment a deletion
     commits no process pays that face)."""
+
+
+def order_already_paid(paid_by: str) -> ApiError:
+    """``409 order_already_paid``, naming the approval that paid the order: a tenant's
+    order (basket reference) is paid once, whichever till or worker asks (migration 10);
+    nothing of the refused request is written or charged."""
+    return ApiError(
+        ErrorCode.ORDER_ALREADY_PAID,
+        f"this order was already paid (authorization {paid_by}): take no other payment",
+        authorization_id=paid_by,
+    )
 
 
 def payer_gone_decline(response: AuthorizationResponse) -> AuthorizationResponse:
@@ -60,15 +71,18 @@ class AuthorizationWriter(BackendPart):
         paid: str | None,
         details: dict[str, Any],
     ) -> None:
-        """Raises ``UniqueViolationError`` if the Idempotency-Key was written meanwhile,
+        """Raises ``UniqueViolationError`` if the Idempotency-Key was written meanwhile or
+        another approval of the order committed (an approval only),
         ``409 session_used`` if the session was spent or expired meanwhile, and
         :class:`PayerGoneError` if ``paid`` can no longer be paid (nothing written)."""
         if self.db.dialect == "postgres" and not failure:
             self._commit_in_one_statement(record, paid, details)
             return
         with self.db.transaction() as tx:
-            repository.insert_authorization(tx, record)
+            # The session first, as the one-statement path does: a spent session is
+            # 410 session_used whichever unique index the row would also meet.
             self.sessions.spend(tx, record.session_id)
+            repository.insert_authorization(tx, record)
             if failure:
                 self.lockouts.record_failure(
                     tx, device_subject(device.device_id), self.config.device_lockout_s
@@ -88,6 +102,14 @@ class AuthorizationWriter(BackendPart):
                 record.authorization_id,
                 details,
             )
+
+    def refuse_if_paid(self, tenant_id: str, basket_reference: str) -> None:
+        """``409 order_already_paid`` if another approval paid this order: what a write
+        refused by migration 10's index means."""
+        with self.db.transaction(readonly=True) as tx:
+            paid_by = repository.paid_by(tx, tenant_id, basket_reference)
+        if paid_by is not None:
+            raise order_already_paid(paid_by)
 
     def _commit_in_one_statement(
         self,

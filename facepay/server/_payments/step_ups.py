@@ -17,7 +17,11 @@ from facepay.server._errors import ApiError
 from facepay.server._lockouts import Lockouts, claim_subject, device_subject
 from facepay.server._part import BackendPart
 from facepay.server._payments.answer import PaymentAnswers
-from facepay.server._payments.recording import PayerGoneError, payer_gone_decline
+from facepay.server._payments.recording import (
+    PayerGoneError,
+    order_already_paid,
+    payer_gone_decline,
+)
 from facepay.server._payments.replays import canonical_hash, stored_answer
 from facepay.server._storage import UniqueViolationError
 from facepay.wire import (
@@ -54,10 +58,19 @@ class StepUps(BackendPart):
         self.lockouts.check([device_subject(device.device_id)])
         with self.db.transaction(readonly=True) as tx:
             row = repository.authorization_for_step_up(tx, authorization_id, device.tenant_id)
+            paid_by = (
+                None
+                if row is None
+                else repository.paid_by(tx, device.tenant_id, row.basket_reference)
+            )
         if row is None or row.device_id != device.device_id:
             raise ApiError(ErrorCode.NOT_FOUND, "no such authorization for this device")
         if row.status != AuthorizationStatus.STEP_UP.value or not row.candidates_json:
             raise ApiError(ErrorCode.STEP_UP_NOT_PENDING, "this authorization awaits no step-up")
+        if paid_by is not None:
+            # Another authorization of the order was approved meanwhile (another lane):
+            # this one stays unanswered and expires; no PIN is tried, nothing is charged.
+            raise order_already_paid(paid_by)
         if row.expires_at is None or self.clock() > row.expires_at:
             raise ApiError(ErrorCode.SESSION_EXPIRED, "the step-up window has passed")
         candidates: list[str] = json.loads(row.candidates_json)
@@ -141,9 +154,14 @@ class StepUps(BackendPart):
                 )
         except UniqueViolationError:
             replay = self.answers.find("step_up_answers", device, idempotency_key, request_hash)
-            if replay is None:  # pragma: no cover
-                raise
-            return replay
+            if replay is not None:
+                return replay
+            # Another approval of the order committed first (migration 10's index).
+            with self.db.transaction(readonly=True) as tx:
+                paid_by = repository.paid_by(tx, device.tenant_id, row.basket_reference)
+            if paid_by is not None:
+                raise order_already_paid(paid_by) from None
+            raise  # pragma: no cover - one of the two unique indexes refused the row
         return response
 
     def _commit(

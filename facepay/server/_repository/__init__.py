@@ -49,6 +49,7 @@ from facepay.server._repository.payers import (
     PayerRow,
     authorization_inputs,
     mark_used,
+    paid_by,
     payer,
 )
 from facepay.server._repository.rights import (
@@ -149,6 +150,7 @@ __all__ = [
     "locked_until",
     "locks_sql",
     "mark_used",
+    "paid_by",
     "payer",
     "payments_of_shopper",
     "pin_template_model",

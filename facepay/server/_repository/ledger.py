@@ -192,13 +192,18 @@ def answer_in_session(tx: Transaction, session_id: str, device_id: str) -> str |
     return None if row is None else str(row[0])
 
 
-def answers_for_order(tx: Transaction, tenant_id: str, basket_reference: str) -> list[str]:
-    """The stored answers (JSON) of a tenant's authorizations for one order, oldest first."""
-    return [
-        str(row[0])
-        for row in tx.all(
-            "SELECT response_json FROM authorizations WHERE tenant_id = ? "
-            "AND basket_reference = ? ORDER BY created_at, authorization_id",
-            (tenant_id, basket_reference),
-        )
-    ]
+def answers_for_order(
+    tx: Transaction, tenant_id: str, basket_reference: str, *, limit: int
+) -> tuple[list[str], bool]:
+    """The stored answers (JSON) of a tenant's authorizations for one order, oldest first,
+    at most ``limit``: the approvals and the step-ups first (what blocks another payment
+    of the order), then the newest others; and whether some were left out."""
+    rows = tx.all(
+        "SELECT response_json, created_at, authorization_id FROM authorizations "
+        "WHERE tenant_id = ? AND basket_reference = ? ORDER BY "
+        "CASE status WHEN 'approved' THEN 0 WHEN 'step_up' THEN 1 ELSE 2 END, "
+        "created_at DESC, authorization_id DESC LIMIT ?",
+        (tenant_id, basket_reference, limit + 1),
+    )
+    kept = sorted(rows[:limit], key=lambda row: (float(row[1]), str(row[2])))
+    return [str(row[0]) for row in kept], len(rows) > limit

@@ -14,10 +14,12 @@ from facepay.server._storage import Transaction
 
 __all__ = [
     "LIVE_PAYER_SQL",
+    "PAID_ORDER_SQL",
     "AuthorizationInputs",
     "PayerRow",
     "authorization_inputs",
     "mark_used",
+    "paid_by",
     "payer",
 ]
 
@@ -96,6 +98,8 @@ class AuthorizationInputs:
     session: SessionRow
     liveness_seed: bytes
     payer: PayerRow | None
+    # The authorization that already paid this order (None: the order is not paid).
+    paid_by: str | None = None
 
 
 def authorization_inputs(
@@ -106,24 +110,38 @@ def authorization_inputs(
     lock_subjects: Sequence[str],
     session_id: str,
     claim_hash: str | None,
+    basket_reference: str,
 ) -> AuthorizationInputs:
-    """The stored answer under the key, the latest lock of the subjects, the session and
-    the shopper holding ``claim_hash`` (None: no claimed payer), in ONE statement: a round
-    trip each cost more than the reads on PostgreSQL."""
+    """The stored answer under the key, the latest lock of the subjects, the session,
+    the shopper holding ``claim_hash`` (None: no claimed payer) and the approval that
+    already paid ``basket_reference`` (migration 10's index: at most one), in ONE
+    statement: a round trip each cost more than the reads on PostgreSQL."""
     payer_columns = ", ".join(f"p.{c}" for c in _PAYER_COLUMNS)
     row = tx.one(
-        "SELECT a.request_hash, a.response_json, a.device_id, l.locked_until, "  # noqa: S608
-        "s.device_id, s.purpose, s.expires_at, s.used_at, s.liveness_seed, "
+        "SELECT o.authorization_id, a.request_hash, a.response_json, a.device_id, "  # noqa: S608
+        "l.locked_until, s.device_id, s.purpose, s.expires_at, s.used_at, s.liveness_seed, "
         f"{payer_columns} "
         "FROM (SELECT 1 AS one) AS base "
         "LEFT JOIN authorizations a ON a.tenant_id = ? AND a.idempotency_key = ? "
         f"LEFT JOIN ({locks_sql(len(lock_subjects))}) AS l ON 1 = 1 "
         "LEFT JOIN sessions s ON s.session_id = ? "
         "LEFT JOIN shoppers p ON p.tenant_id = ? AND p.claim_hash = ? "
-        "AND p.template_sealed IS NOT NULL AND p.deleted_at IS NULL",
-        (tenant_id, idempotency_key, *lock_subjects, session_id, tenant_id, claim_hash),
+        "AND p.template_sealed IS NOT NULL AND p.deleted_at IS NULL "
+        f"LEFT JOIN authorizations o ON {PAID_ORDER_SQL.format(row='o')}",
+        (
+            tenant_id,
+            idempotency_key,
+            *lock_subjects,
+            session_id,
+            tenant_id,
+            claim_hash,
+            tenant_id,
+            basket_reference,
+        ),
     )
     assert row is not None  # the base row is always there
+    order_paid_by = None if row[0] is None else str(row[0])
+    row = row[1:]
     stored = None
     if row[0] is not None:
         stored = StoredAnswer(
@@ -135,7 +153,26 @@ def authorization_inputs(
         session=session_row(row[4:8]),
         liveness_seed=b"" if row[8] is None else bytes(row[8]),
         payer=None if row[9] is None else _payer(row[9:]),
+        paid_by=order_paid_by,
     )
+
+
+# The approval that paid an order (tenant, basket reference: two parameters): the rows
+# migration 10's unique index authorizations_paid_once holds, so at most one.
+PAID_ORDER_SQL = (
+    "{row}.tenant_id = ? AND {row}.basket_reference = ? AND {row}.status = 'approved' "
+    "AND {row}.duplicate_of IS NULL"
+)
+
+
+def paid_by(tx: Transaction, tenant_id: str, basket_reference: str) -> str | None:
+    """The authorization that paid a tenant's order, None if it is not paid."""
+    found = tx.one(
+        "SELECT p.authorization_id FROM authorizations p WHERE "  # noqa: S608 (fixed SQL)
+        + PAID_ORDER_SQL.format(row="p"),
+        (tenant_id, basket_reference),
+    )
+    return None if found is None else str(found[0])
 
 
 # A payer that can still be paid: neither deleted nor withdrawn, and a template left (a
