@@ -16,7 +16,7 @@ from PyQt6.QtWidgets import (
 
 from kiosk_app.app import apply_theme
 from kiosk_app.i18n import Language, Translator
-from kiosk_app.model import ChannelKind, OutcomeKind
+from kiosk_app.model import ChannelKind, OutcomeKind, StaffDirectory, StaffLogin
 from kiosk_app.screens import ChoiceScreen, PrivacyScreen, ResultScreen
 from kiosk_app.ui.gallery import SCREEN_TYPES
 from kiosk_app.widgets import AMBER, RED, BigButton
@@ -229,3 +229,22 @@ def test_the_ticked_consent_box_shows_a_tick(qapp: QApplication, language: Langu
     ticked = dark_inside()
     assert 0 < ticked < empty // 2, (ticked, empty)  # a drawn tick, not an empty box
     screen.close()
+
+
+def test_no_card_reader_during_enrollment_says_so_not_pay_by_card(  # type: ignore[no-untyped-def]
+    start_kiosk,
+) -> None:
+    """Before: "Link a card" with no card reader said "Something went wrong. Nothing was
+    charged. Please pay by card or ask staff." to a shopper setting up face pay: nothing
+    was being paid, and the card reader it sent them to was what had failed."""
+    directory = StaffDirectory()
+    directory.add("ana", "246813")
+    with start_kiosk(staff=StaffLogin(directory)) as (c, _pos):
+        for language in Language:
+            c.set_language(language)
+            c.link_card()
+            text = c.enroll_card.notice.text()
+            tr = Translator(language)
+            assert text == tr("enroll.no_card_reader")
+            assert text != tr("result.error")
+        assert "pay by card" not in Translator(Language.EN)("enroll.no_card_reader").lower()
