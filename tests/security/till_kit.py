@@ -17,7 +17,15 @@ import facepay
 import facepay.testing as kit
 from facepay.checkout import Till
 
-__all__ = ["AUTHORIZE", "Rewrite", "RewritingProxy", "basket", "booked", "enroll"]
+__all__ = [
+    "AUTHORIZE",
+    "Rewrite",
+    "RewritingProxy",
+    "basket",
+    "booked",
+    "enroll",
+    "signed_by_backend",
+]
 
 Vector = npt.NDArray[np.float32]
 AUTHORIZE = "/v1/authorizations"
@@ -43,6 +51,9 @@ class RewritingProxy(httpx.BaseTransport):
         # The bodies of the authorizations that reached the backend, as sent.
         self.sent: list[bytes] = []
         self.delivered = 0
+        # The backend's real answers (headers, signature and body) to requests under
+        # ``paths``, oldest first: what a proxy records to hand back later.
+        self.recorded: list[httpx.Response] = []
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path
@@ -55,6 +66,7 @@ class RewritingProxy(httpx.BaseTransport):
             self.sent.append(request.content)
         if not path.startswith(self.paths):
             return response
+        self.recorded.append(response)
         real = response.json() if response.is_success else None
         if real is not None and path.startswith(AUTHORIZE):
             self.answers.append(real)
@@ -64,6 +76,13 @@ class RewritingProxy(httpx.BaseTransport):
 
     def close(self) -> None:
         self._inner.close()
+
+
+def signed_by_backend(sandbox: kit.Sandbox, response: httpx.Response) -> httpx.Response:
+    """``response`` signed with the sandbox's own answer key for the request it answers:
+    the backend's genuine answer, for a test of what a till does with one (a lockout
+    answered before anything was charged). No attacker holds this key."""
+    return kit.signed_by_sandbox(sandbox, response)
 
 
 def enroll(
