@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -76,6 +77,10 @@ def env_overrides(
 LIVENESS_PLAN_SIZES: tuple[int, ...] = (2, 3, 4, 5)
 
 
+# An answer key pin: lower-case hex SHA-256 (facepay.crypto.answer_key_pin).
+_PIN_RE = re.compile(r"[0-9a-f]{64}")
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
 class ClientConfig:
     """Options of the payment backend client (``FacePayClient``, ``AsyncFacePayClient``)."""
@@ -110,8 +115,21 @@ class ClientConfig:
     # some 28,000); a rogue backend or proxy must not fill the till's memory with one
     # endless body.
     max_answer_bytes: int = 4 * 1024 * 1024
+    # The backend's answer key, pinned: the lower-case hex SHA-256 of its Ed25519 public
+    # key (``facepay sandbox serve`` and ``facepay sandbox keys`` print it), given to the
+    # retailer out of band. Every answer must be signed by it (docs/protocol.md, "Signed
+    # answers"): a proxy the till's TLS trusts cannot forge an approval, a refusal or a
+    # key set. None: only a backend on this machine (or a test's own ``transport=``) is
+    # reached, and the client keeps the key of its first signed answer; a backend on
+    # another host without a pin is refused when the client is built.
+    answer_key_pin: str | None = None
 
     def __post_init__(self) -> None:
+        if self.answer_key_pin is not None and not _PIN_RE.fullmatch(self.answer_key_pin):
+            raise ConfigurationError(
+                "ClientConfig.answer_key_pin is the backend's answer key fingerprint: "
+                "64 lower-case hex digits (SHA-256 of the public key)"
+            )
         if self.max_answer_bytes < 1024:
             raise ConfigurationError("ClientConfig.max_answer_bytes must be at least 1024")
         if self.max_attempts < 1:

@@ -42,9 +42,13 @@ from facepay.config import MAX_CLOCK_SKEW_S
 from facepay.types import SealedTemplate
 
 __all__ = [
+    "ANSWER_SCHEME",
     "API_PREFIX",
     "BASKET_REFERENCE_PATTERN",
     "CURRENCY_EXPONENTS",
+    "HEADER_ANSWER_KEY",
+    "HEADER_ANSWER_NONCE",
+    "HEADER_ANSWER_SIGNATURE",
     "HEADER_DEVICE",
     "HEADER_IDEMPOTENCY_KEY",
     "HEADER_NONCE",
@@ -80,6 +84,7 @@ __all__ = [
     "LivenessRefusalRequest",
     "LivenessRefusalResponse",
     "LivenessSummary",
+    "NextAnswerKey",
     "OrderAuthorizations",
     "SealedTemplateWire",
     "SealingKeyInfo",
@@ -121,6 +126,12 @@ HEADER_IDEMPOTENCY_KEY = "Idempotency-Key"
 HEADER_REQUEST_ID = "X-Request-Id"
 
 SIGNATURE_SCHEME = "FACEPAY-ED25519-V1"
+# Signed answers (docs/protocol.md, "Signed answers"): the backend signs every answer,
+# bound to the request's nonce; an unsigned request carries a nonce for its answer only.
+ANSWER_SCHEME = "FACEPAY-ANSWER-ED25519-V1"
+HEADER_ANSWER_NONCE = "X-FacePay-Answer-Nonce"
+HEADER_ANSWER_KEY = "X-FacePay-Answer-Key"
+HEADER_ANSWER_SIGNATURE = "X-FacePay-Answer-Signature"
 # A signed request whose timestamp is further than this from the server clock is refused
 # (the backend's default, ServerConfig.max_clock_skew_s; defined once, in facepay.config).
 MAX_CLOCK_SKEW_SECONDS = MAX_CLOCK_SKEW_S
@@ -582,14 +593,27 @@ class SealingKeyInfo(WireModel):
     not_after: Timestamp | None = None
 
 
+class NextAnswerKey(WireModel):
+    """The answer key the backend will switch to, endorsed by the current one
+    (docs/protocol.md, "Signed answers": rotation)."""
+
+    # Raw 32-byte Ed25519 public key (base64url).
+    public_key: Base64Url = Field(max_length=64)
+    # The current key's signature (base64url) of "FACEPAY-ANSWER-KEY-NEXT-V1\n<public_key>".
+    endorsement: Base64Url = Field(max_length=128)
+
+
 class KeySet(WireModel):
-    """``GET /v1/keys``: sealing keys and the key that signs deletion receipts."""
+    """``GET /v1/keys``: sealing keys and the key that signs deletion receipts (and every
+    answer: docs/protocol.md, "Signed answers")."""
 
     current_key_id: Identifier
     keys: tuple[SealingKeyInfo, ...]
     receipt_key_id: Identifier
     # Raw 32-byte Ed25519 public key (base64url) verifying DeletionReceipt.signature.
     receipt_public_key: Base64Url = Field(max_length=64)
+    # While a rotation of that key is prepared: the next one, endorsed by it.
+    next_answer_key: NextAnswerKey | None = None
 
     def current(self) -> SealingKeyInfo:
         for key in self.keys:

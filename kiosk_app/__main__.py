@@ -12,17 +12,16 @@ the POS bridge into :class:`~kiosk_app.controller.KioskController`.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import os
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from facepay import FacePayError, __version__
 from kiosk_app.process import no_core_dumps
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "keep_only_real_native_errors", "main"]
 
 logger = logging.getLogger("kiosk_app")
 
@@ -61,31 +60,24 @@ def display_problem(environ: Mapping[str, str] | None = None) -> str:
     return ""
 
 
-@contextlib.contextmanager
-def native_stderr_quieted(quiet: bool) -> Iterator[None]:
-    """Send what native libraries print on fd 2 (TFLite, absl, OpenCV, Qt) to /dev/null.
+def keep_only_real_native_errors() -> bool:
+    """Drop the known-harmless lines native libraries print on fd 2, keep every other.
 
-    Python's own ``sys.stderr`` (this command's messages, logging, tracebacks) keeps the real
-    stderr. ``-v`` shows everything.
+    Dropped: TensorFlow Lite's, absl's and mediapipe's start-up chatter
+    (:func:`facepay.quiet_native_logs`, the filter the
+    ``facepay`` command and the examples use) and Qt's "This plugin does not support
+    propagateSizeHints()" (:data:`kiosk_app.app.HARMLESS_QT_MESSAGES`, the scripts' filter).
+    Kept: everything else, so the operator's log still shows OpenCV failing to open the
+    camera, a Qt plugin that cannot be loaded, a native library's last words before a crash
+    (the filter is a separate process and outlives it), and this command's own lines.
+    ``-v`` does not call this: everything shows. Returns False where fd 2 cannot be
+    filtered (no ``fork``); stderr is then left as it is, never silenced.
     """
-    if not quiet:
-        yield
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    old_stderr = sys.stderr
-    try:
-        os.dup2(devnull, 2)
-        sys.stderr = open(saved, "w", buffering=1, closefd=False)  # noqa: SIM115 (restored below)
-        yield
-    finally:
-        sys.stderr.flush()
-        sys.stderr.close()
-        sys.stderr = old_stderr
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
+    from facepay import quiet_native_logs
+    from kiosk_app.app import quiet_harmless_qt_messages
+
+    quiet_harmless_qt_messages()
+    return quiet_native_logs()
 
 
 def _challenge_list(text: str) -> tuple[str, ...]:
@@ -235,8 +227,9 @@ def probe_camera(
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    with native_stderr_quieted(not args.verbose):
-        return _main(args)
+    if not args.verbose:
+        keep_only_real_native_errors()
+    return _main(args)
 
 
 def _main(args: argparse.Namespace) -> int:

@@ -592,7 +592,8 @@ class KioskController(QObject):
     def link_card(self) -> None:
         """The card reader tokenises the shopper's card for enrollment (a token only)."""
         if self._card_reader is None:
-            self.enroll_card.show_notice(self.translate("result.error"))
+            # Not "pay by card": nothing is being paid, and the reader is what failed.
+            self.enroll_card.show_notice(self.translate("enroll.no_card_reader"))
             return
         self.enroll_card.tap_button.setEnabled(False)
         self.machine.card_linked(self._card_reader())

@@ -229,6 +229,12 @@ FACEPAY_MISTAKES = {
         ("sandbox", "tenant", "--db", "shop.db", "--tenant", "acme shop!", "--token-file", "t"),
         "tenant_id: String should match pattern",
     ),
+    "keys: key folder typo": Mistake(
+        ("sandbox", "keys", "--keys", "shopp.db.keys"), "no receipt key"
+    ),
+    "rotate-answer-key: key folder typo": Mistake(
+        ("sandbox", "rotate-answer-key", "--keys", "shopp.db.keys", "--switch"), "no receipt key"
+    ),
     "rotate-key: key folder typo": Mistake(
         ("sandbox", "rotate-key", "--keys", "shopp.db.keys"), "no sealing keyring"
     ),

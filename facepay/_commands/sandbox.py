@@ -117,6 +117,40 @@ def register(subparsers: Any, group_parser: argparse.ArgumentParser | None) -> N
     add_json_flag(revoke)
     revoke.set_defaults(handler=_revoke)
 
+    keys = subparsers.add_parser(
+        "keys",
+        help="print the answer key pin a till is given (ClientConfig.answer_key_pin)",
+        description=(
+            "Print the pin of the key that signs every answer of this backend (the SHA-256 "
+            "of its public key): give it to each till out of band "
+            "(FACEPAY_CLIENT_ANSWER_KEY_PIN), and the till believes no answer another key "
+            "signed (docs/integration.md, 'The answer key pin')."
+        ),
+    )
+    keys.add_argument("--keys", required=True, help="key directory (e.g. shop.db.keys)")
+    add_json_flag(keys)
+    keys.set_defaults(handler=_keys)
+
+    answer = subparsers.add_parser(
+        "rotate-answer-key",
+        help="prepare the next answer key (published, endorsed by the current one), or "
+        "--switch to it",
+        description=(
+            "Rotate the key that signs receipts and every answer, in two steps. First "
+            "(no flag): make the next key; GET /v1/keys publishes it endorsed by the "
+            "current one, and a till that fetches the key set then follows the switch. "
+            "Rotate the sealing key at the same time (rotate-key): every till fetches the "
+            "key set again on its next session. Then, once every till has: --switch makes "
+            "the next key current. Give tills the new pin (printed) for their "
+            "configuration. A running server reads the keys at start: restart it after "
+            "each step."
+        ),
+    )
+    answer.add_argument("--keys", required=True, help="key directory (e.g. shop.db.keys)")
+    answer.add_argument("--switch", action="store_true", help="make the prepared key current")
+    add_json_flag(answer)
+    answer.set_defaults(handler=_rotate_answer_key)
+
     rotate = subparsers.add_parser(
         "rotate-key",
         help="make a fresh template-sealing key current (the old one opens for a grace period)",
@@ -215,6 +249,10 @@ def _serve(args: argparse.Namespace) -> int:
     token, where = _enrollment_token(args.admin_token_file, config.admin_token, key_dir)
     backend.use_admin_token(token)
     sys.stderr.write(f"facepay sandbox: device enrollment token: {where}\n")
+    sys.stderr.write(
+        "facepay sandbox: answer key pin (a till's ClientConfig.answer_key_pin): "
+        f"{backend.vault.answer_key_pin}\n"
+    )
     sys.stderr.write(
         f"facepay sandbox: serving protocol v1 on http://{args.host}:{args.port} "
         f"({backend.db.description}, {args.workers} worker process(es))\n"
@@ -418,6 +456,48 @@ def _revoke(args: argparse.Namespace) -> int:
     finally:
         db.close()
     emit(args, revocation.model_dump(mode="json"), lambda r: f"revoked {r['device_id']}")
+    return 0
+
+
+def _keys(args: argparse.Namespace) -> int:
+    from facepay.cli import emit
+    from facepay.server import Vault
+
+    if not os.path.isfile(os.path.join(args.keys, "receipt-key.json")):
+        # Printing the pin of a typo would make a whole new key directory.
+        raise FileNotFoundError(errno.ENOENT, "no receipt key in this folder", args.keys)
+    vault = Vault.open(args.keys)
+    emit(
+        args,
+        {"answer_key_pin": vault.answer_key_pin, "receipt_key_id": vault.receipt_key_id},
+        lambda r: f"answer key pin: {r['answer_key_pin']}",
+    )
+    return 0
+
+
+def _rotate_answer_key(args: argparse.Namespace) -> int:
+    from facepay.cli import emit
+    from facepay.crypto import answer_key_pin
+    from facepay.server import Vault
+
+    if not os.path.isfile(os.path.join(args.keys, "receipt-key.json")):
+        raise FileNotFoundError(errno.ENOENT, "no receipt key in this folder", args.keys)
+    store = Vault.open(args.keys).store
+    if args.switch:
+        current = store.switch_receipt_key()
+        result = {"answer_key_pin": answer_key_pin(current.public_key.raw), "switched": True}
+    else:
+        upcoming = store.prepare_next_receipt_key()
+        result = {"next_answer_key_pin": answer_key_pin(upcoming.public_key.raw)}
+    emit(
+        args,
+        result,
+        lambda r: (
+            f"answer key pin now: {r['answer_key_pin']}"
+            if "switched" in r
+            else f"next answer key pin (published, endorsed): {r['next_answer_key_pin']}"
+        ),
+    )
     return 0
 
 

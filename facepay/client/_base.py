@@ -22,6 +22,13 @@ or a proxy could otherwise exhaust the till's memory with one endless body): a l
 is a :class:`~facepay.errors.ServerError` ``answer_too_large``, which leaves a payment
 pending like a 5xx.
 
+Every answer, errors included, must carry the backend's signature, bound to this
+request's nonce (docs/protocol.md, "Signed answers"), by the key ``ClientConfig.
+answer_key_pin`` names (without a pin: a loopback backend's first signed answer's key,
+kept for the client's life). An answer that does not is a :class:`~facepay.errors.
+ServerError` ``answer_mismatch``: like a 5xx it says nothing of what the backend did, so
+a payment sent stays pending for reconcile.
+
 Backoff is exponential with "full jitter" (sleep a uniform random time in
 ``[0, min(cap, base * 2**attempt)]``), the variant AWS's "Exponential Backoff And Jitter"
 measured to spread a herd of retrying tills best. Each attempt is signed afresh: the
@@ -30,13 +37,17 @@ backend rejects a reused nonce, so a retry must never resend the same signature.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import ipaddress
 import json
 import logging
 import math
 import random
 import re
+import secrets
 import ssl
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -48,11 +59,13 @@ import pydantic
 
 from facepay import wire
 from facepay.config import ClientConfig
+from facepay.crypto import verify_answer, verify_next_answer_key
 from facepay.errors import (
     AuthenticationError,
     BackendError,
     ConfigurationError,
     IdempotencyConflictError,
+    InvalidSignatureError,
     RateLimitedError,
     RequestRejectedError,
     ServerError,
@@ -178,8 +191,30 @@ class BaseClient:
                 "(ClientConfig.ca_bundle for a private CA), or set "
                 "ClientConfig.allow_insecure_transport for a demo"
             )
+        # Whose answers to believe: the pinned key, or (no pin) the first signed answer's
+        # key, learned only from a backend on this machine or through a test's transport.
+        self._answer_pin = self.config.answer_key_pin
+        self._may_learn_pin = own_transport or is_loopback(self.base_url.host)
+        if self._answer_pin is None and not self._may_learn_pin:
+            raise ConfigurationError(
+                f"{base_url!r}: set ClientConfig.answer_key_pin (FACEPAY_CLIENT_ANSWER_KEY_PIN) "
+                "to the backend's answer key fingerprint (`facepay sandbox keys` prints it): "
+                "without it the till would believe whatever answers for a backend on "
+                "another host (docs/integration.md, 'The answer key pin')"
+            )
+        # The next answer key, once a key set signed by the pinned key endorsed it: the
+        # first answer it signs moves the pin to it (the backend rotated).
+        self._next_pin: str | None = None
+        self._pin_lock = threading.Lock()
         self.signer = signer
         self._rng = rng if rng is not None else random.SystemRandom()
+
+    @property
+    def answer_key_pin(self) -> str | None:
+        """The answer key this client believes: the pin it was given, or the one it
+        learned from its first signed answer (None until then). A POS may keep it with
+        the device key and pass it as ``ClientConfig.answer_key_pin`` from then on."""
+        return self._answer_pin
 
     # -- building ---------------------------------------------------------------------
 
@@ -229,6 +264,9 @@ class BaseClient:
                         call.method, signed_path, body, idempotency_key=call.idempotency_key
                     )
                 )
+        if wire.HEADER_NONCE not in headers:
+            # An unsigned request's answer is bound to a nonce of its own.
+            headers[wire.HEADER_ANSWER_NONCE] = secrets.token_urlsafe(16)
         return httpx.Request(call.method, url, headers=headers, content=body or None)
 
     # -- deciding ---------------------------------------------------------------------
@@ -270,14 +308,106 @@ class BaseClient:
             request_id=request_id,
         )
 
+    def check_signed(self, call: Call[Any], response: httpx.Response, request_id: str) -> None:
+        """Raise ``ServerError`` ``answer_mismatch`` unless the backend's answer key signed
+        ``response`` as the answer to this very request (its method, target and nonce)."""
+        request = response.request
+        nonce = request.headers.get(wire.HEADER_NONCE) or request.headers.get(
+            wire.HEADER_ANSWER_NONCE, ""
+        )
+        try:
+            key = verify_answer(
+                response.headers,
+                method=request.method,
+                target=request.url.raw_path.decode("ascii"),
+                nonce=nonce,
+                status=response.status_code,
+                body=response.content,
+            )
+        except InvalidSignatureError:
+            believed = False
+        else:
+            believed = self._believes(hashlib.sha256(key).hexdigest())
+        if not believed:
+            logger.warning(
+                "%s %s: the answer (%s) is not signed by the backend's answer key for this "
+                "request: not believed",
+                call.method,
+                call.path,
+                response.status_code,
+            )
+            raise ServerError(
+                f"the answer to {call.method} {call.path} is not signed by the backend's "
+                "answer key for this request: not believed",
+                status=response.status_code,
+                code="answer_mismatch",
+                request_id=request_id,
+            )
+
+    def _believes(self, fingerprint: str) -> bool:
+        with self._pin_lock:
+            if self._answer_pin is None:
+                if not self._may_learn_pin:
+                    return False
+                self._answer_pin = fingerprint
+                logger.debug("answer key learned from the backend: %s", fingerprint)
+                return True
+            if hmac.compare_digest(fingerprint, self._answer_pin):
+                return True
+            if self._next_pin is not None and hmac.compare_digest(fingerprint, self._next_pin):
+                # The backend switched to the key its previous one endorsed: follow it, and
+                # believe the previous one no more.
+                logger.warning(
+                    "the backend's answer key rotated: pin %s from now on (set it in "
+                    "ClientConfig.answer_key_pin)",
+                    fingerprint,
+                )
+                self._answer_pin, self._next_pin = fingerprint, None
+                return True
+            return False
+
+    def check_key_set(self, keys: wire.KeySet, request_id: str) -> wire.KeySet:
+        """The key set, once its receipt key is the answer key the client believes (the
+        key that signed it): a deletion receipt is checked against that key."""
+        try:
+            raw = wire.b64decode(keys.receipt_public_key)
+        except ValueError:
+            raw = b""
+        pin = self._answer_pin
+        if pin is None or not hmac.compare_digest(hashlib.sha256(raw).hexdigest(), pin):
+            raise ServerError(
+                "the key set names a receipt key other than the backend's answer key: not believed",
+                status=200,
+                code="answer_mismatch",
+                request_id=request_id,
+            )
+        upcoming = keys.next_answer_key
+        if upcoming is not None:
+            try:
+                next_raw = wire.b64decode(upcoming.public_key)
+                verify_next_answer_key(raw, next_raw, upcoming.endorsement)
+            except (ValueError, InvalidSignatureError):
+                raise ServerError(
+                    "the key set's next answer key is not endorsed by the current one: "
+                    "not believed",
+                    status=200,
+                    code="answer_mismatch",
+                    request_id=request_id,
+                ) from None
+            with self._pin_lock:
+                self._next_pin = hashlib.sha256(next_raw).hexdigest()
+        return keys
+
     def read_response(self, call: Call[T], response: httpx.Response, request_id: str) -> T:
-        """Map an answer to the parsed result or to a typed error."""
+        """Check the answer's signature, then map it to the parsed result or to a typed
+        error."""
+        self.check_signed(call, response, request_id)
         echoed = response.headers.get(REQUEST_ID_HEADER)
         rid = echoed if echoed is not None and _REQUEST_ID.fullmatch(echoed) else request_id
         if response.is_success:
             try:
                 payload = response.json() if response.content else None
-                return call.parse(payload)
+                result = call.parse(payload)
             except Exception as exc:  # pydantic ValidationError, JSON errors
                 # Not chained: pydantic's message quotes the answer's values, and an answer
                 # holds a privacy code that a POS logging this traceback would keep.
@@ -288,6 +418,9 @@ class BaseClient:
                     code="bad_response",
                     request_id=rid,
                 ) from None
+            if isinstance(result, wire.KeySet):
+                self.check_key_set(result, rid)
+            return result
         raise map_error(response, rid)
 
     def declared_too_large(self, response: httpx.Response) -> bool:

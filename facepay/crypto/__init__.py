@@ -16,6 +16,8 @@ collapsed into one opaque error (:class:`facepay.errors.SealedDataError`,
 - Cancelable biometrics: :class:`TenantTransform`, a secret orthogonal transform per
   tenant (ISO/IEC 24745 unlinkability and renewability).
 - Signed receipts: :class:`ReceiptSigner`, :func:`verify_receipt`.
+- Signed answers (the same key under its own domain label): :func:`sign_answer`,
+  :func:`verify_answer`, :func:`answer_key_pin`.
 - The backend's key custody in one object: :class:`BackendKeyStore` (key directory).
 - The shopper's PIN (grey-zone second factor): :func:`pin_refusal`,
   :func:`seal_enrollment_pin` / :func:`seal_step_up_pin` and their openers, and
@@ -25,6 +27,19 @@ collapsed into one opaque error (:class:`facepay.errors.SealedDataError`,
 
 from __future__ import annotations
 
+from facepay.crypto._answers import (
+    ANSWER_KEY_HEADER,
+    ANSWER_SCHEME,
+    ANSWER_SIGNATURE_HEADER,
+    answer_key_pin,
+    answer_nonce,
+    answer_signing_bytes,
+    endorse_next_answer_key,
+    is_answer_key_pin,
+    sign_answer,
+    verify_answer,
+    verify_next_answer_key,
+)
 from facepay.crypto._at_rest import (
     EncryptedRecord,
     FileMasterKey,
@@ -92,6 +107,9 @@ from facepay.crypto._template_codec import (
 )
 
 __all__ = [
+    "ANSWER_KEY_HEADER",
+    "ANSWER_SCHEME",
+    "ANSWER_SIGNATURE_HEADER",
     "DEFAULT_GRACE_SECONDS",
     "DEFAULT_MAX_SKEW_SECONDS",
     "DEFAULT_SUITE",
@@ -122,10 +140,15 @@ __all__ = [
     "TemplateVault",
     "TenantTransform",
     "VerifiedRequest",
+    "answer_key_pin",
+    "answer_nonce",
+    "answer_signing_bytes",
     "canonical_request",
     "canonical_target",
     "decode_template",
     "encode_template",
+    "endorse_next_answer_key",
+    "is_answer_key_pin",
     "open_bytes",
     "open_enrollment_pin",
     "open_step_up_pin",
@@ -139,9 +162,12 @@ __all__ = [
     "seal_template",
     "sealed_template_from_dict",
     "sealed_template_to_dict",
+    "sign_answer",
     "sign_request",
     "signed_device_id",
     "stretch_pin",
+    "verify_answer",
+    "verify_next_answer_key",
     "verify_receipt",
     "verify_request",
     "wrapped_key_master_id",

@@ -4,7 +4,8 @@ A key directory (mode 0700) holds::
 
     sealing-keyring.json   HPKE sealing keys, current + retired in grace   (0600)
     master.key             the FileMasterKey, unless a KMS MasterKey is given (0600)
-    receipt-key.json       Ed25519 receipt-signing key                       (0600)
+    receipt-key.json       Ed25519 receipt-signing key, also signs answers   (0600)
+    next-receipt-key.json  the next one, while a rotation is prepared         (0600)
     lookup-key.bin         the keyed-hash key, wrapped by the master key     (0600)
 
 Tenant transform secrets and other small secrets are wrapped by the master key and
@@ -42,6 +43,9 @@ def _secret_context(purpose: str) -> bytes:
     return encode_context("facepay/keystore/secret", [("purpose", purpose)])
 
 
+_NEXT_RECEIPT_KEY = "next-receipt-key.json"
+
+
 class BackendKeyStore:
     """Sealing keyring, master key (file or KMS), template vault, receipt signer and
     keyed hasher of one backend. Build with :meth:`open`; thread-safe.
@@ -65,6 +69,9 @@ class BackendKeyStore:
         self.master_key = master_key
         self.vault = TemplateVault(master_key, previous=previous_master_keys)
         self.receipt_signer = receipt_signer
+        # The next receipt (answer) key, published endorsed by the current one while a
+        # rotation is prepared (docs/crypto.md, "Key rotation procedures").
+        self.next_receipt_signer: ReceiptSigner | None = None
         self._hasher = hasher
         self.key_dir = key_dir
         # Least recently used last out; bounded: a d x d matrix per (tenant, size) must not
@@ -110,13 +117,16 @@ class BackendKeyStore:
         else:
             lookup_key = KeyedHasher.generate_key()
             write_secret_file(lookup_path, master.wrap(lookup_key, context))
-        return cls(
+        store = cls(
             keyring=keyring,
             master_key=master,
             receipt_signer=receipt,
             hasher=KeyedHasher(lookup_key),
             key_dir=directory,
         )
+        if (directory / _NEXT_RECEIPT_KEY).exists():
+            store.next_receipt_signer = ReceiptSigner.load(directory / _NEXT_RECEIPT_KEY)
+        return store
 
     def save_keyring(self) -> None:
         """Persist the sealing keyring after a rotation."""
@@ -161,6 +171,31 @@ class BackendKeyStore:
     def sign_receipt(self, receipt: Mapping[str, Any]) -> str:
         """Base64url signature of ``receipt`` (all fields but ``signature``)."""
         return self.receipt_signer.sign(receipt)
+
+    def prepare_next_receipt_key(self) -> ReceiptSigner:
+        """Make (once) and save the next receipt key, which ``GET /v1/keys`` then publishes
+        endorsed by the current one; :meth:`switch_receipt_key` makes it current."""
+        if self.key_dir is None:
+            raise CryptoError("this key store has no key directory")
+        with self._lock:
+            if self.next_receipt_signer is None:
+                signer = ReceiptSigner.generate()
+                signer.save(self.key_dir / _NEXT_RECEIPT_KEY)
+                self.next_receipt_signer = signer
+            return self.next_receipt_signer
+
+    def switch_receipt_key(self) -> ReceiptSigner:
+        """Make the prepared next receipt key the current one (saved); the old one is
+        gone from this directory."""
+        if self.key_dir is None:
+            raise CryptoError("this key store has no key directory")
+        with self._lock:
+            if self.next_receipt_signer is None:
+                raise CryptoError("no next receipt key is prepared")
+            self.next_receipt_signer.save(self.key_dir / "receipt-key.json")
+            os.unlink(self.key_dir / _NEXT_RECEIPT_KEY)
+            self.receipt_signer, self.next_receipt_signer = self.next_receipt_signer, None
+            return self.receipt_signer
 
     # -- tenant transforms ------------------------------------------------------------------
 

@@ -144,6 +144,14 @@ class ReceiptSigner:
         """
         return b64url_nopad(_hazmat.ed25519_sign(self._private, receipt_signing_bytes(receipt)))
 
+    def sign_bytes(self, message: bytes) -> str:
+        """The base64url signature of ``message``: for a message under its own domain
+        label only (a signed answer, facepay.crypto._answers), never canonical JSON:
+        what begins with ``{`` is refused, so no signature made here is a receipt's."""
+        if message.startswith(b"{"):
+            raise CryptoError("sign_bytes signs a domain-labelled message, not a receipt")
+        return b64url_nopad(_hazmat.ed25519_sign(self._private, message))
+
     def save(self, path: str | os.PathLike[str]) -> None:
         doc = {
             "format": "facepay-receipt-key/1",

@@ -1,12 +1,13 @@
 """The key set a till fetches (``GET /v1/keys``): the sealing keys it may seal a
-template to, and the key that signs deletion receipts."""
+template to, the key that signs deletion receipts and every answer, and (while a
+rotation of it is prepared) the next such key, endorsed by the current one."""
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 
 from facepay.server._vault import Vault
-from facepay.wire import KeySet, SealingKeyInfo, b64encode
+from facepay.wire import KeySet, NextAnswerKey, SealingKeyInfo, b64encode
 
 __all__ = ["key_set"]
 
@@ -36,9 +37,13 @@ def key_set(vault: Vault) -> KeySet:
                 not_after=datetime.fromtimestamp(until, tz=timezone.utc),
             )
         )
+    upcoming = vault.next_answer_key()
     return KeySet(
         current_key_id=current.key_id,
         keys=tuple(keys),
         receipt_key_id=vault.receipt_key_id,
         receipt_public_key=b64encode(vault.receipt_public_key),
+        next_answer_key=None
+        if upcoming is None
+        else NextAnswerKey(public_key=b64encode(upcoming[0]), endorsement=upcoming[1]),
     )

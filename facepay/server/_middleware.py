@@ -1,12 +1,13 @@
 """The protocol middleware: what happens to every request before FastAPI sees it.
 
-A request id on every response (500s included) and the protocol header; the body-size
-cap; and the authentication of every signed route, in this one place, before anything
-else in the request is read: the signature, then the nonce recorded (whatever the
-request's later fate), the clock and the device's rate (facepay.server._devices). What
-it refuses is answered here with the same error body as everything else
-(facepay.server._errors); the rest goes on to FastAPI with the device in
-``scope["state"]``.
+A request id on every response (500s included) and the protocol header; the backend's
+signature on every answer, errors included, bound to the request's nonce
+(docs/protocol.md, "Signed answers"); the body-size cap; and the authentication of every
+signed route, in this one place, before anything else in the request is read: the
+signature, then the nonce recorded (whatever the request's later fate), the clock and the
+device's rate (facepay.server._devices). What it refuses is answered here with the same
+error body as everything else (facepay.server._errors); the rest goes on to FastAPI with
+the device in ``scope["state"]``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ import anyio.to_thread
 from fastapi import FastAPI
 from starlette.types import Message, Receive, Scope, Send
 
-from facepay.crypto import canonical_target
+from facepay.crypto import answer_nonce, canonical_target
+from facepay.errors import CryptoError
 from facepay.server._errors import (
     ApiError,
     body_too_large,
@@ -31,6 +33,7 @@ from facepay.server._errors import (
 )
 from facepay.server._service import AuthenticatedDevice, PaymentBackend
 from facepay.wire import (
+    HEADER_ANSWER_NONCE,
     HEADER_DEVICE,
     HEADER_IDEMPOTENCY_KEY,
     HEADER_NONCE,
@@ -88,11 +91,14 @@ class ProtocolMiddleware:
             self._limiter_loop = loop
         given = ""
         declared_length = None
+        nonces: dict[bytes, str] = {}
         for name, value in scope.get("headers", []):
             if name == b"x-request-id":
                 given = value.decode("latin-1")
             elif name == b"content-length":
                 declared_length = value
+            elif name in _NONCE_HEADERS:
+                nonces.setdefault(name, value.decode("latin-1"))
         request_id = given if _REQUEST_ID_RE.match(given) else f"req_{secrets.token_hex(12)}"
         scope.setdefault("state", {})["request_id"] = request_id
         extra = [
@@ -100,10 +106,46 @@ class ProtocolMiddleware:
             (HEADER_PROTOCOL.lower().encode(), PROTOCOL_VERSION.encode()),
         ]
 
+        bound_to = answer_nonce(*(nonces.get(name) for name in _NONCE_HEADERS))
+        target = canonical_target(
+            scope.get("raw_path", scope["path"].encode()).decode("latin-1"),
+            scope.get("query_string", b""),
+        )
+        start: Message | None = None
+        chunks: list[bytes] = []
+
         async def send_with_headers(message: Message) -> None:
+            # Held until the whole body is here: the signature covers its SHA-256.
+            nonlocal start
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *extra]
-            await send(message)
+                start = message
+                return
+            if message["type"] != "http.response.body" or start is None:
+                await send(message)
+                return
+            chunks.append(bytes(message.get("body", b"")))
+            if message.get("more_body", False):
+                return
+            body = b"".join(chunks)
+            try:
+                signature = self.backend.vault.sign_answer(
+                    method=scope["method"],
+                    target=target,
+                    nonce=bound_to,
+                    status=int(start["status"]),
+                    body=body,
+                )
+            except CryptoError:
+                # A request no till sends (``OPTIONS *``, a method of other letters): its
+                # answer goes unsigned, and no till would believe it.
+                signature = {}
+            start["headers"] = [
+                *start.get("headers", []),
+                *extra,
+                *((name.lower().encode(), value.encode()) for name, value in signature.items()),
+            ]
+            await send(start)
+            await send({"type": "http.response.body", "body": body, "more_body": False})
 
         too_large = False
         if declared_length is not None:
@@ -158,6 +200,9 @@ class ProtocolMiddleware:
                 raise ApiError(ErrorCode.MISSING_SIGNATURE, f"{key} is sent more than once")
             headers[key] = value.decode("latin-1")
         return _authenticate(self.backend, scope, headers, body)
+
+
+_NONCE_HEADERS = (HEADER_NONCE.lower().encode(), HEADER_ANSWER_NONCE.lower().encode())
 
 
 # Routes a device signs: POST sessions, a session's liveness refusal, enrollments,

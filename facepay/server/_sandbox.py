@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from facepay.config import ServerConfig
+from facepay.config import ClientConfig, ServerConfig
 from facepay.crypto import BackendPublicKey, DeviceKey
 from facepay.errors import FacePayError
 from facepay.server._app import create_app
@@ -337,6 +337,19 @@ class Sandbox:
             store_id=store_id,
             lane_id=lane_id,
             key=key,
+        )
+
+    @property
+    def answer_key_pin(self) -> str:
+        """What a till pins (``ClientConfig.answer_key_pin``): the SHA-256 of the key that
+        signs this backend's answers (docs/protocol.md, "Signed answers")."""
+        return self._backend().vault.answer_key_pin
+
+    def client_config(self, config: ClientConfig | None = None) -> ClientConfig:
+        """``config`` (default: the defaults) with this backend's answer key pinned: how
+        the embedded sandbox hands its pin to a till."""
+        return dataclasses.replace(
+            config if config is not None else ClientConfig(), answer_key_pin=self.answer_key_pin
         )
 
     @property

@@ -7,7 +7,8 @@
   so destroying that column value destroys the template (crypto-shredding).
 - Each tenant has a secret orthogonal transform (cancelable biometrics): templates are
   stored and matched only after it; cosine similarity, and so accuracy, is unchanged.
-- Deletion receipts are signed with the backend's Ed25519 receipt key.
+- Deletion receipts are signed with the backend's Ed25519 receipt key, and so is every
+  answer, under its own domain label (docs/protocol.md, "Signed answers").
 
 **A shopper's templates at rest** are one record: a template set
 (:class:`facepay.server._templates.TemplateSet`) encoded as below, encrypted under the
@@ -48,7 +49,10 @@ from facepay.crypto import (
     MasterKey,
     SealingKeyring,
     SealingSuite,
+    answer_key_pin,
     decode_template,
+    endorse_next_answer_key,
+    sign_answer,
     wrapped_key_master_id,
 )
 from facepay.errors import CryptoError, SealedDataError
@@ -176,6 +180,32 @@ class Vault:
     def sign_receipt(self, receipt: Mapping[str, Any]) -> str:
         """Base64url Ed25519 signature over the receipt's fields but ``signature``."""
         return self.store.sign_receipt(receipt)
+
+    @property
+    def answer_key_pin(self) -> str:
+        """What a till pins (``ClientConfig.answer_key_pin``): SHA-256 of the answer key."""
+        return answer_key_pin(self.store.receipt_public_key)
+
+    def next_answer_key(self) -> tuple[bytes, str] | None:
+        """The prepared next answer key and the current key's endorsement of it."""
+        upcoming = self.store.next_receipt_signer
+        if upcoming is None:
+            return None
+        raw = upcoming.public_key.raw
+        return raw, endorse_next_answer_key(self.store.receipt_signer, raw)
+
+    def sign_answer(
+        self, *, method: str, target: str, nonce: str, status: int, body: bytes
+    ) -> dict[str, str]:
+        """The headers that sign one answer (facepay.crypto.sign_answer)."""
+        return sign_answer(
+            self.store.receipt_signer,
+            method=method,
+            target=target,
+            nonce=nonce,
+            status=status,
+            body=body,
+        )
 
     # ---------------------------------------------------------------- tenant transform
 

@@ -8,6 +8,8 @@ needs, so that no test builds its own twin of the product:
 * :class:`Sandbox`, the reference backend in this process on a loopback port, and
   :func:`connect_till`, a real ``Till`` registered with it, and :func:`free_port` for
   a server a test starts itself;
+* :class:`SignedAnswers`, a scripted backend's (``httpx.MockTransport``) answers signed
+  as the backend signs them, for a client that believes only signed answers;
 * :class:`ProtocolTill`, a raw protocol-v1 client that can send what a well-behaved
   client would not (a reused nonce, a forged signature, a NaN template);
 * :func:`face` / :func:`same_face` / :func:`template`, synthetic templates, and

@@ -16,6 +16,8 @@ from .protocol_till import PHONE as PHONE
 from .protocol_till import ProtocolTill as ProtocolTill
 from .protocol_till import rows as rows
 from .ports import free_port as free_port
+from .answers import SignedAnswers as SignedAnswers
+from .answers import signed_by_sandbox as signed_by_sandbox
 
 # Faces without the face models.
 from .synthetic import SyntheticFaces as SyntheticFaces

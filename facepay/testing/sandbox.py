@@ -25,9 +25,12 @@ def connect_till(
 ) -> Till:
     """Register a new device with ``sandbox`` and connect a :class:`Till` as it.
 
-    ``till_options`` go to :meth:`Till.connect` (``liveness``, ``analyzer``, ``clock``...).
+    ``till_options`` go to :meth:`Till.connect` (``liveness``, ``analyzer``, ``clock``...);
+    its ``client_config`` gets the sandbox's answer key pin.
     """
     device = sandbox.provision_device(tenant_id=tenant_id, store_id=store_id, lane_id=lane_id)
+    # The till pins the sandbox's answer key, as a retailer's installer would.
+    till_options["client_config"] = sandbox.client_config(till_options.get("client_config"))
     return Till.connect(
         sandbox.base_url, device_key=device.key, device_id=device.device_id, **till_options
     )

@@ -34,7 +34,7 @@ from facepay.checkout._machine import _FaceFlow
 from facepay.client import FacePayClient
 from facepay.config import CheckoutConfig
 from facepay.errors import CheckoutError
-from facepay.testing import FakeClock
+from facepay.testing import FakeClock, SignedAnswers
 
 S = CheckoutState
 PHONE = wire.Claim(kind=wire.ClaimKind.PHONE, value="+4915112345678")
@@ -74,7 +74,7 @@ def session_backend() -> tuple[httpx.MockTransport, list[str]]:
             },
         )
 
-    return httpx.MockTransport(handler), opened
+    return SignedAnswers(httpx.MockTransport(handler)), opened
 
 
 @pytest.fixture

@@ -32,7 +32,7 @@ from facepay.client import FacePayClient
 from facepay.config import CheckoutConfig
 from facepay.errors import CameraUnavailableError, CheckoutFailedError
 from facepay.liveness import LivenessReason
-from facepay.testing import fixed_liveness_plan
+from facepay.testing import SignedAnswers, fixed_liveness_plan
 from facepay.types import (
     BoundingBox,
     FaceObservation,
@@ -98,7 +98,7 @@ def sessions_only(reported: list[dict[str, object]]) -> httpx.MockTransport:
             },
         )
 
-    return httpx.MockTransport(handler)
+    return SignedAnswers(httpx.MockTransport(handler))
 
 
 @pytest.fixture

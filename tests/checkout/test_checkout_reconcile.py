@@ -35,11 +35,13 @@ Vector = npt.NDArray[np.float32]
 class Uplink(httpx.BaseTransport):
     """The till's network. ``fault`` applies to authorizations only: ``"drop"`` loses the
     request on its way (the backend never sees it), ``"lose_answer"`` delivers it and
-    loses the answer, a status code is answered by something in between (a proxy, a
-    gateway) without reaching the backend. ``None``: everything goes through."""
+    loses the answer, a status code is answered without reaching the payment (signed
+    with the backend's own answer key, as the backend signs a rate limit or a refused
+    signature: docs/protocol.md, "Signed answers"). ``None``: everything goes through."""
 
-    def __init__(self) -> None:
+    def __init__(self, sandbox: kit.Sandbox) -> None:
         self._inner = httpx.HTTPTransport()
+        self._sandbox = sandbox
         self.fault: str | int | None = None
         self.delivered = 0
 
@@ -49,7 +51,7 @@ class Uplink(httpx.BaseTransport):
             raise httpx.ReadTimeout("no answer", request=request)
         if isinstance(fault, int):
             body = {"error": {"code": f"proxy_{fault}", "message": "from the network"}}
-            return httpx.Response(fault, json=body, request=request)
+            return self._signed(httpx.Response(fault, json=body, request=request))
         response = self._inner.handle_request(request)
         response.read()
         if request.url.path == AUTHORIZE:
@@ -57,6 +59,9 @@ class Uplink(httpx.BaseTransport):
         if fault == "lose_answer":
             raise httpx.ReadTimeout("answer lost", request=request)
         return response
+
+    def _signed(self, response: httpx.Response) -> httpx.Response:
+        return kit.signed_by_sandbox(self._sandbox, response)
 
     def close(self) -> None:
         self._inner.close()
@@ -80,8 +85,8 @@ def faces() -> kit.SyntheticFaces:
 
 
 @pytest.fixture
-def uplink() -> Uplink:
-    return Uplink()
+def uplink(sandbox: kit.Sandbox) -> Uplink:
+    return Uplink(sandbox)
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from facepay.errors import (
     SessionExpiredError,
     TransportError,
 )
+from facepay.testing import SignedAnswers
 
 NOW = datetime(2026, 11, 26, 23, 0, tzinfo=timezone.utc)
 
@@ -83,7 +84,7 @@ def test_authorize_sends_a_signed_validated_body_under_its_key() -> None:
     signer = Signer()
     key = new_idempotency_key()
     with FacePayClient(
-        "http://127.0.0.1:1", signer=signer, transport=httpx.MockTransport(handler)
+        "http://127.0.0.1:1", signer=signer, transport=SignedAnswers(httpx.MockTransport(handler))
     ) as c:
         answer = c.authorize(authorize_request(), idempotency_key=key)
     assert answer.status is wire.AuthorizationStatus.APPROVED
@@ -117,7 +118,9 @@ def test_reconcile_after_a_lost_answer_replays_the_same_request_under_the_same_k
         raise httpx.ReadTimeout("answer lost", request=request)
 
     config = ClientConfig(max_attempts=1)  # make the first call fail, as on a flaky uplink
-    c = FacePayClient("http://x", transport=httpx.MockTransport(backend), config=config)
+    c = FacePayClient(
+        "http://x", transport=SignedAnswers(httpx.MockTransport(backend)), config=config
+    )
     key = new_idempotency_key()
     request = authorize_request()
     with pytest.raises(TransportError):
@@ -136,7 +139,7 @@ def test_a_bad_idempotency_key_is_refused_before_anything_is_sent() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         raise AssertionError("nothing may be sent")
 
-    c = FacePayClient("http://x", transport=httpx.MockTransport(handler))
+    c = FacePayClient("http://x", transport=SignedAnswers(httpx.MockTransport(handler)))
     with pytest.raises(ValueError, match="idempotency_key"):
         c.authorize(authorize_request(), idempotency_key="short")
 
@@ -164,7 +167,9 @@ def test_session_and_step_up_and_shopper_rights_paths() -> None:
         return httpx.Response(403, json={"error": {"code": "shopper_access_denied"}})
 
     signer = Signer()
-    c = FacePayClient("http://x", signer=signer, transport=httpx.MockTransport(handler))
+    c = FacePayClient(
+        "http://x", signer=signer, transport=SignedAnswers(httpx.MockTransport(handler))
+    )
     info = c.open_session("enroll")
     assert (info.session_id, info.purpose) == ("ses_9", wire.SessionPurpose.ENROLL)
     with pytest.raises(SessionExpiredError):

@@ -10,6 +10,7 @@ from facepay import wire
 from facepay.client import FacePayClient
 from facepay.config import ClientConfig
 from facepay.errors import TransportError
+from facepay.testing import SignedAnswers
 
 SUMMARY = wire.LivenessSummary(decision="not_live", reasons=("screen_cue",))
 NO_WAIT = ClientConfig(max_attempts=3, backoff_initial_s=0.0, backoff_max_s=0.0)
@@ -20,7 +21,7 @@ def _answer_lost(sent: list[str]) -> httpx.MockTransport:
         sent.append(request.url.path)
         raise httpx.ReadTimeout("the answer was lost", request=request)
 
-    return httpx.MockTransport(handler)
+    return SignedAnswers(httpx.MockTransport(handler))
 
 
 def test_a_lost_answer_to_a_report_is_retried_within_the_policy_then_raised() -> None:
@@ -50,7 +51,9 @@ def test_the_report_sends_the_summary_and_reads_the_typed_answer() -> None:
             },
         )
 
-    with FacePayClient("http://backend.test", transport=httpx.MockTransport(handler)) as client:
+    with FacePayClient(
+        "http://backend.test", transport=SignedAnswers(httpx.MockTransport(handler))
+    ) as client:
         answer = client.report_liveness_refusal("ses_1", SUMMARY)
     assert isinstance(answer, wire.LivenessRefusalResponse)
     assert (answer.session_id, answer.status, answer.replayed) == ("ses_1", "recorded", False)

@@ -11,6 +11,7 @@ import pytest
 
 from facepay import wire
 from facepay.client import AsyncFacePayClient, FacePayClient
+from facepay.testing import SignedAnswers
 
 SEALED = wire.b64encode(b"FPB\x01" + bytes(60))
 ANSWER = {
@@ -28,7 +29,7 @@ def _recording(bodies: list[dict[str, object]]) -> httpx.MockTransport:
         bodies.append(json.loads(request.content))
         return httpx.Response(200, json=ANSWER)
 
-    return httpx.MockTransport(handler)
+    return SignedAnswers(httpx.MockTransport(handler))
 
 
 def test_the_sync_client_sends_a_sealed_pin_or_phone_digits() -> None:
@@ -52,7 +53,9 @@ async def test_the_async_client_sends_the_same() -> None:
         bodies.append(json.loads(request.content))
         return httpx.Response(200, json=ANSWER)
 
-    async with AsyncFacePayClient("http://x", transport=httpx.MockTransport(handler)) as client:
+    async with AsyncFacePayClient(
+        "http://x", transport=SignedAnswers(httpx.MockTransport(handler))
+    ) as client:
         await client.answer_step_up(
             "auth_1", wire.StepUpRequest(sealed_pin=SEALED), idempotency_key="idem_pin_3"
         )

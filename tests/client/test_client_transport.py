@@ -27,8 +27,11 @@ from facepay.errors import (
     SessionExpiredError,
     TransportError,
 )
+from facepay.testing import SignedAnswers
 
 BASE = "https://pay.example.test"
+# A backend on another host is reached only with its answer key pinned.
+PINNED = ClientConfig(answer_key_pin="0" * 64)
 
 
 class RecordingSigner:
@@ -41,7 +44,8 @@ class RecordingSigner:
         self, method: str, path: str, body: bytes, idempotency_key: str | None = None
     ) -> Mapping[str, str]:
         self.calls.append((method, path, body))
-        return {"X-Facepay-Device": "dev_1", "X-Facepay-Nonce": f"n{len(self.calls)}"}
+        # A nonce of the protocol's form: the backend's answer is bound to it.
+        return {"X-Facepay-Device": "dev_1", "X-Facepay-Nonce": f"nonce-{len(self.calls):011d}"}
 
 
 def scripted(
@@ -53,7 +57,7 @@ def scripted(
         seen.append(request)
         return answers[min(len(seen), len(answers)) - 1](request)
 
-    return httpx.MockTransport(handler), seen
+    return SignedAnswers(httpx.MockTransport(handler)), seen
 
 
 def ok(payload: object) -> Callable[[httpx.Request], httpx.Response]:
@@ -106,7 +110,10 @@ def test_every_attempt_is_signed_afresh_over_the_exact_body() -> None:
     signer = c.signer
     assert isinstance(signer, RecordingSigner)
     assert len(signer.calls) == 2
-    assert [r.headers["X-Facepay-Nonce"] for r in seen] == ["n1", "n2"]
+    assert [r.headers["X-Facepay-Nonce"] for r in seen] == [
+        "nonce-00000000001",
+        "nonce-00000000002",
+    ]
     for (method, path, body), request in zip(signer.calls, seen, strict=True):
         assert (method, path) == ("POST", "/v1/authorizations")
         assert body == request.content
@@ -261,7 +268,7 @@ def test_signed_path_is_the_path_the_backend_sees() -> None:
 
 def test_tls_verification_is_on_by_default() -> None:
     assert ClientConfig().verify_tls is True
-    with FacePayClient(BASE) as c:
+    with FacePayClient(BASE, config=PINNED) as c:
         pool = c._http._transport._pool  # type: ignore[attr-defined]
         assert pool._ssl_context.verify_mode == ssl.CERT_REQUIRED
         assert pool._ssl_context.check_hostname is True
@@ -289,7 +296,7 @@ async def test_async_client_shares_the_same_rules() -> None:
 
     signer = RecordingSigner()
     async with AsyncFacePayClient(
-        BASE, signer=signer, transport=httpx.MockTransport(handler), sleep=fake_sleep
+        BASE, signer=signer, transport=SignedAnswers(httpx.MockTransport(handler)), sleep=fake_sleep
     ) as c:
         assert await c.send(post_call(key="idem_a")) == {"state": "approved"}
         assert len(seen) == 3
@@ -309,7 +316,9 @@ def test_a_private_ca_bundle_keeps_verification_on(tmp_path: Path) -> None:
 
     bundle = tmp_path / "acquirer-ca.pem"
     bundle.write_bytes(Path(certifi.where()).read_bytes())
-    with FacePayClient(BASE, config=ClientConfig(ca_bundle=str(bundle))) as c:
+    with FacePayClient(
+        BASE, config=ClientConfig(ca_bundle=str(bundle), answer_key_pin="0" * 64)
+    ) as c:
         context = c._http._transport._pool._ssl_context  # type: ignore[attr-defined]
         assert context.verify_mode == ssl.CERT_REQUIRED
         assert context.check_hostname is True

@@ -57,6 +57,11 @@ def start_kiosk(qapp: QApplication, models: dict[str, Any]) -> StartKiosk:
     ) -> Iterator[tuple[KioskController, DemoPos]]:
         apply_theme(qapp)
         with Sandbox() as sandbox:
+            # A transport that stands for this backend's own answers signs them with its
+            # answer key (LaneLocked): it is told which backend it stands for.
+            bind = getattr(till_options.get("transport"), "bind_sandbox", None)
+            if bind is not None:
+                bind(sandbox)
             port = connect_demo_till(sandbox, **till_options, **models)
             bridge = PosBridge()
             pos = DemoPos(bridge)

@@ -14,6 +14,7 @@ import pytest
 from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import QApplication, QPushButton
 
+from facepay.testing import Sandbox, signed_by_sandbox
 from kiosk_app.controller import KioskController, KioskSettings
 from kiosk_app.demo.pos import DemoPos
 from kiosk_app.i18n import Language
@@ -204,11 +205,19 @@ class LaneLocked(httpx.HTTPTransport):
     def __init__(self) -> None:
         super().__init__()
         self.locked = False
+        self.sandbox: Sandbox | None = None
+
+    def bind_sandbox(self, sandbox: Sandbox) -> None:
+        """The backend whose answer this stands for: it is signed with that backend's
+        answer key (docs/protocol.md, "Signed answers"), as the backend signs a lockout."""
+        self.sandbox = sandbox
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         if self.locked and request.url.path == "/v1/sessions":
+            assert self.sandbox is not None
             body = {"error": {"code": "device_locked", "message": "locked", "retry_after": 280}}
-            return httpx.Response(429, json=body, headers={"Retry-After": "280"})
+            answer = httpx.Response(429, json=body, headers={"Retry-After": "280"}, request=request)
+            return signed_by_sandbox(self.sandbox, answer)
         return super().handle_request(request)
 
 

@@ -21,6 +21,7 @@ from facepay.client import FacePayClient
 from facepay.client._base import MAX_RETRY_AFTER_S
 from facepay.config import ClientConfig
 from facepay.errors import BackendError, RateLimitedError
+from facepay.testing import SignedAnswers
 
 FORGED_LINE = "\n2026-12-08 01:00:00 INFO pos.payments payment approved order=SALE-9 amount=999.99"
 
@@ -32,7 +33,9 @@ def answered(status: int, body: Any = None, **headers: str) -> BackendError:
         return httpx.Response(status, json=body, headers=headers, request=request)
 
     config = ClientConfig(max_attempts=1)
-    client = FacePayClient("http://x", transport=httpx.MockTransport(handler), config=config)
+    client = FacePayClient(
+        "http://x", transport=SignedAnswers(httpx.MockTransport(handler)), config=config
+    )
     with client, pytest.raises(BackendError) as err:
         client.get_keys()
     return err.value

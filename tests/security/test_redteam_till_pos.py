@@ -25,7 +25,7 @@ from typing import Any
 
 import httpx
 import pytest
-from till_kit import RewritingProxy
+from till_kit import RewritingProxy, signed_by_backend
 
 import facepay
 import facepay.testing as kit
@@ -45,22 +45,6 @@ def pos() -> ModuleType:
     sys.modules[spec.name] = module  # its dataclasses look their module up
     spec.loader.exec_module(module)
     return module
-
-
-@pytest.fixture
-def sandbox(database_url: str, tmp_path: Path) -> Iterator[kit.Sandbox]:
-    with kit.Sandbox(database_url, key_dir=tmp_path / "keys") as sb:
-        yield sb
-
-
-@pytest.fixture
-def faces() -> kit.SyntheticFaces:
-    return kit.SyntheticFaces()
-
-
-@pytest.fixture
-def proxy() -> RewritingProxy:
-    return RewritingProxy()
 
 
 @pytest.fixture
@@ -140,10 +124,12 @@ def test_a_refusal_before_any_charge_offers_the_card_instead_of_raising(
     proxy: RewritingProxy,
     sandbox: kit.Sandbox,
 ) -> None:
-    # A lockout answered before the request reached the backend (nothing charged) ...
+    # A lockout the backend answered before anything was charged (signed with its own
+    # answer key: a proxy's unsigned one is no answer at all, test_redteam_answers_*) ...
     def locked(request: httpx.Request, real: dict[str, Any] | None) -> httpx.Response:
         body = {"error": {"code": "locked_out", "message": "wait", "request_id": "r-1"}}
-        return httpx.Response(429, json=body, headers={"Retry-After": "300"}, request=request)
+        answer = httpx.Response(429, json=body, headers={"Retry-After": "300"}, request=request)
+        return signed_by_backend(sandbox, answer)
 
     sale = order(pos, "store-7/lane-2/000203")
     proxy.forward, proxy.rewrite = False, locked

@@ -4,10 +4,13 @@
 the shopper. The attack: a proxy keeps a real deletion receipt (signed by the backend's
 receipt key, another shopper's, recorded yesterday), drops a shopper's deletion request
 and hands the till that receipt instead. Before: it verified, and the shopper was told
-their data was gone while the backend never saw the request. Now a receipt whose
-``deleted_at`` is more than 10 minutes from the till's clock is refused
-(``InvalidSignatureError``) and the shopper is told nothing was deleted; they can still
-pay, and delete for real. A receipt recorded minutes ago is not caught (docs/security.md).
+their data was gone while the backend never saw the request. Now every answer is signed
+by the backend for the request it answers (docs/protocol.md, "Signed answers"): the
+receipt is genuine, the answer carrying it is not this request's, so it is a
+``ServerError`` ``answer_mismatch`` and the shopper is told nothing was deleted; they
+can still pay, and delete for real. (A receipt's ``deleted_at`` more than 10 minutes
+from the till's clock is refused as well, ``InvalidSignatureError``.) An old genuine
+deletion *answer* handed back is tried in ``test_redteam_answers_replay.py``.
 
 Real ``Till``, client and sandbox over HTTP (SQLite and PostgreSQL), synthetic faces; the
 proxy is ``till_kit.RewritingProxy``; "recorded yesterday" is a receipt the test signs
@@ -17,20 +20,18 @@ with the sandbox's own receipt key, byte for byte what the backend signed then.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from till_kit import RewritingProxy, basket
+from till_kit import RewritingProxy, basket, signed_by_backend
 
 import facepay
 import facepay.testing as kit
 from facepay.checkout import Till
-from facepay.config import ClientConfig
 from facepay.crypto import ReceiptSigner
-from facepay.errors import InvalidSignatureError
+from facepay.errors import InvalidSignatureError, ServerError
 
 DELETE = "/v1/shoppers/delete"
 
@@ -41,27 +42,8 @@ def keys(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def sandbox(database_url: str, keys: Path) -> Iterator[kit.Sandbox]:
-    with kit.Sandbox(database_url, key_dir=keys) as sb:
-        yield sb
-
-
-@pytest.fixture
-def proxy() -> RewritingProxy:
-    return RewritingProxy()
-
-
-@pytest.fixture
-def faces() -> kit.SyntheticFaces:
-    return kit.SyntheticFaces()
-
-
-@pytest.fixture
-def till(sandbox: kit.Sandbox, faces: kit.SyntheticFaces, proxy: RewritingProxy) -> Iterator[Till]:
-    with kit.connect_till(
-        sandbox, **faces.till_parts(), transport=proxy, client_config=ClientConfig(max_attempts=1)
-    ) as t:
-        yield t
+def till(proxied_till: Till) -> Till:
+    return proxied_till
 
 
 def enroll_with_code(
@@ -79,7 +61,11 @@ def enroll_with_code(
 
 
 def test_a_genuine_receipt_from_yesterday_handed_back_for_todays_deletion_is_refused(
-    till: Till, faces: kit.SyntheticFaces, proxy: RewritingProxy, keys: Path
+    till: Till,
+    faces: kit.SyntheticFaces,
+    proxy: RewritingProxy,
+    keys: Path,
+    sandbox: kit.Sandbox,
 ) -> None:
     person, claim, code = enroll_with_code(till, faces, 101)
     signer = ReceiptSigner.load(keys / "receipt-key.json")
@@ -97,6 +83,14 @@ def test_a_genuine_receipt_from_yesterday_handed_back_for_todays_deletion_is_ref
         return httpx.Response(200, json=recorded, request=request)
 
     proxy.paths, proxy.forward, proxy.rewrite = (DELETE,), False, replay
+    # The receipt verifies, but the answer that carries it is not the backend's answer to
+    # this request (docs/protocol.md, "Signed answers"): not believed.
+    with pytest.raises(ServerError) as err:
+        till.delete_shopper(code, claim)
+    assert err.value.code == "answer_mismatch"
+    # Even an answer signed by the backend's own key for this request (a backend that
+    # replays a stale receipt) is refused for its date.
+    proxy.rewrite = lambda request, real: signed_by_backend(sandbox, replay(request, real))
     with pytest.raises(InvalidSignatureError):
         till.delete_shopper(code, claim)
 

@@ -14,44 +14,22 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
 import pytest
-from till_kit import RewritingProxy, basket, booked, enroll
+from till_kit import RewritingProxy, basket, booked, enroll, signed_by_backend
 
 import facepay
 import facepay.testing as kit
 from facepay.checkout import PaymentUnansweredError, Till
-from facepay.config import ClientConfig
 from facepay.errors import ServerError
 
 
 @pytest.fixture
-def sandbox(database_url: str, tmp_path: Path) -> Iterator[kit.Sandbox]:
-    with kit.Sandbox(database_url, key_dir=tmp_path / "keys") as sb:
-        yield sb
-
-
-@pytest.fixture
-def faces() -> kit.SyntheticFaces:
-    return kit.SyntheticFaces()
-
-
-@pytest.fixture
-def proxy() -> RewritingProxy:
-    return RewritingProxy()
-
-
-@pytest.fixture
-def till(sandbox: kit.Sandbox, faces: kit.SyntheticFaces, proxy: RewritingProxy) -> Iterator[Till]:
-    with kit.connect_till(
-        sandbox, **faces.till_parts(), transport=proxy, client_config=ClientConfig(max_attempts=1)
-    ) as t:
-        yield t
+def till(proxied_till: Till) -> Till:
+    return proxied_till
 
 
 def logged(error: BaseException) -> str:
@@ -77,7 +55,8 @@ def test_a_malformed_answer_leaves_no_privacy_code_or_sealed_bytes_in_what_the_p
         seen.update(real)
         body = {k: v for k, v in real.items() if k not in ("created_at", "privacy_code")}
         body["privacy_code"] = real["privacy_code"]  # last, where a quoted dict ends
-        return httpx.Response(200, json=body, request=request)
+        # Signed as the backend's own (a backend bug): a proxy's is not even read.
+        return signed_by_backend(sandbox, httpx.Response(200, json=body, request=request))
 
     proxy.rewrite = malformed
     caplog.set_level(logging.DEBUG)

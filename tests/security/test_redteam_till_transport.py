@@ -29,7 +29,7 @@ import facepay
 import facepay.testing as kit
 from facepay.client import AsyncFacePayClient, FacePayClient
 from facepay.config import ClientConfig
-from facepay.errors import ConfigurationError, TransportError
+from facepay.errors import ConfigurationError, ServerError, TransportError
 
 ATTACKER_KEYS = (
     b'{"current_key_id":"k-rogue","keys":[{"key_id":"k-rogue",'
@@ -151,13 +151,16 @@ def test_plain_http_or_unverified_tls_to_another_host_is_refused_before_anything
     with pytest.raises(ConfigurationError):
         FacePayClient("https://pay.example.com", config=ClientConfig.from_env())
 
-    # This machine, verified TLS, a demo that says so, and a test's own transport: allowed.
+    # This machine, verified TLS, a demo that says so, and a test's own transport: allowed
+    # (another host only with the backend's answer key pinned: docs/protocol.md, "Signed
+    # answers").
+    pin = "ab" * 32
     for url, config in (
         ("http://127.0.0.1:8470", ClientConfig()),
         ("http://localhost:8470", ClientConfig()),
         ("http://[::1]:8470", ClientConfig()),
-        ("https://pay.example.com", ClientConfig()),
-        ("http://pay.store.lan", ClientConfig(allow_insecure_transport=True)),
+        ("https://pay.example.com", ClientConfig(answer_key_pin=pin)),
+        ("http://pay.store.lan", ClientConfig(allow_insecure_transport=True, answer_key_pin=pin)),
     ):
         FacePayClient(url, config=config).close()
 
@@ -186,8 +189,11 @@ def test_a_rogue_backend_whose_certificate_the_till_does_not_trust_gets_no_reque
     assert server.requests == []
 
     # (control) A till told to trust that certificate does reach it: the server above
-    # would have seen any request that got through.
+    # would have seen any request that got through. Its key set, not signed by the
+    # backend's answer key, is still not believed (docs/protocol.md, "Signed answers").
     with FacePayClient(url, config=ClientConfig(ca_bundle=str(cert), max_attempts=1)) as client:
-        assert client.get_keys().current_key_id == "k-rogue"
+        with pytest.raises(ServerError) as refused:
+            client.get_keys()
+        assert refused.value.code == "answer_mismatch"
     assert len(server.requests) == 1
     assert server.requests[0].startswith(b"GET /v1/keys ")

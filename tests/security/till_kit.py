@@ -6,7 +6,8 @@ ledger)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,8 +17,18 @@ import numpy.typing as npt
 import facepay
 import facepay.testing as kit
 from facepay.checkout import Till
+from facepay.config import ServerConfig
 
-__all__ = ["AUTHORIZE", "Rewrite", "RewritingProxy", "basket", "booked", "enroll"]
+__all__ = [
+    "AUTHORIZE",
+    "Rewrite",
+    "RewritingProxy",
+    "basket",
+    "booked",
+    "busy_sandbox",
+    "enroll",
+    "signed_by_backend",
+]
 
 Vector = npt.NDArray[np.float32]
 AUTHORIZE = "/v1/authorizations"
@@ -43,6 +54,9 @@ class RewritingProxy(httpx.BaseTransport):
         # The bodies of the authorizations that reached the backend, as sent.
         self.sent: list[bytes] = []
         self.delivered = 0
+        # The backend's real answers (headers, signature and body) to requests under
+        # ``paths``, oldest first: what a proxy records to hand back later.
+        self.recorded: list[httpx.Response] = []
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path
@@ -55,6 +69,7 @@ class RewritingProxy(httpx.BaseTransport):
             self.sent.append(request.content)
         if not path.startswith(self.paths):
             return response
+        self.recorded.append(response)
         real = response.json() if response.is_success else None
         if real is not None and path.startswith(AUTHORIZE):
             self.answers.append(real)
@@ -64,6 +79,13 @@ class RewritingProxy(httpx.BaseTransport):
 
     def close(self) -> None:
         self._inner.close()
+
+
+def signed_by_backend(sandbox: kit.Sandbox, response: httpx.Response) -> httpx.Response:
+    """``response`` signed with the sandbox's own answer key for the request it answers:
+    the backend's genuine answer, for a test of what a till does with one (a lockout
+    answered before anything was charged). No attacker holds this key."""
+    return kit.signed_by_sandbox(sandbox, response)
 
 
 def enroll(
@@ -94,3 +116,11 @@ def booked(sandbox: kit.Sandbox, reference: str) -> list[tuple[str, int]]:
         sandbox, "SELECT basket_reference, status, amount_minor FROM authorizations"
     )
     return [(str(r[1]), int(r[2])) for r in everything if r[0] == reference]
+
+
+def busy_sandbox(database_url: str, tmp_path: Path) -> Iterator[kit.Sandbox]:
+    """A real sandbox for a till that pays many orders back to back in one test: no rate
+    limit in the way (a module's own ``sandbox`` fixture yields from it)."""
+    config = ServerConfig(device_rate_per_s=1000.0, device_rate_burst=1000)
+    with kit.Sandbox(database_url, key_dir=tmp_path / "keys", config=config) as sb:
+        yield sb
