@@ -12,17 +12,16 @@ the POS bridge into :class:`~kiosk_app.controller.KioskController`.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import os
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from facepay import FacePayError, __version__
 from kiosk_app.process import no_core_dumps
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "keep_only_real_native_errors", "main"]
 
 logger = logging.getLogger("kiosk_app")
 
@@ -61,31 +60,24 @@ def display_problem(environ: Mapping[str, str] | None = None) -> str:
     return ""
 
 
-@contextlib.contextmanager
-def native_stderr_quieted(quiet: bool) -> Iterator[None]:
-    """Send what native libraries print on fd 2 (TFLite, absl, OpenCV, Qt) to /dev/null.
+def keep_only_real_native_errors() -> bool:
+    """Drop the known-harmless lines native libraries print on fd 2, keep every other.
 
-    Python's own ``sys.stderr`` (this command's messages, logging, tracebacks) keeps the real
-    stderr. ``-v`` shows everything.
+    Dropped: TensorFlow Lite's, absl's and mediapipe's start-up chatter
+    (:func:`facepay.quiet_native_logs`, the filter the
+    ``facepay`` command and the examples use) and Qt's "This plugin does not support
+    propagateSizeHints()" (:data:`kiosk_app.app.HARMLESS_QT_MESSAGES`, the scripts' filter).
+    Kept: everything else, so the operator's log still shows OpenCV failing to open the
+    camera, a Qt plugin that cannot be loaded, a native library's last words before a crash
+    (the filter is a separate process and outlives it), and this command's own lines.
+    ``-v`` does not call this: everything shows. Returns False where fd 2 cannot be
+    filtered (no ``fork``); stderr is then left as it is, never silenced.
     """
-    if not quiet:
-        yield
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    old_stderr = sys.stderr
-    try:
-        os.dup2(devnull, 2)
-        sys.stderr = open(saved, "w", buffering=1, closefd=False)  # noqa: SIM115 (restored below)
-        yield
-    finally:
-        sys.stderr.flush()
-        sys.stderr.close()
-        sys.stderr = old_stderr
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
+    from facepay import quiet_native_logs
+    from kiosk_app.app import quiet_harmless_qt_messages
+
+    quiet_harmless_qt_messages()
+    return quiet_native_logs()
 
 
 def _challenge_list(text: str) -> tuple[str, ...]:
@@ -169,6 +161,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--currency", type=_currency, default="EUR", help="demo store currency (ISO 4217)"
     )
+    p.add_argument(
+        "--journal",
+        type=Path,
+        metavar="FILE",
+        help="the till's journal: payments sent without an answer and orders seen paid, "
+        "found again after a crash (default: $XDG_STATE_HOME/facepay-kiosk/till-journal, "
+        "else ~/.local/state/facepay-kiosk/till-journal; one kiosk per file)",
+    )
     p.add_argument("--window", action="store_true", help="a 1280x800 window, not full screen")
     p.add_argument(
         "--exit-after",
@@ -178,6 +178,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv: debug)")
     return p
+
+
+def default_journal(environ: Mapping[str, str] | None = None) -> Path:
+    """The kiosk's journal in its state folder (XDG Base Directory: ``$XDG_STATE_HOME``
+    when set to an absolute path, else ``~/.local/state``)."""
+    env = os.environ if environ is None else environ
+    state = env.get("XDG_STATE_HOME", "")
+    base = Path(state) if state and Path(state).is_absolute() else Path.home() / ".local/state"
+    return base / "facepay-kiosk" / "till-journal"
+
+
+def _journal_folder_problem(journal: Path) -> str:
+    """Make the journal's folder (0700, the till's user alone); why not, or ""."""
+    try:
+        journal.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        return f"{journal.parent}: {exc.strerror or exc}"
+    return ""
 
 
 def camera_spec(value: str | None) -> str | int:
@@ -209,8 +227,9 @@ def probe_camera(
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    with native_stderr_quieted(not args.verbose):
-        return _main(args)
+    if not args.verbose:
+        keep_only_real_native_errors()
+    return _main(args)
 
 
 def _main(args: argparse.Namespace) -> int:
@@ -250,6 +269,12 @@ def _main(args: argparse.Namespace) -> int:
         sys.stderr.write(f"facepay-kiosk: cannot read the staff file {why_no_staff}\n")
         return 2
 
+    journal = args.journal or default_journal()
+    why_no_journal = _journal_folder_problem(journal)
+    if why_no_journal:
+        sys.stderr.write(f"facepay-kiosk: cannot keep the till's journal in {why_no_journal}\n")
+        return 2
+
     try:
         return run_demo(
             open_camera=opener,  # type: ignore[arg-type]
@@ -263,6 +288,7 @@ def _main(args: argparse.Namespace) -> int:
             camera_device=device,
             staff_file=args.staff_file,
             privacy_url=args.privacy_url,
+            journal=journal,
         )
     except FacePayError as exc:
         sys.stderr.write(f"facepay-kiosk: {exc}\n")

@@ -15,6 +15,7 @@ import dataclasses
 import hashlib
 import logging
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 from facepay import (
@@ -35,8 +36,9 @@ from facepay import (
     Receipt,
     Till,
     consent_now,
+    format_money,
 )
-from kiosk_app.model import AttemptEnd, BackendHealth, StoreProfile
+from kiosk_app.model import AttemptEnd, BackendHealth, Outcome, StoreProfile, reconcile_outcome
 
 __all__ = ["TillAdapter", "consent_text_version"]
 
@@ -154,13 +156,30 @@ class TillAdapter:
     def answer_lost(self, sale_id: str) -> bool:
         return bool(self._unanswered_of(sale_id))
 
+    def recover(self) -> tuple[tuple[str, str, Outcome], ...]:
+        """At start: ``Till.recover`` (what became of each payment the till's journal
+        left unanswered), one ``(sale id, amount text, outcome)`` per sale."""
+        by_sale: dict[str, list[Any]] = {}
+        for recovered in self.till.recover():
+            by_sale.setdefault(recovered.basket_reference, []).append(recovered)
+        found = []
+        for sale_id, mine in by_sale.items():
+            entry = mine[0].entry
+            outcome = reconcile_outcome(partial(_journal_answer, mine), None)
+            found.append((sale_id, format_money(entry.amount_minor, entry.currency), outcome))
+        return tuple(found)
+
     def reconcile(self, sale_id: str) -> Receipt | None:
         """Settle the sale's unanswered payment through the till (charged at most once).
 
         ``None`` when the backend refused the re-sent request for good: the till's one
         reconcile policy then settles it as not charged and drops it from its ledger, and
-        that, not the kind of error, is what this reads."""
+        that, not the kind of error, is what this reads. A payment the till's journal kept
+        from before a restart is looked up again (``Till.recover``)."""
         pending = self._unanswered_of(sale_id)
+        if not pending and any(e.basket_reference == sale_id for e in self.till.journalled):
+            found = [r for r in self.till.recover() if r.basket_reference == sale_id]
+            return _journal_answer(found)
         if not pending:
             return self._paid_elsewhere(sale_id)
         last = pending[-1]
@@ -234,3 +253,18 @@ class TillAdapter:
 
     def add_close_hook(self, hook: Callable[[], None]) -> None:
         self._close_hooks.append(hook)
+
+
+def _journal_answer(found: list[Any]) -> Receipt | None:
+    """What ``Till.recover`` found for one sale, as :meth:`TillAdapter.reconcile` answers:
+    a charged payment's receipt; ``None`` when every payment is not charged; an error
+    (still unknown) otherwise."""
+    for recovered in found:
+        if recovered.charged:
+            receipt: Receipt = recovered.receipt
+            return receipt
+    unknown = [r for r in found if r.outcome.value == "unknown"]
+    if unknown or not found:
+        why = unknown[0].why if unknown else "nothing journalled"
+        raise CheckoutError(f"the journalled payment is still unknown ({why})")
+    return None

@@ -382,6 +382,12 @@ class KioskController(QObject):
         safe = dict(settings)
         self.run(lambda p: p.configure(safe), _ignore)
 
+    def recover_journal(self) -> None:
+        """At start, before the first sale: the till's journal (payments left unanswered
+        by a crash) into the machine, each charged sale paid, each unknown one a
+        "Check payment" in the attendant queue (``KioskMachine.restore``)."""
+        self.run(lambda p: p.recover(), self.machine.restore)
+
     def end_sale(self) -> None:
         self.bridge.session_reset.emit()
 
@@ -586,7 +592,8 @@ class KioskController(QObject):
     def link_card(self) -> None:
         """The card reader tokenises the shopper's card for enrollment (a token only)."""
         if self._card_reader is None:
-            self.enroll_card.show_notice(self.translate("result.error"))
+            # Not "pay by card": nothing is being paid, and the reader is what failed.
+            self.enroll_card.show_notice(self.translate("enroll.no_card_reader"))
             return
         self.enroll_card.tap_button.setEnabled(False)
         self.machine.card_linked(self._card_reader())

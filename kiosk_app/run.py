@@ -180,6 +180,7 @@ def run_demo(
     camera_device: str | None = None,
     staff_file: Path | None = None,
     privacy_url: str | None = None,
+    journal: Path | None = None,
 ) -> int:
     from kiosk_app.demo import start_demo_backend
     from kiosk_app.demo._backend import DEMO_PRIVACY_URL
@@ -194,6 +195,7 @@ def run_demo(
         challenges=challenges,
         camera_name=camera_device,
         privacy_url=public_privacy_url(privacy_url or DEMO_PRIVACY_URL),
+        journal=journal,
     )
     demo = build_demo(
         port=port,
@@ -207,6 +209,8 @@ def run_demo(
         # Wrong-PIN count and lockout beside the staff file: a restart does not reset them.
         staff_state=staff_file.with_name(staff_file.name + ".signin") if staff_file else None,
     )
+    # Before the first sale: what a crash left in the till's journal, to the attendant.
+    demo.controller.recover_journal()
     window = demo.controller.widget()
     window.setWindowTitle("facepay")
     show_on_display(window, fullscreen=fullscreen, window_size=(1280, 800))

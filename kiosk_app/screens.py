@@ -16,7 +16,6 @@ from PyQt6.QtCore import QSize, Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QImage, QKeyEvent
 from PyQt6.QtWidgets import (
     QAbstractItemView,
-    QCheckBox,
     QComboBox,
     QFormLayout,
     QHBoxLayout,
@@ -49,6 +48,7 @@ from kiosk_app.model import (
 )
 from kiosk_app.ui.icons import icon, icon_pixmap
 from kiosk_app.widgets import (
+    AMBER,
     GREEN,
     RED,
     AddressKeyboard,
@@ -56,6 +56,7 @@ from kiosk_app.widgets import (
     CameraView,
     ChallengeIcon,
     Keypad,
+    TickBox,
     label,
     plain_label,
 )
@@ -491,12 +492,13 @@ class ChoiceScreen(Screen):
         return face if face.isVisibleTo(self) and face.isEnabled() else self.card_button
 
 
-def _set_primary(button: BigButton, icon_name: str, size: int, *, primary: bool) -> None:
+def _set_primary(button: BigButton, icon_name: str | None, size: int = 0, *, primary: bool) -> None:
     """Draw ``button`` as the screen's primary action (the theme's yellow) or not."""
     if (button.property("role") == "primary") == primary:
         return
     button.setProperty("role", "primary" if primary else "")
-    button.setIcon(icon(icon_name, size, "#101418") if primary else icon(icon_name, size))
+    if icon_name is not None:
+        button.setIcon(icon(icon_name, size, "#101418") if primary else icon(icon_name, size))
     style = button.style()
     if style is not None:  # the theme's rules follow a property only when re-polished
         style.unpolish(button)
@@ -966,9 +968,14 @@ class ResultScreen(Screen):
         # The message says it all; an empty subtitle still took a line, and a notice
         # ("Still there?") then pushed the buttons off a 1024x768 display in Chinese.
         self.subtitle.hide()
-        self.icon.setPixmap(
-            icon_pixmap("tick" if ok else "cross", 96, (GREEN if ok else RED).name())
-        )
+        if kind is OutcomeKind.PAYMENT_UNKNOWN:
+            # Not a failure: the money may have moved, and the shopper is asked to wait.
+            # A red cross beside "please wait here" read as "declined, walk away".
+            self.icon.setPixmap(icon_pixmap("wait", 96, AMBER.name()))
+        else:
+            self.icon.setPixmap(
+                icon_pixmap("tick" if ok else "cross", 96, (GREEN if ok else RED).name())
+            )
         title = _RESULT_TITLES.get(kind, "result.failed_title")
         if self._enrolling and title == "result.failed_title":
             title = "result.not_set_up_title"
@@ -1301,6 +1308,9 @@ class PrivacyScreen(Screen):
         self.sent_label.setVisible(sent is not None)
         self.kept_label.setText(t("privacy.nothing_kept"))
         self.done_button.set_label(t("common.done") if sent else t("privacy.skip"))
+        # While an address is typed, Send is the one primary action; a second yellow
+        # "No thanks" under the keyboard drew the eye away from it.
+        _set_primary(self.done_button, None, primary=asking is None)
         super().retranslate()
 
     def first_focus(self) -> QWidget | None:
@@ -1347,7 +1357,7 @@ class ConsentScreen(Screen):
         scroll.setWidget(text)
         scroll.setWidgetResizable(True)
         self.body.addWidget(scroll, 1)
-        self.agree_box = QCheckBox()
+        self.agree_box = TickBox()
         self.agree_box.setObjectName("consent_box")
         self.body.addWidget(self.agree_box)
         self.agree_button = BigButton("primary")

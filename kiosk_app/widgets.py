@@ -24,19 +24,22 @@ from PyQt6.QtGui import (
     QPixmap,
 )
 from PyQt6.QtWidgets import (
+    QCheckBox,
     QGridLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
     QSizePolicy,
+    QStyle,
+    QStyleOptionButton,
     QVBoxLayout,
     QWidget,
 )
 
 from facepay import QualityConfig
 from kiosk_app.i18n import Translator
-from kiosk_app.ui.icons import icon
+from kiosk_app.ui.icons import draw_icon, icon
 
 __all__ = [
     "AddressKeyboard",
@@ -44,6 +47,7 @@ __all__ = [
     "CameraView",
     "ChallengeIcon",
     "Keypad",
+    "TickBox",
     "label",
     "plain_label",
 ]
@@ -58,6 +62,31 @@ _ASCII_DIGITS = frozenset("0123456789")
 # An input method's commit is a word or a phrase, not a paste: beyond an address's length
 # the rest is not read at all.
 _MOST_TYPED_AT_ONCE = 256
+
+
+class TickBox(QCheckBox):
+    """A check box whose ticked state shows a tick, not only a colour.
+
+    The theme fills a ticked box yellow; on its own that was a yellow square, which a
+    shopper who does not see the colour (or who never saw the box empty) cannot read as
+    "ticked". The tick is drawn over the theme's box in the background colour.
+    """
+
+    def paintEvent(self, event: QPaintEvent | None) -> None:  # noqa: N802 (Qt API)
+        super().paintEvent(event)
+        if not self.isChecked():
+            return
+        option = QStyleOptionButton()
+        self.initStyleOption(option)
+        style = self.style()
+        if style is None:
+            return
+        box = style.subElementRect(QStyle.SubElement.SE_CheckBoxIndicator, option, self)
+        side = float(min(box.width(), box.height()))
+        p = QPainter(self)
+        p.translate(box.x() + (box.width() - side) / 2, box.y() + (box.height() - side) / 2)
+        draw_icon(p, "tick", side, QColor("#101418"))
+        p.end()
 
 
 def plain_label() -> QLabel:

@@ -15,6 +15,7 @@ import contextlib
 import dataclasses
 import gc
 import logging
+import secrets
 import socket
 import tempfile
 import threading
@@ -33,7 +34,14 @@ from facepay.server._storage import Database, open_database
 from facepay.server._vault import Vault
 from facepay.wire import DeviceRegistrationRequest, b64encode
 
-__all__ = ["ProvisionedDevice", "Sandbox", "SandboxAcquirer", "build_backend", "default_key_dir"]
+__all__ = [
+    "Hold",
+    "ProvisionedDevice",
+    "Sandbox",
+    "SandboxAcquirer",
+    "build_backend",
+    "default_key_dir",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -101,15 +109,68 @@ def settle_heap() -> None:
     gc.freeze()
 
 
+@dataclasses.dataclass(frozen=True)
+class Hold:
+    """An authorization hold at the sandbox's card network: ``authorized`` (money held),
+    then ``captured`` (charged) or ``voided`` (released), once."""
+
+    hold_id: str
+    amount_minor: int
+    currency: str
+    reference: str
+    state: str
+
+
 class SandboxAcquirer:
     """The sandbox's card network: every test token approves a charge except
     ``tok_chargeDeclined``, which enrolls but is declined (``payment_method_declined``),
-    so a till can show its card-declined path. Lives here, not in the payment decision."""
+    so a till can show its card-declined path. Lives here, not in the payment decision.
+
+    It models holds as an acquirer does: :meth:`authorize` puts money on hold, the
+    backend captures it (:meth:`capture`) once its approval committed or voids it
+    (:meth:`void`) when the write was refused (another approval of the order committed
+    first); :meth:`holds` shows them (the newest ``keep`` settled ones are kept, every open one)."""
 
     declined_tokens = frozenset({"tok_chargeDeclined"})
 
-    def approves(self, payment_token: str) -> bool:
-        return payment_token not in self.declined_tokens
+    def __init__(self, *, keep: int = 10_000) -> None:
+        self._lock = threading.Lock()
+        self._holds: dict[str, Hold] = {}
+        self._keep = keep
+
+    def authorize(
+        self, payment_token: str, *, amount_minor: int, currency: str, reference: str
+    ) -> str | None:
+        if payment_token in self.declined_tokens:
+            return None
+        hold_id = f"hold_{secrets.token_hex(12)}"
+        with self._lock:
+            self._holds[hold_id] = Hold(hold_id, amount_minor, currency, reference, "authorized")
+            self._forget_settled()
+        return hold_id
+
+    def capture(self, hold_id: str) -> None:
+        self._settle(hold_id, "captured")
+
+    def void(self, hold_id: str) -> None:
+        self._settle(hold_id, "voided")
+
+    def holds(self, reference: str | None = None) -> list[Hold]:
+        """The holds (of the order ``reference``), oldest first."""
+        with self._lock:
+            return [h for h in self._holds.values() if reference in (None, h.reference)]
+
+    def _settle(self, hold_id: str, state: str) -> None:
+        with self._lock:
+            hold = self._holds.get(hold_id)
+            if hold is None or hold.state != "authorized":
+                raise ValueError(f"hold {hold_id} is not open: cannot be {state}")
+            self._holds[hold_id] = dataclasses.replace(hold, state=state)
+
+    def _forget_settled(self) -> None:
+        settled = [k for k, h in self._holds.items() if h.state != "authorized"]
+        for key in settled[: max(0, len(settled) - self._keep)]:
+            del self._holds[key]
 
 
 class _Sweeper(threading.Thread):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from facepay import (
@@ -92,8 +93,10 @@ def start_demo_backend(
     claimless_allowed: bool = False,
     camera_name: str | None = None,
     privacy_url: str = DEMO_PRIVACY_URL,
+    journal: Path | None = None,
 ) -> TillAdapter:
-    """Start the embedded sandbox on loopback, register this kiosk, load the models."""
+    """Start the embedded sandbox on loopback, register this kiosk, load the models.
+    ``journal``: the till's journal file (``Till(journal=...)``)."""
     sandbox = Sandbox().start()
     try:
         adapter = connect_demo_till(
@@ -103,6 +106,7 @@ def start_demo_backend(
             claimless_allowed=claimless_allowed,
             camera_name=camera_name,
             privacy_url=privacy_url,
+            journal=journal,
         )
     except BaseException:
         sandbox.stop()

@@ -993,6 +993,26 @@ class KioskMachine:
         if self._staff_action(StaffAction.REPRINT, sale_id=last.sale_id):
             channel.send(last)
 
+    def restore(self, found: Iterable[tuple[str, str, Outcome]]) -> None:
+        """At start, what the till's journal held from before a crash or restart, as
+        ``(sale id, amount text, outcome)`` (:meth:`CheckoutPort.recover`): a charged sale
+        is settled as paid (the POS is told, no card is ever offered for it), a sale not
+        charged is settled, and a sale whose payment is still unknown waits in the
+        attendant queue (PAYMENT_UNKNOWN) until staff "Check payment" settles it."""
+        for sale_id, amount_text, outcome in found:
+            if outcome.charged:
+                self.paid_sales.add(sale_id)
+                self.unsettled_sales.discard(sale_id)
+                self.queue.resolve_kind(RequestKind.PAYMENT_UNKNOWN, sale_id)
+                self.effects.sale_completed(sale_id, outcome)
+            elif outcome.kind is OutcomeKind.PAYMENT_UNKNOWN and sale_id not in self.paid_sales:
+                self.unsettled_sales.add(sale_id)
+                self.queue.raise_request(
+                    RequestKind.PAYMENT_UNKNOWN, sale_id=sale_id, amount_text=amount_text
+                )
+            logger.info("journalled payment found at start: %s", outcome.kind.value)
+        self._emit(QueueChanged(self.queue.open))
+
     def settle_payment(self, sale_id: str) -> None:
         """Staff ask the backend what became of a payment whose answer was lost."""
         if not self._staff_action(StaffAction.SETTLE_PAYMENT, sale_id=sale_id):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from facepay import (
     Basket,
@@ -22,6 +22,9 @@ from facepay import (
     QualityReason,
     Receipt,
 )
+
+if TYPE_CHECKING:
+    from kiosk_app.model._outcome import Outcome
 
 __all__ = ["AttemptEnd", "BackendHealth", "CheckoutPort", "StoreProfile"]
 
@@ -108,6 +111,11 @@ class CheckoutPort(Protocol):
         same request: it is charged at most once). ``None``: the backend refused the request
         for good, so nothing was charged and the sale may be paid another way; an error:
         still unknown (the till keeps the payment for the next try)."""
+
+    def recover(self) -> tuple[tuple[str, str, Outcome], ...]:
+        """At start: what became of the payments the till's journal left unanswered
+        before a crash, as ``(sale id, amount text, outcome)``: charged (APPROVED),
+        NOT_CHARGED, or PAYMENT_UNKNOWN (:meth:`reconcile` asks again later)."""
 
     def cancel(self) -> None:
         """Abandon the attempt and drop every frame and template held in memory."""

@@ -468,6 +468,12 @@ def _card_unlinked(s: Screen) -> None:
     s.reset()
 
 
+def _no_card_reader(s: Screen) -> None:
+    # What the controller shows when "Link a card" finds no card reader.
+    _card_unlinked(s)
+    s.show_notice(s.tr_("enroll.no_card_reader"))
+
+
 def _pin_mismatch(s: Screen) -> None:
     assert isinstance(s, EnrollPinScreen)
     s.ask(confirm=False)
@@ -634,7 +640,7 @@ _VARIANTS: dict[str, dict[str, Callable[[Screen], None]]] = {
     "enroll_card": {
         "tap": _card_unlinked,
         "read": _notice("enroll.card_read"),
-        "error": _notice("result.error"),
+        "error": _no_card_reader,
     },
     "enroll_pin": {"refused": _pin_refused, "again": _pin_again, "mismatch": _pin_mismatch},
     "enroll_done": {"sent": _channel(ChannelKind.PRINTED, sent=True)},

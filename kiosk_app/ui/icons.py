@@ -99,6 +99,13 @@ def _lock(p: QPainter, s: float) -> None:
     p.drawArc(QRectF(s * 0.3, s * 0.12, s * 0.4, s * 0.64), 0, 180 * 16)
 
 
+def _wait(p: QPainter, s: float) -> None:
+    # A clock at ten past: "not known yet, wait", neither a tick nor a cross.
+    p.drawEllipse(QRectF(s * 0.14, s * 0.14, s * 0.72, s * 0.72))
+    p.drawLine(QPointF(s * 0.5, s * 0.5), QPointF(s * 0.5, s * 0.27))
+    p.drawLine(QPointF(s * 0.5, s * 0.5), QPointF(s * 0.66, s * 0.6))
+
+
 _PAINTERS: dict[str, Callable[[QPainter, float], None]] = {
     "attendant": _attendant,
     "back": _back,
@@ -112,6 +119,7 @@ _PAINTERS: dict[str, Callable[[QPainter, float], None]] = {
     "phone": _phone,
     "printer": _printer,
     "tick": _tick,
+    "wait": _wait,
 }
 ICON_NAMES: tuple[str, ...] = tuple(sorted(_PAINTERS))
 

@@ -23,6 +23,15 @@ from kiosk_app.pos import PosBridge
 StartKiosk = Callable[..., contextlib.AbstractContextManager[tuple[KioskController, DemoPos]]]
 
 
+@pytest.fixture(autouse=True)
+def _kiosk_state_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A kiosk started by a test (``facepay-kiosk`` in a subprocess too) keeps its till's
+    journal in a folder of its own, never in the runner's ~/.local/state."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))
+
+
 @pytest.fixture(scope="module")
 def models() -> dict[str, Any]:
     """One loaded analyzer and embedder shared by every kiosk in a test module."""

@@ -61,7 +61,7 @@ def _notice_keys() -> set[str]:
             ):
                 keys.add(str(node.args[0].value))
     keys.add("common.timeout_warning")  # KioskController._warn_inactive
-    keys.add("result.error")  # KioskController: the card reader failed on enroll_card
+    keys.add("enroll.no_card_reader")  # KioskController: no card reader on enroll_card
     return keys - {"receipt.sent"}  # shown as the receipt screen's sent state
 
 

@@ -6,14 +6,20 @@ from __future__ import annotations
 
 import pytest
 from PyQt6.QtGui import QColor, QFont, QTextLayout, QTextOption
-from PyQt6.QtWidgets import QApplication
+from PyQt6.QtWidgets import (
+    QAbstractButton,
+    QApplication,
+    QCheckBox,
+    QStyle,
+    QStyleOptionButton,
+)
 
 from kiosk_app.app import apply_theme
 from kiosk_app.i18n import Language, Translator
-from kiosk_app.model import OutcomeKind
-from kiosk_app.screens import ChoiceScreen, ResultScreen
+from kiosk_app.model import ChannelKind, OutcomeKind, StaffDirectory, StaffLogin
+from kiosk_app.screens import ChoiceScreen, PrivacyScreen, ResultScreen
 from kiosk_app.ui.gallery import SCREEN_TYPES
-from kiosk_app.widgets import BigButton
+from kiosk_app.widgets import AMBER, RED, BigButton
 
 RECEIPT_ID = "rcpt_7QK2M9XW4B"
 
@@ -115,3 +121,130 @@ def test_with_the_payment_service_down_the_card_is_the_primary_action_not_a_grey
     face = screen.face_button.grab().toImage()
     border = [face.pixelColor(x, face.height() // 2) for x in range(6)]
     assert yellow not in border
+
+
+def _inked(image_colours: list[QColor]) -> list[QColor]:
+    return [c for c in image_colours if c.alpha() > 200]
+
+
+@pytest.mark.parametrize("language", list(Language))
+def test_a_payment_not_confirmed_yet_is_not_drawn_as_a_failure(
+    qapp: QApplication, language: Language
+) -> None:
+    """Before: "Payment not confirmed yet ... please wait here, a member of staff will
+    check it" stood under the same red cross as a declined payment, which reads "failed,
+    walk away" to a shopper whose money may have moved. It is an amber clock now; a
+    declined payment keeps its red cross (the control)."""
+    apply_theme(qapp)
+    tr = Translator(language)
+
+    def icon_colours(kind: OutcomeKind) -> list[QColor]:
+        screen = ResultScreen(tr)
+        screen.show_result(kind, amount_text="EUR 2.38")
+        image = screen.icon.pixmap().toImage()
+        return _inked(
+            [image.pixelColor(x, y) for x in range(image.width()) for y in range(image.height())]
+        )
+
+    unknown = icon_colours(OutcomeKind.PAYMENT_UNKNOWN)
+    declined = icon_colours(OutcomeKind.DECLINED)
+    assert unknown
+    assert declined
+    red = QColor(RED)
+    amber = QColor(AMBER)
+
+    def near(c: QColor, target: QColor) -> bool:
+        return all(
+            abs(a - b) < 40 for a, b in zip(c.getRgb()[:3], target.getRgb()[:3], strict=True)
+        )
+
+    assert not any(near(c, red) for c in unknown)
+    assert all(near(c, amber) for c in unknown)
+    assert all(near(c, red) for c in declined)
+
+
+@pytest.mark.parametrize("channel", [ChannelKind.EMAIL, ChannelKind.SMS])
+@pytest.mark.parametrize("language", list(Language))
+def test_the_address_step_has_one_primary_action(
+    qapp: QApplication, language: Language, channel: ChannelKind
+) -> None:
+    """Before: typing an e-mail address or a mobile number for the privacy code, Send
+    and the full-width "No thanks" under it were both drawn in the primary yellow."""
+    apply_theme(qapp)
+    screen = PrivacyScreen(Translator(language))
+    screen.offer()
+    screen.resize(1024, 768)
+    screen.show()
+    screen.channel_buttons[channel].click()
+
+    def primaries() -> list[str]:
+        return [
+            b.objectName() or b.text()
+            for b in screen.findChildren(QAbstractButton)
+            if b.isVisible() and b.property("role") == "primary"
+        ]
+
+    assert len(primaries()) == 1, primaries()
+    assert "receipt_done" not in primaries()
+    # Once the code is sent, "Done" is the one way on, and drawn so.
+    screen.show_sent(channel)
+    assert primaries() == ["receipt_done"]
+    screen.close()
+
+
+@pytest.mark.parametrize("language", list(Language))
+def test_the_ticked_consent_box_shows_a_tick(qapp: QApplication, language: Language) -> None:
+    """Before: ticking "I have read this and I agree" filled the box yellow and drew
+    nothing in it, a yellow square that reads as "ticked" only to someone who sees the
+    colour and saw the box empty before."""
+    apply_theme(qapp)
+    screen = SCREEN_TYPES["consent"](Translator(language))
+    screen.resize(1024, 768)
+    screen.show()
+    box = screen.findChild(QCheckBox, "consent_box")
+    assert box is not None
+    option = QStyleOptionButton()
+    box.initStyleOption(option)
+    style = box.style()
+    assert style is not None
+    area = style.subElementRect(QStyle.SubElement.SE_CheckBoxIndicator, option, box)
+    inner = area.adjusted(6, 6, -6, -6)  # inside the border
+
+    def dark_inside() -> int:
+        qapp.processEvents()
+        image = box.grab().toImage()
+        return sum(
+            1
+            for x in range(inner.left(), inner.right() + 1)
+            for y in range(inner.top(), inner.bottom() + 1)
+            if image.pixelColor(x, y).lightness() < 60
+        )
+
+    box.setChecked(False)
+    empty = dark_inside()  # an empty box is dark inside: the control
+    box.setChecked(True)
+    image = box.grab().toImage()
+    centre = image.pixelColor(inner.center().x() - inner.width() // 4, inner.top() + 2)
+    assert centre.red() > 200, "the ticked box is filled with the theme's yellow"
+    ticked = dark_inside()
+    assert 0 < ticked < empty // 2, (ticked, empty)  # a drawn tick, not an empty box
+    screen.close()
+
+
+def test_no_card_reader_during_enrollment_says_so_not_pay_by_card(  # type: ignore[no-untyped-def]
+    start_kiosk,
+) -> None:
+    """Before: "Link a card" with no card reader said "Something went wrong. Nothing was
+    charged. Please pay by card or ask staff." to a shopper setting up face pay: nothing
+    was being paid, and the card reader it sent them to was what had failed."""
+    directory = StaffDirectory()
+    directory.add("ana", "246813")
+    with start_kiosk(staff=StaffLogin(directory)) as (c, _pos):
+        for language in Language:
+            c.set_language(language)
+            c.link_card()
+            text = c.enroll_card.notice.text()
+            tr = Translator(language)
+            assert text == tr("enroll.no_card_reader")
+            assert text != tr("result.error")
+        assert "pay by card" not in Translator(Language.EN)("enroll.no_card_reader").lower()

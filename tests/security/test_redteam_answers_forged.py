@@ -23,14 +23,14 @@ from typing import Any
 import httpx
 import pytest
 from answers_kit import proxy_signed, stripped
-from till_kit import RewritingProxy, basket, booked, enroll
+from till_kit import RewritingProxy, basket, booked, busy_sandbox, enroll
 
 import facepay
 import facepay.testing as kit
 from facepay import wire
 from facepay.checkout import PaymentUnansweredError, Till
 from facepay.client import AsyncFacePayClient, Call, FacePayClient
-from facepay.config import ClientConfig, ServerConfig
+from facepay.config import ClientConfig
 from facepay.crypto import BackendKeyPair, ReceiptSigner, answer_key_pin, verify_answer
 from facepay.errors import InvalidSignatureError, ServerError
 
@@ -39,28 +39,12 @@ KEYS = "/v1/keys"
 
 @pytest.fixture
 def sandbox(database_url: str, tmp_path: Path) -> Iterator[kit.Sandbox]:
-    config = ServerConfig(device_rate_per_s=1000.0, device_rate_burst=1000)
-    with kit.Sandbox(database_url, key_dir=tmp_path / "keys", config=config) as sb:
-        yield sb
+    yield from busy_sandbox(database_url, tmp_path)
 
 
 @pytest.fixture
-def faces() -> kit.SyntheticFaces:
-    return kit.SyntheticFaces()
-
-
-@pytest.fixture
-def proxy() -> RewritingProxy:
-    return RewritingProxy()
-
-
-@pytest.fixture
-def till(sandbox: kit.Sandbox, faces: kit.SyntheticFaces, proxy: RewritingProxy) -> Iterator[Till]:
-    """A till given the sandbox's pin (``connect_till`` hands it over), behind the proxy."""
-    with kit.connect_till(
-        sandbox, **faces.till_parts(), transport=proxy, client_config=ClientConfig(max_attempts=1)
-    ) as t:
-        yield t
+def till(proxied_till: Till) -> Till:
+    return proxied_till
 
 
 ATTACKER = ReceiptSigner.generate()

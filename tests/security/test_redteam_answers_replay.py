@@ -28,13 +28,13 @@ from typing import Any
 import httpx
 import pytest
 from answers_kit import handed_back, proxy_signed
-from till_kit import RewritingProxy, basket, booked, enroll
+from till_kit import RewritingProxy, basket, booked, busy_sandbox, enroll
 
 import facepay
 import facepay.testing as kit
 from facepay.checkout import PaymentUnansweredError, Till
 from facepay.client import FacePayClient
-from facepay.config import ClientConfig, ServerConfig
+from facepay.config import ClientConfig
 from facepay.crypto import ReceiptSigner, answer_key_pin
 from facepay.errors import ServerError
 
@@ -45,27 +45,12 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def sandbox(database_url: str, tmp_path: Path) -> Iterator[kit.Sandbox]:
-    config = ServerConfig(device_rate_per_s=1000.0, device_rate_burst=1000)
-    with kit.Sandbox(database_url, key_dir=tmp_path / "keys", config=config) as sb:
-        yield sb
+    yield from busy_sandbox(database_url, tmp_path)
 
 
 @pytest.fixture
-def faces() -> kit.SyntheticFaces:
-    return kit.SyntheticFaces()
-
-
-@pytest.fixture
-def proxy() -> RewritingProxy:
-    return RewritingProxy()
-
-
-@pytest.fixture
-def till(sandbox: kit.Sandbox, faces: kit.SyntheticFaces, proxy: RewritingProxy) -> Iterator[Till]:
-    with kit.connect_till(
-        sandbox, **faces.till_parts(), transport=proxy, client_config=ClientConfig(max_attempts=1)
-    ) as t:
-        yield t
+def till(proxied_till: Till) -> Till:
+    return proxied_till
 
 
 def test_an_old_genuine_decline_handed_back_for_a_new_attempt_at_the_order_is_not_believed(

@@ -28,6 +28,7 @@ from shoppers_kit import Backends, rows
 
 from facepay.config import ServerConfig
 from facepay.server import Sandbox
+from facepay.server._sandbox import SandboxAcquirer
 from facepay.testing import FakeClock
 from facepay.testing.protocol_till import PHONE, ProtocolTill, face, same_face
 from facepay.wire import Claim, ClaimKind, ShopperAccessRequest
@@ -44,18 +45,21 @@ def backends(database_url: str, tmp_path: Path) -> Iterator[Backends]:
         b.close()
 
 
-class _MeanwhileAcquirer:
+class _MeanwhileAcquirer(SandboxAcquirer):
     """Worker 2's acquirer: before it answers, ``meanwhile`` runs (another worker's
     deletion committing while this payment is in flight)."""
 
     def __init__(self, meanwhile: Callable[[], None]) -> None:
+        super().__init__()
         self.meanwhile = meanwhile
-        self.charged: list[str] = []
 
-    def approves(self, payment_token: str) -> bool:
+    def authorize(
+        self, payment_token: str, *, amount_minor: int, currency: str, reference: str
+    ) -> str | None:
         self.meanwhile()
-        self.charged.append(payment_token)
-        return True
+        return super().authorize(
+            payment_token, amount_minor=amount_minor, currency=currency, reference=reference
+        )
 
 
 def _access(code: str) -> ShopperAccessRequest:
@@ -108,6 +112,8 @@ def test_a_shopper_erased_by_one_worker_mid_payment_is_not_charged_by_another(
     [(line,)] = rows(second, audit, (paid.json()["authorization_id"],))
     assert shopper_id not in line
     assert json.loads(line)["payer_gone"] is True
+    # The acquirer had held the money before the erasure was seen: the hold is released.
+    assert [h.state for h in acquirer.holds()] == ["voided"]
     assert "best_score" not in json.loads(line)
     # And from then on, on either worker, with or without the claim: declined.
     for worker in (first, second):

@@ -23,43 +23,24 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from till_kit import Rewrite, RewritingProxy, basket, booked, enroll
+from till_kit import Rewrite, RewritingProxy, basket, booked, busy_sandbox, enroll
 
 import facepay
 import facepay.testing as kit
 from facepay.checkout import PaymentUnansweredError, Till
 from facepay.client import AsyncFacePayClient
-from facepay.config import ClientConfig, ServerConfig
+from facepay.config import ClientConfig
 from facepay.errors import AuthenticationError, ServerError
 
 
 @pytest.fixture
 def sandbox(database_url: str, tmp_path: Path) -> Iterator[kit.Sandbox]:
-    # A till that pays many orders back to back in one test: no rate limit in the way.
-    config = ServerConfig(device_rate_per_s=1000.0, device_rate_burst=1000)
-    with kit.Sandbox(database_url, key_dir=tmp_path / "keys", config=config) as sb:
-        yield sb
+    yield from busy_sandbox(database_url, tmp_path)
 
 
 @pytest.fixture
-def faces() -> kit.SyntheticFaces:
-    return kit.SyntheticFaces()
-
-
-@pytest.fixture
-def proxy() -> RewritingProxy:
-    return RewritingProxy()
-
-
-@pytest.fixture
-def till(sandbox: kit.Sandbox, faces: kit.SyntheticFaces, proxy: RewritingProxy) -> Iterator[Till]:
-    with kit.connect_till(
-        sandbox,
-        **faces.till_parts(),
-        transport=proxy,
-        client_config=ClientConfig(max_attempts=1),
-    ) as t:
-        yield t
+def till(proxied_till: Till) -> Till:
+    return proxied_till
 
 
 def answer_with(body: dict[str, Any], status: int = 200) -> Rewrite:

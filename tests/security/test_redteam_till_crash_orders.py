@@ -30,7 +30,7 @@ from typing import Any
 import httpx
 import pytest
 from requests_kit import free_port, serve, start
-from till_kit import RewritingProxy, basket, booked, enroll
+from till_kit import RewritingProxy, basket, booked, busy_sandbox, enroll
 
 import facepay
 import facepay.testing as kit
@@ -44,14 +44,7 @@ from facepay.testing.protocol_till import ProtocolTill, face, same_face
 
 @pytest.fixture
 def sandbox(database_url: str, tmp_path: Path) -> Iterator[kit.Sandbox]:
-    config = ServerConfig(device_rate_per_s=1000.0, device_rate_burst=1000)
-    with kit.Sandbox(database_url, key_dir=tmp_path / "keys", config=config) as sb:
-        yield sb
-
-
-@pytest.fixture
-def faces() -> kit.SyntheticFaces:
-    return kit.SyntheticFaces()
+    yield from busy_sandbox(database_url, tmp_path)
 
 
 def lose_the_answer(request: httpx.Request, real: dict[str, Any] | None) -> httpx.Response:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -37,28 +36,8 @@ KEYS = "/v1/keys"
 
 
 @pytest.fixture
-def sandbox(database_url: str, tmp_path: Path) -> Iterator[kit.Sandbox]:
-    with kit.Sandbox(database_url, key_dir=tmp_path / "keys") as sb:
-        yield sb
-
-
-@pytest.fixture
-def faces() -> kit.SyntheticFaces:
-    return kit.SyntheticFaces()
-
-
-@pytest.fixture
-def proxy() -> RewritingProxy:
-    return RewritingProxy()
-
-
-@pytest.fixture
-def till(sandbox: kit.Sandbox, faces: kit.SyntheticFaces, proxy: RewritingProxy) -> Iterator[Till]:
-    """A till behind the proxy that has not fetched the key set yet (as after a start)."""
-    with kit.connect_till(
-        sandbox, **faces.till_parts(), transport=proxy, client_config=ClientConfig(max_attempts=1)
-    ) as t:
-        yield t
+def till(proxied_till: Till) -> Till:
+    return proxied_till
 
 
 @pytest.fixture

@@ -48,22 +48,6 @@ def pos() -> ModuleType:
 
 
 @pytest.fixture
-def sandbox(database_url: str, tmp_path: Path) -> Iterator[kit.Sandbox]:
-    with kit.Sandbox(database_url, key_dir=tmp_path / "keys") as sb:
-        yield sb
-
-
-@pytest.fixture
-def faces() -> kit.SyntheticFaces:
-    return kit.SyntheticFaces()
-
-
-@pytest.fixture
-def proxy() -> RewritingProxy:
-    return RewritingProxy()
-
-
-@pytest.fixture
 def till(sandbox: kit.Sandbox, faces: kit.SyntheticFaces, proxy: RewritingProxy) -> Iterator[Till]:
     with kit.connect_till(
         sandbox, **faces.till_parts(), transport=proxy, client_config=ClientConfig(max_attempts=1)

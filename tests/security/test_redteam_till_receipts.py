@@ -20,7 +20,6 @@ with the sandbox's own receipt key, byte for byte what the backend signed then.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +30,6 @@ from till_kit import RewritingProxy, basket, signed_by_backend
 import facepay
 import facepay.testing as kit
 from facepay.checkout import Till
-from facepay.config import ClientConfig
 from facepay.crypto import ReceiptSigner
 from facepay.errors import InvalidSignatureError, ServerError
 
@@ -44,27 +42,8 @@ def keys(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def sandbox(database_url: str, keys: Path) -> Iterator[kit.Sandbox]:
-    with kit.Sandbox(database_url, key_dir=keys) as sb:
-        yield sb
-
-
-@pytest.fixture
-def proxy() -> RewritingProxy:
-    return RewritingProxy()
-
-
-@pytest.fixture
-def faces() -> kit.SyntheticFaces:
-    return kit.SyntheticFaces()
-
-
-@pytest.fixture
-def till(sandbox: kit.Sandbox, faces: kit.SyntheticFaces, proxy: RewritingProxy) -> Iterator[Till]:
-    with kit.connect_till(
-        sandbox, **faces.till_parts(), transport=proxy, client_config=ClientConfig(max_attempts=1)
-    ) as t:
-        yield t
+def till(proxied_till: Till) -> Till:
+    return proxied_till
 
 
 def enroll_with_code(

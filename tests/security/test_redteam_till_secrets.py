@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -26,32 +24,12 @@ from till_kit import RewritingProxy, basket, booked, enroll, signed_by_backend
 import facepay
 import facepay.testing as kit
 from facepay.checkout import PaymentUnansweredError, Till
-from facepay.config import ClientConfig
 from facepay.errors import ServerError
 
 
 @pytest.fixture
-def sandbox(database_url: str, tmp_path: Path) -> Iterator[kit.Sandbox]:
-    with kit.Sandbox(database_url, key_dir=tmp_path / "keys") as sb:
-        yield sb
-
-
-@pytest.fixture
-def faces() -> kit.SyntheticFaces:
-    return kit.SyntheticFaces()
-
-
-@pytest.fixture
-def proxy() -> RewritingProxy:
-    return RewritingProxy()
-
-
-@pytest.fixture
-def till(sandbox: kit.Sandbox, faces: kit.SyntheticFaces, proxy: RewritingProxy) -> Iterator[Till]:
-    with kit.connect_till(
-        sandbox, **faces.till_parts(), transport=proxy, client_config=ClientConfig(max_attempts=1)
-    ) as t:
-        yield t
+def till(proxied_till: Till) -> Till:
+    return proxied_till
 
 
 def logged(error: BaseException) -> str:

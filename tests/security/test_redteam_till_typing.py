@@ -39,11 +39,6 @@ def sandbox(database_url: str, tmp_path: Path) -> Iterator[kit.Sandbox]:
         yield sb
 
 
-@pytest.fixture
-def proxy() -> RewritingProxy:
-    return RewritingProxy()
-
-
 def test_a_mistyped_last4_answer_is_a_weak_pin_error_and_sends_nothing(
     sandbox: kit.Sandbox, proxy: RewritingProxy
 ) -> None:

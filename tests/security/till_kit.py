@@ -6,7 +6,8 @@ ledger)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,6 +17,7 @@ import numpy.typing as npt
 import facepay
 import facepay.testing as kit
 from facepay.checkout import Till
+from facepay.config import ServerConfig
 
 __all__ = [
     "AUTHORIZE",
@@ -23,6 +25,7 @@ __all__ = [
     "RewritingProxy",
     "basket",
     "booked",
+    "busy_sandbox",
     "enroll",
     "signed_by_backend",
 ]
@@ -113,3 +116,11 @@ def booked(sandbox: kit.Sandbox, reference: str) -> list[tuple[str, int]]:
         sandbox, "SELECT basket_reference, status, amount_minor FROM authorizations"
     )
     return [(str(r[1]), int(r[2])) for r in everything if r[0] == reference]
+
+
+def busy_sandbox(database_url: str, tmp_path: Path) -> Iterator[kit.Sandbox]:
+    """A real sandbox for a till that pays many orders back to back in one test: no rate
+    limit in the way (a module's own ``sandbox`` fixture yields from it)."""
+    config = ServerConfig(device_rate_per_s=1000.0, device_rate_burst=1000)
+    with kit.Sandbox(database_url, key_dir=tmp_path / "keys", config=config) as sb:
+        yield sb

@@ -23,6 +23,7 @@ from server_helpers import Till, face, rows, same_face
 from facepay.config import ServerConfig
 from facepay.server import Sandbox, open_database
 from facepay.server import _storage as storage
+from facepay.server._sandbox import SandboxAcquirer
 
 CONFIG = ServerConfig(device_rate_burst=200, device_rate_per_s=100.0)
 
@@ -147,18 +148,46 @@ def test_declines_do_not_block_an_order_and_another_tenant_may_use_its_reference
     assert other_tenant.json()["status"] == "approved"
 
 
-class HeldAcquirer:
-    """The acquirer seam of one worker: it approves, then holds the payment until told to
-    go on, so that another worker's approval of the same order commits in between."""
+class HeldAcquirer(SandboxAcquirer):
+    """The acquirer seam of one worker: it puts the money on hold, then waits until told
+    to go on, so that another worker's approval of the same order commits in between.
+    ``network`` is the card network both workers share (its holds are asserted)."""
 
-    def __init__(self) -> None:
+    def __init__(self, network: SandboxAcquirer) -> None:
+        super().__init__()
+        self.network = network
         self.deciding = threading.Event()
         self.go_on = threading.Event()
 
-    def approves(self, payment_token: str) -> bool:
+    def authorize(
+        self, payment_token: str, *, amount_minor: int, currency: str, reference: str
+    ) -> str | None:
+        hold = self.network.authorize(
+            payment_token, amount_minor=amount_minor, currency=currency, reference=reference
+        )
         self.deciding.set()
         assert self.go_on.wait(60), "the test never let the held payment go on"
-        return True
+        return hold
+
+    def capture(self, hold_id: str) -> None:
+        self.network.capture(hold_id)
+
+    def void(self, hold_id: str) -> None:
+        self.network.void(hold_id)
+
+
+def share_one_network(*workers: Sandbox) -> SandboxAcquirer:
+    """One card network behind every worker, as in production (the sandbox gives each
+    backend its own)."""
+    network = SandboxAcquirer()
+    for worker in workers:
+        assert worker.backend is not None
+        worker.backend.acquirer = network
+    return network
+
+
+def holds_of(network: SandboxAcquirer, order: str) -> list[tuple[int, str]]:
+    return sorted((h.amount_minor, h.state) for h in network.holds(order))
 
 
 @pytest.fixture
@@ -185,18 +214,21 @@ def test_two_workers_racing_on_one_order_charge_it_once(
     on_one, on_two = Till(one, device_1), Till(two, device_2)
     shopper = face(35)
     assert on_one.enroll(shopper).status_code == 201
-    held = HeldAcquirer()
+    network = share_one_network(one, two)
+    held = HeldAcquirer(network)
     assert one.backend is not None
     one.backend.acquirer = held
     order = f"RACE-{uuid.uuid4().hex[:6]}"
-    slow_body = order_body(on_one, order, same_face(shopper, 1))
+    slow_body = order_body(on_one, order, same_face(shopper, 1), amount=1001)
     slow_key = f"idem_{uuid.uuid4().hex}"
     answers: list[httpx.Response] = []
     racer = threading.Thread(target=lambda: answers.append(on_one.authorize(slow_body, slow_key)))
     racer.start()
     try:
         assert held.deciding.wait(60), "worker 1 never reached the acquirer"
-        fast = on_two.authorize(order_body(on_two, order, same_face(shopper, 2)))
+        # Worker 1's acquirer holds the money while worker 2 pays the order.
+        assert holds_of(network, order) == [(1001, "authorized")]
+        fast = on_two.authorize(order_body(on_two, order, same_face(shopper, 2), amount=1002))
         assert fast.status_code == 200, fast.text
         assert fast.json()["status"] == "approved"
     finally:
@@ -208,11 +240,14 @@ def test_two_workers_racing_on_one_order_charge_it_once(
     assert error(slow)["authorization_id"] == fast.json()["authorization_id"]
     assert approved_rows(one, order) == [fast.json()["authorization_id"]]
     assert not session_used(one, slow_body["session_id"])
-    # Its retry (same key, same body) is refused again, never approved late.
+    # One hold captured (the approval that committed), the loser's released, none open.
+    assert holds_of(network, order) == [(1001, "voided"), (1002, "captured")]
+    # Its retry (same key, same body) is refused again, never approved late, never held.
     retried = on_one.authorize(slow_body, slow_key)
     assert retried.status_code == 409
     assert error(retried)["code"] == "order_already_paid"
     assert approved_rows(one, order) == [fast.json()["authorization_id"]]
+    assert holds_of(network, order) == [(1001, "voided"), (1002, "captured")]
     on_one.close()
     on_two.close()
 
@@ -336,7 +371,8 @@ def test_a_step_up_racing_another_workers_approval_of_its_order_charges_once(
     lane_2 = Till(two, one.provision_device(tenant_id="acme", lane_id="lane-2"))
     order = f"STEP-RACE-{uuid.uuid4().hex[:6]}"
     pending, twin = twins_step_up(lane_1, order)
-    held = HeldAcquirer()
+    network = share_one_network(one, two)
+    held = HeldAcquirer(network)
     assert one.backend is not None
     one.backend.acquirer = held
     answers: list[httpx.Response] = []
@@ -344,7 +380,7 @@ def test_a_step_up_racing_another_workers_approval_of_its_order_charges_once(
     racer.start()
     try:
         assert held.deciding.wait(60), "worker 1 never reached the acquirer"
-        body = lane_2.pay_body(same_face(twin, 2), phone="+4915100001111")
+        body = lane_2.pay_body(same_face(twin, 2), phone="+4915100001111", amount=1002)
         paid = lane_2.authorize({**body, "basket_reference": order})
         assert paid.json()["status"] == "approved", paid.text
     finally:
@@ -360,3 +396,78 @@ def test_a_step_up_racing_another_workers_approval_of_its_order_charges_once(
         if r[0] == pending
     ]
     assert statuses == ["step_up"]  # nothing of the refused answer was written
+    # The step-up's hold (the order's 1999) released, lane 2's captured, none open.
+    assert holds_of(network, order) == [(1002, "captured"), (1999, "voided")]
+
+
+class PaidMeanwhile(SandboxAcquirer):
+    """Worker 1's acquirer: once it has put the money on hold, ``meanwhile`` runs (worker
+    2 pays the same order); its void can be made to fail (the acquirer unreachable)."""
+
+    def __init__(self, network: SandboxAcquirer, meanwhile: Any, *, void_fails: bool) -> None:
+        super().__init__()
+        self.network = network
+        self.meanwhile = meanwhile
+        self.void_fails = void_fails
+
+    def authorize(
+        self, payment_token: str, *, amount_minor: int, currency: str, reference: str
+    ) -> str | None:
+        hold = self.network.authorize(
+            payment_token, amount_minor=amount_minor, currency=currency, reference=reference
+        )
+        self.meanwhile()
+        return hold
+
+    def capture(self, hold_id: str) -> None:
+        self.network.capture(hold_id)
+
+    def void(self, hold_id: str) -> None:
+        if self.void_fails:
+            raise ConnectionError("the acquirer cannot be reached")
+        self.network.void(hold_id)
+
+
+@pytest.mark.parametrize("void_fails", [False, True], ids=["voided", "void-unreachable"])
+def test_a_payment_whose_order_was_paid_while_its_money_was_held_releases_the_hold(
+    workers: tuple[Sandbox, Sandbox], void_fails: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No threads: worker 2's approval commits from inside worker 1's acquirer call. The
+    refused payment's hold is voided; a void that fails is logged (hold id, no token) and
+    the answer is still 409 order_already_paid, nothing of it written."""
+    one, two = workers
+    on_one = Till(one, one.provision_device(tenant_id="acme", lane_id="lane-1"))
+    on_two = Till(two, one.provision_device(tenant_id="acme", lane_id="lane-2"))
+    shopper = face(36)
+    assert on_one.enroll(shopper).status_code == 201
+    network = share_one_network(one, two)
+    order = f"HELD-{uuid.uuid4().hex[:6]}"
+    paid: list[httpx.Response] = []
+    assert one.backend is not None
+    one.backend.acquirer = PaidMeanwhile(
+        network,
+        lambda: paid.append(
+            on_two.authorize(order_body(on_two, order, same_face(shopper, 2), amount=1002))
+        ),
+        void_fails=void_fails,
+    )
+    caplog.set_level("ERROR", logger="facepay.server._payments.answer")
+    refused = on_one.authorize(order_body(on_one, order, same_face(shopper, 1), amount=1001))
+    assert refused.status_code == 409, refused.text
+    assert error(refused)["code"] == "order_already_paid"
+    (fast,) = paid
+    assert fast.json()["status"] == "approved", fast.text
+    assert approved_rows(one, order) == [fast.json()["authorization_id"]]
+    logged = [r for r in caplog.records if "could not void" in r.getMessage()]
+    if void_fails:
+        # Left open at the acquirer (it lapses there), and said so in the log.
+        assert holds_of(network, order) == [(1001, "authorized"), (1002, "captured")]
+        [hold] = [h.hold_id for h in network.holds(order) if h.state == "authorized"]
+        assert len(logged) == 1
+        assert hold in logged[0].getMessage()
+        assert "tok_" not in logged[0].getMessage()
+    else:
+        assert holds_of(network, order) == [(1001, "voided"), (1002, "captured")]
+        assert logged == []
+    on_one.close()
+    on_two.close()

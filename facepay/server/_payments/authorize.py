@@ -135,7 +135,7 @@ class Payments(StepUps):
             now=now,
         )
         shopper_id, match, details = face.shopper_id, face.match, face.details
-        response = self.payment_answers.answer(
+        response, hold = self.payment_answers.answer(
             authorization_id=authorization_id,
             req_amount=req.amount_minor,
             currency=req.currency,
@@ -176,15 +176,19 @@ class Payments(StepUps):
         live = face.reason is not DeclineReason.LIVENESS_FAILED
         try:
             try:
-                self.writer.write(
-                    device,
-                    record,
-                    failure=face.failure,
-                    claim_hash=claim_hash,
-                    live=live,
-                    paid=paid,
-                    details=details,
-                )
+                # The acquirer's hold is captured once the approval committed, voided
+                # if its write is refused (the order paid by another, the session spent,
+                # the payer gone): a payment that loses a race leaves no money held.
+                with self.payment_answers.settled_by(hold):
+                    self.writer.write(
+                        device,
+                        record,
+                        failure=face.failure,
+                        claim_hash=claim_hash,
+                        live=live,
+                        paid=paid,
+                        details=details,
+                    )
             except PayerGoneError:
                 # Deleted, withdrawn or expired through another worker while this payment
                 # was decided: it is declined as if the face had not matched, and nothing

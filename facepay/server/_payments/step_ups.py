@@ -104,7 +104,7 @@ class StepUps(BackendPart):
                     and hmac.compare_digest(last4, phone_last4)
                 ]
         shopper_id = matching[0] if len(matching) == 1 else None
-        response = self.payment_answers.answer(
+        response, hold = self.payment_answers.answer(
             authorization_id=authorization_id,
             req_amount=row.amount_minor,
             currency=row.currency,
@@ -118,20 +118,22 @@ class StepUps(BackendPart):
         now = self.clock()
         try:
             try:
-                self._commit(
-                    device,
-                    authorization_id,
-                    idempotency_key,
-                    request_hash,
-                    response,
-                    now,
-                    shopper_id=shopper_id,
-                    candidates=candidates,
-                    matching=matching,
-                    pin_asked=pin_asked,
-                    pin_tries=pin_tries,
-                    pin_right=pin_right,
-                )
+                # Captured once the approval committed, voided if it was refused.
+                with self.payment_answers.settled_by(hold):
+                    self._commit(
+                        device,
+                        authorization_id,
+                        idempotency_key,
+                        request_hash,
+                        response,
+                        now,
+                        shopper_id=shopper_id,
+                        candidates=candidates,
+                        matching=matching,
+                        pin_asked=pin_asked,
+                        pin_tries=pin_tries,
+                        pin_right=pin_right,
+                    )
             except PayerGoneError:
                 # Deleted, withdrawn or expired through another worker while this answer
                 # was decided: declined, nothing of the shopper answered, and no failure
