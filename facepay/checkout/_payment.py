@@ -247,7 +247,15 @@ def order_paid_by(client: FacePayClient, basket_reference: str) -> PaidOrder:
     return PaidOrder(basket_reference=basket_reference, authorization_id=None)
 
 
-def order_already_paid(paid: PaidOrder) -> OrderAlreadyPaidError:
+def paid_elsewhere(
+    client: FacePayClient, ledger: _Ledger | None, basket_reference: str
+) -> OrderAlreadyPaidError:
+    """After the backend's ``409 order_already_paid``: which approval paid the order
+    (:func:`order_paid_by`), recorded in ``ledger`` so the order is refused from now on;
+    returns the error to raise (never "use the card")."""
+    paid = order_paid_by(client, basket_reference)
+    if ledger is not None:
+        ledger.paid_elsewhere(paid)
     return OrderAlreadyPaidError(
         paid.basket_reference, authorization_id=paid.authorization_id, receipt_id=paid.receipt_id
     )
@@ -503,16 +511,16 @@ class CheckoutSession(_FaceFlow):
             self._answer_lost = False
             if self._ledger is not None:
                 self._ledger.settle(pending, None)
-            paid = None
+            already_paid = None
             if is_order_already_paid(exc):
                 # Another payment paid the order: this till must not offer the card.
-                paid = order_paid_by(self._parts.client, self.basket.reference)
-                if self._ledger is not None:
-                    self._ledger.paid_elsewhere(paid)
+                already_paid = paid_elsewhere(
+                    self._parts.client, self._ledger, self.basket.reference
+                )
             if not self._state.is_final:
                 self._fail(_refusal(exc), exc.code or type(exc).__name__)
-            if paid is not None:
-                raise order_already_paid(paid) from exc
+            if already_paid is not None:
+                raise already_paid from exc
             raise
         self._pending = None
         self._answer_lost = False

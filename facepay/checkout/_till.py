@@ -47,8 +47,7 @@ from facepay.checkout._payment import (
     PendingAuthorization,
     check_answer,
     is_order_already_paid,
-    order_already_paid,
-    order_paid_by,
+    paid_elsewhere,
     settles_as_not_charged,
 )
 from facepay.client import FacePayClient
@@ -429,9 +428,7 @@ class Till(ClosesOnExit):
             reference = pending.basket_reference
             if is_order_already_paid(exc) and reference is not None:
                 # Never stored (a stored one is replayed): another payment paid the order.
-                paid = order_paid_by(self.client, reference)
-                self.ledger.paid_elsewhere(paid)
-                raise order_already_paid(paid) from exc
+                raise paid_elsewhere(self.client, self.ledger, reference) from exc
             raise
         receipt = Receipt.from_wire(answer, pending.attempt_key or pending.idempotency_key)
         self.ledger.settle(pending, receipt)
