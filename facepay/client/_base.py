@@ -37,7 +37,6 @@ backend rejects a reused nonce, so a retry must never resend the same signature.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import ipaddress
 import json
@@ -59,11 +58,12 @@ import pydantic
 
 from facepay import wire
 from facepay.config import ClientConfig
-from facepay.crypto import verify_answer, verify_next_answer_key
+from facepay.crypto import answer_key_pin, answer_nonce, verify_answer, verify_next_answer_key
 from facepay.errors import (
     AuthenticationError,
     BackendError,
     ConfigurationError,
+    CryptoError,
     IdempotencyConflictError,
     InvalidSignatureError,
     RateLimitedError,
@@ -315,8 +315,8 @@ class BaseClient:
         """Raise ``ServerError`` ``answer_mismatch`` unless the backend's answer key signed
         ``response`` as the answer to this very request (its method, target and nonce)."""
         request = response.request
-        nonce = request.headers.get(wire.HEADER_NONCE) or request.headers.get(
-            wire.HEADER_ANSWER_NONCE, ""
+        nonce = answer_nonce(
+            request.headers.get(wire.HEADER_NONCE), request.headers.get(wire.HEADER_ANSWER_NONCE)
         )
         try:
             key = verify_answer(
@@ -330,7 +330,7 @@ class BaseClient:
         except InvalidSignatureError:
             believed = False
         else:
-            believed = self._believes(hashlib.sha256(key).hexdigest())
+            believed = self._believes(answer_key_pin(key))
         if not believed:
             logger.warning(
                 "%s %s: the answer (%s) is not signed by the backend's answer key for this "
@@ -380,10 +380,11 @@ class BaseClient:
         key that signed it): a deletion receipt is checked against that key."""
         try:
             raw = wire.b64decode(keys.receipt_public_key)
-        except ValueError:
-            raw = b""
+            named = answer_key_pin(raw)
+        except (ValueError, CryptoError):
+            named = ""
         pin = self._answer_pin
-        if pin is None or not hmac.compare_digest(hashlib.sha256(raw).hexdigest(), pin):
+        if pin is None or not hmac.compare_digest(named, pin):
             raise ServerError(
                 "the key set names a receipt key other than the backend's answer key: not believed",
                 status=200,
@@ -404,7 +405,7 @@ class BaseClient:
                     request_id=request_id,
                 ) from None
             with self._pin_lock:
-                self._next_pin = hashlib.sha256(next_raw).hexdigest()
+                self._next_pin = answer_key_pin(next_raw)
         return keys
 
     def read_response(self, call: Call[T], response: httpx.Response, request_id: str) -> T:
